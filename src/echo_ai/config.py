@@ -1,0 +1,99 @@
+"""Settings, read from the environment (and ``.env``) and validated at start.
+
+Our own settings use the ``ECHO_AI_`` prefix with ``__`` between groups
+(``ECHO_AI_RUNNER__CONCURRENCY_PER_PROVIDER=32``). The widely known names are read as
+they are: ``DATABASE_URL``, and each vendor's ``*_API_KEY`` / ``*_BASE_URL`` (see
+:mod:`echo_ai.providers.registry`); every secret may also come from a ``*_FILE`` variant.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+import platformdirs
+from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+APP_NAME = "echo-ai"
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+class DatabaseSettings(BaseModel):
+    """Connection pool settings; they apply to PostgreSQL (SQLite uses one file)."""
+
+    pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    max_overflow: Annotated[int, Field(ge=0, le=200)] = 20
+    pool_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
+    pool_recycle_seconds: Annotated[int, Field(ge=-1)] = 1800
+    pool_pre_ping: bool = True
+    echo: bool = False
+
+
+class RunnerSettings(BaseModel):
+    concurrency_per_provider: Annotated[int, Field(ge=1, le=1000)] = 16
+    """Calls in flight at once to one provider, across all batches of this process."""
+    requests_per_minute: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
+    """Optional cap on calls per minute to one provider/model."""
+    chunk_size: Annotated[int, Field(ge=1, le=10_000)] = 50
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 4
+
+
+def read_secret(name: str) -> str | None:
+    """``NAME`` from the environment, or the contents of the file named by ``NAME_FILE``."""
+    value = os.environ.get(name)
+    if value:
+        return value.strip()
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    return None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ECHO_AI_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "ECHO_AI_DATABASE_URL")
+    )
+    database: DatabaseSettings = DatabaseSettings()
+    runner: RunnerSettings = RunnerSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy async URL: ``DATABASE_URL`` or the embedded SQLite file."""
+        if self.database_url is None:
+            return f"sqlite+aiosqlite:///{self.data_dir / 'echo-ai.db'}"
+        return normalise_database_url(self.database_url)
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual ``postgres://`` and ``postgresql://`` forms; use async drivers."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url.removeprefix(prefix)
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+        return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
+    return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

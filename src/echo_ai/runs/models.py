@@ -1,0 +1,114 @@
+"""Batch runs (one provider/model, N iterations) and their iterations."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from echo_ai.db import Base, JSONType, Money, Timestamps, UTCDateTime, UUIDPrimaryKey, utcnow
+
+if TYPE_CHECKING:
+    from echo_ai.experiments.models import Experiment
+
+
+class BatchStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINALIZING = "finalizing"
+    """All iterations are stored; one chunk has claimed the metrics computation."""
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED_STATUSES = frozenset({BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED})
+
+
+class BatchRun(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "batch_runs"
+    __table_args__ = (Index("ix_batch_runs_experiment_status", "experiment_id", "status"),)
+
+    experiment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE")
+    )
+    provider: Mapped[str] = mapped_column(String(40))
+    model: Mapped[str] = mapped_column(String(200))
+    status: Mapped[BatchStatus] = mapped_column(
+        Enum(
+            BatchStatus,
+            native_enum=False,
+            length=20,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=BatchStatus.QUEUED,
+    )
+    iterations_requested: Mapped[int] = mapped_column(Integer)
+    temperature: Mapped[float] = mapped_column(Float)
+    chunk_size: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The answers come from the offline demo provider, not a real assistant."""
+    succeeded: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    metrics_history: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    """Earlier metrics, kept when the experiment is re-scored (newest last)."""
+    brands_revision: Mapped[int] = mapped_column(Integer, default=1)
+    cost_usd: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="batch_runs", lazy="raise")
+
+    @property
+    def chunk_count(self) -> int:
+        return -(-self.iterations_requested // self.chunk_size)
+
+    def chunk_range(self, chunk: int) -> range:
+        start = chunk * self.chunk_size
+        return range(start, min(start + self.chunk_size, self.iterations_requested))
+
+
+class Iteration(UUIDPrimaryKey, Base):
+    __tablename__ = "iterations"
+    __table_args__ = (
+        UniqueConstraint("batch_run_id", "index"),
+        Index("ix_iterations_batch_run_success", "batch_run_id", "success"),
+    )
+
+    batch_run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("batch_runs.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    success: Mapped[bool] = mapped_column(Boolean)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """The raw answer, kept so the experiment can be re-scored without new calls."""
+    error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    input_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    output_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cost_usd: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    searched: Mapped[bool] = mapped_column(Boolean, default=False)
+    citations: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    sources: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    search_queries: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    extraction: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

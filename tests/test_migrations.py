@@ -1,0 +1,65 @@
+"""Migrations build the schema the models describe, with the indexes the queries need."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect
+
+from echo_ai import migrate
+from echo_ai.config import Settings
+from echo_ai.db import create_engine
+from echo_ai.errors import AppError
+from echo_ai.models import Base
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+def _diff(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+def _indexes(connection: Connection) -> dict[str, set[tuple[str, ...]]]:
+    inspector = inspect(connection)
+    out: dict[str, set[tuple[str, ...]]] = {}
+    for table in ("experiments", "batch_runs", "iterations"):
+        found = {tuple(ix["column_names"]) for ix in inspector.get_indexes(table)}
+        found |= {tuple(uq["column_names"]) for uq in inspector.get_unique_constraints(table)}
+        out[table] = found  # type: ignore[assignment]
+    return out
+
+
+async def test_migrated_schema_matches_the_models_and_has_the_indexes(settings: Settings) -> None:
+    engine = create_engine(settings)
+    await migrate.upgrade(engine)
+    async with engine.connect() as connection:
+        assert await connection.run_sync(_diff) == []
+        indexes = await connection.run_sync(_indexes)
+    await engine.dispose()
+    assert ("workspace_id", "status", "created_at") in indexes["experiments"]
+    assert ("experiment_id", "status") in indexes["batch_runs"]
+    assert ("batch_run_id", "success") in indexes["iterations"]
+    assert ("batch_run_id", "index") in indexes["iterations"]
+
+
+async def test_downgrade_and_upgrade_again(settings: Settings) -> None:
+    engine = create_engine(settings)
+    await migrate.upgrade(engine)
+    await migrate.downgrade(engine, "base")
+    async with engine.connect() as connection:
+        tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+    assert "experiments" not in tables
+    await migrate.upgrade(engine)
+    await migrate.ensure_current(engine)
+    await engine.dispose()
+
+
+async def test_a_database_behind_the_code_is_refused(tmp_path: Path) -> None:
+    engine = create_engine(Settings(data_dir=tmp_path))
+    with pytest.raises(AppError, match="run `echo-ai migrate`"):
+        await migrate.ensure_current(engine)
+    await engine.dispose()
