@@ -1,0 +1,172 @@
+"""The provider protocol: one request shape, one answer shape, one error family.
+
+Every vendor adapter turns its SDK's response into a :class:`Completion` and its SDK's
+exceptions into a :class:`ProviderError` subclass, so the runner never sees a vendor type.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class UserLocation:
+    """Approximate location a web search should answer for (where the vendor supports it)."""
+
+    country: str | None = None  # ISO 3166-1 alpha-2, e.g. "US"
+    region: str | None = None
+    city: str | None = None
+    timezone: str | None = None  # IANA, e.g. "America/New_York"
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRequest:
+    prompt: str
+    model: str
+    temperature: float = 1.0
+    max_output_tokens: int = 1024
+    grounding: bool = False
+    """Ask the vendor to search the web (its web-search tool / grounding) before answering."""
+    require_grounding: bool = False
+    """Fail closed (:class:`GroundingMissing`) when grounding was asked for but no search ran."""
+    user_location: UserLocation | None = None
+    system_prompt: str | None = None
+    seed: int | None = None
+    """Only the offline demo provider uses it, to make each iteration reproducible."""
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    url: str
+    title: str | None = None
+    start_index: int | None = None
+    """Offsets into :attr:`Completion.text` of the cited span, where the vendor gives them."""
+    end_index: int | None = None
+    cited_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    model_version: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    latency_ms: float
+    citations: tuple[Citation, ...] = ()
+    """Sources the answer shows (inline links, footnotes)."""
+    sources: tuple[Citation, ...] = ()
+    """Sources the model retrieved but did not cite in the answer."""
+    search_queries: tuple[str, ...] = ()
+    """The web-search queries the model ran, in order."""
+    synthetic: bool = False
+    """True for answers made up offline by the demo provider; shown as synthetic everywhere."""
+    searched: bool = field(default=False)
+    """Whether a web search actually happened for this answer."""
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """An AI assistant we can ask a question."""
+
+    name: str
+    """Vendor key as used in provider specs: ``openai``, ``anthropic``, ``demo``..."""
+
+    async def complete(self, request: CompletionRequest) -> Completion: ...
+
+    async def aclose(self) -> None: ...
+
+
+class ProviderError(Exception):
+    """A failed call. ``retryable`` says whether trying again can help."""
+
+    retryable: bool = False
+    code: str = "provider_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.attempts = 1
+        """Calls made before giving up; set by the retry loop."""
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class RateLimited(ProviderError):
+    retryable = True
+    code = "rate_limited"
+
+
+class ServerError(ProviderError):
+    retryable = True
+    code = "server_error"
+
+
+class ProviderTimeout(ProviderError):
+    retryable = True
+    code = "timeout"
+
+
+class MalformedResponse(ProviderError):
+    """The vendor answered with a body we cannot read; often transient, so retried."""
+
+    retryable = True
+    code = "malformed_response"
+
+
+class ConnectionFailed(ProviderError):
+    retryable = True
+    code = "connection_failed"
+
+
+class QuotaExhausted(ProviderError):
+    """The account is out of credit or over a hard quota: waiting will not help."""
+
+    code = "quota_exhausted"
+
+
+class AuthenticationFailed(ProviderError):
+    code = "authentication_failed"
+
+
+class PermissionDenied(ProviderError):
+    code = "permission_denied"
+
+
+class BadRequest(ProviderError):
+    code = "bad_request"
+
+
+class GroundingMissing(ProviderError):
+    """Grounding was required but the vendor answered without searching."""
+
+    code = "grounding_missing"
+
+
+class ProviderNotConfigured(ProviderError):
+    """No API key (or other required setting) for this provider."""
+
+    code = "not_configured"
+
+
+@contextmanager
+def stopwatch() -> Iterator[list[float]]:
+    """Measure wall time in milliseconds: ``with stopwatch() as elapsed: ...; elapsed[0]``."""
+    holder = [0.0]
+    start = time.perf_counter()
+    try:
+        yield holder
+    finally:
+        holder[0] = (time.perf_counter() - start) * 1000.0

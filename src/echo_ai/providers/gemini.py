@@ -1,0 +1,316 @@
+"""Gemini through the official ``google-genai`` SDK, grounded with Google Search.
+
+Grounding comes back as ``groundingMetadata``: the queries, ``groundingChunks`` (pages) and
+``groundingSupports`` tying answer segments to chunks. A chunk named by a support is a
+citation, with that segment's offsets; the other chunks are sources. Segment offsets are
+UTF-8 *byte* offsets into one part, so :func:`segment_span` converts them to character
+offsets into the whole answer (and falls back to finding ``segment.text`` when they do not
+line up). On the public API, chunk URIs are ``vertexaisearch.cloud.google.com`` redirects and
+the title is the page's domain; both are kept exactly as sent.
+
+One 429 ``RESOURCE_EXHAUSTED`` status with one message ("You exceeded your current quota...")
+covers both a per-minute rate limit and a spent daily or zero quota, so the message cannot
+tell them apart; :func:`status_error` reads the ``QuotaFailure`` detail instead: a violated
+``...PerDay...`` quota, or a quota of ``limit: 0`` (model not in the plan), is
+:class:`QuotaExhausted` (waiting minutes will not help); anything else is a retryable
+:class:`RateLimited`, waiting as long as ``RetryInfo`` (or ``Retry-After``) says.
+
+``user_location`` is not sent: Google Search grounding on the Gemini API takes no location.
+SDK retries are off (one attempt) so the runner's retry policy is the only one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any, Final
+
+import httpx
+import httpx2
+import pydantic
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from echo_ai.providers import errors
+from echo_ai.providers.base import (
+    AuthenticationFailed,
+    BadRequest,
+    Citation,
+    Completion,
+    CompletionRequest,
+    ConnectionFailed,
+    GroundingMissing,
+    MalformedResponse,
+    ProviderError,
+    ProviderTimeout,
+    QuotaExhausted,
+    RateLimited,
+    stopwatch,
+)
+
+_QUOTA_FAILURE: Final = "type.googleapis.com/google.rpc.QuotaFailure"
+_RETRY_INFO: Final = "type.googleapis.com/google.rpc.RetryInfo"
+_ERROR_INFO: Final = "type.googleapis.com/google.rpc.ErrorInfo"
+_ZERO_LIMIT: Final = re.compile(r"\blimit:\s*0\b")
+_RETRY_IN_MESSAGE: Final = re.compile(r"retry in\s+([0-9.]+)\s*s", re.IGNORECASE)
+_DURATION: Final = re.compile(r"^\s*([0-9.]+)\s*s\s*$")
+
+
+class GeminiProvider:
+    """Gemini models via the Gemini API (``generateContent``)."""
+
+    name = "gemini"
+
+    def __init__(
+        self, *, api_key: str, base_url: str | None = None, timeout_seconds: float = 60.0
+    ) -> None:
+        options = types.HttpOptions(
+            base_url=base_url,
+            timeout=max(1, round(timeout_seconds * 1000)),  # the SDK takes milliseconds
+            retry_options=types.HttpRetryOptions(attempts=1),
+        )
+        self._client = genai.Client(api_key=api_key, http_options=options)
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        config = types.GenerateContentConfig(
+            temperature=request.temperature,
+            max_output_tokens=request.max_output_tokens,
+            system_instruction=request.system_prompt or None,
+            tools=[types.Tool(google_search=types.GoogleSearch())] if request.grounding else None,
+        )
+        with stopwatch() as elapsed:
+            response = await self._generate(request.model, request.prompt, config)
+        completion = parse_response(response, latency_ms=elapsed[0])
+        if request.grounding and request.require_grounding and not completion.searched:
+            raise GroundingMissing(f"{request.model} answered without a Google Search")
+        return completion
+
+    async def aclose(self) -> None:
+        await self._client.aio.aclose()
+        self._client.close()  # the SDK builds a sync HTTP client too; it holds no sockets
+
+    async def _generate(
+        self, model: str, prompt: str, config: types.GenerateContentConfig
+    ) -> types.GenerateContentResponse:
+        try:
+            return await self._client.aio.models.generate_content(
+                model=model, contents=prompt, config=config
+            )
+        except genai_errors.APIError as exc:
+            headers = getattr(exc.response, "headers", None)
+            raise status_error(
+                exc.code, exc.details, headers if isinstance(headers, Mapping) else {}
+            ) from exc
+        except (httpx.TimeoutException, httpx2.TimeoutException) as exc:
+            raise ProviderTimeout(f"no answer from Gemini in time: {exc!r}") from exc
+        except (httpx.TransportError, httpx2.TransportError) as exc:
+            raise ConnectionFailed(f"could not reach Gemini: {exc!r}") from exc
+        except (json.JSONDecodeError, pydantic.ValidationError) as exc:
+            raise MalformedResponse(f"Gemini sent a body we cannot read: {exc}") from exc
+
+
+def status_error(status: int, body: object, headers: Mapping[str, str]) -> ProviderError:
+    """Our error for a Gemini HTTP failure; see the module docstring for the 429 rule."""
+    error = body.get("error", body) if isinstance(body, dict) else {}
+    if not isinstance(error, dict):
+        error = {}
+    message = error.get("message")
+    message = message if isinstance(message, str) else f"Gemini answered HTTP {status}"
+    details = [d for d in error.get("details") or () if isinstance(d, dict)]
+    if status == 429 or error.get("status") == "RESOURCE_EXHAUSTED":
+        if _quota_spent(details, message):
+            return QuotaExhausted(message, status_code=status)
+        retry_after = errors.parse_retry_after(headers)
+        if retry_after is None:
+            retry_after = _retry_delay(details, message)
+        return RateLimited(message, status_code=status, retry_after=retry_after)
+    if status == 400 and _invalid_api_key(details, message):
+        # The Gemini API answers a bad key with 400 INVALID_ARGUMENT, not 401.
+        return AuthenticationFailed(message, status_code=status)
+    return errors.from_status(status, message, headers)
+
+
+def _quota_spent(details: list[dict[str, Any]], message: str) -> bool:
+    if _ZERO_LIMIT.search(message):
+        return True
+    for detail in details:
+        if detail.get("@type") != _QUOTA_FAILURE:
+            continue
+        for violation in detail.get("violations") or ():
+            if isinstance(violation, dict) and "PerDay" in str(violation.get("quotaId", "")):
+                return True
+    return False
+
+
+def _retry_delay(details: list[dict[str, Any]], message: str) -> float | None:
+    """Seconds from ``RetryInfo.retryDelay`` (``"45.5s"``) or "Please retry in 45.5s."."""
+    for detail in details:
+        if detail.get("@type") == _RETRY_INFO:
+            match = _DURATION.match(str(detail.get("retryDelay", "")))
+            if match:
+                return _bounded_seconds(match.group(1))
+    match = _RETRY_IN_MESSAGE.search(message)
+    return _bounded_seconds(match.group(1)) if match else None
+
+
+def _bounded_seconds(text: str) -> float | None:
+    try:
+        seconds = float(text)
+    except ValueError:
+        return None
+    return min(max(seconds, 0.0), errors.MAX_RETRY_AFTER_SECONDS)
+
+
+def _invalid_api_key(details: list[dict[str, Any]], message: str) -> bool:
+    reasons = {d.get("reason") for d in details if d.get("@type") == _ERROR_INFO}
+    return "API_KEY_INVALID" in reasons or "api key not valid" in message.lower()
+
+
+_REFUSALS: Final = frozenset(
+    {
+        types.FinishReason.SAFETY,
+        types.FinishReason.RECITATION,
+        types.FinishReason.BLOCKLIST,
+        types.FinishReason.PROHIBITED_CONTENT,
+        types.FinishReason.SPII,
+        types.FinishReason.LANGUAGE,
+    }
+)
+
+
+def parse_response(response: types.GenerateContentResponse, *, latency_ms: float) -> Completion:
+    """A :class:`Completion` from the first candidate (we never ask for more than one)."""
+    if not response.candidates:
+        feedback = response.prompt_feedback
+        if feedback is not None and feedback.block_reason is not None:
+            raise BadRequest(f"Gemini refused the prompt ({feedback.block_reason.value})")
+        raise MalformedResponse("Gemini response has no candidates")
+    candidate = response.candidates[0]
+    parts = candidate.content.parts if candidate.content is not None else None
+    pieces = {
+        index: part.text
+        for index, part in enumerate(parts or ())
+        if part.text is not None and not part.thought
+    }
+    if not pieces:
+        reason = candidate.finish_reason
+        if reason is None:
+            raise MalformedResponse("Gemini candidate has neither text nor a finish reason")
+        kind = "refused to answer" if reason in _REFUSALS else "returned no answer text"
+        raise BadRequest(f"Gemini {kind} (finish reason {reason.value})")
+    text = "".join(pieces.values())
+    citations, sources, queries = _grounding(candidate.grounding_metadata, pieces, text)
+    usage = response.usage_metadata
+    return Completion(
+        text=text,
+        model_version=response.model_version,
+        input_tokens=_total(usage.prompt_token_count, usage.tool_use_prompt_token_count)
+        if usage
+        else None,
+        output_tokens=_total(usage.candidates_token_count, usage.thoughts_token_count)
+        if usage
+        else None,
+        latency_ms=latency_ms,
+        citations=citations,
+        sources=sources,
+        search_queries=queries,
+        searched=bool(queries or sources or citations),
+    )
+
+
+def _total(*counts: int | None) -> int | None:
+    """Billed tokens: search results count as input, thinking as output."""
+    known = [count for count in counts if count is not None]
+    return sum(known) if known else None
+
+
+def _grounding(
+    metadata: types.GroundingMetadata | None, pieces: dict[int, str], text: str
+) -> tuple[tuple[Citation, ...], tuple[Citation, ...], tuple[str, ...]]:
+    if metadata is None:
+        return (), (), ()
+    chunks = metadata.grounding_chunks or []
+    starts = _part_starts(pieces)
+    citations: list[Citation] = []
+    cited_chunks: set[int] = set()
+    for support in metadata.grounding_supports or ():
+        span = segment_span(support.segment, pieces, starts, text) if support.segment else None
+        for index in support.grounding_chunk_indices or ():
+            page = _page(chunks, index)
+            if page is None:
+                continue
+            cited_chunks.add(index)
+            start, end = span if span is not None else (None, None)
+            citations.append(
+                Citation(url=page.url, title=page.title, start_index=start, end_index=end)
+            )
+    sources = [
+        page
+        for index in range(len(chunks))
+        if index not in cited_chunks and (page := _page(chunks, index)) is not None
+    ]
+    cited_urls = {citation.url for citation in citations}
+    queries = tuple(q for q in metadata.web_search_queries or () if q)
+    return (
+        _unique(citations, key=lambda c: (c.url, c.start_index, c.end_index)),
+        _unique((s for s in sources if s.url not in cited_urls), key=lambda s: s.url),
+        queries,
+    )
+
+
+def _page(chunks: list[types.GroundingChunk], index: int) -> Citation | None:
+    if not 0 <= index < len(chunks):
+        return None
+    web = chunks[index].web
+    if web is None or not web.uri:
+        return None
+    return Citation(url=web.uri, title=web.title)
+
+
+def _part_starts(pieces: dict[int, str]) -> dict[int, int]:
+    starts: dict[int, int] = {}
+    offset = 0
+    for index, piece in pieces.items():
+        starts[index] = offset
+        offset += len(piece)
+    return starts
+
+
+def segment_span(
+    segment: types.Segment, pieces: dict[int, str], starts: dict[int, int], text: str
+) -> tuple[int, int] | None:
+    """Character offsets into ``text`` of a segment given in UTF-8 bytes within one part.
+
+    ``pieces`` maps part index to that part's text and ``starts`` to where it begins in
+    ``text``. When the converted span does not read as ``segment.text`` (offsets from another
+    convention), the segment text is searched for instead; ``None`` if it cannot be placed.
+    """
+    part = segment.part_index or 0
+    if part in pieces and segment.end_index is not None:
+        encoded = pieces[part].encode()
+        first, last = segment.start_index or 0, segment.end_index
+        if 0 <= first <= last <= len(encoded):
+            start = starts[part] + len(encoded[:first].decode(errors="ignore"))
+            end = starts[part] + len(encoded[:last].decode(errors="ignore"))
+            if start < end and (segment.text is None or text[start:end] == segment.text):
+                return start, end
+    if segment.text:
+        found = text.find(segment.text)
+        if found >= 0:
+            return found, found + len(segment.text)
+    return None
+
+
+def _unique(
+    items: Iterable[Citation], *, key: Callable[[Citation], Hashable]
+) -> tuple[Citation, ...]:
+    seen: set[Hashable] = set()
+    kept: list[Citation] = []
+    for item in items:
+        marker = key(item)
+        if marker not in seen:
+            seen.add(marker)
+            kept.append(item)
+    return tuple(kept)

@@ -1,0 +1,132 @@
+"""Provider specs (``openai:gpt-4o-mini``) and building the adapter a spec names.
+
+Experiments, the CLI and settings all name providers as ``vendor[:model]`` strings; this
+module is the single place that knows which vendors exist, their default models, which
+environment variables hold their keys, and how to construct each adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from echo_ai.config import read_secret
+from echo_ai.providers.anthropic import AnthropicProvider
+from echo_ai.providers.base import Provider, ProviderNotConfigured
+from echo_ai.providers.demo import MODEL_VERSION as DEMO_MODEL
+from echo_ai.providers.demo import DemoProvider
+from echo_ai.providers.gemini import GeminiProvider
+from echo_ai.providers.openai import OpenAIProvider
+from echo_ai.providers.openai_compatible import OpenAICompatibleProvider
+from echo_ai.providers.perplexity import PerplexityProvider
+
+
+@dataclass(frozen=True, slots=True)
+class VendorInfo:
+    default_model: str | None
+    """``None`` when no sensible default exists and the spec must name a model."""
+    api_key_env: tuple[str, ...]
+    """Environment variables holding the key, first match wins."""
+    base_url_env: str
+    needs_key: bool
+    needs_base_url: bool
+    supports_grounding: bool
+
+
+VENDORS: dict[str, VendorInfo] = {
+    "openai": VendorInfo("gpt-4o-mini", ("OPENAI_API_KEY",), "OPENAI_BASE_URL", True, False, True),
+    "anthropic": VendorInfo(
+        "claude-sonnet-4-5", ("ANTHROPIC_API_KEY",), "ANTHROPIC_BASE_URL", True, False, True
+    ),
+    "perplexity": VendorInfo(
+        "sonar", ("PERPLEXITY_API_KEY",), "PERPLEXITY_BASE_URL", True, False, True
+    ),
+    "gemini": VendorInfo(
+        "gemini-2.5-flash",
+        ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        "GEMINI_BASE_URL",
+        True,
+        False,
+        True,
+    ),
+    "openai_compatible": VendorInfo(
+        None,
+        ("OPENAI_COMPATIBLE_API_KEY",),
+        "OPENAI_COMPATIBLE_BASE_URL",
+        False,
+        True,
+        False,
+    ),
+    "demo": VendorInfo(DEMO_MODEL, (), "", False, False, True),
+}
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    vendor: str
+    model: str
+
+    @classmethod
+    def parse(cls, text: str) -> ProviderSpec:
+        """``vendor`` or ``vendor:model``; the model may itself contain ``:`` or ``/``."""
+        vendor, sep, model = text.strip().partition(":")
+        vendor = vendor.strip().lower()
+        info = VENDORS.get(vendor)
+        if info is None:
+            known = ", ".join(sorted(VENDORS))
+            raise ValueError(f"unknown provider {vendor!r} in {text!r}; known: {known}")
+        model = model.strip()
+        if sep and not model:
+            raise ValueError(f"empty model in provider spec {text!r}; use {vendor}:<model>")
+        if not model:
+            if info.default_model is None:
+                raise ValueError(f"provider {vendor!r} needs a model: {vendor}:<model>")
+            model = info.default_model
+        return cls(vendor=vendor, model=model)
+
+    def __str__(self) -> str:
+        return f"{self.vendor}:{self.model}"
+
+
+_KEYED_ADAPTERS: dict[str, Callable[..., Provider]] = {
+    "openai": OpenAIProvider,
+    "anthropic": AnthropicProvider,
+    "perplexity": PerplexityProvider,
+    "gemini": GeminiProvider,
+}
+
+
+def credentials(vendor: str) -> tuple[str | None, str | None]:
+    """(API key, base URL) for a vendor from the environment; ``*_FILE`` variants count."""
+    info = VENDORS[vendor]
+    api_key = next((key for name in info.api_key_env if (key := read_secret(name))), None)
+    base_url = read_secret(info.base_url_env) if info.base_url_env else None
+    return api_key, base_url
+
+
+def build_provider(
+    spec: ProviderSpec,
+    *,
+    api_key: str | None,
+    base_url: str | None,
+    timeout_seconds: float,
+    demo_brands: Sequence[tuple[str, float]] | None = None,
+    demo_seed: int = 0,
+) -> Provider:
+    """The adapter for ``spec``; :class:`ProviderNotConfigured` names the missing setting."""
+    info = VENDORS.get(spec.vendor)
+    if info is None:
+        raise ValueError(f"unknown provider {spec.vendor!r}")
+    if spec.vendor == "demo":
+        return DemoProvider(demo_brands, seed=demo_seed)
+    if spec.vendor == "openai_compatible":
+        if not base_url:
+            raise ProviderNotConfigured(f"{info.base_url_env} is not set")
+        return OpenAICompatibleProvider(
+            base_url=base_url, api_key=api_key, timeout_seconds=timeout_seconds
+        )
+    if not api_key:
+        raise ProviderNotConfigured(f"{' or '.join(info.api_key_env)} is not set")
+    return _KEYED_ADAPTERS[spec.vendor](
+        api_key=api_key, base_url=base_url, timeout_seconds=timeout_seconds
+    )
