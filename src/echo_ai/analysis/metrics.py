@@ -1,0 +1,321 @@
+"""Batch metrics: what one run of N sampled answers says about a brand's visibility.
+
+Definitions follow docs/metrics.md. Every rate keeps its numerator and denominator so
+results pool across providers, runs and days by summing counts, never by averaging
+averages. Metrics for several providers together are ``compute_metrics`` on the union of
+their facts, which weighs every answer equally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from echo_ai.analysis.statistics import (
+    bootstrap_ratio_interval,
+    mean_pairwise_jaccard,
+    percentile,
+    wilson_interval,
+)
+
+# Each step down the list keeps 90% of the credit: being named first is worth most,
+# yet the fifth of five recommendations is still worth well over half.
+POSITION_DECAY = 0.9
+
+# Per-iteration cost is a derived figure; ten decimals (a ten-billionth of a dollar)
+# keeps token-level prices exact enough without 28-digit strings in the JSON.
+_PER_ITERATION_QUANTUM = Decimal("1e-10")
+
+
+@dataclass(frozen=True, slots=True)
+class IterationFacts:
+    """What the metrics need from one iteration, already extracted from its answer.
+
+    ``brands`` lists tracked brands in order of first appearance; repeats and
+    untracked names are ignored by ``compute_metrics``. ``cost_usd`` is None when the
+    price is unknown, which is different from free.
+    """
+
+    success: bool
+    brands: tuple[str, ...]
+    target_cited: bool
+    cost_usd: Decimal | None
+    latency_ms: float | None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Rate(_Frozen):
+    """A proportion with its counts and 95% Wilson interval; all None when n is 0."""
+
+    numerator: int = Field(ge=0)
+    denominator: int = Field(ge=0)
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+    @model_validator(mode="after")
+    def _numerator_within_denominator(self) -> Self:
+        if self.numerator > self.denominator:
+            raise ValueError("numerator cannot exceed denominator")
+        return self
+
+    @classmethod
+    def of(cls, numerator: int, denominator: int) -> Rate:
+        """Rate from counts, with the Wilson interval (no value for an empty sample)."""
+        if denominator == 0:
+            return cls(numerator=numerator, denominator=0, value=None, ci_low=None, ci_high=None)
+        low, high = wilson_interval(numerator, denominator)
+        return cls(
+            numerator=numerator,
+            denominator=denominator,
+            value=numerator / denominator,
+            ci_low=low,
+            ci_high=high,
+        )
+
+    @classmethod
+    def pool(cls, rates: Iterable[Rate]) -> Rate:
+        """Combine rates over disjoint samples by summing their counts."""
+        numerator = 0
+        denominator = 0
+        for rate in rates:
+            numerator += rate.numerator
+            denominator += rate.denominator
+        return cls.of(numerator, denominator)
+
+
+class Mean(_Frozen):
+    """An average kept as total and count so it pools exactly; value None when n is 0."""
+
+    total: float
+    n: int = Field(ge=0)
+    value: float | None
+
+    @classmethod
+    def of(cls, total: float, n: int) -> Mean:
+        return cls(total=total, n=n, value=total / n if n else None)
+
+    @classmethod
+    def pool(cls, means: Iterable[Mean]) -> Mean:
+        """Combine means over disjoint samples by summing totals and counts."""
+        total = 0.0
+        n = 0
+        for mean in means:
+            total += mean.total
+            n += mean.n
+        return cls.of(total, n)
+
+
+class ShareOfVoice(_Frozen):
+    """Target mentions over mentions of all tracked brands, with a bootstrap interval.
+
+    Pooling needs the per-answer data for the interval, so combined figures come from
+    ``compute_metrics`` over the union of facts rather than from summing these.
+    """
+
+    target_mentions: int = Field(ge=0)
+    all_mentions: int = Field(ge=0)
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+    @model_validator(mode="after")
+    def _target_within_all(self) -> Self:
+        if self.target_mentions > self.all_mentions:
+            raise ValueError("target mentions cannot exceed all mentions")
+        return self
+
+
+class LatencyStats(_Frozen):
+    """Latency of successful answers whose latency is known; all None when n is 0."""
+
+    p50_ms: float | None
+    p95_ms: float | None
+    mean_ms: float | None
+    n: int = Field(ge=0)
+
+
+class CostStats(_Frozen):
+    """Spend of a batch, where an unknown price is never shown as zero.
+
+    ``total_usd`` is None as soon as one successful iteration has no known cost;
+    ``known_total_usd`` still shows what the priced iterations cost (None if none was
+    priced). Failed iterations add their cost when known and are otherwise assumed
+    unbilled, since a rejected request is not charged.
+    """
+
+    total_usd: Decimal | None
+    known_total_usd: Decimal | None
+    per_iteration_usd: Decimal | None
+    priced_iterations: int = Field(ge=0)
+    unpriced_iterations: int = Field(ge=0)
+
+
+class BatchMetrics(_Frozen):
+    """All metrics of one batch (or of a union of batches); see docs/metrics.md."""
+
+    iterations: int = Field(ge=0)
+    succeeded: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    visibility: Rate
+    mention_rates: dict[str, Rate]
+    share_of_voice: ShareOfVoice
+    average_position: Mean
+    top1: Rate
+    top3: Rate
+    position_weighted_visibility: Mean
+    consistency: float | None
+    citation_rate: Rate
+    cost: CostStats
+    latency: LatencyStats
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+
+
+def _tracked_brands(target: str, brands: Sequence[str]) -> tuple[str, ...]:
+    """Target first, then the other brands in the given order, without duplicates."""
+    if not target:
+        raise ValueError("target brand must not be empty")
+    return tuple(dict.fromkeys((target, *brands)))
+
+
+def _mentioned(brands: tuple[str, ...], tracked: frozenset[str]) -> tuple[str, ...]:
+    """Tracked brands of one answer in order of first appearance, each once."""
+    return tuple(dict.fromkeys(brand for brand in brands if brand in tracked))
+
+
+@dataclass(slots=True)
+class _CostTally:
+    known_total: Decimal = Decimal(0)
+    priced: int = 0
+    unpriced_successes: int = 0
+
+    def add(self, fact: IterationFacts) -> None:
+        if fact.cost_usd is not None:
+            self.known_total += fact.cost_usd
+            self.priced += 1
+        elif fact.success:
+            self.unpriced_successes += 1
+
+    def stats(self, succeeded: int) -> CostStats:
+        total = self.known_total if self.unpriced_successes == 0 else None
+        per_iteration = None
+        if total is not None and succeeded:
+            per_iteration = (total / succeeded).quantize(_PER_ITERATION_QUANTUM)
+        return CostStats(
+            total_usd=total,
+            known_total_usd=self.known_total if self.priced else None,
+            per_iteration_usd=per_iteration,
+            priced_iterations=self.priced,
+            unpriced_iterations=self.unpriced_successes,
+        )
+
+
+def _latency_stats(latencies: Sequence[float]) -> LatencyStats:
+    if not latencies:
+        return LatencyStats(p50_ms=None, p95_ms=None, mean_ms=None, n=0)
+    return LatencyStats(
+        p50_ms=percentile(latencies, 50.0),
+        p95_ms=percentile(latencies, 95.0),
+        mean_ms=sum(latencies) / len(latencies),
+        n=len(latencies),
+    )
+
+
+def _share_of_voice(
+    target_per_answer: Sequence[int], brands_per_answer: Sequence[int], *, seed: int
+) -> ShareOfVoice:
+    target_mentions = sum(target_per_answer)
+    all_mentions = sum(brands_per_answer)
+    interval = bootstrap_ratio_interval(target_per_answer, brands_per_answer, seed=seed)
+    if interval is None:
+        return ShareOfVoice(
+            target_mentions=target_mentions,
+            all_mentions=all_mentions,
+            value=None,
+            ci_low=None,
+            ci_high=None,
+        )
+    return ShareOfVoice(
+        target_mentions=target_mentions,
+        all_mentions=all_mentions,
+        value=target_mentions / all_mentions,
+        ci_low=interval[0],
+        ci_high=interval[1],
+    )
+
+
+def compute_metrics(
+    facts: Sequence[IterationFacts], *, target: str, brands: Sequence[str], seed: int = 0
+) -> BatchMetrics:
+    """Metrics of a batch; rates are over successful iterations only.
+
+    Failed iterations count in ``failed`` (and in cost and tokens when known) but never
+    in a rate: a timeout says nothing about what the assistant would have answered.
+    ``brands`` are the tracked brands; the target is tracked even if not listed. The
+    seed makes the share-of-voice bootstrap reproducible.
+    """
+    tracked = _tracked_brands(target, brands)
+    tracked_set = frozenset(tracked)
+    mention_counts = dict.fromkeys(tracked, 0)
+    cost = _CostTally()
+    succeeded = top1 = top3 = rank_total = cited = input_tokens = output_tokens = 0
+    weighted_total = 0.0
+    target_per_answer: list[int] = []
+    brands_per_answer: list[int] = []
+    brand_sets: list[frozenset[str]] = []
+    latencies: list[float] = []
+
+    for fact in facts:
+        cost.add(fact)
+        input_tokens += fact.input_tokens or 0
+        output_tokens += fact.output_tokens or 0
+        if not fact.success:
+            continue
+        succeeded += 1
+        mentioned = _mentioned(fact.brands, tracked_set)
+        for brand in mentioned:
+            mention_counts[brand] += 1
+        brand_sets.append(frozenset(mentioned))
+        brands_per_answer.append(len(mentioned))
+        cited += fact.target_cited
+        if fact.latency_ms is not None:
+            latencies.append(fact.latency_ms)
+        if target in mentioned:
+            rank = mentioned.index(target) + 1
+            target_per_answer.append(1)
+            rank_total += rank
+            top1 += rank == 1
+            top3 += rank <= 3
+            weighted_total += POSITION_DECAY ** (rank - 1)
+        else:
+            target_per_answer.append(0)
+
+    visible = mention_counts[target]
+    return BatchMetrics(
+        iterations=len(facts),
+        succeeded=succeeded,
+        failed=len(facts) - succeeded,
+        visibility=Rate.of(visible, succeeded),
+        mention_rates={brand: Rate.of(count, succeeded) for brand, count in mention_counts.items()},
+        share_of_voice=_share_of_voice(target_per_answer, brands_per_answer, seed=seed),
+        average_position=Mean.of(float(rank_total), visible),
+        top1=Rate.of(top1, succeeded),
+        top3=Rate.of(top3, succeeded),
+        position_weighted_visibility=Mean.of(weighted_total, succeeded),
+        consistency=mean_pairwise_jaccard(brand_sets),
+        citation_rate=Rate.of(cited, succeeded),
+        cost=cost.stats(succeeded),
+        latency=_latency_stats(latencies),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+    )
