@@ -1,0 +1,693 @@
+"""Hand-labelled assistant answers for measuring extraction precision and recall.
+
+Each answer is written in the style of a real assistant reply; ``expected`` is the set of
+tracked brands a careful human reader would say the answer mentions (names inside URLs,
+ordinary-word uses such as "close the deal" or "the notion of", and "I couldn't find
+information about X" do not count). ``order`` and ``ranks`` are given where the answer
+makes them unambiguous.
+
+Brand sets are configured as a user would: names, the aliases people actually type, web
+domains, and exclude phrases only where no automatic rule could know ("Amazon rainforest").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from echo_ai.brands.schemas import BrandDefinition, BrandSet, BrandTerm
+
+
+def _brand(name: str, *aliases: str | BrandTerm, **options: object) -> BrandDefinition:
+    return BrandDefinition.model_validate({"name": name, "aliases": list(aliases), **options})
+
+
+BRAND_SETS: dict[str, BrandSet] = {
+    "crm": BrandSet(
+        target=_brand("HubSpot", "HubSpot CRM", domains=["hubspot.com"]),
+        competitors=[
+            _brand("Salesforce", "Sales Cloud", domains=["salesforce.com"]),
+            _brand("Pipedrive", domains=["pipedrive.com"]),
+            _brand("Zoho CRM", "Zoho", domains=["zoho.com"]),
+            _brand("Close", "Close CRM", "Close.com", domains=["close.com"]),
+            _brand("Freshsales", "Freshworks CRM", domains=["freshworks.com"]),
+            _brand("Microsoft Dynamics 365", "Dynamics 365"),
+            _brand("Copper", "Copper CRM", domains=["copper.com"]),
+        ],
+    ),
+    "pm": BrandSet(
+        target=_brand("Asana", domains=["asana.com"]),
+        competitors=[
+            _brand("Trello", domains=["trello.com"]),
+            _brand("monday.com", "Monday", "monday work management", domains=["monday.com"]),
+            _brand("Notion", domains=["notion.so"]),
+            _brand("ClickUp", domains=["clickup.com"]),
+            _brand("Jira", "Jira Software", domains=["atlassian.com"]),
+            _brand("Basecamp", domains=["basecamp.com"]),
+            _brand("Wrike"),
+            _brand("Linear", domains=["linear.app"]),
+            _brand("Smartsheet"),
+        ],
+    ),
+    "video": BrandSet(
+        target=_brand("Zoom", "Zoom Workplace", exclude_terms=["zoom in", "zoom out"]),
+        competitors=[
+            _brand("Microsoft Teams", "MS Teams", BrandTerm(text="Teams", case_sensitive=True)),
+            _brand("Google Meet"),
+            _brand("Webex", "Cisco Webex"),
+            _brand("Whereby"),
+            _brand("GoTo Meeting", "GoToMeeting"),
+        ],
+    ),
+    "storage": BrandSet(
+        target=_brand("Dropbox", domains=["dropbox.com"]),
+        competitors=[
+            _brand("Google Drive"),
+            _brand("OneDrive", "Microsoft OneDrive"),
+            _brand("Box", "Box.com", domains=["box.com"]),
+            _brand("iCloud", "iCloud Drive"),
+            _brand("pCloud", domains=["pcloud.com"]),
+            _brand("Sync.com", domains=["sync.com"]),
+        ],
+    ),
+    "shoes": BrandSet(
+        target=_brand("Brooks", "Brooks Running"),
+        competitors=[
+            _brand("Nike"),
+            _brand("Adidas"),
+            _brand("Hoka", "Hoka One One"),
+            _brand("ASICS"),
+            _brand("New Balance"),
+            _brand("Saucony"),
+            _brand("On Running", "On Cloudmonster", "On Cloudsurfer"),
+            _brand("Amazon", exclude_terms=["Amazon rainforest", "Amazon River", "Amazon basin"]),
+        ],
+    ),
+    "banks": BrandSet(
+        target=_brand("Société Générale", "SocGen"),
+        competitors=[
+            _brand("BNP Paribas"),
+            _brand("Crédit Agricole"),
+            _brand("LCL"),
+            _brand("Boursorama", "BoursoBank"),
+            _brand("Revolut"),
+        ],
+    ),
+    "devices": BrandSet(
+        target=_brand("Apple", "MacBook", "iPhone"),
+        competitors=[
+            _brand("Samsung", "Galaxy"),
+            _brand("Google Pixel", "Pixel"),
+            _brand("Dell"),
+            _brand("Lenovo", "ThinkPad"),
+            _brand("HP", case_sensitive=True),
+        ],
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Labelled:
+    name: str
+    brand_set: str
+    text: str
+    expected: frozenset[str]
+    order: tuple[str, ...] | None = None
+    ranks: dict[str, int] = field(default_factory=dict)
+    absent: frozenset[str] = frozenset()
+
+
+def _answer(
+    name: str,
+    brand_set: str,
+    text: str,
+    expected: set[str],
+    *,
+    order: tuple[str, ...] | None = None,
+    ranks: dict[str, int] | None = None,
+    absent: set[str] | None = None,
+) -> Labelled:
+    return Labelled(
+        name, brand_set, text, frozenset(expected), order, ranks or {}, frozenset(absent or ())
+    )
+
+
+ANSWERS: list[Labelled] = [
+    _answer(
+        "crm-numbered-bold",
+        "crm",
+        """For a 10-person startup, these are the CRMs worth shortlisting:
+
+1. **HubSpot CRM** – Generous free tier with contacts, deals and email tracking. HubSpot's
+   Starter plan adds simple automation.
+2. **Pipedrive** – Pipeline-first and easy for salespeople to adopt; plans start around $14
+   per user per month.
+3. **Zoho CRM** – Very affordable, with a free plan for up to three users.
+4. **Salesforce Starter** – The industry standard, packaged for small teams.
+5. **Freshsales** – Built-in phone and AI lead scoring.
+
+If you want the quickest start, go with HubSpot; if your process is mostly pipeline
+management, Pipedrive is hard to beat.""",
+        {"HubSpot", "Pipedrive", "Zoho CRM", "Salesforce", "Freshsales"},
+        order=("HubSpot", "Pipedrive", "Zoho CRM", "Salesforce", "Freshsales"),
+        ranks={"HubSpot": 1, "Pipedrive": 2, "Zoho CRM": 3, "Salesforce": 4, "Freshsales": 5},
+    ),
+    _answer(
+        "crm-prose",
+        "crm",
+        "For a small sales team I'd start with Pipedrive: it keeps the focus on moving deals "
+        "forward. If marketing matters as much as sales, HubSpot's free CRM grows with you. "
+        "Teams already living in Microsoft 365 should look at Dynamics 365 Sales, although it "
+        "needs more setup than the other two.",
+        {"Pipedrive", "HubSpot", "Microsoft Dynamics 365"},
+        order=("Pipedrive", "HubSpot", "Microsoft Dynamics 365"),
+    ),
+    _answer(
+        "crm-close-as-verb",
+        "crm",
+        "Close the gap between marketing and sales by picking one system of record. To close "
+        "more deals, you need reminders, a clear pipeline and email tracking. Salesforce "
+        "offers all of this but can be heavy; HubSpot is lighter. Close attention to "
+        "onboarding matters more than the feature list. Keep your pipeline close to reality.",
+        {"Salesforce", "HubSpot"},
+        order=("Salesforce", "HubSpot"),
+    ),
+    _answer(
+        "crm-close-as-brand",
+        "crm",
+        "If your reps live on the phone, Close is worth a look: it bundles calling, SMS and "
+        "email sequences in one inbox. Close's Power Dialer is a favourite of inside-sales "
+        "teams. Pipedrive is the alternative if you need a more visual pipeline.",
+        {"Close", "Pipedrive"},
+        order=("Close", "Pipedrive"),
+    ),
+    _answer(
+        "crm-absence-copper",
+        "crm",
+        "I don't have information on Copper CRM's current offering. However, popular CRMs for "
+        "small teams include HubSpot, Pipedrive and Zoho CRM, all of which have free trials.",
+        {"HubSpot", "Pipedrive", "Zoho CRM"},
+        absent={"Copper"},
+    ),
+    _answer(
+        "crm-table",
+        "crm",
+        """| CRM | Free plan | Starting price | Best for |
+|-----|-----------|----------------|----------|
+| HubSpot | Yes | $20/user | Inbound marketing |
+| Zoho CRM | Up to 3 users | $14/user | Budget |
+| Pipedrive | No | $14/user | Pipeline management |
+| Salesforce | No | $25/user | Scaling teams |
+
+All four integrate with Gmail and Outlook.""",
+        {"HubSpot", "Zoho CRM", "Pipedrive", "Salesforce"},
+        order=("HubSpot", "Zoho CRM", "Pipedrive", "Salesforce"),
+    ),
+    _answer(
+        "crm-url-only-citation",
+        "crm",
+        "According to a recent small-business survey "
+        "(https://www.salesforce.com/resources/research-reports/state-of-sales/), most teams "
+        "outgrow spreadsheets at around five reps. My recommendation is HubSpot, because its "
+        "free tier covers the basics. Pricing: https://www.hubspot.com/pricing/crm.",
+        {"HubSpot"},
+    ),
+    _answer(
+        "crm-possessive-punctuation",
+        "crm",
+        "Many Salesforce-based teams keep HubSpot’s marketing tools for email. Others prefer a "
+        "lighter pipeline tool (Pipedrive) and connect it via Zapier. Zoho CRM, Freshworks CRM "
+        "and Close.com are cheaper still.",
+        {"Salesforce", "HubSpot", "Pipedrive", "Zoho CRM", "Freshsales", "Close"},
+        order=("Salesforce", "HubSpot", "Pipedrive", "Zoho CRM", "Freshsales", "Close"),
+    ),
+    _answer(
+        "crm-microsoft-overlap",
+        "crm",
+        "Microsoft Dynamics 365 Sales integrates tightly with Outlook and Microsoft Teams, "
+        "which is its main advantage. Microsoft also offers Dynamics 365 Business Central for "
+        "accounting. For a startup it is usually more than you need.",
+        {"Microsoft Dynamics 365"},
+    ),
+    _answer(
+        "crm-zoho-suite",
+        "crm",
+        "Zoho One bundles Zoho CRM with 40+ other apps. If you only need a CRM, the standalone "
+        "Zoho CRM Standard plan is cheaper. Close behind in value is Freshsales.",
+        {"Zoho CRM", "Freshsales"},
+        order=("Zoho CRM", "Freshsales"),
+    ),
+    _answer(
+        "crm-absence-then-positive",
+        "crm",
+        "I couldn't find information about Copper Enterprise Cloud as a separate product. "
+        "Copper itself is a CRM designed for Google Workspace users, and it pairs well with "
+        "Gmail. HubSpot is the usual alternative.",
+        {"Copper", "HubSpot"},
+        order=("Copper", "HubSpot"),
+        absent={"Copper"},
+    ),
+    _answer(
+        "pm-notion-as-word",
+        "pm",
+        "The notion of a single source of truth is central to project management. Whatever "
+        "tool you choose, notions like ownership and due dates matter more than features. "
+        "Asana and Trello both make ownership explicit.",
+        {"Asana", "Trello"},
+        order=("Asana", "Trello"),
+    ),
+    _answer(
+        "pm-notion-as-brand",
+        "pm",
+        "Notion is excellent if your team writes a lot: docs, wikis and lightweight task "
+        "boards live in one place, and Notion's databases are flexible. If you need "
+        "stronger task management, ClickUp adds time tracking and dashboards.",
+        {"Notion", "ClickUp"},
+        order=("Notion", "ClickUp"),
+    ),
+    _answer(
+        "pm-monday-weekday",
+        "pm",
+        "Hold sprint planning on Monday and a demo every Friday. Teams that review the board "
+        "each Monday morning catch blockers early. Jira makes this ritual easy with its "
+        "sprint reports; from Monday to Friday the burndown chart shows progress.",
+        {"Jira"},
+    ),
+    _answer(
+        "pm-monday-brand",
+        "pm",
+        "monday.com is a flexible work-management platform with colourful boards and "
+        "automations. Monday is especially popular with marketing teams, while Asana suits "
+        "cross-functional projects. Both have free tiers.",
+        {"monday.com", "Asana"},
+        order=("monday.com", "Asana"),
+    ),
+    _answer(
+        "pm-numbered-headings",
+        "pm",
+        """## Best project management tools for agencies
+
+### 1. Asana
+Great for cross-team work, with timelines and portfolios.
+
+### 2. monday.com
+Visual boards and strong client-facing dashboards.
+
+### 3. ClickUp
+Packs docs, goals and time tracking into one app.
+
+### 4. Trello
+Simple Kanban boards; ideal for small teams.
+
+## Conclusion
+Start with Asana if you need structure, Trello if you need simplicity.""",
+        {"Asana", "monday.com", "ClickUp", "Trello"},
+        order=("Asana", "monday.com", "ClickUp", "Trello"),
+        ranks={"Asana": 1, "monday.com": 2, "ClickUp": 3, "Trello": 4},
+    ),
+    _answer(
+        "pm-linear-as-word",
+        "pm",
+        "Project progress is rarely linear: expect scope changes. A tool with a simple "
+        "message board and schedule, such as Basecamp, keeps everyone informed without "
+        "heavy process. The learning curve is almost linear for new hires.",
+        {"Basecamp"},
+    ),
+    _answer(
+        "pm-linear-as-brand",
+        "pm",
+        "Linear is the favourite of many software startups for issue tracking: it is fast, "
+        "keyboard-driven and opinionated. Larger organisations usually standardise on Jira "
+        "Software because of its workflows and permissions.",
+        {"Linear", "Jira"},
+        order=("Linear", "Jira"),
+    ),
+    _answer(
+        "pm-bullets-nested",
+        "pm",
+        """Here are good options:
+
+- **Trello** – Kanban boards that anyone can learn in minutes.
+  - Power-Ups add calendars and automation.
+  - Integrates with Slack and Google Drive.
+- **Wrike** – Strong resource management for larger teams.
+- **Smartsheet** – Spreadsheet-like interface that finance teams love.""",
+        {"Trello", "Wrike", "Smartsheet"},
+        order=("Trello", "Wrike", "Smartsheet"),
+        ranks={"Trello": 1, "Wrike": 2, "Smartsheet": 3},
+    ),
+    _answer(
+        "pm-absence-then-mention",
+        "pm",
+        "I couldn't find information about Basecamp Pro Max; it may not exist. If you mean "
+        "Basecamp, it is a calm, all-in-one tool with a flat price. ClickUp and Asana are "
+        "more feature-rich alternatives.",
+        {"Basecamp", "ClickUp", "Asana"},
+        order=("Basecamp", "ClickUp", "Asana"),
+        absent={"Basecamp"},
+    ),
+    _answer(
+        "pm-lazy-numbering",
+        "pm",
+        """1. ClickUp – everything in one place.
+1. Asana – best for cross-functional work.
+1. Jira – best for software teams.""",
+        {"ClickUp", "Asana", "Jira"},
+        order=("ClickUp", "Asana", "Jira"),
+        ranks={"ClickUp": 1, "Asana": 2, "Jira": 3},
+    ),
+    _answer(
+        "video-zoom-as-verb",
+        "video",
+        "When you compare plans, zoom in on the details that matter: participant limits, "
+        "recording storage and webinar add-ons. Zoom out and consider what your team already "
+        "pays for. Google Meet comes with Google Workspace, and Webex is strong on security.",
+        {"Google Meet", "Webex"},
+        order=("Google Meet", "Webex"),
+    ),
+    _answer(
+        "video-zoom-as-brand",
+        "video",
+        "Zoom remains the most widely used option for external calls, and Zoom's breakout "
+        "rooms are great for workshops. Google Meet is simpler and runs entirely in the "
+        "browser.",
+        {"Zoom", "Google Meet"},
+        order=("Zoom", "Google Meet"),
+    ),
+    _answer(
+        "video-teams",
+        "video",
+        "If your company uses Microsoft 365, Microsoft Teams is already included. Sales teams "
+        "that meet many external clients often add Zoom Workplace as well. Teams also handles "
+        "chat and file sharing, which reduces tool sprawl.",
+        {"Microsoft Teams", "Zoom"},
+        order=("Microsoft Teams", "Zoom"),
+    ),
+    _answer(
+        "video-absence-whereby",
+        "video",
+        "I'm not familiar with Whereby. The most popular video conferencing tools are Zoom, "
+        "Google Meet and Cisco Webex, and all offer free plans with time limits.",
+        {"Zoom", "Google Meet", "Webex"},
+        order=("Zoom", "Google Meet", "Webex"),
+        absent={"Whereby"},
+    ),
+    _answer(
+        "video-goto",
+        "video",
+        """Top picks for webinars:
+* GoTo Meeting – reliable, with good dial-in numbers.
+* Webex – enterprise-grade security.
+* Zoom – familiar to every attendee.""",
+        {"GoTo Meeting", "Webex", "Zoom"},
+        order=("GoTo Meeting", "Webex", "Zoom"),
+        ranks={"GoTo Meeting": 1, "Webex": 2, "Zoom": 3},
+    ),
+    _answer(
+        "storage-box-as-word",
+        "storage",
+        "Every IT toolbox should include a backup plan. Check the box for two-factor "
+        "authentication, and keep your inbox free of shared links. Dropbox works out of the "
+        "box on every platform, and Google Drive is included with Gmail.",
+        {"Dropbox", "Google Drive"},
+        order=("Dropbox", "Google Drive"),
+    ),
+    _answer(
+        "storage-box-as-brand",
+        "storage",
+        "Box is built for enterprises that need governance, retention policies and "
+        "compliance certifications. Box's integrations with Salesforce and Slack are a plus. "
+        "For personal use, OneDrive bundled with Microsoft 365 is better value.",
+        {"Box", "OneDrive"},
+        order=("Box", "OneDrive"),
+    ),
+    _answer(
+        "storage-apple-users",
+        "storage",
+        """For Apple users:
+- **iCloud Drive** syncs seamlessly across iPhone, iPad and Mac.
+- **Google Drive** is the best cross-platform choice.
+- **Dropbox** has the most reliable desktop sync.""",
+        {"iCloud", "Google Drive", "Dropbox"},
+        order=("iCloud", "Google Drive", "Dropbox"),
+        ranks={"iCloud": 1, "Google Drive": 2, "Dropbox": 3},
+    ),
+    _answer(
+        "storage-markdown-links",
+        "storage",
+        "If privacy is your priority, consider [pCloud](https://www.pcloud.com/) with its "
+        "lifetime plans or [Sync.com](https://www.sync.com/pricing-individual/) for "
+        "end-to-end encryption by default. See also https://www.dropbox.com/plans.",
+        {"pCloud", "Sync.com"},
+        order=("pCloud", "Sync.com"),
+    ),
+    _answer(
+        "storage-onedrive-microsoft",
+        "storage",
+        "Microsoft OneDrive gives 1 TB with a Microsoft 365 subscription. OneDrive's Personal "
+        "Vault adds an extra layer of protection for sensitive files.",
+        {"OneDrive"},
+    ),
+    _answer(
+        "shoes-numbered",
+        "shoes",
+        """Best daily trainers for beginners:
+
+1. Brooks Ghost 16 – balanced cushioning and a smooth ride.
+2. Hoka Clifton 9 – soft and light.
+3. ASICS Gel-Nimbus 26 – maximum comfort.
+4. New Balance Fresh Foam 1080v13 – roomy toe box.
+5. Saucony Ride 17 – versatile and durable.""",
+        {"Brooks", "Hoka", "ASICS", "New Balance", "Saucony"},
+        order=("Brooks", "Hoka", "ASICS", "New Balance", "Saucony"),
+        ranks={"Brooks": 1, "Hoka": 2, "ASICS": 3, "New Balance": 4, "Saucony": 5},
+    ),
+    _answer(
+        "shoes-new-balance-phrase",
+        "shoes",
+        "When you increase mileage, find a new balance between hard days and recovery. For "
+        "shoes, Nike Pegasus and Adidas Adizero Boston are reliable choices at different "
+        "price points.",
+        {"Nike", "Adidas"},
+        order=("Nike", "Adidas"),
+    ),
+    _answer(
+        "shoes-on-running",
+        "shoes",
+        "On Running's Cloudmonster has a bouncy, rockered ride. On the other hand, if you "
+        "want a traditional feel, the Nike Vomero is softer. On long runs, comfort matters "
+        "more than weight.",
+        {"On Running", "Nike"},
+        order=("On Running", "Nike"),
+    ),
+    _answer(
+        "shoes-amazon-rainforest",
+        "shoes",
+        "Nike's Move to Zero programme uses recycled materials, and some brands fund projects "
+        "that protect the Amazon rainforest. Adidas runs a similar recycling initiative.",
+        {"Nike", "Adidas"},
+        order=("Nike", "Adidas"),
+    ),
+    _answer(
+        "shoes-amazon-retailer",
+        "shoes",
+        "You'll usually find last season's HOKA models discounted on Amazon or at running "
+        "specialty stores. Check the return policy before buying.",
+        {"Hoka", "Amazon"},
+        order=("Hoka", "Amazon"),
+    ),
+    _answer(
+        "shoes-german",
+        "shoes",
+        "Für Anfänger eignen sich gedämpfte Laufschuhe von ASICS, Brooks oder Saucony. "
+        "Wer es sportlicher mag, greift zu Adidas.",
+        {"ASICS", "Brooks", "Saucony", "Adidas"},
+        order=("ASICS", "Brooks", "Saucony", "Adidas"),
+    ),
+    _answer(
+        "banks-french",
+        "banks",
+        "Pour un compte professionnel, Société Générale et BNP Paribas proposent des offres "
+        "complètes, tandis que le Crédit Agricole est très présent en région. Les néobanques "
+        "comme Revolut sont moins chères.",
+        {"Société Générale", "BNP Paribas", "Crédit Agricole", "Revolut"},
+        order=("Société Générale", "BNP Paribas", "Crédit Agricole", "Revolut"),
+    ),
+    _answer(
+        "banks-unaccented-and-caps",
+        "banks",
+        "Societe Generale owns Boursorama, which was renamed BoursoBank in 2024. In the "
+        "bank's annual report, SOCIÉTÉ GÉNÉRALE highlights its retail network.",
+        {"Société Générale", "Boursorama"},
+        order=("Société Générale", "Boursorama"),
+    ),
+    _answer(
+        "banks-decomposed-accents",
+        "banks",
+        "Cre\u0301dit Agricole and LCL belong to the same group, and both offer youth "
+        "accounts with low fees.",
+        {"Crédit Agricole", "LCL"},
+        order=("Crédit Agricole", "LCL"),
+    ),
+    _answer(
+        "banks-absence-untracked",
+        "banks",
+        "I couldn't find any information about a bank called Banque Zeta. If you are comparing "
+        "online banks in France, BoursoBank and Revolut are the most common choices.",
+        {"Boursorama", "Revolut"},
+        order=("Boursorama", "Revolut"),
+    ),
+    _answer(
+        "devices-apple-fruit",
+        "devices",
+        "For a student on a budget, the Dell Inspiron 14 and the Lenovo IdeaPad Slim 5 offer "
+        "the best value. Pack an apple and a charger for long library sessions; apple slices "
+        "are an easy snack.",
+        {"Dell", "Lenovo"},
+        order=("Dell", "Lenovo"),
+    ),
+    _answer(
+        "devices-apple-brand",
+        "devices",
+        "Apple's MacBook Air M3 has the best battery life in its class. On Windows, the Dell "
+        "XPS 13 and HP Spectre x360 are strong alternatives.",
+        {"Apple", "Dell", "HP"},
+        order=("Apple", "Dell", "HP"),
+    ),
+    _answer(
+        "devices-hp-lowercase",
+        "devices",
+        "A 2 hp motor is plenty for a home workshop; for the laptop that runs your CAD "
+        "software, a Lenovo ThinkPad P14s is a safe choice.",
+        {"Lenovo"},
+    ),
+    _answer(
+        "devices-pixel",
+        "devices",
+        "If every pixel counts for your photography, the Pixel 8 Pro and the Samsung Galaxy "
+        "S24 Ultra have the best cameras. Pixel phones also get seven years of updates.",
+        {"Google Pixel", "Samsung"},
+        order=("Google Pixel", "Samsung"),
+    ),
+    _answer(
+        "devices-no-brands",
+        "devices",
+        "Look for at least 16 GB of memory, a 512 GB SSD and a screen brighter than 400 nits. "
+        "Battery life above ten hours is realistic for current ultrabooks.",
+        set(),
+    ),
+    _answer(
+        "crm-heading-items",
+        "crm",
+        """## HubSpot
+Best for inbound marketing and a free start.
+
+## Pipedrive
+Best for visual pipeline management.
+
+## Salesforce
+Best when you expect to scale quickly.""",
+        {"HubSpot", "Pipedrive", "Salesforce"},
+        order=("HubSpot", "Pipedrive", "Salesforce"),
+        ranks={"HubSpot": 1, "Pipedrive": 2, "Salesforce": 3},
+    ),
+    _answer(
+        "crm-title-case-headings",
+        "crm",
+        """## Top CRM Picks for 2025
+
+### HubSpot: Best Free Option
+Unlimited users on the free plan and a huge app marketplace.
+
+### Close: Best for Calling Teams
+Built-in dialer, SMS and sequences.
+
+## How to Close More Deals With Any CRM
+Log every call, set follow-up tasks and review the pipeline weekly.""",
+        {"HubSpot", "Close"},
+        order=("HubSpot", "Close"),
+        ranks={"HubSpot": 1, "Close": 2},
+    ),
+    _answer(
+        "crm-lower-case-names",
+        "crm",
+        "many teams start in spreadsheets and move to hubspot or pipedrive once they have "
+        "more than a few reps. salesforce only makes sense later.",
+        {"HubSpot", "Pipedrive", "Salesforce"},
+        order=("HubSpot", "Pipedrive", "Salesforce"),
+    ),
+    _answer(
+        "pm-atlassian-mix",
+        "pm",
+        "If your engineers already use Atlassian tools, Jira integrates tightly with "
+        "Confluence. For non-technical teams, monday work management or Asana is easier to "
+        "adopt. Trello (also by Atlassian) is enough for small boards.",
+        {"Jira", "monday.com", "Asana", "Trello"},
+        order=("Jira", "monday.com", "Asana", "Trello"),
+    ),
+    _answer(
+        "pm-notion-headings-and-word",
+        "pm",
+        """### Notion
+Flexible docs and databases.
+
+### Asana
+Structured task management with timelines.
+
+In my notion of a good setup, both play a role.""",
+        {"Notion", "Asana"},
+        order=("Notion", "Asana"),
+        ranks={"Notion": 1, "Asana": 2},
+    ),
+    _answer(
+        "video-footnote-citations",
+        "video",
+        """According to recent reviews [1], Zoom leads on reliability, while Microsoft Teams
+dominates in large enterprises [2]. Google Meet is catching up quickly [3].
+
+[1] https://www.pcmag.com/picks/the-best-video-conferencing-software
+[2] https://www.microsoft.com/en-us/microsoft-teams/group-chat-software
+[3] https://workspace.google.com/products/meet/""",
+        {"Zoom", "Microsoft Teams", "Google Meet"},
+        order=("Zoom", "Microsoft Teams", "Google Meet"),
+    ),
+    _answer(
+        "storage-box-sentence-start",
+        "storage",
+        "Box offers unlimited storage on business plans, but Dropbox has better desktop sync. "
+        "Box Drive lets you open cloud files like a local disk.",
+        {"Box", "Dropbox"},
+        order=("Box", "Dropbox"),
+    ),
+    _answer(
+        "shoes-spanish",
+        "shoes",
+        "Para correr en asfalto, las Nike Pegasus y las ASICS Novablast son opciones "
+        "excelentes; si buscas más amortiguación, prueba las Hoka Bondi.",
+        {"Nike", "ASICS", "Hoka"},
+        order=("Nike", "ASICS", "Hoka"),
+    ),
+    _answer(
+        "devices-absence-model",
+        "devices",
+        "I'm not aware of a Samsung Galaxy Book 7 Ultra; the latest model I know of is the "
+        "Galaxy Book4 Ultra. Dell's XPS 16 is a comparable alternative.",
+        {"Samsung", "Dell"},
+        order=("Samsung", "Dell"),
+        absent={"Samsung"},
+    ),
+    _answer(
+        "banks-socgen-alias",
+        "banks",
+        "SocGen's retail arm, together with LCL and BNP Paribas, dominates French retail banking.",
+        {"Société Générale", "LCL", "BNP Paribas"},
+        order=("Société Générale", "LCL", "BNP Paribas"),
+    ),
+    _answer(
+        "devices-apple-silicon",
+        "devices",
+        "Apple silicon has changed the laptop market. Apple laptops now lead on battery "
+        "life, though Lenovo's ThinkPad X1 Carbon is lighter.",
+        {"Apple", "Lenovo"},
+        order=("Apple", "Lenovo"),
+    ),
+]
