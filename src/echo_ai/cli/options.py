@@ -1,0 +1,96 @@
+"""Turns command-line flags or a TOML file into a validated :class:`ExperimentCreate`."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from echo_ai.brands.schemas import BrandSet
+from echo_ai.errors import AppError
+from echo_ai.experiments.schemas import ExperimentCreate
+
+
+def parse_brand(text: str) -> dict[str, Any]:
+    """``"Zoho CRM=Zoho,Zoho One"`` → name ``Zoho CRM`` with aliases ``Zoho``, ``Zoho One``."""
+    name, _, aliases = text.partition("=")
+    return {
+        "name": name.strip(),
+        "aliases": [alias.strip() for alias in aliases.split(",") if alias.strip()],
+    }
+
+
+def parse_probability(text: str) -> tuple[str, float]:
+    name, sep, value = text.rpartition("=")
+    try:
+        probability = float(value)
+    except ValueError:
+        probability = -1.0
+    if not sep or not name.strip() or not 0.0 <= probability <= 1.0:
+        raise AppError(f"--demo-probability {text!r}: expected NAME=P with P between 0 and 1")
+    return name.strip(), probability
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise AppError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise AppError(f"{path}: cannot read it ({error})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise AppError(f"{path}: not valid TOML ({error})") from None
+
+
+def experiment_input(
+    *,
+    config: Path | None,
+    prompt: str | None,
+    brand: str | None,
+    aliases: list[str],
+    domains: list[str],
+    competitors: list[str],
+    providers: list[str],
+    iterations: int | None,
+    temperature: float | None,
+    grounding: bool | None,
+    demo_probabilities: list[str],
+) -> ExperimentCreate:
+    """Flags override what the file says; the result is validated as a whole."""
+    data: dict[str, Any] = read_config(config) if config else {}
+    if prompt is not None:
+        data["prompt"] = prompt
+    brands = dict(data.get("brands") or {})
+    if brand is not None:
+        brands["target"] = {**parse_brand(brand), "domains": domains}
+        brands["target"]["aliases"] = [*brands["target"]["aliases"], *aliases]
+    elif aliases or domains:
+        raise AppError("--alias and --domain describe the target: give --brand too")
+    if competitors:
+        brands["competitors"] = [parse_brand(text) for text in competitors]
+    if brands:
+        data["brands"] = brands
+    if providers:
+        data["providers"] = providers
+    if iterations is not None:
+        data["iterations"] = iterations
+    if temperature is not None:
+        data["temperature"] = temperature
+    if grounding is not None:
+        data["grounding"] = grounding
+    if demo_probabilities:
+        data["demo_probabilities"] = dict(parse_probability(text) for text in demo_probabilities)
+    if "prompt" not in data:
+        raise AppError("give a prompt (--prompt TEXT) or an experiment file")
+    if "target" not in brands:
+        raise AppError("give the brand to track (--brand NAME) or an experiment file")
+    return ExperimentCreate.model_validate(data)
+
+
+def brands_from_file(path: Path) -> BrandSet:
+    """The ``[brands]`` table of a TOML file (same layout as an experiment file)."""
+    data = read_config(path)
+    if "brands" not in data:
+        raise AppError(f"{path}: no [brands] table")
+    return BrandSet.model_validate(data["brands"])

@@ -1,0 +1,156 @@
+"""How results look in a terminal (rich tables) and as one JSON document."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+
+from echo_ai.analysis.metrics import BatchMetrics, Mean, Rate
+from echo_ai.experiments.models import Experiment
+from echo_ai.experiments.service import ExperimentReport
+
+SYNTHETIC_NOTICE = "SYNTHETIC DATA: answers made up offline by the demo provider, not a real AI"
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def interval(low: float | None, high: float | None) -> str:
+    if low is None or high is None:
+        return "–"
+    return f"{percent(low)} – {percent(high)}"
+
+
+def money(value: Decimal | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"
+
+
+def _rate_row(label: str, rate: Rate) -> tuple[str, str, str, str]:
+    return (
+        label,
+        percent(rate.value),
+        interval(rate.ci_low, rate.ci_high),
+        f"{rate.numerator}/{rate.denominator}",
+    )
+
+
+def _mean_row(label: str, mean: Mean, digits: int = 2) -> tuple[str, str, str, str]:
+    value = "–" if mean.value is None else f"{mean.value:.{digits}f}"
+    return label, value, "", f"n={mean.n}"
+
+
+def metrics_table(title: str, metrics: BatchMetrics) -> Table:
+    table = Table(title=title, title_justify="left", expand=False)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("95% interval", justify="right")
+    table.add_column("n", justify="right")
+    sov = metrics.share_of_voice
+    rows = [
+        _rate_row("visibility rate", metrics.visibility),
+        (
+            "share of voice",
+            percent(sov.value),
+            interval(sov.ci_low, sov.ci_high),
+            f"{sov.target_mentions}/{sov.all_mentions}",
+        ),
+        _mean_row("average position", metrics.average_position),
+        _rate_row("top-1 rate", metrics.top1),
+        _rate_row("top-3 rate", metrics.top3),
+        _mean_row("position-weighted visibility", metrics.position_weighted_visibility, 3),
+        (
+            "consistency (Jaccard)",
+            "–" if metrics.consistency is None else f"{metrics.consistency:.3f}",
+            "",
+            "",
+        ),
+        _rate_row("citation rate", metrics.citation_rate),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    table.add_section()
+    for brand, rate in metrics.mention_rates.items():
+        table.add_row(*_rate_row(f"mentions: {brand}", rate))
+    table.add_section()
+    cost = metrics.cost
+    table.add_row("cost (total)", money(cost.total_usd), "", f"priced {cost.priced_iterations}")
+    table.add_row("cost per iteration", money(cost.per_iteration_usd), "", "")
+    latency = metrics.latency
+    table.add_row(
+        "latency p50 / p95",
+        "–" if latency.p50_ms is None else f"{latency.p50_ms:.0f} ms",
+        "" if latency.p95_ms is None else f"p95 {latency.p95_ms:.0f} ms",
+        f"n={latency.n}",
+    )
+    table.add_row("iterations ok / failed", f"{metrics.succeeded}", "", f"{metrics.failed} failed")
+    return table
+
+
+def report_renderable(report: ExperimentReport) -> Group:
+    experiment = report.experiment
+    parts: list[Any] = []
+    if report.synthetic:
+        parts.append(Panel(SYNTHETIC_NOTICE, style="bold yellow"))
+    parts.append(
+        f"[bold]{experiment.name}[/bold]  id {experiment.id}  status {experiment.status}\n"
+        f"prompt: {experiment.prompt}"
+    )
+    for batch, metrics in report.batches:
+        label = f"{batch.provider}:{batch.model}"
+        if batch.synthetic:
+            label += " (synthetic)"
+        if metrics is None:
+            parts.append(f"{label}: {batch.status}" + (f" — {batch.error}" if batch.error else ""))
+            continue
+        title = f"{label} — target {report_target(experiment)}"
+        if batch.error:
+            title += f" — {batch.status}: {batch.error}"
+        parts.append(metrics_table(title, metrics))
+    if report.combined is not None and len(report.batches) > 1:
+        parts.append(metrics_table("all providers combined", report.combined))
+    return Group(*parts)
+
+
+def report_target(experiment: Experiment) -> str:
+    return str(experiment.brands["target"]["name"])
+
+
+def report_document(report: ExperimentReport) -> dict[str, Any]:
+    experiment = report.experiment
+    return {
+        "id": str(experiment.id),
+        "name": experiment.name,
+        "prompt": experiment.prompt,
+        "status": str(experiment.status),
+        "synthetic": report.synthetic,
+        "notice": SYNTHETIC_NOTICE if report.synthetic else None,
+        "created_at": experiment.created_at.isoformat(),
+        "brands": experiment.brands,
+        "brands_revision": experiment.brands_revision,
+        "iterations": experiment.iterations,
+        "temperature": experiment.temperature,
+        "grounding": experiment.grounding,
+        "providers": [
+            {
+                "id": str(batch.id),
+                "provider": batch.provider,
+                "model": batch.model,
+                "status": str(batch.status),
+                "synthetic": batch.synthetic,
+                "error": batch.error,
+                "metrics": metrics.model_dump(mode="json") if metrics else None,
+                "metrics_history": batch.metrics_history,
+            }
+            for batch, metrics in report.batches
+        ],
+        "combined": report.combined.model_dump(mode="json") if report.combined else None,
+    }
+
+
+def print_report(console: Console, report: ExperimentReport) -> None:
+    console.print(report_renderable(report))

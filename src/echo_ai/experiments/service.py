@@ -1,0 +1,216 @@
+"""Experiments: create (with their batch runs), find, report, re-score and resume."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import String, cast, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from echo_ai.analysis.extraction import BrandMatcher
+from echo_ai.analysis.metrics import BatchMetrics
+from echo_ai.brands.schemas import BrandSet
+from echo_ai.errors import AppError, NotFound
+from echo_ai.experiments.models import Experiment, ExperimentStatus
+from echo_ai.experiments.schemas import ExperimentCreate
+from echo_ai.runs import service as run_service
+from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, Iteration
+from echo_ai.runs.scoring import citations_from
+
+MIN_ID_PREFIX = 4
+
+
+async def create(
+    session: AsyncSession,
+    data: ExperimentCreate,
+    *,
+    chunk_size: int,
+    workspace_id: uuid.UUID | None = None,
+) -> Experiment:
+    experiment = Experiment(
+        workspace_id=workspace_id,
+        name=data.display_name,
+        prompt=data.prompt,
+        brands=data.brands.model_dump(mode="json"),
+        brands_revision=1,
+        providers=list(data.providers),
+        iterations=data.iterations,
+        temperature=data.temperature,
+        grounding=data.grounding,
+        require_grounding=data.require_grounding,
+        user_location=data.user_location.model_dump() if data.user_location else None,
+        demo_probabilities=data.demo_probabilities,
+        status=ExperimentStatus.QUEUED,
+    )
+    session.add(experiment)
+    await session.flush()
+    for spec in data.provider_specs:
+        session.add(
+            run_service.new_batch(
+                experiment, spec, chunk_size=chunk_size, seed=secrets.randbelow(2**31)
+            )
+        )
+    await session.flush()
+    return experiment
+
+
+async def resolve_id(session: AsyncSession, text: str) -> uuid.UUID:
+    """A full experiment id, or a unique prefix of one (as `experiments list` shows)."""
+    text = text.strip().lower()
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        pass
+    if len(text) < MIN_ID_PREFIX or len(text) > 8 or not all(c in "0123456789abcdef" for c in text):
+        raise NotFound(f"no experiment with id {text!r}")
+    matches = list(
+        await session.scalars(
+            select(Experiment.id).where(cast(Experiment.id, String).like(f"{text}%")).limit(2)
+        )
+    )
+    if not matches:
+        raise NotFound(f"no experiment with id {text!r}")
+    if len(matches) > 1:
+        raise AppError(f"id prefix {text!r} is ambiguous: give more characters")
+    return matches[0]
+
+
+async def get(session: AsyncSession, experiment_id: uuid.UUID) -> Experiment:
+    experiment = await session.scalar(
+        select(Experiment)
+        .options(selectinload(Experiment.batch_runs))
+        .where(Experiment.id == experiment_id)
+    )
+    if experiment is None:
+        raise NotFound(f"no experiment with id {experiment_id}")
+    return experiment
+
+
+async def list_recent(
+    session: AsyncSession, *, limit: int = 20, status: ExperimentStatus | None = None
+) -> list[Experiment]:
+    query = (
+        select(Experiment)
+        .options(selectinload(Experiment.batch_runs))
+        .order_by(Experiment.created_at.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(Experiment.status == status)
+    return list(await session.scalars(query))
+
+
+async def stored_counts(session: AsyncSession, experiment: Experiment) -> dict[uuid.UUID, int]:
+    """Iterations already stored per batch run (to resume progress where it was)."""
+    rows = await session.execute(
+        select(Iteration.batch_run_id, func.count())
+        .where(Iteration.batch_run_id.in_([batch.id for batch in experiment.batch_runs]))
+        .group_by(Iteration.batch_run_id)
+    )
+    return dict(rows.all())
+
+
+async def answers(session: AsyncSession, experiment: Experiment) -> list[str]:
+    """Every stored answer of the experiment (for re-scoring and measurements)."""
+    rows = await session.scalars(
+        select(Iteration.answer)
+        .join(BatchRun)
+        .where(BatchRun.experiment_id == experiment.id, Iteration.answer.is_not(None))
+        .order_by(BatchRun.created_at, Iteration.index)
+    )
+    return [answer for answer in rows if answer is not None]
+
+
+def summary(experiment: Experiment) -> dict[str, object]:
+    """A short JSON-safe description for listings."""
+    return {
+        "id": str(experiment.id),
+        "name": experiment.name,
+        "status": str(experiment.status),
+        "created_at": experiment.created_at.isoformat(),
+        "providers": list(experiment.providers),
+        "iterations": experiment.iterations,
+        "synthetic": any(batch.synthetic for batch in experiment.batch_runs),
+    }
+
+
+@dataclass(frozen=True)
+class ExperimentReport:
+    experiment: Experiment
+    batches: list[tuple[BatchRun, BatchMetrics | None]]
+    combined: BatchMetrics | None
+    """All providers pooled at the iteration level (None until a batch has finished)."""
+
+    @property
+    def synthetic(self) -> bool:
+        return any(batch.synthetic for batch, _ in self.batches)
+
+
+async def report(session: AsyncSession, experiment: Experiment) -> ExperimentReport:
+    batches = [
+        (batch, BatchMetrics.model_validate(batch.metrics) if batch.metrics else None)
+        for batch in experiment.batch_runs
+    ]
+    finished = [batch.id for batch, metrics in batches if metrics is not None]
+    combined = None
+    if finished:
+        brands = BrandSet.model_validate(experiment.brands)
+        facts = await run_service.batch_facts(session, finished, target=brands.target.name)
+        combined = run_service.metrics_for(facts, brands, seed=0)
+    return ExperimentReport(experiment=experiment, batches=batches, combined=combined)
+
+
+async def rescore(
+    session: AsyncSession, experiment: Experiment, *, brands: BrandSet | None = None
+) -> Experiment:
+    """Re-extract every stored answer with (new) brand definitions; no provider is called.
+
+    The metrics each batch had before are appended to its ``metrics_history``.
+    """
+    if any(batch.status not in FINISHED_STATUSES for batch in experiment.batch_runs):
+        raise AppError("the experiment is still running: re-score it once it has finished")
+    if brands is not None:
+        experiment.brands = brands.model_dump(mode="json")
+    current = BrandSet.model_validate(experiment.brands)
+    experiment.brands_revision += 1
+    matcher = BrandMatcher(current)
+    for batch in experiment.batch_runs:
+        rows = await session.execute(
+            select(Iteration.id, Iteration.answer, Iteration.citations, Iteration.sources).where(
+                Iteration.batch_run_id == batch.id, Iteration.success.is_(True)
+            )
+        )
+        rescored = [
+            {
+                "id": row.id,
+                "extraction": matcher.extract(
+                    row.answer or "",
+                    citations=citations_from(row.citations),
+                    sources=citations_from(row.sources),
+                ).to_dict(),
+            }
+            for row in rows
+        ]
+        if rescored:
+            await session.execute(update(Iteration), rescored)
+        if batch.metrics is not None:
+            batch.metrics_history = [
+                *batch.metrics_history,
+                {"brands_revision": batch.brands_revision, "metrics": batch.metrics},
+            ]
+            await run_service.store_metrics(session, batch, current)
+        batch.brands_revision = experiment.brands_revision
+    await session.flush()
+    return experiment
+
+
+async def reopen(session: AsyncSession, experiment: Experiment) -> int:
+    """Let an interrupted or failed experiment run its missing iterations; batches reopened."""
+    reopened = await run_service.reopen_unfinished(session, experiment.id)
+    if reopened:
+        experiment.status = ExperimentStatus.RUNNING
+        await session.flush()
+    return reopened

@@ -1,0 +1,65 @@
+"""Builds the provider a batch needs from settings, and reuses vendor clients across batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from echo_ai.brands.schemas import BrandSet
+from echo_ai.config import Settings
+from echo_ai.experiments.models import Experiment
+from echo_ai.providers.base import Provider, ProviderNotConfigured
+from echo_ai.providers.demo import DemoProvider, default_brand_probabilities
+from echo_ai.providers.registry import VENDORS, ProviderSpec, build_provider, credentials
+from echo_ai.runs.models import BatchRun
+
+
+def demo_probabilities(experiment: Experiment) -> list[tuple[str, float]]:
+    names = BrandSet.model_validate(experiment.brands).names
+    chosen = experiment.demo_probabilities or {}
+    defaults = dict(default_brand_probabilities(names))
+    return [(name, chosen.get(name, defaults[name])) for name in names]
+
+
+def ensure_configured(specs: Sequence[ProviderSpec]) -> None:
+    """Fail before any work starts if a provider lacks its key or base URL."""
+    for spec in specs:
+        info = VENDORS[spec.vendor]
+        api_key, base_url = credentials(spec.vendor)
+        if info.needs_key and not api_key:
+            names = " or ".join(info.api_key_env)
+            raise ProviderNotConfigured(f"{names} is not set (needed for {spec})")
+        if info.needs_base_url and not base_url:
+            raise ProviderNotConfigured(f"{info.base_url_env} is not set (needed for {spec})")
+
+
+class ProviderPool:
+    """One client per vendor for the life of the process (connection reuse)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._clients: dict[str, Provider] = {}
+
+    def register(self, provider: Provider) -> None:
+        """Use this client for its vendor (a custom adapter, or a test double of a vendor)."""
+        self._clients[provider.name] = provider
+
+    def get(self, batch: BatchRun, experiment: Experiment) -> Provider:
+        if batch.provider in self._clients:
+            return self._clients[batch.provider]
+        if batch.provider == "demo":
+            # Seeded per batch: the same iteration always gets the same synthetic answer.
+            return DemoProvider(demo_probabilities(experiment), seed=batch.seed)
+        if batch.provider not in self._clients:
+            api_key, base_url = credentials(batch.provider)
+            self._clients[batch.provider] = build_provider(
+                ProviderSpec(batch.provider, batch.model),
+                api_key=api_key,
+                base_url=base_url,
+                timeout_seconds=self._settings.runner.timeout_seconds,
+            )
+        return self._clients[batch.provider]
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()

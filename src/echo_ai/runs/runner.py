@@ -1,0 +1,164 @@
+"""Runs one chunk of a batch: the missing iterations, concurrently, each stored as it ends.
+
+A chunk is the unit an executor hands out (in-process here, Celery later). Running the same
+chunk twice is safe: only iterations not yet stored are run, and storage ignores repeats.
+After its chunk, a runner tries to finalise the batch; the last one to finish succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from echo_ai.analysis.extraction import BrandMatcher
+from echo_ai.brands.schemas import BrandSet
+from echo_ai.db import transaction
+from echo_ai.providers.base import (
+    AuthenticationFailed,
+    BadRequest,
+    CompletionRequest,
+    PermissionDenied,
+    Provider,
+    ProviderError,
+    ProviderNotConfigured,
+    QuotaExhausted,
+    UserLocation,
+)
+from echo_ai.providers.retry import RetryPolicy, call_with_retries
+from echo_ai.runs import service
+from echo_ai.runs.limits import ProviderLimits
+from echo_ai.runs.models import BatchRun
+from echo_ai.runs.providers import ProviderPool
+from echo_ai.runs.scoring import failure_row, success_row
+from echo_ai.runs.writer import IterationWriter
+
+log = logging.getLogger(__name__)
+
+FATAL_ERRORS: tuple[type[ProviderError], ...] = (
+    AuthenticationFailed,
+    PermissionDenied,
+    QuotaExhausted,
+    BadRequest,
+    ProviderNotConfigured,
+)
+"""Errors that every further call would repeat: the batch stops instead of burning calls."""
+
+ProgressCallback = Callable[[uuid.UUID, bool], None]
+"""Called with (batch_run_id, success) as each iteration is stored."""
+
+
+class BatchAborted(Exception):
+    """A fatal provider error stopped the chunk; the batch is marked failed with it."""
+
+
+@dataclass
+class Runner:
+    session_factory: async_sessionmaker[AsyncSession]
+    providers: ProviderPool
+    limits: ProviderLimits
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    on_progress: ProgressCallback | None = None
+    _writer: IterationWriter = field(init=False)
+    _aborted: dict[uuid.UUID, str] = field(init=False, default_factory=dict)
+    """Batches a fatal error stopped in this process: their other chunks call no more."""
+
+    def __post_init__(self) -> None:
+        self._writer = IterationWriter(self.session_factory)
+
+    def forget(self, batch_run_id: uuid.UUID) -> None:
+        """Drop what this process remembers of a batch once none of its chunks is running."""
+        self._aborted.pop(batch_run_id, None)
+
+    async def run_chunk(self, batch_run_id: uuid.UUID, chunk: int) -> bool:
+        """Run a chunk's missing iterations; True if this call finalised the batch."""
+        async with transaction(self.session_factory) as session:
+            batch = await service.claim(session, batch_run_id)
+            if batch is None:
+                return False
+            todo = await service.missing_indices(session, batch, chunk)
+        if todo:
+            reason = await self._run_iterations(batch, todo)
+            if reason is not None:
+                async with transaction(self.session_factory) as session:
+                    await service.fail(session, batch_run_id, reason)
+                return False
+        async with transaction(self.session_factory) as session:
+            return await service.finalize_if_complete(session, batch_run_id)
+
+    async def _run_iterations(self, batch: BatchRun, indices: list[int]) -> str | None:
+        """Run the iterations; the reason if a fatal provider error stopped them."""
+        experiment = batch.experiment
+        brands = BrandSet.model_validate(experiment.brands)
+        matcher = BrandMatcher(brands)
+        provider = self.limits.wrap(self.providers.get(batch, experiment), batch.model)
+        location = UserLocation(**experiment.user_location) if experiment.user_location else None
+
+        slot = self.limits.semaphore(batch.provider)
+
+        async def one(index: int) -> None:
+            request = CompletionRequest(
+                prompt=experiment.prompt,
+                model=batch.model,
+                temperature=batch.temperature,
+                grounding=experiment.grounding,
+                require_grounding=experiment.require_grounding,
+                user_location=location,
+                seed=batch.seed * 1_000_003 + index,
+            )
+            async with slot:
+                if batch.id in self._aborted:
+                    raise BatchAborted(self._aborted[batch.id])
+                row, fatal = await self._attempt(provider, request, batch, index, matcher)
+                if fatal is not None:
+                    self._aborted.setdefault(batch.id, str(fatal))
+            await self._writer.write(row)
+            if self.on_progress is not None:
+                self.on_progress(batch.id, bool(row["success"]))
+            if fatal is not None:
+                raise BatchAborted(str(fatal)) from fatal
+
+        reason: str | None = None
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index in indices:
+                    group.create_task(one(index))
+        except* BatchAborted as aborted:
+            reason = str(aborted.exceptions[0])
+        return reason
+
+    async def _attempt(
+        self,
+        provider: Provider,
+        request: CompletionRequest,
+        batch: BatchRun,
+        index: int,
+        matcher: BrandMatcher,
+    ) -> tuple[dict[str, object], ProviderError | None]:
+        try:
+            completion, attempts = await call_with_retries(
+                provider, request, policy=self.retry_policy
+            )
+        except ProviderError as error:
+            log.warning("iteration %s of batch %s failed: %s", index, batch.id, error)
+            fatal = error if isinstance(error, FATAL_ERRORS) else None
+            row = failure_row(
+                batch_run_id=batch.id, index=index, error=error, attempts=error.attempts
+            )
+            return row, fatal
+        return (
+            success_row(
+                batch_run_id=batch.id,
+                index=index,
+                vendor=batch.provider,
+                model=batch.model,
+                completion=completion,
+                attempts=attempts,
+                matcher=matcher,
+            ),
+            None,
+        )

@@ -1,0 +1,99 @@
+"""From a provider's answer to a stored iteration row, and from rows to metric inputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from echo_ai.analysis.extraction import BrandMatcher, Extraction
+from echo_ai.analysis.metrics import IterationFacts
+from echo_ai.db import utcnow
+from echo_ai.providers.base import Citation, Completion, ProviderError
+from echo_ai.providers.pricing import cost_usd
+
+MAX_ERROR_MESSAGE = 2_000
+
+
+def _citation_dicts(citations: tuple[Citation, ...]) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(citation) for citation in citations]
+
+
+def citations_from(rows: list[dict[str, Any]]) -> tuple[Citation, ...]:
+    return tuple(Citation(**row) for row in rows)
+
+
+def success_row(
+    *,
+    batch_run_id: uuid.UUID,
+    index: int,
+    vendor: str,
+    model: str,
+    completion: Completion,
+    attempts: int,
+    matcher: BrandMatcher,
+) -> dict[str, Any]:
+    extraction = matcher.extract(
+        completion.text, citations=completion.citations, sources=completion.sources
+    )
+    return {
+        "id": uuid.uuid4(),
+        "batch_run_id": batch_run_id,
+        "index": index,
+        "success": True,
+        "answer": completion.text,
+        "attempts": attempts,
+        "latency_ms": completion.latency_ms,
+        "input_tokens": completion.input_tokens,
+        "output_tokens": completion.output_tokens,
+        "cost_usd": cost_usd(vendor, model, completion.input_tokens, completion.output_tokens),
+        "model_version": completion.model_version,
+        "searched": completion.searched,
+        "citations": _citation_dicts(completion.citations),
+        "sources": _citation_dicts(completion.sources),
+        "search_queries": list(completion.search_queries),
+        "extraction": extraction.to_dict(),
+        "created_at": utcnow(),
+    }
+
+
+def failure_row(
+    *, batch_run_id: uuid.UUID, index: int, error: ProviderError, attempts: int
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "batch_run_id": batch_run_id,
+        "index": index,
+        "success": False,
+        "error_code": error.code,
+        "error_message": error.message[:MAX_ERROR_MESSAGE],
+        "attempts": attempts,
+        "citations": [],
+        "sources": [],
+        "search_queries": [],
+        "created_at": utcnow(),
+    }
+
+
+def facts_from(
+    *,
+    success: bool,
+    extraction: Mapping[str, Any] | None,
+    target: str,
+    cost: Decimal | None,
+    latency_ms: float | None,
+    input_tokens: int | None,
+    output_tokens: int | None,
+) -> IterationFacts:
+    parsed = Extraction.from_dict(extraction) if success and extraction else None
+    return IterationFacts(
+        success=success,
+        brands=parsed.brands_in_order if parsed else (),
+        target_cited=bool(parsed and parsed.brand_citations.get(target)),
+        cost_usd=cost,
+        latency_ms=latency_ms,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+    )

@@ -1,0 +1,260 @@
+"""Batch-run bookkeeping: claiming work, finding missing iterations, finalising metrics.
+
+Plain functions over a session; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from echo_ai.analysis.metrics import BatchMetrics, IterationFacts, compute_metrics
+from echo_ai.brands.schemas import BrandSet
+from echo_ai.db import utcnow
+from echo_ai.experiments.models import Experiment, ExperimentStatus
+from echo_ai.providers.registry import ProviderSpec
+from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, BatchStatus, Iteration
+from echo_ai.runs.scoring import facts_from
+
+_ACTIVE = (BatchStatus.QUEUED, BatchStatus.RUNNING)
+
+
+def new_batch(
+    experiment: Experiment, spec: ProviderSpec, *, chunk_size: int, seed: int
+) -> BatchRun:
+    return BatchRun(
+        experiment_id=experiment.id,
+        provider=spec.vendor,
+        model=spec.model,
+        iterations_requested=experiment.iterations,
+        temperature=experiment.temperature,
+        chunk_size=chunk_size,
+        seed=seed,
+        synthetic=spec.vendor == "demo",
+        brands_revision=experiment.brands_revision,
+        metrics_history=[],
+    )
+
+
+async def claim(session: AsyncSession, batch_run_id: uuid.UUID) -> BatchRun | None:
+    """Mark a batch running and load it with its experiment; None if there is nothing to do.
+
+    Status changes are conditional UPDATEs, never read-modify-write, so a slow chunk can
+    not move a batch that another chunk has finished back to "running".
+    """
+    now = utcnow()
+    await session.execute(
+        update(BatchRun)
+        .where(BatchRun.id == batch_run_id, BatchRun.status == BatchStatus.QUEUED)
+        .values(status=BatchStatus.RUNNING, started_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    batch = await session.scalar(
+        select(BatchRun)
+        .options(joinedload(BatchRun.experiment))
+        .where(BatchRun.id == batch_run_id)
+        .execution_options(populate_existing=True)
+    )
+    if batch is None or batch.status not in _ACTIVE:
+        return None
+    await session.execute(
+        update(Experiment)
+        .where(Experiment.id == batch.experiment_id, Experiment.status == ExperimentStatus.QUEUED)
+        .values(status=ExperimentStatus.RUNNING, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return batch
+
+
+async def missing_indices(session: AsyncSession, batch: BatchRun, chunk: int) -> list[int]:
+    wanted = batch.chunk_range(chunk)
+    stored = set(
+        await session.scalars(
+            select(Iteration.index).where(
+                Iteration.batch_run_id == batch.id,
+                Iteration.index >= wanted.start,
+                Iteration.index < wanted.stop,
+            )
+        )
+    )
+    return [index for index in wanted if index not in stored]
+
+
+async def batch_facts(
+    session: AsyncSession, batch_run_ids: Sequence[uuid.UUID], *, target: str
+) -> list[IterationFacts]:
+    rows = await session.execute(
+        select(
+            Iteration.success,
+            Iteration.extraction,
+            Iteration.cost_usd,
+            Iteration.latency_ms,
+            Iteration.input_tokens,
+            Iteration.output_tokens,
+        ).where(Iteration.batch_run_id.in_(batch_run_ids))
+    )
+    return [
+        facts_from(
+            success=row.success,
+            extraction=row.extraction,
+            target=target,
+            cost=row.cost_usd,
+            latency_ms=row.latency_ms,
+            input_tokens=row.input_tokens,
+            output_tokens=row.output_tokens,
+        )
+        for row in rows
+    ]
+
+
+def metrics_for(facts: Sequence[IterationFacts], brands: BrandSet, *, seed: int) -> BatchMetrics:
+    return compute_metrics(facts, target=brands.target.name, brands=brands.names, seed=seed)
+
+
+async def _most_common_error(session: AsyncSession, batch_run_id: uuid.UUID) -> str | None:
+    rows = await session.execute(
+        select(Iteration.error_code, Iteration.error_message).where(
+            Iteration.batch_run_id == batch_run_id, Iteration.success.is_(False)
+        )
+    )
+    counts = Counter((row.error_code, row.error_message) for row in rows)
+    if not counts:
+        return None
+    (code, message), _ = counts.most_common(1)[0]
+    return f"{code}: {message}"
+
+
+async def store_metrics(session: AsyncSession, batch: BatchRun, brands: BrandSet) -> BatchMetrics:
+    metrics = metrics_for(
+        await batch_facts(session, [batch.id], target=brands.target.name), brands, seed=batch.seed
+    )
+    batch.metrics = metrics.model_dump(mode="json")
+    batch.succeeded = metrics.succeeded
+    batch.failed = metrics.failed
+    batch.cost_usd = metrics.cost.total_usd
+    return metrics
+
+
+async def finalize_if_complete(session: AsyncSession, batch_run_id: uuid.UUID) -> bool:
+    """Compute the metrics if every iteration is stored and no other chunk has claimed them.
+
+    The claim is a conditional UPDATE, so of several chunks finishing at once exactly one
+    computes the metrics.
+    """
+    requested = await session.scalar(
+        select(BatchRun.iterations_requested).where(BatchRun.id == batch_run_id)
+    )
+    stored = await session.scalar(
+        select(func.count()).select_from(Iteration).where(Iteration.batch_run_id == batch_run_id)
+    )
+    if requested is None or stored is None or stored < requested:
+        return False
+    claimed = await session.execute(
+        update(BatchRun)
+        .where(BatchRun.id == batch_run_id, BatchRun.status.in_(_ACTIVE))
+        .values(status=BatchStatus.FINALIZING)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    batch = await session.scalar(
+        select(BatchRun)
+        .options(joinedload(BatchRun.experiment))
+        .where(BatchRun.id == batch_run_id)
+        .execution_options(populate_existing=True)
+    )
+    assert batch is not None
+    metrics = await store_metrics(session, batch, BrandSet.model_validate(batch.experiment.brands))
+    if metrics.succeeded == 0:
+        batch.status = BatchStatus.FAILED
+        reason = await _most_common_error(session, batch.id)
+        batch.error = f"every iteration failed ({reason})"
+    else:
+        batch.status = BatchStatus.COMPLETED
+    batch.finished_at = utcnow()
+    await session.flush()
+    await refresh_experiment_status(session, batch.experiment)
+    return True
+
+
+async def fail(session: AsyncSession, batch_run_id: uuid.UUID, reason: str) -> None:
+    """Mark a batch failed (unless it has finished) and keep the reason for the user."""
+    rows = await session.execute(
+        select(Iteration.success, func.count())
+        .where(Iteration.batch_run_id == batch_run_id)
+        .group_by(Iteration.success)
+    )
+    counts: dict[bool, int] = dict(rows.all())
+    now = utcnow()
+    failed = await session.execute(
+        update(BatchRun)
+        .where(BatchRun.id == batch_run_id, BatchRun.status.in_(_ACTIVE))
+        .values(
+            status=BatchStatus.FAILED,
+            error=reason,
+            finished_at=now,
+            updated_at=now,
+            succeeded=counts.get(True, 0),
+            failed=counts.get(False, 0),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if failed.rowcount != 1:  # type: ignore[attr-defined]
+        return
+    experiment = await session.scalar(
+        select(Experiment).join(BatchRun).where(BatchRun.id == batch_run_id)
+    )
+    assert experiment is not None
+    await refresh_experiment_status(session, experiment)
+
+
+async def refresh_experiment_status(session: AsyncSession, experiment: Experiment) -> None:
+    statuses = list(
+        await session.scalars(
+            select(BatchRun.status).where(BatchRun.experiment_id == experiment.id)
+        )
+    )
+    if not statuses or any(status not in FINISHED_STATUSES for status in statuses):
+        return
+    if all(status == BatchStatus.CANCELLED for status in statuses):
+        experiment.status = ExperimentStatus.CANCELLED
+    elif any(status == BatchStatus.COMPLETED for status in statuses):
+        experiment.status = ExperimentStatus.COMPLETED
+    else:
+        experiment.status = ExperimentStatus.FAILED
+    await session.flush()
+
+
+async def runnable_batches(session: AsyncSession, experiment_id: uuid.UUID) -> list[BatchRun]:
+    return list(
+        await session.scalars(
+            select(BatchRun).where(
+                BatchRun.experiment_id == experiment_id, BatchRun.status.in_(_ACTIVE)
+            )
+        )
+    )
+
+
+async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> int:
+    """Let failed or interrupted batches run their missing iterations again; how many."""
+    batches = list(
+        await session.scalars(
+            select(BatchRun).where(
+                BatchRun.experiment_id == experiment_id,
+                BatchRun.status.in_(
+                    (BatchStatus.FAILED, BatchStatus.FINALIZING, BatchStatus.RUNNING)
+                ),
+            )
+        )
+    )
+    for batch in batches:
+        batch.status = BatchStatus.RUNNING
+        batch.error = None
+        batch.finished_at = None
+    await session.flush()
+    return len(batches)

@@ -1,0 +1,113 @@
+"""`echo-ai experiments ...` and `echo-ai providers`."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from echo_ai.cli import app
+
+pytestmark = pytest.mark.usefixtures("cli_env")
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _run_demo(iterations: int = 20) -> dict[str, object]:
+    code, out, err = invoke(
+        "run",
+        "--prompt",
+        "Best CRM?",
+        "--brand",
+        "HubSpot",
+        "--competitor",
+        "Salesforce",
+        "--competitor",
+        "Pipedrive",
+        "--iterations",
+        str(iterations),
+        "--json",
+    )
+    assert code == 0, err
+    document: dict[str, object] = json.loads(out)
+    return document
+
+
+def test_list_and_show_by_id_prefix() -> None:
+    document = _run_demo()
+    experiment_id = str(document["id"])
+    code, out, _ = invoke("experiments", "list")
+    assert code == 0 and experiment_id[:8] in out and "(synthetic)" in out
+    code, out, _ = invoke("experiments", "list", "--json")
+    assert json.loads(out)[0]["id"] == experiment_id
+    code, out, _ = invoke("experiments", "show", experiment_id[:8], "--json")
+    assert code == 0 and json.loads(out)["id"] == experiment_id
+    code, out, _ = invoke("experiments", "show", experiment_id)
+    assert code == 0 and "visibility rate" in out
+
+
+def test_show_unknown_id_is_a_clear_error() -> None:
+    code, _, err = invoke("experiments", "show", "deadbeef")
+    assert (code, err) == (2, "error: no experiment with id 'deadbeef'\n")
+    code, _, err = invoke("experiments", "show", "x")
+    assert code == 2 and "no experiment" in err
+
+
+def test_rescore_with_new_brand_definitions_keeps_history(tmp_path: Path) -> None:
+    document = _run_demo(30)
+    before = document["providers"][0]["metrics"]  # type: ignore[index]
+    brands = tmp_path / "brands.toml"
+    brands.write_text(
+        '[brands.target]\nname = "HubSpot"\n\n[[brands.competitors]]\nname = "Salesforce"\n',
+        encoding="utf-8",
+    )
+    code, out, err = invoke(
+        "experiments", "rescore", str(document["id"]), "--brands", str(brands), "--json"
+    )
+    assert code == 0, err
+    after = json.loads(out)
+    provider = after["providers"][0]
+    assert after["brands_revision"] == 2
+    assert set(provider["metrics"]["mention_rates"]) == {"HubSpot", "Salesforce"}
+    assert provider["metrics_history"] == [{"brands_revision": 1, "metrics": before}]
+    # The target's own rate does not depend on which competitors are tracked.
+    assert provider["metrics"]["visibility"] == before["visibility"]
+
+
+def test_export_command_writes_csv(tmp_path: Path) -> None:
+    document = _run_demo(10)
+    target = tmp_path / "x.csv"
+    code, _, err = invoke("experiments", "export", str(document["id"])[:8], str(target))
+    assert code == 0 and "wrote 10 iterations" in err
+    with target.open(newline="", encoding="utf-8") as handle:
+        assert len(list(csv.reader(handle))) == 11
+
+
+def test_resume_of_a_finished_experiment_changes_nothing() -> None:
+    document = _run_demo(10)
+    code, out, err = invoke("experiments", "resume", str(document["id"]), "--json")
+    assert code == 0, err
+    assert json.loads(out)["providers"][0]["metrics"] == document["providers"][0]["metrics"]  # type: ignore[index]
+
+
+def test_providers_lists_missing_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = invoke("providers")
+    assert code == 0
+    lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("│")}
+    assert "missing OPENAI_API_KEY" in lines["openai"]
+    assert "ready" in lines["anthropic"]
+    assert "synthetic" in lines["demo"]
+
+
+def test_migrate_creates_the_schema(cli_env: Path) -> None:
+    code, _, err = invoke("migrate")
+    assert code == 0 and "migrated to head" in err
+    assert (cli_env / "echo-ai.db").exists()

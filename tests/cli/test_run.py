@@ -1,0 +1,165 @@
+"""`echo-ai run` and friends, in-process, as a user would type them."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from echo_ai.cli import app
+from echo_ai.testing.fake_llm import FakeLLMServer
+
+BASE = [
+    "run",
+    "--prompt",
+    "Best CRM for a 10-person startup?",
+    "--brand",
+    "HubSpot",
+    "--domain",
+    "hubspot.com",
+    "--competitor",
+    "Salesforce",
+    "--competitor",
+    "Zoho CRM=Zoho",
+    "--iterations",
+    "30",
+]
+
+pytestmark = pytest.mark.usefixtures("cli_env")
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_run_prints_a_labelled_synthetic_results_table() -> None:
+    code, out, err = invoke(*BASE)
+    assert code == 0, err
+    assert "SYNTHETIC DATA" in out
+    assert "demo:demo-synthetic-1 (synthetic)" in out
+    for metric in (
+        "visibility rate",
+        "share of voice",
+        "average position",
+        "top-3 rate",
+        "consistency",
+        "citation rate",
+        "mentions: Zoho CRM",
+        "latency p50",
+    ):
+        assert metric in out
+
+
+def test_run_json_is_one_document_with_every_metric_and_interval() -> None:
+    code, out, err = invoke(*BASE, "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["synthetic"] is True
+    (provider,) = document["providers"]
+    metrics = provider["metrics"]
+    assert metrics["iterations"] == 30
+    for name in ("visibility", "top1", "top3", "citation_rate"):
+        rate = metrics[name]
+        assert {"numerator", "denominator", "value", "ci_low", "ci_high"} <= set(rate)
+        assert rate["denominator"] == 30
+    assert set(metrics["mention_rates"]) == {"HubSpot", "Salesforce", "Zoho CRM"}
+    assert document["combined"]["iterations"] == 30
+
+
+def test_run_exports_every_iteration_to_csv(tmp_path: Path) -> None:
+    target = tmp_path / "out.csv"
+    code, _, err = invoke(*BASE, "--export", str(target))
+    assert code == 0, err
+    with target.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 30
+    assert {row["synthetic"] for row in rows} == {"True"}
+    assert sorted(int(row["iteration"]) for row in rows) == list(range(30))
+    assert all(row["answer"] for row in rows)
+
+
+def test_run_from_a_toml_file_with_flag_overrides() -> None:
+    config = Path(__file__).parents[2] / "examples" / "crm.toml"
+    code, out, err = invoke("run", str(config), "--iterations", "12", "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["iterations"] == 12
+    assert document["brands"]["target"]["name"] == "HubSpot"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--provider", "nosuch"], "unknown provider 'nosuch'"),
+        (["--provider", "openai:gpt-4o-mini"], "OPENAI_API_KEY is not set"),
+        (["--iterations", "0"], "iterations: Input should be greater than or equal to 1"),
+        (["--iterations", "10001"], "iterations: Input should be less than or equal to 10000"),
+        (["--temperature", "3"], "temperature"),
+        (["--competitor", "HubSpot"], "listed twice"),
+        (["--alias", "x"], "too short"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_clear_line(args: list[str], message: str) -> None:
+    code, out, err = invoke(*BASE, *args)
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert "Traceback" not in out + err
+
+
+def test_unreadable_experiment_file_is_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.toml"
+    code, _, err = invoke("run", str(missing))
+    assert (code, err) == (2, f"error: {missing}: no such file\n")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("prompt = [unclosed", encoding="utf-8")
+    code, _, err = invoke("run", str(broken))
+    assert code == 2 and err.startswith(f"error: {broken}: not valid TOML")
+
+
+def test_missing_prompt_or_brand_is_explained() -> None:
+    code, _, err = invoke("run", "--brand", "HubSpot")
+    assert (code, err) == (2, "error: give a prompt (--prompt TEXT) or an experiment file\n")
+    code, _, err = invoke("run", "--prompt", "best crm?")
+    assert code == 2 and "--brand" in err
+
+
+def test_openai_provider_runs_through_the_real_adapter(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{fake_llm.base_url}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    fake_llm.config.brands = [("HubSpot", 1.0), ("Salesforce", 0.5)]
+    code, out, err = invoke(*BASE, "--provider", "openai:gpt-4o-mini", "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["synthetic"] is False
+    (provider,) = document["providers"]
+    assert (provider["provider"], provider["model"]) == ("openai", "gpt-4o-mini")
+    assert provider["metrics"]["visibility"] == {
+        "numerator": 30,
+        "denominator": 30,
+        "value": 1.0,
+        "ci_low": provider["metrics"]["visibility"]["ci_low"],
+        "ci_high": 1.0,
+    }
+    assert provider["metrics"]["cost"]["total_usd"] is not None  # gpt-4o-mini has a price
+    assert fake_llm.request_count == 30
+    assert {path for path, _ in fake_llm.requests} == {"/v1/chat/completions"}
+
+
+def test_a_provider_out_of_quota_fails_the_run_with_its_reason(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{fake_llm.base_url}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    fake_llm.config.quota_exhausted = True
+    code, out, err = invoke(*BASE, "--provider", "openai:gpt-4o-mini")
+    assert code == 1
+    assert "quota_exhausted" in out
+    assert err.endswith("error: the experiment failed: no provider produced an answer\n")
+    assert fake_llm.request_count < 30  # it stopped at the first hard failure

@@ -1,0 +1,127 @@
+"""Shared fixtures: settings in a temporary data directory, and a migrated database.
+
+Storage tests run on SQLite and on PostgreSQL; PostgreSQL is the server these machines
+run at 127.0.0.1:5432 (override with ECHO_AI_TEST_POSTGRES_URL). When it is not reachable,
+those tests are skipped with the reason shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+
+from echo_ai import migrate
+from echo_ai.config import Settings, get_settings
+from echo_ai.db import create_engine
+from echo_ai.models import Base
+from echo_ai.runtime import Runtime, open_runtime
+from echo_ai.testing.fake_llm import FakeLLMServer
+
+POSTGRES_URL = os.environ.get(
+    "ECHO_AI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+async def _postgres_reachable() -> str | None:
+    try:
+        connection = await asyncpg.connect(POSTGRES_URL, timeout=3)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {error}"
+    await connection.close()
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A scratch database on the PostgreSQL server, migrated once, dropped at the end."""
+    reason = asyncio.run(_postgres_reachable())
+    if reason:
+        pytest.skip(reason)
+    name = f"echo_ai_test_{uuid.uuid4().hex[:12]}"
+    admin = POSTGRES_URL
+
+    async def run(sql: str) -> None:
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    url = admin.rsplit("/", 1)[0] + f"/{name}"
+
+    async def upgrade() -> None:
+        engine = create_engine(Settings(database_url=url))
+        await migrate.upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(upgrade())
+    yield url
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """SQLite in a temporary directory, or the PostgreSQL scratch database when the
+    test is parametrised with ``backend``."""
+    backend = request.getfixturevalue("backend") if "backend" in request.fixturenames else "sqlite"
+    url = request.getfixturevalue("postgres_database") if backend == "postgresql" else None
+    return Settings(data_dir=tmp_path / "data", database_url=url)
+
+
+async def _truncate(settings: Settings) -> None:
+    engine = create_engine(settings)
+    async with engine.begin() as connection:
+        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+        await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    async with open_runtime(settings) as opened:
+        yield opened
+    if settings.database_url is not None:
+        await _truncate(settings)
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Environment for in-process CLI runs: a fresh data dir, no vendor keys."""
+    data_dir = tmp_path / "cli-data"
+    monkeypatch.setenv("ECHO_AI_DATA_DIR", str(data_dir))
+    for name in list(os.environ):
+        if name.endswith(("_API_KEY", "_BASE_URL")) or name == "DATABASE_URL":
+            monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield data_dir
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def _fake_llm_session() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_llm(_fake_llm_session: FakeLLMServer) -> FakeLLMServer:
+    """The running fake LLM server with a default config, an empty script and no request log.
+
+    Tests change ``fake_llm.config`` (rates, ``script``, brands...) freely; the next test
+    starts clean again.
+    """
+    _fake_llm_session.reset()
+    return _fake_llm_session

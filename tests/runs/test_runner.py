@@ -1,0 +1,237 @@
+"""The runner end to end on a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from echo_ai.db import transaction
+from echo_ai.experiments import service as experiment_service
+from echo_ai.experiments.models import ExperimentStatus
+from echo_ai.providers.base import (
+    AuthenticationFailed,
+    Completion,
+    CompletionRequest,
+    ServerError,
+)
+from echo_ai.runs import service as run_service
+from echo_ai.runs.models import BatchRun, BatchStatus, Iteration
+from echo_ai.runtime import Runtime
+from tests.factories import experiment_input
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+async def _create(runtime: Runtime, **overrides: object) -> uuid.UUID:
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.create(
+            session, experiment_input(**overrides), chunk_size=10
+        )
+        return experiment.id
+
+
+async def _batches(runtime: Runtime, experiment_id: uuid.UUID) -> list[BatchRun]:
+    async with transaction(runtime.session_factory) as session:
+        return (await experiment_service.get(session, experiment_id)).batch_runs
+
+
+async def _iteration_indices(runtime: Runtime, batch_id: uuid.UUID) -> list[int]:
+    async with transaction(runtime.session_factory) as session:
+        return list(
+            await session.scalars(
+                select(Iteration.index)
+                .where(Iteration.batch_run_id == batch_id)
+                .order_by(Iteration.index)
+            )
+        )
+
+
+async def test_demo_experiment_runs_to_completed_metrics(runtime: Runtime) -> None:
+    experiment_id = await _create(runtime, iterations=35)
+    await runtime.executor.run_experiment(experiment_id)
+
+    (batch,) = await _batches(runtime, experiment_id)
+    assert batch.status == BatchStatus.COMPLETED
+    assert batch.synthetic is True
+    assert await _iteration_indices(runtime, batch.id) == list(range(35))
+    assert batch.metrics is not None
+    visibility = batch.metrics["visibility"]
+    assert visibility["denominator"] == 35
+    assert 0 <= visibility["ci_low"] <= visibility["value"] <= visibility["ci_high"] <= 1
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.get(session, experiment_id)
+        assert experiment.status == ExperimentStatus.COMPLETED
+        stored = await session.scalar(
+            select(func.count()).where(
+                Iteration.batch_run_id == batch.id, Iteration.success.is_(True)
+            )
+        )
+    assert stored == batch.succeeded == 35
+
+
+async def test_visibility_matches_the_demo_probability(runtime: Runtime) -> None:
+    # The demo provider mentions the target with a known probability; the measured
+    # visibility's interval must contain it (the chance it does not is about 5%, so the
+    # seed is fixed by the batch and the check is on a large enough sample).
+    experiment_id = await _create(runtime, iterations=400, demo_probabilities={"HubSpot": 0.3})
+    await runtime.executor.run_experiment(experiment_id)
+    (batch,) = await _batches(runtime, experiment_id)
+    assert batch.metrics is not None
+    visibility = batch.metrics["visibility"]
+    assert visibility["ci_low"] - 0.05 <= 0.3 <= visibility["ci_high"] + 0.05
+
+
+async def test_interrupted_batch_resumes_only_missing_iterations(runtime: Runtime) -> None:
+    experiment_id = await _create(runtime, iterations=30)
+    (batch,) = await _batches(runtime, experiment_id)
+    # Only the first chunk ran before the "crash".
+    finalized = await runtime.runner.run_chunk(batch.id, 0)
+    assert finalized is False
+    assert await _iteration_indices(runtime, batch.id) == list(range(10))
+    async with transaction(runtime.session_factory) as session:
+        first_ids = set(
+            await session.scalars(select(Iteration.id).where(Iteration.batch_run_id == batch.id))
+        )
+
+    await runtime.executor.run_experiment(experiment_id)
+
+    assert await _iteration_indices(runtime, batch.id) == list(range(30))
+    async with transaction(runtime.session_factory) as session:
+        kept = set(
+            await session.scalars(
+                select(Iteration.id).where(Iteration.batch_run_id == batch.id, Iteration.index < 10)
+            )
+        )
+    assert kept == first_ids  # the first chunk's rows were not redone
+    (batch,) = await _batches(runtime, experiment_id)
+    assert batch.status == BatchStatus.COMPLETED
+
+
+async def test_redelivered_chunks_never_duplicate_and_finalise_once(runtime: Runtime) -> None:
+    experiment_id = await _create(runtime, iterations=20)
+    (batch,) = await _batches(runtime, experiment_id)
+    # Every chunk delivered three times at once, as a broker may do after a failure.
+    results = await asyncio.gather(
+        *(runtime.runner.run_chunk(batch.id, chunk) for chunk in (0, 1) * 3)
+    )
+    assert results.count(True) == 1
+    assert await _iteration_indices(runtime, batch.id) == list(range(20))
+    (batch,) = await _batches(runtime, experiment_id)
+    assert batch.status == BatchStatus.COMPLETED
+    assert batch.succeeded == 20
+
+
+class _ScriptedVendor:
+    """A stand-in for a vendor at the network edge: fails as told, counts calls."""
+
+    name = "openai"
+
+    def __init__(self, error: Exception | None = None, *, delay: float = 0.0) -> None:
+        self.error = error
+        self.delay = delay
+        self.calls = 0
+        self.in_flight = 0
+        self.peak = 0
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        self.calls += 1
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+            if self.error is not None:
+                raise self.error
+            return Completion(
+                text=f"1. HubSpot\n2. Salesforce (answer {request.seed})",
+                model_version="scripted-1",
+                input_tokens=10,
+                output_tokens=20,
+                latency_ms=self.delay * 1000,
+            )
+        finally:
+            self.in_flight -= 1
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.fixture
+def scripted(runtime: Runtime) -> _ScriptedVendor:
+    vendor = _ScriptedVendor()
+    runtime.providers.register(vendor)
+    return vendor
+
+
+async def test_fatal_provider_error_stops_the_batch_with_its_reason(
+    runtime: Runtime, scripted: _ScriptedVendor
+) -> None:
+    scripted.error = AuthenticationFailed("invalid x-api-key", status_code=401)
+    scripted.delay = 0.005
+    experiment_id = await _create(runtime, iterations=50, providers=["openai:gpt-4o-mini"])
+    await runtime.executor.run_experiment(experiment_id)
+
+    (batch,) = await _batches(runtime, experiment_id)
+    assert batch.status == BatchStatus.FAILED
+    assert batch.error is not None and "invalid x-api-key" in batch.error
+    assert scripted.calls < 50  # it stopped instead of failing 50 times
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.get(session, experiment_id)
+    assert experiment.status == ExperimentStatus.FAILED
+
+
+async def test_transient_errors_are_stored_as_failed_iterations(
+    runtime: Runtime, scripted: _ScriptedVendor
+) -> None:
+    runtime.runner.retry_policy = type(runtime.runner.retry_policy)(
+        max_attempts=2, base_delay=0.0, max_delay=0.0
+    )
+    scripted.error = ServerError("upstream exploded", status_code=503)
+    experiment_id = await _create(runtime, iterations=5, providers=["openai:gpt-4o-mini"])
+    await runtime.executor.run_experiment(experiment_id)
+
+    (batch,) = await _batches(runtime, experiment_id)
+    assert batch.status == BatchStatus.FAILED
+    assert batch.error is not None and "upstream exploded" in batch.error
+    assert scripted.calls == 10  # two attempts for each of five iterations
+    async with transaction(runtime.session_factory) as session:
+        rows = list(
+            await session.scalars(select(Iteration).where(Iteration.batch_run_id == batch.id))
+        )
+    assert len(rows) == 5
+    assert all(not row.success and row.error_code == "server_error" for row in rows)
+    assert all(row.attempts == 2 for row in rows)
+
+
+async def test_concurrency_per_provider_is_bounded(
+    runtime: Runtime, scripted: _ScriptedVendor
+) -> None:
+    scripted.delay = 0.01
+    runtime.runner.limits.concurrency = 4
+    experiment_id = await _create(runtime, iterations=40, providers=["openai:gpt-4o-mini"])
+    await runtime.executor.run_experiment(experiment_id)
+    assert scripted.peak == 4
+    (batch,) = await _batches(runtime, experiment_id)
+    assert batch.succeeded == 40
+
+
+async def test_progress_is_reported_per_stored_iteration(runtime: Runtime) -> None:
+    seen: list[tuple[uuid.UUID, bool]] = []
+    runtime.runner.on_progress = lambda batch_id, ok: seen.append((batch_id, ok))
+    experiment_id = await _create(runtime, iterations=12)
+    await runtime.executor.run_experiment(experiment_id)
+    (batch,) = await _batches(runtime, experiment_id)
+    assert seen == [(batch.id, True)] * 12
+
+
+async def test_finalise_waits_for_every_iteration(runtime: Runtime) -> None:
+    experiment_id = await _create(runtime, iterations=20)
+    (batch,) = await _batches(runtime, experiment_id)
+    await runtime.runner.run_chunk(batch.id, 1)
+    async with transaction(runtime.session_factory) as session:
+        assert await run_service.finalize_if_complete(session, batch.id) is False
+    (batch,) = await _batches(runtime, experiment_id)
+    assert batch.status == BatchStatus.RUNNING
+    assert batch.metrics is None
