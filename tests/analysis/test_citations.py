@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from echo_ai.analysis.citations import (
+    attributable_url,
     host_matches_domain,
     host_of,
     registrable_domain,
@@ -17,6 +18,9 @@ from echo_ai.analysis.citations import (
     urls_in_text,
     urls_on_domains,
 )
+from echo_ai.analysis.extraction import BrandMatcher
+from echo_ai.brands.schemas import BrandSet
+from echo_ai.providers.base import Citation
 
 
 @pytest.mark.parametrize(
@@ -120,3 +124,17 @@ def test_host_of_normalises_case_port_and_www() -> None:
     assert host_of("HTTPS://WWW.Example.com:8080/path") == "example.com"
     assert host_of("example.com.") == "example.com"
     assert host_of("   ") is None
+
+
+def test_gemini_grounding_redirects_are_attributed_to_the_domain_in_their_title() -> None:
+    redirect = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/AbC123"
+    assert attributable_url(Citation(url=redirect, title="hubspot.com")) == "https://hubspot.com"
+    assert attributable_url(Citation(url=redirect, title="Best CRMs of 2026")) == redirect
+    other = "https://example.org/page"
+    assert attributable_url(Citation(url=other, title="hubspot.com")) == other
+    brands = BrandSet.model_validate({"target": {"name": "HubSpot", "domains": ["hubspot.com"]}})
+    extraction = BrandMatcher(brands).extract(
+        "HubSpot is popular.", citations=[Citation(url=redirect, title="hubspot.com")]
+    )
+    assert extraction.brand_citations["HubSpot"] == ("https://hubspot.com",)
+    assert extraction.cited_domains == ("hubspot.com",)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from decimal import Decimal
 
 import pytest
@@ -365,10 +364,10 @@ def test_unknown_cost_of_any_success_means_unknown_total(
     assert cost.known_total_usd == (sum(known, Decimal(0)) if known else None)
 
 
-# --- speed -----------------------------------------------------------------------------
+# --- scale -----------------------------------------------------------------------------
 
 
-def test_ten_thousand_facts_well_under_a_second() -> None:
+def test_ten_thousand_facts_are_all_counted() -> None:
     rng = random.Random(1)
     facts = [
         fact(
@@ -379,7 +378,5 @@ def test_ten_thousand_facts_well_under_a_second() -> None:
         )
         for _ in range(10_000)
     ]
-    started = time.perf_counter()
     result = metrics(facts)
-    assert time.perf_counter() - started < 0.5
     assert result.iterations == 10_000

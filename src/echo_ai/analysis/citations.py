@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import tldextract
 
+from echo_ai.providers.base import Citation
+
 # The bundled public-suffix snapshot only: no network fetch, no cache written under the
 # user's home directory (the default would do both on first use).
 _EXTRACT = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
@@ -108,6 +110,22 @@ def registrable_domain(url_or_host: str) -> str | None:
     if host is None or _IPV4.match(host) or ":" in host:
         return None
     return _registrable(host)
+
+
+GROUNDING_REDIRECT_HOSTS = frozenset({"vertexaisearch.cloud.google.com"})
+"""Hosts that stand in for the real source (Gemini's grounding links): the page's own
+domain is then in the citation's title."""
+
+
+def attributable_url(citation: Citation) -> str:
+    """The URL to attribute a citation to: its own, or for a grounding redirect whose title
+    names a domain, that domain."""
+    host = host_of(citation.url)
+    if host in GROUNDING_REDIRECT_HOSTS and citation.title:
+        title = citation.title.strip().lower()
+        if " " not in title and registrable_domain(title) is not None:
+            return f"https://{title}"
+    return citation.url
 
 
 def host_matches_domain(host: str, domain: str) -> bool:

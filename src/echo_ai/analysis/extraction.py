@@ -23,7 +23,12 @@ from types import MappingProxyType
 from typing import Any
 
 from echo_ai.analysis.absence import absence_clauses
-from echo_ai.analysis.citations import registrable_domain, url_spans, urls_on_domains
+from echo_ai.analysis.citations import (
+    attributable_url,
+    registrable_domain,
+    url_spans,
+    urls_on_domains,
+)
 from echo_ai.analysis.lists import list_items
 from echo_ai.analysis.matching import Term, TermIndex, in_date_context, reads_as_ordinary_word
 from echo_ai.analysis.normalise import Normalised, normalise
@@ -165,10 +170,10 @@ class BrandMatcher:
         kept = self._resolve(text, folded, matches, [(start, end) for start, end, _ in links])
         mentions, absences = self._split_absences(text, kept)
         brands_in_order = tuple(dict.fromkeys(mention.brand for mention in mentions))
-        cited_urls = [citation.url for citation in citations] + [url for _, _, url in links]
+        cited_urls = [attributable_url(c) for c in citations] + [url for _, _, url in links]
         cited = tuple(dict.fromkeys(cited_urls))
         cited_set = set(cited)
-        retrieved = [s.url for s in sources if s.url not in cited_set]
+        retrieved = [url for url in map(attributable_url, sources) if url not in cited_set]
         return Extraction(
             mentions=mentions,
             brands_in_order=brands_in_order,

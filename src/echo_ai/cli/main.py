@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import uuid
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from echo_ai import migrate
+from echo_ai import aio, migrate
 from echo_ai.cli import options
 from echo_ai.cli.errors import FAILURE, fail, friendly_errors
 from echo_ai.cli.render import print_report, report_document
@@ -28,8 +26,6 @@ from echo_ai.experiments.schemas import ExperimentCreate
 from echo_ai.providers.registry import VENDORS, credentials
 from echo_ai.runs.providers import ensure_configured
 from echo_ai.runtime import open_runtime
-
-T = TypeVar("T")
 
 app = typer.Typer(
     name="echo-ai",
@@ -45,8 +41,7 @@ app.add_typer(experiments_app, name="experiments")
 console = Console()
 
 
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coroutine)
+_run = aio.run
 
 
 def _progress() -> Progress:
