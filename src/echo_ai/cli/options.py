@@ -21,13 +21,14 @@ def parse_brand(text: str) -> dict[str, Any]:
 
 
 def parse_probability(text: str) -> tuple[str, float]:
+    """``"HubSpot=0.6"`` → ``("HubSpot", 0.6)``."""
     name, sep, value = text.rpartition("=")
     try:
         probability = float(value)
     except ValueError:
         probability = -1.0
     if not sep or not name.strip() or not 0.0 <= probability <= 1.0:
-        raise AppError(f"--demo-probability {text!r}: expected NAME=P with P between 0 and 1")
+        raise AppError(f"{text!r}: expected NAME=P with P between 0 and 1")
     return name.strip(), probability
 
 
@@ -55,6 +56,7 @@ def experiment_input(
     iterations: int | None,
     temperature: float | None,
     grounding: bool | None,
+    require_grounding: bool,
     demo_probabilities: list[str],
 ) -> ExperimentCreate:
     """Flags override what the file says; the result is validated as a whole."""
@@ -79,6 +81,8 @@ def experiment_input(
         data["temperature"] = temperature
     if grounding is not None:
         data["grounding"] = grounding
+    if require_grounding:
+        data["grounding"] = data["require_grounding"] = True
     if demo_probabilities:
         data["demo_probabilities"] = dict(parse_probability(text) for text in demo_probabilities)
     if "prompt" not in data:

@@ -41,7 +41,6 @@ from echo_ai.providers.base import (
     GroundingMissing,
     MalformedResponse,
     ProviderError,
-    ProviderTimeout,
     QuotaExhausted,
     UserLocation,
     stopwatch,
@@ -67,7 +66,11 @@ class AnthropicProvider:
         self, *, api_key: str, base_url: str | None = None, timeout_seconds: float = 60.0
     ) -> None:
         self._client = anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=base_url, timeout=timeout_seconds, max_retries=0
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout_seconds,
+            max_retries=0,
+            http_client=anthropic.DefaultAioHttpClient(timeout=timeout_seconds),
         )
 
     async def complete(self, request: CompletionRequest) -> Completion:
@@ -102,7 +105,7 @@ class AnthropicProvider:
         except anthropic.APIStatusError as exc:
             raise status_error(exc.status_code, exc.body, exc.response.headers) from exc
         except anthropic.APITimeoutError as exc:
-            raise ProviderTimeout(f"no answer from Anthropic in time: {exc.message}") from exc
+            raise errors.timeout_error(exc, f"no answer from Anthropic: {exc.message}") from exc
         except anthropic.APIConnectionError as exc:
             raise ConnectionFailed(f"could not reach Anthropic: {exc.message}") from exc
         except anthropic.APIResponseValidationError as exc:

@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from echo_ai.providers.base import (
     AuthenticationFailed,
     BadRequest,
+    ConnectionFailed,
     PermissionDenied,
     ProviderError,
+    ProviderTimeout,
     QuotaExhausted,
     RateLimited,
     ServerError,
@@ -73,3 +75,22 @@ def from_status(status: int, message: str, headers: Mapping[str, str]) -> Provid
     if status in (408, 409) or status >= 500:
         return ServerError(message, status_code=status, retry_after=retry_after)
     return BadRequest(message, status_code=status)
+
+
+def _refused_connection(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def timeout_error(exc: BaseException, message: str) -> ProviderError:
+    """A timeout from an SDK. Over aiohttp, a refused connection also surfaces as a
+    connect "timeout"; the exception chain tells the two apart."""
+    if _refused_connection(exc):
+        return ConnectionFailed(message)
+    return ProviderTimeout(message)

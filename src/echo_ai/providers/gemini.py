@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, Final
 
+import aiohttp
 import httpx
 import httpx2
 import pydantic
@@ -103,9 +104,10 @@ class GeminiProvider:
             raise status_error(
                 exc.code, exc.details, headers if isinstance(headers, Mapping) else {}
             ) from exc
-        except (httpx.TimeoutException, httpx2.TimeoutException) as exc:
+        except (httpx.TimeoutException, httpx2.TimeoutException, TimeoutError) as exc:
+            # google-genai uses aiohttp when it is installed, whose timeout is TimeoutError.
             raise ProviderTimeout(f"no answer from Gemini in time: {exc!r}") from exc
-        except (httpx.TransportError, httpx2.TransportError) as exc:
+        except (httpx.TransportError, httpx2.TransportError, aiohttp.ClientError) as exc:
             raise ConnectionFailed(f"could not reach Gemini: {exc!r}") from exc
         except (json.JSONDecodeError, pydantic.ValidationError) as exc:
             raise MalformedResponse(f"Gemini sent a body we cannot read: {exc}") from exc

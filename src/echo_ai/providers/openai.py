@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from echo_ai.providers import errors
 from echo_ai.providers.base import (
@@ -24,7 +24,6 @@ from echo_ai.providers.base import (
     GroundingMissing,
     MalformedResponse,
     ProviderError,
-    ProviderTimeout,
     ServerError,
     UserLocation,
     stopwatch,
@@ -46,7 +45,7 @@ def translate_openai_error(exc: openai.OpenAIError) -> ProviderError:
         message = status_message(exc.message, exc.body)
         return errors.from_status(exc.status_code, message, dict(exc.response.headers))
     if isinstance(exc, openai.APITimeoutError):
-        return ProviderTimeout(str(exc))
+        return errors.timeout_error(exc, str(exc))
     if isinstance(exc, openai.APIConnectionError):
         return ConnectionFailed(str(exc))
     return MalformedResponse(str(exc))
@@ -190,7 +189,11 @@ class OpenAIProvider:
         self, *, api_key: str, base_url: str | None = None, timeout_seconds: float = 60.0
     ) -> None:
         self._client = AsyncOpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout_seconds, max_retries=0
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout_seconds,
+            max_retries=0,
+            http_client=DefaultAioHttpClient(timeout=timeout_seconds),
         )
 
     async def complete(self, request: CompletionRequest) -> Completion:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from echo_ai.providers.base import (
     Completion,
@@ -47,6 +47,7 @@ class OpenAICompatibleProvider:
             base_url=base_url,
             timeout=timeout_seconds,
             max_retries=0,
+            http_client=DefaultAioHttpClient(timeout=timeout_seconds),
         )
 
     async def complete(self, request: CompletionRequest) -> Completion:

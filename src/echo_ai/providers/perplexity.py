@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 import perplexity
-from perplexity import AsyncPerplexity
+from perplexity import AsyncPerplexity, DefaultAioHttpClient
 
 from echo_ai.providers import errors
 from echo_ai.providers.base import (
@@ -21,7 +21,6 @@ from echo_ai.providers.base import (
     ConnectionFailed,
     MalformedResponse,
     ProviderError,
-    ProviderTimeout,
     UserLocation,
     stopwatch,
 )
@@ -35,7 +34,7 @@ def translate_perplexity_error(exc: perplexity.PerplexityError) -> ProviderError
         message = status_message(exc.message, exc.body)
         return errors.from_status(exc.status_code, message, dict(exc.response.headers))
     if isinstance(exc, perplexity.APITimeoutError):
-        return ProviderTimeout(str(exc))
+        return errors.timeout_error(exc, str(exc))
     if isinstance(exc, perplexity.APIConnectionError):
         return ConnectionFailed(str(exc))
     return MalformedResponse(str(exc))
@@ -94,7 +93,11 @@ class PerplexityProvider:
         self, *, api_key: str, base_url: str | None = None, timeout_seconds: float = 60.0
     ) -> None:
         self._client = AsyncPerplexity(
-            api_key=api_key, base_url=base_url, timeout=timeout_seconds, max_retries=0
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout_seconds,
+            max_retries=0,
+            http_client=DefaultAioHttpClient(timeout=timeout_seconds),
         )
 
     async def complete(self, request: CompletionRequest) -> Completion:

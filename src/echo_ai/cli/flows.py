@@ -1,0 +1,101 @@
+"""What several commands do: run an experiment with a progress bar, show it, export it."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from echo_ai import aio
+from echo_ai.cli.errors import FAILURE, fail
+from echo_ai.cli.render import print_report, report_document
+from echo_ai.config import Settings
+from echo_ai.db import transaction
+from echo_ai.experiments import export
+from echo_ai.experiments import service as experiment_service
+from echo_ai.experiments.models import ExperimentStatus
+from echo_ai.runtime import open_runtime
+
+console = Console()
+
+Prepare = Callable[[AsyncSession], Awaitable[uuid.UUID]]
+"""Creates or reopens an experiment in the given session; returns its id."""
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not sys.stderr.isatty(),
+    )
+
+
+async def execute(settings: Settings, prepare: Prepare) -> uuid.UUID:
+    """Prepare an experiment, then run its batches with a progress bar per provider."""
+    progress = _progress()
+    tasks: dict[uuid.UUID, Any] = {}
+
+    def advance(batch_run_id: uuid.UUID, success: bool) -> None:
+        task = tasks[batch_run_id]
+        failed = progress.tasks[task].fields["failed"] + (0 if success else 1)
+        progress.update(task, advance=1, failed=failed)
+
+    async with open_runtime(settings, on_progress=advance) as runtime:
+        async with transaction(runtime.session_factory) as session:
+            experiment = await experiment_service.get(session, await prepare(session))
+            done = await experiment_service.stored_counts(session, experiment)
+        with progress:
+            for batch in experiment.batch_runs:
+                label = f"{batch.provider}:{batch.model}"
+                tasks[batch.id] = progress.add_task(
+                    label + (" (synthetic)" if batch.synthetic else ""),
+                    total=batch.iterations_requested,
+                    completed=done.get(batch.id, 0),
+                    failed=0,
+                )
+            await runtime.executor.run_experiment(experiment.id)
+        return experiment.id
+
+
+async def show(settings: Settings, reference: str, *, as_json: bool) -> ExperimentStatus:
+    """Print an experiment's report (``reference``: its id or a unique prefix)."""
+    async with open_runtime(settings) as runtime, transaction(runtime.session_factory) as session:
+        experiment_id = await experiment_service.resolve_id(session, reference)
+        experiment = await experiment_service.get(session, experiment_id)
+        report = await experiment_service.report(session, experiment)
+    if as_json:
+        print(json.dumps(report_document(report), indent=2))
+    else:
+        print_report(console, report)
+    return experiment.status
+
+
+async def export_csv(settings: Settings, reference: str, path: Path) -> int:
+    async with open_runtime(settings) as runtime, transaction(runtime.session_factory) as session:
+        experiment_id = await experiment_service.resolve_id(session, reference)
+        experiment = await experiment_service.get(session, experiment_id)
+        with path.open("w", newline="", encoding="utf-8") as out:
+            return await export.write_csv(session, experiment, out)
+
+
+def report_and_export(
+    settings: Settings, experiment_id: uuid.UUID, *, as_json: bool, export_path: Path | None
+) -> None:
+    """After a run: print the results, write the CSV if asked, fail if nothing worked."""
+    status = aio.run(show(settings, str(experiment_id), as_json=as_json))
+    if export_path is not None:
+        rows = aio.run(export_csv(settings, str(experiment_id), export_path))
+        print(f"wrote {rows} iterations to {export_path}", file=sys.stderr)
+    if status == ExperimentStatus.FAILED:
+        raise fail("the experiment failed: no provider produced an answer", FAILURE)
