@@ -6,6 +6,7 @@ timeout; PostgreSQL gets a sized pool with pre-ping and recycling from settings.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, MetaData, Numeric, String, event
+from sqlalchemy import JSON, Enum, MetaData, Numeric, String, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -80,6 +81,16 @@ class Money(TypeDecorator[Decimal]):
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def str_enum(enum_type: type[enum.StrEnum]) -> Enum:
+    """A string enum stored as its values in a VARCHAR (no database enum type to migrate)."""
+    return Enum(
+        enum_type,
+        native_enum=False,
+        length=20,
+        values_callable=lambda members: [member.value for member in members],
+    )
 
 
 class Base(DeclarativeBase):

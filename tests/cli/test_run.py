@@ -54,6 +54,15 @@ def test_run_prints_a_labelled_synthetic_results_table() -> None:
         assert metric in out
 
 
+def test_progress_is_reported_as_plain_lines_without_a_terminal() -> None:
+    code, _, err = invoke(*BASE)
+    assert code == 0
+    lines = [line for line in err.splitlines() if line.startswith("demo:")]
+    assert lines == [
+        f"demo:demo-synthetic-1 (synthetic): {done}/30 (0 failed)" for done in (8, 15, 23, 30)
+    ]
+
+
 def test_run_json_is_one_document_with_every_metric_and_interval() -> None:
     code, out, err = invoke(*BASE, "--json")
     assert code == 0, err

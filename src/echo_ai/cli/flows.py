@@ -7,10 +7,16 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai import aio
@@ -29,40 +35,56 @@ Prepare = Callable[[AsyncSession], Awaitable[uuid.UUID]]
 """Creates or reopens an experiment in the given session; returns its id."""
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} failed"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=not sys.stderr.isatty(),
-    )
+PLAIN_STEPS = 4
+"""Without a terminal, progress is a line per quarter of each batch (log-friendly)."""
+
+
+class BatchProgress:
+    """Progress per batch: a live bar on a terminal, a few plain lines otherwise."""
+
+    def __init__(self) -> None:
+        self.live = sys.stderr.isatty()
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=not self.live,
+        )
+        self._tasks: dict[uuid.UUID, TaskID] = {}
+
+    def add(self, batch_id: uuid.UUID, label: str, *, total: int, done: int) -> None:
+        self._tasks[batch_id] = self.bar.add_task(label, total=total, completed=done, failed=0)
+
+    def advance(self, batch_id: uuid.UUID, success: bool) -> None:
+        task_id = self._tasks[batch_id]
+        task = self.bar.tasks[task_id]
+        failed = task.fields["failed"] + (0 if success else 1)
+        self.bar.update(task_id, advance=1, failed=failed)
+        if self.live or task.total is None:
+            return
+        done, total = int(task.completed), int(task.total)
+        if done == total or done * PLAIN_STEPS // total != (done - 1) * PLAIN_STEPS // total:
+            print(f"{task.description}: {done}/{total} ({failed} failed)", file=sys.stderr)
 
 
 async def execute(settings: Settings, prepare: Prepare) -> uuid.UUID:
-    """Prepare an experiment, then run its batches with a progress bar per provider."""
-    progress = _progress()
-    tasks: dict[uuid.UUID, Any] = {}
-
-    def advance(batch_run_id: uuid.UUID, success: bool) -> None:
-        task = tasks[batch_run_id]
-        failed = progress.tasks[task].fields["failed"] + (0 if success else 1)
-        progress.update(task, advance=1, failed=failed)
-
-    async with open_runtime(settings, on_progress=advance) as runtime:
+    """Prepare an experiment, then run its batches with progress per provider."""
+    progress = BatchProgress()
+    async with open_runtime(settings, on_progress=progress.advance) as runtime:
         async with transaction(runtime.session_factory) as session:
             experiment = await experiment_service.get(session, await prepare(session))
             done = await experiment_service.stored_counts(session, experiment)
-        with progress:
+        with progress.bar:
             for batch in experiment.batch_runs:
                 label = f"{batch.provider}:{batch.model}"
-                tasks[batch.id] = progress.add_task(
+                progress.add(
+                    batch.id,
                     label + (" (synthetic)" if batch.synthetic else ""),
                     total=batch.iterations_requested,
-                    completed=done.get(batch.id, 0),
-                    failed=0,
+                    done=done.get(batch.id, 0),
                 )
             await runtime.executor.run_experiment(experiment.id)
         return experiment.id

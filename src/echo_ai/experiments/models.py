@@ -6,10 +6,10 @@ import enum
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, Enum, Float, Index, Integer, String, Text, Uuid
+from sqlalchemy import Boolean, Float, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from echo_ai.db import Base, JSONType, Timestamps, UUIDPrimaryKey
+from echo_ai.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum
 
 if TYPE_CHECKING:
     from echo_ai.runs.models import BatchRun
@@ -47,12 +47,7 @@ class Experiment(UUIDPrimaryKey, Timestamps, Base):
     demo_probabilities: Mapped[dict[str, float] | None] = mapped_column(JSONType, nullable=True)
     """Brand name -> chance the offline demo provider mentions it (None: defaults)."""
     status: Mapped[ExperimentStatus] = mapped_column(
-        Enum(
-            ExperimentStatus,
-            native_enum=False,
-            length=20,
-            values_callable=lambda e: [m.value for m in e],
-        ),
+        str_enum(ExperimentStatus),
         default=ExperimentStatus.QUEUED,
     )
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Boolean,
-    Enum,
     Float,
     ForeignKey,
     Index,
@@ -21,7 +20,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from echo_ai.db import Base, JSONType, Money, Timestamps, UTCDateTime, UUIDPrimaryKey, utcnow
+from echo_ai.db import (
+    Base,
+    JSONType,
+    Money,
+    Timestamps,
+    UTCDateTime,
+    UUIDPrimaryKey,
+    str_enum,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from echo_ai.experiments.models import Experiment
@@ -50,12 +58,7 @@ class BatchRun(UUIDPrimaryKey, Timestamps, Base):
     provider: Mapped[str] = mapped_column(String(40))
     model: Mapped[str] = mapped_column(String(200))
     status: Mapped[BatchStatus] = mapped_column(
-        Enum(
-            BatchStatus,
-            native_enum=False,
-            length=20,
-            values_callable=lambda e: [m.value for m in e],
-        ),
+        str_enum(BatchStatus),
         default=BatchStatus.QUEUED,
     )
     iterations_requested: Mapped[int] = mapped_column(Integer)
