@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import AsyncIterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +29,7 @@ from echo_ai.providers.base import (
 )
 from echo_ai.providers.synthetic import DEFAULT_BRANDS, SyntheticAnswer
 from echo_ai.testing.fake_llm import FakeLLMServer, anthropic_wire
+from tests.providers.helpers import assert_complete_raises, closed_port_url
 
 MODEL = "claude-sonnet-4-6"
 PROMPT = "best CRM for a 10-person startup?"
@@ -197,24 +197,13 @@ async def test_stalled_server_times_out(fake_llm: FakeLLMServer) -> None:
     fake_llm.config.script = ["hang"]
     fake_llm.config.hang_seconds = 3
     adapter = AnthropicProvider(api_key="k", base_url=fake_llm.base_url, timeout_seconds=0.3)
-    try:
-        with pytest.raises(ProviderTimeout):
-            await adapter.complete(grounded())
-    finally:
-        await adapter.aclose()
+    await assert_complete_raises(adapter, grounded(), ProviderTimeout)
     assert fake_llm.request_count == 1
 
 
 async def test_unreachable_server_is_a_connection_failure() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    adapter = AnthropicProvider(api_key="k", base_url=f"http://127.0.0.1:{port}")
-    try:
-        with pytest.raises(ConnectionFailed):
-            await adapter.complete(grounded())
-    finally:
-        await adapter.aclose()
+    adapter = AnthropicProvider(api_key="k", base_url=closed_port_url())
+    await assert_complete_raises(adapter, grounded(), ConnectionFailed)
 
 
 def test_credit_balance_400_is_an_exhausted_quota_not_a_bad_request() -> None:

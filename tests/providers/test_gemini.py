@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -27,6 +26,7 @@ from echo_ai.providers.base import (
 from echo_ai.providers.gemini import GeminiProvider, parse_response, segment_span, status_error
 from echo_ai.providers.synthetic import DEFAULT_BRANDS, SyntheticAnswer
 from echo_ai.testing.fake_llm import FakeLLMServer, gemini_wire
+from tests.providers.helpers import assert_complete_raises, closed_port_url
 
 MODEL = "gemini-2.5-flash"
 PROMPT = "best CRM for a 10-person startup?"
@@ -165,24 +165,13 @@ async def test_stalled_server_times_out(fake_llm: FakeLLMServer) -> None:
     fake_llm.config.script = ["hang"]
     fake_llm.config.hang_seconds = 3
     adapter = GeminiProvider(api_key="k", base_url=fake_llm.base_url, timeout_seconds=0.3)
-    try:
-        with pytest.raises(ProviderTimeout):
-            await adapter.complete(grounded())
-    finally:
-        await adapter.aclose()
+    await assert_complete_raises(adapter, grounded(), ProviderTimeout)
     assert fake_llm.request_count == 1
 
 
 async def test_unreachable_server_is_a_connection_failure() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    adapter = GeminiProvider(api_key="k", base_url=f"http://127.0.0.1:{port}")
-    try:
-        with pytest.raises(ConnectionFailed):
-            await adapter.complete(grounded())
-    finally:
-        await adapter.aclose()
+    adapter = GeminiProvider(api_key="k", base_url=closed_port_url())
+    await assert_complete_raises(adapter, grounded(), ConnectionFailed)
 
 
 def quota_failure(quota_id: str) -> dict[str, object]:

@@ -22,6 +22,7 @@ from echo_ai.providers.base import (
 )
 from echo_ai.providers.openai import OpenAIProvider
 from echo_ai.testing.fake_llm import FakeLLMServer
+from tests.providers.helpers import assert_complete_raises
 
 PROMPT = "What is the best CRM for a 10-person startup?"
 
@@ -45,6 +46,8 @@ async def test_plain_answer_uses_chat_completions(
     path, body = fake_llm.requests[-1]
     assert path == "/v1/chat/completions"
     assert body["temperature"] == 1.0
+    assert body["max_completion_tokens"] == 1024
+    assert "max_tokens" not in body
     assert body["messages"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": PROMPT},
@@ -164,18 +167,12 @@ async def test_stalled_server_times_out(fake_llm: FakeLLMServer) -> None:
     adapter = OpenAIProvider(
         api_key="sk-test", base_url=f"{fake_llm.base_url}/v1", timeout_seconds=0.3
     )
-    try:
-        with pytest.raises(ProviderTimeout):
-            await adapter.complete(CompletionRequest(prompt=PROMPT, model="gpt-4o"))
-    finally:
-        await adapter.aclose()
+    request = CompletionRequest(prompt=PROMPT, model="gpt-4o")
+    await assert_complete_raises(adapter, request, ProviderTimeout)
 
 
 async def test_unreachable_server_is_a_connection_failure() -> None:
     # Port 9 (discard) on localhost is closed on any sane test machine.
     adapter = OpenAIProvider(api_key="sk-test", base_url="http://127.0.0.1:9/v1")
-    try:
-        with pytest.raises(ConnectionFailed):
-            await adapter.complete(CompletionRequest(prompt=PROMPT, model="gpt-4o"))
-    finally:
-        await adapter.aclose()
+    request = CompletionRequest(prompt=PROMPT, model="gpt-4o")
+    await assert_complete_raises(adapter, request, ConnectionFailed)

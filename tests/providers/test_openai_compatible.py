@@ -35,6 +35,7 @@ async def test_answers_through_chat_completions_without_a_key(
     assert path == "/v1/chat/completions"
     assert body["model"] == "llama3.1:8b"
     assert body["max_tokens"] == 1024
+    assert "max_completion_tokens" not in body
     assert provider.name == "openai_compatible"
     assert completion.model_version == "llama3.1:8b"
     assert completion.text

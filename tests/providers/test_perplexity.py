@@ -20,6 +20,7 @@ from echo_ai.providers.base import (
 )
 from echo_ai.providers.perplexity import PerplexityProvider, split_citations
 from echo_ai.testing.fake_llm import FakeLLMServer
+from tests.providers.helpers import assert_complete_raises
 
 PROMPT = "Which CRM should a small agency use?"
 
@@ -122,8 +123,5 @@ async def test_stalled_server_times_out(fake_llm: FakeLLMServer) -> None:
     fake_llm.config.script = ["hang"]
     fake_llm.config.hang_seconds = 5
     adapter = PerplexityProvider(api_key="k", base_url=fake_llm.base_url, timeout_seconds=0.3)
-    try:
-        with pytest.raises(ProviderTimeout):
-            await adapter.complete(CompletionRequest(prompt=PROMPT, model="sonar"))
-    finally:
-        await adapter.aclose()
+    request = CompletionRequest(prompt=PROMPT, model="sonar")
+    await assert_complete_raises(adapter, request, ProviderTimeout)

@@ -43,6 +43,7 @@ from echo_ai.providers.base import (
     ProviderError,
     QuotaExhausted,
     UserLocation,
+    sdk_client,
     stopwatch,
 )
 
@@ -65,12 +66,12 @@ class AnthropicProvider:
     def __init__(
         self, *, api_key: str, base_url: str | None = None, timeout_seconds: float = 60.0
     ) -> None:
-        self._client = anthropic.AsyncAnthropic(
+        self._client = sdk_client(
+            anthropic.AsyncAnthropic,
+            anthropic.DefaultAioHttpClient,
             api_key=api_key,
             base_url=base_url,
-            timeout=timeout_seconds,
-            max_retries=0,
-            http_client=anthropic.DefaultAioHttpClient(timeout=timeout_seconds),
+            timeout_seconds=timeout_seconds,
         )
 
     async def complete(self, request: CompletionRequest) -> Completion:

@@ -7,10 +7,12 @@ exceptions into a :class:`ProviderError` subclass, so the runner never sees a ve
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+_Client = TypeVar("_Client")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,3 +172,25 @@ def stopwatch() -> Iterator[list[float]]:
         yield holder
     finally:
         holder[0] = (time.perf_counter() - start) * 1000.0
+
+
+def sdk_client(
+    client_type: Callable[..., _Client],
+    http_client_type: Callable[..., Any],
+    *,
+    api_key: str,
+    base_url: str | None,
+    timeout_seconds: float,
+) -> _Client:
+    """A client of a Stainless-generated vendor SDK (``openai``, ``anthropic``, ``perplexity``).
+
+    The SDK's own retries are off (:mod:`echo_ai.providers.retry` owns retrying, so attempts
+    never multiply) and it talks over the SDK's aiohttp transport with the same timeout.
+    """
+    return client_type(
+        api_key=api_key,
+        base_url=base_url,
+        timeout=timeout_seconds,
+        max_retries=0,
+        http_client=http_client_type(timeout=timeout_seconds),
+    )

@@ -13,31 +13,22 @@ from typing import Any
 import perplexity
 from perplexity import AsyncPerplexity, DefaultAioHttpClient
 
-from echo_ai.providers import errors
 from echo_ai.providers.base import (
     Citation,
     Completion,
     CompletionRequest,
-    ConnectionFailed,
     MalformedResponse,
-    ProviderError,
     UserLocation,
-    stopwatch,
+    sdk_client,
 )
-from echo_ai.providers.openai import PARSE_ERRORS, chat_messages, require_search, status_message
+from echo_ai.providers.openai import (
+    PARSE_ERRORS,
+    call_sdk,
+    chat_messages,
+    require_search,
+)
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
-
-
-def translate_perplexity_error(exc: perplexity.PerplexityError) -> ProviderError:
-    if isinstance(exc, perplexity.APIStatusError):
-        message = status_message(exc.message, exc.body)
-        return errors.from_status(exc.status_code, message, dict(exc.response.headers))
-    if isinstance(exc, perplexity.APITimeoutError):
-        return errors.timeout_error(exc, str(exc))
-    if isinstance(exc, perplexity.APIConnectionError):
-        return ConnectionFailed(str(exc))
-    return MalformedResponse(str(exc))
 
 
 def _location(location: UserLocation | None) -> dict[str, str] | None:
@@ -92,12 +83,12 @@ class PerplexityProvider:
     def __init__(
         self, *, api_key: str, base_url: str | None = None, timeout_seconds: float = 60.0
     ) -> None:
-        self._client = AsyncPerplexity(
+        self._client = sdk_client(
+            AsyncPerplexity,
+            DefaultAioHttpClient,
             api_key=api_key,
             base_url=base_url,
-            timeout=timeout_seconds,
-            max_retries=0,
-            http_client=DefaultAioHttpClient(timeout=timeout_seconds),
+            timeout_seconds=timeout_seconds,
         )
 
     async def complete(self, request: CompletionRequest) -> Completion:
@@ -105,20 +96,18 @@ class PerplexityProvider:
         location = _location(request.user_location)
         if location is not None:
             options["user_location"] = location
-        try:
-            with stopwatch() as elapsed:
-                raw: Any = await self._client.chat.completions.create(
-                    model=request.model,
-                    messages=chat_messages(request),
-                    temperature=request.temperature,
-                    max_tokens=request.max_output_tokens,
-                    web_search_options=options,
-                )
-        except perplexity.PerplexityError as exc:
-            raise translate_perplexity_error(exc) from exc
-        except PARSE_ERRORS as exc:
-            raise MalformedResponse(f"unreadable body: {exc!r}") from exc
-        completion = self._completion(raw, elapsed[0])
+        raw, latency_ms = await call_sdk(
+            lambda: self._client.chat.completions.create(
+                model=request.model,
+                messages=chat_messages(request),
+                temperature=request.temperature,
+                max_tokens=request.max_output_tokens,
+                web_search_options=options,
+            ),
+            sdk=perplexity,
+            base_error=perplexity.PerplexityError,
+        )
+        completion = self._completion(raw, latency_ms)
         require_search(request, completion, self.name)
         return completion
 

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from echo_ai.providers.base import Citation
 from echo_ai.providers.synthetic import SyntheticAnswer
+from echo_ai.testing.fake_llm.wire_common import request_tools, retrieved_pages, search_queries
 
 ROUTES: list[str] = ["/v1/messages"]
 
@@ -55,13 +56,7 @@ def prompt_from(body: dict[str, Any]) -> str:
 
 
 def grounding_from(body: dict[str, Any]) -> bool:
-    tools = body.get("tools")
-    if not isinstance(tools, list):
-        return False
-    return any(
-        isinstance(tool, dict) and str(tool.get("type", "")).startswith("web_search_")
-        for tool in tools
-    )
+    return any(str(tool.get("type", "")).startswith("web_search_") for tool in request_tools(body))
 
 
 def success_body(
@@ -75,8 +70,8 @@ def success_body(
     content: list[dict[str, Any]] = []
     queries: list[str] = []
     if searched:
-        queries = list(answer.search_queries) or [prompt_from(body) or "search"]
-        content.extend(_search_blocks(queries, _retrieved(answer)))
+        queries = search_queries(answer, prompt_from(body))
+        content.extend(_search_blocks(queries, retrieved_pages(answer)))
         content.extend(_text_blocks(answer.text, answer.citations))
     else:
         content.append({"type": "text", "text": answer.text, "citations": None})
@@ -120,17 +115,6 @@ def _content_text(content: Any) -> str:
             if isinstance(block, dict) and block.get("type") == "text"
         )
     return ""
-
-
-def _retrieved(answer: SyntheticAnswer) -> list[Citation]:
-    """Every page the search returned: cited ones and retrieved-only ones, once per URL."""
-    seen: set[str] = set()
-    pages: list[Citation] = []
-    for page in (*answer.citations, *answer.sources):
-        if page.url not in seen:
-            seen.add(page.url)
-            pages.append(page)
-    return pages
 
 
 def _search_blocks(queries: list[str], pages: list[Citation]) -> list[dict[str, Any]]:

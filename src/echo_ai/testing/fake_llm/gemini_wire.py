@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from echo_ai.providers.base import Citation
 from echo_ai.providers.synthetic import SyntheticAnswer
+from echo_ai.testing.fake_llm.wire_common import request_tools, retrieved_pages, search_queries
 
 ROUTES: list[str] = [
     "/v1beta/models/{model}:generateContent",
@@ -66,12 +67,7 @@ def prompt_from(body: dict[str, Any]) -> str:
 
 
 def grounding_from(body: dict[str, Any]) -> bool:
-    tools = body.get("tools")
-    if not isinstance(tools, list):
-        return False
-    return any(
-        isinstance(tool, dict) and any(key in tool for key in _SEARCH_TOOL_KEYS) for tool in tools
-    )
+    return any(any(key in tool for key in _SEARCH_TOOL_KEYS) for tool in request_tools(body))
 
 
 def success_body(
@@ -88,7 +84,7 @@ def success_body(
         "index": 0,
     }
     if searched:
-        queries = list(answer.search_queries) or [prompt_from(body) or "search"]
+        queries = search_queries(answer, prompt_from(body))
         candidate["groundingMetadata"] = _grounding(answer, queries)
     return {
         "candidates": [candidate],
@@ -131,12 +127,8 @@ def error_body(status: int, message: str, *, kind: str) -> dict[str, Any]:
 
 
 def _grounding(answer: SyntheticAnswer, queries: list[str]) -> dict[str, Any]:
-    pages: list[Citation] = []
-    index_of: dict[str, int] = {}
-    for page in (*answer.citations, *answer.sources):
-        if page.url not in index_of:
-            index_of[page.url] = len(pages)
-            pages.append(page)
+    pages = retrieved_pages(answer)
+    index_of = {page.url: index for index, page in enumerate(pages)}
     return {
         "webSearchQueries": queries,
         "searchEntryPoint": {"renderedContent": "<div class='fake-search-chips'></div>"},
