@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from echo_ai.config import Settings
 from echo_ai.db import create_engine
 from echo_ai.errors import AppError
 from echo_ai.models import Base
+from echo_ai.runtime import open_runtime
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -62,4 +64,17 @@ async def test_a_database_behind_the_code_is_refused(tmp_path: Path) -> None:
     engine = create_engine(Settings(data_dir=tmp_path))
     with pytest.raises(AppError, match="run `echo-ai migrate`"):
         await migrate.ensure_current(engine)
+    await engine.dispose()
+
+
+async def test_first_runs_in_parallel_share_one_migration(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "fresh")
+
+    async def open_once() -> None:
+        async with open_runtime(settings):
+            pass
+
+    await asyncio.gather(*(open_once() for _ in range(4)))
+    engine = create_engine(settings)
+    await migrate.ensure_current(engine)
     await engine.dispose()

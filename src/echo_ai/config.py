@@ -1,9 +1,10 @@
-"""Settings, read from the environment (and ``.env``) and validated at start.
+"""Settings, read from the environment and validated at start.
 
 Our own settings use the ``ECHO_AI_`` prefix with ``__`` between groups
-(``ECHO_AI_RUNNER__CONCURRENCY_PER_PROVIDER=32``). The widely known names are read as
-they are: ``DATABASE_URL``, and each vendor's ``*_API_KEY`` / ``*_BASE_URL`` (see
-:mod:`echo_ai.providers.registry`); every secret may also come from a ``*_FILE`` variant.
+(``ECHO_AI_RUNNER__CONCURRENCY_PER_PROVIDER=32``) and may also be written in a ``.env``
+file in the working directory. ``DATABASE_URL`` is read as it is. Vendor keys and base
+URLs (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``... see :mod:`echo_ai.providers.registry`)
+come from the environment only, each key also from a file named by ``*_FILE``.
 """
 
 from __future__ import annotations
@@ -73,8 +74,15 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _empty_is_none(cls, value: str | None) -> str | None:
-        return value or None
+    def _supported_database(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("sqlite", "postgres")):
+            raise ValueError(
+                "DATABASE_URL must be a PostgreSQL (postgresql://...) or SQLite "
+                "(sqlite:///path) URL"
+            )
+        return value
 
     @property
     def resolved_database_url(self) -> str:

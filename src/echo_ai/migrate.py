@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -35,6 +41,32 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await connection.run_sync(_upgrade, revision)
 
 
+@asynccontextmanager
+async def _file_lock(path: Path) -> AsyncIterator[None]:
+    """An exclusive lock between processes (two first runs must not both create tables).
+
+    The wait happens in a thread, so coroutines of this process waiting for the same lock
+    do not block the event loop that the holder needs to finish.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+async def upgrade_embedded(engine: AsyncEngine) -> None:
+    """Migrate the embedded SQLite file on open, one process at a time."""
+    database = engine.url.database
+    if not database or database == ":memory:":
+        await upgrade(engine)
+        return
+    async with _file_lock(Path(database).with_name(Path(database).name + ".migrate-lock")):
+        await upgrade(engine)
+
+
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
     async with engine.begin() as connection:
         await connection.run_sync(_downgrade, revision)
@@ -50,4 +82,8 @@ async def ensure_current(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         current = await connection.run_sync(_current_revisions)
     if current != heads:
-        raise AppError("the database schema is not up to date: run `echo-ai migrate` first")
+        raise AppError(
+            "the database schema does not match this version of echo-ai "
+            f"(database {sorted(current) or 'empty'}, code {sorted(heads)}): "
+            "run `echo-ai migrate` (or upgrade echo-ai if the database is newer)"
+        )

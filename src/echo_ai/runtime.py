@@ -37,7 +37,7 @@ async def open_runtime(
     providers = ProviderPool(settings)
     try:
         if is_sqlite(engine):
-            await migrate.upgrade(engine)
+            await migrate.upgrade_embedded(engine)
         else:
             await migrate.ensure_current(engine)
         session_factory = create_session_factory(engine)

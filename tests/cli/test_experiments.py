@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from echo_ai.cli import app
+from echo_ai.config import get_settings
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 
@@ -111,3 +112,47 @@ def test_migrate_creates_the_schema(cli_env: Path) -> None:
     code, _, err = invoke("migrate")
     assert code == 0 and "migrated to head" in err
     assert (cli_env / "echo-ai.db").exists()
+
+
+def test_resume_without_the_providers_key_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    document = _run_demo(5)
+    code, _, err = invoke("experiments", "resume", str(document["id"]))
+    assert code == 0, err  # demo needs no key
+    # An experiment of a keyed provider cannot be resumed once its key is gone.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    code, out, err = invoke(
+        "run",
+        "--prompt",
+        "p?",
+        "--brand",
+        "HubSpot",
+        "--provider",
+        "openai:gpt-4o-mini",
+        "--iterations",
+        "2",
+        "--json",
+    )
+    experiment_id = json.loads(out)["id"]
+    monkeypatch.delenv("OPENAI_API_KEY")
+    code, _, err = invoke("experiments", "resume", experiment_id)
+    assert code == 2
+    assert err == "error: OPENAI_API_KEY is not set (needed for openai:gpt-4o-mini)\n"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://u@h/db", "DATABASE_URL must be a PostgreSQL"),
+        ("postgresql://postgres@127.0.0.1:5432/no_such_database_here", "database"),
+    ],
+)
+def test_database_problems_are_one_line(
+    monkeypatch: pytest.MonkeyPatch, url: str, message: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    code, out, err = invoke("experiments", "list")
+    assert code != 0
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in out + err

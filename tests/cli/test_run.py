@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from echo_ai.cli import app
+from echo_ai.cli.render import money
 from echo_ai.testing.fake_llm import FakeLLMServer
 
 BASE = [
@@ -172,3 +174,19 @@ def test_a_provider_out_of_quota_fails_the_run_with_its_reason(
     assert "quota_exhausted" in out
     assert err.endswith("error: the experiment failed: no provider produced an answer\n")
     assert fake_llm.request_count < 30  # it stopped at the first hard failure
+
+
+def test_an_unwritable_export_path_is_refused_before_the_run(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "out.csv"
+    code, out, err = invoke(*BASE, "--export", str(missing))
+    assert code == 2
+    assert err == f"error: {missing}: the folder {missing.parent} does not exist\n"
+    assert out == ""  # nothing ran
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [(None, "unknown"), ("0", "$0.0000"), ("0.00004", "$0.00004000"), ("1.23456", "$1.2346")],
+)
+def test_money_never_hides_a_small_cost_as_zero(amount: str | None, shown: str) -> None:
+    assert money(None if amount is None else Decimal(amount)) == shown

@@ -82,7 +82,7 @@ async def test_demo_needs_no_key() -> None:
 def test_missing_settings_are_named(spec: str, message: str) -> None:
     with pytest.raises(ProviderNotConfigured) as caught:
         build_provider(ProviderSpec.parse(spec), api_key=None, base_url=None, timeout_seconds=5)
-    assert caught.value.message == message
+    assert caught.value.message == f"{message} (needed for {ProviderSpec.parse(spec)})"
 
 
 @pytest.mark.parametrize("vendor", ["openai", "anthropic", "perplexity", "gemini"])

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from echo_ai.db import transaction
 from echo_ai.experiments import service as experiment_service
-from echo_ai.experiments.models import ExperimentStatus
+from echo_ai.experiments.models import Experiment, ExperimentStatus
 from echo_ai.providers.base import (
     AuthenticationFailed,
     Completion,
@@ -235,3 +236,135 @@ async def test_finalise_waits_for_every_iteration(runtime: Runtime) -> None:
     (batch,) = await _batches(runtime, experiment_id)
     assert batch.status == BatchStatus.RUNNING
     assert batch.metrics is None
+
+
+class _Unreliable(_ScriptedVendor):
+    """Fails fatally on its first call only, after a short wait; later calls succeed slower."""
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        if self.calls == 0:
+            self.calls += 1
+            await asyncio.sleep(0.01)
+            raise AuthenticationFailed("key revoked", status_code=401)
+        self.delay = 0.05
+        return await super().complete(request)
+
+
+async def test_calls_in_flight_at_a_fatal_error_are_still_stored(runtime: Runtime) -> None:
+    vendor = _Unreliable()
+    runtime.providers.register(vendor)
+    runtime.runner.limits.concurrency = 8
+    experiment_id = await _create(runtime, iterations=40, providers=["openai:gpt-4o-mini"])
+    await runtime.executor.run_experiment(experiment_id)
+
+    (batch,) = await _batches(runtime, experiment_id)
+    assert batch.status == BatchStatus.FAILED
+    assert batch.error is not None and "key revoked" in batch.error
+    stored = await _iteration_indices(runtime, batch.id)
+    assert len(stored) == vendor.calls < 40  # every paid call kept, none started after
+    assert batch.succeeded == vendor.calls - 1 > 0
+    assert batch.failed == 1
+    assert batch.metrics is not None  # partial results are shown
+    assert batch.metrics["visibility"]["denominator"] == batch.succeeded
+
+
+async def test_resume_runs_failed_iterations_again(
+    runtime: Runtime, scripted: _ScriptedVendor
+) -> None:
+    scripted.error = AuthenticationFailed("bad key", status_code=401)
+    experiment_id = await _create(runtime, iterations=20, providers=["openai:gpt-4o-mini"])
+    await runtime.executor.run_experiment(experiment_id)
+    (batch,) = await _batches(runtime, experiment_id)
+    assert batch.status == BatchStatus.FAILED
+
+    scripted.error = None  # the key was fixed
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.get(session, experiment_id)
+        assert await experiment_service.reopen(session, experiment) == 1
+    await runtime.executor.run_experiment(experiment_id)
+
+    (batch,) = await _batches(runtime, experiment_id)
+    assert batch.status == BatchStatus.COMPLETED
+    assert (batch.succeeded, batch.failed) == (20, 0)
+    assert await _iteration_indices(runtime, batch.id) == list(range(20))
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.get(session, experiment_id)
+        assert experiment.status == ExperimentStatus.COMPLETED
+        assert await experiment_service.reopen(session, experiment) == 0  # nothing left
+
+
+class _Broken(_ScriptedVendor):
+    """A vendor adapter with a bug: raises something that is not a ProviderError."""
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        self.calls += 1
+        await asyncio.sleep(0.005)
+        raise RuntimeError("adapter bug")
+
+
+async def test_a_crashing_chunk_stops_the_batch_and_its_other_chunks(runtime: Runtime) -> None:
+    vendor = _Broken()
+    runtime.providers.register(vendor)
+    experiment_id = await _create(runtime, iterations=60, providers=["openai:gpt-4o-mini"])
+    await runtime.executor.run_experiment(experiment_id)
+    calls_when_done = vendor.calls
+    await asyncio.sleep(0.05)
+
+    assert vendor.calls == calls_when_done  # nothing keeps running behind our back
+    (batch,) = await _batches(runtime, experiment_id)
+    assert batch.status == BatchStatus.FAILED
+    assert batch.error == "internal error: RuntimeError: adapter bug"
+
+
+async def test_answers_with_nul_characters_are_stored(
+    runtime: Runtime, scripted: _ScriptedVendor
+) -> None:
+    original = scripted.complete
+
+    async def with_nul(request: CompletionRequest) -> Completion:
+        completion = await original(request)
+        return dataclasses.replace(completion, text="HubSpot\x00 is great")
+
+    scripted.complete = with_nul  # type: ignore[method-assign]
+    experiment_id = await _create(runtime, iterations=3, providers=["openai:gpt-4o-mini"])
+    await runtime.executor.run_experiment(experiment_id)
+    (batch,) = await _batches(runtime, experiment_id)
+    assert batch.status == BatchStatus.COMPLETED
+    async with transaction(runtime.session_factory) as session:
+        answers = await experiment_service.answers(
+            session, await experiment_service.get(session, experiment_id)
+        )
+    assert answers == ["HubSpot\ufffd is great"] * 3
+    assert batch.metrics is not None and batch.metrics["visibility"]["numerator"] == 3
+
+
+async def test_two_batches_finishing_together_complete_the_experiment(
+    runtime: Runtime, scripted: _ScriptedVendor
+) -> None:
+    experiment_id = await _create(runtime, iterations=10, providers=["demo", "openai:gpt-4o-mini"])
+    await runtime.executor.run_experiment(experiment_id)
+    batch_ids = [batch.id for batch in await _batches(runtime, experiment_id)]
+
+    async def finalize(batch_id: uuid.UUID) -> bool:
+        async with transaction(runtime.session_factory) as session:
+            return await run_service.finalize_if_complete(session, batch_id)
+
+    for _ in range(10):  # put both back just before their last step, then race them
+        async with transaction(runtime.session_factory) as session:
+            await session.execute(
+                update(BatchRun)
+                .where(BatchRun.id.in_(batch_ids))
+                .values(status=BatchStatus.RUNNING)
+            )
+            await session.execute(
+                update(Experiment)
+                .where(Experiment.id == experiment_id)
+                .values(status=ExperimentStatus.RUNNING)
+            )
+        assert await asyncio.gather(*(finalize(batch_id) for batch_id in batch_ids)) == [
+            True,
+            True,
+        ]
+        async with transaction(runtime.session_factory) as session:
+            experiment = await experiment_service.get(session, experiment_id)
+        assert experiment.status == ExperimentStatus.COMPLETED

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import typer
+from alembic.util import CommandError
 from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 
 from echo_ai.errors import AppError
 from echo_ai.providers.base import ProviderError, ProviderNotConfigured
@@ -50,8 +51,12 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise fail(error.message, USAGE_ERROR) from None
         except ProviderError as error:
             raise fail(str(error), FAILURE) from None
-        except OperationalError as error:
-            raise fail(f"database unavailable: {error.orig}", FAILURE) from None
+        except SQLAlchemyError as error:
+            cause = getattr(error, "orig", None) or error
+            first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+            raise fail(f"database error: {first_line}", FAILURE) from None
+        except CommandError as error:
+            raise fail(f"database migration: {error}", FAILURE) from None
         except OSError as error:
             raise fail(str(error), FAILURE) from None
         except KeyboardInterrupt:

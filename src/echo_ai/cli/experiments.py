@@ -19,6 +19,8 @@ from echo_ai.config import get_settings
 from echo_ai.db import transaction
 from echo_ai.experiments import service as experiment_service
 from echo_ai.experiments.models import Experiment, ExperimentStatus
+from echo_ai.providers.registry import ProviderSpec
+from echo_ai.runs.providers import ensure_configured
 from echo_ai.runtime import open_runtime
 
 app = typer.Typer(help="List, show, export, re-score and resume experiments.")
@@ -116,7 +118,9 @@ def resume(experiment_id: IdArgument, as_json: JsonOption = False) -> None:
 
     async def reopen(session: AsyncSession) -> uuid.UUID:
         resolved = await experiment_service.resolve_id(session, experiment_id)
-        await experiment_service.reopen(session, await experiment_service.get(session, resolved))
+        experiment = await experiment_service.get(session, resolved)
+        ensure_configured([ProviderSpec.parse(spec) for spec in experiment.providers])
+        await experiment_service.reopen(session, experiment)
         return resolved
 
     resolved = aio.run(flows.execute(settings, reopen))

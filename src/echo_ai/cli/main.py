@@ -93,6 +93,8 @@ def run(
     )
     settings = get_settings()
     ensure_configured(data.provider_specs)
+    if export_path is not None:
+        options.check_writable(export_path)
 
     async def create(session: AsyncSession) -> uuid.UUID:
         created = await experiment_service.create(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,14 @@ def brands_from_file(path: Path) -> BrandSet:
     if "brands" not in data:
         raise AppError(f"{path}: no [brands] table")
     return BrandSet.model_validate(data["brands"])
+
+
+def check_writable(path: Path) -> None:
+    """Refuse an export path before the run is paid for, not after."""
+    folder = path.parent if str(path.parent) else Path()
+    if not folder.is_dir():
+        raise AppError(f"{path}: the folder {folder} does not exist")
+    if path.is_dir():
+        raise AppError(f"{path}: is a folder, not a file")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise AppError(f"{path}: not writable")

@@ -27,7 +27,10 @@ def interval(low: float | None, high: float | None) -> str:
 
 
 def money(value: Decimal | None) -> str:
-    return "unknown" if value is None else f"${value:.4f}"
+    """Unknown stays unknown; small amounts keep enough digits not to read as zero."""
+    if value is None:
+        return "unknown"
+    return f"${value:.4f}" if value == 0 or value >= Decimal("0.01") else f"${value:.8f}"
 
 
 def _rate_row(label: str, rate: Rate) -> tuple[str, str, str, str]:

@@ -38,11 +38,11 @@ from echo_ai.providers.base import (
     Completion,
     CompletionRequest,
     ConnectionFailed,
-    GroundingMissing,
     MalformedResponse,
     ProviderError,
     QuotaExhausted,
     UserLocation,
+    require_search,
     sdk_client,
     stopwatch,
 )
@@ -80,8 +80,9 @@ class AnthropicProvider:
             while turn[-1].stop_reason == "pause_turn" and len(turn) <= MAX_CONTINUATIONS:
                 turn.append(await self._create(request, turn))
         completion = parse_turn(turn, latency_ms=elapsed[0])
-        if request.grounding and request.require_grounding and not completion.searched:
-            raise GroundingMissing(f"{request.model} answered without running a web search")
+        require_search(
+            request, completion, f"{request.model} answered without running a web search"
+        )
         return completion
 
     async def aclose(self) -> None:

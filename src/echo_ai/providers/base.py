@@ -152,9 +152,23 @@ class BadRequest(ProviderError):
 
 
 class GroundingMissing(ProviderError):
-    """Grounding was required but the vendor answered without searching."""
+    """Grounding was required but the vendor answered without searching.
+
+    The answer was produced (and billed): it travels with the error so that its tokens
+    and cost are still recorded.
+    """
 
     code = "grounding_missing"
+
+    def __init__(self, message: str, *, completion: Completion | None = None) -> None:
+        super().__init__(message)
+        self.completion = completion
+
+
+def require_search(request: CompletionRequest, completion: Completion, message: str) -> None:
+    """Fail closed when the caller demanded a grounded answer and no search ran."""
+    if request.grounding and request.require_grounding and not completion.searched:
+        raise GroundingMissing(message, completion=completion)
 
 
 class ProviderNotConfigured(ProviderError):

@@ -42,12 +42,12 @@ from echo_ai.providers.base import (
     Completion,
     CompletionRequest,
     ConnectionFailed,
-    GroundingMissing,
     MalformedResponse,
     ProviderError,
     ProviderTimeout,
     QuotaExhausted,
     RateLimited,
+    require_search,
     stopwatch,
 )
 
@@ -84,8 +84,7 @@ class GeminiProvider:
         with stopwatch() as elapsed:
             response = await self._generate(request.model, request.prompt, config)
         completion = parse_response(response, latency_ms=elapsed[0])
-        if request.grounding and request.require_grounding and not completion.searched:
-            raise GroundingMissing(f"{request.model} answered without a Google Search")
+        require_search(request, completion, f"{request.model} answered without a Google Search")
         return completion
 
     async def aclose(self) -> None:

@@ -22,11 +22,11 @@ from echo_ai.providers.base import (
     Completion,
     CompletionRequest,
     ConnectionFailed,
-    GroundingMissing,
     MalformedResponse,
     ProviderError,
     ServerError,
     UserLocation,
+    require_search,
     sdk_client,
     stopwatch,
 )
@@ -218,12 +218,6 @@ def responses_completion(response: Any, latency_ms: float) -> Completion:
         raise MalformedResponse(f"unreadable response: {exc!r}") from exc
 
 
-def require_search(request: CompletionRequest, completion: Completion, vendor: str) -> None:
-    """Fail closed when the caller demanded a grounded answer and none was searched."""
-    if request.grounding and request.require_grounding and not completion.searched:
-        raise GroundingMissing(f"{vendor} answered without running a web search")
-
-
 class OpenAIProvider:
     name = "openai"
 
@@ -248,7 +242,7 @@ class OpenAIProvider:
             completion = responses_completion(raw, latency_ms)
         else:
             completion = await chat_complete(self._client, request)
-        require_search(request, completion, self.name)
+        require_search(request, completion, f"{self.name} answered without running a web search")
         return completion
 
     def _responses_args(self, request: CompletionRequest) -> dict[str, Any]:

@@ -19,13 +19,13 @@ from echo_ai.providers.base import (
     CompletionRequest,
     MalformedResponse,
     UserLocation,
+    require_search,
     sdk_client,
 )
 from echo_ai.providers.openai import (
     PARSE_ERRORS,
     call_sdk,
     chat_messages,
-    require_search,
 )
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -108,7 +108,7 @@ class PerplexityProvider:
             base_error=perplexity.PerplexityError,
         )
         completion = self._completion(raw, latency_ms)
-        require_search(request, completion, self.name)
+        require_search(request, completion, f"{self.name} answered without a web search")
         return completion
 
     def _completion(self, response: Any, latency_ms: float) -> Completion:

@@ -104,6 +104,16 @@ def credentials(vendor: str) -> tuple[str | None, str | None]:
     return api_key, base_url
 
 
+def require_settings(spec: ProviderSpec, *, api_key: str | None, base_url: str | None) -> None:
+    """:class:`ProviderNotConfigured`, naming the variable to set, if ``spec`` lacks one."""
+    info = VENDORS[spec.vendor]
+    if info.needs_base_url and not base_url:
+        raise ProviderNotConfigured(f"{info.base_url_env} is not set (needed for {spec})")
+    if info.needs_key and not api_key:
+        names = " or ".join(info.api_key_env)
+        raise ProviderNotConfigured(f"{names} is not set (needed for {spec})")
+
+
 def build_provider(
     spec: ProviderSpec,
     *,
@@ -114,19 +124,17 @@ def build_provider(
     demo_seed: int = 0,
 ) -> Provider:
     """The adapter for ``spec``; :class:`ProviderNotConfigured` names the missing setting."""
-    info = VENDORS.get(spec.vendor)
-    if info is None:
+    if spec.vendor not in VENDORS:
         raise ValueError(f"unknown provider {spec.vendor!r}")
+    require_settings(spec, api_key=api_key, base_url=base_url)
     if spec.vendor == "demo":
         return DemoProvider(demo_brands, seed=demo_seed)
     if spec.vendor == "openai_compatible":
-        if not base_url:
-            raise ProviderNotConfigured(f"{info.base_url_env} is not set")
+        assert base_url is not None  # checked by require_settings
         return OpenAICompatibleProvider(
             base_url=base_url, api_key=api_key, timeout_seconds=timeout_seconds
         )
-    if not api_key:
-        raise ProviderNotConfigured(f"{' or '.join(info.api_key_env)} is not set")
+    assert api_key is not None  # checked by require_settings
     return _KEYED_ADAPTERS[spec.vendor](
         api_key=api_key, base_url=base_url, timeout_seconds=timeout_seconds
     )

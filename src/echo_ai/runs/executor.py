@@ -18,20 +18,27 @@ from echo_ai.runs.runner import Runner
 log = logging.getLogger(__name__)
 
 
+def _first_cause(error: BaseException) -> str:
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return f"{type(error).__name__}: {error}"
+
+
 class LocalExecutor:
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
 
     async def run_batch(self, batch: BatchRun) -> None:
         try:
-            await asyncio.gather(
-                *(self.runner.run_chunk(batch.id, chunk) for chunk in range(batch.chunk_count))
-            )
+            async with asyncio.TaskGroup() as group:
+                for chunk in range(batch.chunk_count):
+                    group.create_task(self.runner.run_chunk(batch.id, chunk))
         except Exception as error:
-            # A bug or an unreachable database must not leave the batch "running" forever.
+            # A bug or an unreachable database must not leave the batch "running" for
+            # ever; the task group has already stopped the batch's other chunks.
             log.exception("batch %s crashed", batch.id)
             async with transaction(self.runner.session_factory) as session:
-                await service.fail(session, batch.id, f"internal error: {error!r}")
+                await service.fail(session, batch.id, f"internal error: {_first_cause(error)}")
         finally:
             self.runner.forget(batch.id)
 

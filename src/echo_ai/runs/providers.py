@@ -7,9 +7,14 @@ from collections.abc import Sequence
 from echo_ai.brands.schemas import BrandSet
 from echo_ai.config import Settings
 from echo_ai.experiments.models import Experiment
-from echo_ai.providers.base import Provider, ProviderNotConfigured
-from echo_ai.providers.demo import DemoProvider, default_brand_probabilities
-from echo_ai.providers.registry import VENDORS, ProviderSpec, build_provider, credentials
+from echo_ai.providers.base import Provider
+from echo_ai.providers.demo import default_brand_probabilities
+from echo_ai.providers.registry import (
+    ProviderSpec,
+    build_provider,
+    credentials,
+    require_settings,
+)
 from echo_ai.runs.models import BatchRun
 
 
@@ -23,13 +28,8 @@ def demo_probabilities(experiment: Experiment) -> list[tuple[str, float]]:
 def ensure_configured(specs: Sequence[ProviderSpec]) -> None:
     """Fail before any work starts if a provider lacks its key or base URL."""
     for spec in specs:
-        info = VENDORS[spec.vendor]
         api_key, base_url = credentials(spec.vendor)
-        if info.needs_key and not api_key:
-            names = " or ".join(info.api_key_env)
-            raise ProviderNotConfigured(f"{names} is not set (needed for {spec})")
-        if info.needs_base_url and not base_url:
-            raise ProviderNotConfigured(f"{info.base_url_env} is not set (needed for {spec})")
+        require_settings(spec, api_key=api_key, base_url=base_url)
 
 
 class ProviderPool:
@@ -46,18 +46,20 @@ class ProviderPool:
     def get(self, batch: BatchRun, experiment: Experiment) -> Provider:
         if batch.provider in self._clients:
             return self._clients[batch.provider]
-        if batch.provider == "demo":
+        spec = ProviderSpec(batch.provider, batch.model)
+        api_key, base_url = credentials(batch.provider)
+        provider = build_provider(
+            spec,
+            api_key=api_key,
+            base_url=base_url,
+            timeout_seconds=self._settings.runner.timeout_seconds,
             # Seeded per batch: the same iteration always gets the same synthetic answer.
-            return DemoProvider(demo_probabilities(experiment), seed=batch.seed)
-        if batch.provider not in self._clients:
-            api_key, base_url = credentials(batch.provider)
-            self._clients[batch.provider] = build_provider(
-                ProviderSpec(batch.provider, batch.model),
-                api_key=api_key,
-                base_url=base_url,
-                timeout_seconds=self._settings.runner.timeout_seconds,
-            )
-        return self._clients[batch.provider]
+            demo_brands=demo_probabilities(experiment),
+            demo_seed=batch.seed,
+        )
+        if batch.provider != "demo":  # demo answers depend on the experiment's brands
+            self._clients[batch.provider] = provider
+        return provider
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -52,10 +52,6 @@ ProgressCallback = Callable[[uuid.UUID, bool], None]
 """Called with (batch_run_id, success) as each iteration is stored."""
 
 
-class BatchAborted(Exception):
-    """A fatal provider error stopped the chunk; the batch is marked failed with it."""
-
-
 @dataclass
 class Runner:
     session_factory: async_sessionmaker[AsyncSession]
@@ -86,18 +82,28 @@ class Runner:
             if reason is not None:
                 async with transaction(self.session_factory) as session:
                     await service.fail(session, batch_run_id, reason)
-                return False
         async with transaction(self.session_factory) as session:
-            return await service.finalize_if_complete(session, batch_run_id)
+            if await service.finalize_if_complete(session, batch_run_id):
+                return True
+            # A failed batch is settled again by each chunk that ends, so the last one
+            # leaves counts and partial metrics that include every stored iteration.
+            await service.settle_failed(session, batch_run_id)
+        return False
 
     async def _run_iterations(self, batch: BatchRun, indices: list[int]) -> str | None:
-        """Run the iterations; the reason if a fatal provider error stopped them."""
-        experiment = batch.experiment
-        brands = BrandSet.model_validate(experiment.brands)
-        matcher = BrandMatcher(brands)
-        provider = self.limits.wrap(self.providers.get(batch, experiment), batch.model)
-        location = UserLocation(**experiment.user_location) if experiment.user_location else None
+        """Run the iterations; the reason if a fatal provider error stopped the batch.
 
+        After a fatal error no new call starts, but calls already in flight finish and
+        are stored: they are paid for.
+        """
+        experiment = batch.experiment
+        try:
+            vendor = self.providers.get(batch, experiment)
+        except ProviderNotConfigured as error:
+            return str(error)
+        provider = self.limits.wrap(vendor, batch.model)
+        matcher = BrandMatcher(BrandSet.model_validate(experiment.brands))
+        location = UserLocation(**experiment.user_location) if experiment.user_location else None
         slot = self.limits.semaphore(batch.provider)
 
         async def one(index: int) -> None:
@@ -112,24 +118,18 @@ class Runner:
             )
             async with slot:
                 if batch.id in self._aborted:
-                    raise BatchAborted(self._aborted[batch.id])
+                    return
                 row, fatal = await self._attempt(provider, request, batch, index, matcher)
                 if fatal is not None:
                     self._aborted.setdefault(batch.id, str(fatal))
             await self._writer.write(row)
             if self.on_progress is not None:
                 self.on_progress(batch.id, bool(row["success"]))
-            if fatal is not None:
-                raise BatchAborted(str(fatal)) from fatal
 
-        reason: str | None = None
-        try:
-            async with asyncio.TaskGroup() as group:
-                for index in indices:
-                    group.create_task(one(index))
-        except* BatchAborted as aborted:
-            reason = str(aborted.exceptions[0])
-        return reason
+        async with asyncio.TaskGroup() as group:
+            for index in indices:
+                group.create_task(one(index))
+        return self._aborted.get(batch.id)
 
     async def _attempt(
         self,
@@ -144,10 +144,15 @@ class Runner:
                 provider, request, policy=self.retry_policy
             )
         except ProviderError as error:
-            log.warning("iteration %s of batch %s failed: %s", index, batch.id, error)
+            log.debug("iteration %s of batch %s failed: %s", index, batch.id, error)
             fatal = error if isinstance(error, FATAL_ERRORS) else None
             row = failure_row(
-                batch_run_id=batch.id, index=index, error=error, attempts=error.attempts
+                batch_run_id=batch.id,
+                index=index,
+                vendor=batch.provider,
+                model=batch.model,
+                error=error,
+                attempts=error.attempts,
             )
             return row, fatal
         return (

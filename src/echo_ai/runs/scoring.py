@@ -11,7 +11,7 @@ from typing import Any
 from echo_ai.analysis.extraction import BrandMatcher, Extraction
 from echo_ai.analysis.metrics import IterationFacts
 from echo_ai.db import utcnow
-from echo_ai.providers.base import Citation, Completion, ProviderError
+from echo_ai.providers.base import Citation, Completion, GroundingMissing, ProviderError
 from echo_ai.providers.pricing import cost_usd
 
 MAX_ERROR_MESSAGE = 2_000
@@ -38,43 +38,81 @@ def success_row(
     extraction = matcher.extract(
         completion.text, citations=completion.citations, sources=completion.sources
     )
-    return {
-        "id": uuid.uuid4(),
-        "batch_run_id": batch_run_id,
-        "index": index,
-        "success": True,
-        "answer": completion.text,
-        "attempts": attempts,
-        "latency_ms": completion.latency_ms,
-        "input_tokens": completion.input_tokens,
-        "output_tokens": completion.output_tokens,
-        "cost_usd": cost_usd(vendor, model, completion.input_tokens, completion.output_tokens),
-        "model_version": completion.model_version,
-        "searched": completion.searched,
-        "citations": _citation_dicts(completion.citations),
-        "sources": _citation_dicts(completion.sources),
-        "search_queries": list(completion.search_queries),
-        "extraction": extraction.to_dict(),
-        "created_at": utcnow(),
-    }
+    return clean(
+        {
+            "id": uuid.uuid4(),
+            "batch_run_id": batch_run_id,
+            "index": index,
+            "success": True,
+            "answer": completion.text,
+            "attempts": attempts,
+            "latency_ms": completion.latency_ms,
+            "input_tokens": completion.input_tokens,
+            "output_tokens": completion.output_tokens,
+            "cost_usd": cost_usd(vendor, model, completion.input_tokens, completion.output_tokens),
+            "model_version": completion.model_version,
+            "searched": completion.searched,
+            "citations": _citation_dicts(completion.citations),
+            "sources": _citation_dicts(completion.sources),
+            "search_queries": list(completion.search_queries),
+            "extraction": extraction.to_dict(),
+            "created_at": utcnow(),
+        }
+    )
 
 
 def failure_row(
-    *, batch_run_id: uuid.UUID, index: int, error: ProviderError, attempts: int
+    *,
+    batch_run_id: uuid.UUID,
+    index: int,
+    vendor: str,
+    model: str,
+    error: ProviderError,
+    attempts: int,
 ) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid4(),
-        "batch_run_id": batch_run_id,
-        "index": index,
-        "success": False,
-        "error_code": error.code,
-        "error_message": error.message[:MAX_ERROR_MESSAGE],
-        "attempts": attempts,
-        "citations": [],
-        "sources": [],
-        "search_queries": [],
-        "created_at": utcnow(),
-    }
+    """A failed iteration. An answer that came back but was refused (no web search when
+    one was required) keeps its text, tokens and cost: it was billed."""
+    answered = error.completion if isinstance(error, GroundingMissing) else None
+    return clean(
+        {
+            "id": uuid.uuid4(),
+            "batch_run_id": batch_run_id,
+            "index": index,
+            "success": False,
+            "answer": answered.text if answered else None,
+            "error_code": error.code,
+            "error_message": error.message[:MAX_ERROR_MESSAGE],
+            "attempts": attempts,
+            "latency_ms": answered.latency_ms if answered else None,
+            "input_tokens": answered.input_tokens if answered else None,
+            "output_tokens": answered.output_tokens if answered else None,
+            "cost_usd": (
+                cost_usd(vendor, model, answered.input_tokens, answered.output_tokens)
+                if answered
+                else None
+            ),
+            "model_version": answered.model_version if answered else None,
+            "citations": [],
+            "sources": [],
+            "search_queries": [],
+            "created_at": utcnow(),
+        }
+    )
+
+
+def clean(row: dict[str, Any]) -> dict[str, Any]:
+    """Replace NUL characters, which PostgreSQL text and JSON cannot store, keeping offsets."""
+    return {key: _clean_value(value) for key, value in row.items()}
+
+
+def _clean_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {key: _clean_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clean_value(item) for item in value]
+    return value
 
 
 def facts_from(

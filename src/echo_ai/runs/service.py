@@ -9,7 +9,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -154,6 +154,7 @@ async def finalize_if_complete(session: AsyncSession, batch_run_id: uuid.UUID) -
     )
     if requested is None or stored is None or stored < requested:
         return False
+    await _lock_experiment_of(session, batch_run_id)
     claimed = await session.execute(
         update(BatchRun)
         .where(BatchRun.id == batch_run_id, BatchRun.status.in_(_ACTIVE))
@@ -178,56 +179,87 @@ async def finalize_if_complete(session: AsyncSession, batch_run_id: uuid.UUID) -
         batch.status = BatchStatus.COMPLETED
     batch.finished_at = utcnow()
     await session.flush()
-    await refresh_experiment_status(session, batch.experiment)
+    await refresh_experiment_status(session, batch.experiment_id)
     return True
 
 
 async def fail(session: AsyncSession, batch_run_id: uuid.UUID, reason: str) -> None:
-    """Mark a batch failed (unless it has finished) and keep the reason for the user."""
-    rows = await session.execute(
-        select(Iteration.success, func.count())
-        .where(Iteration.batch_run_id == batch_run_id)
-        .group_by(Iteration.success)
-    )
-    counts: dict[bool, int] = dict(rows.all())
+    """Mark a batch failed (unless it has finished) and keep the reason for the user.
+
+    Chunks still running finish the calls they have in flight; each chunk settles the
+    batch again when it ends (:func:`settle_failed`), so counts and metrics end complete.
+    """
+    await _lock_experiment_of(session, batch_run_id)
     now = utcnow()
     failed = await session.execute(
         update(BatchRun)
         .where(BatchRun.id == batch_run_id, BatchRun.status.in_(_ACTIVE))
-        .values(
-            status=BatchStatus.FAILED,
-            error=reason,
-            finished_at=now,
-            updated_at=now,
-            succeeded=counts.get(True, 0),
-            failed=counts.get(False, 0),
-        )
+        .values(status=BatchStatus.FAILED, error=reason, finished_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if failed.rowcount != 1:  # type: ignore[attr-defined]
+    if failed.rowcount == 1:  # type: ignore[attr-defined]
+        await settle_failed(session, batch_run_id)
+
+
+async def settle_failed(session: AsyncSession, batch_run_id: uuid.UUID) -> None:
+    """Counts and metrics of a failed batch from what it stored (its partial results)."""
+    status = await session.scalar(select(BatchRun.status).where(BatchRun.id == batch_run_id))
+    if status != BatchStatus.FAILED:
         return
-    experiment = await session.scalar(
-        select(Experiment).join(BatchRun).where(BatchRun.id == batch_run_id)
+    await _lock_experiment_of(session, batch_run_id)
+    batch = await session.scalar(
+        select(BatchRun)
+        .options(joinedload(BatchRun.experiment))
+        .where(BatchRun.id == batch_run_id, BatchRun.status == BatchStatus.FAILED)
+        .execution_options(populate_existing=True)
     )
-    assert experiment is not None
-    await refresh_experiment_status(session, experiment)
+    if batch is None:
+        return
+    await store_metrics(session, batch, BrandSet.model_validate(batch.experiment.brands))
+    await session.flush()
+    await refresh_experiment_status(session, batch.experiment.id)
 
 
-async def refresh_experiment_status(session: AsyncSession, experiment: Experiment) -> None:
+async def _lock_experiment_of(session: AsyncSession, batch_run_id: uuid.UUID) -> None:
+    """Lock the batch's experiment row (PostgreSQL) before changing the batch.
+
+    Every transaction that finishes a batch takes this lock first, so two batches of one
+    experiment finishing at once are serialised: the second sees the first's committed
+    status and sets the experiment's. Taking it first, always, rules out deadlocks. SQLite
+    serialises writers, which gives the same guarantee.
+    """
+    experiment_id = select(BatchRun.experiment_id).where(BatchRun.id == batch_run_id)
+    await session.execute(
+        select(Experiment.id)
+        .where(Experiment.id == experiment_id.scalar_subquery())
+        .with_for_update()
+    )
+
+
+async def refresh_experiment_status(session: AsyncSession, experiment_id: uuid.UUID) -> None:
+    """Set the experiment's status from its batches once all of them have finished.
+
+    Callers hold the experiment's lock (:func:`_lock_experiment_of`).
+    """
     statuses = list(
         await session.scalars(
-            select(BatchRun.status).where(BatchRun.experiment_id == experiment.id)
+            select(BatchRun.status).where(BatchRun.experiment_id == experiment_id)
         )
     )
     if not statuses or any(status not in FINISHED_STATUSES for status in statuses):
         return
     if all(status == BatchStatus.CANCELLED for status in statuses):
-        experiment.status = ExperimentStatus.CANCELLED
+        status = ExperimentStatus.CANCELLED
     elif any(status == BatchStatus.COMPLETED for status in statuses):
-        experiment.status = ExperimentStatus.COMPLETED
+        status = ExperimentStatus.COMPLETED
     else:
-        experiment.status = ExperimentStatus.FAILED
-    await session.flush()
+        status = ExperimentStatus.FAILED
+    await session.execute(
+        update(Experiment)
+        .where(Experiment.id == experiment_id)
+        .values(status=status, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def runnable_batches(session: AsyncSession, experiment_id: uuid.UUID) -> list[BatchRun]:
@@ -241,20 +273,28 @@ async def runnable_batches(session: AsyncSession, experiment_id: uuid.UUID) -> l
 
 
 async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> int:
-    """Let failed or interrupted batches run their missing iterations again; how many."""
+    """Let batches run again what they lack: missing iterations and failed ones.
+
+    Failed iterations are deleted so that their indices run again (an outage or a bad key
+    must not shrink the sample for good). Returns how many batches were reopened.
+    """
     batches = list(
-        await session.scalars(
-            select(BatchRun).where(
-                BatchRun.experiment_id == experiment_id,
-                BatchRun.status.in_(
-                    (BatchStatus.FAILED, BatchStatus.FINALIZING, BatchStatus.RUNNING)
-                ),
+        await session.scalars(select(BatchRun).where(BatchRun.experiment_id == experiment_id))
+    )
+    reopened = 0
+    for batch in batches:
+        if batch.status == BatchStatus.CANCELLED:
+            continue
+        removed = await session.execute(
+            delete(Iteration).where(
+                Iteration.batch_run_id == batch.id, Iteration.success.is_(False)
             )
         )
-    )
-    for batch in batches:
+        if batch.status == BatchStatus.COMPLETED and not removed.rowcount:  # type: ignore[attr-defined]
+            continue
         batch.status = BatchStatus.RUNNING
         batch.error = None
         batch.finished_at = None
+        reopened += 1
     await session.flush()
-    return len(batches)
+    return reopened

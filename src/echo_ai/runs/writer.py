@@ -50,11 +50,22 @@ class IterationWriter:
             try:
                 async with transaction(self._session_factory) as session:
                     await insert_iterations(session, [row for row, _ in batch])
-            except Exception as error:  # every waiter must learn of the failure
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
+            except Exception:
+                # One bad row must not fail its neighbours: store them one by one.
+                for row, future in batch:
+                    await self._store_one(row, future)
             else:
                 for _, future in batch:
                     if not future.done():
                         future.set_result(None)
+
+    async def _store_one(self, row: dict[str, Any], future: asyncio.Future[None]) -> None:
+        try:
+            async with transaction(self._session_factory) as session:
+                await insert_iterations(session, [row])
+        except Exception as error:  # the waiter for this row must learn of it
+            if not future.done():
+                future.set_exception(error)
+        else:
+            if not future.done():
+                future.set_result(None)
