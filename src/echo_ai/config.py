@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import platformdirs
 from pydantic import AliasChoices, BaseModel, Field, field_validator
@@ -46,6 +46,27 @@ class RunnerSettings(BaseModel):
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 4
 
 
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    public_url: str | None = None
+    """Where users reach the service, e.g. ``https://echo.example.com``; HTTPS turns on
+    HSTS and ``__Host-`` cookies."""
+    allowed_origins: list[str] = []
+    """Origins allowed for CORS and for cookie-authenticated writes (besides our own)."""
+    max_body_bytes: Annotated[int, Field(ge=1_024, le=50_000_000)] = 1_000_000
+
+    @property
+    def https(self) -> bool:
+        return bool(self.public_url and self.public_url.startswith("https://"))
+
+
+class AuthSettings(BaseModel):
+    access_token_minutes: Annotated[int, Field(ge=1, le=60)] = 15
+    refresh_token_days: Annotated[int, Field(ge=1, le=365)] = 30
+    invitation_days: Annotated[int, Field(ge=1, le=30)] = 7
+
+
 def read_secret(name: str) -> str | None:
     """``NAME`` from the environment, or the contents of the file named by ``NAME_FILE``."""
     value = os.environ.get(name)
@@ -69,8 +90,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "ECHO_AI_DATABASE_URL")
     )
+    environment: Literal["development", "production"] = "development"
+    """``production`` refuses to generate a secret key: one must be configured."""
     database: DatabaseSettings = DatabaseSettings()
     runner: RunnerSettings = RunnerSettings()
+    server: ServerSettings = ServerSettings()
+    auth: AuthSettings = AuthSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -1,7 +1,19 @@
 """Import every model so the metadata is complete (Alembic, test set-up)."""
 
+from echo_ai.accounts.models import ApiKey, Invitation, Membership, RefreshToken, User, Workspace
 from echo_ai.db import Base
 from echo_ai.experiments.models import Experiment
 from echo_ai.runs.models import BatchRun, Iteration
 
-__all__ = ["Base", "BatchRun", "Experiment", "Iteration"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "BatchRun",
+    "Experiment",
+    "Invitation",
+    "Iteration",
+    "Membership",
+    "RefreshToken",
+    "User",
+    "Workspace",
+]
