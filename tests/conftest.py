@@ -14,10 +14,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from echo_ai import migrate
+from echo_ai.app import create_app
 from echo_ai.config import Settings, get_settings
 from echo_ai.db import create_engine
 from echo_ai.models import Base
@@ -73,12 +76,15 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
     """SQLite in a temporary directory, or the PostgreSQL scratch database when the
-    test is parametrised with ``backend``."""
+    test is parametrised with ``backend`` (emptied again after the test)."""
     backend = request.getfixturevalue("backend") if "backend" in request.fixturenames else "sqlite"
     url = request.getfixturevalue("postgres_database") if backend == "postgresql" else None
-    return Settings(data_dir=tmp_path / "data", database_url=url)
+    settings = Settings(data_dir=tmp_path / "data", database_url=url)
+    yield settings
+    if url is not None:
+        asyncio.run(_truncate(settings))
 
 
 async def _truncate(settings: Settings) -> None:
@@ -93,8 +99,6 @@ async def _truncate(settings: Settings) -> None:
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     async with open_runtime(settings) as opened:
         yield opened
-    if settings.database_url is not None:
-        await _truncate(settings)
 
 
 @pytest.fixture
@@ -125,3 +129,25 @@ def fake_llm(_fake_llm_session: FakeLLMServer) -> FakeLLMServer:
     """
     _fake_llm_session.reset()
     return _fake_llm_session
+
+
+@pytest.fixture
+def app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+    """A fresh app (not started). Tests may add test-only routes before using ``client``."""
+    for name in ("ECHO_AI_SECRET_KEY", "ECHO_AI_SECRET_KEY_FILE", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return create_app(settings)
+
+
+@pytest.fixture
+async def started_app(app: FastAPI) -> AsyncIterator[FastAPI]:
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(started_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    # raise_app_exceptions=False: a 500 is asserted on like any response.
+    transport = httpx.ASGITransport(app=started_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client

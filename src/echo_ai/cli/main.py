@@ -199,3 +199,44 @@ def fake_llm(
         config.brands = [options.parse_probability(text) for text in brand_probability]
     print(f"fake LLM server (synthetic answers) on http://127.0.0.1:{port}", file=sys.stderr)
     main("127.0.0.1", port, config)
+
+
+@app.command()
+@friendly_errors
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default 8000).")] = None,
+    proxy_headers: Annotated[
+        bool,
+        typer.Option(
+            help="Trust X-Forwarded-For/-Proto from --forwarded-allow-ips (behind a proxy)."
+        ),
+    ] = False,
+    forwarded_allow_ips: Annotated[
+        str, typer.Option(help="Proxies whose forwarded headers are trusted.")
+    ] = "127.0.0.1",
+) -> None:
+    """Start the web service (JSON API with OpenAPI docs) on the embedded database."""
+    import uvicorn
+
+    from echo_ai.app import create_app
+    from echo_ai.security.keys import load_key_ring
+
+    settings = get_settings()
+    host = host or settings.server.host
+    port = port or settings.server.port
+    load_key_ring(settings)  # a weak secret key: one clear line, before anything starts
+    base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    print(f"Echo AI listening on {base}", file=sys.stderr)
+    print(f"API docs at {base}/docs (OpenAPI schema at {base}/openapi.json)", file=sys.stderr)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        server_header=False,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
+        log_level="info",
+    )

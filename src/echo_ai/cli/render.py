@@ -12,8 +12,7 @@ from rich.table import Table
 from echo_ai.analysis.metrics import BatchMetrics, Mean, Rate
 from echo_ai.experiments.models import Experiment
 from echo_ai.experiments.service import ExperimentReport
-
-SYNTHETIC_NOTICE = "SYNTHETIC DATA: answers made up offline by the demo provider, not a real AI"
+from echo_ai.experiments.views import SYNTHETIC_NOTICE, ExperimentDetail
 
 
 def percent(value: float | None) -> str:
@@ -124,35 +123,7 @@ def report_target(experiment: Experiment) -> str:
 
 
 def report_document(report: ExperimentReport) -> dict[str, Any]:
-    experiment = report.experiment
-    return {
-        "id": str(experiment.id),
-        "name": experiment.name,
-        "prompt": experiment.prompt,
-        "status": str(experiment.status),
-        "synthetic": report.synthetic,
-        "notice": SYNTHETIC_NOTICE if report.synthetic else None,
-        "created_at": experiment.created_at.isoformat(),
-        "brands": experiment.brands,
-        "brands_revision": experiment.brands_revision,
-        "iterations": experiment.iterations,
-        "temperature": experiment.temperature,
-        "grounding": experiment.grounding,
-        "providers": [
-            {
-                "id": str(batch.id),
-                "provider": batch.provider,
-                "model": batch.model,
-                "status": str(batch.status),
-                "synthetic": batch.synthetic,
-                "error": batch.error,
-                "metrics": metrics.model_dump(mode="json") if metrics else None,
-                "metrics_history": batch.metrics_history,
-            }
-            for batch, metrics in report.batches
-        ],
-        "combined": report.combined.model_dump(mode="json") if report.combined else None,
-    }
+    return ExperimentDetail.of_report(report).model_dump(mode="json")
 
 
 def print_report(console: Console, report: ExperimentReport) -> None:

@@ -1,0 +1,1 @@
+"""The HTTP service: app state, shared dependencies, errors and middleware."""

@@ -1,0 +1,133 @@
+"""Who is calling: a user (JWT access token) or an API key, and in which workspace.
+
+One principal for both, chosen by the bearer token's prefix. A user picks a workspace
+with ``X-Workspace-ID`` (default: their personal one); an API key belongs to one. A
+workspace the caller is not a member of is answered 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header
+from sqlalchemy import select
+
+from echo_ai.accounts import api_keys
+from echo_ai.accounts.models import ApiKey, Membership, Role, User, Workspace
+from echo_ai.api.deps import SessionDep, StateDep
+from echo_ai.errors import AppError, NotFound
+from echo_ai.security.api_keys import KEY_PREFIX
+from echo_ai.security.tokens import InvalidToken
+
+
+class NotAuthenticated(AppError):
+    status_code = 401
+    code = "not_authenticated"
+    headers: Mapping[str, str] = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+
+
+@dataclass(frozen=True)
+class Principal:
+    workspace_id: uuid.UUID
+    role: Role
+    user: User | None = None
+    api_key: ApiKey | None = None
+
+    @property
+    def can_write(self) -> bool:
+        if self.api_key is not None and "write" not in self.api_key.scopes:
+            return False
+        return self.role.can_write
+
+    @property
+    def actor(self) -> str:
+        if self.user is not None:
+            return f"user:{self.user.id}"
+        assert self.api_key is not None
+        return f"api_key:{self.api_key.id}"
+
+
+def _bearer(authorization: str | None) -> str:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("send `Authorization: Bearer <access token or API key>`")
+    return token.strip()
+
+
+async def _user_from_token(state: StateDep, session: SessionDep, token: str) -> User:
+    try:
+        claims = state.signer.verify(token)
+        user_id = uuid.UUID(claims.subject)
+    except (InvalidToken, ValueError):
+        raise NotAuthenticated("the access token is invalid or has expired") from None
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise NotAuthenticated("the access token is invalid or has expired")
+    return user
+
+
+async def get_principal(
+    state: StateDep,
+    session: SessionDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_workspace_id: Annotated[str | None, Header()] = None,
+) -> Principal:
+    token = _bearer(authorization)
+    if token.startswith(KEY_PREFIX):
+        key = await api_keys.authenticate(session, token, peppers=state.keys.peppers())
+        if key is None:
+            raise NotAuthenticated("the API key is invalid, expired or revoked")
+        role = Role.MEMBER if "write" in key.scopes else Role.VIEWER
+        return Principal(workspace_id=key.workspace_id, role=role, api_key=key)
+    user = await _user_from_token(state, session, token)
+    query = (
+        select(Membership)
+        .join(Workspace, Workspace.id == Membership.workspace_id)
+        .where(Membership.user_id == user.id)
+    )
+    if x_workspace_id is None:
+        query = query.where(Workspace.personal.is_(True))
+    else:
+        try:
+            query = query.where(Membership.workspace_id == uuid.UUID(x_workspace_id))
+        except ValueError:
+            raise NotFound("no such workspace") from None
+    membership = await session.scalar(query.limit(1))
+    if membership is None:
+        raise NotFound("no such workspace")
+    return Principal(workspace_id=membership.workspace_id, role=membership.role, user=user)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_write(principal: CurrentPrincipal) -> Principal:
+    if not principal.can_write:
+        raise Forbidden("this needs write access (your role or key scope is read-only)")
+    return principal
+
+
+def require_manager(principal: CurrentPrincipal) -> Principal:
+    """Owners and admins, signed in as themselves (an API key cannot manage keys)."""
+    if principal.user is None or not principal.role.can_manage:
+        raise Forbidden("only workspace owners and admins can do this")
+    return principal
+
+
+def require_user(principal: CurrentPrincipal) -> User:
+    if principal.user is None:
+        raise Forbidden("sign in as a user for this (an API key cannot)")
+    return principal.user
+
+
+WritePrincipal = Annotated[Principal, Depends(require_write)]
+ManagerPrincipal = Annotated[Principal, Depends(require_manager)]
+CurrentUser = Annotated[User, Depends(require_user)]

@@ -1,0 +1,244 @@
+"""Pure ASGI middleware: request id, security headers, body size limit, catch-all 500.
+
+Pure ASGI (not ``BaseHTTPMiddleware``) so request bodies stream through untouched and
+nothing is buffered. Order, outermost first (see :func:`install_middleware`)::
+
+    RequestId -> SecurityHeaders -> CORS (when configured) -> BodySizeLimit -> CatchAll
+    -> FastAPI's exception handlers -> routes
+
+so every response, including a 413 and a 500, carries the request id and the headers.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from contextvars import ContextVar
+from http.cookies import SimpleCookie
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from echo_ai.api.errors import error_response, internal_error_response, log_unhandled
+from echo_ai.config import Settings
+from echo_ai.security.headers import security_headers
+
+REQUEST_ID_HEADER = "X-Request-ID"
+SESSION_COOKIES = ("echo_session", "__Host-echo_session")
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+"""The current request's id, for log records."""
+
+
+def _state(scope: Scope) -> dict[str, object]:
+    state: dict[str, object] = scope.setdefault("state", {})
+    return state
+
+
+class RequestIdMiddleware:
+    """Accept a sane incoming ``X-Request-ID`` or make one; echo it on the response.
+
+    A client-chosen id is kept only when it is at most 64 characters of
+    ``[A-Za-z0-9_-]``, so it is safe to write into logs and headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get(REQUEST_ID_HEADER)
+        if incoming is not None and _SANE_REQUEST_ID.fullmatch(incoming):
+            request_id = incoming
+        else:
+            request_id = secrets.token_hex(16)
+        _state(scope)["request_id"] = request_id
+        token = request_id_var.set(request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+def is_authenticated_request(headers: Headers) -> bool:
+    """A credential was presented (valid or not): the response may be private."""
+    if "authorization" in headers:
+        return True
+    cookie_header = headers.get("cookie")
+    if not cookie_header:
+        return False
+    cookies = SimpleCookie()
+    try:
+        cookies.load(cookie_header)
+    except Exception:  # a malformed cookie header: be conservative
+        return True
+    return any(name in cookies for name in SESSION_COOKIES)
+
+
+class SecurityHeadersMiddleware:
+    """Security headers on every response; no ``Server`` banner.
+
+    A header the response already set wins (a page may need its own CSP), except
+    ``Cache-Control: no-store`` on authenticated requests, which always applies."""
+
+    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+        self.app = app
+        self.https = https
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        authenticated = is_authenticated_request(Headers(scope=scope))
+        extra = security_headers(https=self.https, authenticated=authenticated)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                del headers["server"]
+                for name, value in extra.items():
+                    if name == "Cache-Control":
+                        headers[name] = value
+                    else:
+                        headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class RequestBodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a streamed body passes the limit.
+
+    A Starlette ``HTTPException``, so FastAPI's body parsing lets it through to the
+    error handlers (which give the 413 in the error shape)."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413, detail="request body too large")
+
+
+class BodySizeLimitMiddleware:
+    """413 when ``Content-Length`` says the body is too big (before reading any of it),
+    or when a body without one (chunked) grows past the limit while it streams."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > limit
+            except ValueError:
+                response = error_response(400, "bad_request", "invalid Content-Length")
+                await response(scope, receive, send)
+                return
+            if too_big:
+                await self._reject(scope, receive, send)
+                return
+
+        received = 0
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise RequestBodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except RequestBodyTooLarge:
+            # Read outside FastAPI's handlers (a raw ASGI route, a middleware).
+            if response_started:
+                raise
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413,
+            "payload_too_large",
+            "request body too large",
+            {"max_bytes": self.max_body_bytes},
+        )
+        await response(scope, receive, send)
+
+
+class CatchAllMiddleware:
+    """Any exception the handlers did not turn into a response becomes the plain 500
+    body here, inside the header middleware, so it still carries the request id and the
+    security headers; the traceback goes to the log only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            request_id = str(_state(scope).get("request_id", "-"))
+            log_unhandled(exc, request_id=request_id, path=str(scope.get("path", "")))
+            if response_started:
+                # Too late for a clean 500; the server closes the connection.
+                raise
+            await internal_error_response()(scope, receive, send)
+
+
+def install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Add the middleware in order; ``add_middleware`` wraps, so the last one is outermost."""
+    server = settings.server
+    app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=server.max_body_bytes)
+    if server.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=server.allowed_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token", REQUEST_ID_HEADER],
+            expose_headers=[
+                REQUEST_ID_HEADER,
+                "Retry-After",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+            ],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware, https=server.https)
+    app.add_middleware(RequestIdMiddleware)

@@ -1,0 +1,132 @@
+"""The FastAPI application factory: lifespan, middleware, error handlers, routers.
+
+``create_app()`` builds the app; its lifespan loads the secret keys (refusing weak
+ones), opens the runtime (database, providers, executor) and keeps everything in
+``app.state.service`` (:class:`~echo_ai.api.state.ServiceState`) and the rate limiter in
+``app.state.rate_limiter``. Routers are registered in :func:`routers`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+
+from echo_ai.api.errors import install_error_handlers
+from echo_ai.api.middleware import install_middleware
+from echo_ai.api.state import build_state
+from echo_ai.config import Settings, get_settings
+from echo_ai.runtime import open_runtime
+from echo_ai.security.keys import load_key_ring
+from echo_ai.security.rate_limit import RateLimiter, storage_uri_from_environment
+
+TITLE = "Echo AI"
+DESCRIPTION = (
+    "AI-search visibility analytics: how often AI assistants mention a brand, "
+    'with confidence intervals. Errors are always `{"error": {"code", "message", '
+    '"details"}}`.'
+)
+DOCS_URL = "/docs"
+OPENAPI_URL = "/openapi.json"
+
+
+class StartupError(RuntimeError):
+    """The service refuses to start (e.g. a weak secret key); the message says why."""
+
+
+def _version() -> str:
+    try:
+        return version("echo-ai")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0.0.0"
+
+
+def routers() -> list[APIRouter]:
+    """Every router the service serves. Add a domain's router here, imported inside the
+    function so that importing :mod:`echo_ai.app` stays cheap and cycle-free."""
+    from echo_ai.accounts.router import router as accounts_router
+    from echo_ai.api import health
+
+    found: list[APIRouter] = [health.router, accounts_router]
+    # More domain routers (brands, experiments, ...) go here, one line each:
+    #     from echo_ai.brands.router import router as brands_router
+    #     found.append(brands_router)
+    return found
+
+
+@asynccontextmanager
+async def _lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
+    # Keys first: a weak secret stops the start before the database is touched.
+    try:
+        keys = load_key_ring(settings)
+    except (ValueError, PermissionError) as error:
+        raise StartupError(f"refusing to start: {error}") from error
+    limiter = RateLimiter(storage_uri_from_environment())
+    async with open_runtime(settings) as runtime:
+        app.state.service = build_state(settings, runtime, keys)
+        app.state.rate_limiter = limiter
+        try:
+            yield
+        finally:
+            del app.state.service
+
+
+def _swagger_page() -> HTMLResponse:
+    """Swagger UI with a CSP that allows its CDN and exactly its one inline script (by
+    hash), instead of loosening the strict default CSP for everything."""
+    page = get_swagger_ui_html(openapi_url=OPENAPI_URL, title=f"{TITLE} - API docs")
+    html = bytes(page.body).decode("utf-8")
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        for script in re.findall(r"<script>(.*?)</script>", html, flags=re.DOTALL)
+    )
+    cdn = "https://cdn.jsdelivr.net"
+    csp = "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' {cdn} {hashes}",
+            f"style-src 'self' {cdn} 'unsafe-inline'",
+            "img-src 'self' data: https://fastapi.tiangolo.com",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ]
+    )
+    return HTMLResponse(html, headers={"Content-Security-Policy": csp})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with _lifespan_for(settings, app):
+            yield
+
+    app = FastAPI(
+        title=TITLE,
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=OPENAPI_URL,
+    )
+
+    @app.get(DOCS_URL, include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return _swagger_page()
+
+    install_error_handlers(app)
+    install_middleware(app, settings)
+    for router in routers():
+        app.include_router(router)
+    return app

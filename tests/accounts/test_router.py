@@ -1,0 +1,184 @@
+"""The accounts and API-key endpoints over HTTP, as a client would use them."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+PASSWORD = "correct horse battery staple"
+
+
+async def _register_and_login(
+    client: httpx.AsyncClient, email: str = "ada@example.com"
+) -> dict[str, str]:
+    response = await client.post("/auth/register", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 201
+    response = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    tokens: dict[str, str] = response.json()
+    return tokens
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_register_login_me(client: httpx.AsyncClient) -> None:
+    tokens = await _register_and_login(client)
+    assert tokens["token_type"] == "bearer" and tokens["expires_in"] == 900
+    response = await client.get("/auth/me", headers=_bearer(tokens["access_token"]))
+    assert response.status_code == 200
+    me = response.json()
+    assert me["email"] == "ada@example.com"
+    assert [(m["personal"], m["role"]) for m in me["memberships"]] == [(True, "owner")]
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_registration_does_not_reveal_existing_accounts(client: httpx.AsyncClient) -> None:
+    body = {"email": "ada@example.com", "password": PASSWORD}
+    first = await client.post("/auth/register", json=body)
+    again = await client.post("/auth/register", json={**body, "password": "x" * 20})
+    assert (first.status_code, first.json()) == (again.status_code, again.json())
+    # ...and the second attempt did not change the password.
+    login = await client.post("/auth/login", json=body)
+    assert login.status_code == 200
+
+
+async def test_login_failures_look_the_same(client: httpx.AsyncClient) -> None:
+    await _register_and_login(client)
+    unknown = await client.post(
+        "/auth/login", json={"email": "nobody@example.com", "password": PASSWORD}
+    )
+    wrong = await client.post(
+        "/auth/login", json={"email": "ada@example.com", "password": "not the password"}
+    )
+    assert unknown.status_code == wrong.status_code == 401
+    assert (
+        unknown.json()
+        == wrong.json()
+        == {
+            "error": {
+                "code": "invalid_credentials",
+                "message": "email or password is incorrect",
+                "details": None,
+            }
+        }
+    )
+
+
+async def test_refresh_rotation_and_reuse_over_http(client: httpx.AsyncClient) -> None:
+    tokens = await _register_and_login(client)
+    rotated = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert rotated.status_code == 200
+    replay = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert replay.status_code == 401
+    assert replay.json()["error"]["code"] == "invalid_refresh_token"
+    # The replay revoked the whole family, including the token issued by the rotation.
+    latest = await client.post(
+        "/auth/refresh", json={"refresh_token": rotated.json()["refresh_token"]}
+    )
+    assert latest.status_code == 401
+
+
+async def test_logout_and_password_change(client: httpx.AsyncClient) -> None:
+    tokens = await _register_and_login(client)
+    headers = _bearer(tokens["access_token"])
+    weak = await client.post(
+        "/auth/password",
+        headers=headers,
+        json={"current_password": PASSWORD, "new_password": "short"},
+    )
+    assert weak.status_code == 422 and weak.json()["error"]["code"] == "weak_password"
+    changed = await client.post(
+        "/auth/password",
+        headers=headers,
+        json={"current_password": PASSWORD, "new_password": "another long passphrase"},
+    )
+    assert changed.status_code == 204
+    refresh = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refresh.status_code == 401
+    again = await _login(client, "another long passphrase")
+    out = await client.post("/auth/logout", json={"refresh_token": again["refresh_token"]})
+    assert out.status_code == 204
+    refresh = await client.post("/auth/refresh", json={"refresh_token": again["refresh_token"]})
+    assert refresh.status_code == 401
+
+
+async def _login(client: httpx.AsyncClient, password: str) -> dict[str, str]:
+    response = await client.post(
+        "/auth/login", json={"email": "ada@example.com", "password": password}
+    )
+    assert response.status_code == 200
+    tokens: dict[str, str] = response.json()
+    return tokens
+
+
+async def test_api_key_lifecycle(client: httpx.AsyncClient) -> None:
+    tokens = await _register_and_login(client)
+    owner = _bearer(tokens["access_token"])
+    created = await client.post(
+        "/v1/api-keys", headers=owner, json={"name": "ci", "scopes": ["read"]}
+    )
+    assert created.status_code == 201
+    key = created.json()
+    assert key["key"].startswith("echo_live_") and key["key"].endswith(key["last4"])
+
+    whoami = await client.get("/v1/whoami", headers=_bearer(key["key"]))
+    assert whoami.status_code == 200
+    assert whoami.json()["can_write"] is False  # read scope only
+    listed = await client.get("/v1/api-keys", headers=owner)
+    assert [item["name"] for item in listed.json()] == ["ci"]
+    assert "key" not in listed.json()[0]  # shown once, never again
+
+    # An API key cannot manage keys, and a revoked key stops working.
+    assert (await client.get("/v1/api-keys", headers=_bearer(key["key"]))).status_code == 403
+    revoked = await client.delete(f"/v1/api-keys/{key['id']}", headers=owner)
+    assert revoked.status_code == 204
+    rejected = await client.get("/v1/whoami", headers=_bearer(key["key"]))
+    assert rejected.status_code == 401
+    assert rejected.headers["www-authenticate"] == "Bearer"
+
+
+async def test_another_workspace_is_not_found(client: httpx.AsyncClient) -> None:
+    ada = await _register_and_login(client, "ada@example.com")
+    bob = await _register_and_login(client, "bob@example.com")
+    me = await client.get("/auth/me", headers=_bearer(ada["access_token"]))
+    ada_workspace = me.json()["memberships"][0]["workspace_id"]
+    key = await client.post(
+        "/v1/api-keys", headers=_bearer(ada["access_token"]), json={"name": "k"}
+    )
+    as_bob = {**_bearer(bob["access_token"]), "X-Workspace-ID": ada_workspace}
+    assert (await client.get("/v1/whoami", headers=as_bob)).status_code == 404
+    deleted = await client.delete(
+        f"/v1/api-keys/{key.json()['id']}", headers=_bearer(bob["access_token"])
+    )
+    assert deleted.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["", "Basic abc", "Bearer ", "Bearer not-a-jwt", "Bearer echo_live_short"],
+)
+async def test_bad_credentials_are_401_with_the_error_shape(
+    client: httpx.AsyncClient, header: str
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = await client.get("/v1/whoami", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+async def test_login_is_rate_limited_per_account(client: httpx.AsyncClient) -> None:
+    await _register_and_login(client)
+    statuses = []
+    for _ in range(12):
+        response = await client.post(
+            "/auth/login", json={"email": "ada@example.com", "password": "wrong password!"}
+        )
+        statuses.append(response.status_code)
+    assert statuses[:9] == [401] * 9  # one hit was the successful login
+    assert statuses[-1] == 429
+    assert int(response.headers["retry-after"]) > 0
+    assert response.headers["x-ratelimit-remaining"] == "0"
