@@ -7,18 +7,14 @@ environment variables hold their keys, and how to construct each adapter.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from echo_ai.config import read_secret
-from echo_ai.providers.anthropic import AnthropicProvider
 from echo_ai.providers.base import Provider, ProviderNotConfigured
 from echo_ai.providers.demo import MODEL_VERSION as DEMO_MODEL
 from echo_ai.providers.demo import DemoProvider
-from echo_ai.providers.gemini import GeminiProvider
-from echo_ai.providers.openai import OpenAIProvider
-from echo_ai.providers.openai_compatible import OpenAICompatibleProvider
-from echo_ai.providers.perplexity import PerplexityProvider
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +84,21 @@ class ProviderSpec:
         return f"{self.vendor}:{self.model}"
 
 
-_KEYED_ADAPTERS: dict[str, Callable[..., Provider]] = {
-    "openai": OpenAIProvider,
-    "anthropic": AnthropicProvider,
-    "perplexity": PerplexityProvider,
-    "gemini": GeminiProvider,
+_ADAPTERS: dict[str, str] = {
+    "openai": "echo_ai.providers.openai:OpenAIProvider",
+    "anthropic": "echo_ai.providers.anthropic:AnthropicProvider",
+    "perplexity": "echo_ai.providers.perplexity:PerplexityProvider",
+    "gemini": "echo_ai.providers.gemini:GeminiProvider",
+    "openai_compatible": "echo_ai.providers.openai_compatible:OpenAICompatibleProvider",
 }
+"""Imported when first used: the vendor SDKs take seconds to import, and a demo run or a
+service start should not pay for the ones it does not use."""
+
+
+def _adapter(vendor: str) -> Callable[..., Provider]:
+    module, _, name = _ADAPTERS[vendor].partition(":")
+    adapter: Callable[..., Provider] = getattr(importlib.import_module(module), name)
+    return adapter
 
 
 def credentials(vendor: str) -> tuple[str | None, str | None]:
@@ -131,10 +136,10 @@ def build_provider(
         return DemoProvider(demo_brands, seed=demo_seed)
     if spec.vendor == "openai_compatible":
         assert base_url is not None  # checked by require_settings
-        return OpenAICompatibleProvider(
+        return _adapter(spec.vendor)(
             base_url=base_url, api_key=api_key, timeout_seconds=timeout_seconds
         )
     assert api_key is not None  # checked by require_settings
-    return _KEYED_ADAPTERS[spec.vendor](
+    return _adapter(spec.vendor)(
         api_key=api_key, base_url=base_url, timeout_seconds=timeout_seconds
     )
