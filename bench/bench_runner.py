@@ -32,7 +32,7 @@ from echo_ai.experiments.schemas import ExperimentCreate
 from echo_ai.runs import service as run_service
 from echo_ai.runtime import Runtime, open_runtime
 
-PROVIDERS = ["openai:gpt-4o-mini", "anthropic:claude-sonnet-4-5", "perplexity:sonar"]
+PROVIDERS = ["openai:gpt-4o-mini", "anthropic:claude-sonnet-4-6", "perplexity:sonar"]
 BRANDS = {
     "target": {"name": "HubSpot", "domains": ["hubspot.com"]},
     "competitors": [

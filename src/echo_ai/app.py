@@ -53,12 +53,9 @@ def routers() -> list[APIRouter]:
     function so that importing :mod:`echo_ai.app` stays cheap and cycle-free."""
     from echo_ai.accounts.router import router as accounts_router
     from echo_ai.api import health
+    from echo_ai.experiments.router import router as experiments_router
 
-    found: list[APIRouter] = [health.router, accounts_router]
-    # More domain routers (brands, experiments, ...) go here, one line each:
-    #     from echo_ai.brands.router import router as brands_router
-    #     found.append(brands_router)
-    return found
+    return [health.router, accounts_router, experiments_router]
 
 
 @asynccontextmanager
@@ -75,6 +72,7 @@ async def _lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[None]
         try:
             yield
         finally:
+            await app.state.service.stop_background()
             del app.state.service
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from echo_ai.config import Settings
 from echo_ai.runtime import Runtime
@@ -20,6 +23,19 @@ class ServiceState:
     runtime: Runtime
     keys: KeyRing
     signer: TokenSigner
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+    """Work started after a commit (batches of the in-process executor)."""
+
+    def start_background(self, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(job)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def stop_background(self) -> None:
+        """At shutdown: stop running batches; stored iterations stay, resume runs the rest."""
+        for task in list(self.background):
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
 
 
 def build_state(settings: Settings, runtime: Runtime, keys: KeyRing) -> ServiceState:

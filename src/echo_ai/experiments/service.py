@@ -5,15 +5,16 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import String, cast, func, select, update
+from sqlalchemy import String, and_, cast, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.analysis.metrics import BatchMetrics
 from echo_ai.brands.schemas import BrandSet
-from echo_ai.errors import AppError, NotFound
+from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.experiments.models import Experiment, ExperimentStatus
 from echo_ai.experiments.schemas import ExperimentCreate
 from echo_ai.runs import service as run_service
@@ -78,28 +79,80 @@ async def resolve_id(session: AsyncSession, text: str) -> uuid.UUID:
     return matches[0]
 
 
-async def get(session: AsyncSession, experiment_id: uuid.UUID) -> Experiment:
-    experiment = await session.scalar(
+async def get(
+    session: AsyncSession, experiment_id: uuid.UUID, *, workspace_id: uuid.UUID | None = None
+) -> Experiment:
+    """The experiment with its batch runs. Given a workspace, one of another workspace is
+    not found (its id reveals nothing)."""
+    query = (
         select(Experiment)
         .options(selectinload(Experiment.batch_runs))
         .where(Experiment.id == experiment_id)
     )
+    if workspace_id is not None:
+        query = query.where(Experiment.workspace_id == workspace_id)
+    experiment = await session.scalar(query)
     if experiment is None:
         raise NotFound(f"no experiment with id {experiment_id}")
     return experiment
 
 
 async def list_recent(
-    session: AsyncSession, *, limit: int = 20, status: ExperimentStatus | None = None
+    session: AsyncSession,
+    *,
+    limit: int = 20,
+    status: ExperimentStatus | None = None,
+    workspace_id: uuid.UUID | None = None,
+    before: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Experiment]:
+    """Newest first; ``before`` (created_at, id) continues a listing (cursor pagination)."""
     query = (
         select(Experiment)
         .options(selectinload(Experiment.batch_runs))
-        .order_by(Experiment.created_at.desc())
+        .order_by(Experiment.created_at.desc(), Experiment.id.desc())
         .limit(limit)
     )
     if status is not None:
         query = query.where(Experiment.status == status)
+    if workspace_id is not None:
+        query = query.where(Experiment.workspace_id == workspace_id)
+    if before is not None:
+        created_at, experiment_id = before
+        query = query.where(
+            or_(
+                Experiment.created_at < created_at,
+                and_(Experiment.created_at == created_at, Experiment.id < experiment_id),
+            )
+        )
+    return list(await session.scalars(query))
+
+
+async def delete(session: AsyncSession, experiment: Experiment) -> None:
+    """Delete a finished experiment with its runs and stored answers."""
+    if any(batch.status not in FINISHED_STATUSES for batch in experiment.batch_runs):
+        raise Conflict("the experiment is still running: wait for it to finish")
+    await session.delete(experiment)
+    await session.flush()
+
+
+async def iterations_page(
+    session: AsyncSession,
+    experiment: Experiment,
+    *,
+    limit: int,
+    after: tuple[uuid.UUID, int] | None = None,
+) -> list[Iteration]:
+    """A page of the experiment's iterations in (batch run, index) order; ``after`` is the
+    (batch run id, index) of the last one already seen (keyset pagination: every page
+    costs the same, however deep)."""
+    query = (
+        select(Iteration)
+        .where(Iteration.batch_run_id.in_([batch.id for batch in experiment.batch_runs]))
+        .order_by(Iteration.batch_run_id, Iteration.index)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(tuple_(Iteration.batch_run_id, Iteration.index) > tuple_(*after))
     return list(await session.scalars(query))
 
 

@@ -32,7 +32,7 @@ class VendorInfo:
 VENDORS: dict[str, VendorInfo] = {
     "openai": VendorInfo("gpt-4o-mini", ("OPENAI_API_KEY",), "OPENAI_BASE_URL", True, False, True),
     "anthropic": VendorInfo(
-        "claude-sonnet-4-5", ("ANTHROPIC_API_KEY",), "ANTHROPIC_BASE_URL", True, False, True
+        "claude-sonnet-4-6", ("ANTHROPIC_API_KEY",), "ANTHROPIC_BASE_URL", True, False, True
     ),
     "perplexity": VendorInfo(
         "sonar", ("PERPLEXITY_API_KEY",), "PERPLEXITY_BASE_URL", True, False, True

@@ -1,0 +1,244 @@
+"""HTTP routes of experiments: parse, call the service, shape the response."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel
+
+from echo_ai.analysis.extraction import Extraction
+from echo_ai.api.auth import CurrentPrincipal, WritePrincipal
+from echo_ai.api.deps import SessionDep, StateDep, after_commit
+from echo_ai.errors import AppError
+from echo_ai.experiments import export
+from echo_ai.experiments import service as experiments
+from echo_ai.experiments.models import ExperimentStatus
+from echo_ai.experiments.schemas import ExperimentCreate
+from echo_ai.experiments.views import BatchRunOut, ExperimentDetail, ExperimentOut
+from echo_ai.providers.base import ProviderNotConfigured
+from echo_ai.runs.models import Iteration
+from echo_ai.runs.providers import ensure_configured
+
+router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
+
+MAX_PAGE = 100
+
+
+class InvalidCursor(AppError):
+    code = "invalid_cursor"
+
+
+class ProviderUnavailable(AppError):
+    code = "provider_not_configured"
+
+
+def _encode(values: list[str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, size: int) -> list[str]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidCursor("the cursor is not one this API returned") from None
+    if not isinstance(values, list) or len(values) != size:
+        raise InvalidCursor("the cursor is not one this API returned")
+    return [str(value) for value in values]
+
+
+class ExperimentPage(BaseModel):
+    items: list[ExperimentOut]
+    next_cursor: str | None
+
+
+class MentionOut(BaseModel):
+    brand: str
+    term: str
+    start: int
+    end: int
+    """Offsets into ``answer``: ``answer[start:end]`` is the matched text (to highlight)."""
+
+
+class IterationOut(BaseModel):
+    batch_run_id: uuid.UUID
+    index: int
+    success: bool
+    answer: str | None
+    error_code: str | None
+    error_message: str | None
+    attempts: int
+    latency_ms: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: Decimal | None
+    """``null`` means unknown (no price for the model), never free."""
+    model_version: str | None
+    searched: bool
+    citations: list[dict[str, Any]]
+    sources: list[dict[str, Any]]
+    search_queries: list[str]
+    brands_in_order: list[str]
+    mentions: list[MentionOut]
+    absences: list[dict[str, Any]]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, iteration: Iteration) -> IterationOut:
+        extraction = Extraction.from_dict(iteration.extraction) if iteration.extraction else None
+        return cls(
+            batch_run_id=iteration.batch_run_id,
+            index=iteration.index,
+            success=iteration.success,
+            answer=iteration.answer,
+            error_code=iteration.error_code,
+            error_message=iteration.error_message,
+            attempts=iteration.attempts,
+            latency_ms=iteration.latency_ms,
+            input_tokens=iteration.input_tokens,
+            output_tokens=iteration.output_tokens,
+            cost_usd=iteration.cost_usd,
+            model_version=iteration.model_version,
+            searched=iteration.searched,
+            citations=iteration.citations,
+            sources=iteration.sources,
+            search_queries=iteration.search_queries,
+            brands_in_order=list(extraction.brands_in_order) if extraction else [],
+            mentions=[
+                MentionOut(brand=m.brand, term=m.term, start=m.start, end=m.end)
+                for m in (extraction.mentions if extraction else ())
+            ],
+            absences=[
+                {"brand": a.brand, "sentence": a.sentence, "start": a.start, "end": a.end}
+                for a in (extraction.absences if extraction else ())
+            ],
+            created_at=iteration.created_at,
+        )
+
+
+class IterationPage(BaseModel):
+    items: list[IterationOut]
+    next_cursor: str | None
+
+
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=ExperimentDetail)
+async def create_experiment(
+    data: ExperimentCreate, principal: WritePrincipal, session: SessionDep, state: StateDep
+) -> ExperimentDetail:
+    """Queue an experiment: one batch run per provider. Work starts once it is stored."""
+    try:
+        ensure_configured(data.provider_specs)
+    except ProviderNotConfigured as error:
+        raise ProviderUnavailable(error.message) from None
+    created = await experiments.create(
+        session,
+        data,
+        chunk_size=state.settings.runner.chunk_size,
+        workspace_id=principal.workspace_id,
+    )
+    experiment = await experiments.get(session, created.id)
+    after_commit(session, lambda: state.runtime.executor.run_experiment(created.id))
+    return ExperimentDetail.of_report(await experiments.report(session, experiment))
+
+
+@router.get("", response_model=ExperimentPage)
+async def list_experiments(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: PageSize = 20,
+    status_filter: Annotated[ExperimentStatus | None, Query(alias="status")] = None,
+    cursor: str | None = None,
+) -> ExperimentPage:
+    before = None
+    if cursor is not None:
+        created_at, experiment_id = _decode(cursor, 2)
+        try:
+            before = (datetime.fromisoformat(created_at), uuid.UUID(experiment_id))
+        except ValueError:
+            raise InvalidCursor("the cursor is not one this API returned") from None
+    found = await experiments.list_recent(
+        session,
+        limit=limit + 1,
+        status=status_filter,
+        workspace_id=principal.workspace_id,
+        before=before,
+    )
+    page = found[:limit]
+    items = [ExperimentOut.of(e, [BatchRunOut.of(b, None) for b in e.batch_runs]) for e in page]
+    last = page[-1] if len(found) > limit else None
+    return ExperimentPage(
+        items=items,
+        next_cursor=_encode([last.created_at.isoformat(), str(last.id)]) if last else None,
+    )
+
+
+@router.get("/{experiment_id}", response_model=ExperimentDetail)
+async def get_experiment(
+    experiment_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> ExperimentDetail:
+    """Status, per-provider metrics with intervals, and all providers combined."""
+    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
+    return ExperimentDetail.of_report(await experiments.report(session, experiment))
+
+
+@router.get("/{experiment_id}/iterations", response_model=IterationPage)
+async def list_iterations(
+    experiment_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: PageSize = 50,
+    cursor: str | None = None,
+) -> IterationPage:
+    """Every answer with where each brand was found (offsets to highlight)."""
+    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
+    after = None
+    if cursor is not None:
+        batch_id, index = _decode(cursor, 2)
+        try:
+            after = (uuid.UUID(batch_id), int(index))
+        except ValueError:
+            raise InvalidCursor("the cursor is not one this API returned") from None
+    found = await experiments.iterations_page(session, experiment, limit=limit + 1, after=after)
+    page = found[:limit]
+    last = page[-1] if len(found) > limit else None
+    return IterationPage(
+        items=[IterationOut.of(iteration) for iteration in page],
+        next_cursor=_encode([str(last.batch_run_id), str(last.index)]) if last else None,
+    )
+
+
+@router.get(
+    "/{experiment_id}/export.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def export_experiment(
+    experiment_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> Response:
+    """Every iteration as CSV (answers included)."""
+    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
+    out = io.StringIO()
+    await export.write_csv(session, experiment, out)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="experiment-{experiment.id}.csv"'},
+    )
+
+
+@router.delete("/{experiment_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_experiment(
+    experiment_id: uuid.UUID, principal: WritePrincipal, session: SessionDep
+) -> Response:
+    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
+    await experiments.delete(session, experiment)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,210 @@
+"""The experiments API over HTTP: the journey a client makes with an API key."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import event
+
+from echo_ai.testing.fake_llm import FakeLLMServer
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+PASSWORD = "correct horse battery staple"
+BODY: dict[str, Any] = {
+    "prompt": "What is the best CRM for a 10-person startup?",
+    "brands": {
+        "target": {"name": "HubSpot", "domains": ["hubspot.com"]},
+        "competitors": [{"name": "Salesforce"}, {"name": "Pipedrive"}],
+    },
+    "providers": ["demo"],
+    "iterations": 20,
+}
+
+
+async def _login(client: httpx.AsyncClient, email: str) -> dict[str, str]:
+    await client.post("/auth/register", json={"email": email, "password": PASSWORD})
+    response = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def _key(
+    client: httpx.AsyncClient, user: dict[str, str], scopes: list[str]
+) -> dict[str, str]:
+    response = await client.post("/v1/api-keys", headers=user, json={"name": "k", "scopes": scopes})
+    return {"Authorization": f"Bearer {response.json()['key']}"}
+
+
+async def _until_done(client: httpx.AsyncClient, headers: dict[str, str], url: str) -> Any:
+    for _ in range(200):
+        response = await client.get(url, headers=headers)
+        assert response.status_code == 200
+        if response.json()["status"] in ("completed", "failed"):
+            return response.json()
+        await asyncio.sleep(0.05)
+    raise AssertionError("the experiment did not finish")
+
+
+async def test_create_with_an_api_key_poll_and_read_metrics(client: httpx.AsyncClient) -> None:
+    user = await _login(client, "ada@example.com")
+    key = await _key(client, user, ["read", "write"])
+    created = await client.post("/v1/experiments", headers=key, json=BODY)
+    assert created.status_code == 202
+    queued = created.json()
+    assert queued["status"] == "queued" and queued["synthetic"] is True
+    assert [p["provider"] for p in queued["providers"]] == ["demo"]
+
+    done = await _until_done(client, key, f"/v1/experiments/{queued['id']}")
+    assert done["status"] == "completed"
+    visibility = done["providers"][0]["metrics"]["visibility"]
+    assert visibility["denominator"] == 20
+    assert visibility["ci_low"] <= visibility["value"] <= visibility["ci_high"]
+    assert done["combined"]["iterations"] == 20
+    assert done["notice"].startswith("SYNTHETIC DATA")
+
+
+async def test_iterations_are_paginated_with_mention_offsets(client: httpx.AsyncClient) -> None:
+    user = await _login(client, "ada@example.com")
+    created = await client.post("/v1/experiments", headers=user, json=BODY)
+    url = f"/v1/experiments/{created.json()['id']}"
+    await _until_done(client, user, url)
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 7, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(f"{url}/iterations", headers=user, params=params)).json()
+        seen.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(item["index"] for item in seen) == list(range(20))
+    for item in seen:
+        for mention in item["mentions"]:
+            assert item["answer"][mention["start"] : mention["end"]] == mention["term"]
+    bad = await client.get(f"{url}/iterations", headers=user, params={"cursor": "garbage!"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_cursor"
+
+
+async def test_listing_is_scoped_filtered_and_paginated(client: httpx.AsyncClient) -> None:
+    ada = await _login(client, "ada@example.com")
+    bob = await _login(client, "bob@example.com")
+    ids = [
+        (await client.post("/v1/experiments", headers=ada, json=BODY)).json()["id"]
+        for _ in range(3)
+    ]
+    await client.post("/v1/experiments", headers=bob, json=BODY)
+    for experiment_id in ids:
+        await _until_done(client, ada, f"/v1/experiments/{experiment_id}")
+    first = (await client.get("/v1/experiments", headers=ada, params={"limit": 2})).json()
+    second = (
+        await client.get(
+            "/v1/experiments", headers=ada, params={"limit": 2, "cursor": first["next_cursor"]}
+        )
+    ).json()
+    assert second["next_cursor"] is None
+    listed = [item["id"] for item in first["items"] + second["items"]]
+    assert listed == list(reversed(ids))  # newest first, none of Bob's
+    running = await client.get("/v1/experiments", headers=ada, params={"status": "running"})
+    assert running.json()["items"] == []
+
+
+async def test_other_workspaces_get_404_and_read_only_keys_cannot_write(
+    client: httpx.AsyncClient,
+) -> None:
+    ada = await _login(client, "ada@example.com")
+    bob = await _login(client, "bob@example.com")
+    experiment_id = (await client.post("/v1/experiments", headers=ada, json=BODY)).json()["id"]
+    await _until_done(client, ada, f"/v1/experiments/{experiment_id}")
+    for path in ("", "/iterations", "/export.csv"):
+        response = await client.get(f"/v1/experiments/{experiment_id}{path}", headers=bob)
+        assert response.status_code == 404, path
+    assert (await client.delete(f"/v1/experiments/{experiment_id}", headers=bob)).status_code == 404
+
+    reader = await _key(client, ada, ["read"])
+    denied = await client.post("/v1/experiments", headers=reader, json=BODY)
+    assert denied.status_code == 403
+    assert (
+        await client.delete(f"/v1/experiments/{experiment_id}", headers=reader)
+    ).status_code == 403
+    assert (await client.get(f"/v1/experiments/{experiment_id}", headers=reader)).status_code == 200
+
+
+async def test_export_and_delete(client: httpx.AsyncClient) -> None:
+    user = await _login(client, "ada@example.com")
+    experiment_id = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
+    await _until_done(client, user, f"/v1/experiments/{experiment_id}")
+    exported = await client.get(f"/v1/experiments/{experiment_id}/export.csv", headers=user)
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert len(list(csv.DictReader(io.StringIO(exported.text)))) == 20
+    assert (
+        await client.delete(f"/v1/experiments/{experiment_id}", headers=user)
+    ).status_code == 204
+    assert (await client.get(f"/v1/experiments/{experiment_id}", headers=user)).status_code == 404
+
+
+async def test_invalid_input_and_missing_keys_are_clear(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY_FILE", raising=False)
+    user = await _login(client, "ada@example.com")
+    invalid = await client.post("/v1/experiments", headers=user, json={**BODY, "iterations": 0})
+    assert invalid.status_code == 422
+    assert invalid.json()["error"]["details"]
+    missing = await client.post(
+        "/v1/experiments", headers=user, json={**BODY, "providers": ["openai:gpt-4o-mini"]}
+    )
+    assert missing.status_code == 400
+    assert missing.json()["error"] == {
+        "code": "provider_not_configured",
+        "message": "OPENAI_API_KEY is not set (needed for openai:gpt-4o-mini)",
+        "details": None,
+    }
+
+
+async def test_detail_runs_a_bounded_number_of_queries(
+    client: httpx.AsyncClient,
+    started_app: FastAPI,
+    fake_llm: FakeLLMServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for vendor, path in (("OPENAI", "/v1"), ("ANTHROPIC", "")):
+        monkeypatch.setenv(f"{vendor}_API_KEY", "sk-test")
+        monkeypatch.setenv(f"{vendor}_BASE_URL", fake_llm.base_url + path)
+    user = await _login(client, "ada@example.com")
+    one = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
+    three = (
+        await client.post(
+            "/v1/experiments",
+            headers=user,
+            json={**BODY, "providers": ["demo", "openai:gpt-4o-mini", "anthropic"]},
+        )
+    ).json()["id"]
+    for experiment_id in (one, three):
+        await _until_done(client, user, f"/v1/experiments/{experiment_id}")
+
+    engine = started_app.state.service.runtime.engine.sync_engine
+
+    async def count(experiment_id: str) -> int:
+        statements: list[str] = []
+
+        def record(*args: Any) -> None:
+            statements.append(args[2])
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            response = await client.get(f"/v1/experiments/{experiment_id}", headers=user)
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert response.status_code == 200
+        return len([s for s in statements if s.lstrip().upper().startswith(("SELECT", "UPDATE"))])
+
+    detail = (await client.get(f"/v1/experiments/{three}", headers=user)).json()
+    assert [p["status"] for p in detail["providers"]] == ["completed"] * 3
+    counts = [await count(one), await count(three)]
+    assert counts[0] == counts[1] <= 8
