@@ -54,8 +54,9 @@ def routers() -> list[APIRouter]:
     from echo_ai.accounts.router import router as accounts_router
     from echo_ai.api import health
     from echo_ai.experiments.router import router as experiments_router
+    from echo_ai.privacy.router import router as privacy_router
 
-    return [health.router, accounts_router, experiments_router]
+    return [health.router, accounts_router, experiments_router, privacy_router]
 
 
 @asynccontextmanager

@@ -55,6 +55,8 @@ class ServerSettings(BaseModel):
     allowed_origins: list[str] = []
     """Origins allowed for CORS and for cookie-authenticated writes (besides our own)."""
     max_body_bytes: Annotated[int, Field(ge=1_024, le=50_000_000)] = 1_000_000
+    workspace_requests_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = 600
+    """API calls a workspace may make per minute (all its users and keys together)."""
 
     @property
     def https(self) -> bool:

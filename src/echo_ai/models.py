@@ -3,10 +3,12 @@
 from echo_ai.accounts.models import ApiKey, Invitation, Membership, RefreshToken, User, Workspace
 from echo_ai.db import Base
 from echo_ai.experiments.models import Experiment
+from echo_ai.privacy.models import AuditEvent
 from echo_ai.runs.models import BatchRun, Iteration
 
 __all__ = [
     "ApiKey",
+    "AuditEvent",
     "Base",
     "BatchRun",
     "Experiment",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from echo_ai.config import Settings
+
 pytestmark = pytest.mark.usefixtures("backend")
 
 PASSWORD = "correct horse battery staple"
@@ -182,3 +184,21 @@ async def test_login_is_rate_limited_per_account(client: httpx.AsyncClient) -> N
     assert statuses[-1] == 429
     assert int(response.headers["retry-after"]) > 0
     assert response.headers["x-ratelimit-remaining"] == "0"
+
+
+async def test_each_workspace_has_an_api_rate_limit(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    ada = _bearer((await _register_and_login(client, "ada@example.com"))["access_token"])
+    bob = _bearer((await _register_and_login(client, "bob@example.com"))["access_token"])
+    settings.server.workspace_requests_per_minute = 3
+    assert [(await client.get("/v1/whoami", headers=ada)).status_code for _ in range(4)] == [
+        200,
+        200,
+        200,
+        429,
+    ]
+    limited = await client.get("/v1/whoami", headers=ada)
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert "retry-after" in limited.headers
+    assert (await client.get("/v1/whoami", headers=bob)).status_code == 200  # per workspace

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import io
+import json
+import uuid
 from typing import Any
 
 import httpx
@@ -208,3 +211,37 @@ async def test_detail_runs_a_bounded_number_of_queries(
     assert [p["status"] for p in detail["providers"]] == ["completed"] * 3
     counts = [await count(one), await count(three)]
     assert counts[0] == counts[1] <= 8
+
+
+def _cursor(*values: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
+
+
+async def test_forged_cursors_are_400_not_500(client: httpx.AsyncClient) -> None:
+    """Regression (found by the schemathesis run's follow-up): a cursor's time that is
+    naive or cannot be expressed in UTC, or an iteration index past the database's
+    integer, reached the query and failed there with a 500."""
+    user = await _login(client, "ada@example.com")
+    experiment_id = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
+    some_id = str(uuid.uuid4())
+    for created_at in (
+        "2020-01-01T00:00:00",
+        "9999-12-31T23:59:59.999999-14:00",
+        "0001-01-01T00:00:00+14:00",
+    ):
+        response = await client.get(
+            "/v1/experiments", headers=user, params={"cursor": _cursor(created_at, some_id)}
+        )
+        assert response.status_code == 400, (created_at, response.text)
+        assert response.json()["error"]["code"] == "invalid_cursor"
+    for index in ("9223372036854775808", "10" + "0" * 30, "-1"):
+        response = await client.get(
+            f"/v1/experiments/{experiment_id}/iterations",
+            headers=user,
+            params={"cursor": _cursor(some_id, index)},
+        )
+        assert response.status_code == 400, (index, response.text)
+        assert response.json()["error"]["code"] == "invalid_cursor"
+    valid = _cursor("2020-01-01T00:00:00+02:00", some_id)
+    listed = await client.get("/v1/experiments", headers=user, params={"cursor": valid})
+    assert listed.status_code == 200

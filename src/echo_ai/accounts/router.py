@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Response, status
@@ -24,19 +25,27 @@ from echo_ai.accounts.schemas import (
     TokenPair,
     UserOut,
 )
-from echo_ai.api.auth import CurrentPrincipal, CurrentUser, ManagerPrincipal
+from echo_ai.api.auth import (
+    ClientActor,
+    CurrentPrincipal,
+    CurrentUser,
+    ManagerPrincipal,
+    PrincipalActor,
+)
 from echo_ai.api.deps import SessionDep, StateDep
-from echo_ai.api.errors import error_response
+from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_response, error_responses
 from echo_ai.api.state import ServiceState
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Action
 from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit, rate_limit
 
-router = APIRouter(tags=["accounts"])
+router = APIRouter(tags=["accounts"], responses=error_responses(422))
 
 REGISTER_PER_IP = "10/hour"
 LOGIN_PER_IP = "20/minute"
 LOGIN_PER_ACCOUNT = "10/15 minutes"
 """Per account as well as per IP: spreading guesses over many addresses does not help."""
-PASSWORD_CHANGES_PER_USER = "5/hour"  # noqa: S105 - a rate, not a password
+PASSWORD_CHANGES_PER_USER = "5/hour"
 KEYS_CREATED_PER_WORKSPACE = "20/hour"
 
 REGISTERED = Message(message="registered: if this email had no account, you can now log in")
@@ -59,32 +68,71 @@ def _key_out(key: ApiKey) -> ApiKeyOut:
     "/auth/register",
     status_code=status.HTTP_201_CREATED,
     response_model=Message,
+    responses=error_responses(*BODY_ERRORS, 429),
     dependencies=[Depends(rate_limit(REGISTER_PER_IP, name="register"))],
 )
-async def register(data: Registration, session: SessionDep) -> Message:
+async def register(data: Registration, session: SessionDep, actor: ClientActor) -> Message:
     """Create an account and its personal workspace. The answer is the same whether or
     not the email already had an account, so it cannot be used to discover accounts."""
-    await accounts.register(session, data)
+    user = await accounts.register(session, data)
+    if user is not None:
+        (_, workspace), *_ = await accounts.memberships(session, user.id)
+        await audit.record(
+            session,
+            Action.REGISTERED,
+            actor=replace(actor, user_id=user.id),
+            workspace_id=workspace.id,
+            target_type="user",
+            target_id=user.id,
+        )
     return REGISTERED
 
 
 @router.post(
     "/auth/login",
     response_model=TokenPair,
+    responses=error_responses(*BODY_ERRORS, 401, 429),
     dependencies=[Depends(rate_limit(LOGIN_PER_IP, name="login-ip"))],
 )
 async def login(
-    data: Credentials, session: SessionDep, state: StateDep, limiter: RateLimiterDep
-) -> TokenPair:
+    data: Credentials,
+    session: SessionDep,
+    state: StateDep,
+    limiter: RateLimiterDep,
+    actor: ClientActor,
+) -> TokenPair | JSONResponse:
     await enforce_rate_limit(limiter, data.email, LOGIN_PER_ACCOUNT, name="login-account")
-    user = await accounts.authenticate(session, data)
+    try:
+        user = await accounts.authenticate(session, data)
+    except accounts.InvalidCredentials as error:
+        # Returned, not raised, so that the audit record commits.
+        await audit.record(
+            session,
+            Action.LOGIN_FAILED,
+            actor=actor,
+            workspace_id=await accounts.personal_workspace_id(session, data.email),
+        )
+        return error_response(error.status_code, error.code, error.message)
+    (_, workspace), *_ = await accounts.memberships(session, user.id)
+    await audit.record(
+        session,
+        Action.LOGIN_SUCCEEDED,
+        actor=replace(actor, user_id=user.id),
+        workspace_id=workspace.id,
+    )
     return await accounts.issue_tokens(session, user, tokens=_token_settings(state))
 
 
 @router.post(
     "/auth/refresh",
     response_model=TokenPair,
-    responses={401: {"description": "unknown, expired, revoked or reused refresh token"}},
+    responses={
+        **error_responses(*BODY_ERRORS),
+        401: {
+            **error_responses(401)[401],
+            "description": "Unknown, expired, revoked or reused refresh token",
+        },
+    },
 )
 async def refresh(
     data: RefreshRequest, session: SessionDep, state: StateDep
@@ -100,23 +148,35 @@ async def refresh(
     return pair
 
 
-@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(*BODY_ERRORS)
+)
 async def logout(data: RefreshRequest, session: SessionDep) -> Response:
     await accounts.logout(session, data.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/auth/password", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/auth/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(*BODY_ERRORS, *AUTH_ERRORS, 409, 429),
+)
 async def change_password(
-    data: PasswordChange, user: CurrentUser, session: SessionDep, limiter: RateLimiterDep
+    data: PasswordChange,
+    user: CurrentUser,
+    session: SessionDep,
+    limiter: RateLimiterDep,
+    actor: PrincipalActor,
 ) -> Response:
     """Change your password; every session (refresh token) you had is ended."""
     await enforce_rate_limit(limiter, str(user.id), PASSWORD_CHANGES_PER_USER, name="password")
     await accounts.change_password(session, user, data)
+    (_, workspace), *_ = await accounts.memberships(session, user.id)
+    await audit.record(session, Action.PASSWORD_CHANGED, actor=actor, workspace_id=workspace.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/auth/me", response_model=UserOut)
+@router.get("/auth/me", response_model=UserOut, responses=error_responses(*AUTH_ERRORS))
 async def me(user: CurrentUser, session: SessionDep) -> UserOut:
     rows = await accounts.memberships(session, user.id)
     return UserOut(
@@ -136,13 +196,19 @@ async def me(user: CurrentUser, session: SessionDep) -> UserOut:
     )
 
 
-@router.post("/v1/api-keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
+@router.post(
+    "/v1/api-keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreated,
+    responses=error_responses(*BODY_ERRORS, *AUTH_ERRORS, 429),
+)
 async def create_api_key(
     data: ApiKeyCreate,
     principal: ManagerPrincipal,
     session: SessionDep,
     state: StateDep,
     limiter: RateLimiterDep,
+    actor: PrincipalActor,
 ) -> ApiKeyCreated:
     """Create a key for the workspace. The key is in this response only: store it now."""
     assert principal.user is not None
@@ -156,23 +222,44 @@ async def create_api_key(
         created_by=principal.user.id,
         pepper=state.keys.peppers()[0],
     )
+    await audit.record(
+        session,
+        Action.API_KEY_CREATED,
+        actor=actor,
+        workspace_id=principal.workspace_id,
+        target_type="api_key",
+        target_id=key.id,
+        details={"name": key.name, "scopes": key.scopes},
+    )
     return ApiKeyCreated(**_key_out(key).model_dump(), key=token)
 
 
-@router.get("/v1/api-keys", response_model=list[ApiKeyOut])
+@router.get("/v1/api-keys", response_model=list[ApiKeyOut], responses=error_responses(*AUTH_ERRORS))
 async def list_api_keys(principal: ManagerPrincipal, session: SessionDep) -> list[ApiKeyOut]:
     return [_key_out(key) for key in await api_keys.list_keys(session, principal.workspace_id)]
 
 
-@router.delete("/v1/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/v1/api-keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(*AUTH_ERRORS),
+)
 async def revoke_api_key(
-    key_id: uuid.UUID, principal: ManagerPrincipal, session: SessionDep
+    key_id: uuid.UUID, principal: ManagerPrincipal, session: SessionDep, actor: PrincipalActor
 ) -> Response:
     await api_keys.revoke(session, principal.workspace_id, key_id)
+    await audit.record(
+        session,
+        Action.API_KEY_REVOKED,
+        actor=actor,
+        workspace_id=principal.workspace_id,
+        target_type="api_key",
+        target_id=key_id,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/v1/whoami")
+@router.get("/v1/whoami", responses=error_responses(*AUTH_ERRORS))
 async def whoami(principal: CurrentPrincipal) -> dict[str, object]:
     """The workspace and rights of the caller (user or API key): a cheap auth check."""
     return {

@@ -55,7 +55,7 @@ class PasswordChange(BaseModel):
 
 class TokenPair(BaseModel):
     access_token: str
-    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type
+    token_type: Literal["bearer"] = "bearer"
     expires_in: int
     """Seconds until the access token expires."""
     refresh_token: str

@@ -190,3 +190,13 @@ async def memberships(
         .order_by(Workspace.personal.desc(), Workspace.created_at)
     )
     return [(membership, workspace) for membership, workspace in rows]
+
+
+async def personal_workspace_id(session: AsyncSession, email: str) -> uuid.UUID | None:
+    """The personal workspace of the account with this email, if there is one."""
+    return await session.scalar(
+        select(Workspace.id)
+        .join(Membership, Membership.workspace_id == Workspace.id)
+        .join(User, User.id == Membership.user_id)
+        .where(User.email == email, Workspace.personal.is_(True))
+    )

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 from sqlalchemy import select
 
 from echo_ai.accounts import api_keys
 from echo_ai.accounts.models import ApiKey, Membership, Role, User, Workspace
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.errors import AppError, NotFound
+from echo_ai.privacy.audit import Actor
 from echo_ai.security.api_keys import KEY_PREFIX
+from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit
 from echo_ai.security.tokens import InvalidToken
 
 
@@ -77,8 +79,21 @@ async def _user_from_token(state: StateDep, session: SessionDep, token: str) -> 
 async def get_principal(
     state: StateDep,
     session: SessionDep,
+    limiter: RateLimiterDep,
     authorization: Annotated[str | None, Header()] = None,
     x_workspace_id: Annotated[str | None, Header()] = None,
+) -> Principal:
+    principal = await _resolve(state, session, authorization, x_workspace_id)
+    limit = f"{state.settings.server.workspace_requests_per_minute}/minute"
+    await enforce_rate_limit(limiter, str(principal.workspace_id), limit, name="workspace-api")
+    return principal
+
+
+async def _resolve(
+    state: StateDep,
+    session: SessionDep,
+    authorization: str | None,
+    x_workspace_id: str | None,
 ) -> Principal:
     token = _bearer(authorization)
     if token.startswith(KEY_PREFIX):
@@ -131,3 +146,24 @@ def require_user(principal: CurrentPrincipal) -> User:
 WritePrincipal = Annotated[Principal, Depends(require_write)]
 ManagerPrincipal = Annotated[Principal, Depends(require_manager)]
 CurrentUser = Annotated[User, Depends(require_user)]
+
+
+def client_actor(request: Request) -> Actor:
+    """Where a request comes from, for the audit log (no principal yet: login, register)."""
+    return Actor(
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+def principal_actor(request: Request, principal: CurrentPrincipal) -> Actor:
+    """The authenticated caller, for the audit log."""
+    return replace(
+        client_actor(request),
+        user_id=principal.user.id if principal.user else None,
+        api_key_id=principal.api_key.id if principal.api_key else None,
+    )
+
+
+ClientActor = Annotated[Actor, Depends(client_actor)]
+PrincipalActor = Annotated[Actor, Depends(principal_actor)]

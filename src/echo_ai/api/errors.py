@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from echo_ai.errors import AppError
@@ -46,6 +47,80 @@ _HTTP_MESSAGES = {
     405: "method not allowed",
     413: "request body too large",
 }
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="Stable, machine-readable error code, e.g. `not_found`.")
+    message: str = Field(description="Human-readable explanation.")
+    details: Any = Field(
+        description="Extra structured data (e.g. the invalid fields of a 422), or `null`."
+    )
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorInfo
+
+
+_STRING_HEADER = {"schema": {"type": "string"}}
+_SECONDS_HEADER = {"schema": {"type": "integer", "minimum": 0}}
+_ERROR_DOCS: dict[int, tuple[str, dict[str, Any]]] = {
+    400: (
+        "Bad request: a body that is not UTF-8 JSON, a cursor this API did not return...",
+        {},
+    ),
+    401: (
+        "Missing, invalid or expired credentials",
+        {"WWW-Authenticate": {"description": "`Bearer`", **_STRING_HEADER}},
+    ),
+    403: ("The caller's role or key scope does not allow this", {}),
+    404: ("Not found (also: a workspace the caller is not a member of)", {}),
+    409: ("Conflicts with the current state of the resource", {}),
+    413: ("Request body too large (`details.max_bytes` is the limit)", {}),
+    422: ("Request validation failed (`details` lists the fields, at most 50)", {}),
+    429: (
+        "Too many requests: retry after `Retry-After` seconds",
+        {
+            "Retry-After": {"required": True, "description": "Seconds to wait", **_SECONDS_HEADER},
+            "X-RateLimit-Limit": {"description": "Requests allowed per window", **_SECONDS_HEADER},
+            "X-RateLimit-Remaining": {"description": "Requests left (0)", **_SECONDS_HEADER},
+            "X-RateLimit-Reset": {"description": "Seconds until a slot frees", **_SECONDS_HEADER},
+        },
+    ),
+    503: (
+        "A dependency is unavailable: retry after `Retry-After` seconds",
+        {"Retry-After": {"required": True, "description": "Seconds to wait", **_SECONDS_HEADER}},
+    ),
+}
+
+
+def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for these error statuses, all with the :class:`ErrorResponse`
+    body, so that the documented schema lists the errors an operation really returns::
+
+        router = APIRouter(responses=error_responses(401, 403, 404, 422))
+        @router.post("/x", responses=error_responses(409, 429))
+
+    Route-level entries add to (and override) the router's.
+    """
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status_code in status_codes:
+        description, headers = _ERROR_DOCS[status_code]
+        entry: dict[str, Any] = {"model": ErrorResponse, "description": description}
+        if headers:
+            entry["headers"] = headers
+        responses[status_code] = entry
+    return responses
+
+
+BODY_ERRORS = (400, 413, 422)
+"""What a route with a JSON body may answer before it runs: an unparsable body (400), one
+over the size limit (413), one that fails validation (422)."""
+
+AUTH_ERRORS = (401, 403, 404)
+"""What an authenticated route may answer before it runs: no or bad credentials (401), a
+role or key scope too weak (403), an ``X-Workspace-ID`` the caller is not a member of (404)."""
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

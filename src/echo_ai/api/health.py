@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from echo_ai.api.deps import StateDep
-from echo_ai.api.errors import error_response
+from echo_ai.api.errors import error_response, error_responses
 from echo_ai.api.state import ServiceState
 from echo_ai.security.rate_limit import RateLimiter
 
@@ -69,7 +69,7 @@ async def health() -> dict[str, str]:
 @router.get(
     "/ready",
     summary="Readiness: the database (and Redis when configured) answer",
-    responses={503: {"description": "A dependency is unavailable"}},
+    responses=error_responses(503),
     response_model=None,
 )
 async def ready(state: StateDep, request: Request) -> JSONResponse | dict[str, object]:

@@ -13,8 +13,8 @@ from echo_ai.runtime import Runtime
 from echo_ai.security.keys import KeyRing
 from echo_ai.security.tokens import TokenSigner
 
-TOKEN_ISSUER = "echo-ai"  # noqa: S105 - a JWT claim value, not a secret
-TOKEN_AUDIENCE = "echo-ai-api"  # noqa: S105 - a JWT claim value
+TOKEN_ISSUER = "echo-ai"
+TOKEN_AUDIENCE = "echo-ai-api"
 
 
 @dataclass

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import io
-import json
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -14,43 +12,31 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel
 
 from echo_ai.analysis.extraction import Extraction
-from echo_ai.api.auth import CurrentPrincipal, WritePrincipal
+from echo_ai.api.auth import CurrentPrincipal, PrincipalActor, WritePrincipal
 from echo_ai.api.deps import SessionDep, StateDep, after_commit
+from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
+from echo_ai.api.pagination import aware_time, decode_cursor, encode_cursor, row_index
 from echo_ai.errors import AppError
 from echo_ai.experiments import export
 from echo_ai.experiments import service as experiments
 from echo_ai.experiments.models import ExperimentStatus
 from echo_ai.experiments.schemas import ExperimentCreate
 from echo_ai.experiments.views import BatchRunOut, ExperimentDetail, ExperimentOut
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Action
 from echo_ai.providers.base import ProviderNotConfigured
 from echo_ai.runs.models import Iteration
 from echo_ai.runs.providers import ensure_configured
 
-router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
+router = APIRouter(
+    prefix="/v1/experiments", tags=["experiments"], responses=error_responses(*AUTH_ERRORS, 422)
+)
 
 MAX_PAGE = 100
 
 
-class InvalidCursor(AppError):
-    code = "invalid_cursor"
-
-
 class ProviderUnavailable(AppError):
     code = "provider_not_configured"
-
-
-def _encode(values: list[str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str, size: int) -> list[str]:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidCursor("the cursor is not one this API returned") from None
-    if not isinstance(values, list) or len(values) != size:
-        raise InvalidCursor("the cursor is not one this API returned")
-    return [str(value) for value in values]
 
 
 class ExperimentPage(BaseModel):
@@ -130,9 +116,18 @@ class IterationPage(BaseModel):
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=ExperimentDetail)
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ExperimentDetail,
+    responses=error_responses(*BODY_ERRORS),
+)
 async def create_experiment(
-    data: ExperimentCreate, principal: WritePrincipal, session: SessionDep, state: StateDep
+    data: ExperimentCreate,
+    principal: WritePrincipal,
+    session: SessionDep,
+    state: StateDep,
+    actor: PrincipalActor,
 ) -> ExperimentDetail:
     """Queue an experiment: one batch run per provider. Work starts once it is stored."""
     try:
@@ -146,11 +141,20 @@ async def create_experiment(
         workspace_id=principal.workspace_id,
     )
     experiment = await experiments.get(session, created.id)
+    await audit.record(
+        session,
+        Action.EXPERIMENT_CREATED,
+        actor=actor,
+        workspace_id=principal.workspace_id,
+        target_type="experiment",
+        target_id=created.id,
+        details={"providers": created.providers, "iterations": created.iterations},
+    )
     after_commit(session, lambda: state.runtime.executor.run_experiment(created.id))
     return ExperimentDetail.of_report(await experiments.report(session, experiment))
 
 
-@router.get("", response_model=ExperimentPage)
+@router.get("", response_model=ExperimentPage, responses=error_responses(400))
 async def list_experiments(
     principal: CurrentPrincipal,
     session: SessionDep,
@@ -158,13 +162,7 @@ async def list_experiments(
     status_filter: Annotated[ExperimentStatus | None, Query(alias="status")] = None,
     cursor: str | None = None,
 ) -> ExperimentPage:
-    before = None
-    if cursor is not None:
-        created_at, experiment_id = _decode(cursor, 2)
-        try:
-            before = (datetime.fromisoformat(created_at), uuid.UUID(experiment_id))
-        except ValueError:
-            raise InvalidCursor("the cursor is not one this API returned") from None
+    before = decode_cursor(cursor, aware_time, uuid.UUID) if cursor is not None else None
     found = await experiments.list_recent(
         session,
         limit=limit + 1,
@@ -177,7 +175,7 @@ async def list_experiments(
     last = page[-1] if len(found) > limit else None
     return ExperimentPage(
         items=items,
-        next_cursor=_encode([last.created_at.isoformat(), str(last.id)]) if last else None,
+        next_cursor=encode_cursor(last.created_at.isoformat(), str(last.id)) if last else None,
     )
 
 
@@ -190,7 +188,9 @@ async def get_experiment(
     return ExperimentDetail.of_report(await experiments.report(session, experiment))
 
 
-@router.get("/{experiment_id}/iterations", response_model=IterationPage)
+@router.get(
+    "/{experiment_id}/iterations", response_model=IterationPage, responses=error_responses(400)
+)
 async def list_iterations(
     experiment_id: uuid.UUID,
     principal: CurrentPrincipal,
@@ -200,19 +200,13 @@ async def list_iterations(
 ) -> IterationPage:
     """Every answer with where each brand was found (offsets to highlight)."""
     experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
-    after = None
-    if cursor is not None:
-        batch_id, index = _decode(cursor, 2)
-        try:
-            after = (uuid.UUID(batch_id), int(index))
-        except ValueError:
-            raise InvalidCursor("the cursor is not one this API returned") from None
+    after = decode_cursor(cursor, uuid.UUID, row_index) if cursor is not None else None
     found = await experiments.iterations_page(session, experiment, limit=limit + 1, after=after)
     page = found[:limit]
     last = page[-1] if len(found) > limit else None
     return IterationPage(
         items=[IterationOut.of(iteration) for iteration in page],
-        next_cursor=_encode([str(last.batch_run_id), str(last.index)]) if last else None,
+        next_cursor=encode_cursor(str(last.batch_run_id), str(last.index)) if last else None,
     )
 
 
@@ -222,12 +216,24 @@ async def list_iterations(
     responses={200: {"content": {"text/csv": {}}}},
 )
 async def export_experiment(
-    experiment_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+    experiment_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    actor: PrincipalActor,
 ) -> Response:
     """Every iteration as CSV (answers included)."""
     experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
     out = io.StringIO()
-    await export.write_csv(session, experiment, out)
+    rows = await export.write_csv(session, experiment, out)
+    await audit.record(
+        session,
+        Action.EXPORTED,
+        actor=actor,
+        workspace_id=principal.workspace_id,
+        target_type="experiment",
+        target_id=experiment.id,
+        details={"format": "csv", "rows": rows},
+    )
     return Response(
         out.getvalue(),
         media_type="text/csv",
@@ -235,10 +241,22 @@ async def export_experiment(
     )
 
 
-@router.delete("/{experiment_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{experiment_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(409),
+)
 async def delete_experiment(
-    experiment_id: uuid.UUID, principal: WritePrincipal, session: SessionDep
+    experiment_id: uuid.UUID, principal: WritePrincipal, session: SessionDep, actor: PrincipalActor
 ) -> Response:
     experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
     await experiments.delete(session, experiment)
+    await audit.record(
+        session,
+        Action.EXPERIMENT_DELETED,
+        actor=actor,
+        workspace_id=principal.workspace_id,
+        target_type="experiment",
+        target_id=experiment_id,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -16,7 +16,7 @@ from echo_ai.config import Settings, read_secret
 from echo_ai.security.secrets import check_secret_key, load_or_create_secret
 from echo_ai.security.tokens import SigningKey
 
-SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
+SECRET_FILE_NAME = "secret_key"
 
 
 def derive(secret: str, purpose: str) -> bytes:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-REFRESH_TOKEN_PREFIX = "echo_rt_"  # noqa: S105 - a public prefix, not a secret
+REFRESH_TOKEN_PREFIX = "echo_rt_"
 """Lets secret scanners spot leaked tokens and lets us tell token kinds apart."""
 
 _RANDOM_BYTES = 32  # 256 bits

@@ -1,0 +1,89 @@
+"""Recording and reading audit events."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from echo_ai.privacy.models import AuditEvent
+
+MAX_USER_AGENT = 300
+
+
+class Action(enum.StrEnum):
+    REGISTERED = "user.registered"
+    LOGIN_SUCCEEDED = "auth.login_succeeded"
+    LOGIN_FAILED = "auth.login_failed"
+    PASSWORD_CHANGED = "auth.password_changed"
+    API_KEY_CREATED = "api_key.created"
+    API_KEY_REVOKED = "api_key.revoked"
+    EXPERIMENT_CREATED = "experiment.created"
+    EXPERIMENT_DELETED = "experiment.deleted"
+    EXPORTED = "experiment.exported"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it and from where (filled from the request by the API layer)."""
+
+    user_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+async def record(
+    session: AsyncSession,
+    action: Action,
+    *,
+    actor: Actor,
+    workspace_id: uuid.UUID | None = None,
+    target_type: str | None = None,
+    target_id: uuid.UUID | str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    event = AuditEvent(
+        action=str(action),
+        workspace_id=workspace_id,
+        actor_user_id=actor.user_id,
+        actor_api_key_id=actor.api_key_id,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id),
+        ip=actor.ip,
+        user_agent=(actor.user_agent or "")[:MAX_USER_AGENT] or None,
+        details=details or {},
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def page(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    limit: int,
+    before: tuple[datetime, uuid.UUID] | None = None,
+) -> list[AuditEvent]:
+    """A workspace's events, newest first; ``before`` continues a listing."""
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.workspace_id == workspace_id)
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        created_at, event_id = before
+        query = query.where(
+            or_(
+                AuditEvent.created_at < created_at,
+                and_(AuditEvent.created_at == created_at, AuditEvent.id < event_id),
+            )
+        )
+    return list(await session.scalars(query))

@@ -1,0 +1,56 @@
+"""The audit log over HTTP, for workspace owners and admins."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from echo_ai.api.auth import ManagerPrincipal
+from echo_ai.api.deps import SessionDep
+from echo_ai.api.errors import AUTH_ERRORS, error_responses
+from echo_ai.api.pagination import aware_time, decode_cursor, encode_cursor
+from echo_ai.privacy import audit
+
+router = APIRouter(
+    prefix="/v1/audit-events", tags=["audit"], responses=error_responses(*AUTH_ERRORS, 400, 422)
+)
+
+
+class AuditEventOut(BaseModel):
+    id: uuid.UUID
+    created_at: datetime
+    action: str
+    actor_user_id: uuid.UUID | None
+    actor_api_key_id: uuid.UUID | None
+    target_type: str | None
+    target_id: str | None
+    ip: str | None
+    user_agent: str | None
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEventOut]
+    next_cursor: str | None
+
+
+@router.get("", response_model=AuditPage)
+async def list_events(
+    principal: ManagerPrincipal,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: str | None = None,
+) -> AuditPage:
+    """Security and data events of the workspace, newest first."""
+    before = decode_cursor(cursor, aware_time, uuid.UUID) if cursor is not None else None
+    found = await audit.page(session, principal.workspace_id, limit=limit + 1, before=before)
+    page = found[:limit]
+    last = page[-1] if len(found) > limit else None
+    return AuditPage(
+        items=[AuditEventOut.model_validate(event, from_attributes=True) for event in page],
+        next_cursor=encode_cursor(last.created_at.isoformat(), str(last.id)) if last else None,
+    )

@@ -1,0 +1,83 @@
+"""The audit log: events recorded by the API, readable by owners and admins only."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+PASSWORD = "correct horse battery staple"
+
+
+async def _login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
+    return await client.post(
+        "/auth/login",
+        json={"email": email, "password": password},
+        headers={"User-Agent": "audit-test/1.0"},
+    )
+
+
+async def test_security_and_data_events_are_recorded(client: httpx.AsyncClient) -> None:
+    await client.post("/auth/register", json={"email": "ada@example.com", "password": PASSWORD})
+    assert (await _login(client, "ada@example.com", "wrong password!")).status_code == 401
+    token = (await _login(client, "ada@example.com")).json()["access_token"]
+    owner = {"Authorization": f"Bearer {token}"}
+    key = (await client.post("/v1/api-keys", headers=owner, json={"name": "ci"})).json()
+    await client.delete(f"/v1/api-keys/{key['id']}", headers=owner)
+    experiment = await client.post(
+        "/v1/experiments",
+        headers=owner,
+        json={
+            "prompt": "best crm?",
+            "brands": {"target": {"name": "HubSpot"}},
+            "iterations": 2,
+        },
+    )
+    experiment_id = experiment.json()["id"]
+    for _ in range(100):
+        detail = await client.get(f"/v1/experiments/{experiment_id}", headers=owner)
+        if detail.json()["status"] == "completed":
+            break
+    await client.get(f"/v1/experiments/{experiment_id}/export.csv", headers=owner)
+    await client.delete(f"/v1/experiments/{experiment_id}", headers=owner)
+
+    events = (await client.get("/v1/audit-events", headers=owner)).json()["items"]
+    actions = [event["action"] for event in reversed(events)]
+    assert actions == [
+        "user.registered",
+        "auth.login_failed",
+        "auth.login_succeeded",
+        "api_key.created",
+        "api_key.revoked",
+        "experiment.created",
+        "experiment.exported",
+        "experiment.deleted",
+    ]
+    login = next(event for event in events if event["action"] == "auth.login_succeeded")
+    assert login["user_agent"] == "audit-test/1.0" and login["ip"]
+    assert login["actor_user_id"] is not None
+    created = next(event for event in events if event["action"] == "api_key.created")
+    assert created["target_id"] == key["id"] and "key" not in str(created["details"])
+
+
+async def test_failed_logins_of_unknown_emails_do_not_reach_a_workspace(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/auth/register", json={"email": "ada@example.com", "password": PASSWORD})
+    await _login(client, "nobody@example.com")
+    token = (await _login(client, "ada@example.com")).json()["access_token"]
+    events = (
+        await client.get("/v1/audit-events", headers={"Authorization": f"Bearer {token}"})
+    ).json()["items"]
+    assert "auth.login_failed" not in [event["action"] for event in events]
+
+
+async def test_only_owners_and_admins_read_the_log(client: httpx.AsyncClient) -> None:
+    await client.post("/auth/register", json={"email": "ada@example.com", "password": PASSWORD})
+    token = (await _login(client, "ada@example.com")).json()["access_token"]
+    owner = {"Authorization": f"Bearer {token}"}
+    key = (await client.post("/v1/api-keys", headers=owner, json={"name": "ci"})).json()["key"]
+    denied = await client.get("/v1/audit-events", headers={"Authorization": f"Bearer {key}"})
+    assert denied.status_code == 403
+    assert (await client.get("/v1/audit-events")).status_code == 401
