@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Enum, MetaData, Numeric, String, event
+from sqlalchemy import JSON, ColumnElement, Enum, MetaData, Numeric, String, and_, event, or_
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mapped_column
 from sqlalchemy.types import DateTime, TypeDecorator
 
 from echo_ai.config import Settings
@@ -104,6 +104,16 @@ class UUIDPrimaryKey:
 class Timestamps:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+def newer_first_after(
+    created_at: InstrumentedAttribute[datetime],
+    row_id: InstrumentedAttribute[uuid.UUID],
+    last: tuple[datetime, uuid.UUID],
+) -> ColumnElement[bool]:
+    """Rows after ``last`` in a newest-first (created_at, id) listing: keyset pagination."""
+    last_created, last_id = last
+    return or_(created_at < last_created, and_(created_at == last_created, row_id < last_id))
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

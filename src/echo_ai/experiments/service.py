@@ -7,13 +7,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, and_, cast, func, or_, select, tuple_, update
+from sqlalchemy import String, cast, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.analysis.metrics import BatchMetrics
 from echo_ai.brands.schemas import BrandSet
+from echo_ai.db import newer_first_after
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.experiments.models import Experiment, ExperimentStatus
 from echo_ai.experiments.schemas import ExperimentCreate
@@ -117,13 +118,7 @@ async def list_recent(
     if workspace_id is not None:
         query = query.where(Experiment.workspace_id == workspace_id)
     if before is not None:
-        created_at, experiment_id = before
-        query = query.where(
-            or_(
-                Experiment.created_at < created_at,
-                and_(Experiment.created_at == created_at, Experiment.id < experiment_id),
-            )
-        )
+        query = query.where(newer_first_after(Experiment.created_at, Experiment.id, before))
     return list(await session.scalars(query))
 
 

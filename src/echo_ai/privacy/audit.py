@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from echo_ai.db import newer_first_after
 from echo_ai.privacy.models import AuditEvent
 
 MAX_USER_AGENT = 300
@@ -79,11 +80,5 @@ async def page(
         .limit(limit)
     )
     if before is not None:
-        created_at, event_id = before
-        query = query.where(
-            or_(
-                AuditEvent.created_at < created_at,
-                and_(AuditEvent.created_at == created_at, AuditEvent.id < event_id),
-            )
-        )
+        query = query.where(newer_first_after(AuditEvent.created_at, AuditEvent.id, before))
     return list(await session.scalars(query))
