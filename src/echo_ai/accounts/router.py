@@ -6,12 +6,12 @@ import uuid
 from dataclasses import replace
 from datetime import timedelta
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from echo_ai.accounts import api_keys
 from echo_ai.accounts import service as accounts
-from echo_ai.accounts.models import ApiKey
+from echo_ai.accounts.models import ApiKey, User
 from echo_ai.accounts.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -34,9 +34,17 @@ from echo_ai.api.auth import (
 )
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_response, error_responses
+from echo_ai.api.session import (
+    CsrfToken,
+    check_csrf,
+    clear_session_cookies,
+    session_cookie_name,
+    set_session_cookies,
+)
 from echo_ai.api.state import ServiceState
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action
+from echo_ai.security.csrf import issue_csrf_token
 from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit, rate_limit
 
 router = APIRouter(tags=["accounts"], responses=error_responses(422))
@@ -88,19 +96,11 @@ async def register(data: Registration, session: SessionDep, actor: ClientActor) 
     return REGISTERED
 
 
-@router.post(
-    "/auth/login",
-    response_model=TokenPair,
-    responses=error_responses(*BODY_ERRORS, 401, 429),
-    dependencies=[Depends(rate_limit(LOGIN_PER_IP, name="login-ip"))],
-)
-async def login(
-    data: Credentials,
-    session: SessionDep,
-    state: StateDep,
-    limiter: RateLimiterDep,
-    actor: ClientActor,
-) -> TokenPair | JSONResponse:
+async def _sign_in(
+    data: Credentials, session: SessionDep, limiter: RateLimiterDep, actor: ClientActor
+) -> User | JSONResponse:
+    """Check the credentials (rate-limited per account) and audit the attempt; the user,
+    or the error response to return (not raise, so that the audit record commits)."""
     await enforce_rate_limit(limiter, data.email, LOGIN_PER_ACCOUNT, name="login-account")
     try:
         user = await accounts.authenticate(session, data)
@@ -120,7 +120,71 @@ async def login(
         actor=replace(actor, user_id=user.id),
         workspace_id=workspace.id,
     )
+    return user
+
+
+@router.post(
+    "/auth/login",
+    response_model=TokenPair,
+    responses=error_responses(*BODY_ERRORS, 401, 429),
+    dependencies=[Depends(rate_limit(LOGIN_PER_IP, name="login-ip"))],
+)
+async def login(
+    data: Credentials,
+    session: SessionDep,
+    state: StateDep,
+    limiter: RateLimiterDep,
+    actor: ClientActor,
+) -> TokenPair | JSONResponse:
+    user = await _sign_in(data, session, limiter, actor)
+    if isinstance(user, JSONResponse):
+        return user
     return await accounts.issue_tokens(session, user, tokens=_token_settings(state))
+
+
+@router.post(
+    "/auth/session",
+    response_model=CsrfToken,
+    responses=error_responses(*BODY_ERRORS, 401, 429),
+    dependencies=[Depends(rate_limit(LOGIN_PER_IP, name="login-ip"))],
+)
+async def start_session(
+    data: Credentials,
+    response: Response,
+    session: SessionDep,
+    state: StateDep,
+    limiter: RateLimiterDep,
+    actor: ClientActor,
+) -> CsrfToken | JSONResponse:
+    """Browser sign-in: the session goes in an HttpOnly cookie (a refresh token of a new
+    family, revocable), the CSRF token bound to it in the body and the ``echo_csrf``
+    cookie. Unsafe requests made with the cookie must echo it in ``X-CSRF-Token``."""
+    user = await _sign_in(data, session, limiter, actor)
+    if isinstance(user, JSONResponse):
+        return user
+    family_id = uuid.uuid4()
+    pair = await accounts.issue_tokens(
+        session, user, tokens=_token_settings(state), family_id=family_id
+    )
+    csrf_token = issue_csrf_token(str(family_id), state.keys.csrf_secret)
+    set_session_cookies(response, state.settings, pair.refresh_token, csrf_token)
+    return CsrfToken(csrf_token=csrf_token)
+
+
+@router.delete(
+    "/auth/session", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(403)
+)
+async def end_session(request: Request, session: SessionDep, state: StateDep) -> Response:
+    """Browser sign-out: revoke the session's family and clear its cookies (CSRF-checked
+    while the session is live)."""
+    token = request.cookies.get(session_cookie_name(state.settings))
+    found = await accounts.session_user(session, token) if token else None
+    if token and found is not None:
+        check_csrf(request, state.settings, state.keys.csrf_secret, str(found[1]))
+        await accounts.logout(session, token)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    clear_session_cookies(response, state.settings)
+    return response
 
 
 @router.post(

@@ -116,6 +116,12 @@ async def issue_tokens(
     )
 
 
+async def _refresh_row(session: AsyncSession, token: str) -> RefreshToken | None:
+    return await session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_token(token))
+    )
+
+
 async def refresh(session: AsyncSession, token: str, *, tokens: TokenSettings) -> TokenPair | None:
     """Rotate a refresh token; ``None`` if it is unknown, expired, revoked or reused.
 
@@ -123,9 +129,7 @@ async def refresh(session: AsyncSession, token: str, *, tokens: TokenSettings) -
     return their error response instead of raising, so the transaction commits.
     """
     now = utcnow()
-    row = await session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == hash_token(token))
-    )
+    row = await _refresh_row(session, token)
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
     claimed = await session.execute(
@@ -154,11 +158,24 @@ async def revoke_family(
     )
 
 
+async def session_user(session: AsyncSession, token: str) -> tuple[User, uuid.UUID] | None:
+    """The active user of a browser session (a refresh token held in a cookie) and the
+    session's family id; ``None`` unless the token is unrevoked, not yet rotated and
+    unexpired."""
+    row = await _refresh_row(session, token)
+    if row is None or row.revoked_at is not None or row.used_at is not None:
+        return None
+    if row.expires_at <= utcnow():
+        return None
+    user = await session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    return user, row.family_id
+
+
 async def logout(session: AsyncSession, token: str) -> None:
     """Revoke the session the refresh token belongs to (unknown tokens are ignored)."""
-    row = await session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == hash_token(token))
-    )
+    row = await _refresh_row(session, token)
     if row is not None:
         await revoke_family(session, row.family_id)
 

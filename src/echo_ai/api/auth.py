@@ -1,6 +1,9 @@
 """Who is calling: a user (JWT access token) or an API key, and in which workspace.
 
-One principal for both, chosen by the bearer token's prefix. A user picks a workspace
+One principal for both, chosen by the bearer token's prefix. Without an
+``Authorization`` header, a browser session cookie (see :mod:`echo_ai.api.session`)
+authenticates a user instead, and then unsafe requests must pass the CSRF checks;
+requests with a header never look at cookies. A user picks a workspace
 with ``X-Workspace-ID`` (default: their personal one); an API key belongs to one. A
 workspace the caller is not a member of is answered 404, as if it did not exist.
 """
@@ -16,8 +19,10 @@ from fastapi import Depends, Header, Request
 from sqlalchemy import select
 
 from echo_ai.accounts import api_keys
+from echo_ai.accounts import service as accounts
 from echo_ai.accounts.models import ApiKey, Membership, Role, User, Workspace
 from echo_ai.api.deps import SessionDep, StateDep
+from echo_ai.api.session import check_csrf, session_cookie_name
 from echo_ai.errors import AppError, NotFound
 from echo_ai.privacy.audit import Actor
 from echo_ai.security.api_keys import KEY_PREFIX
@@ -76,14 +81,30 @@ async def _user_from_token(state: StateDep, session: SessionDep, token: str) -> 
     return user
 
 
+async def _user_from_cookie(request: Request, state: StateDep, session: SessionDep) -> User:
+    """The user of the browser session cookie, after the CSRF checks for unsafe methods."""
+    cookie = request.cookies.get(session_cookie_name(state.settings))
+    found = await accounts.session_user(session, cookie) if cookie else None
+    if found is None:
+        raise NotAuthenticated("send `Authorization: Bearer <access token or API key>`")
+    user, family_id = found
+    check_csrf(request, state.settings, state.keys.csrf_secret, str(family_id))
+    return user
+
+
 async def get_principal(
+    request: Request,
     state: StateDep,
     session: SessionDep,
     limiter: RateLimiterDep,
     authorization: Annotated[str | None, Header()] = None,
     x_workspace_id: Annotated[str | None, Header()] = None,
 ) -> Principal:
-    principal = await _resolve(state, session, authorization, x_workspace_id)
+    if authorization is None:
+        user = await _user_from_cookie(request, state, session)
+        principal = await _user_principal(session, user, x_workspace_id)
+    else:
+        principal = await _resolve(state, session, authorization, x_workspace_id)
     limit = f"{state.settings.server.workspace_requests_per_minute}/minute"
     await enforce_rate_limit(limiter, str(principal.workspace_id), limit, name="workspace-api")
     return principal
@@ -103,6 +124,10 @@ async def _resolve(
         role = Role.MEMBER if "write" in key.scopes else Role.VIEWER
         return Principal(workspace_id=key.workspace_id, role=role, api_key=key)
     user = await _user_from_token(state, session, token)
+    return await _user_principal(session, user, x_workspace_id)
+
+
+async def _user_principal(session: SessionDep, user: User, x_workspace_id: str | None) -> Principal:
     query = (
         select(Membership)
         .join(Workspace, Workspace.id == Membership.workspace_id)
