@@ -52,11 +52,18 @@ def routers() -> list[APIRouter]:
     """Every router the service serves. Add a domain's router here, imported inside the
     function so that importing :mod:`echo_ai.app` stays cheap and cycle-free."""
     from echo_ai.accounts.router import router as accounts_router
+    from echo_ai.accounts.workspaces_router import router as workspaces_router
     from echo_ai.api import health
     from echo_ai.experiments.router import router as experiments_router
     from echo_ai.privacy.router import router as privacy_router
 
-    return [health.router, accounts_router, experiments_router, privacy_router]
+    return [
+        health.router,
+        accounts_router,
+        workspaces_router,
+        experiments_router,
+        privacy_router,
+    ]
 
 
 @asynccontextmanager

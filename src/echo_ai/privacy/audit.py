@@ -26,7 +26,15 @@ class Action(enum.StrEnum):
     API_KEY_REVOKED = "api_key.revoked"
     EXPERIMENT_CREATED = "experiment.created"
     EXPERIMENT_DELETED = "experiment.deleted"
+    EXPERIMENT_CANCELLED = "experiment.cancelled"
+    EXPERIMENT_RESCORED = "experiment.rescored"
     EXPORTED = "experiment.exported"
+    WORKSPACE_CREATED = "workspace.created"
+    MEMBER_INVITED = "member.invited"
+    INVITATION_REVOKED = "member.invitation_revoked"
+    MEMBER_ADDED = "member.added"
+    MEMBER_ROLE_CHANGED = "member.role_changed"
+    MEMBER_REMOVED = "member.removed"
 
 
 @dataclass(frozen=True)
