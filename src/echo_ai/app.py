@@ -54,6 +54,7 @@ def routers() -> list[APIRouter]:
     from echo_ai.accounts.router import router as accounts_router
     from echo_ai.accounts.workspaces_router import router as workspaces_router
     from echo_ai.api import health
+    from echo_ai.brands.router import router as brands_router
     from echo_ai.experiments.router import router as experiments_router
     from echo_ai.privacy.router import router as privacy_router
 
@@ -61,6 +62,7 @@ def routers() -> list[APIRouter]:
         health.router,
         accounts_router,
         workspaces_router,
+        brands_router,
         experiments_router,
         privacy_router,
     ]

@@ -145,3 +145,30 @@ class BrandSet(BaseModel):
     @property
     def names(self) -> list[str]:
         return [brand.name for brand in self.all]
+
+
+MAX_DESCRIPTION_LENGTH = 2_000
+MAX_KEYWORDS = 50
+
+
+class BrandProfileIn(BaseModel):
+    """A brand profile as clients send it: the brand, its competitors, and the queries it
+    wants to be recommended for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    brand: BrandDefinition
+    competitors: Annotated[list[BrandDefinition], Field(max_length=MAX_COMPETITORS)] = []
+    description: Annotated[str | None, Field(max_length=MAX_DESCRIPTION_LENGTH)] = None
+    target_keywords: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=MAX_TERM_LENGTH)]],
+        Field(max_length=MAX_KEYWORDS),
+    ] = []
+
+    @model_validator(mode="after")
+    def _valid_set(self) -> BrandProfileIn:
+        self.brand_set()
+        return self
+
+    def brand_set(self) -> BrandSet:
+        return BrandSet(target=self.brand, competitors=self.competitors)

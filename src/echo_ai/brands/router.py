@@ -1,0 +1,96 @@
+"""HTTP routes of brand profiles."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel
+
+from echo_ai.api.auth import CurrentPrincipal, WritePrincipal
+from echo_ai.api.deps import SessionDep
+from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
+from echo_ai.api.pagination import aware_time, decode_cursor, encode_cursor
+from echo_ai.brands import service as brands
+from echo_ai.brands.models import BrandProfile
+from echo_ai.brands.schemas import BrandProfileIn
+
+router = APIRouter(
+    prefix="/v1/brands", tags=["brands"], responses=error_responses(*AUTH_ERRORS, 422)
+)
+
+
+class BrandProfileOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str | None
+    brands: dict[str, Any]
+    """The brand (``target``) and its ``competitors``, ready to use in an experiment."""
+    target_keywords: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, profile: BrandProfile) -> BrandProfileOut:
+        return cls.model_validate(profile, from_attributes=True)
+
+
+class BrandProfilePage(BaseModel):
+    items: list[BrandProfileOut]
+    next_cursor: str | None
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BrandProfileOut,
+    responses=error_responses(*BODY_ERRORS),
+)
+async def create_brand(
+    data: BrandProfileIn, principal: WritePrincipal, session: SessionDep
+) -> BrandProfileOut:
+    return BrandProfileOut.of(await brands.create(session, principal.workspace_id, data))
+
+
+@router.get("", response_model=BrandProfilePage, responses=error_responses(400))
+async def list_brands(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: str | None = None,
+) -> BrandProfilePage:
+    before = decode_cursor(cursor, aware_time, uuid.UUID) if cursor is not None else None
+    found = await brands.list_page(session, principal.workspace_id, limit=limit + 1, before=before)
+    page = found[:limit]
+    last = page[-1] if len(found) > limit else None
+    return BrandProfilePage(
+        items=[BrandProfileOut.of(profile) for profile in page],
+        next_cursor=encode_cursor(last.created_at.isoformat(), str(last.id)) if last else None,
+    )
+
+
+@router.get("/{profile_id}", response_model=BrandProfileOut)
+async def get_brand(
+    profile_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> BrandProfileOut:
+    return BrandProfileOut.of(await brands.get(session, principal.workspace_id, profile_id))
+
+
+@router.put(
+    "/{profile_id}", response_model=BrandProfileOut, responses=error_responses(*BODY_ERRORS)
+)
+async def replace_brand(
+    profile_id: uuid.UUID, data: BrandProfileIn, principal: WritePrincipal, session: SessionDep
+) -> BrandProfileOut:
+    profile = await brands.replace(session, principal.workspace_id, profile_id, data)
+    return BrandProfileOut.of(profile)
+
+
+@router.delete("/{profile_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_brand(
+    profile_id: uuid.UUID, principal: WritePrincipal, session: SessionDep
+) -> Response:
+    await brands.delete(session, principal.workspace_id, profile_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,76 @@
+"""Brand profiles of a workspace: create, list, read, replace, delete."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from echo_ai.brands.models import BrandProfile
+from echo_ai.brands.schemas import BrandProfileIn
+from echo_ai.db import newer_first_after
+from echo_ai.errors import NotFound
+
+
+def _apply(profile: BrandProfile, data: BrandProfileIn) -> None:
+    profile.name = data.brand.name
+    profile.description = data.description
+    profile.brands = data.brand_set().model_dump(mode="json")
+    profile.target_keywords = list(data.target_keywords)
+
+
+async def create(
+    session: AsyncSession, workspace_id: uuid.UUID, data: BrandProfileIn
+) -> BrandProfile:
+    profile = BrandProfile(workspace_id=workspace_id)
+    _apply(profile, data)
+    session.add(profile)
+    await session.flush()
+    return profile
+
+
+async def get(
+    session: AsyncSession, workspace_id: uuid.UUID, profile_id: uuid.UUID
+) -> BrandProfile:
+    profile = await session.scalar(
+        select(BrandProfile).where(
+            BrandProfile.id == profile_id, BrandProfile.workspace_id == workspace_id
+        )
+    )
+    if profile is None:
+        raise NotFound("no such brand profile")
+    return profile
+
+
+async def list_page(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    limit: int,
+    before: tuple[datetime, uuid.UUID] | None = None,
+) -> list[BrandProfile]:
+    query = (
+        select(BrandProfile)
+        .where(BrandProfile.workspace_id == workspace_id)
+        .order_by(BrandProfile.created_at.desc(), BrandProfile.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(newer_first_after(BrandProfile.created_at, BrandProfile.id, before))
+    return list(await session.scalars(query))
+
+
+async def replace(
+    session: AsyncSession, workspace_id: uuid.UUID, profile_id: uuid.UUID, data: BrandProfileIn
+) -> BrandProfile:
+    profile = await get(session, workspace_id, profile_id)
+    _apply(profile, data)
+    await session.flush()
+    return profile
+
+
+async def delete(session: AsyncSession, workspace_id: uuid.UUID, profile_id: uuid.UUID) -> None:
+    await session.delete(await get(session, workspace_id, profile_id))
+    await session.flush()
