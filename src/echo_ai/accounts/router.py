@@ -84,12 +84,11 @@ async def register(data: Registration, session: SessionDep, actor: ClientActor) 
     not the email already had an account, so it cannot be used to discover accounts."""
     user = await accounts.register(session, data)
     if user is not None:
-        (_, workspace), *_ = await accounts.memberships(session, user.id)
         await audit.record(
             session,
             Action.REGISTERED,
             actor=replace(actor, user_id=user.id),
-            workspace_id=workspace.id,
+            workspace_id=await accounts.personal_workspace_id(session, user.email),
             target_type="user",
             target_id=user.id,
         )
@@ -113,12 +112,11 @@ async def _sign_in(
             workspace_id=await accounts.personal_workspace_id(session, data.email),
         )
         return error_response(error.status_code, error.code, error.message)
-    (_, workspace), *_ = await accounts.memberships(session, user.id)
     await audit.record(
         session,
         Action.LOGIN_SUCCEEDED,
         actor=replace(actor, user_id=user.id),
-        workspace_id=workspace.id,
+        workspace_id=await accounts.personal_workspace_id(session, user.email),
     )
     return user
 
@@ -235,8 +233,12 @@ async def change_password(
     """Change your password; every session (refresh token) you had is ended."""
     await enforce_rate_limit(limiter, str(user.id), PASSWORD_CHANGES_PER_USER, name="password")
     await accounts.change_password(session, user, data)
-    (_, workspace), *_ = await accounts.memberships(session, user.id)
-    await audit.record(session, Action.PASSWORD_CHANGED, actor=actor, workspace_id=workspace.id)
+    await audit.record(
+        session,
+        Action.PASSWORD_CHANGED,
+        actor=actor,
+        workspace_id=await accounts.personal_workspace_id(session, user.email),
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
