@@ -368,3 +368,55 @@ async def test_two_batches_finishing_together_complete_the_experiment(
         async with transaction(runtime.session_factory) as session:
             experiment = await experiment_service.get(session, experiment_id)
         assert experiment.status == ExperimentStatus.COMPLETED
+
+
+async def _cancel_when_called(
+    runtime: Runtime, vendor: _ScriptedVendor, experiment_id: uuid.UUID, *, calls: int
+) -> None:
+    for _ in range(2000):
+        if vendor.calls >= calls:
+            break
+        await asyncio.sleep(0.005)
+    async with transaction(runtime.session_factory) as session:
+        assert await run_service.cancel(session, experiment_id)
+
+
+async def test_a_cancellation_in_the_database_stops_new_calls(
+    runtime: Runtime, scripted: _ScriptedVendor
+) -> None:
+    """Without the in-process mark (as for a runner in another process), the runner
+    re-reads the batch's status and starts no new call once it is cancelled."""
+    scripted.delay = 0.01
+    runtime.runner.limits.concurrency = 4
+    experiment_id = await _create(runtime, iterations=300, providers=["openai:gpt-4o-mini"])
+    await asyncio.gather(
+        runtime.executor.run_experiment(experiment_id),
+        _cancel_when_called(runtime, scripted, experiment_id, calls=8),
+    )
+    (batch,) = await _batches(runtime, experiment_id)
+    assert batch.status == BatchStatus.CANCELLED
+    stored = await _iteration_indices(runtime, batch.id)
+    assert len(stored) == scripted.calls < 300  # every call made is stored
+    assert batch.succeeded == len(stored)  # partial metrics settled by the last chunk
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.get(session, experiment_id)
+        assert experiment.status == ExperimentStatus.CANCELLED
+        assert await run_service.cancel(session, experiment_id) == []
+
+
+async def test_the_executor_mark_stops_new_calls_at_once(
+    runtime: Runtime, scripted: _ScriptedVendor
+) -> None:
+    scripted.delay = 0.01
+    runtime.runner.limits.concurrency = 4
+    experiment_id = await _create(runtime, iterations=300, providers=["openai:gpt-4o-mini"])
+
+    async def cancel() -> None:
+        await _cancel_when_called(runtime, scripted, experiment_id, calls=8)
+        (batch,) = await _batches(runtime, experiment_id)
+        await runtime.executor.cancel([batch.id])
+        calls = scripted.calls
+        await asyncio.sleep(0.05)
+        assert scripted.calls <= calls + 4  # at most the calls already in flight
+
+    await asyncio.gather(runtime.executor.run_experiment(experiment_id), cancel())

@@ -9,13 +9,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from echo_ai.analysis.extraction import Extraction
 from echo_ai.api.auth import CurrentPrincipal, PrincipalActor, WritePrincipal
 from echo_ai.api.deps import SessionDep, StateDep, after_commit
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
 from echo_ai.api.pagination import aware_time, decode_cursor, encode_cursor, row_index
+from echo_ai.brands.schemas import BrandSet
 from echo_ai.errors import AppError
 from echo_ai.experiments import export
 from echo_ai.experiments import service as experiments
@@ -113,7 +114,20 @@ class IterationPage(BaseModel):
     next_cursor: str | None
 
 
+class IterationExport(BaseModel):
+    experiment_id: uuid.UUID
+    items: list[IterationOut]
+
+
+class RescoreIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    brands: BrandSet | None = None
+    """New brand definitions; omitted: re-score with the current ones."""
+
+
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+EXPORT_PAGE = 1_000
 
 
 @router.post(
@@ -239,6 +253,138 @@ async def export_experiment(
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="experiment-{experiment.id}.csv"'},
     )
+
+
+@router.get("/{experiment_id}/export.json", response_model=IterationExport)
+async def export_experiment_json(
+    experiment_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    actor: PrincipalActor,
+    response: Response,
+) -> IterationExport:
+    """Every iteration as JSON, with the fields of the iterations listing."""
+    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
+    items: list[IterationOut] = []
+    after: tuple[uuid.UUID, int] | None = None
+    while True:
+        page = await experiments.iterations_page(
+            session, experiment, limit=EXPORT_PAGE, after=after
+        )
+        items.extend(IterationOut.of(iteration) for iteration in page)
+        if len(page) < EXPORT_PAGE:
+            break
+        after = (page[-1].batch_run_id, page[-1].index)
+    await audit.record(
+        session,
+        Action.EXPORTED,
+        actor=actor,
+        workspace_id=principal.workspace_id,
+        target_type="experiment",
+        target_id=experiment.id,
+        details={"format": "json", "rows": len(items)},
+    )
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="experiment-{experiment.id}.json"'
+    )
+    return IterationExport(experiment_id=experiment.id, items=items)
+
+
+@router.post(
+    "/{experiment_id}/cancel", response_model=ExperimentDetail, responses=error_responses(409)
+)
+async def cancel_experiment(
+    experiment_id: uuid.UUID,
+    principal: WritePrincipal,
+    session: SessionDep,
+    state: StateDep,
+    actor: PrincipalActor,
+) -> ExperimentDetail:
+    """Stop a queued or running experiment: no new call starts (calls in flight finish and
+    are stored); the iterations stored so far stay."""
+    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
+    cancelled = await experiments.cancel(session, experiment)
+    await audit.record(
+        session,
+        Action.EXPERIMENT_CANCELLED,
+        actor=actor,
+        workspace_id=principal.workspace_id,
+        target_type="experiment",
+        target_id=experiment.id,
+        details={"batch_runs": [str(batch_run_id) for batch_run_id in cancelled]},
+    )
+    after_commit(session, lambda: state.runtime.executor.cancel(cancelled))
+    session.expire_all()
+    experiment = await experiments.get(session, experiment_id)
+    return ExperimentDetail.of_report(await experiments.report(session, experiment))
+
+
+@router.post(
+    "/{experiment_id}/rerun",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ExperimentDetail,
+    responses=error_responses(400),
+)
+async def rerun_experiment(
+    experiment_id: uuid.UUID,
+    principal: WritePrincipal,
+    session: SessionDep,
+    state: StateDep,
+    actor: PrincipalActor,
+) -> ExperimentDetail:
+    """Queue a new experiment with the same configuration. Work starts once it is stored."""
+    original = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
+    data = experiments.rerun_input(original)
+    try:
+        ensure_configured(data.provider_specs)
+    except ProviderNotConfigured as error:
+        raise ProviderUnavailable(error.message) from None
+    created = await experiments.create(
+        session,
+        data,
+        chunk_size=state.settings.runner.chunk_size,
+        workspace_id=principal.workspace_id,
+    )
+    experiment = await experiments.get(session, created.id)
+    await audit.record(
+        session,
+        Action.EXPERIMENT_CREATED,
+        actor=actor,
+        workspace_id=principal.workspace_id,
+        target_type="experiment",
+        target_id=created.id,
+        details={"rerun_of": str(original.id)},
+    )
+    after_commit(session, lambda: state.runtime.executor.run_experiment(created.id))
+    return ExperimentDetail.of_report(await experiments.report(session, experiment))
+
+
+@router.post(
+    "/{experiment_id}/rescore",
+    response_model=ExperimentDetail,
+    responses=error_responses(*BODY_ERRORS, 409),
+)
+async def rescore_experiment(
+    experiment_id: uuid.UUID,
+    principal: WritePrincipal,
+    session: SessionDep,
+    actor: PrincipalActor,
+    data: RescoreIn | None = None,
+) -> ExperimentDetail:
+    """Re-score the stored answers (with new brand definitions if given); no provider is
+    called. Each batch keeps its previous metrics in its history."""
+    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
+    await experiments.rescore(session, experiment, brands=data.brands if data else None)
+    await audit.record(
+        session,
+        Action.EXPERIMENT_RESCORED,
+        actor=actor,
+        workspace_id=principal.workspace_id,
+        target_type="experiment",
+        target_id=experiment.id,
+        details={"brands_revision": experiment.brands_revision},
+    )
+    return ExperimentDetail.of_report(await experiments.report(session, experiment))
 
 
 @router.delete(

@@ -219,7 +219,7 @@ async def rescore(
     The metrics each batch had before are appended to its ``metrics_history``.
     """
     if any(batch.status not in FINISHED_STATUSES for batch in experiment.batch_runs):
-        raise AppError("the experiment is still running: re-score it once it has finished")
+        raise Conflict("the experiment is still running: re-score it once it has finished")
     if brands is not None:
         experiment.brands = brands.model_dump(mode="json")
     current = BrandSet.model_validate(experiment.brands)
@@ -253,6 +253,35 @@ async def rescore(
         batch.brands_revision = experiment.brands_revision
     await session.flush()
     return experiment
+
+
+async def cancel(session: AsyncSession, experiment: Experiment) -> list[uuid.UUID]:
+    """Cancel the experiment's queued and running batches; the ids of those cancelled.
+
+    Iterations already stored stay. A finished experiment is a conflict.
+    """
+    cancelled = await run_service.cancel(session, experiment.id)
+    if not cancelled:
+        raise Conflict("the experiment has already finished: there is nothing to cancel")
+    return cancelled
+
+
+def rerun_input(experiment: Experiment) -> ExperimentCreate:
+    """The configuration of an experiment, to run it again as a new one."""
+    return ExperimentCreate.model_validate(
+        {
+            "name": experiment.name,
+            "prompt": experiment.prompt,
+            "brands": experiment.brands,
+            "providers": list(experiment.providers),
+            "iterations": experiment.iterations,
+            "temperature": experiment.temperature,
+            "grounding": experiment.grounding,
+            "require_grounding": experiment.require_grounding,
+            "user_location": experiment.user_location,
+            "demo_probabilities": experiment.demo_probabilities,
+        }
+    )
 
 
 async def reopen(session: AsyncSession, experiment: Experiment) -> int:

@@ -13,34 +13,44 @@ import uuid
 from echo_ai.db import transaction
 from echo_ai.runs import service
 from echo_ai.runs.models import BatchRun
-from echo_ai.runs.runner import Runner
+from echo_ai.runs.runner import Runner, crash_reason
 
 log = logging.getLogger(__name__)
-
-
-def _first_cause(error: BaseException) -> str:
-    while isinstance(error, BaseExceptionGroup) and error.exceptions:
-        error = error.exceptions[0]
-    return f"{type(error).__name__}: {error}"
 
 
 class LocalExecutor:
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
+        self._running: set[uuid.UUID] = set()
 
     async def run_batch(self, batch: BatchRun) -> None:
+        self._running.add(batch.id)
         try:
-            async with asyncio.TaskGroup() as group:
-                for chunk in range(batch.chunk_count):
-                    group.create_task(self.runner.run_chunk(batch.id, chunk))
-        except Exception as error:
-            # A bug or an unreachable database must not leave the batch "running" for
-            # ever; the task group has already stopped the batch's other chunks.
-            log.exception("batch %s crashed", batch.id)
-            async with transaction(self.runner.session_factory) as session:
-                await service.fail(session, batch.id, f"internal error: {_first_cause(error)}")
+            results = await asyncio.gather(
+                *(self.runner.run_chunk(batch.id, chunk) for chunk in range(batch.chunk_count)),
+                return_exceptions=True,
+            )
+            crashes = [result for result in results if isinstance(result, BaseException)]
+            if crashes:
+                # A bug or an unreachable database must not leave the batch "running" for
+                # ever. The crashing chunk stopped the batch's other chunks from starting
+                # new calls (they were not cancelled mid-transaction, which could leave a
+                # SQLite write lock behind); all of them have ended here.
+                log.error("batch %s crashed", batch.id, exc_info=crashes[0])
+                async with transaction(self.runner.session_factory) as session:
+                    await service.fail(session, batch.id, crash_reason(crashes[0]))
         finally:
+            self._running.discard(batch.id)
             self.runner.forget(batch.id)
+
+    async def cancel(self, batch_run_ids: list[uuid.UUID]) -> None:
+        """Stop starting calls for batches cancelled in the database (run after the cancel
+        has committed). Batches not running here are left to notice it themselves: their
+        runner re-reads the status (see :data:`echo_ai.runs.runner.CANCEL_CHECK_SECONDS`)
+        and a chunk not yet started finds nothing to claim."""
+        for batch_run_id in batch_run_ids:
+            if batch_run_id in self._running:
+                self.runner.cancel(batch_run_id)
 
     async def run_experiment(self, experiment_id: uuid.UUID) -> None:
         async with transaction(self.runner.session_factory) as session:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +52,24 @@ FATAL_ERRORS: tuple[type[ProviderError], ...] = (
 ProgressCallback = Callable[[uuid.UUID, bool], None]
 """Called with (batch_run_id, success) as each iteration is stored."""
 
+CANCEL_CHECK_SECONDS = 1.0
+"""How often, at most, a running batch re-reads its status to notice a cancellation.
+
+Cancellation reaches a runner two ways. The in-process executor marks the batch at once
+(:meth:`Runner.cancel`, called after the cancel is committed), so no new call starts in
+this process. A runner in another process (or one the mark missed) re-reads the batch's
+status from the database when an iteration gets its concurrency slot, at most once per
+this interval per batch: a cancellation there stops new calls within about a second,
+for one cheap query a second instead of one per iteration.
+"""
+
+
+def crash_reason(error: BaseException) -> str:
+    """What to tell the user about an unexpected exception (the first one of a group)."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return f"internal error: {type(error).__name__}: {error}"
+
 
 @dataclass
 class Runner:
@@ -62,6 +81,10 @@ class Runner:
     _writer: IterationWriter = field(init=False)
     _aborted: dict[uuid.UUID, str] = field(init=False, default_factory=dict)
     """Batches a fatal error stopped in this process: their other chunks call no more."""
+    _cancelled: set[uuid.UUID] = field(init=False, default_factory=set)
+    """Batches known to be cancelled: no new call starts for them in this process."""
+    _checked_at: dict[uuid.UUID, float] = field(init=False, default_factory=dict)
+    """When each running batch last re-read its status (monotonic clock)."""
 
     def __post_init__(self) -> None:
         self._writer = IterationWriter(self.session_factory)
@@ -69,6 +92,29 @@ class Runner:
     def forget(self, batch_run_id: uuid.UUID) -> None:
         """Drop what this process remembers of a batch once none of its chunks is running."""
         self._aborted.pop(batch_run_id, None)
+        self._cancelled.discard(batch_run_id)
+        self._checked_at.pop(batch_run_id, None)
+
+    def cancel(self, batch_run_id: uuid.UUID) -> None:
+        """Start no new call for this (cancelled) batch; calls in flight finish and are
+        stored."""
+        self._cancelled.add(batch_run_id)
+
+    async def _stopped(self, batch_run_id: uuid.UUID) -> bool:
+        """Whether no new call may start for the batch: a fatal error or a cancellation
+        (re-read from the database at most every :data:`CANCEL_CHECK_SECONDS`)."""
+        if batch_run_id in self._aborted or batch_run_id in self._cancelled:
+            return True
+        now = time.monotonic()
+        last = self._checked_at.get(batch_run_id)
+        if last is not None and now - last < CANCEL_CHECK_SECONDS:
+            return False
+        self._checked_at[batch_run_id] = now  # before the query: one reader at a time
+        async with transaction(self.session_factory) as session:
+            if await service.is_cancelled(session, batch_run_id):
+                self._cancelled.add(batch_run_id)
+                return True
+        return False
 
     async def run_chunk(self, batch_run_id: uuid.UUID, chunk: int) -> bool:
         """Run a chunk's missing iterations; True if this call finalised the batch."""
@@ -78,7 +124,13 @@ class Runner:
                 return False
             todo = await service.missing_indices(session, batch, chunk)
         if todo:
-            reason = await self._run_iterations(batch, todo)
+            try:
+                reason = await self._run_iterations(batch, todo)
+            except Exception as error:
+                # A bug: stop the batch's other chunks from starting new calls, let the
+                # executor mark the batch failed once every chunk has ended.
+                self._aborted.setdefault(batch_run_id, crash_reason(error))
+                raise
             if reason is not None:
                 async with transaction(self.session_factory) as session:
                     await service.fail(session, batch_run_id, reason)
@@ -117,7 +169,7 @@ class Runner:
                 seed=batch.seed * 1_000_003 + index,
             )
             async with slot:
-                if batch.id in self._aborted:
+                if await self._stopped(batch.id):
                     return
                 row, fatal = await self._attempt(provider, request, batch, index, matcher)
                 if fatal is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -201,16 +202,20 @@ async def fail(session: AsyncSession, batch_run_id: uuid.UUID, reason: str) -> N
         await settle_failed(session, batch_run_id)
 
 
+_STOPPED = (BatchStatus.FAILED, BatchStatus.CANCELLED)
+
+
 async def settle_failed(session: AsyncSession, batch_run_id: uuid.UUID) -> None:
-    """Counts and metrics of a failed batch from what it stored (its partial results)."""
+    """Counts and metrics of a failed or cancelled batch from what it stored (its partial
+    results)."""
     status = await session.scalar(select(BatchRun.status).where(BatchRun.id == batch_run_id))
-    if status != BatchStatus.FAILED:
+    if status not in _STOPPED:
         return
     await _lock_experiment_of(session, batch_run_id)
     batch = await session.scalar(
         select(BatchRun)
         .options(joinedload(BatchRun.experiment))
-        .where(BatchRun.id == batch_run_id, BatchRun.status == BatchStatus.FAILED)
+        .where(BatchRun.id == batch_run_id, BatchRun.status.in_(_STOPPED))
         .execution_options(populate_existing=True)
     )
     if batch is None:
@@ -220,19 +225,61 @@ async def settle_failed(session: AsyncSession, batch_run_id: uuid.UUID) -> None:
     await refresh_experiment_status(session, batch.experiment.id)
 
 
-async def _lock_experiment_of(session: AsyncSession, batch_run_id: uuid.UUID) -> None:
-    """Lock the batch's experiment row (PostgreSQL) before changing the batch.
+async def cancel(session: AsyncSession, experiment_id: uuid.UUID) -> list[uuid.UUID]:
+    """Cancel the experiment's queued and running batches; the ids of those cancelled.
 
-    Every transaction that finishes a batch takes this lock first, so two batches of one
-    experiment finishing at once are serialised: the second sees the first's committed
-    status and sets the experiment's. Taking it first, always, rules out deadlocks. SQLite
-    serialises writers, which gives the same guarantee.
+    Takes the experiment's lock first, like every change that finishes a batch, and moves
+    only batches still active (a conditional UPDATE: a batch that finishes meanwhile keeps
+    its status). Stored iterations stay; the batch's partial metrics are computed now and
+    again by each of its chunks as it stops (calls in flight are still stored).
     """
-    experiment_id = select(BatchRun.experiment_id).where(BatchRun.id == batch_run_id)
+    await _lock_experiment(session, experiment_id)
+    now = utcnow()
+    result = await session.execute(
+        update(BatchRun)
+        .where(BatchRun.experiment_id == experiment_id, BatchRun.status.in_(_ACTIVE))
+        .values(
+            status=BatchStatus.CANCELLED,
+            error="cancelled by the user",
+            finished_at=now,
+            updated_at=now,
+        )
+        .returning(BatchRun.id)
+        .execution_options(synchronize_session=False)
+    )
+    cancelled = list(result.scalars())
+    for batch_run_id in cancelled:
+        await settle_failed(session, batch_run_id)
+    await refresh_experiment_status(session, experiment_id)
+    return cancelled
+
+
+async def is_cancelled(session: AsyncSession, batch_run_id: uuid.UUID) -> bool:
+    status = await session.scalar(select(BatchRun.status).where(BatchRun.id == batch_run_id))
+    return status == BatchStatus.CANCELLED
+
+
+async def _lock_experiment_of(session: AsyncSession, batch_run_id: uuid.UUID) -> None:
+    """Lock the batch's experiment before reading or changing the batch's outcome.
+
+    Every transaction that finishes, fails, settles or cancels a batch takes this lock
+    first, so such transactions of one experiment run one after the other: each reads
+    what the previous one committed (the last batch to finish sets the experiment's
+    status; the last chunk to settle counts every stored row). Taking it first, always,
+    rules out deadlocks. It is a no-op UPDATE rather than ``SELECT ... FOR UPDATE``
+    because on SQLite only a write takes the database's write lock at that point.
+    """
+    await _lock_experiment(
+        session, select(BatchRun.experiment_id).where(BatchRun.id == batch_run_id).scalar_subquery()
+    )
+
+
+async def _lock_experiment(session: AsyncSession, experiment_id: Any) -> None:
     await session.execute(
-        select(Experiment.id)
-        .where(Experiment.id == experiment_id.scalar_subquery())
-        .with_for_update()
+        update(Experiment)
+        .where(Experiment.id == experiment_id)
+        .values(updated_at=Experiment.updated_at)
+        .execution_options(synchronize_session=False)
     )
 
 

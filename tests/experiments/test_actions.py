@@ -1,0 +1,263 @@
+"""Actions on an experiment over HTTP: cancel, re-run, re-score and JSON export."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from echo_ai.accounts.models import Membership, Role, User
+from echo_ai.db import transaction
+from echo_ai.privacy.models import AuditEvent
+from echo_ai.providers.base import Completion, CompletionRequest
+from echo_ai.runtime import Runtime
+from tests.experiments.test_router import BODY, _key, _login, _until_done
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+class _SlowDemo:
+    """Stands in for the demo provider: each answer takes a while; counts calls."""
+
+    name = "demo"
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.calls = 0
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        self.calls += 1
+        await asyncio.sleep(self.delay)
+        return Completion(
+            text=f"1. HubSpot\n2. Salesforce (answer {request.seed})",
+            model_version="slow-1",
+            input_tokens=10,
+            output_tokens=20,
+            latency_ms=self.delay * 1000,
+        )
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _runtime(app: FastAPI) -> Runtime:
+    runtime: Runtime = app.state.service.runtime
+    return runtime
+
+
+async def _stored(client: httpx.AsyncClient, headers: dict[str, str], experiment_id: str) -> int:
+    response = await client.get(f"/v1/experiments/{experiment_id}/export.json", headers=headers)
+    assert response.status_code == 200
+    return len(response.json()["items"])
+
+
+async def test_cancel_stops_a_long_run_and_keeps_what_it_stored(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    runtime = _runtime(started_app)
+    vendor = _SlowDemo(delay=0.02)
+    runtime.providers.register(vendor)
+    runtime.runner.limits.concurrency = 4
+    user = await _login(client, "ada@example.com")
+    created = await client.post("/v1/experiments", headers=user, json={**BODY, "iterations": 5000})
+    experiment_id = created.json()["id"]
+    for _ in range(200):
+        if vendor.calls >= 8:
+            break
+        await asyncio.sleep(0.02)
+
+    cancelled = await client.post(f"/v1/experiments/{experiment_id}/cancel", headers=user)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert [p["status"] for p in cancelled.json()["providers"]] == ["cancelled"]
+
+    await asyncio.sleep(0.2)  # calls in flight at the cancel finish...
+    calls = vendor.calls
+    for _ in range(100):  # ...and are stored (writes may lag the calls a little)
+        stored = await _stored(client, user, experiment_id)
+        if stored == calls:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    assert vendor.calls == calls
+    assert await _stored(client, user, experiment_id) == stored == calls
+    assert 0 < stored < 5000
+    detail = (await client.get(f"/v1/experiments/{experiment_id}", headers=user)).json()
+    assert detail["status"] == "cancelled"
+    assert detail["providers"][0]["succeeded"] == stored  # partial metrics, settled
+
+    again = await client.post(f"/v1/experiments/{experiment_id}/cancel", headers=user)
+    assert again.status_code == 409
+
+
+async def test_a_cancelled_batch_is_noticed_from_the_database(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    """A runner that did not get the in-process mark (another process) re-reads the status."""
+    runtime = _runtime(started_app)
+    vendor = _SlowDemo(delay=0.02)
+    runtime.providers.register(vendor)
+    runtime.runner.limits.concurrency = 4
+    runtime.runner.cancel = lambda batch_run_id: None  # type: ignore[method-assign]
+    user = await _login(client, "ada@example.com")
+    created = await client.post("/v1/experiments", headers=user, json={**BODY, "iterations": 5000})
+    experiment_id = created.json()["id"]
+    for _ in range(200):
+        if vendor.calls >= 8:
+            break
+        await asyncio.sleep(0.02)
+    assert (await client.post(f"/v1/experiments/{experiment_id}/cancel", headers=user)).is_success
+    await asyncio.sleep(1.5)  # the re-check interval, and the calls then in flight
+    calls = vendor.calls
+    await asyncio.sleep(0.5)
+    assert vendor.calls == calls < 5000
+
+
+async def test_cancel_of_a_finished_experiment_is_a_conflict(client: httpx.AsyncClient) -> None:
+    user = await _login(client, "ada@example.com")
+    experiment_id = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
+    await _until_done(client, user, f"/v1/experiments/{experiment_id}")
+    response = await client.post(f"/v1/experiments/{experiment_id}/cancel", headers=user)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "conflict"
+    detail = (await client.get(f"/v1/experiments/{experiment_id}", headers=user)).json()
+    assert detail["status"] == "completed"
+
+
+_CONFIG = ("name", "prompt", "brands", "iterations", "temperature", "grounding", "synthetic")
+
+
+async def test_rerun_creates_a_new_experiment_with_the_same_configuration(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    user = await _login(client, "ada@example.com")
+    body = {**BODY, "temperature": 0.4, "demo_probabilities": {"HubSpot": 0.9}}
+    original_id = (await client.post("/v1/experiments", headers=user, json=body)).json()["id"]
+    original = await _until_done(client, user, f"/v1/experiments/{original_id}")
+
+    response = await client.post(f"/v1/experiments/{original_id}/rerun", headers=user)
+    assert response.status_code == 202
+    rerun_id = response.json()["id"]
+    assert rerun_id != original_id
+    rerun = await _until_done(client, user, f"/v1/experiments/{rerun_id}")
+    assert rerun["status"] == "completed"
+    assert {k: rerun[k] for k in _CONFIG} == {k: original[k] for k in _CONFIG}
+    assert [(p["provider"], p["model"]) for p in rerun["providers"]] == [
+        (p["provider"], p["model"]) for p in original["providers"]
+    ]
+    # HubSpot is mentioned 90% of the time: the demo probabilities came along.
+    assert rerun["providers"][0]["metrics"]["visibility"]["value"] >= 0.6
+
+    async with transaction(_runtime(started_app).session_factory) as session:
+        event = await session.scalar(
+            select(AuditEvent).where(
+                AuditEvent.action == "experiment.created", AuditEvent.target_id == rerun_id
+            )
+        )
+        assert event is not None and event.details == {"rerun_of": original_id}
+
+
+async def test_rescore_with_new_brands_keeps_the_history(client: httpx.AsyncClient) -> None:
+    user = await _login(client, "ada@example.com")
+    experiment_id = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
+    before = await _until_done(client, user, f"/v1/experiments/{experiment_id}")
+    old_rates = before["providers"][0]["metrics"]["mention_rates"]
+    assert set(old_rates) == {"HubSpot", "Salesforce", "Pipedrive"}
+
+    brands = {"target": {"name": "HubSpot"}, "competitors": [{"name": "Zoho"}]}
+    response = await client.post(
+        f"/v1/experiments/{experiment_id}/rescore", headers=user, json={"brands": brands}
+    )
+    assert response.status_code == 200, response.text
+    after = response.json()
+    assert after["brands_revision"] == before["brands_revision"] + 1
+    (batch,) = after["providers"]
+    assert set(batch["metrics"]["mention_rates"]) == {"HubSpot", "Zoho"}
+    assert batch["metrics_history"][-1]["metrics"]["mention_rates"] == old_rates
+    assert batch["metrics_history"][-1]["brands_revision"] == before["brands_revision"]
+
+    again = await client.post(f"/v1/experiments/{experiment_id}/rescore", headers=user)
+    assert again.status_code == 200
+    assert len(again.json()["providers"][0]["metrics_history"]) == 2
+
+
+async def test_rescore_while_running_is_a_conflict(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    runtime = _runtime(started_app)
+    runtime.providers.register(_SlowDemo(delay=0.05))
+    runtime.runner.limits.concurrency = 1
+    user = await _login(client, "ada@example.com")
+    experiment_id = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
+    response = await client.post(f"/v1/experiments/{experiment_id}/rescore", headers=user)
+    assert response.status_code == 409
+    assert (await client.post(f"/v1/experiments/{experiment_id}/cancel", headers=user)).is_success
+
+
+async def test_export_json_has_every_iteration(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    user = await _login(client, "ada@example.com")
+    experiment_id = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
+    url = f"/v1/experiments/{experiment_id}"
+    await _until_done(client, user, url)
+    exported = await client.get(f"{url}/export.json", headers=user)
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("application/json")
+    document = exported.json()
+    assert document["experiment_id"] == experiment_id
+    assert sorted(item["index"] for item in document["items"]) == list(range(20))
+    listed = (await client.get(f"{url}/iterations", headers=user, params={"limit": 100})).json()
+    assert document["items"] == listed["items"]
+
+    async with transaction(_runtime(started_app).session_factory) as session:
+        event = await session.scalar(
+            select(AuditEvent).where(
+                AuditEvent.action == "experiment.exported", AuditEvent.target_id == experiment_id
+            )
+        )
+        assert event is not None and event.details == {"format": "json", "rows": 20}
+
+
+async def _viewer(
+    client: httpx.AsyncClient, started_app: FastAPI, owner_email: str
+) -> dict[str, str]:
+    """Bob, added to the owner's personal workspace as a viewer."""
+    bob = await _login(client, "bob@example.com")
+    async with transaction(_runtime(started_app).session_factory) as session:
+        owner_id = await session.scalar(select(User.id).where(User.email == owner_email))
+        workspace_id = await session.scalar(
+            select(Membership.workspace_id).where(Membership.user_id == owner_id)
+        )
+        bob_id = await session.scalar(select(User.id).where(User.email == "bob@example.com"))
+        assert workspace_id is not None and bob_id is not None
+        session.add(Membership(workspace_id=workspace_id, user_id=bob_id, role=Role.VIEWER))
+    return {**bob, "X-Workspace-Id": str(workspace_id)}
+
+
+async def test_viewers_and_read_only_keys_cannot_act(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    ada = await _login(client, "ada@example.com")
+    experiment_id = (await client.post("/v1/experiments", headers=ada, json=BODY)).json()["id"]
+    await _until_done(client, ada, f"/v1/experiments/{experiment_id}")
+    reader = await _key(client, ada, ["read"])
+    viewer = await _viewer(client, started_app, "ada@example.com")
+    outsider = await _login(client, "eve@example.com")
+    for action in ("cancel", "rerun", "rescore"):
+        url = f"/v1/experiments/{experiment_id}/{action}"
+        for headers in (reader, viewer):
+            response = await client.post(url, headers=headers)
+            assert response.status_code == 403, (action, response.text)
+        assert (await client.post(url, headers=outsider)).status_code == 404, action
+    for headers in (reader, viewer):
+        response = await client.get(f"/v1/experiments/{experiment_id}/export.json", headers=headers)
+        assert response.status_code == 200
+    assert (
+        await client.get(f"/v1/experiments/{experiment_id}/export.json", headers=outsider)
+    ).status_code == 404
+    listed = (await client.get("/v1/experiments", headers=ada)).json()["items"]
+    assert [item["id"] for item in listed] == [experiment_id]  # nothing was re-run
