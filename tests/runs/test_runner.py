@@ -386,7 +386,8 @@ async def test_a_cancellation_in_the_database_stops_new_calls(
 ) -> None:
     """Without the in-process mark (as for a runner in another process), the runner
     re-reads the batch's status and starts no new call once it is cancelled."""
-    scripted.delay = 0.01
+    # Slow enough that the run outlasts the status re-read interval (about a second).
+    scripted.delay = 0.05
     runtime.runner.limits.concurrency = 4
     experiment_id = await _create(runtime, iterations=300, providers=["openai:gpt-4o-mini"])
     await asyncio.gather(
