@@ -10,12 +10,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.analysis.extraction import Extraction
-from echo_ai.api.auth import CurrentPrincipal, PrincipalActor, WritePrincipal
+from echo_ai.api.auth import CurrentPrincipal, Principal, PrincipalActor, WritePrincipal
 from echo_ai.api.deps import SessionDep, StateDep, after_commit
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
 from echo_ai.api.pagination import aware_time, decode_cursor, encode_cursor, row_index
+from echo_ai.api.state import ServiceState
 from echo_ai.brands.schemas import BrandSet
 from echo_ai.errors import AppError
 from echo_ai.experiments import export
@@ -24,7 +26,7 @@ from echo_ai.experiments.models import ExperimentStatus
 from echo_ai.experiments.schemas import ExperimentCreate
 from echo_ai.experiments.views import BatchRunOut, ExperimentDetail, ExperimentOut
 from echo_ai.privacy import audit
-from echo_ai.privacy.audit import Action
+from echo_ai.privacy.audit import Action, Actor
 from echo_ai.providers.base import ProviderNotConfigured
 from echo_ai.runs.models import Iteration
 from echo_ai.runs.providers import ensure_configured
@@ -130,20 +132,16 @@ PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 EXPORT_PAGE = 1_000
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=ExperimentDetail,
-    responses=error_responses(*BODY_ERRORS),
-)
-async def create_experiment(
+async def _queue(
     data: ExperimentCreate,
-    principal: WritePrincipal,
-    session: SessionDep,
-    state: StateDep,
-    actor: PrincipalActor,
+    principal: Principal,
+    session: AsyncSession,
+    state: ServiceState,
+    actor: Actor,
+    *,
+    details: dict[str, Any],
 ) -> ExperimentDetail:
-    """Queue an experiment: one batch run per provider. Work starts once it is stored."""
+    """Store an experiment, audit it, and start it once the transaction has committed."""
     try:
         ensure_configured(data.provider_specs)
     except ProviderNotConfigured as error:
@@ -162,10 +160,28 @@ async def create_experiment(
         workspace_id=principal.workspace_id,
         target_type="experiment",
         target_id=created.id,
-        details={"providers": created.providers, "iterations": created.iterations},
+        details=details,
     )
     after_commit(session, lambda: state.runtime.executor.run_experiment(created.id))
     return ExperimentDetail.of_report(await experiments.report(session, experiment))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ExperimentDetail,
+    responses=error_responses(*BODY_ERRORS),
+)
+async def create_experiment(
+    data: ExperimentCreate,
+    principal: WritePrincipal,
+    session: SessionDep,
+    state: StateDep,
+    actor: PrincipalActor,
+) -> ExperimentDetail:
+    """Queue an experiment: one batch run per provider. Work starts once it is stored."""
+    details = {"providers": data.providers, "iterations": data.iterations}
+    return await _queue(data, principal, session, state, actor, details=details)
 
 
 @router.get("", response_model=ExperimentPage, responses=error_responses(400))
@@ -335,28 +351,9 @@ async def rerun_experiment(
     """Queue a new experiment with the same configuration. Work starts once it is stored."""
     original = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
     data = experiments.rerun_input(original)
-    try:
-        ensure_configured(data.provider_specs)
-    except ProviderNotConfigured as error:
-        raise ProviderUnavailable(error.message) from None
-    created = await experiments.create(
-        session,
-        data,
-        chunk_size=state.settings.runner.chunk_size,
-        workspace_id=principal.workspace_id,
+    return await _queue(
+        data, principal, session, state, actor, details={"rerun_of": str(original.id)}
     )
-    experiment = await experiments.get(session, created.id)
-    await audit.record(
-        session,
-        Action.EXPERIMENT_CREATED,
-        actor=actor,
-        workspace_id=principal.workspace_id,
-        target_type="experiment",
-        target_id=created.id,
-        details={"rerun_of": str(original.id)},
-    )
-    after_commit(session, lambda: state.runtime.executor.run_experiment(created.id))
-    return ExperimentDetail.of_report(await experiments.report(session, experiment))
 
 
 @router.post(
