@@ -25,7 +25,7 @@ from echo_ai.api.state import build_state
 from echo_ai.config import Settings, get_settings
 from echo_ai.runtime import open_runtime
 from echo_ai.security.keys import load_key_ring
-from echo_ai.security.rate_limit import RateLimiter, storage_uri_from_environment
+from echo_ai.security.rate_limit import RateLimiter
 
 TITLE = "Echo AI"
 DESCRIPTION = (
@@ -75,7 +75,7 @@ async def _lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[None]
         keys = load_key_ring(settings)
     except (ValueError, PermissionError) as error:
         raise StartupError(f"refusing to start: {error}") from error
-    limiter = RateLimiter(storage_uri_from_environment())
+    limiter = RateLimiter(settings.redis_url)
     async with open_runtime(settings) as runtime:
         app.state.service = build_state(settings, runtime, keys)
         app.state.rate_limiter = limiter

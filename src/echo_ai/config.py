@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 APP_NAME = "echo-ai"
@@ -63,6 +63,46 @@ class ServerSettings(BaseModel):
         return bool(self.public_url and self.public_url.startswith("https://"))
 
 
+class WorkerSettings(BaseModel):
+    """The Celery executor of production mode (``ECHO_AI_EXECUTOR=celery``)."""
+
+    concurrency: Annotated[int | None, Field(ge=1, le=512)] = None
+    """Worker processes per ``echo-ai worker``; default: the machine's CPU count."""
+    autoscale: Annotated[str | None, Field(pattern=r"^\d+,\d+$")] = None
+    """``MAX,MIN`` processes, grown and shrunk with the load (overrides concurrency)."""
+    chunk_soft_time_limit_seconds: Annotated[int, Field(ge=10, le=86_400)] = 1_800
+    """A chunk still running after this is interrupted and retried."""
+    chunk_time_limit_seconds: Annotated[int, Field(ge=10, le=86_400)] = 1_900
+    """A chunk still running after this is killed with its process (then re-delivered)."""
+    visibility_timeout_seconds: Annotated[int, Field(ge=10, le=604_800)] = 3_600
+    """An unacknowledged chunk is re-delivered after this: longer than the longest chunk."""
+    max_retries: Annotated[int, Field(ge=0, le=20)] = 5
+    """Retries, with exponential back-off, of a chunk that raised (e.g. the database was
+    unreachable); then its batch fails with the reason."""
+    max_deliveries: Annotated[int, Field(ge=1, le=100)] = 5
+    """Deliveries of one chunk that killed its worker before it is given up (batch failed)."""
+    beat_interval_seconds: Annotated[float, Field(ge=0.5, le=3_600)] = 60.0
+    """How often ``echo-ai beat`` dispatches due schedules and recovers stalled batches."""
+    stalled_after_seconds: Annotated[int, Field(ge=10, le=86_400)] = 600
+    """A queued or running batch with no progress for this long is dispatched again
+    (its stored iterations are kept; only missing ones run)."""
+
+
+class ObservabilitySettings(BaseModel):
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    metrics_token: str | None = None
+    """Bearer token that ``GET /metrics`` requires; without one (and without a separate
+    metrics port) ``/metrics`` is not served."""
+    metrics_port: Annotated[int | None, Field(ge=1, le=65535)] = None
+    """Serve Prometheus metrics on this port (on ``metrics_host``) instead of the API."""
+    metrics_host: str = "127.0.0.1"
+    sentry_dsn: str | None = Field(default=None, repr=False)
+    otlp_endpoint: str | None = None
+    """OpenTelemetry traces are exported over OTLP/HTTP here when set."""
+    service_name: str = "echo-ai"
+
+
 class AuthSettings(BaseModel):
     access_token_minutes: Annotated[int, Field(ge=1, le=60)] = 15
     refresh_token_days: Annotated[int, Field(ge=1, le=365)] = 30
@@ -98,6 +138,14 @@ class Settings(BaseSettings):
     runner: RunnerSettings = RunnerSettings()
     server: ServerSettings = ServerSettings()
     auth: AuthSettings = AuthSettings()
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "ECHO_AI_REDIS_URL")
+    )
+    """Redis: Celery's broker, shared rate limits (API and outbound calls), readiness."""
+    executor: Literal["local", "celery"] = "local"
+    """``local`` runs batches in the API process; ``celery`` hands chunks to workers."""
+    worker: WorkerSettings = WorkerSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
 
     @field_validator("database_url")
     @classmethod
@@ -110,6 +158,21 @@ class Settings(BaseSettings):
                 "(sqlite:///path) URL"
             )
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("REDIS_URL must be a redis:// or rediss:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _celery_needs_redis(self) -> Settings:
+        if self.executor == "celery" and self.redis_url is None:
+            raise ValueError("ECHO_AI_EXECUTOR=celery needs REDIS_URL (the Celery broker)")
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -16,7 +16,6 @@ Routers use :func:`rate_limit` (a dependency) or :func:`enforce_rate_limit`; bot
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -129,11 +128,6 @@ class RateLimiter:
     async def reset(self) -> None:
         """Forget every counter (under this key prefix, for Redis)."""
         await self.storage.reset()
-
-
-def storage_uri_from_environment() -> str | None:
-    """``REDIS_URL`` when set; memory otherwise. (Settings will own this with Redis.)"""
-    return os.environ.get("REDIS_URL") or None
 
 
 async def enforce_rate_limit(
