@@ -6,7 +6,12 @@ import time
 import pytest
 
 from echo_ai.providers.base import Completion, CompletionRequest
-from echo_ai.runs.limits import MinuteRateLimiter, ProviderLimits
+from echo_ai.runs.limits import (
+    MinuteRateLimiter,
+    ProviderLimits,
+    RateLimitedProvider,
+    RateLimiter,
+)
 
 
 class _Echo:
@@ -56,3 +61,30 @@ def test_without_a_rate_the_provider_is_not_wrapped() -> None:
 def test_rate_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         MinuteRateLimiter(0)
+
+
+async def test_any_rate_limiter_can_wrap_a_provider() -> None:
+    class _Counting:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        async def acquire(self) -> None:
+            self.calls += 1
+
+    counting = _Counting()
+    limiter: RateLimiter = counting  # the protocol is all RateLimitedProvider needs
+    provider = RateLimitedProvider(_Echo(), limiter)
+    await provider.complete(CompletionRequest(prompt="p", model="m"))
+    assert counting.calls == 1
+
+
+async def test_without_redis_the_limits_stay_in_process() -> None:
+    limits = ProviderLimits(2, 60)  # positional arguments keep their meaning
+    assert limits.redis_url is None
+    assert isinstance(limits.rate_limiter("openai", "m"), MinuteRateLimiter)
+    await limits.aclose()  # nothing to close
+
+
+def test_the_redis_url_is_not_shown() -> None:
+    limits = ProviderLimits(2, 60, "redis://:secret@cache:6379/0")
+    assert "secret" not in repr(limits)
