@@ -87,6 +87,19 @@ class WorkerSettings(BaseModel):
     """A queued or running batch with no progress for this long is dispatched again
     (its stored iterations are kept; only missing ones run)."""
 
+    @model_validator(mode="after")
+    def _limits_in_order(self) -> WorkerSettings:
+        if not (
+            self.chunk_soft_time_limit_seconds
+            < self.chunk_time_limit_seconds
+            < self.visibility_timeout_seconds
+        ):
+            raise ValueError(
+                "need chunk_soft_time_limit_seconds < chunk_time_limit_seconds < "
+                "visibility_timeout_seconds (a chunk must end before it is re-delivered)"
+            )
+        return self
+
 
 class ObservabilitySettings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -169,9 +182,15 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _celery_needs_redis(self) -> Settings:
+    def _consistent(self) -> Settings:
         if self.executor == "celery" and self.redis_url is None:
             raise ValueError("ECHO_AI_EXECUTOR=celery needs REDIS_URL (the Celery broker)")
+        longest_call = self.runner.timeout_seconds * self.runner.max_attempts
+        if self.worker.chunk_soft_time_limit_seconds <= longest_call:
+            raise ValueError(
+                "worker.chunk_soft_time_limit_seconds must exceed one call's timeout times "
+                f"its attempts ({longest_call:.0f} s)"
+            )
         return self
 
     @property

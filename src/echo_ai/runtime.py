@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -12,10 +14,11 @@ from echo_ai import migrate
 from echo_ai.config import Settings
 from echo_ai.db import create_engine, create_session_factory, is_sqlite
 from echo_ai.providers.retry import RetryPolicy
-from echo_ai.runs.executor import LocalExecutor
+from echo_ai.runs.executor import Executor, LocalExecutor
 from echo_ai.runs.limits import ProviderLimits
 from echo_ai.runs.providers import ProviderPool
 from echo_ai.runs.runner import ProgressCallback, Runner
+from echo_ai.runs.scheduler import Scheduler, Spawn
 
 
 @dataclass
@@ -25,18 +28,39 @@ class Runtime:
     session_factory: async_sessionmaker[AsyncSession]
     providers: ProviderPool
     runner: Runner
-    executor: LocalExecutor
+    executor: Executor
+
+    def scheduler(self, *, spawn: Spawn | None = None) -> Scheduler:
+        return Scheduler(
+            session_factory=self.session_factory,
+            executor=self.executor,
+            chunk_size=self.settings.runner.chunk_size,
+            stalled_after=timedelta(seconds=self.settings.worker.stalled_after_seconds),
+            spawn=spawn,
+        )
 
 
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, on_progress: ProgressCallback | None = None
+    settings: Settings,
+    *,
+    on_progress: ProgressCallback | None = None,
+    executor: Literal["local", "celery"] | None = None,
 ) -> AsyncIterator[Runtime]:
-    """The embedded SQLite database is migrated on open; PostgreSQL must be migrated first."""
+    """Open the database, providers and an executor (``settings.executor`` unless given).
+
+    Only the embedded SQLite database of a development set-up is migrated on open; any
+    other database must have been migrated first (``echo-ai migrate``).
+    """
     engine = create_engine(settings)
     providers = ProviderPool(settings)
+    limits = ProviderLimits(
+        concurrency=settings.runner.concurrency_per_provider,
+        requests_per_minute=settings.runner.requests_per_minute,
+        redis_url=settings.redis_url,
+    )
     try:
-        if is_sqlite(engine):
+        if is_sqlite(engine) and settings.environment == "development":
             await migrate.upgrade_embedded(engine)
         else:
             await migrate.ensure_current(engine)
@@ -44,10 +68,7 @@ async def open_runtime(
         runner = Runner(
             session_factory=session_factory,
             providers=providers,
-            limits=ProviderLimits(
-                concurrency=settings.runner.concurrency_per_provider,
-                requests_per_minute=settings.runner.requests_per_minute,
-            ),
+            limits=limits,
             retry_policy=RetryPolicy(max_attempts=settings.runner.max_attempts),
             on_progress=on_progress,
         )
@@ -57,8 +78,18 @@ async def open_runtime(
             session_factory=session_factory,
             providers=providers,
             runner=runner,
-            executor=LocalExecutor(runner),
+            executor=_executor(executor or settings.executor, settings, runner),
         )
     finally:
+        await limits.aclose()
         await providers.aclose()
         await engine.dispose()
+
+
+def _executor(kind: Literal["local", "celery"], settings: Settings, runner: Runner) -> Executor:
+    if kind == "local":
+        return LocalExecutor(runner)
+    from echo_ai.runs.celery_app import configure
+    from echo_ai.runs.celery_executor import CeleryExecutor
+
+    return CeleryExecutor(configure(settings), runner.session_factory)

@@ -25,6 +25,7 @@ class ServiceState:
     signer: TokenSigner
     background: set[asyncio.Task[None]] = field(default_factory=set)
     """Work started after a commit (batches of the in-process executor)."""
+    scheduler_task: asyncio.Task[None] | None = None
 
     def start_background(self, job: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(job)
@@ -33,9 +34,22 @@ class ServiceState:
 
     async def stop_background(self) -> None:
         """At shutdown: stop running batches; stored iterations stay, resume runs the rest."""
+        if self.scheduler_task is not None:
+            self.scheduler_task.cancel()
+            await asyncio.gather(self.scheduler_task, return_exceptions=True)
         for task in list(self.background):
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+
+    def start_scheduler(self) -> None:
+        """With the in-process executor, this process also runs the scheduler (recurring
+        experiments, stalled batches); with Celery, ``echo-ai beat`` does."""
+        if self.settings.executor != "local":
+            return
+        scheduler = self.runtime.scheduler(spawn=self.start_background)
+        self.scheduler_task = asyncio.create_task(
+            scheduler.run_forever(self.settings.worker.beat_interval_seconds)
+        )
 
 
 def build_state(settings: Settings, runtime: Runtime, keys: KeyRing) -> ServiceState:

@@ -73,7 +73,7 @@ class BatchProgress:
 async def execute(settings: Settings, prepare: Prepare) -> uuid.UUID:
     """Prepare an experiment, then run its batches with progress per provider."""
     progress = BatchProgress()
-    async with open_runtime(settings, on_progress=progress.advance) as runtime:
+    async with open_runtime(settings, on_progress=progress.advance, executor="local") as runtime:
         async with transaction(runtime.session_factory) as session:
             experiment = await experiment_service.get(session, await prepare(session))
             done = await experiment_service.stored_counts(session, experiment)

@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai import aio, migrate
-from echo_ai.cli import experiments, flows, options
+from echo_ai.cli import experiments, flows, options, production
 from echo_ai.cli.errors import friendly_errors
 from echo_ai.config import get_settings
 from echo_ai.db import create_engine
@@ -240,3 +240,6 @@ def serve(
         forwarded_allow_ips=forwarded_allow_ips,
         log_level="info",
     )
+
+
+production.register(app)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, Float, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from echo_ai.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum
+from echo_ai.db import Base, JSONType, Timestamps, UTCDateTime, UUIDPrimaryKey, str_enum
 
 if TYPE_CHECKING:
     from echo_ai.runs.models import BatchRun
@@ -28,6 +29,7 @@ class Experiment(UUIDPrimaryKey, Timestamps, Base):
     __table_args__ = (
         Index("ix_experiments_workspace_status_created", "workspace_id", "status", "created_at"),
         Index("ix_experiments_created_at", "created_at"),
+        Index("ix_experiments_next_run_at", "next_run_at"),
     )
 
     workspace_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), nullable=True)
@@ -50,6 +52,19 @@ class Experiment(UUIDPrimaryKey, Timestamps, Base):
         str_enum(ExperimentStatus),
         default=ExperimentStatus.QUEUED,
     )
+    """The status of the latest run."""
+    brand_profile_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), nullable=True)
+    """The brand profile the brands were copied from, if any (a later edit of the profile
+    does not change the experiment)."""
+    runs: Mapped[int] = mapped_column(Integer, default=1)
+    """How many times the experiment has run; its latest batch runs have ``round == runs``."""
+    schedule_cron: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    """A five-field cron expression: the experiment runs again at each of its times."""
+    schedule_timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    schedule_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """When the scheduler starts the next run (NULL: no schedule, or paused)."""
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     batch_runs: Mapped[list[BatchRun]] = relationship(
         back_populates="experiment",

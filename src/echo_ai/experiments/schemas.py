@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from echo_ai.brands.schemas import BrandSet
+from echo_ai.db import utcnow
+from echo_ai.experiments import schedules
 from echo_ai.providers.registry import ProviderSpec
 
 MAX_ITERATIONS = 10_000
@@ -23,12 +26,42 @@ class UserLocationIn(BaseModel):
     timezone: Annotated[str | None, Field(max_length=64)] = None
 
 
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cron: Annotated[str, Field(min_length=1, max_length=100, examples=["0 9 * * 1"])]
+    """Five cron fields (minute hour day-of-month month day-of-week), e.g. ``0 9 * * 1``
+    for Mondays at 9:00, or a macro: ``@hourly``, ``@daily``, ``@weekly``, ``@monthly``.
+    Runs must be at least 5 minutes apart."""
+    timezone: Annotated[str, Field(max_length=64, examples=["Europe/Paris"])] = "UTC"
+    """The IANA time zone the cron times are read in."""
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        return schedules.valid_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return schedules.valid_timezone(value)
+
+    @model_validator(mode="after")
+    def _not_too_often(self) -> ScheduleIn:
+        schedules.check_interval(self.cron, self.timezone, now=utcnow())
+        return self
+
+
 class ExperimentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str | None, Field(max_length=200)] = None
     prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_LENGTH)]
-    brands: BrandSet
+    brands: BrandSet | None = None
+    """The brands to track; or give ``brand_profile_id`` to use a stored brand profile."""
+    brand_profile_id: uuid.UUID | None = None
+    """A brand profile of the workspace whose brands to track (copied: later edits of the
+    profile do not change this experiment)."""
     providers: Annotated[list[str], Field(min_length=1, max_length=MAX_PROVIDERS)] = ["demo"]
     iterations: Annotated[int, Field(ge=1, le=MAX_ITERATIONS)] = 50
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
@@ -40,6 +73,8 @@ class ExperimentCreate(BaseModel):
         Field(max_length=51),
     ] = None
     """For the offline demo provider: brand name -> chance an answer mentions it."""
+    schedule: ScheduleIn | None = None
+    """Run the experiment again at these times (it also runs once now)."""
 
     @field_validator("prompt")
     @classmethod
@@ -58,11 +93,17 @@ class ExperimentCreate(BaseModel):
         return specs
 
     @model_validator(mode="after")
-    def _probabilities_name_tracked_brands(self) -> ExperimentCreate:
-        unknown = set(self.demo_probabilities or {}) - set(self.brands.names)
-        if unknown:
-            raise ValueError(f"demo probabilities name untracked brands: {sorted(unknown)}")
+    def _brands_given_once(self) -> ExperimentCreate:
+        if (self.brands is None) == (self.brand_profile_id is None):
+            raise ValueError("give either brands or brand_profile_id")
+        if self.brands is not None:
+            check_demo_probabilities(self.demo_probabilities, self.brands)
         return self
+
+    def with_brands(self, brands: BrandSet) -> ExperimentCreate:
+        """This input with the brands of a brand profile (validated again)."""
+        check_demo_probabilities(self.demo_probabilities, brands)
+        return self.model_copy(update={"brands": brands})
 
     @property
     def provider_specs(self) -> list[ProviderSpec]:
@@ -71,3 +112,9 @@ class ExperimentCreate(BaseModel):
     @property
     def display_name(self) -> str:
         return self.name or self.prompt[:80]
+
+
+def check_demo_probabilities(probabilities: dict[str, float] | None, brands: BrandSet) -> None:
+    unknown = set(probabilities or {}) - set(brands.names)
+    if unknown:
+        raise ValueError(f"demo probabilities name untracked brands: {sorted(unknown)}")

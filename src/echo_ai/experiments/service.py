@@ -13,11 +13,14 @@ from sqlalchemy.orm import selectinload
 
 from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.analysis.metrics import BatchMetrics
+from echo_ai.brands import service as brand_service
 from echo_ai.brands.schemas import BrandSet
-from echo_ai.db import newer_first_after
+from echo_ai.db import newer_first_after, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
+from echo_ai.experiments import schedules
 from echo_ai.experiments.models import Experiment, ExperimentStatus
 from echo_ai.experiments.schemas import ExperimentCreate
+from echo_ai.providers.registry import ProviderSpec
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, Iteration
 from echo_ai.runs.scoring import citations_from
@@ -32,12 +35,24 @@ async def create(
     chunk_size: int,
     workspace_id: uuid.UUID | None = None,
 ) -> Experiment:
+    """Store the experiment and queue its first run (one batch per provider)."""
+    if data.brand_profile_id is not None:
+        if workspace_id is None:
+            raise AppError("brand profiles belong to a workspace: give the brands instead")
+        profile = await brand_service.get(session, workspace_id, data.brand_profile_id)
+        try:
+            data = data.with_brands(BrandSet.model_validate(profile.brands))
+        except ValueError as error:
+            raise AppError(str(error)) from None
+    assert data.brands is not None  # the schema requires brands or a profile
+    now = utcnow()
     experiment = Experiment(
         workspace_id=workspace_id,
         name=data.display_name,
         prompt=data.prompt,
         brands=data.brands.model_dump(mode="json"),
         brands_revision=1,
+        brand_profile_id=data.brand_profile_id,
         providers=list(data.providers),
         iterations=data.iterations,
         temperature=data.temperature,
@@ -46,17 +61,37 @@ async def create(
         user_location=data.user_location.model_dump() if data.user_location else None,
         demo_probabilities=data.demo_probabilities,
         status=ExperimentStatus.QUEUED,
+        runs=0,
     )
+    if data.schedule is not None:
+        schedules.set_schedule(
+            experiment, cron=data.schedule.cron, timezone=data.schedule.timezone, now=now
+        )
     session.add(experiment)
     await session.flush()
-    for spec in data.provider_specs:
+    await start_run(session, experiment, chunk_size=chunk_size, now=now)
+    return experiment
+
+
+async def start_run(
+    session: AsyncSession, experiment: Experiment, *, chunk_size: int, now: datetime
+) -> None:
+    """Queue a new run of the experiment: one batch per provider, in round ``runs + 1``."""
+    experiment.runs += 1
+    experiment.status = ExperimentStatus.QUEUED
+    experiment.last_run_at = now
+    for spec in (ProviderSpec.parse(value) for value in experiment.providers):
         session.add(
             run_service.new_batch(
-                experiment, spec, chunk_size=chunk_size, seed=secrets.randbelow(2**31)
+                experiment,
+                spec,
+                chunk_size=chunk_size,
+                seed=secrets.randbelow(2**31),
+                round_=experiment.runs,
+                now=now,
             )
         )
     await session.flush()
-    return experiment
 
 
 async def resolve_id(session: AsyncSession, text: str) -> uuid.UUID:
@@ -104,6 +139,7 @@ async def list_recent(
     limit: int = 20,
     status: ExperimentStatus | None = None,
     workspace_id: uuid.UUID | None = None,
+    scheduled: bool | None = None,
     before: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Experiment]:
     """Newest first; ``before`` (created_at, id) continues a listing (cursor pagination)."""
@@ -117,6 +153,9 @@ async def list_recent(
         query = query.where(Experiment.status == status)
     if workspace_id is not None:
         query = query.where(Experiment.workspace_id == workspace_id)
+    if scheduled is not None:
+        has_schedule = Experiment.schedule_cron.is_not(None)
+        query = query.where(has_schedule if scheduled else ~has_schedule)
     if before is not None:
         query = query.where(newer_first_after(Experiment.created_at, Experiment.id, before))
     return list(await session.scalars(query))
@@ -189,26 +228,45 @@ def summary(experiment: Experiment) -> dict[str, object]:
 class ExperimentReport:
     experiment: Experiment
     batches: list[tuple[BatchRun, BatchMetrics | None]]
+    """The batches of the latest run, with their metrics once finished."""
     combined: BatchMetrics | None
-    """All providers pooled at the iteration level (None until a batch has finished)."""
+    """The latest run's providers pooled at the iteration level (None until a batch has
+    finished)."""
+    earlier: list[tuple[BatchRun, BatchMetrics | None]]
+    """The batches of earlier runs (a recurring experiment's history), newest first."""
 
     @property
     def synthetic(self) -> bool:
         return any(batch.synthetic for batch, _ in self.batches)
 
 
+def latest_batches(experiment: Experiment) -> list[BatchRun]:
+    """The batch runs of the experiment's latest run (its batch runs must be loaded)."""
+    latest = max((batch.round for batch in experiment.batch_runs), default=1)
+    return [batch for batch in experiment.batch_runs if batch.round == latest]
+
+
 async def report(session: AsyncSession, experiment: Experiment) -> ExperimentReport:
-    batches = [
+    """Metrics of the latest run per provider and combined, and the earlier runs."""
+    latest = max((batch.round for batch in experiment.batch_runs), default=1)
+    with_metrics = [
         (batch, BatchMetrics.model_validate(batch.metrics) if batch.metrics else None)
         for batch in experiment.batch_runs
     ]
+    batches = [item for item in with_metrics if item[0].round == latest]
+    earlier = sorted(
+        (item for item in with_metrics if item[0].round != latest),
+        key=lambda item: (-item[0].round, item[0].created_at),
+    )
     finished = [batch.id for batch, metrics in batches if metrics is not None]
     combined = None
     if finished:
         brands = BrandSet.model_validate(experiment.brands)
         facts = await run_service.batch_facts(session, finished, target=brands.target.name)
         combined = run_service.metrics_for(facts, brands, seed=0)
-    return ExperimentReport(experiment=experiment, batches=batches, combined=combined)
+    return ExperimentReport(
+        experiment=experiment, batches=batches, combined=combined, earlier=earlier
+    )
 
 
 async def rescore(

@@ -16,8 +16,31 @@ from echo_ai.runs.models import BatchRun, BatchStatus
 SYNTHETIC_NOTICE = "SYNTHETIC DATA: answers made up offline by the demo provider, not a real AI"
 
 
+class ScheduleOut(BaseModel):
+    cron: str
+    timezone: str
+    paused: bool
+    next_run_at: datetime | None
+    """When the next run starts (``null`` while paused)."""
+    last_run_at: datetime | None
+
+    @classmethod
+    def of(cls, experiment: Experiment) -> ScheduleOut | None:
+        if experiment.schedule_cron is None:
+            return None
+        return cls(
+            cron=experiment.schedule_cron,
+            timezone=experiment.schedule_timezone,
+            paused=experiment.schedule_paused,
+            next_run_at=experiment.next_run_at,
+            last_run_at=experiment.last_run_at,
+        )
+
+
 class BatchRunOut(BaseModel):
     id: uuid.UUID
+    round: int
+    """Which run of the experiment the batch belongs to (1 for the first)."""
     provider: str
     model: str
     status: BatchStatus
@@ -37,6 +60,7 @@ class BatchRunOut(BaseModel):
     def of(cls, batch: BatchRun, metrics: BatchMetrics | None) -> BatchRunOut:
         return cls(
             id=batch.id,
+            round=batch.round,
             provider=batch.provider,
             model=batch.model,
             status=batch.status,
@@ -66,7 +90,12 @@ class ExperimentOut(BaseModel):
     temperature: float
     grounding: bool
     require_grounding: bool
+    brand_profile_id: uuid.UUID | None
+    runs: int
+    """How many times the experiment has run (more than once when it is scheduled)."""
+    schedule: ScheduleOut | None
     providers: list[BatchRunOut]
+    """The batch runs of the latest run, one per provider."""
 
     @classmethod
     def of(cls, experiment: Experiment, batches: list[BatchRunOut]) -> ExperimentOut:
@@ -85,16 +114,23 @@ class ExperimentOut(BaseModel):
             temperature=experiment.temperature,
             grounding=experiment.grounding,
             require_grounding=experiment.require_grounding,
+            brand_profile_id=experiment.brand_profile_id,
+            runs=experiment.runs,
+            schedule=ScheduleOut.of(experiment),
             providers=batches,
         )
 
 
 class ExperimentDetail(ExperimentOut):
     combined: BatchMetrics | None
-    """Every provider pooled at the iteration level (None until a batch has results)."""
+    """The latest run's providers pooled at the iteration level (None until a batch has
+    results)."""
+    history: list[BatchRunOut]
+    """The batch runs of earlier runs, newest run first: metrics over time."""
 
     @classmethod
     def of_report(cls, report: ExperimentReport) -> ExperimentDetail:
         batches = [BatchRunOut.of(batch, metrics) for batch, metrics in report.batches]
         base = ExperimentOut.of(report.experiment, batches)
-        return cls(**dict(base), combined=report.combined)
+        history = [BatchRunOut.of(batch, metrics) for batch, metrics in report.earlier]
+        return cls(**dict(base), combined=report.combined, history=history)

@@ -1,7 +1,8 @@
-"""The in-process executor of the embedded default: every chunk of a batch as an asyncio task.
+"""Executors hand a batch's chunks to runners: in this process, or to Celery workers.
 
-The distributed executor (Celery) hands the same chunks to workers instead; the runner,
-storage and finalisation are the same.
+:class:`LocalExecutor` (the embedded default) runs every chunk of a batch as an asyncio
+task here; :class:`echo_ai.runs.celery_executor.CeleryExecutor` sends the same chunks to
+workers instead. The runner, storage and finalisation are the same.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
+from typing import Protocol
 
 from echo_ai.db import transaction
 from echo_ai.runs import service
@@ -16,6 +19,18 @@ from echo_ai.runs.models import BatchRun
 from echo_ai.runs.runner import Runner, crash_reason
 
 log = logging.getLogger(__name__)
+
+
+class Executor(Protocol):
+    async def run_experiment(self, experiment_id: uuid.UUID) -> None:
+        """Run the experiment's unfinished batches (called after the commit that queued
+        them)."""
+
+    async def run_batches(self, batches: Sequence[BatchRun]) -> None:
+        """Run these batches' missing iterations again (stalled batches)."""
+
+    async def cancel(self, batch_run_ids: list[uuid.UUID]) -> None:
+        """Stop starting calls for batches cancelled in the database."""
 
 
 class LocalExecutor:
@@ -53,6 +68,13 @@ class LocalExecutor:
                 self.runner.cancel(batch_run_id)
 
     async def run_experiment(self, experiment_id: uuid.UUID) -> None:
+        """Run the experiment's unfinished batches here; returns when they have ended."""
         async with transaction(self.runner.session_factory) as session:
             batches = await service.runnable_batches(session, experiment_id)
-        await asyncio.gather(*(self.run_batch(batch) for batch in batches))
+        await self.run_batches(batches)
+
+    async def run_batches(self, batches: Sequence[BatchRun]) -> None:
+        """Run the batches here (those already running in this process are left alone)."""
+        await asyncio.gather(
+            *(self.run_batch(batch) for batch in batches if batch.id not in self._running)
+        )

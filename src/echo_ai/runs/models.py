@@ -50,11 +50,16 @@ FINISHED_STATUSES = frozenset({BatchStatus.COMPLETED, BatchStatus.FAILED, BatchS
 
 class BatchRun(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "batch_runs"
-    __table_args__ = (Index("ix_batch_runs_experiment_status", "experiment_id", "status"),)
+    __table_args__ = (
+        Index("ix_batch_runs_experiment_status", "experiment_id", "status"),
+        Index("ix_batch_runs_status_heartbeat", "status", "heartbeat_at"),
+    )
 
     experiment_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("experiments.id", ondelete="CASCADE")
     )
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    """Which run of the experiment this batch belongs to (1, 2, ... for a schedule)."""
     provider: Mapped[str] = mapped_column(String(40))
     model: Mapped[str] = mapped_column(String(200))
     status: Mapped[BatchStatus] = mapped_column(
@@ -77,6 +82,9 @@ class BatchRun(UUIDPrimaryKey, Timestamps, Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """Last sign of life: when the batch was dispatched or last stored an iteration. An
+    unfinished batch silent for long is dispatched again (see the scheduler)."""
 
     experiment: Mapped[Experiment] = relationship(back_populates="batch_runs", lazy="raise")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -26,10 +27,18 @@ _ACTIVE = (BatchStatus.QUEUED, BatchStatus.RUNNING)
 
 
 def new_batch(
-    experiment: Experiment, spec: ProviderSpec, *, chunk_size: int, seed: int
+    experiment: Experiment,
+    spec: ProviderSpec,
+    *,
+    chunk_size: int,
+    seed: int,
+    round_: int = 1,
+    now: datetime | None = None,
 ) -> BatchRun:
     return BatchRun(
         experiment_id=experiment.id,
+        round=round_,
+        heartbeat_at=now or utcnow(),
         provider=spec.vendor,
         model=spec.model,
         iterations_requested=experiment.iterations,
@@ -51,8 +60,13 @@ async def claim(session: AsyncSession, batch_run_id: uuid.UUID) -> BatchRun | No
     now = utcnow()
     await session.execute(
         update(BatchRun)
-        .where(BatchRun.id == batch_run_id, BatchRun.status == BatchStatus.QUEUED)
-        .values(status=BatchStatus.RUNNING, started_at=now, updated_at=now)
+        .where(BatchRun.id == batch_run_id, BatchRun.status.in_(_ACTIVE))
+        .values(
+            status=BatchStatus.RUNNING,
+            started_at=func.coalesce(BatchRun.started_at, now),
+            heartbeat_at=now,
+            updated_at=now,
+        )
         .execution_options(synchronize_session=False)
     )
     batch = await session.scalar(
@@ -284,13 +298,20 @@ async def _lock_experiment(session: AsyncSession, experiment_id: Any) -> None:
 
 
 async def refresh_experiment_status(session: AsyncSession, experiment_id: uuid.UUID) -> None:
-    """Set the experiment's status from its batches once all of them have finished.
+    """Set the experiment's status from its latest run's batches once all have finished.
 
     Callers hold the experiment's lock (:func:`_lock_experiment_of`).
     """
+    latest = (
+        select(func.max(BatchRun.round))
+        .where(BatchRun.experiment_id == experiment_id)
+        .scalar_subquery()
+    )
     statuses = list(
         await session.scalars(
-            select(BatchRun.status).where(BatchRun.experiment_id == experiment_id)
+            select(BatchRun.status).where(
+                BatchRun.experiment_id == experiment_id, BatchRun.round == latest
+            )
         )
     )
     if not statuses or any(status not in FINISHED_STATUSES for status in statuses):

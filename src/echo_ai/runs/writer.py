@@ -12,21 +12,29 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from echo_ai.db import transaction
-from echo_ai.runs.models import Iteration
+from echo_ai.db import transaction, utcnow
+from echo_ai.runs.models import BatchRun, Iteration
 
 
 async def insert_iterations(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows, ignoring any whose ``(batch_run_id, index)`` is already stored."""
+    """Insert rows, ignoring any whose ``(batch_run_id, index)`` is already stored, and
+    note the batches' sign of life (``heartbeat_at``)."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(Iteration).on_conflict_do_nothing(index_elements=["batch_run_id", "index"])
     await session.execute(statement, list(rows))
+    await session.execute(
+        update(BatchRun)
+        .where(BatchRun.id.in_({row["batch_run_id"] for row in rows}))
+        .values(heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 class IterationWriter:

@@ -1,0 +1,132 @@
+"""Production processes: ``echo-ai api``, ``echo-ai worker`` and ``echo-ai beat``.
+
+They run against a migrated database (``echo-ai migrate`` is its own step) and, for the
+worker and beat, Redis (``REDIS_URL``) with ``ECHO_AI_EXECUTOR=celery``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from echo_ai import aio
+from echo_ai.cli.errors import friendly_errors
+from echo_ai.config import Settings, get_settings
+
+BEAT_HEARTBEAT_FILE = Path("/tmp/echo-ai-beat.heartbeat")  # noqa: S108 - a health probe's file
+"""Touched after every tick of ``echo-ai beat``; its age tells a health check it is alive."""
+WORKER_NAME = "echo-ai@%h"
+
+
+def _require_celery(settings: Settings, command: str) -> None:
+    if settings.executor != "celery":
+        raise typer.BadParameter(
+            f"`echo-ai {command}` is for production mode: set ECHO_AI_EXECUTOR=celery and "
+            "REDIS_URL (the embedded `echo-ai serve` runs batches and schedules itself)",
+            param_hint="ECHO_AI_EXECUTOR",
+        )
+
+
+@friendly_errors
+def api(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",  # noqa: S104
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="API processes.")] = 1,
+    forwarded_allow_ips: Annotated[
+        str, typer.Option(help="Proxies whose X-Forwarded-* headers are trusted.")
+    ] = "127.0.0.1",
+) -> None:
+    """Run the JSON API for production: never migrates (run `echo-ai migrate` first)."""
+    import uvicorn
+
+    from echo_ai.security.keys import load_key_ring
+
+    settings = get_settings()
+    load_key_ring(settings)  # a weak or missing secret key: one clear line, before anything
+    uvicorn.run(
+        "echo_ai.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        server_header=False,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
+        access_log=False,
+        log_config=None,
+    )
+
+
+@friendly_errors
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=512, help="Processes (default: settings, else CPU count)."),
+    ] = None,
+    autoscale: Annotated[
+        str | None, typer.Option(help="MAX,MIN processes, grown and shrunk with the load.")
+    ] = None,
+    ping: Annotated[
+        bool, typer.Option("--ping", help="Exit 0 if this host's worker answers (health check).")
+    ] = False,
+) -> None:
+    """Run a Celery worker that takes chunks of batch runs from the queue."""
+    from echo_ai.runs.celery_app import QUEUE, configure
+
+    settings = get_settings()
+    _require_celery(settings, "worker")
+    app = configure(settings)
+    name = WORKER_NAME.replace("%h", socket.gethostname())
+    if ping:
+        replies = app.control.ping(destination=[name], timeout=5.0)
+        if not replies:
+            print(f"no answer from {name}", file=sys.stderr)
+            raise typer.Exit(1)
+        print(f"{name} answered", file=sys.stderr)
+        return
+    autoscale = autoscale or settings.worker.autoscale
+    argv = ["worker", "--loglevel", settings.observability.log_level, "-Q", QUEUE, "-n", name]
+    if autoscale:
+        argv += ["--autoscale", autoscale]
+    else:
+        processes = concurrency or settings.worker.concurrency or os.cpu_count() or 1
+        argv += ["--concurrency", str(processes)]
+    app.worker_main(argv)
+
+
+@friendly_errors
+def beat() -> None:
+    """Dispatch due recurring experiments and re-dispatch stalled batches, every
+    `ECHO_AI_WORKER__BEAT_INTERVAL_SECONDS` (60 s). Run one; a second one is harmless."""
+    from echo_ai.runtime import open_runtime
+
+    settings = get_settings()
+    _require_celery(settings, "beat")
+
+    def heartbeat() -> None:
+        BEAT_HEARTBEAT_FILE.touch()
+
+    async def go() -> None:
+        async with open_runtime(settings) as runtime:
+            print("echo-ai beat: dispatching schedules", file=sys.stderr)
+            await runtime.scheduler().run_forever(
+                settings.worker.beat_interval_seconds, on_tick=heartbeat
+            )
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        aio.run(go())
+    except KeyboardInterrupt:
+        print("echo-ai beat: stopped", file=sys.stderr)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("api")(api)
+    app.command("worker")(worker)
+    app.command("beat")(beat)

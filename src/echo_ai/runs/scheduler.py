@@ -1,0 +1,185 @@
+"""The scheduler: starts due runs of recurring experiments and re-dispatches stalled batches.
+
+One tick (:meth:`Scheduler.tick`) does both, in one transaction, then hands the work to
+the executor after the commit. It runs every ``beat_interval_seconds`` inside
+``echo-ai serve`` (embedded default) or in ``echo-ai beat`` (production).
+
+Several schedulers at once (two beats, or a beat restarting mid-tick) never start a run
+twice: a due experiment is claimed by moving its ``next_run_at`` with a conditional
+UPDATE (compare-and-set on the value read), and on PostgreSQL the rows are read
+``FOR UPDATE SKIP LOCKED`` so concurrent ticks take different rows instead of waiting.
+A run that is due while the previous one is still going is skipped, not stacked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from echo_ai.db import transaction, utcnow
+from echo_ai.experiments import schedules
+from echo_ai.experiments import service as experiment_service
+from echo_ai.experiments.models import Experiment
+from echo_ai.runs.executor import Executor
+from echo_ai.runs.models import BatchRun, BatchStatus
+
+log = logging.getLogger(__name__)
+
+CLAIM_LIMIT = 100
+"""Experiments (and stalled batches) handled per tick; the rest wait for the next one."""
+
+_UNFINISHED = (BatchStatus.QUEUED, BatchStatus.RUNNING)
+
+
+async def start_due_runs(
+    session: AsyncSession, *, now: datetime, chunk_size: int, limit: int = CLAIM_LIMIT
+) -> list[uuid.UUID]:
+    """Claim the experiments whose next run is due and queue a run of each; their ids.
+
+    The new ``next_run_at`` is the first cron time after ``now``, so an experiment that
+    missed several times while nothing ran runs once, not once per missed time.
+    """
+    due = list(
+        await session.scalars(
+            select(Experiment)
+            .where(
+                Experiment.schedule_cron.is_not(None),
+                Experiment.schedule_paused.is_(False),
+                Experiment.next_run_at <= now,
+            )
+            .order_by(Experiment.next_run_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    started: list[uuid.UUID] = []
+    for experiment in due:
+        assert experiment.schedule_cron is not None and experiment.next_run_at is not None
+        following = schedules.next_run(
+            experiment.schedule_cron, experiment.schedule_timezone, after=now
+        )
+        claimed = await session.execute(
+            update(Experiment)
+            .where(Experiment.id == experiment.id, Experiment.next_run_at == experiment.next_run_at)
+            .values(next_run_at=following)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            continue  # another scheduler took it
+        experiment.next_run_at = following
+        if await _has_unfinished_batches(session, experiment.id):
+            log.warning(
+                "experiment %s is due but its previous run is still going: skipped",
+                experiment.id,
+            )
+            continue
+        await experiment_service.start_run(session, experiment, chunk_size=chunk_size, now=now)
+        started.append(experiment.id)
+    return started
+
+
+async def claim_stalled(
+    session: AsyncSession, *, now: datetime, stalled_after: timedelta, limit: int = CLAIM_LIMIT
+) -> list[BatchRun]:
+    """Unfinished batches with no sign of life for ``stalled_after``: their worker died or
+    their queued work was lost. Each is claimed by moving its heartbeat to ``now`` (so it
+    is re-dispatched at most once per ``stalled_after``) and returned to dispatch again;
+    stored iterations stay and only missing ones run."""
+    cutoff = now - stalled_after
+    candidates = list(
+        await session.execute(
+            select(BatchRun.id, BatchRun.heartbeat_at)
+            .where(BatchRun.status.in_(_UNFINISHED), BatchRun.heartbeat_at < cutoff)
+            .order_by(BatchRun.heartbeat_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    claimed: list[uuid.UUID] = []
+    for batch_run_id, heartbeat_at in candidates:
+        result = await session.execute(
+            update(BatchRun)
+            .where(BatchRun.id == batch_run_id, BatchRun.heartbeat_at == heartbeat_at)
+            .values(heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            claimed.append(batch_run_id)
+    if not claimed:
+        return []
+    return list(await session.scalars(select(BatchRun).where(BatchRun.id.in_(claimed))))
+
+
+async def _has_unfinished_batches(session: AsyncSession, experiment_id: uuid.UUID) -> bool:
+    found = await session.scalar(
+        select(BatchRun.id)
+        .where(BatchRun.experiment_id == experiment_id, BatchRun.status.in_(_UNFINISHED))
+        .limit(1)
+    )
+    return found is not None
+
+
+Spawn = Callable[[Coroutine[Any, Any, None]], Awaitable[None] | None]
+"""How a tick hands work to the executor: start it in the background (in-process) or
+await it (the Celery executor only sends messages)."""
+
+
+@dataclass
+class TickResult:
+    started: list[uuid.UUID] = field(default_factory=list)
+    """Experiments whose scheduled run was queued."""
+    recovered: list[uuid.UUID] = field(default_factory=list)
+    """Stalled batches dispatched again."""
+
+
+@dataclass
+class Scheduler:
+    session_factory: async_sessionmaker[AsyncSession]
+    executor: Executor
+    chunk_size: int
+    stalled_after: timedelta
+    spawn: Spawn | None = None
+
+    async def tick(self, *, now: datetime | None = None) -> TickResult:
+        now = now or utcnow()
+        async with transaction(self.session_factory) as session:
+            started = await start_due_runs(session, now=now, chunk_size=self.chunk_size)
+            stalled = await claim_stalled(session, now=now, stalled_after=self.stalled_after)
+        # Committed: the work may start now.
+        for experiment_id in started:
+            await self._hand_over(self.executor.run_experiment(experiment_id))
+        if stalled:
+            await self._hand_over(self.executor.run_batches(stalled))
+        if started or stalled:
+            log.info("scheduler started %d run(s), re-dispatched %d", len(started), len(stalled))
+        return TickResult(started=started, recovered=[batch.id for batch in stalled])
+
+    async def _hand_over(self, job: Coroutine[Any, Any, None]) -> None:
+        if self.spawn is None:
+            await job
+            return
+        pending = self.spawn(job)
+        if pending is not None:
+            await pending
+
+    async def run_forever(
+        self, interval_seconds: float, *, on_tick: Callable[[], None] | None = None
+    ) -> None:
+        """Tick every ``interval_seconds`` until cancelled; a failing tick is logged and
+        retried at the next one (the database may be briefly away)."""
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("scheduler tick failed; retrying in %.0f s", interval_seconds)
+            if on_tick is not None:
+                on_tick()
+            await asyncio.sleep(interval_seconds)
