@@ -92,6 +92,7 @@ def worker(
         return
     autoscale = autoscale or settings.worker.autoscale
     argv = ["worker", "--loglevel", settings.observability.log_level, "-Q", QUEUE, "-n", name]
+    argv += ["--without-gossip", "--without-mingle"]  # no worker-to-worker chatter needed
     if autoscale:
         argv += ["--autoscale", autoscale]
     else:

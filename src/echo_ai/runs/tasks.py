@@ -23,7 +23,7 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
@@ -63,13 +63,18 @@ class WorkerRuntime:
     def run(self, job: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(job)
 
-    def deliveries(self, batch_run_id: str, chunk: int, attempt: int) -> int:
-        """Count this delivery of (chunk, attempt): more than one means a worker died
-        running it."""
+    @contextlib.contextmanager
+    def delivery(self, batch_run_id: str, chunk: int, attempt: int) -> Iterator[int]:
+        """Count this delivery of (chunk, attempt) while it runs: a count above one means
+        a worker died running it (the key is deleted whenever the task itself ends, so
+        a chunk merely sent again, e.g. by the stalled-batch recovery, starts at one)."""
         key = f"echo-ai:deliveries:{batch_run_id}:{chunk}:{attempt}"
         count = int(self.redis.incr(key))
         self.redis.expire(key, DELIVERY_KEY_TTL_SECONDS)
-        return count
+        try:
+            yield count
+        finally:
+            self.redis.delete(key)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -126,14 +131,16 @@ def run_chunk_task(
     settings = worker.settings.worker
     attempt = int(self.request.retries or 0)
     batch_id = uuid.UUID(batch_run_id)
-    with structlog.contextvars.bound_contextvars(
-        **(context or {}), batch_run_id=batch_run_id, chunk=chunk
+    with (
+        structlog.contextvars.bound_contextvars(
+            **(context or {}), batch_run_id=batch_run_id, chunk=chunk
+        ),
+        worker.delivery(batch_run_id, chunk, attempt) as deliveries,
     ):
-        deliveries = worker.deliveries(batch_run_id, chunk, attempt)
         if deliveries > settings.max_deliveries:
             reason = (
-                f"chunk {chunk} was delivered {deliveries - 1} times and its worker stopped "
-                "each time (killed or out of memory)"
+                f"chunk {chunk} was delivered {deliveries - 1} times and its worker "
+                "stopped each time (killed or out of memory)"
             )
             log.error("giving up: %s", reason)
             worker.run(_fail_batch(worker.runtime, batch_id, reason))
