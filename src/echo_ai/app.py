@@ -4,6 +4,11 @@
 ones), opens the runtime (database, providers, executor) and keeps everything in
 ``app.state.service`` (:class:`~echo_ai.api.state.ServiceState`) and the rate limiter in
 ``app.state.rate_limiter``. Routers are registered in :func:`routers`.
+
+Observability: Sentry and OpenTelemetry are set up when the app is created (before its
+middleware stack is built), logging when it starts (after uvicorn configured its own, which
+it replaces); the lifespan also reports the database pool and executor queue to the
+metrics and, with ``metrics_port``, runs the separate metrics server.
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ from echo_ai.api.errors import install_error_handlers
 from echo_ai.api.middleware import install_middleware
 from echo_ai.api.state import build_state
 from echo_ai.config import Settings, get_settings
+from echo_ai.observability import configure_logging, configure_tracing, watch_process
+from echo_ai.observability.router import metrics_router
+from echo_ai.observability.server import running_metrics_server, start_metrics_server
+from echo_ai.observability.tracing import Tracing
 from echo_ai.runtime import open_runtime
 from echo_ai.security.keys import load_key_ring
 from echo_ai.security.rate_limit import RateLimiter
@@ -70,6 +79,16 @@ def routers() -> list[APIRouter]:
 
 @asynccontextmanager
 async def _lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
+    restore_logging = configure_logging(settings)
+    try:
+        async with _serving(settings, app):
+            yield
+    finally:
+        restore_logging()
+
+
+@asynccontextmanager
+async def _serving(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
     # Keys first: a weak secret stops the start before the database is touched.
     try:
         keys = load_key_ring(settings)
@@ -77,13 +96,27 @@ async def _lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[None]
         raise StartupError(f"refusing to start: {error}") from error
     limiter = RateLimiter(settings.redis_url)
     async with open_runtime(settings) as runtime:
-        app.state.service = build_state(settings, runtime, keys)
+        state = build_state(settings, runtime, keys)
+        app.state.service = state
         app.state.rate_limiter = limiter
+        unwatch = watch_process(
+            settings, engine=runtime.engine, local_queue=lambda: len(state.background)
+        )
+        # The separate metrics port, unless this process already serves it (the CLI may).
+        already_serving = running_metrics_server() is not None
+        started_server = None if already_serving else start_metrics_server(settings)
+        state.start_scheduler()
         try:
             yield
         finally:
             await app.state.service.stop_background()
             del app.state.service
+            unwatch()
+            if started_server is not None:
+                started_server.close()
+            tracing: Tracing | None = getattr(app.state, "tracing", None)
+            if tracing is not None:
+                tracing.flush()
 
 
 def _swagger_page() -> HTMLResponse:
@@ -133,8 +166,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def docs() -> HTMLResponse:
         return _swagger_page()
 
+    # Before the routes are added: Sentry's FastAPI integration wraps route handlers.
+    app.state.tracing = configure_tracing(settings, app)
     install_error_handlers(app)
     install_middleware(app, settings)
     for router in routers():
         app.include_router(router)
+    if settings.observability.metrics_token:
+        app.include_router(metrics_router(settings.observability.metrics_token))
     return app

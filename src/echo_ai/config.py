@@ -104,7 +104,7 @@ class WorkerSettings(BaseModel):
 class ObservabilitySettings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
-    metrics_token: str | None = None
+    metrics_token: str | None = Field(default=None, repr=False)
     """Bearer token that ``GET /metrics`` requires; without one (and without a separate
     metrics port) ``/metrics`` is not served."""
     metrics_port: Annotated[int | None, Field(ge=1, le=65535)] = None

@@ -3,10 +3,11 @@
 Pure ASGI (not ``BaseHTTPMiddleware``) so request bodies stream through untouched and
 nothing is buffered. Order, outermost first (see :func:`install_middleware`)::
 
-    RequestId -> SecurityHeaders -> CORS (when configured) -> BodySizeLimit -> CatchAll
-    -> FastAPI's exception handlers -> routes
+    RequestId -> HttpMetrics -> SecurityHeaders -> CORS (when configured) -> BodySizeLimit
+    -> CatchAll -> FastAPI's exception handlers -> routes
 
-so every response, including a 413 and a 500, carries the request id and the headers.
+so every response, including a 413 and a 500, carries the request id and the headers, and
+is timed in ``http_request_duration_seconds``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from echo_ai.api.errors import error_response, internal_error_response, log_unhandled
 from echo_ai.config import Settings
+from echo_ai.observability.logs import isolated_context
+from echo_ai.observability.middleware import HttpMetricsMiddleware
 from echo_ai.security.headers import security_headers
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -43,7 +46,9 @@ class RequestIdMiddleware:
     """Accept a sane incoming ``X-Request-ID`` or make one; echo it on the response.
 
     A client-chosen id is kept only when it is at most 64 characters of
-    ``[A-Za-z0-9_-]``, so it is safe to write into logs and headers."""
+    ``[A-Za-z0-9_-]``, so it is safe to write into logs and headers. The id is bound in
+    the structlog context for the request (every log line carries ``request_id``); what
+    the request binds on top (``workspace_id``...) is dropped when it ends."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -66,7 +71,8 @@ class RequestIdMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with isolated_context(request_id=request_id):
+                await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
 
@@ -241,4 +247,5 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
             max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware, https=server.https)
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)

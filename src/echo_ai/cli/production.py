@@ -45,10 +45,12 @@ def api(
     """Run the JSON API for production: never migrates (run `echo-ai migrate` first)."""
     import uvicorn
 
+    from echo_ai.observability import configure_logging
     from echo_ai.security.keys import load_key_ring
 
     settings = get_settings()
     load_key_ring(settings)  # a weak or missing secret key: one clear line, before anything
+    configure_logging(settings)
     uvicorn.run(
         "echo_ai.app:create_app",
         factory=True,
@@ -90,6 +92,7 @@ def worker(
             raise typer.Exit(1)
         print(f"{name} answered", file=sys.stderr)
         return
+    _start_observability(settings)
     autoscale = autoscale or settings.worker.autoscale
     argv = ["worker", "--loglevel", settings.observability.log_level, "-Q", QUEUE, "-n", name]
     argv += ["--without-gossip", "--without-mingle"]  # no worker-to-worker chatter needed
@@ -113,6 +116,11 @@ def beat() -> None:
     def heartbeat() -> None:
         BEAT_HEARTBEAT_FILE.touch()
 
+    from echo_ai.observability import configure_logging, configure_tracing
+
+    configure_logging(settings)
+    configure_tracing(settings)
+
     async def go() -> None:
         async with open_runtime(settings) as runtime:
             print("echo-ai beat: dispatching schedules", file=sys.stderr)
@@ -125,6 +133,28 @@ def beat() -> None:
         aio.run(go())
     except KeyboardInterrupt:
         print("echo-ai beat: stopped", file=sys.stderr)
+
+
+def _start_observability(settings: Settings) -> None:
+    """JSON logs, tracing and the metrics port of the worker's main process. Its prefork
+    children count in files under ``PROMETHEUS_MULTIPROC_DIR`` that the port merges."""
+    from echo_ai.observability import configure_logging, configure_tracing, start_metrics_server
+    from echo_ai.observability.server import MULTIPROCESS_ENV
+
+    configure_logging(settings)
+    configure_tracing(settings)
+    if settings.observability.metrics_port is None:
+        return
+    directory = os.environ.get(MULTIPROCESS_ENV)
+    if not directory:
+        raise typer.BadParameter(
+            f"a worker's metrics port needs {MULTIPROCESS_ENV} (an empty directory): its "
+            "processes count in files there",
+            param_hint=MULTIPROCESS_ENV,
+        )
+    for stale in Path(directory).glob("*.db"):  # counts of an earlier run
+        stale.unlink()
+    start_metrics_server(settings)
 
 
 def register(app: typer.Typer) -> None:

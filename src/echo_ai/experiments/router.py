@@ -27,6 +27,7 @@ from echo_ai.experiments import service as experiments
 from echo_ai.experiments.models import Experiment, ExperimentStatus
 from echo_ai.experiments.schemas import ExperimentCreate, ScheduleIn
 from echo_ai.experiments.views import BatchRunOut, ExperimentDetail, ExperimentOut, ScheduleOut
+from echo_ai.observability import record_experiment_created
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
 from echo_ai.providers.base import ProviderNotConfigured
@@ -164,7 +165,12 @@ async def _queue(
         target_id=created.id,
         details=details,
     )
-    after_commit(session, lambda: state.runtime.executor.run_experiment(created.id))
+
+    async def start() -> None:
+        record_experiment_created()
+        await state.runtime.executor.run_experiment(created.id)
+
+    after_commit(session, start)
     return ExperimentDetail.of_report(await experiments.report(session, experiment))
 
 

@@ -14,14 +14,25 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from celery.signals import setup_logging
 
 from echo_ai.config import Settings
+from echo_ai.observability import CELERY_QUEUE
 
-QUEUE = "echo-ai"
+QUEUE = CELERY_QUEUE
 """The one queue of chunk tasks (its length is the executor's queue depth)."""
+
 RUN_CHUNK = "echo_ai.run_chunk"
 
 celery_app = Celery("echo_ai", include=["echo_ai.runs.tasks"])
+
+
+def _keep_our_logging(**_: object) -> None:
+    """Connected to ``setup_logging``: Celery leaves the logging that ``echo-ai worker``
+    configured (JSON lines through structlog) as it is."""
+
+
+setup_logging.connect(_keep_our_logging, weak=False)
 
 
 def configure(settings: Settings, app: Celery = celery_app) -> Celery:

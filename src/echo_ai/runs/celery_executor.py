@@ -7,11 +7,11 @@ import logging
 import uuid
 from collections.abc import Sequence
 
-import structlog
 from celery import Celery
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.db import transaction
+from echo_ai.observability import log_context
 from echo_ai.runs import service
 from echo_ai.runs.celery_app import RUN_CHUNK
 from echo_ai.runs.models import BatchRun
@@ -33,13 +33,17 @@ class CeleryExecutor:
     async def run_batches(self, batches: Sequence[BatchRun]) -> None:
         """One task per chunk. If the broker cannot be reached the batches stay queued in
         the database, and the scheduler dispatches them again once they count as stalled."""
-        context = {
-            key: str(value) for key, value in structlog.contextvars.get_contextvars().items()
-        }
+        context = log_context()  # request and workspace ids, onto the worker's log lines
+        # Chunk 0 of every batch, then chunk 1 of every batch...: the queue alternates
+        # between providers, so the chunks running at any time call several of them and
+        # each provider's rate limit is used, instead of one provider's chunks filling
+        # every worker while the others wait.
+        most = max((batch.chunk_count for batch in batches), default=0)
         messages = [
             (str(batch.id), chunk, {**context, "experiment_id": str(batch.experiment_id)})
+            for chunk in range(most)
             for batch in batches
-            for chunk in range(batch.chunk_count)
+            if chunk < batch.chunk_count
         ]
         try:
             await asyncio.to_thread(self._send, messages)

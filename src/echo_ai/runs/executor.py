@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from echo_ai.db import transaction
+from echo_ai.observability import bound_context
 from echo_ai.runs import service
 from echo_ai.runs.models import BatchRun
 from echo_ai.runs.runner import Runner, crash_reason
@@ -39,6 +40,10 @@ class LocalExecutor:
         self._running: set[uuid.UUID] = set()
 
     async def run_batch(self, batch: BatchRun) -> None:
+        with bound_context(experiment_id=batch.experiment_id, batch_run_id=batch.id):
+            await self._run_batch(batch)
+
+    async def _run_batch(self, batch: BatchRun) -> None:
         self._running.add(batch.id)
         try:
             results = await asyncio.gather(

@@ -13,12 +13,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.brands.schemas import BrandSet
 from echo_ai.db import transaction
+from echo_ai.observability.metrics import record_iteration
 from echo_ai.providers.base import (
     AuthenticationFailed,
     BadRequest,
@@ -172,6 +174,14 @@ class Runner:
                 if await self._stopped(batch.id):
                     return
                 row, fatal = await self._attempt(provider, request, batch, index, matcher)
+                latency, cost = row.get("latency_ms"), row.get("cost_usd")
+                record_iteration(
+                    batch.provider,
+                    batch.model,
+                    "success" if row["success"] else str(row.get("error_code")),
+                    latency / 1000 if isinstance(latency, int | float) else None,
+                    cost if isinstance(cost, Decimal | float) else None,
+                )
                 if fatal is not None:
                     self._aborted.setdefault(batch.id, str(fatal))
             await self._writer.write(row)

@@ -28,12 +28,12 @@ from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
 import redis
-import structlog
 from celery import Task
 from celery.signals import worker_process_shutdown, worker_shutdown
 
 from echo_ai.config import Settings, get_settings
 from echo_ai.db import transaction
+from echo_ai.observability import bound_context
 from echo_ai.runs import service
 from echo_ai.runs.celery_app import RUN_CHUNK, celery_app
 from echo_ai.runs.runner import crash_reason
@@ -132,9 +132,7 @@ def run_chunk_task(
     attempt = int(self.request.retries or 0)
     batch_id = uuid.UUID(batch_run_id)
     with (
-        structlog.contextvars.bound_contextvars(
-            **(context or {}), batch_run_id=batch_run_id, chunk=chunk
-        ),
+        bound_context(**{**(context or {}), "batch_run_id": batch_run_id, "chunk": chunk}),
         worker.delivery(batch_run_id, chunk, attempt) as deliveries,
     ):
         if deliveries > settings.max_deliveries:

@@ -29,6 +29,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from echo_ai.errors import AppError
+from echo_ai.observability.metrics import record_quota_refusal
 
 DEFAULT_KEY_PREFIX = "echo-ai"
 
@@ -133,9 +134,11 @@ class RateLimiter:
 async def enforce_rate_limit(
     limiter: RateLimiter, key: str, limit: str, *, name: str
 ) -> RateLimitResult:
-    """Count a hit of ``limit`` for ``name:key``; raise :class:`RateLimited` when exhausted."""
+    """Count a hit of ``limit`` for ``name:key``; raise :class:`RateLimited` when exhausted
+    (counted in ``quota_refusals_total{limit=name}``)."""
     result = await limiter.hit(f"{name}:{key}", limit)
     if not result.allowed:
+        record_quota_refusal(name)
         raise RateLimited(headers=result.headers)
     return result
 
