@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -108,10 +109,20 @@ def test_providers_lists_missing_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "synthetic" in lines["demo"]
 
 
-def test_migrate_creates_the_schema(cli_env: Path) -> None:
+def test_migrate_creates_the_schema_and_can_go_back(cli_env: Path) -> None:
     code, _, err = invoke("migrate")
     assert code == 0 and "migrated to head" in err
-    assert (cli_env / "echo-ai.db").exists()
+    database = cli_env / "echo-ai.db"
+
+    def columns() -> set[str]:
+        with sqlite3.connect(database) as connection:
+            return {row[1] for row in connection.execute("PRAGMA table_info(experiments)")}
+
+    assert "schedule_cron" in columns()
+    code, _, err = invoke("migrate", "--downgrade", "-1")
+    assert code == 0 and "downgraded to -1" in err
+    assert "schedule_cron" not in columns() and "prompt" in columns()
+    assert invoke("migrate")[0] == 0 and "schedule_cron" in columns()
 
 
 def test_resume_without_the_providers_key_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

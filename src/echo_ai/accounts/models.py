@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from echo_ai.billing.plans import PlanName
 from echo_ai.db import Base, JSONType, Timestamps, UTCDateTime, UUIDPrimaryKey, str_enum, utcnow
 
 
@@ -44,6 +45,8 @@ class Workspace(UUIDPrimaryKey, Timestamps, Base):
 
     name: Mapped[str] = mapped_column(String(200))
     personal: Mapped[bool] = mapped_column(Boolean, default=False)
+    plan: Mapped[PlanName] = mapped_column(str_enum(PlanName), default=PlanName.FREE)
+    """What the workspace may use (see :mod:`echo_ai.billing.plans`)."""
 
 
 class Membership(UUIDPrimaryKey, Timestamps, Base):

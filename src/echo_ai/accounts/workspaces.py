@@ -27,6 +27,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.accounts.models import Invitation, Membership, Role, User, Workspace
+from echo_ai.billing.plans import PlanName
 from echo_ai.db import utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.security.refresh import hash_token
@@ -295,3 +296,18 @@ async def remove_member(
     await session.delete(membership)
     await session.flush()
     return membership, user
+
+
+async def set_plan(session: AsyncSession, workspace_id: uuid.UUID, plan: PlanName) -> Workspace:
+    """Move a workspace to a plan (an operator's action until billing does it)."""
+    workspace = await session.get(Workspace, workspace_id)
+    if workspace is None:
+        raise NotFound("no such workspace")
+    workspace.plan = plan
+    await session.flush()
+    return workspace
+
+
+async def plan_of(session: AsyncSession, workspace_id: uuid.UUID) -> PlanName:
+    plan = await session.scalar(select(Workspace.plan).where(Workspace.id == workspace_id))
+    return plan or PlanName.FREE

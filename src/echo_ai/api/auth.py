@@ -18,12 +18,14 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy import select
 
-from echo_ai.accounts import api_keys
+from echo_ai.accounts import api_keys, workspaces
 from echo_ai.accounts import service as accounts
 from echo_ai.accounts.models import ApiKey, Membership, Role, User, Workspace
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.session import check_csrf, session_cookie_name
+from echo_ai.billing.plans import api_requests_per_minute
 from echo_ai.errors import AppError, NotFound
+from echo_ai.observability import bind_context
 from echo_ai.privacy.audit import Actor
 from echo_ai.security.api_keys import KEY_PREFIX
 from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit
@@ -105,7 +107,9 @@ async def get_principal(
         principal = await _user_principal(session, user, x_workspace_id)
     else:
         principal = await _resolve(state, session, authorization, x_workspace_id)
-    limit = f"{state.settings.server.workspace_requests_per_minute}/minute"
+    bind_context(workspace_id=principal.workspace_id)  # on the request's log lines
+    plan = await workspaces.plan_of(session, principal.workspace_id)
+    limit = f"{api_requests_per_minute(plan, state.settings)}/minute"
     await enforce_rate_limit(limiter, str(principal.workspace_id), limit, name="workspace-api")
     return principal
 

@@ -12,13 +12,16 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai import aio, migrate
+from echo_ai.accounts import workspaces
+from echo_ai.billing.plans import PlanName, api_requests_per_minute
 from echo_ai.cli import experiments, flows, options, production
 from echo_ai.cli.errors import friendly_errors
 from echo_ai.config import get_settings
-from echo_ai.db import create_engine
+from echo_ai.db import create_engine, transaction
 from echo_ai.experiments import service as experiment_service
 from echo_ai.providers.registry import VENDORS, credentials
 from echo_ai.runs.providers import ensure_configured
+from echo_ai.runtime import open_runtime
 
 app = typer.Typer(
     name="echo-ai",
@@ -139,18 +142,52 @@ def providers() -> None:
 @friendly_errors
 def migrate_command(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+    downgrade: Annotated[
+        str | None,
+        typer.Option(
+            help="Go back to this revision instead (e.g. -1 for one step); drops the "
+            "later revisions' tables and columns with their data."
+        ),
+    ] = None,
 ) -> None:
     """Apply database migrations (DATABASE_URL, or the embedded SQLite file)."""
 
     async def go() -> None:
         engine = create_engine(get_settings())
         try:
-            await migrate.upgrade(engine, revision)
+            if downgrade is not None:
+                await migrate.downgrade(engine, downgrade)
+            else:
+                await migrate.upgrade(engine, revision)
         finally:
             await engine.dispose()
 
     aio.run(go())
-    print(f"database migrated to {revision}", file=sys.stderr)
+    if downgrade is not None:
+        print(f"database downgraded to {downgrade}", file=sys.stderr)
+    else:
+        print(f"database migrated to {revision}", file=sys.stderr)
+
+
+@app.command("workspace-plan")
+@friendly_errors
+def workspace_plan(
+    workspace_id: Annotated[uuid.UUID, typer.Argument(help="The workspace's id.")],
+    plan: Annotated[PlanName, typer.Argument(help="The plan to put it on.")],
+) -> None:
+    """Put a workspace on a plan (its API rate limit follows the plan)."""
+
+    async def go() -> int:
+        settings = get_settings()
+        async with (
+            open_runtime(settings, executor="local") as runtime,
+            transaction(runtime.session_factory) as session,
+        ):
+            await workspaces.set_plan(session, workspace_id, plan)
+        return api_requests_per_minute(plan, settings)
+
+    limit = aio.run(go())
+    print(f"workspace {workspace_id} is on the {plan} plan ({limit} API requests/minute)")
 
 
 @app.command("fake-llm")

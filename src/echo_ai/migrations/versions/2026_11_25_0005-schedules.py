@@ -1,4 +1,4 @@
-"""Recurring experiments: schedules, runs (rounds) and batch heartbeats.
+"""Recurring experiments: schedules, runs (rounds) and batch heartbeats; workspace plans.
 
 Revision ID: 5c1d0e7a9b21
 Revises: 1a3ce6a5d395
@@ -17,6 +17,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("workspaces", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("plan", sa.String(length=20), nullable=False, server_default="free")
+        )
+
     with op.batch_alter_table("experiments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("brand_profile_id", sa.Uuid(), nullable=True))
         batch_op.add_column(sa.Column("runs", sa.Integer(), nullable=False, server_default="1"))
@@ -56,3 +61,6 @@ def downgrade() -> None:
         batch_op.drop_column("schedule_cron")
         batch_op.drop_column("runs")
         batch_op.drop_column("brand_profile_id")
+
+    with op.batch_alter_table("workspaces", schema=None) as batch_op:
+        batch_op.drop_column("plan")

@@ -1,0 +1,95 @@
+"""Plans raise a workspace's API rate limit; an operator sets the plan."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from echo_ai.accounts import service as accounts
+from echo_ai.accounts.models import Membership, User, Workspace
+from echo_ai.accounts.schemas import Registration
+from echo_ai.billing.plans import PLANS, PlanName, api_requests_per_minute
+from echo_ai.cli import app as cli
+from echo_ai.config import Settings, get_settings
+from echo_ai.db import transaction
+from echo_ai.runtime import open_runtime
+from tests.experiments.test_actions import _runtime
+from tests.experiments.test_router import _login
+
+
+def test_plans_never_lower_the_default() -> None:
+    settings = Settings()
+    settings.server.workspace_requests_per_minute = 600
+    assert api_requests_per_minute(PlanName.FREE, settings) == 600
+    assert api_requests_per_minute(PlanName.TEAM, settings) == 3_000
+    assert api_requests_per_minute(PlanName.BUSINESS, settings) == 12_000
+    settings.server.workspace_requests_per_minute = 5_000
+    assert api_requests_per_minute(PlanName.TEAM, settings) == 5_000
+    assert set(PLANS) == set(PlanName)
+
+
+async def _workspace_of(started_app: FastAPI, email: str) -> uuid.UUID:
+    async with transaction(_runtime(started_app).session_factory) as session:
+        workspace_id = await session.scalar(
+            select(Membership.workspace_id).join(User).where(User.email == email)
+        )
+    assert workspace_id is not None
+    return workspace_id
+
+
+@pytest.mark.usefixtures("backend")
+async def test_a_plan_raises_the_workspace_api_limit(
+    client: httpx.AsyncClient, started_app: FastAPI, settings: Settings
+) -> None:
+    ada = await _login(client, "ada@example.com")
+    settings.server.workspace_requests_per_minute = 3
+    statuses = [(await client.get("/v1/experiments", headers=ada)).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+
+    workspace_id = await _workspace_of(started_app, "ada@example.com")
+    async with transaction(_runtime(started_app).session_factory) as session:
+        workspace = await session.get(Workspace, workspace_id)
+        assert workspace is not None and workspace.plan == PlanName.FREE
+        workspace.plan = PlanName.TEAM
+    statuses = [(await client.get("/v1/experiments", headers=ada)).status_code for _ in range(5)]
+    assert statuses == [200] * 5
+
+
+def test_operators_set_a_plan_from_the_command_line(cli_env: Path) -> None:
+    async def register() -> uuid.UUID:
+        async with (
+            open_runtime(get_settings(), executor="local") as runtime,
+            transaction(runtime.session_factory) as session,
+        ):
+            data = Registration(email="ada@example.com", password="correct horse battery staple")
+            user = await accounts.register(session, data)
+            assert user is not None
+            workspace_id = await session.scalar(
+                select(Membership.workspace_id).where(Membership.user_id == user.id)
+            )
+            assert workspace_id is not None
+            return workspace_id
+
+    async def plan(workspace_id: uuid.UUID) -> PlanName | None:
+        async with (
+            open_runtime(get_settings(), executor="local") as runtime,
+            transaction(runtime.session_factory) as session,
+        ):
+            return await session.scalar(select(Workspace.plan).where(Workspace.id == workspace_id))
+
+    workspace_id = asyncio.run(register())
+    runner = CliRunner()
+    done = runner.invoke(cli, ["workspace-plan", str(workspace_id), "business"])
+    assert done.exit_code == 0 and "12000 API requests/minute" in done.output
+    assert asyncio.run(plan(workspace_id)) == PlanName.BUSINESS
+    unknown = runner.invoke(cli, ["workspace-plan", str(uuid.uuid4()), "team"])
+    assert unknown.exit_code != 0 and "no such workspace" in unknown.output
+    bad = runner.invoke(cli, ["workspace-plan", str(uuid.uuid4()), "platinum"])
+    assert bad.exit_code == 2 and "platinum" in bad.output
