@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,11 +31,17 @@ from echo_ai.api.state import build_state
 from echo_ai.config import Settings, get_settings
 from echo_ai.observability import configure_logging, configure_tracing, watch_process
 from echo_ai.observability.router import metrics_router
-from echo_ai.observability.server import running_metrics_server, start_metrics_server
+from echo_ai.observability.server import (
+    MetricsServer,
+    running_metrics_server,
+    start_metrics_server,
+)
 from echo_ai.observability.tracing import Tracing
 from echo_ai.runtime import open_runtime
 from echo_ai.security.keys import load_key_ring
 from echo_ai.security.rate_limit import RateLimiter
+
+log = logging.getLogger(__name__)
 
 TITLE = "Echo AI"
 DESCRIPTION = (
@@ -102,9 +109,7 @@ async def _serving(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
         unwatch = watch_process(
             settings, engine=runtime.engine, local_queue=lambda: len(state.background)
         )
-        # The separate metrics port, unless this process already serves it (the CLI may).
-        already_serving = running_metrics_server() is not None
-        started_server = None if already_serving else start_metrics_server(settings)
+        started_server = _metrics_port(settings)
         state.start_scheduler()
         try:
             yield
@@ -117,6 +122,19 @@ async def _serving(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
             tracing: Tracing | None = getattr(app.state, "tracing", None)
             if tracing is not None:
                 tracing.flush()
+
+
+def _metrics_port(settings: Settings) -> MetricsServer | None:
+    """Open the separate metrics port, unless this process already serves it. With
+    several API processes (``echo-ai api --workers N``) the first one to bind it serves
+    the merged metrics of all (``PROMETHEUS_MULTIPROC_DIR``); the others go on without."""
+    if running_metrics_server() is not None:
+        return None
+    try:
+        return start_metrics_server(settings)
+    except OSError as error:
+        log.warning("metrics port not opened here (%s): another process serves it", error)
+        return None
 
 
 def _swagger_page() -> HTMLResponse:

@@ -74,6 +74,20 @@ async def test_the_api_serves_the_port_only_while_running(settings: Settings) ->
     assert _refused(port)
 
 
+async def test_an_api_process_whose_metrics_port_is_taken_still_starts(
+    settings: Settings,
+) -> None:
+    with socket.socket() as taken:  # another API process of `echo-ai api --workers N`
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        app = create_app(_with_port(settings, int(taken.getsockname()[1])))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                assert (await client.get("/health")).status_code == 200
+            assert running_metrics_server() is None
+
+
 def _redis_unavailable() -> str | None:
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
