@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -544,3 +545,7 @@ def test_serve_starts_on_a_fresh_machine(tmp_path: Path) -> None:
         output, _ = process.communicate(timeout=10)
     assert f"listening on {base}" in output
     assert f"{base}/docs" in output
+    # Everything the server itself logs is one JSON object per line, uvicorn's lines too.
+    logged = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert any("Uvicorn running" in entry["event"] for entry in logged)
+    assert not [line for line in output.splitlines() if line.startswith("INFO:")]

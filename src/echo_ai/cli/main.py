@@ -259,12 +259,14 @@ def serve(
     import uvicorn
 
     from echo_ai.app import create_app
+    from echo_ai.observability import configure_logging
     from echo_ai.security.keys import load_key_ring
 
     settings = get_settings()
     host = host or settings.server.host
     port = port or settings.server.port
     load_key_ring(settings)  # a weak secret key: one clear line, before anything starts
+    configure_logging(settings)
     base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     print(f"Echo AI listening on {base}", file=sys.stderr)
     print(f"API docs at {base}/docs (OpenAPI schema at {base}/openapi.json)", file=sys.stderr)
@@ -275,7 +277,7 @@ def serve(
         server_header=False,
         proxy_headers=proxy_headers,
         forwarded_allow_ips=forwarded_allow_ips,
-        log_level="info",
+        log_config=None,  # our structured logging (configured above) for uvicorn's lines too
     )
 
 
