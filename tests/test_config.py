@@ -60,3 +60,17 @@ def test_secrets_can_come_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert read_secret("SOME_API_KEY") == "sk-from-file"
     monkeypatch.setenv("SOME_API_KEY", "sk-direct")
     assert read_secret("SOME_API_KEY") == "sk-direct"
+
+
+def test_production_mode_settings_are_checked_together(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="needs REDIS_URL"):
+        Settings(data_dir=tmp_path, executor="celery")
+    with pytest.raises(ValidationError, match="redis:// or rediss://"):
+        Settings(data_dir=tmp_path, redis_url="memcached://127.0.0.1")
+    with pytest.raises(ValidationError, match="before it is re-delivered"):
+        Settings(data_dir=tmp_path, worker={"chunk_time_limit_seconds": 4000})
+    slow = {"timeout_seconds": 600, "max_attempts": 4}  # 40 minutes for one call at most
+    with pytest.raises(ValidationError, match="one call's timeout times its attempts"):
+        Settings(data_dir=tmp_path, executor="celery", redis_url="redis://r", runner=slow)
+    # The in-process executor has no chunk time limits: the same runner settings are fine.
+    assert Settings(data_dir=tmp_path, runner=slow).runner.timeout_seconds == 600

@@ -73,7 +73,8 @@ class WorkerSettings(BaseModel):
     chunk_soft_time_limit_seconds: Annotated[int, Field(ge=10, le=86_400)] = 1_800
     """A chunk still running after this is interrupted and retried."""
     chunk_time_limit_seconds: Annotated[int, Field(ge=10, le=86_400)] = 1_900
-    """A chunk still running after this is killed with its process (then re-delivered)."""
+    """A chunk still running after this is killed with its process; the scheduler then
+    dispatches its batch again once it counts as stalled."""
     visibility_timeout_seconds: Annotated[int, Field(ge=10, le=604_800)] = 3_600
     """An unacknowledged chunk is re-delivered after this: longer than the longest chunk."""
     max_retries: Annotated[int, Field(ge=0, le=20)] = 5
@@ -177,7 +178,7 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str | None) -> str | None:
         if not value:
             return None
-        if not value.startswith(("redis://", "rediss://", "unix://")):
+        if not value.startswith(("redis://", "rediss://")):
             raise ValueError("REDIS_URL must be a redis:// or rediss:// URL")
         return value
 
@@ -186,7 +187,7 @@ class Settings(BaseSettings):
         if self.executor == "celery" and self.redis_url is None:
             raise ValueError("ECHO_AI_EXECUTOR=celery needs REDIS_URL (the Celery broker)")
         longest_call = self.runner.timeout_seconds * self.runner.max_attempts
-        if self.worker.chunk_soft_time_limit_seconds <= longest_call:
+        if self.executor == "celery" and self.worker.chunk_soft_time_limit_seconds <= longest_call:
             raise ValueError(
                 "worker.chunk_soft_time_limit_seconds must exceed one call's timeout times "
                 f"its attempts ({longest_call:.0f} s)"

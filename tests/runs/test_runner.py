@@ -421,3 +421,28 @@ async def test_the_executor_mark_stops_new_calls_at_once(
         assert scripted.calls <= calls + 4  # at most the calls already in flight
 
     await asyncio.gather(runtime.executor.run_experiment(experiment_id), cancel())
+
+
+async def test_a_batch_failed_by_another_process_stops_starting_calls(
+    runtime: Runtime, scripted: _ScriptedVendor
+) -> None:
+    """Another worker's chunk failed the batch (say its retries ran out): this runner
+    notices at its next status re-read and starts no more calls."""
+    scripted.delay = 0.01
+    runtime.runner.limits.concurrency = 2
+    experiment_id = await _create(runtime, iterations=2000, providers=["openai:gpt-4o-mini"])
+    (batch,) = await _batches(runtime, experiment_id)
+
+    async def fail_elsewhere() -> None:
+        for _ in range(500):
+            if scripted.calls >= 10:
+                break
+            await asyncio.sleep(0.01)
+        async with transaction(runtime.session_factory) as session:
+            await run_service.fail(session, batch.id, "chunk 3 failed 6 times")
+
+    await asyncio.gather(runtime.executor.run_experiment(experiment_id), fail_elsewhere())
+
+    assert scripted.calls < 2000 * 0.2
+    (ended,) = await _batches(runtime, experiment_id)
+    assert ended.status == BatchStatus.FAILED and ended.error == "chunk 3 failed 6 times"

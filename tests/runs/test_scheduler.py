@@ -16,7 +16,7 @@ from echo_ai.experiments import schedules
 from echo_ai.experiments import service as experiment_service
 from echo_ai.experiments.models import Experiment, ExperimentStatus
 from echo_ai.experiments.schemas import ScheduleIn
-from echo_ai.runs.models import BatchRun, BatchStatus
+from echo_ai.runs.models import BatchRun, BatchStatus, Iteration
 from echo_ai.runs.scheduler import claim_stalled, start_due_runs
 from echo_ai.runtime import Runtime
 from tests.factories import experiment_input
@@ -70,6 +70,35 @@ def test_next_run_reads_the_cron_in_its_time_zone() -> None:
     )
 
 
+def test_daylight_saving_changes_neither_repeat_nor_lose_a_run() -> None:
+    def runs(cron: str, after: datetime, count: int) -> list[datetime]:
+        found = []
+        for _ in range(count):
+            after = schedules.next_run(cron, "Europe/Paris", after=after)
+            found.append(after)
+        return found
+
+    # Clocks go back on 2026-10-25: 02:30 happens twice, the run once (at its first).
+    autumn = runs("30 2 * * *", datetime(2026, 10, 24, 12, 0, tzinfo=UTC), 2)
+    assert autumn == [
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        datetime(2026, 10, 26, 1, 30, tzinfo=UTC),
+    ]
+    # Clocks go forward on 2026-03-29: 02:30 does not exist, the run is at 03:30.
+    spring = runs("30 2 * * *", datetime(2026, 3, 28, 12, 0, tzinfo=UTC), 2)
+    assert spring == [
+        datetime(2026, 3, 29, 1, 30, tzinfo=UTC),
+        datetime(2026, 3, 30, 0, 30, tzinfo=UTC),
+    ]
+
+
+def test_random_and_hashed_cron_fields_are_refused() -> None:
+    for cron in ("R 9 * * *", "H/30 * * * *"):
+        with pytest.raises(ValidationError, match="five fields"):
+            ScheduleIn(cron=cron)
+    assert ScheduleIn(cron="0 9 * MAR THU").cron == "0 9 * MAR THU"
+
+
 async def test_a_due_schedule_runs_once_and_missed_times_are_not_made_up(
     runtime: Runtime,
 ) -> None:
@@ -81,7 +110,8 @@ async def test_a_due_schedule_runs_once_and_missed_times_are_not_made_up(
         started = await start_due_runs(session, now=now, chunk_size=5)
     async with transaction(runtime.session_factory) as session:
         again = await start_due_runs(session, now=now + timedelta(seconds=1), chunk_size=5)
-    assert (started, again) == ([experiment_id], [])
+    assert [(batch.experiment_id, batch.round) for batch in started] == [(experiment_id, 2)]
+    assert again == []
 
     experiment = await _experiment(runtime, experiment_id)
     assert experiment.runs == 2 and experiment.status == ExperimentStatus.QUEUED
@@ -99,12 +129,35 @@ async def test_a_due_schedule_runs_once_and_missed_times_are_not_made_up(
     assert report.combined is not None and report.combined.iterations == 10
 
 
+async def test_an_experiment_that_cannot_run_does_not_block_the_others(
+    runtime: Runtime,
+) -> None:
+    broken_provider = await _scheduled(runtime)
+    broken_cron = await _scheduled(runtime)
+    healthy = await _scheduled(runtime)
+    now = datetime.now(UTC)
+    due = now - timedelta(minutes=1)
+    await _set(runtime, broken_provider, next_run_at=due - timedelta(minutes=2), providers=["x"])
+    await _set(runtime, broken_cron, next_run_at=due - timedelta(minutes=1), schedule_cron="?")
+    await _set(runtime, healthy, next_run_at=due)
+
+    result = await runtime.scheduler().tick(now=now)
+
+    assert result.started == [healthy]
+    assert (await _experiment(runtime, healthy)).runs == 2
+    provider = await _experiment(runtime, broken_provider)
+    assert provider.runs == 1 and provider.next_run_at is not None
+    assert provider.next_run_at > now  # tried again at its next time, not every tick
+    cron = await _experiment(runtime, broken_cron)
+    assert cron.schedule_paused and cron.next_run_at is None and cron.runs == 1
+
+
 async def test_concurrent_schedulers_start_a_due_run_once(runtime: Runtime) -> None:
     experiment_id = await _scheduled(runtime)
     now = datetime.now(UTC)
     await _set(runtime, experiment_id, next_run_at=now - timedelta(minutes=1))
 
-    async def tick() -> list[uuid.UUID]:
+    async def tick() -> list[BatchRun]:
         async with transaction(runtime.session_factory) as session:
             return await start_due_runs(session, now=now, chunk_size=5)
 
@@ -173,3 +226,33 @@ async def test_a_tick_starts_due_runs_and_hands_them_to_the_executor(runtime: Ru
     experiment = await _experiment(runtime, experiment_id)
     assert experiment.status == ExperimentStatus.COMPLETED and experiment.runs == 2
     assert all(batch.status == BatchStatus.COMPLETED for batch in experiment.batch_runs)
+
+
+async def test_resume_reopens_only_the_latest_run(runtime: Runtime) -> None:
+    experiment_id = await _scheduled(runtime)  # run 1 completed
+    await _set(runtime, experiment_id, next_run_at=datetime.now(UTC) - timedelta(minutes=1))
+    await runtime.scheduler().tick()  # run 2 completed
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.get(session, experiment_id)
+        first, second = sorted(experiment.batch_runs, key=lambda batch: batch.round)
+        for batch in (first, second):  # one failed answer in each run
+            await session.execute(
+                update(Iteration)
+                .where(Iteration.batch_run_id == batch.id, Iteration.index == 0)
+                .values(success=False, answer=None, error_code="server_error")
+            )
+        reopened = await experiment_service.reopen(session, experiment)
+    assert reopened == 1
+    async with transaction(runtime.session_factory) as session:
+        statuses = {
+            batch.round: (batch.status, batch.heartbeat_at)
+            for batch in (await experiment_service.get(session, experiment_id)).batch_runs
+        }
+        kept = await session.scalar(
+            select(Iteration.success).where(
+                Iteration.batch_run_id == first.id, Iteration.index == 0
+            )
+        )
+    assert statuses[1][0] == BatchStatus.COMPLETED and kept is False  # history untouched
+    assert statuses[2][0] == BatchStatus.RUNNING
+    assert statuses[2][1] is not None and statuses[2][1] > datetime.now(UTC) - timedelta(minutes=1)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 from sqlalchemy import select, update
 
-from echo_ai.config import Settings
+from echo_ai.config import Settings, get_settings
 from echo_ai.db import transaction
 from echo_ai.experiments import service as experiment_service
 from echo_ai.experiments.models import Experiment
@@ -117,3 +118,21 @@ def test_backoff_grows_and_is_capped() -> None:
     assert all(2.5 <= tasks.backoff_seconds(0) <= 5 for _ in range(20))
     assert all(20 <= tasks.backoff_seconds(3) <= 40 for _ in range(20))
     assert tasks.backoff_seconds(30) <= tasks.MAX_BACKOFF_SECONDS
+
+
+def test_a_worker_that_cannot_reach_its_database_retries_the_chunk(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nowhere")
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("ECHO_AI_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ECHO_AI_WORKER__MAX_RETRIES", "1")
+    get_settings.cache_clear()
+    try:
+        result = tasks.run_chunk.apply(args=[str(uuid.uuid4()), 0])
+    finally:
+        get_settings.cache_clear()
+    # Retried once (eagerly here), then given up: the error is the task's outcome, and
+    # the scheduler's stalled-batch recovery dispatches the batch again later.
+    assert result.failed() and isinstance(result.result, OSError)
+    assert tasks._worker is None

@@ -6,6 +6,8 @@ worker and beat, Redis (``REDIS_URL``) with ``ECHO_AI_EXECUTOR=celery``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -42,7 +44,8 @@ def api(
         str, typer.Option(help="Proxies whose X-Forwarded-* headers are trusted.")
     ] = "127.0.0.1",
 ) -> None:
-    """Run the JSON API for production: never migrates (run `echo-ai migrate` first)."""
+    """Run the JSON API for production. It does not migrate the database (run `echo-ai
+    migrate` first); only an embedded SQLite file in development is set up by itself."""
     import uvicorn
 
     from echo_ai.observability import configure_logging
@@ -113,26 +116,26 @@ def beat() -> None:
     settings = get_settings()
     _require_celery(settings, "beat")
 
-    def heartbeat() -> None:
-        BEAT_HEARTBEAT_FILE.touch()
-
     from echo_ai.observability import configure_logging, configure_tracing
 
     configure_logging(settings)
     configure_tracing(settings)
 
     async def go() -> None:
+        # SIGTERM (docker stop) ends the loop like Ctrl-C: the current tick is cancelled
+        # and its transaction rolled back; the runtime closes cleanly.
+        main = asyncio.current_task()
+        assert main is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
         async with open_runtime(settings) as runtime:
             print("echo-ai beat: dispatching schedules", file=sys.stderr)
             await runtime.scheduler().run_forever(
-                settings.worker.beat_interval_seconds, on_tick=heartbeat
+                settings.worker.beat_interval_seconds, on_tick=BEAT_HEARTBEAT_FILE.touch
             )
 
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    try:
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         aio.run(go())
-    except KeyboardInterrupt:
-        print("echo-ai beat: stopped", file=sys.stderr)
+    print("echo-ai beat: stopped", file=sys.stderr)
 
 
 def _start_observability(settings: Settings) -> None:

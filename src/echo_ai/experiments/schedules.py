@@ -9,6 +9,7 @@ service was down (or the schedule paused) are not made up one by one.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,12 +23,22 @@ MIN_INTERVAL = timedelta(minutes=5)
 """Runs closer together than this are refused: each run is N paid calls per provider."""
 
 
+_RANDOM_FIELD = re.compile(r"\b[RH]\b", re.IGNORECASE)
+"""croniter's random (``R``) and hashed (``H``) fields: their times change from one
+reading to the next, so no interval could be checked."""
+
+
 def valid_cron(value: str) -> str:
     """The expression normalised; ValueError with a readable message if it is not one."""
     value = " ".join(value.split())
     if value.lower() in MACROS:
         return value.lower()
-    if len(value.split(" ")) != 5 or not croniter.is_valid(value):
+    fields = value.split(" ")
+    if (
+        len(fields) != 5
+        or any(_RANDOM_FIELD.search(field) for field in fields)
+        or not croniter.is_valid(value)
+    ):
         raise ValueError(
             "cron must have five fields (minute hour day month weekday), e.g. "
             "'0 9 * * 1', or be one of " + ", ".join(sorted(MACROS))
@@ -61,13 +72,24 @@ def check_interval(cron: str, timezone: str, *, now: datetime) -> None:
 
 
 def next_run(cron: str, timezone: str, *, after: datetime) -> datetime:
-    """The first time strictly after ``after`` that the schedule names (in UTC)."""
+    """The first time strictly after ``after`` that the schedule names (in UTC).
+
+    Cron times are wall-clock times of the zone, stepped on the wall clock: when clocks go
+    back, a time in the repeated hour runs once (its first occurrence), not twice; when
+    they go forward, a time that does not exist runs at the same offset past the change
+    (02:30 becomes 03:30).
+    """
     try:
         zone = ZoneInfo(timezone)
     except ZoneInfoNotFoundError:  # validated on input; a zone removed since falls back
         zone = ZoneInfo("UTC")
-    following: datetime = croniter(cron, after.astimezone(zone)).get_next(datetime)
-    return following.astimezone(UTC)
+    wall = after.astimezone(zone).replace(tzinfo=None)
+    times = croniter(cron, wall)
+    while True:
+        candidate: datetime = times.get_next(datetime)
+        moment = candidate.replace(tzinfo=zone, fold=0).astimezone(UTC)
+        if moment > after:
+            return moment
 
 
 def set_schedule(experiment: Experiment, *, cron: str, timezone: str, now: datetime) -> None:

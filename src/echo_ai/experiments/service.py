@@ -75,23 +75,29 @@ async def create(
 
 async def start_run(
     session: AsyncSession, experiment: Experiment, *, chunk_size: int, now: datetime
-) -> None:
-    """Queue a new run of the experiment: one batch per provider, in round ``runs + 1``."""
+) -> list[BatchRun]:
+    """Queue a new run of the experiment: one batch per provider, in round ``runs + 1``.
+
+    Raises ValueError, changing nothing, if a stored provider is no longer known.
+    """
+    specs = [ProviderSpec.parse(value) for value in experiment.providers]
     experiment.runs += 1
     experiment.status = ExperimentStatus.QUEUED
     experiment.last_run_at = now
-    for spec in (ProviderSpec.parse(value) for value in experiment.providers):
-        session.add(
-            run_service.new_batch(
-                experiment,
-                spec,
-                chunk_size=chunk_size,
-                seed=secrets.randbelow(2**31),
-                round_=experiment.runs,
-                now=now,
-            )
+    batches = [
+        run_service.new_batch(
+            experiment,
+            spec,
+            chunk_size=chunk_size,
+            seed=secrets.randbelow(2**31),
+            round_=experiment.runs,
+            now=now,
         )
+        for spec in specs
+    ]
+    session.add_all(batches)
     await session.flush()
+    return batches
 
 
 async def resolve_id(session: AsyncSession, text: str) -> uuid.UUID:

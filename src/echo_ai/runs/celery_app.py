@@ -45,7 +45,6 @@ def configure(settings: Settings, app: Celery = celery_app) -> Celery:
         "task_default_queue": QUEUE,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        "task_acks_on_failure_or_timeout": True,
         "task_ignore_result": True,
         "task_time_limit": worker.chunk_time_limit_seconds,
         "task_serializer": "json",

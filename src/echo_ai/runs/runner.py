@@ -84,7 +84,8 @@ class Runner:
     _aborted: dict[uuid.UUID, str] = field(init=False, default_factory=dict)
     """Batches a fatal error stopped in this process: their other chunks call no more."""
     _cancelled: set[uuid.UUID] = field(init=False, default_factory=set)
-    """Batches known to be cancelled: no new call starts for them in this process."""
+    """Batches known to be cancelled (or ended by another process: failed, done): no new
+    call starts for them in this process."""
     _checked_at: dict[uuid.UUID, float] = field(init=False, default_factory=dict)
     """When each running batch last re-read its status (monotonic clock)."""
 
@@ -103,8 +104,9 @@ class Runner:
         self._cancelled.add(batch_run_id)
 
     async def _stopped(self, batch_run_id: uuid.UUID) -> bool:
-        """Whether no new call may start for the batch: a fatal error or a cancellation
-        (re-read from the database at most every :data:`CANCEL_CHECK_SECONDS`)."""
+        """Whether no new call may start for the batch: a fatal error, a cancellation, or
+        the batch ended elsewhere (another worker's chunk failed it), re-read from the
+        database at most every :data:`CANCEL_CHECK_SECONDS`."""
         if batch_run_id in self._aborted or batch_run_id in self._cancelled:
             return True
         now = time.monotonic()
@@ -113,7 +115,7 @@ class Runner:
             return False
         self._checked_at[batch_run_id] = now  # before the query: one reader at a time
         async with transaction(self.session_factory) as session:
-            if await service.is_cancelled(session, batch_run_id):
+            if await service.is_finished(session, batch_run_id):
                 self._cancelled.add(batch_run_id)
                 return True
         return False

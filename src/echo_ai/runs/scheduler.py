@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,11 +41,15 @@ _UNFINISHED = (BatchStatus.QUEUED, BatchStatus.RUNNING)
 
 async def start_due_runs(
     session: AsyncSession, *, now: datetime, chunk_size: int, limit: int = CLAIM_LIMIT
-) -> list[uuid.UUID]:
-    """Claim the experiments whose next run is due and queue a run of each; their ids.
+) -> list[BatchRun]:
+    """Claim the experiments whose next run is due and queue a run of each; the batch
+    runs queued.
 
     The new ``next_run_at`` is the first cron time after ``now``, so an experiment that
-    missed several times while nothing ran runs once, not once per missed time.
+    missed several times while nothing ran runs once, not once per missed time. An
+    experiment whose stored configuration no longer works (a cron or provider that is
+    not valid any more) is skipped with an error logged, never blocking the others: its
+    schedule is paused if the cron is the problem.
     """
     due = list(
         await session.scalars(
@@ -60,20 +64,24 @@ async def start_due_runs(
             .with_for_update(skip_locked=True)
         )
     )
-    started: list[uuid.UUID] = []
+    started: list[BatchRun] = []
     for experiment in due:
         assert experiment.schedule_cron is not None and experiment.next_run_at is not None
-        following = schedules.next_run(
-            experiment.schedule_cron, experiment.schedule_timezone, after=now
-        )
+        try:
+            following: datetime | None = schedules.next_run(
+                experiment.schedule_cron, experiment.schedule_timezone, after=now
+            )
+        except ValueError:
+            log.exception("experiment %s: its schedule is not valid; paused", experiment.id)
+            following = None
         claimed = await session.execute(
             update(Experiment)
             .where(Experiment.id == experiment.id, Experiment.next_run_at == experiment.next_run_at)
-            .values(next_run_at=following)
+            .values(next_run_at=following, schedule_paused=following is None)
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            continue  # another scheduler took it
+        if claimed.rowcount != 1 or following is None:  # type: ignore[attr-defined]
+            continue  # another scheduler took it, or it cannot run
         experiment.next_run_at = following
         if await _has_unfinished_batches(session, experiment.id):
             log.warning(
@@ -81,8 +89,14 @@ async def start_due_runs(
                 experiment.id,
             )
             continue
-        await experiment_service.start_run(session, experiment, chunk_size=chunk_size, now=now)
-        started.append(experiment.id)
+        try:
+            batches = await experiment_service.start_run(
+                session, experiment, chunk_size=chunk_size, now=now
+            )
+        except ValueError:
+            log.exception("experiment %s: could not start its scheduled run", experiment.id)
+            continue
+        started.extend(batches)
     return started
 
 
@@ -127,9 +141,10 @@ async def _has_unfinished_batches(session: AsyncSession, experiment_id: uuid.UUI
     return found is not None
 
 
-Spawn = Callable[[Coroutine[Any, Any, None]], Awaitable[None] | None]
-"""How a tick hands work to the executor: start it in the background (in-process) or
-await it (the Celery executor only sends messages)."""
+Spawn = Callable[[Coroutine[Any, Any, None]], None]
+"""How a tick hands work to the executor in the background (the in-process executor's
+work lasts as long as the batches); without one, the tick awaits it (the Celery executor
+only sends messages)."""
 
 
 @dataclass
@@ -149,37 +164,38 @@ class Scheduler:
     spawn: Spawn | None = None
 
     async def tick(self, *, now: datetime | None = None) -> TickResult:
+        """Start due runs, then re-dispatch stalled batches (each step in its own
+        transaction), and hand all that work to the executor after the commits, in one
+        go so that the queue alternates between their providers."""
         now = now or utcnow()
         async with transaction(self.session_factory) as session:
             started = await start_due_runs(session, now=now, chunk_size=self.chunk_size)
+        async with transaction(self.session_factory) as session:
             stalled = await claim_stalled(session, now=now, stalled_after=self.stalled_after)
-        # Committed: the work may start now.
-        for experiment_id in started:
-            await self._hand_over(self.executor.run_experiment(experiment_id))
-        if stalled:
-            await self._hand_over(self.executor.run_batches(stalled))
         if started or stalled:
-            log.info("scheduler started %d run(s), re-dispatched %d", len(started), len(stalled))
-        return TickResult(started=started, recovered=[batch.id for batch in stalled])
-
-    async def _hand_over(self, job: Coroutine[Any, Any, None]) -> None:
-        if self.spawn is None:
-            await job
-            return
-        pending = self.spawn(job)
-        if pending is not None:
-            await pending
+            work = self.executor.run_batches([*started, *stalled])
+            if self.spawn is None:
+                await work
+            else:
+                self.spawn(work)
+            log.info("scheduler started %d batch(es), re-dispatched %d", len(started), len(stalled))
+        return TickResult(
+            started=list(dict.fromkeys(batch.experiment_id for batch in started)),
+            recovered=[batch.id for batch in stalled],
+        )
 
     async def run_forever(
         self, interval_seconds: float, *, on_tick: Callable[[], None] | None = None
     ) -> None:
-        """Tick every ``interval_seconds`` until cancelled; a failing tick is logged and
-        retried at the next one (the database may be briefly away)."""
+        """Tick every ``interval_seconds`` until cancelled. A failing tick (the database
+        briefly away) is logged and tried again at the next; ``on_tick`` is called after
+        each tick that succeeded (the beat's liveness heartbeat)."""
         while True:
             try:
                 await self.tick()
             except Exception:
                 log.exception("scheduler tick failed; retrying in %.0f s", interval_seconds)
-            if on_tick is not None:
-                on_tick()
+            else:
+                if on_tick is not None:
+                    on_tick()
             await asyncio.sleep(interval_seconds)

@@ -58,6 +58,20 @@ async def claim(session: AsyncSession, batch_run_id: uuid.UUID) -> BatchRun | No
     not move a batch that another chunk has finished back to "running".
     """
     now = utcnow()
+    # The experiment's row first, like every transaction that changes a batch's outcome
+    # (see _lock_experiment_of): taken the other way round, a claim and a cancel could
+    # deadlock. Only a queued experiment is written (and so locked) here.
+    active = select(BatchRun.experiment_id).where(
+        BatchRun.id == batch_run_id, BatchRun.status.in_(_ACTIVE)
+    )
+    await session.execute(
+        update(Experiment)
+        .where(
+            Experiment.id == active.scalar_subquery(), Experiment.status == ExperimentStatus.QUEUED
+        )
+        .values(status=ExperimentStatus.RUNNING, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
     await session.execute(
         update(BatchRun)
         .where(BatchRun.id == batch_run_id, BatchRun.status.in_(_ACTIVE))
@@ -77,12 +91,6 @@ async def claim(session: AsyncSession, batch_run_id: uuid.UUID) -> BatchRun | No
     )
     if batch is None or batch.status not in _ACTIVE:
         return None
-    await session.execute(
-        update(Experiment)
-        .where(Experiment.id == batch.experiment_id, Experiment.status == ExperimentStatus.QUEUED)
-        .values(status=ExperimentStatus.RUNNING, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
     return batch
 
 
@@ -268,9 +276,10 @@ async def cancel(session: AsyncSession, experiment_id: uuid.UUID) -> list[uuid.U
     return cancelled
 
 
-async def is_cancelled(session: AsyncSession, batch_run_id: uuid.UUID) -> bool:
+async def is_finished(session: AsyncSession, batch_run_id: uuid.UUID) -> bool:
+    """Whether the batch has ended (cancelled, failed by another chunk, or done)."""
     status = await session.scalar(select(BatchRun.status).where(BatchRun.id == batch_run_id))
-    return status == BatchStatus.CANCELLED
+    return status in FINISHED_STATUSES
 
 
 async def _lock_experiment_of(session: AsyncSession, batch_run_id: uuid.UUID) -> None:
@@ -341,14 +350,25 @@ async def runnable_batches(session: AsyncSession, experiment_id: uuid.UUID) -> l
 
 
 async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> int:
-    """Let batches run again what they lack: missing iterations and failed ones.
+    """Let the latest run's batches run again what they lack: missing iterations and
+    failed ones (earlier runs of a recurring experiment are history and stay as they are).
 
     Failed iterations are deleted so that their indices run again (an outage or a bad key
     must not shrink the sample for good). Returns how many batches were reopened.
     """
-    batches = list(
-        await session.scalars(select(BatchRun).where(BatchRun.experiment_id == experiment_id))
+    latest = (
+        select(func.max(BatchRun.round))
+        .where(BatchRun.experiment_id == experiment_id)
+        .scalar_subquery()
     )
+    batches = list(
+        await session.scalars(
+            select(BatchRun).where(
+                BatchRun.experiment_id == experiment_id, BatchRun.round == latest
+            )
+        )
+    )
+    now = utcnow()
     reopened = 0
     for batch in batches:
         if batch.status == BatchStatus.CANCELLED:
@@ -363,6 +383,7 @@ async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> 
         batch.status = BatchStatus.RUNNING
         batch.error = None
         batch.finished_at = None
+        batch.heartbeat_at = now  # alive: not for the scheduler to re-dispatch
         reopened += 1
     await session.flush()
     return reopened

@@ -54,9 +54,13 @@ class WorkerRuntime:
         self.settings = settings
         self.loop = asyncio.new_event_loop()
         self._stack = AsyncExitStack()
-        self.runtime: Runtime = self.loop.run_until_complete(
-            self._stack.enter_async_context(open_runtime(settings, executor="local"))
-        )
+        try:
+            self.runtime: Runtime = self.loop.run_until_complete(
+                self._stack.enter_async_context(open_runtime(settings, executor="local"))
+            )
+        except BaseException:
+            self.loop.close()  # the next task tries again with a new one
+            raise
         assert settings.redis_url is not None
         self.redis = redis.Redis.from_url(settings.redis_url)
 
@@ -127,43 +131,43 @@ def run_chunk_task(
     self: Task[Any, Any], batch_run_id: str, chunk: int, context: dict[str, str] | None = None
 ) -> None:
     """Run one chunk of a batch (see the module's notes on failures)."""
-    worker = worker_runtime()
-    settings = worker.settings.worker
+    settings = (_worker.settings if _worker is not None else get_settings()).worker
     attempt = int(self.request.retries or 0)
     batch_id = uuid.UUID(batch_run_id)
-    with (
-        bound_context(**{**(context or {}), "batch_run_id": batch_run_id, "chunk": chunk}),
-        worker.delivery(batch_run_id, chunk, attempt) as deliveries,
-    ):
-        if deliveries > settings.max_deliveries:
-            reason = (
-                f"chunk {chunk} was delivered {deliveries - 1} times and its worker "
-                "stopped each time (killed or out of memory)"
-            )
-            log.error("giving up: %s", reason)
-            worker.run(_fail_batch(worker.runtime, batch_id, reason))
-            return
+    with bound_context(**{**(context or {}), "batch_run_id": batch_run_id, "chunk": chunk}):
+        worker: WorkerRuntime | None = None
         try:
-            worker.run(
-                _run_chunk(worker.runtime, batch_id, chunk, settings.chunk_soft_time_limit_seconds)
-            )
+            worker = worker_runtime()  # may fail: the database or Redis is away
+            with worker.delivery(batch_run_id, chunk, attempt) as deliveries:
+                if deliveries > settings.max_deliveries:
+                    reason = (
+                        f"chunk {chunk} was delivered {deliveries - 1} times and its worker "
+                        "stopped each time (killed or out of memory)"
+                    )
+                    log.error("giving up: %s", reason)
+                    worker.run(_fail_batch(worker.runtime, batch_id, reason))
+                    return
+                worker.run(
+                    _run_chunk(
+                        worker.runtime, batch_id, chunk, settings.chunk_soft_time_limit_seconds
+                    )
+                )
         except Exception as error:
             reason = crash_reason(error)
             if isinstance(error, TimeoutError):
                 reason = f"chunk {chunk} ran longer than its time limit"
-            if attempt >= settings.max_retries:
-                log.error("chunk %s failed %d times, batch failed: %s", chunk, attempt + 1, reason)
-                worker.run(
-                    _fail_batch(
-                        worker.runtime, batch_id, f"{reason} (after {attempt + 1} attempts)"
-                    )
-                )
-                return
-            countdown = backoff_seconds(attempt)
-            log.warning("chunk %s failed (%s); retry in %.0f s", chunk, reason, countdown)
-            raise self.retry(
-                exc=error, countdown=countdown, max_retries=settings.max_retries
-            ) from error
+            if attempt < settings.max_retries:
+                countdown = backoff_seconds(attempt)
+                log.warning("chunk %s failed (%s); retry in %.0f s", chunk, reason, countdown)
+                raise self.retry(
+                    exc=error, countdown=countdown, max_retries=settings.max_retries
+                ) from error
+            log.error("chunk %s failed %d times, batch failed: %s", chunk, attempt + 1, reason)
+            if worker is None:
+                raise  # nothing to record it with: the scheduler's stalled recovery will
+            worker.run(
+                _fail_batch(worker.runtime, batch_id, f"{reason} (after {attempt + 1} attempts)")
+            )
 
 
 run_chunk = celery_app.task(bind=True, name=RUN_CHUNK)(run_chunk_task)

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.db import transaction, utcnow
 from echo_ai.runs.models import BatchRun, Iteration
+
+HEARTBEAT_EVERY = timedelta(seconds=10)
+"""A batch's heartbeat is moved at most this often (not rewriting its row on every write)."""
 
 
 async def insert_iterations(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -29,10 +33,14 @@ async def insert_iterations(session: AsyncSession, rows: Sequence[dict[str, Any]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(Iteration).on_conflict_do_nothing(index_elements=["batch_run_id", "index"])
     await session.execute(statement, list(rows))
+    now = utcnow()
     await session.execute(
         update(BatchRun)
-        .where(BatchRun.id.in_({row["batch_run_id"] for row in rows}))
-        .values(heartbeat_at=utcnow())
+        .where(
+            BatchRun.id.in_({row["batch_run_id"] for row in rows}),
+            or_(BatchRun.heartbeat_at.is_(None), BatchRun.heartbeat_at < now - HEARTBEAT_EVERY),
+        )
+        .values(heartbeat_at=now)
         .execution_options(synchronize_session=False)
     )
 

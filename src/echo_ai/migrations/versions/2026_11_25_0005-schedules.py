@@ -44,6 +44,8 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_batch_runs_status_heartbeat", ["status", "heartbeat_at"], unique=False
         )
+    # Batches unfinished at the upgrade get a heartbeat, so the scheduler can find them.
+    op.execute("UPDATE batch_runs SET heartbeat_at = updated_at WHERE heartbeat_at IS NULL")
 
 
 def downgrade() -> None:
