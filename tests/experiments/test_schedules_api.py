@@ -182,3 +182,47 @@ async def test_the_service_runs_due_schedules_itself(
     assert [batch["round"] for batch in detail["providers"]] == [2]
     assert [batch["round"] for batch in detail["history"]] == [1]
     assert _aware(detail["schedule"]["next_run_at"]) > datetime.now(UTC)
+
+
+async def test_a_long_history_is_paged(client: httpx.AsyncClient, started_app: FastAPI) -> None:
+    runtime = _runtime(started_app)
+    ada = await _login(client, "ada@example.com")
+    body = {**SCHEDULED, "providers": ["demo", "demo:other"], "iterations": 2}
+    experiment = (await client.post("/v1/experiments", headers=ada, json=body)).json()
+    url = f"/v1/experiments/{experiment['id']}"
+    await _until_done(client, ada, url)
+    for _ in range(24):  # 24 more runs, as the scheduler would start them
+        async with transaction(runtime.session_factory) as session:
+            await session.execute(
+                update(Experiment)
+                .where(Experiment.id == uuid.UUID(experiment["id"]))
+                .values(next_run_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        await runtime.scheduler().tick()
+
+    detail = (await client.get(url, headers=ada)).json()
+    assert detail["runs"] == 25 and detail["status"] == "completed"
+    assert {batch["round"] for batch in detail["providers"]} == {25}
+    assert [batch["round"] for batch in detail["history"]][::2] == list(range(24, 5, -1))
+    listed = (await client.get("/v1/experiments", headers=ada)).json()["items"]
+    assert [batch["round"] for batch in listed[0]["providers"]] == [25, 25]
+
+    rounds: list[int] = []
+    cursor = None
+    while True:
+        page = await client.get(
+            f"{url}/runs",
+            headers=ada,
+            params={"limit": 10, **({"cursor": cursor} if cursor else {})},
+        )
+        assert page.status_code == 200
+        rounds += [batch["round"] for batch in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert rounds == [r for r in range(25, 0, -1) for _ in range(2)]
+    assert all(batch["metrics"] is not None for batch in page.json()["items"])
+    bad = await client.get(f"{url}/runs", headers=ada, params={"cursor": "nonsense"})
+    assert bad.status_code == 400
+    eve = await _login(client, "eve@example.com")
+    assert (await client.get(f"{url}/runs", headers=eve)).status_code == 404

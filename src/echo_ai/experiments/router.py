@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.analysis.extraction import Extraction
+from echo_ai.analysis.metrics import BatchMetrics
 from echo_ai.api.auth import CurrentPrincipal, Principal, PrincipalActor, WritePrincipal
 from echo_ai.api.deps import SessionDep, StateDep, after_commit
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
@@ -228,9 +229,45 @@ async def list_experiments(
 async def get_experiment(
     experiment_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
 ) -> ExperimentDetail:
-    """Status, per-provider metrics with intervals, and all providers combined."""
-    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
+    """Status, per-provider metrics with intervals, and all providers combined, of the
+    latest run; earlier runs (up to 19) in ``history``, older ones from ``/runs``."""
+    experiment = await experiments.get(
+        session,
+        experiment_id,
+        workspace_id=principal.workspace_id,
+        runs=experiments.RECENT_RUNS,
+    )
     return ExperimentDetail.of_report(await experiments.report(session, experiment))
+
+
+class RunPage(BaseModel):
+    items: list[BatchRunOut]
+    """Batch runs, newest run first (one per provider in each run)."""
+    next_cursor: str | None
+
+
+@router.get("/{experiment_id}/runs", response_model=RunPage, responses=error_responses(400))
+async def list_runs(
+    experiment_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Runs per page.")] = 20,
+    cursor: str | None = None,
+) -> RunPage:
+    """Every run of the experiment with its metrics: a recurring experiment over time."""
+    experiment = await experiments.get(
+        session, experiment_id, workspace_id=principal.workspace_id, runs=0
+    )
+    before = decode_cursor(cursor, row_index)[0] if cursor is not None else None
+    batches = await experiments.run_history(session, experiment, limit=limit, before_round=before)
+    oldest = min((batch.round for batch in batches), default=1)
+    return RunPage(
+        items=[
+            BatchRunOut.of(b, BatchMetrics.model_validate(b.metrics) if b.metrics else None)
+            for b in batches
+        ],
+        next_cursor=encode_cursor(str(oldest)) if oldest > 1 else None,
+    )
 
 
 @router.get(
@@ -346,7 +383,7 @@ async def cancel_experiment(
     )
     after_commit(session, lambda: state.runtime.executor.cancel(cancelled))
     session.expire_all()
-    experiment = await experiments.get(session, experiment_id)
+    experiment = await experiments.get(session, experiment_id, runs=experiments.RECENT_RUNS)
     return ExperimentDetail.of_report(await experiments.report(session, experiment))
 
 
@@ -396,6 +433,7 @@ async def rescore_experiment(
         target_id=experiment.id,
         details={"brands_revision": experiment.brands_revision},
     )
+    experiment = await experiments.get(session, experiment_id, runs=experiments.RECENT_RUNS)
     return ExperimentDetail.of_report(await experiments.report(session, experiment))
 
 

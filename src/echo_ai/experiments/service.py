@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import String, cast, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.analysis.metrics import BatchMetrics
@@ -26,6 +26,8 @@ from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, Iteration
 from echo_ai.runs.scoring import citations_from
 
 MIN_ID_PREFIX = 4
+RECENT_RUNS = 20
+"""Runs an experiment's detail shows (the latest and its history); older ones are paged."""
 
 
 async def create(
@@ -122,20 +124,22 @@ async def resolve_id(session: AsyncSession, text: str) -> uuid.UUID:
 
 
 async def get(
-    session: AsyncSession, experiment_id: uuid.UUID, *, workspace_id: uuid.UUID | None = None
+    session: AsyncSession,
+    experiment_id: uuid.UUID,
+    *,
+    workspace_id: uuid.UUID | None = None,
+    runs: int | None = None,
 ) -> Experiment:
-    """The experiment with its batch runs. Given a workspace, one of another workspace is
-    not found (its id reveals nothing)."""
-    query = (
-        select(Experiment)
-        .options(selectinload(Experiment.batch_runs))
-        .where(Experiment.id == experiment_id)
-    )
+    """The experiment with its batch runs: of every run, or of its latest ``runs`` runs
+    (a recurring experiment's history grows without bound). Given a workspace, one of
+    another workspace is not found (its id reveals nothing)."""
+    query = select(Experiment).where(Experiment.id == experiment_id)
     if workspace_id is not None:
         query = query.where(Experiment.workspace_id == workspace_id)
     experiment = await session.scalar(query)
     if experiment is None:
         raise NotFound(f"no experiment with id {experiment_id}")
+    await _load_batches(session, [experiment], runs=runs)
     return experiment
 
 
@@ -148,12 +152,10 @@ async def list_recent(
     scheduled: bool | None = None,
     before: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Experiment]:
-    """Newest first; ``before`` (created_at, id) continues a listing (cursor pagination)."""
+    """Newest first, each with its latest run's batch runs; ``before`` (created_at, id)
+    continues a listing (cursor pagination)."""
     query = (
-        select(Experiment)
-        .options(selectinload(Experiment.batch_runs))
-        .order_by(Experiment.created_at.desc(), Experiment.id.desc())
-        .limit(limit)
+        select(Experiment).order_by(Experiment.created_at.desc(), Experiment.id.desc()).limit(limit)
     )
     if status is not None:
         query = query.where(Experiment.status == status)
@@ -164,7 +166,49 @@ async def list_recent(
         query = query.where(has_schedule if scheduled else ~has_schedule)
     if before is not None:
         query = query.where(newer_first_after(Experiment.created_at, Experiment.id, before))
-    return list(await session.scalars(query))
+    found = list(await session.scalars(query))
+    await _load_batches(session, found, runs=1)
+    return found
+
+
+async def _load_batches(
+    session: AsyncSession, experiments: list[Experiment], *, runs: int | None
+) -> None:
+    """Fill ``batch_runs`` of the experiments in one query (all runs, or the latest ``runs``)."""
+    if not experiments:
+        return
+    query = (
+        select(BatchRun)
+        .join(Experiment, Experiment.id == BatchRun.experiment_id)
+        .where(BatchRun.experiment_id.in_([experiment.id for experiment in experiments]))
+        .order_by(BatchRun.created_at)
+    )
+    if runs is not None:
+        query = query.where(BatchRun.round > Experiment.runs - runs)
+    by_experiment: dict[uuid.UUID, list[BatchRun]] = {e.id: [] for e in experiments}
+    for batch in await session.scalars(query):
+        by_experiment[batch.experiment_id].append(batch)
+    for experiment in experiments:
+        set_committed_value(experiment, "batch_runs", by_experiment[experiment.id])
+
+
+async def run_history(
+    session: AsyncSession, experiment: Experiment, *, limit: int, before_round: int | None
+) -> list[BatchRun]:
+    """Batch runs of the experiment's runs, newest run first, ``limit`` runs at a time
+    (``before_round`` continues from the last page)."""
+    newest = experiment.runs if before_round is None else before_round - 1
+    return list(
+        await session.scalars(
+            select(BatchRun)
+            .where(
+                BatchRun.experiment_id == experiment.id,
+                BatchRun.round <= newest,
+                BatchRun.round > newest - limit,
+            )
+            .order_by(BatchRun.round.desc(), BatchRun.created_at)
+        )
+    )
 
 
 async def delete(session: AsyncSession, experiment: Experiment) -> None:

@@ -126,7 +126,8 @@ class ExperimentDetail(ExperimentOut):
     """The latest run's providers pooled at the iteration level (None until a batch has
     results)."""
     history: list[BatchRunOut]
-    """The batch runs of earlier runs, newest run first: metrics over time."""
+    """The batch runs of earlier runs (up to 19), newest run first: metrics over time.
+    ``GET /v1/experiments/{id}/runs`` pages through all of them."""
 
     @classmethod
     def of_report(cls, report: ExperimentReport) -> ExperimentDetail:
