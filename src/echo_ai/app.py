@@ -72,6 +72,7 @@ def routers() -> list[APIRouter]:
     from echo_ai.api import health
     from echo_ai.brands.router import router as brands_router
     from echo_ai.experiments.router import router as experiments_router
+    from echo_ai.experiments.schedules_router import router as schedules_router
     from echo_ai.privacy.router import router as privacy_router
 
     return [
@@ -80,6 +81,7 @@ def routers() -> list[APIRouter]:
         workspaces_router,
         brands_router,
         experiments_router,
+        schedules_router,
         privacy_router,
     ]
 
