@@ -3,6 +3,10 @@ with ``kill -9`` mid-batch still leaves exactly N iterations, none duplicated.""
 
 from __future__ import annotations
 
+import os
+import signal
+from pathlib import Path
+
 import pytest
 
 from echo_ai.testing.fake_llm import FakeLLMServer
@@ -88,3 +92,42 @@ async def test_a_worker_killed_mid_batch_still_ends_with_exactly_n_iterations(
         batch_id,
     )
     assert (indices[0]["low"], indices[0]["high"]) == (0, iterations - 1)
+
+
+def _pool_processes(pid: int) -> list[int]:
+    """The worker's prefork pool processes (its children, from /proc)."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+async def test_a_pool_process_killed_mid_chunk_has_its_chunk_delivered_again(
+    cluster: Cluster, database: Database, broker_url: str, fake_llm: FakeLLMServer
+) -> None:
+    """`kill -9` of the process running a chunk (not of the whole worker): the worker
+    sees it lost (`task_reject_on_worker_lost`), the unacknowledged chunk (`acks_late`)
+    goes back to the queue at once, and another process runs its missing iterations. No
+    beat runs here: the broker alone brings the chunk back."""
+    fake_llm.config.latency_ms = 50
+    worker = cluster.worker(concurrency=2, ECHO_AI_RUNNER__CONCURRENCY_PER_PROVIDER="2")
+    async with open_client(database.url, broker_url) as client:
+        experiment_id = await client.create(iterations=120, chunk_size=40)
+    batch_id = await batch_of(database, experiment_id)
+
+    async def some_stored() -> bool:
+        cluster.check_alive()
+        return await database.stored(batch_id) >= 10
+
+    await wait_for(some_stored, within=45, what="the first iterations", every=0.02)
+    children = _pool_processes(worker.pid)
+    assert children, "the worker has no pool processes"
+    for child in children:  # both pool processes are mid-chunk: kill them all
+        os.kill(child, signal.SIGKILL)
+    assert not await database.finished(batch_id)
+
+    async def finished() -> bool:
+        cluster.check_alive()
+        return await database.finished(batch_id)
+
+    await wait_for(finished, within=60, what="the batch to finish after the kill")
+    batch = await database.batch(batch_id)
+    assert batch["status"] == "completed", batch["error"]
+    assert await database.iteration_counts(batch_id) == (120, 120)
