@@ -16,7 +16,8 @@ Names (all without a prefix)::
     executor_queue_depth                                 gauge
     db_pool_checked_out, db_pool_size                    gauges (QueuePool engines only)
 
-plus the client's ``process_*`` and ``python_*`` metrics.
+plus the client's ``process_*`` and ``python_*`` metrics (not in multiprocess mode, where
+the merged files hold only the metrics above).
 """
 
 from __future__ import annotations
