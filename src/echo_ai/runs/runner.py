@@ -1,6 +1,6 @@
 """Runs one chunk of a batch: the missing iterations, concurrently, each stored as it ends.
 
-A chunk is the unit an executor hands out (in-process here, Celery later). Running the same
+A chunk is the unit an executor hands out (in-process or to Celery workers). Running the same
 chunk twice is safe: only iterations not yet stored are run, and storage ignores repeats.
 After its chunk, a runner tries to finalise the batch; the last one to finish succeeds.
 """
