@@ -9,65 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from echo_ai import migrate
 from echo_ai.app import create_app
 from echo_ai.config import Settings, get_settings
 from echo_ai.db import create_engine
 from echo_ai.models import Base
 from echo_ai.runtime import Runtime, open_runtime
 from echo_ai.testing.fake_llm import FakeLLMServer
-
-POSTGRES_URL = os.environ.get(
-    "ECHO_AI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
-
-
-async def _postgres_reachable() -> str | None:
-    try:
-        connection = await asyncpg.connect(POSTGRES_URL, timeout=3)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
-        return f"PostgreSQL not reachable at {POSTGRES_URL}: {error}"
-    await connection.close()
-    return None
+from tests.databases import database_url, postgres_unreachable, scratch_database
 
 
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A scratch database on the PostgreSQL server, migrated once, dropped at the end."""
-    reason = asyncio.run(_postgres_reachable())
+    reason = postgres_unreachable()
     if reason:
         pytest.skip(reason)
-    name = f"echo_ai_test_{uuid.uuid4().hex[:12]}"
-    admin = POSTGRES_URL
-
-    async def run(sql: str) -> None:
-        connection = await asyncpg.connect(admin)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    url = admin.rsplit("/", 1)[0] + f"/{name}"
-
-    async def upgrade() -> None:
-        engine = create_engine(Settings(database_url=url))
-        await migrate.upgrade(engine)
-        await engine.dispose()
-
-    asyncio.run(upgrade())
-    yield url
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_database("echo_ai_test") as name:
+        yield database_url(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,24 +24,18 @@ from echo_ai import migrate
 from echo_ai.accounts.models import Membership, Role, User, Workspace
 from echo_ai.config import Settings
 from echo_ai.db import create_engine, create_session_factory
+from tests.databases import (
+    POSTGRES_URL,
+    admin,
+    database_url,
+    postgres_unreachable,
+    scratch_database,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
-ADMIN_URL = os.environ.get("ECHO_AI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 KEY_TABLES = ("users", "workspaces", "memberships", "experiments", "batch_runs", "iterations")
 TOOLS = ("psql", "pg_dump", "pg_restore", "createdb", "dropdb")
-
-
-def _database_url(name: str) -> str:
-    return ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def _admin(sql: str) -> None:
-    connection = await asyncpg.connect(ADMIN_URL, timeout=3)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
 
 
 async def _snapshot(url: str) -> dict[str, object]:
@@ -68,7 +61,7 @@ def _libpq_env(tmp_path: Path) -> dict[str, str]:
     """The scripts take the server from libpq's variables, as an operator's shell would."""
     import urllib.parse
 
-    parsed = urllib.parse.urlsplit(ADMIN_URL)
+    parsed = urllib.parse.urlsplit(POSTGRES_URL)
     env = dict(os.environ)
     env.update(
         PGHOST=parsed.hostname or "127.0.0.1",
@@ -89,16 +82,11 @@ def source_database(tmp_path: Path) -> Iterator[str]:
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"PostgreSQL client tools not installed: {', '.join(missing)}")
-    try:
-        asyncio.run(_admin("SELECT 1"))
-    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
-        pytest.skip(f"PostgreSQL not reachable at {ADMIN_URL}: {error}")
-    name = f"echo_ai_test_backup_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    try:
+    reason = postgres_unreachable()
+    if reason:
+        pytest.skip(reason)
+    with scratch_database("echo_ai_test_backup", migrated=False) as name:
         yield name
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _populate(url: str) -> None:
@@ -118,7 +106,7 @@ async def _populate(url: str) -> None:
 
 
 def test_backup_then_restore_into_a_scratch_database(source_database: str, tmp_path: Path) -> None:
-    source_url = _database_url(source_database)
+    source_url = database_url(source_database)
     asyncio.run(_populate(source_url))
     env = _libpq_env(tmp_path)
     run = subprocess.run(
@@ -158,15 +146,15 @@ def test_backup_then_restore_into_a_scratch_database(source_database: str, tmp_p
         assert check.returncode == 0, check.stderr
         assert "restored database matches the manifest" in check.stderr
         assert "database migrated to head" in check.stderr
-        assert asyncio.run(_snapshot(_database_url(restored))) == before
+        assert asyncio.run(_snapshot(database_url(restored))) == before
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{restored}" WITH (FORCE)'))
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{restored}" WITH (FORCE)'))
 
 
 def test_check_restore_fails_when_the_backup_lost_rows(
     source_database: str, tmp_path: Path
 ) -> None:
-    source_url = _database_url(source_database)
+    source_url = database_url(source_database)
     asyncio.run(_populate(source_url))
     env = _libpq_env(tmp_path)
     dump = tmp_path / "echo-ai.dump"
@@ -190,11 +178,11 @@ def test_check_restore_fails_when_the_backup_lost_rows(
         exists = asyncio.run(_exists(restored))
         assert not exists, "the scratch database is dropped even when the check fails"
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{restored}" WITH (FORCE)'))
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{restored}" WITH (FORCE)'))
 
 
 async def _exists(name: str) -> bool:
-    connection = await asyncpg.connect(ADMIN_URL)
+    connection = await asyncpg.connect(POSTGRES_URL)
     try:
         return bool(await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
     finally:
@@ -203,11 +191,11 @@ async def _exists(name: str) -> bool:
 
 def test_check_restore_refuses_an_existing_database(source_database: str, tmp_path: Path) -> None:
     """The scratch name must be new: the check never restores over a live database."""
-    asyncio.run(_populate(_database_url(source_database)))
+    asyncio.run(_populate(database_url(source_database)))
     env = _libpq_env(tmp_path)
     dump = tmp_path / "echo-ai.dump"
     subprocess.run(
-        [str(SCRIPTS / "backup.sh"), _database_url(source_database), str(dump)],
+        [str(SCRIPTS / "backup.sh"), database_url(source_database), str(dump)],
         env=env, capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     check = subprocess.run(
@@ -215,4 +203,4 @@ def test_check_restore_refuses_an_existing_database(source_database: str, tmp_pa
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert check.returncode != 0
-    assert asyncio.run(_snapshot(_database_url(source_database)))["users"] == 3
+    assert asyncio.run(_snapshot(database_url(source_database)))["users"] == 3

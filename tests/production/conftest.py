@@ -32,15 +32,15 @@ import pytest
 import redis
 from celery import Celery
 
-from echo_ai import migrate
 from echo_ai.config import Settings
-from echo_ai.db import create_engine, transaction
+from echo_ai.db import transaction
 from echo_ai.experiments import service as experiment_service
 from echo_ai.runs.celery_app import QUEUE, configure
 from echo_ai.runs.celery_executor import CeleryExecutor
 from echo_ai.runtime import Runtime, open_runtime
 from echo_ai.testing.fake_llm import FakeLLMServer
-from tests.conftest import POSTGRES_URL
+from tests import databases
+from tests.databases import database_url
 from tests.factories import experiment_input
 
 REDIS_HOST = "127.0.0.1"
@@ -97,34 +97,13 @@ async def wait_for(
 @pytest.fixture(scope="module")
 def scratch_database() -> Iterator[str]:
     """A migrated scratch database for this module (postgresql:// URL), dropped after."""
-    host_port = POSTGRES_URL.split("@", 1)[-1].split("/", 1)[0]
-    host, _, port = host_port.partition(":")
-    if not _reachable(host or "127.0.0.1", int(port or 5432)):
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
+    reason = databases.postgres_unreachable()
+    if reason:
+        pytest.skip(reason)
     if not _reachable(REDIS_HOST, REDIS_PORT):
         pytest.skip(f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT}")
-    name = f"echo_ai_prod_{uuid.uuid4().hex[:12]}"
-
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(POSTGRES_URL, timeout=5)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-
-    async def upgrade() -> None:
-        engine = create_engine(Settings(database_url=url))
-        await migrate.upgrade(engine)
-        await engine.dispose()
-
-    try:
-        asyncio.run(upgrade())
-        yield url
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with databases.scratch_database("echo_ai_prod") as name:
+        yield database_url(name)
 
 
 @dataclass

@@ -1,0 +1,68 @@
+"""Scratch databases on the test PostgreSQL server, for the fixtures that need their own.
+
+The server is the one these machines run at 127.0.0.1:5432 (override with
+``ECHO_AI_TEST_POSTGRES_URL``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import asyncpg
+
+from echo_ai import migrate
+from echo_ai.config import Settings
+from echo_ai.db import create_engine
+
+POSTGRES_URL = os.environ.get(
+    "ECHO_AI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def database_url(name: str) -> str:
+    """The URL of database ``name`` on the test server."""
+    return POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def admin(sql: str) -> None:
+    """Run one statement on the server's administrative database."""
+    connection = await asyncpg.connect(POSTGRES_URL, timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def postgres_unreachable() -> str | None:
+    """Why the test server cannot be used, or None when it answers."""
+    try:
+        asyncio.run(admin("SELECT 1"))
+    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {error}"
+    return None
+
+
+async def _upgrade(url: str) -> None:
+    engine = create_engine(Settings(database_url=url))
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@contextmanager
+def scratch_database(prefix: str, *, migrated: bool = True) -> Iterator[str]:
+    """A new database named ``<prefix>_<random>`` (migrated unless told otherwise); its
+    name while in use, dropped afterwards even if connections are still open."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        if migrated:
+            asyncio.run(_upgrade(database_url(name)))
+        yield name
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
