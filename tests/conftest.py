@@ -23,7 +23,7 @@ from echo_ai.db import create_engine
 from echo_ai.models import Base
 from echo_ai.runtime import Runtime, open_runtime
 from echo_ai.testing.fake_llm import FakeLLMServer
-from tests.databases import database_url, postgres_unreachable, scratch_database
+from tests.servers import database_url, postgres_unreachable, scratch_database
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from echo_ai import migrate
 from echo_ai.accounts.models import Membership, Role, User, Workspace
 from echo_ai.config import Settings
 from echo_ai.db import create_engine, create_session_factory
-from tests.databases import (
+from tests.servers import (
     POSTGRES_URL,
     admin,
     database_url,

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -16,8 +14,8 @@ from echo_ai.config import ObservabilitySettings, Settings
 from echo_ai.observability import CELERY_QUEUE, start_metrics_server, watch_process
 from echo_ai.observability.server import running_metrics_server
 from tests.observability.helpers import samples, value
+from tests.servers import flushed_redis
 
-REDIS_URL = os.environ.get("ECHO_AI_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 QUEUE_DB = 14
 """A Redis database of its own, so no real worker sees the messages pushed here."""
 
@@ -88,25 +86,10 @@ async def test_an_api_process_whose_metrics_port_is_taken_still_starts(
             assert running_metrics_server() is None
 
 
-def _redis_unavailable() -> str | None:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError as error:
-        return f"Redis not reachable at {REDIS_URL}: {error}"
-    return None
-
-
 @pytest.fixture
 def celery_broker() -> Iterator[str]:
-    reason = _redis_unavailable()
-    if reason:
-        pytest.skip(reason)
-    url = urlsplit(REDIS_URL)._replace(path=f"/{QUEUE_DB}").geturl()
-    client = redis.Redis.from_url(url)
-    keys = [CELERY_QUEUE, f"{CELERY_QUEUE}\x06\x163"]
-    client.delete(*keys)
-    yield url
-    client.delete(*keys)
+    with flushed_redis(QUEUE_DB) as url:
+        yield url
 
 
 def test_the_celery_queue_depth_is_the_broker_list_length(

@@ -39,12 +39,10 @@ from echo_ai.runs.celery_app import QUEUE, configure
 from echo_ai.runs.celery_executor import CeleryExecutor
 from echo_ai.runtime import Runtime, open_runtime
 from echo_ai.testing.fake_llm import FakeLLMServer
-from tests import databases
-from tests.databases import database_url
+from tests import servers
 from tests.factories import experiment_input
+from tests.servers import database_url
 
-REDIS_HOST = "127.0.0.1"
-REDIS_PORT = int(os.environ.get("ECHO_AI_TEST_REDIS_PORT", "6379"))
 BROKER_DB = 11
 """The Redis database these tests own (flushed before and after each test)."""
 PROVIDER = "openai:gpt-4o-mini"
@@ -64,14 +62,6 @@ WORKER_ENV = {
     "ECHO_AI_OBSERVABILITY__LOG_LEVEL": "INFO",
     "ECHO_AI_OBSERVABILITY__LOG_FORMAT": "console",
 }
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=2).close()
-    except OSError:
-        return False
-    return True
 
 
 def free_port() -> int:
@@ -97,12 +87,13 @@ async def wait_for(
 @pytest.fixture(scope="module")
 def scratch_database() -> Iterator[str]:
     """A migrated scratch database for this module (postgresql:// URL), dropped after."""
-    reason = databases.postgres_unreachable()
+    reason = servers.postgres_unreachable()
     if reason:
         pytest.skip(reason)
-    if not _reachable(REDIS_HOST, REDIS_PORT):
-        pytest.skip(f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT}")
-    with databases.scratch_database("echo_ai_prod") as name:
+    reason = servers.redis_unreachable()
+    if reason:
+        pytest.skip(reason)
+    with servers.scratch_database("echo_ai_prod") as name:
         yield database_url(name)
 
 
@@ -174,12 +165,8 @@ def database(scratch_database: str) -> Database:
 @pytest.fixture
 def broker_url(scratch_database: str) -> Iterator[str]:
     """The shared Redis server's ``BROKER_DB``, empty before and after the test."""
-    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{BROKER_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+    with servers.flushed_redis(BROKER_DB) as url:
+        yield url
 
 
 @dataclass

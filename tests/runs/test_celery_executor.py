@@ -18,23 +18,19 @@ from echo_ai.runs.celery_app import QUEUE, configure
 from echo_ai.runs.celery_executor import CeleryExecutor
 from echo_ai.runtime import Runtime
 from tests.factories import experiment_input
+from tests.servers import flushed_redis, redis_database_url
 
-BROKER_URL = "redis://127.0.0.1:6379/10"
+BROKER_DB = 10
 
 
 @pytest.fixture
 def broker() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(BROKER_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError as error:
-        pytest.skip(f"Redis not reachable at {BROKER_URL}: {error}")
-    client.flushdb()
-    try:
-        yield client
-    finally:
-        client.flushdb()
-        client.close()
+    with flushed_redis(BROKER_DB) as url:
+        client = redis.Redis.from_url(url)
+        try:
+            yield client
+        finally:
+            client.close()
 
 
 def _queued(broker: redis.Redis) -> list[tuple[str, int, dict[str, str]]]:
@@ -56,7 +52,10 @@ async def test_chunks_alternate_between_providers_and_carry_the_log_context(
         created = await experiment_service.create(session, data, chunk_size=10)
         experiment = await experiment_service.get(session, created.id)
     batches = {str(batch.id): batch.model for batch in experiment.batch_runs}
-    app = configure(runtime.settings.model_copy(update={"redis_url": BROKER_URL}), Celery("t"))
+    app = configure(
+        runtime.settings.model_copy(update={"redis_url": redis_database_url(BROKER_DB)}),
+        Celery("t"),
+    )
     try:
         with bound_context(request_id="r-1", workspace_id="w-1"):
             await CeleryExecutor(app, runtime.session_factory).run_experiment(created.id)

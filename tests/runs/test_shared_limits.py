@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -29,25 +27,13 @@ from echo_ai.runs.limits import (
     RedisMinuteRateLimiter,
     redis_rate_key,
 )
-
-REDIS_URL = os.environ.get("ECHO_AI_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+from tests.servers import REDIS_URL, redis_unreachable
 
 # asyncio.sleep may wake a little late; a late start shortens the gap to the next one.
 JITTER = 0.004
 
 
-def _redis_unavailable() -> str | None:
-    host, _, port = REDIS_URL.removeprefix("redis://").partition(":")
-    try:
-        socket.create_connection((host, int(port.split("/")[0] or 6379)), timeout=1).close()
-    except OSError as error:
-        return f"Redis not reachable at {REDIS_URL}: {error}"
-    return None
-
-
-needs_redis = pytest.mark.skipif(
-    _redis_unavailable() is not None, reason=_redis_unavailable() or ""
-)
+needs_redis = pytest.mark.skipif(redis_unreachable() is not None, reason=redis_unreachable() or "")
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from sqlalchemy import select, update
 
 from echo_ai.config import Settings, get_settings
@@ -19,28 +18,22 @@ from echo_ai.experiments.models import Experiment
 from echo_ai.runs import tasks
 from echo_ai.runs.models import BatchRun, BatchStatus
 from tests.factories import experiment_input
+from tests.servers import flushed_redis, redis_database_url
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
+REDIS_DB = 13
 
 
 @pytest.fixture
 def worker(settings: Settings) -> Iterator[tasks.WorkerRuntime]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError as error:
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {error}")
-    client.flushdb()
-    settings.redis_url = REDIS_URL
-    settings.worker.max_retries = 0
-    runtime = tasks.WorkerRuntime(settings)
-    tasks._worker = runtime  # this process plays the worker, with the test's settings
-    try:
-        yield runtime
-    finally:
-        tasks._close_worker_runtime()
-        client.flushdb()
-        client.close()
+    with flushed_redis(REDIS_DB) as url:
+        settings.redis_url = url
+        settings.worker.max_retries = 0
+        runtime = tasks.WorkerRuntime(settings)
+        tasks._worker = runtime  # this process plays the worker, with the test's settings
+        try:
+            yield runtime
+        finally:
+            tasks._close_worker_runtime()
 
 
 def _batch(worker: tasks.WorkerRuntime, *, broken: bool = False) -> uuid.UUID:
@@ -124,7 +117,7 @@ def test_a_worker_that_cannot_reach_its_database_retries_the_chunk(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nowhere")
-    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("REDIS_URL", redis_database_url(REDIS_DB))
     monkeypatch.setenv("ECHO_AI_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("ECHO_AI_WORKER__MAX_RETRIES", "1")
     get_settings.cache_clear()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 
@@ -16,19 +13,7 @@ from echo_ai.security.rate_limit import (
     RateLimitResult,
     enforce_rate_limit,
 )
-
-REDIS_URL = os.environ.get("ECHO_AI_TEST_REDIS_URL", "redis://127.0.0.1:6379")
-
-
-def _redis_unavailable() -> str | None:
-    if importlib.util.find_spec("redis") is None:
-        return "the redis client library (redis-py) is not installed"
-    host, _, port = REDIS_URL.removeprefix("redis://").partition(":")
-    try:
-        socket.create_connection((host, int(port.split("/")[0] or 6379)), timeout=1).close()
-    except OSError as error:
-        return f"Redis not reachable at {REDIS_URL}: {error}"
-    return None
+from tests.servers import REDIS_URL, redis_unreachable
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -36,7 +21,7 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     if request.param == "memory":
         yield RateLimiter()
         return
-    reason = _redis_unavailable()
+    reason = redis_unreachable()
     if reason:
         pytest.skip(reason)
     redis_limiter = RateLimiter(REDIS_URL, key_prefix=f"echo-ai-test-{uuid.uuid4().hex}")

@@ -1,7 +1,8 @@
-"""Scratch databases on the test PostgreSQL server, for the fixtures that need their own.
+"""The PostgreSQL and Redis servers the tests use, and scratch databases on them.
 
-The server is the one these machines run at 127.0.0.1:5432 (override with
-``ECHO_AI_TEST_POSTGRES_URL``).
+These machines run PostgreSQL at 127.0.0.1:5432 and Redis at 127.0.0.1:6379 (override
+with ``ECHO_AI_TEST_POSTGRES_URL`` and ``ECHO_AI_TEST_REDIS_URL``). Tests that need one
+skip, with the reason shown, when it is not reachable.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 import asyncpg
+import pytest
+import redis
 
 from echo_ai import migrate
 from echo_ai.config import Settings
@@ -21,6 +25,7 @@ from echo_ai.db import create_engine
 POSTGRES_URL = os.environ.get(
     "ECHO_AI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("ECHO_AI_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
 def database_url(name: str) -> str:
@@ -66,3 +71,37 @@ def scratch_database(prefix: str, *, migrated: bool = True) -> Iterator[str]:
         yield name
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def redis_unreachable() -> str | None:
+    """Why the test Redis cannot be used, or None when it answers."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        return f"Redis not reachable at {REDIS_URL}: {error}"
+    finally:
+        client.close()
+    return None
+
+
+def redis_database_url(number: int) -> str:
+    """The URL of database ``number`` of the test Redis."""
+    return urlsplit(REDIS_URL)._replace(path=f"/{number}").geturl()
+
+
+@contextmanager
+def flushed_redis(number: int) -> Iterator[str]:
+    """Redis database ``number`` (its URL), emptied before and after; the test is skipped
+    when Redis is not reachable. Each test module that uses one owns its number."""
+    reason = redis_unreachable()
+    if reason:
+        pytest.skip(reason)
+    url = redis_database_url(number)
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
