@@ -292,13 +292,12 @@ class ExperimentReport:
 
 def latest_batches(experiment: Experiment) -> list[BatchRun]:
     """The batch runs of the experiment's latest run (its batch runs must be loaded)."""
-    latest = max((batch.round for batch in experiment.batch_runs), default=1)
-    return [batch for batch in experiment.batch_runs if batch.round == latest]
+    return [batch for batch in experiment.batch_runs if batch.round == experiment.runs]
 
 
 async def report(session: AsyncSession, experiment: Experiment) -> ExperimentReport:
     """Metrics of the latest run per provider and combined, and the earlier runs."""
-    latest = max((batch.round for batch in experiment.batch_runs), default=1)
+    latest = experiment.runs
     with_metrics = [
         (batch, BatchMetrics.model_validate(batch.metrics) if batch.metrics else None)
         for batch in experiment.batch_runs

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from echo_ai.analysis.metrics import BatchMetrics, IterationFacts, compute_metrics
 from echo_ai.brands.schemas import BrandSet
@@ -311,11 +312,7 @@ async def refresh_experiment_status(session: AsyncSession, experiment_id: uuid.U
 
     Callers hold the experiment's lock (:func:`_lock_experiment_of`).
     """
-    latest = (
-        select(func.max(BatchRun.round))
-        .where(BatchRun.experiment_id == experiment_id)
-        .scalar_subquery()
-    )
+    latest = _latest_round(experiment_id)
     statuses = list(
         await session.scalars(
             select(BatchRun.status).where(
@@ -339,6 +336,11 @@ async def refresh_experiment_status(session: AsyncSession, experiment_id: uuid.U
     )
 
 
+def _latest_round(experiment_id: uuid.UUID) -> ScalarSelect[int]:
+    """The round of the experiment's latest run (its ``runs`` count), for a query."""
+    return select(Experiment.runs).where(Experiment.id == experiment_id).scalar_subquery()
+
+
 async def runnable_batches(session: AsyncSession, experiment_id: uuid.UUID) -> list[BatchRun]:
     return list(
         await session.scalars(
@@ -356,11 +358,7 @@ async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> 
     Failed iterations are deleted so that their indices run again (an outage or a bad key
     must not shrink the sample for good). Returns how many batches were reopened.
     """
-    latest = (
-        select(func.max(BatchRun.round))
-        .where(BatchRun.experiment_id == experiment_id)
-        .scalar_subquery()
-    )
+    latest = _latest_round(experiment_id)
     batches = list(
         await session.scalars(
             select(BatchRun).where(
