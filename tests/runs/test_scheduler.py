@@ -256,3 +256,21 @@ async def test_resume_reopens_only_the_latest_run(runtime: Runtime) -> None:
     assert statuses[1][0] == BatchStatus.COMPLETED and kept is False  # history untouched
     assert statuses[2][0] == BatchStatus.RUNNING
     assert statuses[2][1] is not None and statuses[2][1] > datetime.now(UTC) - timedelta(minutes=1)
+
+
+async def test_concurrent_schedulers_claim_a_stalled_batch_once(runtime: Runtime) -> None:
+    experiment_id = await _scheduled(runtime, run_first=False)
+    now = datetime.now(UTC)
+    async with transaction(runtime.session_factory) as session:
+        await session.execute(
+            update(BatchRun)
+            .where(BatchRun.experiment_id == experiment_id)
+            .values(heartbeat_at=now - timedelta(minutes=20))
+        )
+
+    async def claim() -> list[BatchRun]:
+        async with transaction(runtime.session_factory) as session:
+            return await claim_stalled(session, now=now, stalled_after=timedelta(minutes=10))
+
+    results = await asyncio.gather(*(claim() for _ in range(4)))
+    assert sorted(len(claimed) for claimed in results) == [0, 0, 0, 1]

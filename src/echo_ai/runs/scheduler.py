@@ -108,28 +108,23 @@ async def claim_stalled(
     is re-dispatched at most once per ``stalled_after``) and returned to dispatch again;
     stored iterations stay and only missing ones run."""
     cutoff = now - stalled_after
-    candidates = list(
-        await session.execute(
-            select(BatchRun.id, BatchRun.heartbeat_at)
-            .where(BatchRun.status.in_(_UNFINISHED), BatchRun.heartbeat_at < cutoff)
-            .order_by(BatchRun.heartbeat_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+    oldest = (
+        select(BatchRun.id)
+        .where(BatchRun.status.in_(_UNFINISHED), BatchRun.heartbeat_at < cutoff)
+        .order_by(BatchRun.heartbeat_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-    claimed: list[uuid.UUID] = []
-    for batch_run_id, heartbeat_at in candidates:
-        result = await session.execute(
-            update(BatchRun)
-            .where(BatchRun.id == batch_run_id, BatchRun.heartbeat_at == heartbeat_at)
-            .values(heartbeat_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            claimed.append(batch_run_id)
-    if not claimed:
-        return []
-    return list(await session.scalars(select(BatchRun).where(BatchRun.id.in_(claimed))))
+    # The claim is the conditional UPDATE: a batch another scheduler moved meanwhile no
+    # longer matches ``heartbeat_at < cutoff`` and is not returned here.
+    claimed = await session.scalars(
+        update(BatchRun)
+        .where(BatchRun.id.in_(oldest), BatchRun.heartbeat_at < cutoff)
+        .values(heartbeat_at=now)
+        .returning(BatchRun)
+        .execution_options(synchronize_session=False)
+    )
+    return list(claimed)
 
 
 async def _has_unfinished_batches(session: AsyncSession, experiment_id: uuid.UUID) -> bool:
