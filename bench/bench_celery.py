@@ -55,7 +55,7 @@ from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, BatchStatus, Iterat
 from echo_ai.runtime import open_runtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_runner import BRANDS, PROVIDERS, fake_llm_process
+from bench_runner import BRANDS, PROVIDERS, fake_llm_process, provider_environment
 
 EXPERIMENTS = 10
 ITERATIONS = 200
@@ -377,12 +377,7 @@ def main() -> None:
         scratch_redis(args.redis_url) as redis_url,
     ):
         os.environ.update(
-            OPENAI_BASE_URL=f"{base_url}/v1",
-            OPENAI_API_KEY="bench",
-            ANTHROPIC_BASE_URL=base_url,
-            ANTHROPIC_API_KEY="bench",
-            PERPLEXITY_BASE_URL=base_url,
-            PERPLEXITY_API_KEY="bench",
+            provider_environment(base_url),
             DATABASE_URL=database_url,
             REDIS_URL=redis_url,
             ECHO_AI_EXECUTOR="celery",

@@ -158,6 +158,19 @@ async def overhead(data_dir: Path, iterations: int) -> tuple[float, float, float
     return total * per, extraction * per, (total - extraction) * per
 
 
+def provider_environment(base_url: str) -> dict[str, str]:
+    """Vendor settings that point the OpenAI, Anthropic and Perplexity adapters at the
+    fake LLM server."""
+    return {
+        "OPENAI_BASE_URL": f"{base_url}/v1",
+        "OPENAI_API_KEY": "bench",
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_API_KEY": "bench",
+        "PERPLEXITY_BASE_URL": base_url,
+        "PERPLEXITY_API_KEY": "bench",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=300, help="per provider")
@@ -168,14 +181,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with fake_llm_process(args.latency_ms) as base_url, tempfile.TemporaryDirectory() as tmp:
-        os.environ.update(
-            OPENAI_BASE_URL=f"{base_url}/v1",
-            OPENAI_API_KEY="bench",
-            ANTHROPIC_BASE_URL=base_url,
-            ANTHROPIC_API_KEY="bench",
-            PERPLEXITY_BASE_URL=base_url,
-            PERPLEXITY_API_KEY="bench",
-        )
+        os.environ.update(provider_environment(base_url))
         root = Path(tmp)
         calls = len(PROVIDERS) * args.iterations
         print(
