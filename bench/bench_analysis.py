@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
+from echo_ai.analysis.brands import BrandDefinition, BrandSet
 from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.analysis.metrics import IterationFacts, compute_metrics
 from echo_ai.analysis.statistics import bootstrap_ratio_interval, mean_pairwise_jaccard
-from echo_ai.brands.schemas import BrandDefinition, BrandSet
 
 # (name, aliases, domains) of the ten brands; the first is the target.
 BRANDS: list[tuple[str, list[str], list[str]]] = [

@@ -38,12 +38,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai import aio
-from echo_ai.accounts import api_keys
-from echo_ai.accounts.models import ApiKey, Workspace
+from echo_ai.api_keys import service as api_keys
+from echo_ai.api_keys.models import ApiKey
 from echo_ai.config import Settings
 from echo_ai.db import transaction, utcnow
-from echo_ai.runtime import Runtime, open_runtime
+from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.security.api_keys import KEY_PREFIX, generate_api_key, key_digest
+from echo_ai.workspaces.models import Workspace
 
 SIZES = [10, 1_000, 10_000]
 BASELINE_ROUNDS = 4

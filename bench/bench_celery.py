@@ -42,17 +42,17 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from echo_ai import aio, migrate
+from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.extraction import BrandMatcher
-from echo_ai.brands.schemas import BrandSet
 from echo_ai.config import Settings, normalise_database_url
 from echo_ai.db import transaction
+from echo_ai.execution.celery_app import configure
+from echo_ai.execution.runtime import open_runtime
 from echo_ai.experiments import service as experiment_service
 from echo_ai.experiments.schemas import ExperimentCreate
 from echo_ai.providers.base import CompletionRequest
 from echo_ai.providers.registry import ProviderSpec, build_provider, credentials
-from echo_ai.runs.celery_app import configure
 from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, BatchStatus, Iteration
-from echo_ai.runtime import open_runtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_runner import BRANDS, PROVIDERS, fake_llm_process, provider_environment

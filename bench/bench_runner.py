@@ -27,10 +27,10 @@ from echo_ai import aio
 from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.config import RunnerSettings, Settings
 from echo_ai.db import transaction
+from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.experiments import service as experiment_service
 from echo_ai.experiments.schemas import ExperimentCreate
 from echo_ai.runs import service as run_service
-from echo_ai.runtime import Runtime, open_runtime
 
 PROVIDERS = ["openai:gpt-4o-mini", "anthropic:claude-sonnet-4-6", "perplexity:sonar"]
 BRANDS = {

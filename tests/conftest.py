@@ -20,8 +20,8 @@ from sqlalchemy import text
 from echo_ai.app import create_app
 from echo_ai.config import Settings, get_settings
 from echo_ai.db import create_engine
+from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.models import Base
-from echo_ai.runtime import Runtime, open_runtime
 from echo_ai.testing.fake_llm import FakeLLMServer
 from tests.servers import database_url, postgres_unreachable, scratch_database
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from echo_ai.brands.schemas import BrandSet
+from echo_ai.analysis.brands import BrandSet
 from echo_ai.experiments.schemas import ExperimentCreate
 
 

@@ -14,8 +14,8 @@ from echo_ai import migrate
 from echo_ai.config import Settings
 from echo_ai.db import create_engine
 from echo_ai.errors import AppError
+from echo_ai.execution.runtime import open_runtime
 from echo_ai.models import Base
-from echo_ai.runtime import open_runtime
 
 pytestmark = pytest.mark.usefixtures("backend")
 

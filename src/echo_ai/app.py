@@ -29,6 +29,7 @@ from echo_ai.api.errors import install_error_handlers
 from echo_ai.api.middleware import install_middleware
 from echo_ai.api.state import build_state
 from echo_ai.config import Settings, get_settings
+from echo_ai.execution.runtime import open_runtime
 from echo_ai.observability import configure_logging, configure_tracing, watch_process
 from echo_ai.observability.router import metrics_router
 from echo_ai.observability.server import (
@@ -37,7 +38,6 @@ from echo_ai.observability.server import (
     start_metrics_server,
 )
 from echo_ai.observability.tracing import Tracing
-from echo_ai.runtime import open_runtime
 from echo_ai.security.keys import load_key_ring
 from echo_ai.security.rate_limit import RateLimiter
 
@@ -67,13 +67,13 @@ def _version() -> str:
 def routers() -> list[APIRouter]:
     """Every router the service serves. Add a domain's router here, imported inside the
     function so that importing :mod:`echo_ai.app` stays cheap and cycle-free."""
-    from echo_ai.accounts.router import router as accounts_router
-    from echo_ai.accounts.workspaces_router import router as workspaces_router
     from echo_ai.api import health
-    from echo_ai.brands.router import router as brands_router
-    from echo_ai.experiments.router import router as experiments_router
-    from echo_ai.experiments.schedules_router import router as schedules_router
-    from echo_ai.privacy.router import router as privacy_router
+    from echo_ai.api.routers.audit import router as privacy_router
+    from echo_ai.api.routers.auth import router as accounts_router
+    from echo_ai.api.routers.brands import router as brands_router
+    from echo_ai.api.routers.experiments import router as experiments_router
+    from echo_ai.api.routers.schedules import router as schedules_router
+    from echo_ai.api.routers.workspaces import router as workspaces_router
 
     return [
         health.router,

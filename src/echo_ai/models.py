@@ -1,11 +1,12 @@
 """Import every model so the metadata is complete (Alembic, test set-up)."""
 
-from echo_ai.accounts.models import ApiKey, Invitation, Membership, RefreshToken, User, Workspace
+from echo_ai.api_keys.models import ApiKey
+from echo_ai.auth.models import RefreshToken, User
 from echo_ai.brands.models import BrandProfile
 from echo_ai.db import Base
-from echo_ai.experiments.models import Experiment
 from echo_ai.privacy.models import AuditEvent
-from echo_ai.runs.models import BatchRun, Iteration
+from echo_ai.runs.models import BatchRun, Experiment, Iteration
+from echo_ai.workspaces.models import Invitation, Membership, Workspace
 
 __all__ = [
     "ApiKey",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from echo_ai.brands.schemas import BrandDefinition, BrandSet, BrandTerm
+from echo_ai.analysis.brands import BrandDefinition, BrandSet, BrandTerm
 
 
 def _brand(name: str, *aliases: str | BrandTerm, **options: object) -> BrandDefinition:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.citations import (
     attributable_url,
     host_matches_domain,
@@ -19,7 +20,6 @@ from echo_ai.analysis.citations import (
     urls_on_domains,
 )
 from echo_ai.analysis.extraction import BrandMatcher
-from echo_ai.brands.schemas import BrandSet
 from echo_ai.providers.base import Citation
 
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from echo_ai.analysis.brands import BrandDefinition, BrandSet, BrandTerm
 from echo_ai.analysis.extraction import AbsenceStatement, BrandMatcher, Extraction, Mention
-from echo_ai.brands.schemas import BrandDefinition, BrandSet, BrandTerm
 from echo_ai.providers.base import Citation
 
 

@@ -12,14 +12,15 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from echo_ai.accounts import service as accounts
-from echo_ai.accounts.models import Membership, User, Workspace
-from echo_ai.accounts.schemas import Registration
+from echo_ai.auth.models import User
+from echo_ai.auth.schemas import Registration
 from echo_ai.billing.plans import PLANS, PlanName, api_requests_per_minute
 from echo_ai.cli import app as cli
 from echo_ai.config import Settings, get_settings
 from echo_ai.db import transaction
-from echo_ai.runtime import open_runtime
+from echo_ai.execution.runtime import open_runtime
+from echo_ai.workspaces import service as workspaces
+from echo_ai.workspaces.models import Membership, Workspace
 from tests.experiments.test_actions import _runtime
 from tests.experiments.test_router import _login
 
@@ -69,7 +70,7 @@ def test_operators_set_a_plan_from_the_command_line(cli_env: Path) -> None:
             transaction(runtime.session_factory) as session,
         ):
             data = Registration(email="ada@example.com", password="correct horse battery staple")
-            user = await accounts.register(session, data)
+            user = await workspaces.register(session, data)
             assert user is not None
             workspace_id = await session.scalar(
                 select(Membership.workspace_id).where(Membership.user_id == user.id)

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from echo_ai.brands.schemas import (
+from echo_ai.analysis.brands import (
     MAX_ALIASES,
     MAX_COMPETITORS,
     BrandDefinition,

@@ -21,9 +21,10 @@ import asyncpg
 import pytest
 
 from echo_ai import migrate
-from echo_ai.accounts.models import Membership, Role, User, Workspace
+from echo_ai.auth.models import User
 from echo_ai.config import Settings
 from echo_ai.db import create_engine, create_session_factory
+from echo_ai.workspaces.models import Membership, Role, Workspace
 from tests.servers import (
     POSTGRES_URL,
     admin,

@@ -9,11 +9,12 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from echo_ai.accounts.models import Membership, Role, User
+from echo_ai.auth.models import User
 from echo_ai.db import transaction
+from echo_ai.execution.runtime import Runtime
 from echo_ai.privacy.models import AuditEvent
 from echo_ai.providers.base import Completion, CompletionRequest
-from echo_ai.runtime import Runtime
+from echo_ai.workspaces.models import Membership, Role
 from tests.experiments.test_router import BODY, _key, _login, _until_done
 
 pytestmark = pytest.mark.usefixtures("backend")

@@ -10,10 +10,10 @@ from pydantic import ValidationError
 
 from echo_ai.db import transaction
 from echo_ai.errors import AppError, NotFound
+from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments import export
 from echo_ai.experiments import service as experiment_service
-from echo_ai.experiments.models import Experiment
-from echo_ai.runtime import Runtime
+from echo_ai.runs.models import Experiment
 from tests.factories import brand_set, experiment_input
 
 

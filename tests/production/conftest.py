@@ -34,10 +34,10 @@ from celery import Celery
 
 from echo_ai.config import Settings
 from echo_ai.db import transaction
+from echo_ai.execution.celery_app import QUEUE, configure
+from echo_ai.execution.celery_executor import CeleryExecutor
+from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.experiments import service as experiment_service
-from echo_ai.runs.celery_app import QUEUE, configure
-from echo_ai.runs.celery_executor import CeleryExecutor
-from echo_ai.runtime import Runtime, open_runtime
 from echo_ai.testing.fake_llm import FakeLLMServer
 from tests import servers
 from tests.factories import experiment_input

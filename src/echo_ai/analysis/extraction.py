@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from echo_ai.analysis.absence import absence_clauses
+from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.citations import (
     attributable_url,
     registrable_domain,
@@ -32,7 +33,6 @@ from echo_ai.analysis.citations import (
 from echo_ai.analysis.lists import list_items
 from echo_ai.analysis.matching import Term, TermIndex, in_date_context, reads_as_ordinary_word
 from echo_ai.analysis.normalise import Normalised, normalise
-from echo_ai.brands.schemas import BrandSet
 from echo_ai.providers.base import Citation
 
 

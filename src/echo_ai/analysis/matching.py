@@ -30,9 +30,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from echo_ai.analysis.brands import BrandDefinition
 from echo_ai.analysis.common_words import is_common_phrase
 from echo_ai.analysis.normalise import Normalised, normalise_term
-from echo_ai.brands.schemas import BrandDefinition
 
 _BEFORE = r"(?<![^\W_])"
 _AFTER = r"(?![^\W_])"

@@ -18,11 +18,12 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy import select
 
-from echo_ai.accounts import api_keys, workspaces
-from echo_ai.accounts import service as accounts
-from echo_ai.accounts.models import ApiKey, Membership, Role, User, Workspace
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.session import check_csrf, session_cookie_name
+from echo_ai.api_keys import service as api_keys
+from echo_ai.api_keys.models import ApiKey
+from echo_ai.auth import service as accounts
+from echo_ai.auth.models import User
 from echo_ai.billing.plans import api_requests_per_minute
 from echo_ai.errors import AppError, NotFound
 from echo_ai.observability import bind_context
@@ -30,6 +31,8 @@ from echo_ai.privacy.audit import Actor
 from echo_ai.security.api_keys import KEY_PREFIX
 from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit
 from echo_ai.security.tokens import InvalidToken
+from echo_ai.workspaces import service as workspaces
+from echo_ai.workspaces.models import Membership, Role, Workspace
 
 
 class NotAuthenticated(AppError):

@@ -9,7 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 from echo_ai.config import Settings
-from echo_ai.runtime import Runtime
+from echo_ai.execution.runtime import Runtime
+from echo_ai.schedules.scheduler import Scheduler
 from echo_ai.security.keys import KeyRing
 from echo_ai.security.tokens import TokenSigner
 
@@ -46,7 +47,7 @@ class ServiceState:
         experiments, stalled batches); with Celery, ``echo-ai beat`` does."""
         if self.settings.executor != "local":
             return
-        scheduler = self.runtime.scheduler(spawn=self.start_background)
+        scheduler = Scheduler.of(self.runtime, spawn=self.start_background)
         self.scheduler_task = asyncio.create_task(
             scheduler.run_forever(self.settings.worker.beat_interval_seconds)
         )

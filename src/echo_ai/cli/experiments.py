@@ -17,11 +17,11 @@ from echo_ai.cli import flows, options
 from echo_ai.cli.errors import friendly_errors
 from echo_ai.config import get_settings
 from echo_ai.db import transaction
+from echo_ai.execution.providers import ensure_configured
+from echo_ai.execution.runtime import open_runtime
 from echo_ai.experiments import service as experiment_service
-from echo_ai.experiments.models import Experiment, ExperimentStatus
 from echo_ai.providers.registry import ProviderSpec
-from echo_ai.runs.providers import ensure_configured
-from echo_ai.runtime import open_runtime
+from echo_ai.runs.models import Experiment, ExperimentStatus
 
 app = typer.Typer(help="List, show, export, re-score and resume experiments.")
 

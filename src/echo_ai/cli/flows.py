@@ -24,10 +24,10 @@ from echo_ai.cli.errors import FAILURE, fail
 from echo_ai.cli.render import print_report, report_document
 from echo_ai.config import Settings
 from echo_ai.db import transaction
+from echo_ai.execution.runtime import open_runtime
 from echo_ai.experiments import export
 from echo_ai.experiments import service as experiment_service
-from echo_ai.experiments.models import ExperimentStatus
-from echo_ai.runtime import open_runtime
+from echo_ai.runs.models import ExperimentStatus
 
 console = Console()
 

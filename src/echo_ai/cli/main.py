@@ -12,16 +12,16 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai import aio, migrate
-from echo_ai.accounts import workspaces
 from echo_ai.billing.plans import PlanName, api_requests_per_minute
 from echo_ai.cli import experiments, flows, options, production
 from echo_ai.cli.errors import friendly_errors
 from echo_ai.config import get_settings
 from echo_ai.db import create_engine, transaction
+from echo_ai.execution.providers import ensure_configured
+from echo_ai.execution.runtime import open_runtime
 from echo_ai.experiments import service as experiment_service
 from echo_ai.providers.registry import VENDORS, credentials
-from echo_ai.runs.providers import ensure_configured
-from echo_ai.runtime import open_runtime
+from echo_ai.workspaces import service as workspaces
 
 app = typer.Typer(
     name="echo-ai",

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from echo_ai.brands.schemas import BrandSet
+from echo_ai.analysis.brands import BrandSet
 from echo_ai.errors import AppError
 from echo_ai.experiments.schemas import ExperimentCreate
 

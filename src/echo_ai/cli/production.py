@@ -20,6 +20,7 @@ import typer
 from echo_ai import aio
 from echo_ai.cli.errors import friendly_errors
 from echo_ai.config import Settings, get_settings
+from echo_ai.schedules.scheduler import Scheduler
 
 BEAT_HEARTBEAT_FILE = Path("/tmp/echo-ai-beat.heartbeat")  # noqa: S108 - a health probe's file
 """Touched after every tick of ``echo-ai beat``; its age tells a health check it is alive."""
@@ -82,7 +83,7 @@ def worker(
     ] = False,
 ) -> None:
     """Run a Celery worker that takes chunks of batch runs from the queue."""
-    from echo_ai.runs.celery_app import QUEUE, configure
+    from echo_ai.execution.celery_app import QUEUE, configure
 
     settings = get_settings()
     _require_celery(settings, "worker")
@@ -111,7 +112,7 @@ def worker(
 def beat() -> None:
     """Dispatch due recurring experiments and re-dispatch stalled batches, every
     `ECHO_AI_WORKER__BEAT_INTERVAL_SECONDS` (60 s). Run one; a second one is harmless."""
-    from echo_ai.runtime import open_runtime
+    from echo_ai.execution.runtime import open_runtime
 
     settings = get_settings()
     _require_celery(settings, "beat")
@@ -129,7 +130,7 @@ def beat() -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
         async with open_runtime(settings) as runtime:
             print("echo-ai beat: dispatching schedules", file=sys.stderr)
-            await runtime.scheduler().run_forever(
+            await Scheduler.of(runtime).run_forever(
                 settings.worker.beat_interval_seconds, on_tick=BEAT_HEARTBEAT_FILE.touch
             )
 

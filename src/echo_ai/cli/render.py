@@ -10,9 +10,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from echo_ai.analysis.metrics import BatchMetrics, Mean, Rate
-from echo_ai.experiments.models import Experiment
 from echo_ai.experiments.service import ExperimentReport
 from echo_ai.experiments.views import SYNTHETIC_NOTICE, ExperimentDetail
+from echo_ai.runs.models import Experiment
 
 
 def percent(value: float | None) -> str:

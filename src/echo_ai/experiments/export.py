@@ -10,8 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.analysis.extraction import Extraction
-from echo_ai.experiments.models import Experiment
-from echo_ai.runs.models import BatchRun, Iteration
+from echo_ai.runs.models import BatchRun, Experiment, Iteration
 
 COLUMNS = [
     "experiment_id",

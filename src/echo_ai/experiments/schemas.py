@@ -7,10 +7,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from echo_ai.brands.schemas import BrandSet
+from echo_ai.analysis.brands import BrandSet
 from echo_ai.db import utcnow
-from echo_ai.experiments import schedules
 from echo_ai.providers.registry import ProviderSpec
+from echo_ai.schedules import cron as schedules
 
 MAX_ITERATIONS = 10_000
 MAX_PROVIDERS = 10

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,19 +10,17 @@ from sqlalchemy import String, cast, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.analysis.metrics import BatchMetrics
+from echo_ai.analysis.scoring import citations_from
 from echo_ai.brands import service as brand_service
-from echo_ai.brands.schemas import BrandSet
 from echo_ai.db import newer_first_after, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
-from echo_ai.experiments import schedules
-from echo_ai.experiments.models import Experiment, ExperimentStatus
 from echo_ai.experiments.schemas import ExperimentCreate
-from echo_ai.providers.registry import ProviderSpec
 from echo_ai.runs import service as run_service
-from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, Iteration
-from echo_ai.runs.scoring import citations_from
+from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, Experiment, ExperimentStatus, Iteration
+from echo_ai.schedules import cron as schedules
 
 MIN_ID_PREFIX = 4
 RECENT_RUNS = 20
@@ -71,35 +68,8 @@ async def create(
         )
     session.add(experiment)
     await session.flush()
-    await start_run(session, experiment, chunk_size=chunk_size, now=now)
+    await run_service.start_run(session, experiment, chunk_size=chunk_size, now=now)
     return experiment
-
-
-async def start_run(
-    session: AsyncSession, experiment: Experiment, *, chunk_size: int, now: datetime
-) -> list[BatchRun]:
-    """Queue a new run of the experiment: one batch per provider, in round ``runs + 1``.
-
-    Raises ValueError, changing nothing, if a stored provider is no longer known.
-    """
-    specs = [ProviderSpec.parse(value) for value in experiment.providers]
-    experiment.runs += 1
-    experiment.status = ExperimentStatus.QUEUED
-    experiment.last_run_at = now
-    batches = [
-        run_service.new_batch(
-            experiment,
-            spec,
-            chunk_size=chunk_size,
-            seed=secrets.randbelow(2**31),
-            round_=experiment.runs,
-            now=now,
-        )
-        for spec in specs
-    ]
-    session.add_all(batches)
-    await session.flush()
-    return batches
 
 
 async def resolve_id(session: AsyncSession, text: str) -> uuid.UUID:

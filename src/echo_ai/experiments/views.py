@@ -9,9 +9,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from echo_ai.analysis.metrics import BatchMetrics
-from echo_ai.experiments.models import Experiment, ExperimentStatus
 from echo_ai.experiments.service import ExperimentReport
-from echo_ai.runs.models import BatchRun, BatchStatus
+from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentStatus
 
 SYNTHETIC_NOTICE = "SYNTHETIC DATA: answers made up offline by the demo provider, not a real AI"
 

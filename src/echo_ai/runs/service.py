@@ -5,6 +5,7 @@ Plain functions over a session; the caller owns the transaction.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -16,13 +17,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.sql.selectable import ScalarSelect
 
+from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.metrics import BatchMetrics, IterationFacts, compute_metrics
-from echo_ai.brands.schemas import BrandSet
+from echo_ai.analysis.scoring import facts_from
 from echo_ai.db import utcnow
-from echo_ai.experiments.models import Experiment, ExperimentStatus
 from echo_ai.providers.registry import ProviderSpec
-from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, BatchStatus, Iteration
-from echo_ai.runs.scoring import facts_from
+from echo_ai.runs.claims import ClaimedBatch
+from echo_ai.runs.models import (
+    FINISHED_STATUSES,
+    BatchRun,
+    BatchStatus,
+    Experiment,
+    ExperimentStatus,
+    Iteration,
+)
 
 _ACTIVE = (BatchStatus.QUEUED, BatchStatus.RUNNING)
 
@@ -52,8 +60,35 @@ def new_batch(
     )
 
 
-async def claim(session: AsyncSession, batch_run_id: uuid.UUID) -> BatchRun | None:
-    """Mark a batch running and load it with its experiment; None if there is nothing to do.
+async def start_run(
+    session: AsyncSession, experiment: Experiment, *, chunk_size: int, now: datetime
+) -> list[BatchRun]:
+    """Queue a new run of the experiment: one batch per provider, in round ``runs + 1``.
+
+    Raises ValueError, changing nothing, if a stored provider is no longer known.
+    """
+    specs = [ProviderSpec.parse(value) for value in experiment.providers]
+    experiment.runs += 1
+    experiment.status = ExperimentStatus.QUEUED
+    experiment.last_run_at = now
+    batches = [
+        new_batch(
+            experiment,
+            spec,
+            chunk_size=chunk_size,
+            seed=secrets.randbelow(2**31),
+            round_=experiment.runs,
+            now=now,
+        )
+        for spec in specs
+    ]
+    session.add_all(batches)
+    await session.flush()
+    return batches
+
+
+async def claim(session: AsyncSession, batch_run_id: uuid.UUID) -> ClaimedBatch | None:
+    """Mark a batch running and describe it for the engine; None if there is nothing to do.
 
     Status changes are conditional UPDATEs, never read-modify-write, so a slow chunk can
     not move a batch that another chunk has finished back to "running".
@@ -92,10 +127,10 @@ async def claim(session: AsyncSession, batch_run_id: uuid.UUID) -> BatchRun | No
     )
     if batch is None or batch.status not in _ACTIVE:
         return None
-    return batch
+    return ClaimedBatch.of(batch)
 
 
-async def missing_indices(session: AsyncSession, batch: BatchRun, chunk: int) -> list[int]:
+async def missing_indices(session: AsyncSession, batch: ClaimedBatch, chunk: int) -> list[int]:
     wanted = batch.chunk_range(chunk)
     stored = set(
         await session.scalars(

@@ -1,0 +1,290 @@
+"""HTTP routes of team workspaces, invitations and members.
+
+Everything acts on the caller's current workspace (``X-Workspace-ID``, default the
+personal one): ids of another workspace's invitations or members answer 404. Managing
+(inviting, changing roles, removing others) needs an owner or admin signed in as a user;
+the role rules themselves live in :mod:`echo_ai.workspaces.service`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from fastapi import APIRouter, Response, status
+
+from echo_ai.api.auth import (
+    CurrentPrincipal,
+    CurrentUser,
+    Forbidden,
+    ManagerPrincipal,
+    Principal,
+    PrincipalActor,
+)
+from echo_ai.api.deps import SessionDep, StateDep
+from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
+from echo_ai.auth.models import User
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Action
+from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit
+from echo_ai.workspaces import service as workspaces
+from echo_ai.workspaces.models import Invitation, Membership, Role
+from echo_ai.workspaces.schemas import (
+    InvitationAccept,
+    InvitationCreate,
+    InvitationCreated,
+    InvitationOut,
+    MemberOut,
+    RoleChange,
+    WorkspaceCreate,
+    WorkspaceOut,
+)
+
+router = APIRouter(tags=["workspaces"], responses=error_responses(*AUTH_ERRORS, 422))
+
+WORKSPACES_CREATED_PER_USER = "10/hour"
+INVITATIONS_PER_WORKSPACE = "50/hour"
+
+
+def _invitation_out(invitation: Invitation) -> InvitationOut:
+    return InvitationOut.model_validate(invitation, from_attributes=True)
+
+
+def _member_out(membership: Membership, user: User) -> MemberOut:
+    return MemberOut(
+        user_id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        role=membership.role,
+        joined_at=membership.created_at,
+    )
+
+
+def _signed_in(principal: Principal) -> User:
+    if principal.user is None:
+        raise Forbidden("sign in as a user for this (an API key cannot)")
+    return principal.user
+
+
+@router.post(
+    "/v1/workspaces",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WorkspaceOut,
+    responses=error_responses(*BODY_ERRORS, 429),
+)
+async def create_workspace(
+    data: WorkspaceCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    limiter: RateLimiterDep,
+    actor: PrincipalActor,
+) -> WorkspaceOut:
+    """Create a team workspace; you are its owner. Select it with ``X-Workspace-ID``."""
+    await enforce_rate_limit(limiter, str(user.id), WORKSPACES_CREATED_PER_USER, name="workspace")
+    workspace = await workspaces.create_workspace(session, user, data.name)
+    await audit.record(
+        session,
+        Action.WORKSPACE_CREATED,
+        actor=actor,
+        workspace_id=workspace.id,
+        target_type="workspace",
+        target_id=workspace.id,
+    )
+    return WorkspaceOut(
+        id=workspace.id,
+        name=workspace.name,
+        personal=workspace.personal,
+        role=Role.OWNER,
+        created_at=workspace.created_at,
+    )
+
+
+@router.get("/v1/workspaces", response_model=list[WorkspaceOut])
+async def list_workspaces(user: CurrentUser, session: SessionDep) -> list[WorkspaceOut]:
+    """Your workspaces (personal first) and your role in each."""
+    return [
+        WorkspaceOut(
+            id=workspace.id,
+            name=workspace.name,
+            personal=workspace.personal,
+            role=membership.role,
+            created_at=workspace.created_at,
+        )
+        for membership, workspace in await workspaces.memberships(session, user.id)
+    ]
+
+
+@router.post(
+    "/v1/invitations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=InvitationCreated,
+    responses=error_responses(*BODY_ERRORS, 409, 429),
+)
+async def create_invitation(
+    data: InvitationCreate,
+    principal: ManagerPrincipal,
+    session: SessionDep,
+    state: StateDep,
+    limiter: RateLimiterDep,
+    actor: PrincipalActor,
+) -> InvitationCreated:
+    """Invite an email address to the workspace with a role (owners and admins; only
+    owners can invite owners). A pending invitation of the same address is replaced.
+
+    This product sends no email yet: the response carries the one-time ``token``, which
+    the inviter passes on to the invitee, who accepts it with ``POST
+    /v1/invitations/accept`` while signed in with that address. Only the token's hash is
+    stored, so it cannot be shown again: invite again if it is lost.
+    """
+    assert principal.user is not None
+    await enforce_rate_limit(
+        limiter, str(principal.workspace_id), INVITATIONS_PER_WORKSPACE, name="invitation"
+    )
+    created = await workspaces.invite(
+        session,
+        principal.workspace_id,
+        email=data.email,
+        role=data.role,
+        invited_by=principal.user,
+        inviter_role=principal.role,
+        ttl=timedelta(days=state.settings.auth.invitation_days),
+    )
+    invitation = created.invitation
+    await audit.record(
+        session,
+        Action.MEMBER_INVITED,
+        actor=actor,
+        workspace_id=principal.workspace_id,
+        target_type="invitation",
+        target_id=invitation.id,
+        details={"email": invitation.email, "role": str(invitation.role)},
+    )
+    return InvitationCreated(**_invitation_out(invitation).model_dump(), token=created.token)
+
+
+@router.get("/v1/invitations", response_model=list[InvitationOut])
+async def list_invitations(principal: ManagerPrincipal, session: SessionDep) -> list[InvitationOut]:
+    """Pending (unaccepted, unexpired) invitations of the workspace."""
+    pending = await workspaces.pending_invitations(session, principal.workspace_id)
+    return [_invitation_out(invitation) for invitation in pending]
+
+
+@router.delete("/v1/invitations/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_invitation(
+    invitation_id: uuid.UUID,
+    principal: ManagerPrincipal,
+    session: SessionDep,
+    actor: PrincipalActor,
+) -> Response:
+    """Revoke a pending invitation: its token stops working."""
+    invitation = await workspaces.revoke_invitation(
+        session, principal.workspace_id, invitation_id, actor_role=principal.role
+    )
+    await audit.record(
+        session,
+        Action.INVITATION_REVOKED,
+        actor=actor,
+        workspace_id=principal.workspace_id,
+        target_type="invitation",
+        target_id=invitation_id,
+        details={"email": invitation.email, "role": str(invitation.role)},
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/v1/invitations/accept",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WorkspaceOut,
+    responses=error_responses(*BODY_ERRORS, 409),
+)
+async def accept_invitation(
+    data: InvitationAccept, user: CurrentUser, session: SessionDep, actor: PrincipalActor
+) -> WorkspaceOut:
+    """Join a workspace with an invitation token, signed in with the invited address.
+
+    An unknown, expired, used or revoked token, or one for another address, is 404 (the
+    same answer for all); 409 if you already are a member.
+    """
+    membership, workspace = await workspaces.accept(session, user, data.token)
+    await audit.record(
+        session,
+        Action.MEMBER_ADDED,
+        actor=actor,
+        workspace_id=workspace.id,
+        target_type="user",
+        target_id=user.id,
+        details={"role": str(membership.role), "via": "invitation"},
+    )
+    return WorkspaceOut(
+        id=workspace.id,
+        name=workspace.name,
+        personal=workspace.personal,
+        role=membership.role,
+        created_at=workspace.created_at,
+    )
+
+
+@router.get("/v1/members", response_model=list[MemberOut])
+async def list_members(principal: CurrentPrincipal, session: SessionDep) -> list[MemberOut]:
+    """Members of the workspace and their roles (any member, signed in as a user)."""
+    _signed_in(principal)
+    rows = await workspaces.members(session, principal.workspace_id)
+    return [_member_out(membership, user) for membership, user in rows]
+
+
+@router.patch(
+    "/v1/members/{user_id}", response_model=MemberOut, responses=error_responses(*BODY_ERRORS, 409)
+)
+async def change_member_role(
+    user_id: uuid.UUID,
+    data: RoleChange,
+    principal: ManagerPrincipal,
+    session: SessionDep,
+    actor: PrincipalActor,
+) -> MemberOut:
+    """Change a member's role (owners and admins; only owners can grant or take away the
+    owner role; the last owner cannot be demoted: 409)."""
+    membership, user, previous = await workspaces.change_role(
+        session, principal.workspace_id, user_id, data.role, actor_role=principal.role
+    )
+    if previous is not membership.role:
+        await audit.record(
+            session,
+            Action.MEMBER_ROLE_CHANGED,
+            actor=actor,
+            workspace_id=principal.workspace_id,
+            target_type="user",
+            target_id=user_id,
+            details={"from": str(previous), "to": str(membership.role)},
+        )
+    return _member_out(membership, user)
+
+
+@router.delete(
+    "/v1/members/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(409),
+)
+async def remove_member(
+    user_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, actor: PrincipalActor
+) -> Response:
+    """Remove a member (owners and admins; only owners can remove an owner), or leave the
+    workspace yourself (any role). The last owner cannot be removed nor leave: 409."""
+    caller = _signed_in(principal)
+    leaving = caller.id == user_id
+    if not leaving and not principal.role.can_manage:
+        raise Forbidden("only workspace owners and admins can do this")
+    membership, _ = await workspaces.remove_member(
+        session, principal.workspace_id, user_id, actor_role=principal.role
+    )
+    await audit.record(
+        session,
+        Action.MEMBER_REMOVED,
+        actor=actor,
+        workspace_id=principal.workspace_id,
+        target_type="user",
+        target_id=user_id,
+        details={"role": str(membership.role), "left": leaving},
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,194 @@
+"""Authentication: users, login, token refresh with rotation, logout, password change.
+
+Plain functions over a session; the request owns the transaction. Refresh tokens rotate
+on every use; presenting a used one again means it was stolen (or replayed), so its
+whole family (every token descended from the same login) is revoked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from echo_ai.auth.models import RefreshToken, User
+from echo_ai.auth.schemas import Credentials, PasswordChange, Registration, TokenPair
+from echo_ai.db import utcnow
+from echo_ai.errors import AppError, Conflict
+from echo_ai.security import passwords
+from echo_ai.security.refresh import hash_token, new_refresh_token
+from echo_ai.security.tokens import TokenSigner
+
+
+class InvalidCredentials(AppError):
+    status_code = 401
+    code = "invalid_credentials"
+
+    def __init__(self) -> None:
+        super().__init__("email or password is incorrect")
+
+
+class WeakPassword(AppError):
+    status_code = 422
+    code = "weak_password"
+
+
+def _check_policy(password: str) -> None:
+    try:
+        passwords.validate_password(password)
+    except ValueError as error:
+        raise WeakPassword(str(error)) from None
+
+
+async def _user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email))
+
+
+async def create_user(session: AsyncSession, data: Registration) -> User | None:
+    """Create the user; ``None`` if the email is taken.
+
+    The password is hashed in both cases, so the caller can answer both the same way and
+    neither the response nor its timing tells whether an address has an account.
+    """
+    _check_policy(data.password)
+    password_hash = passwords.hash_password(data.password)
+    if await _user_by_email(session, data.email) is not None:
+        return None
+    user = User(email=data.email, password_hash=password_hash, display_name=data.display_name)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def authenticate(session: AsyncSession, data: Credentials) -> User:
+    """The user with these credentials, or :class:`InvalidCredentials` (same for both
+    an unknown email and a wrong password, with a dummy hash check to match timing)."""
+    user = await _user_by_email(session, data.email)
+    if user is None or not user.is_active:
+        passwords.verify_dummy(data.password)
+        raise InvalidCredentials
+    if not passwords.verify_password(user.password_hash, data.password):
+        raise InvalidCredentials
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(data.password)
+    user.last_login_at = utcnow()
+    await session.flush()
+    return user
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    signer: TokenSigner
+    refresh_ttl: timedelta
+    access_ttl: timedelta
+
+
+async def issue_tokens(
+    session: AsyncSession,
+    user: User,
+    *,
+    tokens: TokenSettings,
+    family_id: uuid.UUID | None = None,
+) -> TokenPair:
+    """A new access token and refresh token (a new family unless ``family_id`` is given)."""
+    refresh, refresh_hash = new_refresh_token()
+    now = utcnow()
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id or uuid.uuid4(),
+            token_hash=refresh_hash,
+            created_at=now,
+            expires_at=now + tokens.refresh_ttl,
+        )
+    )
+    await session.flush()
+    return TokenPair(
+        access_token=tokens.signer.issue(str(user.id)),
+        expires_in=int(tokens.access_ttl.total_seconds()),
+        refresh_token=refresh,
+    )
+
+
+async def _refresh_row(session: AsyncSession, token: str) -> RefreshToken | None:
+    return await session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_token(token))
+    )
+
+
+async def refresh(session: AsyncSession, token: str, *, tokens: TokenSettings) -> TokenPair | None:
+    """Rotate a refresh token; ``None`` if it is unknown, expired, revoked or reused.
+
+    A reused token revokes its family, and that revocation must be committed: callers
+    return their error response instead of raising, so the transaction commits.
+    """
+    now = utcnow()
+    row = await _refresh_row(session, token)
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    claimed = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        await revoke_family(session, row.family_id, now=now)
+        return None
+    user = await session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    return await issue_tokens(session, user, tokens=tokens, family_id=row.family_id)
+
+
+async def revoke_family(
+    session: AsyncSession, family_id: uuid.UUID, *, now: datetime | None = None
+) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def session_user(session: AsyncSession, token: str) -> tuple[User, uuid.UUID] | None:
+    """The active user of a browser session (a refresh token held in a cookie) and the
+    session's family id; ``None`` unless the token is unrevoked, not yet rotated and
+    unexpired."""
+    row = await _refresh_row(session, token)
+    if row is None or row.revoked_at is not None or row.used_at is not None:
+        return None
+    if row.expires_at <= utcnow():
+        return None
+    user = await session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    return user, row.family_id
+
+
+async def logout(session: AsyncSession, token: str) -> None:
+    """Revoke the session the refresh token belongs to (unknown tokens are ignored)."""
+    row = await _refresh_row(session, token)
+    if row is not None:
+        await revoke_family(session, row.family_id)
+
+
+async def change_password(session: AsyncSession, user: User, data: PasswordChange) -> None:
+    """Check the current password, set the new one and end every session of the user."""
+    if not passwords.verify_password(user.password_hash, data.current_password):
+        raise InvalidCredentials
+    if data.new_password == data.current_password:
+        raise Conflict("the new password must differ from the current one")
+    _check_policy(data.new_password)
+    user.password_hash = passwords.hash_password(data.new_password)
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.flush()

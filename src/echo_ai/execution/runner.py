@@ -1,0 +1,229 @@
+"""Runs one chunk of a batch: the missing iterations, concurrently, each stored as it ends.
+
+A chunk is the unit an executor hands out (in-process or to Celery workers). Running the same
+chunk twice is safe: only iterations not yet stored are run, and storage ignores repeats.
+After its chunk, a runner tries to finalise the batch; the last one to finish succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from echo_ai.analysis.extraction import BrandMatcher
+from echo_ai.analysis.scoring import failure_row, success_row
+from echo_ai.db import transaction
+from echo_ai.execution.limits import ProviderLimits
+from echo_ai.execution.providers import ProviderPool
+from echo_ai.execution.writer import IterationWriter
+from echo_ai.observability.metrics import record_iteration
+from echo_ai.providers.base import (
+    AuthenticationFailed,
+    BadRequest,
+    CompletionRequest,
+    PermissionDenied,
+    Provider,
+    ProviderError,
+    ProviderNotConfigured,
+    QuotaExhausted,
+)
+from echo_ai.providers.retry import RetryPolicy, call_with_retries
+from echo_ai.runs import service
+from echo_ai.runs.claims import ClaimedBatch
+
+log = logging.getLogger(__name__)
+
+FATAL_ERRORS: tuple[type[ProviderError], ...] = (
+    AuthenticationFailed,
+    PermissionDenied,
+    QuotaExhausted,
+    BadRequest,
+    ProviderNotConfigured,
+)
+"""Errors that every further call would repeat: the batch stops instead of burning calls."""
+
+ProgressCallback = Callable[[uuid.UUID, bool], None]
+"""Called with (batch_run_id, success) as each iteration is stored."""
+
+CANCEL_CHECK_SECONDS = 1.0
+"""How often, at most, a running batch re-reads its status to notice a cancellation.
+
+Cancellation reaches a runner two ways. The in-process executor marks the batch at once
+(:meth:`Runner.cancel`, called after the cancel is committed), so no new call starts in
+this process. A runner in another process (or one the mark missed) re-reads the batch's
+status from the database when an iteration gets its concurrency slot, at most once per
+this interval per batch: a cancellation there stops new calls within about a second,
+for one cheap query a second instead of one per iteration.
+"""
+
+
+def crash_reason(error: BaseException) -> str:
+    """What to tell the user about an unexpected exception (the first one of a group)."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return f"internal error: {type(error).__name__}: {error}"
+
+
+@dataclass
+class Runner:
+    session_factory: async_sessionmaker[AsyncSession]
+    providers: ProviderPool
+    limits: ProviderLimits
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    on_progress: ProgressCallback | None = None
+    _writer: IterationWriter = field(init=False)
+    _aborted: dict[uuid.UUID, str] = field(init=False, default_factory=dict)
+    """Batches a fatal error stopped in this process: their other chunks call no more."""
+    _cancelled: set[uuid.UUID] = field(init=False, default_factory=set)
+    """Batches known to be cancelled (or ended by another process: failed, done): no new
+    call starts for them in this process."""
+    _checked_at: dict[uuid.UUID, float] = field(init=False, default_factory=dict)
+    """When each running batch last re-read its status (monotonic clock)."""
+
+    def __post_init__(self) -> None:
+        self._writer = IterationWriter(self.session_factory)
+
+    def forget(self, batch_run_id: uuid.UUID) -> None:
+        """Drop what this process remembers of a batch once none of its chunks is running."""
+        self._aborted.pop(batch_run_id, None)
+        self._cancelled.discard(batch_run_id)
+        self._checked_at.pop(batch_run_id, None)
+
+    def cancel(self, batch_run_id: uuid.UUID) -> None:
+        """Start no new call for this (cancelled) batch; calls in flight finish and are
+        stored."""
+        self._cancelled.add(batch_run_id)
+
+    async def _stopped(self, batch_run_id: uuid.UUID) -> bool:
+        """Whether no new call may start for the batch: a fatal error, a cancellation, or
+        the batch ended elsewhere (another worker's chunk failed it), re-read from the
+        database at most every :data:`CANCEL_CHECK_SECONDS`."""
+        if batch_run_id in self._aborted or batch_run_id in self._cancelled:
+            return True
+        now = time.monotonic()
+        last = self._checked_at.get(batch_run_id)
+        if last is not None and now - last < CANCEL_CHECK_SECONDS:
+            return False
+        self._checked_at[batch_run_id] = now  # before the query: one reader at a time
+        async with transaction(self.session_factory) as session:
+            if await service.is_finished(session, batch_run_id):
+                self._cancelled.add(batch_run_id)
+                return True
+        return False
+
+    async def run_chunk(self, batch_run_id: uuid.UUID, chunk: int) -> bool:
+        """Run a chunk's missing iterations; True if this call finalised the batch."""
+        async with transaction(self.session_factory) as session:
+            batch = await service.claim(session, batch_run_id)
+            if batch is None:
+                return False
+            todo = await service.missing_indices(session, batch, chunk)
+        if todo:
+            try:
+                reason = await self._run_iterations(batch, todo)
+            except Exception as error:
+                # A bug: stop the batch's other chunks from starting new calls, let the
+                # executor mark the batch failed once every chunk has ended.
+                self._aborted.setdefault(batch_run_id, crash_reason(error))
+                raise
+            if reason is not None:
+                async with transaction(self.session_factory) as session:
+                    await service.fail(session, batch_run_id, reason)
+        async with transaction(self.session_factory) as session:
+            if await service.finalize_if_complete(session, batch_run_id):
+                return True
+            # A failed batch is settled again by each chunk that ends, so the last one
+            # leaves counts and partial metrics that include every stored iteration.
+            await service.settle_failed(session, batch_run_id)
+        return False
+
+    async def _run_iterations(self, batch: ClaimedBatch, indices: list[int]) -> str | None:
+        """Run the iterations; the reason if a fatal provider error stopped the batch.
+
+        After a fatal error no new call starts, but calls already in flight finish and
+        are stored: they are paid for.
+        """
+        try:
+            vendor = self.providers.get(batch)
+        except ProviderNotConfigured as error:
+            return str(error)
+        provider = self.limits.wrap(vendor, batch.model)
+        matcher = BrandMatcher(batch.brands)
+        slot = self.limits.semaphore(batch.provider)
+
+        async def one(index: int) -> None:
+            request = CompletionRequest(
+                prompt=batch.prompt,
+                model=batch.model,
+                temperature=batch.temperature,
+                grounding=batch.grounding,
+                require_grounding=batch.require_grounding,
+                user_location=batch.user_location,
+                seed=batch.seed * 1_000_003 + index,
+            )
+            async with slot:
+                if await self._stopped(batch.id):
+                    return
+                row, fatal = await self._attempt(provider, request, batch, index, matcher)
+                latency, cost = row.get("latency_ms"), row.get("cost_usd")
+                record_iteration(
+                    batch.provider,
+                    batch.model,
+                    "success" if row["success"] else str(row.get("error_code")),
+                    latency / 1000 if isinstance(latency, int | float) else None,
+                    cost if isinstance(cost, Decimal | float) else None,
+                )
+                if fatal is not None:
+                    self._aborted.setdefault(batch.id, str(fatal))
+            await self._writer.write(row)
+            if self.on_progress is not None:
+                self.on_progress(batch.id, bool(row["success"]))
+
+        async with asyncio.TaskGroup() as group:
+            for index in indices:
+                group.create_task(one(index))
+        return self._aborted.get(batch.id)
+
+    async def _attempt(
+        self,
+        provider: Provider,
+        request: CompletionRequest,
+        batch: ClaimedBatch,
+        index: int,
+        matcher: BrandMatcher,
+    ) -> tuple[dict[str, object], ProviderError | None]:
+        try:
+            completion, attempts = await call_with_retries(
+                provider, request, policy=self.retry_policy
+            )
+        except ProviderError as error:
+            log.debug("iteration %s of batch %s failed: %s", index, batch.id, error)
+            fatal = error if isinstance(error, FATAL_ERRORS) else None
+            row = failure_row(
+                batch_run_id=batch.id,
+                index=index,
+                vendor=batch.provider,
+                model=batch.model,
+                error=error,
+                attempts=error.attempts,
+            )
+            return row, fatal
+        return (
+            success_row(
+                batch_run_id=batch.id,
+                index=index,
+                vendor=batch.provider,
+                model=batch.model,
+                completion=completion,
+                attempts=attempts,
+                matcher=matcher,
+            ),
+            None,
+        )

@@ -1,0 +1,84 @@
+"""Wires settings, database, providers and the executor together for one process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from echo_ai import migrate
+from echo_ai.config import Settings
+from echo_ai.db import create_engine, create_session_factory, is_sqlite
+from echo_ai.execution.executor import Executor, LocalExecutor
+from echo_ai.execution.limits import ProviderLimits
+from echo_ai.execution.providers import ProviderPool
+from echo_ai.execution.runner import ProgressCallback, Runner
+from echo_ai.providers.retry import RetryPolicy
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    providers: ProviderPool
+    runner: Runner
+    executor: Executor
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings,
+    *,
+    on_progress: ProgressCallback | None = None,
+    executor: Literal["local", "celery"] | None = None,
+) -> AsyncIterator[Runtime]:
+    """Open the database, providers and an executor (``settings.executor`` unless given).
+
+    Only the embedded SQLite database of a development set-up is migrated on open; any
+    other database must have been migrated first (``echo-ai migrate``).
+    """
+    engine = create_engine(settings)
+    providers = ProviderPool(settings)
+    limits = ProviderLimits(
+        concurrency=settings.runner.concurrency_per_provider,
+        requests_per_minute=settings.runner.requests_per_minute,
+        redis_url=settings.redis_url,
+    )
+    try:
+        if is_sqlite(engine) and settings.environment == "development":
+            await migrate.upgrade_embedded(engine)
+        else:
+            await migrate.ensure_current(engine)
+        session_factory = create_session_factory(engine)
+        runner = Runner(
+            session_factory=session_factory,
+            providers=providers,
+            limits=limits,
+            retry_policy=RetryPolicy(max_attempts=settings.runner.max_attempts),
+            on_progress=on_progress,
+        )
+        yield Runtime(
+            settings=settings,
+            engine=engine,
+            session_factory=session_factory,
+            providers=providers,
+            runner=runner,
+            executor=_executor(executor or settings.executor, settings, runner),
+        )
+    finally:
+        await limits.aclose()
+        await providers.aclose()
+        await engine.dispose()
+
+
+def _executor(kind: Literal["local", "celery"], settings: Settings, runner: Runner) -> Executor:
+    if kind == "local":
+        return LocalExecutor(runner)
+    from echo_ai.execution.celery_app import configure
+    from echo_ai.execution.celery_executor import CeleryExecutor
+
+    return CeleryExecutor(configure(settings), runner.session_factory)

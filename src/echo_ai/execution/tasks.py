@@ -1,0 +1,173 @@
+"""Celery tasks: one chunk of a batch per task, run by the same runner as in-process.
+
+Each worker process keeps one event loop and one runtime (database pool, provider
+clients, limits) for its lifetime, opened on its first task. A chunk is idempotent:
+running it again (a re-delivery, a retry) runs only the iterations not yet stored.
+
+Failure handling, so no work is ever silently lost:
+
+- a chunk that raises (the database went away, a bug) or overruns its soft time limit is
+  retried with exponential back-off up to ``worker.max_retries`` times; then its batch
+  is marked failed with the reason;
+- a chunk whose worker died (``kill -9``, out of memory) is delivered again by the broker;
+  one that keeps killing its worker is given up after ``worker.max_deliveries``
+  deliveries and its batch marked failed;
+- a batch whose chunks were all lost (a broker that lost its queue) is dispatched again
+  by the scheduler once it has been silent for ``worker.stalled_after_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Coroutine, Iterator
+from contextlib import AsyncExitStack
+from typing import Any, TypeVar
+
+import redis
+from celery import Task
+from celery.signals import worker_process_shutdown, worker_shutdown
+
+from echo_ai.config import Settings, get_settings
+from echo_ai.db import transaction
+from echo_ai.execution.celery_app import RUN_CHUNK, celery_app
+from echo_ai.execution.runner import crash_reason
+from echo_ai.execution.runtime import Runtime, open_runtime
+from echo_ai.observability import bound_context
+from echo_ai.runs import service
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DELIVERY_KEY_TTL_SECONDS = 7 * 24 * 3600
+MAX_BACKOFF_SECONDS = 300
+
+
+class WorkerRuntime:
+    """What one worker process keeps between tasks."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self._stack = AsyncExitStack()
+        try:
+            self.runtime: Runtime = self.loop.run_until_complete(
+                self._stack.enter_async_context(open_runtime(settings, executor="local"))
+            )
+        except BaseException:
+            self.loop.close()  # the next task tries again with a new one
+            raise
+        assert settings.redis_url is not None
+        self.redis = redis.Redis.from_url(settings.redis_url)
+
+    def run(self, job: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(job)
+
+    @contextlib.contextmanager
+    def delivery(self, batch_run_id: str, chunk: int, attempt: int) -> Iterator[int]:
+        """Count this delivery of (chunk, attempt) while it runs: a count above one means
+        a worker died running it (the key is deleted whenever the task itself ends, so
+        a chunk merely sent again, e.g. by the stalled-batch recovery, starts at one)."""
+        key = f"echo-ai:deliveries:{batch_run_id}:{chunk}:{attempt}"
+        count = int(self.redis.incr(key))
+        self.redis.expire(key, DELIVERY_KEY_TTL_SECONDS)
+        try:
+            yield count
+        finally:
+            self.redis.delete(key)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.run(self._stack.aclose())
+        self.loop.close()
+        self.redis.close()
+
+
+_worker: WorkerRuntime | None = None
+
+
+def worker_runtime() -> WorkerRuntime:
+    global _worker
+    if _worker is None:
+        _worker = WorkerRuntime(get_settings())
+    return _worker
+
+
+def _close_worker_runtime(**_: object) -> None:
+    global _worker
+    if _worker is not None:
+        _worker.close()
+        _worker = None
+
+
+worker_process_shutdown.connect(_close_worker_runtime, weak=False)
+worker_shutdown.connect(_close_worker_runtime, weak=False)
+
+
+def backoff_seconds(retries: int) -> float:
+    """5 s, 10 s, 20 s... capped, with jitter so retried chunks do not stampede."""
+    base: float = min(MAX_BACKOFF_SECONDS, 5 * 2**retries)
+    return base * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+
+
+async def _fail_batch(runtime: Runtime, batch_run_id: uuid.UUID, reason: str) -> None:
+    async with transaction(runtime.session_factory) as session:
+        await service.fail(session, batch_run_id, reason)
+
+
+async def _run_chunk(runtime: Runtime, batch_run_id: uuid.UUID, chunk: int, soft: float) -> None:
+    try:
+        async with asyncio.timeout(soft):
+            await runtime.runner.run_chunk(batch_run_id, chunk)
+    finally:
+        runtime.runner.forget(batch_run_id)
+
+
+def run_chunk_task(
+    self: Task[Any, Any], batch_run_id: str, chunk: int, context: dict[str, str] | None = None
+) -> None:
+    """Run one chunk of a batch (see the module's notes on failures)."""
+    settings = (_worker.settings if _worker is not None else get_settings()).worker
+    attempt = int(self.request.retries or 0)
+    batch_id = uuid.UUID(batch_run_id)
+    with bound_context(**{**(context or {}), "batch_run_id": batch_run_id, "chunk": chunk}):
+        worker: WorkerRuntime | None = None
+        try:
+            worker = worker_runtime()  # may fail: the database or Redis is away
+            with worker.delivery(batch_run_id, chunk, attempt) as deliveries:
+                if deliveries > settings.max_deliveries:
+                    reason = (
+                        f"chunk {chunk} was delivered {deliveries - 1} times and its worker "
+                        "stopped each time (killed or out of memory)"
+                    )
+                    log.error("giving up: %s", reason)
+                    worker.run(_fail_batch(worker.runtime, batch_id, reason))
+                    return
+                worker.run(
+                    _run_chunk(
+                        worker.runtime, batch_id, chunk, settings.chunk_soft_time_limit_seconds
+                    )
+                )
+        except Exception as error:
+            reason = crash_reason(error)
+            if isinstance(error, TimeoutError):
+                reason = f"chunk {chunk} ran longer than its time limit"
+            if attempt < settings.max_retries:
+                countdown = backoff_seconds(attempt)
+                log.warning("chunk %s failed (%s); retry in %.0f s", chunk, reason, countdown)
+                raise self.retry(
+                    exc=error, countdown=countdown, max_retries=settings.max_retries
+                ) from error
+            log.error("chunk %s failed %d times, batch failed: %s", chunk, attempt + 1, reason)
+            if worker is None:
+                raise  # nothing to record it with: the scheduler's stalled recovery will
+            worker.run(
+                _fail_batch(worker.runtime, batch_id, f"{reason} (after {attempt + 1} attempts)")
+            )
+
+
+run_chunk = celery_app.task(bind=True, name=RUN_CHUNK)(run_chunk_task)

@@ -1,0 +1,61 @@
+"""What the engine is told about a batch it has claimed: a frozen value, not the models.
+
+The engine (:mod:`echo_ai.execution`) never reads an ``Experiment`` or ``BatchRun``: it
+gets everything it needs to make and store the calls of one batch in a
+:class:`ClaimedBatch`, read once when the batch is claimed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from echo_ai.analysis.brands import BrandSet
+from echo_ai.providers.base import UserLocation
+from echo_ai.runs.models import BatchRun
+
+
+@dataclass(frozen=True)
+class ClaimedBatch:
+    id: uuid.UUID
+    experiment_id: uuid.UUID
+    provider: str
+    model: str
+    temperature: float
+    seed: int
+    iterations_requested: int
+    chunk_size: int
+    prompt: str
+    brands: BrandSet
+    grounding: bool
+    require_grounding: bool
+    user_location: UserLocation | None
+    demo_probabilities: dict[str, float] | None
+    """Brand name -> chance the offline demo provider mentions it (None: defaults)."""
+
+    @classmethod
+    def of(cls, batch: BatchRun) -> ClaimedBatch:
+        """The batch and what it needs of its experiment (which must be loaded)."""
+        experiment = batch.experiment
+        location: dict[str, Any] | None = experiment.user_location
+        return cls(
+            id=batch.id,
+            experiment_id=batch.experiment_id,
+            provider=batch.provider,
+            model=batch.model,
+            temperature=batch.temperature,
+            seed=batch.seed,
+            iterations_requested=batch.iterations_requested,
+            chunk_size=batch.chunk_size,
+            prompt=experiment.prompt,
+            brands=BrandSet.model_validate(experiment.brands),
+            grounding=experiment.grounding,
+            require_grounding=experiment.require_grounding,
+            user_location=UserLocation(**location) if location else None,
+            demo_probabilities=experiment.demo_probabilities,
+        )
+
+    def chunk_range(self, chunk: int) -> range:
+        start = chunk * self.chunk_size
+        return range(start, min(start + self.chunk_size, self.iterations_requested))

@@ -1,0 +1,207 @@
+"""The scheduler: starts due runs of recurring experiments and re-dispatches stalled batches.
+
+One tick (:meth:`Scheduler.tick`) does both, in one transaction, then hands the work to
+the executor after the commit. It runs every ``beat_interval_seconds`` inside
+``echo-ai serve`` (embedded default) or in ``echo-ai beat`` (production).
+
+Several schedulers at once (two beats, or a beat restarting mid-tick) never start a run
+twice: a due experiment is claimed by moving its ``next_run_at`` with a conditional
+UPDATE (compare-and-set on the value read), and on PostgreSQL the rows are read
+``FOR UPDATE SKIP LOCKED`` so concurrent ticks take different rows instead of waiting.
+A run that is due while the previous one is still going is skipped, not stacked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from echo_ai.db import transaction, utcnow
+from echo_ai.execution.executor import Executor
+from echo_ai.execution.runtime import Runtime
+from echo_ai.runs import service as run_service
+from echo_ai.runs.models import BatchRun, BatchStatus, Experiment
+from echo_ai.schedules import cron as schedules
+
+log = logging.getLogger(__name__)
+
+CLAIM_LIMIT = 100
+"""Experiments (and stalled batches) handled per tick; the rest wait for the next one."""
+
+_UNFINISHED = (BatchStatus.QUEUED, BatchStatus.RUNNING)
+
+
+async def start_due_runs(
+    session: AsyncSession, *, now: datetime, chunk_size: int, limit: int = CLAIM_LIMIT
+) -> list[BatchRun]:
+    """Claim the experiments whose next run is due and queue a run of each; the batch
+    runs queued.
+
+    The new ``next_run_at`` is the first cron time after ``now``, so an experiment that
+    missed several times while nothing ran runs once, not once per missed time. An
+    experiment whose stored configuration no longer works (a cron or provider that is
+    not valid any more) is skipped with an error logged, never blocking the others: its
+    schedule is paused if the cron is the problem.
+    """
+    due = list(
+        await session.scalars(
+            select(Experiment)
+            .where(
+                Experiment.schedule_cron.is_not(None),
+                Experiment.schedule_paused.is_(False),
+                Experiment.next_run_at <= now,
+            )
+            .order_by(Experiment.next_run_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    started: list[BatchRun] = []
+    for experiment in due:
+        assert experiment.schedule_cron is not None and experiment.next_run_at is not None
+        try:
+            following: datetime | None = schedules.next_run(
+                experiment.schedule_cron, experiment.schedule_timezone, after=now
+            )
+        except ValueError:
+            log.exception("experiment %s: its schedule is not valid; paused", experiment.id)
+            following = None
+        claimed = await session.execute(
+            update(Experiment)
+            .where(Experiment.id == experiment.id, Experiment.next_run_at == experiment.next_run_at)
+            .values(next_run_at=following, schedule_paused=following is None)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1 or following is None:  # type: ignore[attr-defined]
+            continue  # another scheduler took it, or it cannot run
+        experiment.next_run_at = following
+        if await _has_unfinished_batches(session, experiment.id):
+            log.warning(
+                "experiment %s is due but its previous run is still going: skipped",
+                experiment.id,
+            )
+            continue
+        try:
+            batches = await run_service.start_run(
+                session, experiment, chunk_size=chunk_size, now=now
+            )
+        except ValueError:
+            log.exception("experiment %s: could not start its scheduled run", experiment.id)
+            continue
+        started.extend(batches)
+    return started
+
+
+async def claim_stalled(
+    session: AsyncSession, *, now: datetime, stalled_after: timedelta, limit: int = CLAIM_LIMIT
+) -> list[BatchRun]:
+    """Unfinished batches with no sign of life for ``stalled_after``: their worker died or
+    their queued work was lost. Each is claimed by moving its heartbeat to ``now`` (so it
+    is re-dispatched at most once per ``stalled_after``) and returned to dispatch again;
+    stored iterations stay and only missing ones run."""
+    cutoff = now - stalled_after
+    oldest = (
+        select(BatchRun.id)
+        .where(BatchRun.status.in_(_UNFINISHED), BatchRun.heartbeat_at < cutoff)
+        .order_by(BatchRun.heartbeat_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    # The claim is the conditional UPDATE: a batch another scheduler moved meanwhile no
+    # longer matches ``heartbeat_at < cutoff`` and is not returned here.
+    claimed = await session.scalars(
+        update(BatchRun)
+        .where(BatchRun.id.in_(oldest), BatchRun.heartbeat_at < cutoff)
+        .values(heartbeat_at=now)
+        .returning(BatchRun)
+        .execution_options(synchronize_session=False)
+    )
+    return list(claimed)
+
+
+async def _has_unfinished_batches(session: AsyncSession, experiment_id: uuid.UUID) -> bool:
+    found = await session.scalar(
+        select(BatchRun.id)
+        .where(BatchRun.experiment_id == experiment_id, BatchRun.status.in_(_UNFINISHED))
+        .limit(1)
+    )
+    return found is not None
+
+
+Spawn = Callable[[Coroutine[Any, Any, None]], None]
+"""How a tick hands work to the executor in the background (the in-process executor's
+work lasts as long as the batches); without one, the tick awaits it (the Celery executor
+only sends messages)."""
+
+
+@dataclass
+class TickResult:
+    started: list[uuid.UUID] = field(default_factory=list)
+    """Experiments whose scheduled run was queued."""
+    recovered: list[uuid.UUID] = field(default_factory=list)
+    """Stalled batches dispatched again."""
+
+
+@dataclass
+class Scheduler:
+    session_factory: async_sessionmaker[AsyncSession]
+    executor: Executor
+    chunk_size: int
+    stalled_after: timedelta
+    spawn: Spawn | None = None
+
+    @classmethod
+    def of(cls, runtime: Runtime, *, spawn: Spawn | None = None) -> Scheduler:
+        """The scheduler of a process's runtime (its database, executor and settings)."""
+        return cls(
+            session_factory=runtime.session_factory,
+            executor=runtime.executor,
+            chunk_size=runtime.settings.runner.chunk_size,
+            stalled_after=timedelta(seconds=runtime.settings.worker.stalled_after_seconds),
+            spawn=spawn,
+        )
+
+    async def tick(self, *, now: datetime | None = None) -> TickResult:
+        """Start due runs, then re-dispatch stalled batches (each step in its own
+        transaction), and hand all that work to the executor after the commits, in one
+        go so that the queue alternates between their providers."""
+        now = now or utcnow()
+        async with transaction(self.session_factory) as session:
+            started = await start_due_runs(session, now=now, chunk_size=self.chunk_size)
+        async with transaction(self.session_factory) as session:
+            stalled = await claim_stalled(session, now=now, stalled_after=self.stalled_after)
+        if started or stalled:
+            work = self.executor.run_batches([*started, *stalled])
+            if self.spawn is None:
+                await work
+            else:
+                self.spawn(work)
+            log.info("scheduler started %d batch(es), re-dispatched %d", len(started), len(stalled))
+        return TickResult(
+            started=list(dict.fromkeys(batch.experiment_id for batch in started)),
+            recovered=[batch.id for batch in stalled],
+        )
+
+    async def run_forever(
+        self, interval_seconds: float, *, on_tick: Callable[[], None] | None = None
+    ) -> None:
+        """Tick every ``interval_seconds`` until cancelled. A failing tick (the database
+        briefly away) is logged and tried again at the next; ``on_tick`` is called after
+        each tick that succeeded (the beat's liveness heartbeat)."""
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("scheduler tick failed; retrying in %.0f s", interval_seconds)
+            else:
+                if on_tick is not None:
+                    on_tick()
+            await asyncio.sleep(interval_seconds)

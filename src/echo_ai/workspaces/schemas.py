@@ -1,0 +1,97 @@
+"""Request and response bodies of workspaces, invitations and members."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from echo_ai.auth.schemas import normalise_email
+from echo_ai.workspaces.models import Role
+
+
+class MembershipOut(BaseModel):
+    workspace_id: uuid.UUID
+    workspace_name: str
+    personal: bool
+    role: Role
+
+
+class WorkspaceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("the name cannot be blank")
+        return value
+
+
+class WorkspaceOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    personal: bool
+    role: Role
+    """The caller's role in the workspace."""
+    created_at: datetime
+
+
+class InvitationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Annotated[str, Field(max_length=320)]
+    role: Role = Role.MEMBER
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalise_email(value)
+
+
+class InvitationOut(BaseModel):
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    email: str
+    role: Role
+    invited_by_id: uuid.UUID | None
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationCreated(InvitationOut):
+    token: str
+    """The one-time token to pass on to the invitee: shown this once, never stored."""
+
+
+class InvitationAccept(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class MemberOut(BaseModel):
+    user_id: uuid.UUID
+    email: str
+    display_name: str | None
+    role: Role
+    joined_at: datetime
+
+
+class RoleChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    display_name: str | None
+    created_at: datetime
+    memberships: list[MembershipOut]

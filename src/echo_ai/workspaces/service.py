@@ -1,0 +1,352 @@
+"""Team workspaces: creation, invitations by token and member management.
+
+Plain functions over a session; the request owns the transaction. Every function that
+takes a ``workspace_id`` only ever sees rows of that workspace: an id from another
+workspace is :class:`~echo_ai.errors.NotFound`, as if it did not exist.
+
+Rules enforced here (the API layer checks only *who* is calling):
+
+- Only owners may grant the owner role or take it away (invite, promote, demote or
+  remove an owner); admins manage admins, members and viewers.
+- A workspace always keeps an owner: the last one cannot be demoted or removed, nor
+  leave (:class:`~echo_ai.errors.Conflict`).
+- Personal workspaces have exactly one member: nobody can be invited into one.
+
+Invitation tokens are opaque random strings like refresh tokens: the database keeps only
+their SHA-256 hash, and a token is single use.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from echo_ai.auth import service as auth_service
+from echo_ai.auth.models import User
+from echo_ai.auth.schemas import Registration
+from echo_ai.billing.plans import PlanName
+from echo_ai.db import utcnow
+from echo_ai.errors import AppError, Conflict, NotFound
+from echo_ai.security.refresh import hash_token
+from echo_ai.workspaces.models import Invitation, Membership, Role, Workspace
+
+INVITATION_TOKEN_PREFIX = "echo_inv_"
+"""Lets secret scanners spot leaked invitation tokens and tells token kinds apart."""
+
+_RANDOM_BYTES = 32  # 256 bits
+
+NO_SUCH_INVITATION = (
+    "no such invitation: the token is unknown, expired, already used or revoked, "
+    "or was issued for another email address"
+)
+"""One answer for every reason, so a token's holder learns nothing about it."""
+
+
+class NotAllowed(AppError):
+    """The caller's role does not allow this change (e.g. an admin touching an owner)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+def new_invitation_token() -> tuple[str, str]:
+    """Return ``(token, token_hash)``: give the token to the inviter, store the hash."""
+    token = INVITATION_TOKEN_PREFIX + secrets.token_urlsafe(_RANDOM_BYTES)
+    return token, hash_token(token)
+
+
+async def register(session: AsyncSession, data: Registration) -> User | None:
+    """Sign up: the user and their personal workspace; ``None`` if the email is taken
+    (answered like a success by the caller, see :func:`echo_ai.auth.service.create_user`)."""
+    user = await auth_service.create_user(session, data)
+    if user is None:
+        return None
+    workspace = Workspace(name=data.display_name or data.email, personal=True)
+    session.add(workspace)
+    await session.flush()
+    session.add(Membership(workspace_id=workspace.id, user_id=user.id, role=Role.OWNER))
+    await session.flush()
+    return user
+
+
+async def memberships(
+    session: AsyncSession, user_id: uuid.UUID
+) -> list[tuple[Membership, Workspace]]:
+    rows = await session.execute(
+        select(Membership, Workspace)
+        .join(Workspace, Workspace.id == Membership.workspace_id)
+        .where(Membership.user_id == user_id)
+        .order_by(Workspace.personal.desc(), Workspace.created_at)
+    )
+    return [(membership, workspace) for membership, workspace in rows]
+
+
+async def personal_workspace_id(session: AsyncSession, email: str) -> uuid.UUID | None:
+    """The personal workspace of the account with this email, if there is one."""
+    return await session.scalar(
+        select(Workspace.id)
+        .join(Membership, Membership.workspace_id == Workspace.id)
+        .join(User, User.id == Membership.user_id)
+        .where(User.email == email, Workspace.personal.is_(True))
+    )
+
+
+async def create_workspace(session: AsyncSession, user: User, name: str) -> Workspace:
+    """A team workspace whose only member, ``user``, is its owner."""
+    workspace = Workspace(name=name, personal=False)
+    session.add(workspace)
+    await session.flush()
+    session.add(Membership(workspace_id=workspace.id, user_id=user.id, role=Role.OWNER))
+    await session.flush()
+    return workspace
+
+
+def _check_grant(actor_role: Role, *roles: Role) -> None:
+    if Role.OWNER in roles and actor_role is not Role.OWNER:
+        raise NotAllowed("only owners can grant or remove the owner role")
+
+
+async def _membership_of(
+    session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID
+) -> Membership | None:
+    return await session.scalar(
+        select(Membership).where(
+            Membership.workspace_id == workspace_id, Membership.user_id == user_id
+        )
+    )
+
+
+@dataclass(frozen=True)
+class NewInvitation:
+    invitation: Invitation
+    token: str
+    """The token itself: returned once, never stored."""
+    replaced: int
+    """Pending invitations of the same address that this one replaced."""
+
+
+async def invite(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    email: str,
+    role: Role,
+    invited_by: User,
+    inviter_role: Role,
+    ttl: timedelta,
+) -> NewInvitation:
+    """A pending invitation for ``email`` (already normalised) to join with ``role``.
+
+    A pending invitation of the same address to the same workspace is replaced, so a
+    lost token is fixed by inviting again.
+    """
+    _check_grant(inviter_role, role)
+    workspace = await session.get(Workspace, workspace_id)
+    if workspace is None:
+        raise NotFound("no such workspace")
+    if workspace.personal:
+        raise Conflict("a personal workspace has one member: create a team workspace to invite")
+    member = await session.scalar(
+        select(Membership.id)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.workspace_id == workspace_id, User.email == email)
+    )
+    if member is not None:
+        raise Conflict("this address already belongs to a member of the workspace")
+    replaced = await session.execute(
+        delete(Invitation)
+        .where(
+            Invitation.workspace_id == workspace_id,
+            Invitation.email == email,
+            Invitation.accepted_at.is_(None),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    token, token_hash = new_invitation_token()
+    now = utcnow()
+    invitation = Invitation(
+        workspace_id=workspace_id,
+        email=email,
+        role=role,
+        token_hash=token_hash,
+        invited_by_id=invited_by.id,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(invitation)
+    await session.flush()
+    return NewInvitation(
+        invitation=invitation,
+        token=token,
+        replaced=int(replaced.rowcount),  # type: ignore[attr-defined]
+    )
+
+
+async def pending_invitations(session: AsyncSession, workspace_id: uuid.UUID) -> list[Invitation]:
+    """Unaccepted, unexpired invitations of the workspace, oldest first."""
+    return list(
+        await session.scalars(
+            select(Invitation)
+            .where(
+                Invitation.workspace_id == workspace_id,
+                Invitation.accepted_at.is_(None),
+                Invitation.expires_at > utcnow(),
+            )
+            .order_by(Invitation.created_at, Invitation.id)
+        )
+    )
+
+
+async def revoke_invitation(
+    session: AsyncSession, workspace_id: uuid.UUID, invitation_id: uuid.UUID, *, actor_role: Role
+) -> Invitation:
+    """Delete a pending invitation: its token stops working (then answers 404)."""
+    invitation = await session.scalar(
+        select(Invitation).where(
+            Invitation.id == invitation_id,
+            Invitation.workspace_id == workspace_id,
+            Invitation.accepted_at.is_(None),
+        )
+    )
+    if invitation is None:
+        raise NotFound("no such invitation")
+    _check_grant(actor_role, invitation.role)
+    await session.delete(invitation)
+    await session.flush()
+    return invitation
+
+
+async def accept(session: AsyncSession, user: User, token: str) -> tuple[Membership, Workspace]:
+    """Join the invitation's workspace as ``user``, whose email must be the invited one.
+
+    Unknown, expired, accepted and revoked tokens, and a token for another address, are
+    all the same :class:`NotFound`. An existing member gets :class:`Conflict` and the
+    invitation stays usable until it expires.
+    """
+    now = utcnow()
+    invitation = await session.scalar(
+        select(Invitation).where(Invitation.token_hash == hash_token(token))
+    )
+    if (
+        invitation is None
+        or invitation.accepted_at is not None
+        or invitation.expires_at <= now
+        or invitation.email != user.email.lower()
+    ):
+        raise NotFound(NO_SUCH_INVITATION)
+    if await _membership_of(session, invitation.workspace_id, user.id) is not None:
+        raise Conflict("you are already a member of this workspace")
+    claimed = await session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.accepted_at.is_(None))
+        .values(accepted_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise NotFound(NO_SUCH_INVITATION)  # accepted concurrently
+    membership = Membership(
+        workspace_id=invitation.workspace_id, user_id=user.id, role=invitation.role
+    )
+    session.add(membership)
+    await session.flush()
+    workspace = await session.get(Workspace, invitation.workspace_id)
+    assert workspace is not None
+    return membership, workspace
+
+
+async def members(session: AsyncSession, workspace_id: uuid.UUID) -> list[tuple[Membership, User]]:
+    rows = await session.execute(
+        select(Membership, User)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.workspace_id == workspace_id)
+        .order_by(Membership.created_at, User.email)
+    )
+    return [(membership, user) for membership, user in rows]
+
+
+async def _member(
+    session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID
+) -> tuple[Membership, User]:
+    row = (
+        await session.execute(
+            select(Membership, User)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.workspace_id == workspace_id, Membership.user_id == user_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("no such member")
+    return row[0], row[1]
+
+
+async def _check_other_owner(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """Refuse to take the owner role from the last owner.
+
+    The owners' rows are locked (PostgreSQL; SQLite serialises writers anyway), so two
+    owners demoting each other at the same time cannot leave the workspace without one.
+    """
+    owners = await session.scalars(
+        select(Membership.id)
+        .where(Membership.workspace_id == workspace_id, Membership.role == Role.OWNER)
+        .with_for_update()
+    )
+    if len(list(owners)) <= 1:
+        raise Conflict("a workspace needs an owner: make someone else owner first")
+
+
+async def change_role(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    user_id: uuid.UUID,
+    role: Role,
+    *,
+    actor_role: Role,
+) -> tuple[Membership, User, Role]:
+    """Give a member another role; returns the membership, its user and the old role."""
+    membership, user = await _member(session, workspace_id, user_id)
+    previous = membership.role
+    if previous is role:
+        return membership, user, previous
+    _check_grant(actor_role, previous, role)
+    if previous is Role.OWNER:
+        await _check_other_owner(session, workspace_id)
+    membership.role = role
+    await session.flush()
+    return membership, user, previous
+
+
+async def remove_member(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    user_id: uuid.UUID,
+    *,
+    actor_role: Role,
+) -> tuple[Membership, User]:
+    """Remove a member (or let one leave: pass their own role as ``actor_role``)."""
+    membership, user = await _member(session, workspace_id, user_id)
+    _check_grant(actor_role, membership.role)
+    if membership.role is Role.OWNER:
+        await _check_other_owner(session, workspace_id)
+    await session.delete(membership)
+    await session.flush()
+    return membership, user
+
+
+async def set_plan(session: AsyncSession, workspace_id: uuid.UUID, plan: PlanName) -> Workspace:
+    """Move a workspace to a plan (an operator's action until billing does it)."""
+    workspace = await session.get(Workspace, workspace_id)
+    if workspace is None:
+        raise NotFound("no such workspace")
+    workspace.plan = plan
+    await session.flush()
+    return workspace
+
+
+async def plan_of(session: AsyncSession, workspace_id: uuid.UUID) -> PlanName:
+    plan = await session.scalar(select(Workspace.plan).where(Workspace.id == workspace_id))
+    return plan or PlanName.FREE

@@ -1,0 +1,75 @@
+"""The Celery executor's messages, read back from a real Redis queue."""
+
+from __future__ import annotations
+
+import ast
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+from celery import Celery
+
+from echo_ai.db import transaction
+from echo_ai.execution.celery_app import QUEUE, configure
+from echo_ai.execution.celery_executor import CeleryExecutor
+from echo_ai.execution.runtime import Runtime
+from echo_ai.experiments import service as experiment_service
+from echo_ai.observability import bound_context
+from tests.factories import experiment_input
+from tests.servers import flushed_redis, redis_database_url
+
+BROKER_DB = 10
+
+
+@pytest.fixture
+def broker() -> Iterator[redis.Redis]:
+    with flushed_redis(BROKER_DB) as url:
+        client = redis.Redis.from_url(url)
+        try:
+            yield client
+        finally:
+            client.close()
+
+
+def _queued(broker: redis.Redis) -> list[tuple[str, int, dict[str, str]]]:
+    """The queued chunk tasks in the order workers take them (LPUSH, BRPOP)."""
+    messages = [json.loads(raw) for raw in reversed(broker.lrange(QUEUE, 0, -1))]
+    found = []
+    for message in messages:
+        batch_run_id, chunk = ast.literal_eval(message["headers"]["argsrepr"])
+        context = ast.literal_eval(message["headers"]["kwargsrepr"])["context"]
+        found.append((batch_run_id, chunk, context))
+    return found
+
+
+async def test_chunks_alternate_between_providers_and_carry_the_log_context(
+    runtime: Runtime, broker: redis.Redis
+) -> None:
+    data = experiment_input(iterations=25, providers=["demo", "demo:a", "demo:b"])
+    async with transaction(runtime.session_factory) as session:
+        created = await experiment_service.create(session, data, chunk_size=10)
+        experiment = await experiment_service.get(session, created.id)
+    batches = {str(batch.id): batch.model for batch in experiment.batch_runs}
+    app = configure(
+        runtime.settings.model_copy(update={"redis_url": redis_database_url(BROKER_DB)}),
+        Celery("t"),
+    )
+    try:
+        with bound_context(request_id="r-1", workspace_id="w-1"):
+            await CeleryExecutor(app, runtime.session_factory).run_experiment(created.id)
+    finally:
+        app.close()
+
+    queued = _queued(broker)
+    assert [chunk for _, chunk, _ in queued] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    for start in range(0, 9, 3):  # each round of chunks covers the three providers
+        assert {batches[batch_id] for batch_id, _, _ in queued[start : start + 3]} == {
+            "demo-synthetic-1",
+            "a",
+            "b",
+        }
+    assert {context["request_id"] for _, _, context in queued} == {"r-1"}
+    assert {context["experiment_id"] for _, _, context in queued} == {str(created.id)}
+    assert uuid.UUID(queued[0][0]) in {batch.id for batch in experiment.batch_runs}

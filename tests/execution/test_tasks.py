@@ -1,0 +1,130 @@
+"""The chunk task's own rules, run in this process (``Task.apply``) against real Redis:
+a chunk that keeps failing fails its batch with the reason, one whose worker keeps dying
+is given up, and a normal run leaves no delivery counter behind."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from echo_ai.config import Settings, get_settings
+from echo_ai.db import transaction
+from echo_ai.execution import tasks
+from echo_ai.experiments import service as experiment_service
+from echo_ai.runs.models import BatchRun, BatchStatus, Experiment
+from tests.factories import experiment_input
+from tests.servers import flushed_redis, redis_database_url
+
+REDIS_DB = 13
+
+
+@pytest.fixture
+def worker(settings: Settings) -> Iterator[tasks.WorkerRuntime]:
+    with flushed_redis(REDIS_DB) as url:
+        settings.redis_url = url
+        settings.worker.max_retries = 0
+        runtime = tasks.WorkerRuntime(settings)
+        tasks._worker = runtime  # this process plays the worker, with the test's settings
+        try:
+            yield runtime
+        finally:
+            tasks._close_worker_runtime()
+
+
+def _batch(worker: tasks.WorkerRuntime, *, broken: bool = False) -> uuid.UUID:
+    async def create() -> uuid.UUID:
+        async with transaction(worker.runtime.session_factory) as session:
+            experiment = await experiment_service.create(
+                session, experiment_input(iterations=6), chunk_size=3
+            )
+            if broken:  # a stored location no runner can read: every chunk raises
+                await session.execute(
+                    update(Experiment)
+                    .where(Experiment.id == experiment.id)
+                    .values(user_location={"planet": "Mars"})
+                )
+            batch_id = await session.scalar(
+                select(BatchRun.id).where(BatchRun.experiment_id == experiment.id)
+            )
+        assert batch_id is not None
+        return batch_id
+
+    return worker.run(create())
+
+
+def _state(worker: tasks.WorkerRuntime, batch_id: uuid.UUID) -> tuple[BatchStatus, str | None]:
+    async def load() -> tuple[BatchStatus, str | None]:
+        async with transaction(worker.runtime.session_factory) as session:
+            batch = await session.get(BatchRun, batch_id)
+            assert batch is not None
+            return batch.status, batch.error
+
+    return worker.run(load())
+
+
+def test_chunks_run_and_leave_no_delivery_counter(worker: tasks.WorkerRuntime) -> None:
+    batch_id = _batch(worker)
+    for chunk in (0, 1):
+        tasks.run_chunk.apply(args=[str(batch_id), chunk]).get()
+    assert _state(worker, batch_id) == (BatchStatus.COMPLETED, None)
+    assert list(worker.redis.scan_iter("echo-ai:deliveries:*")) == []
+
+
+def test_a_chunk_that_keeps_failing_fails_its_batch_with_the_reason(
+    worker: tasks.WorkerRuntime,
+) -> None:
+    batch_id = _batch(worker, broken=True)
+    tasks.run_chunk.apply(args=[str(batch_id), 0]).get()
+    status, error = _state(worker, batch_id)
+    assert status == BatchStatus.FAILED
+    assert error is not None and "TypeError" in error and "(after 1 attempts)" in error
+
+
+def test_a_failing_chunk_is_retried_before_the_batch_fails(worker: tasks.WorkerRuntime) -> None:
+    worker.settings.worker.max_retries = 1
+    batch_id = _batch(worker, broken=True)
+    # Run eagerly, the retry runs at once (a broker would deliver it after the back-off).
+    tasks.run_chunk.apply(args=[str(batch_id), 0]).get()
+    status, error = _state(worker, batch_id)
+    assert status == BatchStatus.FAILED and error is not None and "(after 2 attempts)" in error
+
+
+def test_a_chunk_whose_worker_keeps_dying_is_given_up(worker: tasks.WorkerRuntime) -> None:
+    batch_id = _batch(worker)
+    cap = worker.settings.worker.max_deliveries
+    # As if `cap` workers had died running it: their counts were never taken back.
+    worker.redis.set(f"echo-ai:deliveries:{batch_id}:0:0", cap)
+    tasks.run_chunk.apply(args=[str(batch_id), 0]).get()
+    status, error = _state(worker, batch_id)
+    assert status == BatchStatus.FAILED
+    assert error == f"chunk 0 was delivered {cap} times and its worker stopped each time " + (
+        "(killed or out of memory)"
+    )
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert all(2.5 <= tasks.backoff_seconds(0) <= 5 for _ in range(20))
+    assert all(20 <= tasks.backoff_seconds(3) <= 40 for _ in range(20))
+    assert tasks.backoff_seconds(30) <= tasks.MAX_BACKOFF_SECONDS
+
+
+def test_a_worker_that_cannot_reach_its_database_retries_the_chunk(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nowhere")
+    monkeypatch.setenv("REDIS_URL", redis_database_url(REDIS_DB))
+    monkeypatch.setenv("ECHO_AI_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ECHO_AI_WORKER__MAX_RETRIES", "1")
+    get_settings.cache_clear()
+    try:
+        result = tasks.run_chunk.apply(args=[str(uuid.uuid4()), 0])
+    finally:
+        get_settings.cache_clear()
+    # Retried once (eagerly here), then given up: the error is the task's outcome, and
+    # the scheduler's stalled-batch recovery dispatches the batch again later.
+    assert result.failed() and isinstance(result.result, OSError)
+    assert tasks._worker is None
