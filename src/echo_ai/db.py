@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -162,3 +162,23 @@ async def transaction(
     """A session whose work is committed on success and rolled back on error."""
     async with session_factory() as session, session.begin():
         yield session
+
+
+AfterCommit = Callable[[], Coroutine[Any, Any, None]]
+_AFTER_COMMIT = "echo_ai.after_commit"
+
+
+def after_commit(session: AsyncSession, job: AfterCommit) -> None:
+    """Run ``job`` once this session's transaction has committed (the boundary that owns
+    the transaction does it: the API's request session, the CLI's :func:`transaction`).
+
+    Work is never started for rows a rollback would take back: a rolled-back transaction
+    drops its jobs.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(job)
+
+
+def take_after_commit(session: AsyncSession) -> list[AfterCommit]:
+    """The jobs queued by :func:`after_commit` (to start now that the commit is done)."""
+    jobs: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
+    return jobs

@@ -13,6 +13,7 @@ from echo_ai.errors import AppError, NotFound
 from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments import export
 from echo_ai.experiments import service as experiment_service
+from echo_ai.privacy.audit import Actor
 from echo_ai.runs.models import Experiment
 from tests.factories import brand_set, experiment_input
 
@@ -90,7 +91,9 @@ async def test_rescore_is_refused_while_running(runtime: Runtime) -> None:
         created = await experiment_service.create(session, experiment_input(), chunk_size=10)
         experiment = await experiment_service.get(session, created.id)
         with pytest.raises(AppError, match="still running"):
-            await experiment_service.rescore(session, experiment, brands=brand_set())
+            await experiment_service.rescore(
+                session, experiment, actor=Actor.cli(), brands=brand_set()
+            )
 
 
 @pytest.mark.usefixtures("backend")
@@ -109,7 +112,7 @@ async def test_rescore_uses_new_aliases_without_new_calls(runtime: Runtime) -> N
         experiment = await experiment_service.get(session, experiment_id)
         before = (await experiment_service.report(session, experiment)).batches[0][1]
         answers_before = await experiment_service.answers(session, experiment)
-        await experiment_service.rescore(session, experiment, brands=brand_set())
+        await experiment_service.rescore(session, experiment, actor=Actor.cli(), brands=brand_set())
     async with transaction(runtime.session_factory) as session:
         experiment = await experiment_service.get(session, experiment_id)
         after = (await experiment_service.report(session, experiment)).batches[0][1]

@@ -14,10 +14,12 @@ from sqlalchemy import select, update
 from echo_ai.db import transaction
 from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments import service as experiment_service
-from echo_ai.experiments.schemas import ScheduleIn
+from echo_ai.privacy.audit import Actor
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentStatus, Iteration
-from echo_ai.schedules import cron as schedules
+from echo_ai.schedules import cron as cron_times
+from echo_ai.schedules import service as schedule_service
 from echo_ai.schedules.scheduler import Scheduler, claim_stalled, start_due_runs
+from echo_ai.schedules.schemas import ScheduleIn
 from tests.factories import experiment_input
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -61,10 +63,10 @@ def test_schedules_are_validated() -> None:
 
 def test_next_run_reads_the_cron_in_its_time_zone() -> None:
     after = datetime(2026, 11, 25, 10, 7, tzinfo=UTC)  # a Wednesday
-    assert schedules.next_run("0 9 * * 1", "Europe/Paris", after=after) == datetime(
+    assert cron_times.next_run("0 9 * * 1", "Europe/Paris", after=after) == datetime(
         2026, 11, 30, 8, 0, tzinfo=UTC
     )
-    assert schedules.next_run("0 * * * *", "UTC", after=after) == datetime(
+    assert cron_times.next_run("0 * * * *", "UTC", after=after) == datetime(
         2026, 11, 25, 11, 0, tzinfo=UTC
     )
 
@@ -73,7 +75,7 @@ def test_daylight_saving_changes_neither_repeat_nor_lose_a_run() -> None:
     def runs(cron: str, after: datetime, count: int) -> list[datetime]:
         found = []
         for _ in range(count):
-            after = schedules.next_run(cron, "Europe/Paris", after=after)
+            after = cron_times.next_run(cron, "Europe/Paris", after=after)
             found.append(after)
         return found
 
@@ -114,7 +116,7 @@ async def test_a_due_schedule_runs_once_and_missed_times_are_not_made_up(
 
     experiment = await _experiment(runtime, experiment_id)
     assert experiment.runs == 2 and experiment.status == ExperimentStatus.QUEUED
-    assert experiment.next_run_at == schedules.next_run("0 * * * *", "UTC", after=now)
+    assert experiment.next_run_at == cron_times.next_run("0 * * * *", "UTC", after=now)
     assert experiment.next_run_at > now
     assert sorted(batch.round for batch in experiment.batch_runs) == [1, 2]
 
@@ -181,7 +183,9 @@ async def test_paused_or_still_running_experiments_do_not_start_another_run(
 
     async with transaction(runtime.session_factory) as session:
         experiment = await experiment_service.get(session, paused)
-        schedules.resume(experiment, now=now)
+        await schedule_service.resume(
+            session, experiment.workspace_id, paused, actor=Actor.cli(), now=now
+        )
     resumed = await _experiment(runtime, paused)
     assert not resumed.schedule_paused
     assert resumed.next_run_at is not None and resumed.next_run_at > now

@@ -27,7 +27,7 @@ from echo_ai.auth.models import User
 from echo_ai.billing.plans import api_requests_per_minute
 from echo_ai.errors import AppError, NotFound
 from echo_ai.observability import bind_context
-from echo_ai.privacy.audit import Actor
+from echo_ai.privacy.audit import Actor, ActorKind
 from echo_ai.security.api_keys import KEY_PREFIX
 from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit
 from echo_ai.security.tokens import InvalidToken
@@ -192,6 +192,7 @@ def principal_actor(request: Request, principal: CurrentPrincipal) -> Actor:
     """The authenticated caller, for the audit log."""
     return replace(
         client_actor(request),
+        kind=ActorKind.USER if principal.user else ActorKind.API_KEY,
         user_id=principal.user.id if principal.user else None,
         api_key_id=principal.api_key.id if principal.api_key else None,
     )

@@ -14,13 +14,14 @@ dependency with the default scope cannot depend on ``SessionDep``; give it
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Annotated, Any
+from collections.abc import AsyncIterator
+from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.api.state import ServiceState
+from echo_ai.db import take_after_commit
 
 
 def get_state(request: Request) -> ServiceState:
@@ -31,23 +32,12 @@ def get_state(request: Request) -> ServiceState:
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 
-AFTER_COMMIT = "echo_ai.after_commit"
-
-
-def after_commit(session: AsyncSession, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Start ``job`` in the background once this request's transaction has committed.
-
-    Work is never enqueued for rows a rollback would take back; a rolled-back request
-    drops its jobs.
-    """
-    session.info.setdefault(AFTER_COMMIT, []).append(job)
-
-
 async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
     async with state.runtime.session_factory() as session:
         async with session.begin():
             yield session
-        for job in session.info.pop(AFTER_COMMIT, []):
+        # Jobs the use cases queued with db.after_commit start now, in the background.
+        for job in take_after_commit(session):
             state.start_background(job())
 
 

@@ -20,6 +20,7 @@ from echo_ai.db import transaction
 from echo_ai.execution.providers import ensure_configured
 from echo_ai.execution.runtime import open_runtime
 from echo_ai.experiments import service as experiment_service
+from echo_ai.privacy.audit import Actor
 from echo_ai.providers.registry import ProviderSpec
 from echo_ai.runs.models import Experiment, ExperimentStatus
 
@@ -104,7 +105,7 @@ def rescore(
         ):
             resolved = await experiment_service.resolve_id(session, experiment_id)
             experiment = await experiment_service.get(session, resolved)
-            await experiment_service.rescore(session, experiment, brands=brands)
+            await experiment_service.rescore(session, experiment, actor=Actor.cli(), brands=brands)
 
     aio.run(go())
     aio.run(flows.show(get_settings(), experiment_id, as_json=as_json))

@@ -8,9 +8,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from echo_ai.analysis.brands import BrandSet
-from echo_ai.db import utcnow
 from echo_ai.providers.registry import ProviderSpec
-from echo_ai.schedules import cron as schedules
+from echo_ai.schedules.schemas import ScheduleIn
 
 MAX_ITERATIONS = 10_000
 MAX_PROVIDERS = 10
@@ -24,32 +23,6 @@ class UserLocationIn(BaseModel):
     region: Annotated[str | None, Field(max_length=100)] = None
     city: Annotated[str | None, Field(max_length=100)] = None
     timezone: Annotated[str | None, Field(max_length=64)] = None
-
-
-class ScheduleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    cron: Annotated[str, Field(min_length=1, max_length=100, examples=["0 9 * * 1"])]
-    """Five cron fields (minute hour day-of-month month day-of-week), e.g. ``0 9 * * 1``
-    for Mondays at 9:00, or a macro: ``@hourly``, ``@daily``, ``@weekly``, ``@monthly``.
-    Runs must be at least 5 minutes apart."""
-    timezone: Annotated[str, Field(max_length=64, examples=["Europe/Paris"])] = "UTC"
-    """The IANA time zone the cron times are read in."""
-
-    @field_validator("cron")
-    @classmethod
-    def _valid_cron(cls, value: str) -> str:
-        return schedules.valid_cron(value)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        return schedules.valid_timezone(value)
-
-    @model_validator(mode="after")
-    def _not_too_often(self) -> ScheduleIn:
-        schedules.check_interval(self.cron, self.timezone, now=utcnow())
-        return self
 
 
 class ExperimentCreate(BaseModel):

@@ -1,4 +1,11 @@
-"""Experiments: create (with their batch runs), find, report, re-score and resume."""
+"""Experiment use cases: queue, re-run, cancel, re-score, delete, resume; finding and
+reporting them.
+
+The use cases take the acting :class:`~echo_ai.privacy.audit.Actor` (a user, an API key,
+the command line), write their audit event and start work only after the caller's
+transaction commits (:func:`echo_ai.db.after_commit`), so the API, the CLI and the web
+pages share them.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +22,18 @@ from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.analysis.metrics import BatchMetrics
 from echo_ai.analysis.scoring import citations_from
 from echo_ai.brands import service as brand_service
-from echo_ai.db import newer_first_after, utcnow
+from echo_ai.db import after_commit, newer_first_after, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
+from echo_ai.execution.executor import Executor
+from echo_ai.execution.providers import ensure_configured
 from echo_ai.experiments.schemas import ExperimentCreate
+from echo_ai.observability import record_experiment_created
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Action, Actor
+from echo_ai.providers.base import ProviderNotConfigured
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, Experiment, ExperimentStatus, Iteration
-from echo_ai.schedules import cron as schedules
+from echo_ai.schedules import service as schedule_service
 
 MIN_ID_PREFIX = 4
 RECENT_RUNS = 20
@@ -34,7 +47,9 @@ async def create(
     chunk_size: int,
     workspace_id: uuid.UUID | None = None,
 ) -> Experiment:
-    """Store the experiment and queue its first run (one batch per provider)."""
+    """Store the experiment and its first run (one batch per provider), without auditing
+    or starting it: :func:`queue` is the use case; this is its storage step (and the
+    set-up of tests and benchmarks)."""
     if data.brand_profile_id is not None:
         if workspace_id is None:
             raise AppError("brand profiles belong to a workspace: give the brands instead")
@@ -63,13 +78,76 @@ async def create(
         runs=0,
     )
     if data.schedule is not None:
-        schedules.set_schedule(
-            experiment, cron=data.schedule.cron, timezone=data.schedule.timezone, now=now
-        )
+        schedule_service.apply(experiment, data.schedule, now=now)
     session.add(experiment)
     await session.flush()
     await run_service.start_run(session, experiment, chunk_size=chunk_size, now=now)
     return experiment
+
+
+class ProviderUnavailable(AppError):
+    code = "provider_not_configured"
+
+
+async def queue(
+    session: AsyncSession,
+    data: ExperimentCreate,
+    *,
+    workspace_id: uuid.UUID,
+    actor: Actor,
+    executor: Executor,
+    chunk_size: int,
+    rerun_of: uuid.UUID | None = None,
+) -> Experiment:
+    """Store an experiment in the workspace, audit it, and start it once the transaction
+    has committed. A provider without its key is refused before anything is stored."""
+    try:
+        ensure_configured(data.provider_specs)
+    except ProviderNotConfigured as error:
+        raise ProviderUnavailable(error.message) from None
+    created = await create(session, data, chunk_size=chunk_size, workspace_id=workspace_id)
+    details: dict[str, object] = (
+        {"providers": data.providers, "iterations": data.iterations}
+        if rerun_of is None
+        else {"rerun_of": str(rerun_of)}
+    )
+    await audit.record(
+        session,
+        Action.EXPERIMENT_CREATED,
+        actor=actor,
+        workspace_id=workspace_id,
+        target_type="experiment",
+        target_id=created.id,
+        details=details,
+    )
+
+    async def start() -> None:
+        record_experiment_created()
+        await executor.run_experiment(created.id)
+
+    after_commit(session, start)
+    return created
+
+
+async def rerun(
+    session: AsyncSession,
+    experiment: Experiment,
+    *,
+    actor: Actor,
+    executor: Executor,
+    chunk_size: int,
+) -> Experiment:
+    """Queue a new experiment with the configuration of ``experiment``."""
+    assert experiment.workspace_id is not None
+    return await queue(
+        session,
+        rerun_input(experiment),
+        workspace_id=experiment.workspace_id,
+        actor=actor,
+        executor=executor,
+        chunk_size=chunk_size,
+        rerun_of=experiment.id,
+    )
 
 
 async def resolve_id(session: AsyncSession, text: str) -> uuid.UUID:
@@ -103,12 +181,7 @@ async def get(
     """The experiment with its batch runs: of every run, or of its latest ``runs`` runs
     (a recurring experiment's history grows without bound). Given a workspace, one of
     another workspace is not found (its id reveals nothing)."""
-    query = select(Experiment).where(Experiment.id == experiment_id)
-    if workspace_id is not None:
-        query = query.where(Experiment.workspace_id == workspace_id)
-    experiment = await session.scalar(query)
-    if experiment is None:
-        raise NotFound(f"no experiment with id {experiment_id}")
+    experiment = await run_service.find_experiment(session, experiment_id, workspace_id)
     await _load_batches(session, [experiment], runs=runs)
     return experiment
 
@@ -181,12 +254,20 @@ async def run_history(
     )
 
 
-async def delete(session: AsyncSession, experiment: Experiment) -> None:
+async def delete(session: AsyncSession, experiment: Experiment, *, actor: Actor) -> None:
     """Delete a finished experiment with its runs and stored answers."""
     if any(batch.status not in FINISHED_STATUSES for batch in experiment.batch_runs):
         raise Conflict("the experiment is still running: wait for it to finish")
     await session.delete(experiment)
     await session.flush()
+    await audit.record(
+        session,
+        Action.EXPERIMENT_DELETED,
+        actor=actor,
+        workspace_id=experiment.workspace_id,
+        target_type="experiment",
+        target_id=experiment.id,
+    )
 
 
 async def iterations_page(
@@ -288,8 +369,18 @@ async def report(session: AsyncSession, experiment: Experiment) -> ExperimentRep
     )
 
 
+async def load_report(
+    session: AsyncSession, experiment_id: uuid.UUID, *, workspace_id: uuid.UUID | None = None
+) -> ExperimentReport:
+    """The report of an experiment's latest run and its recent history (fresh from the
+    database: after a use case changed it, this is what the caller shows)."""
+    session.expire_all()
+    experiment = await get(session, experiment_id, workspace_id=workspace_id, runs=RECENT_RUNS)
+    return await report(session, experiment)
+
+
 async def rescore(
-    session: AsyncSession, experiment: Experiment, *, brands: BrandSet | None = None
+    session: AsyncSession, experiment: Experiment, *, actor: Actor, brands: BrandSet | None = None
 ) -> Experiment:
     """Re-extract every stored answer with (new) brand definitions; no provider is called.
 
@@ -329,17 +420,39 @@ async def rescore(
             await run_service.store_metrics(session, batch, current)
         batch.brands_revision = experiment.brands_revision
     await session.flush()
+    await audit.record(
+        session,
+        Action.EXPERIMENT_RESCORED,
+        actor=actor,
+        workspace_id=experiment.workspace_id,
+        target_type="experiment",
+        target_id=experiment.id,
+        details={"brands_revision": experiment.brands_revision},
+    )
     return experiment
 
 
-async def cancel(session: AsyncSession, experiment: Experiment) -> list[uuid.UUID]:
+async def cancel(
+    session: AsyncSession, experiment: Experiment, *, actor: Actor, executor: Executor
+) -> list[uuid.UUID]:
     """Cancel the experiment's queued and running batches; the ids of those cancelled.
 
-    Iterations already stored stay. A finished experiment is a conflict.
+    No new call starts (the executor is told after the commit; calls in flight finish and
+    are stored); iterations already stored stay. A finished experiment is a conflict.
     """
     cancelled = await run_service.cancel(session, experiment.id)
     if not cancelled:
         raise Conflict("the experiment has already finished: there is nothing to cancel")
+    await audit.record(
+        session,
+        Action.EXPERIMENT_CANCELLED,
+        actor=actor,
+        workspace_id=experiment.workspace_id,
+        target_type="experiment",
+        target_id=experiment.id,
+        details={"batch_runs": [str(batch_run_id) for batch_run_id in cancelled]},
+    )
+    after_commit(session, lambda: executor.cancel(cancelled))
     return cancelled
 
 

@@ -11,29 +11,9 @@ from pydantic import BaseModel
 from echo_ai.analysis.metrics import BatchMetrics
 from echo_ai.experiments.service import ExperimentReport
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentStatus
+from echo_ai.schedules.schemas import ScheduleOut
 
 SYNTHETIC_NOTICE = "SYNTHETIC DATA: answers made up offline by the demo provider, not a real AI"
-
-
-class ScheduleOut(BaseModel):
-    cron: str
-    timezone: str
-    paused: bool
-    next_run_at: datetime | None
-    """When the next run starts (``null`` while paused)."""
-    last_run_at: datetime | None
-
-    @classmethod
-    def of(cls, experiment: Experiment) -> ScheduleOut | None:
-        if experiment.schedule_cron is None:
-            return None
-        return cls(
-            cron=experiment.schedule_cron,
-            timezone=experiment.schedule_timezone,
-            paused=experiment.schedule_paused,
-            next_run_at=experiment.next_run_at,
-            last_run_at=experiment.last_run_at,
-        )
 
 
 class BatchRunOut(BaseModel):

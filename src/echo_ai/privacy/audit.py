@@ -41,14 +41,35 @@ class Action(enum.StrEnum):
     MEMBER_REMOVED = "member.removed"
 
 
+class ActorKind(enum.StrEnum):
+    USER = "user"
+    API_KEY = "api_key"
+    ANONYMOUS = "anonymous"
+    """A request before sign-in (registration, a failed login)."""
+    CLI = "cli"
+    """Someone at this machine's command line (``echo-ai run``...)."""
+    SCHEDULER = "scheduler"
+    """The scheduler starting a recurring experiment's run."""
+
+
 @dataclass(frozen=True)
 class Actor:
-    """Who did it and from where (filled from the request by the API layer)."""
+    """Who did it and from where. Every use case takes one and audits in its name: the
+    API fills it from the request, the CLI and the scheduler use their own."""
 
+    kind: ActorKind = ActorKind.ANONYMOUS
     user_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
     ip: str | None = None
     user_agent: str | None = None
+
+    @classmethod
+    def cli(cls) -> Actor:
+        return cls(kind=ActorKind.CLI)
+
+    @classmethod
+    def scheduler(cls) -> Actor:
+        return cls(kind=ActorKind.SCHEDULER)
 
 
 async def record(
@@ -64,6 +85,7 @@ async def record(
     event = AuditEvent(
         action=str(action),
         workspace_id=workspace_id,
+        actor_type=str(actor.kind),
         actor_user_id=actor.user_id,
         actor_api_key_id=actor.api_key_id,
         target_type=target_type,

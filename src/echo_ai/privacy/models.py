@@ -28,6 +28,8 @@ class AuditEvent(UUIDPrimaryKey, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     action: Mapped[str] = mapped_column(String(60))
     workspace_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    actor_type: Mapped[str] = mapped_column(String(20), default="anonymous")
+    """user, api_key, anonymous, cli or scheduler (see ``privacy.audit.ActorKind``)."""
     actor_user_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     actor_api_key_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     target_type: Mapped[str | None] = mapped_column(String(40), nullable=True)

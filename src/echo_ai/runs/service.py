@@ -21,6 +21,7 @@ from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.metrics import BatchMetrics, IterationFacts, compute_metrics
 from echo_ai.analysis.scoring import facts_from
 from echo_ai.db import utcnow
+from echo_ai.errors import NotFound
 from echo_ai.providers.registry import ProviderSpec
 from echo_ai.runs.claims import ClaimedBatch
 from echo_ai.runs.models import (
@@ -85,6 +86,20 @@ async def start_run(
     session.add_all(batches)
     await session.flush()
     return batches
+
+
+async def find_experiment(
+    session: AsyncSession, experiment_id: uuid.UUID, workspace_id: uuid.UUID | None = None
+) -> Experiment:
+    """The experiment (without its batches). Given a workspace, one of another workspace
+    is not found: its id reveals nothing."""
+    query = select(Experiment).where(Experiment.id == experiment_id)
+    if workspace_id is not None:
+        query = query.where(Experiment.workspace_id == workspace_id)
+    experiment = await session.scalar(query)
+    if experiment is None:
+        raise NotFound(f"no experiment with id {experiment_id}")
+    return experiment
 
 
 async def claim(session: AsyncSession, batch_run_id: uuid.UUID) -> ClaimedBatch | None:

@@ -1,4 +1,4 @@
-"""Cron schedules of recurring experiments: validation, next run time, pause and resume.
+"""Cron expressions of recurring experiments: validation and the next run time.
 
 A schedule is a five-field cron expression (``0 9 * * 1``: Mondays at 9:00) or a macro
 (``@hourly``, ``@daily``, ``@weekly``, ``@monthly``), read in an IANA time zone. The
@@ -14,9 +14,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-
-from echo_ai.errors import Conflict
-from echo_ai.runs.models import Experiment
 
 MACROS = frozenset({"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually"})
 MIN_INTERVAL = timedelta(minutes=5)
@@ -90,37 +87,3 @@ def next_run(cron: str, timezone: str, *, after: datetime) -> datetime:
         moment = candidate.replace(tzinfo=zone, fold=0).astimezone(UTC)
         if moment > after:
             return moment
-
-
-def set_schedule(experiment: Experiment, *, cron: str, timezone: str, now: datetime) -> None:
-    """Give the experiment a schedule (replacing any); it is active, next run computed."""
-    experiment.schedule_cron = cron
-    experiment.schedule_timezone = timezone
-    experiment.schedule_paused = False
-    experiment.next_run_at = next_run(cron, timezone, after=now)
-
-
-def clear_schedule(experiment: Experiment) -> None:
-    _require_schedule(experiment)
-    experiment.schedule_cron = None
-    experiment.schedule_paused = False
-    experiment.next_run_at = None
-
-
-def pause(experiment: Experiment) -> None:
-    _require_schedule(experiment)
-    experiment.schedule_paused = True
-    experiment.next_run_at = None
-
-
-def resume(experiment: Experiment, *, now: datetime) -> None:
-    """Resume from now on: times that passed while paused are skipped."""
-    cron = _require_schedule(experiment)
-    experiment.schedule_paused = False
-    experiment.next_run_at = next_run(cron, experiment.schedule_timezone, after=now)
-
-
-def _require_schedule(experiment: Experiment) -> str:
-    if experiment.schedule_cron is None:
-        raise Conflict("the experiment has no schedule")
-    return experiment.schedule_cron

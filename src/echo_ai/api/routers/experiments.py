@@ -10,26 +10,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.extraction import Extraction
 from echo_ai.analysis.metrics import BatchMetrics
-from echo_ai.api.auth import CurrentPrincipal, Principal, PrincipalActor, WritePrincipal
-from echo_ai.api.deps import SessionDep, StateDep, after_commit
+from echo_ai.api.auth import CurrentPrincipal, PrincipalActor, WritePrincipal
+from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
 from echo_ai.api.pagination import aware_time, decode_cursor, encode_cursor, row_index
-from echo_ai.api.state import ServiceState
-from echo_ai.errors import AppError
-from echo_ai.execution.providers import ensure_configured
 from echo_ai.experiments import export
 from echo_ai.experiments import service as experiments
 from echo_ai.experiments.schemas import ExperimentCreate
 from echo_ai.experiments.views import BatchRunOut, ExperimentDetail, ExperimentOut
-from echo_ai.observability import record_experiment_created
 from echo_ai.privacy import audit
-from echo_ai.privacy.audit import Action, Actor
-from echo_ai.providers.base import ProviderNotConfigured
+from echo_ai.privacy.audit import Action
 from echo_ai.runs.models import ExperimentStatus, Iteration
 
 router = APIRouter(
@@ -37,10 +31,6 @@ router = APIRouter(
 )
 
 MAX_PAGE = 100
-
-
-class ProviderUnavailable(AppError):
-    code = "provider_not_configured"
 
 
 class ExperimentPage(BaseModel):
@@ -133,45 +123,6 @@ PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 EXPORT_PAGE = 1_000
 
 
-async def _queue(
-    data: ExperimentCreate,
-    principal: Principal,
-    session: AsyncSession,
-    state: ServiceState,
-    actor: Actor,
-    *,
-    details: dict[str, Any],
-) -> ExperimentDetail:
-    """Store an experiment, audit it, and start it once the transaction has committed."""
-    try:
-        ensure_configured(data.provider_specs)
-    except ProviderNotConfigured as error:
-        raise ProviderUnavailable(error.message) from None
-    created = await experiments.create(
-        session,
-        data,
-        chunk_size=state.settings.runner.chunk_size,
-        workspace_id=principal.workspace_id,
-    )
-    experiment = await experiments.get(session, created.id)
-    await audit.record(
-        session,
-        Action.EXPERIMENT_CREATED,
-        actor=actor,
-        workspace_id=principal.workspace_id,
-        target_type="experiment",
-        target_id=created.id,
-        details=details,
-    )
-
-    async def start() -> None:
-        record_experiment_created()
-        await state.runtime.executor.run_experiment(created.id)
-
-    after_commit(session, start)
-    return ExperimentDetail.of_report(await experiments.report(session, experiment))
-
-
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -186,8 +137,15 @@ async def create_experiment(
     actor: PrincipalActor,
 ) -> ExperimentDetail:
     """Queue an experiment: one batch run per provider. Work starts once it is stored."""
-    details = {"providers": data.providers, "iterations": data.iterations}
-    return await _queue(data, principal, session, state, actor, details=details)
+    created = await experiments.queue(
+        session,
+        data,
+        workspace_id=principal.workspace_id,
+        actor=actor,
+        executor=state.runtime.executor,
+        chunk_size=state.settings.runner.chunk_size,
+    )
+    return ExperimentDetail.of_report(await experiments.load_report(session, created.id))
 
 
 @router.get("", response_model=ExperimentPage, responses=error_responses(400))
@@ -368,20 +326,8 @@ async def cancel_experiment(
     """Stop a queued or running experiment: no new call starts (calls in flight finish and
     are stored); the iterations stored so far stay."""
     experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
-    cancelled = await experiments.cancel(session, experiment)
-    await audit.record(
-        session,
-        Action.EXPERIMENT_CANCELLED,
-        actor=actor,
-        workspace_id=principal.workspace_id,
-        target_type="experiment",
-        target_id=experiment.id,
-        details={"batch_runs": [str(batch_run_id) for batch_run_id in cancelled]},
-    )
-    after_commit(session, lambda: state.runtime.executor.cancel(cancelled))
-    session.expire_all()
-    experiment = await experiments.get(session, experiment_id, runs=experiments.RECENT_RUNS)
-    return ExperimentDetail.of_report(await experiments.report(session, experiment))
+    await experiments.cancel(session, experiment, actor=actor, executor=state.runtime.executor)
+    return ExperimentDetail.of_report(await experiments.load_report(session, experiment_id))
 
 
 @router.post(
@@ -399,10 +345,14 @@ async def rerun_experiment(
 ) -> ExperimentDetail:
     """Queue a new experiment with the same configuration. Work starts once it is stored."""
     original = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
-    data = experiments.rerun_input(original)
-    return await _queue(
-        data, principal, session, state, actor, details={"rerun_of": str(original.id)}
+    created = await experiments.rerun(
+        session,
+        original,
+        actor=actor,
+        executor=state.runtime.executor,
+        chunk_size=state.settings.runner.chunk_size,
     )
+    return ExperimentDetail.of_report(await experiments.load_report(session, created.id))
 
 
 @router.post(
@@ -420,18 +370,10 @@ async def rescore_experiment(
     """Re-score the stored answers (with new brand definitions if given); no provider is
     called. Each batch keeps its previous metrics in its history."""
     experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
-    await experiments.rescore(session, experiment, brands=data.brands if data else None)
-    await audit.record(
-        session,
-        Action.EXPERIMENT_RESCORED,
-        actor=actor,
-        workspace_id=principal.workspace_id,
-        target_type="experiment",
-        target_id=experiment.id,
-        details={"brands_revision": experiment.brands_revision},
+    await experiments.rescore(
+        session, experiment, actor=actor, brands=data.brands if data else None
     )
-    experiment = await experiments.get(session, experiment_id, runs=experiments.RECENT_RUNS)
-    return ExperimentDetail.of_report(await experiments.report(session, experiment))
+    return ExperimentDetail.of_report(await experiments.load_report(session, experiment_id))
 
 
 @router.delete(
@@ -443,13 +385,5 @@ async def delete_experiment(
     experiment_id: uuid.UUID, principal: WritePrincipal, session: SessionDep, actor: PrincipalActor
 ) -> Response:
     experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
-    await experiments.delete(session, experiment)
-    await audit.record(
-        session,
-        Action.EXPERIMENT_DELETED,
-        actor=actor,
-        workspace_id=principal.workspace_id,
-        target_type="experiment",
-        target_id=experiment_id,
-    )
+    await experiments.delete(session, experiment, actor=actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

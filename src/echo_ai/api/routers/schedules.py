@@ -3,49 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 from fastapi import APIRouter, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from echo_ai.api.auth import Principal, PrincipalActor, WritePrincipal
+from echo_ai.api.auth import PrincipalActor, WritePrincipal
 from echo_ai.api.deps import SessionDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
 from echo_ai.db import utcnow
-from echo_ai.experiments import service as experiments
-from echo_ai.experiments.schemas import ScheduleIn
-from echo_ai.experiments.views import ScheduleOut
-from echo_ai.privacy import audit
-from echo_ai.privacy.audit import Action, Actor
-from echo_ai.runs.models import Experiment
-from echo_ai.schedules import cron as schedules
+from echo_ai.schedules import service as schedules
+from echo_ai.schedules.schemas import ScheduleIn, ScheduleOut
 
 router = APIRouter(
     prefix="/v1/experiments", tags=["experiments"], responses=error_responses(*AUTH_ERRORS, 422)
 )
-
-
-async def _change_schedule(
-    experiment_id: uuid.UUID,
-    principal: Principal,
-    session: AsyncSession,
-    actor: Actor,
-    action: Action,
-    change: Callable[[Experiment], None],
-) -> ScheduleOut | None:
-    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
-    change(experiment)
-    await session.flush()
-    await audit.record(
-        session,
-        action,
-        actor=actor,
-        workspace_id=principal.workspace_id,
-        target_type="experiment",
-        target_id=experiment.id,
-        details={"cron": experiment.schedule_cron, "timezone": experiment.schedule_timezone},
-    )
-    return ScheduleOut.of(experiment)
 
 
 @router.put(
@@ -61,13 +31,10 @@ async def set_schedule(
     actor: PrincipalActor,
 ) -> ScheduleOut | None:
     """Run the experiment again at the cron times (replaces any schedule; active at once)."""
-
-    def change(experiment: Experiment) -> None:
-        schedules.set_schedule(experiment, cron=data.cron, timezone=data.timezone, now=utcnow())
-
-    return await _change_schedule(
-        experiment_id, principal, session, actor, Action.SCHEDULE_SET, change
+    experiment = await schedules.set_schedule(
+        session, principal.workspace_id, experiment_id, data, actor=actor, now=utcnow()
     )
+    return ScheduleOut.of(experiment)
 
 
 @router.post(
@@ -77,9 +44,8 @@ async def pause_schedule(
     experiment_id: uuid.UUID, principal: WritePrincipal, session: SessionDep, actor: PrincipalActor
 ) -> ScheduleOut | None:
     """Stop starting runs until resumed (a run in progress goes on)."""
-    return await _change_schedule(
-        experiment_id, principal, session, actor, Action.SCHEDULE_PAUSED, schedules.pause
-    )
+    experiment = await schedules.pause(session, principal.workspace_id, experiment_id, actor=actor)
+    return ScheduleOut.of(experiment)
 
 
 @router.post(
@@ -89,13 +55,10 @@ async def resume_schedule(
     experiment_id: uuid.UUID, principal: WritePrincipal, session: SessionDep, actor: PrincipalActor
 ) -> ScheduleOut | None:
     """Start runs again from now on (times missed while paused are skipped)."""
-
-    def change(experiment: Experiment) -> None:
-        schedules.resume(experiment, now=utcnow())
-
-    return await _change_schedule(
-        experiment_id, principal, session, actor, Action.SCHEDULE_RESUMED, change
+    experiment = await schedules.resume(
+        session, principal.workspace_id, experiment_id, actor=actor, now=utcnow()
     )
+    return ScheduleOut.of(experiment)
 
 
 @router.delete(
@@ -107,7 +70,5 @@ async def remove_schedule(
     experiment_id: uuid.UUID, principal: WritePrincipal, session: SessionDep, actor: PrincipalActor
 ) -> Response:
     """The experiment no longer repeats (its runs so far stay)."""
-    await _change_schedule(
-        experiment_id, principal, session, actor, Action.SCHEDULE_REMOVED, schedules.clear_schedule
-    )
+    await schedules.remove(session, principal.workspace_id, experiment_id, actor=actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

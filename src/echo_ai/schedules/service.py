@@ -1,0 +1,117 @@
+"""Schedule use cases: set, pause, resume and remove an experiment's schedule.
+
+Each takes the acting :class:`~echo_ai.privacy.audit.Actor`, changes the experiment of
+the given workspace (another workspace's is not found) and records an audit event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from echo_ai.errors import Conflict
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Action, Actor
+from echo_ai.runs import service as run_service
+from echo_ai.runs.models import Experiment
+from echo_ai.schedules.cron import next_run
+from echo_ai.schedules.schemas import ScheduleIn
+
+
+def apply(experiment: Experiment, schedule: ScheduleIn, *, now: datetime) -> None:
+    """Give the experiment a schedule (replacing any); it is active, next run computed."""
+    experiment.schedule_cron = schedule.cron
+    experiment.schedule_timezone = schedule.timezone
+    experiment.schedule_paused = False
+    experiment.next_run_at = next_run(schedule.cron, schedule.timezone, after=now)
+
+
+def _clear(experiment: Experiment) -> None:
+    _require_schedule(experiment)
+    experiment.schedule_cron = None
+    experiment.schedule_paused = False
+    experiment.next_run_at = None
+
+
+def _pause(experiment: Experiment) -> None:
+    _require_schedule(experiment)
+    experiment.schedule_paused = True
+    experiment.next_run_at = None
+
+
+def _resume(experiment: Experiment, *, now: datetime) -> None:
+    """Resume from now on: times that passed while paused are skipped."""
+    cron = _require_schedule(experiment)
+    experiment.schedule_paused = False
+    experiment.next_run_at = next_run(cron, experiment.schedule_timezone, after=now)
+
+
+def _require_schedule(experiment: Experiment) -> str:
+    if experiment.schedule_cron is None:
+        raise Conflict("the experiment has no schedule")
+    return experiment.schedule_cron
+
+
+async def _audited(
+    session: AsyncSession, experiment: Experiment, action: Action, *, actor: Actor
+) -> Experiment:
+    await session.flush()
+    await audit.record(
+        session,
+        action,
+        actor=actor,
+        workspace_id=experiment.workspace_id,
+        target_type="experiment",
+        target_id=experiment.id,
+        details={"cron": experiment.schedule_cron, "timezone": experiment.schedule_timezone},
+    )
+    return experiment
+
+
+async def set_schedule(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    experiment_id: uuid.UUID,
+    schedule: ScheduleIn,
+    *,
+    actor: Actor,
+    now: datetime,
+) -> Experiment:
+    """Run the experiment again at the cron times (replaces any schedule; active at once)."""
+    experiment = await run_service.find_experiment(session, experiment_id, workspace_id)
+    apply(experiment, schedule, now=now)
+    return await _audited(session, experiment, Action.SCHEDULE_SET, actor=actor)
+
+
+async def pause(
+    session: AsyncSession, workspace_id: uuid.UUID, experiment_id: uuid.UUID, *, actor: Actor
+) -> Experiment:
+    """Stop starting runs until resumed (a run in progress goes on)."""
+    experiment = await run_service.find_experiment(session, experiment_id, workspace_id)
+    _pause(experiment)
+    return await _audited(session, experiment, Action.SCHEDULE_PAUSED, actor=actor)
+
+
+async def resume(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    experiment_id: uuid.UUID,
+    *,
+    actor: Actor,
+    now: datetime,
+) -> Experiment:
+    """Start runs again from ``now`` on (times missed while paused are skipped)."""
+    experiment = await run_service.find_experiment(session, experiment_id, workspace_id)
+    _resume(experiment, now=now)
+    return await _audited(session, experiment, Action.SCHEDULE_RESUMED, actor=actor)
+
+
+async def remove(
+    session: AsyncSession, workspace_id: uuid.UUID, experiment_id: uuid.UUID, *, actor: Actor
+) -> None:
+    """The experiment no longer repeats (its runs so far stay)."""
+    experiment = await run_service.find_experiment(session, experiment_id, workspace_id)
+    _clear(experiment)
+    await _audited(session, experiment, Action.SCHEDULE_REMOVED, actor=actor)
