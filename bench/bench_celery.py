@@ -289,7 +289,7 @@ async def audited(iterations: int, window: float) -> tuple[int, float]:
     clients = {}
     for spec in PROVIDERS:
         parsed = ProviderSpec.parse(spec)
-        api_key, base_url = credentials(parsed.vendor)
+        api_key, base_url = credentials(Settings(), parsed.vendor)
         clients[spec] = (
             parsed.model,
             build_provider(parsed, api_key=api_key, base_url=base_url, timeout_seconds=60.0),

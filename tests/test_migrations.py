@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, delete, insert, inspect, select
 
 from echo_ai import migrate
 from echo_ai.config import Settings
@@ -16,6 +18,10 @@ from echo_ai.db import create_engine
 from echo_ai.errors import AppError
 from echo_ai.execution.runtime import open_runtime
 from echo_ai.models import Base
+from echo_ai.runs.models import Experiment
+from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID, LOCAL_WORKSPACE_NAME
+from echo_ai.workspaces.models import Workspace
+from tests.factories import brand_set
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -78,3 +84,44 @@ async def test_first_runs_in_parallel_share_one_migration(tmp_path: Path) -> Non
     engine = create_engine(settings)
     await migrate.ensure_current(engine)
     await engine.dispose()
+
+
+async def test_command_line_experiments_move_into_the_local_workspace(settings: Settings) -> None:
+    engine = create_engine(settings)
+    await migrate.upgrade(engine)
+    await migrate.downgrade(engine, "-1")  # before the local workspace existed
+    orphan = uuid.uuid4()
+    async with engine.begin() as connection:
+        now = datetime.now(UTC)
+        await connection.execute(
+            insert(Experiment.__table__).values(
+                id=orphan,
+                created_at=now,
+                updated_at=now,
+                workspace_id=None,
+                name="from the CLI",
+                prompt="best CRM?",
+                brands=brand_set().model_dump(mode="json"),
+                brands_revision=1,
+                providers=["demo:demo-synthetic-1"],
+                iterations=10,
+                temperature=1.0,
+                grounding=False,
+                require_grounding=False,
+                status="completed",
+                runs=1,
+                schedule_timezone="UTC",
+                schedule_paused=False,
+            )
+        )
+    await migrate.upgrade(engine)
+    async with engine.connect() as connection:
+        owner = await connection.scalar(
+            select(Experiment.workspace_id).where(Experiment.id == orphan)
+        )
+        name = await connection.scalar(select(Workspace.name).where(Workspace.id == owner))
+        await connection.execute(delete(Experiment.__table__).where(Experiment.id == orphan))
+        await connection.commit()
+    await engine.dispose()
+    assert owner == LOCAL_WORKSPACE_ID
+    assert name == LOCAL_WORKSPACE_NAME

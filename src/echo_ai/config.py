@@ -134,6 +134,20 @@ def read_secret(name: str) -> str | None:
     return None
 
 
+def _vendor_environment() -> dict[str, str]:
+    """The vendors' keys and base URLs from the environment (``*_API_KEY``, ``*_BASE_URL``
+    and their ``*_FILE`` variants): which vendor uses which name is the provider registry's
+    business; settings only carry the values."""
+    found: dict[str, str] = {}
+    for name in os.environ:
+        base = name.removesuffix("_FILE")
+        if base.endswith(("_API_KEY", "_BASE_URL")) and base not in found:
+            value = read_secret(base)
+            if value:
+                found[base] = value
+    return found
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ECHO_AI_",
@@ -160,6 +174,8 @@ class Settings(BaseSettings):
     """``local`` runs batches in the API process; ``celery`` hands chunks to workers."""
     worker: WorkerSettings = WorkerSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
+    vendor_environment: dict[str, str] = Field(default_factory=_vendor_environment, repr=False)
+    """Vendor keys and base URLs by variable name (``OPENAI_API_KEY``...), read once."""
 
     @field_validator("database_url")
     @classmethod

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from echo_ai.config import Settings
 from echo_ai.providers.base import CompletionRequest, Provider, ProviderNotConfigured
 from echo_ai.providers.registry import (
     VENDORS,
@@ -124,12 +125,14 @@ def test_keys_and_base_urls_come_from_the_environment(
     monkeypatch.setenv("GOOGLE_API_KEY", "g")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://proxy/v1")
     monkeypatch.setenv("OPENAI_API_KEY", "")
-    assert credentials("gemini") == ("g", None)
-    assert credentials("openai") == (None, "http://proxy/v1")
-    assert credentials("demo") == (None, None)
+    assert credentials(Settings(), "gemini") == ("g", None)
+    assert credentials(Settings(), "openai") == (None, "http://proxy/v1")
+    assert credentials(Settings(), "demo") == (None, None)
     monkeypatch.setenv("GEMINI_API_KEY", "a")
-    assert credentials("gemini")[0] == "a"
+    assert credentials(Settings(), "gemini")[0] == "a"
     key_file = tmp_path / "openai-key"
     key_file.write_text("sk-file\n", encoding="utf-8")
     monkeypatch.setenv("OPENAI_API_KEY_FILE", str(key_file))
-    assert credentials("openai")[0] == "sk-file"
+    settings = Settings()
+    assert credentials(settings, "openai")[0] == "sk-file"
+    assert "sk-file" not in repr(settings)  # never in a log line

@@ -120,7 +120,7 @@ def resume(experiment_id: IdArgument, as_json: JsonOption = False) -> None:
     async def reopen(session: AsyncSession) -> uuid.UUID:
         resolved = await experiment_service.resolve_id(session, experiment_id)
         experiment = await experiment_service.get(session, resolved)
-        ensure_configured([ProviderSpec.parse(spec) for spec in experiment.providers])
+        ensure_configured(settings, [ProviderSpec.parse(spec) for spec in experiment.providers])
         await experiment_service.reopen(session, experiment)
         return resolved
 

@@ -95,7 +95,7 @@ def run(
         demo_probabilities=demo_probability,
     )
     settings = get_settings()
-    ensure_configured(data.provider_specs)
+    ensure_configured(settings, data.provider_specs)
     if export_path is not None:
         options.check_writable(export_path)
 
@@ -116,8 +116,9 @@ def providers() -> None:
     table = Table(title="providers", title_justify="left")
     for column in ("provider", "default model", "status", "base URL", "web search"):
         table.add_column(column)
+    settings = get_settings()
     for name, info in VENDORS.items():
-        api_key, base_url = credentials(name)
+        api_key, base_url = credentials(settings, name)
         if not info.needs_key:
             status = (
                 "ready (offline, synthetic)"

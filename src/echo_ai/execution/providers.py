@@ -23,10 +23,10 @@ def demo_probabilities(batch: ClaimedBatch) -> list[tuple[str, float]]:
     return [(name, chosen.get(name, defaults[name])) for name in names]
 
 
-def ensure_configured(specs: Sequence[ProviderSpec]) -> None:
+def ensure_configured(settings: Settings, specs: Sequence[ProviderSpec]) -> None:
     """Fail before any work starts if a provider lacks its key or base URL."""
     for spec in specs:
-        api_key, base_url = credentials(spec.vendor)
+        api_key, base_url = credentials(settings, spec.vendor)
         require_settings(spec, api_key=api_key, base_url=base_url)
 
 
@@ -45,7 +45,7 @@ class ProviderPool:
         if batch.provider in self._clients:
             return self._clients[batch.provider]
         spec = ProviderSpec(batch.provider, batch.model)
-        api_key, base_url = credentials(batch.provider)
+        api_key, base_url = credentials(self._settings, batch.provider)
         provider = build_provider(
             spec,
             api_key=api_key,

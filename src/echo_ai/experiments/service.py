@@ -26,6 +26,7 @@ from echo_ai.db import after_commit, newer_first_after, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.execution.executor import Executor
 from echo_ai.execution.providers import ensure_configured
+from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments.schemas import ExperimentCreate
 from echo_ai.observability import record_experiment_created
 from echo_ai.privacy import audit
@@ -95,17 +96,19 @@ async def queue(
     *,
     workspace_id: uuid.UUID,
     actor: Actor,
-    executor: Executor,
-    chunk_size: int,
+    runtime: Runtime,
     rerun_of: uuid.UUID | None = None,
 ) -> Experiment:
-    """Store an experiment in the workspace, audit it, and start it once the transaction
-    has committed. A provider without its key is refused before anything is stored."""
+    """Store an experiment in the workspace, audit it, and start it on the runtime's
+    executor once the transaction has committed. A provider without its key is refused
+    before anything is stored."""
     try:
-        ensure_configured(data.provider_specs)
+        ensure_configured(runtime.settings, data.provider_specs)
     except ProviderNotConfigured as error:
         raise ProviderUnavailable(error.message) from None
-    created = await create(session, data, chunk_size=chunk_size, workspace_id=workspace_id)
+    created = await create(
+        session, data, chunk_size=runtime.settings.runner.chunk_size, workspace_id=workspace_id
+    )
     details: dict[str, object] = (
         {"providers": data.providers, "iterations": data.iterations}
         if rerun_of is None
@@ -123,7 +126,7 @@ async def queue(
 
     async def start() -> None:
         record_experiment_created()
-        await executor.run_experiment(created.id)
+        await runtime.executor.run_experiment(created.id)
 
     after_commit(session, start)
     return created
@@ -134,8 +137,7 @@ async def rerun(
     experiment: Experiment,
     *,
     actor: Actor,
-    executor: Executor,
-    chunk_size: int,
+    runtime: Runtime,
 ) -> Experiment:
     """Queue a new experiment with the configuration of ``experiment``."""
     assert experiment.workspace_id is not None
@@ -144,8 +146,7 @@ async def rerun(
         rerun_input(experiment),
         workspace_id=experiment.workspace_id,
         actor=actor,
-        executor=executor,
-        chunk_size=chunk_size,
+        runtime=runtime,
         rerun_of=experiment.id,
     )
 

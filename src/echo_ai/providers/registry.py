@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from echo_ai.config import read_secret
+from echo_ai.config import Settings
 from echo_ai.providers.base import Provider, ProviderNotConfigured
 from echo_ai.providers.demo import MODEL_VERSION as DEMO_MODEL
 from echo_ai.providers.demo import DemoProvider
@@ -101,12 +101,13 @@ def _adapter(vendor: str) -> Callable[..., Provider]:
     return adapter
 
 
-def credentials(vendor: str) -> tuple[str | None, str | None]:
-    """(API key, base URL) for a vendor from the environment; ``*_FILE`` variants count."""
+def credentials(settings: Settings, vendor: str) -> tuple[str | None, str | None]:
+    """(API key, base URL) of a vendor in the settings (from the environment, where
+    ``*_FILE`` variants count)."""
     info = VENDORS[vendor]
-    api_key = next((key for name in info.api_key_env if (key := read_secret(name))), None)
-    base_url = read_secret(info.base_url_env) if info.base_url_env else None
-    return api_key, base_url
+    found = settings.vendor_environment
+    api_key = next((found[name] for name in info.api_key_env if name in found), None)
+    return api_key, found.get(info.base_url_env) if info.base_url_env else None
 
 
 def require_settings(spec: ProviderSpec, *, api_key: str | None, base_url: str | None) -> None:

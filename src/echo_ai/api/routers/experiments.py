@@ -142,8 +142,7 @@ async def create_experiment(
         data,
         workspace_id=principal.workspace_id,
         actor=actor,
-        executor=state.runtime.executor,
-        chunk_size=state.settings.runner.chunk_size,
+        runtime=state.runtime,
     )
     return ExperimentDetail.of_report(await experiments.load_report(session, created.id))
 
@@ -349,8 +348,7 @@ async def rerun_experiment(
         session,
         original,
         actor=actor,
-        executor=state.runtime.executor,
-        chunk_size=state.settings.runner.chunk_size,
+        runtime=state.runtime,
     )
     return ExperimentDetail.of_report(await experiments.load_report(session, created.id))
 

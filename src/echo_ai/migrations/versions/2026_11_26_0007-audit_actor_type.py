@@ -1,11 +1,14 @@
-"""Audit events say what kind of actor acted (user, API key, CLI, scheduler...).
+"""Audit events say what kind of actor acted (user, API key, CLI, scheduler...);
+experiments run from the command line belong to the local workspace.
 
 Revision ID: 7a1c3e5d9b42
 Revises: 5c1d0e7a9b21
 Create Date: 2026-11-26 13:10:00
 """
 
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -14,6 +17,8 @@ revision: str = "7a1c3e5d9b42"
 down_revision: str | None = "5c1d0e7a9b21"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+LOCAL_WORKSPACE_ID = uuid.UUID("00000000-0000-4000-8000-00000000ec40")
 
 
 def upgrade() -> None:
@@ -26,6 +31,48 @@ def upgrade() -> None:
         " WHEN actor_api_key_id IS NOT NULL THEN 'api_key'"
         " WHEN actor_user_id IS NOT NULL THEN 'user' ELSE 'anonymous' END"
     )
+
+
+    # Experiments that belonged to no workspace (the command line's) move into the local
+    # workspace (echo_ai.workspaces.local: the same fixed id and name).
+    connection = op.get_bind()
+    orphans = connection.execute(
+        sa.text("SELECT count(*) FROM experiments WHERE workspace_id IS NULL")
+    ).scalar_one()
+    if orphans:
+        local = sa.table(
+            "workspaces",
+            sa.column("id", sa.Uuid()),
+            sa.column("name", sa.String()),
+            sa.column("personal", sa.Boolean()),
+            sa.column("plan", sa.String()),
+            sa.column("created_at", sa.DateTime(timezone=True)),
+            sa.column("updated_at", sa.DateTime(timezone=True)),
+        )
+        exists = connection.execute(
+            sa.select(sa.func.count()).select_from(local).where(local.c.id == LOCAL_WORKSPACE_ID)
+        ).scalar_one()
+        if not exists:
+            now = datetime.now(UTC)
+            op.bulk_insert(
+                local,
+                [
+                    {
+                        "id": LOCAL_WORKSPACE_ID,
+                        "name": "Local (command line)",
+                        "personal": False,
+                        "plan": "free",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                ],
+            )
+        experiments = sa.table("experiments", sa.column("workspace_id", sa.Uuid()))
+        connection.execute(
+            experiments.update()
+            .where(experiments.c.workspace_id.is_(None))
+            .values(workspace_id=LOCAL_WORKSPACE_ID)
+        )
 
 
 def downgrade() -> None:
