@@ -159,9 +159,13 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 async def transaction(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
-    """A session whose work is committed on success and rolled back on error."""
-    async with session_factory() as session, session.begin():
-        yield session
+    """A session whose work is committed on success and rolled back on error; once it has
+    committed, the jobs queued with :func:`after_commit` run (awaited, in order)."""
+    async with session_factory() as session:
+        async with session.begin():
+            yield session
+        for job in take_after_commit(session):
+            await job()
 
 
 AfterCommit = Callable[[], Coroutine[Any, Any, None]]
@@ -170,7 +174,8 @@ _AFTER_COMMIT = "echo_ai.after_commit"
 
 def after_commit(session: AsyncSession, job: AfterCommit) -> None:
     """Run ``job`` once this session's transaction has committed (the boundary that owns
-    the transaction does it: the API's request session, the CLI's :func:`transaction`).
+    the transaction does it: the API's request session starts it in the background,
+    :func:`transaction` awaits it).
 
     Work is never started for rows a rollback would take back: a rolled-back transaction
     drops its jobs.

@@ -15,6 +15,7 @@ from echo_ai.db import transaction
 from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments import service as experiment_service
 from echo_ai.privacy.audit import Actor
+from echo_ai.privacy.models import AuditEvent
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentStatus, Iteration
 from echo_ai.schedules import cron as cron_times
 from echo_ai.schedules import service as schedule_service
@@ -113,6 +114,15 @@ async def test_a_due_schedule_runs_once_and_missed_times_are_not_made_up(
         again = await start_due_runs(session, now=now + timedelta(seconds=1), chunk_size=5)
     assert [(batch.experiment_id, batch.round) for batch in started] == [(experiment_id, 2)]
     assert again == []
+    async with transaction(runtime.session_factory) as session:
+        events = list(
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "experiment.run_started")
+            )
+        )
+    assert [(e.target_id, e.actor_type, e.details["run"]) for e in events] == [
+        (str(experiment_id), "scheduler", 2)
+    ]
 
     experiment = await _experiment(runtime, experiment_id)
     assert experiment.runs == 2 and experiment.status == ExperimentStatus.QUEUED

@@ -27,6 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from echo_ai.db import transaction, utcnow
 from echo_ai.execution.executor import Executor
 from echo_ai.execution.runtime import Runtime
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Action, Actor
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment
 from echo_ai.schedules import cron as schedules
@@ -96,6 +98,15 @@ async def start_due_runs(
         except ValueError:
             log.exception("experiment %s: could not start its scheduled run", experiment.id)
             continue
+        await audit.record(
+            session,
+            Action.RUN_STARTED,
+            actor=Actor.scheduler(),
+            workspace_id=experiment.workspace_id,
+            target_type="experiment",
+            target_id=experiment.id,
+            details={"run": experiment.runs, "cron": experiment.schedule_cron},
+        )
         started.extend(batches)
     return started
 

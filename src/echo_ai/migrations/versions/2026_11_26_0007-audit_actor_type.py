@@ -32,7 +32,6 @@ def upgrade() -> None:
         " WHEN actor_user_id IS NOT NULL THEN 'user' ELSE 'anonymous' END"
     )
 
-
     # Experiments that belonged to no workspace (the command line's) move into the local
     # workspace (echo_ai.workspaces.local: the same fixed id and name).
     connection = op.get_bind()
