@@ -68,6 +68,7 @@ def routers() -> list[APIRouter]:
     """Every router the service serves. Add a domain's router here, imported inside the
     function so that importing :mod:`echo_ai.app` stays cheap and cycle-free."""
     from echo_ai.api import health
+    from echo_ai.api.routers.api_keys import router as api_keys_router
     from echo_ai.api.routers.audit import router as privacy_router
     from echo_ai.api.routers.auth import router as accounts_router
     from echo_ai.api.routers.brands import router as brands_router
@@ -78,6 +79,7 @@ def routers() -> list[APIRouter]:
     return [
         health.router,
         accounts_router,
+        api_keys_router,
         workspaces_router,
         brands_router,
         experiments_router,

@@ -16,6 +16,9 @@ from echo_ai.auth.schemas import Credentials, PasswordChange, Registration
 from echo_ai.db import transaction, utcnow
 from echo_ai.errors import Conflict, NotFound
 from echo_ai.execution.runtime import Runtime
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Actor, ActorKind
+from echo_ai.privacy.models import AuditEvent
 from echo_ai.security.keys import KeyRing
 from echo_ai.security.tokens import TokenSigner
 from echo_ai.workspaces import service as workspaces
@@ -25,6 +28,12 @@ pytestmark = pytest.mark.usefixtures("backend")
 
 PASSWORD = "correct horse battery staple"
 KEYS = KeyRing(current="k" * 8 + "Zq3!xV9@pL2#mN7$wR5%tY8^uI1&oP4*")
+VISITOR = Actor(ip="203.0.113.7", user_agent="test")
+"""Someone not signed in (registering, signing in)."""
+
+
+def _as(user: User) -> Actor:
+    return Actor(kind=ActorKind.USER, user_id=user.id)
 
 
 def _tokens() -> accounts.TokenSettings:
@@ -38,7 +47,9 @@ def _tokens() -> accounts.TokenSettings:
 async def _register(runtime: Runtime, email: str = "Ada@Example.com") -> User:
     async with transaction(runtime.session_factory) as session:
         user = await workspaces.register(
-            session, Registration(email=email, password=PASSWORD, display_name="Ada")
+            session,
+            Registration(email=email, password=PASSWORD, display_name="Ada"),
+            actor=VISITOR,
         )
     assert user is not None
     return user
@@ -59,7 +70,9 @@ async def test_registering_a_taken_email_changes_nothing(runtime: Runtime) -> No
     user = await _register(runtime)
     async with transaction(runtime.session_factory) as session:
         again = await workspaces.register(
-            session, Registration(email="ADA@example.com", password="another long password")
+            session,
+            Registration(email="ADA@example.com", password="another long password"),
+            actor=VISITOR,
         )
         assert again is None
         stored = await session.get(User, user.id)
@@ -70,7 +83,9 @@ async def test_registering_a_taken_email_changes_nothing(runtime: Runtime) -> No
 async def test_weak_passwords_are_refused(runtime: Runtime) -> None:
     async with transaction(runtime.session_factory) as session:
         with pytest.raises(accounts.WeakPassword, match="at least 12"):
-            await workspaces.register(session, Registration(email="a@b.co", password="short"))
+            await workspaces.register(
+                session, Registration(email="a@b.co", password="short"), actor=VISITOR
+            )
 
 
 async def test_unknown_email_and_wrong_password_fail_alike(runtime: Runtime) -> None:
@@ -87,6 +102,59 @@ async def test_unknown_email_and_wrong_password_fail_alike(runtime: Runtime) -> 
             session, Credentials(email="ada@example.com", password=PASSWORD)
         )
         assert user.last_login_at is not None
+
+
+async def test_sign_in_audits_both_outcomes_and_a_refusal_commits(runtime: Runtime) -> None:
+    user = await _register(runtime)
+    async with transaction(runtime.session_factory) as session:
+        wrong = Credentials(email="ada@example.com", password="wrong" * 4)
+        assert await workspaces.sign_in(session, wrong, actor=VISITOR) is None
+        unknown = Credentials(email="nobody@example.com", password=PASSWORD)
+        assert await workspaces.sign_in(session, unknown, actor=VISITOR) is None
+    # The refusals were returned, not raised: the transaction committed their events.
+    async with transaction(runtime.session_factory) as session:
+        right = Credentials(email="ada@example.com", password=PASSWORD)
+        signed_in = await workspaces.sign_in(session, right, actor=VISITOR)
+        assert signed_in is not None and signed_in.id == user.id
+    async with transaction(runtime.session_factory) as session:
+        workspace_id = await workspaces.personal_workspace_id(session, user.email)
+        assert workspace_id is not None
+        events = await audit.page(session, workspace_id, limit=10)
+        nowhere = list(
+            await session.scalars(select(AuditEvent).where(AuditEvent.workspace_id.is_(None)))
+        )
+    succeeded, failed, registered = events
+    assert [succeeded.action, failed.action, registered.action] == [
+        "auth.login_succeeded",
+        "auth.login_failed",
+        "user.registered",
+    ]
+    assert (succeeded.actor_type, succeeded.actor_user_id) == ("anonymous", user.id)
+    assert (failed.actor_user_id, failed.ip) == (None, "203.0.113.7")
+    assert registered.actor_user_id == user.id and registered.target_id == str(user.id)
+    # An unknown address has no workspace: its failure is kept, in none.
+    assert [event.action for event in nowhere] == ["auth.login_failed"]
+
+
+async def test_a_password_change_is_audited_in_the_personal_workspace(runtime: Runtime) -> None:
+    user = await _register(runtime)
+    async with transaction(runtime.session_factory) as session:
+        stored = await session.get(User, user.id)
+        assert stored is not None
+        change = PasswordChange(current_password=PASSWORD, new_password="a brand new passphrase")
+        await workspaces.change_password(session, stored, change, actor=_as(user))
+    async with transaction(runtime.session_factory) as session:
+        workspace_id = await workspaces.personal_workspace_id(session, user.email)
+        assert workspace_id is not None
+        latest, _ = await audit.page(session, workspace_id, limit=10)
+        assert await accounts.authenticate(
+            session, Credentials(email=user.email, password="a brand new passphrase")
+        )
+    assert (latest.action, latest.actor_type, latest.actor_user_id) == (
+        "auth.password_changed",
+        "user",
+        user.id,
+    )
 
 
 async def test_refresh_rotates_and_a_reused_token_revokes_the_family(runtime: Runtime) -> None:
@@ -159,6 +227,7 @@ async def test_api_keys_authenticate_by_digest_and_can_be_revoked(runtime: Runti
             ApiKeyCreate(name="ci", scopes=["read"]),
             created_by=user.id,
             pepper=KEYS.peppers()[0],
+            actor=_as(user),
         )
     assert token.startswith("echo_live_") and token.endswith(key.last4)
     async with transaction(runtime.session_factory) as session:
@@ -174,9 +243,9 @@ async def test_api_keys_authenticate_by_digest_and_can_be_revoked(runtime: Runti
     )
     async with transaction(runtime.session_factory) as session:
         assert await api_keys.authenticate(session, token, peppers=rotated.peppers()) is not None
-        await api_keys.revoke(session, workspace.id, key.id)
+        await api_keys.revoke(session, workspace.id, key.id, actor=_as(user))
         with pytest.raises(NotFound):
-            await api_keys.revoke(session, user.id, key.id)  # another "workspace"
+            await api_keys.revoke(session, user.id, key.id, actor=_as(user))  # another "workspace"
     async with transaction(runtime.session_factory) as session:
         assert await api_keys.authenticate(session, token, peppers=KEYS.peppers()) is None
 
@@ -191,6 +260,7 @@ async def test_expired_api_keys_are_refused(runtime: Runtime) -> None:
             ApiKeyCreate(name="short", expires_in_days=1),
             created_by=user.id,
             pepper=KEYS.peppers()[0],
+            actor=_as(user),
         )
         await session.execute(
             update(ApiKey).where(ApiKey.id == key.id).values(expires_at=utcnow() - timedelta(1))

@@ -19,6 +19,9 @@ from echo_ai.cli import app as cli
 from echo_ai.config import Settings, get_settings
 from echo_ai.db import transaction
 from echo_ai.execution.runtime import open_runtime
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Actor
+from echo_ai.privacy.models import AuditEvent
 from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.models import Membership, Workspace
 from tests.experiments.test_actions import _runtime
@@ -70,7 +73,7 @@ def test_operators_set_a_plan_from_the_command_line(cli_env: Path) -> None:
             transaction(runtime.session_factory) as session,
         ):
             data = Registration(email="ada@example.com", password="correct horse battery staple")
-            user = await workspaces.register(session, data)
+            user = await workspaces.register(session, data, actor=Actor())
             assert user is not None
             workspace_id = await session.scalar(
                 select(Membership.workspace_id).where(Membership.user_id == user.id)
@@ -85,11 +88,25 @@ def test_operators_set_a_plan_from_the_command_line(cli_env: Path) -> None:
         ):
             return await session.scalar(select(Workspace.plan).where(Workspace.id == workspace_id))
 
+    async def audited(workspace_id: uuid.UUID) -> list[AuditEvent]:
+        async with (
+            open_runtime(get_settings(), executor="local") as runtime,
+            transaction(runtime.session_factory) as session,
+        ):
+            return await audit.page(session, workspace_id, limit=10)
+
     workspace_id = asyncio.run(register())
     runner = CliRunner()
     done = runner.invoke(cli, ["workspace-plan", str(workspace_id), "business"])
     assert done.exit_code == 0 and "12000 API requests/minute" in done.output
     assert asyncio.run(plan(workspace_id)) == PlanName.BUSINESS
+    changed, _ = asyncio.run(audited(workspace_id))  # newest first, then the registration
+    assert (changed.action, changed.actor_type, changed.actor_user_id) == (
+        "workspace.plan_changed",
+        "cli",
+        None,
+    )
+    assert changed.details == {"from": "free", "to": "business"}
     unknown = runner.invoke(cli, ["workspace-plan", str(uuid.uuid4()), "team"])
     assert unknown.exit_code != 0 and "no such workspace" in unknown.output
     bad = runner.invoke(cli, ["workspace-plan", str(uuid.uuid4()), "platinum"])

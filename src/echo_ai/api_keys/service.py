@@ -1,5 +1,8 @@
 """API keys of a workspace: create (shown once), list, revoke, and authenticate (SEC-01).
 
+Creating and revoking take the acting :class:`~echo_ai.privacy.audit.Actor` and record
+an audit event in the workspace.
+
 A key is looked up by its HMAC digest through a unique index: one query and constant
 work whatever the number of keys, instead of a bcrypt check per stored key. Malformed
 keys (bad prefix, length or checksum) are refused before any database access.
@@ -18,6 +21,8 @@ from echo_ai.api_keys.models import ApiKey
 from echo_ai.api_keys.schemas import ApiKeyCreate
 from echo_ai.db import utcnow
 from echo_ai.errors import NotFound
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Action, Actor
 from echo_ai.security.api_keys import generate_api_key, key_digest, looks_valid
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -31,7 +36,10 @@ async def create(
     *,
     created_by: uuid.UUID | None,
     pepper: bytes,
+    actor: Actor,
 ) -> tuple[ApiKey, str]:
+    """A new key and its token: the token is returned here only (just its digest is
+    stored)."""
     generated = generate_api_key()
     now = utcnow()
     key = ApiKey(
@@ -46,6 +54,15 @@ async def create(
     )
     session.add(key)
     await session.flush()
+    await audit.record(
+        session,
+        Action.API_KEY_CREATED,
+        actor=actor,
+        workspace_id=workspace_id,
+        target_type="api_key",
+        target_id=key.id,
+        details={"name": key.name, "scopes": key.scopes},
+    )
     return key, generated.token
 
 
@@ -57,7 +74,10 @@ async def list_keys(session: AsyncSession, workspace_id: uuid.UUID) -> list[ApiK
     )
 
 
-async def revoke(session: AsyncSession, workspace_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey:
+async def revoke(
+    session: AsyncSession, workspace_id: uuid.UUID, key_id: uuid.UUID, *, actor: Actor
+) -> ApiKey:
+    """Revoke a key of the workspace (revoking a revoked key is harmless, and audited)."""
     key = await session.scalar(
         select(ApiKey).where(ApiKey.id == key_id, ApiKey.workspace_id == workspace_id)
     )
@@ -66,6 +86,14 @@ async def revoke(session: AsyncSession, workspace_id: uuid.UUID, key_id: uuid.UU
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         await session.flush()
+    await audit.record(
+        session,
+        Action.API_KEY_REVOKED,
+        actor=actor,
+        workspace_id=workspace_id,
+        target_type="api_key",
+        target_id=key.id,
+    )
     return key
 
 

@@ -20,6 +20,7 @@ from echo_ai.db import create_engine, transaction
 from echo_ai.execution.providers import ensure_configured
 from echo_ai.execution.runtime import open_runtime
 from echo_ai.experiments import service as experiment_service
+from echo_ai.privacy.audit import Actor
 from echo_ai.providers.registry import VENDORS, credentials
 from echo_ai.workspaces import service as workspaces
 
@@ -184,7 +185,7 @@ def workspace_plan(
             open_runtime(settings, executor="local") as runtime,
             transaction(runtime.session_factory) as session,
         ):
-            await workspaces.set_plan(session, workspace_id, plan)
+            await workspaces.set_plan(session, workspace_id, plan, actor=Actor.cli())
         return api_requests_per_minute(plan, settings)
 
     limit = aio.run(go())

@@ -37,6 +37,7 @@ class Action(enum.StrEnum):
     SCHEDULE_RESUMED = "experiment.schedule_resumed"
     EXPORTED = "experiment.exported"
     WORKSPACE_CREATED = "workspace.created"
+    WORKSPACE_PLAN_CHANGED = "workspace.plan_changed"
     MEMBER_INVITED = "member.invited"
     INVITATION_REVOKED = "member.invitation_revoked"
     MEMBER_ADDED = "member.added"

@@ -1,11 +1,16 @@
-"""Team workspaces: creation, invitations by token and member management.
+"""Team workspaces: creation, invitations by token and member management; and the
+account use cases whose audit events go to the personal workspace (register, sign in,
+change password), built on :mod:`echo_ai.auth.service`.
 
-Plain functions over a session; the request owns the transaction. Every function that
+Plain functions over a session; the caller owns the transaction. Every function that
 takes a ``workspace_id`` only ever sees rows of that workspace: an id from another
-workspace is :class:`~echo_ai.errors.NotFound`, as if it did not exist.
+workspace is :class:`~echo_ai.errors.NotFound`, as if it did not exist. Every use case
+that changes something takes the acting :class:`~echo_ai.privacy.audit.Actor` and
+records its audit event.
 
 Rules enforced here (the API layer checks only *who* is calling):
 
+- Members may leave; only owners and admins remove others.
 - Only owners may grant the owner role or take it away (invite, promote, demote or
   remove an owner); admins manage admins, members and viewers.
 - A workspace always keeps an owner: the last one cannot be demoted or removed, nor
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import delete, select, update
@@ -28,10 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.auth import service as auth_service
 from echo_ai.auth.models import User
-from echo_ai.auth.schemas import Registration
+from echo_ai.auth.schemas import Credentials, PasswordChange, Registration
 from echo_ai.billing.plans import PlanName
 from echo_ai.db import utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Action, Actor
 from echo_ai.security.refresh import hash_token
 from echo_ai.workspaces.models import Invitation, Membership, Role, Workspace
 
@@ -60,7 +67,7 @@ def new_invitation_token() -> tuple[str, str]:
     return token, hash_token(token)
 
 
-async def register(session: AsyncSession, data: Registration) -> User | None:
+async def register(session: AsyncSession, data: Registration, *, actor: Actor) -> User | None:
     """Sign up: the user and their personal workspace; ``None`` if the email is taken
     (answered like a success by the caller, see :func:`echo_ai.auth.service.create_user`)."""
     user = await auth_service.create_user(session, data)
@@ -71,7 +78,57 @@ async def register(session: AsyncSession, data: Registration) -> User | None:
     await session.flush()
     session.add(Membership(workspace_id=workspace.id, user_id=user.id, role=Role.OWNER))
     await session.flush()
+    await audit.record(
+        session,
+        Action.REGISTERED,
+        actor=replace(actor, user_id=user.id),
+        workspace_id=workspace.id,
+        target_type="user",
+        target_id=user.id,
+    )
     return user
+
+
+async def sign_in(session: AsyncSession, data: Credentials, *, actor: Actor) -> User | None:
+    """The user with these credentials, or ``None``: refused (unknown email or wrong
+    password alike).
+
+    Both outcomes are audited in the account's personal workspace (a failure for an
+    unknown email in none). A refusal is returned, not raised, so that the caller can
+    commit the record of the failed attempt and then answer
+    :class:`~echo_ai.auth.service.InvalidCredentials`.
+    """
+    try:
+        user = await auth_service.authenticate(session, data)
+    except auth_service.InvalidCredentials:
+        await audit.record(
+            session,
+            Action.LOGIN_FAILED,
+            actor=actor,
+            workspace_id=await personal_workspace_id(session, data.email),
+        )
+        return None
+    await audit.record(
+        session,
+        Action.LOGIN_SUCCEEDED,
+        actor=replace(actor, user_id=user.id),
+        workspace_id=await personal_workspace_id(session, user.email),
+    )
+    return user
+
+
+async def change_password(
+    session: AsyncSession, user: User, data: PasswordChange, *, actor: Actor
+) -> None:
+    """Check the current password, set the new one and end every session of the user
+    (see :func:`echo_ai.auth.service.change_password`)."""
+    await auth_service.change_password(session, user, data)
+    await audit.record(
+        session,
+        Action.PASSWORD_CHANGED,
+        actor=actor,
+        workspace_id=await personal_workspace_id(session, user.email),
+    )
 
 
 async def memberships(
@@ -96,13 +153,23 @@ async def personal_workspace_id(session: AsyncSession, email: str) -> uuid.UUID 
     )
 
 
-async def create_workspace(session: AsyncSession, user: User, name: str) -> Workspace:
+async def create_workspace(
+    session: AsyncSession, user: User, name: str, *, actor: Actor
+) -> Workspace:
     """A team workspace whose only member, ``user``, is its owner."""
     workspace = Workspace(name=name, personal=False)
     session.add(workspace)
     await session.flush()
     session.add(Membership(workspace_id=workspace.id, user_id=user.id, role=Role.OWNER))
     await session.flush()
+    await audit.record(
+        session,
+        Action.WORKSPACE_CREATED,
+        actor=actor,
+        workspace_id=workspace.id,
+        target_type="workspace",
+        target_id=workspace.id,
+    )
     return workspace
 
 
@@ -139,6 +206,7 @@ async def invite(
     invited_by: User,
     inviter_role: Role,
     ttl: timedelta,
+    actor: Actor,
 ) -> NewInvitation:
     """A pending invitation for ``email`` (already normalised) to join with ``role``.
 
@@ -180,6 +248,15 @@ async def invite(
     )
     session.add(invitation)
     await session.flush()
+    await audit.record(
+        session,
+        Action.MEMBER_INVITED,
+        actor=actor,
+        workspace_id=workspace_id,
+        target_type="invitation",
+        target_id=invitation.id,
+        details={"email": invitation.email, "role": str(invitation.role)},
+    )
     return NewInvitation(
         invitation=invitation,
         token=token,
@@ -203,7 +280,12 @@ async def pending_invitations(session: AsyncSession, workspace_id: uuid.UUID) ->
 
 
 async def revoke_invitation(
-    session: AsyncSession, workspace_id: uuid.UUID, invitation_id: uuid.UUID, *, actor_role: Role
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    invitation_id: uuid.UUID,
+    *,
+    actor_role: Role,
+    actor: Actor,
 ) -> Invitation:
     """Delete a pending invitation: its token stops working (then answers 404)."""
     invitation = await session.scalar(
@@ -218,10 +300,21 @@ async def revoke_invitation(
     _check_grant(actor_role, invitation.role)
     await session.delete(invitation)
     await session.flush()
+    await audit.record(
+        session,
+        Action.INVITATION_REVOKED,
+        actor=actor,
+        workspace_id=workspace_id,
+        target_type="invitation",
+        target_id=invitation_id,
+        details={"email": invitation.email, "role": str(invitation.role)},
+    )
     return invitation
 
 
-async def accept(session: AsyncSession, user: User, token: str) -> tuple[Membership, Workspace]:
+async def accept(
+    session: AsyncSession, user: User, token: str, *, actor: Actor
+) -> tuple[Membership, Workspace]:
     """Join the invitation's workspace as ``user``, whose email must be the invited one.
 
     Unknown, expired, accepted and revoked tokens, and a token for another address, are
@@ -256,6 +349,15 @@ async def accept(session: AsyncSession, user: User, token: str) -> tuple[Members
     await session.flush()
     workspace = await session.get(Workspace, invitation.workspace_id)
     assert workspace is not None
+    await audit.record(
+        session,
+        Action.MEMBER_ADDED,
+        actor=actor,
+        workspace_id=workspace.id,
+        target_type="user",
+        target_id=user.id,
+        details={"role": str(membership.role), "via": "invitation"},
+    )
     return membership, workspace
 
 
@@ -306,8 +408,10 @@ async def change_role(
     role: Role,
     *,
     actor_role: Role,
+    actor: Actor,
 ) -> tuple[Membership, User, Role]:
-    """Give a member another role; returns the membership, its user and the old role."""
+    """Give a member another role; returns the membership, its user and the old role
+    (audited only if the role changed)."""
     membership, user = await _member(session, workspace_id, user_id)
     previous = membership.role
     if previous is role:
@@ -317,6 +421,15 @@ async def change_role(
         await _check_other_owner(session, workspace_id)
     membership.role = role
     await session.flush()
+    await audit.record(
+        session,
+        Action.MEMBER_ROLE_CHANGED,
+        actor=actor,
+        workspace_id=workspace_id,
+        target_type="user",
+        target_id=user_id,
+        details={"from": str(previous), "to": str(role)},
+    )
     return membership, user, previous
 
 
@@ -326,24 +439,49 @@ async def remove_member(
     user_id: uuid.UUID,
     *,
     actor_role: Role,
+    actor: Actor,
 ) -> tuple[Membership, User]:
-    """Remove a member (or let one leave: pass their own role as ``actor_role``)."""
+    """Remove a member, or leave the workspace when ``user_id`` is the actor's own."""
+    leaving = actor.user_id == user_id
+    if not leaving and not actor_role.can_manage:
+        raise NotAllowed("only workspace owners and admins can do this")
     membership, user = await _member(session, workspace_id, user_id)
     _check_grant(actor_role, membership.role)
     if membership.role is Role.OWNER:
         await _check_other_owner(session, workspace_id)
     await session.delete(membership)
     await session.flush()
+    await audit.record(
+        session,
+        Action.MEMBER_REMOVED,
+        actor=actor,
+        workspace_id=workspace_id,
+        target_type="user",
+        target_id=user_id,
+        details={"role": str(membership.role), "left": leaving},
+    )
     return membership, user
 
 
-async def set_plan(session: AsyncSession, workspace_id: uuid.UUID, plan: PlanName) -> Workspace:
+async def set_plan(
+    session: AsyncSession, workspace_id: uuid.UUID, plan: PlanName, *, actor: Actor
+) -> Workspace:
     """Move a workspace to a plan (an operator's action until billing does it)."""
     workspace = await session.get(Workspace, workspace_id)
     if workspace is None:
         raise NotFound("no such workspace")
+    previous = workspace.plan
     workspace.plan = plan
     await session.flush()
+    await audit.record(
+        session,
+        Action.WORKSPACE_PLAN_CHANGED,
+        actor=actor,
+        workspace_id=workspace_id,
+        target_type="workspace",
+        target_id=workspace_id,
+        details={"from": str(previous), "to": str(plan)},
+    )
     return workspace
 
 

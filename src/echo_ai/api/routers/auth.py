@@ -1,21 +1,14 @@
-"""HTTP routes of accounts and API keys: parse, call the service, shape the response."""
+"""HTTP routes of accounts and sign-in: parse, call the service, shape the response."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from echo_ai.api.auth import (
-    ClientActor,
-    CurrentPrincipal,
-    CurrentUser,
-    ManagerPrincipal,
-    PrincipalActor,
-)
+from echo_ai.api.auth import ClientActor, CurrentPrincipal, CurrentUser, PrincipalActor
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_response, error_responses
 from echo_ai.api.session import (
@@ -26,9 +19,6 @@ from echo_ai.api.session import (
     set_session_cookies,
 )
 from echo_ai.api.state import ServiceState
-from echo_ai.api_keys import service as api_keys
-from echo_ai.api_keys.models import ApiKey
-from echo_ai.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from echo_ai.auth import service as accounts
 from echo_ai.auth.models import User
 from echo_ai.auth.schemas import (
@@ -39,8 +29,6 @@ from echo_ai.auth.schemas import (
     Registration,
     TokenPair,
 )
-from echo_ai.privacy import audit
-from echo_ai.privacy.audit import Action
 from echo_ai.security.csrf import issue_csrf_token
 from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit, rate_limit
 from echo_ai.workspaces import service as workspaces
@@ -53,7 +41,6 @@ LOGIN_PER_IP = "20/minute"
 LOGIN_PER_ACCOUNT = "10/15 minutes"
 """Per account as well as per IP: spreading guesses over many addresses does not help."""
 PASSWORD_CHANGES_PER_USER = "5/hour"
-KEYS_CREATED_PER_WORKSPACE = "20/hour"
 
 REGISTERED = Message(message="registered: if this email had no account, you can now log in")
 
@@ -67,10 +54,6 @@ def _token_settings(state: ServiceState) -> accounts.TokenSettings:
     )
 
 
-def _key_out(key: ApiKey) -> ApiKeyOut:
-    return ApiKeyOut.model_validate(key, from_attributes=True)
-
-
 @router.post(
     "/auth/register",
     status_code=status.HTTP_201_CREATED,
@@ -81,42 +64,21 @@ def _key_out(key: ApiKey) -> ApiKeyOut:
 async def register(data: Registration, session: SessionDep, actor: ClientActor) -> Message:
     """Create an account and its personal workspace. The answer is the same whether or
     not the email already had an account, so it cannot be used to discover accounts."""
-    user = await workspaces.register(session, data)
-    if user is not None:
-        await audit.record(
-            session,
-            Action.REGISTERED,
-            actor=replace(actor, user_id=user.id),
-            workspace_id=await workspaces.personal_workspace_id(session, user.email),
-            target_type="user",
-            target_id=user.id,
-        )
+    await workspaces.register(session, data, actor=actor)
     return REGISTERED
 
 
 async def _sign_in(
     data: Credentials, session: SessionDep, limiter: RateLimiterDep, actor: ClientActor
 ) -> User | JSONResponse:
-    """Check the credentials (rate-limited per account) and audit the attempt; the user,
-    or the error response to return (not raise, so that the audit record commits)."""
+    """Check the credentials (rate-limited per account; the service audits the attempt):
+    the user, or the 401 to return. Returned, not raised, so that the request's
+    transaction commits the failed attempt's audit event."""
     await enforce_rate_limit(limiter, data.email, LOGIN_PER_ACCOUNT, name="login-account")
-    try:
-        user = await accounts.authenticate(session, data)
-    except accounts.InvalidCredentials as error:
-        # Returned, not raised, so that the audit record commits.
-        await audit.record(
-            session,
-            Action.LOGIN_FAILED,
-            actor=actor,
-            workspace_id=await workspaces.personal_workspace_id(session, data.email),
-        )
-        return error_response(error.status_code, error.code, error.message)
-    await audit.record(
-        session,
-        Action.LOGIN_SUCCEEDED,
-        actor=replace(actor, user_id=user.id),
-        workspace_id=await workspaces.personal_workspace_id(session, user.email),
-    )
+    user = await workspaces.sign_in(session, data, actor=actor)
+    if user is None:
+        refused = accounts.InvalidCredentials()
+        return error_response(refused.status_code, refused.code, refused.message)
     return user
 
 
@@ -231,13 +193,7 @@ async def change_password(
 ) -> Response:
     """Change your password; every session (refresh token) you had is ended."""
     await enforce_rate_limit(limiter, str(user.id), PASSWORD_CHANGES_PER_USER, name="password")
-    await accounts.change_password(session, user, data)
-    await audit.record(
-        session,
-        Action.PASSWORD_CHANGED,
-        actor=actor,
-        workspace_id=await workspaces.personal_workspace_id(session, user.email),
-    )
+    await workspaces.change_password(session, user, data, actor=actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -259,69 +215,6 @@ async def me(user: CurrentUser, session: SessionDep) -> UserOut:
             for membership, workspace in rows
         ],
     )
-
-
-@router.post(
-    "/v1/api-keys",
-    status_code=status.HTTP_201_CREATED,
-    response_model=ApiKeyCreated,
-    responses=error_responses(*BODY_ERRORS, *AUTH_ERRORS, 429),
-)
-async def create_api_key(
-    data: ApiKeyCreate,
-    principal: ManagerPrincipal,
-    session: SessionDep,
-    state: StateDep,
-    limiter: RateLimiterDep,
-    actor: PrincipalActor,
-) -> ApiKeyCreated:
-    """Create a key for the workspace. The key is in this response only: store it now."""
-    assert principal.user is not None
-    await enforce_rate_limit(
-        limiter, str(principal.workspace_id), KEYS_CREATED_PER_WORKSPACE, name="api-key"
-    )
-    key, token = await api_keys.create(
-        session,
-        principal.workspace_id,
-        data,
-        created_by=principal.user.id,
-        pepper=state.keys.peppers()[0],
-    )
-    await audit.record(
-        session,
-        Action.API_KEY_CREATED,
-        actor=actor,
-        workspace_id=principal.workspace_id,
-        target_type="api_key",
-        target_id=key.id,
-        details={"name": key.name, "scopes": key.scopes},
-    )
-    return ApiKeyCreated(**_key_out(key).model_dump(), key=token)
-
-
-@router.get("/v1/api-keys", response_model=list[ApiKeyOut], responses=error_responses(*AUTH_ERRORS))
-async def list_api_keys(principal: ManagerPrincipal, session: SessionDep) -> list[ApiKeyOut]:
-    return [_key_out(key) for key in await api_keys.list_keys(session, principal.workspace_id)]
-
-
-@router.delete(
-    "/v1/api-keys/{key_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(*AUTH_ERRORS),
-)
-async def revoke_api_key(
-    key_id: uuid.UUID, principal: ManagerPrincipal, session: SessionDep, actor: PrincipalActor
-) -> Response:
-    await api_keys.revoke(session, principal.workspace_id, key_id)
-    await audit.record(
-        session,
-        Action.API_KEY_REVOKED,
-        actor=actor,
-        workspace_id=principal.workspace_id,
-        target_type="api_key",
-        target_id=key_id,
-    )
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/v1/whoami", responses=error_responses(*AUTH_ERRORS))

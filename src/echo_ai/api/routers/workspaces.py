@@ -24,8 +24,6 @@ from echo_ai.api.auth import (
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
 from echo_ai.auth.models import User
-from echo_ai.privacy import audit
-from echo_ai.privacy.audit import Action
 from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit
 from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.models import Invitation, Membership, Role
@@ -81,15 +79,7 @@ async def create_workspace(
 ) -> WorkspaceOut:
     """Create a team workspace; you are its owner. Select it with ``X-Workspace-ID``."""
     await enforce_rate_limit(limiter, str(user.id), WORKSPACES_CREATED_PER_USER, name="workspace")
-    workspace = await workspaces.create_workspace(session, user, data.name)
-    await audit.record(
-        session,
-        Action.WORKSPACE_CREATED,
-        actor=actor,
-        workspace_id=workspace.id,
-        target_type="workspace",
-        target_id=workspace.id,
-    )
+    workspace = await workspaces.create_workspace(session, user, data.name, actor=actor)
     return WorkspaceOut(
         id=workspace.id,
         name=workspace.name,
@@ -148,18 +138,11 @@ async def create_invitation(
         invited_by=principal.user,
         inviter_role=principal.role,
         ttl=timedelta(days=state.settings.auth.invitation_days),
-    )
-    invitation = created.invitation
-    await audit.record(
-        session,
-        Action.MEMBER_INVITED,
         actor=actor,
-        workspace_id=principal.workspace_id,
-        target_type="invitation",
-        target_id=invitation.id,
-        details={"email": invitation.email, "role": str(invitation.role)},
     )
-    return InvitationCreated(**_invitation_out(invitation).model_dump(), token=created.token)
+    return InvitationCreated(
+        **_invitation_out(created.invitation).model_dump(), token=created.token
+    )
 
 
 @router.get("/v1/invitations", response_model=list[InvitationOut])
@@ -177,17 +160,8 @@ async def revoke_invitation(
     actor: PrincipalActor,
 ) -> Response:
     """Revoke a pending invitation: its token stops working."""
-    invitation = await workspaces.revoke_invitation(
-        session, principal.workspace_id, invitation_id, actor_role=principal.role
-    )
-    await audit.record(
-        session,
-        Action.INVITATION_REVOKED,
-        actor=actor,
-        workspace_id=principal.workspace_id,
-        target_type="invitation",
-        target_id=invitation_id,
-        details={"email": invitation.email, "role": str(invitation.role)},
+    await workspaces.revoke_invitation(
+        session, principal.workspace_id, invitation_id, actor_role=principal.role, actor=actor
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -206,16 +180,7 @@ async def accept_invitation(
     An unknown, expired, used or revoked token, or one for another address, is 404 (the
     same answer for all); 409 if you already are a member.
     """
-    membership, workspace = await workspaces.accept(session, user, data.token)
-    await audit.record(
-        session,
-        Action.MEMBER_ADDED,
-        actor=actor,
-        workspace_id=workspace.id,
-        target_type="user",
-        target_id=user.id,
-        details={"role": str(membership.role), "via": "invitation"},
-    )
+    membership, workspace = await workspaces.accept(session, user, data.token, actor=actor)
     return WorkspaceOut(
         id=workspace.id,
         name=workspace.name,
@@ -245,19 +210,9 @@ async def change_member_role(
 ) -> MemberOut:
     """Change a member's role (owners and admins; only owners can grant or take away the
     owner role; the last owner cannot be demoted: 409)."""
-    membership, user, previous = await workspaces.change_role(
-        session, principal.workspace_id, user_id, data.role, actor_role=principal.role
+    membership, user, _ = await workspaces.change_role(
+        session, principal.workspace_id, user_id, data.role, actor_role=principal.role, actor=actor
     )
-    if previous is not membership.role:
-        await audit.record(
-            session,
-            Action.MEMBER_ROLE_CHANGED,
-            actor=actor,
-            workspace_id=principal.workspace_id,
-            target_type="user",
-            target_id=user_id,
-            details={"from": str(previous), "to": str(membership.role)},
-        )
     return _member_out(membership, user)
 
 
@@ -271,20 +226,8 @@ async def remove_member(
 ) -> Response:
     """Remove a member (owners and admins; only owners can remove an owner), or leave the
     workspace yourself (any role). The last owner cannot be removed nor leave: 409."""
-    caller = _signed_in(principal)
-    leaving = caller.id == user_id
-    if not leaving and not principal.role.can_manage:
-        raise Forbidden("only workspace owners and admins can do this")
-    membership, _ = await workspaces.remove_member(
-        session, principal.workspace_id, user_id, actor_role=principal.role
-    )
-    await audit.record(
-        session,
-        Action.MEMBER_REMOVED,
-        actor=actor,
-        workspace_id=principal.workspace_id,
-        target_type="user",
-        target_id=user_id,
-        details={"role": str(membership.role), "left": leaving},
+    _signed_in(principal)
+    await workspaces.remove_member(
+        session, principal.workspace_id, user_id, actor_role=principal.role, actor=actor
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
