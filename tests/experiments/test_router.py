@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import event
 
+from echo_ai.config import Settings
 from echo_ai.testing.fake_llm import FakeLLMServer
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -151,10 +152,9 @@ async def test_export_and_delete(client: httpx.AsyncClient) -> None:
 
 
 async def test_invalid_input_and_missing_keys_are_clear(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("OPENAI_API_KEY_FILE", raising=False)
+    settings.vendor_environment.pop("OPENAI_API_KEY", None)
     user = await _login(client, "ada@example.com")
     invalid = await client.post("/v1/experiments", headers=user, json={**BODY, "iterations": 0})
     assert invalid.status_code == 422
@@ -174,11 +174,11 @@ async def test_detail_runs_a_bounded_number_of_queries(
     client: httpx.AsyncClient,
     started_app: FastAPI,
     fake_llm: FakeLLMServer,
-    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
 ) -> None:
     for vendor, path in (("OPENAI", "/v1"), ("ANTHROPIC", "")):
-        monkeypatch.setenv(f"{vendor}_API_KEY", "sk-test")
-        monkeypatch.setenv(f"{vendor}_BASE_URL", fake_llm.base_url + path)
+        settings.vendor_environment[f"{vendor}_API_KEY"] = "sk-test"
+        settings.vendor_environment[f"{vendor}_BASE_URL"] = fake_llm.base_url + path
     user = await _login(client, "ada@example.com")
     one = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
     three = (
