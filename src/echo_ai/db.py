@@ -126,9 +126,9 @@ def keyset_after(
     descending): keyset pagination.
 
     Written as one row-value comparison, ``(a, b) > (x, y)``, which PostgreSQL and SQLite
-    both turn into the start of an index range scan; the equivalent ``a > x OR (a = x AND
-    b > y)`` is read as a filter over the rows before the position. The values are bound
-    with their column's type (a UTC timestamp stays one on SQLite).
+    both use as the start of an index range scan (the equivalent ``a > x OR (a = x AND
+    b > y)`` is often checked as a filter instead). The values are bound with their
+    column's type (a UTC timestamp stays one on SQLite).
     """
     values = [literal(value, column.type) for column, value in zip(columns, last, strict=True)]
     row = tuple_(*columns)
