@@ -251,7 +251,10 @@ async def iteration_rows(
     for batch_id in batch_ids[start:]:
         found = await session.execute(
             select(*columns)
-            .where(Iteration.batch_run_id == batch_id, Iteration.index > last_index)
+            .where(
+                Iteration.batch_run_id == batch_id,
+                keyset_after((Iteration.index,), (last_index,)),
+            )
             .order_by(Iteration.index)
             .limit(limit - len(rows))
         )
