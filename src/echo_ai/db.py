@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Enum, MetaData, Numeric, String, and_, event, or_
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Enum,
+    MetaData,
+    Numeric,
+    String,
+    event,
+    literal,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -106,14 +116,23 @@ class Timestamps:
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-def newer_first_after(
-    created_at: InstrumentedAttribute[datetime],
-    row_id: InstrumentedAttribute[uuid.UUID],
-    last: tuple[datetime, uuid.UUID],
+def keyset_after(
+    columns: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]],
+    last: Sequence[Any],
+    *,
+    descending: bool = False,
 ) -> ColumnElement[bool]:
-    """Rows after ``last`` in a newest-first (created_at, id) listing: keyset pagination."""
-    last_created, last_id = last
-    return or_(created_at < last_created, and_(created_at == last_created, row_id < last_id))
+    """Rows after ``last`` in a listing ordered by ``columns`` (all ascending or all
+    descending): keyset pagination.
+
+    Written as one row-value comparison, ``(a, b) > (x, y)``, which PostgreSQL and SQLite
+    both use as the start of an index range scan (the equivalent ``a > x OR (a = x AND
+    b > y)`` is often checked as a filter instead). The values are bound with their
+    column's type (a UTC timestamp stays one on SQLite).
+    """
+    values = [literal(value, column.type) for column, value in zip(columns, last, strict=True)]
+    row = tuple_(*columns)
+    return row < tuple_(*values) if descending else row > tuple_(*values)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

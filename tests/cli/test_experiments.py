@@ -91,6 +91,19 @@ def test_export_command_writes_csv(tmp_path: Path) -> None:
         assert len(list(csv.reader(handle))) == 11
 
 
+def test_export_command_picks_json_or_json_lines_from_the_file_name(tmp_path: Path) -> None:
+    document = _run_demo(10)
+    as_json, as_lines = tmp_path / "x.json", tmp_path / "x.JSONL"
+    for target in (as_json, as_lines):
+        code, _, err = invoke("experiments", "export", str(document["id"]), str(target))
+        assert code == 0 and "wrote 10 iterations" in err
+    exported = json.loads(as_json.read_text(encoding="utf-8"))
+    assert exported["experiment_id"] == document["id"]
+    assert [item["index"] for item in exported["items"]] == list(range(10))
+    lines = as_lines.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == exported["items"]
+
+
 def test_resume_of_a_finished_experiment_changes_nothing() -> None:
     document = _run_demo(10)
     code, out, err = invoke("experiments", "resume", str(document["id"]), "--json")

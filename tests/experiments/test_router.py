@@ -245,3 +245,29 @@ async def test_forged_cursors_are_400_not_500(client: httpx.AsyncClient) -> None
     valid = _cursor("2020-01-01T00:00:00+02:00", some_id)
     listed = await client.get("/v1/experiments", headers=user, params={"cursor": valid})
     assert listed.status_code == 200
+
+
+async def test_an_iterations_cursor_of_another_experiment_is_400(
+    client: httpx.AsyncClient,
+) -> None:
+    user = await _login(client, "ada@example.com")
+    first, second = [
+        (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
+        for _ in range(2)
+    ]
+    for experiment_id in (first, second):
+        await _until_done(client, user, f"/v1/experiments/{experiment_id}")
+    page = await client.get(
+        f"/v1/experiments/{first}/iterations", headers=user, params={"limit": 5}
+    )
+    cursor = page.json()["next_cursor"]
+    assert cursor is not None
+    follow = await client.get(
+        f"/v1/experiments/{first}/iterations", headers=user, params={"cursor": cursor}
+    )
+    assert follow.status_code == 200 and follow.json()["items"][0]["index"] == 5
+    elsewhere = await client.get(
+        f"/v1/experiments/{second}/iterations", headers=user, params={"cursor": cursor}
+    )
+    assert elsewhere.status_code == 400
+    assert elsewhere.json()["error"]["code"] == "invalid_cursor"

@@ -129,7 +129,8 @@ async def test_csv_export_neutralises_spreadsheet_formulas(runtime: Runtime) -> 
     async with transaction(runtime.session_factory) as session:
         experiment = await experiment_service.get(session, experiment_id)
         experiment.name = "=cmd|' /C calc'!A0"
-        out = io.StringIO()
-        rows = await export.write_csv(session, experiment, out)
+        source = export.ExportSource.of(experiment)
+    out = io.StringIO()
+    rows = await export.write(runtime.session_factory, source, out)
     assert rows == 2
     assert "\n=" not in out.getvalue() and ",=" not in out.getvalue()

@@ -1,4 +1,8 @@
-"""Opaque keyset cursors: the values of the last row seen, base64url-encoded JSON.
+"""Pages of a listing and their opaque keyset cursors.
+
+Every paginated route answers a :class:`Page`: the items and a ``next_cursor``, the
+values of the last row shown, base64url-encoded JSON (the services turn those values
+into an index range with :func:`echo_ai.db.keyset_after`; never an offset).
 
 A cursor comes back from clients, so each value is parsed strictly: anything this API
 could not have produced is a 400, never a value passed on to the database.
@@ -8,13 +12,37 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
 
 from echo_ai.errors import AppError
 
 MAX_INDEX = 2**31 - 1
+
+ItemT = TypeVar("ItemT")
+RowT = TypeVar("RowT")
+
+
+class Page(BaseModel, Generic[ItemT]):
+    items: list[ItemT]
+    next_cursor: str | None
+    """Pass it back as ``cursor`` for the next page; ``null`` on the last page."""
+
+
+def page_of(
+    found: Sequence[RowT],
+    limit: int,
+    item: Callable[[RowT], ItemT],
+    position: Callable[[RowT], Sequence[str]],
+) -> Page[ItemT]:
+    """The page of ``found``, a query's answer to ``limit + 1`` rows: the extra row only
+    says that there is a next page, whose cursor is the ``position`` of the last row shown."""
+    shown = found[:limit]
+    cursor = encode_cursor(*position(shown[-1])) if len(found) > limit else None
+    return Page(items=[item(row) for row in shown], next_cursor=cursor)
 
 
 class InvalidCursor(AppError):

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.brands.models import BrandProfile
 from echo_ai.brands.schemas import BrandProfileIn
-from echo_ai.db import newer_first_after
+from echo_ai.db import keyset_after
 from echo_ai.errors import NotFound
 
 
@@ -58,7 +58,9 @@ async def list_page(
         .limit(limit)
     )
     if before is not None:
-        query = query.where(newer_first_after(BrandProfile.created_at, BrandProfile.id, before))
+        query = query.where(
+            keyset_after((BrandProfile.created_at, BrandProfile.id), before, descending=True)
+        )
     return list(await session.scalars(query))
 
 

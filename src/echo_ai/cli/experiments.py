@@ -78,10 +78,13 @@ def show(experiment_id: IdArgument, as_json: JsonOption = False) -> None:
 @app.command("export")
 @friendly_errors
 def export_command(
-    experiment_id: IdArgument, path: Annotated[Path, typer.Argument(metavar="FILE.csv")]
+    experiment_id: IdArgument, path: Annotated[Path, typer.Argument(metavar="FILE")]
 ) -> None:
-    """Write every iteration of an experiment (answers included) to a CSV file."""
-    rows = aio.run(flows.export_csv(get_settings(), experiment_id, path))
+    """Write every iteration of an experiment (answers included) to a file: JSON if it
+    ends in .json, JSON Lines in .jsonl, CSV otherwise (columns: docs/exports.md)."""
+    rows = aio.run(
+        flows.export_file(get_settings(), experiment_id, path, flows.export_format(path))
+    )
     print(f"wrote {rows} iterations to {path}", file=sys.stderr)
 
 

@@ -103,12 +103,22 @@ async def show(settings: Settings, reference: str, *, as_json: bool) -> Experime
     return experiment.status
 
 
-async def export_csv(settings: Settings, reference: str, path: Path) -> int:
-    async with open_runtime(settings) as runtime, transaction(runtime.session_factory) as session:
-        experiment_id = await experiment_service.resolve_id(session, reference)
-        experiment = await experiment_service.get(session, experiment_id)
+def export_format(path: Path) -> export.Format:
+    """JSON for ``.json``, JSON Lines for ``.jsonl``, CSV for any other file name."""
+    suffix = path.suffix.lower().lstrip(".")
+    return export.Format(suffix) if suffix in set(export.Format) else export.Format.CSV
+
+
+async def export_file(
+    settings: Settings, reference: str, path: Path, fmt: export.Format = export.Format.CSV
+) -> int:
+    """Stream every iteration of an experiment to ``path``; the number written."""
+    async with open_runtime(settings) as runtime:
+        async with transaction(runtime.session_factory) as session:
+            experiment_id = await experiment_service.resolve_id(session, reference)
+            source = export.ExportSource.of(await experiment_service.get(session, experiment_id))
         with path.open("w", newline="", encoding="utf-8") as out:
-            return await export.write_csv(session, experiment, out)
+            return await export.write(runtime.session_factory, source, out, fmt)
 
 
 def report_and_export(
@@ -117,7 +127,7 @@ def report_and_export(
     """After a run: print the results, write the CSV if asked, fail if nothing worked."""
     status = aio.run(show(settings, str(experiment_id), as_json=as_json))
     if export_path is not None:
-        rows = aio.run(export_csv(settings, str(experiment_id), export_path))
+        rows = aio.run(export_file(settings, str(experiment_id), export_path))
         print(f"wrote {rows} iterations to {export_path}", file=sys.stderr)
     if status == ExperimentStatus.FAILED:
         raise fail("the experiment failed: no provider produced an answer", FAILURE)

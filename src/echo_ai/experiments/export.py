@@ -1,16 +1,52 @@
-"""CSV export of an experiment's iterations: one row per answer, every provider."""
+"""Exports of an experiment's iterations (CSV, JSON, JSON Lines), streamed.
+
+The rows are read in batches of plain columns (no ORM objects), each batch with a keyset
+query in a short session of its own, and turned into text as they come: memory stays
+flat whatever the size, the first bytes leave at once, and no connection is held while
+a slow client reads. The columns of each format are documented in ``docs/exports.md``.
+"""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import AsyncIterator
-from typing import TextIO
+import enum
+import io
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TextIO
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.analysis.extraction import Extraction
-from echo_ai.runs.models import BatchRun, Experiment, Iteration
+from echo_ai.experiments import service as experiment_service
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Action, Actor
+from echo_ai.runs.models import Experiment, Iteration
+
+BATCH_SIZE = 1_000
+"""Iterations read per query (and sent per chunk)."""
+
+
+class Format(enum.StrEnum):
+    CSV = "csv"
+    JSON = "json"
+    JSONL = "jsonl"
+
+    @property
+    def media_type(self) -> str:
+        return _MEDIA_TYPES[self]
+
+
+_MEDIA_TYPES = {
+    Format.CSV: "text/csv; charset=utf-8",
+    Format.JSON: "application/json",
+    Format.JSONL: "application/x-ndjson",
+}
 
 COLUMNS = [
     "experiment_id",
@@ -31,37 +67,160 @@ COLUMNS = [
     "error",
     "answer",
 ]
+"""The CSV header, in order."""
 
 
-async def _rows(session: AsyncSession, experiment: Experiment) -> AsyncIterator[list[object]]:
-    target = str(experiment.brands["target"]["name"])
-    result = await session.stream(
-        select(BatchRun, Iteration)
-        .join(Iteration, Iteration.batch_run_id == BatchRun.id)
-        .where(BatchRun.experiment_id == experiment.id)
-        .order_by(BatchRun.created_at, Iteration.index)
-    )
-    async for batch, iteration in result:
+class MentionOut(BaseModel):
+    brand: str
+    term: str
+    start: int
+    end: int
+    """Offsets into ``answer``: ``answer[start:end]`` is the matched text (to highlight)."""
+
+
+class IterationOut(BaseModel):
+    """One answer as the iterations listing, the JSON and the JSON Lines exports show it."""
+
+    batch_run_id: uuid.UUID
+    index: int
+    success: bool
+    answer: str | None
+    error_code: str | None
+    error_message: str | None
+    attempts: int
+    latency_ms: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: Decimal | None
+    """``null`` means unknown (no price for the model), never free."""
+    model_version: str | None
+    searched: bool
+    citations: list[dict[str, Any]]
+    sources: list[dict[str, Any]]
+    search_queries: list[str]
+    brands_in_order: list[str]
+    mentions: list[MentionOut]
+    absences: list[dict[str, Any]]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, iteration: Iteration | StoredIteration) -> IterationOut:
         extraction = Extraction.from_dict(iteration.extraction) if iteration.extraction else None
-        yield [
-            experiment.id,
-            batch.provider,
-            batch.model,
-            batch.synthetic,
-            iteration.index,
-            iteration.success,
-            extraction.mentioned(target) if extraction else "",
-            (extraction.position(target) or "") if extraction else "",
-            "; ".join(extraction.brands_in_order) if extraction else "",
-            "; ".join(extraction.cited_domains) if extraction else "",
-            "" if iteration.latency_ms is None else round(iteration.latency_ms, 1),
-            iteration.input_tokens if iteration.input_tokens is not None else "",
-            iteration.output_tokens if iteration.output_tokens is not None else "",
-            iteration.cost_usd if iteration.cost_usd is not None else "unknown",
-            iteration.model_version or "",
-            f"{iteration.error_code}: {iteration.error_message}" if iteration.error_code else "",
-            iteration.answer or "",
-        ]
+        return cls(
+            batch_run_id=iteration.batch_run_id,
+            index=iteration.index,
+            success=iteration.success,
+            answer=iteration.answer,
+            error_code=iteration.error_code,
+            error_message=iteration.error_message,
+            attempts=iteration.attempts,
+            latency_ms=iteration.latency_ms,
+            input_tokens=iteration.input_tokens,
+            output_tokens=iteration.output_tokens,
+            cost_usd=iteration.cost_usd,
+            model_version=iteration.model_version,
+            searched=iteration.searched,
+            citations=iteration.citations,
+            sources=iteration.sources,
+            search_queries=iteration.search_queries,
+            brands_in_order=list(extraction.brands_in_order) if extraction else [],
+            mentions=[
+                MentionOut(brand=m.brand, term=m.term, start=m.start, end=m.end)
+                for m in (extraction.mentions if extraction else ())
+            ],
+            absences=[
+                {"brand": a.brand, "sentence": a.sentence, "start": a.start, "end": a.end}
+                for a in (extraction.absences if extraction else ())
+            ],
+            created_at=iteration.created_at,
+        )
+
+
+class IterationExport(BaseModel):
+    """The JSON export's document (streamed: this model only documents it)."""
+
+    experiment_id: uuid.UUID
+    items: list[IterationOut]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredIteration:
+    """An iteration's columns as read for an export (a plain value, not an ORM object)."""
+
+    batch_run_id: uuid.UUID
+    index: int
+    success: bool
+    answer: str | None
+    error_code: str | None
+    error_message: str | None
+    attempts: int
+    latency_ms: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: Decimal | None
+    model_version: str | None
+    searched: bool
+    citations: list[dict[str, Any]]
+    sources: list[dict[str, Any]]
+    search_queries: list[str]
+    extraction: dict[str, Any] | None
+    created_at: datetime
+
+
+_COLUMNS = [getattr(Iteration, field.name) for field in fields(StoredIteration)]
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    provider: str
+    model: str
+    synthetic: bool
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    """What an export needs to know about the experiment, read before it starts (the
+    rows themselves are read while it runs)."""
+
+    experiment_id: uuid.UUID
+    target: str
+    batch_ids: tuple[uuid.UUID, ...]
+    """In :func:`~echo_ai.experiments.service.batch_order`."""
+    batches: dict[uuid.UUID, BatchInfo]
+    stored: int
+    """Iterations stored when the export started, by the batch runs' counters."""
+
+    @classmethod
+    def of(cls, experiment: Experiment) -> ExportSource:
+        """From an experiment loaded with all its batch runs."""
+        return cls(
+            experiment_id=experiment.id,
+            target=str(experiment.brands["target"]["name"]),
+            batch_ids=tuple(experiment_service.batch_order(experiment)),
+            batches={
+                batch.id: BatchInfo(batch.provider, batch.model, batch.synthetic)
+                for batch in experiment.batch_runs
+            },
+            stored=sum(batch.succeeded + batch.failed for batch in experiment.batch_runs),
+        )
+
+
+async def begin(
+    session: AsyncSession, experiment: Experiment, fmt: Format, *, actor: Actor
+) -> ExportSource:
+    """The export use case: audit it (in the caller's transaction, which commits before
+    the first byte leaves) and describe what :func:`chunks` will stream."""
+    source = ExportSource.of(experiment)
+    await audit.record(
+        session,
+        Action.EXPORTED,
+        actor=actor,
+        workspace_id=experiment.workspace_id,
+        target_type="experiment",
+        target_id=experiment.id,
+        details={"format": str(fmt), "rows": source.stored},
+    )
+    return source
 
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -74,12 +233,88 @@ def _safe(value: object) -> object:
     return value
 
 
-async def write_csv(session: AsyncSession, experiment: Experiment, out: TextIO) -> int:
-    """Write the header and one row per iteration; return the number of rows."""
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS)
+def _csv_row(source: ExportSource, row: StoredIteration) -> list[object]:
+    batch = source.batches[row.batch_run_id]
+    extraction = Extraction.from_dict(row.extraction) if row.extraction else None
+    return [
+        source.experiment_id,
+        batch.provider,
+        batch.model,
+        batch.synthetic,
+        row.index,
+        row.success,
+        extraction.mentioned(source.target) if extraction else "",
+        (extraction.position(source.target) or "") if extraction else "",
+        "; ".join(extraction.brands_in_order) if extraction else "",
+        "; ".join(extraction.cited_domains) if extraction else "",
+        "" if row.latency_ms is None else round(row.latency_ms, 1),
+        row.input_tokens if row.input_tokens is not None else "",
+        row.output_tokens if row.output_tokens is not None else "",
+        row.cost_usd if row.cost_usd is not None else "unknown",
+        row.model_version or "",
+        f"{row.error_code}: {row.error_message}" if row.error_code else "",
+        row.answer or "",
+    ]
+
+
+def _csv_text(rows: Iterable[Sequence[object]]) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerows([_safe(value) for value in row] for row in rows)
+    return out.getvalue()
+
+
+def _json_item(row: StoredIteration) -> str:
+    return IterationOut.of(row).model_dump_json()
+
+
+async def chunks(
+    session_factory: async_sessionmaker[AsyncSession],
+    source: ExportSource,
+    fmt: Format,
+    *,
+    batch_size: int = BATCH_SIZE,
+) -> AsyncIterator[tuple[str, int]]:
+    """The export as pieces of text, each with the number of iterations it holds: the
+    header, one piece per ``batch_size`` iterations read, the closing text."""
+    if fmt is Format.CSV:
+        yield _csv_text([COLUMNS]), 0
+    elif fmt is Format.JSON:
+        yield f'{{"experiment_id":{json.dumps(str(source.experiment_id))},"items":[', 0
+    after: tuple[uuid.UUID, int] | None = None
+    separator = ""
+    while True:
+        async with session_factory() as session:
+            found = await experiment_service.iteration_rows(
+                session, source.batch_ids, *_COLUMNS, limit=batch_size, after=after
+            )
+        rows = [StoredIteration(**row._mapping) for row in found]
+        if rows:
+            if fmt is Format.CSV:
+                text = _csv_text(_csv_row(source, row) for row in rows)
+            elif fmt is Format.JSON:
+                text = separator + ",".join(_json_item(row) for row in rows)
+                separator = ","
+            else:
+                text = "".join(_json_item(row) + "\n" for row in rows)
+            yield text, len(rows)
+        if len(rows) < batch_size:
+            break
+        after = (rows[-1].batch_run_id, rows[-1].index)
+    if fmt is Format.JSON:
+        yield "]}", 0
+
+
+async def write(
+    session_factory: async_sessionmaker[AsyncSession],
+    source: ExportSource,
+    out: TextIO,
+    fmt: Format = Format.CSV,
+    *,
+    batch_size: int = BATCH_SIZE,
+) -> int:
+    """Write the export to ``out`` as it is read; return the number of iterations."""
     count = 0
-    async for row in _rows(session, experiment):
-        writer.writerow([_safe(value) for value in row])
-        count += 1
+    async for text, rows in chunks(session_factory, source, fmt, batch_size=batch_size):
+        out.write(text)
+        count += rows
     return count

@@ -10,11 +10,14 @@ pages share them.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import String, cast, func, select, tuple_, update
+from sqlalchemy import Row, String, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.attributes import set_committed_value
 
 from echo_ai.analysis.brands import BrandSet
@@ -22,7 +25,7 @@ from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.analysis.metrics import BatchMetrics
 from echo_ai.analysis.scoring import citations_from
 from echo_ai.brands import service as brand_service
-from echo_ai.db import after_commit, newer_first_after, utcnow
+from echo_ai.db import after_commit, keyset_after, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.execution.executor import Executor
 from echo_ai.execution.providers import ensure_configured
@@ -209,7 +212,9 @@ async def list_recent(
         has_schedule = Experiment.schedule_cron.is_not(None)
         query = query.where(has_schedule if scheduled else ~has_schedule)
     if before is not None:
-        query = query.where(newer_first_after(Experiment.created_at, Experiment.id, before))
+        query = query.where(
+            keyset_after((Experiment.created_at, Experiment.id), before, descending=True)
+        )
     found = list(await session.scalars(query))
     await _load_batches(session, found, runs=1)
     return found
@@ -240,19 +245,17 @@ async def run_history(
     session: AsyncSession, experiment: Experiment, *, limit: int, before_round: int | None
 ) -> list[BatchRun]:
     """Batch runs of the experiment's runs, newest run first, ``limit`` runs at a time
-    (``before_round`` continues from the last page)."""
+    (``before_round`` continues from the last page). Rounds are numbered without gaps, so
+    a page is a range of rounds."""
     newest = experiment.runs if before_round is None else before_round - 1
-    return list(
-        await session.scalars(
-            select(BatchRun)
-            .where(
-                BatchRun.experiment_id == experiment.id,
-                BatchRun.round <= newest,
-                BatchRun.round > newest - limit,
-            )
-            .order_by(BatchRun.round.desc(), BatchRun.created_at)
-        )
+    query = (
+        select(BatchRun)
+        .where(BatchRun.experiment_id == experiment.id, BatchRun.round > newest - limit)
+        .order_by(BatchRun.round.desc(), BatchRun.created_at)
     )
+    if before_round is not None:
+        query = query.where(keyset_after((BatchRun.round,), (before_round,), descending=True))
+    return list(await session.scalars(query))
 
 
 async def delete(session: AsyncSession, experiment: Experiment, *, actor: Actor) -> None:
@@ -271,6 +274,49 @@ async def delete(session: AsyncSession, experiment: Experiment, *, actor: Actor)
     )
 
 
+def batch_order(experiment: Experiment) -> list[uuid.UUID]:
+    """The experiment's batch runs in the order their iterations are listed and exported:
+    by run, then as created (its batch runs must be loaded). A new run's batches come
+    last, so a cursor keeps its place while runs are added."""
+    ordered = sorted(experiment.batch_runs, key=lambda b: (b.round, b.created_at, b.id))
+    return [batch.id for batch in ordered]
+
+
+async def iteration_rows(
+    session: AsyncSession,
+    batch_ids: Sequence[uuid.UUID],
+    *columns: InstrumentedAttribute[Any] | type[Iteration],
+    limit: int,
+    after: tuple[uuid.UUID, int] | None = None,
+) -> list[Row[Any]]:
+    """Up to ``limit`` rows of ``columns`` of the iterations of ``batch_ids``, in that
+    batch order then by index; ``after`` is the (batch run id, index) of the last row
+    already read, and must name one of ``batch_ids`` (keyset pagination).
+
+    One query per batch reached, each ``batch_run_id = b AND index > i ORDER BY index``:
+    an index range that starts at the position, so a page costs the same at any depth.
+    (A single ``(batch_run_id, index) > (b, i)`` over all the batches makes PostgreSQL
+    scan from the start of the batch.)
+    """
+    start, last_index = (0, -1) if after is None else (batch_ids.index(after[0]), after[1])
+    rows: list[Row[Any]] = []
+    for batch_id in batch_ids[start:]:
+        found = await session.execute(
+            select(*columns)
+            .where(
+                Iteration.batch_run_id == batch_id,
+                keyset_after((Iteration.index,), (last_index,)),
+            )
+            .order_by(Iteration.index)
+            .limit(limit - len(rows))
+        )
+        rows.extend(found)
+        if len(rows) == limit:
+            break
+        last_index = -1
+    return rows
+
+
 async def iterations_page(
     session: AsyncSession,
     experiment: Experiment,
@@ -278,18 +324,13 @@ async def iterations_page(
     limit: int,
     after: tuple[uuid.UUID, int] | None = None,
 ) -> list[Iteration]:
-    """A page of the experiment's iterations in (batch run, index) order; ``after`` is the
-    (batch run id, index) of the last one already seen (keyset pagination: every page
-    costs the same, however deep)."""
-    query = (
-        select(Iteration)
-        .where(Iteration.batch_run_id.in_([batch.id for batch in experiment.batch_runs]))
-        .order_by(Iteration.batch_run_id, Iteration.index)
-        .limit(limit)
+    """A page of the experiment's iterations in :func:`batch_order`, then by index;
+    ``after`` is the (batch run id, index) of the last one already seen, of one of the
+    experiment's batch runs."""
+    rows = await iteration_rows(
+        session, batch_order(experiment), Iteration, limit=limit, after=after
     )
-    if after is not None:
-        query = query.where(tuple_(Iteration.batch_run_id, Iteration.index) > tuple_(*after))
-    return list(await session.scalars(query))
+    return [row[0] for row in rows]
 
 
 async def stored_counts(session: AsyncSession, experiment: Experiment) -> dict[uuid.UUID, int]:

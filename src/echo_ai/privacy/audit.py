@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from echo_ai.db import newer_first_after
+from echo_ai.db import keyset_after
 from echo_ai.privacy.models import AuditEvent
 
 MAX_USER_AGENT = 300
@@ -118,5 +118,7 @@ async def page(
         .limit(limit)
     )
     if before is not None:
-        query = query.where(newer_first_after(AuditEvent.created_at, AuditEvent.id, before))
+        query = query.where(
+            keyset_after((AuditEvent.created_at, AuditEvent.id), before, descending=True)
+        )
     return list(await session.scalars(query))

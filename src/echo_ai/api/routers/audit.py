@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from echo_ai.api.auth import ManagerPrincipal
 from echo_ai.api.deps import SessionDep
 from echo_ai.api.errors import AUTH_ERRORS, error_responses
-from echo_ai.api.pagination import aware_time, decode_cursor, encode_cursor
+from echo_ai.api.pagination import Page, aware_time, decode_cursor, page_of
 from echo_ai.privacy import audit
 
 router = APIRouter(
@@ -33,24 +33,19 @@ class AuditEventOut(BaseModel):
     details: dict[str, Any]
 
 
-class AuditPage(BaseModel):
-    items: list[AuditEventOut]
-    next_cursor: str | None
-
-
-@router.get("", response_model=AuditPage)
+@router.get("", response_model=Page[AuditEventOut])
 async def list_events(
     principal: ManagerPrincipal,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: str | None = None,
-) -> AuditPage:
+) -> Page[AuditEventOut]:
     """Security and data events of the workspace, newest first."""
     before = decode_cursor(cursor, aware_time, uuid.UUID) if cursor is not None else None
     found = await audit.page(session, principal.workspace_id, limit=limit + 1, before=before)
-    page = found[:limit]
-    last = page[-1] if len(found) > limit else None
-    return AuditPage(
-        items=[AuditEventOut.model_validate(event, from_attributes=True) for event in page],
-        next_cursor=encode_cursor(last.created_at.isoformat(), str(last.id)) if last else None,
+    return page_of(
+        found,
+        limit,
+        lambda event: AuditEventOut.model_validate(event, from_attributes=True),
+        lambda last: (last.created_at.isoformat(), str(last.id)),
     )

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from echo_ai.api.auth import CurrentPrincipal, WritePrincipal
 from echo_ai.api.deps import SessionDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
-from echo_ai.api.pagination import aware_time, decode_cursor, encode_cursor
+from echo_ai.api.pagination import Page, aware_time, decode_cursor, page_of
 from echo_ai.brands import service as brands
 from echo_ai.brands.models import BrandProfile
 from echo_ai.brands.schemas import BrandProfileIn
@@ -37,11 +37,6 @@ class BrandProfileOut(BaseModel):
         return cls.model_validate(profile, from_attributes=True)
 
 
-class BrandProfilePage(BaseModel):
-    items: list[BrandProfileOut]
-    next_cursor: str | None
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -54,20 +49,17 @@ async def create_brand(
     return BrandProfileOut.of(await brands.create(session, principal.workspace_id, data))
 
 
-@router.get("", response_model=BrandProfilePage, responses=error_responses(400))
+@router.get("", response_model=Page[BrandProfileOut], responses=error_responses(400))
 async def list_brands(
     principal: CurrentPrincipal,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: str | None = None,
-) -> BrandProfilePage:
+) -> Page[BrandProfileOut]:
     before = decode_cursor(cursor, aware_time, uuid.UUID) if cursor is not None else None
     found = await brands.list_page(session, principal.workspace_id, limit=limit + 1, before=before)
-    page = found[:limit]
-    last = page[-1] if len(found) > limit else None
-    return BrandProfilePage(
-        items=[BrandProfileOut.of(profile) for profile in page],
-        next_cursor=encode_cursor(last.created_at.isoformat(), str(last.id)) if last else None,
+    return page_of(
+        found, limit, BrandProfileOut.of, lambda last: (last.created_at.isoformat(), str(last.id))
     )
 
 

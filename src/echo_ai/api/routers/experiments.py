@@ -2,114 +2,42 @@
 
 from __future__ import annotations
 
-import io
 import uuid
-from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.analysis.brands import BrandSet
-from echo_ai.analysis.extraction import Extraction
 from echo_ai.analysis.metrics import BatchMetrics
-from echo_ai.api.auth import CurrentPrincipal, PrincipalActor, WritePrincipal
+from echo_ai.api.auth import CurrentPrincipal, Principal, PrincipalActor, WritePrincipal
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
-from echo_ai.api.pagination import aware_time, decode_cursor, encode_cursor, row_index
+from echo_ai.api.pagination import (
+    InvalidCursor,
+    Page,
+    aware_time,
+    decode_cursor,
+    encode_cursor,
+    page_of,
+    row_index,
+)
+from echo_ai.api.state import ServiceState
 from echo_ai.experiments import export
 from echo_ai.experiments import service as experiments
+from echo_ai.experiments.export import IterationOut
 from echo_ai.experiments.schemas import ExperimentCreate
 from echo_ai.experiments.views import BatchRunOut, ExperimentDetail, ExperimentOut
-from echo_ai.privacy import audit
-from echo_ai.privacy.audit import Action
-from echo_ai.runs.models import ExperimentStatus, Iteration
+from echo_ai.privacy.audit import Actor
+from echo_ai.runs.models import ExperimentStatus
 
 router = APIRouter(
     prefix="/v1/experiments", tags=["experiments"], responses=error_responses(*AUTH_ERRORS, 422)
 )
 
 MAX_PAGE = 100
-
-
-class ExperimentPage(BaseModel):
-    items: list[ExperimentOut]
-    next_cursor: str | None
-
-
-class MentionOut(BaseModel):
-    brand: str
-    term: str
-    start: int
-    end: int
-    """Offsets into ``answer``: ``answer[start:end]`` is the matched text (to highlight)."""
-
-
-class IterationOut(BaseModel):
-    batch_run_id: uuid.UUID
-    index: int
-    success: bool
-    answer: str | None
-    error_code: str | None
-    error_message: str | None
-    attempts: int
-    latency_ms: float | None
-    input_tokens: int | None
-    output_tokens: int | None
-    cost_usd: Decimal | None
-    """``null`` means unknown (no price for the model), never free."""
-    model_version: str | None
-    searched: bool
-    citations: list[dict[str, Any]]
-    sources: list[dict[str, Any]]
-    search_queries: list[str]
-    brands_in_order: list[str]
-    mentions: list[MentionOut]
-    absences: list[dict[str, Any]]
-    created_at: datetime
-
-    @classmethod
-    def of(cls, iteration: Iteration) -> IterationOut:
-        extraction = Extraction.from_dict(iteration.extraction) if iteration.extraction else None
-        return cls(
-            batch_run_id=iteration.batch_run_id,
-            index=iteration.index,
-            success=iteration.success,
-            answer=iteration.answer,
-            error_code=iteration.error_code,
-            error_message=iteration.error_message,
-            attempts=iteration.attempts,
-            latency_ms=iteration.latency_ms,
-            input_tokens=iteration.input_tokens,
-            output_tokens=iteration.output_tokens,
-            cost_usd=iteration.cost_usd,
-            model_version=iteration.model_version,
-            searched=iteration.searched,
-            citations=iteration.citations,
-            sources=iteration.sources,
-            search_queries=iteration.search_queries,
-            brands_in_order=list(extraction.brands_in_order) if extraction else [],
-            mentions=[
-                MentionOut(brand=m.brand, term=m.term, start=m.start, end=m.end)
-                for m in (extraction.mentions if extraction else ())
-            ],
-            absences=[
-                {"brand": a.brand, "sentence": a.sentence, "start": a.start, "end": a.end}
-                for a in (extraction.absences if extraction else ())
-            ],
-            created_at=iteration.created_at,
-        )
-
-
-class IterationPage(BaseModel):
-    items: list[IterationOut]
-    next_cursor: str | None
-
-
-class IterationExport(BaseModel):
-    experiment_id: uuid.UUID
-    items: list[IterationOut]
 
 
 class RescoreIn(BaseModel):
@@ -120,7 +48,6 @@ class RescoreIn(BaseModel):
 
 
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-EXPORT_PAGE = 1_000
 
 
 @router.post(
@@ -147,7 +74,7 @@ async def create_experiment(
     return ExperimentDetail.of_report(await experiments.load_report(session, created.id))
 
 
-@router.get("", response_model=ExperimentPage, responses=error_responses(400))
+@router.get("", response_model=Page[ExperimentOut], responses=error_responses(400))
 async def list_experiments(
     principal: CurrentPrincipal,
     session: SessionDep,
@@ -157,7 +84,8 @@ async def list_experiments(
         bool | None, Query(description="Only experiments with (true) or without a schedule.")
     ] = None,
     cursor: str | None = None,
-) -> ExperimentPage:
+) -> Page[ExperimentOut]:
+    """The workspace's experiments, newest first, each with its latest run's batch runs."""
     before = decode_cursor(cursor, aware_time, uuid.UUID) if cursor is not None else None
     found = await experiments.list_recent(
         session,
@@ -167,15 +95,13 @@ async def list_experiments(
         scheduled=scheduled,
         before=before,
     )
-    page = found[:limit]
-    items = [
-        ExperimentOut.of(e, [BatchRunOut.of(b, None) for b in experiments.latest_batches(e)])
-        for e in page
-    ]
-    last = page[-1] if len(found) > limit else None
-    return ExperimentPage(
-        items=items,
-        next_cursor=encode_cursor(last.created_at.isoformat(), str(last.id)) if last else None,
+    return page_of(
+        found,
+        limit,
+        lambda e: ExperimentOut.of(
+            e, [BatchRunOut.of(b, None) for b in experiments.latest_batches(e)]
+        ),
+        lambda e: (e.created_at.isoformat(), str(e.id)),
     )
 
 
@@ -194,28 +120,25 @@ async def get_experiment(
     return ExperimentDetail.of_report(await experiments.report(session, experiment))
 
 
-class RunPage(BaseModel):
-    items: list[BatchRunOut]
-    """Batch runs, newest run first (one per provider in each run)."""
-    next_cursor: str | None
-
-
-@router.get("/{experiment_id}/runs", response_model=RunPage, responses=error_responses(400))
+@router.get(
+    "/{experiment_id}/runs", response_model=Page[BatchRunOut], responses=error_responses(400)
+)
 async def list_runs(
     experiment_id: uuid.UUID,
     principal: CurrentPrincipal,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Runs per page.")] = 20,
     cursor: str | None = None,
-) -> RunPage:
-    """Every run of the experiment with its metrics: a recurring experiment over time."""
+) -> Page[BatchRunOut]:
+    """Every run of the experiment with its metrics: a recurring experiment over time.
+    Batch runs, newest run first (one per provider in each run)."""
     experiment = await experiments.get(
         session, experiment_id, workspace_id=principal.workspace_id, runs=0
     )
     before = decode_cursor(cursor, row_index)[0] if cursor is not None else None
     batches = await experiments.run_history(session, experiment, limit=limit, before_round=before)
     oldest = min((batch.round for batch in batches), default=1)
-    return RunPage(
+    return Page(
         items=[
             BatchRunOut.of(b, BatchMetrics.model_validate(b.metrics) if b.metrics else None)
             for b in batches
@@ -225,7 +148,9 @@ async def list_runs(
 
 
 @router.get(
-    "/{experiment_id}/iterations", response_model=IterationPage, responses=error_responses(400)
+    "/{experiment_id}/iterations",
+    response_model=Page[IterationOut],
+    responses=error_responses(400),
 )
 async def list_iterations(
     experiment_id: uuid.UUID,
@@ -233,83 +158,96 @@ async def list_iterations(
     session: SessionDep,
     limit: PageSize = 50,
     cursor: str | None = None,
-) -> IterationPage:
-    """Every answer with where each brand was found (offsets to highlight)."""
+) -> Page[IterationOut]:
+    """Every answer with where each brand was found (offsets to highlight), run by run."""
     experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
     after = decode_cursor(cursor, uuid.UUID, row_index) if cursor is not None else None
+    if after is not None and after[0] not in {batch.id for batch in experiment.batch_runs}:
+        raise InvalidCursor
     found = await experiments.iterations_page(session, experiment, limit=limit + 1, after=after)
-    page = found[:limit]
-    last = page[-1] if len(found) > limit else None
-    return IterationPage(
-        items=[IterationOut.of(iteration) for iteration in page],
-        next_cursor=encode_cursor(str(last.batch_run_id), str(last.index)) if last else None,
+    return page_of(
+        found, limit, IterationOut.of, lambda last: (str(last.batch_run_id), str(last.index))
+    )
+
+
+async def _export(
+    experiment_id: uuid.UUID,
+    fmt: export.Format,
+    principal: Principal,
+    session: AsyncSession,
+    state: ServiceState,
+    actor: Actor,
+) -> StreamingResponse:
+    """Start the export in the request's transaction (committed before the first byte is
+    sent), then stream it, read in sessions of its own."""
+    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
+    source = await export.begin(session, experiment, fmt, actor=actor)
+    body = export.chunks(state.runtime.session_factory, source, fmt)
+    return StreamingResponse(
+        (text async for text, _ in body),
+        media_type=fmt.media_type,
+        headers={"Content-Disposition": f'attachment; filename="experiment-{experiment.id}.{fmt}"'},
     )
 
 
 @router.get(
     "/{experiment_id}/export.csv",
-    response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per iteration."}},
 )
 async def export_experiment(
     experiment_id: uuid.UUID,
     principal: CurrentPrincipal,
     session: SessionDep,
+    state: StateDep,
     actor: PrincipalActor,
-) -> Response:
-    """Every iteration as CSV (answers included)."""
-    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
-    out = io.StringIO()
-    rows = await export.write_csv(session, experiment, out)
-    await audit.record(
-        session,
-        Action.EXPORTED,
-        actor=actor,
-        workspace_id=principal.workspace_id,
-        target_type="experiment",
-        target_id=experiment.id,
-        details={"format": "csv", "rows": rows},
-    )
-    return Response(
-        out.getvalue(),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="experiment-{experiment.id}.csv"'},
-    )
+) -> StreamingResponse:
+    """Every iteration as CSV (answers included), streamed. Columns: docs/exports.md."""
+    return await _export(experiment_id, export.Format.CSV, principal, session, state, actor)
 
 
-@router.get("/{experiment_id}/export.json", response_model=IterationExport)
+@router.get(
+    "/{experiment_id}/export.json",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "model": export.IterationExport,
+            "content": {"application/json": {}},
+            "description": "Every iteration, with the fields of the iterations listing.",
+        }
+    },
+)
 async def export_experiment_json(
     experiment_id: uuid.UUID,
     principal: CurrentPrincipal,
     session: SessionDep,
+    state: StateDep,
     actor: PrincipalActor,
-    response: Response,
-) -> IterationExport:
-    """Every iteration as JSON, with the fields of the iterations listing."""
-    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
-    items: list[IterationOut] = []
-    after: tuple[uuid.UUID, int] | None = None
-    while True:
-        page = await experiments.iterations_page(
-            session, experiment, limit=EXPORT_PAGE, after=after
-        )
-        items.extend(IterationOut.of(iteration) for iteration in page)
-        if len(page) < EXPORT_PAGE:
-            break
-        after = (page[-1].batch_run_id, page[-1].index)
-    await audit.record(
-        session,
-        Action.EXPORTED,
-        actor=actor,
-        workspace_id=principal.workspace_id,
-        target_type="experiment",
-        target_id=experiment.id,
-        details={"format": "json", "rows": len(items)},
-    )
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="experiment-{experiment.id}.json"'
-    )
-    return IterationExport(experiment_id=experiment.id, items=items)
+) -> StreamingResponse:
+    """Every iteration as one JSON document, with the fields of the iterations listing,
+    streamed."""
+    return await _export(experiment_id, export.Format.JSON, principal, session, state, actor)
+
+
+@router.get(
+    "/{experiment_id}/export.jsonl",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"application/x-ndjson": {}},
+            "description": "One JSON object per line: an item of the JSON export.",
+        }
+    },
+)
+async def export_experiment_jsonl(
+    experiment_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    state: StateDep,
+    actor: PrincipalActor,
+) -> StreamingResponse:
+    """Every iteration as JSON Lines (one item of the JSON export per line), streamed."""
+    return await _export(experiment_id, export.Format.JSONL, principal, session, state, actor)
 
 
 @router.post(
