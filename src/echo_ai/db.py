@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mapped_column
+from sqlalchemy.sql.dml import Delete, Update
 from sqlalchemy.types import DateTime, TypeDecorator
 
 from echo_ai.config import Settings
@@ -206,3 +207,11 @@ def take_after_commit(session: AsyncSession) -> list[AfterCommit]:
     """The jobs queued by :func:`after_commit` (to start now that the commit is done)."""
     jobs: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
     return jobs
+
+
+async def rows_changed(session: AsyncSession, statement: Update | Delete) -> int:
+    """Run an UPDATE or DELETE (the session's objects are not synchronised) and return how
+    many rows it changed. A conditional UPDATE that changed exactly one row is a won
+    compare-and-set: how claims and status changes avoid read-modify-write races."""
+    result = await session.execute(statement.execution_options(synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]

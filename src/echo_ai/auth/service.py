@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.auth.models import RefreshToken, User
 from echo_ai.auth.schemas import Credentials, PasswordChange, Registration, TokenPair
-from echo_ai.db import utcnow
+from echo_ai.db import rows_changed, utcnow
 from echo_ai.errors import AppError, Conflict
 from echo_ai.security import passwords
 from echo_ai.security.refresh import hash_token, new_refresh_token
@@ -129,13 +129,13 @@ async def refresh(session: AsyncSession, token: str, *, tokens: TokenSettings) -
     row = await _refresh_row(session, token)
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
-    claimed = await session.execute(
+    claimed = await rows_changed(
+        session,
         update(RefreshToken)
         .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
+        .values(used_at=now),
     )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if claimed != 1:
         await revoke_family(session, row.family_id, now=now)
         return None
     user = await session.get(User, row.user_id)

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from echo_ai.db import transaction, utcnow
+from echo_ai.db import rows_changed, transaction, utcnow
 from echo_ai.execution.executor import Executor
 from echo_ai.execution.runtime import Runtime
 from echo_ai.privacy import audit
@@ -76,13 +76,13 @@ async def start_due_runs(
         except ValueError:
             log.exception("experiment %s: its schedule is not valid; paused", experiment.id)
             following = None
-        claimed = await session.execute(
+        claimed = await rows_changed(
+            session,
             update(Experiment)
             .where(Experiment.id == experiment.id, Experiment.next_run_at == experiment.next_run_at)
-            .values(next_run_at=following, schedule_paused=following is None)
-            .execution_options(synchronize_session=False)
+            .values(next_run_at=following, schedule_paused=following is None),
         )
-        if claimed.rowcount != 1 or following is None:  # type: ignore[attr-defined]
+        if claimed != 1 or following is None:
             continue  # another scheduler took it, or it cannot run
         experiment.next_run_at = following
         if await _has_unfinished_batches(session, experiment.id):

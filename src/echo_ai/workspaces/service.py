@@ -35,7 +35,7 @@ from echo_ai.auth import service as auth_service
 from echo_ai.auth.models import User
 from echo_ai.auth.schemas import Credentials, PasswordChange, Registration
 from echo_ai.billing.plans import PlanName
-from echo_ai.db import utcnow
+from echo_ai.db import rows_changed, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
@@ -226,14 +226,13 @@ async def invite(
     )
     if member is not None:
         raise Conflict("this address already belongs to a member of the workspace")
-    replaced = await session.execute(
-        delete(Invitation)
-        .where(
+    replaced = await rows_changed(
+        session,
+        delete(Invitation).where(
             Invitation.workspace_id == workspace_id,
             Invitation.email == email,
             Invitation.accepted_at.is_(None),
-        )
-        .execution_options(synchronize_session=False)
+        ),
     )
     token, token_hash = new_invitation_token()
     now = utcnow()
@@ -260,7 +259,7 @@ async def invite(
     return NewInvitation(
         invitation=invitation,
         token=token,
-        replaced=int(replaced.rowcount),  # type: ignore[attr-defined]
+        replaced=replaced,
     )
 
 
@@ -334,13 +333,13 @@ async def accept(
         raise NotFound(NO_SUCH_INVITATION)
     if await _membership_of(session, invitation.workspace_id, user.id) is not None:
         raise Conflict("you are already a member of this workspace")
-    claimed = await session.execute(
+    claimed = await rows_changed(
+        session,
         update(Invitation)
         .where(Invitation.id == invitation.id, Invitation.accepted_at.is_(None))
-        .values(accepted_at=now)
-        .execution_options(synchronize_session=False)
+        .values(accepted_at=now),
     )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if claimed != 1:
         raise NotFound(NO_SUCH_INVITATION)  # accepted concurrently
     membership = Membership(
         workspace_id=invitation.workspace_id, user_id=user.id, role=invitation.role
