@@ -13,7 +13,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from echo_ai.errors import AppError
 
@@ -37,8 +37,17 @@ def _downgrade(connection: Connection, revision: str) -> None:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Upgrade the schema; at the latest revision, also store what earlier versions left
+    uncomputed (the combined metrics of rounds finished before they were stored), in the
+    same transaction: a no-op query once done."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade, revision)
+        if revision == "head":
+            # Imported here: the metrics code is heavy, and migrating needs it only now.
+            from echo_ai.runs.service import fill_round_metrics
+
+            async with AsyncSession(bind=connection, expire_on_commit=False) as session:
+                await fill_round_metrics(session)
 
 
 @asynccontextmanager

@@ -5,7 +5,7 @@ from echo_ai.brands.models import BrandProfile
 from echo_ai.db import Base
 from echo_ai.experiments.models import Experiment
 from echo_ai.privacy.models import AuditEvent
-from echo_ai.runs.models import BatchRun, Iteration
+from echo_ai.runs.models import BatchRun, ExperimentRound, Iteration
 
 __all__ = [
     "ApiKey",
@@ -14,6 +14,7 @@ __all__ = [
     "BatchRun",
     "BrandProfile",
     "Experiment",
+    "ExperimentRound",
     "Invitation",
     "Iteration",
     "Membership",
