@@ -27,7 +27,7 @@ FINISHED = ("completed", "failed", "cancelled")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("batch_runs", schema=None) as batch_op:
+    with op.batch_alter_table("batch_runs", schema=None, recreate="never") as batch_op:
         batch_op.add_column(sa.Column("stored", sa.Integer(), nullable=False, server_default="0"))
     op.execute(
         """
@@ -105,5 +105,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("experiment_rounds")
-    with op.batch_alter_table("batch_runs", schema=None) as batch_op:
+    # Never a copy of the table on SQLite: dropping the old one would cascade to iterations.
+    with op.batch_alter_table("batch_runs", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("stored")
