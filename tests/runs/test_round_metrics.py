@@ -14,7 +14,7 @@ from echo_ai.analysis.metrics import BatchMetrics
 from echo_ai.brands.schemas import BrandSet
 from echo_ai.db import transaction, utcnow
 from echo_ai.experiments import service as experiment_service
-from echo_ai.providers.base import Completion, CompletionRequest
+from echo_ai.providers.base import AuthenticationFailed, Completion, CompletionRequest
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun, ExperimentRound, Iteration
 from echo_ai.runtime import Runtime
@@ -27,12 +27,20 @@ PREVIOUS_REVISION = "5c1d0e7a9b21"
 
 
 class _Zoho:
-    """A vendor at the network edge whose answers name Zoho (found only by its alias)."""
+    """A vendor at the network edge whose answers name Zoho (found only by its alias);
+    after ``answers`` calls its key is revoked."""
 
     name = "openai"
 
+    def __init__(self, answers: int | None = None) -> None:
+        self.answers = answers
+        self.calls = 0
+
     async def complete(self, request: CompletionRequest) -> Completion:
+        self.calls += 1
         await asyncio.sleep(0)
+        if self.answers is not None and self.calls > self.answers:
+            raise AuthenticationFailed("key revoked", status_code=401)
         return Completion(
             text=f"1. Zoho\n2. HubSpot (answer {request.seed})",
             model_version="zoho-1",
@@ -49,8 +57,8 @@ NARROW = brand_set(competitors=[{"name": "Salesforce"}, {"name": "Zoho CRM"}])
 """Brands where "Zoho" alone is not a mention of Zoho CRM (the alias is missing)."""
 
 
-async def _run(runtime: Runtime, iterations: int = 20) -> uuid.UUID:
-    runtime.providers.register(_Zoho())
+async def _run(runtime: Runtime, iterations: int = 20, vendor: _Zoho | None = None) -> uuid.UUID:
+    runtime.providers.register(vendor or _Zoho())
     async with transaction(runtime.session_factory) as session:
         created = await experiment_service.create(
             session,
@@ -90,6 +98,17 @@ async def test_the_combined_metrics_are_stored_when_the_round_finishes(runtime: 
     assert stored.combined is not None
     assert BatchMetrics.model_validate(stored.combined) == await _pooled(runtime, experiment_id, 1)
     assert stored.combined["iterations"] == 40
+
+
+async def test_a_failed_batch_is_pooled_with_what_it_stored(runtime: Runtime) -> None:
+    runtime.runner.limits.concurrency = 1
+    experiment_id = await _run(runtime, vendor=_Zoho(answers=5))
+    stored = await _stored(runtime, experiment_id, 1)
+    assert stored.complete is True
+    assert stored.combined_providers == ["demo:demo-synthetic-1", "openai:gpt-4o-mini"]
+    assert stored.combined is not None
+    assert BatchMetrics.model_validate(stored.combined) == await _pooled(runtime, experiment_id, 1)
+    assert stored.combined["succeeded"] == 20 + 5
 
 
 async def test_the_report_reads_stored_figures_without_the_iterations(runtime: Runtime) -> None:

@@ -187,13 +187,15 @@ async def _most_common_error(session: AsyncSession, batch_run_id: uuid.UUID) -> 
 
 
 async def store_metrics(session: AsyncSession, batch: BatchRun, brands: BrandSet) -> BatchMetrics:
-    """Compute and keep the batch's metrics; its counters become the counts they were
-    computed from (the same as the writer's, which a test checks)."""
+    """Compute and keep the batch's metrics.
+
+    The counters (``stored``, ``succeeded``, ``failed``) are not written here: the writer
+    moves them with each commit (``stored = stored + n``) and a reopen takes deleted rows
+    off, so they are exact at every moment. Setting them from a count read here could
+    overwrite an increment committed meanwhile by a chunk still storing its calls.
+    """
     metrics = await _metrics_of(session, [batch.id], brands, seed=batch.seed)
     batch.metrics = metrics.model_dump(mode="json")
-    batch.stored = metrics.iterations
-    batch.succeeded = metrics.succeeded
-    batch.failed = metrics.failed
     batch.cost_usd = metrics.cost.total_usd
     return metrics
 
@@ -378,9 +380,12 @@ async def settle_failed(
     )
     if batch is None:
         return
+    before = batch.metrics
     await store_metrics(session, batch, BrandSet.model_validate(batch.experiment.brands))
     await session.flush()
-    if combine:
+    # Every chunk of a stopped batch settles it as it ends; the round is pooled again only
+    # when the batch's figures moved (a chunk stored more), not once per chunk.
+    if combine and batch.metrics != before:
         await store_round_metrics(session, batch.experiment_id, batch.round)
     await refresh_experiment_status(session, batch.experiment.id)
 
@@ -496,9 +501,9 @@ async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> 
     failed ones (earlier runs of a recurring experiment are history and stay as they are).
 
     Failed iterations are deleted so that their indices run again (an outage or a bad key
-    must not shrink the sample for good), and taken off the batch's counters. The round's
-    combined metrics are stored again without the reopened batches. Returns how many
-    batches were reopened.
+    must not shrink the sample for good), and taken off the batch's counters. A reopened
+    batch has no metrics until it finishes again, and the round's combined metrics are
+    stored again without it. Returns how many batches were reopened.
     """
     latest = _latest_round(experiment_id)
     batches = list(
@@ -523,6 +528,7 @@ async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> 
             continue
         batch.stored -= deleted
         batch.failed -= deleted
+        batch.metrics = None  # running again: its figures come when it finishes
         batch.status = BatchStatus.RUNNING
         batch.error = None
         batch.finished_at = None
