@@ -514,7 +514,7 @@ async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> 
         )
     )
     now = utcnow()
-    reopened = 0
+    reopened: list[BatchRun] = []
     for batch in batches:
         if batch.status == BatchStatus.CANCELLED:
             continue
@@ -526,15 +526,18 @@ async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> 
         deleted: int = removed.rowcount  # type: ignore[attr-defined]
         if batch.status == BatchStatus.COMPLETED and not deleted:
             continue
-        batch.stored -= deleted
-        batch.failed -= deleted
+        # In SQL, like the writer's increments (a read-modify-write here could lose one).
+        batch.stored = BatchRun.stored - deleted
+        batch.failed = BatchRun.failed - deleted
         batch.metrics = None  # running again: its figures come when it finishes
         batch.status = BatchStatus.RUNNING
         batch.error = None
         batch.finished_at = None
         batch.heartbeat_at = now  # alive: not for the scheduler to re-dispatch
-        reopened += 1
+        reopened.append(batch)
     await session.flush()
+    for batch in reopened:  # the counters' new values, for callers that read them
+        await session.refresh(batch, ["stored", "failed"])
     if reopened:
-        await store_round_metrics(session, experiment_id, batches[0].round)
-    return reopened
+        await store_round_metrics(session, experiment_id, reopened[0].round)
+    return len(reopened)
