@@ -360,7 +360,7 @@ async def rescore(
     The metrics each batch had before are appended to its ``metrics_history``; each batch's
     metrics and each round's combined metrics are stored again. The extraction runs in a
     worker thread, a slice of answers at a time, so the event loop serves other requests
-    meanwhile.
+    meanwhile; ``matcher`` builds the extractor for the brands (a test passes a double).
     """
     if any(batch.status not in FINISHED_STATUSES for batch in experiment.batch_runs):
         raise Conflict("the experiment is still running: re-score it once it has finished")
