@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from echo_ai.errors import AppError
 
@@ -36,9 +36,23 @@ def _downgrade(connection: Connection, revision: str) -> None:
     command.downgrade(config, revision)
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+DataStep = Callable[[AsyncSession], Awaitable[object]]
+"""Data an upgrade to the latest schema must also fill, computed by application code (the
+combined metrics of rounds finished before they were stored: ``runs.service.
+fill_round_metrics``): passed in by the callers that migrate, since the schema's code
+must not depend on the application's."""
+
+
+async def upgrade(
+    engine: AsyncEngine, revision: str = "head", *, then: DataStep | None = None
+) -> None:
+    """Upgrade the schema; at the latest revision, run ``then`` in the same transaction
+    (it must be idempotent and cheap once done)."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade, revision)
+        if revision == "head" and then is not None:
+            async with AsyncSession(bind=connection, expire_on_commit=False) as session:
+                await then(session)
 
 
 @asynccontextmanager
@@ -57,14 +71,14 @@ async def _file_lock(path: Path) -> AsyncIterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-async def upgrade_embedded(engine: AsyncEngine) -> None:
+async def upgrade_embedded(engine: AsyncEngine, *, then: DataStep | None = None) -> None:
     """Migrate the embedded SQLite file on open, one process at a time."""
     database = engine.url.database
     if not database or database == ":memory:":
-        await upgrade(engine)
+        await upgrade(engine, then=then)
         return
     async with _file_lock(Path(database).with_name(Path(database).name + ".migrate-lock")):
-        await upgrade(engine)
+        await upgrade(engine, then=then)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:

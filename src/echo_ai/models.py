@@ -5,7 +5,7 @@ from echo_ai.auth.models import RefreshToken, User
 from echo_ai.brands.models import BrandProfile
 from echo_ai.db import Base
 from echo_ai.privacy.models import AuditEvent
-from echo_ai.runs.models import BatchRun, Experiment, Iteration
+from echo_ai.runs.models import BatchRun, Experiment, ExperimentRound, Iteration
 from echo_ai.workspaces.models import Invitation, Membership, Workspace
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "BatchRun",
     "BrandProfile",
     "Experiment",
+    "ExperimentRound",
     "Invitation",
     "Iteration",
     "Membership",

@@ -127,16 +127,16 @@ def test_migrate_creates_the_schema_and_can_go_back(cli_env: Path) -> None:
     assert code == 0 and "migrated to head" in err
     database = cli_env / "echo-ai.db"
 
-    def columns() -> set[str]:
+    def columns() -> set[str]:  # of the table the latest revision changes
         with sqlite3.connect(database) as connection:
-            return {row[1] for row in connection.execute("PRAGMA table_info(experiments)")}
+            return {row[1] for row in connection.execute("PRAGMA table_info(batch_runs)")}
 
-    assert "schedule_cron" in columns()
-    before_schedules = "1a3ce6a5d395"
-    code, _, err = invoke("migrate", "--downgrade", before_schedules)
-    assert code == 0 and f"downgraded to {before_schedules}" in err
-    assert "schedule_cron" not in columns() and "prompt" in columns()
-    assert invoke("migrate")[0] == 0 and "schedule_cron" in columns()
+    assert "stored" in columns()
+    before_counters = "5c1d0e7a9b21"
+    code, _, err = invoke("migrate", "--downgrade", before_counters)
+    assert code == 0 and f"downgraded to {before_counters}" in err
+    assert "stored" not in columns() and "provider" in columns()
+    assert invoke("migrate")[0] == 0 and "stored" in columns()
 
 
 def test_resume_without_the_providers_key_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Sequence
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from echo_ai.analysis.brands import BrandSet
+from echo_ai.analysis.extraction import BrandMatcher, Extraction
 from echo_ai.auth.models import User
 from echo_ai.db import transaction
 from echo_ai.execution.runtime import Runtime
+from echo_ai.experiments import service as experiment_service
+from echo_ai.privacy.audit import Actor
 from echo_ai.privacy.models import AuditEvent
-from echo_ai.providers.base import Completion, CompletionRequest
+from echo_ai.providers.base import Citation, Completion, CompletionRequest
 from echo_ai.workspaces.models import Membership, Role
 from tests.experiments.test_router import BODY, _key, _login, _until_done
+from tests.factories import experiment_input
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -183,6 +190,63 @@ async def test_rescore_with_new_brands_keeps_the_history(client: httpx.AsyncClie
     again = await client.post(f"/v1/experiments/{experiment_id}/rescore", headers=user)
     assert again.status_code == 200
     assert len(again.json()["providers"][0]["metrics_history"]) == 2
+
+
+class _HeldMatcher:
+    """Extracts like :class:`BrandMatcher`, but holds its first answer, in whatever thread
+    runs the extraction, until the test has been served another request."""
+
+    def __init__(self, brands: BrandSet, extracting: threading.Event, served: threading.Event):
+        self._matcher = BrandMatcher(brands)
+        self._extracting = extracting
+        self._served = served
+
+    def extract(
+        self, text: str, *, citations: Sequence[Citation] = (), sources: Sequence[Citation] = ()
+    ) -> Extraction:
+        if not self._extracting.is_set():
+            self._extracting.set()
+            # On the event loop this would stall every request: no /health could be
+            # served, and this wait gives up (failing the re-score) at the deadline.
+            if not self._served.wait(timeout=DEADLINE_SECONDS):
+                raise TimeoutError("no request was served while answers were re-extracted")
+        return self._matcher.extract(text, citations=citations, sources=sources)
+
+
+DEADLINE_SECONDS = 60.0
+
+
+async def test_health_is_served_while_a_large_rescore_extracts(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    runtime = _runtime(started_app)
+    async with transaction(runtime.session_factory) as session:
+        created = await experiment_service.create(
+            session, experiment_input(iterations=3000), chunk_size=500
+        )
+    await runtime.executor.run_experiment(created.id)
+    extracting, served = threading.Event(), threading.Event()
+
+    def held(brands: BrandSet) -> _HeldMatcher:
+        return _HeldMatcher(brands, extracting, served)
+
+    async def rescore() -> None:
+        async with transaction(runtime.session_factory) as session:
+            experiment = await experiment_service.get(session, created.id)
+            await experiment_service.rescore(session, experiment, actor=Actor.cli(), matcher=held)
+
+    task = asyncio.create_task(rescore())
+    assert await asyncio.to_thread(extracting.wait, DEADLINE_SECONDS)
+    health = await client.get("/health")
+    assert health.status_code == 200
+    assert not task.done()  # the re-score was under way, waiting for this very answer
+    served.set()
+    await task
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.get(session, created.id)
+        report = await experiment_service.report(session, experiment)
+    assert experiment.brands_revision == 2
+    assert report.combined is not None and report.combined.iterations == 3000
 
 
 async def test_rescore_while_running_is_a_conflict(

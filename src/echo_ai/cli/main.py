@@ -22,6 +22,7 @@ from echo_ai.execution.runtime import open_runtime
 from echo_ai.experiments import service as experiment_service
 from echo_ai.privacy.audit import Actor
 from echo_ai.providers.registry import VENDORS, credentials
+from echo_ai.runs import service as run_service
 from echo_ai.workspaces import service as workspaces
 
 app = typer.Typer(
@@ -160,7 +161,7 @@ def migrate_command(
             if downgrade is not None:
                 await migrate.downgrade(engine, downgrade)
             else:
-                await migrate.upgrade(engine, revision)
+                await migrate.upgrade(engine, revision, then=run_service.fill_round_metrics)
         finally:
             await engine.dispose()
 

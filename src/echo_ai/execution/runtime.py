@@ -17,6 +17,7 @@ from echo_ai.execution.limits import ProviderLimits
 from echo_ai.execution.providers import ProviderPool
 from echo_ai.execution.runner import ProgressCallback, Runner
 from echo_ai.providers.retry import RetryPolicy
+from echo_ai.runs import service as run_service
 
 
 @dataclass
@@ -50,7 +51,7 @@ async def open_runtime(
     )
     try:
         if is_sqlite(engine) and settings.environment == "development":
-            await migrate.upgrade_embedded(engine)
+            await migrate.upgrade_embedded(engine, then=run_service.fill_round_metrics)
         else:
             await migrate.ensure_current(engine)
         session_factory = create_session_factory(engine)

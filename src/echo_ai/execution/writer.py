@@ -9,40 +9,55 @@ the unique ``(batch_run_id, index)`` key, never duplicated.
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections import Counter
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.db import transaction, utcnow
 from echo_ai.runs.models import BatchRun, Iteration
 
-HEARTBEAT_EVERY = timedelta(seconds=10)
-"""A batch's heartbeat is moved at most this often (not rewriting its row on every write)."""
-
 
 async def insert_iterations(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows, ignoring any whose ``(batch_run_id, index)`` is already stored, and
-    note the batches' sign of life (``heartbeat_at``)."""
+    """Insert rows, ignoring any whose ``(batch_run_id, index)`` is already stored; add
+    those inserted to their batches' counters and note the batches' sign of life
+    (``heartbeat_at``)."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Iteration).on_conflict_do_nothing(index_elements=["batch_run_id", "index"])
-    await session.execute(statement, list(rows))
-    now = utcnow()
-    await session.execute(
-        update(BatchRun)
-        .where(
-            BatchRun.id.in_({row["batch_run_id"] for row in rows}),
-            or_(BatchRun.heartbeat_at.is_(None), BatchRun.heartbeat_at < now - HEARTBEAT_EVERY),
-        )
-        .values(heartbeat_at=now)
-        .execution_options(synchronize_session=False)
+    statement = (
+        insert(Iteration)
+        .on_conflict_do_nothing(index_elements=["batch_run_id", "index"])
+        .returning(Iteration.batch_run_id, Iteration.success)
     )
+    # In key order: two writers (processes) storing the same batches never wait on each
+    # other's rows in opposite orders.
+    ordered = sorted(rows, key=lambda row: (str(row["batch_run_id"]), row["index"]))
+    inserted = (await session.execute(statement, ordered)).all()
+    succeeded = Counter(row.batch_run_id for row in inserted if row.success)
+    failed = Counter(row.batch_run_id for row in inserted if not row.success)
+    now = utcnow()
+    # Every batch written to moves its heartbeat, even if all its rows were repeats; in
+    # id order, for the same reason as the rows.
+    batch_ids: list[uuid.UUID] = sorted({row["batch_run_id"] for row in rows}, key=str)
+    for batch_id in batch_ids:
+        ok, bad = succeeded[batch_id], failed[batch_id]
+        await session.execute(
+            update(BatchRun)
+            .where(BatchRun.id == batch_id)
+            .values(
+                stored=BatchRun.stored + ok + bad,
+                succeeded=BatchRun.succeeded + ok,
+                failed=BatchRun.failed + bad,
+                heartbeat_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 class IterationWriter:

@@ -9,19 +9,20 @@ pages share them.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Row, String, cast, func, select, update
+from sqlalchemy import Row, String, cast, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.attributes import set_committed_value
 
 from echo_ai.analysis.brands import BrandSet
-from echo_ai.analysis.extraction import BrandMatcher
+from echo_ai.analysis.extraction import BrandMatcher, Extraction
 from echo_ai.analysis.metrics import BatchMetrics
 from echo_ai.analysis.scoring import citations_from
 from echo_ai.brands import service as brand_service
@@ -34,7 +35,7 @@ from echo_ai.experiments.schemas import ExperimentCreate
 from echo_ai.observability import record_experiment_created
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
-from echo_ai.providers.base import ProviderNotConfigured
+from echo_ai.providers.base import Citation, ProviderNotConfigured
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, Experiment, ExperimentStatus, Iteration
 from echo_ai.schedules import service as schedule_service
@@ -334,13 +335,14 @@ async def iterations_page(
 
 
 async def stored_counts(session: AsyncSession, experiment: Experiment) -> dict[uuid.UUID, int]:
-    """Iterations already stored per batch run (to resume progress where it was)."""
+    """Iterations already stored per batch run (to resume progress where it was), from
+    the batches' counters."""
     rows = await session.execute(
-        select(Iteration.batch_run_id, func.count())
-        .where(Iteration.batch_run_id.in_([batch.id for batch in experiment.batch_runs]))
-        .group_by(Iteration.batch_run_id)
+        select(BatchRun.id, BatchRun.stored).where(
+            BatchRun.id.in_([batch.id for batch in experiment.batch_runs])
+        )
     )
-    return dict(rows.all())
+    return {row.id: row.stored for row in rows}
 
 
 async def answers(session: AsyncSession, experiment: Experiment) -> list[str]:
@@ -373,8 +375,12 @@ class ExperimentReport:
     batches: list[tuple[BatchRun, BatchMetrics | None]]
     """The batches of the latest run, with their metrics once finished."""
     combined: BatchMetrics | None
-    """The latest run's providers pooled at the iteration level (None until a batch has
-    finished)."""
+    """The latest run's finished batches pooled at the iteration level, as stored when the
+    last of them finished (None until one has)."""
+    combined_providers: list[str]
+    """The providers (``vendor:model``) whose batches ``combined`` includes."""
+    combined_partial: bool
+    """Some batch of the latest run has not finished: ``combined`` leaves it out."""
     earlier: list[tuple[BatchRun, BatchMetrics | None]]
     """The batches of earlier runs (a recurring experiment's history), newest first."""
 
@@ -389,7 +395,8 @@ def latest_batches(experiment: Experiment) -> list[BatchRun]:
 
 
 async def report(session: AsyncSession, experiment: Experiment) -> ExperimentReport:
-    """Metrics of the latest run per provider and combined, and the earlier runs."""
+    """Metrics of the latest run per provider and combined, and the earlier runs: stored
+    values only (one query for the round; no iteration is read)."""
     latest = experiment.runs
     with_metrics = [
         (batch, BatchMetrics.model_validate(batch.metrics) if batch.metrics else None)
@@ -400,14 +407,17 @@ async def report(session: AsyncSession, experiment: Experiment) -> ExperimentRep
         (item for item in with_metrics if item[0].round != latest),
         key=lambda item: (-item[0].round, item[0].created_at),
     )
-    finished = [batch.id for batch, metrics in batches if metrics is not None]
+    stored = await run_service.stored_round(session, experiment.id, latest)
     combined = None
-    if finished:
-        brands = BrandSet.model_validate(experiment.brands)
-        facts = await run_service.batch_facts(session, finished, target=brands.target.name)
-        combined = run_service.metrics_for(facts, brands, seed=0)
+    if stored is not None and stored.combined is not None:
+        combined = BatchMetrics.model_validate(stored.combined)
     return ExperimentReport(
-        experiment=experiment, batches=batches, combined=combined, earlier=earlier
+        experiment=experiment,
+        batches=batches,
+        combined=combined,
+        combined_providers=list(stored.combined_providers) if stored is not None else [],
+        combined_partial=stored is None or not stored.complete,
+        earlier=earlier,
     )
 
 
@@ -421,12 +431,36 @@ async def load_report(
     return await report(session, experiment)
 
 
+RESCORE_SLICE = 500
+"""Answers re-extracted at a time, in a worker thread (memory and pauses stay bounded)."""
+
+
+class AnswerMatcher(Protocol):
+    """Finds the tracked brands in an answer (``BrandMatcher``)."""
+
+    def extract(
+        self,
+        text: str,
+        *,
+        citations: Sequence[Citation] = (),
+        sources: Sequence[Citation] = (),
+    ) -> Extraction: ...
+
+
 async def rescore(
-    session: AsyncSession, experiment: Experiment, *, actor: Actor, brands: BrandSet | None = None
+    session: AsyncSession,
+    experiment: Experiment,
+    *,
+    actor: Actor,
+    brands: BrandSet | None = None,
+    matcher: Callable[[BrandSet], AnswerMatcher] = BrandMatcher,
 ) -> Experiment:
     """Re-extract every stored answer with (new) brand definitions; no provider is called.
 
-    The metrics each batch had before are appended to its ``metrics_history``.
+    The metrics each batch had before are appended to its ``metrics_history``; each batch's
+    metrics and each round's combined metrics are stored again. The extraction runs in a
+    worker thread, a slice of answers at a time, so the event loop serves other requests
+    meanwhile; ``matcher`` builds the extractor for the brands (a test passes a double).
     """
     if any(batch.status not in FINISHED_STATUSES for batch in experiment.batch_runs):
         raise Conflict("the experiment is still running: re-score it once it has finished")
@@ -434,26 +468,9 @@ async def rescore(
         experiment.brands = brands.model_dump(mode="json")
     current = BrandSet.model_validate(experiment.brands)
     experiment.brands_revision += 1
-    matcher = BrandMatcher(current)
+    extractor = matcher(current)
     for batch in experiment.batch_runs:
-        rows = await session.execute(
-            select(Iteration.id, Iteration.answer, Iteration.citations, Iteration.sources).where(
-                Iteration.batch_run_id == batch.id, Iteration.success.is_(True)
-            )
-        )
-        rescored = [
-            {
-                "id": row.id,
-                "extraction": matcher.extract(
-                    row.answer or "",
-                    citations=citations_from(row.citations),
-                    sources=citations_from(row.sources),
-                ).to_dict(),
-            }
-            for row in rows
-        ]
-        if rescored:
-            await session.execute(update(Iteration), rescored)
+        await _rescore_answers(session, batch.id, extractor)
         if batch.metrics is not None:
             batch.metrics_history = [
                 *batch.metrics_history,
@@ -462,6 +479,8 @@ async def rescore(
             await run_service.store_metrics(session, batch, current)
         batch.brands_revision = experiment.brands_revision
     await session.flush()
+    for round_ in sorted({batch.round for batch in experiment.batch_runs}):
+        await run_service.store_round_metrics(session, experiment.id, round_)
     await audit.record(
         session,
         Action.EXPERIMENT_RESCORED,
@@ -472,6 +491,50 @@ async def rescore(
         details={"brands_revision": experiment.brands_revision},
     )
     return experiment
+
+
+async def _rescore_answers(
+    session: AsyncSession, batch_run_id: uuid.UUID, extractor: AnswerMatcher
+) -> None:
+    after = -1
+    while True:
+        rows = (
+            await session.execute(
+                select(
+                    Iteration.id,
+                    Iteration.index.label("position"),  # a Row's .index is tuple.index
+                    Iteration.answer,
+                    Iteration.citations,
+                    Iteration.sources,
+                )
+                .where(
+                    Iteration.batch_run_id == batch_run_id,
+                    Iteration.index > after,
+                    Iteration.success.is_(True),
+                )
+                .order_by(Iteration.index)
+                .limit(RESCORE_SLICE)
+            )
+        ).all()
+        if not rows:
+            return
+        rescored = await asyncio.to_thread(_extract_all, extractor, rows)
+        await session.execute(update(Iteration), rescored)
+        after = rows[-1].position
+
+
+def _extract_all(extractor: AnswerMatcher, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": row.id,
+            "extraction": extractor.extract(
+                row.answer or "",
+                citations=citations_from(row.citations),
+                sources=citations_from(row.sources),
+            ).to_dict(),
+        }
+        for row in rows
+    ]
 
 
 async def cancel(

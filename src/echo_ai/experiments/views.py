@@ -26,6 +26,8 @@ class BatchRunOut(BaseModel):
     synthetic: bool
     """Answers come from the offline demo provider, not a real assistant."""
     iterations_requested: int
+    stored: int
+    """Iterations stored so far (live while the batch runs)."""
     succeeded: int
     failed: int
     error: str | None
@@ -45,6 +47,7 @@ class BatchRunOut(BaseModel):
             status=batch.status,
             synthetic=batch.synthetic,
             iterations_requested=batch.iterations_requested,
+            stored=batch.stored,
             succeeded=batch.succeeded,
             failed=batch.failed,
             error=batch.error,
@@ -103,7 +106,13 @@ class ExperimentOut(BaseModel):
 class ExperimentDetail(ExperimentOut):
     combined: BatchMetrics | None
     """The latest run's providers pooled at the iteration level (None until a batch has
-    results)."""
+    finished). While the run goes on it covers only its finished batches: see
+    ``combined_partial`` and ``combined_providers``."""
+    combined_partial: bool
+    """Some batch of the latest run is still queued or running, so ``combined`` leaves it
+    out (its live counts are in ``providers``)."""
+    combined_providers: list[str]
+    """The providers (``vendor:model``) whose batches ``combined`` includes."""
     history: list[BatchRunOut]
     """The batch runs of earlier runs (up to 19), newest run first: metrics over time.
     ``GET /v1/experiments/{id}/runs`` pages through all of them."""
@@ -113,4 +122,10 @@ class ExperimentDetail(ExperimentOut):
         batches = [BatchRunOut.of(batch, metrics) for batch, metrics in report.batches]
         base = ExperimentOut.of(report.experiment, batches)
         history = [BatchRunOut.of(batch, metrics) for batch, metrics in report.earlier]
-        return cls(**dict(base), combined=report.combined, history=history)
+        return cls(
+            **dict(base),
+            combined=report.combined,
+            combined_partial=report.combined_partial,
+            combined_providers=report.combined_providers,
+            history=history,
+        )

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Float,
     ForeignKey,
@@ -22,7 +23,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from echo_ai.db import (
@@ -133,8 +136,12 @@ class BatchRun(UUIDPrimaryKey, Timestamps, Base):
     seed: Mapped[int] = mapped_column(Integer, default=0)
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
     """The answers come from the offline demo provider, not a real assistant."""
+    stored: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Iterations stored so far (a counter the writer moves as rows commit)."""
     succeeded: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
+    """Stored iterations that succeeded and failed: counters kept by the writer while the
+    batch runs, recounted with its metrics when it finishes."""
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     metrics_history: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     """Earlier metrics, kept when the experiment is re-scored (newest last)."""
@@ -156,6 +163,34 @@ class BatchRun(UUIDPrimaryKey, Timestamps, Base):
     def chunk_range(self, chunk: int) -> range:
         start = chunk * self.chunk_size
         return range(start, min(start + self.chunk_size, self.iterations_requested))
+
+
+_NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+"""JSON where None is SQL NULL (not JSON ``null``), so ``IS NULL`` finds what is missing."""
+
+
+class ExperimentRound(UUIDPrimaryKey, Timestamps, Base):
+    """One run (round) of an experiment: its providers pooled, stored when a batch ends.
+
+    Readers never pool iterations themselves: whenever a batch of the round finishes (or
+    the experiment is re-scored) the combined metrics of the round's finished batches are
+    computed once and kept here, with the providers they include.
+    """
+
+    __tablename__ = "experiment_rounds"
+    __table_args__ = (UniqueConstraint("experiment_id", "round"),)
+
+    experiment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE")
+    )
+    round: Mapped[int] = mapped_column(Integer)
+    combined: Mapped[dict[str, Any] | None] = mapped_column(_NULLABLE_JSON, nullable=True)
+    """BatchMetrics of the finished batches pooled at the iteration level (None, SQL NULL,
+    until one has finished)."""
+    combined_providers: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    """The providers (``vendor:model``) whose batches ``combined`` includes."""
+    complete: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Every batch of the round has finished: ``combined`` is final, not partial."""
 
 
 class Iteration(UUIDPrimaryKey, Base):

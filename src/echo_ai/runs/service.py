@@ -1,14 +1,19 @@
 """Batch-run bookkeeping: claiming work, finding missing iterations, finalising metrics.
 
-Plain functions over a session; the caller owns the transaction.
+Plain functions over a session; the caller owns the transaction. Metrics (of a batch and
+of a round's batches combined) are computed here, when a batch finishes or is re-scored,
+and stored: readers never pool iterations. The CPU-bound part of that work runs in a
+worker thread, a slice at a time, so the event loop (of the API or of a worker) keeps
+serving meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,11 +34,16 @@ from echo_ai.runs.models import (
     BatchRun,
     BatchStatus,
     Experiment,
+    ExperimentRound,
     ExperimentStatus,
     Iteration,
 )
 
 _ACTIVE = (BatchStatus.QUEUED, BatchStatus.RUNNING)
+
+FACTS_SLICE = 2_000
+"""Iterations read (and turned into facts in a worker thread) at a time: memory stays
+bounded by the compact facts, not by the stored answers and extractions."""
 
 
 def new_batch(
@@ -85,6 +95,7 @@ async def start_run(
     ]
     session.add_all(batches)
     await session.flush()
+    await new_round(session, experiment.id, experiment.runs)
     return batches
 
 
@@ -162,7 +173,9 @@ async def missing_indices(session: AsyncSession, batch: ClaimedBatch, chunk: int
 async def batch_facts(
     session: AsyncSession, batch_run_ids: Sequence[uuid.UUID], *, target: str
 ) -> list[IterationFacts]:
-    rows = await session.execute(
+    """What the metrics need of every stored iteration of the batches, read a slice at a
+    time and converted off the event loop."""
+    result = await session.stream(
         select(
             Iteration.success,
             Iteration.extraction,
@@ -170,8 +183,17 @@ async def batch_facts(
             Iteration.latency_ms,
             Iteration.input_tokens,
             Iteration.output_tokens,
-        ).where(Iteration.batch_run_id.in_(batch_run_ids))
+        )
+        .where(Iteration.batch_run_id.in_(batch_run_ids))
+        .execution_options(yield_per=FACTS_SLICE)
     )
+    facts: list[IterationFacts] = []
+    async for rows in result.partitions():
+        facts.extend(await asyncio.to_thread(_facts_of, rows, target))
+    return facts
+
+
+def _facts_of(rows: Iterable[Any], target: str) -> list[IterationFacts]:
     return [
         facts_from(
             success=row.success,
@@ -190,6 +212,13 @@ def metrics_for(facts: Sequence[IterationFacts], brands: BrandSet, *, seed: int)
     return compute_metrics(facts, target=brands.target.name, brands=brands.names, seed=seed)
 
 
+async def _metrics_of(
+    session: AsyncSession, batch_run_ids: Sequence[uuid.UUID], brands: BrandSet, *, seed: int
+) -> BatchMetrics:
+    facts = await batch_facts(session, batch_run_ids, target=brands.target.name)
+    return await asyncio.to_thread(metrics_for, facts, brands, seed=seed)
+
+
 async def _most_common_error(session: AsyncSession, batch_run_id: uuid.UUID) -> str | None:
     rows = await session.execute(
         select(Iteration.error_code, Iteration.error_message).where(
@@ -204,14 +233,114 @@ async def _most_common_error(session: AsyncSession, batch_run_id: uuid.UUID) -> 
 
 
 async def store_metrics(session: AsyncSession, batch: BatchRun, brands: BrandSet) -> BatchMetrics:
-    metrics = metrics_for(
-        await batch_facts(session, [batch.id], target=brands.target.name), brands, seed=batch.seed
-    )
+    """Compute and keep the batch's metrics.
+
+    The counters (``stored``, ``succeeded``, ``failed``) are not written here: the writer
+    moves them with each commit (``stored = stored + n``) and a reopen takes deleted rows
+    off, so they are exact at every moment. Setting them from a count read here could
+    overwrite an increment committed meanwhile by a chunk still storing its calls.
+    """
+    metrics = await _metrics_of(session, [batch.id], brands, seed=batch.seed)
     batch.metrics = metrics.model_dump(mode="json")
-    batch.succeeded = metrics.succeeded
-    batch.failed = metrics.failed
     batch.cost_usd = metrics.cost.total_usd
     return metrics
+
+
+COMBINED_SEED = 0
+"""Seed of the combined figures' bootstrap: one round's figures never move between reads."""
+
+
+async def store_round_metrics(
+    session: AsyncSession, experiment_id: uuid.UUID, round_: int
+) -> ExperimentRound:
+    """Pool the round's finished batches at the iteration level and store the result with
+    the providers it includes and whether the round is complete.
+
+    Called whenever a batch of the round finishes, is settled again or reopened, and after
+    a re-score; callers that finish batches hold the experiment's lock, so the last one
+    to store sees every batch finished.
+    """
+    # Columns, not entities: the statuses as stored now, whatever the session holds.
+    batches = (
+        await session.execute(
+            select(BatchRun.id, BatchRun.status, BatchRun.provider, BatchRun.model)
+            .where(BatchRun.experiment_id == experiment_id, BatchRun.round == round_)
+            .order_by(BatchRun.created_at)
+        )
+    ).all()
+    finished = [batch for batch in batches if batch.status in FINISHED_STATUSES]
+    stored = await session.scalar(
+        select(ExperimentRound).where(
+            ExperimentRound.experiment_id == experiment_id, ExperimentRound.round == round_
+        )
+    )
+    if stored is None:
+        stored = ExperimentRound(experiment_id=experiment_id, round=round_)
+        session.add(stored)
+    combined = None
+    if finished:
+        raw = await session.scalar(select(Experiment.brands).where(Experiment.id == experiment_id))
+        brands = BrandSet.model_validate(raw)
+        ids = [batch.id for batch in finished]
+        combined = await _metrics_of(session, ids, brands, seed=COMBINED_SEED)
+    stored.combined = combined.model_dump(mode="json") if combined is not None else None
+    stored.combined_providers = [f"{batch.provider}:{batch.model}" for batch in finished]
+    stored.complete = bool(batches) and len(finished) == len(batches)
+    await session.flush()
+    return stored
+
+
+async def new_round(session: AsyncSession, experiment_id: uuid.UUID, round_: int) -> None:
+    """Note a round just queued: nothing combined yet."""
+    session.add(
+        ExperimentRound(
+            experiment_id=experiment_id,
+            round=round_,
+            combined=None,
+            combined_providers=[],
+            complete=False,
+        )
+    )
+    await session.flush()
+
+
+async def stored_round(
+    session: AsyncSession, experiment_id: uuid.UUID, round_: int
+) -> ExperimentRound | None:
+    return await session.scalar(
+        select(ExperimentRound).where(
+            ExperimentRound.experiment_id == experiment_id, ExperimentRound.round == round_
+        )
+    )
+
+
+async def fill_round_metrics(session: AsyncSession) -> int:
+    """Store the combined metrics of every round that has finished batches but none
+    stored (rounds from before they were stored); how many rounds were filled.
+
+    Idempotent and cheap when there is nothing to do (one query over rounds), so the
+    upgrade to the latest schema runs it every time (``echo-ai migrate`` and the embedded
+    start pass it to ``migrate.upgrade``).
+    """
+    has_finished = (
+        select(BatchRun.id)
+        .where(
+            BatchRun.experiment_id == ExperimentRound.experiment_id,
+            BatchRun.round == ExperimentRound.round,
+            BatchRun.status.in_(FINISHED_STATUSES),
+        )
+        .exists()
+    )
+    todo = (
+        await session.execute(
+            select(ExperimentRound.experiment_id, ExperimentRound.round).where(
+                ExperimentRound.combined.is_(None), has_finished
+            )
+        )
+    ).all()
+    for experiment_id, round_ in todo:
+        await store_round_metrics(session, experiment_id, round_)
+    return len(todo)
 
 
 async def finalize_if_complete(session: AsyncSession, batch_run_id: uuid.UUID) -> bool:
@@ -220,13 +349,14 @@ async def finalize_if_complete(session: AsyncSession, batch_run_id: uuid.UUID) -
     The claim is a conditional UPDATE, so of several chunks finishing at once exactly one
     computes the metrics.
     """
-    requested = await session.scalar(
-        select(BatchRun.iterations_requested).where(BatchRun.id == batch_run_id)
-    )
-    stored = await session.scalar(
-        select(func.count()).select_from(Iteration).where(Iteration.batch_run_id == batch_run_id)
-    )
-    if requested is None or stored is None or stored < requested:
+    counts = (
+        await session.execute(
+            select(BatchRun.iterations_requested, BatchRun.stored).where(
+                BatchRun.id == batch_run_id
+            )
+        )
+    ).one_or_none()
+    if counts is None or counts.stored < counts.iterations_requested:
         return False
     await _lock_experiment_of(session, batch_run_id)
     claimed = await session.execute(
@@ -253,6 +383,7 @@ async def finalize_if_complete(session: AsyncSession, batch_run_id: uuid.UUID) -
         batch.status = BatchStatus.COMPLETED
     batch.finished_at = utcnow()
     await session.flush()
+    await store_round_metrics(session, batch.experiment_id, batch.round)
     await refresh_experiment_status(session, batch.experiment_id)
     return True
 
@@ -278,9 +409,12 @@ async def fail(session: AsyncSession, batch_run_id: uuid.UUID, reason: str) -> N
 _STOPPED = (BatchStatus.FAILED, BatchStatus.CANCELLED)
 
 
-async def settle_failed(session: AsyncSession, batch_run_id: uuid.UUID) -> None:
+async def settle_failed(
+    session: AsyncSession, batch_run_id: uuid.UUID, *, combine: bool = True
+) -> None:
     """Counts and metrics of a failed or cancelled batch from what it stored (its partial
-    results)."""
+    results), and its round's combined metrics (unless ``combine`` is False: the caller
+    stores them once for several batches)."""
     status = await session.scalar(select(BatchRun.status).where(BatchRun.id == batch_run_id))
     if status not in _STOPPED:
         return
@@ -293,8 +427,13 @@ async def settle_failed(session: AsyncSession, batch_run_id: uuid.UUID) -> None:
     )
     if batch is None:
         return
+    before = batch.metrics
     await store_metrics(session, batch, BrandSet.model_validate(batch.experiment.brands))
     await session.flush()
+    # Every chunk of a stopped batch settles it as it ends; the round is pooled again only
+    # when the batch's figures moved (a chunk stored more), not once per chunk.
+    if combine and batch.metrics != before:
+        await store_round_metrics(session, batch.experiment_id, batch.round)
     await refresh_experiment_status(session, batch.experiment.id)
 
 
@@ -317,12 +456,15 @@ async def cancel(session: AsyncSession, experiment_id: uuid.UUID) -> list[uuid.U
             finished_at=now,
             updated_at=now,
         )
-        .returning(BatchRun.id)
+        .returning(BatchRun.id, BatchRun.round)
         .execution_options(synchronize_session=False)
     )
-    cancelled = list(result.scalars())
+    rows = result.all()
+    cancelled = [row.id for row in rows]
     for batch_run_id in cancelled:
-        await settle_failed(session, batch_run_id)
+        await settle_failed(session, batch_run_id, combine=False)
+    for round_ in sorted({row.round for row in rows}):
+        await store_round_metrics(session, experiment_id, round_)
     await refresh_experiment_status(session, experiment_id)
     return cancelled
 
@@ -406,7 +548,9 @@ async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> 
     failed ones (earlier runs of a recurring experiment are history and stay as they are).
 
     Failed iterations are deleted so that their indices run again (an outage or a bad key
-    must not shrink the sample for good). Returns how many batches were reopened.
+    must not shrink the sample for good), and taken off the batch's counters. A reopened
+    batch has no metrics until it finishes again, and the round's combined metrics are
+    stored again without it. Returns how many batches were reopened.
     """
     latest = _latest_round(experiment_id)
     batches = list(
@@ -417,7 +561,7 @@ async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> 
         )
     )
     now = utcnow()
-    reopened = 0
+    reopened: list[BatchRun] = []
     for batch in batches:
         if batch.status == BatchStatus.CANCELLED:
             continue
@@ -426,12 +570,21 @@ async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> 
                 Iteration.batch_run_id == batch.id, Iteration.success.is_(False)
             )
         )
-        if batch.status == BatchStatus.COMPLETED and not removed.rowcount:  # type: ignore[attr-defined]
+        deleted: int = removed.rowcount  # type: ignore[attr-defined]
+        if batch.status == BatchStatus.COMPLETED and not deleted:
             continue
+        # In SQL, like the writer's increments (a read-modify-write here could lose one).
+        batch.stored = BatchRun.stored - deleted
+        batch.failed = BatchRun.failed - deleted
+        batch.metrics = None  # running again: its figures come when it finishes
         batch.status = BatchStatus.RUNNING
         batch.error = None
         batch.finished_at = None
         batch.heartbeat_at = now  # alive: not for the scheduler to re-dispatch
-        reopened += 1
+        reopened.append(batch)
     await session.flush()
-    return reopened
+    for batch in reopened:  # the counters' new values, for callers that read them
+        await session.refresh(batch, ["stored", "failed"])
+    if reopened:
+        await store_round_metrics(session, experiment_id, reopened[0].round)
+    return len(reopened)

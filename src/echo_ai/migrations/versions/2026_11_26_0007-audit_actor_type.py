@@ -2,7 +2,7 @@
 experiments run from the command line belong to the local workspace.
 
 Revision ID: 7a1c3e5d9b42
-Revises: 5c1d0e7a9b21
+Revises: 8e4b2f6c1d07
 Create Date: 2026-11-26 13:10:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "7a1c3e5d9b42"
-down_revision: str | None = "5c1d0e7a9b21"
+down_revision: str | None = "8e4b2f6c1d07"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

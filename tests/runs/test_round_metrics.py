@@ -1,0 +1,201 @@
+"""A round's combined metrics are computed when its batches finish (and on re-score) and
+stored: equal to pooling its iterations, and read without them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import delete, select
+
+from echo_ai import migrate
+from echo_ai.analysis.brands import BrandSet
+from echo_ai.analysis.metrics import BatchMetrics
+from echo_ai.db import transaction, utcnow
+from echo_ai.execution.runtime import Runtime
+from echo_ai.experiments import service as experiment_service
+from echo_ai.privacy.audit import Actor
+from echo_ai.providers.base import AuthenticationFailed, Completion, CompletionRequest
+from echo_ai.runs import service as run_service
+from echo_ai.runs.models import BatchRun, ExperimentRound, Iteration
+from tests.factories import brand_set, experiment_input
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+PREVIOUS_REVISION = "5c1d0e7a9b21"
+"""The schema before counters and stored rounds."""
+
+
+class _Zoho:
+    """A vendor at the network edge whose answers name Zoho (found only by its alias);
+    after ``answers`` calls its key is revoked."""
+
+    name = "openai"
+
+    def __init__(self, answers: int | None = None) -> None:
+        self.answers = answers
+        self.calls = 0
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        self.calls += 1
+        await asyncio.sleep(0)
+        if self.answers is not None and self.calls > self.answers:
+            raise AuthenticationFailed("key revoked", status_code=401)
+        return Completion(
+            text=f"1. Zoho\n2. HubSpot (answer {request.seed})",
+            model_version="zoho-1",
+            input_tokens=10,
+            output_tokens=20,
+            latency_ms=1.0,
+        )
+
+    async def aclose(self) -> None:
+        return None
+
+
+NARROW = brand_set(competitors=[{"name": "Salesforce"}, {"name": "Zoho CRM"}])
+"""Brands where "Zoho" alone is not a mention of Zoho CRM (the alias is missing)."""
+
+
+async def _run(runtime: Runtime, iterations: int = 20, vendor: _Zoho | None = None) -> uuid.UUID:
+    runtime.providers.register(vendor or _Zoho())
+    async with transaction(runtime.session_factory) as session:
+        created = await experiment_service.create(
+            session,
+            experiment_input(
+                iterations=iterations,
+                providers=["demo", "openai:gpt-4o-mini"],
+                brands=NARROW.model_dump(),
+            ),
+            chunk_size=10,
+        )
+    await runtime.executor.run_experiment(created.id)
+    return created.id
+
+
+async def _pooled(runtime: Runtime, experiment_id: uuid.UUID, round_: int) -> BatchMetrics:
+    """The round's providers pooled from their iterations, as the report once did."""
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.get(session, experiment_id)
+        brands = BrandSet.model_validate(experiment.brands)
+        ids = [batch.id for batch in experiment.batch_runs if batch.round == round_]
+        facts = await run_service.batch_facts(session, ids, target=brands.target.name)
+    return run_service.metrics_for(facts, brands, seed=run_service.COMBINED_SEED)
+
+
+async def _stored(runtime: Runtime, experiment_id: uuid.UUID, round_: int) -> ExperimentRound:
+    async with transaction(runtime.session_factory) as session:
+        stored = await run_service.stored_round(session, experiment_id, round_)
+    assert stored is not None
+    return stored
+
+
+async def test_the_combined_metrics_are_stored_when_the_round_finishes(runtime: Runtime) -> None:
+    experiment_id = await _run(runtime)
+    stored = await _stored(runtime, experiment_id, 1)
+    assert stored.complete is True
+    assert stored.combined_providers == ["demo:demo-synthetic-1", "openai:gpt-4o-mini"]
+    assert stored.combined is not None
+    assert BatchMetrics.model_validate(stored.combined) == await _pooled(runtime, experiment_id, 1)
+    assert stored.combined["iterations"] == 40
+
+
+async def test_a_failed_batch_is_pooled_with_what_it_stored(runtime: Runtime) -> None:
+    runtime.runner.limits.concurrency = 1
+    experiment_id = await _run(runtime, vendor=_Zoho(answers=5))
+    stored = await _stored(runtime, experiment_id, 1)
+    assert stored.complete is True
+    assert stored.combined_providers == ["demo:demo-synthetic-1", "openai:gpt-4o-mini"]
+    assert stored.combined is not None
+    assert BatchMetrics.model_validate(stored.combined) == await _pooled(runtime, experiment_id, 1)
+    assert stored.combined["succeeded"] == 20 + 5
+
+
+async def test_the_report_reads_stored_figures_without_the_iterations(runtime: Runtime) -> None:
+    experiment_id = await _run(runtime)
+    async with transaction(runtime.session_factory) as session:
+        before = await experiment_service.report(
+            session, await experiment_service.get(session, experiment_id)
+        )
+        ids = [batch.id for batch, _ in before.batches]
+        await session.execute(delete(Iteration).where(Iteration.batch_run_id.in_(ids)))
+    async with transaction(runtime.session_factory) as session:
+        after = await experiment_service.report(
+            session, await experiment_service.get(session, experiment_id)
+        )
+    assert after.combined is not None and after.combined == before.combined
+    assert after.combined.iterations == 40
+    assert (after.combined_partial, after.combined_providers) == (False, before.combined_providers)
+    assert [metrics for _, metrics in after.batches] == [metrics for _, metrics in before.batches]
+
+
+async def test_a_rescore_stores_every_round_again(runtime: Runtime) -> None:
+    experiment_id = await _run(runtime)
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.get(session, experiment_id)
+        await run_service.start_run(session, experiment, chunk_size=10, now=utcnow())
+    await runtime.executor.run_experiment(experiment_id)
+    before = {}
+    for round_ in (1, 2):
+        combined = (await _stored(runtime, experiment_id, round_)).combined
+        assert combined is not None
+        before[round_] = BatchMetrics.model_validate(combined).mention_rates["Zoho CRM"]
+
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.get(session, experiment_id)
+        await experiment_service.rescore(session, experiment, actor=Actor.cli(), brands=brand_set())
+    for round_ in (1, 2):
+        stored = await _stored(runtime, experiment_id, round_)
+        assert stored.combined is not None and stored.complete is True
+        combined = BatchMetrics.model_validate(stored.combined)
+        assert combined == await _pooled(runtime, experiment_id, round_)
+        # The 20 "Zoho" answers now count (found by the alias), on top of the others.
+        zoho = combined.mention_rates["Zoho CRM"]
+        assert zoho.numerator >= before[round_].numerator + 20
+
+
+async def test_the_upgrade_counts_and_combines_what_earlier_versions_stored(
+    runtime: Runtime,
+) -> None:
+    experiment_id = await _run(runtime, iterations=15)
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.get(session, experiment_id)
+        # A round left half done by the earlier version: one batch finished, one running.
+        await run_service.start_run(session, experiment, chunk_size=10, now=utcnow())
+    latest = {b.provider: b for b in await _batches(runtime, experiment_id) if b.round == 2}
+    first, second = latest["demo"], latest["openai"]
+    await runtime.runner.run_chunk(first.id, 0)
+    await runtime.runner.run_chunk(first.id, 1)
+    await runtime.runner.run_chunk(second.id, 0)
+    expected = [await _pooled(runtime, experiment_id, 1)]
+    counts = {
+        batch.id: (batch.stored, batch.succeeded, batch.failed)
+        for batch in await _batches(runtime, experiment_id)
+    }
+    assert counts[second.id] == (10, 10, 0)
+
+    await migrate.downgrade(runtime.engine, PREVIOUS_REVISION)
+    await migrate.upgrade(runtime.engine, then=run_service.fill_round_metrics)
+
+    batches = await _batches(runtime, experiment_id)
+    assert {batch.id: (batch.stored, batch.succeeded, batch.failed) for batch in batches} == counts
+    one, two = await _stored(runtime, experiment_id, 1), await _stored(runtime, experiment_id, 2)
+    assert one.complete is True and one.combined is not None
+    assert BatchMetrics.model_validate(one.combined) == expected[0]
+    assert two.complete is False
+    assert two.combined_providers == ["demo:demo-synthetic-1"]
+    assert two.combined is not None and two.combined["iterations"] == 15
+    async with transaction(runtime.session_factory) as session:
+        assert await run_service.fill_round_metrics(session) == 0  # done once
+
+
+async def _batches(runtime: Runtime, experiment_id: uuid.UUID) -> list[BatchRun]:
+    async with transaction(runtime.session_factory) as session:
+        return list(
+            await session.scalars(
+                select(BatchRun)
+                .where(BatchRun.experiment_id == experiment_id)
+                .order_by(BatchRun.round, BatchRun.created_at)
+            )
+        )
