@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 
 from echo_ai import migrate
@@ -77,4 +78,34 @@ async def test_first_runs_in_parallel_share_one_migration(tmp_path: Path) -> Non
     await asyncio.gather(*(open_once() for _ in range(4)))
     engine = create_engine(settings)
     await migrate.ensure_current(engine)
+    await engine.dispose()
+
+
+def test_the_known_head_is_alembics_head() -> None:
+    heads = ScriptDirectory.from_config(migrate.alembic_config()).get_heads()
+    assert heads == [migrate.HEAD], "a new migration: set echo_ai.migrate.HEAD to its revision"
+
+
+async def test_the_revision_is_read_from_the_database(settings: Settings) -> None:
+    engine = create_engine(settings)
+    await migrate.upgrade(engine)
+    assert await migrate.current_revisions(engine) == {migrate.HEAD}
+    await migrate.downgrade(engine, "-1")
+    behind = await migrate.current_revisions(engine)
+    await migrate.downgrade(engine, "base")
+    never_migrated = await migrate.current_revisions(engine)
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    assert behind and behind != {migrate.HEAD}
+    assert never_migrated == set()
+
+
+async def test_an_embedded_database_behind_the_code_is_migrated_on_open(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    engine = create_engine(settings)
+    await migrate.upgrade(engine)
+    await migrate.downgrade(engine, "-1")
+    async with open_runtime(settings):
+        pass
+    assert await migrate.current_revisions(engine) == {migrate.HEAD}
     await engine.dispose()
