@@ -77,15 +77,19 @@ async def _file_lock(path: Path) -> AsyncIterator[None]:
 
 async def upgrade_embedded(engine: AsyncEngine) -> None:
     """Migrate the embedded SQLite file on open, one process at a time, once per schema
-    version: a database already at :data:`HEAD` is left alone without loading Alembic."""
-    if await current_revisions(engine) == {HEAD}:
-        return
+    version: a database already at :data:`HEAD` is left alone without loading Alembic.
+
+    The revision is read under the lock too: a first connection to a file another process
+    is creating can fail ("database is locked") while that one switches it to WAL.
+    """
     database = engine.url.database
     if not database or database == ":memory:":
-        await upgrade(engine)
+        if await current_revisions(engine) != {HEAD}:
+            await upgrade(engine)
         return
     async with _file_lock(Path(database).with_name(Path(database).name + ".migrate-lock")):
-        await upgrade(engine)  # a no-op if another process migrated while this one waited
+        if await current_revisions(engine) != {HEAD}:
+            await upgrade(engine)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
