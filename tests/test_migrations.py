@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, delete, insert, inspect, select
 
 from echo_ai import migrate
@@ -125,3 +126,33 @@ async def test_command_line_experiments_move_into_the_local_workspace(settings: 
     await engine.dispose()
     assert owner == LOCAL_WORKSPACE_ID
     assert name == LOCAL_WORKSPACE_NAME
+
+
+def test_the_known_head_is_alembics_head() -> None:
+    heads = ScriptDirectory.from_config(migrate.alembic_config()).get_heads()
+    assert heads == [migrate.HEAD], "a new migration: set echo_ai.migrate.HEAD to its revision"
+
+
+async def test_the_revision_is_read_from_the_database(settings: Settings) -> None:
+    engine = create_engine(settings)
+    await migrate.upgrade(engine)
+    assert await migrate.current_revisions(engine) == {migrate.HEAD}
+    await migrate.downgrade(engine, "-1")
+    behind = await migrate.current_revisions(engine)
+    await migrate.downgrade(engine, "base")
+    never_migrated = await migrate.current_revisions(engine)
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    assert behind and behind != {migrate.HEAD}
+    assert never_migrated == set()
+
+
+async def test_an_embedded_database_behind_the_code_is_migrated_on_open(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    engine = create_engine(settings)
+    await migrate.upgrade(engine)
+    await migrate.downgrade(engine, "-1")
+    async with open_runtime(settings):
+        pass
+    assert await migrate.current_revisions(engine) == {migrate.HEAD}
+    await engine.dispose()

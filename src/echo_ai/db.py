@@ -184,8 +184,9 @@ async def transaction(
     async with session_factory() as session:
         async with session.begin():
             yield session
-        for job in take_after_commit(session):
-            await job()
+        jobs = take_after_commit(session)
+    for job in jobs:  # with the session closed: the jobs open their own
+        await job()
 
 
 AfterCommit = Callable[[], Coroutine[Any, Any, None]]

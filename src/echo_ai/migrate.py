@@ -1,4 +1,9 @@
-"""Apply Alembic migrations from code (``echo-ai migrate``, the embedded start, tests)."""
+"""Apply Alembic migrations from code (``echo-ai migrate``, the embedded start, tests).
+
+Opening a runtime checks the schema on every command, so the check reads the database's
+``alembic_version`` and compares it with :data:`HEAD`; Alembic (and every migration
+script) is loaded only to migrate.
+"""
 
 from __future__ import annotations
 
@@ -7,36 +12,49 @@ import fcntl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import inspect, text
 
 from echo_ai.errors import AppError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+HEAD = "7a1c3e5d9b42"
+"""The newest revision in ``migrations/versions``: a new migration must update it
+(``tests/test_migrations.py`` compares it with Alembic's head)."""
+VERSION_TABLE = "alembic_version"
+"""Where Alembic records the revision a database is at (its default name)."""
+
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", "echo_ai:migrations")
     return config
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
 
 
 def _downgrade(connection: Connection, revision: str) -> None:
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     command.downgrade(config, revision)
 
 
-DataStep = Callable[[AsyncSession], Awaitable[object]]
+DataStep = Callable[["AsyncSession"], Awaitable[object]]
 """Data an upgrade to the latest schema must also fill, computed by application code (the
 combined metrics of rounds finished before they were stored: ``runs.service.
 fill_round_metrics``): passed in by the callers that migrate, since the schema's code
@@ -51,6 +69,8 @@ async def upgrade(
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade, revision)
         if revision == "head" and then is not None:
+            from sqlalchemy.ext.asyncio import AsyncSession
+
             async with AsyncSession(bind=connection, expire_on_commit=False) as session:
                 await then(session)
 
@@ -72,13 +92,20 @@ async def _file_lock(path: Path) -> AsyncIterator[None]:
 
 
 async def upgrade_embedded(engine: AsyncEngine, *, then: DataStep | None = None) -> None:
-    """Migrate the embedded SQLite file on open, one process at a time."""
+    """Migrate the embedded SQLite file on open, one process at a time, once per schema
+    version: a database already at :data:`HEAD` is left alone without loading Alembic.
+
+    The revision is read under the lock too: a first connection to a file another process
+    is creating can fail ("database is locked") while that one switches it to WAL.
+    """
     database = engine.url.database
     if not database or database == ":memory:":
-        await upgrade(engine, then=then)
+        if await current_revisions(engine) != {HEAD}:
+            await upgrade(engine, then=then)
         return
     async with _file_lock(Path(database).with_name(Path(database).name + ".migrate-lock")):
-        await upgrade(engine, then=then)
+        if await current_revisions(engine) != {HEAD}:
+            await upgrade(engine, then=then)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
@@ -86,18 +113,24 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
         await connection.run_sync(_downgrade, revision)
 
 
-def _current_revisions(connection: Connection) -> set[str]:
-    return set(MigrationContext.configure(connection).get_current_heads())
+def _stored_revisions(connection: Connection) -> set[str]:
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return set()
+    return set(connection.scalars(text("SELECT version_num FROM alembic_version")))
+
+
+async def current_revisions(engine: AsyncEngine) -> set[str]:
+    """The revisions the database is at (empty for a database never migrated)."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_stored_revisions)
 
 
 async def ensure_current(engine: AsyncEngine) -> None:
     """Refuse to work on a database whose schema is behind the code."""
-    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
-    async with engine.connect() as connection:
-        current = await connection.run_sync(_current_revisions)
-    if current != heads:
+    current = await current_revisions(engine)
+    if current != {HEAD}:
         raise AppError(
             "the database schema does not match this version of echo-ai "
-            f"(database {sorted(current) or 'empty'}, code {sorted(heads)}): "
+            f"(database {sorted(current) or 'empty'}, code {[HEAD]}): "
             "run `echo-ai migrate` (or upgrade echo-ai if the database is newer)"
         )

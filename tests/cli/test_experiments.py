@@ -54,6 +54,16 @@ def test_list_and_show_by_id_prefix() -> None:
     assert code == 0 and "visibility rate" in out
 
 
+def test_list_filters_by_status() -> None:
+    experiment_id = str(_run_demo(5)["id"])
+    code, out, _ = invoke("experiments", "list", "--status", "completed", "--json")
+    assert code == 0 and [e["id"] for e in json.loads(out)] == [experiment_id]
+    code, out, _ = invoke("experiments", "list", "--status", "failed", "--json")
+    assert code == 0 and json.loads(out) == []
+    code, _, err = invoke("experiments", "list", "--status", "done")
+    assert code == 2 and "'done' is not one of" in err
+
+
 def test_show_unknown_id_is_a_clear_error() -> None:
     code, _, err = invoke("experiments", "show", "deadbeef")
     assert (code, err) == (2, "error: no experiment with id 'deadbeef'\n")

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from echo_ai.cli import app
 from echo_ai.cli.render import money
+from echo_ai.config import get_settings
 from echo_ai.testing.fake_llm import FakeLLMServer
 
 BASE = [
@@ -91,6 +92,24 @@ def test_run_exports_every_iteration_to_csv(tmp_path: Path) -> None:
     assert {row["synthetic"] for row in rows} == {"True"}
     assert sorted(int(row["iteration"]) for row in rows) == list(range(30))
     assert all(row["answer"] for row in rows)
+
+
+def test_run_shows_and_exports_from_the_runtime_it_ran_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An in-memory database lives as long as its engine: the report and the export find the
+    # experiment only if they use the runtime (and engine) that ran it.
+    monkeypatch.setenv("DATABASE_URL", "sqlite+aiosqlite:///:memory:")
+    # One connection holds an in-memory database: one call at a time, so that no two
+    # sessions' statements overlap on it.
+    monkeypatch.setenv("ECHO_AI_RUNNER__CONCURRENCY_PER_PROVIDER", "1")
+    get_settings.cache_clear()
+    target = tmp_path / "out.csv"
+    code, out, err = invoke(*BASE, "--iterations", "5", "--json", "--export", str(target))
+    assert code == 0, err
+    assert json.loads(out)["providers"][0]["metrics"]["iterations"] == 5
+    with target.open(newline="", encoding="utf-8") as handle:
+        assert len(list(csv.DictReader(handle))) == 5
 
 
 def test_run_from_a_toml_file_with_flag_overrides() -> None:

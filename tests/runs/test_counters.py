@@ -155,8 +155,7 @@ async def test_resume_after_failures_takes_them_off_the_counters(runtime: Runtim
     assert stored == 20 and failed > 0 and succeeded > 0
 
     async with transaction(runtime.session_factory) as session:
-        experiment = await experiment_service.get(session, experiment_id)
-        assert await experiment_service.reopen(session, experiment) == 1
+        assert await run_service.reopen_unfinished(session, experiment_id) == 1
     assert await _counters(runtime, batch_id) == await _counted(runtime, batch_id)
     assert await _counters(runtime, batch_id) == (succeeded, succeeded, 0)
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from echo_ai.config import Settings
+if TYPE_CHECKING:  # the plan names are option types of the command line, which starts light
+    from echo_ai.config import Settings
 
 
 class PlanName(enum.StrEnum):

@@ -5,15 +5,14 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
-from alembic.util import CommandError
-from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from echo_ai.errors import AppError
-from echo_ai.providers.base import ProviderError, ProviderNotConfigured
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -36,29 +35,51 @@ def fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _explain(error: Exception) -> typer.Exit | None:
+    """The exit for an expected failure; None for a bug (its traceback stays).
+
+    The libraries whose errors are recognised are imported here, once something failed, so
+    that starting a command (``--help`` above all) does not pay for them.
+    """
+    import pydantic
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from echo_ai.providers.base import ProviderError, ProviderNotConfigured
+
+    if isinstance(error, pydantic.ValidationError):
+        return fail(describe_validation(error), USAGE_ERROR)
+    if isinstance(error, ValueError):
+        return fail(str(error), USAGE_ERROR)
+    if isinstance(error, AppError):
+        return fail(error.message, USAGE_ERROR if error.status_code < 500 else FAILURE)
+    if isinstance(error, ProviderNotConfigured):
+        return fail(error.message, USAGE_ERROR)
+    if isinstance(error, ProviderError):
+        return fail(str(error), FAILURE)
+    if isinstance(error, SQLAlchemyError):
+        cause = getattr(error, "orig", None) or error
+        first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        return fail(f"database error: {first_line}", FAILURE)
+    if isinstance(error, CommandError):
+        return fail(f"database migration: {error}", FAILURE)
+    if isinstance(error, OSError):
+        return fail(str(error), FAILURE)
+    return None
+
+
 def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except ValidationError as error:
-            raise fail(describe_validation(error), USAGE_ERROR) from None
-        except ValueError as error:
-            raise fail(str(error), USAGE_ERROR) from None
-        except AppError as error:
-            raise fail(error.message, USAGE_ERROR if error.status_code < 500 else FAILURE) from None
-        except ProviderNotConfigured as error:
-            raise fail(error.message, USAGE_ERROR) from None
-        except ProviderError as error:
-            raise fail(str(error), FAILURE) from None
-        except SQLAlchemyError as error:
-            cause = getattr(error, "orig", None) or error
-            first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-            raise fail(f"database error: {first_line}", FAILURE) from None
-        except CommandError as error:
-            raise fail(f"database migration: {error}", FAILURE) from None
-        except OSError as error:
-            raise fail(str(error), FAILURE) from None
+        except typer.Exit:
+            raise
+        except Exception as error:
+            explained = _explain(error)
+            if explained is None:
+                raise
+            raise explained from None
         except KeyboardInterrupt:
             raise fail(
                 "interrupted: stored iterations are kept; resume with "

@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from echo_ai import aio
-from echo_ai.cli import flows, options
 from echo_ai.cli.errors import friendly_errors
-from echo_ai.config import get_settings
-from echo_ai.db import transaction
-from echo_ai.execution.providers import ensure_configured
-from echo_ai.execution.runtime import open_runtime
-from echo_ai.experiments import service as experiment_service
-from echo_ai.privacy.audit import Actor
-from echo_ai.providers.registry import ProviderSpec
-from echo_ai.runs.models import Experiment, ExperimentStatus
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from echo_ai.execution.runtime import Runtime
+    from echo_ai.runs.models import Experiment
 
 app = typer.Typer(help="List, show, export, re-score and resume experiments.")
+
+StatusName = Literal["queued", "running", "completed", "failed", "cancelled"]
+"""The values of ``ExperimentStatus``, spelled here so that building the command line does
+not import the models (and SQLAlchemy); ``tests/cli/test_startup.py`` keeps them equal."""
 
 IdArgument = Annotated[
     str, typer.Argument(metavar="ID", help="An experiment id or its first 8 characters.")
@@ -36,19 +33,27 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 @friendly_errors
 def list_experiments(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
-    status: Annotated[ExperimentStatus | None, typer.Option(help="Only this status.")] = None,
+    status: Annotated[StatusName | None, typer.Option(help="Only this status.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List recent experiments."""
+    import json
 
-    async def load() -> list[Experiment]:
-        async with (
-            open_runtime(get_settings()) as runtime,
-            transaction(runtime.session_factory) as session,
-        ):
-            return await experiment_service.list_recent(session, limit=limit, status=status)
+    from rich.table import Table
 
-    experiments = aio.run(load())
+    from echo_ai.cli import flows
+    from echo_ai.config import get_settings
+    from echo_ai.db import transaction
+    from echo_ai.experiments import service as experiment_service
+    from echo_ai.runs.models import ExperimentStatus
+
+    wanted = None if status is None else ExperimentStatus(status)
+
+    async def load(runtime: Runtime) -> list[Experiment]:
+        async with transaction(runtime.session_factory) as session:
+            return await experiment_service.list_recent(session, limit=limit, status=wanted)
+
+    experiments = flows.in_runtime(get_settings(), load)
     if as_json:
         print(json.dumps([experiment_service.summary(e) for e in experiments], indent=2))
         return
@@ -72,7 +77,13 @@ def list_experiments(
 @friendly_errors
 def show(experiment_id: IdArgument, as_json: JsonOption = False) -> None:
     """Show an experiment's metrics per provider and combined."""
-    aio.run(flows.show(get_settings(), experiment_id, as_json=as_json))
+    from echo_ai.cli import flows
+    from echo_ai.config import get_settings
+
+    async def go(runtime: Runtime) -> None:
+        await flows.show(runtime, experiment_id, as_json=as_json)
+
+    flows.in_runtime(get_settings(), go)
 
 
 @app.command("export")
@@ -82,9 +93,13 @@ def export_command(
 ) -> None:
     """Write every iteration of an experiment (answers included) to a file: JSON if it
     ends in .json, JSON Lines in .jsonl, CSV otherwise (columns: docs/exports.md)."""
-    rows = aio.run(
-        flows.export_file(get_settings(), experiment_id, path, flows.export_format(path))
-    )
+    from echo_ai.cli import flows
+    from echo_ai.config import get_settings
+
+    async def go(runtime: Runtime) -> int:
+        return await flows.export_file(runtime, experiment_id, path, flows.export_format(path))
+
+    rows = flows.in_runtime(get_settings(), go)
     print(f"wrote {rows} iterations to {path}", file=sys.stderr)
 
 
@@ -99,33 +114,38 @@ def rescore(
     as_json: JsonOption = False,
 ) -> None:
     """Re-score stored answers with the (changed) brand definitions: no new LLM calls."""
+    from echo_ai.cli import flows, options
+    from echo_ai.config import get_settings
+    from echo_ai.db import transaction
+    from echo_ai.experiments import service as experiment_service
+    from echo_ai.privacy.audit import Actor
+
     brands = options.brands_from_file(brands_file) if brands_file else None
 
-    async def go() -> None:
-        async with (
-            open_runtime(get_settings()) as runtime,
-            transaction(runtime.session_factory) as session,
-        ):
+    async def go(runtime: Runtime) -> None:
+        async with transaction(runtime.session_factory) as session:
             resolved = await experiment_service.resolve_id(session, experiment_id)
             experiment = await experiment_service.get(session, resolved)
             await experiment_service.rescore(session, experiment, actor=Actor.cli(), brands=brands)
+        await flows.show(runtime, experiment_id, as_json=as_json)
 
-    aio.run(go())
-    aio.run(flows.show(get_settings(), experiment_id, as_json=as_json))
+    flows.in_runtime(get_settings(), go)
 
 
 @app.command()
 @friendly_errors
 def resume(experiment_id: IdArgument, as_json: JsonOption = False) -> None:
     """Run the iterations an interrupted or failed experiment is missing (never repeats one)."""
-    settings = get_settings()
+    from echo_ai import aio
+    from echo_ai.cli import flows
+    from echo_ai.config import get_settings
+    from echo_ai.experiments import service as experiment_service
+    from echo_ai.privacy.audit import Actor
 
-    async def reopen(session: AsyncSession) -> uuid.UUID:
+    async def resume_it(session: AsyncSession, runtime: Runtime) -> uuid.UUID:
         resolved = await experiment_service.resolve_id(session, experiment_id)
         experiment = await experiment_service.get(session, resolved)
-        ensure_configured(settings, [ProviderSpec.parse(spec) for spec in experiment.providers])
-        await experiment_service.reopen(session, experiment)
+        await experiment_service.resume(session, experiment, actor=Actor.cli(), runtime=runtime)
         return resolved
 
-    resolved = aio.run(flows.execute(settings, reopen))
-    flows.report_and_export(settings, resolved, as_json=as_json, export_path=None)
+    aio.run(flows.run_and_report(get_settings(), resume_it, as_json=as_json, export_path=None))

@@ -1,4 +1,8 @@
-"""What several commands do: run an experiment with a progress bar, show it, export it."""
+"""What several commands do: run an experiment with a progress bar, show it, export it.
+
+The commands import this module when they run, never when the command line is built: it
+brings in the database, the runner and the metrics, which ``--help`` must not pay for.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from rich.console import Console
 from rich.progress import (
@@ -24,15 +29,19 @@ from echo_ai.cli.errors import FAILURE, fail
 from echo_ai.cli.render import print_report, report_document
 from echo_ai.config import Settings
 from echo_ai.db import transaction
-from echo_ai.execution.runtime import open_runtime
+from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.experiments import export
 from echo_ai.experiments import service as experiment_service
+from echo_ai.privacy.audit import Actor
 from echo_ai.runs.models import ExperimentStatus
 
 console = Console()
 
-Prepare = Callable[[AsyncSession], Awaitable[uuid.UUID]]
-"""Creates or reopens an experiment in the given session; returns its id."""
+T = TypeVar("T")
+
+Prepare = Callable[[AsyncSession, Runtime], Awaitable[uuid.UUID]]
+"""Queues or resumes an experiment in the given session with a use case acting as the
+command line (its run starts once the session commits); returns its id."""
 
 
 PLAIN_STEPS = 4
@@ -70,29 +79,43 @@ class BatchProgress:
             print(f"{task.description}: {done}/{total} ({failed} failed)", file=sys.stderr)
 
 
-async def execute(settings: Settings, prepare: Prepare) -> uuid.UUID:
-    """Prepare an experiment, then run its batches with progress per provider."""
+async def run_and_report(
+    settings: Settings, prepare: Prepare, *, as_json: bool, export_path: Path | None
+) -> None:
+    """Queue or resume an experiment, run its batches here with progress per provider, then
+    print it and write the CSV if asked: all in one runtime (one engine, one schema check)."""
     progress = BatchProgress()
     async with open_runtime(settings, on_progress=progress.advance, executor="local") as runtime:
-        async with transaction(runtime.session_factory) as session:
-            experiment = await experiment_service.get(session, await prepare(session))
-            done = await experiment_service.stored_counts(session, experiment)
         with progress.bar:
-            for batch in experiment.batch_runs:
-                label = f"{batch.provider}:{batch.model}"
-                progress.add(
-                    batch.id,
-                    label + (" (synthetic)" if batch.synthetic else ""),
-                    total=batch.iterations_requested,
-                    done=done.get(batch.id, 0),
-                )
-            await runtime.executor.run_experiment(experiment.id)
-        return experiment.id
+            async with transaction(runtime.session_factory) as session:
+                experiment_id = await prepare(session, runtime)
+                experiment = await experiment_service.get(session, experiment_id, runs=1)
+                for batch in experiment.batch_runs:
+                    label = f"{batch.provider}:{batch.model}"
+                    progress.add(
+                        batch.id,
+                        label + (" (synthetic)" if batch.synthetic else ""),
+                        total=batch.iterations_requested,
+                        done=batch.stored,
+                    )
+            # Committed: the run the use case queued has now run, in this process.
+        await report_and_export(runtime, experiment_id, as_json=as_json, export_path=export_path)
 
 
-async def show(settings: Settings, reference: str, *, as_json: bool) -> ExperimentStatus:
+def in_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run ``work`` in one runtime opened for it: the body of a command that reads or writes
+    stored experiments. Such commands queue nothing, so Celery is never set up for them."""
+
+    async def go() -> T:
+        async with open_runtime(settings, executor="local") as runtime:
+            return await work(runtime)
+
+    return aio.run(go())
+
+
+async def show(runtime: Runtime, reference: str, *, as_json: bool) -> ExperimentStatus:
     """Print an experiment's report (``reference``: its id or a unique prefix)."""
-    async with open_runtime(settings) as runtime, transaction(runtime.session_factory) as session:
+    async with transaction(runtime.session_factory) as session:
         experiment_id = await experiment_service.resolve_id(session, reference)
         experiment = await experiment_service.get(session, experiment_id)
         report = await experiment_service.report(session, experiment)
@@ -110,24 +133,25 @@ def export_format(path: Path) -> export.Format:
 
 
 async def export_file(
-    settings: Settings, reference: str, path: Path, fmt: export.Format = export.Format.CSV
+    runtime: Runtime, reference: str, path: Path, fmt: export.Format = export.Format.CSV
 ) -> int:
-    """Stream every iteration of an experiment to ``path``; the number written."""
-    async with open_runtime(settings) as runtime:
-        async with transaction(runtime.session_factory) as session:
-            experiment_id = await experiment_service.resolve_id(session, reference)
-            source = export.ExportSource.of(await experiment_service.get(session, experiment_id))
-        with path.open("w", newline="", encoding="utf-8") as out:
-            return await export.write(runtime.session_factory, source, out, fmt)
+    """Stream every iteration of an experiment to ``path`` (an export audited as the
+    command line's); the number written."""
+    async with transaction(runtime.session_factory) as session:
+        experiment_id = await experiment_service.resolve_id(session, reference)
+        experiment = await experiment_service.get(session, experiment_id)
+        source = await export.begin(session, experiment, fmt, actor=Actor.cli())
+    with path.open("w", newline="", encoding="utf-8") as out:
+        return await export.write(runtime.session_factory, source, out, fmt)
 
 
-def report_and_export(
-    settings: Settings, experiment_id: uuid.UUID, *, as_json: bool, export_path: Path | None
+async def report_and_export(
+    runtime: Runtime, experiment_id: uuid.UUID, *, as_json: bool, export_path: Path | None
 ) -> None:
     """After a run: print the results, write the CSV if asked, fail if nothing worked."""
-    status = aio.run(show(settings, str(experiment_id), as_json=as_json))
+    status = await show(runtime, str(experiment_id), as_json=as_json)
     if export_path is not None:
-        rows = aio.run(export_file(settings, str(experiment_id), export_path))
+        rows = await export_file(runtime, str(experiment_id), export_path)
         print(f"wrote {rows} iterations to {export_path}", file=sys.stderr)
     if status == ExperimentStatus.FAILED:
         raise fail("the experiment failed: no provider produced an answer", FAILURE)

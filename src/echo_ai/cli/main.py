@@ -1,29 +1,28 @@
-"""``echo-ai``: run experiments, look at results, manage the local database."""
+"""``echo-ai``: run experiments, look at results, manage the local database.
+
+Building the command line (and ``--help``) imports only Typer and the types of the options:
+each command imports the database, the runner and the SDKs it needs when it runs. The
+``echo-ai --help`` start-up is measured by ``bench/bench_startup.py`` and kept free of the
+heavy libraries by ``tests/cli/test_startup.py``.
+"""
 
 from __future__ import annotations
 
 import sys
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from echo_ai import aio, migrate
-from echo_ai.billing.plans import PlanName, api_requests_per_minute
-from echo_ai.cli import experiments, flows, options, production
+from echo_ai.billing.plans import PlanName
+from echo_ai.cli import experiments, production
 from echo_ai.cli.errors import friendly_errors
-from echo_ai.config import get_settings
-from echo_ai.db import create_engine, transaction
-from echo_ai.execution.providers import ensure_configured
-from echo_ai.execution.runtime import open_runtime
-from echo_ai.experiments import service as experiment_service
-from echo_ai.privacy.audit import Actor
-from echo_ai.providers.registry import VENDORS, credentials
-from echo_ai.runs import service as run_service
-from echo_ai.workspaces import service as workspaces
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from echo_ai.execution.runtime import Runtime
 
 app = typer.Typer(
     name="echo-ai",
@@ -82,6 +81,13 @@ def run(
     ] = None,
 ) -> None:
     """Run an experiment now and print its metrics per provider."""
+    from echo_ai import aio
+    from echo_ai.cli import flows, options
+    from echo_ai.config import get_settings
+    from echo_ai.experiments import service as experiment_service
+    from echo_ai.privacy.audit import Actor
+    from echo_ai.workspaces.local import local_workspace
+
     data = options.experiment_input(
         config=config,
         prompt=prompt,
@@ -96,25 +102,30 @@ def run(
         require_grounding=require_grounding,
         demo_probabilities=demo_probability,
     )
-    settings = get_settings()
-    ensure_configured(settings, data.provider_specs)
     if export_path is not None:
         options.check_writable(export_path)
 
-    async def create(session: AsyncSession) -> uuid.UUID:
-        created = await experiment_service.create(
-            session, data, chunk_size=settings.runner.chunk_size
+    async def queue(session: AsyncSession, runtime: Runtime) -> uuid.UUID:
+        workspace = await local_workspace(session)
+        created = await experiment_service.queue(
+            session, data, workspace_id=workspace.id, actor=Actor.cli(), runtime=runtime
         )
         return created.id
 
-    experiment_id = aio.run(flows.execute(settings, create))
-    flows.report_and_export(settings, experiment_id, as_json=as_json, export_path=export_path)
+    settings = get_settings()
+    aio.run(flows.run_and_report(settings, queue, as_json=as_json, export_path=export_path))
 
 
 @app.command()
 @friendly_errors
 def providers() -> None:
     """Which providers are configured, their default models, and which keys are missing."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from echo_ai.config import get_settings
+    from echo_ai.providers.registry import VENDORS, credentials
+
     table = Table(title="providers", title_justify="left")
     for column in ("provider", "default model", "status", "base URL", "web search"):
         table.add_column(column)
@@ -138,7 +149,7 @@ def providers() -> None:
             base_url or "vendor default",
             "yes" if info.supports_grounding else "no",
         )
-    flows.console.print(table)
+    Console().print(table)
 
 
 @app.command("migrate")
@@ -154,6 +165,10 @@ def migrate_command(
     ] = None,
 ) -> None:
     """Apply database migrations (DATABASE_URL, or the embedded SQLite file)."""
+    from echo_ai import aio, migrate
+    from echo_ai.config import get_settings
+    from echo_ai.db import create_engine
+    from echo_ai.runs import service as run_service
 
     async def go() -> None:
         engine = create_engine(get_settings())
@@ -179,17 +194,21 @@ def workspace_plan(
     plan: Annotated[PlanName, typer.Argument(help="The plan to put it on.")],
 ) -> None:
     """Put a workspace on a plan (its API rate limit follows the plan)."""
+    from echo_ai.billing.plans import api_requests_per_minute
+    from echo_ai.cli import flows
+    from echo_ai.config import get_settings
+    from echo_ai.db import transaction
+    from echo_ai.privacy.audit import Actor
+    from echo_ai.workspaces import service as workspaces
 
-    async def go() -> int:
-        settings = get_settings()
-        async with (
-            open_runtime(settings, executor="local") as runtime,
-            transaction(runtime.session_factory) as session,
-        ):
+    settings = get_settings()
+
+    async def go(runtime: Runtime) -> None:
+        async with transaction(runtime.session_factory) as session:
             await workspaces.set_plan(session, workspace_id, plan, actor=Actor.cli())
-        return api_requests_per_minute(plan, settings)
 
-    limit = aio.run(go())
+    flows.in_runtime(settings, go)
+    limit = api_requests_per_minute(plan, settings)
     print(f"workspace {workspace_id} is on the {plan} plan ({limit} API requests/minute)")
 
 
@@ -224,6 +243,7 @@ def fake_llm(
     Point an adapter at it, e.g. OPENAI_BASE_URL=http://127.0.0.1:8900/v1 OPENAI_API_KEY=test.
     Its answers are synthetic.
     """
+    from echo_ai.cli import options
     from echo_ai.testing.fake_llm import FakeLLMConfig, main
 
     config = FakeLLMConfig(
@@ -262,6 +282,7 @@ def serve(
     import uvicorn
 
     from echo_ai.app import create_app
+    from echo_ai.config import get_settings
     from echo_ai.observability import configure_logging
     from echo_ai.security.keys import load_key_ring
 

@@ -6,21 +6,18 @@ worker and beat, Redis (``REDIS_URL``) with ``ECHO_AI_EXECUTOR=celery``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from echo_ai import aio
 from echo_ai.cli.errors import friendly_errors
-from echo_ai.config import Settings, get_settings
-from echo_ai.schedules.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from echo_ai.config import Settings
 
 BEAT_HEARTBEAT_FILE = Path("/tmp/echo-ai-beat.heartbeat")  # noqa: S108 - a health probe's file
 """Touched after every tick of ``echo-ai beat``; its age tells a health check it is alive."""
@@ -49,6 +46,7 @@ def api(
     migrate` first); only an embedded SQLite file in development is set up by itself."""
     import uvicorn
 
+    from echo_ai.config import get_settings
     from echo_ai.observability import configure_logging
     from echo_ai.security.keys import load_key_ring
 
@@ -83,6 +81,7 @@ def worker(
     ] = False,
 ) -> None:
     """Run a Celery worker that takes chunks of batch runs from the queue."""
+    from echo_ai.config import get_settings
     from echo_ai.execution.celery_app import QUEUE, configure
 
     settings = get_settings()
@@ -112,7 +111,14 @@ def worker(
 def beat() -> None:
     """Dispatch due recurring experiments and re-dispatch stalled batches, every
     `ECHO_AI_WORKER__BEAT_INTERVAL_SECONDS` (60 s). Run one; a second one is harmless."""
+    import asyncio
+    import contextlib
+    import signal
+
+    from echo_ai import aio
+    from echo_ai.config import get_settings
     from echo_ai.execution.runtime import open_runtime
+    from echo_ai.schedules.scheduler import Scheduler
 
     settings = get_settings()
     _require_celery(settings, "beat")

@@ -15,12 +15,12 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
-
-import redis.asyncio
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Protocol
 
 from echo_ai.providers.base import Completion, CompletionRequest, Provider
+
+if TYPE_CHECKING:  # redis (and the OpenTelemetry it loads) only for a shared limit
+    import redis.asyncio
 
 REDIS_KEY_PREFIX = "echo-ai:outbound-rate"
 """Shared limiter keys are ``{REDIS_KEY_PREFIX}:{vendor}:{model}``."""
@@ -102,6 +102,8 @@ class RedisMinuteRateLimiter:
         self._script = client.register_script(_ACQUIRE_LUA)
 
     async def acquire(self) -> None:
+        from redis.exceptions import RedisError
+
         try:
             wait_us = await self._script(
                 keys=[self.key], args=[self._interval_us, _EXPIRY_MARGIN_MS]
@@ -166,6 +168,8 @@ class ProviderLimits:
             await client.aclose()
 
     def _redis_client(self) -> redis.asyncio.Redis:
+        import redis.asyncio
+
         if self._redis is None:
             assert self.redis_url is not None
             # Bounded timeouts: an unreachable Redis fails the acquire instead of hanging.

@@ -36,6 +36,7 @@ from echo_ai.observability import record_experiment_created
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
 from echo_ai.providers.base import Citation, ProviderNotConfigured
+from echo_ai.providers.registry import ProviderSpec
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, Experiment, ExperimentStatus, Iteration
 from echo_ai.schedules import service as schedule_service
@@ -94,6 +95,14 @@ class ProviderUnavailable(AppError):
     code = "provider_not_configured"
 
 
+def _check_providers(runtime: Runtime, specs: Sequence[ProviderSpec]) -> None:
+    """Refuse, before anything is stored, a provider whose key or base URL is missing."""
+    try:
+        ensure_configured(runtime.settings, specs)
+    except ProviderNotConfigured as error:
+        raise ProviderUnavailable(error.message) from None
+
+
 async def queue(
     session: AsyncSession,
     data: ExperimentCreate,
@@ -106,10 +115,7 @@ async def queue(
     """Store an experiment in the workspace, audit it, and start it on the runtime's
     executor once the transaction has committed. A provider without its key is refused
     before anything is stored."""
-    try:
-        ensure_configured(runtime.settings, data.provider_specs)
-    except ProviderNotConfigured as error:
-        raise ProviderUnavailable(error.message) from None
+    _check_providers(runtime, data.provider_specs)
     created = await create(
         session, data, chunk_size=runtime.settings.runner.chunk_size, workspace_id=workspace_id
     )
@@ -332,17 +338,6 @@ async def iterations_page(
         session, batch_order(experiment), Iteration, limit=limit, after=after
     )
     return [row[0] for row in rows]
-
-
-async def stored_counts(session: AsyncSession, experiment: Experiment) -> dict[uuid.UUID, int]:
-    """Iterations already stored per batch run (to resume progress where it was), from
-    the batches' counters."""
-    rows = await session.execute(
-        select(BatchRun.id, BatchRun.stored).where(
-            BatchRun.id.in_([batch.id for batch in experiment.batch_runs])
-        )
-    )
-    return {row.id: row.stored for row in rows}
 
 
 async def answers(session: AsyncSession, experiment: Experiment) -> list[str]:
@@ -579,10 +574,22 @@ def rerun_input(experiment: Experiment) -> ExperimentCreate:
     )
 
 
-async def reopen(session: AsyncSession, experiment: Experiment) -> int:
-    """Let an interrupted or failed experiment run its missing iterations; batches reopened."""
+async def resume(
+    session: AsyncSession, experiment: Experiment, *, actor: Actor, runtime: Runtime
+) -> int:
+    """Let an interrupted or failed experiment run what its latest run lacks (missing and
+    failed iterations; nothing that succeeded is redone) on the runtime's executor, once
+    the transaction commits; the number of batches reopened."""
+    _check_providers(runtime, [ProviderSpec.parse(spec) for spec in experiment.providers])
     reopened = await run_service.reopen_unfinished(session, experiment.id)
-    if reopened:
-        experiment.status = ExperimentStatus.RUNNING
-        await session.flush()
+    await audit.record(
+        session,
+        Action.EXPERIMENT_RESUMED,
+        actor=actor,
+        workspace_id=experiment.workspace_id,
+        target_type="experiment",
+        target_id=experiment.id,
+        details={"batch_runs": reopened},
+    )
+    after_commit(session, lambda: runtime.executor.run_experiment(experiment.id))
     return reopened

@@ -25,7 +25,7 @@ from sqlalchemy.sql.selectable import ScalarSelect
 from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.metrics import BatchMetrics, IterationFacts, compute_metrics
 from echo_ai.analysis.scoring import facts_from
-from echo_ai.db import utcnow
+from echo_ai.db import rows_changed, utcnow
 from echo_ai.errors import NotFound
 from echo_ai.providers.registry import ProviderSpec
 from echo_ai.runs.claims import ClaimedBatch
@@ -359,13 +359,13 @@ async def finalize_if_complete(session: AsyncSession, batch_run_id: uuid.UUID) -
     if counts is None or counts.stored < counts.iterations_requested:
         return False
     await _lock_experiment_of(session, batch_run_id)
-    claimed = await session.execute(
+    claimed = await rows_changed(
+        session,
         update(BatchRun)
         .where(BatchRun.id == batch_run_id, BatchRun.status.in_(_ACTIVE))
-        .values(status=BatchStatus.FINALIZING)
-        .execution_options(synchronize_session=False)
+        .values(status=BatchStatus.FINALIZING),
     )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if claimed != 1:
         return False
     batch = await session.scalar(
         select(BatchRun)
@@ -396,13 +396,13 @@ async def fail(session: AsyncSession, batch_run_id: uuid.UUID, reason: str) -> N
     """
     await _lock_experiment_of(session, batch_run_id)
     now = utcnow()
-    failed = await session.execute(
+    failed = await rows_changed(
+        session,
         update(BatchRun)
         .where(BatchRun.id == batch_run_id, BatchRun.status.in_(_ACTIVE))
-        .values(status=BatchStatus.FAILED, error=reason, finished_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
+        .values(status=BatchStatus.FAILED, error=reason, finished_at=now, updated_at=now),
     )
-    if failed.rowcount == 1:  # type: ignore[attr-defined]
+    if failed == 1:
         await settle_failed(session, batch_run_id)
 
 
@@ -550,7 +550,8 @@ async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> 
     Failed iterations are deleted so that their indices run again (an outage or a bad key
     must not shrink the sample for good), and taken off the batch's counters. A reopened
     batch has no metrics until it finishes again, and the round's combined metrics are
-    stored again without it. Returns how many batches were reopened.
+    stored again without it; the experiment is running again. Returns how many batches
+    were reopened.
     """
     latest = _latest_round(experiment_id)
     batches = list(
@@ -565,12 +566,12 @@ async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> 
     for batch in batches:
         if batch.status == BatchStatus.CANCELLED:
             continue
-        removed = await session.execute(
+        deleted = await rows_changed(
+            session,
             delete(Iteration).where(
                 Iteration.batch_run_id == batch.id, Iteration.success.is_(False)
-            )
+            ),
         )
-        deleted: int = removed.rowcount  # type: ignore[attr-defined]
         if batch.status == BatchStatus.COMPLETED and not deleted:
             continue
         # In SQL, like the writer's increments (a read-modify-write here could lose one).
@@ -587,4 +588,10 @@ async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> 
         await session.refresh(batch, ["stored", "failed"])
     if reopened:
         await store_round_metrics(session, experiment_id, reopened[0].round)
+        await session.execute(
+            update(Experiment)
+            .where(Experiment.id == experiment_id)
+            .values(status=ExperimentStatus.RUNNING, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
     return len(reopened)
