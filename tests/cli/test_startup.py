@@ -17,7 +17,9 @@ import typer.main
 
 from echo_ai.cli import app
 from echo_ai.cli.experiments import StatusName
+from echo_ai.cli.main import RoleName
 from echo_ai.runs.models import ExperimentStatus
+from echo_ai.workspaces.models import Role
 
 HEAVY = (
     "sqlalchemy",
@@ -97,6 +99,10 @@ def test_no_command_help_imports_a_heavy_library() -> None:
 
 def test_the_status_choices_are_the_experiment_statuses() -> None:
     assert list(get_args(StatusName)) == [status.value for status in ExperimentStatus]
+
+
+def test_the_role_choices_are_the_workspace_roles() -> None:
+    assert list(get_args(RoleName)) == [role.value for role in Role]
 
 
 def test_a_migrated_embedded_database_is_opened_without_alembic(tmp_path: Path) -> None:

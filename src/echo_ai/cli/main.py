@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -210,6 +210,35 @@ def workspace_plan(
     flows.in_runtime(settings, go)
     limit = api_requests_per_minute(plan, settings)
     print(f"workspace {workspace_id} is on the {plan} plan ({limit} API requests/minute)")
+
+
+RoleName = Literal["owner", "admin", "member", "viewer"]
+"""The values of ``workspaces.models.Role``, spelled here so that building the command line
+does not import the models; ``tests/cli/test_startup.py`` keeps them equal."""
+
+
+@app.command("local-workspace")
+@friendly_errors
+def local_workspace_grant(
+    email: Annotated[str, typer.Argument(help="The email of a registered account.")],
+    role: Annotated[RoleName, typer.Option(help="Their role in the local workspace.")] = "owner",
+) -> None:
+    """Let an account see (and, by role, manage) the experiments run from this command line:
+    they belong to the database's local workspace, which this makes the account a member of
+    (pick it with X-Workspace-ID in the API)."""
+    from echo_ai.cli import flows
+    from echo_ai.config import get_settings
+    from echo_ai.db import transaction
+    from echo_ai.privacy.audit import Actor
+    from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID, grant
+    from echo_ai.workspaces.models import Role
+
+    async def go(runtime: Runtime) -> None:
+        async with transaction(runtime.session_factory) as session:
+            await grant(session, email, role=Role(role), actor=Actor.cli())
+
+    flows.in_runtime(get_settings(), go)
+    print(f"{email} is now {role} of the local workspace {LOCAL_WORKSPACE_ID}")
 
 
 @app.command("fake-llm")
