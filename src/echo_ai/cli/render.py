@@ -10,8 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from echo_ai.analysis.metrics import BatchMetrics, Mean, Rate
-from echo_ai.experiments.service import ExperimentReport
-from echo_ai.experiments.views import SYNTHETIC_NOTICE, ExperimentDetail
+from echo_ai.experiments.schemas import SYNTHETIC_NOTICE, ExperimentDetail, ExperimentReport
 from echo_ai.runs.models import Experiment
 
 

@@ -15,15 +15,13 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
-from decimal import Decimal
-from typing import Any, TextIO
+from typing import TextIO
 
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.analysis.extraction import Extraction
 from echo_ai.experiments import service as experiment_service
+from echo_ai.experiments.schemas import IterationOut, StoredIteration
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
 from echo_ai.runs.models import Experiment, Iteration
@@ -68,103 +66,6 @@ COLUMNS = [
     "answer",
 ]
 """The CSV header, in order."""
-
-
-class MentionOut(BaseModel):
-    brand: str
-    term: str
-    start: int
-    end: int
-    """Offsets into ``answer``: ``answer[start:end]`` is the matched text (to highlight)."""
-
-
-class IterationOut(BaseModel):
-    """One answer as the iterations listing, the JSON and the JSON Lines exports show it."""
-
-    batch_run_id: uuid.UUID
-    index: int
-    success: bool
-    answer: str | None
-    error_code: str | None
-    error_message: str | None
-    attempts: int
-    latency_ms: float | None
-    input_tokens: int | None
-    output_tokens: int | None
-    cost_usd: Decimal | None
-    """``null`` means unknown (no price for the model), never free."""
-    model_version: str | None
-    searched: bool
-    citations: list[dict[str, Any]]
-    sources: list[dict[str, Any]]
-    search_queries: list[str]
-    brands_in_order: list[str]
-    mentions: list[MentionOut]
-    absences: list[dict[str, Any]]
-    created_at: datetime
-
-    @classmethod
-    def of(cls, iteration: Iteration | StoredIteration) -> IterationOut:
-        extraction = Extraction.from_dict(iteration.extraction) if iteration.extraction else None
-        return cls(
-            batch_run_id=iteration.batch_run_id,
-            index=iteration.index,
-            success=iteration.success,
-            answer=iteration.answer,
-            error_code=iteration.error_code,
-            error_message=iteration.error_message,
-            attempts=iteration.attempts,
-            latency_ms=iteration.latency_ms,
-            input_tokens=iteration.input_tokens,
-            output_tokens=iteration.output_tokens,
-            cost_usd=iteration.cost_usd,
-            model_version=iteration.model_version,
-            searched=iteration.searched,
-            citations=iteration.citations,
-            sources=iteration.sources,
-            search_queries=iteration.search_queries,
-            brands_in_order=list(extraction.brands_in_order) if extraction else [],
-            mentions=[
-                MentionOut(brand=m.brand, term=m.term, start=m.start, end=m.end)
-                for m in (extraction.mentions if extraction else ())
-            ],
-            absences=[
-                {"brand": a.brand, "sentence": a.sentence, "start": a.start, "end": a.end}
-                for a in (extraction.absences if extraction else ())
-            ],
-            created_at=iteration.created_at,
-        )
-
-
-class IterationExport(BaseModel):
-    """The JSON export's document (streamed: this model only documents it)."""
-
-    experiment_id: uuid.UUID
-    items: list[IterationOut]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredIteration:
-    """An iteration's columns as read for an export (a plain value, not an ORM object)."""
-
-    batch_run_id: uuid.UUID
-    index: int
-    success: bool
-    answer: str | None
-    error_code: str | None
-    error_message: str | None
-    attempts: int
-    latency_ms: float | None
-    input_tokens: int | None
-    output_tokens: int | None
-    cost_usd: Decimal | None
-    model_version: str | None
-    searched: bool
-    citations: list[dict[str, Any]]
-    sources: list[dict[str, Any]]
-    search_queries: list[str]
-    extraction: dict[str, Any] | None
-    created_at: datetime
 
 
 _COLUMNS = [getattr(Iteration, field.name) for field in fields(StoredIteration)]

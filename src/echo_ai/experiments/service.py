@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -31,7 +30,7 @@ from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.execution.executor import Executor
 from echo_ai.execution.providers import ensure_configured
 from echo_ai.execution.runtime import Runtime
-from echo_ai.experiments.schemas import ExperimentCreate
+from echo_ai.experiments.schemas import ExperimentCreate, ExperimentReport
 from echo_ai.observability import record_experiment_created
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
@@ -362,26 +361,6 @@ def summary(experiment: Experiment) -> dict[str, object]:
         "iterations": experiment.iterations,
         "synthetic": any(batch.synthetic for batch in experiment.batch_runs),
     }
-
-
-@dataclass(frozen=True)
-class ExperimentReport:
-    experiment: Experiment
-    batches: list[tuple[BatchRun, BatchMetrics | None]]
-    """The batches of the latest run, with their metrics once finished."""
-    combined: BatchMetrics | None
-    """The latest run's finished batches pooled at the iteration level, as stored when the
-    last of them finished (None until one has)."""
-    combined_providers: list[str]
-    """The providers (``vendor:model``) whose batches ``combined`` includes."""
-    combined_partial: bool
-    """Some batch of the latest run has not finished: ``combined`` leaves it out."""
-    earlier: list[tuple[BatchRun, BatchMetrics | None]]
-    """The batches of earlier runs (a recurring experiment's history), newest first."""
-
-    @property
-    def synthetic(self) -> bool:
-        return any(batch.synthetic for batch, _ in self.batches)
 
 
 def latest_batches(experiment: Experiment) -> list[BatchRun]:

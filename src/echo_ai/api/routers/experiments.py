@@ -7,10 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.metrics import BatchMetrics
 from echo_ai.api.auth import CurrentPrincipal, Principal, PrincipalActor, WritePrincipal
 from echo_ai.api.deps import SessionDep, StateDep
@@ -27,9 +25,15 @@ from echo_ai.api.pagination import (
 from echo_ai.api.state import ServiceState
 from echo_ai.experiments import export
 from echo_ai.experiments import service as experiments
-from echo_ai.experiments.export import IterationOut
-from echo_ai.experiments.schemas import ExperimentCreate
-from echo_ai.experiments.views import BatchRunOut, ExperimentDetail, ExperimentOut
+from echo_ai.experiments.schemas import (
+    BatchRunOut,
+    ExperimentCreate,
+    ExperimentDetail,
+    ExperimentOut,
+    IterationExport,
+    IterationOut,
+    RescoreIn,
+)
 from echo_ai.privacy.audit import Actor
 from echo_ai.runs.models import ExperimentStatus
 
@@ -38,13 +42,6 @@ router = APIRouter(
 )
 
 MAX_PAGE = 100
-
-
-class RescoreIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    brands: BrandSet | None = None
-    """New brand definitions; omitted: re-score with the current ones."""
 
 
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE)]
@@ -211,7 +208,7 @@ async def export_experiment(
     response_class=StreamingResponse,
     responses={
         200: {
-            "model": export.IterationExport,
+            "model": IterationExport,
             "content": {"application/json": {}},
             "description": "Every iteration, with the fields of the iterations listing.",
         }
