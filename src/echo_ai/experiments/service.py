@@ -79,7 +79,6 @@ async def create(
         require_grounding=data.require_grounding,
         user_location=data.user_location.model_dump() if data.user_location else None,
         demo_probabilities=data.demo_probabilities,
-        status=ExperimentStatus.QUEUED,
         runs=0,
     )
     if data.schedule is not None:

@@ -7,10 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.analysis.metrics import BatchMetrics
-from echo_ai.api.auth import CurrentPrincipal, Principal, PrincipalActor, WritePrincipal
+from echo_ai.api.auth import CurrentPrincipal, PrincipalActor, WritePrincipal
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
 from echo_ai.api.pagination import (
@@ -22,7 +21,6 @@ from echo_ai.api.pagination import (
     page_of,
     row_index,
 )
-from echo_ai.api.state import ServiceState
 from echo_ai.experiments import export
 from echo_ai.experiments import service as experiments
 from echo_ai.experiments.schemas import (
@@ -34,7 +32,6 @@ from echo_ai.experiments.schemas import (
     IterationOut,
     RescoreIn,
 )
-from echo_ai.privacy.audit import Actor
 from echo_ai.runs.models import ExperimentStatus
 
 router = APIRouter(
@@ -167,16 +164,32 @@ async def list_iterations(
     )
 
 
-async def _export(
+@router.get(
+    "/{experiment_id}/export.{fmt}",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {
+                "text/csv": {},
+                "application/json": {"schema": IterationExport.model_json_schema()},
+                "application/x-ndjson": {},
+            },
+            "description": "csv: one row per iteration; json: one document (items as in the "
+            "iterations listing); jsonl: one such item per line. Columns: docs/exports.md.",
+        }
+    },
+)
+async def export_experiment(
     experiment_id: uuid.UUID,
     fmt: export.Format,
-    principal: Principal,
-    session: AsyncSession,
-    state: ServiceState,
-    actor: Actor,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    state: StateDep,
+    actor: PrincipalActor,
 ) -> StreamingResponse:
-    """Start the export in the request's transaction (committed before the first byte is
-    sent), then stream it, read in sessions of its own."""
+    """Every iteration (answers included) as CSV, JSON or JSON Lines, streamed. The export is
+    audited in the request's transaction, committed before the first byte is sent; the rows
+    are read in sessions of their own while they are sent."""
     experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
     source = await export.begin(session, experiment, fmt, actor=actor)
     body = export.chunks(state.runtime.session_factory, source, fmt)
@@ -185,66 +198,6 @@ async def _export(
         media_type=fmt.media_type,
         headers={"Content-Disposition": f'attachment; filename="experiment-{experiment.id}.{fmt}"'},
     )
-
-
-@router.get(
-    "/{experiment_id}/export.csv",
-    response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "One row per iteration."}},
-)
-async def export_experiment(
-    experiment_id: uuid.UUID,
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    state: StateDep,
-    actor: PrincipalActor,
-) -> StreamingResponse:
-    """Every iteration as CSV (answers included), streamed. Columns: docs/exports.md."""
-    return await _export(experiment_id, export.Format.CSV, principal, session, state, actor)
-
-
-@router.get(
-    "/{experiment_id}/export.json",
-    response_class=StreamingResponse,
-    responses={
-        200: {
-            "model": IterationExport,
-            "content": {"application/json": {}},
-            "description": "Every iteration, with the fields of the iterations listing.",
-        }
-    },
-)
-async def export_experiment_json(
-    experiment_id: uuid.UUID,
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    state: StateDep,
-    actor: PrincipalActor,
-) -> StreamingResponse:
-    """Every iteration as one JSON document, with the fields of the iterations listing,
-    streamed."""
-    return await _export(experiment_id, export.Format.JSON, principal, session, state, actor)
-
-
-@router.get(
-    "/{experiment_id}/export.jsonl",
-    response_class=StreamingResponse,
-    responses={
-        200: {
-            "content": {"application/x-ndjson": {}},
-            "description": "One JSON object per line: an item of the JSON export.",
-        }
-    },
-)
-async def export_experiment_jsonl(
-    experiment_id: uuid.UUID,
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    state: StateDep,
-    actor: PrincipalActor,
-) -> StreamingResponse:
-    """Every iteration as JSON Lines (one item of the JSON export per line), streamed."""
-    return await _export(experiment_id, export.Format.JSONL, principal, session, state, actor)
 
 
 @router.post(
