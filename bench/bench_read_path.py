@@ -437,20 +437,40 @@ class DetailFigures:
     memory_growth_mb: float
 
 
-def measure_detail(client: httpx.Client, pid: int, seeded: Seeded, requests: int) -> DetailFigures:
-    """``requests`` detail requests after a warm-up one; fewer when one takes long."""
-    url = f"/v1/experiments/{seeded.experiment_id}"
-    with MemoryWatch(pid) as memory:
-        warmup, response = timed_get(client, url)
+def measure_details(
+    client: httpx.Client, pid: int, sizes: list[Seeded], requests: int
+) -> dict[int, DetailFigures]:
+    """``requests`` detail requests per size after a warm-up one. When every size answers
+    quickly the sizes take turns, request by request, so that the machine's load of the
+    moment weighs on each alike (the ratio is the figure); a slow one is measured alone,
+    with fewer requests."""
+    urls = {seeded.size: f"/v1/experiments/{seeded.experiment_id}" for seeded in sizes}
+    warmups: dict[int, float] = {}
+    for seeded in sizes:
+        warmup, response = timed_get(client, urls[seeded.size])
         if response.json()["providers"][0]["iterations_requested"] != seeded.size:
             raise RuntimeError(f"the {seeded.size:,}-iteration experiment is not as seeded")
-        if warmup > SLOW_DETAIL_BUDGET_S:
-            samples = [warmup]  # minutes per request: the first one is the figure
-        else:
-            if warmup > SLOW_DETAIL_S:
-                requests = max(2, min(requests, round(SLOW_DETAIL_BUDGET_S / warmup)))
-            samples = [timed_get(client, url)[0] for _ in range(requests)]
-    return DetailFigures(Timings(samples), memory.growth_mb)
+        warmups[seeded.size] = warmup
+    samples: dict[int, list[float]] = {seeded.size: [] for seeded in sizes}
+    with MemoryWatch(pid) as memory:
+        if max(warmups.values()) <= SLOW_DETAIL_S:
+            for _ in range(requests):
+                for size, url in urls.items():
+                    samples[size].append(timed_get(client, url)[0])
+            growth = memory.growth_mb
+            return {size: DetailFigures(Timings(s), growth) for size, s in samples.items()}
+    figures: dict[int, DetailFigures] = {}
+    for size, url in urls.items():
+        with MemoryWatch(pid) as memory:
+            if warmups[size] > SLOW_DETAIL_BUDGET_S:
+                taken = [warmups[size]]  # minutes per request: the first one is the figure
+            else:
+                count = requests
+                if warmups[size] > SLOW_DETAIL_S:
+                    count = max(2, min(requests, round(SLOW_DETAIL_BUDGET_S / warmups[size])))
+                taken = [timed_get(client, url)[0] for _ in range(count)]
+        figures[size] = DetailFigures(Timings(taken), memory.growth_mb)
+    return figures
 
 
 @dataclass(frozen=True)
@@ -598,10 +618,8 @@ def run(args: argparse.Namespace, database_url: str, tmp: Path) -> Verdicts:
 
         print("\n(a) GET /v1/experiments/{id}", flush=True)
         print(f"  {'iterations':>10}  {'requests':>8} {'p50':>11} {'p95':>11}  {'API memory':>11}")
-        details: dict[int, DetailFigures] = {}
-        for size in sizes:
-            figures = measure_detail(client, pid, seeded[size], args.requests)
-            details[size] = figures
+        details = measure_details(client, pid, [seeded[size] for size in sizes], args.requests)
+        for size, figures in details.items():
             print(
                 f"  {size:>10,}  {len(figures.timings.samples):>8} {ms(figures.timings.p50):>11} "
                 f"{ms(figures.timings.p95):>11}  {figures.memory_growth_mb:>+9.0f} MB",
@@ -668,7 +686,7 @@ def main() -> None:
     parser.add_argument("--large", action="store_true", help="also 1,000,000 iterations")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument(
-        "--requests", type=int, default=30, help="samples per figure (fewer for slow details)"
+        "--requests", type=int, default=60, help="samples per figure (fewer for slow details)"
     )
     parser.add_argument(
         "--admin-database-url", default="postgresql://postgres@127.0.0.1:5432/postgres"
