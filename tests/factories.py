@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from echo_ai.brands.schemas import BrandSet
+from echo_ai.db import transaction
+from echo_ai.experiments import service as experiment_service
 from echo_ai.experiments.schemas import ExperimentCreate
+from echo_ai.runs.models import BatchRun
 
 
 def brand_set(**overrides: Any) -> BrandSet:
@@ -30,3 +36,22 @@ def experiment_input(**overrides: Any) -> ExperimentCreate:
     }
     data.update(overrides)
     return ExperimentCreate.model_validate(data)
+
+
+async def stored_experiment(
+    session_factory: async_sessionmaker[AsyncSession], *, chunk_size: int = 10, **overrides: Any
+) -> uuid.UUID:
+    """An experiment created by the service (queued, its batches planned); its id."""
+    async with transaction(session_factory) as session:
+        experiment = await experiment_service.create(
+            session, experiment_input(**overrides), chunk_size=chunk_size
+        )
+        return experiment.id
+
+
+async def stored_batches(
+    session_factory: async_sessionmaker[AsyncSession], experiment_id: uuid.UUID
+) -> list[BatchRun]:
+    """The experiment's batches as stored now."""
+    async with transaction(session_factory) as session:
+        return (await experiment_service.get(session, experiment_id)).batch_runs

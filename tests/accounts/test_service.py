@@ -16,10 +16,11 @@ from echo_ai.errors import Conflict, NotFound
 from echo_ai.runtime import Runtime
 from echo_ai.security.keys import KeyRing
 from echo_ai.security.tokens import TokenSigner
+from tests.kit import PASSWORD
 
 pytestmark = pytest.mark.usefixtures("backend")
 
-PASSWORD = "correct horse battery staple"
+
 KEYS = KeyRing(current="k" * 8 + "Zq3!xV9@pL2#mN7$wR5%tY8^uI1&oP4*")
 
 

@@ -8,10 +8,11 @@ import httpx
 import pytest
 
 from echo_ai.config import Settings
+from tests.kit import PASSWORD
+from tests.kit import register as register_user
 
 pytestmark = pytest.mark.usefixtures("backend")
 
-PASSWORD = "correct horse battery staple"
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 EXPERIMENT: dict[str, Any] = {
     "prompt": "What is the best CRM for a 10-person startup?",
@@ -32,7 +33,7 @@ async def _sign_in(
     """(session cookie value, CSRF token); the client's own cookie jar is left empty so
     each test states exactly which cookies it sends."""
     if register:
-        await client.post("/auth/register", json={"email": email, "password": PASSWORD})
+        await register_user(client, email)
     response = await client.post("/auth/session", json={"email": email, "password": PASSWORD})
     assert response.status_code == 200, response.text
     client.cookies.clear()
