@@ -96,13 +96,9 @@ class ManualClock:
         self.slept: list[float] = []
         self._woke_at: ContextVar[float | None] = ContextVar(f"woke-at-{id(self)}", default=None)
 
-    def _base(self) -> float:
-        return self.now
-
     def monotonic(self) -> float:
         woke_at = self._woke_at.get()
-        base = self._base()
-        return base if woke_at is None else max(base, woke_at)
+        return self.now if woke_at is None else max(self.now, woke_at)
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
@@ -113,16 +109,32 @@ class ManualClock:
         self.now += seconds
 
 
-class InstantClock(ManualClock):
-    """Real time, except that a sleep returns at once and moves the sleeping task's clock
-    to the time it was due to wake: what a schedule granted, without waiting for it (so
-    the machine's load cannot make a wake-up late)."""
+class InstantClock:
+    """Real time, except that a sleep returns at once: for schedules granted by someone
+    else (Redis), read without waiting for them.
 
-    def _base(self) -> float:
-        return time.monotonic()
+    A task that calls :meth:`ask` before a call reads, after it, the time it asked plus the
+    waits it was given: the start the schedule granted it, however late the machine then
+    ran the task.
+    """
 
-    def advance(self, seconds: float) -> None:
-        raise TypeError("an InstantClock follows real time")
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+        self._asked: ContextVar[float | None] = ContextVar(f"asked-{id(self)}", default=None)
+
+    def ask(self) -> None:
+        self._asked.set(time.monotonic())
+
+    def monotonic(self) -> float:
+        asked = self._asked.get()
+        return time.monotonic() if asked is None else asked
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        asked = self._asked.get()
+        if asked is not None:
+            self._asked.set(asked + seconds)
+        await asyncio.sleep(0)
 
 
 # --- users, keys and teams over HTTP --------------------------------------------------

@@ -245,7 +245,7 @@ class _Unreliable(_ScriptedVendor):
     async def complete(self, request: CompletionRequest) -> Completion:
         if self.calls == 0:
             self.calls += 1
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # the vendor's latency
             raise AuthenticationFailed("key revoked", status_code=401)
         self.delay = 0.05
         return await super().complete(request)
@@ -303,7 +303,7 @@ class _Broken(_ScriptedVendor):
 
     async def complete(self, request: CompletionRequest) -> Completion:
         self.calls += 1
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.005)  # the vendor's latency
         raise RuntimeError("adapter bug")
 
 
@@ -323,16 +323,14 @@ async def test_a_crashing_chunk_stops_the_batch_and_its_other_chunks(runtime: Ru
     assert batch.error == "internal error: RuntimeError: adapter bug"
 
 
-async def test_answers_with_nul_characters_are_stored(
-    runtime: Runtime, scripted: _ScriptedVendor
-) -> None:
-    original = scripted.complete
-
-    async def with_nul(request: CompletionRequest) -> Completion:
-        completion = await original(request)
+class _AnswersWithNul(_ScriptedVendor):
+    async def complete(self, request: CompletionRequest) -> Completion:
+        completion = await super().complete(request)
         return dataclasses.replace(completion, text="HubSpot\x00 is great")
 
-    scripted.complete = with_nul  # type: ignore[method-assign]
+
+async def test_answers_with_nul_characters_are_stored(runtime: Runtime) -> None:
+    runtime.providers.register(_AnswersWithNul())
     experiment_id = await stored_experiment(
         runtime.session_factory, iterations=3, providers=["openai:gpt-4o-mini"]
     )

@@ -19,17 +19,21 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio
 
-from echo_ai.providers.base import Completion, CompletionRequest
+from echo_ai.clock import SYSTEM_CLOCK, Clock
+from echo_ai.providers.base import Completion, CompletionRequest, Provider
 from echo_ai.runs.limits import (
     ProviderLimits,
     RateLimitedProvider,
+    RateLimiter,
     RateLimitUnavailable,
     RedisMinuteRateLimiter,
     redis_rate_key,
 )
+from tests.kit import InstantClock, wait_until
 from tests.servers import REDIS_URL, redis_unreachable
 
-# asyncio.sleep may wake a little late; a late start shortens the gap to the next one.
+# A call's granted start is read as the time it asked Redis plus the wait Redis gave it;
+# Redis may run the script a little after the call was sent.
 JITTER = 0.004
 
 
@@ -51,12 +55,15 @@ async def prefix() -> AsyncIterator[str]:
 
 
 class _Echo:
-    def __init__(self, name: str) -> None:
+    """Records when each call started, on the clock the limiter waits on."""
+
+    def __init__(self, name: str, clock: Clock = SYSTEM_CLOCK) -> None:
         self.name = name
+        self.clock = clock
         self.started: list[float] = []
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        self.started.append(time.monotonic())
+        self.started.append(self.clock.monotonic())
         return Completion(
             text="ok", model_version=None, input_tokens=None, output_tokens=None, latency_ms=0
         )
@@ -65,18 +72,29 @@ class _Echo:
         return None
 
 
+async def _warm_up(*limiters: RateLimiter | None) -> None:
+    """Open each client's connections and load the script before the measured calls: a
+    call that also connects (or loads the script) would read its granted slot late."""
+    await asyncio.gather(*(limiter.acquire() for limiter in limiters for _ in range(8) if limiter))
+
+
 @needs_redis
 async def test_workers_with_separate_clients_share_one_spacing(prefix: str) -> None:
     key = f"{prefix}:openai:gpt-4o-mini"
     clients = [redis.asyncio.Redis.from_url(REDIS_URL) for _ in range(3)]
     try:
-        limiters = [RedisMinuteRateLimiter(client, key, 3_000) for client in clients]  # 20 ms
+        clock = InstantClock()  # each call's start is the one Redis granted it
+        limiters = [RedisMinuteRateLimiter(client, key, 3_000, clock=clock) for client in clients]
         started: list[float] = []
 
         async def call(limiter: RedisMinuteRateLimiter) -> None:
+            clock.ask()
             await limiter.acquire()
-            started.append(time.monotonic())
+            started.append(clock.monotonic())
 
+        await _warm_up(
+            *(RedisMinuteRateLimiter(c, f"{key}:warm-up", 3_000, clock=clock) for c in clients)
+        )
         begin = time.monotonic()
         await asyncio.gather(*(call(limiters[i % 3]) for i in range(15)))
         started.sort()
@@ -165,6 +183,10 @@ def test_processes_together_stay_under_the_rate(prefix: str) -> None:
         assert sum(1 for u in started[i:] if u < t + 1.0) <= per_second + 1
 
 
+async def _gone(client: redis.asyncio.Redis, key: str) -> bool:
+    return await client.exists(key) == 0
+
+
 @needs_redis
 async def test_idle_keys_expire(prefix: str) -> None:
     key = f"{prefix}:openai:gpt-4o"
@@ -175,7 +197,7 @@ async def test_idle_keys_expire(prefix: str) -> None:
         await limiter.acquire()
         ttl_ms = await client.pttl(key)
         assert 0 < ttl_ms <= 10 + 10 + 1_000 + 1  # the next slot plus a small margin
-        await asyncio.sleep(ttl_ms / 1000 + 0.05)
+        await wait_until(lambda: _gone(client, key), within=ttl_ms / 1000 + 5)
         assert await client.exists(key) == 0
         # An expired key just means the next call may start at once.
         begin = time.monotonic()
@@ -190,11 +212,12 @@ async def test_provider_limits_with_redis_share_the_rate_between_workers(prefix:
     # Keys are fixed as echo-ai:outbound-rate:{vendor}:{model}; a random vendor isolates us.
     vendor_name = prefix.replace(":", "-")
     key = redis_rate_key(vendor_name, "m")
+    clock = InstantClock()  # each call's start is the slot Redis granted it
     workers = [
-        ProviderLimits(concurrency=10, requests_per_minute=3_000, redis_url=REDIS_URL)
+        ProviderLimits(concurrency=10, requests_per_minute=3_000, redis_url=REDIS_URL, clock=clock)
         for _ in range(2)
     ]
-    vendor = _Echo(vendor_name)
+    vendor = _Echo(vendor_name, clock)
     try:
         limiter = workers[0].rate_limiter(vendor_name, "m")
         assert isinstance(limiter, RedisMinuteRateLimiter)
@@ -207,8 +230,14 @@ async def test_provider_limits_with_redis_share_the_rate_between_workers(prefix:
 
         providers = [limits.wrap(vendor, "m") for limits in workers]
         assert all(isinstance(p, RateLimitedProvider) for p in providers)
+        await _warm_up(*(limits.rate_limiter(vendor_name, "warm-up") for limits in workers))
         request = CompletionRequest(prompt="p", model="m")
-        await asyncio.gather(*(providers[i % 2].complete(request) for i in range(8)))
+
+        async def call(provider: Provider) -> None:
+            clock.ask()
+            await provider.complete(request)
+
+        await asyncio.gather(*(call(providers[i % 2]) for i in range(8)))
         started = sorted(vendor.started)
         gaps = [b - a for a, b in itertools.pairwise(started)]
         assert min(gaps) >= 0.02 - JITTER
