@@ -110,30 +110,17 @@ class ManualClock:
 
 
 class InstantClock:
-    """Real time, except that a sleep returns at once: for schedules granted by someone
-    else (Redis), read without waiting for them.
-
-    A task that calls :meth:`ask` before a call reads, after it, the time it asked plus the
-    waits it was given: the start the schedule granted it, however late the machine then
-    ran the task.
-    """
+    """Real time, except that a sleep returns at once (recording how long it was): for
+    schedules kept elsewhere (Redis), which tests read back instead of waiting for them."""
 
     def __init__(self) -> None:
         self.slept: list[float] = []
-        self._asked: ContextVar[float | None] = ContextVar(f"asked-{id(self)}", default=None)
-
-    def ask(self) -> None:
-        self._asked.set(time.monotonic())
 
     def monotonic(self) -> float:
-        asked = self._asked.get()
-        return time.monotonic() if asked is None else asked
+        return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
-        asked = self._asked.get()
-        if asked is not None:
-            self._asked.set(asked + seconds)
         await asyncio.sleep(0)
 
 
