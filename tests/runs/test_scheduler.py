@@ -19,7 +19,7 @@ from echo_ai.experiments.schemas import ScheduleIn
 from echo_ai.runs.models import BatchRun, BatchStatus, Iteration
 from echo_ai.runs.scheduler import claim_stalled, start_due_runs
 from echo_ai.runtime import Runtime
-from tests.factories import experiment_input
+from tests.factories import stored_experiment
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -27,12 +27,12 @@ HOURLY = {"cron": "0 * * * *"}
 
 
 async def _scheduled(runtime: Runtime, *, run_first: bool = True, **overrides: object) -> uuid.UUID:
-    data = experiment_input(iterations=10, schedule=HOURLY, **overrides)
-    async with transaction(runtime.session_factory) as session:
-        created = await experiment_service.create(session, data, chunk_size=5)
+    experiment_id = await stored_experiment(
+        runtime.session_factory, chunk_size=5, iterations=10, schedule=HOURLY, **overrides
+    )
     if run_first:
-        await runtime.executor.run_experiment(created.id)
-    return created.id
+        await runtime.executor.run_experiment(experiment_id)
+    return experiment_id
 
 
 async def _set(runtime: Runtime, experiment_id: uuid.UUID, **values: object) -> None:
