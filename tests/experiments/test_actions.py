@@ -102,19 +102,21 @@ async def test_cancel_stops_a_long_run_and_keeps_what_it_stored(
     client: httpx.AsyncClient, started_app: FastAPI
 ) -> None:
     runtime = app_runtime(started_app)
-    vendor = _SlowDemo(delay=0.02)
+    vendor = _SlowDemo(delay=0.02, gate=asyncio.Event())
     runtime.providers.register(vendor)
     runtime.runner.limits.concurrency = 4
     executor = _watch(runtime)
     user = await register_and_login(client, "ada@example.com")
     created = await client.post("/v1/experiments", headers=user, json={**BODY, "iterations": 5000})
     experiment_id = created.json()["id"]
-    await wait_until(lambda: vendor.calls >= 8)
+    await wait_until(lambda: vendor.calls >= 4)  # every slot's call waits at the gate
 
     cancelled = await client.post(f"/v1/experiments/{experiment_id}/cancel", headers=user)
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
     assert [p["status"] for p in cancelled.json()["providers"]] == ["cancelled"]
+    assert vendor.gate is not None
+    vendor.gate.set()
 
     await wait_until(lambda: executor.ended == 1)  # calls in flight at the cancel finish...
     calls = vendor.calls
@@ -135,7 +137,7 @@ async def test_a_cancelled_batch_is_noticed_from_the_database(
 ) -> None:
     """A runner that did not get the in-process mark (another process) re-reads the status."""
     runtime = app_runtime(started_app)
-    vendor = _SlowDemo(delay=0.02)
+    vendor = _SlowDemo(delay=0.02, gate=asyncio.Event())
     runtime.providers.register(vendor)
     runtime.runner.limits.concurrency = 4
     clock = ManualClock()
@@ -144,9 +146,11 @@ async def test_a_cancelled_batch_is_noticed_from_the_database(
     user = await register_and_login(client, "ada@example.com")
     created = await client.post("/v1/experiments", headers=user, json={**BODY, "iterations": 5000})
     experiment_id = created.json()["id"]
-    await wait_until(lambda: vendor.calls >= 8)
+    await wait_until(lambda: vendor.calls >= 4)  # every slot's call waits at the gate
     assert (await client.post(f"/v1/experiments/{experiment_id}/cancel", headers=user)).is_success
     clock.advance(CANCEL_CHECK_SECONDS)  # the re-check interval...
+    assert vendor.gate is not None
+    vendor.gate.set()
     await wait_until(lambda: executor.ended == 1)  # ...and the calls then in flight
     calls = vendor.calls
     assert vendor.calls == calls < 5000
