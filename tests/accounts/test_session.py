@@ -50,7 +50,7 @@ def _cookies(session: str, csrf: str | None = None, name: str = "echo_session") 
 async def test_sign_in_sets_an_httponly_lax_cookie_and_returns_a_csrf_token(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    await client.post("/auth/register", json={"email": "ada@example.com", "password": PASSWORD})
+    await register_user(client, "ada@example.com")
     response = await client.post(
         "/auth/session", json={"email": "ada@example.com", "password": PASSWORD}
     )
@@ -68,7 +68,7 @@ async def test_sign_in_sets_an_httponly_lax_cookie_and_returns_a_csrf_token(
 
 
 async def test_failed_browser_sign_in_sets_no_cookie(client: httpx.AsyncClient) -> None:
-    await client.post("/auth/register", json={"email": "ada@example.com", "password": PASSWORD})
+    await register_user(client, "ada@example.com")
     response = await client.post(
         "/auth/session", json={"email": "ada@example.com", "password": "not the password"}
     )
@@ -86,7 +86,7 @@ def https_settings(settings: Settings) -> Settings:
 async def test_over_https_the_cookie_is_host_prefixed_and_secure(
     https_settings: Settings, client: httpx.AsyncClient
 ) -> None:
-    await client.post("/auth/register", json={"email": "ada@example.com", "password": PASSWORD})
+    await register_user(client, "ada@example.com")
     response = await client.post(
         "/auth/session", json={"email": "ada@example.com", "password": PASSWORD}
     )

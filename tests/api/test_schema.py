@@ -37,9 +37,8 @@ from schemathesis.specs.openapi.checks import (
 
 from echo_ai.app import create_app
 from echo_ai.config import Settings
-from tests.kit import wait_until_sync
+from tests.kit import PASSWORD, wait_until_sync
 
-PASSWORD = "correct horse battery staple"
 EMAIL = "schema-fuzz@example.com"
 MAX_EXAMPLES = 20
 """Per operation and pass: the whole module stays well under a minute on two cores."""
