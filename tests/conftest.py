@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 
 from echo_ai.app import create_app
@@ -24,6 +25,11 @@ from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.models import Base
 from echo_ai.testing.fake_llm import FakeLLMServer
 from tests.servers import database_url, postgres_unreachable, scratch_database
+
+# Property tests check behaviour, not speed: no per-example deadline (a busy machine
+# would fail them), and the same examples on every run (a failure reproduces).
+hypothesis_settings.register_profile("echo-ai", deadline=None, derandomize=True)
+hypothesis_settings.load_profile("echo-ai")
 
 
 @pytest.fixture(scope="session")

@@ -69,8 +69,8 @@ def routers() -> list[APIRouter]:
     function so that importing :mod:`echo_ai.app` stays cheap and cycle-free."""
     from echo_ai.api import health
     from echo_ai.api.routers.api_keys import router as api_keys_router
-    from echo_ai.api.routers.audit import router as privacy_router
-    from echo_ai.api.routers.auth import router as accounts_router
+    from echo_ai.api.routers.audit import router as audit_router
+    from echo_ai.api.routers.auth import router as auth_router
     from echo_ai.api.routers.brands import router as brands_router
     from echo_ai.api.routers.experiments import router as experiments_router
     from echo_ai.api.routers.schedules import router as schedules_router
@@ -78,13 +78,13 @@ def routers() -> list[APIRouter]:
 
     return [
         health.router,
-        accounts_router,
+        auth_router,
         api_keys_router,
         workspaces_router,
         brands_router,
         experiments_router,
         schedules_router,
-        privacy_router,
+        audit_router,
     ]
 
 

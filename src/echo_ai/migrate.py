@@ -68,7 +68,7 @@ async def upgrade(
     (it must be idempotent and cheap once done)."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade, revision)
-        if revision == "head" and then is not None:
+        if revision in ("head", HEAD) and then is not None:
             from sqlalchemy.ext.asyncio import AsyncSession
 
             async with AsyncSession(bind=connection, expire_on_commit=False) as session:

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from scipy.stats import fisher_exact
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
-from echo_ai.analysis import statistics
 from echo_ai.analysis.statistics import (
     bootstrap_ratio_interval,
     fisher_exact_p_value,
@@ -194,15 +193,14 @@ def test_bootstrap_few_distinct_rows_agrees_with_textbook_resampling() -> None:
 
 
 @pytest.mark.parametrize("block_cells", [2_000_000, 1_000])
-def test_bootstrap_many_distinct_rows_agrees_with_textbook_resampling(
-    monkeypatch: pytest.MonkeyPatch, block_cells: int
-) -> None:
+def test_bootstrap_many_distinct_rows_agrees_with_textbook_resampling(block_cells: int) -> None:
     # A small block size forces the memory-bounded loop to run many times.
-    monkeypatch.setattr(statistics, "_BOOTSTRAP_BLOCK_CELLS", block_cells)
     rng = random.Random(6)
     numerators = [rng.randint(0, 50) for _ in range(300)]
     denominators = [num + rng.randint(0, 60) for num in numerators]
-    ours = bootstrap_ratio_interval(numerators, denominators, resamples=3000)
+    ours = bootstrap_ratio_interval(
+        numerators, denominators, resamples=3000, block_cells=block_cells
+    )
     reference = _naive_bootstrap(numerators, denominators, 3000, seed=6)
     assert ours is not None
     assert ours[0] == pytest.approx(reference[0], abs=0.01)
@@ -244,9 +242,9 @@ def test_jaccard_matches_pairwise_definition(sets: list[frozenset[str]]) -> None
 @settings(max_examples=30)
 def test_jaccard_blocked_computation_matches(sets: list[frozenset[str]]) -> None:
     # Tiny blocks force many passes of the memory-bounded loop.
-    with pytest.MonkeyPatch.context() as patched:
-        patched.setattr(statistics, "_JACCARD_BLOCK_CELLS", 3)
-        assert mean_pairwise_jaccard(sets) == pytest.approx(_naive_jaccard(sets), abs=1e-12)
+    assert mean_pairwise_jaccard(sets, block_cells=3) == pytest.approx(
+        _naive_jaccard(sets), abs=1e-12
+    )
 
 
 def test_jaccard_special_cases() -> None:

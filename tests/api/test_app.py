@@ -9,7 +9,7 @@ import re
 import socket
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from echo_ai.config import ServerSettings, Settings
 from echo_ai.errors import Conflict, NotFound
 from echo_ai.security.headers import HSTS_VALUE
 from echo_ai.security.rate_limit import rate_limit
+from tests.kit import wait_until_sync
 
 INTERNAL = {"error": {"code": "internal_error", "message": "internal error", "details": None}}
 
@@ -518,31 +519,37 @@ def test_serve_starts_on_a_fresh_machine(tmp_path: Path) -> None:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
+    lines: list[str] = []
+    assert process.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout or ()), daemon=True)
+    reader.start()
     try:
-        deadline = time.monotonic() + 20
+        # Started once uvicorn says so (imports and migrations take a while on a busy
+        # machine), or failed if the process ended first.
+        wait_until_sync(
+            lambda: process.poll() is not None or any("Uvicorn running" in x for x in lines),
+            within=120,
+            message=lambda: f"the server did not start: {''.join(lines)}",
+        )
         response = None
-        while time.monotonic() < deadline:
-            try:
-                response = httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None:
-                    break
-                time.sleep(0.1)
+        if process.poll() is None:
+            response = httpx.get(f"{base}/health", timeout=30)
         assert response is not None, "server did not answer"
         assert response.status_code == 200
         assert response.json() == {"status": "ok"}
         assert "server" not in response.headers
         assert response.headers[REQUEST_ID_HEADER]
-        ready = httpx.get(f"{base}/health/ready", timeout=5)
+        ready = httpx.get(f"{base}/health/ready", timeout=30)
         assert ready.status_code == 200
-        big = httpx.post(f"{base}/health", content=b"x" * 1_000_001, timeout=5)
+        big = httpx.post(f"{base}/health", content=b"x" * 1_000_001, timeout=30)
         assert big.status_code == 413
         assert big.json()["error"]["code"] == "payload_too_large"
         assert (tmp_path / "fresh" / "secret_key").stat().st_mode & 0o077 == 0
     finally:
         process.terminate()
-        output, _ = process.communicate(timeout=10)
+        process.wait(timeout=60)
+        reader.join(timeout=60)
+    output = "".join(lines)
     assert f"listening on {base}" in output
     assert f"{base}/docs" in output
     # Everything the server itself logs is one JSON object per line, uvicorn's lines too.

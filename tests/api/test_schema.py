@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,8 +37,8 @@ from schemathesis.specs.openapi.checks import (
 
 from echo_ai.app import create_app
 from echo_ai.config import Settings
+from tests.kit import PASSWORD, wait_until_sync
 
-PASSWORD = "correct horse battery staple"
 EMAIL = "schema-fuzz@example.com"
 MAX_EXAMPLES = 20
 """Per operation and pass: the whole module stays well under a minute on two cores."""
@@ -92,13 +91,16 @@ def _seed_experiment(client: asgi.ASGIClient, auth: dict[str, str]) -> str:
     created = client.post("/v1/experiments", json=SEEDED_EXPERIMENT, headers=auth)
     assert created.status_code == 202, created.text
     url = f"/v1/experiments/{created.json()['id']}"
-    for _ in range(200):
+    status = ""
+
+    def finished() -> bool:
+        nonlocal status
         status = client.get(url, headers=auth).json()["status"]
-        if status in ("completed", "failed"):
-            assert status == "completed"
-            return str(created.json()["id"])
-        time.sleep(0.05)
-    raise AssertionError("the seeded experiment did not finish")
+        return status in ("completed", "failed")
+
+    wait_until_sync(finished, message="the seeded experiment did not finish")
+    assert status == "completed"
+    return str(created.json()["id"])
 
 
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,31 +6,16 @@ import httpx
 import pytest
 
 from echo_ai.config import Settings
+from tests.kit import PASSWORD, bearer, login, register, register_and_login
 
 pytestmark = pytest.mark.usefixtures("backend")
 
-PASSWORD = "correct horse battery staple"
-
-
-async def _register_and_login(
-    client: httpx.AsyncClient, email: str = "ada@example.com"
-) -> dict[str, str]:
-    response = await client.post("/auth/register", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 201
-    response = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    tokens: dict[str, str] = response.json()
-    return tokens
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
 
 async def test_register_login_me(client: httpx.AsyncClient) -> None:
-    tokens = await _register_and_login(client)
+    await register(client, "ada@example.com")
+    tokens = await login(client, "ada@example.com")
     assert tokens["token_type"] == "bearer" and tokens["expires_in"] == 900
-    response = await client.get("/auth/me", headers=_bearer(tokens["access_token"]))
+    response = await client.get("/auth/me", headers=bearer(tokens["access_token"]))
     assert response.status_code == 200
     me = response.json()
     assert me["email"] == "ada@example.com"
@@ -49,7 +34,7 @@ async def test_registration_does_not_reveal_existing_accounts(client: httpx.Asyn
 
 
 async def test_login_failures_look_the_same(client: httpx.AsyncClient) -> None:
-    await _register_and_login(client)
+    await register_and_login(client)
     unknown = await client.post(
         "/auth/login", json={"email": "nobody@example.com", "password": PASSWORD}
     )
@@ -71,7 +56,8 @@ async def test_login_failures_look_the_same(client: httpx.AsyncClient) -> None:
 
 
 async def test_refresh_rotation_and_reuse_over_http(client: httpx.AsyncClient) -> None:
-    tokens = await _register_and_login(client)
+    await register(client, "ada@example.com")
+    tokens = await login(client, "ada@example.com")
     rotated = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert rotated.status_code == 200
     replay = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
@@ -85,8 +71,9 @@ async def test_refresh_rotation_and_reuse_over_http(client: httpx.AsyncClient) -
 
 
 async def test_logout_and_password_change(client: httpx.AsyncClient) -> None:
-    tokens = await _register_and_login(client)
-    headers = _bearer(tokens["access_token"])
+    await register(client, "ada@example.com")
+    tokens = await login(client, "ada@example.com")
+    headers = bearer(tokens["access_token"])
     weak = await client.post(
         "/auth/password",
         headers=headers,
@@ -101,25 +88,17 @@ async def test_logout_and_password_change(client: httpx.AsyncClient) -> None:
     assert changed.status_code == 204
     refresh = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert refresh.status_code == 401
-    again = await _login(client, "another long passphrase")
+    again = await login(client, "ada@example.com", "another long passphrase")
     out = await client.post("/auth/logout", json={"refresh_token": again["refresh_token"]})
     assert out.status_code == 204
     refresh = await client.post("/auth/refresh", json={"refresh_token": again["refresh_token"]})
     assert refresh.status_code == 401
 
 
-async def _login(client: httpx.AsyncClient, password: str) -> dict[str, str]:
-    response = await client.post(
-        "/auth/login", json={"email": "ada@example.com", "password": password}
-    )
-    assert response.status_code == 200
-    tokens: dict[str, str] = response.json()
-    return tokens
-
-
 async def test_api_key_lifecycle(client: httpx.AsyncClient) -> None:
-    tokens = await _register_and_login(client)
-    owner = _bearer(tokens["access_token"])
+    await register(client, "ada@example.com")
+    tokens = await login(client, "ada@example.com")
+    owner = bearer(tokens["access_token"])
     created = await client.post(
         "/v1/api-keys", headers=owner, json={"name": "ci", "scopes": ["read"]}
     )
@@ -127,7 +106,7 @@ async def test_api_key_lifecycle(client: httpx.AsyncClient) -> None:
     key = created.json()
     assert key["key"].startswith("echo_live_") and key["key"].endswith(key["last4"])
 
-    whoami = await client.get("/v1/whoami", headers=_bearer(key["key"]))
+    whoami = await client.get("/v1/whoami", headers=bearer(key["key"]))
     assert whoami.status_code == 200
     assert whoami.json()["can_write"] is False  # read scope only
     listed = await client.get("/v1/api-keys", headers=owner)
@@ -135,26 +114,26 @@ async def test_api_key_lifecycle(client: httpx.AsyncClient) -> None:
     assert "key" not in listed.json()[0]  # shown once, never again
 
     # An API key cannot manage keys, and a revoked key stops working.
-    assert (await client.get("/v1/api-keys", headers=_bearer(key["key"]))).status_code == 403
+    assert (await client.get("/v1/api-keys", headers=bearer(key["key"]))).status_code == 403
     revoked = await client.delete(f"/v1/api-keys/{key['id']}", headers=owner)
     assert revoked.status_code == 204
-    rejected = await client.get("/v1/whoami", headers=_bearer(key["key"]))
+    rejected = await client.get("/v1/whoami", headers=bearer(key["key"]))
     assert rejected.status_code == 401
     assert rejected.headers["www-authenticate"] == "Bearer"
 
 
 async def test_another_workspace_is_not_found(client: httpx.AsyncClient) -> None:
-    ada = await _register_and_login(client, "ada@example.com")
-    bob = await _register_and_login(client, "bob@example.com")
-    me = await client.get("/auth/me", headers=_bearer(ada["access_token"]))
+    await register(client, "ada@example.com")
+    ada = await login(client, "ada@example.com")
+    await register(client, "bob@example.com")
+    bob = await login(client, "bob@example.com")
+    me = await client.get("/auth/me", headers=bearer(ada["access_token"]))
     ada_workspace = me.json()["memberships"][0]["workspace_id"]
-    key = await client.post(
-        "/v1/api-keys", headers=_bearer(ada["access_token"]), json={"name": "k"}
-    )
-    as_bob = {**_bearer(bob["access_token"]), "X-Workspace-ID": ada_workspace}
+    key = await client.post("/v1/api-keys", headers=bearer(ada["access_token"]), json={"name": "k"})
+    as_bob = {**bearer(bob["access_token"]), "X-Workspace-ID": ada_workspace}
     assert (await client.get("/v1/whoami", headers=as_bob)).status_code == 404
     deleted = await client.delete(
-        f"/v1/api-keys/{key.json()['id']}", headers=_bearer(bob["access_token"])
+        f"/v1/api-keys/{key.json()['id']}", headers=bearer(bob["access_token"])
     )
     assert deleted.status_code == 404
 
@@ -173,7 +152,7 @@ async def test_bad_credentials_are_401_with_the_error_shape(
 
 
 async def test_login_is_rate_limited_per_account(client: httpx.AsyncClient) -> None:
-    await _register_and_login(client)
+    await register_and_login(client)
     statuses = []
     for _ in range(12):
         response = await client.post(
@@ -189,8 +168,8 @@ async def test_login_is_rate_limited_per_account(client: httpx.AsyncClient) -> N
 async def test_each_workspace_has_an_api_rate_limit(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    ada = _bearer((await _register_and_login(client, "ada@example.com"))["access_token"])
-    bob = _bearer((await _register_and_login(client, "bob@example.com"))["access_token"])
+    ada = await register_and_login(client, "ada@example.com")
+    bob = await register_and_login(client, "bob@example.com")
     settings.server.workspace_requests_per_minute = 3
     assert [(await client.get("/v1/whoami", headers=ada)).status_code for _ in range(4)] == [
         200,

@@ -23,10 +23,11 @@ from echo_ai.security.keys import KeyRing
 from echo_ai.security.tokens import TokenSigner
 from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.models import Membership, Role
+from tests.kit import PASSWORD
 
 pytestmark = pytest.mark.usefixtures("backend")
 
-PASSWORD = "correct horse battery staple"
+
 KEYS = KeyRing(current="k" * 8 + "Zq3!xV9@pL2#mN7$wR5%tY8^uI1&oP4*")
 VISITOR = Actor(ip="203.0.113.7", user_agent="test")
 """Someone not signed in (registering, signing in)."""
@@ -129,7 +130,8 @@ async def test_sign_in_audits_both_outcomes_and_a_refusal_commits(runtime: Runti
         "auth.login_failed",
         "user.registered",
     ]
-    assert (succeeded.actor_type, succeeded.actor_user_id) == ("anonymous", user.id)
+    assert (succeeded.actor_type, succeeded.actor_user_id) == ("user", user.id)
+    assert (failed.actor_type, registered.actor_type) == ("anonymous", "user")
     assert (failed.actor_user_id, failed.ip) == (None, "203.0.113.7")
     assert registered.actor_user_id == user.id and registered.target_id == str(user.id)
     # An unknown address has no workspace: its failure is kept, in none.

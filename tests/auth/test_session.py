@@ -8,10 +8,11 @@ import httpx
 import pytest
 
 from echo_ai.config import Settings
+from tests.kit import PASSWORD
+from tests.kit import register as register_user
 
 pytestmark = pytest.mark.usefixtures("backend")
 
-PASSWORD = "correct horse battery staple"
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 EXPERIMENT: dict[str, Any] = {
     "prompt": "What is the best CRM for a 10-person startup?",
@@ -32,7 +33,7 @@ async def _sign_in(
     """(session cookie value, CSRF token); the client's own cookie jar is left empty so
     each test states exactly which cookies it sends."""
     if register:
-        await client.post("/auth/register", json={"email": email, "password": PASSWORD})
+        await register_user(client, email)
     response = await client.post("/auth/session", json={"email": email, "password": PASSWORD})
     assert response.status_code == 200, response.text
     client.cookies.clear()
@@ -49,7 +50,7 @@ def _cookies(session: str, csrf: str | None = None, name: str = "echo_session") 
 async def test_sign_in_sets_an_httponly_lax_cookie_and_returns_a_csrf_token(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    await client.post("/auth/register", json={"email": "ada@example.com", "password": PASSWORD})
+    await register_user(client, "ada@example.com")
     response = await client.post(
         "/auth/session", json={"email": "ada@example.com", "password": PASSWORD}
     )
@@ -67,7 +68,7 @@ async def test_sign_in_sets_an_httponly_lax_cookie_and_returns_a_csrf_token(
 
 
 async def test_failed_browser_sign_in_sets_no_cookie(client: httpx.AsyncClient) -> None:
-    await client.post("/auth/register", json={"email": "ada@example.com", "password": PASSWORD})
+    await register_user(client, "ada@example.com")
     response = await client.post(
         "/auth/session", json={"email": "ada@example.com", "password": "not the password"}
     )
@@ -85,7 +86,7 @@ def https_settings(settings: Settings) -> Settings:
 async def test_over_https_the_cookie_is_host_prefixed_and_secure(
     https_settings: Settings, client: httpx.AsyncClient
 ) -> None:
-    await client.post("/auth/register", json={"email": "ada@example.com", "password": PASSWORD})
+    await register_user(client, "ada@example.com")
     response = await client.post(
         "/auth/session", json={"email": "ada@example.com", "password": PASSWORD}
     )

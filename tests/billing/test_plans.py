@@ -24,8 +24,7 @@ from echo_ai.privacy.audit import Actor
 from echo_ai.privacy.models import AuditEvent
 from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.models import Membership, Workspace
-from tests.experiments.test_actions import _runtime
-from tests.experiments.test_router import _login
+from tests.kit import PASSWORD, app_runtime, register_and_login
 
 
 def test_plans_never_lower_the_default() -> None:
@@ -40,7 +39,7 @@ def test_plans_never_lower_the_default() -> None:
 
 
 async def _workspace_of(started_app: FastAPI, email: str) -> uuid.UUID:
-    async with transaction(_runtime(started_app).session_factory) as session:
+    async with transaction(app_runtime(started_app).session_factory) as session:
         workspace_id = await session.scalar(
             select(Membership.workspace_id).join(User).where(User.email == email)
         )
@@ -52,13 +51,13 @@ async def _workspace_of(started_app: FastAPI, email: str) -> uuid.UUID:
 async def test_a_plan_raises_the_workspace_api_limit(
     client: httpx.AsyncClient, started_app: FastAPI, settings: Settings
 ) -> None:
-    ada = await _login(client, "ada@example.com")
+    ada = await register_and_login(client, "ada@example.com")
     settings.server.workspace_requests_per_minute = 3
     statuses = [(await client.get("/v1/experiments", headers=ada)).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
 
     workspace_id = await _workspace_of(started_app, "ada@example.com")
-    async with transaction(_runtime(started_app).session_factory) as session:
+    async with transaction(app_runtime(started_app).session_factory) as session:
         workspace = await session.get(Workspace, workspace_id)
         assert workspace is not None and workspace.plan == PlanName.FREE
         workspace.plan = PlanName.TEAM
@@ -72,7 +71,7 @@ def test_operators_set_a_plan_from_the_command_line(cli_env: Path) -> None:
             open_runtime(get_settings(), executor="local") as runtime,
             transaction(runtime.session_factory) as session,
         ):
-            data = Registration(email="ada@example.com", password="correct horse battery staple")
+            data = Registration(email="ada@example.com", password=PASSWORD)
             user = await workspaces.register(session, data, actor=Actor())
             assert user is not None
             workspace_id = await session.scalar(

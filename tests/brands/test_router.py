@@ -7,9 +7,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.kit import register_and_login
+
 pytestmark = pytest.mark.usefixtures("backend")
 
-PASSWORD = "correct horse battery staple"
 PROFILE: dict[str, Any] = {
     "brand": {"name": "HubSpot", "aliases": ["HubSpot CRM"], "domains": ["hubspot.com"]},
     "competitors": [{"name": "Salesforce"}, {"name": "Zoho CRM", "aliases": ["Zoho"]}],
@@ -18,14 +19,8 @@ PROFILE: dict[str, Any] = {
 }
 
 
-async def _user(client: httpx.AsyncClient, email: str) -> dict[str, str]:
-    await client.post("/auth/register", json={"email": email, "password": PASSWORD})
-    response = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 async def test_brand_profile_lifecycle(client: httpx.AsyncClient) -> None:
-    ada = await _user(client, "ada@example.com")
+    ada = await register_and_login(client, "ada@example.com")
     created = await client.post("/v1/brands", headers=ada, json=PROFILE)
     assert created.status_code == 201
     profile = created.json()
@@ -49,6 +44,17 @@ async def test_brand_profile_lifecycle(client: httpx.AsyncClient) -> None:
     assert [item["id"] for item in listed["items"]] == [profile["id"]]
     assert (await client.delete(f"/v1/brands/{profile['id']}", headers=ada)).status_code == 204
     assert (await client.get(f"/v1/brands/{profile['id']}", headers=ada)).status_code == 404
+    events = (await client.get("/v1/audit-events", headers=ada)).json()["items"]
+    about_profile = [
+        (event["action"], event["actor_type"])
+        for event in reversed(events)
+        if event["target_id"] == profile["id"]
+    ]
+    assert about_profile == [
+        ("brand_profile.created", "user"),
+        ("brand_profile.replaced", "user"),
+        ("brand_profile.deleted", "user"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -64,15 +70,15 @@ async def test_brand_profile_lifecycle(client: httpx.AsyncClient) -> None:
 async def test_limits_are_enforced_with_clear_messages(
     client: httpx.AsyncClient, change: dict[str, Any], message: str
 ) -> None:
-    ada = await _user(client, "ada@example.com")
+    ada = await register_and_login(client, "ada@example.com")
     response = await client.post("/v1/brands", headers=ada, json={**PROFILE, **change})
     assert response.status_code == 422
     assert message in str(response.json()["error"]["details"])
 
 
 async def test_other_workspaces_see_nothing(client: httpx.AsyncClient) -> None:
-    ada = await _user(client, "ada@example.com")
-    bob = await _user(client, "bob@example.com")
+    ada = await register_and_login(client, "ada@example.com")
+    bob = await register_and_login(client, "bob@example.com")
     profile_id = (await client.post("/v1/brands", headers=ada, json=PROFILE)).json()["id"]
     assert (await client.get(f"/v1/brands/{profile_id}", headers=bob)).status_code == 404
     assert (

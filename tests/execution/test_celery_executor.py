@@ -11,13 +11,11 @@ import pytest
 import redis
 from celery import Celery
 
-from echo_ai.db import transaction
 from echo_ai.execution.celery_app import QUEUE, configure
 from echo_ai.execution.celery_executor import CeleryExecutor
 from echo_ai.execution.runtime import Runtime
-from echo_ai.experiments import service as experiment_service
 from echo_ai.observability import bound_context
-from tests.factories import experiment_input
+from tests.factories import stored_batches, stored_experiment
 from tests.servers import flushed_redis, redis_database_url
 
 BROKER_DB = 10
@@ -47,18 +45,18 @@ def _queued(broker: redis.Redis) -> list[tuple[str, int, dict[str, str]]]:
 async def test_chunks_alternate_between_providers_and_carry_the_log_context(
     runtime: Runtime, broker: redis.Redis
 ) -> None:
-    data = experiment_input(iterations=25, providers=["demo", "demo:a", "demo:b"])
-    async with transaction(runtime.session_factory) as session:
-        created = await experiment_service.create(session, data, chunk_size=10)
-        experiment = await experiment_service.get(session, created.id)
-    batches = {str(batch.id): batch.model for batch in experiment.batch_runs}
+    experiment_id = await stored_experiment(
+        runtime.session_factory, iterations=25, providers=["demo", "demo:a", "demo:b"]
+    )
+    stored = await stored_batches(runtime.session_factory, experiment_id)
+    batches = {str(batch.id): batch.model for batch in stored}
     app = configure(
         runtime.settings.model_copy(update={"redis_url": redis_database_url(BROKER_DB)}),
         Celery("t"),
     )
     try:
         with bound_context(request_id="r-1", workspace_id="w-1"):
-            await CeleryExecutor(app, runtime.session_factory).run_experiment(created.id)
+            await CeleryExecutor(app, runtime.session_factory).run_experiment(experiment_id)
     finally:
         app.close()
 
@@ -71,5 +69,5 @@ async def test_chunks_alternate_between_providers_and_carry_the_log_context(
             "b",
         }
     assert {context["request_id"] for _, _, context in queued} == {"r-1"}
-    assert {context["experiment_id"] for _, _, context in queued} == {str(created.id)}
-    assert uuid.UUID(queued[0][0]) in {batch.id for batch in experiment.batch_runs}
+    assert {context["experiment_id"] for _, _, context in queued} == {str(experiment_id)}
+    assert uuid.UUID(queued[0][0]) in {batch.id for batch in stored}

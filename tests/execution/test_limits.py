@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from echo_ai.clock import SYSTEM_CLOCK, Clock
 from echo_ai.execution.limits import (
     MinuteRateLimiter,
     ProviderLimits,
@@ -12,16 +13,20 @@ from echo_ai.execution.limits import (
     RateLimiter,
 )
 from echo_ai.providers.base import Completion, CompletionRequest
+from tests.kit import ManualClock
 
 
 class _Echo:
+    """Records when each call started, on the clock the limiter waits on."""
+
     name = "openai"
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
         self.started: list[float] = []
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        self.started.append(time.monotonic())
+        self.started.append(self.clock.monotonic())
         return Completion(
             text="ok", model_version=None, input_tokens=None, output_tokens=None, latency_ms=0
         )
@@ -38,8 +43,9 @@ async def test_calls_are_spaced_to_the_rate() -> None:
 
 
 async def test_wrapped_provider_is_rate_limited_per_model() -> None:
-    limits = ProviderLimits(concurrency=10, requests_per_minute=3_000)  # 20 ms apart
-    vendor = _Echo()
+    clock = ManualClock()
+    limits = ProviderLimits(concurrency=10, requests_per_minute=3_000, clock=clock)  # 20 ms
+    vendor = _Echo(clock)
     provider = limits.wrap(vendor, "gpt-4o-mini")
     request = CompletionRequest(prompt="p", model="gpt-4o-mini")
     await asyncio.gather(*(provider.complete(request) for _ in range(6)))

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from echo_ai.db import transaction
+from echo_ai.execution.runner import CANCEL_CHECK_SECONDS
 from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments import service as experiment_service
 from echo_ai.providers.base import (
@@ -20,22 +21,10 @@ from echo_ai.providers.base import (
 )
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentStatus, Iteration
-from tests.factories import experiment_input
+from tests.factories import stored_batches, stored_experiment
+from tests.kit import ManualClock, wait_until
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-
-async def _create(runtime: Runtime, **overrides: object) -> uuid.UUID:
-    async with transaction(runtime.session_factory) as session:
-        experiment = await experiment_service.create(
-            session, experiment_input(**overrides), chunk_size=10
-        )
-        return experiment.id
-
-
-async def _batches(runtime: Runtime, experiment_id: uuid.UUID) -> list[BatchRun]:
-    async with transaction(runtime.session_factory) as session:
-        return (await experiment_service.get(session, experiment_id)).batch_runs
 
 
 async def _iteration_indices(runtime: Runtime, batch_id: uuid.UUID) -> list[int]:
@@ -50,10 +39,10 @@ async def _iteration_indices(runtime: Runtime, batch_id: uuid.UUID) -> list[int]
 
 
 async def test_demo_experiment_runs_to_completed_metrics(runtime: Runtime) -> None:
-    experiment_id = await _create(runtime, iterations=35)
+    experiment_id = await stored_experiment(runtime.session_factory, iterations=35)
     await runtime.executor.run_experiment(experiment_id)
 
-    (batch,) = await _batches(runtime, experiment_id)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.COMPLETED
     assert batch.synthetic is True
     assert await _iteration_indices(runtime, batch.id) == list(range(35))
@@ -76,17 +65,19 @@ async def test_visibility_matches_the_demo_probability(runtime: Runtime) -> None
     # The demo provider mentions the target with a known probability; the measured
     # visibility's interval must contain it (the chance it does not is about 5%, so the
     # seed is fixed by the batch and the check is on a large enough sample).
-    experiment_id = await _create(runtime, iterations=400, demo_probabilities={"HubSpot": 0.3})
+    experiment_id = await stored_experiment(
+        runtime.session_factory, iterations=400, demo_probabilities={"HubSpot": 0.3}
+    )
     await runtime.executor.run_experiment(experiment_id)
-    (batch,) = await _batches(runtime, experiment_id)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.metrics is not None
     visibility = batch.metrics["visibility"]
     assert visibility["ci_low"] - 0.05 <= 0.3 <= visibility["ci_high"] + 0.05
 
 
 async def test_interrupted_batch_resumes_only_missing_iterations(runtime: Runtime) -> None:
-    experiment_id = await _create(runtime, iterations=30)
-    (batch,) = await _batches(runtime, experiment_id)
+    experiment_id = await stored_experiment(runtime.session_factory, iterations=30)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     # Only the first chunk ran before the "crash".
     finalized = await runtime.runner.run_chunk(batch.id, 0)
     assert finalized is False
@@ -106,32 +97,34 @@ async def test_interrupted_batch_resumes_only_missing_iterations(runtime: Runtim
             )
         )
     assert kept == first_ids  # the first chunk's rows were not redone
-    (batch,) = await _batches(runtime, experiment_id)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.COMPLETED
 
 
 async def test_redelivered_chunks_never_duplicate_and_finalise_once(runtime: Runtime) -> None:
-    experiment_id = await _create(runtime, iterations=20)
-    (batch,) = await _batches(runtime, experiment_id)
+    experiment_id = await stored_experiment(runtime.session_factory, iterations=20)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     # Every chunk delivered three times at once, as a broker may do after a failure.
     results = await asyncio.gather(
         *(runtime.runner.run_chunk(batch.id, chunk) for chunk in (0, 1) * 3)
     )
     assert results.count(True) == 1
     assert await _iteration_indices(runtime, batch.id) == list(range(20))
-    (batch,) = await _batches(runtime, experiment_id)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.COMPLETED
     assert batch.succeeded == 20
 
 
 class _ScriptedVendor:
-    """A stand-in for a vendor at the network edge: fails as told, counts calls."""
+    """A stand-in for a vendor at the network edge: fails as told, counts calls. With a
+    ``gate``, every answer waits until the test opens it."""
 
     name = "openai"
 
     def __init__(self, error: Exception | None = None, *, delay: float = 0.0) -> None:
         self.error = error
         self.delay = delay
+        self.gate: asyncio.Event | None = None
         self.calls = 0
         self.in_flight = 0
         self.peak = 0
@@ -141,7 +134,9 @@ class _ScriptedVendor:
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         try:
-            await asyncio.sleep(self.delay)
+            if self.gate is not None:
+                await self.gate.wait()
+            await asyncio.sleep(self.delay)  # the vendor's latency
             if self.error is not None:
                 raise self.error
             return Completion(
@@ -170,10 +165,12 @@ async def test_fatal_provider_error_stops_the_batch_with_its_reason(
 ) -> None:
     scripted.error = AuthenticationFailed("invalid x-api-key", status_code=401)
     scripted.delay = 0.005
-    experiment_id = await _create(runtime, iterations=50, providers=["openai:gpt-4o-mini"])
+    experiment_id = await stored_experiment(
+        runtime.session_factory, iterations=50, providers=["openai:gpt-4o-mini"]
+    )
     await runtime.executor.run_experiment(experiment_id)
 
-    (batch,) = await _batches(runtime, experiment_id)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.FAILED
     assert batch.error is not None and "invalid x-api-key" in batch.error
     assert scripted.calls < 50  # it stopped instead of failing 50 times
@@ -189,10 +186,12 @@ async def test_transient_errors_are_stored_as_failed_iterations(
         max_attempts=2, base_delay=0.0, max_delay=0.0
     )
     scripted.error = ServerError("upstream exploded", status_code=503)
-    experiment_id = await _create(runtime, iterations=5, providers=["openai:gpt-4o-mini"])
+    experiment_id = await stored_experiment(
+        runtime.session_factory, iterations=5, providers=["openai:gpt-4o-mini"]
+    )
     await runtime.executor.run_experiment(experiment_id)
 
-    (batch,) = await _batches(runtime, experiment_id)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.FAILED
     assert batch.error is not None and "upstream exploded" in batch.error
     assert scripted.calls == 10  # two attempts for each of five iterations
@@ -210,29 +209,31 @@ async def test_concurrency_per_provider_is_bounded(
 ) -> None:
     scripted.delay = 0.01
     runtime.runner.limits.concurrency = 4
-    experiment_id = await _create(runtime, iterations=40, providers=["openai:gpt-4o-mini"])
+    experiment_id = await stored_experiment(
+        runtime.session_factory, iterations=40, providers=["openai:gpt-4o-mini"]
+    )
     await runtime.executor.run_experiment(experiment_id)
     assert scripted.peak == 4
-    (batch,) = await _batches(runtime, experiment_id)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.succeeded == 40
 
 
 async def test_progress_is_reported_per_stored_iteration(runtime: Runtime) -> None:
     seen: list[tuple[uuid.UUID, bool]] = []
     runtime.runner.on_progress = lambda batch_id, ok: seen.append((batch_id, ok))
-    experiment_id = await _create(runtime, iterations=12)
+    experiment_id = await stored_experiment(runtime.session_factory, iterations=12)
     await runtime.executor.run_experiment(experiment_id)
-    (batch,) = await _batches(runtime, experiment_id)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert seen == [(batch.id, True)] * 12
 
 
 async def test_finalise_waits_for_every_iteration(runtime: Runtime) -> None:
-    experiment_id = await _create(runtime, iterations=20)
-    (batch,) = await _batches(runtime, experiment_id)
+    experiment_id = await stored_experiment(runtime.session_factory, iterations=20)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     await runtime.runner.run_chunk(batch.id, 1)
     async with transaction(runtime.session_factory) as session:
         assert await run_service.finalize_if_complete(session, batch.id) is False
-    (batch,) = await _batches(runtime, experiment_id)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.RUNNING
     assert batch.metrics is None
 
@@ -243,7 +244,7 @@ class _Unreliable(_ScriptedVendor):
     async def complete(self, request: CompletionRequest) -> Completion:
         if self.calls == 0:
             self.calls += 1
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # the vendor's latency
             raise AuthenticationFailed("key revoked", status_code=401)
         self.delay = 0.05
         return await super().complete(request)
@@ -253,10 +254,12 @@ async def test_calls_in_flight_at_a_fatal_error_are_still_stored(runtime: Runtim
     vendor = _Unreliable()
     runtime.providers.register(vendor)
     runtime.runner.limits.concurrency = 8
-    experiment_id = await _create(runtime, iterations=40, providers=["openai:gpt-4o-mini"])
+    experiment_id = await stored_experiment(
+        runtime.session_factory, iterations=40, providers=["openai:gpt-4o-mini"]
+    )
     await runtime.executor.run_experiment(experiment_id)
 
-    (batch,) = await _batches(runtime, experiment_id)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.FAILED
     assert batch.error is not None and "key revoked" in batch.error
     stored = await _iteration_indices(runtime, batch.id)
@@ -271,25 +274,27 @@ async def test_resume_runs_failed_iterations_again(
     runtime: Runtime, scripted: _ScriptedVendor
 ) -> None:
     scripted.error = AuthenticationFailed("bad key", status_code=401)
-    experiment_id = await _create(runtime, iterations=20, providers=["openai:gpt-4o-mini"])
+    experiment_id = await stored_experiment(
+        runtime.session_factory, iterations=20, providers=["openai:gpt-4o-mini"]
+    )
     await runtime.executor.run_experiment(experiment_id)
-    (batch,) = await _batches(runtime, experiment_id)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.FAILED
 
     scripted.error = None  # the key was fixed
     async with transaction(runtime.session_factory) as session:
         experiment = await experiment_service.get(session, experiment_id)
-        assert await experiment_service.reopen(session, experiment) == 1
+        assert await run_service.reopen_unfinished(session, experiment_id) == 1
     await runtime.executor.run_experiment(experiment_id)
 
-    (batch,) = await _batches(runtime, experiment_id)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.COMPLETED
     assert (batch.succeeded, batch.failed) == (20, 0)
     assert await _iteration_indices(runtime, batch.id) == list(range(20))
     async with transaction(runtime.session_factory) as session:
         experiment = await experiment_service.get(session, experiment_id)
         assert experiment.status == ExperimentStatus.COMPLETED
-        assert await experiment_service.reopen(session, experiment) == 0  # nothing left
+        assert await run_service.reopen_unfinished(session, experiment_id) == 0  # nothing left
 
 
 class _Broken(_ScriptedVendor):
@@ -297,37 +302,39 @@ class _Broken(_ScriptedVendor):
 
     async def complete(self, request: CompletionRequest) -> Completion:
         self.calls += 1
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.005)  # the vendor's latency
         raise RuntimeError("adapter bug")
 
 
 async def test_a_crashing_chunk_stops_the_batch_and_its_other_chunks(runtime: Runtime) -> None:
     vendor = _Broken()
     runtime.providers.register(vendor)
-    experiment_id = await _create(runtime, iterations=60, providers=["openai:gpt-4o-mini"])
+    experiment_id = await stored_experiment(
+        runtime.session_factory, iterations=60, providers=["openai:gpt-4o-mini"]
+    )
     await runtime.executor.run_experiment(experiment_id)
     calls_when_done = vendor.calls
-    await asyncio.sleep(0.05)
+    await wait_until(_no_other_task_left)
 
     assert vendor.calls == calls_when_done  # nothing keeps running behind our back
-    (batch,) = await _batches(runtime, experiment_id)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.FAILED
     assert batch.error == "internal error: RuntimeError: adapter bug"
 
 
-async def test_answers_with_nul_characters_are_stored(
-    runtime: Runtime, scripted: _ScriptedVendor
-) -> None:
-    original = scripted.complete
-
-    async def with_nul(request: CompletionRequest) -> Completion:
-        completion = await original(request)
+class _AnswersWithNul(_ScriptedVendor):
+    async def complete(self, request: CompletionRequest) -> Completion:
+        completion = await super().complete(request)
         return dataclasses.replace(completion, text="HubSpot\x00 is great")
 
-    scripted.complete = with_nul  # type: ignore[method-assign]
-    experiment_id = await _create(runtime, iterations=3, providers=["openai:gpt-4o-mini"])
+
+async def test_answers_with_nul_characters_are_stored(runtime: Runtime) -> None:
+    runtime.providers.register(_AnswersWithNul())
+    experiment_id = await stored_experiment(
+        runtime.session_factory, iterations=3, providers=["openai:gpt-4o-mini"]
+    )
     await runtime.executor.run_experiment(experiment_id)
-    (batch,) = await _batches(runtime, experiment_id)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.COMPLETED
     async with transaction(runtime.session_factory) as session:
         answers = await experiment_service.answers(
@@ -340,9 +347,11 @@ async def test_answers_with_nul_characters_are_stored(
 async def test_two_batches_finishing_together_complete_the_experiment(
     runtime: Runtime, scripted: _ScriptedVendor
 ) -> None:
-    experiment_id = await _create(runtime, iterations=10, providers=["demo", "openai:gpt-4o-mini"])
+    experiment_id = await stored_experiment(
+        runtime.session_factory, iterations=10, providers=["demo", "openai:gpt-4o-mini"]
+    )
     await runtime.executor.run_experiment(experiment_id)
-    batch_ids = [batch.id for batch in await _batches(runtime, experiment_id)]
+    batch_ids = [batch.id for batch in await stored_batches(runtime.session_factory, experiment_id)]
 
     async def finalize(batch_id: uuid.UUID) -> bool:
         async with transaction(runtime.session_factory) as session:
@@ -369,13 +378,14 @@ async def test_two_batches_finishing_together_complete_the_experiment(
         assert experiment.status == ExperimentStatus.COMPLETED
 
 
+def _no_other_task_left() -> bool:
+    return asyncio.all_tasks() == {asyncio.current_task()}
+
+
 async def _cancel_when_called(
     runtime: Runtime, vendor: _ScriptedVendor, experiment_id: uuid.UUID, *, calls: int
 ) -> None:
-    for _ in range(2000):
-        if vendor.calls >= calls:
-            break
-        await asyncio.sleep(0.005)
+    await wait_until(lambda: vendor.calls >= calls)
     async with transaction(runtime.session_factory) as session:
         assert await run_service.cancel(session, experiment_id)
 
@@ -385,15 +395,25 @@ async def test_a_cancellation_in_the_database_stops_new_calls(
 ) -> None:
     """Without the in-process mark (as for a runner in another process), the runner
     re-reads the batch's status and starts no new call once it is cancelled."""
-    # Slow enough that the run outlasts the status re-read interval (about a second).
-    scripted.delay = 0.05
+    scripted.delay = 0.01
+    scripted.gate = asyncio.Event()
     runtime.runner.limits.concurrency = 4
-    experiment_id = await _create(runtime, iterations=300, providers=["openai:gpt-4o-mini"])
-    await asyncio.gather(
-        runtime.executor.run_experiment(experiment_id),
-        _cancel_when_called(runtime, scripted, experiment_id, calls=8),
+    clock = ManualClock()
+    runtime.runner.clock = clock
+    experiment_id = await stored_experiment(
+        runtime.session_factory, iterations=300, providers=["openai:gpt-4o-mini"]
     )
-    (batch,) = await _batches(runtime, experiment_id)
+
+    async def cancel_then_let_the_interval_pass() -> None:
+        # Cancelled while every slot's call waits at the gate, so the run cannot end first.
+        await _cancel_when_called(runtime, scripted, experiment_id, calls=4)
+        clock.advance(CANCEL_CHECK_SECONDS)
+        scripted.gate.set()
+
+    await asyncio.gather(
+        runtime.executor.run_experiment(experiment_id), cancel_then_let_the_interval_pass()
+    )
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.CANCELLED
     stored = await _iteration_indices(runtime, batch.id)
     assert len(stored) == scripted.calls < 300  # every call made is stored
@@ -408,18 +428,23 @@ async def test_the_executor_mark_stops_new_calls_at_once(
     runtime: Runtime, scripted: _ScriptedVendor
 ) -> None:
     scripted.delay = 0.01
+    scripted.gate = asyncio.Event()
     runtime.runner.limits.concurrency = 4
-    experiment_id = await _create(runtime, iterations=300, providers=["openai:gpt-4o-mini"])
+    experiment_id = await stored_experiment(
+        runtime.session_factory, iterations=300, providers=["openai:gpt-4o-mini"]
+    )
 
-    async def cancel() -> None:
-        await _cancel_when_called(runtime, scripted, experiment_id, calls=8)
-        (batch,) = await _batches(runtime, experiment_id)
+    async def cancel() -> int:
+        await _cancel_when_called(runtime, scripted, experiment_id, calls=4)
+        (batch,) = await stored_batches(runtime.session_factory, experiment_id)
         await runtime.executor.cancel([batch.id])
         calls = scripted.calls
-        await asyncio.sleep(0.05)
-        assert scripted.calls <= calls + 4  # at most the calls already in flight
+        assert scripted.gate is not None
+        scripted.gate.set()
+        return calls
 
-    await asyncio.gather(runtime.executor.run_experiment(experiment_id), cancel())
+    _, calls = await asyncio.gather(runtime.executor.run_experiment(experiment_id), cancel())
+    assert scripted.calls <= calls + 4  # at most the calls already in flight
 
 
 async def test_a_batch_failed_by_another_process_stops_starting_calls(
@@ -428,20 +453,25 @@ async def test_a_batch_failed_by_another_process_stops_starting_calls(
     """Another worker's chunk failed the batch (say its retries ran out): this runner
     notices at its next status re-read and starts no more calls."""
     scripted.delay = 0.01
+    scripted.gate = asyncio.Event()
     runtime.runner.limits.concurrency = 2
-    experiment_id = await _create(runtime, iterations=2000, providers=["openai:gpt-4o-mini"])
-    (batch,) = await _batches(runtime, experiment_id)
+    clock = ManualClock()
+    runtime.runner.clock = clock
+    experiment_id = await stored_experiment(
+        runtime.session_factory, iterations=200, providers=["openai:gpt-4o-mini"]
+    )
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
 
     async def fail_elsewhere() -> None:
-        for _ in range(500):
-            if scripted.calls >= 10:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: scripted.calls >= 2)  # both slots wait at the gate
         async with transaction(runtime.session_factory) as session:
             await run_service.fail(session, batch.id, "chunk 3 failed 6 times")
+        clock.advance(CANCEL_CHECK_SECONDS)
+        assert scripted.gate is not None
+        scripted.gate.set()
 
     await asyncio.gather(runtime.executor.run_experiment(experiment_id), fail_elsewhere())
 
-    assert scripted.calls < 2000 * 0.2
-    (ended,) = await _batches(runtime, experiment_id)
+    assert scripted.calls < 200 * 0.2
+    (ended,) = await stored_batches(runtime.session_factory, experiment_id)
     assert ended.status == BatchStatus.FAILED and ended.error == "chunk 3 failed 6 times"

@@ -6,7 +6,6 @@ reachable these tests are skipped with the reason shown.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import subprocess
@@ -14,7 +13,7 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import redis.asyncio
@@ -27,9 +26,11 @@ from echo_ai.execution.limits import (
     redis_rate_key,
 )
 from echo_ai.providers.base import Completion, CompletionRequest
+from tests.kit import InstantClock, wait_until
 from tests.servers import REDIS_URL, redis_unreachable
 
-# asyncio.sleep may wake a little late; a late start shortens the gap to the next one.
+# Slack for starts measured on the local clock (a sleep may wake a little late); the
+# starts Redis granted are exact.
 JITTER = 0.004
 
 
@@ -51,12 +52,17 @@ async def prefix() -> AsyncIterator[str]:
 
 
 class _Echo:
-    def __init__(self, name: str) -> None:
+    """Records when each call started: on the local clock, or (with ``started_at``) at
+    the start Redis granted it."""
+
+    def __init__(self, name: str, started_at: Callable[[], Awaitable[float]] | None = None) -> None:
         self.name = name
+        self.started_at = started_at
         self.started: list[float] = []
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        self.started.append(time.monotonic())
+        started = time.monotonic() if self.started_at is None else await self.started_at()
+        self.started.append(started)
         return Completion(
             text="ok", model_version=None, input_tokens=None, output_tokens=None, latency_ms=0
         )
@@ -65,20 +71,38 @@ class _Echo:
         return None
 
 
+async def _redis_now(client: redis.asyncio.Redis) -> float:
+    seconds, microseconds = await client.time()
+    return seconds + microseconds / 1_000_000
+
+
+def _granted_start(
+    client: redis.asyncio.Redis, key: str, interval: float
+) -> Callable[[], Awaitable[float]]:
+    """The start Redis granted the latest call on ``key`` (its clock, in seconds): the key
+    holds the slot after it. Exact however late the machine ran the call, as long as the
+    calls are made one after another."""
+
+    async def read() -> float:
+        return int(await client.get(key)) / 1_000_000 - interval
+
+    return read
+
+
 @needs_redis
 async def test_workers_with_separate_clients_share_one_spacing(prefix: str) -> None:
     key = f"{prefix}:openai:gpt-4o-mini"
     clients = [redis.asyncio.Redis.from_url(REDIS_URL) for _ in range(3)]
     try:
-        limiters = [RedisMinuteRateLimiter(client, key, 3_000) for client in clients]  # 20 ms
+        # Sleeps return at once: each call's start is the one Redis granted it, read back.
+        clock = InstantClock()
+        limiters = [RedisMinuteRateLimiter(client, key, 3_000, clock=clock) for client in clients]
+        granted = _granted_start(clients[0], key, 0.02)
         started: list[float] = []
-
-        async def call(limiter: RedisMinuteRateLimiter) -> None:
-            await limiter.acquire()
-            started.append(time.monotonic())
-
-        begin = time.monotonic()
-        await asyncio.gather(*(call(limiters[i % 3]) for i in range(15)))
+        begin = await _redis_now(clients[0])
+        for i in range(15):  # the workers take turns
+            await limiters[i % 3].acquire()
+            started.append(await granted())
         started.sort()
         gaps = [b - a for a, b in itertools.pairwise(started)]
         assert min(gaps) >= 0.02 - JITTER
@@ -165,6 +189,10 @@ def test_processes_together_stay_under_the_rate(prefix: str) -> None:
         assert sum(1 for u in started[i:] if u < t + 1.0) <= per_second + 1
 
 
+async def _gone(client: redis.asyncio.Redis, key: str) -> bool:
+    return await client.exists(key) == 0
+
+
 @needs_redis
 async def test_idle_keys_expire(prefix: str) -> None:
     key = f"{prefix}:openai:gpt-4o"
@@ -175,7 +203,7 @@ async def test_idle_keys_expire(prefix: str) -> None:
         await limiter.acquire()
         ttl_ms = await client.pttl(key)
         assert 0 < ttl_ms <= 10 + 10 + 1_000 + 1  # the next slot plus a small margin
-        await asyncio.sleep(ttl_ms / 1000 + 0.05)
+        await wait_until(lambda: _gone(client, key), within=ttl_ms / 1000 + 5)
         assert await client.exists(key) == 0
         # An expired key just means the next call may start at once.
         begin = time.monotonic()
@@ -190,11 +218,14 @@ async def test_provider_limits_with_redis_share_the_rate_between_workers(prefix:
     # Keys are fixed as echo-ai:outbound-rate:{vendor}:{model}; a random vendor isolates us.
     vendor_name = prefix.replace(":", "-")
     key = redis_rate_key(vendor_name, "m")
+    # Sleeps return at once: each call's start is the one Redis granted it, read back.
+    clock = InstantClock()
     workers = [
-        ProviderLimits(concurrency=10, requests_per_minute=3_000, redis_url=REDIS_URL)
+        ProviderLimits(concurrency=10, requests_per_minute=3_000, redis_url=REDIS_URL, clock=clock)
         for _ in range(2)
     ]
-    vendor = _Echo(vendor_name)
+    checker = redis.asyncio.Redis.from_url(REDIS_URL)
+    vendor = _Echo(vendor_name, started_at=_granted_start(checker, key, 0.02))
     try:
         limiter = workers[0].rate_limiter(vendor_name, "m")
         assert isinstance(limiter, RedisMinuteRateLimiter)
@@ -208,11 +239,11 @@ async def test_provider_limits_with_redis_share_the_rate_between_workers(prefix:
         providers = [limits.wrap(vendor, "m") for limits in workers]
         assert all(isinstance(p, RateLimitedProvider) for p in providers)
         request = CompletionRequest(prompt="p", model="m")
-        await asyncio.gather(*(providers[i % 2].complete(request) for i in range(8)))
+        for i in range(8):  # the workers take turns
+            await providers[i % 2].complete(request)
         started = sorted(vendor.started)
         gaps = [b - a for a, b in itertools.pairwise(started)]
         assert min(gaps) >= 0.02 - JITTER
-        checker = redis.asyncio.Redis.from_url(REDIS_URL)
         try:
             assert await checker.exists(key) == 1
         finally:

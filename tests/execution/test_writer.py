@@ -8,16 +8,15 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from echo_ai.analysis.scoring import failure_row
 from echo_ai.db import transaction
 from echo_ai.execution.runtime import Runtime
 from echo_ai.execution.writer import IterationWriter
 from echo_ai.experiments import service as experiment_service
-from echo_ai.providers.base import GroundingMissing, ProviderError
+from echo_ai.providers.base import GroundingMissing
 from echo_ai.providers.openai import OpenAIProvider
 from echo_ai.runs.models import BatchStatus, Iteration
 from echo_ai.testing.fake_llm import FakeLLMServer
-from tests.factories import experiment_input
+from tests.factories import experiment_input, failed_row
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -28,21 +27,10 @@ async def _batch_id(runtime: Runtime) -> uuid.UUID:
         return (await experiment_service.get(session, created.id)).batch_runs[0].id
 
 
-def _row(batch_id: uuid.UUID, index: int) -> dict[str, object]:
-    return failure_row(
-        batch_run_id=batch_id,
-        index=index,
-        vendor="demo",
-        model="demo",
-        error=ProviderError("x"),
-        attempts=1,
-    )
-
-
 async def test_rows_written_together_are_stored_once(runtime: Runtime) -> None:
     batch_id = await _batch_id(runtime)
     writer = IterationWriter(runtime.session_factory)
-    rows = [_row(batch_id, i) for i in range(20)] + [_row(batch_id, 3)]  # 3 twice
+    rows = [failed_row(batch_id, i) for i in range(20)] + [failed_row(batch_id, 3)]  # 3 twice
     await asyncio.gather(*(writer.write(row) for row in rows))
     async with transaction(runtime.session_factory) as session:
         stored = list(
@@ -54,9 +42,9 @@ async def test_rows_written_together_are_stored_once(runtime: Runtime) -> None:
 async def test_a_bad_row_fails_alone(runtime: Runtime) -> None:
     batch_id = await _batch_id(runtime)
     writer = IterationWriter(runtime.session_factory)
-    orphan = _row(uuid.uuid4(), 0)  # no such batch: the foreign key refuses it
+    orphan = failed_row(uuid.uuid4(), 0)  # no such batch: the foreign key refuses it
     results = await asyncio.gather(
-        *(writer.write(row) for row in [_row(batch_id, 0), orphan, _row(batch_id, 1)]),
+        *(writer.write(row) for row in [failed_row(batch_id, 0), orphan, failed_row(batch_id, 1)]),
         return_exceptions=True,
     )
     assert results[0] is None and results[2] is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections.abc import Sequence
 
 import httpx
@@ -13,32 +14,46 @@ from sqlalchemy import select
 
 from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.extraction import BrandMatcher, Extraction
-from echo_ai.auth.models import User
 from echo_ai.db import transaction
+from echo_ai.execution.executor import Executor
+from echo_ai.execution.runner import CANCEL_CHECK_SECONDS
 from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments import service as experiment_service
 from echo_ai.privacy.audit import Actor
 from echo_ai.privacy.models import AuditEvent
 from echo_ai.providers.base import Citation, Completion, CompletionRequest
-from echo_ai.workspaces.models import Membership, Role
-from tests.experiments.test_router import BODY, _key, _login, _until_done
+from echo_ai.runs.models import BatchRun
+from tests.experiments.test_router import BODY
 from tests.factories import experiment_input
+from tests.kit import (
+    ManualClock,
+    api_key,
+    app_runtime,
+    personal_viewer,
+    register_and_login,
+    wait_finished,
+    wait_until,
+)
 
 pytestmark = pytest.mark.usefixtures("backend")
 
 
 class _SlowDemo:
-    """Stands in for the demo provider: each answer takes a while; counts calls."""
+    """Stands in for the demo provider: each answer takes a while (and waits for ``gate``,
+    when one is set); counts calls."""
 
     name = "demo"
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, gate: asyncio.Event | None = None) -> None:
         self.delay = delay
+        self.gate = gate
         self.calls = 0
 
     async def complete(self, request: CompletionRequest) -> Completion:
         self.calls += 1
-        await asyncio.sleep(self.delay)
+        if self.gate is not None:
+            await self.gate.wait()
+        await asyncio.sleep(self.delay)  # the vendor's latency
         return Completion(
             text=f"1. HubSpot\n2. Salesforce (answer {request.seed})",
             model_version="slow-1",
@@ -51,9 +66,36 @@ class _SlowDemo:
         return None
 
 
-def _runtime(app: FastAPI) -> Runtime:
-    runtime: Runtime = app.state.service.runtime
-    return runtime
+class _WatchedExecutor:
+    """The app's in-process executor, counting the experiment runs that have ended.
+
+    With ``reaches_runner=False`` it stands for an executor whose runners live in another
+    process: a cancellation reaches them only through the database.
+    """
+
+    def __init__(self, inner: Executor, *, reaches_runner: bool = True) -> None:
+        self.inner = inner
+        self.reaches_runner = reaches_runner
+        self.ended = 0
+
+    async def run_experiment(self, experiment_id: uuid.UUID) -> None:
+        try:
+            await self.inner.run_experiment(experiment_id)
+        finally:
+            self.ended += 1
+
+    async def run_batches(self, batches: Sequence[BatchRun]) -> None:
+        await self.inner.run_batches(batches)
+
+    async def cancel(self, batch_run_ids: list[uuid.UUID]) -> None:
+        if self.reaches_runner:
+            await self.inner.cancel(batch_run_ids)
+
+
+def _watch(runtime: Runtime, *, reaches_runner: bool = True) -> _WatchedExecutor:
+    watched = _WatchedExecutor(runtime.executor, reaches_runner=reaches_runner)
+    runtime.executor = watched
+    return watched
 
 
 async def _stored(client: httpx.AsyncClient, headers: dict[str, str], experiment_id: str) -> int:
@@ -65,31 +107,26 @@ async def _stored(client: httpx.AsyncClient, headers: dict[str, str], experiment
 async def test_cancel_stops_a_long_run_and_keeps_what_it_stored(
     client: httpx.AsyncClient, started_app: FastAPI
 ) -> None:
-    runtime = _runtime(started_app)
-    vendor = _SlowDemo(delay=0.02)
+    runtime = app_runtime(started_app)
+    vendor = _SlowDemo(delay=0.02, gate=asyncio.Event())
     runtime.providers.register(vendor)
     runtime.runner.limits.concurrency = 4
-    user = await _login(client, "ada@example.com")
+    executor = _watch(runtime)
+    user = await register_and_login(client, "ada@example.com")
     created = await client.post("/v1/experiments", headers=user, json={**BODY, "iterations": 5000})
     experiment_id = created.json()["id"]
-    for _ in range(200):
-        if vendor.calls >= 8:
-            break
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: vendor.calls >= 4)  # every slot's call waits at the gate
 
     cancelled = await client.post(f"/v1/experiments/{experiment_id}/cancel", headers=user)
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
     assert [p["status"] for p in cancelled.json()["providers"]] == ["cancelled"]
+    assert vendor.gate is not None
+    vendor.gate.set()
 
-    await asyncio.sleep(0.2)  # calls in flight at the cancel finish...
+    await wait_until(lambda: executor.ended == 1)  # calls in flight at the cancel finish...
     calls = vendor.calls
-    for _ in range(100):  # ...and are stored (writes may lag the calls a little)
-        stored = await _stored(client, user, experiment_id)
-        if stored == calls:
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)
+    stored = await _stored(client, user, experiment_id)  # ...and are stored
     assert vendor.calls == calls
     assert await _stored(client, user, experiment_id) == stored == calls
     assert 0 < stored < 5000
@@ -105,29 +142,30 @@ async def test_a_cancelled_batch_is_noticed_from_the_database(
     client: httpx.AsyncClient, started_app: FastAPI
 ) -> None:
     """A runner that did not get the in-process mark (another process) re-reads the status."""
-    runtime = _runtime(started_app)
-    vendor = _SlowDemo(delay=0.02)
+    runtime = app_runtime(started_app)
+    vendor = _SlowDemo(delay=0.02, gate=asyncio.Event())
     runtime.providers.register(vendor)
     runtime.runner.limits.concurrency = 4
-    runtime.runner.cancel = lambda batch_run_id: None  # type: ignore[method-assign]
-    user = await _login(client, "ada@example.com")
+    clock = ManualClock()
+    runtime.runner.clock = clock
+    executor = _watch(runtime, reaches_runner=False)
+    user = await register_and_login(client, "ada@example.com")
     created = await client.post("/v1/experiments", headers=user, json={**BODY, "iterations": 5000})
     experiment_id = created.json()["id"]
-    for _ in range(200):
-        if vendor.calls >= 8:
-            break
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: vendor.calls >= 4)  # every slot's call waits at the gate
     assert (await client.post(f"/v1/experiments/{experiment_id}/cancel", headers=user)).is_success
-    await asyncio.sleep(1.5)  # the re-check interval, and the calls then in flight
+    clock.advance(CANCEL_CHECK_SECONDS)  # the re-check interval...
+    assert vendor.gate is not None
+    vendor.gate.set()
+    await wait_until(lambda: executor.ended == 1)  # ...and the calls then in flight
     calls = vendor.calls
-    await asyncio.sleep(0.5)
     assert vendor.calls == calls < 5000
 
 
 async def test_cancel_of_a_finished_experiment_is_a_conflict(client: httpx.AsyncClient) -> None:
-    user = await _login(client, "ada@example.com")
+    user = await register_and_login(client, "ada@example.com")
     experiment_id = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
-    await _until_done(client, user, f"/v1/experiments/{experiment_id}")
+    await wait_finished(client, experiment_id, user)
     response = await client.post(f"/v1/experiments/{experiment_id}/cancel", headers=user)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "conflict"
@@ -141,16 +179,16 @@ _CONFIG = ("name", "prompt", "brands", "iterations", "temperature", "grounding",
 async def test_rerun_creates_a_new_experiment_with_the_same_configuration(
     client: httpx.AsyncClient, started_app: FastAPI
 ) -> None:
-    user = await _login(client, "ada@example.com")
+    user = await register_and_login(client, "ada@example.com")
     body = {**BODY, "temperature": 0.4, "demo_probabilities": {"HubSpot": 0.9}}
     original_id = (await client.post("/v1/experiments", headers=user, json=body)).json()["id"]
-    original = await _until_done(client, user, f"/v1/experiments/{original_id}")
+    original = await wait_finished(client, original_id, user)
 
     response = await client.post(f"/v1/experiments/{original_id}/rerun", headers=user)
     assert response.status_code == 202
     rerun_id = response.json()["id"]
     assert rerun_id != original_id
-    rerun = await _until_done(client, user, f"/v1/experiments/{rerun_id}")
+    rerun = await wait_finished(client, rerun_id, user)
     assert rerun["status"] == "completed"
     assert {k: rerun[k] for k in _CONFIG} == {k: original[k] for k in _CONFIG}
     assert [(p["provider"], p["model"]) for p in rerun["providers"]] == [
@@ -159,7 +197,7 @@ async def test_rerun_creates_a_new_experiment_with_the_same_configuration(
     # HubSpot is mentioned 90% of the time: the demo probabilities came along.
     assert rerun["providers"][0]["metrics"]["visibility"]["value"] >= 0.6
 
-    async with transaction(_runtime(started_app).session_factory) as session:
+    async with transaction(app_runtime(started_app).session_factory) as session:
         event = await session.scalar(
             select(AuditEvent).where(
                 AuditEvent.action == "experiment.created", AuditEvent.target_id == rerun_id
@@ -169,9 +207,9 @@ async def test_rerun_creates_a_new_experiment_with_the_same_configuration(
 
 
 async def test_rescore_with_new_brands_keeps_the_history(client: httpx.AsyncClient) -> None:
-    user = await _login(client, "ada@example.com")
+    user = await register_and_login(client, "ada@example.com")
     experiment_id = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
-    before = await _until_done(client, user, f"/v1/experiments/{experiment_id}")
+    before = await wait_finished(client, experiment_id, user)
     old_rates = before["providers"][0]["metrics"]["mention_rates"]
     assert set(old_rates) == {"HubSpot", "Salesforce", "Pipedrive"}
 
@@ -219,7 +257,7 @@ DEADLINE_SECONDS = 60.0
 async def test_health_is_served_while_a_large_rescore_extracts(
     client: httpx.AsyncClient, started_app: FastAPI
 ) -> None:
-    runtime = _runtime(started_app)
+    runtime = app_runtime(started_app)
     async with transaction(runtime.session_factory) as session:
         created = await experiment_service.create(
             session, experiment_input(iterations=3000), chunk_size=500
@@ -252,23 +290,25 @@ async def test_health_is_served_while_a_large_rescore_extracts(
 async def test_rescore_while_running_is_a_conflict(
     client: httpx.AsyncClient, started_app: FastAPI
 ) -> None:
-    runtime = _runtime(started_app)
-    runtime.providers.register(_SlowDemo(delay=0.05))
+    runtime = app_runtime(started_app)
+    gate = asyncio.Event()  # no answer until the rescore was refused: it is still running
+    runtime.providers.register(_SlowDemo(delay=0.0, gate=gate))
     runtime.runner.limits.concurrency = 1
-    user = await _login(client, "ada@example.com")
+    user = await register_and_login(client, "ada@example.com")
     experiment_id = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
     response = await client.post(f"/v1/experiments/{experiment_id}/rescore", headers=user)
     assert response.status_code == 409
+    gate.set()
     assert (await client.post(f"/v1/experiments/{experiment_id}/cancel", headers=user)).is_success
 
 
 async def test_export_json_has_every_iteration(
     client: httpx.AsyncClient, started_app: FastAPI
 ) -> None:
-    user = await _login(client, "ada@example.com")
+    user = await register_and_login(client, "ada@example.com")
     experiment_id = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
     url = f"/v1/experiments/{experiment_id}"
-    await _until_done(client, user, url)
+    await wait_finished(client, experiment_id, user)
     exported = await client.get(f"{url}/export.json", headers=user)
     assert exported.status_code == 200
     assert exported.headers["content-type"].startswith("application/json")
@@ -278,7 +318,7 @@ async def test_export_json_has_every_iteration(
     listed = (await client.get(f"{url}/iterations", headers=user, params={"limit": 100})).json()
     assert document["items"] == listed["items"]
 
-    async with transaction(_runtime(started_app).session_factory) as session:
+    async with transaction(app_runtime(started_app).session_factory) as session:
         event = await session.scalar(
             select(AuditEvent).where(
                 AuditEvent.action == "experiment.exported", AuditEvent.target_id == experiment_id
@@ -287,31 +327,15 @@ async def test_export_json_has_every_iteration(
         assert event is not None and event.details == {"format": "json", "rows": 20}
 
 
-async def _viewer(
-    client: httpx.AsyncClient, started_app: FastAPI, owner_email: str
-) -> dict[str, str]:
-    """Bob, added to the owner's personal workspace as a viewer."""
-    bob = await _login(client, "bob@example.com")
-    async with transaction(_runtime(started_app).session_factory) as session:
-        owner_id = await session.scalar(select(User.id).where(User.email == owner_email))
-        workspace_id = await session.scalar(
-            select(Membership.workspace_id).where(Membership.user_id == owner_id)
-        )
-        bob_id = await session.scalar(select(User.id).where(User.email == "bob@example.com"))
-        assert workspace_id is not None and bob_id is not None
-        session.add(Membership(workspace_id=workspace_id, user_id=bob_id, role=Role.VIEWER))
-    return {**bob, "X-Workspace-Id": str(workspace_id)}
-
-
 async def test_viewers_and_read_only_keys_cannot_act(
     client: httpx.AsyncClient, started_app: FastAPI
 ) -> None:
-    ada = await _login(client, "ada@example.com")
+    ada = await register_and_login(client, "ada@example.com")
     experiment_id = (await client.post("/v1/experiments", headers=ada, json=BODY)).json()["id"]
-    await _until_done(client, ada, f"/v1/experiments/{experiment_id}")
-    reader = await _key(client, ada, ["read"])
-    viewer = await _viewer(client, started_app, "ada@example.com")
-    outsider = await _login(client, "eve@example.com")
+    await wait_finished(client, experiment_id, ada)
+    reader = await api_key(client, ada, ["read"])
+    viewer = await personal_viewer(client, app_runtime(started_app), "ada@example.com")
+    outsider = await register_and_login(client, "eve@example.com")
     for action in ("cancel", "rerun", "rescore"):
         url = f"/v1/experiments/{experiment_id}/{action}"
         for headers in (reader, viewer):

@@ -25,8 +25,8 @@ from echo_ai.experiments import service as experiment_service
 from echo_ai.privacy.models import AuditEvent
 from echo_ai.runs.models import BatchStatus, Iteration
 from echo_ai.workspaces.models import Membership
-from tests.experiments.test_router import _login
 from tests.factories import brand_set, experiment_input
+from tests.kit import app_runtime, register_and_login
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -96,11 +96,6 @@ async def _seed(runtime: Runtime, workspace_id: uuid.UUID | None = None) -> Seed
     return Seeded(created.id, rows)
 
 
-def _runtime(app: FastAPI) -> Runtime:
-    runtime: Runtime = app.state.service.runtime
-    return runtime
-
-
 async def _workspace_of(runtime: Runtime, email: str) -> uuid.UUID:
     async with transaction(runtime.session_factory) as session:
         workspace_id = await session.scalar(
@@ -113,8 +108,8 @@ async def _workspace_of(runtime: Runtime, email: str) -> uuid.UUID:
 async def test_csv_json_and_jsonl_exports_stream_every_row_in_order(
     client: httpx.AsyncClient, started_app: FastAPI
 ) -> None:
-    runtime = _runtime(started_app)
-    user = await _login(client, "ada@example.com")
+    runtime = app_runtime(started_app)
+    user = await register_and_login(client, "ada@example.com")
     seeded = await _seed(runtime, await _workspace_of(runtime, "ada@example.com"))
     url = f"/v1/experiments/{seeded.experiment_id}"
     expected_keys = [(str(batch_id), index) for batch_id, _, _, index, *_ in seeded.rows]
@@ -176,9 +171,9 @@ async def test_csv_json_and_jsonl_exports_stream_every_row_in_order(
 async def test_exports_of_another_workspace_are_404_and_not_audited(
     client: httpx.AsyncClient, started_app: FastAPI
 ) -> None:
-    runtime = _runtime(started_app)
-    await _login(client, "ada@example.com")
-    bob = await _login(client, "bob@example.com")
+    runtime = app_runtime(started_app)
+    await register_and_login(client, "ada@example.com")
+    bob = await register_and_login(client, "bob@example.com")
     seeded = await _seed(runtime, await _workspace_of(runtime, "ada@example.com"))
     for fmt in ("csv", "json", "jsonl"):
         response = await client.get(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import csv
 import io
@@ -17,10 +16,10 @@ from sqlalchemy import event
 
 from echo_ai.config import Settings
 from echo_ai.testing.fake_llm import FakeLLMServer
+from tests.kit import api_key, register_and_login, wait_finished
 
 pytestmark = pytest.mark.usefixtures("backend")
 
-PASSWORD = "correct horse battery staple"
 BODY: dict[str, Any] = {
     "prompt": "What is the best CRM for a 10-person startup?",
     "brands": {
@@ -32,39 +31,16 @@ BODY: dict[str, Any] = {
 }
 
 
-async def _login(client: httpx.AsyncClient, email: str) -> dict[str, str]:
-    await client.post("/auth/register", json={"email": email, "password": PASSWORD})
-    response = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-async def _key(
-    client: httpx.AsyncClient, user: dict[str, str], scopes: list[str]
-) -> dict[str, str]:
-    response = await client.post("/v1/api-keys", headers=user, json={"name": "k", "scopes": scopes})
-    return {"Authorization": f"Bearer {response.json()['key']}"}
-
-
-async def _until_done(client: httpx.AsyncClient, headers: dict[str, str], url: str) -> Any:
-    for _ in range(200):
-        response = await client.get(url, headers=headers)
-        assert response.status_code == 200
-        if response.json()["status"] in ("completed", "failed"):
-            return response.json()
-        await asyncio.sleep(0.05)
-    raise AssertionError("the experiment did not finish")
-
-
 async def test_create_with_an_api_key_poll_and_read_metrics(client: httpx.AsyncClient) -> None:
-    user = await _login(client, "ada@example.com")
-    key = await _key(client, user, ["read", "write"])
+    user = await register_and_login(client, "ada@example.com")
+    key = await api_key(client, user, ["read", "write"])
     created = await client.post("/v1/experiments", headers=key, json=BODY)
     assert created.status_code == 202
     queued = created.json()
     assert queued["status"] == "queued" and queued["synthetic"] is True
     assert [p["provider"] for p in queued["providers"]] == ["demo"]
 
-    done = await _until_done(client, key, f"/v1/experiments/{queued['id']}")
+    done = await wait_finished(client, queued["id"], key)
     assert done["status"] == "completed"
     visibility = done["providers"][0]["metrics"]["visibility"]
     assert visibility["denominator"] == 20
@@ -74,10 +50,10 @@ async def test_create_with_an_api_key_poll_and_read_metrics(client: httpx.AsyncC
 
 
 async def test_iterations_are_paginated_with_mention_offsets(client: httpx.AsyncClient) -> None:
-    user = await _login(client, "ada@example.com")
+    user = await register_and_login(client, "ada@example.com")
     created = await client.post("/v1/experiments", headers=user, json=BODY)
     url = f"/v1/experiments/{created.json()['id']}"
-    await _until_done(client, user, url)
+    await wait_finished(client, created.json()["id"], user)
     seen, cursor = [], None
     while True:
         params = {"limit": 7, **({"cursor": cursor} if cursor else {})}
@@ -95,15 +71,15 @@ async def test_iterations_are_paginated_with_mention_offsets(client: httpx.Async
 
 
 async def test_listing_is_scoped_filtered_and_paginated(client: httpx.AsyncClient) -> None:
-    ada = await _login(client, "ada@example.com")
-    bob = await _login(client, "bob@example.com")
+    ada = await register_and_login(client, "ada@example.com")
+    bob = await register_and_login(client, "bob@example.com")
     ids = [
         (await client.post("/v1/experiments", headers=ada, json=BODY)).json()["id"]
         for _ in range(3)
     ]
     await client.post("/v1/experiments", headers=bob, json=BODY)
     for experiment_id in ids:
-        await _until_done(client, ada, f"/v1/experiments/{experiment_id}")
+        await wait_finished(client, experiment_id, ada)
     first = (await client.get("/v1/experiments", headers=ada, params={"limit": 2})).json()
     second = (
         await client.get(
@@ -120,16 +96,16 @@ async def test_listing_is_scoped_filtered_and_paginated(client: httpx.AsyncClien
 async def test_other_workspaces_get_404_and_read_only_keys_cannot_write(
     client: httpx.AsyncClient,
 ) -> None:
-    ada = await _login(client, "ada@example.com")
-    bob = await _login(client, "bob@example.com")
+    ada = await register_and_login(client, "ada@example.com")
+    bob = await register_and_login(client, "bob@example.com")
     experiment_id = (await client.post("/v1/experiments", headers=ada, json=BODY)).json()["id"]
-    await _until_done(client, ada, f"/v1/experiments/{experiment_id}")
+    await wait_finished(client, experiment_id, ada)
     for path in ("", "/iterations", "/export.csv"):
         response = await client.get(f"/v1/experiments/{experiment_id}{path}", headers=bob)
         assert response.status_code == 404, path
     assert (await client.delete(f"/v1/experiments/{experiment_id}", headers=bob)).status_code == 404
 
-    reader = await _key(client, ada, ["read"])
+    reader = await api_key(client, ada, ["read"])
     denied = await client.post("/v1/experiments", headers=reader, json=BODY)
     assert denied.status_code == 403
     assert (
@@ -139,9 +115,9 @@ async def test_other_workspaces_get_404_and_read_only_keys_cannot_write(
 
 
 async def test_export_and_delete(client: httpx.AsyncClient) -> None:
-    user = await _login(client, "ada@example.com")
+    user = await register_and_login(client, "ada@example.com")
     experiment_id = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
-    await _until_done(client, user, f"/v1/experiments/{experiment_id}")
+    await wait_finished(client, experiment_id, user)
     exported = await client.get(f"/v1/experiments/{experiment_id}/export.csv", headers=user)
     assert exported.headers["content-type"].startswith("text/csv")
     assert len(list(csv.DictReader(io.StringIO(exported.text)))) == 20
@@ -155,7 +131,7 @@ async def test_invalid_input_and_missing_keys_are_clear(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
     settings.vendor_environment.pop("OPENAI_API_KEY", None)
-    user = await _login(client, "ada@example.com")
+    user = await register_and_login(client, "ada@example.com")
     invalid = await client.post("/v1/experiments", headers=user, json={**BODY, "iterations": 0})
     assert invalid.status_code == 422
     assert invalid.json()["error"]["details"]
@@ -179,7 +155,7 @@ async def test_detail_runs_a_bounded_number_of_queries(
     for vendor, path in (("OPENAI", "/v1"), ("ANTHROPIC", "")):
         settings.vendor_environment[f"{vendor}_API_KEY"] = "sk-test"
         settings.vendor_environment[f"{vendor}_BASE_URL"] = fake_llm.base_url + path
-    user = await _login(client, "ada@example.com")
+    user = await register_and_login(client, "ada@example.com")
     one = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
     three = (
         await client.post(
@@ -189,7 +165,7 @@ async def test_detail_runs_a_bounded_number_of_queries(
         )
     ).json()["id"]
     for experiment_id in (one, three):
-        await _until_done(client, user, f"/v1/experiments/{experiment_id}")
+        await wait_finished(client, experiment_id, user)
 
     engine = started_app.state.service.runtime.engine.sync_engine
 
@@ -221,7 +197,7 @@ async def test_forged_cursors_are_400_not_500(client: httpx.AsyncClient) -> None
     """Regression (found by the schemathesis run's follow-up): a cursor's time that is
     naive or cannot be expressed in UTC, or an iteration index past the database's
     integer, reached the query and failed there with a 500."""
-    user = await _login(client, "ada@example.com")
+    user = await register_and_login(client, "ada@example.com")
     experiment_id = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
     some_id = str(uuid.uuid4())
     for created_at in (
@@ -250,13 +226,13 @@ async def test_forged_cursors_are_400_not_500(client: httpx.AsyncClient) -> None
 async def test_an_iterations_cursor_of_another_experiment_is_400(
     client: httpx.AsyncClient,
 ) -> None:
-    user = await _login(client, "ada@example.com")
+    user = await register_and_login(client, "ada@example.com")
     first, second = [
         (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
         for _ in range(2)
     ]
     for experiment_id in (first, second):
-        await _until_done(client, user, f"/v1/experiments/{experiment_id}")
+        await wait_finished(client, experiment_id, user)
     page = await client.get(
         f"/v1/experiments/{first}/iterations", headers=user, params={"limit": 5}
     )

@@ -1,16 +1,15 @@
-"""Helpers for the observability tests: a signed-in user, a finished experiment, a scrape."""
+"""Helpers for the observability tests: a finished experiment, a scrape."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from echo_ai.observability.server import render_latest
+from tests.kit import wait_finished
 
-PASSWORD = "correct horse battery staple"
 EXPERIMENT: dict[str, Any] = {
     "prompt": "What is the best CRM for a 10-person startup?",
     "brands": {"target": {"name": "HubSpot"}, "competitors": [{"name": "Salesforce"}]},
@@ -19,23 +18,10 @@ EXPERIMENT: dict[str, Any] = {
 }
 
 
-async def sign_in(client: httpx.AsyncClient, email: str = "ada@example.com") -> dict[str, str]:
-    await client.post("/auth/register", json={"email": email, "password": PASSWORD})
-    response = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 async def run_experiment(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
     created = await client.post("/v1/experiments", headers=headers, json=EXPERIMENT)
     assert created.status_code == 202, created.text
-    url = f"/v1/experiments/{created.json()['id']}"
-    for _ in range(200):
-        body: dict[str, Any] = (await client.get(url, headers=headers)).json()
-        if body["status"] in ("completed", "failed"):
-            return body
-        await asyncio.sleep(0.05)
-    raise AssertionError("the experiment did not finish")
+    return await wait_finished(client, created.json()["id"], headers)
 
 
 def samples(text: str | bytes | None = None) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from echo_ai.api.auth import CurrentPrincipal
 from echo_ai.config import ObservabilitySettings, Settings
 from echo_ai.observability import bind_context, bound_context, configure_logging, log_context
-from tests.observability.helpers import sign_in
+from tests.kit import register_and_login
 
 
 def _lines(text: str) -> list[dict[str, Any]]:
@@ -37,7 +37,7 @@ def app(app: FastAPI) -> FastAPI:
 async def test_request_log_lines_carry_the_request_and_workspace_ids(
     client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    headers = await sign_in(client)
+    headers = await register_and_login(client)
     capsys.readouterr()
     response = await client.get(
         "/test-only/log", headers={**headers, "X-Request-ID": "req-abc-123"}
@@ -59,7 +59,7 @@ async def test_request_log_lines_carry_the_request_and_workspace_ids(
 async def test_a_generated_request_id_is_the_one_logged(
     client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    headers = await sign_in(client)
+    headers = await register_and_login(client)
     capsys.readouterr()
     response = await client.get("/test-only/log", headers=headers)
     lines = _lines(capsys.readouterr().err)

@@ -13,7 +13,8 @@ from echo_ai.config import ObservabilitySettings, Settings
 from echo_ai.db import create_engine
 from echo_ai.observability import record_iteration, watch_process
 from echo_ai.security.rate_limit import RateLimited, RateLimiter, enforce_rate_limit
-from tests.observability.helpers import run_experiment, samples, sign_in, value
+from tests.kit import register_and_login
+from tests.observability.helpers import run_experiment, samples, value
 
 TOKEN = "metrics-token-for-tests"
 
@@ -52,7 +53,7 @@ class TestWithAToken:
         self, client: httpx.AsyncClient
     ) -> None:
         before = samples()
-        headers = await sign_in(client)
+        headers = await register_and_login(client)
         done = await run_experiment(client, headers)
         assert done["status"] == "completed"
         await client.get("/no/such/page")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,20 +18,23 @@ from echo_ai.app import create_app
 from echo_ai.config import ObservabilitySettings, Settings
 from echo_ai.observability import configure_tracing
 from echo_ai.observability.tracing import Tracing
+from tests.kit import wait_until_sync
 
 
 @dataclass
 class Received:
     requests: list[tuple[str, bytes]] = field(default_factory=list)
 
-    def wait_for(self, path_part: str, timeout: float = 10.0) -> list[bytes]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            bodies = [body for path, body in self.requests if path_part in path]
-            if bodies:
-                return bodies
-            time.sleep(0.05)
-        raise AssertionError(f"nothing posted to {path_part}: {self.requests}")
+    def wait_for(self, path_part: str, timeout: float = 30.0) -> list[bytes]:
+        def bodies() -> list[bytes]:
+            return [body for path, body in self.requests if path_part in path]
+
+        wait_until_sync(
+            lambda: bool(bodies()),
+            within=timeout,
+            message=lambda: f"nothing posted to {path_part}: {self.requests}",
+        )
+        return bodies()
 
 
 @pytest.fixture

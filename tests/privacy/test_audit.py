@@ -5,23 +5,21 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.kit import login_response, register, wait_finished
+
 pytestmark = pytest.mark.usefixtures("backend")
 
-PASSWORD = "correct horse battery staple"
-
-
-async def _login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
-    return await client.post(
-        "/auth/login",
-        json={"email": email, "password": password},
-        headers={"User-Agent": "audit-test/1.0"},
-    )
+AUDIT_UA = {"User-Agent": "audit-test/1.0"}
 
 
 async def test_security_and_data_events_are_recorded(client: httpx.AsyncClient) -> None:
-    await client.post("/auth/register", json={"email": "ada@example.com", "password": PASSWORD})
-    assert (await _login(client, "ada@example.com", "wrong password!")).status_code == 401
-    token = (await _login(client, "ada@example.com")).json()["access_token"]
+    await register(client, "ada@example.com")
+    assert (
+        await login_response(client, "ada@example.com", "wrong password!", headers=AUDIT_UA)
+    ).status_code == 401
+    token = (await login_response(client, "ada@example.com", headers=AUDIT_UA)).json()[
+        "access_token"
+    ]
     owner = {"Authorization": f"Bearer {token}"}
     key = (await client.post("/v1/api-keys", headers=owner, json={"name": "ci"})).json()
     await client.delete(f"/v1/api-keys/{key['id']}", headers=owner)
@@ -35,10 +33,7 @@ async def test_security_and_data_events_are_recorded(client: httpx.AsyncClient) 
         },
     )
     experiment_id = experiment.json()["id"]
-    for _ in range(100):
-        detail = await client.get(f"/v1/experiments/{experiment_id}", headers=owner)
-        if detail.json()["status"] == "completed":
-            break
+    await wait_finished(client, experiment_id, owner)
     await client.get(f"/v1/experiments/{experiment_id}/export.csv", headers=owner)
     await client.delete(f"/v1/experiments/{experiment_id}", headers=owner)
 
@@ -57,6 +52,9 @@ async def test_security_and_data_events_are_recorded(client: httpx.AsyncClient) 
     login = next(event for event in events if event["action"] == "auth.login_succeeded")
     assert login["user_agent"] == "audit-test/1.0" and login["ip"]
     assert login["actor_user_id"] is not None
+    kinds = {event["action"]: event["actor_type"] for event in events}
+    assert kinds["auth.login_failed"] == "anonymous"
+    assert kinds["auth.login_succeeded"] == kinds["experiment.created"] == "user"
     created = next(event for event in events if event["action"] == "api_key.created")
     assert created["target_id"] == key["id"] and "key" not in str(created["details"])
 
@@ -64,9 +62,11 @@ async def test_security_and_data_events_are_recorded(client: httpx.AsyncClient) 
 async def test_failed_logins_of_unknown_emails_do_not_reach_a_workspace(
     client: httpx.AsyncClient,
 ) -> None:
-    await client.post("/auth/register", json={"email": "ada@example.com", "password": PASSWORD})
-    await _login(client, "nobody@example.com")
-    token = (await _login(client, "ada@example.com")).json()["access_token"]
+    await register(client, "ada@example.com")
+    await login_response(client, "nobody@example.com", headers=AUDIT_UA)
+    token = (await login_response(client, "ada@example.com", headers=AUDIT_UA)).json()[
+        "access_token"
+    ]
     events = (
         await client.get("/v1/audit-events", headers={"Authorization": f"Bearer {token}"})
     ).json()["items"]
@@ -74,8 +74,10 @@ async def test_failed_logins_of_unknown_emails_do_not_reach_a_workspace(
 
 
 async def test_only_owners_and_admins_read_the_log(client: httpx.AsyncClient) -> None:
-    await client.post("/auth/register", json={"email": "ada@example.com", "password": PASSWORD})
-    token = (await _login(client, "ada@example.com")).json()["access_token"]
+    await register(client, "ada@example.com")
+    token = (await login_response(client, "ada@example.com", headers=AUDIT_UA)).json()[
+        "access_token"
+    ]
     owner = {"Authorization": f"Bearer {token}"}
     key = (await client.post("/v1/api-keys", headers=owner, json={"name": "ci"})).json()["key"]
     denied = await client.get("/v1/audit-events", headers={"Authorization": f"Bearer {key}"})

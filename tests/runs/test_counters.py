@@ -21,9 +21,9 @@ from echo_ai.privacy.audit import Actor
 from echo_ai.providers.base import Completion, CompletionRequest, ServerError
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Iteration
-from tests.execution.test_writer import _row
-from tests.experiments.test_router import BODY, _login, _until_done
-from tests.factories import experiment_input
+from tests.experiments.test_router import BODY
+from tests.factories import experiment_input, failed_row
+from tests.kit import register_and_login, wait_finished
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -121,9 +121,10 @@ async def test_counters_follow_a_normal_run(runtime: Runtime) -> None:
 async def test_a_repeated_row_is_not_counted_twice(runtime: Runtime) -> None:
     batch_id = await _create(runtime)
     writer = IterationWriter(runtime.session_factory)
-    rows = [_row(batch_id, i) for i in range(12)] + [_row(batch_id, 3)]  # 3 twice, together
+    # index 3 twice in the same group commit
+    rows = [failed_row(batch_id, i) for i in range(12)] + [failed_row(batch_id, 3)]
     await asyncio.gather(*(writer.write(row) for row in rows))
-    await asyncio.gather(*(writer.write(_row(batch_id, i)) for i in range(5)))  # again, later
+    await asyncio.gather(*(writer.write(failed_row(batch_id, i)) for i in range(5)))  # again, later
     assert await _counters(runtime, batch_id) == await _counted(runtime, batch_id) == (12, 0, 12)
 
 
@@ -208,7 +209,7 @@ async def test_the_detail_shows_live_counters_and_partial_combined_figures(
     held = _Vendor(failing=False, open_calls=7)
     runtime.providers.register(held)
     runtime.runner.limits.concurrency = 4
-    user = await _login(client, "ada@example.com")
+    user = await register_and_login(client, "ada@example.com")
     body = {**BODY, "providers": ["demo", "openai:gpt-4o-mini"], "iterations": 30}
     created = await client.post("/v1/experiments", headers=user, json=body)
     assert created.status_code == 202, created.text
@@ -234,7 +235,7 @@ async def test_the_detail_shows_live_counters_and_partial_combined_figures(
     assert detail["combined"]["iterations"] == 30  # the finished batch only
 
     held.release.set()
-    done = await _until_done(client, user, url)
+    done = await wait_finished(client, created.json()["id"], user)
     assert done["combined_partial"] is False
     assert done["combined_providers"] == ["demo:demo-synthetic-1", "openai:gpt-4o-mini"]
     assert done["combined"]["iterations"] == 60

@@ -16,12 +16,13 @@ from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments import service as experiment_service
 from echo_ai.privacy.audit import Actor
 from echo_ai.privacy.models import AuditEvent
+from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentStatus, Iteration
 from echo_ai.schedules import cron as cron_times
 from echo_ai.schedules import service as schedule_service
 from echo_ai.schedules.scheduler import Scheduler, claim_stalled, start_due_runs
 from echo_ai.schedules.schemas import ScheduleIn
-from tests.factories import experiment_input
+from tests.factories import stored_experiment
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -29,12 +30,12 @@ HOURLY = {"cron": "0 * * * *"}
 
 
 async def _scheduled(runtime: Runtime, *, run_first: bool = True, **overrides: object) -> uuid.UUID:
-    data = experiment_input(iterations=10, schedule=HOURLY, **overrides)
-    async with transaction(runtime.session_factory) as session:
-        created = await experiment_service.create(session, data, chunk_size=5)
+    experiment_id = await stored_experiment(
+        runtime.session_factory, chunk_size=5, iterations=10, schedule=HOURLY, **overrides
+    )
     if run_first:
-        await runtime.executor.run_experiment(created.id)
-    return created.id
+        await runtime.executor.run_experiment(experiment_id)
+    return experiment_id
 
 
 async def _set(runtime: Runtime, experiment_id: uuid.UUID, **values: object) -> None:
@@ -254,7 +255,7 @@ async def test_resume_reopens_only_the_latest_run(runtime: Runtime) -> None:
                 .where(Iteration.batch_run_id == batch.id, Iteration.index == 0)
                 .values(success=False, answer=None, error_code="server_error")
             )
-        reopened = await experiment_service.reopen(session, experiment)
+        reopened = await run_service.reopen_unfinished(session, experiment_id)
     assert reopened == 1
     async with transaction(runtime.session_factory) as session:
         statuses = {

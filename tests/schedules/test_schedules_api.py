@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,8 +17,8 @@ from echo_ai.privacy.models import AuditEvent
 from echo_ai.runs.models import Experiment
 from echo_ai.schedules.scheduler import Scheduler
 from tests.brands.test_router import PROFILE
-from tests.experiments.test_actions import _runtime, _viewer
-from tests.experiments.test_router import BODY, _login, _until_done
+from tests.experiments.test_router import BODY
+from tests.kit import app_runtime, personal_viewer, register_and_login, wait_finished, wait_until
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -43,7 +42,7 @@ def _aware(text: str) -> datetime:
 
 
 async def test_schedule_lifecycle(client: httpx.AsyncClient, started_app: FastAPI) -> None:
-    ada = await _login(client, "ada@example.com")
+    ada = await register_and_login(client, "ada@example.com")
     created = await client.post("/v1/experiments", headers=ada, json=SCHEDULED)
     assert created.status_code == 202, created.text
     experiment = created.json()
@@ -54,7 +53,7 @@ async def test_schedule_lifecycle(client: httpx.AsyncClient, started_app: FastAP
     assert next_run > datetime.now(UTC) and next_run.weekday() == 0
     assert next_run.hour in (7, 8)  # 9:00 in Paris
     assert experiment["runs"] == 1  # it also ran at once
-    await _until_done(client, ada, url)
+    await wait_finished(client, experiment["id"], ada)
 
     paused = await client.post(f"{url}/schedule/pause", headers=ada)
     assert paused.status_code == 200
@@ -74,7 +73,7 @@ async def test_schedule_lifecycle(client: httpx.AsyncClient, started_app: FastAP
     missing = await client.post(f"{url}/schedule/pause", headers=ada)
     assert missing.status_code == 409 and "no schedule" in missing.json()["error"]["message"]
 
-    async with transaction(_runtime(started_app).session_factory) as session:
+    async with transaction(app_runtime(started_app).session_factory) as session:
         actions = list(
             await session.scalars(
                 select(AuditEvent.action)
@@ -102,7 +101,7 @@ async def test_schedule_lifecycle(client: httpx.AsyncClient, started_app: FastAP
 async def test_bad_schedules_are_422_with_the_reason(
     client: httpx.AsyncClient, schedule: dict[str, str], message: str
 ) -> None:
-    ada = await _login(client, "ada@example.com")
+    ada = await register_and_login(client, "ada@example.com")
     response = await client.post(
         "/v1/experiments", headers=ada, json={**BODY, "schedule": schedule}
     )
@@ -113,25 +112,25 @@ async def test_bad_schedules_are_422_with_the_reason(
 async def test_only_writers_of_the_workspace_change_schedules(
     client: httpx.AsyncClient, started_app: FastAPI
 ) -> None:
-    ada = await _login(client, "ada@example.com")
+    ada = await register_and_login(client, "ada@example.com")
     experiment = (await client.post("/v1/experiments", headers=ada, json=SCHEDULED)).json()
     url = f"/v1/experiments/{experiment['id']}/schedule"
-    viewer = await _viewer(client, started_app, "ada@example.com")
-    outsider = await _login(client, "eve@example.com")
+    viewer = await personal_viewer(client, app_runtime(started_app), "ada@example.com")
+    outsider = await register_and_login(client, "eve@example.com")
     calls = [("put", url, {"cron": "@daily"}), ("post", f"{url}/pause", None)]
     calls += [("post", f"{url}/resume", None), ("delete", url, None)]
     for method, target, body in calls:
         for headers, expected in ((viewer, 403), (outsider, 404)):
             response = await client.request(method, target, headers=headers, json=body)
             assert response.status_code == expected, (method, target, response.text)
-    await _until_done(client, ada, f"/v1/experiments/{experiment['id']}")
+    await wait_finished(client, experiment["id"], ada)
     assert (await client.get(f"/v1/experiments/{experiment['id']}", headers=ada)).json()[
         "schedule"
     ]["paused"] is False
 
 
 async def test_experiments_from_a_stored_brand_profile(client: httpx.AsyncClient) -> None:
-    ada = await _login(client, "ada@example.com")
+    ada = await register_and_login(client, "ada@example.com")
     profile = (await client.post("/v1/brands", headers=ada, json=PROFILE)).json()
     body = {k: v for k, v in BODY.items() if k != "brands"} | {"brand_profile_id": profile["id"]}
     created = await client.post("/v1/experiments", headers=ada, json=body)
@@ -143,7 +142,7 @@ async def test_experiments_from_a_stored_brand_profile(client: httpx.AsyncClient
     await client.put(
         f"/v1/brands/{profile['id']}", headers=ada, json={**PROFILE, "competitors": []}
     )
-    done = await _until_done(client, ada, f"/v1/experiments/{experiment['id']}")
+    done = await wait_finished(client, experiment["id"], ada)
     assert [c["name"] for c in done["brands"]["competitors"]] == ["Salesforce", "Zoho CRM"]
 
     both = await client.post(
@@ -152,7 +151,7 @@ async def test_experiments_from_a_stored_brand_profile(client: httpx.AsyncClient
     neither = await client.post("/v1/experiments", headers=ada, json={"prompt": "best crm?"})
     for response in (both, neither):
         assert response.status_code == 422 and "either brands or brand_profile_id" in response.text
-    eve = await _login(client, "eve@example.com")
+    eve = await register_and_login(client, "eve@example.com")
     foreign = await client.post("/v1/experiments", headers=eve, json=body)
     assert foreign.status_code == 404 and "brand profile" in foreign.json()["error"]["message"]
 
@@ -162,10 +161,10 @@ async def test_the_service_runs_due_schedules_itself(
 ) -> None:
     state = started_app.state.service
     assert state.scheduler_task is not None and not state.scheduler_task.done()
-    ada = await _login(client, "ada@example.com")
+    ada = await register_and_login(client, "ada@example.com")
     experiment = (await client.post("/v1/experiments", headers=ada, json=SCHEDULED)).json()
     url = f"/v1/experiments/{experiment['id']}"
-    await _until_done(client, ada, url)
+    await wait_finished(client, experiment["id"], ada)
     async with transaction(state.runtime.session_factory) as session:
         await session.execute(
             update(Experiment)
@@ -173,25 +172,26 @@ async def test_the_service_runs_due_schedules_itself(
             .values(next_run_at=datetime.now(UTC) - timedelta(minutes=1))
         )
 
-    for _ in range(200):
+    detail: dict[str, Any] = {}
+
+    async def ran_again() -> bool:
+        nonlocal detail
         detail = (await client.get(url, headers=ada)).json()
-        if detail["runs"] == 2 and detail["status"] == "completed":
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError(f"the scheduled run did not happen: {detail}")
+        return bool(detail["runs"] == 2 and detail["status"] == "completed")
+
+    await wait_until(ran_again, message=lambda: f"the scheduled run did not happen: {detail}")
     assert [batch["round"] for batch in detail["providers"]] == [2]
     assert [batch["round"] for batch in detail["history"]] == [1]
     assert _aware(detail["schedule"]["next_run_at"]) > datetime.now(UTC)
 
 
 async def test_a_long_history_is_paged(client: httpx.AsyncClient, started_app: FastAPI) -> None:
-    runtime = _runtime(started_app)
-    ada = await _login(client, "ada@example.com")
+    runtime = app_runtime(started_app)
+    ada = await register_and_login(client, "ada@example.com")
     body = {**SCHEDULED, "providers": ["demo", "demo:other"], "iterations": 2}
     experiment = (await client.post("/v1/experiments", headers=ada, json=body)).json()
     url = f"/v1/experiments/{experiment['id']}"
-    await _until_done(client, ada, url)
+    await wait_finished(client, experiment["id"], ada)
     for _ in range(24):  # 24 more runs, as the scheduler would start them
         async with transaction(runtime.session_factory) as session:
             await session.execute(
@@ -200,6 +200,9 @@ async def test_a_long_history_is_paged(client: httpx.AsyncClient, started_app: F
                 .values(next_run_at=datetime.now(UTC) - timedelta(seconds=1))
             )
         await Scheduler.of(runtime).tick()
+        # The service's own scheduler may have started this run first, in the background:
+        # the next one is only due once it has ended.
+        await wait_finished(client, experiment["id"], ada)
 
     detail = (await client.get(url, headers=ada)).json()
     assert detail["runs"] == 25 and detail["status"] == "completed"
@@ -225,5 +228,5 @@ async def test_a_long_history_is_paged(client: httpx.AsyncClient, started_app: F
     assert all(batch["metrics"] is not None for batch in page.json()["items"])
     bad = await client.get(f"{url}/runs", headers=ada, params={"cursor": "nonsense"})
     assert bad.status_code == 400
-    eve = await _login(client, "eve@example.com")
+    eve = await register_and_login(client, "eve@example.com")
     assert (await client.get(f"{url}/runs", headers=eve)).status_code == 404

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from echo_ai.testing.fake_llm import FakeLLMConfig, FakeLLMServer, create_app
+from tests.kit import wait_until_sync
 
 CHAT = "/v1/chat/completions"
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "best CRM?"}]}
@@ -123,9 +124,7 @@ def test_config_rejects_bad_values() -> None:
 
 
 def _wait_for_first_request(server: FakeLLMServer) -> None:
-    deadline = time.monotonic() + 5
-    while server.request_count == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until_sync(lambda: server.request_count > 0, message="no request reached the server")
 
 
 async def test_async_context_and_stop_ends_stalled_requests() -> None:

@@ -6,9 +6,7 @@ users once.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -19,10 +17,10 @@ from fastapi import FastAPI
 from echo_ai.db import utcnow
 from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.models import Invitation, Role
+from tests.kit import create_team, invite, register_and_login, wait_finished
 
 pytestmark = pytest.mark.usefixtures("backend")
 
-PASSWORD = "correct horse battery staple"
 EXPERIMENT = {"prompt": "best crm?", "brands": {"target": {"name": "HubSpot"}}, "iterations": 2}
 ROLES = ("owner", "admin", "member", "viewer")
 NOT_FOUND_INVITATION = {
@@ -30,77 +28,11 @@ NOT_FOUND_INVITATION = {
 }
 
 
-async def _login(client: httpx.AsyncClient, email: str) -> dict[str, str]:
-    registered = await client.post("/auth/register", json={"email": email, "password": PASSWORD})
-    assert registered.status_code == 201
-    response = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-@dataclass
-class Team:
-    workspace_id: str
-    as_: dict[str, dict[str, str]] = field(default_factory=dict)
-    """Headers of each user (by role name), with ``X-Workspace-ID`` of the team."""
-    ids: dict[str, str] = field(default_factory=dict)
-    """User ids by role name."""
-
-    def headers(self, user: dict[str, str]) -> dict[str, str]:
-        return {**user, "X-Workspace-ID": self.workspace_id}
-
-
-async def _invite(
-    client: httpx.AsyncClient, headers: dict[str, str], email: str, role: str
-) -> dict[str, Any]:
-    response = await client.post(
-        "/v1/invitations", headers=headers, json={"email": email, "role": role}
-    )
-    assert response.status_code == 201, response.text
-    invitation: dict[str, Any] = response.json()
-    return invitation
-
-
-async def _team(client: httpx.AsyncClient, *roles: str) -> Team:
-    """An owner's team workspace joined, through invitations, by one user per role."""
-    owner = await _login(client, "owner@example.com")
-    created = await client.post("/v1/workspaces", headers=owner, json={"name": " Acme "})
-    assert created.status_code == 201
-    assert created.json()["name"] == "Acme" and created.json()["role"] == "owner"
-    team = Team(workspace_id=created.json()["id"])
-    team.as_["owner"] = team.headers(owner)
-    for role in roles:
-        # Invited in capitals: addresses are compared case-insensitively.
-        invitation = await _invite(client, team.as_["owner"], f"{role.upper()}@Example.com", role)
-        user = await _login(client, f"{role}@example.com")
-        accepted = await client.post(
-            "/v1/invitations/accept", headers=user, json={"token": invitation["token"]}
-        )
-        assert accepted.status_code == 201, accepted.text
-        assert (accepted.json()["id"], accepted.json()["role"]) == (team.workspace_id, role)
-        team.as_[role] = team.headers(user)
-    listed = await client.get("/v1/members", headers=team.as_["owner"])
-    assert listed.status_code == 200
-    team.ids = {member["role"]: member["user_id"] for member in listed.json()}
-    assert sorted(team.ids) == sorted(["owner", *roles])
-    return team
-
-
-async def _until_done(client: httpx.AsyncClient, headers: dict[str, str], url: str) -> None:
-    for _ in range(200):
-        response = await client.get(url, headers=headers)
-        assert response.status_code == 200
-        if response.json()["status"] in ("completed", "failed"):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the experiment did not finish")
-
-
 async def test_role_matrix(client: httpx.AsyncClient) -> None:
     """Viewers cannot write, members cannot manage, admins and owners can, and a user of
     another workspace gets 404 on every endpoint (with the team's ``X-Workspace-ID``)."""
-    team = await _team(client, "admin", "member", "viewer")
-    mine = await _login(client, "outsider@example.com")
+    team = await create_team(client, ("admin", "member", "viewer"))
+    mine = await register_and_login(client, "outsider@example.com")
     callers = {**team.as_, "outsider": team.headers(mine)}
 
     async def matrix(method: str, url: str, body: Any = None) -> dict[str, int]:
@@ -121,7 +53,7 @@ async def test_role_matrix(client: httpx.AsyncClient) -> None:
     url = f"/v1/experiments/{experiments[0]}"
     assert await matrix("GET", url) == {**dict.fromkeys(ROLES, 200), "outsider": 404}
     for experiment_id in experiments:
-        await _until_done(client, team.as_["owner"], f"/v1/experiments/{experiment_id}")
+        await wait_finished(client, experiment_id, team.as_["owner"])
 
     managers_only = {"owner": 0, "admin": 0, "member": 403, "viewer": 403, "outsider": 404}
     assert await matrix("POST", "/v1/api-keys", {"name": "k"}) == {
@@ -198,9 +130,9 @@ async def test_role_matrix(client: httpx.AsyncClient) -> None:
 
 
 async def test_invitation_lifecycle(client: httpx.AsyncClient, app: FastAPI) -> None:
-    team = await _team(client, "admin")
-    bob = await _login(client, "bob@example.com")
-    eve = await _login(client, "eve@example.com")
+    team = await create_team(client, ("admin",))
+    bob = await register_and_login(client, "bob@example.com")
+    eve = await register_and_login(client, "eve@example.com")
 
     # Admins invite admins, members and viewers, but not owners; owners can.
     refused = await client.post(
@@ -209,9 +141,9 @@ async def test_invitation_lifecycle(client: httpx.AsyncClient, app: FastAPI) -> 
         json={"email": "bob@example.com", "role": "owner"},
     )
     assert refused.status_code == 403
-    first = await _invite(client, team.as_["admin"], "bob@example.com", "viewer")
+    first = await invite(client, team.as_["admin"], "bob@example.com", "viewer")
     assert first["token"].startswith("echo_inv_") and first["role"] == "viewer"
-    second = await _invite(client, team.as_["owner"], "Bob@example.com", "owner")
+    second = await invite(client, team.as_["owner"], "Bob@example.com", "owner")
     pending = (await client.get("/v1/invitations", headers=team.as_["admin"])).json()
     assert [(item["id"], item["role"]) for item in pending] == [(second["id"], "owner")]
     assert "token" not in pending[0]
@@ -241,7 +173,7 @@ async def test_invitation_lifecycle(client: httpx.AsyncClient, app: FastAPI) -> 
     assert (await client.get("/v1/invitations", headers=team.as_["owner"])).json() == []
 
     # Revoked and expired tokens are 404 too; a pending one for a member is 409.
-    revoked = await _invite(client, team.as_["owner"], "eve@example.com", "member")
+    revoked = await invite(client, team.as_["owner"], "eve@example.com", "member")
     assert (
         await client.delete(f"/v1/invitations/{revoked['id']}", headers=team.as_["admin"])
     ).status_code == 204
@@ -293,7 +225,7 @@ async def test_invitation_lifecycle(client: httpx.AsyncClient, app: FastAPI) -> 
 
 
 async def test_roles_and_the_last_owner(client: httpx.AsyncClient) -> None:
-    team = await _team(client, "admin", "member")
+    team = await create_team(client, ("admin", "member"))
     owner, admin, member = (team.as_[role] for role in ("owner", "admin", "member"))
     url = {role: f"/v1/members/{user_id}" for role, user_id in team.ids.items()}
 

@@ -1,6 +1,6 @@
 """Brand terms compiled into regular expressions, and the rules that reject a raw match.
 
-Every term of every brand is compiled once per :class:`~echo_ai.brands.schemas.BrandSet`
+Every term of every brand is compiled once per :class:`~echo_ai.analysis.brands.BrandSet`
 and all its occurrences are found, so that at a given place the extractor can keep the
 longest ("Zoho CRM" over "Zoho", "Microsoft Dynamics 365" over "Microsoft"). Boundaries
 are "no letter or digit on either side", which (unlike ``\\b``) treats "_HubSpot_",

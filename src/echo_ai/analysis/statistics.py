@@ -79,6 +79,7 @@ def bootstrap_ratio_interval(
     resamples: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
+    block_cells: int = _BOOTSTRAP_BLOCK_CELLS,
 ) -> tuple[float, float] | None:
     """Percentile bootstrap interval of ``sum(numerators) / sum(denominators)``.
 
@@ -90,6 +91,9 @@ def bootstrap_ratio_interval(
     is 0 have no ratio and are dropped. The bounds are widened to include the point
     estimate if the percentile interval misses it (tiny, very skewed samples), so
     displays never show a value outside its interval.
+
+    ``block_cells`` bounds the memory of index sampling (items drawn per block); the
+    result does not depend on it.
 
     Returns None when there is no data or the total denominator is 0.
     """
@@ -111,7 +115,9 @@ def bootstrap_ratio_interval(
         return None
     point = int(pairs[:, 0].sum()) / total_denominator
 
-    resampled_numerators, resampled_denominators = _resample_sums(pairs, resamples, seed)
+    resampled_numerators, resampled_denominators = _resample_sums(
+        pairs, resamples, seed, block_cells
+    )
     usable = resampled_denominators > 0
     if not bool(usable.any()):
         return point, point
@@ -122,7 +128,7 @@ def bootstrap_ratio_interval(
 
 
 def _resample_sums(
-    pairs: NDArray[np.int64], resamples: int, seed: int
+    pairs: NDArray[np.int64], resamples: int, seed: int, block_cells: int
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Column sums of ``resamples`` bootstrap resamples of the rows of ``pairs``.
 
@@ -140,7 +146,7 @@ def _resample_sums(
     ordered = np.repeat(distinct, counts, axis=0)
     numerators = np.empty(resamples, dtype=np.int64)
     denominators = np.empty(resamples, dtype=np.int64)
-    block = max(1, _BOOTSTRAP_BLOCK_CELLS // n)
+    block = max(1, block_cells // n)
     for start in range(0, resamples, block):
         stop = min(start + block, resamples)
         picks = ordered[rng.integers(0, n, size=(stop - start, n))]
@@ -149,13 +155,16 @@ def _resample_sums(
     return numerators, denominators
 
 
-def mean_pairwise_jaccard(sets: Sequence[frozenset[str]]) -> float | None:
+def mean_pairwise_jaccard(
+    sets: Sequence[frozenset[str]], *, block_cells: int = _JACCARD_BLOCK_CELLS
+) -> float | None:
     """Mean Jaccard similarity over all unordered pairs of the given sets.
 
     Two empty sets count as identical (similarity 1.0): two answers that both name no
     tracked brand agree with each other. Identical sets are grouped and the remaining
     distinct sets compared with matrix products in bounded blocks, so thousands of
-    answers cost milliseconds rather than millions of Python set operations.
+    answers cost milliseconds rather than millions of Python set operations
+    (``block_cells`` similarities at most per block; the result does not depend on it).
 
     Returns None for fewer than two sets: a single answer has no pair to compare.
     """
@@ -176,7 +185,7 @@ def mean_pairwise_jaccard(sets: Sequence[frozenset[str]]) -> float | None:
     # weighted_sum counts every ordered pair of answers, including each answer with
     # itself (similarity 1), so it equals n + 2 * (sum over unordered distinct pairs).
     weighted_sum = 0.0
-    block = max(1, _JACCARD_BLOCK_CELLS // len(groups))
+    block = max(1, block_cells // len(groups))
     for start in range(0, len(groups), block):
         stop = start + block
         intersections = members[start:stop] @ members.T

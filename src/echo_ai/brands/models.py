@@ -19,5 +19,5 @@ class BrandProfile(UUIDPrimaryKey, Timestamps, Base):
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     brands: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    """The brand and its competitors as a :class:`~echo_ai.brands.schemas.BrandSet`."""
+    """The brand and its competitors as a :class:`~echo_ai.analysis.brands.BrandSet`."""
     target_keywords: Mapped[list[str]] = mapped_column(JSONType, default=list)

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from echo_ai.analysis.brands import MAX_COMPETITORS, MAX_TERM_LENGTH, BrandDefinition, BrandSet
+from echo_ai.brands.models import BrandProfile
 
 MAX_DESCRIPTION_LENGTH = 2_000
 MAX_KEYWORDS = 50
@@ -34,3 +37,18 @@ class BrandProfileIn(BaseModel):
 
     def brand_set(self) -> BrandSet:
         return BrandSet(target=self.brand, competitors=self.competitors)
+
+
+class BrandProfileOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str | None
+    brands: dict[str, Any]
+    """The brand (``target``) and its ``competitors``, ready to use in an experiment."""
+    target_keywords: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, profile: BrandProfile) -> BrandProfileOut:
+        return cls.model_validate(profile, from_attributes=True)

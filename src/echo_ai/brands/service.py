@@ -1,4 +1,5 @@
-"""Brand profiles of a workspace: create, list, read, replace, delete."""
+"""Brand profiles of a workspace: create, list, read, replace, delete (the changes are
+audited in the actor's name)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from echo_ai.brands.models import BrandProfile
 from echo_ai.brands.schemas import BrandProfileIn
 from echo_ai.db import keyset_after
 from echo_ai.errors import NotFound
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Action, Actor
 
 
 def _apply(profile: BrandProfile, data: BrandProfileIn) -> None:
@@ -21,14 +24,28 @@ def _apply(profile: BrandProfile, data: BrandProfileIn) -> None:
     profile.target_keywords = list(data.target_keywords)
 
 
+async def _audited(
+    session: AsyncSession, action: Action, profile: BrandProfile, *, actor: Actor
+) -> BrandProfile:
+    await audit.record_about(
+        session,
+        action,
+        profile,
+        target_type="brand_profile",
+        actor=actor,
+        details={"name": profile.name},
+    )
+    return profile
+
+
 async def create(
-    session: AsyncSession, workspace_id: uuid.UUID, data: BrandProfileIn
+    session: AsyncSession, workspace_id: uuid.UUID, data: BrandProfileIn, *, actor: Actor
 ) -> BrandProfile:
     profile = BrandProfile(workspace_id=workspace_id)
     _apply(profile, data)
     session.add(profile)
     await session.flush()
-    return profile
+    return await _audited(session, Action.BRAND_PROFILE_CREATED, profile, actor=actor)
 
 
 async def get(
@@ -65,14 +82,23 @@ async def list_page(
 
 
 async def replace(
-    session: AsyncSession, workspace_id: uuid.UUID, profile_id: uuid.UUID, data: BrandProfileIn
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    profile_id: uuid.UUID,
+    data: BrandProfileIn,
+    *,
+    actor: Actor,
 ) -> BrandProfile:
     profile = await get(session, workspace_id, profile_id)
     _apply(profile, data)
     await session.flush()
-    return profile
+    return await _audited(session, Action.BRAND_PROFILE_REPLACED, profile, actor=actor)
 
 
-async def delete(session: AsyncSession, workspace_id: uuid.UUID, profile_id: uuid.UUID) -> None:
-    await session.delete(await get(session, workspace_id, profile_id))
+async def delete(
+    session: AsyncSession, workspace_id: uuid.UUID, profile_id: uuid.UUID, *, actor: Actor
+) -> None:
+    profile = await get(session, workspace_id, profile_id)
+    await session.delete(profile)
     await session.flush()
+    await _audited(session, Action.BRAND_PROFILE_DELETED, profile, actor=actor)

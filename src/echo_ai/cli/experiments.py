@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from echo_ai.execution.runtime import Runtime
     from echo_ai.runs.models import Experiment
 
-app = typer.Typer(help="List, show, export, re-score and resume experiments.")
+app = typer.Typer(
+    help="List, show, export, re-score and resume the experiments run from this command line."
+)
 
 StatusName = Literal["queued", "running", "completed", "failed", "cancelled"]
 """The values of ``ExperimentStatus``, spelled here so that building the command line does
@@ -36,7 +38,7 @@ def list_experiments(
     status: Annotated[StatusName | None, typer.Option(help="Only this status.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List recent experiments."""
+    """List the recent experiments of the command line (its local workspace)."""
     import json
 
     from rich.table import Table
@@ -46,12 +48,15 @@ def list_experiments(
     from echo_ai.db import transaction
     from echo_ai.experiments import service as experiment_service
     from echo_ai.runs.models import ExperimentStatus
+    from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID
 
     wanted = None if status is None else ExperimentStatus(status)
 
     async def load(runtime: Runtime) -> list[Experiment]:
         async with transaction(runtime.session_factory) as session:
-            return await experiment_service.list_recent(session, limit=limit, status=wanted)
+            return await experiment_service.list_recent(
+                session, limit=limit, status=wanted, workspace_id=LOCAL_WORKSPACE_ID
+            )
 
     experiments = flows.in_runtime(get_settings(), load)
     if as_json:
@@ -124,8 +129,7 @@ def rescore(
 
     async def go(runtime: Runtime) -> None:
         async with transaction(runtime.session_factory) as session:
-            resolved = await experiment_service.resolve_id(session, experiment_id)
-            experiment = await experiment_service.get(session, resolved)
+            experiment = await flows.find(session, experiment_id)
             await experiment_service.rescore(session, experiment, actor=Actor.cli(), brands=brands)
         await flows.show(runtime, experiment_id, as_json=as_json)
 
@@ -143,9 +147,8 @@ def resume(experiment_id: IdArgument, as_json: JsonOption = False) -> None:
     from echo_ai.privacy.audit import Actor
 
     async def resume_it(session: AsyncSession, runtime: Runtime) -> uuid.UUID:
-        resolved = await experiment_service.resolve_id(session, experiment_id)
-        experiment = await experiment_service.get(session, resolved)
+        experiment = await flows.find(session, experiment_id)
         await experiment_service.resume(session, experiment, actor=Actor.cli(), runtime=runtime)
-        return resolved
+        return experiment.id
 
     aio.run(flows.run_and_report(get_settings(), resume_it, as_json=as_json, export_path=None))

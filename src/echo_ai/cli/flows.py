@@ -33,7 +33,8 @@ from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.experiments import export
 from echo_ai.experiments import service as experiment_service
 from echo_ai.privacy.audit import Actor
-from echo_ai.runs.models import ExperimentStatus
+from echo_ai.runs.models import Experiment, ExperimentStatus
+from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID
 
 console = Console()
 
@@ -113,11 +114,22 @@ def in_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T
     return aio.run(go())
 
 
+async def find(session: AsyncSession, reference: str, *, runs: int | None = None) -> Experiment:
+    """The experiment of the local workspace (the command line's) that ``reference`` names:
+    its id or a unique prefix of it; with the batches of its latest ``runs`` runs (all when
+    None)."""
+    experiment_id = await experiment_service.resolve_id(
+        session, reference, workspace_id=LOCAL_WORKSPACE_ID
+    )
+    return await experiment_service.get(
+        session, experiment_id, workspace_id=LOCAL_WORKSPACE_ID, runs=runs
+    )
+
+
 async def show(runtime: Runtime, reference: str, *, as_json: bool) -> ExperimentStatus:
     """Print an experiment's report (``reference``: its id or a unique prefix)."""
     async with transaction(runtime.session_factory) as session:
-        experiment_id = await experiment_service.resolve_id(session, reference)
-        experiment = await experiment_service.get(session, experiment_id)
+        experiment = await find(session, reference, runs=experiment_service.RECENT_RUNS)
         report = await experiment_service.report(session, experiment)
     if as_json:
         print(json.dumps(report_document(report), indent=2))
@@ -138,8 +150,7 @@ async def export_file(
     """Stream every iteration of an experiment to ``path`` (an export audited as the
     command line's); the number written."""
     async with transaction(runtime.session_factory) as session:
-        experiment_id = await experiment_service.resolve_id(session, reference)
-        experiment = await experiment_service.get(session, experiment_id)
+        experiment = await find(session, reference)
         source = await export.begin(session, experiment, fmt, actor=Actor.cli())
     with path.open("w", newline="", encoding="utf-8") as out:
         return await export.write(runtime.session_factory, source, out, fmt)
@@ -148,10 +159,13 @@ async def export_file(
 async def report_and_export(
     runtime: Runtime, experiment_id: uuid.UUID, *, as_json: bool, export_path: Path | None
 ) -> None:
-    """After a run: print the results, write the CSV if asked, fail if nothing worked."""
+    """After a run: print the results, write the export file if asked, fail if nothing
+    worked."""
     status = await show(runtime, str(experiment_id), as_json=as_json)
     if export_path is not None:
-        rows = await export_file(runtime, str(experiment_id), export_path)
+        rows = await export_file(
+            runtime, str(experiment_id), export_path, export_format(export_path)
+        )
         print(f"wrote {rows} iterations to {export_path}", file=sys.stderr)
     if status == ExperimentStatus.FAILED:
         raise fail("the experiment failed: no provider produced an answer", FAILURE)

@@ -77,7 +77,12 @@ def run(
     ] = [],  # noqa: B006
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     export_path: Annotated[
-        Path | None, typer.Option("--export", help="Also write every iteration to this CSV file.")
+        Path | None,
+        typer.Option(
+            "--export",
+            help="Also write every iteration to this file: CSV, or JSON (.json) or JSON Lines "
+            "(.jsonl).",
+        ),
     ] = None,
 ) -> None:
     """Run an experiment now and print its metrics per provider."""

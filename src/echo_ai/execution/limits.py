@@ -12,11 +12,10 @@ any number of workers together stay under the configured rate.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from echo_ai.clock import SYSTEM_CLOCK, Clock
 from echo_ai.providers.base import Completion, CompletionRequest, Provider
 
 if TYPE_CHECKING:  # redis (and the OpenTelemetry it loads) only for a shared limit
@@ -43,7 +42,7 @@ class MinuteRateLimiter:
     which usually refills continuously. This one counts only this process's calls.
     """
 
-    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, per_minute: int, *, clock: Clock = SYSTEM_CLOCK) -> None:
         if per_minute < 1:
             raise ValueError("per_minute must be at least 1")
         self.interval = 60.0 / per_minute
@@ -53,12 +52,12 @@ class MinuteRateLimiter:
 
     async def acquire(self) -> None:
         async with self._lock:
-            now = self._clock()
+            now = self._clock.monotonic()
             start = max(now, self._next_start)
             self._next_start = start + self.interval
         delay = start - now
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self._clock.sleep(delay)
 
 
 # One atomic step on Redis's clock (the one clock every worker shares), in microseconds:
@@ -91,11 +90,19 @@ class RedisMinuteRateLimiter:
     reached, ``acquire`` raises :class:`RateLimitUnavailable` rather than running unlimited.
     """
 
-    def __init__(self, client: redis.asyncio.Redis, key: str, per_minute: int) -> None:
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        key: str,
+        per_minute: int,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         if per_minute < 1:
             raise ValueError("per_minute must be at least 1")
         self.key = key
         self.interval = 60.0 / per_minute
+        self._clock = clock
         # Whole microseconds, rounded up so the rate is never exceeded.
         self._interval_us = -(-60_000_000 // per_minute)
         # EVALSHA, loading the script on NOSCRIPT (e.g. after a Redis restart).
@@ -114,7 +121,7 @@ class RedisMinuteRateLimiter:
             ) from error
         delay = int(wait_us) / 1_000_000
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self._clock.sleep(delay)
 
 
 def redis_rate_key(vendor: str, model: str) -> str:
@@ -132,6 +139,7 @@ class ProviderLimits:
     concurrency: int
     requests_per_minute: int | None = None
     redis_url: str | None = field(default=None, repr=False)  # may hold a password
+    clock: Clock = field(default=SYSTEM_CLOCK, repr=False)
     _semaphores: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False)
     _rate_limiters: dict[tuple[str, str], RateLimiter] = field(default_factory=dict, init=False)
     _redis: redis.asyncio.Redis | None = field(default=None, init=False, repr=False)
@@ -148,10 +156,13 @@ class ProviderLimits:
         if key not in self._rate_limiters:
             limiter: RateLimiter
             if self.redis_url is None:
-                limiter = MinuteRateLimiter(self.requests_per_minute)
+                limiter = MinuteRateLimiter(self.requests_per_minute, clock=self.clock)
             else:
                 limiter = RedisMinuteRateLimiter(
-                    self._redis_client(), redis_rate_key(vendor, model), self.requests_per_minute
+                    self._redis_client(),
+                    redis_rate_key(vendor, model),
+                    self.requests_per_minute,
+                    clock=self.clock,
                 )
             self._rate_limiters[key] = limiter
         return self._rate_limiters[key]

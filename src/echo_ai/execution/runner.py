@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.analysis.scoring import failure_row, success_row
+from echo_ai.clock import SYSTEM_CLOCK, Clock
 from echo_ai.db import transaction
 from echo_ai.execution.limits import ProviderLimits
 from echo_ai.execution.providers import ProviderPool
@@ -78,6 +78,8 @@ class Runner:
     limits: ProviderLimits
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     on_progress: ProgressCallback | None = None
+    clock: Clock = SYSTEM_CLOCK
+    """Times the status re-reads (tests drive it instead of waiting)."""
     _writer: IterationWriter = field(init=False)
     _aborted: dict[uuid.UUID, str] = field(init=False, default_factory=dict)
     """Batches a fatal error stopped in this process: their other chunks call no more."""
@@ -85,7 +87,7 @@ class Runner:
     """Batches known to be cancelled (or ended by another process: failed, done): no new
     call starts for them in this process."""
     _checked_at: dict[uuid.UUID, float] = field(init=False, default_factory=dict)
-    """When each running batch last re-read its status (monotonic clock)."""
+    """When each running batch last re-read its status (``clock.monotonic()``)."""
 
     def __post_init__(self) -> None:
         self._writer = IterationWriter(self.session_factory)
@@ -107,7 +109,7 @@ class Runner:
         database at most every :data:`CANCEL_CHECK_SECONDS`."""
         if batch_run_id in self._aborted or batch_run_id in self._cancelled:
             return True
-        now = time.monotonic()
+        now = self.clock.monotonic()
         last = self._checked_at.get(batch_run_id)
         if last is not None and now - last < CANCEL_CHECK_SECONDS:
             return False

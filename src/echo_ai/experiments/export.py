@@ -112,13 +112,12 @@ async def begin(
     """The export use case: audit it (in the caller's transaction, which commits before
     the first byte leaves) and describe what :func:`chunks` will stream."""
     source = ExportSource.of(experiment)
-    await audit.record(
+    await audit.record_about(
         session,
         Action.EXPORTED,
-        actor=actor,
-        workspace_id=experiment.workspace_id,
+        experiment,
         target_type="experiment",
-        target_id=experiment.id,
+        actor=actor,
         details={"format": str(fmt), "rows": source.stored},
     )
     return source

@@ -122,13 +122,12 @@ async def queue(
         if rerun_of is None
         else {"rerun_of": str(rerun_of)}
     )
-    await audit.record(
+    await audit.record_about(
         session,
         Action.EXPERIMENT_CREATED,
-        actor=actor,
-        workspace_id=workspace_id,
+        created,
         target_type="experiment",
-        target_id=created.id,
+        actor=actor,
         details=details,
     )
 
@@ -159,8 +158,11 @@ async def rerun(
     )
 
 
-async def resolve_id(session: AsyncSession, text: str) -> uuid.UUID:
-    """A full experiment id, or a unique prefix of one (as `experiments list` shows)."""
+async def resolve_id(
+    session: AsyncSession, text: str, *, workspace_id: uuid.UUID | None = None
+) -> uuid.UUID:
+    """A full experiment id, or a unique prefix of one (as `experiments list` shows) among
+    the workspace's experiments when one is given."""
     text = text.strip().lower()
     try:
         return uuid.UUID(text)
@@ -168,11 +170,10 @@ async def resolve_id(session: AsyncSession, text: str) -> uuid.UUID:
         pass
     if len(text) < MIN_ID_PREFIX or len(text) > 8 or not all(c in "0123456789abcdef" for c in text):
         raise NotFound(f"no experiment with id {text!r}")
-    matches = list(
-        await session.scalars(
-            select(Experiment.id).where(cast(Experiment.id, String).like(f"{text}%")).limit(2)
-        )
-    )
+    query = select(Experiment.id).where(cast(Experiment.id, String).like(f"{text}%")).limit(2)
+    if workspace_id is not None:
+        query = query.where(Experiment.workspace_id == workspace_id)
+    matches = list(await session.scalars(query))
     if not matches:
         raise NotFound(f"no experiment with id {text!r}")
     if len(matches) > 1:
@@ -269,13 +270,12 @@ async def delete(session: AsyncSession, experiment: Experiment, *, actor: Actor)
         raise Conflict("the experiment is still running: wait for it to finish")
     await session.delete(experiment)
     await session.flush()
-    await audit.record(
+    await audit.record_about(
         session,
         Action.EXPERIMENT_DELETED,
-        actor=actor,
-        workspace_id=experiment.workspace_id,
+        experiment,
         target_type="experiment",
-        target_id=experiment.id,
+        actor=actor,
     )
 
 
@@ -339,7 +339,8 @@ async def iterations_page(
 
 
 async def answers(session: AsyncSession, experiment: Experiment) -> list[str]:
-    """Every stored answer of the experiment (for re-scoring and measurements)."""
+    """Every stored answer of the experiment, in order (what a re-score must leave
+    unchanged: the tests and benchmarks compare them)."""
     rows = await session.scalars(
         select(Iteration.answer)
         .join(BatchRun)
@@ -454,13 +455,12 @@ async def rescore(
     await session.flush()
     for round_ in sorted({batch.round for batch in experiment.batch_runs}):
         await run_service.store_round_metrics(session, experiment.id, round_)
-    await audit.record(
+    await audit.record_about(
         session,
         Action.EXPERIMENT_RESCORED,
-        actor=actor,
-        workspace_id=experiment.workspace_id,
+        experiment,
         target_type="experiment",
-        target_id=experiment.id,
+        actor=actor,
         details={"brands_revision": experiment.brands_revision},
     )
     return experiment
@@ -521,13 +521,12 @@ async def cancel(
     cancelled = await run_service.cancel(session, experiment.id)
     if not cancelled:
         raise Conflict("the experiment has already finished: there is nothing to cancel")
-    await audit.record(
+    await audit.record_about(
         session,
         Action.EXPERIMENT_CANCELLED,
-        actor=actor,
-        workspace_id=experiment.workspace_id,
+        experiment,
         target_type="experiment",
-        target_id=experiment.id,
+        actor=actor,
         details={"batch_runs": [str(batch_run_id) for batch_run_id in cancelled]},
     )
     after_commit(session, lambda: executor.cancel(cancelled))
@@ -560,14 +559,15 @@ async def resume(
     the transaction commits; the number of batches reopened."""
     _check_providers(runtime, [ProviderSpec.parse(spec) for spec in experiment.providers])
     reopened = await run_service.reopen_unfinished(session, experiment.id)
-    await audit.record(
+    if not reopened:
+        return 0  # finished and complete: nothing to run again
+    await audit.record_about(
         session,
         Action.EXPERIMENT_RESUMED,
-        actor=actor,
-        workspace_id=experiment.workspace_id,
+        experiment,
         target_type="experiment",
-        target_id=experiment.id,
-        details={"batch_runs": reopened},
+        actor=actor,
+        details={"reopened": reopened},
     )
     after_commit(session, lambda: runtime.executor.run_experiment(experiment.id))
     return reopened

@@ -6,7 +6,7 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +36,9 @@ class Action(enum.StrEnum):
     SCHEDULE_PAUSED = "experiment.schedule_paused"
     SCHEDULE_RESUMED = "experiment.schedule_resumed"
     EXPORTED = "experiment.exported"
+    BRAND_PROFILE_CREATED = "brand_profile.created"
+    BRAND_PROFILE_REPLACED = "brand_profile.replaced"
+    BRAND_PROFILE_DELETED = "brand_profile.deleted"
     WORKSPACE_CREATED = "workspace.created"
     WORKSPACE_PLAN_CHANGED = "workspace.plan_changed"
     MEMBER_INVITED = "member.invited"
@@ -122,3 +125,34 @@ async def page(
             keyset_after((AuditEvent.created_at, AuditEvent.id), before, descending=True)
         )
     return list(await session.scalars(query))
+
+
+class WorkspaceRow(Protocol):
+    """A row that belongs to a workspace (an experiment, a brand profile...)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def workspace_id(self) -> uuid.UUID | None: ...
+
+
+async def record_about(
+    session: AsyncSession,
+    action: Action,
+    target: WorkspaceRow,
+    *,
+    target_type: str,
+    actor: Actor,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """:func:`record` an event about ``target``, in the target's workspace."""
+    return await record(
+        session,
+        action,
+        actor=actor,
+        workspace_id=target.workspace_id,
+        target_type=target_type,
+        target_id=target.id,
+        details=details,
+    )

@@ -1,8 +1,8 @@
 """What the engine is told about a batch it has claimed: a frozen value, not the models.
 
-The engine (:mod:`echo_ai.execution`) never reads an ``Experiment`` or ``BatchRun``: it
-gets everything it needs to make and store the calls of one batch in a
-:class:`ClaimedBatch`, read once when the batch is claimed.
+The engine (:mod:`echo_ai.execution`) never reads an ``Experiment``: it gets everything it
+needs to make and store the calls of one batch in a :class:`ClaimedBatch`, read once when
+the batch is claimed.
 """
 
 from __future__ import annotations

@@ -52,16 +52,19 @@ class Experiment(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "experiments"
     __table_args__ = (
         Index("ix_experiments_workspace_status_created", "workspace_id", "status", "created_at"),
+        # The workspace's listing, newest first, continued by (created_at, id) keyset.
+        Index("ix_experiments_workspace_created_id", "workspace_id", "created_at", "id"),
         Index("ix_experiments_created_at", "created_at"),
         Index("ix_experiments_next_run_at", "next_run_at"),
     )
 
     workspace_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), nullable=True)
-    """Owning workspace; NULL for experiments run locally from the command line."""
+    """Owning workspace (the command line's experiments belong to the local workspace,
+    ``workspaces.local``); NULL only in rows older than that."""
     name: Mapped[str] = mapped_column(String(200))
     prompt: Mapped[str] = mapped_column(Text)
     brands: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    """A :class:`echo_ai.brands.schemas.BrandSet` as JSON."""
+    """A :class:`echo_ai.analysis.brands.BrandSet` as JSON."""
     brands_revision: Mapped[int] = mapped_column(Integer, default=1)
     """Bumped whenever the brand definitions change and answers are re-scored."""
     providers: Mapped[list[str]] = mapped_column(JSONType)
@@ -140,8 +143,8 @@ class BatchRun(UUIDPrimaryKey, Timestamps, Base):
     """Iterations stored so far (a counter the writer moves as rows commit)."""
     succeeded: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
-    """Stored iterations that succeeded and failed: counters kept by the writer while the
-    batch runs, recounted with its metrics when it finishes."""
+    """Stored iterations that succeeded and failed: counters the writer moves as rows commit
+    (and a resume, which deletes failed rows); nothing else writes them."""
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     metrics_history: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     """Earlier metrics, kept when the experiment is re-scored (newest last)."""

@@ -553,6 +553,7 @@ async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> 
     stored again without it; the experiment is running again. Returns how many batches
     were reopened.
     """
+    await _lock_experiment(session, experiment_id)  # first, like every finishing change
     latest = _latest_round(experiment_id)
     batches = list(
         await session.scalars(

@@ -98,13 +98,12 @@ async def start_due_runs(
         except ValueError:
             log.exception("experiment %s: could not start its scheduled run", experiment.id)
             continue
-        await audit.record(
+        await audit.record_about(
             session,
             Action.RUN_STARTED,
-            actor=Actor.scheduler(),
-            workspace_id=experiment.workspace_id,
+            experiment,
             target_type="experiment",
-            target_id=experiment.id,
+            actor=Actor.scheduler(),
             details={"run": experiment.runs, "cron": experiment.schedule_cron},
         )
         started.extend(batches)

@@ -58,13 +58,12 @@ async def _audited(
     session: AsyncSession, experiment: Experiment, action: Action, *, actor: Actor
 ) -> Experiment:
     await session.flush()
-    await audit.record(
+    await audit.record_about(
         session,
         action,
-        actor=actor,
-        workspace_id=experiment.workspace_id,
+        experiment,
         target_type="experiment",
-        target_id=experiment.id,
+        actor=actor,
         details={"cron": experiment.schedule_cron, "timezone": experiment.schedule_timezone},
     )
     return experiment

@@ -3,7 +3,7 @@
 ``echo-ai run`` has no signed-in user, but every experiment belongs to a workspace, so
 that it is audited and visible to the API and the dashboard like any other. Each
 database has one local workspace (created on first use, with a fixed id); an operator
-makes it visible to a user with ``echo-ai local-workspace grant EMAIL``.
+makes it visible to a user with ``echo-ai local-workspace EMAIL``.
 """
 
 from __future__ import annotations
@@ -67,6 +67,6 @@ async def grant(session: AsyncSession, email: str, *, role: Role, actor: Actor) 
         workspace_id=workspace.id,
         target_type="user",
         target_id=user.id,
-        details={"role": str(role), "via": "local-workspace grant"},
+        details={"role": str(role), "via": "echo-ai local-workspace"},
     )
     return membership

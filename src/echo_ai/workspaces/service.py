@@ -38,7 +38,7 @@ from echo_ai.billing.plans import PlanName
 from echo_ai.db import rows_changed, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.privacy import audit
-from echo_ai.privacy.audit import Action, Actor
+from echo_ai.privacy.audit import Action, Actor, ActorKind
 from echo_ai.security.refresh import hash_token
 from echo_ai.workspaces.models import Invitation, Membership, Role, Workspace
 
@@ -81,7 +81,7 @@ async def register(session: AsyncSession, data: Registration, *, actor: Actor) -
     await audit.record(
         session,
         Action.REGISTERED,
-        actor=replace(actor, user_id=user.id),
+        actor=replace(actor, kind=ActorKind.USER, user_id=user.id),
         workspace_id=workspace.id,
         target_type="user",
         target_id=user.id,
@@ -111,7 +111,7 @@ async def sign_in(session: AsyncSession, data: Credentials, *, actor: Actor) -> 
     await audit.record(
         session,
         Action.LOGIN_SUCCEEDED,
-        actor=replace(actor, user_id=user.id),
+        actor=replace(actor, kind=ActorKind.USER, user_id=user.id),
         workspace_id=await personal_workspace_id(session, user.email),
     )
     return user

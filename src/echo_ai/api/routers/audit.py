@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from echo_ai.api.auth import ManagerPrincipal
 from echo_ai.api.deps import SessionDep
 from echo_ai.api.errors import AUTH_ERRORS, error_responses
 from echo_ai.api.pagination import Page, aware_time, decode_cursor, page_of
 from echo_ai.privacy import audit
+from echo_ai.privacy.schemas import AuditEventOut
 
 router = APIRouter(
     prefix="/v1/audit-events", tags=["audit"], responses=error_responses(*AUTH_ERRORS, 400, 422)
 )
-
-
-class AuditEventOut(BaseModel):
-    id: uuid.UUID
-    created_at: datetime
-    action: str
-    actor_user_id: uuid.UUID | None
-    actor_api_key_id: uuid.UUID | None
-    target_type: str | None
-    target_id: str | None
-    ip: str | None
-    user_agent: str | None
-    details: dict[str, Any]
 
 
 @router.get("", response_model=Page[AuditEventOut])

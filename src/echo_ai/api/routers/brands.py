@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel
 
-from echo_ai.api.auth import CurrentPrincipal, WritePrincipal
+from echo_ai.api.auth import CurrentPrincipal, PrincipalActor, WritePrincipal
 from echo_ai.api.deps import SessionDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
 from echo_ai.api.pagination import Page, aware_time, decode_cursor, page_of
 from echo_ai.brands import service as brands
-from echo_ai.brands.models import BrandProfile
-from echo_ai.brands.schemas import BrandProfileIn
+from echo_ai.brands.schemas import BrandProfileIn, BrandProfileOut
 
 router = APIRouter(
     prefix="/v1/brands", tags=["brands"], responses=error_responses(*AUTH_ERRORS, 422)
 )
-
-
-class BrandProfileOut(BaseModel):
-    id: uuid.UUID
-    name: str
-    description: str | None
-    brands: dict[str, Any]
-    """The brand (``target``) and its ``competitors``, ready to use in an experiment."""
-    target_keywords: list[str]
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, profile: BrandProfile) -> BrandProfileOut:
-        return cls.model_validate(profile, from_attributes=True)
 
 
 @router.post(
@@ -44,9 +26,10 @@ class BrandProfileOut(BaseModel):
     responses=error_responses(*BODY_ERRORS),
 )
 async def create_brand(
-    data: BrandProfileIn, principal: WritePrincipal, session: SessionDep
+    data: BrandProfileIn, principal: WritePrincipal, session: SessionDep, actor: PrincipalActor
 ) -> BrandProfileOut:
-    return BrandProfileOut.of(await brands.create(session, principal.workspace_id, data))
+    profile = await brands.create(session, principal.workspace_id, data, actor=actor)
+    return BrandProfileOut.of(profile)
 
 
 @router.get("", response_model=Page[BrandProfileOut], responses=error_responses(400))
@@ -74,15 +57,19 @@ async def get_brand(
     "/{profile_id}", response_model=BrandProfileOut, responses=error_responses(*BODY_ERRORS)
 )
 async def replace_brand(
-    profile_id: uuid.UUID, data: BrandProfileIn, principal: WritePrincipal, session: SessionDep
+    profile_id: uuid.UUID,
+    data: BrandProfileIn,
+    principal: WritePrincipal,
+    session: SessionDep,
+    actor: PrincipalActor,
 ) -> BrandProfileOut:
-    profile = await brands.replace(session, principal.workspace_id, profile_id, data)
+    profile = await brands.replace(session, principal.workspace_id, profile_id, data, actor=actor)
     return BrandProfileOut.of(profile)
 
 
 @router.delete("/{profile_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_brand(
-    profile_id: uuid.UUID, principal: WritePrincipal, session: SessionDep
+    profile_id: uuid.UUID, principal: WritePrincipal, session: SessionDep, actor: PrincipalActor
 ) -> Response:
-    await brands.delete(session, principal.workspace_id, profile_id)
+    await brands.delete(session, principal.workspace_id, profile_id, actor=actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

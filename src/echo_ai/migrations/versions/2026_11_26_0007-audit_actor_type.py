@@ -1,5 +1,6 @@
 """Audit events say what kind of actor acted (user, API key, CLI, scheduler...);
-experiments run from the command line belong to the local workspace.
+experiments run from the command line belong to the local workspace; an index for the
+workspace's experiments listing (keyset on created_at, id).
 
 Revision ID: 7a1c3e5d9b42
 Revises: 8e4b2f6c1d07
@@ -22,6 +23,11 @@ LOCAL_WORKSPACE_ID = uuid.UUID("00000000-0000-4000-8000-00000000ec40")
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_experiments_workspace_created_id",
+        "experiments",
+        ["workspace_id", "created_at", "id"],
+    )
     with op.batch_alter_table("audit_events") as batch:
         batch.add_column(
             sa.Column("actor_type", sa.String(20), nullable=False, server_default="anonymous")
@@ -75,5 +81,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_experiments_workspace_created_id", table_name="experiments")
     with op.batch_alter_table("audit_events") as batch:
         batch.drop_column("actor_type")
