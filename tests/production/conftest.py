@@ -43,8 +43,11 @@ from tests import servers
 from tests.factories import experiment_input
 from tests.servers import database_url
 
-BROKER_DB = 11
-"""The Redis database these tests own (flushed before and after each test)."""
+_BROKER_DBS = (11, 12, 15)
+BROKER_DB = _BROKER_DBS[int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").lstrip("gw")) % 3]
+"""The Redis database these tests own (flushed before and after each test): one per test
+process when ``./dev test`` runs them in several (pytest-xdist), since a worker started by
+one process would otherwise take the chunks queued by another."""
 PROVIDER = "openai:gpt-4o-mini"
 """Served by the fake LLM (``OPENAI_BASE_URL``)."""
 

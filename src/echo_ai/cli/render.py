@@ -113,7 +113,10 @@ def report_renderable(report: ExperimentReport) -> Group:
             title += f" — {batch.status}: {batch.error}"
         parts.append(metrics_table(title, metrics))
     if report.combined is not None and len(report.batches) > 1:
-        parts.append(metrics_table("all providers combined", report.combined))
+        title = "all providers combined"
+        if report.combined_partial:
+            title = "combined so far (partial: " + ", ".join(report.combined_providers) + ")"
+        parts.append(metrics_table(title, report.combined))
     return Group(*parts)
 
 

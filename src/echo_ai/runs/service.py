@@ -113,6 +113,16 @@ async def find_experiment(
     return experiment
 
 
+async def _load_batch(session: AsyncSession, batch_run_id: uuid.UUID) -> BatchRun | None:
+    """The batch with its experiment, as the database has it now (not the session's copy)."""
+    return await session.scalar(
+        select(BatchRun)
+        .options(joinedload(BatchRun.experiment))
+        .where(BatchRun.id == batch_run_id)
+        .execution_options(populate_existing=True)
+    )
+
+
 async def claim(session: AsyncSession, batch_run_id: uuid.UUID) -> ClaimedBatch | None:
     """Mark a batch running and describe it for the engine; None if there is nothing to do.
 
@@ -145,12 +155,7 @@ async def claim(session: AsyncSession, batch_run_id: uuid.UUID) -> ClaimedBatch 
         )
         .execution_options(synchronize_session=False)
     )
-    batch = await session.scalar(
-        select(BatchRun)
-        .options(joinedload(BatchRun.experiment))
-        .where(BatchRun.id == batch_run_id)
-        .execution_options(populate_existing=True)
-    )
+    batch = await _load_batch(session, batch_run_id)
     if batch is None or batch.status not in _ACTIVE:
         return None
     return ClaimedBatch.of(batch)
@@ -367,12 +372,7 @@ async def finalize_if_complete(session: AsyncSession, batch_run_id: uuid.UUID) -
     )
     if claimed != 1:
         return False
-    batch = await session.scalar(
-        select(BatchRun)
-        .options(joinedload(BatchRun.experiment))
-        .where(BatchRun.id == batch_run_id)
-        .execution_options(populate_existing=True)
-    )
+    batch = await _load_batch(session, batch_run_id)
     assert batch is not None
     metrics = await store_metrics(session, batch, BrandSet.model_validate(batch.experiment.brands))
     if metrics.succeeded == 0:
@@ -419,13 +419,8 @@ async def settle_failed(
     if status not in _STOPPED:
         return
     await _lock_experiment_of(session, batch_run_id)
-    batch = await session.scalar(
-        select(BatchRun)
-        .options(joinedload(BatchRun.experiment))
-        .where(BatchRun.id == batch_run_id, BatchRun.status.in_(_STOPPED))
-        .execution_options(populate_existing=True)
-    )
-    if batch is None:
+    batch = await _load_batch(session, batch_run_id)
+    if batch is None or batch.status not in _STOPPED:
         return
     before = batch.metrics
     await store_metrics(session, batch, BrandSet.model_validate(batch.experiment.brands))
