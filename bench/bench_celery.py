@@ -88,8 +88,9 @@ async def _admin(admin_url: str, statement: str) -> None:
 
 
 @contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    """A new, migrated PostgreSQL database; dropped on exit. Yields its URL."""
+def scratch_database(admin_url: str, *, migrated: bool = True) -> Iterator[str]:
+    """A new PostgreSQL database, migrated unless told otherwise; dropped on exit. Yields
+    its URL."""
     name = f"echo_ai_bench_{secrets.token_hex(4)}"
     aio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
     url = admin_url.rsplit("/", 1)[0] + f"/{name}"
@@ -102,7 +103,8 @@ def scratch_database(admin_url: str) -> Iterator[str]:
             await engine.dispose()
 
     try:
-        aio.run(upgrade())
+        if migrated:
+            aio.run(upgrade())
         yield url
     finally:
         aio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

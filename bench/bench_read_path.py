@@ -55,6 +55,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bench_celery import _admin, scratch_database
 from echo_ai import aio
 from echo_ai.api.pagination import encode_cursor
 
@@ -94,25 +95,6 @@ EXPERIMENT = {
 
 
 # --- services: scratch database, API process, resident memory ------------------------------
-
-
-async def _admin(admin_url: str, statement: str) -> None:
-    connection = await asyncpg.connect(admin_url)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database; dropped on exit. Yields its URL."""
-    name = f"echo_ai_bench_{secrets.token_hex(4)}"
-    aio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        aio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def api_environment(database_url: str, data_dir: Path) -> dict[str, str]:
@@ -703,7 +685,10 @@ def main() -> None:
         f"read path of the JSON API, PostgreSQL, `echo-ai api` (production, local executor); "
         f"sizes {SMALL:,}, {MEDIUM:,}" + (f", {LARGE:,}" if args.large else "")
     )
-    with tempfile.TemporaryDirectory() as tmp, scratch_database(args.admin_database_url) as url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        scratch_database(args.admin_database_url, migrated=False) as url,
+    ):
         verdicts = run(args, url, Path(tmp))
     print(
         f"\n{time.perf_counter() - started:.0f} s in all; {len(verdicts.failed)} target(s) missed"

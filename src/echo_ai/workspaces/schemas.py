@@ -8,8 +8,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from echo_ai.auth.models import User
 from echo_ai.auth.schemas import normalise_email
-from echo_ai.workspaces.models import Role
+from echo_ai.workspaces.models import Invitation, Membership, Role, Workspace
 
 
 class MembershipOut(BaseModel):
@@ -41,6 +42,16 @@ class WorkspaceOut(BaseModel):
     """The caller's role in the workspace."""
     created_at: datetime
 
+    @classmethod
+    def of(cls, workspace: Workspace, role: Role) -> WorkspaceOut:
+        return cls(
+            id=workspace.id,
+            name=workspace.name,
+            personal=workspace.personal,
+            role=role,
+            created_at=workspace.created_at,
+        )
+
 
 class InvitationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -63,6 +74,10 @@ class InvitationOut(BaseModel):
     created_at: datetime
     expires_at: datetime
 
+    @classmethod
+    def of(cls, invitation: Invitation) -> InvitationOut:
+        return cls.model_validate(invitation, from_attributes=True)
+
 
 class InvitationCreated(InvitationOut):
     token: str
@@ -81,6 +96,16 @@ class MemberOut(BaseModel):
     display_name: str | None
     role: Role
     joined_at: datetime
+
+    @classmethod
+    def of(cls, membership: Membership, user: User) -> MemberOut:
+        return cls(
+            user_id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            role=membership.role,
+            joined_at=membership.created_at,
+        )
 
 
 class RoleChange(BaseModel):

@@ -16,17 +16,15 @@ from fastapi import APIRouter, Response, status
 from echo_ai.api.auth import (
     CurrentPrincipal,
     CurrentUser,
-    Forbidden,
     ManagerPrincipal,
-    Principal,
     PrincipalActor,
+    require_user,
 )
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
-from echo_ai.auth.models import User
 from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit
 from echo_ai.workspaces import service as workspaces
-from echo_ai.workspaces.models import Invitation, Membership, Role
+from echo_ai.workspaces.models import Role
 from echo_ai.workspaces.schemas import (
     InvitationAccept,
     InvitationCreate,
@@ -42,26 +40,6 @@ router = APIRouter(tags=["workspaces"], responses=error_responses(*AUTH_ERRORS, 
 
 WORKSPACES_CREATED_PER_USER = "10/hour"
 INVITATIONS_PER_WORKSPACE = "50/hour"
-
-
-def _invitation_out(invitation: Invitation) -> InvitationOut:
-    return InvitationOut.model_validate(invitation, from_attributes=True)
-
-
-def _member_out(membership: Membership, user: User) -> MemberOut:
-    return MemberOut(
-        user_id=user.id,
-        email=user.email,
-        display_name=user.display_name,
-        role=membership.role,
-        joined_at=membership.created_at,
-    )
-
-
-def _signed_in(principal: Principal) -> User:
-    if principal.user is None:
-        raise Forbidden("sign in as a user for this (an API key cannot)")
-    return principal.user
 
 
 @router.post(
@@ -80,26 +58,14 @@ async def create_workspace(
     """Create a team workspace; you are its owner. Select it with ``X-Workspace-ID``."""
     await enforce_rate_limit(limiter, str(user.id), WORKSPACES_CREATED_PER_USER, name="workspace")
     workspace = await workspaces.create_workspace(session, user, data.name, actor=actor)
-    return WorkspaceOut(
-        id=workspace.id,
-        name=workspace.name,
-        personal=workspace.personal,
-        role=Role.OWNER,
-        created_at=workspace.created_at,
-    )
+    return WorkspaceOut.of(workspace, Role.OWNER)
 
 
 @router.get("/v1/workspaces", response_model=list[WorkspaceOut])
 async def list_workspaces(user: CurrentUser, session: SessionDep) -> list[WorkspaceOut]:
     """Your workspaces (personal first) and your role in each."""
     return [
-        WorkspaceOut(
-            id=workspace.id,
-            name=workspace.name,
-            personal=workspace.personal,
-            role=membership.role,
-            created_at=workspace.created_at,
-        )
+        WorkspaceOut.of(workspace, membership.role)
         for membership, workspace in await workspaces.memberships(session, user.id)
     ]
 
@@ -141,7 +107,7 @@ async def create_invitation(
         actor=actor,
     )
     return InvitationCreated(
-        **_invitation_out(created.invitation).model_dump(), token=created.token
+        **InvitationOut.of(created.invitation).model_dump(), token=created.token
     )
 
 
@@ -149,7 +115,7 @@ async def create_invitation(
 async def list_invitations(principal: ManagerPrincipal, session: SessionDep) -> list[InvitationOut]:
     """Pending (unaccepted, unexpired) invitations of the workspace."""
     pending = await workspaces.pending_invitations(session, principal.workspace_id)
-    return [_invitation_out(invitation) for invitation in pending]
+    return [InvitationOut.of(invitation) for invitation in pending]
 
 
 @router.delete("/v1/invitations/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -181,21 +147,15 @@ async def accept_invitation(
     same answer for all); 409 if you already are a member.
     """
     membership, workspace = await workspaces.accept(session, user, data.token, actor=actor)
-    return WorkspaceOut(
-        id=workspace.id,
-        name=workspace.name,
-        personal=workspace.personal,
-        role=membership.role,
-        created_at=workspace.created_at,
-    )
+    return WorkspaceOut.of(workspace, membership.role)
 
 
 @router.get("/v1/members", response_model=list[MemberOut])
 async def list_members(principal: CurrentPrincipal, session: SessionDep) -> list[MemberOut]:
     """Members of the workspace and their roles (any member, signed in as a user)."""
-    _signed_in(principal)
+    require_user(principal)
     rows = await workspaces.members(session, principal.workspace_id)
-    return [_member_out(membership, user) for membership, user in rows]
+    return [MemberOut.of(membership, user) for membership, user in rows]
 
 
 @router.patch(
@@ -213,7 +173,7 @@ async def change_member_role(
     membership, user, _ = await workspaces.change_role(
         session, principal.workspace_id, user_id, data.role, actor_role=principal.role, actor=actor
     )
-    return _member_out(membership, user)
+    return MemberOut.of(membership, user)
 
 
 @router.delete(
@@ -226,7 +186,7 @@ async def remove_member(
 ) -> Response:
     """Remove a member (owners and admins; only owners can remove an owner), or leave the
     workspace yourself (any role). The last owner cannot be removed nor leave: 409."""
-    _signed_in(principal)
+    require_user(principal)
     await workspaces.remove_member(
         session, principal.workspace_id, user_id, actor_role=principal.role, actor=actor
     )
