@@ -24,6 +24,7 @@ from echo_ai.db import create_engine
 from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.models import Base
 from echo_ai.testing.fake_llm import FakeLLMServer
+from tests.live import LiveServer, http_client, serving
 from tests.servers import database_url, postgres_unreachable, scratch_database
 
 # Property tests check behaviour, not speed: no per-example deadline (a busy machine
@@ -122,4 +123,18 @@ async def client(started_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     # raise_app_exceptions=False: a 500 is asserted on like any response.
     transport = httpx.ASGITransport(app=started_app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[LiveServer]:
+    """The test's app served over a real socket (see :mod:`tests.live`)."""
+    with serving(app) as server:
+        yield server
+
+
+@pytest.fixture
+def http(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """A synchronous HTTP client of :func:`live_server`."""
+    with http_client(live_server) as client:
         yield client

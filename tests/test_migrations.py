@@ -90,7 +90,7 @@ async def test_first_runs_in_parallel_share_one_migration(tmp_path: Path) -> Non
 async def test_command_line_experiments_move_into_the_local_workspace(settings: Settings) -> None:
     engine = create_engine(settings)
     await migrate.upgrade(engine)
-    await migrate.downgrade(engine, "-1")  # before the local workspace existed
+    await migrate.downgrade(engine, "8e4b2f6c1d07")  # before the local workspace existed
     orphan = uuid.uuid4()
     async with engine.begin() as connection:
         now = datetime.now(UTC)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-HEAD = "7a1c3e5d9b42"
+HEAD = "4d2a9c7e1f60"
 """The newest revision in ``migrations/versions``: a new migration must update it
 (``tests/test_migrations.py`` compares it with Alembic's head)."""
 VERSION_TABLE = "alembic_version"

@@ -151,6 +151,10 @@ class BatchRun(UUIDPrimaryKey, Timestamps, Base):
     brands_revision: Mapped[int] = mapped_column(Integer, default=1)
     cost_usd: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """The process (host:pid:nonce) that holds the batch while it runs; with
+    ``heartbeat_at`` it is a lease that a resume must respect."""
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -193,6 +197,8 @@ class ExperimentRound(UUIDPrimaryKey, Timestamps, Base):
     combined_providers: Mapped[list[str]] = mapped_column(JSONType, default=list)
     """The providers (``vendor:model``) whose batches ``combined`` includes."""
     complete: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    failed_providers: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")
+    """The providers (``vendor:model``) whose batch of this round failed."""
     """Every batch of the round has finished: ``combined`` is final, not partial."""
 
 
