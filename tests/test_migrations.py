@@ -11,7 +11,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, delete, insert, inspect, select
+from sqlalchemy import Connection, delete, func, insert, inspect, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from echo_ai import migrate
 from echo_ai.config import Settings
@@ -19,10 +21,10 @@ from echo_ai.db import create_engine
 from echo_ai.errors import AppError
 from echo_ai.execution.runtime import open_runtime
 from echo_ai.models import Base
-from echo_ai.runs.models import Experiment
+from echo_ai.runs.models import BatchRun, Experiment, Iteration
 from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID, LOCAL_WORKSPACE_NAME
 from echo_ai.workspaces.models import Workspace
-from tests.factories import brand_set
+from tests.factories import brand_set, experiment_input, stored_batches, stored_experiment
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -156,3 +158,30 @@ async def test_an_embedded_database_behind_the_code_is_migrated_on_open(tmp_path
         pass
     assert await migrate.current_revisions(engine) == {migrate.HEAD}
     await engine.dispose()
+
+
+async def test_migrating_keeps_rows_that_reference_an_altered_table(settings: Settings) -> None:
+    """SQLite alters ``batch_runs`` by copying and dropping it: its answers must survive
+    (foreign keys are off while migrating), and foreign keys are enforced again after."""
+    async with open_runtime(settings) as runtime:
+        experiment_id = await stored_experiment(runtime.session_factory, iterations=5)
+        batch = (await stored_batches(runtime.session_factory, experiment_id))[0]
+        await runtime.runner.run_chunk(batch.id, 0)
+        before = await _count(runtime.engine, Iteration)
+        assert before == 5
+        await migrate.downgrade(runtime.engine, "7a1c3e5d9b42")  # drops batch_runs columns
+        await migrate.upgrade(runtime.engine)
+        assert await _count(runtime.engine, Iteration) == before
+        assert await _count(runtime.engine, BatchRun) == len(experiment_input().providers)
+        with pytest.raises(IntegrityError):
+            async with runtime.engine.begin() as connection:
+                await connection.execute(
+                    insert(Iteration.__table__).values(
+                        id=uuid.uuid4(), batch_run_id=uuid.uuid4(), index=0, success=True
+                    )
+                )
+
+
+async def _count(engine: AsyncEngine, model: type[Base]) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(select(func.count()).select_from(model)) or 0)

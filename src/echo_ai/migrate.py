@@ -21,7 +21,7 @@ from echo_ai.errors import AppError
 if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.engine import Connection
-    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 HEAD = "4d2a9c7e1f60"
 """The newest revision in ``migrations/versions``: a new migration must update it
@@ -66,13 +66,37 @@ async def upgrade(
 ) -> None:
     """Upgrade the schema; at the latest revision, run ``then`` in the same transaction
     (it must be idempotent and cheap once done)."""
-    async with engine.begin() as connection:
+    async with _migrating(engine) as connection:
         await connection.run_sync(_upgrade, revision)
         if revision in ("head", HEAD) and then is not None:
             from sqlalchemy.ext.asyncio import AsyncSession
 
             async with AsyncSession(bind=connection, expire_on_commit=False) as session:
                 await then(session)
+
+
+@asynccontextmanager
+async def _migrating(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection in a transaction for migrations, with SQLite's foreign keys off.
+
+    SQLite alters a table by copying it and dropping the original (Alembic's batch mode),
+    and with foreign keys on, that drop deletes every row that references the table in
+    cascade: a change to ``batch_runs`` would empty ``iterations``. The switch only works
+    outside a transaction, so it is made before it begins and undone after it ends, on
+    the same connection (a pooled connection never keeps foreign keys off).
+    """
+    async with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await connection.commit()
+        try:
+            async with connection.begin():
+                yield connection
+        finally:
+            if sqlite:
+                await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await connection.commit()
 
 
 @asynccontextmanager
@@ -109,7 +133,7 @@ async def upgrade_embedded(engine: AsyncEngine, *, then: DataStep | None = None)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
-    async with engine.begin() as connection:
+    async with _migrating(engine) as connection:
         await connection.run_sync(_downgrade, revision)
 
 
