@@ -3,7 +3,8 @@
 ``create_app()`` builds the app; its lifespan loads the secret keys (refusing weak
 ones), opens the runtime (database, providers, executor) and keeps everything in
 ``app.state.service`` (:class:`~echo_ai.api.state.ServiceState`) and the rate limiter in
-``app.state.rate_limiter``. Routers are registered in :func:`routers`.
+``app.state.rate_limiter``. Routers are registered in :func:`routers`; the docs page and
+its vendored Swagger UI come from :mod:`echo_ai.api.docs`.
 
 Observability: Sentry and OpenTelemetry are set up when the app is created (before its
 middleware stack is built), logging when it starts (after uvicorn configured its own, which
@@ -13,18 +14,14 @@ metrics and, with ``metrics_port``, runs the separate metrics server.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
 
+from echo_ai.api.docs import OPENAPI_URL, docs_router
 from echo_ai.api.errors import install_error_handlers
 from echo_ai.api.middleware import install_middleware
 from echo_ai.api.state import build_state
@@ -49,8 +46,6 @@ DESCRIPTION = (
     'with confidence intervals. Errors are always `{"error": {"code", "message", '
     '"details"}}`.'
 )
-DOCS_URL = "/docs"
-OPENAPI_URL = "/openapi.json"
 
 
 class StartupError(RuntimeError):
@@ -141,31 +136,6 @@ def _metrics_port(settings: Settings) -> MetricsServer | None:
         return None
 
 
-def _swagger_page() -> HTMLResponse:
-    """Swagger UI with a CSP that allows its CDN and exactly its one inline script (by
-    hash), instead of loosening the strict default CSP for everything."""
-    page = get_swagger_ui_html(openapi_url=OPENAPI_URL, title=f"{TITLE} - API docs")
-    html = bytes(page.body).decode("utf-8")
-    hashes = " ".join(
-        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
-        for script in re.findall(r"<script>(.*?)</script>", html, flags=re.DOTALL)
-    )
-    cdn = "https://cdn.jsdelivr.net"
-    csp = "; ".join(
-        [
-            "default-src 'self'",
-            f"script-src 'self' {cdn} {hashes}",
-            f"style-src 'self' {cdn} 'unsafe-inline'",
-            "img-src 'self' data: https://fastapi.tiangolo.com",
-            "object-src 'none'",
-            "base-uri 'none'",
-            "frame-ancestors 'none'",
-            "form-action 'self'",
-        ]
-    )
-    return HTMLResponse(html, headers={"Content-Security-Policy": csp})
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -184,14 +154,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=OPENAPI_URL,
     )
 
-    @app.get(DOCS_URL, include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return _swagger_page()
-
     # Before the routes are added: Sentry's FastAPI integration wraps route handlers.
     app.state.tracing = configure_tracing(settings, app)
     install_error_handlers(app)
     install_middleware(app, settings)
+    app.include_router(docs_router(f"{TITLE} - API docs"))
     for router in routers():
         app.include_router(router)
     if settings.observability.metrics_token:

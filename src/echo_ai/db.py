@@ -1,7 +1,8 @@
 """Database engine, sessions, the declarative base and the column types we share.
 
 One engine per process. SQLite (the embedded default) gets WAL, foreign keys and a busy
-timeout; PostgreSQL gets a sized pool with pre-ping and recycling from settings.
+timeout, and its files are readable by their owner only; PostgreSQL gets a sized pool with
+pre-ping and recycling from settings.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -26,7 +28,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -38,6 +40,7 @@ from sqlalchemy.sql.dml import Delete, Update
 from sqlalchemy.types import DateTime, TypeDecorator
 
 from echo_ai.config import Settings
+from echo_ai.security.files import private_directory, private_file
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -147,11 +150,29 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.close()
 
 
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+"""The files SQLite keeps beside a database (write-ahead log, its shared-memory index, the
+rollback journal): they hold the same data as the database."""
+
+
+def _private_sqlite_files(settings: Settings, url: str) -> None:
+    """The data directory 0700 and the database file 0600 before SQLite first opens it
+    (SQLite gives the companions the database's mode); files of an older installation,
+    or companions a crash left, restricted (see :mod:`echo_ai.security.files`)."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    private_directory(settings.data_dir)
+    path = Path(database)
+    private_file(path, create=True)
+    for suffix in SQLITE_COMPANIONS:
+        private_file(path.with_name(path.name + suffix))
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
-        if ":memory:" not in url:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_files(settings, url)
         engine = create_async_engine(url, echo=settings.database.echo)
         _configure_sqlite(engine)
         return engine

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import inspect, text
 
 from echo_ai.errors import AppError
+from echo_ai.security.files import private_file
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -107,6 +108,7 @@ async def _file_lock(path: Path) -> AsyncIterator[None]:
     do not block the event loop that the holder needs to finish.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(path, create=True)  # owner-only, like the database beside it
     with path.open("a") as handle:
         await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
         try:

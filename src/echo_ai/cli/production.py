@@ -35,7 +35,13 @@ def _require_celery(settings: Settings, command: str) -> None:
 
 @friendly_errors
 def api(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",  # noqa: S104
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Interface to listen on; 0.0.0.0 is every interface (for a container). "
+            "Outside one, use 127.0.0.1 behind a TLS reverse proxy."
+        ),
+    ] = "0.0.0.0",  # noqa: S104 - right in a container; the help and operations.md say so
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="API processes.")] = 1,
     forwarded_allow_ips: Annotated[
@@ -43,7 +49,12 @@ def api(
     ] = "127.0.0.1",
 ) -> None:
     """Run the JSON API for production. It does not migrate the database (run `echo-ai
-    migrate` first); only an embedded SQLite file in development is set up by itself."""
+    migrate` first); only an embedded SQLite file in development is set up by itself.
+
+    It listens on every interface by default, as a container needs (docker-compose.yml
+    publishes the port on 127.0.0.1 only; see docs/operations.md). Outside a container,
+    pass --host 127.0.0.1 and put a TLS reverse proxy in front. `echo-ai serve` listens on
+    127.0.0.1 by default."""
     import uvicorn
 
     from echo_ai.config import get_settings

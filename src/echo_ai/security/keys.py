@@ -13,6 +13,7 @@ import hmac
 from dataclasses import dataclass
 
 from echo_ai.config import Settings, read_secret
+from echo_ai.security.files import private_directory
 from echo_ai.security.secrets import check_secret_key, load_or_create_secret
 from echo_ai.security.tokens import SigningKey
 
@@ -56,7 +57,7 @@ def load_key_ring(settings: Settings) -> KeyRing:
     if configured is None:
         if settings.environment == "production":
             raise ValueError("ECHO_AI_SECRET_KEY (or ECHO_AI_SECRET_KEY_FILE) must be set")
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(settings.data_dir)
         configured = load_or_create_secret(settings.data_dir / SECRET_FILE_NAME)
     check_secret_key(configured)
     previous = tuple(
