@@ -106,6 +106,10 @@ class ManualClock:
         self._woke_at.set(self.monotonic() + seconds)
         await asyncio.sleep(0)
 
+    def time(self) -> float:
+        """The wall clock moves with :meth:`monotonic` (from an arbitrary epoch)."""
+        return self.monotonic()
+
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
@@ -123,6 +127,9 @@ class InstantClock:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         await asyncio.sleep(0)
+
+    def time(self) -> float:
+        return time.time()
 
 
 # --- users, keys and teams over HTTP --------------------------------------------------

@@ -2,9 +2,10 @@
 
 ``create_app()`` builds the app; its lifespan loads the secret keys (refusing weak
 ones), opens the runtime (database, providers, executor) and keeps everything in
-``app.state.service`` (:class:`~echo_ai.api.state.ServiceState`) and the rate limiter in
-``app.state.rate_limiter``. Routers are registered in :func:`routers`; the docs page and
-its vendored Swagger UI come from :mod:`echo_ai.api.docs`.
+``app.state.service`` (:class:`~echo_ai.api.state.ServiceState`), the rate limiter in
+``app.state.rate_limiter`` and the sign-in throttle in ``app.state.sign_in_throttle``.
+Routers are registered in :func:`routers`; the docs page and its vendored Swagger UI
+come from :mod:`echo_ai.api.docs`.
 
 Observability: Sentry and OpenTelemetry are set up when the app is created (before its
 middleware stack is built), logging when it starts (after uvicorn configured its own, which
@@ -37,6 +38,7 @@ from echo_ai.observability.server import (
 from echo_ai.observability.tracing import Tracing
 from echo_ai.security.keys import load_key_ring
 from echo_ai.security.rate_limit import RateLimiter
+from echo_ai.security.sign_in_throttle import SignInThrottle
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +103,12 @@ async def _serving(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
     except (ValueError, PermissionError) as error:
         raise StartupError(f"refusing to start: {error}") from error
     limiter = RateLimiter(settings.redis_url)
+    throttle = SignInThrottle.open(settings.redis_url, limiter)
     async with open_runtime(settings) as runtime:
         state = build_state(settings, runtime, keys)
         app.state.service = state
         app.state.rate_limiter = limiter
+        app.state.sign_in_throttle = throttle
         unwatch = watch_process(
             settings, engine=runtime.engine, local_queue=lambda: len(state.background)
         )
@@ -115,6 +119,7 @@ async def _serving(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
         finally:
             await app.state.service.stop_background()
             del app.state.service
+            await throttle.aclose()
             unwatch()
             if started_server is not None:
                 started_server.close()

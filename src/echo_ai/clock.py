@@ -18,15 +18,22 @@ class Clock(Protocol):
     async def sleep(self, seconds: float) -> None:
         """Wait this long."""
 
+    def time(self) -> float:
+        """Seconds since the epoch: unlike :meth:`monotonic`, comparable between processes
+        (state shared by several replicas in Redis keeps times from this clock)."""
+
 
 class SystemClock:
-    """Real time: :func:`time.monotonic` and :func:`asyncio.sleep`."""
+    """Real time: :func:`time.monotonic`, :func:`asyncio.sleep` and :func:`time.time`."""
 
     def monotonic(self) -> float:
         return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+    def time(self) -> float:
+        return time.time()
 
 
 SYSTEM_CLOCK: Clock = SystemClock()

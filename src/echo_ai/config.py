@@ -121,6 +121,10 @@ class AuthSettings(BaseModel):
     access_token_minutes: Annotated[int, Field(ge=1, le=60)] = 15
     refresh_token_days: Annotated[int, Field(ge=1, le=365)] = 30
     invitation_days: Annotated[int, Field(ge=1, le=30)] = 7
+    guesses_per_client: Annotated[int, Field(ge=1, le=1_000_000)] = 30
+    """Unknown credentials (API keys, tokens, invitation tokens) one address may send per
+    10 minutes; past it, every request from it that carries a credential gets 429
+    (see :mod:`echo_ai.security.guesses`)."""
 
 
 def read_secret(name: str) -> str | None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from echo_ai.config import Settings
-from tests.kit import PASSWORD, bearer, login, register, register_and_login
+from tests.kit import PASSWORD, ManualClock, bearer, login, register, register_and_login
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -151,18 +152,21 @@ async def test_bad_credentials_are_401_with_the_error_shape(
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
-async def test_login_is_rate_limited_per_account(client: httpx.AsyncClient) -> None:
+async def test_failed_logins_slow_their_client_down(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    started_app.state.sign_in_throttle.clock = ManualClock()  # time stands still
     await register_and_login(client)
     statuses = []
-    for _ in range(12):
+    for _ in range(5):
         response = await client.post(
             "/auth/login", json={"email": "ada@example.com", "password": "wrong password!"}
         )
         statuses.append(response.status_code)
-    assert statuses[:9] == [401] * 9  # one hit was the successful login
-    assert statuses[-1] == 429
-    assert int(response.headers["retry-after"]) > 0
-    assert response.headers["x-ratelimit-remaining"] == "0"
+    assert statuses == [401, 401, 401, 429, 429]  # the successful login did not count
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["error"]["code"] == "rate_limited"
+    assert response.json()["error"]["message"].endswith("try again in 1 seconds")
 
 
 async def test_each_workspace_has_an_api_rate_limit(

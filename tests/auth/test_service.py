@@ -12,13 +12,14 @@ from echo_ai.api_keys.models import ApiKey
 from echo_ai.api_keys.schemas import ApiKeyCreate
 from echo_ai.auth import service as accounts
 from echo_ai.auth.models import RefreshToken, User
-from echo_ai.auth.schemas import Credentials, PasswordChange, Registration
+from echo_ai.auth.schemas import Credentials, PasswordChange, Registration, TokenPair
 from echo_ai.db import transaction, utcnow
 from echo_ai.errors import Conflict, NotFound
 from echo_ai.execution.runtime import Runtime
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Actor, ActorKind
 from echo_ai.privacy.models import AuditEvent
+from echo_ai.security.credentials import Refusal
 from echo_ai.security.keys import KeyRing
 from echo_ai.security.tokens import TokenSigner
 from echo_ai.workspaces import service as workspaces
@@ -26,6 +27,8 @@ from echo_ai.workspaces.models import Membership, Role
 from tests.kit import PASSWORD
 
 pytestmark = pytest.mark.usefixtures("backend")
+
+UNKNOWN, ENDED = Refusal.UNKNOWN, Refusal.ENDED
 
 
 KEYS = KeyRing(current="k" * 8 + "Zq3!xV9@pL2#mN7$wR5%tY8^uI1&oP4*")
@@ -166,13 +169,13 @@ async def test_refresh_rotates_and_a_reused_token_revokes_the_family(runtime: Ru
         first = await accounts.issue_tokens(session, user, tokens=tokens)
     async with transaction(runtime.session_factory) as session:
         second = await accounts.refresh(session, first.refresh_token, tokens=tokens)
-    assert second is not None and second.refresh_token != first.refresh_token
+    assert isinstance(second, TokenPair) and second.refresh_token != first.refresh_token
     assert tokens.signer.verify(second.access_token).subject == str(user.id)
 
     async with transaction(runtime.session_factory) as session:  # replay of the used one
-        assert await accounts.refresh(session, first.refresh_token, tokens=tokens) is None
+        assert await accounts.refresh(session, first.refresh_token, tokens=tokens) is ENDED
     async with transaction(runtime.session_factory) as session:  # ...killed the family
-        assert await accounts.refresh(session, second.refresh_token, tokens=tokens) is None
+        assert await accounts.refresh(session, second.refresh_token, tokens=tokens) is ENDED
         rows = list(await session.scalars(select(RefreshToken)))
     assert len(rows) == 2 and all(row.revoked_at is not None for row in rows)
 
@@ -184,8 +187,8 @@ async def test_expired_and_unknown_refresh_tokens_are_refused(runtime: Runtime) 
         pair = await accounts.issue_tokens(session, user, tokens=tokens)
         await session.execute(update(RefreshToken).values(expires_at=utcnow() - timedelta(1)))
     async with transaction(runtime.session_factory) as session:
-        assert await accounts.refresh(session, pair.refresh_token, tokens=tokens) is None
-        assert await accounts.refresh(session, "echo_rt_unknown", tokens=tokens) is None
+        assert await accounts.refresh(session, pair.refresh_token, tokens=tokens) is ENDED
+        assert await accounts.refresh(session, "echo_rt_unknown", tokens=tokens) is UNKNOWN
 
 
 async def test_logout_and_password_change_end_sessions(runtime: Runtime) -> None:
@@ -196,7 +199,7 @@ async def test_logout_and_password_change_end_sessions(runtime: Runtime) -> None
         b = await accounts.issue_tokens(session, user, tokens=tokens)
         await accounts.logout(session, a.refresh_token)
     async with transaction(runtime.session_factory) as session:
-        assert await accounts.refresh(session, a.refresh_token, tokens=tokens) is None
+        assert await accounts.refresh(session, a.refresh_token, tokens=tokens) is ENDED
         stored = await session.get(User, user.id)
         assert stored is not None
         with pytest.raises(accounts.InvalidCredentials):
@@ -213,7 +216,7 @@ async def test_logout_and_password_change_end_sessions(runtime: Runtime) -> None
             PasswordChange(current_password=PASSWORD, new_password="a brand new passphrase"),
         )
     async with transaction(runtime.session_factory) as session:
-        assert await accounts.refresh(session, b.refresh_token, tokens=tokens) is None
+        assert await accounts.refresh(session, b.refresh_token, tokens=tokens) is ENDED
         await accounts.authenticate(
             session, Credentials(email=user.email, password="a brand new passphrase")
         )
@@ -234,9 +237,10 @@ async def test_api_keys_authenticate_by_digest_and_can_be_revoked(runtime: Runti
     assert token.startswith("echo_live_") and token.endswith(key.last4)
     async with transaction(runtime.session_factory) as session:
         found = await api_keys.authenticate(session, token, peppers=KEYS.peppers())
-        assert found is not None and found.id == key.id and found.scopes == ["read"]
+        assert isinstance(found, api_keys.KeyGrant)
+        assert (found.key.id, found.key.scopes, found.role) == (key.id, ["read"], Role.VIEWER)
         tampered = token[:-1] + ("y" if token.endswith("x") else "x")  # always another key
-        assert await api_keys.authenticate(session, tampered, peppers=KEYS.peppers()) is None
+        assert await api_keys.authenticate(session, tampered, peppers=KEYS.peppers()) is UNKNOWN
         stored = await session.get(ApiKey, key.id, populate_existing=True)
         assert stored is not None and stored.last_used_at is not None
     # A rotated secret keeps old keys working through the previous-keys list.
@@ -244,12 +248,15 @@ async def test_api_keys_authenticate_by_digest_and_can_be_revoked(runtime: Runti
         current="N" * 4 + "w9#Lq2$Vz7!Kp5@Xr8%Tb3^Hm6&Jd1*Gs", previous=(KEYS.current,)
     )
     async with transaction(runtime.session_factory) as session:
-        assert await api_keys.authenticate(session, token, peppers=rotated.peppers()) is not None
+        assert isinstance(
+            await api_keys.authenticate(session, token, peppers=rotated.peppers()),
+            api_keys.KeyGrant,
+        )
         await api_keys.revoke(session, workspace.id, key.id, actor=_as(user))
         with pytest.raises(NotFound):
             await api_keys.revoke(session, user.id, key.id, actor=_as(user))  # another "workspace"
     async with transaction(runtime.session_factory) as session:
-        assert await api_keys.authenticate(session, token, peppers=KEYS.peppers()) is None
+        assert await api_keys.authenticate(session, token, peppers=KEYS.peppers()) is ENDED
 
 
 async def test_expired_api_keys_are_refused(runtime: Runtime) -> None:
@@ -268,4 +275,4 @@ async def test_expired_api_keys_are_refused(runtime: Runtime) -> None:
             update(ApiKey).where(ApiKey.id == key.id).values(expires_at=utcnow() - timedelta(1))
         )
     async with transaction(runtime.session_factory) as session:
-        assert await api_keys.authenticate(session, token, peppers=KEYS.peppers()) is None
+        assert await api_keys.authenticate(session, token, peppers=KEYS.peppers()) is ENDED

@@ -47,6 +47,17 @@ async def test_keys_and_limits_are_independent(limiter: RateLimiter) -> None:
     assert (await limiter.hit("a", "5/hour")).allowed
 
 
+async def test_peek_says_what_a_hit_would_get_without_counting(limiter: RateLimiter) -> None:
+    for _ in range(3):
+        peeked = await limiter.peek("ip:10.0.0.2", "2/minute")
+        assert (peeked.allowed, peeked.remaining) == (True, 2)
+    await limiter.hit("ip:10.0.0.2", "2/minute")
+    await limiter.hit("ip:10.0.0.2", "2/minute")
+    peeked = await limiter.peek("ip:10.0.0.2", "2/minute")
+    assert (peeked.allowed, peeked.remaining) == (False, 0)
+    assert 1 <= int(peeked.headers["Retry-After"]) <= 60
+
+
 async def test_enforce_raises_rate_limited_with_headers(limiter: RateLimiter) -> None:
     first = await enforce_rate_limit(limiter, "user-1", "2 per minute", name="login")
     assert first.headers["X-RateLimit-Remaining"] == "1"

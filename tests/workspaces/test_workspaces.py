@@ -191,6 +191,7 @@ async def test_invitation_lifecycle(client: httpx.AsyncClient, app: FastAPI) -> 
                     email="eve@example.com",
                     role=Role.MEMBER,
                     token_hash=expired_hash,
+                    invited_by_id=uuid.UUID(team.ids["owner"]),
                     expires_at=utcnow() - timedelta(seconds=1),
                 ),
                 Invitation(
@@ -198,6 +199,7 @@ async def test_invitation_lifecycle(client: httpx.AsyncClient, app: FastAPI) -> 
                     email="bob@example.com",
                     role=Role.MEMBER,
                     token_hash=duplicate_hash,
+                    invited_by_id=uuid.UUID(team.ids["owner"]),
                     expires_at=utcnow() + timedelta(days=1),
                 ),
             ]

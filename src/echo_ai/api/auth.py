@@ -4,8 +4,13 @@ One principal for both, chosen by the bearer token's prefix. Without an
 ``Authorization`` header, a browser session cookie (see :mod:`echo_ai.api.session`)
 authenticates a user instead, and then unsafe requests must pass the CSRF checks;
 requests with a header never look at cookies. A user picks a workspace
-with ``X-Workspace-ID`` (default: their personal one); an API key belongs to one. A
-workspace the caller is not a member of is answered 404, as if it did not exist.
+with ``X-Workspace-ID`` (default: their personal one); an API key belongs to one and acts
+with at most its creator's current role there. A workspace the caller is not a member of
+is answered 404, as if it did not exist.
+
+An address that has sent too many credentials we never issued is answered 429 before its
+credentials are even looked at (:mod:`echo_ai.security.guesses`); each refused credential
+is counted here if it was such a guess.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from echo_ai.errors import AppError, NotFound
 from echo_ai.observability import bind_context
 from echo_ai.privacy.audit import Actor, ActorKind
 from echo_ai.security.api_keys import KEY_PREFIX
-from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit
-from echo_ai.security.tokens import InvalidToken
+from echo_ai.security.credentials import Refusal
+from echo_ai.security.guesses import ClientGuesses
+from echo_ai.security.rate_limit import RateLimiterDep, client_ip, enforce_rate_limit
+from echo_ai.security.tokens import ExpiredToken, InvalidToken
 from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.models import Membership, Role, Workspace
 
@@ -39,6 +46,11 @@ class NotAuthenticated(AppError):
     status_code = 401
     code = "not_authenticated"
     headers: Mapping[str, str] = {"WWW-Authenticate": "Bearer"}
+
+    def __init__(self, message: str, *, refusal: Refusal | None = None) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+        """Why a presented credential was refused (None: none was presented)."""
 
 
 class Forbidden(AppError):
@@ -50,13 +62,13 @@ class Forbidden(AppError):
 class Principal:
     workspace_id: uuid.UUID
     role: Role
+    """A user's role in the workspace; for an API key, its scopes narrowed to its
+    creator's current role."""
     user: User | None = None
     api_key: ApiKey | None = None
 
     @property
     def can_write(self) -> bool:
-        if self.api_key is not None and "write" not in self.api_key.scopes:
-            return False
         return self.role.can_write
 
     @property
@@ -67,10 +79,14 @@ class Principal:
         return f"api_key:{self.api_key.id}"
 
 
+SEND_CREDENTIALS = "send `Authorization: Bearer <access token or API key>`"
+INVALID_TOKEN = "the access token is invalid or has expired"
+
+
 def _bearer(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise NotAuthenticated("send `Authorization: Bearer <access token or API key>`")
+        raise NotAuthenticated(SEND_CREDENTIALS)
     return token.strip()
 
 
@@ -78,23 +94,43 @@ async def _user_from_token(state: StateDep, session: SessionDep, token: str) -> 
     try:
         claims = state.signer.verify(token)
         user_id = uuid.UUID(claims.subject)
+    except ExpiredToken:
+        raise NotAuthenticated(INVALID_TOKEN, refusal=Refusal.ENDED) from None
     except (InvalidToken, ValueError):
-        raise NotAuthenticated("the access token is invalid or has expired") from None
+        raise NotAuthenticated(INVALID_TOKEN, refusal=Refusal.UNKNOWN) from None
     user = await session.get(User, user_id)
     if user is None or not user.is_active:
-        raise NotAuthenticated("the access token is invalid or has expired")
+        raise NotAuthenticated(INVALID_TOKEN, refusal=Refusal.ENDED)
     return user
 
 
 async def _user_from_cookie(request: Request, state: StateDep, session: SessionDep) -> User:
     """The user of the browser session cookie, after the CSRF checks for unsafe methods."""
     cookie = request.cookies.get(session_cookie_name(state.settings))
-    found = await accounts.session_user(session, cookie) if cookie else None
-    if found is None:
-        raise NotAuthenticated("send `Authorization: Bearer <access token or API key>`")
+    if not cookie:
+        raise NotAuthenticated(SEND_CREDENTIALS)
+    found = await accounts.session_user(session, cookie)
+    if isinstance(found, Refusal):
+        raise NotAuthenticated(SEND_CREDENTIALS, refusal=found)
     user, family_id = found
     check_csrf(request, state.settings, state.keys.csrf_secret, str(family_id))
     return user
+
+
+def client_guesses(request: Request, state: StateDep, limiter: RateLimiterDep) -> ClientGuesses:
+    """The calling address's credential guesses (see :mod:`echo_ai.security.guesses`)."""
+    return ClientGuesses(limiter, client_ip(request), state.settings.auth.guesses_per_client)
+
+
+async def refuse_guessing_clients(
+    guesses: Annotated[ClientGuesses, Depends(client_guesses)],
+) -> ClientGuesses:
+    """429 for an address past its guesses, before any credential it sends is checked."""
+    await guesses.refuse_if_exhausted()
+    return guesses
+
+
+GuessesDep = Annotated[ClientGuesses, Depends(refuse_guessing_clients)]
 
 
 async def get_principal(
@@ -102,14 +138,20 @@ async def get_principal(
     state: StateDep,
     session: SessionDep,
     limiter: RateLimiterDep,
+    guesses: GuessesDep,
     authorization: Annotated[str | None, Header()] = None,
     x_workspace_id: Annotated[str | None, Header()] = None,
 ) -> Principal:
-    if authorization is None:
-        user = await _user_from_cookie(request, state, session)
-        principal = await _user_principal(session, user, x_workspace_id)
-    else:
-        principal = await _resolve(state, session, authorization, x_workspace_id)
+    try:
+        if authorization is None:
+            user = await _user_from_cookie(request, state, session)
+            principal = await _user_principal(session, user, x_workspace_id)
+        else:
+            principal = await _resolve(state, session, authorization, x_workspace_id)
+    except NotAuthenticated as refused:
+        if refused.refusal is not None:
+            await guesses.count(refused.refusal)
+        raise
     bind_context(workspace_id=principal.workspace_id)  # on the request's log lines
     plan = await workspaces.plan_of(session, principal.workspace_id)
     limit = f"{api_requests_per_minute(plan, state.settings)}/minute"
@@ -125,11 +167,10 @@ async def _resolve(
 ) -> Principal:
     token = _bearer(authorization)
     if token.startswith(KEY_PREFIX):
-        key = await api_keys.authenticate(session, token, peppers=state.keys.peppers())
-        if key is None:
-            raise NotAuthenticated("the API key is invalid, expired or revoked")
-        role = Role.MEMBER if "write" in key.scopes else Role.VIEWER
-        return Principal(workspace_id=key.workspace_id, role=role, api_key=key)
+        grant = await api_keys.authenticate(session, token, peppers=state.keys.peppers())
+        if isinstance(grant, Refusal):
+            raise NotAuthenticated("the API key is invalid, expired or revoked", refusal=grant)
+        return Principal(workspace_id=grant.key.workspace_id, role=grant.role, api_key=grant.key)
     user = await _user_from_token(state, session, token)
     return await _user_principal(session, user, x_workspace_id)
 

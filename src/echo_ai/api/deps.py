@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.api.state import ServiceState
 from echo_ai.db import take_after_commit
+from echo_ai.security.sign_in_throttle import SignInThrottle
 
 
 def get_state(request: Request) -> ServiceState:
@@ -42,3 +43,11 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_sign_in_throttle(request: Request) -> SignInThrottle:
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    return throttle
+
+
+SignInThrottleDep = Annotated[SignInThrottle, Depends(get_sign_in_throttle)]

@@ -118,9 +118,10 @@ BODY_ERRORS = (400, 413, 422)
 """What a route with a JSON body may answer before it runs: an unparsable body (400), one
 over the size limit (413), one that fails validation (422)."""
 
-AUTH_ERRORS = (401, 403, 404)
+AUTH_ERRORS = (401, 403, 404, 429)
 """What an authenticated route may answer before it runs: no or bad credentials (401), a
-role or key scope too weak (403), an ``X-Workspace-ID`` the caller is not a member of (404)."""
+role or key scope too weak (403), an ``X-Workspace-ID`` the caller is not a member of
+(404), the workspace's request rate or the address's credential guesses used up (429)."""
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from echo_ai.api.errors import error_response, internal_error_response, log_unha
 from echo_ai.config import Settings
 from echo_ai.observability.logs import isolated_context
 from echo_ai.observability.middleware import HttpMetricsMiddleware
-from echo_ai.security.headers import security_headers
+from echo_ai.security.headers import is_credential_path, security_headers
 
 REQUEST_ID_HEADER = "X-Request-ID"
 SESSION_COOKIES = ("echo_session", "__Host-echo_session")
@@ -96,7 +96,10 @@ class SecurityHeadersMiddleware:
     """Security headers on every response; no ``Server`` banner.
 
     A header the response already set wins (a page may need its own CSP), except
-    ``Cache-Control: no-store`` on authenticated requests, which always applies."""
+    ``Cache-Control: no-store`` on private responses (a request that carried a
+    credential, or a credential route: see :mod:`echo_ai.security.headers`), which
+    always applies: this is the one place that decides it, for every response, error
+    responses and 500s included."""
 
     def __init__(self, app: ASGIApp, *, https: bool) -> None:
         self.app = app
@@ -106,8 +109,10 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        authenticated = is_authenticated_request(Headers(scope=scope))
-        extra = security_headers(https=self.https, authenticated=authenticated)
+        private = is_authenticated_request(Headers(scope=scope)) or is_credential_path(
+            str(scope.get("path", ""))
+        )
+        extra = security_headers(https=self.https, private=private)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -24,6 +24,9 @@ class ApiKey(UUIDPrimaryKey, Base):
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
+    """The member who vouches for the key: it works only while they are a member of the
+    workspace, with at most their role. NULL once their user row is deleted, and then
+    the key no longer works (see :func:`echo_ai.api_keys.service.authenticate`)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -19,6 +19,7 @@ from echo_ai.auth.schemas import Credentials, PasswordChange, Registration, Toke
 from echo_ai.db import rows_changed, utcnow
 from echo_ai.errors import AppError, Conflict
 from echo_ai.security import passwords
+from echo_ai.security.credentials import Refusal
 from echo_ai.security.refresh import hash_token, new_refresh_token
 from echo_ai.security.tokens import TokenSigner
 
@@ -119,16 +120,21 @@ async def _refresh_row(session: AsyncSession, token: str) -> RefreshToken | None
     )
 
 
-async def refresh(session: AsyncSession, token: str, *, tokens: TokenSettings) -> TokenPair | None:
-    """Rotate a refresh token; ``None`` if it is unknown, expired, revoked or reused.
+async def refresh(
+    session: AsyncSession, token: str, *, tokens: TokenSettings
+) -> TokenPair | Refusal:
+    """Rotate a refresh token; a :class:`Refusal` if it is unknown (``UNKNOWN``), or
+    expired, revoked or reused (``ENDED``).
 
     A reused token revokes its family, and that revocation must be committed: callers
     return their error response instead of raising, so the transaction commits.
     """
     now = utcnow()
     row = await _refresh_row(session, token)
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
-        return None
+    if row is None:
+        return Refusal.UNKNOWN
+    if row.revoked_at is not None or row.expires_at <= now:
+        return Refusal.ENDED
     claimed = await rows_changed(
         session,
         update(RefreshToken)
@@ -137,10 +143,10 @@ async def refresh(session: AsyncSession, token: str, *, tokens: TokenSettings) -
     )
     if claimed != 1:
         await revoke_family(session, row.family_id, now=now)
-        return None
+        return Refusal.ENDED
     user = await session.get(User, row.user_id)
     if user is None or not user.is_active:
-        return None
+        return Refusal.ENDED
     return await issue_tokens(session, user, tokens=tokens, family_id=row.family_id)
 
 
@@ -155,18 +161,18 @@ async def revoke_family(
     )
 
 
-async def session_user(session: AsyncSession, token: str) -> tuple[User, uuid.UUID] | None:
+async def session_user(session: AsyncSession, token: str) -> tuple[User, uuid.UUID] | Refusal:
     """The active user of a browser session (a refresh token held in a cookie) and the
-    session's family id; ``None`` unless the token is unrevoked, not yet rotated and
-    unexpired."""
+    session's family id; a :class:`Refusal` unless the token is unrevoked, not yet
+    rotated and unexpired (``UNKNOWN`` if no session ever had it)."""
     row = await _refresh_row(session, token)
-    if row is None or row.revoked_at is not None or row.used_at is not None:
-        return None
-    if row.expires_at <= utcnow():
-        return None
+    if row is None:
+        return Refusal.UNKNOWN
+    if row.revoked_at is not None or row.used_at is not None or row.expires_at <= utcnow():
+        return Refusal.ENDED
     user = await session.get(User, row.user_id)
     if user is None or not user.is_active:
-        return None
+        return Refusal.ENDED
     return user, row.family_id
 
 

@@ -24,6 +24,8 @@ class Action(enum.StrEnum):
     PASSWORD_CHANGED = "auth.password_changed"
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"
+    API_KEY_NARROWED = "api_key.narrowed"
+    """A key lost its write scope (its creator's role no longer writes)."""
     EXPERIMENT_CREATED = "experiment.created"
     EXPERIMENT_DELETED = "experiment.deleted"
     EXPERIMENT_CANCELLED = "experiment.cancelled"

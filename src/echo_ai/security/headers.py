@@ -6,8 +6,12 @@
 - HSTS only over HTTPS: browsers ignore it over HTTP, and sending it from a local
   ``http://`` server would only confuse. No ``preload``: that is a commitment for the
   whole domain, which the operator must choose.
-- ``Cache-Control: no-store`` on authenticated responses keeps private data out of
-  shared and back-button caches.
+- ``Cache-Control: no-store`` on every *private* response keeps credentials and private
+  data out of shared, browser and back-button caches: every response to a request that
+  carried a credential (an ``Authorization`` header or the session cookie, valid or not,
+  error responses included), and every response of the credential routes under
+  :data:`CREDENTIAL_PATH_PREFIX` (sign-in, session and refresh answer anonymous requests
+  with tokens). Anonymous public responses (``/health``, the API docs) stay cacheable.
 """
 
 from __future__ import annotations
@@ -49,12 +53,20 @@ _ALWAYS = {
 
 HSTS_VALUE = "max-age=63072000; includeSubDomains"  # two years
 
+CREDENTIAL_PATH_PREFIX = "/auth/"
+"""Routes that take or hand out credentials (passwords, tokens, the session cookie)."""
 
-def security_headers(*, https: bool, authenticated: bool) -> dict[str, str]:
-    """The headers to set on a response; a new dict each call, safe to modify."""
+
+def is_credential_path(path: str) -> bool:
+    return path.startswith(CREDENTIAL_PATH_PREFIX)
+
+
+def security_headers(*, https: bool, private: bool) -> dict[str, str]:
+    """The headers to set on a response (``private``: it must not be stored by any
+    cache); a new dict each call, safe to modify."""
     headers = dict(_ALWAYS)
     if https:
         headers["Strict-Transport-Security"] = HSTS_VALUE
-    if authenticated:
+    if private:
         headers["Cache-Control"] = "no-store"
     return headers

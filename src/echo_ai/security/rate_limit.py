@@ -109,14 +109,25 @@ class RateLimiter:
         self._strategy = MovingWindowRateLimiter(self.storage)
         self._key_prefix = key_prefix
 
+    def _identifiers(self, key: str) -> tuple[str, ...]:
+        return (self._key_prefix, key) if self.uses_memory else (key,)
+
     async def hit(self, key: str, limit: str) -> RateLimitResult:
         """Count one hit, unless the limit is already exhausted; say what is left."""
         item = _parse(limit)
-        identifiers = (self._key_prefix, key) if self.uses_memory else (key,)
-        allowed = await self._strategy.hit(item, *identifiers)
-        stats = await self._strategy.get_window_stats(item, *identifiers)
+        allowed = await self._strategy.hit(item, *self._identifiers(key))
+        return await self._result(item, key, allowed=allowed)
+
+    async def peek(self, key: str, limit: str) -> RateLimitResult:
+        """Whether one more hit would be allowed, counting nothing."""
+        return await self._result(_parse(limit), key, allowed=None)
+
+    async def _result(
+        self, item: RateLimitItem, key: str, *, allowed: bool | None
+    ) -> RateLimitResult:
+        stats = await self._strategy.get_window_stats(item, *self._identifiers(key))
         return RateLimitResult(
-            allowed=allowed,
+            allowed=stats.remaining > 0 if allowed is None else allowed,
             limit=item.amount,
             remaining=max(0, stats.remaining),
             reset_after_seconds=max(0.0, stats.reset_time - time.time()),

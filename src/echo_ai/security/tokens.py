@@ -10,7 +10,9 @@ Why these choices:
 - ``iss`` and ``aud`` stop a token minted for another service (or by another
   deployment sharing a key by mistake) from being accepted here.
 - Every failure raises the same :class:`InvalidToken`, so callers cannot leak which
-  check failed and cannot forget to handle one of them.
+  check failed and cannot forget to handle one of them. Only a token we really signed
+  whose time is over raises the subclass :class:`ExpiredToken`: the API answers it the
+  same way, but does not count it as a guess (:mod:`echo_ai.security.guesses`).
 - The clock is injectable so expiry is tested without sleeping; expiry is checked
   against that clock, not PyJWT's own.
 """
@@ -36,6 +38,10 @@ _REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti", "sub"]
 
 class InvalidToken(Exception):
     """The token cannot be trusted, for whatever reason (deliberately not said which)."""
+
+
+class ExpiredToken(InvalidToken):
+    """A token this service signed, valid in every way but its expiry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +161,10 @@ class TokenSigner:
             raise InvalidToken("invalid token")
         now = self._clock().timestamp()
         leeway = self._leeway.total_seconds()
-        if now >= exp + leeway or iat > now + leeway:
+        if iat > now + leeway:
             raise InvalidToken("invalid token")
+        if now >= exp + leeway:
+            raise ExpiredToken("invalid token")
         try:
             issued_at = datetime.fromtimestamp(iat, UTC)
             expires_at = datetime.fromtimestamp(exp, UTC)

@@ -28,6 +28,12 @@ class Role(enum.StrEnum):
         """Members, invitations, API keys and the audit log."""
         return self in (Role.OWNER, Role.ADMIN)
 
+    def at_most(self, other: Role) -> Role:
+        """The narrower of the two roles (roles are declared from the widest down): an
+        API key acts with at most its creator's current role."""
+        order = list(Role)
+        return max(self, other, key=order.index)
+
 
 class Workspace(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "workspaces"

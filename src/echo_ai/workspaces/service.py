@@ -18,7 +18,11 @@ Rules enforced here (the API layer checks only *who* is calling):
 - Personal workspaces have exactly one member: nobody can be invited into one.
 
 Invitation tokens are opaque random strings like refresh tokens: the database keeps only
-their SHA-256 hash, and a token is single use.
+their SHA-256 hash, and a token is single use. An invitation is vouched for by its
+inviter: it can be accepted only while the inviter is still an owner or admin of the
+workspace (an owner, for an invitation as owner), and when the inviter leaves or loses
+the right to invite, their pending invitations are revoked (``revoked_at``, audited).
+What a member's departure does to their API keys is in :mod:`echo_ai.api_keys.members`.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.auth import service as auth_service
@@ -39,6 +43,7 @@ from echo_ai.db import rows_changed, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor, ActorKind
+from echo_ai.security.credentials import Refusal
 from echo_ai.security.refresh import hash_token
 from echo_ai.workspaces.models import Invitation, Membership, Role, Workspace
 
@@ -52,6 +57,17 @@ NO_SUCH_INVITATION = (
     "or was issued for another email address"
 )
 """One answer for every reason, so a token's holder learns nothing about it."""
+
+
+class NoSuchInvitation(NotFound):
+    """Every refusal of an invitation token, with the same message (:data:`NO_SUCH_INVITATION`).
+
+    ``refusal`` is for the guess counting only (:mod:`echo_ai.security.guesses`): whether
+    the token was never issued (``UNKNOWN``) or is one of ours that no longer works."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(NO_SUCH_INVITATION)
+        self.refusal = refusal
 
 
 class NotAllowed(AppError):
@@ -232,6 +248,7 @@ async def invite(
             Invitation.workspace_id == workspace_id,
             Invitation.email == email,
             Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
         ),
     )
     token, token_hash = new_invitation_token()
@@ -264,13 +281,14 @@ async def invite(
 
 
 async def pending_invitations(session: AsyncSession, workspace_id: uuid.UUID) -> list[Invitation]:
-    """Unaccepted, unexpired invitations of the workspace, oldest first."""
+    """Unaccepted, unrevoked, unexpired invitations of the workspace, oldest first."""
     return list(
         await session.scalars(
             select(Invitation)
             .where(
                 Invitation.workspace_id == workspace_id,
                 Invitation.accepted_at.is_(None),
+                Invitation.revoked_at.is_(None),
                 Invitation.expires_at > utcnow(),
             )
             .order_by(Invitation.created_at, Invitation.id)
@@ -286,29 +304,75 @@ async def revoke_invitation(
     actor_role: Role,
     actor: Actor,
 ) -> Invitation:
-    """Delete a pending invitation: its token stops working (then answers 404)."""
+    """Revoke a pending invitation: its token stops working (then answers 404)."""
     invitation = await session.scalar(
         select(Invitation).where(
             Invitation.id == invitation_id,
             Invitation.workspace_id == workspace_id,
             Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
         )
     )
     if invitation is None:
         raise NotFound("no such invitation")
     _check_grant(actor_role, invitation.role)
-    await session.delete(invitation)
-    await session.flush()
-    await audit.record(
-        session,
-        Action.INVITATION_REVOKED,
-        actor=actor,
-        workspace_id=workspace_id,
-        target_type="invitation",
-        target_id=invitation_id,
-        details={"email": invitation.email, "role": str(invitation.role)},
-    )
+    await _revoke_invitations(session, [invitation], actor=actor)
     return invitation
+
+
+async def _revoke_invitations(
+    session: AsyncSession,
+    invitations: list[Invitation],
+    *,
+    actor: Actor,
+    reason: str | None = None,
+) -> None:
+    """Mark the invitations revoked, one ``member.invitation_revoked`` event each."""
+    now = utcnow()
+    for invitation in invitations:
+        invitation.revoked_at = now
+    await session.flush()
+    for invitation in invitations:
+        details = {"email": invitation.email, "role": str(invitation.role)}
+        await audit.record(
+            session,
+            Action.INVITATION_REVOKED,
+            actor=actor,
+            workspace_id=invitation.workspace_id,
+            target_type="invitation",
+            target_id=invitation.id,
+            details=details if reason is None else {**details, "reason": reason},
+        )
+
+
+async def _revoke_invitations_by(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    inviter_id: uuid.UUID,
+    *,
+    reason: str,
+    actor: Actor,
+) -> None:
+    """Revoke the pending invitations ``inviter_id`` made in the workspace: nobody who
+    may invite stands behind them any more."""
+    invitations = await session.scalars(
+        select(Invitation)
+        .where(
+            Invitation.workspace_id == workspace_id,
+            Invitation.invited_by_id == inviter_id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+        )
+        .order_by(Invitation.created_at, Invitation.id)
+    )
+    await _revoke_invitations(session, list(invitations), actor=actor, reason=reason)
+
+
+def _may_grant(inviter_role: Role | None, role: Role) -> bool:
+    """Whether an inviter with this role (None: no longer a member) may still grant it."""
+    if inviter_role is None or not inviter_role.can_manage:
+        return False
+    return role is not Role.OWNER or inviter_role is Role.OWNER
 
 
 async def accept(
@@ -316,31 +380,50 @@ async def accept(
 ) -> tuple[Membership, Workspace]:
     """Join the invitation's workspace as ``user``, whose email must be the invited one.
 
-    Unknown, expired, accepted and revoked tokens, and a token for another address, are
-    all the same :class:`NotFound`. An existing member gets :class:`Conflict` and the
-    invitation stays usable until it expires.
+    Unknown, expired, accepted and revoked tokens, a token for another address, and one
+    whose inviter may no longer grant its role (left, or no longer an owner or admin)
+    are all the same :class:`NoSuchInvitation` (404). An existing member gets
+    :class:`Conflict` and the invitation stays usable until it expires.
     """
     now = utcnow()
-    invitation = await session.scalar(
-        select(Invitation).where(Invitation.token_hash == hash_token(token))
-    )
+    row = (
+        await session.execute(
+            select(Invitation, Membership.role)
+            .outerjoin(
+                Membership,
+                and_(
+                    Membership.workspace_id == Invitation.workspace_id,
+                    Membership.user_id == Invitation.invited_by_id,
+                ),
+            )
+            .where(Invitation.token_hash == hash_token(token))
+        )
+    ).first()
+    if row is None:
+        raise NoSuchInvitation(Refusal.UNKNOWN)
+    invitation, inviter_role = row
     if (
-        invitation is None
-        or invitation.accepted_at is not None
+        invitation.accepted_at is not None
+        or invitation.revoked_at is not None
         or invitation.expires_at <= now
         or invitation.email != user.email.lower()
+        or not _may_grant(inviter_role, invitation.role)
     ):
-        raise NotFound(NO_SUCH_INVITATION)
+        raise NoSuchInvitation(Refusal.ENDED)
     if await _membership_of(session, invitation.workspace_id, user.id) is not None:
         raise Conflict("you are already a member of this workspace")
     claimed = await rows_changed(
         session,
         update(Invitation)
-        .where(Invitation.id == invitation.id, Invitation.accepted_at.is_(None))
+        .where(
+            Invitation.id == invitation.id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+        )
         .values(accepted_at=now),
     )
     if claimed != 1:
-        raise NotFound(NO_SUCH_INVITATION)  # accepted concurrently
+        raise NoSuchInvitation(Refusal.ENDED)  # accepted or revoked concurrently
     membership = Membership(
         workspace_id=invitation.workspace_id, user_id=user.id, role=invitation.role
     )
@@ -410,7 +493,8 @@ async def change_role(
     actor: Actor,
 ) -> tuple[Membership, User, Role]:
     """Give a member another role; returns the membership, its user and the old role
-    (audited only if the role changed)."""
+    (audited only if the role changed). Taking away the right to invite revokes the
+    member's pending invitations."""
     membership, user = await _member(session, workspace_id, user_id)
     previous = membership.role
     if previous is role:
@@ -429,6 +513,10 @@ async def change_role(
         target_id=user_id,
         details={"from": str(previous), "to": str(role)},
     )
+    if previous.can_manage and not role.can_manage:
+        await _revoke_invitations_by(
+            session, workspace_id, user_id, reason="inviter_role_changed", actor=actor
+        )
     return membership, user, previous
 
 
@@ -440,7 +528,8 @@ async def remove_member(
     actor_role: Role,
     actor: Actor,
 ) -> tuple[Membership, User]:
-    """Remove a member, or leave the workspace when ``user_id`` is the actor's own."""
+    """Remove a member, or leave the workspace when ``user_id`` is the actor's own; the
+    member's pending invitations to it are revoked."""
     leaving = actor.user_id == user_id
     if not leaving and not actor_role.can_manage:
         raise NotAllowed("only workspace owners and admins can do this")
@@ -459,6 +548,8 @@ async def remove_member(
         target_id=user_id,
         details={"role": str(membership.role), "left": leaving},
     )
+    reason = "inviter_left" if leaving else "inviter_removed"
+    await _revoke_invitations_by(session, workspace_id, user_id, reason=reason, actor=actor)
     return membership, user
 
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from echo_ai.api.auth import ClientActor, CurrentPrincipal, CurrentUser, PrincipalActor
-from echo_ai.api.deps import SessionDep, StateDep
+from echo_ai.api.auth import ClientActor, CurrentPrincipal, CurrentUser, GuessesDep, PrincipalActor
+from echo_ai.api.deps import SessionDep, SignInThrottleDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_response, error_responses
 from echo_ai.api.session import (
     CsrfToken,
@@ -29,8 +29,9 @@ from echo_ai.auth.schemas import (
     Registration,
     TokenPair,
 )
+from echo_ai.security.credentials import Refusal
 from echo_ai.security.csrf import issue_csrf_token
-from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit, rate_limit
+from echo_ai.security.rate_limit import RateLimiterDep, client_ip, enforce_rate_limit, rate_limit
 from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.schemas import MembershipOut, UserOut
 
@@ -38,8 +39,9 @@ router = APIRouter(tags=["accounts"], responses=error_responses(422))
 
 REGISTER_PER_IP = "10/hour"
 LOGIN_PER_IP = "20/minute"
-LOGIN_PER_ACCOUNT = "10/15 minutes"
-"""Per account as well as per IP: spreading guesses over many addresses does not help."""
+"""Sign-in attempts per address, whatever the accounts; per (account, address) and per
+account, :mod:`echo_ai.security.sign_in_throttle` slows failures down instead of locking
+the account."""
 PASSWORD_CHANGES_PER_USER = "5/hour"
 
 REGISTERED = Message(message="registered: if this email had no account, you can now log in")
@@ -69,16 +71,23 @@ async def register(data: Registration, session: SessionDep, actor: ClientActor) 
 
 
 async def _sign_in(
-    data: Credentials, session: SessionDep, limiter: RateLimiterDep, actor: ClientActor
+    data: Credentials,
+    request: Request,
+    session: SessionDep,
+    throttle: SignInThrottleDep,
+    actor: ClientActor,
 ) -> User | JSONResponse:
-    """Check the credentials (rate-limited per account; the service audits the attempt):
-    the user, or the 401 to return. Returned, not raised, so that the request's
-    transaction commits the failed attempt's audit event."""
-    await enforce_rate_limit(limiter, data.email, LOGIN_PER_ACCOUNT, name="login-account")
+    """Check the credentials, throttled per (account, address) with growing delays (the
+    service audits the attempt): the user, or the 401 to return. Returned, not raised, so
+    that the request's transaction commits the failed attempt's audit event."""
+    client = client_ip(request)
+    await throttle.admit(data.email, client)
     user = await workspaces.sign_in(session, data, actor=actor)
     if user is None:
+        await throttle.failed(data.email)
         refused = accounts.InvalidCredentials()
         return error_response(refused.status_code, refused.code, refused.message)
+    await throttle.succeeded(data.email, client)
     return user
 
 
@@ -90,12 +99,15 @@ async def _sign_in(
 )
 async def login(
     data: Credentials,
+    request: Request,
     session: SessionDep,
     state: StateDep,
-    limiter: RateLimiterDep,
+    throttle: SignInThrottleDep,
     actor: ClientActor,
 ) -> TokenPair | JSONResponse:
-    user = await _sign_in(data, session, limiter, actor)
+    """Sign in for a token pair. Failed attempts from one address slow that address down
+    (429 with ``Retry-After``), not the account's owner elsewhere."""
+    user = await _sign_in(data, request, session, throttle, actor)
     if isinstance(user, JSONResponse):
         return user
     return await accounts.issue_tokens(session, user, tokens=_token_settings(state))
@@ -109,16 +121,17 @@ async def login(
 )
 async def start_session(
     data: Credentials,
+    request: Request,
     response: Response,
     session: SessionDep,
     state: StateDep,
-    limiter: RateLimiterDep,
+    throttle: SignInThrottleDep,
     actor: ClientActor,
 ) -> CsrfToken | JSONResponse:
     """Browser sign-in: the session goes in an HttpOnly cookie (a refresh token of a new
     family, revocable), the CSRF token bound to it in the body and the ``echo_csrf``
     cookie. Unsafe requests made with the cookie must echo it in ``X-CSRF-Token``."""
-    user = await _sign_in(data, session, limiter, actor)
+    user = await _sign_in(data, request, session, throttle, actor)
     if isinstance(user, JSONResponse):
         return user
     family_id = uuid.uuid4()
@@ -138,7 +151,7 @@ async def end_session(request: Request, session: SessionDep, state: StateDep) ->
     while the session is live)."""
     token = request.cookies.get(session_cookie_name(state.settings))
     found = await accounts.session_user(session, token) if token else None
-    if token and found is not None:
+    if token and isinstance(found, tuple):
         check_csrf(request, state.settings, state.keys.csrf_secret, str(found[1]))
         await accounts.logout(session, token)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -150,7 +163,7 @@ async def end_session(request: Request, session: SessionDep, state: StateDep) ->
     "/auth/refresh",
     response_model=TokenPair,
     responses={
-        **error_responses(*BODY_ERRORS),
+        **error_responses(*BODY_ERRORS, 429),
         401: {
             **error_responses(401)[401],
             "description": "Unknown, expired, revoked or reused refresh token",
@@ -158,10 +171,13 @@ async def end_session(request: Request, session: SessionDep, state: StateDep) ->
     },
 )
 async def refresh(
-    data: RefreshRequest, session: SessionDep, state: StateDep
+    data: RefreshRequest, session: SessionDep, state: StateDep, guesses: GuessesDep
 ) -> TokenPair | JSONResponse:
+    """A new token pair for a refresh token (which is then used up). Unknown refresh
+    tokens count as guesses from the calling address (429 past the limit)."""
     pair = await accounts.refresh(session, data.refresh_token, tokens=_token_settings(state))
-    if pair is None:
+    if isinstance(pair, Refusal):
+        await guesses.count(pair)
         # Returned, not raised: a reuse revoked the token's family and that must commit.
         return error_response(
             status.HTTP_401_UNAUTHORIZED,

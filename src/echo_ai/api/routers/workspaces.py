@@ -16,12 +16,14 @@ from fastapi import APIRouter, Response, status
 from echo_ai.api.auth import (
     CurrentPrincipal,
     CurrentUser,
+    GuessesDep,
     ManagerPrincipal,
     PrincipalActor,
     require_user,
 )
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
+from echo_ai.api_keys import members
 from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit
 from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.models import Role
@@ -139,14 +141,24 @@ async def revoke_invitation(
     responses=error_responses(*BODY_ERRORS, 409),
 )
 async def accept_invitation(
-    data: InvitationAccept, user: CurrentUser, session: SessionDep, actor: PrincipalActor
+    data: InvitationAccept,
+    user: CurrentUser,
+    session: SessionDep,
+    actor: PrincipalActor,
+    guesses: GuessesDep,
 ) -> WorkspaceOut:
     """Join a workspace with an invitation token, signed in with the invited address.
 
-    An unknown, expired, used or revoked token, or one for another address, is 404 (the
-    same answer for all); 409 if you already are a member.
+    An unknown, expired, used or revoked token, one for another address, or one whose
+    inviter is no longer an owner or admin, is 404 (the same answer for all); 409 if you
+    already are a member. Unknown tokens count as guesses from your address (429 past the
+    limit).
     """
-    membership, workspace = await workspaces.accept(session, user, data.token, actor=actor)
+    try:
+        membership, workspace = await workspaces.accept(session, user, data.token, actor=actor)
+    except workspaces.NoSuchInvitation as refused:
+        await guesses.count(refused.refusal)
+        raise
     return WorkspaceOut.of(workspace, membership.role)
 
 
@@ -169,8 +181,10 @@ async def change_member_role(
     actor: PrincipalActor,
 ) -> MemberOut:
     """Change a member's role (owners and admins; only owners can grant or take away the
-    owner role; the last owner cannot be demoted: 409)."""
-    membership, user, _ = await workspaces.change_role(
+    owner role; the last owner cannot be demoted: 409). A member who no longer writes
+    keeps read-only API keys; one who can no longer invite loses their pending
+    invitations."""
+    membership, user, _ = await members.change_role(
         session, principal.workspace_id, user_id, data.role, actor_role=principal.role, actor=actor
     )
     return MemberOut.of(membership, user)
@@ -185,9 +199,10 @@ async def remove_member(
     user_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, actor: PrincipalActor
 ) -> Response:
     """Remove a member (owners and admins; only owners can remove an owner), or leave the
-    workspace yourself (any role). The last owner cannot be removed nor leave: 409."""
+    workspace yourself (any role). The last owner cannot be removed nor leave: 409. The
+    member's API keys and pending invitations in the workspace are revoked at once."""
     require_user(principal)
-    await workspaces.remove_member(
+    await members.remove_member(
         session, principal.workspace_id, user_id, actor_role=principal.role, actor=actor
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
