@@ -65,3 +65,17 @@ def test_public_anonymous_responses_stay_cacheable(http: httpx.Client) -> None:
         response = http.get(path)
         assert response.status_code == 200
         assert "cache-control" not in response.headers, path
+
+
+def test_public_assets_keep_their_caching_for_a_signed_in_browser(http: httpx.Client) -> None:
+    """A response that declares itself ``public`` (versioned assets, the same for
+    everyone) is not made ``no-store`` by the session cookie a signed-in browser sends."""
+    http.post("/auth/register", json=CREDENTIALS)
+    assert http.post("/auth/session", json=CREDENTIALS).status_code == 200
+    page = http.get("/docs")
+    asset = next(part.split('"')[1] for part in page.text.split("src=")[1:])
+    assert asset.startswith("/docs/assets/")
+    cached = http.get(asset)
+    assert cached.status_code == 200 and "echo_session" in str(cached.request.headers)
+    assert cached.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert _no_store(http.get("/v1/experiments"))

@@ -99,7 +99,9 @@ class SecurityHeadersMiddleware:
     ``Cache-Control: no-store`` on private responses (a request that carried a
     credential, or a credential route: see :mod:`echo_ai.security.headers`), which
     always applies: this is the one place that decides it, for every response, error
-    responses and 500s included."""
+    responses and 500s included. The one exception is a response that declares itself
+    ``public`` (the versioned static assets, the same for everyone): it keeps its caching
+    when a signed-in browser asks for it."""
 
     def __init__(self, app: ASGIApp, *, https: bool) -> None:
         self.app = app
@@ -120,7 +122,8 @@ class SecurityHeadersMiddleware:
                 del headers["server"]
                 for name, value in extra.items():
                     if name == "Cache-Control":
-                        headers[name] = value
+                        if "public" not in headers.get(name, ""):
+                            headers[name] = value
                     else:
                         headers.setdefault(name, value)
             await send(message)
