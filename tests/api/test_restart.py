@@ -41,14 +41,14 @@ from echo_ai.testing.fake_llm import FakeLLMServer
 from tests.experiments.test_router import BODY
 from tests.factories import experiment_input
 from tests.kit import PASSWORD, bearer, wait_until, wait_until_sync
-from tests.servers import flushed_redis
+from tests.servers import flushed_redis, per_test_process
 
 ITERATIONS = 150
 PROVIDERS = ["openai:gpt-4o-mini", "openai:gpt-4o"]
 CONCURRENCY = 2
 """Calls in flight per provider in the server: at most this many are lost by the kill."""
 
-REDIS_DB = (8, 9)[int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").lstrip("gw") or 0) % 2]
+REDIS_DB = per_test_process((8, 9))
 
 
 def _free_port() -> int:

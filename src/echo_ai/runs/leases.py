@@ -207,9 +207,10 @@ async def take_orphans(
     ).all()
     taken: list[uuid.UUID] = []
     for row in rows:
+        if row.lease_owner == owner:
+            continue  # already ours
         lapsed = row.heartbeat_at is None or row.heartbeat_at <= now - ttl
-        someone_else = row.lease_owner is not None and row.lease_owner != owner
-        if someone_else and not lapsed and not is_dead(row.lease_owner):
+        if row.lease_owner is not None and not lapsed and not is_dead(row.lease_owner):
             continue  # a live holder, or one that cannot be checked: let it run
         same_owner = (
             BatchRun.lease_owner.is_(None)
