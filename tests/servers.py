@@ -90,6 +90,13 @@ def redis_database_url(number: int) -> str:
     return urlsplit(REDIS_URL)._replace(path=f"/{number}").geturl()
 
 
+def per_test_process(numbers: tuple[int, ...]) -> int:
+    """One of these Redis database numbers for this test process: processes running at
+    once (pytest-xdist's ``gwN``) get different ones while there are enough."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").lstrip("gw") or "0"
+    return numbers[int(worker) % len(numbers)]
+
+
 @contextmanager
 def flushed_redis(number: int) -> Iterator[str]:
     """Redis database ``number`` (its URL), emptied before and after; the test is skipped

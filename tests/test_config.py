@@ -69,6 +69,14 @@ def test_production_mode_settings_are_checked_together(tmp_path: Path) -> None:
         Settings(data_dir=tmp_path, redis_url="memcached://127.0.0.1")
     with pytest.raises(ValidationError, match="before it is re-delivered"):
         Settings(data_dir=tmp_path, worker={"chunk_time_limit_seconds": 4000})
+    with pytest.raises(ValidationError, match="lease_seconds <= stalled_after_seconds"):
+        Settings(data_dir=tmp_path, worker={"stalled_after_seconds": 30})  # lease: 60 s
+    assert (
+        Settings(
+            data_dir=tmp_path, worker={"stalled_after_seconds": 30, "lease_seconds": 30}
+        ).worker.lease_seconds
+        == 30
+    )
     slow = {"timeout_seconds": 600, "max_attempts": 4}  # 40 minutes for one call at most
     with pytest.raises(ValidationError, match="one call's timeout times its attempts"):
         Settings(data_dir=tmp_path, executor="celery", redis_url="redis://r", runner=slow)

@@ -85,8 +85,13 @@ class WorkerSettings(BaseModel):
     beat_interval_seconds: Annotated[float, Field(ge=0.5, le=3_600)] = 60.0
     """How often ``echo-ai beat`` dispatches due schedules and recovers stalled batches."""
     stalled_after_seconds: Annotated[int, Field(ge=10, le=86_400)] = 600
-    """A queued or running batch with no progress for this long is dispatched again
-    (its stored iterations are kept; only missing ones run)."""
+    """A queued or running batch with no sign of life for this long, and none of whose
+    chunks waits in the broker, is dispatched again (its stored iterations are kept; only
+    missing ones run). At least ``lease_seconds``: a batch someone runs is never stalled."""
+    lease_seconds: Annotated[int, Field(ge=2, le=3_600)] = 60
+    """A process running a batch holds its lease and renews it every quarter of this; a
+    lease not renewed for this long has lapsed (its holder is gone). A resume waits for
+    the lease of every batch it would reopen to be free."""
 
     @model_validator(mode="after")
     def _limits_in_order(self) -> WorkerSettings:
@@ -98,6 +103,11 @@ class WorkerSettings(BaseModel):
             raise ValueError(
                 "need chunk_soft_time_limit_seconds < chunk_time_limit_seconds < "
                 "visibility_timeout_seconds (a chunk must end before it is re-delivered)"
+            )
+        if self.stalled_after_seconds < self.lease_seconds:
+            raise ValueError(
+                "need lease_seconds <= stalled_after_seconds (a batch whose lease is held "
+                "must not count as stalled)"
             )
         return self
 

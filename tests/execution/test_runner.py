@@ -9,7 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select, update
 
-from echo_ai.db import transaction
+from echo_ai.db import transaction, utcnow
 from echo_ai.execution.runner import CANCEL_CHECK_SECONDS
 from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments import service as experiment_service
@@ -284,7 +284,12 @@ async def test_resume_runs_failed_iterations_again(
     scripted.error = None  # the key was fixed
     async with transaction(runtime.session_factory) as session:
         experiment = await experiment_service.get(session, experiment_id)
-        assert await run_service.reopen_unfinished(session, experiment_id) == 1
+        assert (
+            await run_service.reopen_unfinished(
+                session, experiment_id, now=utcnow(), lease_ttl=runtime.lease_ttl
+            )
+            == 1
+        )
     await runtime.executor.run_experiment(experiment_id)
 
     (batch,) = await stored_batches(runtime.session_factory, experiment_id)
@@ -294,7 +299,12 @@ async def test_resume_runs_failed_iterations_again(
     async with transaction(runtime.session_factory) as session:
         experiment = await experiment_service.get(session, experiment_id)
         assert experiment.status == ExperimentStatus.COMPLETED
-        assert await run_service.reopen_unfinished(session, experiment_id) == 0  # nothing left
+        assert (
+            await run_service.reopen_unfinished(
+                session, experiment_id, now=utcnow(), lease_ttl=runtime.lease_ttl
+            )
+            == 0
+        )  # nothing left
 
 
 class _Broken(_ScriptedVendor):

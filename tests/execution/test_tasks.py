@@ -14,6 +14,8 @@ from sqlalchemy import select, update
 from echo_ai.config import Settings, get_settings
 from echo_ai.db import transaction
 from echo_ai.execution import tasks
+from echo_ai.execution.broker import queued_key
+from echo_ai.execution.celery_app import QUEUE
 from echo_ai.experiments import service as experiment_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment
 from tests.factories import experiment_input
@@ -72,6 +74,23 @@ def test_chunks_run_and_leave_no_delivery_counter(worker: tasks.WorkerRuntime) -
         tasks.run_chunk.apply(args=[str(batch_id), chunk]).get()
     assert _state(worker, batch_id) == (BatchStatus.COMPLETED, None)
     assert list(worker.redis.scan_iter("echo-ai:deliveries:*")) == []
+
+
+def test_a_chunk_is_no_longer_waiting_once_claimed_or_given_up(
+    worker: tasks.WorkerRuntime,
+) -> None:
+    batch_id = _batch(worker)
+    worker.queued.mark([(str(batch_id), 0), (str(batch_id), 1)])  # as the executor sends them
+    worker.redis.lpush(QUEUE, "a message")  # the broker is not empty: the marks count
+    tasks.run_chunk.apply(args=[str(batch_id), 0]).get()
+    assert worker.queued.waiting_now([batch_id]) == {batch_id}  # chunk 1 still waits
+    assert worker.redis.smembers(queued_key(batch_id)) == {b"1"}
+    worker.settings.worker.max_retries = 1
+    broken = _batch(worker, broken=True)
+    worker.queued.mark([(str(broken), 0)])
+    tasks.run_chunk.apply(args=[str(broken), 0]).get()  # retried (marked again), given up
+    assert worker.queued.waiting_now([broken]) == set()
+    assert _state(worker, broken)[0] == BatchStatus.FAILED
 
 
 def test_a_chunk_that_keeps_failing_fails_its_batch_with_the_reason(

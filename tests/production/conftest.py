@@ -51,6 +51,9 @@ one process would otherwise take the chunks queued by another."""
 PROVIDER = "openai:gpt-4o-mini"
 """Served by the fake LLM (``OPENAI_BASE_URL``)."""
 
+LEASE_SECONDS = 4
+"""The processes' lease TTL here (renewed every second), below ``stalled_after`` (10 s)."""
+
 # Short limits so that recovery happens within seconds (the settings' minimums):
 # soft < hard < visibility, and soft > runner timeout x attempts (2 s x 2).
 WORKER_ENV = {
@@ -59,6 +62,7 @@ WORKER_ENV = {
     "ECHO_AI_WORKER__CHUNK_TIME_LIMIT_SECONDS": "11",
     "ECHO_AI_WORKER__VISIBILITY_TIMEOUT_SECONDS": "12",
     "ECHO_AI_WORKER__STALLED_AFTER_SECONDS": "10",
+    "ECHO_AI_WORKER__LEASE_SECONDS": str(LEASE_SECONDS),
     "ECHO_AI_WORKER__BEAT_INTERVAL_SECONDS": "0.5",
     "ECHO_AI_RUNNER__TIMEOUT_SECONDS": "2",
     "ECHO_AI_RUNNER__MAX_ATTEMPTS": "2",
@@ -406,6 +410,8 @@ def client_settings(database_url: str, redis_url: str) -> Settings:
             "chunk_soft_time_limit_seconds": 10,
             "chunk_time_limit_seconds": 11,
             "visibility_timeout_seconds": 12,
+            "stalled_after_seconds": 10,
+            "lease_seconds": LEASE_SECONDS,
         },
         runner={"timeout_seconds": 2, "max_attempts": 2},
     )

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from echo_ai.db import transaction
+from echo_ai.db import transaction, utcnow
 from echo_ai.execution.runtime import Runtime
 from echo_ai.execution.writer import IterationWriter
 from echo_ai.experiments import service as experiment_service
@@ -156,7 +156,12 @@ async def test_resume_after_failures_takes_them_off_the_counters(runtime: Runtim
     assert stored == 20 and failed > 0 and succeeded > 0
 
     async with transaction(runtime.session_factory) as session:
-        assert await run_service.reopen_unfinished(session, experiment_id) == 1
+        assert (
+            await run_service.reopen_unfinished(
+                session, experiment_id, now=utcnow(), lease_ttl=runtime.lease_ttl
+            )
+            == 1
+        )
     assert await _counters(runtime, batch_id) == await _counted(runtime, batch_id)
     assert await _counters(runtime, batch_id) == (succeeded, succeeded, 0)
 

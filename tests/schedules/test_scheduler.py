@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select, update
 
-from echo_ai.db import transaction
+from echo_ai.db import transaction, utcnow
 from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments import service as experiment_service
 from echo_ai.privacy.audit import Actor
@@ -255,7 +255,9 @@ async def test_resume_reopens_only_the_latest_run(runtime: Runtime) -> None:
                 .where(Iteration.batch_run_id == batch.id, Iteration.index == 0)
                 .values(success=False, answer=None, error_code="server_error")
             )
-        reopened = await run_service.reopen_unfinished(session, experiment_id)
+        reopened = await run_service.reopen_unfinished(
+            session, experiment_id, now=utcnow(), lease_ttl=runtime.lease_ttl
+        )
     assert reopened == 1
     async with transaction(runtime.session_factory) as session:
         statuses = {

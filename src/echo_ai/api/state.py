@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -13,6 +14,8 @@ from echo_ai.execution.runtime import Runtime
 from echo_ai.schedules.scheduler import Scheduler
 from echo_ai.security.keys import KeyRing
 from echo_ai.security.tokens import TokenSigner
+
+log = logging.getLogger(__name__)
 
 TOKEN_ISSUER = "echo-ai"
 TOKEN_AUDIENCE = "echo-ai-api"
@@ -44,13 +47,21 @@ class ServiceState:
 
     def start_scheduler(self) -> None:
         """With the in-process executor, this process also runs the scheduler (recurring
-        experiments, stalled batches); with Celery, ``echo-ai beat`` does."""
+        experiments, stalled batches), after resuming the batches that a previous process
+        left unfinished (it ran them: nobody else will); with Celery, ``echo-ai beat``
+        does both, and nothing is resumed at start-up (workers may be running them)."""
         if self.settings.executor != "local":
             return
         scheduler = Scheduler.of(self.runtime, spawn=self.start_background)
-        self.scheduler_task = asyncio.create_task(
-            scheduler.run_forever(self.settings.worker.beat_interval_seconds)
-        )
+
+        async def run() -> None:
+            try:
+                await scheduler.resume_interrupted()
+            except Exception:  # the sweep will find them once they count as stalled
+                log.exception("could not resume the interrupted batches at start-up")
+            await scheduler.run_forever(self.settings.worker.beat_interval_seconds)
+
+        self.scheduler_task = asyncio.create_task(run())
 
 
 def build_state(settings: Settings, runtime: Runtime, keys: KeyRing) -> ServiceState:

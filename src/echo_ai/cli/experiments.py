@@ -139,7 +139,11 @@ def rescore(
 @app.command()
 @friendly_errors
 def resume(experiment_id: IdArgument, as_json: JsonOption = False) -> None:
-    """Run the iterations an interrupted or failed experiment is missing (never repeats one)."""
+    """Run the iterations an interrupted or failed experiment is missing (never repeats one).
+
+    Refused while another process still runs one of its batches (its lease lapses
+    ECHO_AI_WORKER__LEASE_SECONDS, 60 by default, after that process stops) or their chunks
+    wait in the queue."""
     from echo_ai import aio
     from echo_ai.cli import flows
     from echo_ai.config import get_settings

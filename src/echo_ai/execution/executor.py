@@ -44,24 +44,33 @@ class LocalExecutor:
             await self._run_batch(batch)
 
     async def _run_batch(self, batch: BatchRun) -> None:
+        """Run every chunk of the batch here, holding its lease throughout (given back
+        at the end); a batch whose lease another live process holds is left to it."""
         self._running.add(batch.id)
         try:
-            results = await asyncio.gather(
-                *(self.runner.run_chunk(batch.id, chunk) for chunk in range(batch.chunk_count)),
-                return_exceptions=True,
-            )
-            crashes = [result for result in results if isinstance(result, BaseException)]
-            if crashes:
-                # A bug or an unreachable database must not leave the batch "running" for
-                # ever. The crashing chunk stopped the batch's other chunks from starting
-                # new calls (they were not cancelled mid-transaction, which could leave a
-                # SQLite write lock behind); all of them have ended here.
-                log.error("batch %s crashed", batch.id, exc_info=crashes[0])
-                async with transaction(self.runner.session_factory) as session:
-                    await service.fail(session, batch.id, crash_reason(crashes[0]))
+            if not await self.runner.leases.acquire(batch.id):
+                log.info("batch %s is run by another process (or has ended): left to it", batch.id)
+                return
+            async with self.runner.leases.hold(batch.id, release=True):
+                await self._run_chunks(batch)
         finally:
             self._running.discard(batch.id)
             self.runner.forget(batch.id)
+
+    async def _run_chunks(self, batch: BatchRun) -> None:
+        results = await asyncio.gather(
+            *(self.runner.run_chunk(batch.id, chunk) for chunk in range(batch.chunk_count)),
+            return_exceptions=True,
+        )
+        crashes = [result for result in results if isinstance(result, BaseException)]
+        if crashes:
+            # A bug or an unreachable database must not leave the batch "running" for
+            # ever. The crashing chunk stopped the batch's other chunks from starting
+            # new calls (they were not cancelled mid-transaction, which could leave a
+            # SQLite write lock behind); all of them have ended here.
+            log.error("batch %s crashed", batch.id, exc_info=crashes[0])
+            async with transaction(self.runner.session_factory) as session:
+                await service.fail(session, batch.id, crash_reason(crashes[0]))
 
     async def cancel(self, batch_run_ids: list[uuid.UUID]) -> None:
         """Stop starting calls for batches cancelled in the database (run after the cancel
@@ -80,6 +89,6 @@ class LocalExecutor:
 
     async def run_batches(self, batches: Sequence[BatchRun]) -> None:
         """Run the batches here (those already running in this process are left alone)."""
-        await asyncio.gather(
-            *(self.run_batch(batch) for batch in batches if batch.id not in self._running)
-        )
+        fresh = [batch for batch in batches if batch.id not in self._running]
+        self._running.update(batch.id for batch in fresh)  # now: a second call skips them
+        await asyncio.gather(*(self.run_batch(batch) for batch in fresh))

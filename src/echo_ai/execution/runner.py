@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -20,6 +20,7 @@ from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.analysis.scoring import failure_row, success_row
 from echo_ai.clock import SYSTEM_CLOCK, Clock
 from echo_ai.db import transaction
+from echo_ai.execution.lease_keeper import LeaseKeeper
 from echo_ai.execution.limits import ProviderLimits
 from echo_ai.execution.providers import ProviderPool
 from echo_ai.execution.writer import IterationWriter
@@ -52,6 +53,10 @@ FATAL_ERRORS: tuple[type[ProviderError], ...] = (
 ProgressCallback = Callable[[uuid.UUID, bool], None]
 """Called with (batch_run_id, success) as each iteration is stored."""
 
+OnClaimed = Callable[[], Awaitable[None]]
+"""Called once a chunk's claim of its batch has committed (the batch is held by this
+process from then on), whether or not there was anything left to run."""
+
 CANCEL_CHECK_SECONDS = 1.0
 """How often, at most, a running batch re-reads its status to notice a cancellation.
 
@@ -76,6 +81,8 @@ class Runner:
     session_factory: async_sessionmaker[AsyncSession]
     providers: ProviderPool
     limits: ProviderLimits
+    leases: LeaseKeeper
+    """This process's leases on the batches it runs."""
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     on_progress: ProgressCallback | None = None
     clock: Clock = SYSTEM_CLOCK
@@ -120,13 +127,24 @@ class Runner:
                 return True
         return False
 
-    async def run_chunk(self, batch_run_id: uuid.UUID, chunk: int) -> bool:
-        """Run a chunk's missing iterations; True if this call finalised the batch."""
+    async def run_chunk(
+        self, batch_run_id: uuid.UUID, chunk: int, *, on_claimed: OnClaimed | None = None
+    ) -> bool:
+        """Run a chunk's missing iterations, holding the batch's lease meanwhile; True if
+        this call finalised the batch."""
+        async with self.leases.hold(batch_run_id):
+            return await self._run_chunk(batch_run_id, chunk, on_claimed)
+
+    async def _run_chunk(
+        self, batch_run_id: uuid.UUID, chunk: int, on_claimed: OnClaimed | None
+    ) -> bool:
         async with transaction(self.session_factory) as session:
-            batch = await service.claim(session, batch_run_id)
-            if batch is None:
-                return False
-            todo = await service.missing_indices(session, batch, chunk)
+            batch = await service.claim(session, batch_run_id, owner=self.leases.owner)
+            todo = [] if batch is None else await service.missing_indices(session, batch, chunk)
+        if on_claimed is not None:
+            await on_claimed()
+        if batch is None:
+            return False
         if todo:
             try:
                 reason = await self._run_iterations(batch, todo)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal
+from datetime import timedelta
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -13,11 +14,15 @@ from echo_ai import migrate
 from echo_ai.config import Settings
 from echo_ai.db import create_engine, create_session_factory, is_sqlite
 from echo_ai.execution.executor import Executor, LocalExecutor
+from echo_ai.execution.lease_keeper import LeaseKeeper
 from echo_ai.execution.limits import ProviderLimits
 from echo_ai.execution.providers import ProviderPool
 from echo_ai.execution.runner import ProgressCallback, Runner
 from echo_ai.providers.retry import RetryPolicy
 from echo_ai.runs import service as run_service
+
+if TYPE_CHECKING:  # redis only in production mode
+    from echo_ai.execution.broker import QueuedChunks
 
 
 @dataclass
@@ -28,6 +33,14 @@ class Runtime:
     providers: ProviderPool
     runner: Runner
     executor: Executor
+    queued: QueuedChunks | None = None
+    """In production mode (Celery): which batches have chunks waiting in the broker, for
+    the scheduler's stalled-batch sweep and for resume (whatever this process's own
+    executor is: the command line's resume runs batches here)."""
+
+    @property
+    def lease_ttl(self) -> timedelta:
+        return self.runner.leases.ttl
 
 
 @asynccontextmanager
@@ -44,11 +57,13 @@ async def open_runtime(
     """
     engine = create_engine(settings)
     providers = ProviderPool(settings)
+    queued = _queued_chunks(settings, executor)
     limits = ProviderLimits(
         concurrency=settings.runner.concurrency_per_provider,
         requests_per_minute=settings.runner.requests_per_minute,
         redis_url=settings.redis_url,
     )
+    runner: Runner | None = None
     try:
         if is_sqlite(engine) and settings.environment == "development":
             await migrate.upgrade_embedded(engine, then=run_service.fill_round_metrics)
@@ -59,6 +74,9 @@ async def open_runtime(
             session_factory=session_factory,
             providers=providers,
             limits=limits,
+            leases=LeaseKeeper(
+                session_factory, ttl=timedelta(seconds=settings.worker.lease_seconds)
+            ),
             retry_policy=RetryPolicy(max_attempts=settings.runner.max_attempts),
             on_progress=on_progress,
         )
@@ -68,18 +86,38 @@ async def open_runtime(
             session_factory=session_factory,
             providers=providers,
             runner=runner,
-            executor=_executor(executor or settings.executor, settings, runner),
+            executor=_executor(executor or settings.executor, settings, runner, queued),
+            queued=queued,
         )
     finally:
+        if runner is not None:
+            runner.leases.close()
+        if queued is not None:
+            queued.close()
         await limits.aclose()
         await providers.aclose()
         await engine.dispose()
 
 
-def _executor(kind: Literal["local", "celery"], settings: Settings, runner: Runner) -> Executor:
+def _queued_chunks(
+    settings: Settings, executor: Literal["local", "celery"] | None
+) -> QueuedChunks | None:
+    if "celery" not in (settings.executor, executor) or settings.redis_url is None:
+        return None
+    from echo_ai.execution.broker import QueuedChunks
+
+    return QueuedChunks.from_url(settings.redis_url)
+
+
+def _executor(
+    kind: Literal["local", "celery"],
+    settings: Settings,
+    runner: Runner,
+    queued: QueuedChunks | None,
+) -> Executor:
     if kind == "local":
         return LocalExecutor(runner)
     from echo_ai.execution.celery_app import configure
     from echo_ai.execution.celery_executor import CeleryExecutor
 
-    return CeleryExecutor(configure(settings), runner.session_factory)
+    return CeleryExecutor(configure(settings), runner.session_factory, queued)

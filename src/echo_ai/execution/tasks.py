@@ -14,6 +14,12 @@ Failure handling, so no work is ever silently lost:
   deliveries and its batch marked failed;
 - a batch whose chunks were all lost (a broker that lost its queue) is dispatched again
   by the scheduler once it has been silent for ``worker.stalled_after_seconds``.
+
+A chunk is marked as waiting in the broker until its claim of the batch has committed
+(:mod:`echo_ai.execution.broker`), and marked again before a retry is sent; from its claim
+on, the worker holds the batch's lease (:mod:`echo_ai.runs.leases`) and renews it while
+the chunk runs. So the scheduler re-dispatches neither a batch that merely waits in a
+deep queue nor one a worker is running.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 
 from echo_ai.config import Settings, get_settings
 from echo_ai.db import transaction
+from echo_ai.execution.broker import QueuedChunks
 from echo_ai.execution.celery_app import RUN_CHUNK, celery_app
 from echo_ai.execution.runner import crash_reason
 from echo_ai.execution.runtime import Runtime, open_runtime
@@ -63,6 +70,7 @@ class WorkerRuntime:
             raise
         assert settings.redis_url is not None
         self.redis = redis.Redis.from_url(settings.redis_url)
+        self.queued = QueuedChunks(self.redis)
 
     def run(self, job: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(job)
@@ -119,10 +127,17 @@ async def _fail_batch(runtime: Runtime, batch_run_id: uuid.UUID, reason: str) ->
         await service.fail(session, batch_run_id, reason)
 
 
-async def _run_chunk(runtime: Runtime, batch_run_id: uuid.UUID, chunk: int, soft: float) -> None:
+async def _run_chunk(
+    worker: WorkerRuntime, batch_run_id: uuid.UUID, chunk: int, soft: float
+) -> None:
+    runtime = worker.runtime
+
+    async def claimed() -> None:  # the lease says it runs now: no longer waiting
+        await asyncio.to_thread(worker.queued.unmark, batch_run_id, chunk)
+
     try:
         async with asyncio.timeout(soft):
-            await runtime.runner.run_chunk(batch_run_id, chunk)
+            await runtime.runner.run_chunk(batch_run_id, chunk, on_claimed=claimed)
     finally:
         runtime.runner.forget(batch_run_id)
 
@@ -136,6 +151,7 @@ def run_chunk_task(
     batch_id = uuid.UUID(batch_run_id)
     with bound_context(**{**(context or {}), "batch_run_id": batch_run_id, "chunk": chunk}):
         worker: WorkerRuntime | None = None
+        requeued = False
         try:
             worker = worker_runtime()  # may fail: the database or Redis is away
             with worker.delivery(batch_run_id, chunk, attempt) as deliveries:
@@ -148,9 +164,7 @@ def run_chunk_task(
                     worker.run(_fail_batch(worker.runtime, batch_id, reason))
                     return
                 worker.run(
-                    _run_chunk(
-                        worker.runtime, batch_id, chunk, settings.chunk_soft_time_limit_seconds
-                    )
+                    _run_chunk(worker, batch_id, chunk, settings.chunk_soft_time_limit_seconds)
                 )
         except Exception as error:
             reason = crash_reason(error)
@@ -159,6 +173,10 @@ def run_chunk_task(
             if attempt < settings.max_retries:
                 countdown = backoff_seconds(attempt)
                 log.warning("chunk %s failed (%s); retry in %.0f s", chunk, reason, countdown)
+                if worker is not None:  # waiting again, for its retry
+                    requeued = True
+                    with contextlib.suppress(redis.RedisError):
+                        worker.queued.mark([(batch_run_id, chunk)])
                 raise self.retry(
                     exc=error, countdown=countdown, max_retries=settings.max_retries
                 ) from error
@@ -168,6 +186,10 @@ def run_chunk_task(
             worker.run(
                 _fail_batch(worker.runtime, batch_id, f"{reason} (after {attempt + 1} attempts)")
             )
+        finally:
+            if worker is not None and not requeued:  # ended before its claim, or given up
+                with contextlib.suppress(redis.RedisError):
+                    worker.queued.unmark(batch_run_id, chunk)
 
 
 run_chunk = celery_app.task(bind=True, name=RUN_CHUNK)(run_chunk_task)

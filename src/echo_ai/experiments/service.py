@@ -552,13 +552,28 @@ def rerun_input(experiment: Experiment) -> ExperimentCreate:
 
 
 async def resume(
-    session: AsyncSession, experiment: Experiment, *, actor: Actor, runtime: Runtime
+    session: AsyncSession,
+    experiment: Experiment,
+    *,
+    actor: Actor,
+    runtime: Runtime,
+    now: datetime | None = None,
 ) -> int:
     """Let an interrupted or failed experiment run what its latest run lacks (missing and
     failed iterations; nothing that succeeded is redone) on the runtime's executor, once
-    the transaction commits; the number of batches reopened."""
+    the transaction commits; the number of batches reopened.
+
+    Refuses with :class:`~echo_ai.runs.leases.BatchBusy` (409) while a process still runs
+    one of those batches (its lease is held at ``now``) or its chunks wait in the broker.
+    """
     _check_providers(runtime, [ProviderSpec.parse(spec) for spec in experiment.providers])
-    reopened = await run_service.reopen_unfinished(session, experiment.id)
+    reopened = await run_service.reopen_unfinished(
+        session,
+        experiment.id,
+        now=now or utcnow(),
+        lease_ttl=runtime.lease_ttl,
+        waiting=runtime.queued.waiting if runtime.queued is not None else None,
+    )
     if not reopened:
         return 0  # finished and complete: nothing to run again
     await audit.record_about(

@@ -18,6 +18,7 @@ from echo_ai.observability.logs import (
 )
 from echo_ai.observability.metrics import (
     CELERY_QUEUE,
+    CELERY_QUEUE_LISTS,
     record_experiment_created,
     record_iteration,
     record_quota_refusal,
@@ -28,6 +29,7 @@ from echo_ai.observability.tracing import configure_tracing
 
 __all__ = [
     "CELERY_QUEUE",
+    "CELERY_QUEUE_LISTS",
     "bind_context",
     "bound_context",
     "configure_logging",

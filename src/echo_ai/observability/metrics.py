@@ -51,6 +51,11 @@ CELERY_QUEUE = "echo-ai"
 _CELERY_PRIORITY_SEPARATOR = "\x06\x16"
 _CELERY_PRIORITY_STEPS = (3, 6, 9)
 """Kombu's Redis transport keeps priorities other than 0 in lists named queue+sep+step."""
+CELERY_QUEUE_LISTS = (
+    CELERY_QUEUE,
+    *(f"{CELERY_QUEUE}{_CELERY_PRIORITY_SEPARATOR}{step}" for step in _CELERY_PRIORITY_STEPS),
+)
+"""The Redis lists that hold the messages waiting in :data:`CELERY_QUEUE` (all priorities)."""
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
@@ -140,13 +145,10 @@ def celery_queue_depth(redis_url: str) -> Callable[[], int]:
     import redis
 
     client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-    names = [CELERY_QUEUE] + [
-        f"{CELERY_QUEUE}{_CELERY_PRIORITY_SEPARATOR}{step}" for step in _CELERY_PRIORITY_STEPS
-    ]
 
     def depth() -> int:
         pipeline = client.pipeline(transaction=False)
-        for name in names:
+        for name in CELERY_QUEUE_LISTS:
             pipeline.llen(name)
         return sum(int(length) for length in pipeline.execute())
 

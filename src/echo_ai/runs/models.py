@@ -158,8 +158,10 @@ class BatchRun(UUIDPrimaryKey, Timestamps, Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    """Last sign of life: when the batch was dispatched or last stored an iteration. An
-    unfinished batch silent for long is dispatched again (see the scheduler)."""
+    """Last sign of life: when the batch was dispatched, claimed, its lease renewed, or an
+    iteration stored; the clock of its lease (:mod:`echo_ai.runs.leases`). An unfinished
+    batch silent for long, none of whose chunks waits in the broker, is dispatched again
+    (see the scheduler)."""
 
     experiment: Mapped[Experiment] = relationship(back_populates="batch_runs", lazy="raise")
 

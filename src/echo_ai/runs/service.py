@@ -13,8 +13,8 @@ import asyncio
 import secrets
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -28,6 +28,7 @@ from echo_ai.analysis.scoring import facts_from
 from echo_ai.db import rows_changed, utcnow
 from echo_ai.errors import NotFound
 from echo_ai.providers.registry import ProviderSpec
+from echo_ai.runs import leases
 from echo_ai.runs.claims import ClaimedBatch
 from echo_ai.runs.models import (
     FINISHED_STATUSES,
@@ -123,8 +124,11 @@ async def _load_batch(session: AsyncSession, batch_run_id: uuid.UUID) -> BatchRu
     )
 
 
-async def claim(session: AsyncSession, batch_run_id: uuid.UUID) -> ClaimedBatch | None:
-    """Mark a batch running and describe it for the engine; None if there is nothing to do.
+async def claim(
+    session: AsyncSession, batch_run_id: uuid.UUID, *, owner: str
+) -> ClaimedBatch | None:
+    """Mark a batch running, held by ``owner`` (see :mod:`echo_ai.runs.leases`), and
+    describe it for the engine; None if there is nothing to do.
 
     Status changes are conditional UPDATEs, never read-modify-write, so a slow chunk can
     not move a batch that another chunk has finished back to "running".
@@ -151,6 +155,7 @@ async def claim(session: AsyncSession, batch_run_id: uuid.UUID) -> ClaimedBatch 
             status=BatchStatus.RUNNING,
             started_at=func.coalesce(BatchRun.started_at, now),
             heartbeat_at=now,
+            lease_owner=owner,
             updated_at=now,
         )
         .execution_options(synchronize_session=False)
@@ -538,9 +543,21 @@ async def runnable_batches(session: AsyncSession, experiment_id: uuid.UUID) -> l
     )
 
 
-async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> int:
+async def reopen_unfinished(
+    session: AsyncSession,
+    experiment_id: uuid.UUID,
+    *,
+    now: datetime,
+    lease_ttl: timedelta,
+    waiting: WaitingCheck | None = None,
+) -> int:
     """Let the latest run's batches run again what they lack: missing iterations and
     failed ones (earlier runs of a recurring experiment are history and stay as they are).
+
+    Refuses (:class:`~echo_ai.runs.leases.BatchBusy`, changing nothing) while a batch it
+    would reopen is held by a process (its lease, at ``now``) or, per ``waiting``, has
+    chunks waiting in the broker: running its missing iterations now would pay for calls
+    that are already on their way.
 
     Failed iterations are deleted so that their indices run again (an outage or a bad key
     must not shrink the sample for good), and taken off the batch's counters. A reopened
@@ -557,19 +574,31 @@ async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> 
             )
         )
     )
-    now = utcnow()
+    has_failed = set(
+        await session.scalars(
+            select(Iteration.batch_run_id)
+            .where(
+                Iteration.batch_run_id.in_([batch.id for batch in batches]),
+                Iteration.success.is_(False),
+            )
+            .distinct()
+        )
+    )
+    todo = [
+        batch
+        for batch in batches
+        if batch.status != BatchStatus.CANCELLED
+        and (batch.status != BatchStatus.COMPLETED or batch.id in has_failed)
+    ]
+    await _refuse_if_busy(session, todo, now=now, lease_ttl=lease_ttl, waiting=waiting)
     reopened: list[BatchRun] = []
-    for batch in batches:
-        if batch.status == BatchStatus.CANCELLED:
-            continue
+    for batch in todo:
         deleted = await rows_changed(
             session,
             delete(Iteration).where(
                 Iteration.batch_run_id == batch.id, Iteration.success.is_(False)
             ),
         )
-        if batch.status == BatchStatus.COMPLETED and not deleted:
-            continue
         # In SQL, like the writer's increments (a read-modify-write here could lose one).
         batch.stored = BatchRun.stored - deleted
         batch.failed = BatchRun.failed - deleted
@@ -578,6 +607,7 @@ async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> 
         batch.error = None
         batch.finished_at = None
         batch.heartbeat_at = now  # alive: not for the scheduler to re-dispatch
+        batch.lease_owner = None  # free for whichever process runs it now
         reopened.append(batch)
     await session.flush()
     for batch in reopened:  # the counters' new values, for callers that read them
@@ -591,3 +621,33 @@ async def reopen_unfinished(session: AsyncSession, experiment_id: uuid.UUID) -> 
             .execution_options(synchronize_session=False)
         )
     return len(reopened)
+
+
+WaitingCheck = Callable[[Sequence[uuid.UUID]], Awaitable[set[uuid.UUID]]]
+"""Which of these batches have chunks waiting in the broker (the Celery executor's
+:meth:`echo_ai.execution.broker.QueuedChunks.waiting`)."""
+
+
+async def _refuse_if_busy(
+    session: AsyncSession,
+    batches: Sequence[BatchRun],
+    *,
+    now: datetime,
+    lease_ttl: timedelta,
+    waiting: WaitingCheck | None,
+) -> None:
+    ids = [batch.id for batch in batches]
+    held = await leases.holders(session, ids, now=now, ttl=lease_ttl)
+    if held:
+        raise leases.BatchBusy("; ".join(holder.describe(now, lease_ttl) for holder in held))
+    queued = await waiting(ids) if waiting is not None and ids else set()
+    if queued:
+        names = ", ".join(
+            f"{batch.id} ({batch.provider}:{batch.model})"
+            for batch in batches
+            if batch.id in queued
+        )
+        raise leases.BatchBusy(
+            f"batch {names} has chunks waiting in the queue for a worker; they will run "
+            "its missing iterations: try again once they have started"
+        )

@@ -4,6 +4,12 @@ One tick (:meth:`Scheduler.tick`) does both, in one transaction, then hands the 
 the executor after the commit. It runs every ``beat_interval_seconds`` inside
 ``echo-ai serve`` (embedded default) or in ``echo-ai beat`` (production).
 
+A batch is stalled when it has shown no sign of life (its lease's clock: claims, renewals,
+stored iterations) for ``stalled_after`` and none of its chunks waits in the broker. A
+process with the in-process executor also runs :meth:`Scheduler.resume_interrupted` when
+it starts: the batches that were running in a process that has gone (``kill -9``, a
+crash) need not wait for the sweep.
+
 Several schedulers at once (two beats, or a beat restarting mid-tick) never start a run
 twice: a due experiment is claimed by moving its ``next_run_at`` with a conditional
 UPDATE (compare-and-set on the value read), and on PostgreSQL the rows are read
@@ -16,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,11 +32,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.db import rows_changed, transaction, utcnow
 from echo_ai.execution.executor import Executor
+from echo_ai.execution.lease_keeper import LeaseKeeper
 from echo_ai.execution.runtime import Runtime
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
+from echo_ai.runs import leases
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment
+from echo_ai.runs.service import WaitingCheck
 from echo_ai.schedules import cron as schedules
 
 log = logging.getLogger(__name__)
@@ -111,26 +120,53 @@ async def start_due_runs(
 
 
 async def claim_stalled(
-    session: AsyncSession, *, now: datetime, stalled_after: timedelta, limit: int = CLAIM_LIMIT
+    session: AsyncSession,
+    *,
+    now: datetime,
+    stalled_after: timedelta,
+    waiting: WaitingCheck | None = None,
+    limit: int = CLAIM_LIMIT,
 ) -> list[BatchRun]:
     """Unfinished batches with no sign of life for ``stalled_after``: their worker died or
     their queued work was lost. Each is claimed by moving its heartbeat to ``now`` (so it
-    is re-dispatched at most once per ``stalled_after``) and returned to dispatch again;
-    stored iterations stay and only missing ones run."""
+    is re-dispatched at most once per ``stalled_after``) and freeing its lease, and
+    returned to dispatch again; stored iterations stay and only missing ones run.
+
+    A batch with chunks still waiting in the broker (``waiting``: a queue deeper than
+    ``stalled_after``) is not stalled: sending it again would pay for its calls twice. Its
+    heartbeat moves too (the broker vouches for it), so that the next sweeps look at other
+    batches first and at it again only after ``stalled_after``.
+    """
     cutoff = now - stalled_after
-    oldest = (
-        select(BatchRun.id)
-        .where(BatchRun.status.in_(_UNFINISHED), BatchRun.heartbeat_at < cutoff)
-        .order_by(BatchRun.heartbeat_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    candidates = list(
+        await session.scalars(
+            select(BatchRun.id)
+            .where(BatchRun.status.in_(_UNFINISHED), BatchRun.heartbeat_at < cutoff)
+            .order_by(BatchRun.heartbeat_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
     )
-    # The claim is the conditional UPDATE: a batch another scheduler moved meanwhile no
-    # longer matches ``heartbeat_at < cutoff`` and is not returned here.
+    if not candidates:
+        return []
+    queued = await waiting(candidates) if waiting is not None else set()
+    if queued:
+        log.info("%d batch(es) silent for long still wait in the broker: left there", len(queued))
+        await session.execute(
+            update(BatchRun)
+            .where(BatchRun.id.in_(queued), BatchRun.heartbeat_at < cutoff)
+            .values(heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    stalled = [batch_id for batch_id in candidates if batch_id not in queued]
+    if not stalled:
+        return []
+    # The claim is the conditional UPDATE: a batch another scheduler (or a chunk's claim)
+    # moved meanwhile no longer matches ``heartbeat_at < cutoff`` and is not returned here.
     claimed = await session.scalars(
         update(BatchRun)
-        .where(BatchRun.id.in_(oldest), BatchRun.heartbeat_at < cutoff)
-        .values(heartbeat_at=now)
+        .where(BatchRun.id.in_(stalled), BatchRun.heartbeat_at < cutoff)
+        .values(heartbeat_at=now, lease_owner=None)
         .returning(BatchRun)
         .execution_options(synchronize_session=False)
     )
@@ -166,7 +202,11 @@ class Scheduler:
     executor: Executor
     chunk_size: int
     stalled_after: timedelta
+    leases: LeaseKeeper
+    """This process's leases: whose batches the start-up recovery takes over."""
     spawn: Spawn | None = None
+    waiting: WaitingCheck | None = None
+    """Which batches have chunks waiting in the broker (production mode)."""
 
     @classmethod
     def of(cls, runtime: Runtime, *, spawn: Spawn | None = None) -> Scheduler:
@@ -176,8 +216,57 @@ class Scheduler:
             executor=runtime.executor,
             chunk_size=runtime.settings.runner.chunk_size,
             stalled_after=timedelta(seconds=runtime.settings.worker.stalled_after_seconds),
+            leases=runtime.runner.leases,
             spawn=spawn,
+            waiting=runtime.queued.waiting if runtime.queued is not None else None,
         )
+
+    async def _hand_over(self, batches: Sequence[BatchRun]) -> None:
+        """Give the batches to the executor: in the background with ``spawn``."""
+        work = self.executor.run_batches(batches)
+        if self.spawn is None:
+            await work
+        else:
+            self.spawn(work)
+
+    async def resume_interrupted(self, *, now: datetime | None = None) -> list[BatchRun]:
+        """At the start of a process with the in-process executor: run again, here, every
+        unfinished batch that nobody runs (of every experiment: interrupted by the end of
+        the process that ran them, or queued and never started). Their stored iterations
+        stay and only the missing ones run. Each experiment concerned gets an audit event;
+        the batches taken over are returned.
+
+        Only such a process may do this: with Celery, the batches belong to the workers,
+        and the broker-aware sweep of ``echo-ai beat`` recovers those whose worker died.
+        """
+        now = now or utcnow()
+        async with transaction(self.session_factory) as session:
+            batches = await leases.take_orphans(
+                session, owner=self.leases.owner, now=now, ttl=self.leases.ttl
+            )
+            experiments = sorted({batch.experiment_id for batch in batches}, key=str)
+            for experiment_id in experiments:
+                experiment = await run_service.find_experiment(session, experiment_id)
+                await audit.record_about(
+                    session,
+                    Action.EXPERIMENT_RESUMED,
+                    experiment,
+                    target_type="experiment",
+                    actor=Actor.scheduler(),
+                    details={
+                        "reason": "start-up",
+                        "batches": sum(b.experiment_id == experiment_id for b in batches),
+                    },
+                )
+        if batches:
+            log.warning(
+                "resumed %d interrupted batch(es) of %d experiment(s) at start-up: %s",
+                len(batches),
+                len(experiments),
+                ", ".join(str(batch.id) for batch in batches),
+            )
+            await self._hand_over(batches)
+        return batches
 
     async def tick(self, *, now: datetime | None = None) -> TickResult:
         """Start due runs, then re-dispatch stalled batches (each step in its own
@@ -187,13 +276,11 @@ class Scheduler:
         async with transaction(self.session_factory) as session:
             started = await start_due_runs(session, now=now, chunk_size=self.chunk_size)
         async with transaction(self.session_factory) as session:
-            stalled = await claim_stalled(session, now=now, stalled_after=self.stalled_after)
+            stalled = await claim_stalled(
+                session, now=now, stalled_after=self.stalled_after, waiting=self.waiting
+            )
         if started or stalled:
-            work = self.executor.run_batches([*started, *stalled])
-            if self.spawn is None:
-                await work
-            else:
-                self.spawn(work)
+            await self._hand_over([*started, *stalled])
             log.info("scheduler started %d batch(es), re-dispatched %d", len(started), len(stalled))
         return TickResult(
             started=list(dict.fromkeys(batch.experiment_id for batch in started)),
