@@ -89,7 +89,7 @@ def _with(document: dict[str, Any], path: tuple[str | int, ...], value: Any) -> 
     return changed
 
 
-EXPERIMENT_CONTROLS: list[tuple[tuple[str | int, ...], str, str]] = [
+EXPERIMENT_CONTROLS: list[tuple[tuple[str | int, ...], Any, str]] = [
     (("prompt",), "best\u0000 CRM?", "prompt"),
     (("name",), "CRM\u0000", "name"),
     (("brands", "target", "name"), "Hub\u0000Spot", "brands.target.name"),

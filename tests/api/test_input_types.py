@@ -38,21 +38,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, Strict, TypeAdapter, ValidationError
 
-from echo_ai.api_keys.schemas import ApiKeyCreate
 from echo_ai.app import create_app, routers
-from echo_ai.auth.schemas import Credentials, PasswordChange, RefreshRequest, Registration
-from echo_ai.brands.schemas import BrandProfileIn
 from echo_ai.config import Settings
-from echo_ai.experiments.schemas import ExperimentCreate, RescoreIn
 from echo_ai.observability.router import metrics_router
-from echo_ai.schedules.schemas import ScheduleIn
 from echo_ai.text import MultiLine, SingleLine
-from echo_ai.workspaces.schemas import (
-    InvitationAccept,
-    InvitationCreate,
-    RoleChange,
-    WorkspaceCreate,
-)
+from tests.api.bodies import BODIES
 
 CREDENTIAL_HEADERS = {"authorization", "x-workspace-id"}
 """Headers that are credentials, not text: a bearer token is checked (signature, or key
@@ -147,7 +137,7 @@ def _inputs() -> Iterator[Leaf]:
             ]:
                 for param in params:
                     info = param.field_info
-                    for method in sorted(route.methods):
+                    for method in sorted(route.methods or ()):
                         where = f"{method} {route.path} {location} {param.alias}"
                         for path, kind, metadata in _leaves(
                             info.annotation, tuple(info.metadata), (), frozenset()
@@ -272,12 +262,20 @@ def test_the_openapi_schema_bounds_every_request_string_and_array() -> None:
                 unbounded.append(where)
             walk(schema.get("items", {}), f"{where}[]", seen)
         if kind == "object":
-            extra = schema.get("additionalProperties")
-            if isinstance(extra, dict):
-                if "maxProperties" not in schema:
-                    unbounded.append(where)
-                walk(extra, f"{where}{{}}", seen)
-                walk(schema.get("propertyNames", {}), f"{where}{{key}}", seen)
+            values = [
+                *(
+                    [schema["additionalProperties"]]
+                    if isinstance(schema.get("additionalProperties"), dict)
+                    else []
+                ),
+                *schema.get("patternProperties", {}).values(),
+            ]
+            if values and "maxProperties" not in schema:
+                unbounded.append(where)
+            for value in values:
+                walk(value, f"{where}{{}}", seen)
+            if values:
+                walk({"type": "string", **schema.get("propertyNames", {})}, f"{where}{{key}}", seen)
             for name, field in schema.get("properties", {}).items():
                 walk(field, f"{where}.{name}", seen)
 
@@ -347,61 +345,6 @@ def test_a_text_type_refuses_one_character_too_many(where: str) -> None:
 
 # --- whole documents ----------------------------------------------------------------------
 
-BRAND = {
-    "name": "HubSpot",
-    "case_sensitive": False,
-    "aliases": ["HubSpot CRM", {"text": "HS", "case_sensitive": True}],
-    "domains": ["https://www.hubspot.com/pricing"],
-    "exclude_terms": ["hub spot welding"],
-}
-COMPETITOR = {
-    "name": "Salesforce",
-    "case_sensitive": False,
-    "aliases": ["SFDC", {"text": "Sales Cloud", "case_sensitive": False}],
-    "domains": ["salesforce.com"],
-    "exclude_terms": ["salesforce tower"],
-}
-BRANDS = {"target": BRAND, "competitors": [COMPETITOR]}
-PASSWORD = "correct horse battery staple"
-EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
-    ExperimentCreate: {
-        "name": "CRM watch",
-        "prompt": "Which CRM\nfor a startup?",
-        "brands": BRANDS,
-        "providers": ["demo", "openai:gpt-4o-mini"],
-        "iterations": 10,
-        "temperature": 0.7,
-        "grounding": True,
-        "require_grounding": False,
-        "user_location": {
-            "country": "FR",
-            "region": "Ile-de-France",
-            "city": "Paris",
-            "timezone": "Europe/Paris",
-        },
-        "demo_probabilities": {"HubSpot": 0.5},
-        "schedule": {"cron": "0 9 * * 1", "timezone": "Europe/Paris"},
-    },
-    RescoreIn: {"brands": BRANDS},
-    BrandProfileIn: {
-        "brand": BRAND,
-        "competitors": [COMPETITOR],
-        "description": "Our CRM.\nFor small teams.",
-        "target_keywords": ["best crm"],
-    },
-    Credentials: {"email": "ada@example.com", "password": PASSWORD},
-    Registration: {"email": "ada@example.com", "password": PASSWORD, "display_name": "Ada"},
-    RefreshRequest: {"refresh_token": "rt_abc"},
-    PasswordChange: {"current_password": PASSWORD, "new_password": PASSWORD + "!"},
-    ApiKeyCreate: {"name": "ci", "scopes": ["read"], "expires_in_days": 30},
-    WorkspaceCreate: {"name": "Growth team"},
-    InvitationCreate: {"email": "bob@example.com", "role": "member"},
-    InvitationAccept: {"token": "inv_abc"},
-    RoleChange: {"role": "admin"},
-    ScheduleIn: {"cron": "@daily", "timezone": "UTC"},
-}
-"""A valid document of each body model, with every field of it given."""
-
 
 @dataclass(frozen=True)
 class Spot:
@@ -432,7 +375,7 @@ def _spots(model: type[BaseModel]) -> list[tuple[Spot, Any]]:
         else:
             found.append((Spot(path, shape), value))
 
-    walk(EXAMPLES[model], (), ())
+    walk(BODIES[model], (), ())
     return found
 
 
@@ -480,10 +423,10 @@ def _error_at(
 
 
 def test_every_body_model_has_a_complete_example() -> None:
-    missing = [model.__name__ for model in BODY_MODELS if model not in EXAMPLES]
+    missing = [model.__name__ for model in BODY_MODELS if model not in BODIES]
     assert missing == []
     for model in BODY_MODELS:
-        model.model_validate(EXAMPLES[model])  # valid as it is
+        model.model_validate(BODIES[model])  # valid as it is
         given_text = {spot.shape for spot in _text_spots(model)}
         given_all = {spot.shape for spot, _ in _spots(model)}
         for path, kind, metadata in _model_leaves(model):
@@ -493,7 +436,7 @@ def test_every_body_model_has_a_complete_example() -> None:
                 assert path in given_all, f"{model.__name__}: the example has no {path}"
 
 
-TEXT_MODELS = [model for model in BODY_MODELS if model in EXAMPLES and _text_spots(model)]
+TEXT_MODELS = [model for model in BODY_MODELS if model in BODIES and _text_spots(model)]
 
 
 @pytest.mark.parametrize("model", TEXT_MODELS, ids=lambda model: model.__name__)
@@ -514,7 +457,7 @@ def test_a_control_character_anywhere_is_refused_at_its_field(
         position = data.draw(st.integers(0, max(len(text) - 1, 0)))
         return text[:position] + control + text[position + 1 :]
 
-    document, where = _changed(EXAMPLES[model], spot, put)
+    document, where = _changed(BODIES[model], spot, put)
     assert "control_character" in _error_at(model, document, where)
 
 
@@ -528,9 +471,7 @@ def test_a_string_over_its_bound_is_refused_at_its_field(model: type[BaseModel])
     }
     for spot in _text_spots(model):
         if spot.shape in bounds:
-            document, where = _changed(
-                EXAMPLES[model], spot, _always("a" * (bounds[spot.shape] + 1))
-            )
+            document, where = _changed(BODIES[model], spot, _always("a" * (bounds[spot.shape] + 1)))
             assert "string_too_long" in _error_at(model, document, where)
 
 
@@ -549,7 +490,7 @@ WRONG_TYPES: dict[type, list[Any]] = {
 
 @pytest.mark.parametrize("model", BODY_MODELS, ids=lambda model: model.__name__)
 def test_a_value_of_the_wrong_json_type_is_refused_at_its_field(model: type[BaseModel]) -> None:
-    example = EXAMPLES[model]
+    example = BODIES[model]
     for spot, value in _spots(model):
         if spot.key:
             continue  # keys are strings in JSON
