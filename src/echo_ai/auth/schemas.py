@@ -19,8 +19,8 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
 
 def normalise_email(value: str) -> str:
-    value = value.strip().lower()
-    if not _EMAIL.match(value):
+    value = value.strip().lower()  # lower() can lengthen it ("İ" is two characters lowered)
+    if len(value) > MAX_EMAIL_LENGTH or not _EMAIL.match(value):
         raise ValueError("not a valid email address")
     return value
 
