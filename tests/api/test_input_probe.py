@@ -10,6 +10,7 @@ naming the field, and nothing is stored.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import httpx
@@ -68,6 +69,11 @@ def test_a_nul_in_an_email_is_refused_before_sign_in(http: httpx.Client) -> None
         response = http.post(path, json={"email": NUL_EMAIL, "password": PASSWORD})
         _refused(response, "email", "control_character")
         assert "\u0000" not in response.text and "\\u0000" not in response.text  # not echoed
+    # A lone surrogate ("\\ud800" in the JSON) is not text either.
+    body = json.dumps({"email": "a\ud800b@x.test", "password": PASSWORD})  # ASCII, escaped
+    headers = {"Content-Type": "application/json"}
+    response = http.post("/auth/register", content=body, headers=headers)
+    _refused(response, "email", "string_unicode")
     # The same address without the NUL was not registered on the way.
     login = http.post("/auth/login", json={"email": "ab@x.test", "password": PASSWORD})
     assert login.status_code == 401
