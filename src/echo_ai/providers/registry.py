@@ -71,7 +71,7 @@ path segments separated by ``/`` (``accounts/fireworks/models/llama-v3p1-8b-inst
 there is no leading, trailing or doubled ``/`` and no ``.`` or ``..`` segment."""
 
 
-def check_model_name(model: str) -> str:
+def _check_model_name(model: str) -> str:
     """``model`` if it is a plausible model name (see ``_MODEL_NAME``), else ValueError.
     Names go to vendors' URLs and paths (Gemini puts it in the request path): nothing
     that could walk a path, no spaces, no control characters."""
@@ -110,7 +110,7 @@ class ProviderSpec:
             if info.default_model is None:
                 raise ValueError(f"provider {vendor!r} needs a model: {vendor}:<model>")
             model = info.default_model
-        return cls(vendor=vendor, model=check_model_name(model))
+        return cls(vendor=vendor, model=_check_model_name(model))
 
     def __str__(self) -> str:
         return f"{self.vendor}:{self.model}"
