@@ -34,6 +34,16 @@ async def test_registration_does_not_reveal_existing_accounts(client: httpx.Asyn
     assert login.status_code == 200
 
 
+async def test_an_email_longer_than_its_column_once_lowered_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    # 316 characters as sent, 616 once lowered ("\u0130" lowers to two): too long to store.
+    email = "a@" + "\u0130" * 310 + ".com"
+    response = await client.post("/auth/register", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["field"] == "email"
+
+
 async def test_login_failures_look_the_same(client: httpx.AsyncClient) -> None:
     await register_and_login(client)
     unknown = await client.post(

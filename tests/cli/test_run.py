@@ -131,6 +131,9 @@ def test_run_from_a_toml_file_with_flag_overrides() -> None:
         (["--temperature", "3"], "temperature"),
         (["--competitor", "HubSpot"], "listed twice"),
         (["--alias", "x"], "too short"),
+        (["--provider", "demo:../../etc/passwd"], "a model name is made of letters"),
+        (["--prompt", "best\x1bcrm?"], "prompt: must not contain control characters (U+001B"),
+        (["--brand", "Hub\x01Spot"], "must not contain control characters (U+0001"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_clear_line(args: list[str], message: str) -> None:
@@ -139,6 +142,21 @@ def test_bad_input_exits_non_zero_with_one_clear_line(args: list[str], message: 
     assert message in err
     assert err.count("\n") == 1 and err.startswith("error: ")
     assert "Traceback" not in out + err
+
+
+def test_an_experiment_file_gets_the_same_checks_as_the_api(tmp_path: Path) -> None:
+    config = tmp_path / "experiment.toml"
+    base = 'prompt = "best crm?"\n[brands.target]\nname = "HubSpot"\n'
+    for line, message in [
+        ("iterations = true", "iterations: Input should be a valid integer"),
+        ('temperature = "1"', "temperature: Input should be a valid number"),
+        ('providers = ["openai_compatible:/etc/passwd"]', "a model name is made of letters"),
+        ('name = "x\\u0000y"', "name: must not contain control characters (U+0000"),
+    ]:
+        config.write_text(line + "\n" + base, encoding="utf-8")
+        code, out, err = invoke("run", str(config))
+        assert code == 2, (line, out)
+        assert message in err and err.count("\n") == 1, (line, err)
 
 
 def test_unreadable_experiment_file_is_one_line(tmp_path: Path) -> None:

@@ -206,6 +206,30 @@ async def test_rerun_creates_a_new_experiment_with_the_same_configuration(
         assert event is not None and event.details == {"rerun_of": original_id}
 
 
+@pytest.mark.parametrize(
+    ("column", "stored", "message"),
+    [
+        ("name", "CRM\x01watch", "name: must not contain control characters (U+0001"),
+        ("providers", ["demo:../../etc/passwd"], "providers: a model name is made of"),
+    ],
+)
+async def test_a_configuration_stored_before_a_rule_is_not_run_again(
+    client: httpx.AsyncClient, started_app: FastAPI, column: str, stored: object, message: str
+) -> None:
+    user = await register_and_login(client, "ada@example.com")
+    original_id = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
+    await wait_finished(client, original_id, user)
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        experiment = await experiment_service.get(session, uuid.UUID(original_id))
+        setattr(experiment, column, stored)  # as an older version let it be stored
+
+    response = await client.post(f"/v1/experiments/{original_id}/rerun", headers=user)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]["message"]
+    listed = (await client.get("/v1/experiments", headers=user)).json()["items"]
+    assert [item["id"] for item in listed] == [original_id]
+
+
 async def test_rescore_with_new_brands_keeps_the_history(client: httpx.AsyncClient) -> None:
     user = await register_and_login(client, "ada@example.com")
     experiment_id = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]

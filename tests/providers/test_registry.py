@@ -9,6 +9,8 @@ import pytest
 from echo_ai.config import Settings
 from echo_ai.providers.base import CompletionRequest, Provider, ProviderNotConfigured
 from echo_ai.providers.registry import (
+    MAX_MODEL_LENGTH,
+    MAX_SPEC_LENGTH,
     VENDORS,
     ProviderSpec,
     build_provider,
@@ -47,6 +49,69 @@ def test_parse_errors_are_one_clear_line(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message) as caught:
         ProviderSpec.parse(text)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "gpt-4o-mini-search-preview",
+        "gpt-4o-2024-08-06",
+        "claude-3-5-sonnet-latest",
+        "claude-3-5-sonnet@20240620",
+        "gemini-2.0-flash",
+        "models/gemini-1.5-pro",
+        "sonar-pro",
+        "accounts/fireworks/models/llama-v3p1-70b-instruct",
+        "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        "@cf/meta/llama-3.1-8b-instruct",
+        "anthropic/claude-3.5-sonnet:beta",
+        "mistral-7b-instruct-v0.2.Q4_K_M.gguf",
+        "m" * MAX_MODEL_LENGTH,
+    ],
+)
+def test_real_model_names_are_accepted(model: str) -> None:
+    for vendor in ("openai", "openai_compatible"):
+        assert ProviderSpec.parse(f"{vendor}:{model}").model == model
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "../../etc/passwd",
+        "demo-../x",
+        "a..b",
+        "/etc/passwd",
+        "models/",
+        "models//x",
+        "models/./x",
+        ".hidden",
+        "-rf",
+        "gpt 4o",
+        "gpt-4o\x00",
+        "gpt\x00-4o",
+        "gpt\n4o",
+        "gpt\t4o",
+        "gpt-4o?x=1",
+        "gpt#4o",
+        "gpt%2F..",
+        "gpt-4o\u202e",
+        "gpt-4\u043e",  # a Cyrillic o
+    ],
+)
+def test_model_names_outside_the_vendors_character_set_are_refused(model: str) -> None:
+    with pytest.raises(ValueError, match="model name") as caught:
+        ProviderSpec.parse(f"openai_compatible:{model}")
+    assert "\n" not in str(caught.value)
+
+
+def test_model_names_are_bounded() -> None:
+    with pytest.raises(ValueError, match=f"longer than {MAX_MODEL_LENGTH} characters"):
+        ProviderSpec.parse("openai:" + "m" * (MAX_MODEL_LENGTH + 1))
+
+
+def test_a_provider_longer_than_any_is_refused_before_it_is_read() -> None:
+    with pytest.raises(ValueError, match=f"at most {MAX_SPEC_LENGTH} characters"):
+        ProviderSpec.parse("openai:" + "m" * 200_000)
 
 
 def test_every_vendor_but_compatible_has_a_default_model() -> None:

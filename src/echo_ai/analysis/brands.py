@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+
+from echo_ai.text import SingleLine
 
 MAX_COMPETITORS = 50
 MAX_ALIASES = 20
@@ -18,6 +20,9 @@ MAX_EXCLUDE_TERMS = 50
 MAX_NAME_LENGTH = 100
 MAX_TERM_LENGTH = 100
 MAX_DOMAIN_LENGTH = 253
+MAX_DOMAIN_INPUT_LENGTH = 2_048
+"""A domain may be given as a URL (``https://www.hubspot.com/pricing``): only its host is
+kept, and that must be a domain name of at most ``MAX_DOMAIN_LENGTH``."""
 MIN_TERM_LENGTH = 3
 """Shortest name or alias matched case-insensitively ("Box" yes, "hp" no)."""
 MIN_CASE_SENSITIVE_TERM_LENGTH = 2
@@ -26,6 +31,11 @@ MIN_CASE_SENSITIVE_TERM_LENGTH = 2
 _DOMAIN_RE = re.compile(
     r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$",
 )
+
+
+Name = Annotated[str, SingleLine(min_length=1, max_length=MAX_NAME_LENGTH)]
+Term = Annotated[str, SingleLine(min_length=1, max_length=MAX_TERM_LENGTH)]
+"""An alias, an exclude term, a keyword."""
 
 
 def _clean(text: str) -> str:
@@ -37,8 +47,8 @@ class BrandTerm(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    text: Annotated[str, Field(min_length=1, max_length=MAX_TERM_LENGTH)]
-    case_sensitive: bool | None = None
+    text: Term
+    case_sensitive: StrictBool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -71,15 +81,15 @@ class BrandDefinition(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
-    case_sensitive: bool | None = None
+    name: Name
+    case_sensitive: StrictBool | None = None
     """Case rule for the name itself; ``None`` = automatic (see :class:`BrandTerm`)."""
     aliases: Annotated[list[BrandTerm], Field(max_length=MAX_ALIASES)] = []
-    domains: Annotated[list[str], Field(max_length=MAX_DOMAINS)] = []
-    exclude_terms: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=MAX_TERM_LENGTH)]],
-        Field(max_length=MAX_EXCLUDE_TERMS),
+    domains: Annotated[
+        list[Annotated[str, SingleLine(max_length=MAX_DOMAIN_INPUT_LENGTH)]],
+        Field(max_length=MAX_DOMAINS),
     ] = []
+    exclude_terms: Annotated[list[Term], Field(max_length=MAX_EXCLUDE_TERMS)] = []
     """Phrases in which a match is not this brand ("toolbox", "zoom in")."""
 
     @field_validator("name")

@@ -13,6 +13,8 @@ from echo_ai.analysis.metrics import IterationFacts
 from echo_ai.db import utcnow
 from echo_ai.providers.base import Citation, Completion, GroundingMissing, ProviderError
 from echo_ai.providers.pricing import cost_usd
+from echo_ai.providers.registry import MAX_MODEL_LENGTH
+from echo_ai.text import storable
 
 MAX_ERROR_MESSAGE = 2_000
 
@@ -38,7 +40,7 @@ def success_row(
     extraction = matcher.extract(
         completion.text, citations=completion.citations, sources=completion.sources
     )
-    return clean(
+    return _storable_row(
         {
             "id": uuid.uuid4(),
             "batch_run_id": batch_run_id,
@@ -73,7 +75,7 @@ def failure_row(
     """A failed iteration. An answer that came back but was refused (no web search when
     one was required) keeps its text, tokens and cost: it was billed."""
     answered = error.completion if isinstance(error, GroundingMissing) else None
-    return clean(
+    return _storable_row(
         {
             "id": uuid.uuid4(),
             "batch_run_id": batch_run_id,
@@ -100,19 +102,17 @@ def failure_row(
     )
 
 
-def clean(row: dict[str, Any]) -> dict[str, Any]:
-    """Replace NUL characters, which PostgreSQL text and JSON cannot store, keeping offsets."""
-    return {key: _clean_value(value) for key, value in row.items()}
-
-
-def _clean_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {key: _clean_value(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_clean_value(item) for item in value]
-    return value
+def _storable_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with everything a vendor sent (answer, error message, citations, search
+    queries, model version; the extraction quotes the answer) made storable: NUL and lone
+    surrogates, which PostgreSQL text and JSON cannot hold, become U+FFFD, one character
+    for one so that offsets into the answer stay right; a model version longer than its
+    column is cut. Nothing else is changed: an answer is kept as the vendor gave it."""
+    cleaned: dict[str, Any] = storable(row)
+    version = cleaned.get("model_version")
+    if isinstance(version, str):
+        cleaned["model_version"] = version[:MAX_MODEL_LENGTH]
+    return cleaned
 
 
 def facts_from(

@@ -14,13 +14,22 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel
 
 from echo_ai.errors import AppError
+from echo_ai.text import SingleLine
 
 MAX_INDEX = 2**31 - 1
+MAX_CURSOR_LENGTH = 256
+"""Ours are about 110 characters (a timestamp and an id, or an id and an index)."""
+
+Cursor = Annotated[
+    Annotated[str, SingleLine(max_length=MAX_CURSOR_LENGTH)] | None,
+    Query(description="The `next_cursor` of the previous page; omit it for the first page."),
+]
 
 ItemT = TypeVar("ItemT")
 RowT = TypeVar("RowT")

@@ -6,17 +6,20 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from echo_ai.text import SingleLine
 
 Scope = Literal["read", "write"]
+MAX_KEY_NAME_LENGTH = 100
 
 
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, SingleLine(min_length=1, max_length=MAX_KEY_NAME_LENGTH)]
     scopes: Annotated[list[Scope], Field(min_length=1, max_length=2)] = ["read", "write"]
-    expires_in_days: Annotated[int | None, Field(ge=1, le=3650)] = None
+    expires_in_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = None
 
 
 class ApiKeyOut(BaseModel):

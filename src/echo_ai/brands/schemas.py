@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from echo_ai.analysis.brands import MAX_COMPETITORS, MAX_TERM_LENGTH, BrandDefinition, BrandSet
+from echo_ai.analysis.brands import MAX_COMPETITORS, BrandDefinition, BrandSet, Term
 from echo_ai.brands.models import BrandProfile
+from echo_ai.text import MultiLine
 
 MAX_DESCRIPTION_LENGTH = 2_000
 MAX_KEYWORDS = 50
@@ -24,11 +25,8 @@ class BrandProfileIn(BaseModel):
 
     brand: BrandDefinition
     competitors: Annotated[list[BrandDefinition], Field(max_length=MAX_COMPETITORS)] = []
-    description: Annotated[str | None, Field(max_length=MAX_DESCRIPTION_LENGTH)] = None
-    target_keywords: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=MAX_TERM_LENGTH)]],
-        Field(max_length=MAX_KEYWORDS),
-    ] = []
+    description: Annotated[str, MultiLine(max_length=MAX_DESCRIPTION_LENGTH)] | None = None
+    target_keywords: Annotated[list[Term], Field(max_length=MAX_KEYWORDS)] = []
 
     @model_validator(mode="after")
     def _valid_set(self) -> BrandProfileIn:

@@ -9,47 +9,65 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
-from echo_ai.analysis.brands import BrandSet
+from echo_ai.analysis.brands import BrandSet, Name
 from echo_ai.analysis.extraction import Extraction
 from echo_ai.analysis.metrics import BatchMetrics
-from echo_ai.providers.registry import ProviderSpec
+from echo_ai.providers.registry import MAX_SPEC_LENGTH, ProviderSpec
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentStatus, Iteration
-from echo_ai.schedules.schemas import ScheduleIn, ScheduleOut
+from echo_ai.schedules.schemas import ScheduleIn, ScheduleOut, TimeZoneName
+from echo_ai.text import MultiLine, SingleLine
 
 MAX_ITERATIONS = 10_000
 MAX_PROVIDERS = 10
 MAX_PROMPT_LENGTH = 4_000
+MAX_NAME_LENGTH = 200
+MAX_PLACE_LENGTH = 100
+
+Place = Annotated[str, SingleLine(max_length=MAX_PLACE_LENGTH)]
 
 
 class UserLocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    country: Annotated[str | None, Field(pattern=r"^[A-Z]{2}$")] = None
-    region: Annotated[str | None, Field(max_length=100)] = None
-    city: Annotated[str | None, Field(max_length=100)] = None
-    timezone: Annotated[str | None, Field(max_length=64)] = None
+    country: Annotated[str, SingleLine(max_length=2), Field(pattern=r"^[A-Z]{2}$")] | None = None
+    region: Place | None = None
+    city: Place | None = None
+    timezone: TimeZoneName | None = None
 
 
 class ExperimentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str | None, Field(max_length=200)] = None
-    prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_LENGTH)]
+    name: Annotated[str, SingleLine(max_length=MAX_NAME_LENGTH)] | None = None
+    prompt: Annotated[str, MultiLine(min_length=1, max_length=MAX_PROMPT_LENGTH)]
     brands: BrandSet | None = None
     """The brands to track; or give ``brand_profile_id`` to use a stored brand profile."""
     brand_profile_id: uuid.UUID | None = None
     """A brand profile of the workspace whose brands to track (copied: later edits of the
     profile do not change this experiment)."""
-    providers: Annotated[list[str], Field(min_length=1, max_length=MAX_PROVIDERS)] = ["demo"]
-    iterations: Annotated[int, Field(ge=1, le=MAX_ITERATIONS)] = 50
-    temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
-    grounding: bool = False
-    require_grounding: bool = False
+    providers: Annotated[
+        list[Annotated[str, SingleLine(min_length=1, max_length=MAX_SPEC_LENGTH)]],
+        Field(min_length=1, max_length=MAX_PROVIDERS),
+    ] = ["demo"]
+    """``vendor`` or ``vendor:model``, e.g. ``openai:gpt-4o-mini``."""
+    iterations: Annotated[StrictInt, Field(ge=1, le=MAX_ITERATIONS)] = 50
+    temperature: Annotated[StrictFloat, Field(ge=0.0, le=2.0)] = 1.0
+    grounding: StrictBool = False
+    require_grounding: StrictBool = False
     user_location: UserLocationIn | None = None
     demo_probabilities: Annotated[
-        dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] | None,
+        dict[Name, Annotated[StrictFloat, Field(ge=0.0, le=1.0)]] | None,
         Field(max_length=51),
     ] = None
     """For the offline demo provider: brand name -> chance an answer mentions it."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from pydantic import ValidationError
 from sqlalchemy import Row, String, cast, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -534,21 +535,30 @@ async def cancel(
 
 
 def rerun_input(experiment: Experiment) -> ExperimentCreate:
-    """The configuration of an experiment, to run it again as a new one."""
-    return ExperimentCreate.model_validate(
-        {
-            "name": experiment.name,
-            "prompt": experiment.prompt,
-            "brands": experiment.brands,
-            "providers": list(experiment.providers),
-            "iterations": experiment.iterations,
-            "temperature": experiment.temperature,
-            "grounding": experiment.grounding,
-            "require_grounding": experiment.require_grounding,
-            "user_location": experiment.user_location,
-            "demo_probabilities": experiment.demo_probabilities,
-        }
-    )
+    """The configuration of an experiment, to run it again as a new one: checked as new
+    input is, so one stored before a rule was added (a control character in a name, a
+    model name outside vendors' character set) is refused with the reason, not run."""
+    configuration = {
+        "name": experiment.name,
+        "prompt": experiment.prompt,
+        "brands": experiment.brands,
+        "providers": list(experiment.providers),
+        "iterations": experiment.iterations,
+        "temperature": experiment.temperature,
+        "grounding": experiment.grounding,
+        "require_grounding": experiment.require_grounding,
+        "user_location": experiment.user_location,
+        "demo_probabilities": experiment.demo_probabilities,
+    }
+    try:
+        return ExperimentCreate.model_validate(configuration)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        raise AppError(
+            f"this experiment cannot run again as it is ({field}: {reason}): create a new one"
+        ) from None
 
 
 async def resume(

@@ -50,6 +50,7 @@ from echo_ai.providers.base import (
     require_search,
     stopwatch,
 )
+from echo_ai.text import storable
 
 _QUOTA_FAILURE: Final = "type.googleapis.com/google.rpc.QuotaFailure"
 _RETRY_INFO: Final = "type.googleapis.com/google.rpc.RetryInfo"
@@ -290,7 +291,9 @@ def segment_span(
     """
     part = segment.part_index or 0
     if part in pieces and segment.end_index is not None:
-        encoded = pieces[part].encode()
+        # A lone surrogate (a "\ud800" escape in the JSON) cannot be encoded: count it as
+        # U+FFFD, which is what it is stored as (echo_ai.text.storable).
+        encoded = storable(pieces[part]).encode()
         first, last = segment.start_index or 0, segment.end_index
         if 0 <= first <= last <= len(encoded):
             start = starts[part] + len(encoded[:first].decode(errors="ignore"))

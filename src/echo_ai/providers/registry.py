@@ -8,6 +8,7 @@ environment variables hold their keys, and how to construct each adapter.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -57,6 +58,33 @@ VENDORS: dict[str, VendorInfo] = {
 }
 
 
+MAX_MODEL_LENGTH = 200
+"""Longest model name (the ``batch_runs.model`` column); vendors' names are under 100."""
+MAX_SPEC_LENGTH = max(map(len, VENDORS)) + 1 + MAX_MODEL_LENGTH
+"""Longest ``vendor:model`` text."""
+
+_MODEL_NAME = re.compile(r"[A-Za-z0-9@][A-Za-z0-9._:@-]*(/[A-Za-z0-9@][A-Za-z0-9._:@-]*)*")
+"""Vendors' model names: letters, digits, ``.``, ``_``, ``-``, ``:`` and ``@``
+(``gpt-4o-mini-search-preview``, ``claude-3-5-sonnet@20240620``, ``llama3.1:8b``), in
+path segments separated by ``/`` (``accounts/fireworks/models/llama-v3p1-8b-instruct``,
+``@cf/meta/llama-3.1-8b-instruct``). A segment starts with a letter, a digit or ``@``, so
+there is no leading, trailing or doubled ``/`` and no ``.`` or ``..`` segment."""
+
+
+def _check_model_name(model: str) -> str:
+    """``model`` if it is a plausible model name (see ``_MODEL_NAME``), else ValueError.
+    Names go to vendors' URLs and paths (Gemini puts it in the request path): nothing
+    that could walk a path, no spaces, no control characters."""
+    if len(model) > MAX_MODEL_LENGTH:
+        raise ValueError(f"the model name is longer than {MAX_MODEL_LENGTH} characters")
+    if not _MODEL_NAME.fullmatch(model) or ".." in model:
+        raise ValueError(
+            "a model name is made of letters, digits and . _ - : @, in segments "
+            "separated by / (e.g. gpt-4o-mini, accounts/fireworks/models/...)"
+        )
+    return model
+
+
 @dataclass(frozen=True)
 class ProviderSpec:
     vendor: str
@@ -64,7 +92,11 @@ class ProviderSpec:
 
     @classmethod
     def parse(cls, text: str) -> ProviderSpec:
-        """``vendor`` or ``vendor:model``; the model may itself contain ``:`` or ``/``."""
+        """``vendor`` or ``vendor:model``; the model may itself contain ``:`` or ``/``
+        (ValueError for an unknown vendor or a model name outside vendors' character set:
+        the API, the command line and experiment files all come through here)."""
+        if len(text) > MAX_SPEC_LENGTH:
+            raise ValueError(f"a provider is at most {MAX_SPEC_LENGTH} characters")
         vendor, sep, model = text.strip().partition(":")
         vendor = vendor.strip().lower()
         info = VENDORS.get(vendor)
@@ -78,7 +110,7 @@ class ProviderSpec:
             if info.default_model is None:
                 raise ValueError(f"provider {vendor!r} needs a model: {vendor}:<model>")
             model = info.default_model
-        return cls(vendor=vendor, model=model)
+        return cls(vendor=vendor, model=_check_model_name(model))
 
     def __str__(self) -> str:
         return f"{self.vendor}:{self.model}"

@@ -10,16 +10,25 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from echo_ai.db import utcnow
 from echo_ai.runs.models import Experiment
 from echo_ai.schedules import cron
+from echo_ai.text import SingleLine
+
+MAX_CRON_LENGTH = 100
+MAX_TIME_ZONE_LENGTH = 64
+
+TimeZoneName = Annotated[str, SingleLine(max_length=MAX_TIME_ZONE_LENGTH)]
+"""An IANA time zone name (``Europe/Paris``); the longest is 32 characters."""
 
 
 class ScheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cron: Annotated[str, Field(min_length=1, max_length=100, examples=["0 9 * * 1"])]
+    cron: Annotated[
+        str, SingleLine(min_length=1, max_length=MAX_CRON_LENGTH), Field(examples=["0 9 * * 1"])
+    ]
     """Five cron fields (minute hour day-of-month month day-of-week), e.g. ``0 9 * * 1``
     for Mondays at 9:00, or a macro: ``@hourly``, ``@daily``, ``@weekly``, ``@monthly``.
     Runs must be at least 5 minutes apart."""
-    timezone: Annotated[str, Field(max_length=64, examples=["Europe/Paris"])] = "UTC"
+    timezone: Annotated[TimeZoneName, Field(examples=["Europe/Paris"])] = "UTC"
     """The IANA time zone the cron times are read in."""
 
     @field_validator("cron")

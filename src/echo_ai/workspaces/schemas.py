@@ -6,11 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from echo_ai.auth.models import User
-from echo_ai.auth.schemas import normalise_email
+from echo_ai.auth.schemas import Email, Token
+from echo_ai.text import SingleLine
 from echo_ai.workspaces.models import Invitation, Membership, Role, Workspace
+
+MAX_WORKSPACE_NAME_LENGTH = 200
 
 
 class MembershipOut(BaseModel):
@@ -23,7 +26,7 @@ class MembershipOut(BaseModel):
 class WorkspaceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, SingleLine(min_length=1, max_length=MAX_WORKSPACE_NAME_LENGTH)]
 
     @field_validator("name")
     @classmethod
@@ -56,13 +59,8 @@ class WorkspaceOut(BaseModel):
 class InvitationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: Annotated[str, Field(max_length=320)]
+    email: Email
     role: Role = Role.MEMBER
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return normalise_email(value)
 
 
 class InvitationOut(BaseModel):
@@ -87,7 +85,7 @@ class InvitationCreated(InvitationOut):
 class InvitationAccept(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    token: Annotated[str, Field(min_length=1, max_length=200)]
+    token: Token
 
 
 class MemberOut(BaseModel):

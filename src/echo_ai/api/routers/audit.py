@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from echo_ai.api.auth import ManagerPrincipal
 from echo_ai.api.deps import SessionDep
 from echo_ai.api.errors import AUTH_ERRORS, error_responses
-from echo_ai.api.pagination import Page, aware_time, decode_cursor, page_of
+from echo_ai.api.pagination import Cursor, Page, aware_time, decode_cursor, page_of
 from echo_ai.privacy import audit
 from echo_ai.privacy.schemas import AuditEventOut
 
@@ -24,7 +24,7 @@ async def list_events(
     principal: ManagerPrincipal,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[AuditEventOut]:
     """Security and data events of the workspace, newest first."""
     before = decode_cursor(cursor, aware_time, uuid.UUID) if cursor is not None else None

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 from echo_ai.api.auth import CurrentPrincipal, PrincipalActor, WritePrincipal
 from echo_ai.api.deps import SessionDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
-from echo_ai.api.pagination import Page, aware_time, decode_cursor, page_of
+from echo_ai.api.pagination import Cursor, Page, aware_time, decode_cursor, page_of
 from echo_ai.brands import service as brands
 from echo_ai.brands.schemas import BrandProfileIn, BrandProfileOut
 
@@ -37,7 +37,7 @@ async def list_brands(
     principal: CurrentPrincipal,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[BrandProfileOut]:
     before = decode_cursor(cursor, aware_time, uuid.UUID) if cursor is not None else None
     found = await brands.list_page(session, principal.workspace_id, limit=limit + 1, before=before)

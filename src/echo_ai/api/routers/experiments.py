@@ -13,6 +13,7 @@ from echo_ai.api.auth import CurrentPrincipal, PrincipalActor, WritePrincipal
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
 from echo_ai.api.pagination import (
+    Cursor,
     InvalidCursor,
     Page,
     aware_time,
@@ -77,7 +78,7 @@ async def list_experiments(
     scheduled: Annotated[
         bool | None, Query(description="Only experiments with (true) or without a schedule.")
     ] = None,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[ExperimentOut]:
     """The workspace's experiments, newest first, each with its latest run's batch runs."""
     before = decode_cursor(cursor, aware_time, uuid.UUID) if cursor is not None else None
@@ -122,7 +123,7 @@ async def list_runs(
     principal: CurrentPrincipal,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Runs per page.")] = 20,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[BatchRunOut]:
     """Every run of the experiment with its metrics: a recurring experiment over time.
     Batch runs, newest run first (one per provider in each run)."""
@@ -151,7 +152,7 @@ async def list_iterations(
     principal: CurrentPrincipal,
     session: SessionDep,
     limit: PageSize = 50,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[IterationOut]:
     """Every answer with where each brand was found (offsets to highlight), run by run."""
     experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)

@@ -193,5 +193,5 @@ def _location(citation: Citation, span: str) -> dict[str, Any]:
 
 def _opaque(purpose: str, url: str) -> str:
     """A stable stand-in for Anthropic's encrypted blobs, which clients must pass back as-is."""
-    digest = hashlib.sha256(f"{purpose}:{url}".encode()).digest()
+    digest = hashlib.sha256(f"{purpose}:{url}".encode(errors="surrogatepass")).digest()
     return base64.b64encode(digest).decode("ascii")

@@ -50,6 +50,10 @@ class FakeLLMConfig:
     """Every request fails with the vendor's out-of-credit error."""
     script: list[str] = field(default_factory=list)
     """Forced outcomes, consumed one per request before the random rates apply."""
+    garble: str = ""
+    """Appended to every text of an answer (the answer, citation titles and URLs, search
+    queries, the model) and to error messages: characters a database cannot store (a NUL,
+    a lone surrogate) must be stored cleaned, never lost."""
 
     def __post_init__(self) -> None:
         self.validate()

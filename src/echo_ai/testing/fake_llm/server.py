@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import random
 import socket
@@ -21,9 +22,10 @@ from typing import Any, Final, Protocol
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from echo_ai.providers.base import Citation
 from echo_ai.providers.synthetic import SyntheticAnswer, generate_answer
 from echo_ai.testing.fake_llm import (
     anthropic_wire,
@@ -132,7 +134,7 @@ async def _handle(wire: WireModule, state: ServerState, request: Request) -> Res
     state.requests.append((request.url.path, body if isinstance(body, dict) else {}))
     if not isinstance(body, dict):
         error = wire.error_body(400, "Request body is not a JSON object.", kind="invalid_request")
-        return JSONResponse(error, status_code=400)
+        return _json(error, 400)
     config = state.config
     if config.latency_ms > 0:
         await asyncio.sleep(config.latency_ms / 1000.0)
@@ -150,12 +152,40 @@ async def _handle(wire: WireModule, state: ServerState, request: Request) -> Res
         grounding=searched,
         domains=config.domains,
     )
-    model = wire.model_from(body, path_params)
+    answer = _garbled(answer, config.garble)
+    model = wire.model_from(body, path_params) + config.garble
     payload = wire.success_body(body, path_params, answer, model=model, searched=searched)
     if outcome == "malformed":
         encoded = json.dumps(payload)
         return Response(encoded[: len(encoded) // 2], media_type="application/json")
-    return JSONResponse(payload)
+    return _json(payload)
+
+
+def _json(
+    payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """JSON with non-ASCII escaped, as ``json.dumps`` writes it: any string can be sent,
+    a lone surrogate too (``"\\ud800"``), which a UTF-8 body could not carry."""
+    return Response(json.dumps(payload), status, headers, media_type="application/json")
+
+
+def _garbled(answer: SyntheticAnswer, noise: str) -> SyntheticAnswer:
+    """``noise`` at the end of every text (offsets into the answer stay right)."""
+    if not noise:
+        return answer
+
+    def page(citation: Citation) -> Citation:
+        return dataclasses.replace(
+            citation, url=citation.url + noise, title=(citation.title or "") + noise
+        )
+
+    return dataclasses.replace(
+        answer,
+        text=answer.text + noise,
+        citations=tuple(map(page, answer.citations)),
+        sources=tuple(map(page, answer.sources)),
+        search_queries=tuple(query + noise for query in answer.search_queries),
+    )
 
 
 def _choose_outcome(config: FakeLLMConfig, rng: random.Random) -> str:
@@ -182,7 +212,7 @@ def _choose_outcome(config: FakeLLMConfig, rng: random.Random) -> str:
 def _error_response(wire: WireModule, config: FakeLLMConfig, outcome: str) -> Response:
     status, kind, message = _ERRORS[outcome]
     headers = {"Retry-After": f"{config.retry_after_seconds:g}"} if outcome == "429" else None
-    return JSONResponse(wire.error_body(status, message, kind=kind), status, headers=headers)
+    return _json(wire.error_body(status, message + config.garble, kind=kind), status, headers)
 
 
 async def _stall(state: ServerState, seconds: float) -> None:

@@ -1,0 +1,78 @@
+"""A valid request body of each body model of the API, every field of it given.
+
+The property tests (``test_input_types``) and the fuzzing pass (``test_fuzz``) change
+one value of these at a time; both fail for a body model that has no document here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from echo_ai.api_keys.schemas import ApiKeyCreate
+from echo_ai.auth.schemas import Credentials, PasswordChange, RefreshRequest, Registration
+from echo_ai.brands.schemas import BrandProfileIn
+from echo_ai.experiments.schemas import ExperimentCreate, RescoreIn
+from echo_ai.schedules.schemas import ScheduleIn
+from echo_ai.workspaces.schemas import (
+    InvitationAccept,
+    InvitationCreate,
+    RoleChange,
+    WorkspaceCreate,
+)
+from tests.kit import PASSWORD
+
+BRAND = {
+    "name": "HubSpot",
+    "case_sensitive": False,
+    "aliases": ["HubSpot CRM", {"text": "HS", "case_sensitive": True}],
+    "domains": ["https://www.hubspot.com/pricing"],
+    "exclude_terms": ["hub spot welding"],
+}
+COMPETITOR = {
+    "name": "Salesforce",
+    "case_sensitive": False,
+    "aliases": ["SFDC", {"text": "Sales Cloud", "case_sensitive": False}],
+    "domains": ["salesforce.com"],
+    "exclude_terms": ["salesforce tower"],
+}
+BRANDS = {"target": BRAND, "competitors": [COMPETITOR]}
+BODIES: dict[type[BaseModel], dict[str, Any]] = {
+    ExperimentCreate: {
+        "name": "CRM watch",
+        "prompt": "Which CRM\nfor a startup?",
+        "brands": BRANDS,
+        "providers": ["demo"],
+        "iterations": 10,
+        "temperature": 0.7,
+        "grounding": True,
+        "require_grounding": False,
+        "user_location": {
+            "country": "FR",
+            "region": "Ile-de-France",
+            "city": "Paris",
+            "timezone": "Europe/Paris",
+        },
+        "demo_probabilities": {"HubSpot": 0.5},
+        "schedule": {"cron": "0 9 * * 1", "timezone": "Europe/Paris"},
+    },
+    RescoreIn: {"brands": BRANDS},
+    BrandProfileIn: {
+        "brand": BRAND,
+        "competitors": [COMPETITOR],
+        "description": "Our CRM.\nFor small teams.",
+        "target_keywords": ["best crm"],
+    },
+    Credentials: {"email": "ada@example.com", "password": PASSWORD},
+    Registration: {"email": "ada@example.com", "password": PASSWORD, "display_name": "Ada"},
+    RefreshRequest: {"refresh_token": "rt_abc"},
+    PasswordChange: {"current_password": PASSWORD, "new_password": PASSWORD + "!"},
+    ApiKeyCreate: {"name": "ci", "scopes": ["read"], "expires_in_days": 30},
+    WorkspaceCreate: {"name": "Growth team"},
+    InvitationCreate: {"email": "bob@example.com", "role": "member"},
+    InvitationAccept: {"token": "inv_abc"},
+    RoleChange: {"role": "admin"},
+    ScheduleIn: {"cron": "@daily", "timezone": "UTC"},
+}
+"""A valid document of each body model, with every field of it given."""
