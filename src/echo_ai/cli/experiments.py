@@ -21,7 +21,7 @@ app = typer.Typer(
     help="List, show, export, re-score and resume the experiments run from this command line."
 )
 
-StatusName = Literal["queued", "running", "completed", "failed", "cancelled"]
+StatusName = Literal["queued", "running", "completed", "partial", "failed", "cancelled"]
 """The values of ``ExperimentStatus``, spelled here so that building the command line does
 not import the models (and SQLAlchemy); ``tests/cli/test_startup.py`` keeps them equal."""
 
@@ -44,9 +44,11 @@ def list_experiments(
     from rich.table import Table
 
     from echo_ai.cli import flows
+    from echo_ai.cli.render import status_text
     from echo_ai.config import get_settings
     from echo_ai.db import transaction
     from echo_ai.experiments import service as experiment_service
+    from echo_ai.runs import service as run_service
     from echo_ai.runs.models import ExperimentStatus
     from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID
 
@@ -70,7 +72,10 @@ def list_experiments(
         table.add_row(
             str(experiment.id)[:8],
             experiment.created_at.strftime("%Y-%m-%d %H:%M"),
-            str(experiment.status),
+            status_text(
+                experiment.status,
+                run_service.failed_providers(experiment_service.latest_batches(experiment)),
+            ),
             ", ".join(experiment.providers) + (" (synthetic)" if synthetic else ""),
             str(experiment.iterations),
             experiment.name,
