@@ -25,6 +25,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
+from echo_ai.aio import startup_objects_frozen
 from echo_ai.api.errors import install_error_handlers
 from echo_ai.api.middleware import install_middleware
 from echo_ai.api.state import build_state
@@ -93,7 +94,8 @@ async def _lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[None]
     restore_logging = configure_logging(settings)
     try:
         async with _serving(settings, app):
-            yield
+            with startup_objects_frozen():
+                yield
     finally:
         restore_logging()
 
