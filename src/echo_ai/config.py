@@ -81,7 +81,8 @@ class WorkerSettings(BaseModel):
     """An unacknowledged chunk is re-delivered after this: longer than the longest chunk."""
     max_retries: Annotated[int, Field(ge=0, le=20)] = 5
     """Retries, with exponential back-off, of a chunk that raised (e.g. the database was
-    unreachable); then its batch fails with the reason."""
+    unreachable); then its batch fails with the reason. The in-process executor uses it
+    too, for a chunk that met a busy database (any other error fails the batch at once)."""
     max_deliveries: Annotated[int, Field(ge=1, le=100)] = 5
     """Deliveries of one chunk that killed its worker before it is given up (batch failed)."""
     beat_interval_seconds: Annotated[float, Field(ge=0.5, le=3_600)] = 60.0
