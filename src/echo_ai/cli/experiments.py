@@ -44,7 +44,6 @@ def list_experiments(
     from rich.table import Table
 
     from echo_ai.cli import flows
-    from echo_ai.cli.render import status_text
     from echo_ai.config import get_settings
     from echo_ai.db import transaction
     from echo_ai.experiments import service as experiment_service
@@ -69,14 +68,13 @@ def list_experiments(
         table.add_column(column)
     for experiment in experiments:
         synthetic = any(batch.synthetic for batch in experiment.batch_runs)
+        failed = run_service.failed_providers(experiment_service.latest_batches(experiment))
+        providers = [f"{p} (failed)" if p in failed else p for p in experiment.providers]
         table.add_row(
             str(experiment.id)[:8],
             experiment.created_at.strftime("%Y-%m-%d %H:%M"),
-            status_text(
-                experiment.status,
-                run_service.failed_providers(experiment_service.latest_batches(experiment)),
-            ),
-            ", ".join(experiment.providers) + (" (synthetic)" if synthetic else ""),
+            str(experiment.status),
+            ", ".join(providers) + (" (synthetic)" if synthetic else ""),
             str(experiment.iterations),
             experiment.name,
         )
