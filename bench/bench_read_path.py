@@ -259,7 +259,7 @@ def run_experiment(client: httpx.Client, iterations: int, name: str) -> dict[str
         body: dict[str, Any] = detail.json()
         if body["status"] == "completed":
             return body
-        if body["status"] in {"failed", "cancelled"} or time.monotonic() > deadline:
+        if body["status"] in {"partial", "failed", "cancelled"} or time.monotonic() > deadline:
             raise RuntimeError(f"experiment {name} ended {body['status']}: {body['providers']}")
         time.sleep(0.2)
 

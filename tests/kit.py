@@ -28,7 +28,7 @@ PASSWORD = "correct horse battery staple"
 POLL_SECONDS = 0.02
 """How often a waiting test re-checks its condition."""
 
-FINISHED = ("completed", "failed", "cancelled")
+FINISHED = ("completed", "partial", "failed", "cancelled")
 
 
 def app_runtime(app: FastAPI) -> Runtime:

@@ -22,6 +22,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, FastAPI
 
+from echo_ai.aio import startup_objects_frozen
 from echo_ai.api.docs import OPENAPI_URL, docs_router
 from echo_ai.api.errors import install_error_handlers
 from echo_ai.api.middleware import install_middleware
@@ -90,7 +91,8 @@ async def _lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[None]
     restore_logging = configure_logging(settings)
     try:
         async with _serving(settings, app):
-            yield
+            with startup_objects_frozen():
+                yield
     finally:
         restore_logging()
 

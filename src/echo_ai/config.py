@@ -26,7 +26,9 @@ def _default_data_dir() -> Path:
 
 
 class DatabaseSettings(BaseModel):
-    """Connection pool settings; they apply to PostgreSQL (SQLite uses one file)."""
+    """The connection pool of requests and use cases, on PostgreSQL and SQLite alike (the
+    in-process worker has its own, sized to what it runs at once: see
+    :func:`echo_ai.execution.runtime.open_runtime`)."""
 
     pool_size: Annotated[int, Field(ge=1, le=200)] = 10
     max_overflow: Annotated[int, Field(ge=0, le=200)] = 20
@@ -79,7 +81,8 @@ class WorkerSettings(BaseModel):
     """An unacknowledged chunk is re-delivered after this: longer than the longest chunk."""
     max_retries: Annotated[int, Field(ge=0, le=20)] = 5
     """Retries, with exponential back-off, of a chunk that raised (e.g. the database was
-    unreachable); then its batch fails with the reason."""
+    unreachable); then its batch fails with the reason. The in-process executor uses it
+    too, for a chunk that met a busy database (any other error fails the batch at once)."""
     max_deliveries: Annotated[int, Field(ge=1, le=100)] = 5
     """Deliveries of one chunk that killed its worker before it is given up (batch failed)."""
     beat_interval_seconds: Annotated[float, Field(ge=0.5, le=3_600)] = 60.0
@@ -125,6 +128,27 @@ class ObservabilitySettings(BaseModel):
     otlp_endpoint: str | None = None
     """OpenTelemetry traces are exported over OTLP/HTTP here when set."""
     service_name: str = "echo-ai"
+
+
+class PlanLimits(BaseModel):
+    """Experiment limits that replace a plan's own figures where set (see
+    :mod:`echo_ai.billing.plans`)."""
+
+    max_iterations_per_experiment: Annotated[int | None, Field(ge=1)] = None
+    """Iterations one run of an experiment may ask for: iterations x providers."""
+    max_iterations_in_flight: Annotated[int | None, Field(ge=1)] = None
+    """Iterations a workspace may have queued or running at once."""
+
+
+class BillingSettings(BaseModel):
+    """Overrides of what each plan allows, e.g.
+    ``ECHO_AI_BILLING__FREE__MAX_ITERATIONS_PER_EXPERIMENT=20000``; ``local`` is the
+    command line's workspace, which is not limited unless a figure is set here."""
+
+    free: PlanLimits = PlanLimits()
+    team: PlanLimits = PlanLimits()
+    business: PlanLimits = PlanLimits()
+    local: PlanLimits = PlanLimits()
 
 
 class AuthSettings(BaseModel):
@@ -180,6 +204,7 @@ class Settings(BaseSettings):
     runner: RunnerSettings = RunnerSettings()
     server: ServerSettings = ServerSettings()
     auth: AuthSettings = AuthSettings()
+    billing: BillingSettings = BillingSettings()
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "ECHO_AI_REDIS_URL")
     )

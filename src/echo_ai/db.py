@@ -1,20 +1,26 @@
 """Database engine, sessions, the declarative base and the column types we share.
 
-One engine per process. SQLite (the embedded default) gets WAL, foreign keys and a busy
-timeout, and its files are readable by their owner only; PostgreSQL gets a sized pool with
-pre-ping and recycling from settings.
+The engine of requests and use cases takes its pool from settings on both backends;
+SQLite (the embedded default) also gets WAL, foreign keys and a busy timeout, and its
+files are readable by their owner only; PostgreSQL gets pre-ping and recycling. The
+in-process worker has an engine of its own with a pool sized to what it runs at once
+(:func:`echo_ai.execution.runtime.open_runtime`), so a large experiment never takes the
+connections that requests need. Work that a busy database only delays (a pool that had
+no connection free in time, SQLite's write lock held too long) is retried with back-off
+(:func:`retry_transient`) rather than failed.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -29,6 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -39,8 +47,13 @@ from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mappe
 from sqlalchemy.sql.dml import Delete, Update
 from sqlalchemy.types import DateTime, TypeDecorator
 
+from echo_ai.clock import SYSTEM_CLOCK, Clock
 from echo_ai.config import Settings
 from echo_ai.security.files import private_directory, private_file
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -139,6 +152,10 @@ def keyset_after(
     return row < tuple_(*values) if descending else row > tuple_(*values)
 
 
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite connection waits for the write lock before "database is locked"."""
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -146,7 +163,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
 
@@ -169,23 +186,87 @@ def _private_sqlite_files(settings: Settings, url: str) -> None:
         private_file(path.with_name(path.name + suffix))
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
+def is_in_memory(settings: Settings) -> bool:
+    """An in-memory SQLite database: it lives in its engine's one connection, so the
+    process must not open a second engine on it."""
+    return ":memory:" in settings.resolved_database_url
+
+
+def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
+    """The engine of ``settings``' database, its pool from ``settings.database`` (on SQLite
+    too: every connection is a thread of its own, and the process needs as many as it has
+    requests and batches at once), or of exactly ``pool_size`` connections."""
     url = settings.resolved_database_url
+    db = settings.database
+    pool: dict[str, Any] = {
+        "pool_size": db.pool_size if pool_size is None else pool_size,
+        "max_overflow": db.max_overflow if pool_size is None else 0,
+        "pool_timeout": db.pool_timeout_seconds,
+    }
     if url.startswith("sqlite"):
+        if is_in_memory(settings):  # one static connection: no pool to size
+            pool = {}
         _private_sqlite_files(settings, url)
-        engine = create_async_engine(url, echo=settings.database.echo)
+        engine = create_async_engine(url, echo=db.echo, **pool)
         _configure_sqlite(engine)
         return engine
-    db = settings.database
     return create_async_engine(
         url,
         echo=db.echo,
-        pool_size=db.pool_size,
-        max_overflow=db.max_overflow,
-        pool_timeout=db.pool_timeout_seconds,
         pool_recycle=db.pool_recycle_seconds,
         pool_pre_ping=db.pool_pre_ping,
+        **pool,
     )
+
+
+_BUSY_MESSAGES = ("database is locked", "database table is locked", "database is busy")
+
+TRANSIENT_RETRY_SECONDS = 300.0
+"""How long :func:`retry_transient` keeps trying (summed back-off) before it gives up."""
+_FIRST_DELAY_SECONDS = 0.05
+_LONGEST_DELAY_SECONDS = 5.0
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` says the database was busy or briefly unreachable, so the same
+    work may succeed when tried again: no connection free in the pool in time, SQLite's
+    write lock held past the busy timeout, a dropped connection."""
+    if isinstance(error, PoolTimeout | ConnectionError):
+        return True
+    if isinstance(error, OperationalError):
+        text = str(error.orig).lower()
+        if any(message in text for message in _BUSY_MESSAGES):
+            return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+async def retry_transient(
+    work: Callable[[], Awaitable[T]], *, what: str, clock: Clock = SYSTEM_CLOCK
+) -> T:
+    """``await work()``, again after a growing pause whenever it fails on a busy or briefly
+    unreachable database (:func:`is_transient`), for up to :data:`TRANSIENT_RETRY_SECONDS`
+    of pauses. ``work`` must open its own transaction: each try starts afresh.
+
+    Any other error, or the last transient one, is raised to the caller.
+    """
+    delay, waited = _FIRST_DELAY_SECONDS, 0.0
+    while True:
+        try:
+            return await work()
+        except Exception as error:
+            if not is_transient(error) or waited >= TRANSIENT_RETRY_SECONDS:
+                raise
+            first_line = (str(error).strip().splitlines() or [""])[0]
+            log.warning(
+                "%s: database busy or unreachable (%s: %s); retrying in %.2f s",
+                what,
+                type(error).__name__,
+                first_line,
+                delay,
+            )
+            await clock.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, _LONGEST_DELAY_SECONDS)
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:

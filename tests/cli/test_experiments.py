@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from echo_ai.cli import app
 from echo_ai.config import get_settings
+from echo_ai.testing.fake_llm import FakeLLMServer
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 
@@ -62,6 +63,37 @@ def test_list_filters_by_status() -> None:
     assert code == 0 and json.loads(out) == []
     code, _, err = invoke("experiments", "list", "--status", "done")
     assert code == 2 and "'done' is not one of" in err
+
+
+def test_a_partial_experiment_is_listed_as_such_and_resume_runs_its_failed_provider(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{fake_llm.base_url}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    fake_llm.config.quota_exhausted = True
+    code, out, err = invoke(
+        "run", "--prompt", "Best CRM?", "--brand", "HubSpot", "--competitor", "Salesforce",
+        "--provider", "demo", "--provider", "openai:gpt-4o-mini", "--iterations", "10", "--json",
+    )  # fmt: skip
+    assert code == 1, err
+    experiment_id = json.loads(out)["id"]
+    code, out, _ = invoke("experiments", "list")
+    assert code == 0 and "partial" in out and "(failed)" in out
+    code, out, _ = invoke("experiments", "list", "--status", "partial", "--json")
+    assert [(e["id"], e["failed_providers"]) for e in json.loads(out)] == [
+        (experiment_id, ["openai:gpt-4o-mini"])
+    ]
+
+    fake_llm.config.quota_exhausted = False  # the account was topped up
+    code, out, err = invoke("experiments", "resume", experiment_id[:8], "--json")
+
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["status"] == "completed" and document["failed_providers"] == []
+    assert [(b["status"], b["stored"], b["error_code"]) for b in document["providers"]] == [
+        ("completed", 10, None),
+        ("completed", 10, None),
+    ]
 
 
 def test_show_unknown_id_is_a_clear_error() -> None:

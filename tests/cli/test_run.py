@@ -213,6 +213,20 @@ def test_a_provider_out_of_quota_fails_the_run_with_its_reason(
     assert fake_llm.request_count < 30  # it stopped at the first hard failure
 
 
+def test_a_run_where_one_provider_failed_is_partial_and_exits_1(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{fake_llm.base_url}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    fake_llm.config.quota_exhausted = True
+    code, out, err = invoke(*BASE, "--provider", "demo", "--provider", "openai:gpt-4o-mini")
+    assert code == 1
+    assert "status partial (openai:gpt-4o-mini failed)" in " ".join(out.split())
+    assert "quota_exhausted: The provider account is out of credit" in " ".join(out.split())
+    assert "error: the experiment is partial: openai:gpt-4o-mini failed" in err
+    assert "echo-ai experiments resume" in err
+
+
 def test_an_unwritable_export_path_is_refused_before_the_run(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "out.csv"
     code, out, err = invoke(*BASE, "--export", str(missing))

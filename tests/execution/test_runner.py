@@ -13,6 +13,7 @@ from echo_ai.db import transaction, utcnow
 from echo_ai.execution.runner import CANCEL_CHECK_SECONDS
 from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments import service as experiment_service
+from echo_ai.failures import SENTENCES, Failure, FailureCode
 from echo_ai.providers.base import (
     AuthenticationFailed,
     Completion,
@@ -172,7 +173,11 @@ async def test_fatal_provider_error_stops_the_batch_with_its_reason(
 
     (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.FAILED
-    assert batch.error is not None and "invalid x-api-key" in batch.error
+    assert batch.error_code == "authentication_failed"
+    assert batch.error == (
+        "The provider refused the API key; fix the key, then resume the experiment. "
+        'The provider said: "invalid x-api-key"'
+    )
     assert scripted.calls < 50  # it stopped instead of failing 50 times
     async with transaction(runtime.session_factory) as session:
         experiment = await experiment_service.get(session, experiment_id)
@@ -193,7 +198,11 @@ async def test_transient_errors_are_stored_as_failed_iterations(
 
     (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.FAILED
-    assert batch.error is not None and "upstream exploded" in batch.error
+    assert batch.error_code == "all_iterations_failed"
+    assert batch.error == (
+        "Every iteration of this provider failed. "
+        "The most common error: server_error: upstream exploded"
+    )
     assert scripted.calls == 10  # two attempts for each of five iterations
     async with transaction(runtime.session_factory) as session:
         rows = list(
@@ -261,6 +270,7 @@ async def test_calls_in_flight_at_a_fatal_error_are_still_stored(runtime: Runtim
 
     (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.FAILED
+    assert batch.error_code == "authentication_failed"
     assert batch.error is not None and "key revoked" in batch.error
     stored = await _iteration_indices(runtime, batch.id)
     assert len(stored) == vendor.calls < 40  # every paid call kept, none started after
@@ -316,7 +326,9 @@ class _Broken(_ScriptedVendor):
         raise RuntimeError("adapter bug")
 
 
-async def test_a_crashing_chunk_stops_the_batch_and_its_other_chunks(runtime: Runtime) -> None:
+async def test_a_crashing_chunk_stops_the_batch_and_its_other_chunks(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
     vendor = _Broken()
     runtime.providers.register(vendor)
     experiment_id = await stored_experiment(
@@ -329,7 +341,11 @@ async def test_a_crashing_chunk_stops_the_batch_and_its_other_chunks(runtime: Ru
     assert vendor.calls == calls_when_done  # nothing keeps running behind our back
     (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.FAILED
-    assert batch.error == "internal error: RuntimeError: adapter bug"
+    # Users get our code and sentence; the exception goes to the log, with the batch.
+    assert batch.error_code == "internal_error"
+    assert batch.error == SENTENCES[FailureCode.INTERNAL_ERROR]
+    (logged,) = [r for r in caplog.records if r.exc_info and str(batch.id) in r.getMessage()]
+    assert "internal_error" in logged.getMessage() and "RuntimeError: adapter bug" in caplog.text
 
 
 class _AnswersWithNul(_ScriptedVendor):
@@ -475,7 +491,7 @@ async def test_a_batch_failed_by_another_process_stops_starting_calls(
     async def fail_elsewhere() -> None:
         await wait_until(lambda: scripted.calls >= 2)  # both slots wait at the gate
         async with transaction(runtime.session_factory) as session:
-            await run_service.fail(session, batch.id, "chunk 3 failed 6 times")
+            await run_service.fail(session, batch.id, Failure.of(FailureCode.WORKER_LOST))
         clock.advance(CANCEL_CHECK_SECONDS)
         assert scripted.gate is not None
         scripted.gate.set()
@@ -484,4 +500,4 @@ async def test_a_batch_failed_by_another_process_stops_starting_calls(
 
     assert scripted.calls < 200 * 0.2
     (ended,) = await stored_batches(runtime.session_factory, experiment_id)
-    assert ended.status == BatchStatus.FAILED and ended.error == "chunk 3 failed 6 times"
+    assert ended.status == BatchStatus.FAILED and ended.error_code == "worker_lost"

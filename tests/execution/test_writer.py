@@ -80,6 +80,7 @@ async def test_an_answer_refused_for_lack_of_search_keeps_its_cost(
         rows = list(await session.scalars(select(Iteration)))
     (batch,) = experiment.batch_runs
     assert batch.status == BatchStatus.FAILED
+    assert batch.error_code == "all_iterations_failed"
     assert batch.error is not None and GroundingMissing.code in batch.error
     assert len(rows) == 3
     for row in rows:

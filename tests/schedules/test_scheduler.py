@@ -110,9 +110,11 @@ async def test_a_due_schedule_runs_once_and_missed_times_are_not_made_up(
     await _set(runtime, experiment_id, next_run_at=now - timedelta(hours=5))  # 5 missed
 
     async with transaction(runtime.session_factory) as session:
-        started = await start_due_runs(session, now=now, chunk_size=5)
+        started = await start_due_runs(session, now=now, settings=runtime.settings)
     async with transaction(runtime.session_factory) as session:
-        again = await start_due_runs(session, now=now + timedelta(seconds=1), chunk_size=5)
+        again = await start_due_runs(
+            session, now=now + timedelta(seconds=1), settings=runtime.settings
+        )
     assert [(batch.experiment_id, batch.round) for batch in started] == [(experiment_id, 2)]
     assert again == []
     async with transaction(runtime.session_factory) as session:
@@ -171,7 +173,7 @@ async def test_concurrent_schedulers_start_a_due_run_once(runtime: Runtime) -> N
 
     async def tick() -> list[BatchRun]:
         async with transaction(runtime.session_factory) as session:
-            return await start_due_runs(session, now=now, chunk_size=5)
+            return await start_due_runs(session, now=now, settings=runtime.settings)
 
     results = await asyncio.gather(*(tick() for _ in range(4)))
     assert sorted(len(started) for started in results) == [0, 0, 0, 1]
@@ -188,7 +190,7 @@ async def test_paused_or_still_running_experiments_do_not_start_another_run(
     await _set(runtime, busy, next_run_at=now - timedelta(minutes=1))
 
     async with transaction(runtime.session_factory) as session:
-        assert await start_due_runs(session, now=now, chunk_size=5) == []
+        assert await start_due_runs(session, now=now, settings=runtime.settings) == []
     skipped = await _experiment(runtime, busy)
     assert skipped.runs == 1 and skipped.next_run_at is not None and skipped.next_run_at > now
 

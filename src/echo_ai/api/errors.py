@@ -74,7 +74,12 @@ _ERROR_DOCS: dict[int, tuple[str, dict[str, Any]]] = {
         "Missing, invalid or expired credentials",
         {"WWW-Authenticate": {"description": "`Bearer`", **_STRING_HEADER}},
     ),
-    403: ("The caller's role or key scope does not allow this", {}),
+    403: (
+        "The caller's role or key scope does not allow this; or the workspace's plan does not "
+        "(`quota_exceeded`: `details` name the `limit`, its `limit_value`, the `usage` and "
+        "what was `requested`)",
+        {},
+    ),
     404: ("Not found (also: a workspace the caller is not a member of)", {}),
     409: ("Conflicts with the current state of the resource", {}),
     413: ("Request body too large (`details.max_bytes` is the limit)", {}),

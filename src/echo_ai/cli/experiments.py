@@ -21,7 +21,7 @@ app = typer.Typer(
     help="List, show, export, re-score and resume the experiments run from this command line."
 )
 
-StatusName = Literal["queued", "running", "completed", "failed", "cancelled"]
+StatusName = Literal["queued", "running", "completed", "partial", "failed", "cancelled"]
 """The values of ``ExperimentStatus``, spelled here so that building the command line does
 not import the models (and SQLAlchemy); ``tests/cli/test_startup.py`` keeps them equal."""
 
@@ -47,6 +47,7 @@ def list_experiments(
     from echo_ai.config import get_settings
     from echo_ai.db import transaction
     from echo_ai.experiments import service as experiment_service
+    from echo_ai.runs import service as run_service
     from echo_ai.runs.models import ExperimentStatus
     from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID
 
@@ -67,11 +68,13 @@ def list_experiments(
         table.add_column(column)
     for experiment in experiments:
         synthetic = any(batch.synthetic for batch in experiment.batch_runs)
+        failed = run_service.failed_providers(experiment_service.latest_batches(experiment))
+        providers = [f"{p} (failed)" if p in failed else p for p in experiment.providers]
         table.add_row(
             str(experiment.id)[:8],
             experiment.created_at.strftime("%Y-%m-%d %H:%M"),
             str(experiment.status),
-            ", ".join(experiment.providers) + (" (synthetic)" if synthetic else ""),
+            ", ".join(providers) + (" (synthetic)" if synthetic else ""),
             str(experiment.iterations),
             experiment.name,
         )

@@ -32,6 +32,7 @@ from echo_ai.db import transaction
 from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.experiments import export
 from echo_ai.experiments import service as experiment_service
+from echo_ai.experiments.schemas import ExperimentReport
 from echo_ai.privacy.audit import Actor
 from echo_ai.runs.models import Experiment, ExperimentStatus
 from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID
@@ -126,7 +127,7 @@ async def find(session: AsyncSession, reference: str, *, runs: int | None = None
     )
 
 
-async def show(runtime: Runtime, reference: str, *, as_json: bool) -> ExperimentStatus:
+async def show(runtime: Runtime, reference: str, *, as_json: bool) -> ExperimentReport:
     """Print an experiment's report (``reference``: its id or a unique prefix)."""
     async with transaction(runtime.session_factory) as session:
         experiment = await find(session, reference, runs=experiment_service.RECENT_RUNS)
@@ -135,7 +136,7 @@ async def show(runtime: Runtime, reference: str, *, as_json: bool) -> Experiment
         print(json.dumps(report_document(report), indent=2))
     else:
         print_report(console, report)
-    return experiment.status
+    return report
 
 
 def export_format(path: Path) -> export.Format:
@@ -159,9 +160,10 @@ async def export_file(
 async def report_and_export(
     runtime: Runtime, experiment_id: uuid.UUID, *, as_json: bool, export_path: Path | None
 ) -> None:
-    """After a run: print the results, write the export file if asked, fail if nothing
-    worked."""
-    status = await show(runtime, str(experiment_id), as_json=as_json)
+    """After a run: print the results, write the export file if asked, fail (exit 1) if
+    a provider failed: nothing worked, or the results are partial."""
+    report = await show(runtime, str(experiment_id), as_json=as_json)
+    status = report.experiment.status
     if export_path is not None:
         rows = await export_file(
             runtime, str(experiment_id), export_path, export_format(export_path)
@@ -169,3 +171,10 @@ async def report_and_export(
         print(f"wrote {rows} iterations to {export_path}", file=sys.stderr)
     if status == ExperimentStatus.FAILED:
         raise fail("the experiment failed: no provider produced an answer", FAILURE)
+    if status == ExperimentStatus.PARTIAL:
+        failed = ", ".join(report.failed_providers)
+        raise fail(
+            f"the experiment is partial: {failed} failed (see above); once the cause is "
+            f"fixed, `echo-ai experiments resume {str(experiment_id)[:8]}` runs what is missing",
+            FAILURE,
+        )

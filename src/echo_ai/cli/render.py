@@ -6,12 +6,13 @@ from decimal import Decimal
 from typing import Any
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
 from echo_ai.analysis.metrics import BatchMetrics, Mean, Rate
 from echo_ai.experiments.schemas import SYNTHETIC_NOTICE, ExperimentDetail, ExperimentReport
-from echo_ai.runs.models import Experiment
+from echo_ai.runs.models import BatchRun, Experiment
 
 
 def percent(value: float | None) -> str:
@@ -92,25 +93,41 @@ def metrics_table(title: str, metrics: BatchMetrics) -> Table:
     return table
 
 
+def status_text(status: str, failed_providers: list[str]) -> str:
+    """An experiment's status, with the providers that failed when there are any."""
+    if not failed_providers:
+        return status
+    return f"{status} ({', '.join(failed_providers)} failed)"
+
+
+def batch_error(batch: BatchRun) -> str:
+    """Why a batch stopped, as ``code: sentence`` (empty if it did not), escaped for rich."""
+    if not batch.error:
+        return ""
+    return escape(f"{batch.error_code}: {batch.error}" if batch.error_code else batch.error)
+
+
 def report_renderable(report: ExperimentReport) -> Group:
     experiment = report.experiment
     parts: list[Any] = []
     if report.synthetic:
         parts.append(Panel(SYNTHETIC_NOTICE, style="bold yellow"))
+    status = status_text(experiment.status, report.failed_providers)
     parts.append(
-        f"[bold]{experiment.name}[/bold]  id {experiment.id}  status {experiment.status}\n"
+        f"[bold]{experiment.name}[/bold]  id {experiment.id}  status {status}\n"
         f"prompt: {experiment.prompt}"
     )
     for batch, metrics in report.batches:
         label = f"{batch.provider}:{batch.model}"
         if batch.synthetic:
             label += " (synthetic)"
+        why = batch_error(batch)
         if metrics is None:
-            parts.append(f"{label}: {batch.status}" + (f" — {batch.error}" if batch.error else ""))
+            parts.append(f"{label}: {batch.status}" + (f" — {why}" if why else ""))
             continue
         title = f"{label} — target {report_target(experiment)}"
-        if batch.error:
-            title += f" — {batch.status}: {batch.error}"
+        if why:
+            title += f" — {batch.status}: {why}"
         parts.append(metrics_table(title, metrics))
     if report.combined is not None and len(report.batches) > 1:
         title = "all providers combined"

@@ -51,7 +51,15 @@ class CeleryExecutor:
         # every worker while the others wait.
         most = max((batch.chunk_count for batch in batches), default=0)
         messages = [
-            (str(batch.id), chunk, {**context, "experiment_id": str(batch.experiment_id)})
+            (
+                str(batch.id),
+                chunk,
+                {
+                    **context,
+                    "experiment_id": str(batch.experiment_id),
+                    "provider": f"{batch.provider}:{batch.model}",
+                },
+            )
             for chunk in range(most)
             for batch in batches
             if chunk < batch.chunk_count

@@ -1,7 +1,7 @@
 """Executors hand a batch's chunks to runners: in this process, or to Celery workers.
 
-:class:`LocalExecutor` (the embedded default) runs every chunk of a batch as an asyncio
-task here; :class:`echo_ai.execution.celery_executor.CeleryExecutor` sends the same chunks to
+:class:`LocalExecutor` (the embedded default) runs a batch's chunks as asyncio tasks here;
+:class:`echo_ai.execution.celery_executor.CeleryExecutor` sends the same chunks to
 workers instead. The runner, storage and finalisation are the same.
 """
 
@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from echo_ai.db import transaction
-from echo_ai.execution.runner import Runner, crash_reason
+from echo_ai.db import is_transient, retry_transient, transaction
+from echo_ai.execution.runner import Runner, failure_of
 from echo_ai.observability import bound_context
 from echo_ai.runs import service
 from echo_ai.runs.models import BatchRun
 
 log = logging.getLogger(__name__)
+
+CHUNK_RETRY_FIRST_SECONDS = 0.5
+"""The first pause before an in-process chunk that met a busy database runs again."""
 
 
 class Executor(Protocol):
@@ -34,13 +37,44 @@ class Executor(Protocol):
         """Stop starting calls for batches cancelled in the database."""
 
 
+def chunks_per_vendor(concurrency_per_provider: int, chunk_size: int) -> int:
+    """Chunks the in-process executor runs at once for one vendor: enough to keep every
+    concurrency slot of the vendor busy, and one more so that the next chunk has started
+    when one ends. More would only wait for slots, each holding its claim and database
+    work in the meantime."""
+    return -(-concurrency_per_provider // chunk_size) + 1
+
+
 class LocalExecutor:
-    def __init__(self, runner: Runner) -> None:
+    """Runs chunks in this process, at most :func:`chunks_per_vendor` at a time for each
+    vendor, taken in turn from every batch of that vendor (a large experiment's ten
+    batches all move, none waits for the others to end).
+
+    That bound is what the worker's database pool is sized to (each running chunk uses
+    one connection at a time, see :func:`echo_ai.execution.runtime.worker_pool_size`).
+    A chunk that fails because the database stayed busy runs again after a pause (up to
+    ``max_retries`` times); any other exception stops the batch's other chunks and fails
+    the batch.
+    """
+
+    def __init__(self, runner: Runner, *, chunks_per_vendor: int, max_retries: int) -> None:
         self.runner = runner
+        self.chunks_per_vendor = chunks_per_vendor
+        self.max_retries = max_retries
         self._running: set[uuid.UUID] = set()
+        self._gates: dict[str, asyncio.Semaphore] = {}
+
+    def _gate(self, vendor: str) -> asyncio.Semaphore:
+        if vendor not in self._gates:
+            self._gates[vendor] = asyncio.Semaphore(self.chunks_per_vendor)
+        return self._gates[vendor]
 
     async def run_batch(self, batch: BatchRun) -> None:
-        with bound_context(experiment_id=batch.experiment_id, batch_run_id=batch.id):
+        with bound_context(
+            experiment_id=batch.experiment_id,
+            batch_run_id=batch.id,
+            provider=f"{batch.provider}:{batch.model}",
+        ):
             await self._run_batch(batch)
 
     async def _run_batch(self, batch: BatchRun) -> None:
@@ -58,19 +92,54 @@ class LocalExecutor:
             self.runner.forget(batch.id)
 
     async def _run_chunks(self, batch: BatchRun) -> None:
+        chunks = iter(range(batch.chunk_count))
+        drivers = min(self.chunks_per_vendor, batch.chunk_count)
         results = await asyncio.gather(
-            *(self.runner.run_chunk(batch.id, chunk) for chunk in range(batch.chunk_count)),
-            return_exceptions=True,
+            *(self._drive(batch, chunks) for _ in range(drivers)), return_exceptions=True
         )
         crashes = [result for result in results if isinstance(result, BaseException)]
         if crashes:
-            # A bug or an unreachable database must not leave the batch "running" for
-            # ever. The crashing chunk stopped the batch's other chunks from starting
-            # new calls (they were not cancelled mid-transaction, which could leave a
-            # SQLite write lock behind); all of them have ended here.
-            log.error("batch %s crashed", batch.id, exc_info=crashes[0])
-            async with transaction(self.runner.session_factory) as session:
-                await service.fail(session, batch.id, crash_reason(crashes[0]))
+            # A bug or a database away for good must not leave the batch "running"
+            # for ever. The crashing chunk stopped the batch's other chunks from
+            # starting new calls (they were not cancelled mid-transaction, which could
+            # leave a SQLite write lock behind); all of them have ended here.
+            failure = failure_of(crashes[0])
+            log.error("batch %s failed (%s)", batch.id, failure.code, exc_info=crashes[0])
+
+            async def fail() -> None:
+                async with transaction(self.runner.session_factory) as session:
+                    await service.fail(session, batch.id, failure)
+
+            await retry_transient(fail, what=f"failing batch {batch.id}", clock=self.runner.clock)
+
+    async def _drive(self, batch: BatchRun, chunks: Iterator[int]) -> None:
+        """Run the batch's next chunks, one at a time, each in a turn of its vendor's gate,
+        until none is left or the batch has stopped here."""
+        gate = self._gate(batch.provider)
+        for chunk in chunks:
+            async with gate:
+                if self.runner.halted(batch.id):
+                    return
+                await self._run_chunk(batch.id, chunk)
+
+    async def _run_chunk(self, batch_run_id: uuid.UUID, chunk: int) -> None:
+        delay = CHUNK_RETRY_FIRST_SECONDS
+        for attempt in range(self.max_retries + 1):
+            try:
+                await self.runner.run_chunk(batch_run_id, chunk)
+                return
+            except Exception as error:
+                if not is_transient(error) or attempt == self.max_retries:
+                    raise
+                log.warning(
+                    "chunk %s of batch %s: database busy (%s); running it again in %.1f s",
+                    chunk,
+                    batch_run_id,
+                    type(error).__name__,
+                    delay,
+                )
+                await self.runner.clock.sleep(delay)
+                delay *= 2
 
     async def cancel(self, batch_run_ids: list[uuid.UUID]) -> None:
         """Stop starting calls for batches cancelled in the database (run after the cancel

@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.analysis.scoring import failure_row, success_row
 from echo_ai.clock import SYSTEM_CLOCK, Clock
-from echo_ai.db import transaction
+from echo_ai.db import is_transient, transaction
 from echo_ai.execution.lease_keeper import LeaseKeeper
 from echo_ai.execution.limits import ProviderLimits
 from echo_ai.execution.providers import ProviderPool
 from echo_ai.execution.writer import IterationWriter
+from echo_ai.failures import Failure, FailureCode
 from echo_ai.observability.metrics import record_iteration
 from echo_ai.providers.base import (
     AuthenticationFailed,
@@ -69,11 +70,20 @@ for one cheap query a second instead of one per iteration.
 """
 
 
-def crash_reason(error: BaseException) -> str:
-    """What to tell the user about an unexpected exception (the first one of a group)."""
+def failure_of(error: BaseException) -> Failure:
+    """What users are told about an unexpected exception that stopped a batch (the first
+    of a group): a database that stayed unavailable, or an internal error. Never the
+    exception's text: the caller logs the exception itself."""
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
         error = error.exceptions[0]
-    return f"internal error: {type(error).__name__}: {error}"
+    if is_transient(error):
+        return Failure.of(FailureCode.DATABASE_UNAVAILABLE)
+    return Failure.of(FailureCode.INTERNAL_ERROR)
+
+
+def provider_failure(error: ProviderError) -> Failure:
+    """A batch stopped by a provider error that every further call would repeat."""
+    return Failure.from_provider(error.code, error.message)
 
 
 @dataclass
@@ -88,22 +98,30 @@ class Runner:
     clock: Clock = SYSTEM_CLOCK
     """Times the status re-reads (tests drive it instead of waiting)."""
     _writer: IterationWriter = field(init=False)
-    _aborted: dict[uuid.UUID, str] = field(init=False, default_factory=dict)
+    _aborted: dict[uuid.UUID, Failure] = field(init=False, default_factory=dict)
     """Batches a fatal error stopped in this process: their other chunks call no more."""
     _cancelled: set[uuid.UUID] = field(init=False, default_factory=set)
     """Batches known to be cancelled (or ended by another process: failed, done): no new
     call starts for them in this process."""
     _checked_at: dict[uuid.UUID, float] = field(init=False, default_factory=dict)
     """When each running batch last re-read its status (``clock.monotonic()``)."""
+    _errors_logged: set[tuple[uuid.UUID, str]] = field(init=False, default_factory=set)
+    """(batch, error code) of the provider errors already logged with their cause."""
 
     def __post_init__(self) -> None:
-        self._writer = IterationWriter(self.session_factory)
+        self._writer = IterationWriter(self.session_factory, clock=self.clock)
 
     def forget(self, batch_run_id: uuid.UUID) -> None:
         """Drop what this process remembers of a batch once none of its chunks is running."""
         self._aborted.pop(batch_run_id, None)
         self._cancelled.discard(batch_run_id)
         self._checked_at.pop(batch_run_id, None)
+        self._errors_logged = {key for key in self._errors_logged if key[0] != batch_run_id}
+
+    def halted(self, batch_run_id: uuid.UUID) -> bool:
+        """Whether this process knows that no new call may start for the batch (a fatal
+        error, a crash or a cancellation): its remaining chunks need not be started."""
+        return batch_run_id in self._aborted or batch_run_id in self._cancelled
 
     def cancel(self, batch_run_id: uuid.UUID) -> None:
         """Start no new call for this (cancelled) batch; calls in flight finish and are
@@ -121,11 +139,18 @@ class Runner:
         if last is not None and now - last < CANCEL_CHECK_SECONDS:
             return False
         self._checked_at[batch_run_id] = now  # before the query: one reader at a time
-        async with transaction(self.session_factory) as session:
-            if await service.is_finished(session, batch_run_id):
-                self._cancelled.add(batch_run_id)
-                return True
-        return False
+        try:
+            async with transaction(self.session_factory) as session:
+                finished = await service.is_finished(session, batch_run_id)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            # A busy database must not stop calls (or fail the chunk): read it next time.
+            log.warning("could not re-read the status of batch %s: database busy", batch_run_id)
+            return False
+        if finished:
+            self._cancelled.add(batch_run_id)
+        return finished
 
     async def run_chunk(
         self, batch_run_id: uuid.UUID, chunk: int, *, on_claimed: OnClaimed | None = None
@@ -151,7 +176,7 @@ class Runner:
             except Exception as error:
                 # A bug: stop the batch's other chunks from starting new calls, let the
                 # executor mark the batch failed once every chunk has ended.
-                self._aborted.setdefault(batch_run_id, crash_reason(error))
+                self._aborted.setdefault(batch_run_id, failure_of(error))
                 raise
             if reason is not None:
                 async with transaction(self.session_factory) as session:
@@ -164,8 +189,8 @@ class Runner:
             await service.settle_failed(session, batch_run_id)
         return False
 
-    async def _run_iterations(self, batch: ClaimedBatch, indices: list[int]) -> str | None:
-        """Run the iterations; the reason if a fatal provider error stopped the batch.
+    async def _run_iterations(self, batch: ClaimedBatch, indices: list[int]) -> Failure | None:
+        """Run the iterations; the failure if a fatal provider error stopped the batch.
 
         After a fatal error no new call starts, but calls already in flight finish and
         are stored: they are paid for.
@@ -173,7 +198,7 @@ class Runner:
         try:
             vendor = self.providers.get(batch)
         except ProviderNotConfigured as error:
-            return str(error)
+            return provider_failure(error)
         provider = self.limits.wrap(vendor, batch.model)
         matcher = BrandMatcher(batch.brands)
         slot = self.limits.semaphore(batch.provider)
@@ -201,7 +226,7 @@ class Runner:
                     cost if isinstance(cost, Decimal | float) else None,
                 )
                 if fatal is not None:
-                    self._aborted.setdefault(batch.id, str(fatal))
+                    self._aborted.setdefault(batch.id, provider_failure(fatal))
             await self._writer.write(row)
             if self.on_progress is not None:
                 self.on_progress(batch.id, bool(row["success"]))
@@ -224,7 +249,7 @@ class Runner:
                 provider, request, policy=self.retry_policy
             )
         except ProviderError as error:
-            log.debug("iteration %s of batch %s failed: %s", index, batch.id, error)
+            self._log_provider_error(batch, index, error)
             fatal = error if isinstance(error, FATAL_ERRORS) else None
             row = failure_row(
                 batch_run_id=batch.id,
@@ -246,4 +271,21 @@ class Runner:
                 matcher=matcher,
             ),
             None,
+        )
+
+    def _log_provider_error(self, batch: ClaimedBatch, index: int, error: ProviderError) -> None:
+        """The first error of each kind in a batch goes to the log with its cause (the
+        vendor SDK's exception: users see only the code and the vendor's or our message);
+        the others at debug level, so that a provider down for an hour is not a flood."""
+        first = (batch.id, error.code) not in self._errors_logged
+        self._errors_logged.add((batch.id, error.code))
+        log.log(
+            logging.WARNING if first else logging.DEBUG,
+            "iteration %s of batch %s (%s:%s) failed: %s",
+            index,
+            batch.id,
+            batch.provider,
+            batch.model,
+            error,
+            exc_info=error if first else None,
         )

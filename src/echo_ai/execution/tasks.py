@@ -41,8 +41,9 @@ from echo_ai.config import Settings, get_settings
 from echo_ai.db import transaction
 from echo_ai.execution.broker import QueuedChunks
 from echo_ai.execution.celery_app import RUN_CHUNK, celery_app
-from echo_ai.execution.runner import crash_reason
+from echo_ai.execution.runner import failure_of
 from echo_ai.execution.runtime import Runtime, open_runtime
+from echo_ai.failures import Failure, FailureCode
 from echo_ai.observability import bound_context
 from echo_ai.runs import service
 
@@ -122,9 +123,9 @@ def backoff_seconds(retries: int) -> float:
     return base * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
 
 
-async def _fail_batch(runtime: Runtime, batch_run_id: uuid.UUID, reason: str) -> None:
+async def _fail_batch(runtime: Runtime, batch_run_id: uuid.UUID, failure: Failure) -> None:
     async with transaction(runtime.session_factory) as session:
-        await service.fail(session, batch_run_id, reason)
+        await service.fail(session, batch_run_id, failure)
 
 
 async def _run_chunk(
@@ -156,23 +157,32 @@ def run_chunk_task(
             worker = worker_runtime()  # may fail: the database or Redis is away
             with worker.delivery(batch_run_id, chunk, attempt) as deliveries:
                 if deliveries > settings.max_deliveries:
-                    reason = (
-                        f"chunk {chunk} was delivered {deliveries - 1} times and its worker "
-                        "stopped each time (killed or out of memory)"
+                    log.error(
+                        "giving up: chunk %s was delivered %d times and its worker stopped "
+                        "each time (killed or out of memory)",
+                        chunk,
+                        deliveries - 1,
                     )
-                    log.error("giving up: %s", reason)
-                    worker.run(_fail_batch(worker.runtime, batch_id, reason))
+                    lost = Failure.of(FailureCode.WORKER_LOST)
+                    worker.run(_fail_batch(worker.runtime, batch_id, lost))
                     return
                 worker.run(
                     _run_chunk(worker, batch_id, chunk, settings.chunk_soft_time_limit_seconds)
                 )
         except Exception as error:
-            reason = crash_reason(error)
+            failure = failure_of(error)
             if isinstance(error, TimeoutError):
-                reason = f"chunk {chunk} ran longer than its time limit"
+                failure = Failure.of(FailureCode.TIMED_OUT)
             if attempt < settings.max_retries:
                 countdown = backoff_seconds(attempt)
-                log.warning("chunk %s failed (%s); retry in %.0f s", chunk, reason, countdown)
+                log.warning(
+                    "chunk %s failed (%s: %s); retry in %.0f s",
+                    chunk,
+                    failure.code,
+                    type(error).__name__,
+                    countdown,
+                    exc_info=error,
+                )
                 if worker is not None:  # waiting again, for its retry
                     requeued = True
                     with contextlib.suppress(redis.RedisError):
@@ -180,12 +190,16 @@ def run_chunk_task(
                 raise self.retry(
                     exc=error, countdown=countdown, max_retries=settings.max_retries
                 ) from error
-            log.error("chunk %s failed %d times, batch failed: %s", chunk, attempt + 1, reason)
+            log.error(
+                "chunk %s failed %d times, batch failed (%s)",
+                chunk,
+                attempt + 1,
+                failure.code,
+                exc_info=error,
+            )
             if worker is None:
                 raise  # nothing to record it with: the scheduler's stalled recovery will
-            worker.run(
-                _fail_batch(worker.runtime, batch_id, f"{reason} (after {attempt + 1} attempts)")
-            )
+            worker.run(_fail_batch(worker.runtime, batch_id, failure))
         finally:
             if worker is not None and not requeued:  # ended before its claim, or given up
                 with contextlib.suppress(redis.RedisError):

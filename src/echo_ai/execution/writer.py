@@ -4,6 +4,11 @@ Each finished iteration is written at once; when many finish together they share
 transaction, so SQLite's single writer (and PostgreSQL's commit latency) does not become
 the bottleneck. An iteration that is already stored (a re-delivered chunk) is skipped by
 the unique ``(batch_run_id, index)`` key, never duplicated.
+
+A busy database (no pooled connection free in time, SQLite's write lock held by another
+process) only delays storage: the same transaction is tried again with back-off
+(:func:`echo_ai.db.retry_transient`). The answers waiting to be stored were paid for; they
+are not dropped, and their batch does not fail, because a connection was slow to come.
 """
 
 from __future__ import annotations
@@ -18,8 +23,14 @@ from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from echo_ai.db import transaction, utcnow
+from echo_ai.clock import SYSTEM_CLOCK, Clock
+from echo_ai.db import is_transient, retry_transient, transaction, utcnow
 from echo_ai.runs.models import BatchRun, Iteration
+
+GROUP_MAX_ROWS = 64
+"""Rows stored in one transaction at most. Preparing a row (its JSON, its parameters) runs
+on the event loop: a bounded group keeps each step short, so requests served by the same
+loop never wait long behind a backlog of answers; SQLite's write lock is held as briefly."""
 
 
 async def insert_iterations(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -63,8 +74,11 @@ async def insert_iterations(session: AsyncSession, rows: Sequence[dict[str, Any]
 class IterationWriter:
     """Writes iterations as they complete; ``await write(row)`` returns once it is committed."""
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._session_factory = session_factory
+        self._clock = clock
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -75,13 +89,27 @@ class IterationWriter:
             self._flusher = asyncio.create_task(self._flush())
         await future
 
+    async def _store(self, rows: list[dict[str, Any]]) -> None:
+        """Store ``rows`` in one transaction, tried again while the database is busy."""
+
+        async def attempt() -> None:
+            async with transaction(self._session_factory) as session:
+                await insert_iterations(session, rows)
+
+        await retry_transient(attempt, what=f"storing {len(rows)} iteration(s)", clock=self._clock)
+
     async def _flush(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending, []
+            batch = self._pending[:GROUP_MAX_ROWS]
+            del self._pending[:GROUP_MAX_ROWS]
             try:
-                async with transaction(self._session_factory) as session:
-                    await insert_iterations(session, [row for row, _ in batch])
-            except Exception:
+                await self._store([row for row, _ in batch])
+            except Exception as error:
+                if is_transient(error):  # still busy after every retry: each waiter learns it
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
                 # One bad row must not fail its neighbours: store them one by one.
                 for row, future in batch:
                     await self._store_one(row, future)
@@ -92,8 +120,7 @@ class IterationWriter:
 
     async def _store_one(self, row: dict[str, Any], future: asyncio.Future[None]) -> None:
         try:
-            async with transaction(self._session_factory) as session:
-                await insert_iterations(session, [row])
+            await self._store([row])
         except Exception as error:  # the waiter for this row must learn of it
             if not future.done():
                 future.set_exception(error)

@@ -24,6 +24,7 @@ from echo_ai.analysis.brands import BrandSet, Name
 from echo_ai.analysis.extraction import Extraction
 from echo_ai.analysis.metrics import BatchMetrics
 from echo_ai.providers.registry import MAX_SPEC_LENGTH, ProviderSpec
+from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentStatus, Iteration
 from echo_ai.schedules.schemas import ScheduleIn, ScheduleOut, TimeZoneName
 from echo_ai.text import MultiLine, SingleLine
@@ -133,6 +134,9 @@ class ExperimentReport:
     """The providers (``vendor:model``) whose batches ``combined`` includes."""
     combined_partial: bool
     """Some batch of the latest run has not finished: ``combined`` leaves it out."""
+    failed_providers: list[str]
+    """The providers (``vendor:model``) whose batch of the latest run failed, as its
+    round stored them."""
     earlier: list[tuple[BatchRun, BatchMetrics | None]]
     """The batches of earlier runs (a recurring experiment's history), newest first."""
 
@@ -183,6 +187,9 @@ class BatchRunOut(BaseModel):
     succeeded: int
     failed: int
     error: str | None
+    """Why the batch stopped, in a sentence (``null`` while it runs or once completed)."""
+    error_code: str | None
+    """The stable code of ``error`` (see docs/architecture.md, "Failures users see")."""
     started_at: datetime | None
     finished_at: datetime | None
     metrics: BatchMetrics | None
@@ -203,6 +210,7 @@ class BatchRunOut(BaseModel):
             succeeded=batch.succeeded,
             failed=batch.failed,
             error=batch.error,
+            error_code=batch.error_code,
             started_at=batch.started_at,
             finished_at=batch.finished_at,
             metrics=metrics,
@@ -215,6 +223,11 @@ class ExperimentOut(BaseModel):
     name: str
     prompt: str
     status: ExperimentStatus
+    """Of the latest run: ``queued``, ``running``, ``completed``, ``partial`` (finished, but
+    the batches of ``failed_providers`` failed), ``failed`` or ``cancelled``."""
+    failed_providers: list[str]
+    """The providers (``vendor:model``) whose batch of the latest run failed (their
+    ``error_code`` and ``error`` say why)."""
     synthetic: bool
     notice: str | None
     created_at: datetime
@@ -239,6 +252,7 @@ class ExperimentOut(BaseModel):
             name=experiment.name,
             prompt=experiment.prompt,
             status=experiment.status,
+            failed_providers=run_service.failed_providers(batches),
             synthetic=synthetic,
             notice=SYNTHETIC_NOTICE if synthetic else None,
             created_at=experiment.created_at,
@@ -275,7 +289,7 @@ class ExperimentDetail(ExperimentOut):
         base = ExperimentOut.of(report.experiment, batches)
         history = [BatchRunOut.of(batch, metrics) for batch, metrics in report.earlier]
         return cls(
-            **dict(base),
+            **{**dict(base), "failed_providers": report.failed_providers},
             combined=report.combined,
             combined_partial=report.combined_partial,
             combined_providers=report.combined_providers,

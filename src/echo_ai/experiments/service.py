@@ -40,6 +40,7 @@ from echo_ai.providers.registry import ProviderSpec
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, Experiment, ExperimentStatus, Iteration
 from echo_ai.schedules import service as schedule_service
+from echo_ai.workspaces import quotas
 
 MIN_ID_PREFIX = 4
 RECENT_RUNS = 20
@@ -112,9 +113,16 @@ async def queue(
     rerun_of: uuid.UUID | None = None,
 ) -> Experiment:
     """Store an experiment in the workspace, audit it, and start it on the runtime's
-    executor once the transaction has committed. A provider without its key is refused
+    executor once the transaction has committed. A provider without its key, or a run
+    larger than the workspace's plan allows (:mod:`echo_ai.workspaces.quotas`), is refused
     before anything is stored."""
     _check_providers(runtime, data.provider_specs)
+    await quotas.admit_run(
+        session,
+        workspace_id,
+        iterations=data.iterations * len(data.providers),
+        settings=runtime.settings,
+    )
     created = await create(
         session, data, chunk_size=runtime.settings.runner.chunk_size, workspace_id=workspace_id
     )
@@ -357,6 +365,7 @@ def summary(experiment: Experiment) -> dict[str, object]:
         "id": str(experiment.id),
         "name": experiment.name,
         "status": str(experiment.status),
+        "failed_providers": run_service.failed_providers(latest_batches(experiment)),
         "created_at": experiment.created_at.isoformat(),
         "providers": list(experiment.providers),
         "iterations": experiment.iterations,
@@ -392,6 +401,7 @@ async def report(session: AsyncSession, experiment: Experiment) -> ExperimentRep
         combined=combined,
         combined_providers=list(stored.combined_providers) if stored is not None else [],
         combined_partial=stored is None or not stored.complete,
+        failed_providers=list(stored.failed_providers) if stored is not None else [],
         earlier=earlier,
     )
 

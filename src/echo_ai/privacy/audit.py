@@ -33,6 +33,8 @@ class Action(enum.StrEnum):
     EXPERIMENT_RESUMED = "experiment.resumed"
     RUN_STARTED = "experiment.run_started"
     """A recurring experiment's scheduled run was queued."""
+    RUN_SKIPPED = "experiment.run_skipped"
+    """A recurring experiment's scheduled run was not started (``details.reason`` says why)."""
     SCHEDULE_SET = "experiment.schedule_set"
     SCHEDULE_REMOVED = "experiment.schedule_removed"
     SCHEDULE_PAUSED = "experiment.schedule_paused"

@@ -107,13 +107,13 @@ class AnthropicProvider:
         except anthropic.APIStatusError as exc:
             raise status_error(exc.status_code, exc.body, exc.response.headers) from exc
         except anthropic.APITimeoutError as exc:
-            raise errors.timeout_error(exc, f"no answer from Anthropic: {exc.message}") from exc
+            raise errors.timeout_error(exc, "no answer from Anthropic in time") from exc
         except anthropic.APIConnectionError as exc:
-            raise ConnectionFailed(f"could not reach Anthropic: {exc.message}") from exc
+            raise ConnectionFailed("could not reach Anthropic") from exc
         except anthropic.APIResponseValidationError as exc:
             raise MalformedResponse(exc.message, status_code=exc.status_code) from exc
         except json.JSONDecodeError as exc:
-            raise MalformedResponse(f"Anthropic sent a body that is not JSON: {exc}") from exc
+            raise MalformedResponse("Anthropic sent a body that is not JSON") from exc
 
 
 def web_search_tool(location: UserLocation | None) -> WebSearchTool20250305Param:

@@ -83,7 +83,12 @@ class Provider(Protocol):
 
 
 class ProviderError(Exception):
-    """A failed call. ``retryable`` says whether trying again can help."""
+    """A failed call. ``retryable`` says whether trying again can help.
+
+    ``message`` is shown to users with the failed iteration (and a batch it stops): the
+    vendor's own words, or a sentence of ours, never an exception's text. Adapters chain
+    the SDK's exception (``raise ... from exc``); the runner logs it with the cause.
+    """
 
     retryable: bool = False
     code: str = "provider_error"

@@ -89,8 +89,8 @@ def _refused_connection(exc: BaseException) -> bool:
 
 
 def timeout_error(exc: BaseException, message: str) -> ProviderError:
-    """A timeout from an SDK. Over aiohttp, a refused connection also surfaces as a
-    connect "timeout"; the exception chain tells the two apart."""
+    """A timeout from an SDK (``message`` says so). Over aiohttp, a refused connection
+    also surfaces as a connect "timeout"; the exception chain tells the two apart."""
     if _refused_connection(exc):
-        return ConnectionFailed(message)
+        return ConnectionFailed("the provider refused the connection")
     return ProviderTimeout(message)

@@ -106,11 +106,11 @@ class GeminiProvider:
             ) from exc
         except (httpx.TimeoutException, httpx2.TimeoutException, TimeoutError) as exc:
             # google-genai uses aiohttp when it is installed, whose timeout is TimeoutError.
-            raise ProviderTimeout(f"no answer from Gemini in time: {exc!r}") from exc
+            raise ProviderTimeout("no answer from Gemini in time") from exc
         except (httpx.TransportError, httpx2.TransportError, aiohttp.ClientError) as exc:
-            raise ConnectionFailed(f"could not reach Gemini: {exc!r}") from exc
+            raise ConnectionFailed("could not reach Gemini") from exc
         except (json.JSONDecodeError, pydantic.ValidationError) as exc:
-            raise MalformedResponse(f"Gemini sent a body we cannot read: {exc}") from exc
+            raise MalformedResponse("Gemini sent a body we cannot read") from exc
 
 
 def status_error(status: int, body: object, headers: Mapping[str, str]) -> ProviderError:

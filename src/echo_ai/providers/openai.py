@@ -50,10 +50,10 @@ def translate_sdk_error(exc: Exception, sdk: ModuleType) -> ProviderError:
         message = status_message(exc.message, exc.body)
         return errors.from_status(exc.status_code, message, dict(exc.response.headers))
     if isinstance(exc, sdk.APITimeoutError):
-        return errors.timeout_error(exc, str(exc))
+        return errors.timeout_error(exc, "no answer in time")
     if isinstance(exc, sdk.APIConnectionError):
-        return ConnectionFailed(str(exc))
-    return MalformedResponse(str(exc))
+        return ConnectionFailed("could not reach the provider")
+    return MalformedResponse("the provider sent an answer we cannot read")
 
 
 async def call_sdk(
@@ -66,7 +66,7 @@ async def call_sdk(
     except base_error as exc:
         raise translate_sdk_error(exc, sdk) from exc
     except PARSE_ERRORS as exc:
-        raise MalformedResponse(f"unreadable body: {exc!r}") from exc
+        raise MalformedResponse("unreadable body") from exc
     return raw, elapsed[0]
 
 
@@ -116,7 +116,7 @@ def chat_completion(response: Any, latency_ms: float) -> Completion:
             searched=bool(citations),
         )
     except PARSE_ERRORS as exc:
-        raise MalformedResponse(f"unreadable chat completion: {exc!r}") from exc
+        raise MalformedResponse("unreadable chat completion") from exc
 
 
 async def chat_complete(
@@ -215,7 +215,7 @@ def responses_completion(response: Any, latency_ms: float) -> Completion:
             searched=searched,
         )
     except PARSE_ERRORS as exc:
-        raise MalformedResponse(f"unreadable response: {exc!r}") from exc
+        raise MalformedResponse("unreadable response") from exc
 
 
 class OpenAIProvider:

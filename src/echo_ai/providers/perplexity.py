@@ -128,7 +128,7 @@ class PerplexityProvider:
                 searched=bool(results) or bool(usage and usage.num_search_queries),
             )
         except PARSE_ERRORS as exc:
-            raise MalformedResponse(f"unreadable perplexity answer: {exc!r}") from exc
+            raise MalformedResponse("unreadable perplexity answer") from exc
 
     async def aclose(self) -> None:
         await self._client.close()

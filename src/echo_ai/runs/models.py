@@ -44,6 +44,9 @@ class ExperimentStatus(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     COMPLETED = "completed"
+    PARTIAL = "partial"
+    """The latest run finished with at least one batch completed and at least one failed
+    (the failed providers are named in its round's ``failed_providers``)."""
     FAILED = "failed"
     CANCELLED = "cancelled"
 
@@ -151,7 +154,9 @@ class BatchRun(UUIDPrimaryKey, Timestamps, Base):
     brands_revision: Mapped[int] = mapped_column(Integer, default=1)
     cost_usd: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why the batch stopped, in a sentence of ours (:mod:`echo_ai.failures`)."""
     error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    """The code of ``error`` (:class:`echo_ai.failures.FailureCode`)."""
     lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
     """The process (host:pid:nonce) that holds the batch while it runs; with
     ``heartbeat_at`` it is a lease that a resume must respect."""
@@ -199,9 +204,9 @@ class ExperimentRound(UUIDPrimaryKey, Timestamps, Base):
     combined_providers: Mapped[list[str]] = mapped_column(JSONType, default=list)
     """The providers (``vendor:model``) whose batches ``combined`` includes."""
     complete: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Every batch of the round has finished: ``combined`` is final, not partial."""
     failed_providers: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")
     """The providers (``vendor:model``) whose batch of this round failed."""
-    """Every batch of the round has finished: ``combined`` is final, not partial."""
 
 
 class Iteration(UUIDPrimaryKey, Base):

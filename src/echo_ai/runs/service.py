@@ -10,6 +10,7 @@ serving meanwhile.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import uuid
 from collections import Counter
@@ -17,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Text, cast, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.sql.selectable import ScalarSelect
@@ -27,6 +28,7 @@ from echo_ai.analysis.metrics import BatchMetrics, IterationFacts, compute_metri
 from echo_ai.analysis.scoring import facts_from
 from echo_ai.db import rows_changed, utcnow
 from echo_ai.errors import NotFound
+from echo_ai.failures import Failure, FailureCode
 from echo_ai.providers.registry import ProviderSpec
 from echo_ai.runs import leases
 from echo_ai.runs.claims import ClaimedBatch
@@ -184,11 +186,13 @@ async def batch_facts(
     session: AsyncSession, batch_run_ids: Sequence[uuid.UUID], *, target: str
 ) -> list[IterationFacts]:
     """What the metrics need of every stored iteration of the batches, read a slice at a
-    time and converted off the event loop."""
+    time and converted off the event loop: the extraction is read as text and parsed in the
+    worker thread too (decoding tens of thousands of JSON documents as rows arrive would
+    hold the event loop, and every request with it, for seconds)."""
     result = await session.stream(
         select(
             Iteration.success,
-            Iteration.extraction,
+            cast(Iteration.extraction, Text).label("extraction"),
             Iteration.cost_usd,
             Iteration.latency_ms,
             Iteration.input_tokens,
@@ -207,7 +211,7 @@ def _facts_of(rows: Iterable[Any], target: str) -> list[IterationFacts]:
     return [
         facts_from(
             success=row.success,
-            extraction=row.extraction,
+            extraction=json.loads(row.extraction) if row.success and row.extraction else None,
             target=target,
             cost=row.cost_usd,
             latency_ms=row.latency_ms,
@@ -230,6 +234,8 @@ async def _metrics_of(
 
 
 async def _most_common_error(session: AsyncSession, batch_run_id: uuid.UUID) -> str | None:
+    """The commonest error of the batch's failed iterations, as ``code: message`` (their
+    messages are the vendor's words or ours, never an exception's text)."""
     rows = await session.execute(
         select(Iteration.error_code, Iteration.error_message).where(
             Iteration.batch_run_id == batch_run_id, Iteration.success.is_(False)
@@ -240,6 +246,15 @@ async def _most_common_error(session: AsyncSession, batch_run_id: uuid.UUID) -> 
         return None
     (code, message), _ = counts.most_common(1)[0]
     return f"{code}: {message}"
+
+
+def failed_providers(batches: Iterable[Any]) -> list[str]:
+    """The providers (``vendor:model``) of the failed batches among ``batches`` (rows or
+    :class:`BatchRun` objects with ``status``, ``provider`` and ``model``): what a round
+    stores in ``failed_providers`` and a listing shows."""
+    return [
+        f"{batch.provider}:{batch.model}" for batch in batches if batch.status == BatchStatus.FAILED
+    ]
 
 
 async def store_metrics(session: AsyncSession, batch: BatchRun, brands: BrandSet) -> BatchMetrics:
@@ -295,6 +310,7 @@ async def store_round_metrics(
         combined = await _metrics_of(session, ids, brands, seed=COMBINED_SEED)
     stored.combined = combined.model_dump(mode="json") if combined is not None else None
     stored.combined_providers = [f"{batch.provider}:{batch.model}" for batch in finished]
+    stored.failed_providers = failed_providers(batches)
     stored.complete = bool(batches) and len(finished) == len(batches)
     await session.flush()
     return stored
@@ -308,6 +324,7 @@ async def new_round(session: AsyncSession, experiment_id: uuid.UUID, round_: int
             round=round_,
             combined=None,
             combined_providers=[],
+            failed_providers=[],
             complete=False,
         )
     )
@@ -381,9 +398,13 @@ async def finalize_if_complete(session: AsyncSession, batch_run_id: uuid.UUID) -
     assert batch is not None
     metrics = await store_metrics(session, batch, BrandSet.model_validate(batch.experiment.brands))
     if metrics.succeeded == 0:
+        commonest = await _most_common_error(session, batch.id)
+        failure = Failure.of(
+            FailureCode.ALL_ITERATIONS_FAILED,
+            f"The most common error: {commonest}" if commonest else None,
+        )
         batch.status = BatchStatus.FAILED
-        reason = await _most_common_error(session, batch.id)
-        batch.error = f"every iteration failed ({reason})"
+        batch.error, batch.error_code = failure.message, failure.code
     else:
         batch.status = BatchStatus.COMPLETED
     batch.finished_at = utcnow()
@@ -393,8 +414,9 @@ async def finalize_if_complete(session: AsyncSession, batch_run_id: uuid.UUID) -
     return True
 
 
-async def fail(session: AsyncSession, batch_run_id: uuid.UUID, reason: str) -> None:
-    """Mark a batch failed (unless it has finished) and keep the reason for the user.
+async def fail(session: AsyncSession, batch_run_id: uuid.UUID, failure: Failure) -> None:
+    """Mark a batch failed (unless it has finished) with why, as users see it (a code and
+    a sentence of :mod:`echo_ai.failures`; the caller has logged the cause).
 
     Chunks still running finish the calls they have in flight; each chunk settles the
     batch again when it ends (:func:`settle_failed`), so counts and metrics end complete.
@@ -405,7 +427,13 @@ async def fail(session: AsyncSession, batch_run_id: uuid.UUID, reason: str) -> N
         session,
         update(BatchRun)
         .where(BatchRun.id == batch_run_id, BatchRun.status.in_(_ACTIVE))
-        .values(status=BatchStatus.FAILED, error=reason, finished_at=now, updated_at=now),
+        .values(
+            status=BatchStatus.FAILED,
+            error=failure.message,
+            error_code=failure.code,
+            finished_at=now,
+            updated_at=now,
+        ),
     )
     if failed == 1:
         await settle_failed(session, batch_run_id)
@@ -447,12 +475,14 @@ async def cancel(session: AsyncSession, experiment_id: uuid.UUID) -> list[uuid.U
     """
     await _lock_experiment(session, experiment_id)
     now = utcnow()
+    cancelled_by = Failure.of(FailureCode.CANCELLED)
     result = await session.execute(
         update(BatchRun)
         .where(BatchRun.experiment_id == experiment_id, BatchRun.status.in_(_ACTIVE))
         .values(
             status=BatchStatus.CANCELLED,
-            error="cancelled by the user",
+            error=cancelled_by.message,
+            error_code=cancelled_by.code,
             finished_at=now,
             updated_at=now,
         )
@@ -500,7 +530,11 @@ async def _lock_experiment(session: AsyncSession, experiment_id: Any) -> None:
 
 
 async def refresh_experiment_status(session: AsyncSession, experiment_id: uuid.UUID) -> None:
-    """Set the experiment's status from its latest run's batches once all have finished.
+    """Set the experiment's status from its latest run's batches once all have finished:
+    ``completed`` only if no batch failed; ``partial`` when some completed and some failed
+    (the round names the failed providers); ``failed`` when none completed; ``cancelled``
+    when every batch was. Cancelled batches beside completed ones leave it ``completed``
+    (a user stopped them; nothing went wrong).
 
     Callers hold the experiment's lock (:func:`_lock_experiment_of`).
     """
@@ -514,9 +548,13 @@ async def refresh_experiment_status(session: AsyncSession, experiment_id: uuid.U
     )
     if not statuses or any(status not in FINISHED_STATUSES for status in statuses):
         return
+    completed = BatchStatus.COMPLETED in statuses
+    failed = BatchStatus.FAILED in statuses
     if all(status == BatchStatus.CANCELLED for status in statuses):
         status = ExperimentStatus.CANCELLED
-    elif any(status == BatchStatus.COMPLETED for status in statuses):
+    elif completed and failed:
+        status = ExperimentStatus.PARTIAL
+    elif completed:
         status = ExperimentStatus.COMPLETED
     else:
         status = ExperimentStatus.FAILED
@@ -604,7 +642,7 @@ async def reopen_unfinished(
         batch.failed = BatchRun.failed - deleted
         batch.metrics = None  # running again: its figures come when it finishes
         batch.status = BatchStatus.RUNNING
-        batch.error = None
+        batch.error = batch.error_code = None
         batch.finished_at = None
         batch.heartbeat_at = now  # alive: not for the scheduler to re-dispatch
         batch.lease_owner = None  # free for whichever process runs it now

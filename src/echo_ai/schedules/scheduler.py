@@ -14,7 +14,10 @@ Several schedulers at once (two beats, or a beat restarting mid-tick) never star
 twice: a due experiment is claimed by moving its ``next_run_at`` with a conditional
 UPDATE (compare-and-set on the value read), and on PostgreSQL the rows are read
 ``FOR UPDATE SKIP LOCKED`` so concurrent ticks take different rows instead of waiting.
-A run that is due while the previous one is still going is skipped, not stacked.
+A run that is due while the previous one is still going is skipped, not stacked; so is
+one that the workspace's plan does not allow now (:mod:`echo_ai.workspaces.quotas`): it is
+not started at all rather than half-run, and the audit log records why
+(``experiment.run_skipped``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from echo_ai.config import Settings
 from echo_ai.db import rows_changed, transaction, utcnow
 from echo_ai.execution.executor import Executor
 from echo_ai.execution.lease_keeper import LeaseKeeper
@@ -41,6 +45,7 @@ from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment
 from echo_ai.runs.service import WaitingCheck
 from echo_ai.schedules import cron as schedules
+from echo_ai.workspaces import quotas
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ _UNFINISHED = (BatchStatus.QUEUED, BatchStatus.RUNNING)
 
 
 async def start_due_runs(
-    session: AsyncSession, *, now: datetime, chunk_size: int, limit: int = CLAIM_LIMIT
+    session: AsyncSession, *, now: datetime, settings: Settings, limit: int = CLAIM_LIMIT
 ) -> list[BatchRun]:
     """Claim the experiments whose next run is due and queue a run of each; the batch
     runs queued.
@@ -60,7 +65,9 @@ async def start_due_runs(
     missed several times while nothing ran runs once, not once per missed time. An
     experiment whose stored configuration no longer works (a cron or provider that is
     not valid any more) is skipped with an error logged, never blocking the others: its
-    schedule is paused if the cron is the problem.
+    schedule is paused if the cron is the problem. A run the workspace's plan does not
+    allow now is skipped, with the reason in the audit log; the next one is tried at its
+    time.
     """
     due = list(
         await session.scalars(
@@ -100,9 +107,11 @@ async def start_due_runs(
                 experiment.id,
             )
             continue
+        if not await _admitted(session, experiment, settings):
+            continue
         try:
             batches = await run_service.start_run(
-                session, experiment, chunk_size=chunk_size, now=now
+                session, experiment, chunk_size=settings.runner.chunk_size, now=now
             )
         except ValueError:
             log.exception("experiment %s: could not start its scheduled run", experiment.id)
@@ -117,6 +126,29 @@ async def start_due_runs(
         )
         started.extend(batches)
     return started
+
+
+async def _admitted(session: AsyncSession, experiment: Experiment, settings: Settings) -> bool:
+    """Whether the workspace's plan allows the run now; if not, the skip is audited."""
+    if experiment.workspace_id is None:
+        return True  # rows from before workspaces: nothing to limit them by
+    iterations = experiment.iterations * len(experiment.providers)
+    try:
+        await quotas.admit_run(
+            session, experiment.workspace_id, iterations=iterations, settings=settings
+        )
+    except quotas.QuotaExceeded as refused:
+        log.warning("experiment %s: scheduled run skipped: %s", experiment.id, refused.message)
+        await audit.record_about(
+            session,
+            Action.RUN_SKIPPED,
+            experiment,
+            target_type="experiment",
+            actor=Actor.scheduler(),
+            details={"run": experiment.runs + 1, "reason": refused.code, **refused.details},
+        )
+        return False
+    return True
 
 
 async def claim_stalled(
@@ -200,7 +232,7 @@ class TickResult:
 class Scheduler:
     session_factory: async_sessionmaker[AsyncSession]
     executor: Executor
-    chunk_size: int
+    settings: Settings
     stalled_after: timedelta
     leases: LeaseKeeper
     """This process's leases: whose batches the start-up recovery takes over."""
@@ -214,7 +246,7 @@ class Scheduler:
         return cls(
             session_factory=runtime.session_factory,
             executor=runtime.executor,
-            chunk_size=runtime.settings.runner.chunk_size,
+            settings=runtime.settings,
             stalled_after=timedelta(seconds=runtime.settings.worker.stalled_after_seconds),
             leases=runtime.runner.leases,
             spawn=spawn,
@@ -274,7 +306,7 @@ class Scheduler:
         go so that the queue alternates between their providers."""
         now = now or utcnow()
         async with transaction(self.session_factory) as session:
-            started = await start_due_runs(session, now=now, chunk_size=self.chunk_size)
+            started = await start_due_runs(session, now=now, settings=self.settings)
         async with transaction(self.session_factory) as session:
             stalled = await claim_stalled(
                 session, now=now, stalled_after=self.stalled_after, waiting=self.waiting

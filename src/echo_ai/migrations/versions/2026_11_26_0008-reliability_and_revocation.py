@@ -35,6 +35,7 @@ def downgrade() -> None:
         batch.drop_column("revoked_at")
     with op.batch_alter_table("experiment_rounds") as batch:
         batch.drop_column("failed_providers")
-    with op.batch_alter_table("batch_runs") as batch:
+    # Never a copy of the table on SQLite: dropping the old one would cascade to iterations.
+    with op.batch_alter_table("batch_runs", recreate="never") as batch:
         batch.drop_column("lease_owner")
         batch.drop_column("error_code")
