@@ -33,6 +33,17 @@ hypothesis_settings.register_profile("echo-ai", deadline=None, derandomize=True)
 hypothesis_settings.load_profile("echo-ai")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Captured output can hold text that UTF-8 cannot encode (a vendor's lone surrogate
+    quoted by an SDK's exception in a logged traceback); pytest-xdist could not send such
+    a report from its worker and would stop the run, so it is escaped before it goes."""
+    report.sections = [
+        (title, content.encode("utf-8", "backslashreplace").decode("utf-8"))
+        for title, content in report.sections
+    ]
+
+
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A scratch database on the PostgreSQL server, migrated once, dropped at the end."""

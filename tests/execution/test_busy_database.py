@@ -68,6 +68,7 @@ def _executor(runtime: Runtime, engine: AsyncEngine, *, max_retries: int) -> Loc
         session_factory=create_session_factory(engine),
         providers=runtime.providers,
         limits=runtime.runner.limits,
+        leases=runtime.runner.leases,
         clock=ManualClock(),  # back-off pauses return at once; status is read once
     )
     return LocalExecutor(runner, chunks_per_vendor=1, max_retries=max_retries)

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from echo_ai.text import storable
+
 _Client = TypeVar("_Client")
 
 
@@ -87,7 +89,9 @@ class ProviderError(Exception):
 
     ``message`` is shown to users with the failed iteration (and a batch it stops): the
     vendor's own words, or a sentence of ours, never an exception's text. Adapters chain
-    the SDK's exception (``raise ... from exc``); the runner logs it with the cause.
+    the SDK's exception (``raise ... from exc``); the runner logs it with the cause. A
+    vendor's words may hold what no log line or database can carry (NUL, lone surrogates):
+    the message is made storable here, once, for every reader.
     """
 
     retryable: bool = False
@@ -100,6 +104,7 @@ class ProviderError(Exception):
         status_code: int | None = None,
         retry_after: float | None = None,
     ) -> None:
+        message = storable(message)
         super().__init__(message)
         self.message = message
         self.status_code = status_code
