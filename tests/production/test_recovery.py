@@ -59,7 +59,7 @@ def _scheduler(client: Client) -> Scheduler:
     return Scheduler(
         session_factory=runtime.session_factory,
         executor=client.executor,
-        chunk_size=20,
+        settings=runtime.settings,
         stalled_after=STALLED_AFTER,
         leases=runtime.runner.leases,
         waiting=runtime.queued.waiting,
