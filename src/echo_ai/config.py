@@ -93,8 +93,8 @@ class WorkerSettings(BaseModel):
     missing ones run). At least ``lease_seconds``: a batch someone runs is never stalled."""
     lease_seconds: Annotated[int, Field(ge=2, le=3_600)] = 60
     """A process running a batch holds its lease and renews it every quarter of this; a
-    lease not renewed for this long has lapsed (its holder is gone). A resume waits for
-    the lease of every batch it would reopen to be free."""
+    lease not renewed for this long has lapsed (its holder is gone). A resume is refused
+    while another process holds the lease of a batch it would reopen."""
 
     @model_validator(mode="after")
     def _limits_in_order(self) -> WorkerSettings:

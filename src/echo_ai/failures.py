@@ -7,9 +7,9 @@ and may say too much. The exception itself goes to the log, with the experiment,
 provider bound to the line (:mod:`echo_ai.observability.logs`), where an operator finds it.
 
 Codes are stable (clients may branch on them); sentences may be reworded. A provider's
-own refusal keeps the vendor's words after ours (``The provider refused the API key.
-Vendor's message: "Incorrect API key provided."``): they tell the user what to fix. The
-codes of single failed iterations are the provider error codes
+own refusal keeps the vendor's words after ours (``The provider refused the API key; fix
+the key, then resume the experiment. The provider said: "Incorrect API key provided."``):
+they tell the user what to fix. The codes of single failed iterations are the provider error codes
 (:class:`echo_ai.providers.base.ProviderError` subclasses); a batch that a provider error
 stopped takes that error's code.
 """
@@ -94,7 +94,10 @@ class Failure:
     def from_provider(cls, code: str, message: str) -> Failure:
         """A batch stopped by a provider's refusal (``code`` of the provider error): our
         sentence, then the vendor's message, quoted (it says what to fix)."""
-        failure_code = FailureCode(code)  # the codes of the errors that stop a batch
+        try:
+            failure_code = FailureCode(code)  # the codes of the errors that stop a batch
+        except ValueError:  # a fatal provider error without a batch code of its own
+            failure_code = FailureCode.BAD_REQUEST
         if failure_code is FailureCode.NOT_CONFIGURED:
             return cls.of(failure_code, message)  # our own words: which variable to set
         return cls.of(failure_code, f'The provider said: "{message}"' if message else None)

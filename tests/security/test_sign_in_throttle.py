@@ -68,7 +68,7 @@ async def _refused(attempt: Awaitable[None]) -> RateLimited:
 
 async def _fail(throttle: SignInThrottle, client: str = STRANGER) -> None:
     await throttle.admit(ADA, client)
-    await throttle.failed(ADA)
+    await throttle.failed(ADA, client)
 
 
 def test_delays_double_from_one_second_up_to_five_minutes() -> None:
@@ -162,6 +162,19 @@ async def test_past_the_accounts_ceiling_only_known_clients_may_try(
     # Known for 30 days after its last successful sign-in.
     clock.advance(KNOWN_CLIENT_SECONDS)
     await _refused(throttle.admit(ADA, OWNER_CLIENT))
+
+
+async def test_the_owners_typos_do_not_close_the_account(open_throttle: Opener) -> None:
+    """Failures from an address the account signs in from are not counted against the
+    account's ceiling: only strangers' are."""
+    clock = ManualClock()
+    throttle = open_throttle(clock)
+    await throttle.admit(ADA, OWNER_CLIENT)
+    await throttle.succeeded(ADA, OWNER_CLIENT)
+    for _ in range(60):  # more than the ceiling, each after its pair's delay
+        clock.advance(300)
+        await _fail(throttle, OWNER_CLIENT)
+    await throttle.admit(ADA, "192.0.2.1")  # a new address may still try
 
 
 async def test_replicas_share_one_state_through_redis() -> None:

@@ -197,6 +197,13 @@ async def test_every_lookup_checks_the_creators_membership_now(runtime: Runtime)
         session.add(Membership(workspace_id=workspace.id, user_id=admin_id, role=Role.OWNER))
     granted = await lookup()
     assert isinstance(granted, api_keys.KeyGrant) and granted.role is Role.MEMBER
+    # A deactivated creator no longer vouches (as their own tokens no longer work).
+    async with transaction(runtime.session_factory) as session:
+        await session.execute(update(User).where(User.id == admin_id).values(is_active=False))
+    assert await lookup() is Refusal.ENDED
+    async with transaction(runtime.session_factory) as session:
+        await session.execute(update(User).where(User.id == admin_id).values(is_active=True))
+    assert isinstance(await lookup(), api_keys.KeyGrant)
     async with transaction(runtime.session_factory) as session:
         await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(created_by_id=None))
     assert await lookup() is Refusal.ENDED

@@ -122,13 +122,19 @@ class SecurityHeadersMiddleware:
                 del headers["server"]
                 for name, value in extra.items():
                     if name == "Cache-Control":
-                        if "public" not in headers.get(name, ""):
+                        if not _declares_public(headers.get(name, "")):
                             headers[name] = value
                     else:
                         headers.setdefault(name, value)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _declares_public(cache_control: str) -> bool:
+    """Whether a ``Cache-Control`` value has the ``public`` directive (not merely the
+    word somewhere in it)."""
+    return "public" in {directive.strip().lower() for directive in cache_control.split(",")}
 
 
 class RequestBodyTooLarge(HTTPException):

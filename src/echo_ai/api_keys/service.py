@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.api_keys.models import ApiKey
 from echo_ai.api_keys.schemas import ApiKeyCreate
+from echo_ai.auth.models import User
 from echo_ai.db import utcnow
 from echo_ai.errors import NotFound
 from echo_ai.privacy import audit
@@ -211,7 +212,8 @@ async def authenticate(
     creator's membership (one query), so a removed member's keys stop working, and a
     member lowered to viewer has read-only keys, on the very next request, whatever else
     happened. A key whose creator is gone (``created_by_id`` NULL: the user row was
-    deleted) has nobody standing behind it and is refused too. Keys are only created by
+    deleted) or deactivated has nobody standing behind it and is refused too, as the
+    creator's own tokens are. Keys are only created by
     a signed-in owner or admin (``POST /v1/api-keys``), so every key has a creator.
 
     Every pepper (current and previous secret keys) is tried in the same query, so
@@ -224,7 +226,7 @@ async def authenticate(
     digests = [key_digest(token, pepper) for pepper in peppers]
     row = (
         await session.execute(
-            select(ApiKey, Membership.role)
+            select(ApiKey, Membership.role, User.id)
             .outerjoin(
                 Membership,
                 and_(
@@ -232,17 +234,19 @@ async def authenticate(
                     Membership.user_id == ApiKey.created_by_id,
                 ),
             )
+            .outerjoin(User, and_(User.id == Membership.user_id, User.is_active.is_(True)))
             .where(ApiKey.digest.in_(digests))
         )
     ).first()
     if row is None:
         return Refusal.UNKNOWN
-    key, creator_role = row
+    key, creator_role, active_creator = row
     now = utcnow()
     if (
         key.revoked_at is not None
         or (key.expires_at is not None and key.expires_at <= now)
         or creator_role is None
+        or active_creator is None
     ):
         return Refusal.ENDED
     await session.execute(

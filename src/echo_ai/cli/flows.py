@@ -161,7 +161,8 @@ async def report_and_export(
     runtime: Runtime, experiment_id: uuid.UUID, *, as_json: bool, export_path: Path | None
 ) -> None:
     """After a run: print the results, write the export file if asked, fail (exit 1) if
-    a provider failed: nothing worked, or the results are partial."""
+    a provider failed (nothing worked, or the results are partial) or if batches are still
+    unfinished (another process holds them: this one ran nothing of theirs)."""
     report = await show(runtime, str(experiment_id), as_json=as_json)
     status = report.experiment.status
     if export_path is not None:
@@ -171,6 +172,12 @@ async def report_and_export(
         print(f"wrote {rows} iterations to {export_path}", file=sys.stderr)
     if status == ExperimentStatus.FAILED:
         raise fail("the experiment failed: no provider produced an answer", FAILURE)
+    if status in (ExperimentStatus.QUEUED, ExperimentStatus.RUNNING):
+        raise fail(
+            f"the experiment is still {status}: another process is running its batches; "
+            f"`echo-ai experiments show {str(experiment_id)[:8]}` follows it",
+            FAILURE,
+        )
     if status == ExperimentStatus.PARTIAL:
         failed = ", ".join(report.failed_providers)
         raise fail(

@@ -134,11 +134,13 @@ class ExperimentReport:
     """The providers (``vendor:model``) whose batches ``combined`` includes."""
     combined_partial: bool
     """Some batch of the latest run has not finished: ``combined`` leaves it out."""
-    failed_providers: list[str]
-    """The providers (``vendor:model``) whose batch of the latest run failed, as its
-    round stored them."""
     earlier: list[tuple[BatchRun, BatchMetrics | None]]
     """The batches of earlier runs (a recurring experiment's history), newest first."""
+
+    @property
+    def failed_providers(self) -> list[str]:
+        """The providers (``vendor:model``) whose batch of the latest run failed."""
+        return run_service.failed_providers(batch for batch, _ in self.batches)
 
     @property
     def synthetic(self) -> bool:
@@ -289,7 +291,7 @@ class ExperimentDetail(ExperimentOut):
         base = ExperimentOut.of(report.experiment, batches)
         history = [BatchRunOut.of(batch, metrics) for batch, metrics in report.earlier]
         return cls(
-            **{**dict(base), "failed_providers": report.failed_providers},
+            **dict(base),
             combined=report.combined,
             combined_partial=report.combined_partial,
             combined_providers=report.combined_providers,

@@ -401,7 +401,6 @@ async def report(session: AsyncSession, experiment: Experiment) -> ExperimentRep
         combined=combined,
         combined_providers=list(stored.combined_providers) if stored is not None else [],
         combined_partial=stored is None or not stored.complete,
-        failed_providers=list(stored.failed_providers) if stored is not None else [],
         earlier=earlier,
     )
 

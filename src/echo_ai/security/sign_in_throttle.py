@@ -123,9 +123,12 @@ class SignInThrottle:
         # Other attempts of the same pair kept changing the state under us.
         raise _refused("too many sign-ins at once from your address", 1, "sign-in-client")
 
-    async def failed(self, email: str) -> None:
-        """Count a failure against the account's ceiling (the pair was counted on admit)."""
-        await self.limiter.hit(self._account_key(email), ACCOUNT_FAILURES)
+    async def failed(self, email: str, client: str) -> None:
+        """Count a failure against the account's ceiling, unless it comes from an address
+        the account signed in from (the owner's typos must not close the account to new
+        addresses; the pair was counted on admit)."""
+        if not await self._known(email, client):
+            await self.limiter.hit(self._account_key(email), ACCOUNT_FAILURES)
 
     async def succeeded(self, email: str, client: str) -> None:
         """Clear the pair and remember the client as one the account signs in from."""

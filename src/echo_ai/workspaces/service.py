@@ -494,7 +494,8 @@ async def change_role(
 ) -> tuple[Membership, User, Role]:
     """Give a member another role; returns the membership, its user and the old role
     (audited only if the role changed). Taking away the right to invite revokes the
-    member's pending invitations."""
+    member's pending invitations. Callers use :func:`echo_ai.api_keys.members.change_role`,
+    which also narrows the member's API keys (keys are a layer above workspaces)."""
     membership, user = await _member(session, workspace_id, user_id)
     previous = membership.role
     if previous is role:
@@ -529,7 +530,9 @@ async def remove_member(
     actor: Actor,
 ) -> tuple[Membership, User]:
     """Remove a member, or leave the workspace when ``user_id`` is the actor's own; the
-    member's pending invitations to it are revoked."""
+    member's pending invitations to it are revoked. Callers use
+    :func:`echo_ai.api_keys.members.remove_member`, which also revokes the member's API
+    keys (keys are a layer above workspaces; a key lookup refuses them anyway)."""
     leaving = actor.user_id == user_id
     if not leaving and not actor_role.can_manage:
         raise NotAllowed("only workspace owners and admins can do this")

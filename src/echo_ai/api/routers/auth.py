@@ -84,7 +84,7 @@ async def _sign_in(
     await throttle.admit(data.email, client)
     user = await workspaces.sign_in(session, data, actor=actor)
     if user is None:
-        await throttle.failed(data.email)
+        await throttle.failed(data.email, client)
         refused = accounts.InvalidCredentials()
         return error_response(refused.status_code, refused.code, refused.message)
     await throttle.succeeded(data.email, client)
