@@ -12,7 +12,10 @@ one of two kinds, declared with ``Annotated[str, SingleLine(max_length=...)]`` o
 
 Both are always bounded, so that nothing is stored that PostgreSQL would reject (NUL
 above all: a 500 there, silently stored on SQLite) and nothing huge is echoed back.
-"Control character" means Unicode category Cc: U+0000-U+001F, U+007F and U+0080-U+009F.
+"Control character" means Unicode category Cc (U+0000-U+001F, U+007F and U+0080-U+009F)
+and the bidirectional controls (U+202A-U+202E, U+2066-U+2069), which reorder what a reader
+sees ("Trojan Source": a name that displays as another); single-line text also refuses the
+line and paragraph separators (U+2028, U+2029).
 A refused string is a 422 naming the field, with the error type ``control_character``
 and the code point and position of the first offending character, never the value.
 (Lone surrogates, ``"\\ud800"`` in JSON, are not text: pydantic refuses them for any
@@ -33,15 +36,16 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROL_BUT_TAB_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_BIDI = r"\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(rf"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}]")
+_CONTROL_BUT_TAB_NEWLINE = re.compile(rf"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 _LINE_END = re.compile(r"\r\n?")
 
 # The same rules for the OpenAPI schema (JSON Schema patterns are ECMA-262 regexes; lone
 # surrogates cannot be written in one, and are refused all the same).
-_SINGLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
-_MULTI_LINE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+_SINGLE_LINE_PATTERN = rf"^[^\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}]*$"
+_MULTI_LINE_PATTERN = rf"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]*$"
 
 REPLACEMENT = "\ufffd"
 

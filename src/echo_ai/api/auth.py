@@ -170,9 +170,20 @@ async def _resolve(
         grant = await api_keys.authenticate(session, token, peppers=state.keys.peppers())
         if isinstance(grant, Refusal):
             raise NotAuthenticated("the API key is invalid, expired or revoked", refusal=grant)
+        if x_workspace_id is not None and _workspace_id(x_workspace_id) != grant.key.workspace_id:
+            # A key acts in its own workspace only: a client that names another one must
+            # not act on the key's instead without knowing.
+            raise NotFound("no such workspace (an API key acts in its own workspace only)")
         return Principal(workspace_id=grant.key.workspace_id, role=grant.role, api_key=grant.key)
     user = await _user_from_token(state, session, token)
     return await _user_principal(session, user, x_workspace_id)
+
+
+def _workspace_id(header: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(header)
+    except ValueError:
+        return None
 
 
 async def _user_principal(session: SessionDep, user: User, x_workspace_id: str | None) -> Principal:
@@ -184,10 +195,10 @@ async def _user_principal(session: SessionDep, user: User, x_workspace_id: str |
     if x_workspace_id is None:
         query = query.where(Workspace.personal.is_(True))
     else:
-        try:
-            query = query.where(Membership.workspace_id == uuid.UUID(x_workspace_id))
-        except ValueError:
-            raise NotFound("no such workspace") from None
+        named = _workspace_id(x_workspace_id)
+        if named is None:
+            raise NotFound("no such workspace")
+        query = query.where(Membership.workspace_id == named)
     membership = await session.scalar(query.limit(1))
     if membership is None:
         raise NotFound("no such workspace")

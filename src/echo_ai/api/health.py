@@ -90,3 +90,11 @@ async def ready(state: StateDep, request: Request) -> JSONResponse | dict[str, o
         {"checks": statuses},
         headers={"Retry-After": "5"},
     )
+
+
+# Load balancers and orchestrators probe with HEAD as well as GET (the same answer, no
+# body); one operation each in the OpenAPI schema.
+for _path, _probe in (("", health), ("/ready", ready)):
+    router.add_api_route(
+        _path, _probe, methods=["HEAD"], include_in_schema=False, response_model=None
+    )

@@ -110,7 +110,8 @@ class ExperimentCreate(BaseModel):
 
     @property
     def display_name(self) -> str:
-        return self.name or self.prompt[:80]
+        """The name given, or the prompt's start on one line (names are single-line)."""
+        return self.name or " ".join(self.prompt.split())[:80]
 
 
 def check_demo_probabilities(probabilities: dict[str, float] | None, brands: BrandSet) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from echo_ai.db import utcnow
 from echo_ai.runs.models import Experiment
@@ -15,8 +15,11 @@ from echo_ai.text import SingleLine
 MAX_CRON_LENGTH = 100
 MAX_TIME_ZONE_LENGTH = 64
 
-TimeZoneName = Annotated[str, SingleLine(max_length=MAX_TIME_ZONE_LENGTH)]
-"""An IANA time zone name (``Europe/Paris``); the longest is 32 characters."""
+TimeZoneName = Annotated[
+    str, SingleLine(max_length=MAX_TIME_ZONE_LENGTH), AfterValidator(cron.valid_timezone)
+]
+"""An IANA time zone name (``Europe/Paris``) the server knows; the longest is 32
+characters."""
 
 
 class ScheduleIn(BaseModel):
@@ -35,11 +38,6 @@ class ScheduleIn(BaseModel):
     @classmethod
     def _valid_cron(cls, value: str) -> str:
         return cron.valid_cron(value)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        return cron.valid_timezone(value)
 
     @model_validator(mode="after")
     def _not_too_often(self) -> ScheduleIn:
