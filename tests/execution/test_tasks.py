@@ -86,7 +86,7 @@ def test_a_chunk_is_no_longer_waiting_once_claimed_or_given_up(
     worker.redis.lpush(QUEUE, "a message")  # the broker is not empty: the marks count
     tasks.run_chunk.apply(args=[str(batch_id), 0]).get()
     assert worker.queued.waiting_now([batch_id]) == {batch_id}  # chunk 1 still waits
-    assert worker.redis.smembers(queued_key(batch_id)) == {b"1"}
+    assert worker.redis.zrange(queued_key(batch_id), 0, -1) == [b"1"]
     worker.settings.worker.max_retries = 1
     broken = _batch(worker, broken=True)
     worker.queued.mark([(str(broken), 0)])
