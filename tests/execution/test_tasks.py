@@ -4,24 +4,30 @@ is given up, and a normal run leaves no delivery counter behind."""
 
 from __future__ import annotations
 
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import select, update
 
 from echo_ai.config import Settings, get_settings
 from echo_ai.db import transaction
 from echo_ai.execution import tasks
-from echo_ai.execution.broker import queued_key
+from echo_ai.execution.broker import QueuedChunks, queued_key
 from echo_ai.execution.celery_app import QUEUE
 from echo_ai.experiments import service as experiment_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment
 from tests.factories import experiment_input
-from tests.servers import flushed_redis, redis_database_url
+from tests.kit import ManualClock
+from tests.servers import flushed_redis, per_test_process, redis_database_url
 
-REDIS_DB = 13
+REDIS_DB = per_test_process((8, 9))
+"""Per test process, like the other modules on 8 and 9: tests of this module running at
+once (pytest-xdist) must not see each other's delivery counters and marks."""
 
 
 @pytest.fixture
@@ -86,13 +92,54 @@ def test_a_chunk_is_no_longer_waiting_once_claimed_or_given_up(
     worker.redis.lpush(QUEUE, "a message")  # the broker is not empty: the marks count
     tasks.run_chunk.apply(args=[str(batch_id), 0]).get()
     assert worker.queued.waiting_now([batch_id]) == {batch_id}  # chunk 1 still waits
-    assert worker.redis.smembers(queued_key(batch_id)) == {b"1"}
+    assert worker.redis.zrange(queued_key(batch_id), 0, -1) == [b"1"]
     worker.settings.worker.max_retries = 1
     broken = _batch(worker, broken=True)
     worker.queued.mark([(str(broken), 0)])
     tasks.run_chunk.apply(args=[str(broken), 0]).get()  # retried (marked again), given up
     assert worker.queued.waiting_now([broken]) == set()
     assert _state(worker, broken)[0] == BatchStatus.FAILED
+
+
+def test_a_mark_counts_only_for_the_visibility_timeout(worker: tasks.WorkerRuntime) -> None:
+    """A mark whose message never reached the broker (its sender killed after marking, a
+    retry whose send failed) must not keep its batch from counting as stalled: by the
+    visibility timeout, a message delivered and not acknowledged is delivered again."""
+    clock = ManualClock(now=time.time())
+    worker.queued.clock = clock
+    timeout = worker.settings.worker.visibility_timeout_seconds
+    assert worker.queued.mark_seconds == timeout
+    batch_id = uuid.uuid4()
+    worker.queued.mark([(str(batch_id), 0)])
+    worker.redis.lpush(QUEUE, "another batch's message")  # the broker is not empty
+    assert worker.queued.waiting_now([batch_id]) == {batch_id}
+    assert 0 < worker.redis.ttl(queued_key(batch_id)) <= timeout
+
+    clock.advance(timeout + 1)
+    assert worker.queued.waiting_now([batch_id]) == set()  # stale: ignored
+    worker.queued.mark([(str(batch_id), 1)])  # sent again now (a retry, a re-dispatch)
+    assert worker.queued.waiting_now([batch_id]) == {batch_id}
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_redis_error_once_the_chunk_holds_its_batch_does_not_fail_it(
+    worker: tasks.WorkerRuntime,
+) -> None:
+    batch_id = _batch(worker)
+    # The marks' Redis is unreachable from now on (the delivery counters' still works).
+    unreachable = redis.Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=1)
+    worker.queued = QueuedChunks(unreachable)
+    try:
+        for chunk in (0, 1):
+            tasks.run_chunk.apply(args=[str(batch_id), chunk]).get()
+    finally:
+        unreachable.close()
+    assert _state(worker, batch_id) == (BatchStatus.COMPLETED, None)
 
 
 def test_a_chunk_that_keeps_failing_fails_its_batch_with_the_reason(

@@ -24,6 +24,7 @@ from echo_ai.privacy.audit import Actor
 from echo_ai.providers.base import Completion, CompletionRequest, ServerError
 from echo_ai.providers.retry import RetryPolicy
 from echo_ai.runs import leases
+from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Iteration
 from tests.factories import stored_batches, stored_experiment
 from tests.kit import wait_until
@@ -224,14 +225,19 @@ async def test_starting_up_takes_over_exactly_the_batches_nobody_runs(
 
 
 class _SteppedClock:
-    """A clock whose sleeps end only when the test steps it."""
+    """A clock whose sleeps end only when the test steps it; its wall clock stands at
+    ``wall`` (a lease keeper dates its renewals by it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, wall: datetime | None = None) -> None:
         self._step = asyncio.Event()
         self.sleeping = 0
+        self.wall = wall or utcnow()
 
     def monotonic(self) -> float:
         return 0.0
+
+    def time(self) -> float:
+        return self.wall.timestamp()
 
     async def sleep(self, seconds: float) -> None:
         self.sleeping += 1
@@ -247,7 +253,7 @@ class _SteppedClock:
 
 async def test_the_holder_renews_its_lease_while_a_call_is_slow(runtime: Runtime) -> None:
     vendor = _serve(runtime, _Vendor(gated=True))
-    clock = _SteppedClock()
+    clock = _SteppedClock(wall=utcnow() + timedelta(seconds=30))
     runtime.runner.leases.clock = clock
     experiment_id = await stored_experiment(runtime.session_factory, iterations=3)
     (batch,) = await stored_batches(runtime.session_factory, experiment_id)
@@ -264,8 +270,64 @@ async def test_the_holder_renews_its_lease_while_a_call_is_slow(runtime: Runtime
         return moved.heartbeat_at > claimed and moved.lease_owner == runtime.runner.leases.owner
 
     await wait_until(renewed, message="the lease was not renewed")
+    assert (await _batch(runtime, batch.id)).heartbeat_at == clock.wall  # dated by its clock
     vendor.gate.set()
     await running
     assert clock.sleeping == 0  # the renewal stopped with the batch
     done = await _batch(runtime, batch.id)
     assert (done.status, done.lease_owner) == (BatchStatus.COMPLETED, None)
+
+
+async def _take_over(runtime: Runtime, taker: Runtime, batch_id: uuid.UUID) -> None:
+    """What a process starting up does once the holder's lease has lapsed (its renewals
+    failed for longer than the TTL): takes the batch over."""
+    later = utcnow() + taker.lease_ttl + timedelta(seconds=1)
+    async with transaction(taker.session_factory) as session:
+        taken = await leases.take_orphans(
+            session, owner=taker.runner.leases.owner, now=later, ttl=taker.lease_ttl
+        )
+    assert [batch.id for batch in taken] == [batch_id]
+
+
+async def test_a_holder_whose_lease_was_taken_over_stops_and_does_not_take_it_back(
+    runtime: Runtime, other: Runtime
+) -> None:
+    vendor = _serve(runtime, _Vendor(gated=True))
+    clock = _SteppedClock()
+    runtime.runner.leases.clock = clock
+    experiment_id = await stored_experiment(runtime.session_factory, iterations=50)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
+    running = asyncio.create_task(runtime.executor.run_experiment(experiment_id))
+    slots = runtime.settings.runner.concurrency_per_provider  # 16 calls wait at the gate
+    await wait_until(lambda: vendor.in_flight == slots and clock.sleeping == 1)
+
+    await _take_over(runtime, other, batch.id)
+    clock.step()  # the holder's next renewal finds the lease in another's name
+    await wait_until(
+        lambda: runtime.runner.halted(batch.id), message="the holder did not notice its loss"
+    )
+    vendor.gate.set()
+    await running
+
+    # The calls in flight ended and were stored; no other call started here, and the
+    # lease still names the process that took the batch over.
+    after = await _batch(runtime, batch.id)
+    assert vendor.calls == slots and after.stored == slots
+    assert (after.status, after.lease_owner) == (BatchStatus.RUNNING, other.runner.leases.owner)
+
+
+async def test_an_exclusive_claim_needs_the_lease_to_still_name_its_holder(
+    runtime: Runtime, other: Runtime
+) -> None:
+    experiment_id = await stored_experiment(runtime.session_factory, iterations=5)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
+    me = runtime.runner.leases.owner
+    assert await runtime.runner.leases.acquire(batch.id)
+    await _take_over(runtime, other, batch.id)
+    async with transaction(runtime.session_factory) as session:
+        assert await run_service.claim(session, batch.id, owner=me, exclusive=True) is None
+        assert not await leases.renew(session, batch.id, owner=me, now=utcnow(), exclusive=True)
+    assert (await _batch(runtime, batch.id)).lease_owner == other.runner.leases.owner
+    async with transaction(runtime.session_factory) as session:  # Celery chunks share it
+        assert await run_service.claim(session, batch.id, owner=me) is not None
+    assert (await _batch(runtime, batch.id)).lease_owner == me

@@ -4,14 +4,18 @@ batches are dispatched again."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from echo_ai.db import transaction, utcnow
+from echo_ai.db import is_sqlite, transaction, utcnow
 from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments import service as experiment_service
 from echo_ai.privacy.audit import Actor
@@ -20,7 +24,12 @@ from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentStatus, Iteration
 from echo_ai.schedules import cron as cron_times
 from echo_ai.schedules import service as schedule_service
-from echo_ai.schedules.scheduler import Scheduler, claim_stalled, start_due_runs
+from echo_ai.schedules.scheduler import (
+    Scheduler,
+    claim_stalled,
+    stalled_candidates,
+    start_due_runs,
+)
 from echo_ai.schedules.schemas import ScheduleIn
 from tests.factories import stored_experiment
 
@@ -204,6 +213,14 @@ async def test_paused_or_still_running_experiments_do_not_start_another_run(
     assert resumed.next_run_at is not None and resumed.next_run_at > now
 
 
+async def _claim_stalled(
+    session: AsyncSession, *, now: datetime, stalled_after: timedelta
+) -> list[BatchRun]:
+    """The sweep with no broker: the candidates, then their claim."""
+    candidates = await stalled_candidates(session, now=now, stalled_after=stalled_after)
+    return await claim_stalled(session, candidates, now=now, stalled_after=stalled_after)
+
+
 async def test_stalled_batches_are_claimed_once_per_period_then_finish(runtime: Runtime) -> None:
     experiment_id = await _scheduled(runtime, run_first=False)
     now = datetime.now(UTC)
@@ -216,9 +233,9 @@ async def test_stalled_batches_are_claimed_once_per_period_then_finish(runtime: 
     window = timedelta(minutes=10)
 
     async with transaction(runtime.session_factory) as session:
-        stalled = await claim_stalled(session, now=now, stalled_after=window)
+        stalled = await _claim_stalled(session, now=now, stalled_after=window)
     async with transaction(runtime.session_factory) as session:
-        again = await claim_stalled(session, now=now + timedelta(minutes=1), stalled_after=window)
+        again = await _claim_stalled(session, now=now + timedelta(minutes=1), stalled_after=window)
     assert [batch.experiment_id for batch in stalled] == [experiment_id] and again == []
 
     await runtime.executor.run_batches(stalled)
@@ -228,7 +245,7 @@ async def test_stalled_batches_are_claimed_once_per_period_then_finish(runtime: 
                 select(BatchRun.status).where(BatchRun.experiment_id == experiment_id)
             )
         )
-        assert await claim_stalled(session, now=now + window * 3, stalled_after=window) == []
+        assert await _claim_stalled(session, now=now + window * 3, stalled_after=window) == []
     assert statuses == [BatchStatus.COMPLETED]
 
 
@@ -288,7 +305,87 @@ async def test_concurrent_schedulers_claim_a_stalled_batch_once(runtime: Runtime
 
     async def claim() -> list[BatchRun]:
         async with transaction(runtime.session_factory) as session:
-            return await claim_stalled(session, now=now, stalled_after=timedelta(minutes=10))
+            return await _claim_stalled(session, now=now, stalled_after=timedelta(minutes=10))
 
     results = await asyncio.gather(*(claim() for _ in range(4)))
     assert sorted(len(claimed) for claimed in results) == [0, 0, 0, 1]
+
+
+async def _row_locked(
+    runtime: Runtime, table: type[BatchRun] | type[Experiment], row_id: object
+) -> bool:
+    """Whether another transaction could not write the row now, without waiting: on
+    PostgreSQL its row lock is taken, on SQLite the database's write lock."""
+    if is_sqlite(runtime.engine):
+        path = runtime.engine.url.database
+        assert path is not None
+        connection = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return True
+        finally:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            connection.close()
+        return False
+    try:
+        async with transaction(runtime.session_factory) as session:
+            await session.execute(
+                select(table.id).where(table.id == row_id).with_for_update(nowait=True)
+            )
+    except DBAPIError:
+        return True
+    return False
+
+
+async def test_the_broker_is_asked_about_stalled_batches_with_no_lock_held(
+    runtime: Runtime,
+) -> None:
+    experiment_id = await _scheduled(runtime, run_first=False)
+    now = datetime.now(UTC)
+    async with transaction(runtime.session_factory) as session:
+        (batch_id,) = await session.scalars(
+            select(BatchRun.id).where(BatchRun.experiment_id == experiment_id)
+        )
+        await session.execute(
+            update(BatchRun)
+            .where(BatchRun.id == batch_id)
+            .values(status=BatchStatus.RUNNING, heartbeat_at=now - timedelta(minutes=20))
+        )
+    asked: list[tuple[list[uuid.UUID], bool]] = []
+
+    async def waiting(batch_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:  # a slow Redis
+        asked.append((list(batch_ids), await _row_locked(runtime, BatchRun, batch_id)))
+        return set()
+
+    scheduler = Scheduler.of(runtime)
+    scheduler.stalled_after = timedelta(minutes=10)
+    scheduler.waiting = waiting
+    result = await scheduler.tick(now=now)
+    assert asked == [([batch_id], False)]
+    assert result.recovered == [batch_id]
+
+
+async def test_a_resume_asks_the_broker_with_no_lock_held(runtime: Runtime) -> None:
+    experiment_id = await _scheduled(runtime)  # completed
+    async with transaction(runtime.session_factory) as session:
+        (batch_id,) = await session.scalars(
+            select(BatchRun.id).where(BatchRun.experiment_id == experiment_id)
+        )
+        await session.execute(
+            update(Iteration)
+            .where(Iteration.batch_run_id == batch_id, Iteration.index == 0)
+            .values(success=False, answer=None, error_code="server_error")
+        )
+    asked: list[tuple[list[uuid.UUID], bool]] = []
+
+    async def waiting(batch_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:  # a slow Redis
+        asked.append((list(batch_ids), await _row_locked(runtime, Experiment, experiment_id)))
+        return set()
+
+    async with transaction(runtime.session_factory) as session:
+        reopened = await run_service.reopen_unfinished(
+            session, experiment_id, now=utcnow(), lease_ttl=runtime.lease_ttl, waiting=waiting
+        )
+    assert asked == [([batch_id], False)] and reopened == 1

@@ -30,7 +30,10 @@ class CeleryExecutor:
     ) -> None:
         self.app = app
         self.session_factory = session_factory
-        self.queued = queued or QueuedChunks.from_url(str(app.conf.broker_url))
+        self.queued = queued or QueuedChunks.from_url(
+            str(app.conf.broker_url),
+            mark_seconds=app.conf.broker_transport_options["visibility_timeout"],
+        )
         """Where each chunk sent is marked as waiting (in the broker's Redis database)."""
 
     async def run_experiment(self, experiment_id: uuid.UUID) -> None:

@@ -120,8 +120,13 @@ class Runner:
 
     def halted(self, batch_run_id: uuid.UUID) -> bool:
         """Whether this process knows that no new call may start for the batch (a fatal
-        error, a crash or a cancellation): its remaining chunks need not be started."""
-        return batch_run_id in self._aborted or batch_run_id in self._cancelled
+        error, a crash, a cancellation, or its lease taken over by another process): its
+        remaining chunks need not be started."""
+        return (
+            batch_run_id in self._aborted
+            or batch_run_id in self._cancelled
+            or self.leases.lost(batch_run_id)
+        )
 
     def cancel(self, batch_run_id: uuid.UUID) -> None:
         """Start no new call for this (cancelled) batch; calls in flight finish and are
@@ -132,7 +137,7 @@ class Runner:
         """Whether no new call may start for the batch: a fatal error, a cancellation, or
         the batch ended elsewhere (another worker's chunk failed it), re-read from the
         database at most every :data:`CANCEL_CHECK_SECONDS`."""
-        if batch_run_id in self._aborted or batch_run_id in self._cancelled:
+        if self.halted(batch_run_id):
             return True
         now = self.clock.monotonic()
         last = self._checked_at.get(batch_run_id)
@@ -163,12 +168,17 @@ class Runner:
     async def _run_chunk(
         self, batch_run_id: uuid.UUID, chunk: int, on_claimed: OnClaimed | None
     ) -> bool:
+        exclusive = self.leases.exclusive(batch_run_id)
         async with transaction(self.session_factory) as session:
-            batch = await service.claim(session, batch_run_id, owner=self.leases.owner)
+            batch = await service.claim(
+                session, batch_run_id, owner=self.leases.owner, exclusive=exclusive
+            )
             todo = [] if batch is None else await service.missing_indices(session, batch, chunk)
         if on_claimed is not None:
             await on_claimed()
         if batch is None:
+            if exclusive:  # ended, or taken over by another process: nothing more runs here
+                self._cancelled.add(batch_run_id)
             return False
         if todo:
             try:

@@ -71,7 +71,9 @@ class WorkerRuntime:
             raise
         assert settings.redis_url is not None
         self.redis = redis.Redis.from_url(settings.redis_url)
-        self.queued = QueuedChunks(self.redis)
+        self.queued = QueuedChunks(
+            self.redis, mark_seconds=settings.worker.visibility_timeout_seconds
+        )
 
     def run(self, job: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(job)
@@ -134,7 +136,12 @@ async def _run_chunk(
     runtime = worker.runtime
 
     async def claimed() -> None:  # the lease says it runs now: no longer waiting
-        await asyncio.to_thread(worker.queued.unmark, batch_run_id, chunk)
+        try:
+            await asyncio.to_thread(worker.queued.unmark, batch_run_id, chunk)
+        except redis.RedisError:
+            # The chunk holds its batch now: a Redis blip must not fail it. The mark left
+            # behind is tried again when the task ends, and counts only for a while.
+            log.warning("could not take chunk %s off the waiting marks", chunk, exc_info=True)
 
     try:
         async with asyncio.timeout(soft):

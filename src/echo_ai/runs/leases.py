@@ -13,7 +13,10 @@ Who respects it:
   whose lease is held (:class:`BatchBusy`), since running its missing iterations while
   the holder still runs them would pay for the same calls twice;
 - the in-process executor runs a batch only if it can :func:`acquire` its lease, which
-  nobody else holds, so two processes sharing a database never run the same batch;
+  nobody else holds, so two processes sharing a database never run the same batch; it
+  holds the lease exclusively: its renewals and claims change only a lease that still
+  names it, so a holder whose lease lapsed (its renewals failed for a while) and was
+  taken over meanwhile stops running the batch instead of taking it back;
 - a process with the in-process executor starting up takes over the batches whose holder
   is gone (:func:`take_orphans`): a lapsed lease, none at all, or a holder known dead on
   this machine (its process is not running).
@@ -33,18 +36,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.db import rows_changed
 from echo_ai.errors import Conflict
-from echo_ai.runs.models import BatchRun, BatchStatus
+from echo_ai.runs.models import ACTIVE_STATUSES, BatchRun
 
 RENEWALS_PER_TTL = 4
 """A holder renews its lease this many times per TTL: a late renewal or two (a slow
 database) does not let it lapse."""
-
-_ACTIVE = (BatchStatus.QUEUED, BatchStatus.RUNNING)
 
 _OWNERS_HERE: set[str] = set()
 """The owners this process has created and not closed: on this machine, an owner with this
@@ -115,8 +116,18 @@ class Holder:
         )
 
 
-def _held(now: datetime, ttl: timedelta) -> ColumnElement[bool]:
+def held(now: datetime, ttl: timedelta) -> ColumnElement[bool]:
+    """A query's condition: the batch's lease is held at ``now``."""
     return and_(BatchRun.lease_owner.is_not(None), BatchRun.heartbeat_at > now - ttl)
+
+
+def free(now: datetime, ttl: timedelta) -> ColumnElement[bool]:
+    """A query's condition: the batch's lease is not held at ``now`` (none, or lapsed)."""
+    return or_(
+        BatchRun.lease_owner.is_(None),
+        BatchRun.heartbeat_at.is_(None),
+        BatchRun.heartbeat_at <= now - ttl,
+    )
 
 
 async def holders(
@@ -133,7 +144,7 @@ async def holders(
             BatchRun.lease_owner,
             BatchRun.heartbeat_at,
         )
-        .where(BatchRun.id.in_(batch_run_ids), _held(now, ttl))
+        .where(BatchRun.id.in_(batch_run_ids), held(now, ttl))
         .order_by(BatchRun.created_at)
     )
     return [
@@ -151,7 +162,7 @@ async def acquire(
         update(BatchRun)
         .where(
             BatchRun.id == batch_run_id,
-            BatchRun.status.in_(_ACTIVE),
+            BatchRun.status.in_(ACTIVE_STATUSES),
             or_(
                 BatchRun.lease_owner.is_(None),
                 BatchRun.lease_owner == owner,
@@ -163,17 +174,35 @@ async def acquire(
     return taken == 1
 
 
+def still_held_by(owner: str) -> ColumnElement[bool]:
+    """The condition under which an exclusive holder may go on: the lease still names it.
+    Once its lease lapsed and another process took it (a resume, a start-up's
+    :func:`take_orphans`), the holder must not take it back: both would run the batch."""
+    return BatchRun.lease_owner == owner
+
+
 async def renew(
-    session: AsyncSession, batch_run_id: uuid.UUID, *, owner: str, now: datetime
-) -> None:
-    """Renew ``owner``'s lease. Whatever the batch's status: a failed or cancelled batch
-    may still have calls in flight here, which a resume must wait for."""
-    await session.execute(
-        update(BatchRun)
-        .where(BatchRun.id == batch_run_id)
-        .values(lease_owner=owner, heartbeat_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    session: AsyncSession,
+    batch_run_id: uuid.UUID,
+    *,
+    owner: str,
+    now: datetime,
+    exclusive: bool = False,
+) -> bool:
+    """Renew ``owner``'s lease; whether it still holds it. Whatever the batch's status: a
+    failed or cancelled batch may still have calls in flight here, which a resume must
+    wait for.
+
+    An ``exclusive`` holder (one that :func:`acquire` d the batch) renews only a lease
+    that still names it: False means another process has taken the batch over, and the
+    holder must start no new call for it. Chunks on Celery workers share the lease, so
+    each renews it whoever the last renewer was (the last one names itself).
+    """
+    statement = update(BatchRun).where(BatchRun.id == batch_run_id)
+    if exclusive:
+        statement = statement.where(still_held_by(owner))
+    changed = await rows_changed(session, statement.values(lease_owner=owner, heartbeat_at=now))
+    return changed == 1
 
 
 async def release(session: AsyncSession, batch_run_id: uuid.UUID, *, owner: str) -> None:
@@ -201,7 +230,7 @@ async def take_orphans(
     rows = (
         await session.execute(
             select(BatchRun.id, BatchRun.lease_owner, BatchRun.heartbeat_at)
-            .where(BatchRun.status.in_(_ACTIVE))
+            .where(BatchRun.status.in_(ACTIVE_STATUSES))
             .order_by(BatchRun.created_at)
         )
     ).all()
@@ -217,10 +246,18 @@ async def take_orphans(
             if row.lease_owner is None
             else BatchRun.lease_owner == row.lease_owner
         )
+        # A lease taken for having lapsed must still have lapsed at the write: a holder
+        # that renewed since the read is alive, and keeps its batch.
+        still_lapsed = or_(BatchRun.heartbeat_at.is_(None), BatchRun.heartbeat_at <= now - ttl)
         changed = await rows_changed(
             session,
             update(BatchRun)
-            .where(BatchRun.id == row.id, BatchRun.status.in_(_ACTIVE), same_owner)
+            .where(
+                BatchRun.id == row.id,
+                BatchRun.status.in_(ACTIVE_STATUSES),
+                same_owner,
+                still_lapsed if lapsed else true(),
+            )
             .values(lease_owner=owner, heartbeat_at=now),
         )
         if changed == 1:

@@ -117,6 +117,10 @@ class BatchStatus(enum.StrEnum):
 
 FINISHED_STATUSES = frozenset({BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED})
 
+ACTIVE_STATUSES = (BatchStatus.QUEUED, BatchStatus.RUNNING)
+"""A batch waiting to run or running: what a run still has to do, a resume must not run
+twice and a plan counts as going (``finalizing`` is neither: its iterations are done)."""
+
 
 class BatchRun(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "batch_runs"

@@ -33,6 +33,7 @@ from echo_ai.providers.registry import ProviderSpec
 from echo_ai.runs import leases
 from echo_ai.runs.claims import ClaimedBatch
 from echo_ai.runs.models import (
+    ACTIVE_STATUSES,
     FINISHED_STATUSES,
     BatchRun,
     BatchStatus,
@@ -41,8 +42,6 @@ from echo_ai.runs.models import (
     ExperimentStatus,
     Iteration,
 )
-
-_ACTIVE = (BatchStatus.QUEUED, BatchStatus.RUNNING)
 
 FACTS_SLICE = 2_000
 """Iterations read (and turned into facts in a worker thread) at a time: memory stays
@@ -127,10 +126,12 @@ async def _load_batch(session: AsyncSession, batch_run_id: uuid.UUID) -> BatchRu
 
 
 async def claim(
-    session: AsyncSession, batch_run_id: uuid.UUID, *, owner: str
+    session: AsyncSession, batch_run_id: uuid.UUID, *, owner: str, exclusive: bool = False
 ) -> ClaimedBatch | None:
     """Mark a batch running, held by ``owner`` (see :mod:`echo_ai.runs.leases`), and
-    describe it for the engine; None if there is nothing to do.
+    describe it for the engine; None if there is nothing to do. An ``exclusive`` holder
+    (the in-process executor, which acquired the lease) claims only while the lease still
+    names it: None too once another process has taken the batch over.
 
     Status changes are conditional UPDATEs, never read-modify-write, so a slow chunk can
     not move a batch that another chunk has finished back to "running".
@@ -139,9 +140,10 @@ async def claim(
     # The experiment's row first, like every transaction that changes a batch's outcome
     # (see _lock_experiment_of): taken the other way round, a claim and a cancel could
     # deadlock. Only a queued experiment is written (and so locked) here.
-    active = select(BatchRun.experiment_id).where(
-        BatchRun.id == batch_run_id, BatchRun.status.in_(_ACTIVE)
-    )
+    claimable = [BatchRun.id == batch_run_id, BatchRun.status.in_(ACTIVE_STATUSES)]
+    if exclusive:
+        claimable.append(leases.still_held_by(owner))
+    active = select(BatchRun.experiment_id).where(*claimable)
     await session.execute(
         update(Experiment)
         .where(
@@ -150,20 +152,22 @@ async def claim(
         .values(status=ExperimentStatus.RUNNING, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    await session.execute(
+    claimed = await rows_changed(
+        session,
         update(BatchRun)
-        .where(BatchRun.id == batch_run_id, BatchRun.status.in_(_ACTIVE))
+        .where(*claimable)
         .values(
             status=BatchStatus.RUNNING,
             started_at=func.coalesce(BatchRun.started_at, now),
             heartbeat_at=now,
             lease_owner=owner,
             updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+        ),
     )
+    if claimed != 1:
+        return None
     batch = await _load_batch(session, batch_run_id)
-    if batch is None or batch.status not in _ACTIVE:
+    if batch is None:
         return None
     return ClaimedBatch.of(batch)
 
@@ -389,7 +393,7 @@ async def finalize_if_complete(session: AsyncSession, batch_run_id: uuid.UUID) -
     claimed = await rows_changed(
         session,
         update(BatchRun)
-        .where(BatchRun.id == batch_run_id, BatchRun.status.in_(_ACTIVE))
+        .where(BatchRun.id == batch_run_id, BatchRun.status.in_(ACTIVE_STATUSES))
         .values(status=BatchStatus.FINALIZING),
     )
     if claimed != 1:
@@ -426,7 +430,7 @@ async def fail(session: AsyncSession, batch_run_id: uuid.UUID, failure: Failure)
     failed = await rows_changed(
         session,
         update(BatchRun)
-        .where(BatchRun.id == batch_run_id, BatchRun.status.in_(_ACTIVE))
+        .where(BatchRun.id == batch_run_id, BatchRun.status.in_(ACTIVE_STATUSES))
         .values(
             status=BatchStatus.FAILED,
             error=failure.message,
@@ -478,7 +482,7 @@ async def cancel(session: AsyncSession, experiment_id: uuid.UUID) -> list[uuid.U
     cancelled_by = Failure.of(FailureCode.CANCELLED)
     result = await session.execute(
         update(BatchRun)
-        .where(BatchRun.experiment_id == experiment_id, BatchRun.status.in_(_ACTIVE))
+        .where(BatchRun.experiment_id == experiment_id, BatchRun.status.in_(ACTIVE_STATUSES))
         .values(
             status=BatchStatus.CANCELLED,
             error=cancelled_by.message,
@@ -575,7 +579,7 @@ async def runnable_batches(session: AsyncSession, experiment_id: uuid.UUID) -> l
     return list(
         await session.scalars(
             select(BatchRun).where(
-                BatchRun.experiment_id == experiment_id, BatchRun.status.in_(_ACTIVE)
+                BatchRun.experiment_id == experiment_id, BatchRun.status.in_(ACTIVE_STATUSES)
             )
         )
     )
@@ -595,7 +599,9 @@ async def reopen_unfinished(
     Refuses (:class:`~echo_ai.runs.leases.BatchBusy`, changing nothing) while a batch it
     would reopen is held by a process (its lease, at ``now``) or, per ``waiting``, has
     chunks waiting in the broker: running its missing iterations now would pay for calls
-    that are already on their way.
+    that are already on their way. The broker is asked first, before any lock is taken
+    (a slow Redis must not hold the experiment's row, or SQLite's write lock); the leases
+    are checked under the lock, and each is cleared only if it has still lapsed then.
 
     Failed iterations are deleted so that their indices run again (an outage or a bad key
     must not shrink the sample for good), and taken off the batch's counters. A reopened
@@ -603,13 +609,21 @@ async def reopen_unfinished(
     stored again without it; the experiment is running again. Returns how many batches
     were reopened.
     """
-    await _lock_experiment(session, experiment_id)  # first, like every finishing change
     latest = _latest_round(experiment_id)
-    batches = list(
+    asked = list(
         await session.scalars(
-            select(BatchRun).where(
+            select(BatchRun.id).where(
                 BatchRun.experiment_id == experiment_id, BatchRun.round == latest
             )
+        )
+    )
+    queued = await waiting(asked) if waiting is not None and asked else set()
+    await _lock_experiment(session, experiment_id)  # first, like every finishing change
+    batches = list(
+        await session.scalars(
+            select(BatchRun)
+            .where(BatchRun.experiment_id == experiment_id, BatchRun.round == latest)
+            .execution_options(populate_existing=True)
         )
     )
     has_failed = set(
@@ -628,9 +642,23 @@ async def reopen_unfinished(
         if batch.status != BatchStatus.CANCELLED
         and (batch.status != BatchStatus.COMPLETED or batch.id in has_failed)
     ]
-    await _refuse_if_busy(session, todo, now=now, lease_ttl=lease_ttl, waiting=waiting)
+    if waiting is not None and any(batch.id not in asked for batch in todo):
+        raise leases.BatchBusy("a new run of the experiment has just started: try again")
+    await _refuse_if_busy(session, todo, now=now, lease_ttl=lease_ttl, queued=queued)
     reopened: list[BatchRun] = []
     for batch in todo:
+        # The lease is freed for whichever process runs the batch now, only if it has
+        # still lapsed: a process may have taken the batch since the check (a start-up's
+        # take-over does not wait for the experiment's lock).
+        freed = await rows_changed(
+            session,
+            update(BatchRun)
+            .where(BatchRun.id == batch.id, leases.free(now, lease_ttl))
+            .values(lease_owner=None),
+        )
+        if freed != 1:
+            await _refuse_if_busy(session, [batch], now=now, lease_ttl=lease_ttl, queued=set())
+            raise leases.BatchBusy(f"batch {batch.id} has just been taken by another process")
         deleted = await rows_changed(
             session,
             delete(Iteration).where(
@@ -645,7 +673,6 @@ async def reopen_unfinished(
         batch.error = batch.error_code = None
         batch.finished_at = None
         batch.heartbeat_at = now  # alive: not for the scheduler to re-dispatch
-        batch.lease_owner = None  # free for whichever process runs it now
         reopened.append(batch)
     await session.flush()
     for batch in reopened:  # the counters' new values, for callers that read them
@@ -672,14 +699,15 @@ async def _refuse_if_busy(
     *,
     now: datetime,
     lease_ttl: timedelta,
-    waiting: WaitingCheck | None,
+    queued: set[uuid.UUID],
 ) -> None:
+    """Refuse if one of the batches is held (read now, under the experiment's lock) or was
+    found waiting in the broker (``queued``, asked before the lock)."""
     ids = [batch.id for batch in batches]
     held = await leases.holders(session, ids, now=now, ttl=lease_ttl)
     if held:
         raise leases.BatchBusy("; ".join(holder.describe(now, lease_ttl) for holder in held))
-    queued = await waiting(ids) if waiting is not None and ids else set()
-    if queued:
+    if queued.intersection(ids):
         names = ", ".join(
             f"{batch.id} ({batch.provider}:{batch.model})"
             for batch in batches

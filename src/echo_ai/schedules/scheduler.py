@@ -1,11 +1,12 @@
 """The scheduler: starts due runs of recurring experiments and re-dispatches stalled batches.
 
-One tick (:meth:`Scheduler.tick`) does both, in one transaction, then hands the work to
-the executor after the commit. It runs every ``beat_interval_seconds`` inside
+One tick (:meth:`Scheduler.tick`) does both, each in its own transaction, then hands the
+work to the executor after the commits. It runs every ``beat_interval_seconds`` inside
 ``echo-ai serve`` (embedded default) or in ``echo-ai beat`` (production).
 
 A batch is stalled when it has shown no sign of life (its lease's clock: claims, renewals,
-stored iterations) for ``stalled_after`` and none of its chunks waits in the broker. A
+stored iterations) for ``stalled_after`` and none of its chunks waits in the broker (asked
+between two transactions, never while a row is locked). A
 process with the in-process executor also runs :meth:`Scheduler.resume_interrupted` when
 it starts: the batches that were running in a process that has gone (``kill -9``, a
 crash) need not wait for the sweep.
@@ -25,12 +26,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.config import Settings
@@ -42,7 +43,7 @@ from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
 from echo_ai.runs import leases
 from echo_ai.runs import service as run_service
-from echo_ai.runs.models import BatchRun, BatchStatus, Experiment
+from echo_ai.runs.models import ACTIVE_STATUSES, BatchRun, Experiment
 from echo_ai.runs.service import WaitingCheck
 from echo_ai.schedules import cron as schedules
 from echo_ai.workspaces import quotas
@@ -51,8 +52,6 @@ log = logging.getLogger(__name__)
 
 CLAIM_LIMIT = 100
 """Experiments (and stalled batches) handled per tick; the rest wait for the next one."""
-
-_UNFINISHED = (BatchStatus.QUEUED, BatchStatus.RUNNING)
 
 
 async def start_due_runs(
@@ -151,53 +150,64 @@ async def _admitted(session: AsyncSession, experiment: Experiment, settings: Set
     return True
 
 
+async def stalled_candidates(
+    session: AsyncSession, *, now: datetime, stalled_after: timedelta, limit: int = CLAIM_LIMIT
+) -> list[uuid.UUID]:
+    """Unfinished batches with no sign of life for ``stalled_after``, oldest first: read
+    without locks, for the broker to be asked about them outside any transaction (a slow
+    Redis must not hold row locks, or SQLite's write lock); :func:`claim_stalled` then
+    claims them."""
+    return list(
+        await session.scalars(
+            select(BatchRun.id)
+            .where(
+                BatchRun.status.in_(ACTIVE_STATUSES), BatchRun.heartbeat_at < now - stalled_after
+            )
+            .order_by(BatchRun.heartbeat_at)
+            .limit(limit)
+        )
+    )
+
+
 async def claim_stalled(
     session: AsyncSession,
+    candidates: Sequence[uuid.UUID],
     *,
     now: datetime,
     stalled_after: timedelta,
-    waiting: WaitingCheck | None = None,
-    limit: int = CLAIM_LIMIT,
+    queued: Collection[uuid.UUID] = frozenset(),
 ) -> list[BatchRun]:
-    """Unfinished batches with no sign of life for ``stalled_after``: their worker died or
-    their queued work was lost. Each is claimed by moving its heartbeat to ``now`` (so it
-    is re-dispatched at most once per ``stalled_after``) and freeing its lease, and
-    returned to dispatch again; stored iterations stay and only missing ones run.
+    """Claim the stalled batches among ``candidates`` (:func:`stalled_candidates`): their
+    worker died or their queued work was lost. Each is claimed by moving its heartbeat to
+    ``now`` (so it is re-dispatched at most once per ``stalled_after``) and freeing its
+    lease, and returned to dispatch again; stored iterations stay and only missing ones
+    run.
 
-    A batch with chunks still waiting in the broker (``waiting``: a queue deeper than
-    ``stalled_after``) is not stalled: sending it again would pay for its calls twice. Its
-    heartbeat moves too (the broker vouches for it), so that the next sweeps look at other
-    batches first and at it again only after ``stalled_after``.
+    A batch with chunks still waiting in the broker (``queued``, asked beforehand: a queue
+    deeper than ``stalled_after``) is not stalled: sending it again would pay for its
+    calls twice. Its heartbeat moves too (the broker vouches for it), so that the next
+    sweeps look at other batches first and at it again only after ``stalled_after``.
+
+    Each change is a conditional UPDATE that re-checks what may have changed since the
+    candidates were read: a batch that finished, or that showed a sign of life (a chunk's
+    claim, a renewal, a resume, another scheduler's claim), no longer matches.
     """
-    cutoff = now - stalled_after
-    candidates = list(
-        await session.scalars(
-            select(BatchRun.id)
-            .where(BatchRun.status.in_(_UNFINISHED), BatchRun.heartbeat_at < cutoff)
-            .order_by(BatchRun.heartbeat_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    )
-    if not candidates:
-        return []
-    queued = await waiting(candidates) if waiting is not None else set()
-    if queued:
-        log.info("%d batch(es) silent for long still wait in the broker: left there", len(queued))
+    silent = and_(BatchRun.status.in_(ACTIVE_STATUSES), BatchRun.heartbeat_at < now - stalled_after)
+    waiting = [batch_id for batch_id in candidates if batch_id in queued]
+    if waiting:
+        log.info("%d batch(es) silent for long still wait in the broker: left there", len(waiting))
         await session.execute(
             update(BatchRun)
-            .where(BatchRun.id.in_(queued), BatchRun.heartbeat_at < cutoff)
+            .where(BatchRun.id.in_(waiting), silent)
             .values(heartbeat_at=now)
             .execution_options(synchronize_session=False)
         )
     stalled = [batch_id for batch_id in candidates if batch_id not in queued]
     if not stalled:
         return []
-    # The claim is the conditional UPDATE: a batch another scheduler (or a chunk's claim)
-    # moved meanwhile no longer matches ``heartbeat_at < cutoff`` and is not returned here.
     claimed = await session.scalars(
         update(BatchRun)
-        .where(BatchRun.id.in_(stalled), BatchRun.heartbeat_at < cutoff)
+        .where(BatchRun.id.in_(stalled), silent)
         .values(heartbeat_at=now, lease_owner=None)
         .returning(BatchRun)
         .execution_options(synchronize_session=False)
@@ -208,7 +218,7 @@ async def claim_stalled(
 async def _has_unfinished_batches(session: AsyncSession, experiment_id: uuid.UUID) -> bool:
     found = await session.scalar(
         select(BatchRun.id)
-        .where(BatchRun.experiment_id == experiment_id, BatchRun.status.in_(_UNFINISHED))
+        .where(BatchRun.experiment_id == experiment_id, BatchRun.status.in_(ACTIVE_STATUSES))
         .limit(1)
     )
     return found is not None
@@ -307,10 +317,7 @@ class Scheduler:
         now = now or utcnow()
         async with transaction(self.session_factory) as session:
             started = await start_due_runs(session, now=now, settings=self.settings)
-        async with transaction(self.session_factory) as session:
-            stalled = await claim_stalled(
-                session, now=now, stalled_after=self.stalled_after, waiting=self.waiting
-            )
+        stalled = await self._claim_stalled(now)
         if started or stalled:
             await self._hand_over([*started, *stalled])
             log.info("scheduler started %d batch(es), re-dispatched %d", len(started), len(stalled))
@@ -318,6 +325,21 @@ class Scheduler:
             started=list(dict.fromkeys(batch.experiment_id for batch in started)),
             recovered=[batch.id for batch in stalled],
         )
+
+    async def _claim_stalled(self, now: datetime) -> list[BatchRun]:
+        """Read the candidates, ask the broker about them with no transaction open, then
+        claim them (see :func:`claim_stalled`)."""
+        async with transaction(self.session_factory) as session:
+            candidates = await stalled_candidates(
+                session, now=now, stalled_after=self.stalled_after
+            )
+        if not candidates:
+            return []
+        queued = await self.waiting(candidates) if self.waiting is not None else set()
+        async with transaction(self.session_factory) as session:
+            return await claim_stalled(
+                session, candidates, now=now, stalled_after=self.stalled_after, queued=queued
+            )
 
     async def run_forever(
         self, interval_seconds: float, *, on_tick: Callable[[], None] | None = None

@@ -25,12 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from echo_ai.billing.plans import ExperimentLimits, experiment_limits, local_limits
 from echo_ai.config import Settings
 from echo_ai.errors import AppError
-from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentStatus
+from echo_ai.runs.models import ACTIVE_STATUSES, BatchRun, Experiment, ExperimentStatus
 from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID
 from echo_ai.workspaces.models import Workspace
 from echo_ai.workspaces.service import plan_of
 
-_UNFINISHED_BATCH = (BatchStatus.QUEUED, BatchStatus.RUNNING)
 _UNFINISHED_EXPERIMENT = (ExperimentStatus.QUEUED, ExperimentStatus.RUNNING)
 
 
@@ -64,7 +63,7 @@ async def iterations_in_flight(session: AsyncSession, workspace_id: uuid.UUID) -
         .where(
             Experiment.workspace_id == workspace_id,
             Experiment.status.in_(_UNFINISHED_EXPERIMENT),
-            BatchRun.status.in_(_UNFINISHED_BATCH),
+            BatchRun.status.in_(ACTIVE_STATUSES),
         )
     )
     return int(total or 0)
