@@ -128,7 +128,9 @@ def _queued_chunks(
         return None
     from echo_ai.execution.broker import QueuedChunks
 
-    return QueuedChunks.from_url(settings.redis_url)
+    return QueuedChunks.from_url(
+        settings.redis_url, mark_seconds=settings.worker.visibility_timeout_seconds
+    )
 
 
 def _executor(
