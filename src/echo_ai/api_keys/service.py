@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -149,19 +150,11 @@ async def revoke_keys_of(
     ``api_key.revoked`` event per key, with ``reason`` and the creator in its details."""
     keys = await _live_keys_of(session, workspace_id, user_id)
     now = utcnow()
+    changes: dict[uuid.UUID, dict[str, Any]] = {}
     for key in keys:
         key.revoked_at = now
-    await session.flush()
-    for key in keys:
-        await audit.record(
-            session,
-            Action.API_KEY_REVOKED,
-            actor=actor,
-            workspace_id=workspace_id,
-            target_type="api_key",
-            target_id=key.id,
-            details={"name": key.name, "reason": reason, "created_by": str(user_id)},
-        )
+        changes[key.id] = {}
+    await _record_changes(session, keys, changes, Action.API_KEY_REVOKED, reason, actor)
     return keys
 
 
@@ -179,27 +172,41 @@ async def narrow_keys_of(
     keys = [
         key for key in await _live_keys_of(session, workspace_id, user_id) if "write" in key.scopes
     ]
-    previous = {key.id: list(key.scopes) for key in keys}
+    changes: dict[uuid.UUID, dict[str, Any]] = {}
     for key in keys:
-        key.scopes = [scope for scope in key.scopes if scope != "write"]
+        narrowed = [scope for scope in key.scopes if scope != "write"]
+        changes[key.id] = {"from": list(key.scopes), "to": narrowed}
+        key.scopes = narrowed
+    await _record_changes(session, keys, changes, Action.API_KEY_NARROWED, reason, actor)
+    return keys
+
+
+async def _record_changes(
+    session: AsyncSession,
+    keys: Sequence[ApiKey],
+    changes: dict[uuid.UUID, dict[str, Any]],
+    action: Action,
+    reason: str,
+    actor: Actor,
+) -> None:
+    """Store the keys' changes, then one audit event per key: its name, what changed, why
+    and who created it."""
     await session.flush()
     for key in keys:
         await audit.record(
             session,
-            Action.API_KEY_NARROWED,
+            action,
             actor=actor,
-            workspace_id=workspace_id,
+            workspace_id=key.workspace_id,
             target_type="api_key",
             target_id=key.id,
             details={
                 "name": key.name,
-                "from": previous[key.id],
-                "to": key.scopes,
+                **changes[key.id],
                 "reason": reason,
-                "created_by": str(user_id),
+                "created_by": str(key.created_by_id),
             },
         )
-    return keys
 
 
 async def authenticate(
