@@ -25,13 +25,8 @@ whatever the figures, unless ``--check`` (then 1 when a target is missed).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import secrets
-import socket
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -41,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench_read_path import Timings, server_process
 
 PASSWORD = "correct horse battery staple"
 BRANDS = {
@@ -52,13 +49,6 @@ INTERVAL_S = 0.25
 P95_TARGET_S = 0.5
 WORST_TARGET_S = 1.0
 RUN_DEADLINE_S = 1_800
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -73,34 +63,8 @@ def serve(data_dir: Path, log: Path) -> Iterator[str]:
         ECHO_AI_BILLING__FREE__MAX_ITERATIONS_IN_FLIGHT="10000000",
         ECHO_AI_OBSERVABILITY__LOG_LEVEL="WARNING",
     )
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "echo_ai.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"`echo-ai serve` did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
+    with server_process(["serve"], env, log, start_within=120) as (url, _pid):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def signed_in(client: httpx.Client) -> dict[str, str]:
@@ -109,24 +73,6 @@ def signed_in(client: httpx.Client) -> dict[str, str]:
     login = client.post("/auth/login", json=credentials)
     login.raise_for_status()
     return {"Authorization": f"Bearer {login.json()['access_token']}"}
-
-
-@dataclass(frozen=True)
-class Timings:
-    samples: list[float]
-
-    @property
-    def p50(self) -> float:
-        return statistics.median(self.samples)
-
-    @property
-    def p95(self) -> float:
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
-
-    @property
-    def worst(self) -> float:
-        return max(self.samples)
 
 
 def timed(client: httpx.Client, method: str, url: str, expected: int, **kwargs: Any) -> float:

@@ -127,8 +127,19 @@ def free_port() -> int:
 @contextmanager
 def api_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
     """`echo-ai api` on a free local port until exit. Yields its base URL and pid."""
+    with server_process(["api", "--host", "127.0.0.1"], env, log, start_within=60) as served:
+        yield served
+
+
+@contextmanager
+def server_process(
+    args: list[str], env: dict[str, str], log: Path, *, start_within: float
+) -> Iterator[tuple[str, int]]:
+    """`echo-ai ARGS --port P` on a free local port, once its /health answers, until exit
+    (its output in ``log``). Yields its base URL and pid."""
+    name = f"echo-ai {args[0]}"
     port = free_port()
-    command = [sys.executable, "-m", "echo_ai.cli", "api", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "echo_ai.cli", *args]
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*command, "--port", str(port)],
@@ -138,7 +149,7 @@ def api_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_within
         while True:
             try:
                 if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
@@ -147,7 +158,7 @@ def api_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
                 pass
             if time.monotonic() > deadline or process.poll() is not None:
                 tail = log.read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"`echo-ai api` did not start:\n{tail}")
+                raise RuntimeError(f"`{name}` did not start:\n{tail}")
             time.sleep(0.2)
         yield base_url, process.pid
     finally:
