@@ -6,10 +6,6 @@ import json
 import logging
 import os
 import re
-import socket
-import subprocess
-import sys
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +26,7 @@ from echo_ai.config import ServerSettings, Settings
 from echo_ai.errors import Conflict, NotFound
 from echo_ai.security.headers import HSTS_VALUE
 from echo_ai.security.rate_limit import rate_limit
-from tests.kit import wait_until_sync
+from tests.live import ServeProcess
 
 INTERNAL = {"error": {"code": "internal_error", "message": "internal error", "details": None}}
 
@@ -491,45 +487,17 @@ def test_serve_refuses_weak_secret(cli_env: Path, monkeypatch: pytest.MonkeyPatc
     assert "Traceback" not in result.output
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_serve_starts_on_a_fresh_machine(tmp_path: Path) -> None:
-    port = _free_port()
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith("ECHO_AI_") and key not in {"DATABASE_URL", "REDIS_URL"}
     }
     env["ECHO_AI_DATA_DIR"] = str(tmp_path / "fresh")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "echo_ai.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    lines: list[str] = []
-    assert process.stdout is not None
-    reader = threading.Thread(target=lambda: lines.extend(process.stdout or ()), daemon=True)
-    reader.start()
+    server = ServeProcess(env, cwd=tmp_path)
+    base = server.url
     try:
-        # Started once uvicorn says so (imports and migrations take a while on a busy
-        # machine), or failed if the process ended first.
-        wait_until_sync(
-            lambda: process.poll() is not None or any("Uvicorn running" in x for x in lines),
-            within=120,
-            message=lambda: f"the server did not start: {''.join(lines)}",
-        )
-        response = None
-        if process.poll() is None:
-            response = httpx.get(f"{base}/health", timeout=30)
-        assert response is not None, "server did not answer"
+        response = httpx.get(f"{base}/health", timeout=30)
         assert response.status_code == 200
         assert response.json() == {"status": "ok"}
         assert "server" not in response.headers
@@ -541,10 +509,8 @@ def test_serve_starts_on_a_fresh_machine(tmp_path: Path) -> None:
         assert big.json()["error"]["code"] == "payload_too_large"
         assert (tmp_path / "fresh" / "secret_key").stat().st_mode & 0o077 == 0
     finally:
-        process.terminate()
-        process.wait(timeout=60)
-        reader.join(timeout=60)
-    output = "".join(lines)
+        server.stop()
+    output = server.output
     assert f"listening on {base}" in output
     assert f"{base}/docs" in output
     # Everything the server itself logs is one JSON object per line, uvicorn's lines too.

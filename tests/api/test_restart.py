@@ -17,7 +17,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -41,6 +40,7 @@ from echo_ai.testing.fake_llm import FakeLLMServer
 from tests.experiments.test_router import BODY
 from tests.factories import experiment_input
 from tests.kit import PASSWORD, bearer, wait_until, wait_until_sync
+from tests.live import ServeProcess
 from tests.servers import flushed_redis, per_test_process
 
 ITERATIONS = 150
@@ -51,17 +51,10 @@ CONCURRENCY = 2
 REDIS_DB = per_test_process((8, 9))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Serve:
-    """One `echo-ai serve` process on a data directory, its output collected."""
+class Serve(ServeProcess):
+    """`echo-ai serve` on a data directory, answering through the fake LLM server."""
 
     def __init__(self, data_dir: Path, fake_llm: FakeLLMServer, cwd: Path) -> None:
-        self.port = _free_port()
         env = {
             name: value
             for name, value in os.environ.items()
@@ -78,52 +71,16 @@ class Serve:
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "echo_ai.cli", "serve", "--port", str(self.port)],
-            env=env,
-            cwd=cwd,  # no project .env is read
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        stdout = self.process.stdout
-        assert stdout is not None
-        self._reader = threading.Thread(target=lambda: self.lines.extend(stdout), daemon=True)
-        self._reader.start()
-        wait_until_sync(
-            lambda: (
-                self.process.poll() is not None
-                or any("Uvicorn running" in line for line in self.lines)
-            ),
-            within=120,
-            message=lambda: f"serve did not start: {self.output}",
-        )
-        assert self.process.poll() is None, self.output
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def events(self) -> list[dict[str, Any]]:
-        """The JSON log lines."""
-        return [json.loads(line) for line in self.lines if line.startswith("{")]
+        super().__init__(env, cwd=cwd)
+        self.http = httpx.Client(base_url=self.url, timeout=30)
 
     def kill(self) -> None:
-        """``kill -9``, and reaped: its pid is then free, as after a real crash."""
         self.http.close()
-        self.process.kill()
-        self.process.wait(timeout=30)
-        self._reader.join(timeout=30)
+        super().kill()
 
     def stop(self) -> None:
         self.http.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=60)
-        self._reader.join(timeout=30)
+        super().stop()
 
 
 @pytest.fixture

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import stat
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +22,8 @@ import httpx
 import pytest
 
 from echo_ai.security.files import private_directory, private_file
-from tests.kit import PASSWORD, wait_until_sync
+from tests.kit import PASSWORD
+from tests.live import ServeProcess
 
 USUAL_UMASK = 0o022
 
@@ -62,40 +61,14 @@ def echo_ai(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serving(data_dir: Path) -> Iterator[str]:
-    """``echo-ai serve`` in its own process; its base URL once it answers."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "echo_ai.cli", "serve", "--port", str(port)],
-        env=clean_env(data_dir),
-        cwd=data_dir.parent,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        umask=USUAL_UMASK,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(process.stdout or ()), daemon=True)
-    reader.start()
+    """``echo-ai serve`` in its own process (under the usual umask); its base URL."""
+    server = ServeProcess(clean_env(data_dir), cwd=data_dir.parent, umask=USUAL_UMASK)
     try:
-        wait_until_sync(
-            lambda: process.poll() is not None or any("Uvicorn running" in x for x in lines),
-            within=120,
-            message=lambda: f"the server did not start: {''.join(lines)}",
-        )
-        assert process.poll() is None, "".join(lines)
-        yield f"http://127.0.0.1:{port}"
+        yield server.url
     finally:
-        process.terminate()
-        process.wait(timeout=60)
-        reader.join(timeout=60)
+        server.stop()
 
 
 def test_serve_keeps_the_database_and_the_secret_key_to_its_owner(tmp_path: Path) -> None:
