@@ -4,7 +4,8 @@
 ones), opens the runtime (database, providers, executor) and keeps everything in
 ``app.state.service`` (:class:`~echo_ai.api.state.ServiceState`), the rate limiter in
 ``app.state.rate_limiter`` and the sign-in throttle in ``app.state.sign_in_throttle``.
-Routers are registered in :func:`routers`; the docs page and its vendored Swagger UI
+Routers are registered in :func:`routers`, the web pages by
+:func:`echo_ai.web.install_web`; the docs page and its vendored Swagger UI
 come from :mod:`echo_ai.api.docs`.
 
 Observability: Sentry and OpenTelemetry are set up when the app is created (before its
@@ -40,6 +41,8 @@ from echo_ai.observability.tracing import Tracing
 from echo_ai.security.keys import load_key_ring
 from echo_ai.security.rate_limit import RateLimiter
 from echo_ai.security.sign_in_throttle import SignInThrottle
+from echo_ai.web import install_web
+from echo_ai.web.errors import internal_error
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +167,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Before the routes are added: Sentry's FastAPI integration wraps route handlers.
     app.state.tracing = configure_tracing(settings, app)
     install_error_handlers(app)
-    install_middleware(app, settings)
+    install_web(app)
+    install_middleware(app, settings, internal_error=internal_error)
     app.include_router(docs_router(f"{TITLE} - API docs"))
     for router in routers():
         app.include_router(router)

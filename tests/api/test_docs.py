@@ -9,22 +9,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
-import io
 import json
 import re
-import tarfile
 from html.parser import HTMLParser
-from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import httpx
 import pytest
 
-from echo_ai.api.docs import ASSET_DIR, MANIFEST, swagger_ui
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "update-swagger-ui.py"
+from echo_ai.api.docs import MANIFEST, swagger_ui
 
 
 class References(HTMLParser):
@@ -125,74 +117,3 @@ def test_nothing_else_is_served_from_the_asset_path(http: httpx.Client, path: st
 
 def test_redoc_is_not_served(http: httpx.Client) -> None:
     assert http.get("/redoc").status_code == 404
-
-
-def test_the_vendored_files_are_the_ones_the_manifest_records() -> None:
-    manifest = json.loads(MANIFEST.read_text())
-    assert manifest["package"] == "swagger-ui-dist"
-    assert re.fullmatch(r"\d+\.\d+\.\d+", manifest["version"])
-    assert manifest["tarball"].startswith("https://registry.npmjs.org/swagger-ui-dist/-/")
-    on_disk = {path.name for path in ASSET_DIR.iterdir()} - {"manifest.json"}
-    assert on_disk == set(manifest["files"])
-    assert {"LICENSE", "NOTICE", *manifest["served"]} <= on_disk
-    for name, sha256 in manifest["files"].items():
-        assert hashlib.sha256((ASSET_DIR / name).read_bytes()).hexdigest() == sha256, name
-
-
-# --- the refresh script ----------------------------------------------------------------
-
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("update_swagger_ui", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def npm_tarball(files: dict[str, bytes]) -> bytes:
-    """A tarball laid out as npm packs one (everything under ``package/``)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(f"package/{name}")
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def test_the_script_copies_the_release_and_writes_its_manifest(tmp_path: Path) -> None:
-    script = load_script()
-    wanted = (*script.SERVED, *script.LICENCES)
-    files = {name: f"contents of {name}".encode() for name in wanted}
-    tarball = npm_tarball({**files, "index.html": b"<html>", "swagger-ui.js": b"unused"})
-    integrity = "sha512-" + base64.b64encode(hashlib.sha512(tarball).digest()).decode()
-    metadata: dict[str, Any] = {
-        "version": "9.8.7",
-        "license": "Apache-2.0",
-        "dist": {"tarball": "https://registry.npmjs.org/x.tgz", "integrity": integrity},
-    }
-    into = tmp_path / "swagger_ui"
-    into.mkdir()
-    (into / "swagger-ui-standalone-preset.js").write_text("from an older release")
-
-    script.check_integrity(tarball, integrity)
-    manifest = script.unpack(tarball, metadata, into)
-
-    assert json.loads((into / "manifest.json").read_text()) == manifest
-    assert manifest["version"] == "9.8.7" and manifest["integrity"] == integrity
-    assert manifest["served"] == list(script.SERVED)
-    assert {path.name for path in into.iterdir()} == {*wanted, "manifest.json"}
-    for name in wanted:
-        assert (into / name).read_bytes() == files[name]
-        assert manifest["files"][name] == hashlib.sha256(files[name]).hexdigest()
-
-
-def test_the_script_refuses_a_tarball_that_is_not_the_published_one() -> None:
-    script = load_script()
-    tarball = npm_tarball({"LICENSE": b"x"})
-    published = "sha512-" + base64.b64encode(hashlib.sha512(tarball).digest()).decode()
-    with pytest.raises(SystemExit, match="integrity"):
-        script.check_integrity(tarball + b"\0", published)
-    with pytest.raises(SystemExit, match="sha512"):
-        script.check_integrity(tarball, "sha1-" + hashlib.sha1(tarball).hexdigest())

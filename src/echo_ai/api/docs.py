@@ -2,7 +2,7 @@
 
 The Swagger UI release is vendored in ``swagger_ui/`` beside this module, with its licences
 and a ``manifest.json`` (the release and each file's SHA-256) that
-``scripts/update-swagger-ui.py`` writes when it refreshes them from the npm registry.
+``scripts/vendor.py`` writes when it refreshes them from the npm registry.
 
 - The assets live under a URL that names the release, ``/docs/assets/<version>/<name>``,
   so browsers may keep them for a year (``immutable``): a new release has new URLs.

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from contextvars import ContextVar
 from http.cookies import SimpleCookie
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
@@ -208,13 +209,25 @@ class BodySizeLimitMiddleware:
         await response(scope, receive, send)
 
 
-class CatchAllMiddleware:
-    """Any exception the handlers did not turn into a response becomes the plain 500
-    body here, inside the header middleware, so it still carries the request id and the
-    security headers; the traceback goes to the log only."""
+InternalError = Callable[[Request], Response]
+"""What to answer when a request failed unexpectedly (the web pages answer browsers with
+a page); the default is the plain JSON 500 body."""
 
-    def __init__(self, app: ASGIApp) -> None:
+
+def _plain_internal_error(request: Request) -> Response:
+    return internal_error_response()
+
+
+class CatchAllMiddleware:
+    """Any exception the handlers did not turn into a response becomes a 500 here
+    (``internal_error``), inside the header middleware, so it still carries the request id
+    and the security headers; the traceback goes to the log only."""
+
+    def __init__(
+        self, app: ASGIApp, *, internal_error: InternalError = _plain_internal_error
+    ) -> None:
         self.app = app
+        self.internal_error = internal_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -236,13 +249,15 @@ class CatchAllMiddleware:
             if response_started:
                 # Too late for a clean 500; the server closes the connection.
                 raise
-            await internal_error_response()(scope, receive, send)
+            await self.internal_error(Request(scope))(scope, receive, send)
 
 
-def install_middleware(app: FastAPI, settings: Settings) -> None:
+def install_middleware(
+    app: FastAPI, settings: Settings, *, internal_error: InternalError = _plain_internal_error
+) -> None:
     """Add the middleware in order; ``add_middleware`` wraps, so the last one is outermost."""
     server = settings.server
-    app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(CatchAllMiddleware, internal_error=internal_error)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=server.max_body_bytes)
     if server.allowed_origins:
         app.add_middleware(

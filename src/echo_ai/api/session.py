@@ -80,10 +80,25 @@ def check_csrf(request: Request, settings: Settings, secret: bytes, session_id: 
     if request.method.upper() not in UNSAFE_METHODS:
         return
     header = request.headers.get(CSRF_HEADER)
-    cookie = request.cookies.get(CSRF_COOKIE)
-    if not header or header != cookie or not verify_csrf_token(header, session_id, secret):
+    if not header or header != request.cookies.get(CSRF_COOKIE):
         raise CsrfFailed(
             "missing or invalid CSRF token (send the echo_csrf cookie's value in X-CSRF-Token)"
         )
+    check_csrf_token(request, settings, secret, session_id, header)
+
+
+def check_csrf_token(
+    request: Request, settings: Settings, secret: bytes, session_id: str, token: str | None
+) -> None:
+    """:class:`CsrfFailed` unless ``token`` (from the header, or a page form's hidden
+    field) was issued for this session and the request comes from our origin."""
+    if not token or not verify_csrf_token(token, session_id, secret):
+        raise CsrfFailed("missing or invalid CSRF token: reload the page and try again")
+    check_origin(request, settings)
+
+
+def check_origin(request: Request, settings: Settings) -> None:
+    """:class:`CsrfFailed` unless the request comes from our own (or an allowed) origin:
+    what protects the forms used before there is a session (sign-in, sign-up)."""
     if not is_same_origin_request(request.headers, allowed_origins(request, settings)):
         raise CsrfFailed("cross-site request refused")

@@ -10,8 +10,8 @@
   data out of shared, browser and back-button caches: every response to a request that
   carried a credential (an ``Authorization`` header or the session cookie, valid or not,
   error responses included), and every response of the credential routes under
-  :data:`CREDENTIAL_PATH_PREFIX` (sign-in, session and refresh answer anonymous requests
-  with tokens). Anonymous public responses (``/health``, the API docs) stay cacheable.
+  :data:`CREDENTIAL_PATH_PREFIX` and :data:`CREDENTIAL_PAGES` (sign-in, session and refresh
+  answer anonymous requests with tokens). Anonymous public responses (``/health``, the API docs) stay cacheable.
 """
 
 from __future__ import annotations
@@ -55,10 +55,12 @@ HSTS_VALUE = "max-age=63072000; includeSubDomains"  # two years
 
 CREDENTIAL_PATH_PREFIX = "/auth/"
 """Routes that take or hand out credentials (passwords, tokens, the session cookie)."""
+CREDENTIAL_PAGES = frozenset({"/login", "/signup", "/logout"})
+"""The web pages that do the same for browsers."""
 
 
 def is_credential_path(path: str) -> bool:
-    return path.startswith(CREDENTIAL_PATH_PREFIX)
+    return path.startswith(CREDENTIAL_PATH_PREFIX) or path in CREDENTIAL_PAGES
 
 
 def security_headers(*, https: bool, private: bool) -> dict[str, str]:

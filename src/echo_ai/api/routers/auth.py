@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import timedelta
-
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 
@@ -16,11 +13,9 @@ from echo_ai.api.session import (
     check_csrf,
     clear_session_cookies,
     session_cookie_name,
-    set_session_cookies,
 )
-from echo_ai.api.state import ServiceState
+from echo_ai.api.sign_in import check_credentials, open_browser_session, token_settings
 from echo_ai.auth import service as accounts
-from echo_ai.auth.models import User
 from echo_ai.auth.schemas import (
     Credentials,
     Message,
@@ -30,8 +25,7 @@ from echo_ai.auth.schemas import (
     TokenPair,
 )
 from echo_ai.security.credentials import Refusal
-from echo_ai.security.csrf import issue_csrf_token
-from echo_ai.security.rate_limit import RateLimiterDep, client_ip, enforce_rate_limit, rate_limit
+from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit, rate_limit
 from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.schemas import MembershipOut, UserOut
 
@@ -47,15 +41,6 @@ PASSWORD_CHANGES_PER_USER = "5/hour"
 REGISTERED = Message(message="registered: if this email had no account, you can now log in")
 
 
-def _token_settings(state: ServiceState) -> accounts.TokenSettings:
-    auth = state.settings.auth
-    return accounts.TokenSettings(
-        signer=state.signer,
-        refresh_ttl=timedelta(days=auth.refresh_token_days),
-        access_ttl=timedelta(minutes=auth.access_token_minutes),
-    )
-
-
 @router.post(
     "/auth/register",
     status_code=status.HTTP_201_CREATED,
@@ -68,27 +53,6 @@ async def register(data: Registration, session: SessionDep, actor: ClientActor) 
     not the email already had an account, so it cannot be used to discover accounts."""
     await workspaces.register(session, data, actor=actor)
     return REGISTERED
-
-
-async def _sign_in(
-    data: Credentials,
-    request: Request,
-    session: SessionDep,
-    throttle: SignInThrottleDep,
-    actor: ClientActor,
-) -> User | JSONResponse:
-    """Check the credentials, throttled per (account, address) with growing delays (the
-    service audits the attempt): the user, or the 401 to return. Returned, not raised, so
-    that the request's transaction commits the failed attempt's audit event."""
-    client = client_ip(request)
-    await throttle.admit(data.email, client)
-    user = await workspaces.sign_in(session, data, actor=actor)
-    if user is None:
-        await throttle.failed(data.email, client)
-        refused = accounts.InvalidCredentials()
-        return error_response(refused.status_code, refused.code, refused.message)
-    await throttle.succeeded(data.email, client)
-    return user
 
 
 @router.post(
@@ -107,10 +71,10 @@ async def login(
 ) -> TokenPair | JSONResponse:
     """Sign in for a token pair. Failed attempts from one address slow that address down
     (429 with ``Retry-After``), not the account's owner elsewhere."""
-    user = await _sign_in(data, request, session, throttle, actor)
-    if isinstance(user, JSONResponse):
-        return user
-    return await accounts.issue_tokens(session, user, tokens=_token_settings(state))
+    user = await check_credentials(data, request, session, throttle, actor)
+    if isinstance(user, accounts.InvalidCredentials):
+        return error_response(user.status_code, user.code, user.message)
+    return await accounts.issue_tokens(session, user, tokens=token_settings(state))
 
 
 @router.post(
@@ -131,16 +95,10 @@ async def start_session(
     """Browser sign-in: the session goes in an HttpOnly cookie (a refresh token of a new
     family, revocable), the CSRF token bound to it in the body and the ``echo_csrf``
     cookie. Unsafe requests made with the cookie must echo it in ``X-CSRF-Token``."""
-    user = await _sign_in(data, request, session, throttle, actor)
-    if isinstance(user, JSONResponse):
-        return user
-    family_id = uuid.uuid4()
-    pair = await accounts.issue_tokens(
-        session, user, tokens=_token_settings(state), family_id=family_id
-    )
-    csrf_token = issue_csrf_token(str(family_id), state.keys.csrf_secret)
-    set_session_cookies(response, state.settings, pair.refresh_token, csrf_token)
-    return CsrfToken(csrf_token=csrf_token)
+    user = await check_credentials(data, request, session, throttle, actor)
+    if isinstance(user, accounts.InvalidCredentials):
+        return error_response(user.status_code, user.code, user.message)
+    return CsrfToken(csrf_token=await open_browser_session(response, session, state, user))
 
 
 @router.delete(
@@ -175,7 +133,7 @@ async def refresh(
 ) -> TokenPair | JSONResponse:
     """A new token pair for a refresh token (which is then used up). Unknown refresh
     tokens count as guesses from the calling address (429 past the limit)."""
-    pair = await accounts.refresh(session, data.refresh_token, tokens=_token_settings(state))
+    pair = await accounts.refresh(session, data.refresh_token, tokens=token_settings(state))
     if isinstance(pair, Refusal):
         await guesses.count(pair)
         # Returned, not raised: a reuse revoked the token's family and that must commit.

@@ -1,0 +1,39 @@
+"""The web dashboard: server-rendered pages (Jinja2 + htmx + one vendored chart library).
+
+Pages call the same use-case functions as the JSON API (never the API over HTTP) and are
+served by the same app. Layout:
+
+- :mod:`.pages` — one router module per area (sign-in, overview, brands, experiments,
+  settings); routers stay thin: read the form, call the service, render.
+- :mod:`.viewer` — who is looking (browser session, workspace, role, CSRF, time zone).
+- :mod:`.forms` — form parsing and errors beside the fields; :mod:`.format` — numbers
+  and times for readers; :mod:`.rendering` — the Jinja2 environment.
+- :mod:`.assets` — fingerprinted, immutable, precompressed static files;
+  :mod:`.errors` — friendly 403/404/500 pages for browsers.
+- ``templates/`` and ``static/`` (own CSS and JS; ``static/vendor/`` holds htmx and
+  Chart.js, refreshed by ``scripts/vendor.py``).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+
+def page_routers() -> list[APIRouter]:
+    """Every page router. Add an area's router here (imported inside, as in
+    :func:`echo_ai.app.routers`)."""
+    from echo_ai.web.pages.auth import router as auth_router
+
+    return [auth_router]
+
+
+def install_web(app: FastAPI) -> None:
+    """The pages, their assets and the error pages for browsers (after the JSON error
+    handlers, which they wrap)."""
+    from echo_ai.web.assets import assets_router
+    from echo_ai.web.errors import install_error_pages
+
+    install_error_pages(app)
+    app.include_router(assets_router())
+    for router in page_routers():
+        app.include_router(router)

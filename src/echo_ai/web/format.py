@@ -1,0 +1,81 @@
+"""Numbers and times as a reader expects them: ``60.5%``, ``±6.9 pts``, ``$1.24``,
+``100,000``, and times in the viewer's time zone. Jinja filters (see :mod:`.rendering`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DASH = "–"
+"""Shown where there is no value (no answers yet, nothing to divide by)."""
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    """A rate in [0, 1] as a percentage: ``0.605`` → ``60.5%``."""
+    if value is None:
+        return DASH
+    return f"{value * 100:.{digits}f}%"
+
+
+def points(half_width: float | None, digits: int = 1) -> str:
+    """An interval's half-width in percentage points: ``0.069`` → ``±6.9 pts``."""
+    if half_width is None:
+        return DASH
+    return f"±{half_width * 100:.{digits}f} pts"
+
+
+def signed_points(change: float | None, digits: int = 1) -> str:
+    """A change of a rate in percentage points: ``-0.042`` → ``−4.2 pts``."""
+    if change is None:
+        return DASH
+    sign = "+" if change > 0 else "−" if change < 0 else "±"
+    return f"{sign}{abs(change) * 100:.{digits}f} pts"
+
+
+def usd(value: float | Decimal | None) -> str:
+    """Dollars: cents for amounts from a dollar up, more digits below (``$0.0042``)."""
+    if value is None:
+        return DASH
+    amount = float(value)
+    if amount == 0:
+        return "$0.00"
+    if abs(amount) >= 1:
+        return f"${amount:,.2f}"
+    return f"${amount:.4f}".rstrip("0").rstrip(".") if abs(amount) < 0.01 else f"${amount:.2f}"
+
+
+def number(value: float | int | None, digits: int = 0) -> str:
+    """A count or measure with thousands separators: ``100000`` → ``100,000``."""
+    if value is None:
+        return DASH
+    return f"{value:,.{digits}f}"
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """The IANA time zone named (the browser's, from its cookie), UTC when unknown."""
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return ZoneInfo("UTC")
+
+
+def local_time(value: datetime | None, tz: ZoneInfo, *, seconds: bool = False) -> str:
+    """``2026-11-26 18:05 CET``: a stored time in the viewer's zone."""
+    if value is None:
+        return DASH
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    shown = value.astimezone(tz)
+    return shown.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
+
+
+def iso(value: datetime | None) -> str:
+    """For ``<time datetime="...">``."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()

@@ -1,0 +1,69 @@
+"""Jinja2 templates: one environment, the filters of :mod:`.format`, one ``render``.
+
+Autoescaping is on for every template and undefined names are errors, so a typo fails a
+test instead of printing nothing. Templates get ``asset(name)`` for fingerprinted URLs
+and, on signed-in pages, ``viewer`` (who, which workspace, the CSRF token, the time zone).
+Templates carry no inline script or style: the CSP allows neither.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from echo_ai.web import format as fmt
+from echo_ai.web.assets import assets
+
+PRODUCT = "Echo AI"
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("echo_ai.web", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters.update(
+        percent=fmt.percent,
+        points=fmt.points,
+        signed_points=fmt.signed_points,
+        usd=fmt.usd,
+        number=fmt.number,
+        iso=fmt.iso,
+    )
+    env.globals.update(asset=assets().url, product=PRODUCT)
+    return env
+
+
+def render_text(template: str, **context: Any) -> str:
+    """A template rendered to text (pages and the fragments htmx swaps in)."""
+    return environment().get_template(template).render(**context)
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """An HTML response of ``template``; the context also gets ``request_id`` and, when
+    the request came from htmx, ``partial`` (a fragment, not the whole page)."""
+    context.setdefault("viewer", None)
+    html = render_text(
+        template,
+        request_id=request.scope.get("state", {}).get("request_id", "-"),
+        partial=request.headers.get("hx-request") == "true",
+        path=request.url.path,
+        **context,
+    )
+    return HTMLResponse(html, status_code=status_code, headers=headers)

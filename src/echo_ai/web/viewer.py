@@ -1,0 +1,120 @@
+"""Who is looking at a page: the signed-in user of the browser session, in which workspace,
+with which role, in which time zone.
+
+Pages use the session cookie of the JSON API's browser sign-in (:mod:`echo_ai.api.session`).
+Without a valid session a page answers with a redirect to ``/login?next=<path>``
+(:class:`SignInRequired`, handled in :mod:`.errors`). The workspace is the one the
+switcher last chose (``echo_workspace`` cookie) while the user is still a member of it,
+else their personal one. Unsafe requests (the forms, htmx posts) must carry the session's
+CSRF token, in the form's hidden ``csrf_token`` field or the ``X-CSRF-Token`` header (htmx
+sends it from the page's ``hx-headers``), and come from our origin.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Annotated
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Request
+
+from echo_ai.api.auth import Principal, client_actor
+from echo_ai.api.deps import SessionDep, StateDep
+from echo_ai.api.session import CSRF_HEADER, UNSAFE_METHODS, check_csrf_token, session_cookie_name
+from echo_ai.auth import service as accounts
+from echo_ai.auth.models import User
+from echo_ai.privacy.audit import Actor, ActorKind
+from echo_ai.security.csrf import issue_csrf_token
+from echo_ai.web.format import zone
+from echo_ai.workspaces import service as workspaces
+from echo_ai.workspaces.models import Membership, Role, Workspace
+
+WORKSPACE_COOKIE = "echo_workspace"
+TZ_COOKIE = "echo_tz"
+CSRF_FIELD = "csrf_token"
+
+
+class SignInRequired(Exception):
+    """No valid session: the page redirects to the sign-in page, then back to ``next``."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+    @property
+    def location(self) -> str:
+        return "/login" if self.next_path == "/" else f"/login?next={quote(self.next_path)}"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    user: User
+    workspace: Workspace
+    role: Role
+    memberships: list[tuple[Membership, Workspace]]
+    csrf_token: str
+    tz: ZoneInfo
+    actor: Actor = field(repr=False)
+
+    @property
+    def principal(self) -> Principal:
+        return Principal(workspace_id=self.workspace.id, role=self.role, user=self.user)
+
+    @property
+    def workspace_id(self) -> uuid.UUID:
+        return self.workspace.id
+
+    @property
+    def can_write(self) -> bool:
+        return self.role.can_write
+
+    @property
+    def can_manage(self) -> bool:
+        return self.role.can_manage
+
+
+def _chosen(
+    memberships: list[tuple[Membership, Workspace]], wanted: str | None
+) -> tuple[Membership, Workspace] | None:
+    by_id = {str(workspace.id): (m, workspace) for m, workspace in memberships}
+    if wanted in by_id:
+        return by_id[wanted]
+    personal = [row for row in memberships if row[1].personal]
+    candidates = personal or memberships
+    return candidates[0] if candidates else None
+
+
+async def current_viewer(request: Request, state: StateDep, session: SessionDep) -> Viewer:
+    next_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    cookie = request.cookies.get(session_cookie_name(state.settings))
+    found = await accounts.session_user(session, cookie) if cookie else None
+    if not isinstance(found, tuple):
+        raise SignInRequired(next_path)
+    user, family_id = found
+    session_id = str(family_id)
+    if request.method.upper() in UNSAFE_METHODS:
+        token = request.headers.get(CSRF_HEADER)
+        if token is None:
+            form = await request.form()  # parsed once: the route's Form() fields reuse it
+            value = form.get(CSRF_FIELD)
+            token = value if isinstance(value, str) else None
+        check_csrf_token(request, state.settings, state.keys.csrf_secret, session_id, token)
+    memberships = await workspaces.memberships(session, user.id)
+    chosen = _chosen(memberships, request.cookies.get(WORKSPACE_COOKIE))
+    if chosen is None:  # an account without any workspace: nothing to show
+        raise SignInRequired(next_path)
+    membership, workspace = chosen
+    return Viewer(
+        user=user,
+        workspace=workspace,
+        role=membership.role,
+        memberships=memberships,
+        csrf_token=issue_csrf_token(session_id, state.keys.csrf_secret),
+        tz=zone(request.cookies.get(TZ_COOKIE)),
+        actor=replace(client_actor(request), kind=ActorKind.USER, user_id=user.id),
+    )
+
+
+CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
