@@ -11,7 +11,8 @@
   carried a credential (an ``Authorization`` header or the session cookie, valid or not,
   error responses included), and every response of the credential routes under
   :data:`CREDENTIAL_PATH_PREFIX` and :data:`CREDENTIAL_PAGES` (sign-in, session and refresh
-  answer anonymous requests with tokens). Anonymous public responses (``/health``, the API docs) stay cacheable.
+  answer anonymous requests with tokens). Anonymous public responses (``/health``, the API
+  docs, the static assets) stay cacheable.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 
-from echo_ai.api.auth import Principal, client_actor
+from echo_ai.api.auth import Forbidden, Principal, client_actor
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.session import CSRF_HEADER, UNSAFE_METHODS, check_csrf_token, session_cookie_name
 from echo_ai.auth import service as accounts
@@ -118,3 +118,22 @@ async def current_viewer(request: Request, state: StateDep, session: SessionDep)
 
 
 CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
+
+
+def require_write(viewer: CurrentViewer) -> Viewer:
+    """403 for a viewer (read-only role): pages hide write controls from them, and the
+    server refuses forged writes all the same."""
+    if not viewer.can_write:
+        raise Forbidden("your role in this workspace is read-only")
+    return viewer
+
+
+def require_manager(viewer: CurrentViewer) -> Viewer:
+    """Owners and admins only (keys, members, invitations, workspace settings)."""
+    if not viewer.can_manage:
+        raise Forbidden("only workspace owners and admins can do this")
+    return viewer
+
+
+WriteViewer = Annotated[Viewer, Depends(require_write)]
+ManagerViewer = Annotated[Viewer, Depends(require_manager)]
