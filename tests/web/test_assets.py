@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import re
+from pathlib import Path
 
 import brotli
 import httpx
@@ -16,7 +17,7 @@ from echo_ai.web.assets import STATIC_DIR, Assets, assets
 JS_BUDGET_BYTES = 150 * 1024
 
 
-def test_every_url_names_its_content(tmp_path: pytest.TempPathFactory) -> None:
+def test_every_url_names_its_content() -> None:
     table = assets()
     for name in table.names():
         url = table.url(name)
@@ -28,7 +29,7 @@ def test_every_url_names_its_content(tmp_path: pytest.TempPathFactory) -> None:
     assert not [name for name in table.names() if "LICENSE" in name or name.endswith(".json")]
 
 
-def test_a_changed_file_gets_a_new_url(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_changed_file_gets_a_new_url(tmp_path: Path) -> None:
     (tmp_path / "app.css").write_text("body { color: black }")
     before = Assets(tmp_path).url("app.css")
     (tmp_path / "app.css").write_text("body { color: navy }")
