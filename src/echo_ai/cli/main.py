@@ -312,7 +312,7 @@ def serve(
         str, typer.Option(help="Proxies whose forwarded headers are trusted.")
     ] = "127.0.0.1",
 ) -> None:
-    """Start the web service (JSON API with OpenAPI docs) on the embedded database."""
+    """Start the web service (dashboard, JSON API and its docs) on the embedded database."""
     import uvicorn
 
     from echo_ai.app import create_app
@@ -327,6 +327,7 @@ def serve(
     configure_logging(settings)
     base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     print(f"Echo AI listening on {base}", file=sys.stderr)
+    print(f"Dashboard at {base}/ (sign up at {base}/signup)", file=sys.stderr)
     print(f"API docs at {base}/docs (OpenAPI schema at {base}/openapi.json)", file=sys.stderr)
     uvicorn.run(
         create_app(settings),
