@@ -116,7 +116,7 @@ async def test_the_demo_runs_and_shows_a_synthetic_figure(
 
 
 async def test_change_since_the_previous_run_is_marked_when_significant(
-    app: FastAPI, client: httpx.AsyncClient
+    backend: str, app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     """Two demo runs far apart (62% then 5% of answers name the brand): the change and
     its marker, and the sparkline from the stored figures; an experiment named in every
@@ -217,7 +217,7 @@ async def test_states_schedule_and_paging(app: FastAPI, client: httpx.AsyncClien
 
 
 async def test_cost_this_month_sums_the_stored_costs_since_the_first(
-    app: FastAPI, client: httpx.AsyncClient
+    backend: str, app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     await sign_up(client)
     runtime = app_runtime(app)
