@@ -44,6 +44,7 @@ class Action(enum.StrEnum):
     BRAND_PROFILE_REPLACED = "brand_profile.replaced"
     BRAND_PROFILE_DELETED = "brand_profile.deleted"
     WORKSPACE_CREATED = "workspace.created"
+    WORKSPACE_RENAMED = "workspace.renamed"
     WORKSPACE_PLAN_CHANGED = "workspace.plan_changed"
     MEMBER_INVITED = "member.invited"
     INVITATION_REVOKED = "member.invitation_revoked"
@@ -116,8 +117,15 @@ async def page(
     *,
     limit: int,
     before: tuple[datetime, uuid.UUID] | None = None,
+    action: str | None = None,
+    actor_user_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[AuditEvent]:
-    """A workspace's events, newest first; ``before`` continues a listing."""
+    """A workspace's events, newest first; ``before`` continues a listing. Optional
+    filters: one ``action``, one acting user, a time range (``since`` included, ``until``
+    excluded). The time range narrows the ``(workspace_id, created_at)`` index range the
+    listing reads; the other filters are checked on its rows."""
     query = (
         select(AuditEvent)
         .where(AuditEvent.workspace_id == workspace_id)
@@ -128,6 +136,14 @@ async def page(
         query = query.where(
             keyset_after((AuditEvent.created_at, AuditEvent.id), before, descending=True)
         )
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    if actor_user_id is not None:
+        query = query.where(AuditEvent.actor_user_id == actor_user_id)
+    if since is not None:
+        query = query.where(AuditEvent.created_at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.created_at < until)
     return list(await session.scalars(query))
 
 

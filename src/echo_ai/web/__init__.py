@@ -23,8 +23,12 @@ def page_routers() -> list[APIRouter]:
     """Every page router. Add an area's router here (imported inside, as in
     :func:`echo_ai.app.routers`)."""
     from echo_ai.web.pages.auth import router as auth_router
+    from echo_ai.web.pages.brands import router as brands_router
+    from echo_ai.web.pages.invitations import router as invitations_router
+    from echo_ai.web.pages.overview import router as overview_router
+    from echo_ai.web.pages.settings import router as settings_router
 
-    return [auth_router]
+    return [auth_router, overview_router, brands_router, settings_router, invitations_router]
 
 
 def install_web(app: FastAPI) -> None:

@@ -38,6 +38,7 @@ def environment() -> Environment:
         usd=fmt.usd,
         number=fmt.number,
         iso=fmt.iso,
+        local_time=fmt.local_time,
     )
     env.globals.update(asset=assets().url, product=PRODUCT)
     return env

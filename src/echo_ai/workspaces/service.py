@@ -189,6 +189,31 @@ async def create_workspace(
     return workspace
 
 
+async def rename(
+    session: AsyncSession, workspace_id: uuid.UUID, name: str, *, actor: Actor
+) -> Workspace:
+    """Give the workspace another name (already validated, e.g. by
+    :class:`~echo_ai.workspaces.schemas.WorkspaceCreate`); audited only if it changed."""
+    workspace = await session.get(Workspace, workspace_id)
+    if workspace is None:
+        raise NotFound("no such workspace")
+    previous = workspace.name
+    if previous == name:
+        return workspace
+    workspace.name = name
+    await session.flush()
+    await audit.record(
+        session,
+        Action.WORKSPACE_RENAMED,
+        actor=actor,
+        workspace_id=workspace_id,
+        target_type="workspace",
+        target_id=workspace_id,
+        details={"from": previous, "to": name},
+    )
+    return workspace
+
+
 def _check_grant(actor_role: Role, *roles: Role) -> None:
     if Role.OWNER in roles and actor_role is not Role.OWNER:
         raise NotAllowed("only owners can grant or remove the owner role")

@@ -1,0 +1,488 @@
+"""Settings of the current workspace: its name and plan (and new team workspaces), members
+and invitations, API keys, and the audit log.
+
+Every write calls the use case the JSON API calls, with the same role rules (managers:
+owners and admins) and rate limits. Secrets (a new API key, an invitation link) are
+shown once, in the answer to the form that made them: they are never stored, so no
+later page can show them again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+
+from echo_ai.api.deps import SessionDep, StateDep
+from echo_ai.api.pagination import Cursor, aware_time, decode_cursor, encode_cursor
+from echo_ai.api.routers.api_keys import KEYS_CREATED_PER_WORKSPACE
+from echo_ai.api.routers.workspaces import INVITATIONS_PER_WORKSPACE, WORKSPACES_CREATED_PER_USER
+from echo_ai.api_keys import members as member_changes
+from echo_ai.api_keys import service as api_keys
+from echo_ai.api_keys.schemas import ApiKeyCreate
+from echo_ai.billing.plans import api_requests_per_minute
+from echo_ai.errors import AppError
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Action
+from echo_ai.security.api_keys import KEY_PREFIX
+from echo_ai.security.rate_limit import RateLimited, RateLimiterDep, enforce_rate_limit
+from echo_ai.web.forms import form_fields, form_lists, retry_message, validate
+from echo_ai.web.rendering import render
+from echo_ai.web.viewer import WORKSPACE_COOKIE, CurrentViewer, ManagerViewer, Viewer
+from echo_ai.workspaces import quotas
+from echo_ai.workspaces import service as workspaces
+from echo_ai.workspaces.models import Role
+from echo_ai.workspaces.schemas import InvitationCreate, RoleChange, WorkspaceCreate
+
+router = APIRouter(include_in_schema=False)
+
+AUDIT_PAGE_SIZE = 50
+KEY_EXPIRY_CHOICES = (
+    ("", "Never"),
+    ("30", "In 30 days"),
+    ("90", "In 90 days"),
+    ("365", "In a year"),
+)
+ROLES = [role.value for role in Role]
+
+
+def _see_other(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status_code=303)
+
+
+# --- workspace ------------------------------------------------------------------------
+
+
+async def _workspace_page(
+    request: Request,
+    viewer: Viewer,
+    session: SessionDep,
+    state: StateDep,
+    *,
+    status_code: int = 200,
+    name: str | None = None,
+    new_name: str = "",
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    notice: str | None = None,
+) -> Response:
+    limits = await quotas.limits_of(session, viewer.workspace_id, state.settings)
+    return render(
+        request,
+        "settings/workspace.html",
+        status_code=status_code,
+        viewer=viewer,
+        section="workspace",
+        name=viewer.workspace.name if name is None else name,
+        new_name=new_name,
+        limits=limits,
+        api_rate=api_requests_per_minute(viewer.workspace.plan, state.settings),
+        errors=errors or {},
+        error=error,
+        notice=notice,
+    )
+
+
+NOTICES = {
+    "renamed": "The workspace was renamed.",
+    "created": "Your new team workspace is ready: you are its owner. Invite its members below.",
+}
+
+
+@router.get("/settings")
+async def workspace_settings(
+    request: Request, viewer: CurrentViewer, session: SessionDep, state: StateDep
+) -> Response:
+    notice = NOTICES.get(request.query_params.get("done", ""))
+    return await _workspace_page(request, viewer, session, state, notice=notice)
+
+
+@router.post("/settings/workspace")
+async def rename_workspace(
+    request: Request, viewer: ManagerViewer, session: SessionDep, state: StateDep
+) -> Response:
+    name = (await form_fields(request)).get("name", "")
+    data = validate(WorkspaceCreate, {"name": name})
+    if isinstance(data, dict):
+        return await _workspace_page(
+            request, viewer, session, state, status_code=422, name=name, errors=data
+        )
+    await workspaces.rename(session, viewer.workspace_id, data.name, actor=viewer.actor)
+    return _see_other("/settings?done=renamed")
+
+
+@router.post("/settings/workspaces")
+async def create_workspace(
+    request: Request,
+    viewer: CurrentViewer,
+    session: SessionDep,
+    state: StateDep,
+    limiter: RateLimiterDep,
+) -> Response:
+    """A team workspace owned by the viewer, chosen in the switcher at once."""
+    name = (await form_fields(request)).get("new_name", "")
+    data = validate(WorkspaceCreate, {"name": name})
+    if isinstance(data, dict):
+        errors = {"new_name": data.get("name", "invalid")}
+        return await _workspace_page(
+            request, viewer, session, state, status_code=422, new_name=name, errors=errors
+        )
+    try:
+        await enforce_rate_limit(
+            limiter, str(viewer.user.id), WORKSPACES_CREATED_PER_USER, name="workspace"
+        )
+    except RateLimited as refused:
+        return await _workspace_page(
+            request,
+            viewer,
+            session,
+            state,
+            status_code=429,
+            new_name=name,
+            error=retry_message(refused),
+        )
+    workspace = await workspaces.create_workspace(
+        session, viewer.user, data.name, actor=viewer.actor
+    )
+    response = _see_other("/settings?done=created")
+    response.set_cookie(
+        WORKSPACE_COOKIE,
+        str(workspace.id),
+        max_age=365 * 24 * 3600,
+        path="/",
+        samesite="lax",
+        httponly=True,
+        secure=state.settings.server.https,
+    )
+    return response
+
+
+# --- members and invitations ----------------------------------------------------------
+
+
+async def _members_page(
+    request: Request,
+    viewer: Viewer,
+    session: SessionDep,
+    *,
+    status_code: int = 200,
+    invite: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    notice: str | None = None,
+    invitation_link: str | None = None,
+) -> Response:
+    rows = await workspaces.members(session, viewer.workspace_id)
+    pending = (
+        await workspaces.pending_invitations(session, viewer.workspace_id)
+        if viewer.can_manage
+        else []
+    )
+    return render(
+        request,
+        "settings/members.html",
+        status_code=status_code,
+        viewer=viewer,
+        section="members",
+        members=rows,
+        owners=sum(1 for membership, _ in rows if membership.role is Role.OWNER),
+        pending=pending,
+        roles=ROLES,
+        grantable=[r for r in ROLES if r != Role.OWNER or viewer.role is Role.OWNER],
+        invite=invite or {"email": "", "role": Role.MEMBER.value},
+        errors=errors or {},
+        error=error,
+        notice=notice,
+        invitation_link=invitation_link,
+    )
+
+
+MEMBER_NOTICES = {
+    "role": "The role was changed.",
+    "removed": "The member was removed; their API keys in this workspace are revoked.",
+    "revoked": "The invitation was revoked: its link no longer works.",
+}
+
+
+@router.get("/settings/members")
+async def members_settings(
+    request: Request, viewer: CurrentViewer, session: SessionDep
+) -> Response:
+    notice = MEMBER_NOTICES.get(request.query_params.get("done", ""))
+    return await _members_page(request, viewer, session, notice=notice)
+
+
+@router.post("/settings/members/invite")
+async def invite_member(
+    request: Request,
+    viewer: ManagerViewer,
+    session: SessionDep,
+    state: StateDep,
+    limiter: RateLimiterDep,
+) -> Response:
+    fields = await form_fields(request)
+    typed = {"email": fields.get("email", ""), "role": fields.get("role", "")}
+    data = validate(InvitationCreate, typed)
+    if isinstance(data, dict):
+        return await _members_page(
+            request, viewer, session, status_code=422, invite=typed, errors=data
+        )
+    try:
+        await enforce_rate_limit(
+            limiter, str(viewer.workspace_id), INVITATIONS_PER_WORKSPACE, name="invitation"
+        )
+        created = await workspaces.invite(
+            session,
+            viewer.workspace_id,
+            email=data.email,
+            role=data.role,
+            invited_by=viewer.user,
+            inviter_role=viewer.role,
+            ttl=timedelta(days=state.settings.auth.invitation_days),
+            actor=viewer.actor,
+        )
+    except RateLimited as refused:
+        return await _members_page(
+            request, viewer, session, status_code=429, invite=typed, error=retry_message(refused)
+        )
+    except AppError as refused:
+        return await _members_page(
+            request,
+            viewer,
+            session,
+            status_code=refused.status_code,
+            invite=typed,
+            error=refused.message,
+        )
+    link = str(request.base_url).rstrip("/") + f"/invitations/{created.token}"
+    return await _members_page(
+        request,
+        viewer,
+        session,
+        notice=f"{created.invitation.email} is invited as {created.invitation.role}.",
+        invitation_link=link,
+    )
+
+
+@router.post("/settings/members/{user_id}/role")
+async def change_role(
+    request: Request, user_id: uuid.UUID, viewer: ManagerViewer, session: SessionDep
+) -> Response:
+    data = validate(RoleChange, {"role": (await form_fields(request)).get("role", "")})
+    if isinstance(data, dict):
+        return await _members_page(
+            request, viewer, session, status_code=422, error=f"Role: {data.get('role')}"
+        )
+    try:
+        await member_changes.change_role(
+            session,
+            viewer.workspace_id,
+            user_id,
+            data.role,
+            actor_role=viewer.role,
+            actor=viewer.actor,
+        )
+    except AppError as refused:
+        if refused.status_code == 404:
+            raise
+        return await _members_page(
+            request, viewer, session, status_code=refused.status_code, error=refused.message
+        )
+    return _see_other("/settings/members?done=role")
+
+
+@router.post("/settings/members/{user_id}/remove")
+async def remove_member(
+    request: Request, user_id: uuid.UUID, viewer: CurrentViewer, session: SessionDep
+) -> Response:
+    """Remove a member (owners and admins), or leave the workspace (anyone)."""
+    try:
+        await member_changes.remove_member(
+            session, viewer.workspace_id, user_id, actor_role=viewer.role, actor=viewer.actor
+        )
+    except AppError as refused:
+        if refused.status_code in (403, 404):
+            raise
+        return await _members_page(
+            request, viewer, session, status_code=refused.status_code, error=refused.message
+        )
+    if user_id == viewer.user.id:
+        return _see_other("/")
+    return _see_other("/settings/members?done=removed")
+
+
+@router.post("/settings/invitations/{invitation_id}/revoke")
+async def revoke_invitation(
+    invitation_id: uuid.UUID, viewer: ManagerViewer, session: SessionDep
+) -> Response:
+    await workspaces.revoke_invitation(
+        session, viewer.workspace_id, invitation_id, actor_role=viewer.role, actor=viewer.actor
+    )
+    return _see_other("/settings/members?done=revoked")
+
+
+# --- API keys -------------------------------------------------------------------------
+
+
+async def _keys_page(
+    request: Request,
+    viewer: Viewer,
+    session: SessionDep,
+    *,
+    status_code: int = 200,
+    typed: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    notice: str | None = None,
+    new_key: str | None = None,
+) -> Response:
+    keys = await api_keys.list_keys(session, viewer.workspace_id)
+    people = {user.id: user for _, user in await workspaces.members(session, viewer.workspace_id)}
+    return render(
+        request,
+        "settings/keys.html",
+        status_code=status_code,
+        viewer=viewer,
+        section="keys",
+        keys=keys,
+        people=people,
+        key_prefix=KEY_PREFIX,
+        typed=typed or {"name": "", "scopes": ["read", "write"], "expires_in_days": ""},
+        expiry_choices=KEY_EXPIRY_CHOICES,
+        errors=errors or {},
+        error=error,
+        notice=notice,
+        new_key=new_key,
+    )
+
+
+@router.get("/settings/keys")
+async def keys_settings(request: Request, viewer: ManagerViewer, session: SessionDep) -> Response:
+    notice = "The key was revoked." if request.query_params.get("done") == "revoked" else None
+    return await _keys_page(request, viewer, session, notice=notice)
+
+
+@router.post("/settings/keys")
+async def create_key(
+    request: Request,
+    viewer: ManagerViewer,
+    session: SessionDep,
+    state: StateDep,
+    limiter: RateLimiterDep,
+) -> Response:
+    fields = await form_fields(request)
+    scopes = (await form_lists(request, "scopes"))["scopes"]
+    expiry = fields.get("expires_in_days", "")
+    typed: dict[str, Any] = {
+        "name": fields.get("name", ""),
+        "scopes": scopes,
+        "expires_in_days": expiry,
+    }
+    data: dict[str, Any] = {"name": typed["name"].strip(), "scopes": scopes}
+    if expiry:
+        data["expires_in_days"] = int(expiry) if expiry.isdigit() else expiry
+    checked = validate(ApiKeyCreate, data)
+    if isinstance(checked, dict):
+        return await _keys_page(
+            request, viewer, session, status_code=422, typed=typed, errors=checked
+        )
+    try:
+        await enforce_rate_limit(
+            limiter, str(viewer.workspace_id), KEYS_CREATED_PER_WORKSPACE, name="api-key"
+        )
+    except RateLimited as refused:
+        return await _keys_page(
+            request, viewer, session, status_code=429, typed=typed, error=retry_message(refused)
+        )
+    key, token = await api_keys.create(
+        session,
+        viewer.workspace_id,
+        checked,
+        created_by=viewer.user.id,
+        pepper=state.keys.peppers()[0],
+        actor=viewer.actor,
+    )
+    return await _keys_page(
+        request, viewer, session, notice=f"The key “{key.name}” was created.", new_key=token
+    )
+
+
+@router.post("/settings/keys/{key_id}/revoke")
+async def revoke_key(key_id: uuid.UUID, viewer: ManagerViewer, session: SessionDep) -> Response:
+    await api_keys.revoke(session, viewer.workspace_id, key_id, actor=viewer.actor)
+    return _see_other("/settings/keys?done=revoked")
+
+
+# --- audit log ------------------------------------------------------------------------
+
+
+def _day(value: str, viewer: Viewer) -> datetime:
+    """Midnight of a ``YYYY-MM-DD`` day in the viewer's time zone."""
+    return datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time(), viewer.tz)
+
+
+@router.get("/settings/audit")
+async def audit_log(
+    request: Request, viewer: ManagerViewer, session: SessionDep, cursor: Cursor = None
+) -> Response:
+    query = request.query_params
+    filters = {name: query.get(name, "").strip() for name in ("action", "actor", "from", "to")}
+    errors: dict[str, str] = {}
+    action = filters["action"] or None
+    if action is not None and action not in {item.value for item in Action}:
+        errors["action"] = "Choose an action from the list."
+        action = None
+    actor: uuid.UUID | None = None
+    if filters["actor"]:
+        try:
+            actor = uuid.UUID(filters["actor"])
+        except ValueError:
+            errors["actor"] = "Choose a member from the list."
+    since = until = None
+    try:
+        since = _day(filters["from"], viewer) if filters["from"] else None
+    except ValueError:
+        errors["from"] = "Give a date as YYYY-MM-DD."
+    try:
+        until = _day(filters["to"], viewer) + timedelta(days=1) if filters["to"] else None
+    except ValueError:
+        errors["to"] = "Give a date as YYYY-MM-DD."
+    if since is not None and until is not None and until <= since:
+        errors["to"] = "The end date comes before the start date."
+    before = decode_cursor(cursor, aware_time, uuid.UUID) if cursor is not None else None
+    found = []
+    if not errors:
+        found = await audit.page(
+            session,
+            viewer.workspace_id,
+            limit=AUDIT_PAGE_SIZE + 1,
+            before=before,
+            action=action,
+            actor_user_id=actor,
+            since=since,
+            until=until,
+        )
+    events = found[:AUDIT_PAGE_SIZE]
+    next_query = None
+    if len(found) > AUDIT_PAGE_SIZE:
+        last = events[-1]
+        kept = {name: value for name, value in filters.items() if value}
+        next_query = {**kept, "cursor": encode_cursor(last.created_at.isoformat(), str(last.id))}
+    people = {user.id: user for _, user in await workspaces.members(session, viewer.workspace_id)}
+    return render(
+        request,
+        "settings/audit.html",
+        status_code=422 if errors else 200,
+        viewer=viewer,
+        section="audit",
+        events=events,
+        people=people,
+        actions=[item.value for item in Action],
+        filters=filters,
+        errors=errors,
+        next_query=next_query,
+        first_page=cursor is None,
+    )
