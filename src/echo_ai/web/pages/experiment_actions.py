@@ -169,15 +169,15 @@ async def _rescore_page(
     request: Request,
     viewer: Viewer,
     session: SessionDep,
-    experiment_id: uuid.UUID,
+    experiment: Experiment,
     brands: BrandFields | None = None,
     *,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    report = await experiments.load_report(session, experiment_id, workspace_id=viewer.workspace_id)
-    experiment = report.experiment
+    report = await experiments.report(session, experiment)
     errors = dict(errors or {})
+    current = BrandSet.model_validate(experiment.brands)
     return render(
         request,
         "experiments/rescore.html",
@@ -185,8 +185,8 @@ async def _rescore_page(
         viewer=viewer,
         experiment=experiment,
         report=report,
-        brand_names=BrandSet.model_validate(experiment.brands).names,
-        brands=brands or BrandFields.of(BrandSet.model_validate(experiment.brands)),
+        brand_names=current.names,
+        brands=brands or BrandFields.of(current),
         errors=errors,
         form_error=errors.pop(FORM_ERROR, None),
     )
@@ -197,7 +197,8 @@ async def rescore_page(
     request: Request, experiment_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
 ) -> Response:
     """The experiment's brands to edit, with the figures they give now."""
-    return await _rescore_page(request, viewer, session, experiment_id)
+    experiment = await _experiment(session, viewer, experiment_id, runs=experiments.RECENT_RUNS)
+    return await _rescore_page(request, viewer, session, experiment)
 
 
 def rescore_input(brands: BrandFields) -> RescoreIn | dict[str, str]:
@@ -224,7 +225,7 @@ async def rescore(
     checked = rescore_input(brands)
     if isinstance(checked, dict):
         return await _rescore_page(
-            request, viewer, session, experiment_id, brands, errors=checked, status_code=422
+            request, viewer, session, experiment, brands, errors=checked, status_code=422
         )
     try:
         await experiments.rescore(session, experiment, actor=viewer.actor, brands=checked.brands)
@@ -233,7 +234,7 @@ async def rescore(
             request,
             viewer,
             session,
-            experiment_id,
+            experiment,
             brands,
             errors={FORM_ERROR: refused.message},
             status_code=409,
