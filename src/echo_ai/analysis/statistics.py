@@ -72,6 +72,22 @@ def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tupl
     return low, high
 
 
+def wilson_half_width(n: int, *, proportion: float = 0.5, confidence: float = 0.95) -> float:
+    """Half the width of the Wilson interval a sample of ``n`` gives when the observed
+    proportion is ``proportion`` (0.5, the widest, by default): the precision ``n``
+    iterations buy before any answer is seen ("±7 points at 50%"). Unclamped, so it is
+    exactly what :func:`wilson_interval` gives whenever ``proportion * n`` is a count
+    away from 0 and ``n``."""
+    _check_confidence(confidence)
+    if n < 1:
+        raise ValueError(f"the Wilson interval needs at least one trial, got {n}")
+    if not 0.0 <= proportion <= 1.0:
+        raise ValueError(f"proportion must lie in [0, 1], got {proportion}")
+    z = _z_critical(confidence)
+    z2 = z * z
+    return z * math.sqrt(proportion * (1.0 - proportion) / n + z2 / (4.0 * n * n)) / (1.0 + z2 / n)
+
+
 def bootstrap_ratio_interval(
     numerators: Sequence[int],
     denominators: Sequence[int],

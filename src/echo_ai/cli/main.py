@@ -129,30 +129,22 @@ def providers() -> None:
     from rich.table import Table
 
     from echo_ai.config import get_settings
-    from echo_ai.providers.registry import VENDORS, credentials
+    from echo_ai.providers.registry import vendor_statuses
 
     table = Table(title="providers", title_justify="left")
     for column in ("provider", "default model", "status", "base URL", "web search"):
         table.add_column(column)
-    settings = get_settings()
-    for name, info in VENDORS.items():
-        api_key, base_url = credentials(settings, name)
-        if not info.needs_key:
-            status = (
-                "ready (offline, synthetic)"
-                if name == "demo"
-                else ("ready" if base_url else f"set {info.base_url_env}")
-            )
-        elif api_key:
-            status = "ready"
+    for vendor in vendor_statuses(get_settings()):
+        if vendor.synthetic:
+            status = "ready (offline, synthetic)"
         else:
-            status = f"missing {' or '.join(info.api_key_env)}"
+            status = "ready" if vendor.ready else f"missing {vendor.missing}"
         table.add_row(
-            name,
-            info.default_model,
+            vendor.vendor,
+            vendor.info.default_model,
             status,
-            base_url or "vendor default",
-            "yes" if info.supports_grounding else "no",
+            vendor.base_url or "vendor default",
+            "yes" if vendor.info.supports_grounding else "no",
         )
     Console().print(table)
 

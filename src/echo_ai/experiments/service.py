@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import Row, String, cast, select, update
+from sqlalchemy import Row, String, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.attributes import set_committed_value
@@ -285,6 +286,35 @@ async def delete(session: AsyncSession, experiment: Experiment, *, actor: Actor)
         experiment,
         target_type="experiment",
         actor=actor,
+    )
+
+
+@dataclass(frozen=True)
+class DeletionSummary:
+    """What deleting an experiment removes, to name it before asking to confirm."""
+
+    runs: int
+    batch_runs: int
+    answers: int
+    """Iterations stored (answers and failed attempts alike)."""
+    scheduled: bool
+
+
+async def deletion_summary(session: AsyncSession, experiment: Experiment) -> DeletionSummary:
+    """Counts of what :func:`delete` would remove: one aggregate over the experiment's
+    batch runs and their stored counters (no iteration is read)."""
+    batches, stored = (
+        await session.execute(
+            select(func.count(BatchRun.id), func.coalesce(func.sum(BatchRun.stored), 0)).where(
+                BatchRun.experiment_id == experiment.id
+            )
+        )
+    ).one()
+    return DeletionSummary(
+        runs=experiment.runs,
+        batch_runs=int(batches),
+        answers=int(stored),
+        scheduled=experiment.schedule_cron is not None,
     )
 
 

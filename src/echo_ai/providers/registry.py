@@ -142,6 +142,42 @@ def credentials(settings: Settings, vendor: str) -> tuple[str | None, str | None
     return api_key, found.get(info.base_url_env) if info.base_url_env else None
 
 
+@dataclass(frozen=True, slots=True)
+class VendorStatus:
+    """Whether a vendor can be used with the settings, and what is missing if not."""
+
+    vendor: str
+    info: VendorInfo
+    missing: str | None
+    """The variable(s) to set (``OPENAI_API_KEY``, ``GEMINI_API_KEY or GOOGLE_API_KEY``),
+    ``None`` when the vendor is ready."""
+    base_url: str | None
+
+    @property
+    def ready(self) -> bool:
+        return self.missing is None
+
+    @property
+    def synthetic(self) -> bool:
+        """The offline demo provider: made-up answers, always available."""
+        return self.vendor == "demo"
+
+
+def vendor_statuses(settings: Settings) -> list[VendorStatus]:
+    """Every vendor with what it lacks in ``settings``, by the rule runs are refused with
+    (:func:`require_settings`): what ``echo-ai providers`` and the new-experiment form show."""
+    statuses: list[VendorStatus] = []
+    for vendor, info in VENDORS.items():
+        api_key, base_url = credentials(settings, vendor)
+        missing: str | None = None
+        if info.needs_base_url and not base_url:
+            missing = info.base_url_env
+        elif info.needs_key and not api_key:
+            missing = " or ".join(info.api_key_env)
+        statuses.append(VendorStatus(vendor, info, missing, base_url))
+    return statuses
+
+
 def require_settings(spec: ProviderSpec, *, api_key: str | None, base_url: str | None) -> None:
     """:class:`ProviderNotConfigured`, naming the variable to set, if ``spec`` lacks one."""
     info = VENDORS[spec.vendor]

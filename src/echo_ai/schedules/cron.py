@@ -87,3 +87,15 @@ def next_run(cron: str, timezone: str, *, after: datetime) -> datetime:
         moment = candidate.replace(tzinfo=zone, fold=0).astimezone(UTC)
         if moment > after:
             return moment
+
+
+def next_runs(cron: str, timezone: str, *, after: datetime, count: int = 5) -> list[datetime]:
+    """The first ``count`` times after ``after`` that the schedule names (in UTC), as
+    :func:`next_run` finds them one after the other: what a form previews before the
+    schedule is saved."""
+    times: list[datetime] = []
+    moment = after
+    for _ in range(count):
+        moment = next_run(cron, timezone, after=moment)
+        times.append(moment)
+    return times

@@ -7,8 +7,10 @@ the given workspace (another workspace's is not found) and records an audit even
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.errors import Conflict
@@ -16,8 +18,38 @@ from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import Experiment
-from echo_ai.schedules.cron import next_run
+from echo_ai.schedules.cron import next_run, next_runs
 from echo_ai.schedules.schemas import ScheduleIn
+
+PREVIEW_RUNS = 5
+
+
+@dataclass(frozen=True)
+class SchedulePreview:
+    """A schedule as typed, checked as :class:`ScheduleIn` checks it, with its next run
+    times; or why it is not valid (``errors`` by field: ``cron``, ``timezone``)."""
+
+    schedule: ScheduleIn | None
+    times: list[datetime] = field(default_factory=list)
+    """The next runs, in UTC (show them in ``schedule.timezone``)."""
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def preview(
+    cron: str, timezone: str, *, now: datetime, count: int = PREVIEW_RUNS
+) -> SchedulePreview:
+    """The next ``count`` run times of a schedule not saved yet (cron and zone as typed),
+    or the messages that saving it would give (too frequent, unknown zone...)."""
+    try:
+        schedule = ScheduleIn.model_validate({"cron": cron, "timezone": timezone})
+    except ValidationError as error:
+        errors: dict[str, str] = {}
+        for item in error.errors():
+            name = str(item["loc"][0]) if item["loc"] else "cron"
+            errors.setdefault(name, str(item["msg"]).removeprefix("Value error, "))
+        return SchedulePreview(schedule=None, errors=errors)
+    times = next_runs(schedule.cron, schedule.timezone, after=now, count=count)
+    return SchedulePreview(schedule=schedule, times=times)
 
 
 def apply(experiment: Experiment, schedule: ScheduleIn, *, now: datetime) -> None:

@@ -24,11 +24,22 @@ def page_routers() -> list[APIRouter]:
     :func:`echo_ai.app.routers`)."""
     from echo_ai.web.pages.auth import router as auth_router
     from echo_ai.web.pages.brands import router as brands_router
+    from echo_ai.web.pages.experiment_actions import router as experiment_actions_router
+    from echo_ai.web.pages.experiment_form import router as experiment_form_router
     from echo_ai.web.pages.invitations import router as invitations_router
     from echo_ai.web.pages.overview import router as overview_router
     from echo_ai.web.pages.settings import router as settings_router
 
-    return [auth_router, overview_router, brands_router, settings_router, invitations_router]
+    return [
+        auth_router,
+        overview_router,
+        brands_router,
+        # /experiments/new before the experiment pages' /experiments/{id}
+        experiment_form_router,
+        experiment_actions_router,
+        settings_router,
+        invitations_router,
+    ]
 
 
 def install_web(app: FastAPI) -> None:

@@ -1,0 +1,340 @@
+"""The write actions of one experiment: cancel, re-run, resume, delete (after a
+confirmation that names what goes), re-score with edited brands, and its schedule (set,
+pause, resume, remove).
+
+Each is a POST with the CSRF token, refused to read-only roles (:data:`WriteViewer`),
+that calls the use case the API calls and answers ``303`` back to the experiment's page
+(htmx requests get ``HX-Redirect`` to it). An experiment of another workspace is not
+found. Refusals the use cases raise (a finished experiment cancelled, a running one
+deleted...) are shown on the friendly error page, or in the form that was sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+
+from echo_ai.analysis.brands import BrandSet
+from echo_ai.api.deps import SessionDep, StateDep
+from echo_ai.db import utcnow
+from echo_ai.errors import Conflict
+from echo_ai.experiments import service as experiments
+from echo_ai.experiments.schemas import RescoreIn
+from echo_ai.runs.models import Experiment
+from echo_ai.schedules import service as schedules
+from echo_ai.schedules.schemas import ScheduleIn
+from echo_ai.web.brand_fields import BrandFields, brand_field
+from echo_ai.web.format import local_time
+from echo_ai.web.forms import FORM_ERROR, form_fields, validate
+from echo_ai.web.pages.experiment_form import (
+    PRESETS,
+    PREVIEW_URL,
+    ExperimentFields,
+    schedule_context,
+)
+from echo_ai.web.rendering import render
+from echo_ai.web.viewer import Viewer, WriteViewer
+
+router = APIRouter(include_in_schema=False)
+
+
+def _to(request: Request, location: str) -> Response:
+    """Post/Redirect/Get; an htmx request follows ``HX-Redirect`` with a full page load."""
+    if request.headers.get("hx-request") == "true":
+        return Response(status_code=204, headers={"HX-Redirect": location})
+    return RedirectResponse(location, status_code=303)
+
+
+def _page_of(experiment_id: uuid.UUID) -> str:
+    return f"/experiments/{experiment_id}"
+
+
+async def _experiment(
+    session: SessionDep, viewer: Viewer, experiment_id: uuid.UUID, *, runs: int | None = 0
+) -> Experiment:
+    return await experiments.get(
+        session, experiment_id, workspace_id=viewer.workspace_id, runs=runs
+    )
+
+
+# --- cancel, re-run, resume ------------------------------------------------------------
+
+
+@router.post("/experiments/{experiment_id}/cancel")
+async def cancel(
+    request: Request,
+    experiment_id: uuid.UUID,
+    viewer: WriteViewer,
+    session: SessionDep,
+    state: StateDep,
+) -> Response:
+    """Stop a queued or running experiment (answers stored so far stay)."""
+    experiment = await _experiment(session, viewer, experiment_id)
+    await experiments.cancel(
+        session, experiment, actor=viewer.actor, executor=state.runtime.executor
+    )
+    return _to(request, _page_of(experiment_id))
+
+
+@router.post("/experiments/{experiment_id}/rerun")
+async def rerun(
+    request: Request,
+    experiment_id: uuid.UUID,
+    viewer: WriteViewer,
+    session: SessionDep,
+    state: StateDep,
+) -> Response:
+    """Run the experiment's configuration again, as a new experiment (the API's re-run);
+    its page is where this leads."""
+    original = await _experiment(session, viewer, experiment_id)
+    created = await experiments.rerun(session, original, actor=viewer.actor, runtime=state.runtime)
+    return _to(request, _page_of(created.id))
+
+
+NOTHING_TO_RESUME = "the latest run is complete: there is nothing to resume"
+
+
+@router.post("/experiments/{experiment_id}/resume")
+async def resume(
+    request: Request,
+    experiment_id: uuid.UUID,
+    viewer: WriteViewer,
+    session: SessionDep,
+    state: StateDep,
+) -> Response:
+    """Run what the latest run lacks (missing and failed iterations); refused while a
+    process still runs it."""
+    experiment = await _experiment(session, viewer, experiment_id)
+    reopened = await experiments.resume(
+        session, experiment, actor=viewer.actor, runtime=state.runtime
+    )
+    if not reopened:
+        raise Conflict(NOTHING_TO_RESUME)
+    return _to(request, _page_of(experiment_id))
+
+
+# --- delete ------------------------------------------------------------------------------
+
+
+async def _delete_page(
+    request: Request,
+    viewer: Viewer,
+    session: SessionDep,
+    experiment: Experiment,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "experiments/delete.html",
+        status_code=status_code,
+        viewer=viewer,
+        experiment=experiment,
+        summary=await experiments.deletion_summary(session, experiment),
+        error=error,
+    )
+
+
+@router.get("/experiments/{experiment_id}/delete")
+async def delete_page(
+    request: Request, experiment_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
+) -> Response:
+    """The confirmation: what deleting removes (runs, stored answers, the schedule)."""
+    experiment = await _experiment(session, viewer, experiment_id)
+    return await _delete_page(request, viewer, session, experiment)
+
+
+@router.post("/experiments/{experiment_id}/delete")
+async def delete(
+    request: Request, experiment_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
+) -> Response:
+    experiment = await _experiment(session, viewer, experiment_id, runs=None)
+    try:
+        await experiments.delete(session, experiment, actor=viewer.actor)
+    except Conflict as refused:
+        return await _delete_page(
+            request, viewer, session, experiment, error=refused.message, status_code=409
+        )
+    return _to(request, "/")
+
+
+# --- re-score ----------------------------------------------------------------------------
+
+
+async def _rescore_page(
+    request: Request,
+    viewer: Viewer,
+    session: SessionDep,
+    experiment: Experiment,
+    brands: BrandFields | None = None,
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    report = await experiments.report(session, experiment)
+    errors = dict(errors or {})
+    current = BrandSet.model_validate(experiment.brands)
+    return render(
+        request,
+        "experiments/rescore.html",
+        status_code=status_code,
+        viewer=viewer,
+        experiment=experiment,
+        report=report,
+        brand_names=current.names,
+        brands=brands or BrandFields.of(current),
+        errors=errors,
+        form_error=errors.pop(FORM_ERROR, None),
+    )
+
+
+@router.get("/experiments/{experiment_id}/rescore")
+async def rescore_page(
+    request: Request, experiment_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
+) -> Response:
+    """The experiment's brands to edit, with the figures they give now."""
+    experiment = await _experiment(session, viewer, experiment_id, runs=experiments.RECENT_RUNS)
+    return await _rescore_page(request, viewer, session, experiment)
+
+
+def rescore_input(brands: BrandFields) -> RescoreIn | dict[str, str]:
+    """The re-score input of the brand fields, or the errors beside them."""
+    data, errors = brands.brand_set_input()
+    checked = validate(RescoreIn, {"brands": data})
+    if isinstance(checked, RescoreIn) and not errors:
+        return checked
+    for dotted, message in checked.items() if isinstance(checked, dict) else ():
+        parts = dotted.split(".")
+        errors.setdefault(
+            brand_field(tuple(parts[1:])) if parts[0] == "brands" else FORM_ERROR, message
+        )
+    return errors
+
+
+@router.post("/experiments/{experiment_id}/rescore")
+async def rescore(
+    request: Request, experiment_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
+) -> Response:
+    """Score the stored answers again with the brands sent (no provider is called)."""
+    brands = BrandFields.from_form(await form_fields(request))
+    experiment = await _experiment(session, viewer, experiment_id, runs=None)
+    checked = rescore_input(brands)
+    if isinstance(checked, dict):
+        return await _rescore_page(
+            request, viewer, session, experiment, brands, errors=checked, status_code=422
+        )
+    try:
+        await experiments.rescore(session, experiment, actor=viewer.actor, brands=checked.brands)
+    except Conflict as refused:
+        return await _rescore_page(
+            request,
+            viewer,
+            session,
+            experiment,
+            brands,
+            errors={FORM_ERROR: refused.message},
+            status_code=409,
+        )
+    return _to(request, _page_of(experiment_id))
+
+
+# --- schedule ----------------------------------------------------------------------------
+
+
+def _schedule_values(experiment: Experiment, viewer: Viewer) -> ExperimentFields:
+    if experiment.schedule_cron is None:
+        return ExperimentFields(schedule="daily", timezone=viewer.tz.key)
+    preset = next(
+        (name for name, cron in PRESETS.items() if cron == experiment.schedule_cron), None
+    )
+    return ExperimentFields(
+        schedule=preset or "custom",
+        cron="" if preset else experiment.schedule_cron,
+        timezone=experiment.schedule_timezone,
+    )
+
+
+def _schedule_page(
+    request: Request,
+    viewer: Viewer,
+    experiment: Experiment,
+    values: ExperimentFields,
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    errors = dict(errors or {})
+    context: dict[str, Any] = schedule_context(values, errors)
+    return render(
+        request,
+        "experiments/schedule.html",
+        status_code=status_code,
+        viewer=viewer,
+        experiment=experiment,
+        next_run=local_time(experiment.next_run_at, viewer.tz),
+        form_error=errors.pop(FORM_ERROR, None),
+        preview_url=f"{PREVIEW_URL}?existing=1",
+        **context,
+    )
+
+
+@router.get("/experiments/{experiment_id}/schedule")
+async def schedule_page(
+    request: Request, experiment_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
+) -> Response:
+    """The experiment's schedule to set or change, with the next five run times."""
+    experiment = await _experiment(session, viewer, experiment_id)
+    return _schedule_page(request, viewer, experiment, _schedule_values(experiment, viewer))
+
+
+@router.post("/experiments/{experiment_id}/schedule")
+async def set_schedule(
+    request: Request, experiment_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
+) -> Response:
+    form = await form_fields(request)
+    values = ExperimentFields.from_form(form, [], viewer.tz.key)
+    if values.schedule == "none":
+        values.schedule = "custom"
+    experiment = await _experiment(session, viewer, experiment_id)
+    checked = validate(
+        ScheduleIn, {"cron": values.schedule_cron() or "", "timezone": values.timezone}
+    )
+    if isinstance(checked, dict):
+        errors = {
+            ("cron" if key == FORM_ERROR else key): message for key, message in checked.items()
+        }
+        return _schedule_page(request, viewer, experiment, values, errors=errors, status_code=422)
+    await schedules.set_schedule(
+        session, viewer.workspace_id, experiment_id, checked, actor=viewer.actor, now=utcnow()
+    )
+    return _to(request, _page_of(experiment_id))
+
+
+@router.post("/experiments/{experiment_id}/schedule/pause")
+async def pause_schedule(
+    request: Request, experiment_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
+) -> Response:
+    await schedules.pause(session, viewer.workspace_id, experiment_id, actor=viewer.actor)
+    return _to(request, _page_of(experiment_id))
+
+
+@router.post("/experiments/{experiment_id}/schedule/resume")
+async def resume_schedule(
+    request: Request, experiment_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
+) -> Response:
+    await schedules.resume(
+        session, viewer.workspace_id, experiment_id, actor=viewer.actor, now=utcnow()
+    )
+    return _to(request, _page_of(experiment_id))
+
+
+@router.post("/experiments/{experiment_id}/schedule/remove")
+async def remove_schedule(
+    request: Request, experiment_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
+) -> Response:
+    await schedules.remove(session, viewer.workspace_id, experiment_id, actor=viewer.actor)
+    return _to(request, _page_of(experiment_id))

@@ -1,0 +1,397 @@
+"""The new-experiment form (``/experiments/new``): what to ask, which brands to look for,
+which providers, how many times, when to repeat; with a live estimate of the cost and of
+the precision the iterations buy, and the next run times of the schedule.
+
+Submitting queues the experiment with the use case the API calls
+(:func:`echo_ai.experiments.service.queue`); the input is validated by the API's own
+schema (:class:`~echo_ai.experiments.schemas.ExperimentCreate`), its messages shown
+beside the fields. ``?from=<experiment id>`` fills the form with an experiment's
+configuration ("edit and run as new").
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, available_timezones
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import RedirectResponse
+
+from echo_ai.api.deps import SessionDep, StateDep
+from echo_ai.brands import service as brand_service
+from echo_ai.db import utcnow
+from echo_ai.errors import AppError
+from echo_ai.experiments import service as experiments
+from echo_ai.experiments.estimate import Estimate, estimate
+from echo_ai.experiments.schemas import MAX_ITERATIONS, ExperimentCreate
+from echo_ai.providers.registry import VENDORS, ProviderSpec, VendorStatus, vendor_statuses
+from echo_ai.schedules import service as schedules
+from echo_ai.schedules.service import SchedulePreview
+from echo_ai.web.brand_fields import BrandFields, brand_field
+from echo_ai.web.format import local_time
+from echo_ai.web.forms import FORM_ERROR, form_fields, form_lists, validate
+from echo_ai.web.rendering import render
+from echo_ai.web.viewer import CurrentViewer, Viewer, WriteViewer
+from echo_ai.workspaces.quotas import QuotaExceeded
+
+router = APIRouter(include_in_schema=False)
+
+PRESETS = {"daily": "0 9 * * *", "weekly": "0 9 * * 1"}
+"""Schedule presets: every day, every Monday, at 9:00 in the chosen time zone."""
+SCHEDULE_CHOICES = ("none", "daily", "weekly", "custom")
+DEFAULT_ITERATIONS = 50
+PREVIEW_URL = "/experiments/new/schedule-preview"
+MAX_PROFILES = 200
+"""Brand profiles offered in the form's list (newest first)."""
+
+
+@dataclass
+class ExperimentFields:
+    """The form as typed: shown again as it was when something is wrong."""
+
+    name: str = ""
+    prompt: str = ""
+    brand_profile_id: str = ""
+    brands: BrandFields = field(default_factory=BrandFields)
+    providers: list[str] = field(default_factory=lambda: ["demo"])
+    """The vendors ticked."""
+    models: dict[str, str] = field(default_factory=dict)
+    """Per vendor, the model(s) typed, separated by commas (blank: its default model)."""
+    iterations: str = str(DEFAULT_ITERATIONS)
+    temperature: str = "1.0"
+    grounding: bool = False
+    require_grounding: bool = False
+    country: str = ""
+    region: str = ""
+    city: str = ""
+    schedule: str = "none"
+    cron: str = ""
+    timezone: str = "UTC"
+
+    @classmethod
+    def from_form(
+        cls, form: dict[str, str], providers: list[str], timezone: str
+    ) -> ExperimentFields:
+        schedule = form.get("schedule", "none")
+        return cls(
+            name=form.get("name", ""),
+            prompt=form.get("prompt", ""),
+            brand_profile_id=form.get("brand_profile_id", ""),
+            brands=BrandFields.from_form(form),
+            providers=[vendor for vendor in providers if vendor in VENDORS],
+            models={
+                vendor: form.get(f"model_{vendor}", "")
+                for vendor in VENDORS
+                if form.get(f"model_{vendor}", "").strip()
+            },
+            iterations=form.get("iterations", ""),
+            temperature=form.get("temperature", ""),
+            grounding=form.get("grounding") == "on",
+            require_grounding=form.get("require_grounding") == "on",
+            country=form.get("country", ""),
+            region=form.get("region", ""),
+            city=form.get("city", ""),
+            schedule=schedule if schedule in SCHEDULE_CHOICES else "none",
+            cron=form.get("cron", ""),
+            timezone=form.get("timezone", "").strip() or timezone,
+        )
+
+    @classmethod
+    def of(cls, data: ExperimentCreate, timezone: str) -> ExperimentFields:
+        """An experiment's configuration (``rerun_input``) as the form shows it."""
+        vendors: dict[str, list[str]] = {}
+        for spec in data.provider_specs:
+            vendors.setdefault(spec.vendor, []).append(spec.model)
+        location = data.user_location
+        return cls(
+            name=data.name or "",
+            prompt=data.prompt,
+            brands=BrandFields.of(data.brands) if data.brands else BrandFields(),
+            providers=list(vendors),
+            models={
+                vendor: ", ".join(models)
+                for vendor, models in vendors.items()
+                if models != [VENDORS[vendor].default_model]
+            },
+            iterations=str(data.iterations),
+            temperature=str(data.temperature),
+            grounding=data.grounding,
+            require_grounding=data.require_grounding,
+            country=(location.country or "") if location else "",
+            region=(location.region or "") if location else "",
+            city=(location.city or "") if location else "",
+            timezone=timezone,
+        )
+
+    def provider_specs(self) -> list[str]:
+        """``vendor`` (its default model) or ``vendor:model`` for each model typed."""
+        specs: list[str] = []
+        for vendor in self.providers:
+            models = [m.strip() for m in self.models.get(vendor, "").split(",") if m.strip()]
+            specs.extend([f"{vendor}:{model}" for model in models] or [vendor])
+        return specs
+
+    def schedule_cron(self) -> str | None:
+        if self.schedule == "custom":
+            return self.cron
+        return PRESETS.get(self.schedule)
+
+
+def iterations_of(text: str) -> int | None:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        return None
+    return value if 1 <= value <= MAX_ITERATIONS else None
+
+
+ITERATIONS_MESSAGE = f"Enter a whole number from 1 to {MAX_ITERATIONS:,}."
+
+
+def experiment_input(values: ExperimentFields) -> tuple[dict[str, Any], dict[str, str]]:
+    """The input of :class:`ExperimentCreate` from the form, and what could not even be
+    read as one (a number that is not a number, no brand at all)."""
+    errors: dict[str, str] = {}
+    data: dict[str, Any] = {
+        "name": values.name.strip() or None,
+        "prompt": values.prompt,
+        "providers": values.provider_specs(),
+        "grounding": values.grounding,
+        "require_grounding": values.require_grounding,
+    }
+    try:
+        data["iterations"] = int(values.iterations.strip())
+    except ValueError:
+        errors["iterations"] = ITERATIONS_MESSAGE
+    try:
+        data["temperature"] = float(values.temperature.strip())
+    except ValueError:
+        errors["temperature"] = "Enter a number from 0 to 2, e.g. 1.0."
+    if not values.providers:
+        errors["providers"] = "Choose at least one provider."
+    if values.brand_profile_id:
+        data["brand_profile_id"] = values.brand_profile_id
+    elif values.brands.blank:
+        errors["target_name"] = "Choose a brand profile, or type your brand's name here."
+    else:
+        data["brands"], brand_errors = values.brands.brand_set_input()
+        errors.update(brand_errors)
+    location = {
+        "country": values.country.strip().upper() or None,
+        "region": values.region.strip() or None,
+        "city": values.city.strip() or None,
+    }
+    if any(location.values()):
+        data["user_location"] = location
+    cron = values.schedule_cron()
+    if cron is not None:
+        data["schedule"] = {"cron": cron, "timezone": values.timezone.strip()}
+    return data, errors
+
+
+def form_field(dotted: str) -> str:
+    """The form field beside which a schema error (``brands.target.aliases.0``) goes."""
+    parts = dotted.split(".") if dotted and dotted != FORM_ERROR else []
+    if not parts:
+        return FORM_ERROR
+    head, rest = parts[0], parts[1:]
+    if head == "brands":
+        return brand_field(tuple(rest))
+    if head == "user_location":
+        return rest[0] if rest else "country"
+    if head == "schedule":
+        return rest[0] if rest else "cron"
+    return head
+
+
+def validate_experiment(values: ExperimentFields) -> ExperimentCreate | dict[str, str]:
+    data, errors = experiment_input(values)
+    checked = validate(ExperimentCreate, data)
+    if isinstance(checked, ExperimentCreate) and not errors:
+        return checked
+    for dotted, message in checked.items() if isinstance(checked, dict) else ():
+        errors.setdefault(form_field(dotted), message)
+    return errors
+
+
+def estimate_of(values: ExperimentFields) -> tuple[Estimate | None, str | None]:
+    """The estimate of what the form holds, or why there is none yet."""
+    iterations = iterations_of(values.iterations)
+    if iterations is None:
+        return None, f"Enter from 1 to {MAX_ITERATIONS:,} iterations to see the estimate."
+    specs: list[ProviderSpec] = []
+    for text in values.provider_specs():
+        try:
+            specs.append(ProviderSpec.parse(text))
+        except ValueError:
+            continue  # shown beside the field on submit
+    if not specs:
+        return None, "Choose a provider to see the estimate."
+    return estimate(values.prompt, specs, iterations), None
+
+
+def preview_of(values: ExperimentFields) -> SchedulePreview | None:
+    cron = values.schedule_cron()
+    if cron is None:
+        return None
+    return schedules.preview(cron, values.timezone.strip(), now=utcnow())
+
+
+@cache
+def time_zones() -> list[str]:
+    """IANA zone names for the time zone field's suggestions."""
+    return sorted(zone for zone in available_timezones() if "/" in zone or zone == "UTC")
+
+
+def schedule_context(values: ExperimentFields, errors: dict[str, str]) -> dict[str, Any]:
+    """What ``form_schedule.html`` needs (the new form and the schedule page)."""
+    return {
+        "values": values,
+        "errors": errors,
+        "presets": PRESETS,
+        "time_zones": time_zones(),
+        **preview_context(values),
+    }
+
+
+def preview_context(values: ExperimentFields) -> dict[str, Any]:
+    """The schedule preview fragment's context: the preview and its times as shown (in
+    the schedule's own time zone)."""
+    preview = preview_of(values)
+    shown: list[tuple[Any, str]] = []
+    if preview is not None and preview.schedule is not None:
+        zone = ZoneInfo(preview.schedule.timezone)
+        shown = [(moment, local_time(moment, zone)) for moment in preview.times]
+    return {"preview": preview, "run_times": shown}
+
+
+async def _page(
+    request: Request,
+    viewer: Viewer,
+    session: SessionDep,
+    state: StateDep,
+    values: ExperimentFields,
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+    source: uuid.UUID | None = None,
+) -> Response:
+    errors = dict(errors or {})
+    profiles = await brand_service.list_page(session, viewer.workspace_id, limit=MAX_PROFILES)
+    statuses: list[VendorStatus] = vendor_statuses(state.settings)
+    estimated, estimate_note = estimate_of(values)
+    return render(
+        request,
+        "experiments/new.html",
+        status_code=status_code,
+        viewer=viewer,
+        form_error=errors.pop(FORM_ERROR, None),
+        profiles=profiles,
+        vendors=statuses,
+        estimate=estimated,
+        estimate_note=estimate_note,
+        source=source,
+        max_iterations=MAX_ITERATIONS,
+        preview_url=PREVIEW_URL,
+        **schedule_context(values, errors),
+    )
+
+
+@router.get("/experiments/new")
+async def new_experiment(
+    request: Request,
+    viewer: CurrentViewer,
+    session: SessionDep,
+    state: StateDep,
+    source: Annotated[uuid.UUID | None, Query(alias="from")] = None,
+) -> Response:
+    values = ExperimentFields(timezone=viewer.tz.key)
+    errors: dict[str, str] = {}
+    if source is not None:
+        original = await experiments.get(session, source, workspace_id=viewer.workspace_id, runs=0)
+        try:
+            values = ExperimentFields.of(experiments.rerun_input(original), viewer.tz.key)
+        except AppError as error:
+            errors[FORM_ERROR] = error.message
+    return await _page(request, viewer, session, state, values, errors=errors, source=source)
+
+
+@router.post("/experiments/new")
+async def create_experiment(
+    request: Request, viewer: WriteViewer, session: SessionDep, state: StateDep
+) -> Response:
+    form = await form_fields(request)
+    lists = await form_lists(request, "providers")
+    values = ExperimentFields.from_form(form, lists["providers"], viewer.tz.key)
+    checked = validate_experiment(values)
+    if isinstance(checked, dict):
+        return await _page(request, viewer, session, state, values, errors=checked, status_code=422)
+    try:
+        created = await experiments.queue(
+            session,
+            checked,
+            workspace_id=viewer.workspace_id,
+            actor=viewer.actor,
+            runtime=state.runtime,
+        )
+    except experiments.ProviderUnavailable as error:
+        return await _page(
+            request,
+            viewer,
+            session,
+            state,
+            values,
+            errors={"providers": error.message},
+            status_code=422,
+        )
+    except QuotaExceeded as error:
+        return await _page(
+            request,
+            viewer,
+            session,
+            state,
+            values,
+            errors={"iterations": error.message},
+            status_code=403,
+        )
+    except AppError as error:
+        return await _page(
+            request,
+            viewer,
+            session,
+            state,
+            values,
+            errors={FORM_ERROR: error.message},
+            status_code=error.status_code,
+        )
+    return RedirectResponse(f"/experiments/{created.id}", status_code=303)
+
+
+def _query_values(request: Request, viewer: Viewer) -> ExperimentFields:
+    query = request.query_params
+    form = dict(query.items())
+    return ExperimentFields.from_form(form, query.getlist("providers"), viewer.tz.key)
+
+
+@router.get("/experiments/new/estimate")
+async def estimate_fragment(request: Request, viewer: CurrentViewer) -> Response:
+    """The estimate for the form's current providers, models, iterations and prompt
+    (htmx swaps it in as they change)."""
+    estimated, note = estimate_of(_query_values(request, viewer))
+    return render(request, "experiments/form_estimate.html", estimate=estimated, estimate_note=note)
+
+
+@router.get(PREVIEW_URL)
+async def schedule_preview_fragment(request: Request, viewer: CurrentViewer) -> Response:
+    """The next run times of the schedule as typed, in its time zone, or why it is not
+    valid (htmx swaps it in as the schedule changes)."""
+    values = _query_values(request, viewer)
+    return render(
+        request,
+        "experiments/form_schedule_preview.html",
+        first_run_now=request.query_params.get("existing") != "1",
+        **preview_context(values),
+    )
