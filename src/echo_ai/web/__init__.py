@@ -23,8 +23,9 @@ def page_routers() -> list[APIRouter]:
     """Every page router. Add an area's router here (imported inside, as in
     :func:`echo_ai.app.routers`)."""
     from echo_ai.web.pages.auth import router as auth_router
+    from echo_ai.web.pages.experiment_view import router as experiment_view_router
 
-    return [auth_router]
+    return [auth_router, experiment_view_router]
 
 
 def install_web(app: FastAPI) -> None:
