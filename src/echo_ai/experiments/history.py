@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, bindparam, select, text, type_coerce
+from sqlalchemy import ColumnElement, exists, func, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,10 +85,8 @@ def _mentions_target(dialect: str, target: str) -> ColumnElement[bool]:
             "brands_in_order"
         ].contains([target])
         return found
-    return text(
-        "EXISTS (SELECT 1 FROM json_each(iterations.extraction, '$.brands_in_order') "
-        "WHERE json_each.value = :target)"
-    ).bindparams(bindparam("target", target))  # type: ignore[return-value]
+    each = func.json_each(Iteration.extraction, "$.brands_in_order").table_valued("value")
+    return exists().select_from(each).where(each.c.value == target)
 
 
 def _filter(dialect: str, shown: Shown, target: str) -> list[ColumnElement[bool]]:
