@@ -158,7 +158,7 @@ async def test_answers_are_filtered_and_paged_without_javascript(
     url: str | None = f"{base}?shown=mentioned"
     while url:
         html = await page(client, url.replace("&amp;", "&"))
-        seen += [t for t in html.split('class="answer-title">')[1:]]
+        seen += list(html.split('class="answer-title">')[1:])
         assert "does not name" not in html and "The call failed" not in html
         found = html.split('class="button small" href="')
         url = found[1].split('"')[0] if len(found) > 1 and "Next answers" in found[1] else None
@@ -224,5 +224,5 @@ async def test_a_filtered_page_looks_through_a_bounded_stretch_and_continues(
         mentioned = await history.answers_page(
             session, batches, target="HubSpot", shown=history.Shown.MENTIONED, limit=100
         )
-        assert [i.index for i in mentioned.items] == [i for i in range(0, 40, 2)]
+        assert [i.index for i in mentioned.items] == list(range(0, 40, 2))
         assert mentioned.after is None
