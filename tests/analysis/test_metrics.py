@@ -380,3 +380,41 @@ def test_ten_thousand_facts_are_all_counted() -> None:
     ]
     result = metrics(facts)
     assert result.iterations == 10_000
+
+
+def test_positions_sources_and_queries_are_counted_once_per_successful_answer() -> None:
+    from dataclasses import replace
+
+    answers = [
+        replace(
+            fact(TARGET, COMPETITORS[0]),
+            cited_domains=("hubspot.com", "g2.com"),
+            cited_urls=("https://hubspot.com/a", "https://hubspot.com/a"),
+            retrieved_urls=("https://g2.com/x",),
+            retrieved_domains=("g2.com", "capterra.com"),
+            search_queries=("best  crm", "best crm", " "),
+        ),
+        replace(fact(COMPETITORS[0], TARGET), search_queries=("crm for startups",)),
+        replace(fact(COMPETITORS[0]), retrieved_urls=("https://g2.com/x",)),
+        replace(fact(success=False), cited_urls=("https://ignored.example",)),
+    ]
+    m = metrics(answers)
+
+    assert m.target_positions == {1: 1, 2: 1}
+    assert m.sources is not None and m.search_queries is not None
+    domains = {d.name: (d.cited, d.retrieved) for d in m.sources.domains}
+    # g2.com cited in the first answer, so only its retrieval without a citation counts.
+    assert domains == {"hubspot.com": (1, 0), "g2.com": (1, 0), "capterra.com": (0, 1)}
+    urls = {u.name: (u.cited, u.retrieved) for u in m.sources.urls}
+    assert urls == {"https://hubspot.com/a": (1, 0), "https://g2.com/x": (0, 2)}
+    assert (m.sources.answers_citing, m.sources.answers_retrieving) == (1, 2)
+    assert [(q.query, q.answers) for q in m.search_queries.top] == [
+        ("best crm", 1),
+        ("crm for startups", 1),
+    ]
+    assert (m.search_queries.answers_searching, m.search_queries.distinct) == (2, 2)
+    # Stored before these were kept: they read back as unknown, not as zero.
+    old = m.model_dump(mode="json", exclude={"target_positions", "sources", "search_queries"})
+    restored = BatchMetrics.model_validate(old)
+    assert restored.target_positions is None and restored.sources is None
+    assert BatchMetrics.model_validate(m.model_dump(mode="json")) == m

@@ -8,6 +8,7 @@ their facts, which weighs every answer equally.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,6 +26,11 @@ from echo_ai.analysis.statistics import (
 # Each step down the list keeps 90% of the credit: being named first is worth most,
 # yet the fifth of five recommendations is still worth well over half.
 POSITION_DECAY = 0.9
+
+TOP_SOURCES = 20
+"""Cited or retrieved domains and URLs kept per batch (the most frequent ones)."""
+TOP_QUERIES = 20
+"""Web-search queries kept per batch (the most frequent ones)."""
 
 # Per-iteration cost is a derived figure; ten decimals (a ten-billionth of a dollar)
 # keeps token-level prices exact enough without 28-digit strings in the JSON.
@@ -47,6 +53,15 @@ class IterationFacts:
     latency_ms: float | None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cited_domains: tuple[str, ...] = ()
+    """Registrable domains the answer cites (inline citations and links in its text)."""
+    cited_urls: tuple[str, ...] = ()
+    """URLs of the provider's inline citations."""
+    retrieved_urls: tuple[str, ...] = ()
+    """URLs the provider retrieved (searched) without citing them."""
+    retrieved_domains: tuple[str, ...] = ()
+    search_queries: tuple[str, ...] = ()
+    """The web-search queries the assistant ran for this answer."""
 
 
 class _Frozen(BaseModel):
@@ -160,6 +175,41 @@ class CostStats(_Frozen):
     unpriced_iterations: int = Field(ge=0)
 
 
+class SourceCount(_Frozen):
+    """A domain or URL: in how many answers it was cited, and retrieved without a citation."""
+
+    name: str
+    cited: int = Field(ge=0)
+    retrieved: int = Field(ge=0)
+
+
+class Sources(_Frozen):
+    """Where the answers' links point: the most frequent domains and URLs (at most
+    ``TOP_SOURCES`` of each), each counted at most once per answer."""
+
+    domains: list[SourceCount]
+    urls: list[SourceCount]
+    answers_citing: int = Field(ge=0)
+    """Successful answers that cite at least one link."""
+    answers_retrieving: int = Field(ge=0)
+    """Successful answers with sources retrieved but not cited."""
+
+
+class QueryCount(_Frozen):
+    query: str
+    answers: int = Field(ge=0)
+
+
+class SearchQueries(_Frozen):
+    """The web-search queries the assistants ran: the most frequent (at most
+    ``TOP_QUERIES``), counted once per answer."""
+
+    top: list[QueryCount]
+    answers_searching: int = Field(ge=0)
+    """Successful answers for which at least one query ran."""
+    distinct: int = Field(ge=0)
+
+
 class BatchMetrics(_Frozen):
     """All metrics of one batch (or of a union of batches); see docs/metrics.md."""
 
@@ -179,6 +229,13 @@ class BatchMetrics(_Frozen):
     latency: LatencyStats
     input_tokens: int = Field(ge=0)
     output_tokens: int = Field(ge=0)
+    target_positions: dict[int, int] | None = None
+    """Answers by the target's rank among the brands they name (1: named first), over
+    answers that name it. None in metrics stored before it was kept (a re-score fills it)."""
+    sources: Sources | None = None
+    """The cited and retrieved domains and URLs (None in metrics stored before them)."""
+    search_queries: SearchQueries | None = None
+    """The web-search queries run (None in metrics stored before them)."""
 
 
 def _tracked_brands(target: str, brands: Sequence[str]) -> tuple[str, ...]:
@@ -217,6 +274,60 @@ class _CostTally:
             per_iteration_usd=per_iteration,
             priced_iterations=self.priced,
             unpriced_iterations=self.unpriced_successes,
+        )
+
+
+@dataclass(slots=True)
+class _SourceTally:
+    """Domains, URLs and queries of the successful answers, each counted once per answer."""
+
+    cited_domains: Counter[str]
+    retrieved_domains: Counter[str]
+    cited_urls: Counter[str]
+    retrieved_urls: Counter[str]
+    queries: Counter[str]
+    citing: int = 0
+    retrieving: int = 0
+    searching: int = 0
+
+    @classmethod
+    def empty(cls) -> _SourceTally:
+        return cls(Counter(), Counter(), Counter(), Counter(), Counter())
+
+    def add(self, fact: IterationFacts) -> None:
+        self.cited_domains.update(set(fact.cited_domains))
+        self.retrieved_domains.update(set(fact.retrieved_domains) - set(fact.cited_domains))
+        self.cited_urls.update(set(fact.cited_urls))
+        self.retrieved_urls.update(set(fact.retrieved_urls) - set(fact.cited_urls))
+        queries = {" ".join(query.split()) for query in fact.search_queries}
+        queries.discard("")
+        self.queries.update(queries)
+        self.citing += bool(fact.cited_domains or fact.cited_urls)
+        self.retrieving += bool(fact.retrieved_urls)
+        self.searching += bool(queries)
+
+    @staticmethod
+    def _top(cited: Counter[str], retrieved: Counter[str]) -> list[SourceCount]:
+        names = sorted(set(cited) | set(retrieved), key=lambda n: (-cited[n], -retrieved[n], n))
+        return [
+            SourceCount(name=name, cited=cited[name], retrieved=retrieved[name])
+            for name in names[:TOP_SOURCES]
+        ]
+
+    def sources(self) -> Sources:
+        return Sources(
+            domains=self._top(self.cited_domains, self.retrieved_domains),
+            urls=self._top(self.cited_urls, self.retrieved_urls),
+            answers_citing=self.citing,
+            answers_retrieving=self.retrieving,
+        )
+
+    def search_queries(self) -> SearchQueries:
+        top = sorted(self.queries.items(), key=lambda item: (-item[1], item[0]))[:TOP_QUERIES]
+        return SearchQueries(
+            top=[QueryCount(query=query, answers=count) for query, count in top],
+            answers_searching=self.searching,
+            distinct=len(self.queries),
         )
 
 
@@ -274,6 +385,8 @@ def compute_metrics(
     brands_per_answer: list[int] = []
     brand_sets: list[frozenset[str]] = []
     latencies: list[float] = []
+    positions: Counter[int] = Counter()
+    sources = _SourceTally.empty()
 
     for fact in facts:
         cost.add(fact)
@@ -288,12 +401,14 @@ def compute_metrics(
         brand_sets.append(frozenset(mentioned))
         brands_per_answer.append(len(mentioned))
         cited += fact.target_cited
+        sources.add(fact)
         if fact.latency_ms is not None:
             latencies.append(fact.latency_ms)
         if target in mentioned:
             rank = mentioned.index(target) + 1
             target_per_answer.append(1)
             rank_total += rank
+            positions[rank] += 1
             top1 += rank == 1
             top3 += rank <= 3
             weighted_total += POSITION_DECAY ** (rank - 1)
@@ -318,4 +433,7 @@ def compute_metrics(
         latency=_latency_stats(latencies),
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+        target_positions=dict(sorted(positions.items())),
+        sources=sources.sources(),
+        search_queries=sources.search_queries(),
     )

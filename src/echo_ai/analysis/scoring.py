@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from echo_ai.analysis.citations import attributable_url, registrable_domain
 from echo_ai.analysis.extraction import BrandMatcher, Extraction
 from echo_ai.analysis.metrics import IterationFacts
 from echo_ai.db import utcnow
@@ -124,8 +125,17 @@ def facts_from(
     latency_ms: float | None,
     input_tokens: int | None,
     output_tokens: int | None,
+    citations: list[dict[str, Any]] | None = None,
+    sources: list[dict[str, Any]] | None = None,
+    search_queries: list[str] | None = None,
 ) -> IterationFacts:
     parsed = Extraction.from_dict(extraction) if success and extraction else None
+    cited = tuple(dict.fromkeys(map(attributable_url, citations_from(citations or []))))
+    retrieved = tuple(
+        url
+        for url in dict.fromkeys(map(attributable_url, citations_from(sources or [])))
+        if url not in cited
+    )
     return IterationFacts(
         success=success,
         brands=parsed.brands_in_order if parsed else (),
@@ -134,4 +144,13 @@ def facts_from(
         latency_ms=latency_ms,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+        cited_domains=parsed.cited_domains if parsed else (),
+        cited_urls=cited if success else (),
+        retrieved_urls=retrieved if success else (),
+        retrieved_domains=tuple(
+            dict.fromkeys(d for d in map(registrable_domain, retrieved) if d is not None)
+        )
+        if success
+        else (),
+        search_queries=tuple(search_queries or ()) if success else (),
     )

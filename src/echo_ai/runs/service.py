@@ -201,6 +201,9 @@ async def batch_facts(
             Iteration.latency_ms,
             Iteration.input_tokens,
             Iteration.output_tokens,
+            cast(Iteration.citations, Text).label("citations"),
+            cast(Iteration.sources, Text).label("sources"),
+            cast(Iteration.search_queries, Text).label("search_queries"),
         )
         .where(Iteration.batch_run_id.in_(batch_run_ids))
         .execution_options(yield_per=FACTS_SLICE)
@@ -221,9 +224,18 @@ def _facts_of(rows: Iterable[Any], target: str) -> list[IterationFacts]:
             latency_ms=row.latency_ms,
             input_tokens=row.input_tokens,
             output_tokens=row.output_tokens,
+            citations=_json_list(row.citations) if row.success else None,
+            sources=_json_list(row.sources) if row.success else None,
+            search_queries=_json_list(row.search_queries) if row.success else None,
         )
         for row in rows
     ]
+
+
+def _json_list(text: str | None) -> list[Any]:
+    """A stored JSON list (read as text), empty when missing."""
+    value = json.loads(text) if text else None
+    return value if isinstance(value, list) else []
 
 
 def metrics_for(facts: Sequence[IterationFacts], brands: BrandSet, *, seed: int) -> BatchMetrics:

@@ -26,6 +26,7 @@ def page_routers() -> list[APIRouter]:
     from echo_ai.web.pages.brands import router as brands_router
     from echo_ai.web.pages.experiment_actions import router as experiment_actions_router
     from echo_ai.web.pages.experiment_form import router as experiment_form_router
+    from echo_ai.web.pages.experiment_view import router as experiment_view_router
     from echo_ai.web.pages.invitations import router as invitations_router
     from echo_ai.web.pages.overview import router as overview_router
     from echo_ai.web.pages.settings import router as settings_router
@@ -34,8 +35,8 @@ def page_routers() -> list[APIRouter]:
         auth_router,
         overview_router,
         brands_router,
-        # /experiments/new before the experiment pages' /experiments/{id}
         experiment_form_router,
+        experiment_view_router,
         experiment_actions_router,
         settings_router,
         invitations_router,
