@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Screenshots of the dashboard for the README, refreshed from the real thing.
+
+    uv run python scripts/screenshots.py            # writes docs/screenshots/*.png
+
+It starts ``echo-ai serve`` on a scratch data directory (a free port of 127.0.0.1, no
+vendor keys: the offline demo provider only), then, in Debian's Chromium driven by
+Playwright (``/usr/bin/chromium``; ``./dev test`` installs it), signs up, stores a brand
+profile, runs a demo experiment from the form to completion twice (so the trend has two
+points), schedules it, and saves PNGs of the main pages at 1280 px wide, and of the
+experiment page at 375 px, into ``docs/screenshots/``. Everything shown is synthetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page, expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 812}
+MAX_HEIGHT = 2400
+"""Long pages are cut at this height (px): the top is what the README shows."""
+PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("ECHO_AI_")
+        and key not in {"DATABASE_URL", "REDIS_URL"}
+        and not key.endswith(("_API_KEY", "_BASE_URL"))
+    }
+    env["ECHO_AI_DATA_DIR"] = str(data_dir)
+    process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+        [sys.executable, "-m", "echo_ai.cli", "serve", "--port", str(port)],
+        env=env,
+        cwd=data_dir.parent,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("echo-ai serve stopped while starting")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.terminate()
+    raise SystemExit("echo-ai serve did not start within 120 s")
+
+
+CHARTS_SETTLED = """() => {
+    const canvases = Array.from(document.querySelectorAll('canvas'));
+    if (canvases.length === 0) return true;
+    if (typeof Chart === 'undefined') return false;
+    try {
+        return Object.values(Chart.instances).every(chart => !Chart.animator.running(chart));
+    } catch (e) { return true; }
+}"""
+
+
+def shoot(page: Page, name: str) -> None:
+    page.wait_for_load_state("load")
+    page.wait_for_function(CHARTS_SETTLED)
+    height = int(page.evaluate("document.documentElement.scrollHeight"))
+    width = int(page.evaluate("document.documentElement.clientWidth"))
+    path = OUT / f"{name}.png"
+    page.screenshot(
+        path=str(path),
+        full_page=True,
+        clip={"x": 0, "y": 0, "width": width, "height": min(height, MAX_HEIGHT)},
+        animations="disabled",
+    )
+    print(f"{path.relative_to(ROOT)}  {path.stat().st_size // 1024} KiB")
+
+
+def wait_completed(page: Page) -> None:
+    expect(page.locator("h1 .badge").first).to_have_text("completed", timeout=120_000)
+
+
+def make_workspace(page: Page) -> str:
+    """Sign up, a brand profile, a demo experiment run twice and scheduled: its URL."""
+    page.goto("/signup")
+    page.get_by_label("Your name").fill("Maya Marketer")
+    page.get_by_label("Email").fill("maya@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+    page.goto("/brands/new")
+    brand = page.get_by_role("group", name="Your brand")
+    brand.get_by_label("Name", exact=True).fill("HubSpot")
+    brand.get_by_label("Aliases", exact=True).fill("HubSpot CRM")
+    brand.get_by_label("Web domains").fill("hubspot.com")
+    for number, (name, domain) in enumerate(
+        [("Salesforce", "salesforce.com"), ("Pipedrive", "pipedrive.com")], start=1
+    ):
+        group = page.get_by_role("group", name=f"Competitor {number}")
+        group.get_by_label("Name", exact=True).fill(name)
+        group.get_by_label("Web domains").fill(domain)
+    page.get_by_role("button", name="Create brand profile").click()
+    expect(page.get_by_role("heading", name="HubSpot")).to_be_visible()
+
+    page.goto("/experiments/new")
+    page.get_by_label("Prompt").fill(
+        "What is the best CRM for a 10-person startup? Give me your top recommendations."
+    )
+    page.get_by_label("Name (optional)").fill("Best CRM for a small startup")
+    page.get_by_label("Brand profile").select_option(label="HubSpot")
+    page.locator("#p-demo").check()
+    page.get_by_label("Iterations per provider").fill("200")
+    page.get_by_role("button", name="Run experiment").click()
+    expect(page).to_have_url(re.compile(r"/experiments/[0-9a-f-]+$"))
+    experiment = page.url
+    wait_completed(page)
+    page.get_by_role("button", name="Re-run").click()
+    page.goto(experiment)
+    wait_completed(page)
+
+    page.goto(experiment + "/schedule")
+    page.get_by_label(re.compile(r"^Every day")).check()
+    expect(page.locator("#schedule-preview li")).to_have_count(5)
+    path = "/" + experiment.split("/", 3)[3]
+    page.locator(f"form[action='{path}/schedule'] button[type=submit]").click()
+    expect(page).to_have_url(experiment)
+    return experiment
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"{CHROMIUM} is missing: apt-get install chromium (./dev test does)")
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="echo-ai-screenshots-") as scratch:
+        server, url = start_server(Path(scratch) / "data")
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+                )
+                context = browser.new_context(
+                    base_url=url, viewport=DESKTOP, locale="en-GB", timezone_id="Europe/Paris"
+                )
+                page = context.new_page()
+                page.goto("/login")
+                shoot(page, "sign-in")
+                experiment = make_workspace(page)
+                for name, path in [
+                    ("overview", "/"),
+                    ("brands", "/brands"),
+                    ("new-experiment", "/experiments/new"),
+                    ("experiment", experiment),
+                    ("runs", experiment + "/runs"),
+                    ("settings-keys", "/settings/keys"),
+                    ("settings-members", "/settings/members"),
+                ]:
+                    page.goto(path)
+                    shoot(page, name)
+                phone = browser.new_context(
+                    base_url=url,
+                    viewport=PHONE,
+                    is_mobile=True,
+                    has_touch=True,
+                    locale="en-GB",
+                    timezone_id="Europe/Paris",
+                    storage_state=context.storage_state(),
+                )
+                phone_page = phone.new_page()
+                phone_page.goto(experiment)
+                shoot(phone_page, "experiment-phone")
+                browser.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()
