@@ -152,7 +152,7 @@ def make_workspace(page: Page) -> str:
     wait_completed(page)
 
     page.goto(experiment + "/schedule")
-    page.get_by_label(re.compile(r"^Every day")).check()
+    page.get_by_role("radio", name=re.compile(r"Every day")).check()
     expect(page.locator("#schedule-preview li")).to_have_count(5)
     path = "/" + experiment.split("/", 3)[3]
     page.locator(f"form[action='{path}/schedule'] button[type=submit]").click()

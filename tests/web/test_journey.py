@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from playwright.sync_api import Page, ViewportSize, expect
+from playwright.sync_api import Locator, Page, ViewportSize, expect
 
 from tests.kit import PASSWORD
 from tests.live import ServeProcess
@@ -65,14 +65,18 @@ def sign_up(page: Page, email: str, name: str) -> None:
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
+def switcher(page: Page) -> Locator:
+    """The workspace switcher of the header."""
+    return page.get_by_role("combobox", name="Workspace", exact=True)
+
+
 def switch_workspace(page: Page, name: str) -> None:
-    switcher = page.get_by_label("Workspace", exact=True)
-    option = switcher.locator("option", has_text=name)
+    option = switcher(page).locator("option", has_text=name)
     value = option.get_attribute("value")
     assert value, f"{name} is not in the switcher"
     with page.expect_navigation():
-        switcher.select_option(value)  # app.js submits the switcher on change
-    expect(page.get_by_label("Workspace", exact=True)).to_have_value(value)
+        switcher(page).select_option(value)  # app.js submits the switcher on change
+    expect(switcher(page)).to_have_value(value)
 
 
 def charts_drawn(page: Page) -> None:
@@ -110,7 +114,7 @@ def test_journey(new_page: NewPage, served: ServeProcess, viewport: ViewportSize
     owner.visit("/settings")
     page.get_by_label("Name of the new workspace").fill(TEAM)
     page.get_by_role("button", name="Create team workspace").click()
-    expect(page.get_by_label("Workspace", exact=True)).to_contain_text(TEAM)
+    expect(switcher(page)).to_contain_text(TEAM)
     checkpoint(page)
     switch_workspace(page, TEAM)
     checkpoint(page)
@@ -187,7 +191,7 @@ def test_journey(new_page: NewPage, served: ServeProcess, viewport: ViewportSize
     page.get_by_role("link", name="Schedule").click()
     expect(page).to_have_url(experiment_url + "/schedule")
     checkpoint(page)
-    page.get_by_label(re.compile(r"^Every day")).check()
+    page.get_by_role("radio", name=re.compile(r"Every day")).check()
     expect(page.locator("#schedule-preview li")).to_have_count(5)
     page.locator(f"form[action='{experiment_path}/schedule'] button[type=submit]").click()
     expect(page).to_have_url(experiment_url)
@@ -212,11 +216,9 @@ def test_journey(new_page: NewPage, served: ServeProcess, viewport: ViewportSize
     vpage.get_by_role("link", name="Create an account").click()
     sign_up(vpage, viewer_email, "Victor Viewer")
     vpage.get_by_role("button", name="Accept the invitation").click()
-    expect(vpage.get_by_label("Workspace", exact=True)).to_contain_text(TEAM)
-    if TEAM not in (
-        vpage.get_by_label("Workspace", exact=True).locator("option:checked").text_content() or ""
-    ):
-        switch_workspace(vpage, TEAM)
+    # Accepted: the viewer is in the team's workspace, which the switcher now shows.
+    expect(vpage).to_have_url(re.compile(r"/$"))
+    expect(switcher(vpage).locator("option:checked")).to_contain_text(TEAM)
     checkpoint(vpage)
 
     # The viewer reads everything and sees no write control...
@@ -243,13 +245,13 @@ def test_journey(new_page: NewPage, served: ServeProcess, viewport: ViewportSize
     # --- API key: created (shown once), then revoked ------------------------------------
     owner.visit("/settings/keys")
     page.get_by_label("Name", exact=True).fill(f"ci-{width}")
-    page.get_by_label(re.compile(r"^Read")).check()
+    page.get_by_role("checkbox", name=re.compile(r"^Read")).check()
     page.get_by_role("button", name="Create key").click()
-    key = page.get_by_label("New API key")
+    key = page.get_by_role("textbox", name="New API key")
     expect(key).to_have_value(re.compile(r".{20,}"))
     checkpoint(page)
     owner.visit("/settings/keys")
-    expect(page.get_by_label("New API key")).to_have_count(0)
+    expect(page.get_by_role("textbox", name="New API key")).to_have_count(0)
     row = page.locator("tr", has_text=f"ci-{width}")
     row.locator("summary", has_text="Revoke").click()
     row.get_by_role("button", name="Yes, revoke").click()
