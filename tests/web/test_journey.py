@@ -153,6 +153,7 @@ def test_journey(new_page: NewPage, served: ServeProcess, viewport: ViewportSize
     experiment_path = "/" + experiment_url.split("/", 3)[3]
 
     # --- live progress to completion: the page settles by itself --------------------------
+    watch_of(page).assert_clean(experiment_path)  # the page is there (no waiting on a 404)
     status = page.locator("h1 .badge").first
     expect(status).to_have_text("completed", timeout=COMPLETION_MS)
     expect(page.locator("#progress[hx-trigger]")).to_have_count(0)
