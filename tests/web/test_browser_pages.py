@@ -85,3 +85,18 @@ def test_phone_sign_in_page_fits_and_scripts_stay_small(phone_page: Page) -> Non
     scripts = script_weight(phone_page)
     assert any("htmx" in url for url in scripts), scripts
     assert all(size > 0 for size in scripts.values()), scripts
+
+
+def test_times_follow_the_browsers_time_zone(page: Page) -> None:
+    """app.js tells the server the browser's zone (a cookie): from the next page on, times
+    are shown in it (the context runs in Europe/Paris)."""
+    page.goto("/signup")
+    page.get_by_label("Email").fill("paris@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    page.goto("/settings/members")
+    expect(page.locator(".site-footer")).to_contain_text("times in Europe/Paris")
+    joined = page.locator("td[data-label=Joined] time").first
+    expect(joined).to_have_text(re.compile(r" CES?T$"))
+    checkpoint(page)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DASH = "–"
@@ -53,10 +54,11 @@ def number(value: float | int | None, digits: int = 0) -> str:
 
 
 def zone(name: str | None) -> ZoneInfo:
-    """The IANA time zone named (the browser's, from its cookie), UTC when unknown."""
+    """The IANA time zone named (the browser's, from its cookie, which ``app.js`` writes
+    percent-encoded: ``Europe%2FParis``), UTC when unknown."""
     if name:
         try:
-            return ZoneInfo(name)
+            return ZoneInfo(unquote(name))
         except (ZoneInfoNotFoundError, ValueError):
             pass
     return ZoneInfo("UTC")
