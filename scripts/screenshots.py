@@ -6,8 +6,8 @@
 It starts ``echo-ai serve`` on a scratch data directory (a free port of 127.0.0.1, no
 vendor keys: the offline demo provider only), then, in Debian's Chromium driven by
 Playwright (``/usr/bin/chromium``; ``./dev test`` installs it), signs up, stores a brand
-profile, runs a demo experiment from the form to completion twice (so the trend has two
-points), schedules it, and saves PNGs of the main pages at 1280 px wide, and of the
+profile, runs a demo experiment of 200 answers from the form to completion, schedules it
+daily, and saves PNGs of the main pages at 1280 px wide, and of the
 experiment page at 375 px, into ``docs/screenshots/``. Everything shown is synthetic.
 """
 
@@ -113,7 +113,7 @@ def wait_completed(page: Page) -> None:
 
 
 def make_workspace(page: Page) -> str:
-    """Sign up, a brand profile, a demo experiment run twice and scheduled: its URL."""
+    """Sign up, a brand profile, a demo experiment run and scheduled: its URL."""
     page.goto("/signup")
     page.get_by_label("Your name").fill("Maya Marketer")
     page.get_by_label("Email").fill("maya@example.com")
@@ -146,9 +146,6 @@ def make_workspace(page: Page) -> str:
     page.get_by_role("button", name="Run experiment").click()
     expect(page).to_have_url(re.compile(r"/experiments/[0-9a-f-]+$"))
     experiment = page.url
-    wait_completed(page)
-    page.get_by_role("button", name="Re-run").click()
-    page.goto(experiment)
     wait_completed(page)
 
     page.goto(experiment + "/schedule")
