@@ -42,7 +42,7 @@ from echo_ai.security.keys import load_key_ring
 from echo_ai.security.rate_limit import RateLimiter
 from echo_ai.security.sign_in_throttle import SignInThrottle
 from echo_ai.web import install_web
-from echo_ai.web.errors import internal_error
+from echo_ai.web.errors import middleware_error
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tracing = configure_tracing(settings, app)
     install_error_handlers(app)
     install_web(app)
-    install_middleware(app, settings, internal_error=internal_error)
+    install_middleware(app, settings, answer=middleware_error)
     app.include_router(docs_router(f"{TITLE} - API docs"))
     for router in routers():
         app.include_router(router)

@@ -101,6 +101,7 @@ async def test_a_throttled_sign_in_says_when_to_try_again(
         statuses.append(response.status_code)
     assert statuses == [401, 401, 401, 429]
     assert "Too many attempts. Try again in 1 second." in response.text
+    assert response.headers["retry-after"] == "1"
     assert 'value="ada@example.com"' in response.text
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from tests.web.pages import HTML
+from tests.web.pages import HTML, origin
 
 
 async def test_an_unknown_page_is_a_friendly_404_with_the_request_id(
@@ -52,3 +52,15 @@ async def test_a_page_method_not_allowed_is_a_page(client: httpx.AsyncClient) ->
     response = await client.delete("/login", headers=HTML)
     assert response.status_code == 405
     assert "That is not something this page does" in response.text
+
+
+async def test_a_form_too_large_for_the_server_is_a_page_not_json(
+    client: httpx.AsyncClient,
+) -> None:
+    big = {"email": "ada@example.com", "password": "x" * 2_000_000}
+    response = await client.post("/login", data=big, headers={**origin(client)})
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("text/html")
+    assert "more than this form accepts" in response.text
+    api = await client.post("/auth/login", content=b"x" * 2_000_000)
+    assert api.status_code == 413 and api.json()["error"]["code"] == "payload_too_large"

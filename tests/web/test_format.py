@@ -7,9 +7,11 @@ from decimal import Decimal
 
 import pytest
 
+from echo_ai.auth.schemas import Registration
+from echo_ai.experiments.schemas import ExperimentCreate
 from echo_ai.security.rate_limit import RateLimited
 from echo_ai.web import format as fmt
-from echo_ai.web.forms import local_path, retry_message
+from echo_ai.web.forms import local_path, retry_message, validate
 
 
 def test_rates_intervals_and_changes() -> None:
@@ -59,3 +61,32 @@ def test_redirect_targets_stay_on_the_site() -> None:
     assert local_path("/experiments/1?x=2") == "/experiments/1?x=2"
     for bad in (None, "", "//evil.example", "/\\evil.example", "https://evil.example", "/\n/x"):
         assert local_path(bad) == "/", bad
+
+
+def test_intervals_are_a_half_width_when_symmetric_and_a_range_when_lopsided() -> None:
+    assert fmt.interval(0.5, 0.431, 0.569) == "±6.9 pts"
+    # 0 of 300: Wilson 0.0–1.3%; "±0.6 pts" would put the upper bound at 0.6%.
+    assert fmt.interval(0.0, 0.0, 0.0126) == "0.0%–1.3%"
+    assert fmt.interval(0.98, 0.955, 0.991) == "95.5%–99.1%"
+
+
+def test_form_errors_are_said_in_words_and_our_own_messages_are_kept() -> None:
+    errors = validate(
+        ExperimentCreate,
+        {"prompt": "x" * 5000, "iterations": -5, "temperature": "nan", "providers": []},
+    )
+    assert errors == {
+        "prompt": "At most 4000 characters.",
+        "providers": "At least 1 entry.",
+        "iterations": "At least 1.",
+        "temperature": "Enter a number.",
+    }
+    assert validate(ExperimentCreate, {"prompt": "", "iterations": "1.5", "grounding": "x"}) == {
+        "prompt": "Required.",
+        "iterations": "Enter a whole number.",
+        "grounding": "Choose yes or no.",
+    }
+    # A message of our own validators is already written for people.
+    assert validate(Registration, {"email": "nope", "password": "x"}) == {
+        "email": "not a valid email address"
+    }

@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Callable
 from contextvars import ContextVar
 from http.cookies import SimpleCookie
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
@@ -24,7 +25,12 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from echo_ai.api.errors import error_response, internal_error_response, log_unhandled
+from echo_ai.api.errors import (
+    INTERNAL_ERROR_CODE,
+    INTERNAL_ERROR_MESSAGE,
+    error_response,
+    log_unhandled,
+)
 from echo_ai.config import Settings
 from echo_ai.observability.logs import isolated_context
 from echo_ai.observability.middleware import HttpMetricsMiddleware
@@ -148,13 +154,26 @@ class RequestBodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail="request body too large")
 
 
+ErrorAnswer = Callable[[Request, int, str, str, Any], Response]
+"""How the middleware answers an error it raises itself (413, a bad ``Content-Length``, the
+500 of an unhandled exception): ``(request, status, code, message, details)``. The default
+is the JSON error body; the web pages answer browsers with a page."""
+
+
+def json_error(request: Request, status: int, code: str, message: str, details: Any) -> Response:
+    return error_response(status, code, message, details)
+
+
 class BodySizeLimitMiddleware:
     """413 when ``Content-Length`` says the body is too big (before reading any of it),
     or when a body without one (chunked) grows past the limit while it streams."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, answer: ErrorAnswer = json_error
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.answer = answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -166,7 +185,9 @@ class BodySizeLimitMiddleware:
             try:
                 too_big = int(declared) > limit
             except ValueError:
-                response = error_response(400, "bad_request", "invalid Content-Length")
+                response = self.answer(
+                    Request(scope), 400, "bad_request", "invalid Content-Length", None
+                )
                 await response(scope, receive, send)
                 return
             if too_big:
@@ -200,7 +221,8 @@ class BodySizeLimitMiddleware:
             await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
+        response = self.answer(
+            Request(scope),
             413,
             "payload_too_large",
             "request body too large",
@@ -209,25 +231,14 @@ class BodySizeLimitMiddleware:
         await response(scope, receive, send)
 
 
-InternalError = Callable[[Request], Response]
-"""What to answer when a request failed unexpectedly (the web pages answer browsers with
-a page); the default is the plain JSON 500 body."""
-
-
-def _plain_internal_error(request: Request) -> Response:
-    return internal_error_response()
-
-
 class CatchAllMiddleware:
     """Any exception the handlers did not turn into a response becomes a 500 here
     (``internal_error``), inside the header middleware, so it still carries the request id
     and the security headers; the traceback goes to the log only."""
 
-    def __init__(
-        self, app: ASGIApp, *, internal_error: InternalError = _plain_internal_error
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, answer: ErrorAnswer = json_error) -> None:
         self.app = app
-        self.internal_error = internal_error
+        self.answer = answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -249,16 +260,19 @@ class CatchAllMiddleware:
             if response_started:
                 # Too late for a clean 500; the server closes the connection.
                 raise
-            await self.internal_error(Request(scope))(scope, receive, send)
+            response = self.answer(
+                Request(scope), 500, INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE, None
+            )
+            await response(scope, receive, send)
 
 
 def install_middleware(
-    app: FastAPI, settings: Settings, *, internal_error: InternalError = _plain_internal_error
+    app: FastAPI, settings: Settings, *, answer: ErrorAnswer = json_error
 ) -> None:
     """Add the middleware in order; ``add_middleware`` wraps, so the last one is outermost."""
     server = settings.server
-    app.add_middleware(CatchAllMiddleware, internal_error=internal_error)
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=server.max_body_bytes)
+    app.add_middleware(CatchAllMiddleware, answer=answer)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=server.max_body_bytes, answer=answer)
     if server.allowed_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -10,6 +10,7 @@ here: each page renders its form again with the message beside the field.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,6 +35,16 @@ TITLES = {
     429: "Too many requests",
     500: "Something went wrong on our side",
     503: "Temporarily unavailable",
+}
+
+FRIENDLY = {
+    404: "There is nothing at this address.",
+    413: "That was more than this form accepts. Shorten what you entered and try again.",
+}
+"""What a page says for errors whose technical message means nothing to a reader."""
+FRIENDLY_CODES = {
+    "csrf_failed": "This form has expired or was sent from another site: go back, reload "
+    "the page and try again.",
 }
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -74,7 +85,10 @@ def _paged(json_handler: Handler) -> Handler:
             return await json_handler(request, exc)
         if isinstance(exc, AppError):
             headers = dict(getattr(exc, "headers", {}) or {})
-            return error_page(request, exc.status_code, exc.message, headers or None)
+            message = exc.message
+            if exc.code in FRIENDLY_CODES:
+                message = f"{FRIENDLY_CODES[exc.code]} ({exc.message})"
+            return error_page(request, exc.status_code, message, headers or None)
         if isinstance(exc, StarletteHTTPException):
             return error_page(
                 request,
@@ -103,12 +117,16 @@ def install_error_pages(app: FastAPI) -> None:
     app.add_exception_handler(SignInRequired, _sign_in_required)
 
 
-def internal_error(request: Request) -> Response:
-    """The 500 answer for anything unhandled: a page for browsers, the JSON body else
-    (and the JSON body if even the page fails to render)."""
+def middleware_error(
+    request: Request, status_code: int, code: str, message: str, details: Any
+) -> Response:
+    """The middleware's own errors (413, a bad ``Content-Length``, an unhandled failure's
+    500): a page for browsers, the JSON body else (and if even the page fails)."""
     if wants_html(request):
         try:
-            return internal_error_page(request)
+            if status_code == 500:
+                return internal_error_page(request)
+            return error_page(request, status_code, FRIENDLY.get(status_code, message))
         except Exception:  # noqa: S110 - already failing; the plain answer is the fallback
             pass
-    return api_errors.internal_error_response()
+    return api_errors.error_response(status_code, code, message, details)

@@ -26,6 +26,20 @@ def points(half_width: float | None, digits: int = 1) -> str:
     return f"±{half_width * 100:.{digits}f} pts"
 
 
+def interval(value: float, low: float, high: float) -> str:
+    """A 95% interval as readers take it: ``±6.9 pts`` when it is about symmetric around
+    the value, the range ``0.0–1.3%`` when it is lopsided (near 0% or 100%, where
+    "±half-width" would misstate the far bound)."""
+    above, below = high - value, value - low
+    if max(above, below) > LOPSIDED * min(above, below):
+        return f"{percent(low)}–{percent(high)}"
+    return points((high - low) / 2)
+
+
+LOPSIDED = 1.5
+"""One side of an interval longer than this many times the other: shown as a range."""
+
+
 def signed_points(change: float | None, digits: int = 1) -> str:
     """A change of a rate in percentage points: ``-0.042`` → ``−4.2 pts``."""
     if change is None:

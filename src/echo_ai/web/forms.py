@@ -3,6 +3,7 @@ what is wrong beside each field (``{field: message}``), keeping what was typed."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -33,12 +34,58 @@ async def form_lists(request: Request, *names: str) -> dict[str, list[str]]:
     }
 
 
+def _count(count: object, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _length(ctx: dict[str, Any], bound: str, key: str, one: str, many: str) -> str:
+    return f"{bound} {_count(ctx.get(key), one, many)}."
+
+
+Said = Callable[[dict[str, Any]], str]
+
+_SAID: dict[str, Said] = {
+    "missing": lambda ctx: "Required.",
+    "string_too_short": lambda ctx: (
+        "Required."
+        if ctx.get("min_length") == 1
+        else _length(ctx, "At least", "min_length", "character", "characters")
+    ),
+    "string_too_long": lambda ctx: _length(ctx, "At most", "max_length", "character", "characters"),
+    "too_short": lambda ctx: _length(ctx, "At least", "min_length", "entry", "entries"),
+    "too_long": lambda ctx: _length(ctx, "At most", "max_length", "entry", "entries"),
+    "greater_than_equal": lambda ctx: f"At least {ctx.get('ge')}.",
+    "greater_than": lambda ctx: f"More than {ctx.get('gt')}.",
+    "less_than_equal": lambda ctx: f"At most {ctx.get('le')}.",
+    "less_than": lambda ctx: f"Less than {ctx.get('lt')}.",
+    "int_parsing": lambda ctx: "Enter a whole number.",
+    "int_type": lambda ctx: "Enter a whole number.",
+    "int_from_float": lambda ctx: "Enter a whole number.",
+    "float_parsing": lambda ctx: "Enter a number.",
+    "float_type": lambda ctx: "Enter a number.",
+    "finite_number": lambda ctx: "Enter a number.",
+    "bool_parsing": lambda ctx: "Choose yes or no.",
+    "bool_type": lambda ctx: "Choose yes or no.",
+    "uuid_parsing": lambda ctx: "Choose one from the list.",
+    "enum": lambda ctx: f"Choose one of {ctx.get('expected')}.",
+    "literal_error": lambda ctx: f"Choose one of {ctx.get('expected')}.",
+}
+"""Pydantic's messages in the words of a form (the API keeps pydantic's own); messages of
+our validators (``value_error``) are already written for people and are kept."""
+
+
 def field_errors(error: ValidationError) -> dict[str, str]:
     """The first message per field, by dotted path (``brands.0.name``)."""
     errors: dict[str, str] = {}
     for item in error.errors():
         field = ".".join(str(part) for part in item.get("loc", ())) or FORM_ERROR
-        errors.setdefault(field, str(item.get("msg", "invalid")).removeprefix("Value error, "))
+        said = _SAID.get(str(item.get("type", "")))
+        message = (
+            said(item.get("ctx") or {})
+            if said is not None
+            else str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        )
+        errors.setdefault(field, message)
     return errors
 
 

@@ -34,6 +34,7 @@ def environment() -> Environment:
     env.filters.update(
         percent=fmt.percent,
         points=fmt.points,
+        interval=fmt.interval,
         signed_points=fmt.signed_points,
         usd=fmt.usd,
         number=fmt.number,

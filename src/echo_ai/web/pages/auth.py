@@ -65,11 +65,17 @@ async def login(
     target = local_path(fields.get("next"))
     email = fields.get("email", "")
 
-    def again(status_code: int, error: str | None, errors: dict[str, str]) -> Response:
+    def again(
+        status_code: int,
+        error: str | None,
+        errors: dict[str, str],
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         return render(
             request,
             "login.html",
             status_code=status_code,
+            headers=headers,
             next=target,
             email=email,
             errors=errors,
@@ -84,7 +90,7 @@ async def login(
         await enforce_rate_limit(limiter, client_ip(request), LOGIN_PER_IP, name="login-ip")
         user = await check_credentials(data, request, session, throttle, actor)
     except RateLimited as refused:
-        return again(429, retry_message(refused), {})
+        return again(429, retry_message(refused), {}, dict(refused.headers))
     if isinstance(user, AppError):
         return again(401, "The email or password is incorrect.", {})
     response = _see_other(target)
@@ -124,11 +130,17 @@ async def signup(
     target = local_path(fields.get("next"))
     email, display_name = fields.get("email", ""), fields.get("display_name", "")
 
-    def again(status_code: int, error: str | None, errors: dict[str, str]) -> Response:
+    def again(
+        status_code: int,
+        error: str | None,
+        errors: dict[str, str],
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         return render(
             request,
             "signup.html",
             status_code=status_code,
+            headers=headers,
             next=target,
             email=email,
             display_name=display_name,
@@ -151,7 +163,7 @@ async def signup(
         await enforce_rate_limit(limiter, client_ip(request), REGISTER_PER_IP, name="register")
         user = await workspaces.register(session, data, actor=actor)
     except RateLimited as refused:
-        return again(429, retry_message(refused), {})
+        return again(429, retry_message(refused), {}, dict(refused.headers))
     except accounts.WeakPassword as weak:
         return again(422, None, {"password": weak.message})
     if user is None:
