@@ -23,6 +23,21 @@ class AuditEvent(UUIDPrimaryKey, Base):
     __table_args__ = (
         Index("ix_audit_events_workspace_created", "workspace_id", "created_at"),
         Index("ix_audit_events_actor_user_id", "actor_user_id"),
+        # The audit log page filtered by action or by acting user, newest first.
+        Index(
+            "ix_audit_events_workspace_action_created",
+            "workspace_id",
+            "action",
+            "created_at",
+            "id",
+        ),
+        Index(
+            "ix_audit_events_workspace_actor_created",
+            "workspace_id",
+            "actor_user_id",
+            "created_at",
+            "id",
+        ),
     )
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -127,6 +127,8 @@ class BatchRun(UUIDPrimaryKey, Timestamps, Base):
     __table_args__ = (
         Index("ix_batch_runs_experiment_status", "experiment_id", "status"),
         Index("ix_batch_runs_status_heartbeat", "status", "heartbeat_at"),
+        # The month's cost of a workspace: its experiments' batches finished since a time.
+        Index("ix_batch_runs_experiment_finished", "experiment_id", "finished_at"),
     )
 
     experiment_id: Mapped[uuid.UUID] = mapped_column(
