@@ -33,6 +33,14 @@ hypothesis_settings.register_profile("echo-ai", deadline=None, derandomize=True)
 hypothesis_settings.load_profile("echo-ai")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` run first (in their usual order), the rest after them (in
+    theirs). pytest-xdist hands tests out in this order: the long ones start while many
+    short ones are still to come, which keep the other workers busy meanwhile, instead of
+    one long test started near the end running alone while the other cores wait."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Captured output can hold text that UTF-8 cannot encode (a vendor's lone surrogate

@@ -487,6 +487,7 @@ def test_serve_refuses_weak_secret(cli_env: Path, monkeypatch: pytest.MonkeyPatc
     assert "Traceback" not in result.output
 
 
+@pytest.mark.long
 def test_serve_starts_on_a_fresh_machine(tmp_path: Path) -> None:
     env = {
         key: value

@@ -292,6 +292,7 @@ ACCEPTED = {
 refusals above were the bad values' doing, not something else wrong with the request."""
 
 
+@pytest.mark.long
 @pytest.mark.usefixtures("backend")
 async def test_every_operation_refuses_bad_values_and_stores_nothing(
     started_app: FastAPI, client: httpx.AsyncClient

@@ -43,6 +43,9 @@ from tests.kit import PASSWORD, bearer, wait_until, wait_until_sync
 from tests.live import ServeProcess
 from tests.servers import flushed_redis, per_test_process
 
+pytestmark = pytest.mark.long
+
+
 ITERATIONS = 150
 PROVIDERS = ["openai:gpt-4o-mini", "openai:gpt-4o"]
 CONCURRENCY = 2

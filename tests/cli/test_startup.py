@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, get_args
 
+import pytest
 import typer.main
 
 from echo_ai.cli import app
@@ -105,6 +106,7 @@ def test_the_role_choices_are_the_workspace_roles() -> None:
     assert list(get_args(RoleName)) == [role.value for role in Role]
 
 
+@pytest.mark.long
 def test_a_migrated_embedded_database_is_opened_without_alembic(tmp_path: Path) -> None:
     env = {**os.environ, "ECHO_AI_DATA_DIR": str(tmp_path / "data")}
     env.pop("DATABASE_URL", None)

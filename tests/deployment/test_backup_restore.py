@@ -33,6 +33,9 @@ from tests.servers import (
     scratch_database,
 )
 
+pytestmark = pytest.mark.long
+
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
 KEY_TABLES = ("users", "workspaces", "memberships", "experiments", "batch_runs", "iterations")

@@ -127,6 +127,7 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.long
 def test_a_redis_error_once_the_chunk_holds_its_batch_does_not_fail_it(
     worker: tasks.WorkerRuntime,
 ) -> None:

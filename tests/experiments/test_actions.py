@@ -278,6 +278,7 @@ class _HeldMatcher:
 DEADLINE_SECONDS = 60.0
 
 
+@pytest.mark.long
 async def test_health_is_served_while_a_large_rescore_extracts(
     client: httpx.AsyncClient, started_app: FastAPI
 ) -> None:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from echo_ai.runs.models import BatchStatus
 from echo_ai.testing.fake_llm import FakeLLMServer
 from tests.production.conftest import Cluster, Database, batch_of, open_client, past, wait_for
+
+pytestmark = pytest.mark.long
 
 
 async def test_two_beats_dispatch_a_due_run_once(

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from echo_ai.testing.fake_llm import FakeLLMServer
 from tests.production.conftest import Cluster, Database, batch_of, open_client, wait_for
+
+pytestmark = pytest.mark.long
+
 
 ITERATIONS = 240
 

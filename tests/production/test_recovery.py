@@ -34,6 +34,9 @@ from tests.production.conftest import (
     wait_for,
 )
 
+pytestmark = pytest.mark.long
+
+
 REDIS_DB = servers.per_test_process((8, 9))
 STALLED_AFTER = timedelta(seconds=10)
 

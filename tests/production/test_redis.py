@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+import pytest
+
 from tests.production.conftest import (
     Cluster,
     Database,
@@ -15,6 +17,8 @@ from tests.production.conftest import (
     queue_length,
     wait_for,
 )
+
+pytestmark = pytest.mark.long
 
 
 async def _finishes(

@@ -19,6 +19,8 @@ from tests.production.conftest import (
     wait_for,
 )
 
+pytestmark = pytest.mark.long
+
 
 async def test_an_experiment_runs_end_to_end_through_workers(
     cluster: Cluster, database: Database, broker_url: str, fake_llm: FakeLLMServer

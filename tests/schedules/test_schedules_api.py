@@ -185,6 +185,7 @@ async def test_the_service_runs_due_schedules_itself(
     assert _aware(detail["schedule"]["next_run_at"]) > datetime.now(UTC)
 
 
+@pytest.mark.long
 async def test_a_long_history_is_paged(client: httpx.AsyncClient, started_app: FastAPI) -> None:
     runtime = app_runtime(started_app)
     ada = await register_and_login(client, "ada@example.com")

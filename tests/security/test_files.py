@@ -71,6 +71,7 @@ def serving(data_dir: Path) -> Iterator[str]:
         server.stop()
 
 
+@pytest.mark.long
 def test_serve_keeps_the_database_and_the_secret_key_to_its_owner(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     with serving(data_dir) as base:
@@ -87,6 +88,7 @@ def test_serve_keeps_the_database_and_the_secret_key_to_its_owner(tmp_path: Path
         assert mode(data_dir) == 0o700
 
 
+@pytest.mark.long
 def test_an_experiment_run_from_the_command_line_leaves_only_private_files(
     tmp_path: Path,
 ) -> None:
@@ -103,6 +105,7 @@ def test_an_experiment_run_from_the_command_line_leaves_only_private_files(
     assert "accessible by group or others" not in ran.stderr  # nothing to fix on a new one
 
 
+@pytest.mark.long
 def test_an_installation_left_readable_is_restricted_at_the_next_start(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     assert echo_ai("experiments", "list", data_dir=data_dir).returncode == 0
