@@ -20,6 +20,7 @@ from echo_ai.experiments import service as experiment_service
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentStatus
 from echo_ai.testing.fake_llm import FakeLLMServer
+from echo_ai.web.pages.experiment_view import scan_position
 from echo_ai.workspaces.models import Membership
 from tests.factories import experiment_input
 from tests.kit import app_runtime, personal_viewer, register_and_login, wait_finished
@@ -380,3 +381,103 @@ async def rerun_round(client: httpx.AsyncClient, experiment_id: str) -> None:
         experiment = await experiment_service.get(session, uuid.UUID(experiment_id))
         await run_service.start_run(session, experiment, chunk_size=10, now=utcnow())
     await runtime.executor.run_experiment(uuid.UUID(experiment_id))
+
+
+def run_status_on(runs_html: str, round_: int) -> str:
+    """The status badge of a run in the runs history."""
+    found = re.search(
+        rf'<td data-label="Run"><strong>{round_}</strong></td>.*?'
+        r'<td data-label="Status"><span class="badge status-(\w+)">',
+        runs_html,
+        re.S,
+    )
+    assert found, f"no run {round_}"
+    return found.group(1)
+
+
+async def test_a_runs_status_with_cancelled_batches_follows_the_experiments_rule(
+    client: httpx.AsyncClient,
+) -> None:
+    """Completed beside cancelled batches make a completed run (a user stopped one);
+    failed beside cancelled a failed one: in the history and the comparison as for the
+    experiment's own status."""
+    headers = await signed_in(client)
+    detail = await finished_experiment(client, headers, ["demo", "demo:other"], iterations=10)
+    experiment_id = detail["id"]
+    await rerun_round(client, experiment_id)
+    await wait_finished(client, experiment_id, headers)
+    runtime = app_runtime_of(client)
+    async with transaction(runtime.session_factory) as session:
+        for round_, model, status in (
+            (1, "other", BatchStatus.CANCELLED),
+            (2, "demo-synthetic-1", BatchStatus.FAILED),
+            (2, "other", BatchStatus.CANCELLED),
+        ):
+            await session.execute(
+                update(BatchRun)
+                .where(
+                    BatchRun.experiment_id == uuid.UUID(experiment_id),
+                    BatchRun.round == round_,
+                    BatchRun.model == model,
+                )
+                .values(status=status)
+            )
+        await run_service.refresh_experiment_status(session, uuid.UUID(experiment_id))
+
+    runs = await page(client, f"/experiments/{experiment_id}/runs")
+    assert run_status_on(runs, 1) == "completed"
+    assert run_status_on(runs, 2) == "failed"
+    experiment_page = await page(client, f"/experiments/{experiment_id}")
+    summary = experiment_page.split("<dt>Status</dt>")[1].split("</dd>")[0]
+    assert 'class="badge status-failed"' in summary  # the experiment's own status
+    compare = await page(client, f"/experiments/{experiment_id}/compare?a=1&b=2")
+    assert re.search(r"<dt>A: run 1</dt><dd><span class=\"badge status-completed\">", compare)
+    assert re.search(r"<dt>B: run 2</dt><dd><span class=\"badge status-failed\">", compare)
+
+
+async def test_each_run_in_the_trend_is_labelled_synthetic_by_its_own_batches(
+    client: httpx.AsyncClient, settings: Settings, fake_llm: FakeLLMServer
+) -> None:
+    """Run 1 by the demo provider, run 2 by a real one: only run 1 is synthetic in the
+    trend; the metrics table's Answers row is labelled like every other figure."""
+    _openai_at(settings, fake_llm)
+    headers = await signed_in(client)
+    detail = await finished_experiment(client, headers, ["demo"], iterations=10)
+    experiment_id = detail["id"]
+    first = await page(client, f"/experiments/{experiment_id}")
+    answers_row = first.split('<th scope="row">Answers')[1].split("</tr>")[0]
+    assert 'class="badge synthetic"' in answers_row
+
+    runtime = app_runtime_of(client)
+    async with transaction(runtime.session_factory) as session:
+        await session.execute(
+            update(Experiment)
+            .where(Experiment.id == uuid.UUID(experiment_id))
+            .values(providers=[OPENAI])
+        )
+    await rerun_round(client, experiment_id)
+    await wait_finished(client, experiment_id, headers)
+
+    html = await page(client, f"/experiments/{experiment_id}")
+    trend = html.split('id="trend-heading"')[1].split("</section>")[0]
+    rows = {
+        int(m.group(1)): m.group(0)
+        for m in re.finditer(r'<tr><td data-label="Run">(\d+)</td>.*?</tr>', trend, re.S)
+    }
+    assert set(rows) == {1, 2}
+    assert 'class="badge synthetic"' in rows[1]
+    assert "synthetic" not in rows[2]
+    assert "synthetic" in trend.split("</h2>")[0]  # the chart holds a synthetic run
+    answers_row = html.split('<th scope="row">Answers')[1].split("</tr>")[0]
+    assert "synthetic" not in answers_row  # run 2's metrics: a real provider
+
+
+@pytest.mark.parametrize(("text", "position"), [("-1", -1), ("0", 0), ("41", 41)])
+def test_an_answers_cursor_position_is_an_index_or_minus_one(text: str, position: int) -> None:
+    assert scan_position(text) == position
+
+
+@pytest.mark.parametrize("text", ["-2", "x", "1.5", str(2**40)])
+def test_other_answers_cursor_positions_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"invalid literal|out of range"):
+        scan_position(text)

@@ -5,6 +5,7 @@ paging, and who may start the demo."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import timedelta
@@ -20,7 +21,7 @@ from echo_ai.db import transaction, utcnow
 from echo_ai.experiments import service as experiment_service
 from echo_ai.privacy.audit import Actor
 from echo_ai.runs import service as run_service
-from echo_ai.runs.models import BatchRun, Experiment, ExperimentRound
+from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentRound, ExperimentStatus
 from echo_ai.schedules.schemas import ScheduleIn
 from echo_ai.web import format as fmt
 from echo_ai.web.pages.overview import DEMO, PAGE_SIZE
@@ -266,3 +267,93 @@ async def test_the_demo_needs_the_csrf_token(app: FastAPI, client: httpx.AsyncCl
     assert await without_csrf(client, "/demo") == 403
     async with transaction(app_runtime(app).session_factory) as session:
         assert (await session.scalar(select(Experiment.id).limit(1))) is None
+
+
+def _trend_row(html: str, round_: int) -> str:
+    """The experiment page's trend table row of a run."""
+    trend = html.split('id="trend-heading"')[1].split("</section>")[0]
+    found = re.search(rf'<tr><td data-label="Run">{round_}</td>.*?</tr>', trend, re.S)
+    assert found, f"no trend row for run {round_}"
+    return found.group(0)
+
+
+def _change_cell(row: str) -> str:
+    found = re.search(r'<td data-label="Change">(.*?)</td>', row, re.S)
+    assert found, "no change cell"
+    return " ".join(found.group(1).split())
+
+
+async def test_the_overview_and_the_experiment_page_agree_on_what_changed(
+    backend: str, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Runs 1 and 2 complete (every answer names the brand, then none): one significant
+    drop, the same on the overview, the trend and the comparison. Run 3 is in progress,
+    its pooled figure covering one provider of two (every answer names the brand again):
+    the trend shows it without a change or a marker, the overview keeps run 2, and the
+    comparison of runs 2 and 3 compares the finished provider but not the pooled figure."""
+    await sign_up(client)
+    runtime = app_runtime(app)
+    workspace_id = await personal_workspace(app, "ada@example.com")
+    async with transaction(runtime.session_factory) as session:
+        created = await experiment_service.queue(
+            session,
+            experiment_input(
+                iterations=30,
+                providers=["demo", "demo:other"],
+                demo_probabilities={"HubSpot": 1.0},
+            ),
+            workspace_id=workspace_id,
+            actor=Actor.cli(),
+            runtime=runtime,
+        )
+    await _finished(app, created.id, 1)
+    await _run_again(app, created.id, {"HubSpot": 0.0})
+    await _run_again(app, created.id, {"HubSpot": 1.0})
+    # Run 3 back in progress: "demo:other" has not finished; the round pools the other.
+    async with transaction(runtime.session_factory) as session:
+        await session.execute(
+            update(BatchRun)
+            .where(
+                BatchRun.experiment_id == created.id,
+                BatchRun.round == 3,
+                BatchRun.model == "other",
+            )
+            .values(status=BatchStatus.RUNNING, metrics=None, finished_at=None)
+        )
+        stored = await run_service.store_round_metrics(session, created.id, 3)
+        assert not stored.complete and stored.combined_providers == ["demo:demo-synthetic-1"]
+        await session.execute(
+            update(Experiment)
+            .where(Experiment.id == created.id)
+            .values(status=ExperimentStatus.RUNNING)
+        )
+
+    drop = fmt.signed_points(-1.0)
+    overview_row = _row(await page(client, "/"), created.id)
+    assert fmt.percent(0.0) in overview_row  # run 2, the latest complete run
+    assert drop in overview_row and "marker-significant" in overview_row and "▼" in overview_row
+    assert ">Visibility over the last 2 runs: 100.0%, 0.0%</title>" in overview_row
+
+    html = await page(client, f"/experiments/{created.id}")
+    second, third = _trend_row(html, 2), _trend_row(html, 3)
+    assert drop in second and "marker-significant" in second
+    overview_change = re.search(r'<td data-label="Change">(.*?)</td>', overview_row, re.S)
+    assert overview_change is not None
+    # The same change, drawn by the same macro.
+    assert _change_cell(second) in " ".join(overview_change.group(1).split())
+    assert "in progress" in third and fmt.percent(1.0) in third
+    assert _change_cell(third) == '<span class="muted">–</span>'
+    assert "significant" not in third
+    data = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', html, re.S)
+    assert data is not None
+    points = json.loads(data.group(1))["trend"]["points"]
+    assert [p["significant"] for p in points] == [False, True, False]
+    assert "significant-badge" not in html  # one marker, one CSS rule
+
+    compare = await page(client, f"/experiments/{created.id}/compare?a=2&b=3")
+    pooled = compare.split(">All providers</th>")[1].split("</tr>")[0]
+    assert "significant" not in pooled and "–" in pooled
+    finished = compare.split(">demo:demo-synthetic-1</th>")[1].split("</tr>")[0]
+    assert "marker-significant" in finished and fmt.signed_points(1.0) in finished
+    unfinished = compare.split(">demo:other</th>")[1].split("</tr>")[0]
+    assert "significant" not in unfinished

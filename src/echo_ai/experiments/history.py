@@ -1,5 +1,6 @@
-"""Reading an experiment for its pages: the runs over time, one run's batches, and its
-answers filtered and paged.
+"""Reading an experiment for its pages: the runs over time with how their figures moved
+(the one rule the overview, the experiment's trend and the comparison of two runs share),
+one run's batches, and its answers filtered and paged.
 
 Readers never scan iterations without a bound: the runs' figures are the stored metrics
 (batch rows and ``experiment_rounds``), and a filtered page of answers reads index ranges
@@ -13,14 +14,28 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from echo_ai.analysis.metrics import BatchMetrics, Rate
+from echo_ai.analysis.statistics import significant_change
 from echo_ai.db import keyset_after
-from echo_ai.runs.models import BatchRun, Experiment, ExperimentRound, Iteration
+from echo_ai.experiments.service import RECENT_RUNS
+from echo_ai.runs.models import (
+    FINISHED_STATUSES,
+    BatchRun,
+    Experiment,
+    ExperimentRound,
+    ExperimentStatus,
+    Iteration,
+)
+from echo_ai.runs.service import round_status
 
 SCAN_LIMIT = 5_000
 """Iteration positions one filtered page looks through at most; when it finds fewer
@@ -157,4 +172,289 @@ async def experiment_round(
         select(ExperimentRound).where(
             ExperimentRound.experiment_id == experiment.id, ExperimentRound.round == round_
         )
+    )
+
+
+# --- how figures move from run to run ---------------------------------------------------
+
+
+def provider_label(batch: BatchRun) -> str:
+    """``vendor:model``, as the API names a provider."""
+    return f"{batch.provider}:{batch.model}"
+
+
+def metrics_of(stored: dict[str, Any] | None) -> BatchMetrics | None:
+    return BatchMetrics.model_validate(stored) if stored else None
+
+
+@dataclass(frozen=True)
+class RunFigure:
+    """One figure of one run: the run's visibility (its providers pooled), a provider's,
+    or a brand's mention rate."""
+
+    round: int
+    rate: Rate | None
+    complete: bool
+    """The figure is final: every batch it pools has finished. A run in progress pools
+    only the providers done so far, so its figure is not comparable with a whole run's."""
+    synthetic: bool = False
+    """The figure comes (in part) from the offline demo provider's answers."""
+    started: datetime | None = None
+
+    @property
+    def comparable(self) -> bool:
+        """Complete, and computed from at least one answer."""
+        return (
+            self.complete
+            and self.rate is not None
+            and self.rate.value is not None
+            and self.rate.denominator > 0
+        )
+
+
+@dataclass(frozen=True)
+class Change:
+    """How a figure moved from one complete run to another."""
+
+    before: Rate
+    after: Rate
+    significant: bool
+    """The project's test (:func:`~echo_ai.analysis.statistics.significant_change`: a
+    two-proportion test, Fisher's exact test for small counts, at the 5% level)."""
+
+    @property
+    def points(self) -> float:
+        """The difference of the two rates (a fraction: 0.05 is 5 points)."""
+        assert self.after.value is not None and self.before.value is not None
+        return self.after.value - self.before.value
+
+
+@dataclass(frozen=True)
+class RunChange:
+    """A run's figure with its change from the previous complete run (None for the first
+    complete run, and for a run that is not complete)."""
+
+    run: RunFigure
+    change: Change | None
+
+
+def run_changes(runs: Sequence[RunFigure]) -> list[RunChange]:
+    """Each run in the order given (oldest first) with how its figure moved from the
+    previous complete run: the one rule of the overview, the trend and the comparison.
+
+    Only complete runs with a figure are compared: a run in progress keeps its place in
+    the list, without a change or a significance marker, and is skipped as the run before.
+    """
+    changes: list[RunChange] = []
+    previous: RunFigure | None = None
+    for run in runs:
+        change = None
+        if run.comparable:
+            if previous is not None:
+                before, after = previous.rate, run.rate
+                assert before is not None and after is not None
+                significant = significant_change(
+                    before.numerator, before.denominator, after.numerator, after.denominator
+                )
+                change = Change(before, after, significant)
+            previous = run
+        changes.append(RunChange(run, change))
+    return changes
+
+
+def change_between(a: RunFigure, b: RunFigure) -> Change | None:
+    """How the figure moved from run ``a`` to run ``b`` (:func:`run_changes` of the two)."""
+    return run_changes([a, b])[-1].change
+
+
+def latest_change(changes: Sequence[RunChange]) -> RunChange | None:
+    """The newest complete run with its change (the newest run with a figure when none is
+    complete yet)."""
+    return next((c for c in reversed(changes) if c.run.comparable), None) or next(
+        (c for c in reversed(changes) if c.run.rate is not None), None
+    )
+
+
+async def recent_runs(
+    session: AsyncSession, experiments: Sequence[Experiment], *, runs: int = RECENT_RUNS
+) -> dict[uuid.UUID, list[RunFigure]]:
+    """The stored visibility of the last ``runs`` runs of each experiment, oldest first
+    (runs without a figure yet are left out), each labelled synthetic from its batches.
+
+    Two queries whatever the number of experiments: a range of the ``(experiment_id,
+    round)`` unique index of ``experiment_rounds`` per experiment with only the
+    ``visibility`` member of the stored metrics selected, and the runs with a synthetic
+    batch.
+    """
+    if not experiments:
+        return {}
+    ids = [experiment.id for experiment in experiments]
+    rows = await session.execute(
+        select(
+            ExperimentRound.experiment_id,
+            ExperimentRound.round,
+            ExperimentRound.complete,
+            ExperimentRound.created_at,
+            ExperimentRound.combined["visibility"],
+        )
+        .join(Experiment, Experiment.id == ExperimentRound.experiment_id)
+        .where(
+            ExperimentRound.experiment_id.in_(ids),
+            ExperimentRound.round > Experiment.runs - runs,
+            ExperimentRound.combined.is_not(None),
+        )
+        .order_by(ExperimentRound.experiment_id, ExperimentRound.round)
+    )
+    synthetic = {
+        (experiment_id, round_)
+        for experiment_id, round_ in await session.execute(
+            select(BatchRun.experiment_id, BatchRun.round)
+            .join(Experiment, Experiment.id == BatchRun.experiment_id)
+            .where(
+                BatchRun.experiment_id.in_(ids),
+                BatchRun.round > Experiment.runs - runs,
+                BatchRun.synthetic.is_(True),
+            )
+            .distinct()
+        )
+    }
+    found: dict[uuid.UUID, list[RunFigure]] = {}
+    for experiment_id, round_, complete, started, visibility in rows:
+        if visibility is None:
+            continue
+        found.setdefault(experiment_id, []).append(
+            RunFigure(
+                round=round_,
+                rate=Rate.model_validate(visibility),
+                complete=complete,
+                synthetic=(experiment_id, round_) in synthetic,
+                started=started,
+            )
+        )
+    return found
+
+
+# --- the runs history and the comparison of two runs ------------------------------------
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run of the history with its figures."""
+
+    round: int
+    status: ExperimentStatus
+    started: datetime
+    finished: datetime | None
+    combined: BatchMetrics | None
+    complete: bool
+    """Every batch of the run has finished: ``combined`` is final."""
+    batches: list[tuple[BatchRun, BatchMetrics | None]]
+    failed_providers: list[str]
+    synthetic: bool
+
+    @property
+    def cost(self) -> Decimal | None:
+        return self.combined.cost.total_usd if self.combined else None
+
+
+def run_rows(rounds: Sequence[ExperimentRound], batches: Sequence[BatchRun]) -> list[RunRow]:
+    """The rows of these stored runs, from their batches (as :func:`round_batches` reads
+    them); each run's status by :func:`~echo_ai.runs.service.round_status`."""
+    by_round: dict[int, list[BatchRun]] = {}
+    for batch in batches:
+        by_round.setdefault(batch.round, []).append(batch)
+    rows = []
+    for stored in rounds:
+        mine = by_round.get(stored.round, [])
+        ends = [b.finished_at for b in mine if b.finished_at is not None]
+        rows.append(
+            RunRow(
+                round=stored.round,
+                status=round_status(b.status for b in mine),
+                started=min((b.created_at for b in mine), default=stored.created_at),
+                finished=max(ends) if ends and len(ends) == len(mine) else None,
+                combined=metrics_of(stored.combined),
+                complete=stored.complete,
+                batches=[(b, metrics_of(b.metrics)) for b in mine],
+                failed_providers=list(stored.failed_providers),
+                synthetic=any(b.synthetic for b in mine),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Compared:
+    """One figure in two runs, and how it moved from the first to the second."""
+
+    name: str
+    a: RunFigure
+    b: RunFigure
+    change: Change | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "change", change_between(self.a, self.b))
+
+    @property
+    def synthetic(self) -> bool:
+        return self.a.synthetic or self.b.synthetic
+
+
+@dataclass(frozen=True)
+class Comparison:
+    combined: Compared
+    """The visibility of the runs' providers pooled."""
+    providers: list[Compared]
+    """Each provider's visibility."""
+    brands: list[Compared]
+    """Each brand's mention rate, providers pooled."""
+
+
+def _provider_figures(row: RunRow) -> dict[str, RunFigure]:
+    return {
+        provider_label(batch): RunFigure(
+            row.round,
+            metrics.visibility if metrics else None,
+            complete=batch.status in FINISHED_STATUSES and metrics is not None,
+            synthetic=batch.synthetic,
+        )
+        for batch, metrics in row.batches
+    }
+
+
+def _brand_figures(row: RunRow) -> dict[str, RunFigure]:
+    if row.combined is None:
+        return {}
+    return {
+        name: RunFigure(row.round, rate, complete=row.complete, synthetic=row.synthetic)
+        for name, rate in row.combined.mention_rates.items()
+    }
+
+
+def _pair(
+    first: RunRow, second: RunRow, a: dict[str, RunFigure], b: dict[str, RunFigure]
+) -> list[Compared]:
+    return [
+        Compared(
+            name,
+            a.get(name, RunFigure(first.round, None, complete=False)),
+            b.get(name, RunFigure(second.round, None, complete=False)),
+        )
+        for name in dict.fromkeys([*a, *b])
+    ]
+
+
+def compare_runs(first: RunRow, second: RunRow) -> Comparison:
+    """Run ``first`` (A) against run ``second`` (B), per provider, per brand and pooled:
+    a figure's change is shown only where both runs' figures are complete
+    (:func:`change_between`)."""
+
+    def pooled(row: RunRow) -> RunFigure:
+        visibility = row.combined.visibility if row.combined else None
+        return RunFigure(row.round, visibility, complete=row.complete, synthetic=row.synthetic)
+
+    return Comparison(
+        combined=Compared("All providers", pooled(first), pooled(second)),
+        providers=_pair(first, second, _provider_figures(first), _provider_figures(second)),
+        brands=_pair(first, second, _brand_figures(first), _brand_figures(second)),
     )

@@ -4,10 +4,12 @@ of its recent runs, and what the workspace spent this month.
 Stored figures only (no iteration is read): a run's visibility is the combined figure of
 its providers that :func:`echo_ai.runs.service.store_round_metrics` keeps in
 ``experiment_rounds``; a month's spend is the sum of the stored costs of its batch runs.
-A page of experiments costs three queries whatever its size: the experiments (keyset on
+A page of experiments costs four queries whatever its size: the experiments (keyset on
 ``(workspace_id, created_at, id)``), their latest run's batches, and the visibility of
-their last :data:`HISTORY` runs (a range of the ``(experiment_id, round)`` unique index
-per experiment, with only the ``visibility`` member of the stored metrics selected).
+their last :data:`~echo_ai.experiments.service.RECENT_RUNS` runs with which of them are
+synthetic (:func:`echo_ai.experiments.history.recent_runs`, which the experiment page's
+trend reads too, and whose changes follow the same rule,
+:func:`echo_ai.experiments.history.run_changes`).
 """
 
 from __future__ import annotations
@@ -20,78 +22,45 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from echo_ai.analysis.metrics import Rate
-from echo_ai.analysis.statistics import significant_change
+from echo_ai.experiments import history
 from echo_ai.experiments import service as experiment_service
-from echo_ai.runs.models import BatchRun, Experiment, ExperimentRound
-
-HISTORY = 30
-"""Runs of each experiment whose visibility the overview reads (its sparkline)."""
-
-
-@dataclass(frozen=True)
-class RunVisibility:
-    """The target's visibility in one run, all its finished providers pooled."""
-
-    round: int
-    visibility: Rate
-    complete: bool
-    """Every provider of the run has finished (else the figure leaves some out)."""
-
-
-@dataclass(frozen=True)
-class Change:
-    """How the visibility moved from one complete run to the next."""
-
-    previous: RunVisibility
-    latest: RunVisibility
-    significant: bool
-    """The project's test (:func:`~echo_ai.analysis.statistics.significant_change`, 5%):
-    not noise."""
-
-    @property
-    def points(self) -> float:
-        """The difference of the two rates (a fraction: 0.05 is 5 points)."""
-        assert self.latest.visibility.value is not None
-        assert self.previous.visibility.value is not None
-        return self.latest.visibility.value - self.previous.visibility.value
+from echo_ai.experiments.history import Change, RunChange, RunFigure
+from echo_ai.runs.models import BatchRun, Experiment
 
 
 @dataclass(frozen=True)
 class OverviewRow:
     experiment: Experiment
-    runs: list[RunVisibility]
-    """The last runs with a figure, oldest first (at most :data:`HISTORY`)."""
-    synthetic: bool
-    """The latest run's answers come from the offline demo provider."""
+    runs: list[RunChange]
+    """The last runs with a figure, oldest first, each with its change from the previous
+    complete run (:func:`~echo_ai.experiments.history.run_changes`)."""
 
     @property
-    def complete_runs(self) -> list[RunVisibility]:
-        return [run for run in self.runs if run.complete and run.visibility.denominator > 0]
+    def complete_runs(self) -> list[RunFigure]:
+        return [change.run for change in self.runs if change.run.comparable]
 
     @property
-    def latest(self) -> RunVisibility | None:
+    def _latest(self) -> RunChange | None:
+        return history.latest_change(self.runs)
+
+    @property
+    def latest(self) -> RunFigure | None:
         """The newest complete run's figure; a run in progress's partial figure only when
         no run is complete yet."""
-        complete = self.complete_runs
-        if complete:
-            return complete[-1]
-        return self.runs[-1] if self.runs else None
+        latest = self._latest
+        return latest.run if latest else None
 
     @property
     def change(self) -> Change | None:
         """From the previous complete run to the latest one (None before two)."""
-        complete = self.complete_runs
-        if len(complete) < 2:
-            return None
-        previous, latest = complete[-2], complete[-1]
-        significant = significant_change(
-            previous.visibility.numerator,
-            previous.visibility.denominator,
-            latest.visibility.numerator,
-            latest.visibility.denominator,
-        )
-        return Change(previous=previous, latest=latest, significant=significant)
+        latest = self._latest
+        return latest.change if latest else None
+
+    @property
+    def synthetic(self) -> bool:
+        """The figure shown comes from the offline demo provider's answers."""
+        latest = self.latest
+        return latest.synthetic if latest else False
 
 
 async def overview_page(
@@ -106,49 +75,11 @@ async def overview_page(
     experiments = await experiment_service.list_recent(
         session, limit=limit, workspace_id=workspace_id, before=before
     )
-    history = await recent_visibility(session, experiments)
+    recent = await history.recent_runs(session, experiments)
     return [
-        OverviewRow(
-            experiment=experiment,
-            runs=history.get(experiment.id, []),
-            synthetic=any(b.synthetic for b in experiment_service.latest_batches(experiment)),
-        )
+        OverviewRow(experiment=experiment, runs=history.run_changes(recent.get(experiment.id, [])))
         for experiment in experiments
     ]
-
-
-async def recent_visibility(
-    session: AsyncSession, experiments: list[Experiment], *, runs: int = HISTORY
-) -> dict[uuid.UUID, list[RunVisibility]]:
-    """The stored visibility of the last ``runs`` runs of each experiment, oldest first,
-    in one query (runs without a figure yet are left out)."""
-    if not experiments:
-        return {}
-    rows = await session.execute(
-        select(
-            ExperimentRound.experiment_id,
-            ExperimentRound.round,
-            ExperimentRound.complete,
-            ExperimentRound.combined["visibility"],
-        )
-        .join(Experiment, Experiment.id == ExperimentRound.experiment_id)
-        .where(
-            ExperimentRound.experiment_id.in_([experiment.id for experiment in experiments]),
-            ExperimentRound.round > Experiment.runs - runs,
-            ExperimentRound.combined.is_not(None),
-        )
-        .order_by(ExperimentRound.experiment_id, ExperimentRound.round)
-    )
-    found: dict[uuid.UUID, list[RunVisibility]] = {}
-    for experiment_id, round_, complete, visibility in rows:
-        if visibility is None:
-            continue
-        found.setdefault(experiment_id, []).append(
-            RunVisibility(
-                round=round_, visibility=Rate.model_validate(visibility), complete=complete
-            )
-        )
-    return found
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,16 @@ class BatchStatus(enum.StrEnum):
 
 FINISHED_STATUSES = frozenset({BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED})
 
+FINISHED_EXPERIMENT_STATUSES = frozenset(
+    {
+        ExperimentStatus.COMPLETED,
+        ExperimentStatus.PARTIAL,
+        ExperimentStatus.FAILED,
+        ExperimentStatus.CANCELLED,
+    }
+)
+"""An experiment (or one of its runs) whose batches have all finished: nothing runs."""
+
 ACTIVE_STATUSES = (BatchStatus.QUEUED, BatchStatus.RUNNING)
 """A batch waiting to run or running: what a run still has to do, a resume must not run
 twice and a plan counts as going (``finalizing`` is neither: its iterations are done)."""

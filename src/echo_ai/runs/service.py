@@ -34,6 +34,7 @@ from echo_ai.runs import leases
 from echo_ai.runs.claims import ClaimedBatch
 from echo_ai.runs.models import (
     ACTIVE_STATUSES,
+    FINISHED_EXPERIMENT_STATUSES,
     FINISHED_STATUSES,
     BatchRun,
     BatchStatus,
@@ -545,12 +546,36 @@ async def _lock_experiment(session: AsyncSession, experiment_id: Any) -> None:
     )
 
 
+def round_status(statuses: Iterable[BatchStatus]) -> ExperimentStatus:
+    """The status of a run (round) from its batches' statuses: ``queued`` until one has
+    started; ``running`` until all have finished; then ``cancelled`` when every batch was,
+    ``partial`` when some completed and some failed (the round names the failed
+    providers), ``completed`` when some completed and none failed (cancelled batches
+    beside completed ones: a user stopped them, nothing went wrong), else ``failed`` (none
+    completed; cancelled batches beside failed ones do not hide the failure).
+
+    The one rule for an experiment's status (:func:`refresh_experiment_status`) and for
+    each run in its history.
+    """
+    found = set(statuses)
+    if not found or found <= {BatchStatus.QUEUED}:
+        return ExperimentStatus.QUEUED
+    if not found <= FINISHED_STATUSES:
+        return ExperimentStatus.RUNNING
+    completed = BatchStatus.COMPLETED in found
+    failed = BatchStatus.FAILED in found
+    if found == {BatchStatus.CANCELLED}:
+        return ExperimentStatus.CANCELLED
+    if completed and failed:
+        return ExperimentStatus.PARTIAL
+    if completed:
+        return ExperimentStatus.COMPLETED
+    return ExperimentStatus.FAILED
+
+
 async def refresh_experiment_status(session: AsyncSession, experiment_id: uuid.UUID) -> None:
-    """Set the experiment's status from its latest run's batches once all have finished:
-    ``completed`` only if no batch failed; ``partial`` when some completed and some failed
-    (the round names the failed providers); ``failed`` when none completed; ``cancelled``
-    when every batch was. Cancelled batches beside completed ones leave it ``completed``
-    (a user stopped them; nothing went wrong).
+    """Set the experiment's status from its latest run's batches once all have finished,
+    by :func:`round_status`.
 
     Callers hold the experiment's lock (:func:`_lock_experiment_of`).
     """
@@ -562,18 +587,9 @@ async def refresh_experiment_status(session: AsyncSession, experiment_id: uuid.U
             )
         )
     )
-    if not statuses or any(status not in FINISHED_STATUSES for status in statuses):
+    status = round_status(statuses)
+    if status not in FINISHED_EXPERIMENT_STATUSES:
         return
-    completed = BatchStatus.COMPLETED in statuses
-    failed = BatchStatus.FAILED in statuses
-    if all(status == BatchStatus.CANCELLED for status in statuses):
-        status = ExperimentStatus.CANCELLED
-    elif completed and failed:
-        status = ExperimentStatus.PARTIAL
-    elif completed:
-        status = ExperimentStatus.COMPLETED
-    else:
-        status = ExperimentStatus.FAILED
     await session.execute(
         update(Experiment)
         .where(Experiment.id == experiment_id)

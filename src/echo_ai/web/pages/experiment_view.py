@@ -2,15 +2,16 @@
 actions), its runs history and the comparison of two runs.
 
 Every figure comes from stored metrics (the batch rows and ``experiment_rounds``); the
-progress from the batch rows' counters; answers are read a keyset page at a time
-(:mod:`echo_ai.experiments.history`). The write actions' routes live elsewhere; this
-page only posts to them.
+progress from the batch rows' counters; answers are read a keyset page at a time. What a
+run's status is and how figures move from run to run is decided in
+:mod:`echo_ai.experiments.history` (the overview's rule too); this module shapes it for
+the templates. The write actions' routes live elsewhere; this page only posts to them.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
@@ -23,20 +24,17 @@ from markupsafe import Markup, escape
 from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.extraction import Extraction
 from echo_ai.analysis.metrics import BatchMetrics, Rate
-from echo_ai.analysis.statistics import significant_change
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.pagination import InvalidCursor, decode_cursor, encode_cursor, row_index
 from echo_ai.errors import NotFound
 from echo_ai.experiments import export, history
 from echo_ai.experiments import service as experiments
-from echo_ai.experiments.history import Shown
+from echo_ai.experiments.history import RunChange, Shown, provider_label
 from echo_ai.runs.models import (
-    FINISHED_STATUSES,
+    FINISHED_EXPERIMENT_STATUSES,
     BatchRun,
     BatchStatus,
     Experiment,
-    ExperimentRound,
-    ExperimentStatus,
     Iteration,
 )
 from echo_ai.web.format import local_time
@@ -47,28 +45,13 @@ router = APIRouter(include_in_schema=False)
 
 ANSWERS_PER_PAGE = 10
 RUNS_PER_PAGE = 10
-TREND_RUNS = experiments.RECENT_RUNS
-FINISHED = frozenset(
-    {
-        ExperimentStatus.COMPLETED,
-        ExperimentStatus.PARTIAL,
-        ExperimentStatus.FAILED,
-        ExperimentStatus.CANCELLED,
-    }
-)
 PATH = "/experiments/{experiment_id:uuid}"
 
 
 # --- shaping ---------------------------------------------------------------------------
 
 
-def label(batch: BatchRun) -> str:
-    """``vendor:model``, as the API names a provider."""
-    return f"{batch.provider}:{batch.model}"
-
-
-def metrics_of(stored: dict[str, Any] | None) -> BatchMetrics | None:
-    return BatchMetrics.model_validate(stored) if stored else None
+label = provider_label
 
 
 @dataclass(frozen=True)
@@ -152,59 +135,14 @@ def answer_of(iteration: Iteration, batch: BatchRun, target: str) -> Answer:
     )
 
 
-def run_status(batches: Sequence[BatchRun]) -> ExperimentStatus:
-    """A run's status from its batches (as :mod:`echo_ai.runs.service` decides it)."""
-    statuses = {batch.status for batch in batches}
-    if not statuses or statuses <= {BatchStatus.QUEUED}:
-        return ExperimentStatus.QUEUED
-    if not statuses <= FINISHED_STATUSES:
-        return ExperimentStatus.RUNNING
-    if statuses == {BatchStatus.COMPLETED}:
-        return ExperimentStatus.COMPLETED
-    if BatchStatus.COMPLETED in statuses and BatchStatus.FAILED in statuses:
-        return ExperimentStatus.PARTIAL
-    if BatchStatus.CANCELLED in statuses:
-        return ExperimentStatus.CANCELLED
-    return ExperimentStatus.FAILED
-
-
 def rate_data(rate: Rate | None) -> dict[str, Any] | None:
     if rate is None or rate.value is None:
         return None
     return {"value": rate.value, "low": rate.ci_low, "high": rate.ci_high, "n": rate.denominator}
 
 
-@dataclass(frozen=True)
-class TrendPoint:
-    round: int
-    when: Any
-    visibility: Rate | None
-    change: float | None
-    significant: bool
-
-
-def trend(rounds: Sequence[ExperimentRound]) -> list[TrendPoint]:
-    """The combined visibility of each run, oldest first, with its change from the run
-    before and whether that change is significant (two-proportion / Fisher test)."""
-    points: list[TrendPoint] = []
-    previous: Rate | None = None
-    for stored in sorted(rounds, key=lambda r: r.round):
-        metrics = metrics_of(stored.combined)
-        current = metrics.visibility if metrics else None
-        change, significant = None, False
-        if current and previous and current.value is not None and previous.value is not None:
-            change = current.value - previous.value
-            significant = significant_change(
-                previous.numerator, previous.denominator, current.numerator, current.denominator
-            )
-        points.append(TrendPoint(stored.round, stored.created_at, current, change, significant))
-        if current is not None and current.value is not None:
-            previous = current
-    return points
-
-
 def chart_data(
-    columns: list[Column], combined: BatchMetrics | None, points: list[TrendPoint]
+    columns: list[Column], combined: BatchMetrics | None, points: list[RunChange]
 ) -> dict[str, Any]:
     """What charts.js draws (the tables beside the charts show the same numbers)."""
     providers = [c for c in columns if c.batch is not None and c.metrics is not None]
@@ -217,9 +155,13 @@ def chart_data(
             ],
         },
         "trend": {
-            "labels": [f"Run {p.round}" for p in points],
+            "labels": [f"Run {p.run.round}" for p in points],
             "points": [
-                {**(rate_data(p.visibility) or {}), "significant": p.significant} for p in points
+                {
+                    **(rate_data(p.run.rate) or {}),
+                    "significant": p.change is not None and p.change.significant,
+                }
+                for p in points
             ],
         },
     }
@@ -255,13 +197,22 @@ def rate_data_sov(metrics: BatchMetrics) -> dict[str, Any] | None:
     }
 
 
-def _after(cursor: str | None, batches: Sequence[BatchRun]) -> tuple[uuid.UUID, int] | None:
+def scan_position(value: str) -> int:
+    """The index part of an answers cursor: the last index of its batch that a page looked
+    at, or -1 when a page's scan stopped before the batch's first index."""
+    position = int(value)
+    return position if position == -1 else row_index(value)
+
+
+def answers_after(cursor: str | None, batches: list[BatchRun]) -> tuple[uuid.UUID, int] | None:
+    """Where an answers cursor continues: one of ``batches`` and a :func:`scan_position`
+    (:class:`InvalidCursor` for any other cursor)."""
     if cursor is None:
         return None
-    batch_id, index = decode_cursor(cursor, uuid.UUID, lambda v: row_index(str(int(v) + 1)) - 1)
+    batch_id, position = decode_cursor(cursor, uuid.UUID, scan_position)
     if batch_id not in {batch.id for batch in batches}:
         raise InvalidCursor
-    return batch_id, index
+    return batch_id, position
 
 
 @dataclass(frozen=True)
@@ -288,8 +239,15 @@ async def load_answers(
     run: int | None,
     cursor: str | None,
 ) -> Answers:
+    """A page of answers of one run (the latest, whose batches ``experiment`` has loaded,
+    unless ``run`` names an earlier one)."""
     round_ = experiment.runs if run is None or not 1 <= run <= experiment.runs else run
-    batches = await history.round_batches(session, experiment.id, [round_])
+    if round_ == experiment.runs:
+        found = experiments.latest_batches(experiment)
+    else:
+        found = await history.round_batches(session, experiment.id, [round_])
+    # One order whichever way the batches were read: a cursor continues in it.
+    batches = sorted(found, key=lambda b: (b.created_at, b.id))
     chosen = [b for b in batches if not provider or label(b) == provider]
     target = BrandSet.model_validate(experiment.brands).target.name
     page = await history.answers_page(
@@ -298,7 +256,7 @@ async def load_answers(
         target=target,
         shown=shown,
         limit=ANSWERS_PER_PAGE,
-        after=_after(cursor, chosen),
+        after=answers_after(cursor, chosen),
     )
     by_id = {batch.id: batch for batch in chosen}
     base = f"/experiments/{experiment.id}/answers"
@@ -349,11 +307,11 @@ async def experiment_page(
         session, experiment_id, workspace_id=viewer.workspace_id, runs=1
     )
     report = await experiments.report(session, experiment)
-    rounds = await history.rounds(session, experiment.id, limit=TREND_RUNS)
-    stored = next((r for r in rounds if r.round == experiment.runs), None)
+    recent = await history.recent_runs(session, [experiment])
+    points = history.run_changes(recent.get(experiment.id, []))
+    stored = await history.experiment_round(session, experiment, experiment.runs)
     columns = [Column(label(b), m, b.synthetic, b) for b, m in report.batches]
     combined = report.combined
-    points = trend(rounds)
     answers = await load_answers(
         session, experiment, shown=Shown.ALL, provider="", run=None, cursor=None
     )
@@ -367,9 +325,10 @@ async def experiment_page(
         combined_column=Column("All providers", combined, report.synthetic),
         failed=[b for b, _ in report.batches if b.status == BatchStatus.FAILED],
         failed_providers=list(stored.failed_providers) if stored else report.failed_providers,
-        running=experiment.status not in FINISHED,
+        running=experiment.status not in FINISHED_EXPERIMENT_STATUSES,
         batches=[batch for batch, _ in report.batches],
         trend=points,
+        trend_synthetic=any(p.run.synthetic for p in points),
         charts=chart_data(columns, combined, points),
         answers=answers,
         brand_rates=sorted(
@@ -391,7 +350,7 @@ async def progress(
     )
     if request.headers.get("hx-request") != "true":
         return RedirectResponse(f"/experiments/{experiment.id}", status_code=303)
-    running = experiment.status not in FINISHED
+    running = experiment.status not in FINISHED_EXPERIMENT_STATUSES
     return render(
         request,
         "experiments/detail_progress.html",
@@ -452,45 +411,6 @@ async def export_download(
     )
 
 
-@dataclass(frozen=True)
-class RunRow:
-    round: int
-    status: ExperimentStatus
-    started: Any
-    finished: Any
-    combined: BatchMetrics | None
-    batches: list[tuple[BatchRun, BatchMetrics | None]]
-    failed_providers: list[str]
-    synthetic: bool
-
-    @property
-    def cost(self) -> Any:
-        return self.combined.cost.total_usd if self.combined else None
-
-
-def run_rows(rounds: Sequence[ExperimentRound], batches: Sequence[BatchRun]) -> list[RunRow]:
-    by_round: dict[int, list[BatchRun]] = {}
-    for batch in batches:
-        by_round.setdefault(batch.round, []).append(batch)
-    rows = []
-    for stored in rounds:
-        mine = by_round.get(stored.round, [])
-        ends = [b.finished_at for b in mine if b.finished_at is not None]
-        rows.append(
-            RunRow(
-                round=stored.round,
-                status=run_status(mine),
-                started=min((b.created_at for b in mine), default=stored.created_at),
-                finished=max(ends) if ends and len(ends) == len(mine) else None,
-                combined=metrics_of(stored.combined),
-                batches=[(b, metrics_of(b.metrics)) for b in mine],
-                failed_providers=list(stored.failed_providers),
-                synthetic=any(b.synthetic for b in mine),
-            )
-        )
-    return rows
-
-
 @router.get(PATH + "/runs")
 async def runs_page(
     request: Request,
@@ -512,7 +432,7 @@ async def runs_page(
     next_url = None
     if len(rounds) > RUNS_PER_PAGE:
         next_url = f"/experiments/{experiment.id}/runs?cursor={encode_cursor(str(shown[-1].round))}"
-    rows = run_rows(shown, batches)
+    rows = history.run_rows(shown, batches)
     return render(
         request,
         "experiments/runs.html",
@@ -522,45 +442,6 @@ async def runs_page(
         first_page=cursor is None,
         synthetic=any(row.synthetic for row in rows),
     )
-
-
-@dataclass(frozen=True)
-class Change:
-    """One figure in two runs: its change and whether it is significant."""
-
-    name: str
-    a: Rate | None
-    b: Rate | None
-    synthetic: bool
-
-    @property
-    def change(self) -> float | None:
-        if self.a is None or self.b is None or self.a.value is None or self.b.value is None:
-            return None
-        return self.b.value - self.a.value
-
-    @property
-    def significant(self) -> bool:
-        if self.change is None or self.a is None or self.b is None:
-            return False
-        return significant_change(
-            self.a.numerator, self.a.denominator, self.b.numerator, self.b.denominator
-        )
-
-
-def changes(
-    a: dict[str, tuple[Rate | None, bool]], b: dict[str, tuple[Rate | None, bool]]
-) -> list[Change]:
-    names = list(dict.fromkeys([*a, *b]))
-    return [
-        Change(
-            name,
-            a.get(name, (None, False))[0],
-            b.get(name, (None, False))[0],
-            a.get(name, (None, False))[1] or b.get(name, (None, False))[1],
-        )
-        for name in names
-    ]
 
 
 @router.get(PATH + "/compare")
@@ -587,34 +468,16 @@ async def compare_page(
         raise NotFound(f"this experiment has no run {missing[0]}")
     batches = await history.round_batches(session, experiment.id, sorted({a, b}))
     rows = {
-        row.round: row for row in run_rows([runs[a], runs[b]] if a != b else [runs[a]], batches)
+        row.round: row
+        for row in history.run_rows([runs[a], runs[b]] if a != b else [runs[a]], batches)
     }
-
-    def by_provider(row: RunRow) -> dict[str, tuple[Rate | None, bool]]:
-        return {
-            label(batch): (m.visibility if m else None, batch.synthetic) for batch, m in row.batches
-        }
-
-    def by_brand(row: RunRow) -> dict[str, tuple[Rate | None, bool]]:
-        if row.combined is None:
-            return {}
-        return {name: (rate, row.synthetic) for name, rate in row.combined.mention_rates.items()}
-
     first, second = rows[a], rows[b]
-    combined = Change(
-        "All providers",
-        first.combined.visibility if first.combined else None,
-        second.combined.visibility if second.combined else None,
-        first.synthetic or second.synthetic,
-    )
     return render(
         request,
         "experiments/compare.html",
         **_context(viewer, experiment),
         first=first,
         second=second,
-        combined=combined,
-        providers=changes(by_provider(first), by_provider(second)),
-        brands=changes(by_brand(first), by_brand(second)),
+        comparison=history.compare_runs(first, second),
         synthetic=first.synthetic or second.synthetic,
     )

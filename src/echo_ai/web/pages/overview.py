@@ -84,7 +84,7 @@ class Sparkline:
 def sparkline(row: overview.OverviewRow) -> Sparkline | None:
     """The visibility of the complete runs as a line (None before two of them). The
     vertical scale is fixed (0 to 100%) so that noise does not look like a trend."""
-    values = [run.visibility.value for run in row.complete_runs]
+    values = [run.rate.value for run in row.complete_runs if run.rate is not None]
     shown = [value for value in values if value is not None]
     if len(shown) < 2:
         return None
