@@ -139,6 +139,8 @@ class BatchRun(UUIDPrimaryKey, Timestamps, Base):
         Index("ix_batch_runs_status_heartbeat", "status", "heartbeat_at"),
         # The month's cost of a workspace: its experiments' batches finished since a time.
         Index("ix_batch_runs_experiment_finished", "experiment_id", "finished_at"),
+        # An experiment's latest runs and their history, without reading all its batches.
+        Index("ix_batch_runs_experiment_round", "experiment_id", "round"),
     )
 
     experiment_id: Mapped[uuid.UUID] = mapped_column(
