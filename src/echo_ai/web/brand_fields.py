@@ -8,7 +8,8 @@ competitors (``competitors.<n>.<input>``). A brand's inputs:
   (the extractor's rule: a name of everyday words must look like a name), ``"1"`` only
   as written, ``"0"`` in any case;
 - ``aliases`` (automatic), ``case_aliases`` (only as written), ``any_case_aliases``
-  (in any case), ``domains`` and ``exclude_terms``: one per line.
+  (in any case), ``domains`` (commas also separate them) and ``exclude_terms``: one per
+  line.
 
 Every setting of a :class:`~echo_ai.analysis.brands.BrandDefinition` has its input, so a
 stored brand shown in the form and sent back unchanged is the same brand (aliases are
@@ -54,7 +55,7 @@ ALIAS_INPUTS: dict[bool | None, str] = {
 """The aliases box of each case rule, in the order the aliases are sent."""
 
 _COMPETITOR_KEY = re.compile(r"competitors\.(\d+)\.")
-_DOMAIN_SEPARATORS = re.compile(r"[\s,]+")
+_DOMAIN_SEPARATORS = re.compile(r"[\n,]+")
 
 
 def lines(text: str) -> list[str]:
@@ -99,7 +100,7 @@ class BrandFields:
         data: dict[str, Any] = {
             "name": self.name,
             "aliases": aliases,
-            "domains": [d for d in _DOMAIN_SEPARATORS.split(self.domains.strip()) if d],
+            "domains": [d.strip() for d in _DOMAIN_SEPARATORS.split(self.domains) if d.strip()],
             "exclude_terms": lines(self.exclude_terms),
         }
         rule = CASE_RULES.get(self.case_sensitive.strip())
