@@ -279,6 +279,11 @@ async def test_errors_are_shown_beside_their_input_and_the_input_is_kept(
     assert "too short" in error_beside(response.text, "competitors.2.any_case_aliases")
     assert '<details class="brand-more" open>' in response.text  # the box with the error shows
 
+    keyword = {**HUBSPOT, "target_keywords": "best CRM\n" + "x" * 101}
+    response = await post_form(client, "/brands/new", keyword, token_from="/brands/new")
+    assert response.status_code == 422
+    assert "At most 100 characters" in error_beside(response.text, "target_keywords")
+
     blank = {**HUBSPOT, "brand.name": "  "}
     response = await post_form(client, "/brands/new", blank, token_from="/brands/new")
     assert response.status_code == 422
