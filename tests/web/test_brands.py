@@ -1,12 +1,17 @@
 """Brand profile pages: list (empty and not), create with competitors, add a competitor
 without JavaScript, validation errors beside the right input with what was typed kept,
-edit, delete with confirmation, a viewer's read-only view, forged writes, another
-workspace's profile, CSRF."""
+edit (a profile sent back unchanged is stored unchanged), delete with confirmation, a
+viewer's read-only view, forged writes, another workspace's profile, CSRF.
+
+:func:`form_data` reads a page's form as a browser would send it; the experiment form and
+re-score tests use it too (the same brand editor is on all three pages)."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from html.parser import HTMLParser
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -15,12 +20,11 @@ from echo_ai.brands import service as brand_service
 from echo_ai.db import transaction
 from echo_ai.workspaces.models import Role
 from tests.kit import app_runtime
-from tests.web.pages import HTML, page, post_form, sign_up
+from tests.web.pages import HTML, origin, page, post_form, sign_up
 from tests.web.workspace_pages import (
     personal_workspace,
     second_client,
     team_with,
-    text_of,
     without_csrf,
 )
 
@@ -39,18 +43,88 @@ HUBSPOT = {
     "competitors.2.name": "Close",
     "competitors.2.case_sensitive": "1",
     "competitors.2.exclude_terms": "Close the deal",
-    "competitor_count": "3",
     "description": "CRM for small teams",
     "target_keywords": "best CRM\nCRM for startups",
 }
 
 
-def _error_beside(html: str, name: str) -> str:
-    """The message shown beside the input ``name``."""
+class _FormReader(HTMLParser):
+    """The successful controls of the form posting to ``action``, as a browser sends
+    them without a button (Enter in a text box): textareas with CRLF line ends."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action = action
+        self.inside = False
+        self.fields: list[tuple[str, str]] = []
+        self._textarea: str | None = None
+        self._select: str | None = None
+        self._options: list[tuple[str, bool]] = []
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {key: value or "" for key, value in attrs}
+        if tag == "form":
+            self.inside = found.get("action") == self.action
+        if not self.inside or ("name" not in found and tag != "option"):
+            return
+        if tag == "input" and found.get("type", "text") not in ("submit", "button"):
+            if found.get("type") not in ("checkbox", "radio") or "checked" in found:
+                self.fields.append((found["name"], found.get("value", "on")))
+        elif tag == "textarea":
+            self._textarea, self._text = found["name"], []
+        elif tag == "select":
+            self._select, self._options = found["name"], []
+        elif tag == "option" and self._select is not None:
+            self._options.append((found.get("value", ""), "selected" in found))
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "textarea" and self._textarea is not None:
+            text = "".join(self._text).removeprefix("\n")
+            self.fields.append((self._textarea, text.replace("\n", "\r\n")))
+            self._textarea = None
+        elif tag == "select" and self._select is not None:
+            chosen = [value for value, selected in self._options if selected]
+            self.fields.append((self._select, (chosen or [self._options[0][0]])[0]))
+            self._select = None
+
+
+def form_data(html: str, action: str) -> dict[str, Any]:
+    """What the browser sends for the form posting to ``action`` (repeated names as
+    lists; the CSRF token included)."""
+    reader = _FormReader(action)
+    reader.feed(html)
+    data: dict[str, Any] = {}
+    for name, value in reader.fields:
+        if name in data:
+            data[name] = [*(data[name] if isinstance(data[name], list) else [data[name]]), value]
+        else:
+            data[name] = value
+    assert data, f"no form posting to {action}"
+    return data
+
+
+def error_beside(html: str, name: str) -> str:
+    """The message shown beside the brand editor's input ``name``."""
     input_id = "f-" + name.replace(".", "-")
     found = re.search(rf'id="e-{re.escape(input_id)}">([^<]+)</p>', html)
     assert found, f"no error beside {name}"
     return found.group(1)
+
+
+def case_rule(html: str, name: str) -> str:
+    """The option chosen for a name's capital letters (``""``, ``"1"`` or ``"0"``)."""
+    select = re.search(rf'<select id="[^"]+" name="{re.escape(name)}".*?</select>', html, re.S)
+    assert select, f"no {name}"
+    chosen = re.search(r'<option value="([^"]*)" selected>', select.group(0))
+    assert chosen
+    return chosen.group(1)
 
 
 async def _create(client: httpx.AsyncClient, data: dict[str, str] | None = None) -> str:
@@ -95,7 +169,8 @@ async def test_create_a_profile_with_competitors_and_see_it(
     html = await page(client, path + "?saved=1")
     assert "Brand profile saved." in html
     assert ">Monday</textarea>" in html and ">on Monday\nevery Monday</textarea>" in html
-    assert 'name="competitors.1.case_sensitive" value="1" checked' in html  # Close
+    assert case_rule(html, "competitors.1.case_sensitive") == "1"  # Close
+    assert case_rule(html, "competitors.0.case_sensitive") == ""
     listing = await page(client, "/brands")
     assert "HubSpot" in listing and "Monday Sales CRM, Close" in listing
 
@@ -111,7 +186,65 @@ async def test_add_another_competitor_renders_one_more_without_saving(
     assert response.text.count("<fieldset") == 5
     assert 'name="competitors.3.name"' in response.text
     assert 'value="Monday Sales CRM"' in response.text  # what was typed is kept
+    assert ">on Monday\nevery Monday</textarea>" in response.text
+    assert case_rule(response.text, "competitors.2.case_sensitive") == "1"
+    assert ">CRM for small teams</textarea>" in response.text
+    # The button posts the form to its own page, to the new competitor; Enter in a text
+    # box submits with the hidden first button (saves), not with "add".
+    assert 'formaction="/brands/new#competitor-5"' in response.text
+    buttons = re.findall(r"<button[^>]*>", response.text.split('action="/brands/new"')[1])
+    assert 'aria-hidden="true"' in buttons[0] and "name=" not in buttons[0]
+    assert 'value="add_competitor"' in buttons[1]
     assert "No brand profile yet" in await page(client, "/brands")
+
+
+async def test_an_unchanged_profile_is_stored_unchanged(client: httpx.AsyncClient) -> None:
+    """Every setting of every brand has its input: a profile shown in the form and sent
+    back as it is comes back as stored (case rules of names and aliases included)."""
+    await sign_up(client)
+    brands = {
+        "brand": {
+            "name": "Close",
+            "case_sensitive": False,
+            "aliases": [
+                "Close CRM",
+                {"text": "CLOSE", "case_sensitive": True},
+                {"text": "close.com app", "case_sensitive": False},
+            ],
+            "domains": ["close.com", "close.io"],
+            "exclude_terms": ["close the deal", "up close"],
+        },
+        "competitors": [
+            {"name": "HP", "case_sensitive": True, "domains": ["hp.com"]},
+            {
+                "name": "Monday Sales CRM",
+                "aliases": ["monday.com", {"text": "Monday", "case_sensitive": True}],
+                "exclude_terms": ["on Monday"],
+            },
+        ],
+        "description": "CRM\nfor small teams",
+        "target_keywords": ["best CRM"],
+    }
+    created = await client.post(
+        "/v1/brands",
+        json=brands,
+        headers={"X-CSRF-Token": client.cookies["echo_csrf"], **origin(client)},
+    )
+    assert created.status_code == 201, created.text
+    stored = created.json()
+    path = f"/brands/{stored['id']}"
+    html = await page(client, path)
+    assert case_rule(html, "brand.case_sensitive") == "0"
+    assert case_rule(html, "competitors.0.case_sensitive") == "1"
+    assert ">Close CRM</textarea>" in html and ">CLOSE</textarea>" in html
+    assert ">close.com app</textarea>" in html
+    assert '<details class="brand-more" open>' in html  # it has an alias in any case
+    response = await client.post(path, data=form_data(html, path), headers=origin(client))
+    assert response.status_code == 303, response.text
+    again = (await client.get(f"/v1/brands/{stored['id']}")).json()
+    assert again["brands"] == stored["brands"]
+    assert again["description"] == stored["description"]
+    assert again["target_keywords"] == stored["target_keywords"]
 
 
 async def test_errors_are_shown_beside_their_input_and_the_input_is_kept(
@@ -128,9 +261,9 @@ async def test_errors_are_shown_beside_their_input_and_the_input_is_kept(
     response = await post_form(client, "/brands/new", bad, token_from="/brands/new")
     assert response.status_code == 422
     html = response.text
-    assert "not a valid domain" in _error_beside(html, "brand.domains")
-    assert "too short" in _error_beside(html, "competitors.0.case_aliases")
-    assert "shorter than 3" in _error_beside(html, "competitors.2.name")
+    assert "not a valid domain" in error_beside(html, "brand.domains")
+    assert "too short" in error_beside(html, "competitors.0.case_aliases")
+    assert "shorter than 3" in error_beside(html, "competitors.2.name")
     assert 'aria-invalid="true"' in html
     assert ">hubspot.com\nnot a domain</textarea>" in html
     assert 'value="HP"' in html
@@ -138,12 +271,23 @@ async def test_errors_are_shown_beside_their_input_and_the_input_is_kept(
     twice = {**HUBSPOT, "competitors.2.name": "hubspot", "competitors.2.case_sensitive": ""}
     response = await post_form(client, "/brands/new", twice, token_from="/brands/new")
     assert response.status_code == 422
-    assert "listed twice" in text_of(response.text)
+    assert "listed twice" in error_beside(response.text, "competitors.2.name")
+
+    any_case = {**HUBSPOT, "competitors.2.any_case_aliases": "Close CRM\nx"}
+    response = await post_form(client, "/brands/new", any_case, token_from="/brands/new")
+    assert response.status_code == 422
+    assert "too short" in error_beside(response.text, "competitors.2.any_case_aliases")
+    assert '<details class="brand-more" open>' in response.text  # the box with the error shows
+
+    keyword = {**HUBSPOT, "target_keywords": "best CRM\n" + "x" * 101}
+    response = await post_form(client, "/brands/new", keyword, token_from="/brands/new")
+    assert response.status_code == 422
+    assert "At most 100 characters" in error_beside(response.text, "target_keywords")
 
     blank = {**HUBSPOT, "brand.name": "  "}
     response = await post_form(client, "/brands/new", blank, token_from="/brands/new")
     assert response.status_code == 422
-    assert _error_beside(response.text, "brand.name")
+    assert error_beside(response.text, "brand.name")
     assert "No brand profile yet" in await page(client, "/brands")
 
 
@@ -157,7 +301,7 @@ async def test_edit_and_delete_with_confirmation(client: httpx.AsyncClient) -> N
     assert 'value="Pipedrive"' in html and 'value="Close"' not in html
 
     bad = await post_form(client, path, {**edited, "brand.name": ""}, token_from=path)
-    assert bad.status_code == 422 and _error_beside(bad.text, "brand.name")
+    assert bad.status_code == 422 and error_beside(bad.text, "brand.name")
 
     confirm = await page(client, path + "/delete")
     assert "Delete the brand profile" in confirm and f'action="{path}/delete"' in confirm

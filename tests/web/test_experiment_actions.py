@@ -15,6 +15,7 @@ from echo_ai.config import Settings
 from echo_ai.testing.fake_llm import FakeLLMServer
 from tests.kit import create_team, wait_finished, wait_until
 from tests.web.pages import HTML, origin, page, post_form, sign_in, sign_up
+from tests.web.test_brands import case_rule, error_beside, form_data
 
 PROMPT = "What is the best note-taking app for a small team?"
 
@@ -29,8 +30,8 @@ def no_vendor_keys(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[
 def form(**changes: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "prompt": PROMPT,
-        "target_name": "Notion",
-        "competitors": "Evernote",
+        "brand.name": "Notion",
+        "competitors.0.name": "Evernote",
         "providers": ["demo"],
         "iterations": "12",
         "temperature": "1.0",
@@ -189,7 +190,7 @@ async def test_a_running_experiment_is_neither_deleted_nor_rescored(
     rescore = await post_form(
         client,
         f"/experiments/{experiment_id}/rescore",
-        {"target_name": "Notion"},
+        {"brand.name": "Notion"},
         token_from="/experiments/new",
     )
     assert rescore.status_code == 409
@@ -206,14 +207,23 @@ async def test_rescore_with_edited_brands_changes_the_stored_figures(
     before = await detail(client, experiment_id)
     metrics = before["providers"][0]["metrics"]
     assert set(metrics["mention_rates"]) == {"Notion", "Evernote"}
-    html = unescape(await page(client, f"/experiments/{experiment_id}/rescore"))
-    assert 'value="Notion"' in html and ">Evernote</textarea>" in html
+    rescore = f"/experiments/{experiment_id}/rescore"
+    html = unescape(await page(client, rescore))
+    assert 'name="brand.name" type="text" value="Notion"' in html
+    assert 'name="competitors.0.name" type="text" value="Evernote"' in html
+    assert 'name="competitors.2.name"' in html  # two empty competitors to fill
     assert "badge synthetic" in html and "n\xa0=\xa012" in html
 
     response = await post_form(
         client,
-        f"/experiments/{experiment_id}/rescore",
-        {"target_name": "Notion", "competitors": "Evernote\nObsidian = Obsidian.md"},
+        rescore,
+        {
+            "brand.name": "Notion",
+            "competitors.0.name": "Evernote",
+            "competitors.1.name": "Obsidian",
+            "competitors.1.aliases": "Obsidian.md",
+            "competitors.2.name": "",
+        },
         token_from="/experiments/new",
     )
     assert response.status_code == 303
@@ -224,27 +234,82 @@ async def test_rescore_with_edited_brands_changes_the_stored_figures(
     assert set(batch["metrics"]["mention_rates"]) == {"Notion", "Evernote", "Obsidian"}
     assert batch["metrics_history"][-1]["metrics"] == metrics
     assert batch["succeeded"] == 12  # no new answers: the same ones scored again
-    html = unescape(await page(client, f"/experiments/{experiment_id}/rescore"))
-    assert "Obsidian = Obsidian.md" in html and "Obsidian</th>" in html
+    html = unescape(await page(client, rescore))
+    assert ">Obsidian.md</textarea>" in html and "Obsidian</th>" in html
 
     bad = await post_form(
         client,
-        f"/experiments/{experiment_id}/rescore",
-        {"target_name": "Notion", "competitors": "Evernote", "target_domains": "nope"},
+        rescore,
+        {"brand.name": "Notion", "competitors.0.name": "Evernote", "brand.domains": "nope"},
         token_from="/experiments/new",
     )
     assert bad.status_code == 422
-    assert "not a valid domain" in field_error(bad.text, "target_domains")
-    assert 'value="nope"' in bad.text
+    assert "not a valid domain" in error_beside(bad.text, "brand.domains")
+    assert ">nope</textarea>" in bad.text
     short = await post_form(
         client,
-        f"/experiments/{experiment_id}/rescore",
-        {"target_name": "N", "competitors": "Evernote\nEvernote"},
+        rescore,
+        {"brand.name": "N", "competitors.0.name": "Evernote"},
         token_from="/experiments/new",
     )
     assert short.status_code == 422
-    assert "too short" in field_error(short.text, "target_name")
+    assert "too short" in error_beside(short.text, "brand.name")
+    twice = await post_form(
+        client,
+        rescore,
+        {
+            "brand.name": "Notion",
+            "competitors.0.name": "Evernote",
+            "competitors.1.name": "Evernote",
+        },
+        token_from="/experiments/new",
+    )
+    assert twice.status_code == 422
+    assert "listed twice" in error_beside(twice.text, "competitors.1.name")
     assert (await detail(client, experiment_id))["brands_revision"] == after["brands_revision"]
+
+
+async def test_rescore_keeps_every_brand_setting_and_adds_a_competitor_without_javascript(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_up(client)
+    experiment_id = await finished_experiment(
+        client,
+        **{
+            "brand.case_sensitive": "0",
+            "brand.aliases": "Notion AI",
+            "brand.case_aliases": "NOTION",
+            "brand.any_case_aliases": "notion app",
+            "brand.domains": "notion.so\nnotion.com",
+            "brand.exclude_terms": "notion of",
+            "competitors.0.case_sensitive": "1",
+            "competitors.0.exclude_terms": "evernote me",
+        },
+    )
+    stored = (await detail(client, experiment_id))["brands"]
+    rescore = f"/experiments/{experiment_id}/rescore"
+    html = await page(client, rescore)
+    assert case_rule(html, "brand.case_sensitive") == "0"
+    assert case_rule(html, "competitors.0.case_sensitive") == "1"
+    assert ">notion.so\nnotion.com</textarea>" in html and ">notion app</textarea>" in html
+
+    # "Add another competitor": the form again, what was typed kept, nothing re-scored.
+    typed = form_data(html, rescore)
+    typed["competitors.0.aliases"] = "Evernote Teams"
+    added = await client.post(
+        rescore, data={**typed, "action": "add_competitor"}, headers=origin(client)
+    )
+    assert added.status_code == 200
+    assert 'name="competitors.3.name"' in added.text
+    assert f'formaction="{rescore}#competitor-5"' in added.text
+    assert ">Evernote Teams</textarea>" in added.text
+    assert (await detail(client, experiment_id))["brands_revision"] == 1
+
+    # Sent back unchanged, the brands are the same, setting for setting.
+    response = await client.post(rescore, data=form_data(html, rescore), headers=origin(client))
+    assert response.status_code == 303, response.text
+    after = await detail(client, experiment_id)
+    assert after["brands_revision"] == 2 and after["brands"] == stored
 
 
 async def test_set_pause_resume_and_remove_a_schedule(client: httpx.AsyncClient) -> None:

@@ -1,6 +1,8 @@
 """The new-experiment form (``/experiments/new``): providers as configured, the live
-estimate and schedule preview fragments, creating an experiment that runs, errors beside
-the fields, quota refusals, roles, CSRF, and "edit and run as new"."""
+estimate and schedule preview fragments, creating an experiment that runs, brands typed in
+the brand editor (another competitor added without losing what was typed), errors beside
+the fields, quota refusals, roles, CSRF, and "edit and run as new" (the brands come back
+as stored)."""
 
 from __future__ import annotations
 
@@ -20,11 +22,12 @@ from echo_ai.experiments.estimate import ASSUMED_OUTPUT_TOKENS
 from echo_ai.providers.pricing import cost_usd
 from echo_ai.providers.synthetic import approximate_tokens
 from echo_ai.schedules.cron import next_runs
-from echo_ai.web.brand_fields import BrandFields
+from echo_ai.web.brand_fields import BrandFields, BrandsForm
 from echo_ai.web.format import local_time, points, usd
 from echo_ai.web.pages.experiment_form import ExperimentFields, validate_experiment
 from tests.kit import create_team, wait_finished
 from tests.web.pages import HTML, origin, page, post_form, sign_in, sign_up
+from tests.web.test_brands import case_rule, error_beside, form_data
 
 PROMPT = "What is the best note-taking app for a small team?"
 
@@ -41,11 +44,14 @@ def form(**changes: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "prompt": PROMPT,
         "name": "Note apps",
-        "target_name": "Notion",
-        "target_aliases": "Notion AI",
-        "target_domains": "notion.so",
-        "competitors": "Evernote\nObsidian = Obsidian.md",
-        "competitor_domains": "Evernote = evernote.com",
+        "brand.name": "Notion",
+        "brand.aliases": "Notion AI",
+        "brand.domains": "notion.so",
+        "competitors.0.name": "Evernote",
+        "competitors.0.domains": "evernote.com",
+        "competitors.1.name": "Obsidian",
+        "competitors.1.aliases": "Obsidian.md",
+        "competitors.2.name": "",
         "providers": ["demo"],
         "iterations": "20",
         "temperature": "1.0",
@@ -192,6 +198,13 @@ async def test_an_experiment_created_from_the_form_runs_to_completion(
     assert detail["providers"][0]["succeeded"] == 20
 
 
+BRAND_INPUTS = [
+    f"{prefix}.{name}"
+    for prefix in ("brand", "competitors.0", "competitors.1", "competitors.2")
+    for name in ("name", "aliases", "case_aliases", "any_case_aliases", "domains", "exclude_terms")
+]
+
+
 async def test_an_experiment_from_a_brand_profile(client: httpx.AsyncClient) -> None:
     await sign_up(client)
     created = await client.post(
@@ -202,19 +215,30 @@ async def test_an_experiment_from_a_brand_profile(client: httpx.AsyncClient) -> 
     assert created.status_code == 201, created.text
     html = await page(client, "/experiments/new")
     assert f'<option value="{created.json()["id"]}">Linear</option>' in html
-    blank = dict.fromkeys(
-        ("target_name", "target_aliases", "target_domains", "competitors", "competitor_domains"), ""
-    )
+    # Brands typed in place are folded away while a profile can be chosen instead.
+    assert '<details class="typed-brands">' in html
+    assert 'name="brand.name"' in html and 'name="competitors.2.name"' in html
     response = await post_form(
         client,
         "/experiments/new",
-        form(brand_profile_id=created.json()["id"], **blank),
+        form(brand_profile_id=created.json()["id"], **dict.fromkeys(BRAND_INPUTS, "")),
         token_from="/experiments/new",
     )
     assert response.status_code == 303, response.text
     detail = await wait_finished(client, response.headers["location"].rsplit("/", 1)[1], {})
     assert detail["brands"]["target"]["name"] == "Linear"
     assert detail["brand_profile_id"] == created.json()["id"]
+
+    # Brands typed, and something wrong: they show (unfolded) with the error beside them.
+    response = await post_form(
+        client,
+        "/experiments/new",
+        form(prompt=" ", **{"competitors.0.domains": "nope"}),
+        token_from="/experiments/new",
+    )
+    assert response.status_code == 422
+    assert '<details class="typed-brands" open>' in response.text
+    assert "not a valid domain" in error_beside(response.text, "competitors.0.domains")
 
 
 async def test_invalid_input_is_shown_beside_the_fields_and_what_was_typed_stays(
@@ -225,66 +249,58 @@ async def test_invalid_input_is_shown_beside_the_fields_and_what_was_typed_stays
         prompt="   ",
         name="Kept name",
         iterations="lots",
-        target_domains="not a domain!",
-        competitors="Evernote\n = nameless",
-        competitor_domains="Bear = bear.app",
         schedule="custom",
         cron="* * * * *",
         country="France",
+        **{
+            "brand.domains": "not a domain!",
+            # Obsidian's third alias (the second matched as written): one letter.
+            "competitors.1.case_aliases": "Obsidian\nx",
+        },
     )
     response = await post_form(client, "/experiments/new", sent, token_from="/experiments/new")
     assert response.status_code == 422
     html = response.text
     assert field_error(html, "iterations") == "Enter a whole number from 1 to 10,000."
-    assert field_error(html, "competitors") == "line 2: give the competitor's name"
-    assert "with the name of a competitor listed above" in field_error(html, "competitor_domains")
-    assert 'value="Kept name"' in html and 'value="lots"' in html
-    assert ">Evernote\n = nameless</textarea>" in html
-    assert 'aria-invalid="true"' in html
-
-    # Once the text reads, the schema's own rules speak.
-    response = await post_form(
-        client,
-        "/experiments/new",
-        form(
-            prompt="  ",
-            target_domains="not a domain!",
-            schedule="custom",
-            cron="* * * * *",
-            country="France",
-        ),
-        token_from="/experiments/new",
-    )
-    assert response.status_code == 422
-    html = response.text
     assert field_error(html, "prompt") == "prompt must not be blank"
-    assert "is not a valid domain name" in field_error(html, "target_domains")
+    assert "is not a valid domain name" in error_beside(html, "brand.domains")
+    assert "too short" in error_beside(html, "competitors.1.case_aliases")
     assert field_error(html, "cron") == "runs must be at least 5 minutes apart"
     assert field_error(html, "country")
-    assert 'value="not a domain!"' in html
+    assert 'value="Kept name"' in html and 'value="lots"' in html
+    assert ">not a domain!</textarea>" in html and ">Obsidian\nx</textarea>" in html
+    assert 'aria-invalid="true"' in html
+    # Three competitor fieldsets were sent, two filled: the empty one is kept, no more.
+    assert 'name="competitors.2.name"' in html and 'name="competitors.3.name"' not in html
 
     nothing = await post_form(
         client,
         "/experiments/new",
-        form(
-            target_name="",
-            target_aliases="",
-            target_domains="",
-            competitors="",
-            competitor_domains="",
-            providers=[],
-        ),
+        form(providers=[], **dict.fromkeys(BRAND_INPUTS, "")),
         token_from="/experiments/new",
     )
     assert nothing.status_code == 422
-    assert "Choose a brand profile" in field_error(nothing.text, "target_name")
+    assert "Choose a brand profile" in error_beside(nothing.text, "brand.name")
     assert field_error(nothing.text, "providers") == "Choose at least one provider."
 
     twice = await post_form(
-        client, "/experiments/new", form(competitors="Notion"), token_from="/experiments/new"
+        client,
+        "/experiments/new",
+        form(**{"competitors.1.name": " notion "}),
+        token_from="/experiments/new",
     )
     assert twice.status_code == 422
-    assert "listed twice" in field_error(twice.text, "competitors")
+    assert "listed twice" in error_beside(twice.text, "competitors.1.name")
+
+    short = await post_form(
+        client, "/experiments/new", form(**{"brand.name": "HP"}), token_from="/experiments/new"
+    )
+    assert short.status_code == 422
+    assert "shorter than 3" in error_beside(short.text, "brand.name")
+    as_written = form(**{"brand.name": "HP", "brand.case_sensitive": "1"})
+    assert (
+        await post_form(client, "/experiments/new", as_written, token_from="/experiments/new")
+    ).status_code == 303
 
     unconfigured = await post_form(
         client,
@@ -294,6 +310,55 @@ async def test_invalid_input_is_shown_beside_the_fields_and_what_was_typed_stays
     )
     assert unconfigured.status_code == 422
     assert "OPENAI_API_KEY is not set" in field_error(unconfigured.text, "providers")
+
+
+async def test_another_competitor_is_added_without_losing_what_was_typed(
+    client: httpx.AsyncClient,
+) -> None:
+    """Without JavaScript: the button posts the whole form back to its page, which shows
+    it again with one more empty competitor; nothing is created until it is sent."""
+    await sign_up(client)
+    html = await page(client, "/experiments/new")
+    assert html.count('class="brand-fieldset"') == 4  # the brand and three competitors
+    assert '<details class="typed-brands"' not in html  # no profile: nothing folded
+    sent = form(
+        action="add_competitor",
+        iterations="33",
+        grounding="on",
+        schedule="weekly",
+        timezone="Europe/Paris",
+        city="Paris",
+        **{"competitors.0.case_sensitive": "0", "competitors.1.any_case_aliases": "obsidian"},
+    )
+    response = await post_form(client, "/experiments/new", sent, token_from="/experiments/new")
+    assert response.status_code == 200
+    html = unescape(response.text)
+    assert html.count('class="brand-fieldset"') == 5
+    assert 'name="competitors.3.name"' in html and 'name="competitors.4.name"' not in html
+    assert 'formaction="/experiments/new#competitor-5"' in html
+    assert f">{PROMPT}</textarea>" in html and 'value="Note apps"' in html
+    assert 'value="33"' in html and 'value="Paris"' in html
+    assert re.search(r'name="grounding" checked', html)
+    assert re.search(r'name="schedule" value="weekly" checked', html)
+    assert 'value="Europe/Paris"' in html
+    assert ">evernote.com</textarea>" in html and ">obsidian</textarea>" in html
+    assert case_rule(html, "competitors.0.case_sensitive") == "0"
+    assert (await client.get("/v1/experiments")).json()["items"] == []
+
+    data = form_data(response.text, "/experiments/new")
+    data["competitors.3.name"] = "Bear"
+    created = await client.post("/experiments/new", data=data, headers=origin(client))
+    assert created.status_code == 303, created.text
+    detail = await wait_finished(client, created.headers["location"].rsplit("/", 1)[1], {})
+    brands = BrandSet.model_validate(detail["brands"])
+    assert brands.names == ["Notion", "Evernote", "Obsidian", "Bear"]
+    assert brands.competitors[0].case_sensitive is False
+    assert [(a.text, a.case_sensitive) for a in brands.competitors[1].aliases] == [
+        ("Obsidian.md", None),
+        ("obsidian", False),
+    ]
+    assert detail["iterations"] == 33 and detail["grounding"] is True
+    assert detail["schedule"]["cron"] == "0 9 * * 1"
 
 
 async def test_a_quota_refusal_is_shown_in_the_form(
@@ -321,6 +386,14 @@ async def test_viewers_cannot_create_and_csrf_is_required(client: httpx.AsyncCli
     client.cookies.set("echo_workspace", team.workspace_id)
     html = await page(client, "/experiments/new")
     assert "read-only" in html and "Run experiment</button>" not in html
+    assert "Add another competitor" not in html
+    added = await post_form(
+        client,
+        "/experiments/new",
+        form(action="add_competitor"),
+        token_from="/experiments/new",
+    )
+    assert added.status_code == 403
     refused = await post_form(client, "/experiments/new", form(), token_from="/experiments/new")
     assert refused.status_code == 403
 
@@ -339,24 +412,43 @@ async def test_edit_and_run_as_new_fills_the_form_from_an_experiment(
         client,
         "/experiments/new",
         form(
-            competitors='"Bear" = Bear Notes\nHP',
-            competitor_domains="",
             iterations="7",
             country="de",
             region="Berlin",
+            **{
+                "brand.exclude_terms": "notion of\nvague notion",
+                "competitors.0.case_aliases": "EN",
+                "competitors.1.case_sensitive": "1",
+                "competitors.2.name": "HP",
+                "competitors.2.case_sensitive": "1",
+            },
         ),
         token_from="/experiments/new",
     )
     assert created.status_code == 303, created.text
     experiment_id = created.headers["location"].rsplit("/", 1)[1]
-    await wait_finished(client, experiment_id, {})
-    html = unescape(await page(client, f"/experiments/new?from={experiment_id}"))
+    original = await wait_finished(client, experiment_id, {})
+    source = f"/experiments/new?from={experiment_id}"
+    html = unescape(await page(client, source))
     assert "Filled in from an earlier experiment" in html
     assert f">{PROMPT}</textarea>" in html
-    assert '>"Bear" = Bear Notes\nHP</textarea>' in html
+    assert 'name="competitors.2.name" type="text" value="HP"' in html
+    assert case_rule(html, "competitors.2.case_sensitive") == "1"
+    assert ">notion of\nvague notion</textarea>" in html and ">EN</textarea>" in html
+    assert 'name="competitors.4.name"' in html  # two empty competitors to add
     assert 'name="iterations" type="number" value="7"' in html
     assert 'value="DE"' in html and 'value="Berlin"' in html
     assert re.search(r'id="p-demo"[^>]*checked', html)
+
+    # Run as new, unchanged: the same brands, setting for setting.
+    again = await client.post(
+        "/experiments/new",
+        data=form_data(await page(client, source), "/experiments/new"),
+        headers=origin(client),
+    )
+    assert again.status_code == 303, again.text
+    copy = await wait_finished(client, again.headers["location"].rsplit("/", 1)[1], {})
+    assert copy["brands"] == original["brands"]
 
     other = httpx.AsyncClient(transport=client._transport, base_url=client.base_url)
     async with other:
@@ -364,28 +456,63 @@ async def test_edit_and_run_as_new_fills_the_form_from_an_experiment(
         await page(other, f"/experiments/new?from={experiment_id}", status=404)
 
 
-def test_brand_text_round_trips_through_the_form() -> None:
+def test_brands_round_trip_through_the_form() -> None:
     brands = BrandSet.model_validate(
         {
             "target": {
                 "name": "Notion",
-                "aliases": [{"text": "Notion AI", "case_sensitive": True}, "notion.so"],
+                "aliases": [
+                    "notion.so",
+                    {"text": "Notion AI", "case_sensitive": True},
+                    {"text": "notion app", "case_sensitive": False},
+                ],
                 "domains": ["notion.so"],
                 "exclude_terms": ["notion of"],
             },
             "competitors": [
                 {"name": "HP", "case_sensitive": True, "domains": ["hp.com", "hp.co.uk"]},
-                {"name": "Bear", "aliases": ["Bear Notes"], "exclude_terms": ["teddy bear"]},
+                {"name": "Bear", "case_sensitive": False, "aliases": ["Bear Notes"]},
+                {"name": "Close", "exclude_terms": ["close the deal", "up close"]},
             ],
         }
     )
-    typed = BrandFields.of(brands)
-    assert typed.target_aliases == '"Notion AI", notion.so'
-    assert typed.competitors == "HP\nBear = Bear Notes"
-    assert typed.competitor_domains == "HP = hp.com, hp.co.uk"
-    data, errors = typed.brand_set_input()
-    assert errors == {}
-    assert BrandSet.model_validate(data) == brands
+    typed = BrandsForm.of(brands)
+    assert typed.brand == BrandFields(
+        name="Notion",
+        aliases="notion.so",
+        case_aliases="Notion AI",
+        any_case_aliases="notion app",
+        domains="notion.so",
+        exclude_terms="notion of",
+    )
+    assert [c.case_sensitive for c in typed.competitors] == ["1", "0", ""]
+    assert typed.competitors[0].domains == "hp.com\nhp.co.uk"
+    assert BrandSet.model_validate(typed.brand_set_input()) == brands
+    # The stored JSON reads the same; empty fieldsets change nothing.
+    stored = BrandsForm.of(brands.model_dump()).padded(3)
+    assert len(stored.competitors) == 6
+    assert BrandSet.model_validate(stored.brand_set_input()) == brands
+
+
+def test_schema_errors_go_beside_their_input() -> None:
+    typed = BrandsForm(
+        brand=BrandFields(name="Notion", aliases="a\nb", case_aliases="c", any_case_aliases="d"),
+        competitors=[BrandFields(), BrandFields(name="Bear"), BrandFields(name="bear")],
+    )
+    assert typed.input_of(("target", "aliases", 1)) == "brand.aliases"
+    assert typed.input_of(("target", "aliases", 2)) == "brand.case_aliases"
+    assert typed.input_of(("target", "aliases", 3)) == "brand.any_case_aliases"
+    assert typed.input_of(("target", "aliases")) == "brand.aliases"
+    assert typed.input_of(("brand", "case_sensitive")) == "brand.name"
+    # The second competitor given is the third fieldset (the first is empty).
+    assert typed.input_of(("competitors", 1, "domains")) == "competitors.2.domains"
+    assert typed.input_of(("competitors", 5, "name")) == "brands"
+    assert typed.input_of(("competitors",)) == "brands"
+    assert typed.input_of(()) == "competitors.2.name"  # "bear" is "Bear" again
+    assert BrandsForm(brand=BrandFields(name="A")).input_of(()) == "brands"
+    assert typed.errors(
+        {"brands.competitors.0.name": "x", "prompt": "y", "form": "z"}, within="brands"
+    ) == {"competitors.1.name": "x", "prompt": "y", "form": "z"}
 
 
 def test_models_typed_become_provider_specs() -> None:
@@ -394,6 +521,8 @@ def test_models_typed_become_provider_specs() -> None:
     )
     assert values.provider_specs() == ["demo", "openai:gpt-4o", "openai:gpt-4o-mini"]
     checked = validate_experiment(
-        ExperimentFields(prompt="p", brands=BrandFields(target_name="Acme"), temperature="x")
+        ExperimentFields(
+            prompt="p", brands=BrandsForm(brand=BrandFields(name="Acme")), temperature="x"
+        )
     )
     assert checked == {"temperature": "Enter a number from 0 to 2, e.g. 1.0."}

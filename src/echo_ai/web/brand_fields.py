@@ -1,171 +1,279 @@
-"""Brands typed in a form: the target with its aliases, domains and exclude terms, and
-the competitors one a line. The new-experiment form and the re-score form share them
-(the template macro ``brand_inputs`` in ``experiments/form_brands.html``).
+"""The brand editor: the one way pages take brands (brand profiles, the new-experiment
+form, re-score), with the template macro ``brand_editor`` in ``brands/_fields.html``.
 
-What is typed:
+One fieldset per brand, the user's brand first (input names ``brand.<input>``), then the
+competitors (``competitors.<n>.<input>``). A brand's inputs:
 
-- ``target_name``; ``target_aliases`` and ``target_exclude`` separated by commas;
-  ``target_domains`` separated by commas or spaces.
-- ``competitors``: one a line, ``Name = alias, alias`` (the aliases are optional).
-- ``competitor_domains`` and ``competitor_exclude``: one competitor a line,
-  ``Name = value, value``, naming a competitor of the list above.
-- A name or alias in double quotes (``"Notion"``) matches only as written
-  (case-sensitive); so do names of two characters (``HP``), which cannot match
-  otherwise.
+- ``name``, and ``case_sensitive``: how capital letters count in it: ``""`` automatic
+  (the extractor's rule: a name of everyday words must look like a name), ``"1"`` only
+  as written, ``"0"`` in any case;
+- ``aliases`` (automatic), ``case_aliases`` (only as written), ``any_case_aliases``
+  (in any case), ``domains`` (commas also separate them) and ``exclude_terms``: one per
+  line.
 
-The text becomes the input of :class:`~echo_ai.analysis.brands.BrandSet`, validated by
-the schema itself; :func:`brand_field` says beside which field a schema error goes.
+Every setting of a :class:`~echo_ai.analysis.brands.BrandDefinition` has its input, so a
+stored brand shown in the form and sent back unchanged is the same brand (aliases are
+grouped by case rule, in their order within each group).
+
+Without JavaScript, "Add another competitor" is a submit button named ``action`` with
+the value :data:`ADD_COMPETITOR`: the page shows the form again, everything typed kept,
+with one more empty competitor. Empty competitor fieldsets are ignored.
+
+The input is validated by the pages' schemas (``BrandProfileIn``, ``ExperimentCreate``,
+``RescoreIn``); :meth:`BrandsForm.input_of` says beside which input an error of the
+brands goes (``competitors.1.aliases.0``: the first alias of the second competitor
+given).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from echo_ai.analysis.brands import MIN_TERM_LENGTH, BrandDefinition, BrandSet, BrandTerm
+from echo_ai.analysis.brands import MAX_COMPETITORS, BrandDefinition, BrandSet
+from echo_ai.web.forms import FORM_ERROR
 
-HINT_COMPETITORS = (
-    'One competitor a line: Name = alias, alias (aliases optional), e.g. "HubSpot = HubSpot '
-    'CRM, HubSpot Sales". Put a name in double quotes to match it only as written.'
-)
-HINT_PER_COMPETITOR = "One competitor a line: Name = {what}, e.g. {example}."
+ADD_COMPETITOR = "add_competitor"
+"""The ``action`` of the "Add another competitor" button."""
+BRANDS_ERROR = "brands"
+"""The key of an error about the brands as a whole (shown above the brand editor)."""
+NEW_FORM_COMPETITORS = 3
+"""Empty competitor fieldsets of a form with none yet."""
+EMPTY_COMPETITORS = 2
+"""Empty competitor fieldsets offered below the filled ones of a stored set."""
 
-_LIST = re.compile(r"\s*,\s*")
-_DOMAINS = re.compile(r"[\s,]+")
+CASE_RULES: dict[str, bool | None] = {"": None, "1": True, "0": False}
+"""The ``case_sensitive`` choice of a name → the definition's ``case_sensitive``."""
+LIST_INPUTS = ("aliases", "case_aliases", "any_case_aliases", "domains", "exclude_terms")
+ALIAS_INPUTS: dict[bool | None, str] = {
+    None: "aliases",
+    True: "case_aliases",
+    False: "any_case_aliases",
+}
+"""The aliases box of each case rule, in the order the aliases are sent."""
+
+_COMPETITOR_KEY = re.compile(r"competitors\.(\d+)\.")
+_DOMAIN_SEPARATORS = re.compile(r"[\n,]+")
+
+
+def lines(text: str) -> list[str]:
+    """The non-blank lines of a box, stripped."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _rule_choice(rule: object) -> str:
+    return "1" if rule is True else "0" if rule is False else ""
 
 
 @dataclass
 class BrandFields:
-    """The brand inputs of a form, as typed (kept when the form is shown again)."""
+    """One brand's inputs as typed (or as stored, for an edit)."""
 
-    target_name: str = ""
-    target_aliases: str = ""
-    target_domains: str = ""
-    target_exclude: str = ""
-    competitors: str = ""
-    competitor_domains: str = ""
-    competitor_exclude: str = ""
-
-    @classmethod
-    def from_form(cls, form: dict[str, str]) -> BrandFields:
-        return cls(**{f.name: form.get(f.name, "") for f in fields(cls)})
-
-    @classmethod
-    def of(cls, brands: BrandSet) -> BrandFields:
-        """Stored brands as the form shows them."""
-        target = brands.target
-        return cls(
-            target_name=_term_text(
-                BrandTerm(text=target.name, case_sensitive=target.case_sensitive)
-            ),
-            target_aliases=", ".join(_term_text(alias) for alias in target.aliases),
-            target_domains=", ".join(target.domains),
-            target_exclude=", ".join(target.exclude_terms),
-            competitors="\n".join(_competitor_line(c) for c in brands.competitors),
-            competitor_domains="\n".join(
-                f"{c.name} = {', '.join(c.domains)}" for c in brands.competitors if c.domains
-            ),
-            competitor_exclude="\n".join(
-                f"{c.name} = {', '.join(c.exclude_terms)}"
-                for c in brands.competitors
-                if c.exclude_terms
-            ),
-        )
+    name: str = ""
+    case_sensitive: str = ""
+    """``""`` automatic, ``"1"`` only as written, ``"0"`` in any case."""
+    aliases: str = ""
+    case_aliases: str = ""
+    """Aliases matched only as written (capital letters matter), one per line."""
+    any_case_aliases: str = ""
+    """Aliases matched in any case, even everyday words, one per line."""
+    domains: str = ""
+    exclude_terms: str = ""
 
     @property
     def blank(self) -> bool:
-        return not any(getattr(self, f.name).strip() for f in fields(self))
+        return not any(getattr(self, name).strip() for name in ("name", *LIST_INPUTS))
 
-    def brand_set_input(self) -> tuple[dict[str, Any], dict[str, str]]:
-        """The input of a :class:`BrandSet` (to validate with the schema) and the errors
-        of the text's own form (a line without a name, a domain line for no competitor)."""
-        errors: dict[str, str] = {}
-        target: dict[str, Any] = {
-            **_term(self.target_name, key="name"),
-            "aliases": [_term(alias) for alias in _split(self.target_aliases)],
-            "domains": [d for d in _DOMAINS.split(self.target_domains.strip()) if d],
-            "exclude_terms": _split(self.target_exclude),
+    def alias_boxes(self) -> list[tuple[str, bool | None, list[str]]]:
+        """``(input, case rule, aliases)`` of each aliases box, in the order sent."""
+        return [(box, rule, lines(getattr(self, box))) for rule, box in ALIAS_INPUTS.items()]
+
+    def definition(self) -> dict[str, Any]:
+        """The input of a :class:`BrandDefinition` (validated by the page's schema)."""
+        aliases = [
+            {"text": text, "case_sensitive": rule}
+            for _, rule, texts in self.alias_boxes()
+            for text in texts
+        ]
+        data: dict[str, Any] = {
+            "name": self.name,
+            "aliases": aliases,
+            "domains": [d.strip() for d in _DOMAIN_SEPARATORS.split(self.domains) if d.strip()],
+            "exclude_terms": lines(self.exclude_terms),
         }
-        competitors: list[dict[str, Any]] = []
-        for number, line in _lines(self.competitors):
-            name, _, aliases = line.partition("=")
-            if not name.strip():
-                errors.setdefault("competitors", f"line {number}: give the competitor's name")
-                continue
-            competitors.append(
-                {**_term(name, key="name"), "aliases": [_term(a) for a in _split(aliases)]}
+        rule = CASE_RULES.get(self.case_sensitive.strip())
+        if rule is not None:
+            data["case_sensitive"] = rule
+        return data
+
+    @classmethod
+    def of(cls, brand: BrandDefinition | Mapping[str, Any]) -> BrandFields:
+        """A stored brand (a definition, or its stored JSON) as the form shows it."""
+        data = brand.model_dump() if isinstance(brand, BrandDefinition) else brand
+        boxes: dict[str, list[str]] = {box: [] for box in ALIAS_INPUTS.values()}
+        for alias in data.get("aliases", []):
+            text, rule = (
+                (alias.get("text", ""), alias.get("case_sensitive"))
+                if isinstance(alias, Mapping)
+                else (str(alias), None)
             )
-        by_name = {str(c["name"]).casefold(): c for c in competitors}
-        for field, key in (
-            ("competitor_domains", "domains"),
-            ("competitor_exclude", "exclude_terms"),
-        ):
-            for number, line in _lines(getattr(self, field)):
-                name, sep, values = line.partition("=")
-                competitor = by_name.get(_unquoted(name).casefold())
-                if not sep or competitor is None:
-                    errors.setdefault(
-                        field,
-                        f"line {number}: write Name = values, with the name of a competitor "
-                        "listed above",
-                    )
+            boxes[ALIAS_INPUTS.get(rule, "aliases")].append(text)
+        return cls(
+            name=data.get("name", ""),
+            case_sensitive=_rule_choice(data.get("case_sensitive")),
+            **{box: "\n".join(texts) for box, texts in boxes.items()},
+            domains="\n".join(data.get("domains", [])),
+            exclude_terms="\n".join(data.get("exclude_terms", [])),
+        )
+
+    @classmethod
+    def read(cls, form: Mapping[str, Any], prefix: str) -> BrandFields:
+        def text(name: str) -> str:
+            value = form.get(f"{prefix}.{name}")
+            return value if isinstance(value, str) else ""
+
+        return cls(
+            name=text("name"),
+            case_sensitive=text("case_sensitive"),
+            **{name: text(name) for name in LIST_INPUTS},
+        )
+
+
+@dataclass
+class BrandsForm:
+    """The user's brand and the competitors, as typed."""
+
+    brand: BrandFields = field(default_factory=BrandFields)
+    competitors: list[BrandFields] = field(default_factory=list)
+
+    max_competitors = MAX_COMPETITORS
+
+    @property
+    def blank(self) -> bool:
+        return self.brand.blank and all(competitor.blank for competitor in self.competitors)
+
+    @property
+    def can_add(self) -> bool:
+        """Whether "Add another competitor" is offered."""
+        return len(self.competitors) < MAX_COMPETITORS
+
+    def with_empty_competitors(self, count: int = 1) -> BrandsForm:
+        """``count`` more empty competitors (as many as the limit leaves room for)."""
+        room = max(0, MAX_COMPETITORS - len(self.competitors))
+        self.competitors += [BrandFields() for _ in range(min(count, room))]
+        return self
+
+    def padded(self, empty: int = EMPTY_COMPETITORS) -> BrandsForm:
+        """At least ``empty`` empty competitors to fill (fewer at the limit)."""
+        missing = empty - sum(1 for competitor in self.competitors if competitor.blank)
+        return self.with_empty_competitors(missing) if missing > 0 else self
+
+    def filled(self) -> list[int]:
+        """Form indexes of the competitors given (blank fieldsets are ignored)."""
+        return [index for index, brand in enumerate(self.competitors) if not brand.blank]
+
+    def brand_set_input(self) -> dict[str, Any]:
+        """The input of a :class:`BrandSet` (a profile takes the same two lists)."""
+        return {
+            "target": self.brand.definition(),
+            "competitors": [self.competitors[index].definition() for index in self.filled()],
+        }
+
+    @classmethod
+    def of(cls, brands: BrandSet | Mapping[str, Any]) -> BrandsForm:
+        """A stored brand set (or its stored JSON: ``target`` and ``competitors``)."""
+        if isinstance(brands, BrandSet):
+            return cls(
+                brand=BrandFields.of(brands.target),
+                competitors=[BrandFields.of(brand) for brand in brands.competitors],
+            )
+        return cls(
+            brand=BrandFields.of(brands["target"]),
+            competitors=[BrandFields.of(brand) for brand in brands.get("competitors", [])],
+        )
+
+    @classmethod
+    def read(cls, form: Mapping[str, Any]) -> BrandsForm:
+        """The brands of a submitted form (or query). The competitor fieldsets are those
+        whose inputs were sent (browsers send empty inputs too)."""
+        indexes = {
+            int(found.group(1))
+            for key in form
+            if (found := _COMPETITOR_KEY.match(str(key))) is not None
+        }
+        count = min(max(indexes, default=-1) + 1, MAX_COMPETITORS + 1)
+        return cls(
+            brand=BrandFields.read(form, "brand"),
+            competitors=[BrandFields.read(form, f"competitors.{index}") for index in range(count)],
+        )
+
+    def input_of(self, path: Sequence[str | int]) -> str:
+        """The input beside which an error of the brands goes, from its path inside the
+        brand set (``("competitors", 1, "aliases", 0)``, ``("target", "domains")``) or
+        the profile (``("brand", "name")``); :data:`BRANDS_ERROR` for the whole set."""
+        parts = [str(part) for part in path]
+        if not parts:
+            return self._repeated_name()
+        if parts[0] in ("target", "brand"):
+            prefix, brand, rest = "brand", self.brand, parts[1:]
+        elif parts[0] == "competitors" and len(parts) > 1 and parts[1].isdigit():
+            filled = self.filled()
+            position = int(parts[1])
+            if position >= len(filled):
+                return BRANDS_ERROR
+            index = filled[position]
+            prefix, brand, rest = f"competitors.{index}", self.competitors[index], parts[2:]
+        else:
+            return BRANDS_ERROR
+        if rest and rest[0] == "aliases":
+            if len(rest) > 1 and rest[1].isdigit():
+                position = int(rest[1])
+                for box, _, texts in brand.alias_boxes():
+                    if position < len(texts):
+                        return f"{prefix}.{box}"
+                    position -= len(texts)
+            return f"{prefix}.aliases"
+        if rest and rest[0] in ("domains", "exclude_terms"):
+            return f"{prefix}.{rest[0]}"
+        return f"{prefix}.name"
+
+    def _repeated_name(self) -> str:
+        """The name input of the first brand given twice (the set's own rule)."""
+        seen: set[str] = set()
+        named = [("brand", self.brand)] + [
+            (f"competitors.{index}", self.competitors[index]) for index in self.filled()
+        ]
+        for prefix, brand in named:
+            key = " ".join(brand.name.split()).casefold()
+            if key and key in seen:
+                return f"{prefix}.name"
+            seen.add(key)
+        return BRANDS_ERROR
+
+    def errors(self, errors: Mapping[str, str], *, within: str = "") -> dict[str, str]:
+        """Schema errors (by dotted path) by input: those under ``within`` (``brands``
+        for an experiment, the root for a profile) go beside the brand inputs, the others
+        keep their key. The first message of each input is kept."""
+        shown: dict[str, str] = {}
+        for path, message in errors.items():
+            parts = [] if path in ("", FORM_ERROR) else path.split(".")
+            if within:
+                if not parts or parts[0] != within:
+                    shown.setdefault(path, message)
                     continue
-                items = _DOMAINS.split(values.strip()) if key == "domains" else _split(values)
-                competitor[key] = [*competitor.get(key, []), *(v for v in items if v)]
-        return {"target": target, "competitors": competitors}, errors
+                parts = parts[1:]
+            elif parts and parts[0] not in ("brand", "target", "competitors"):
+                shown.setdefault(path, message)
+                continue
+            shown.setdefault(self.input_of(parts), message)
+        return shown
 
+    @staticmethod
+    def is_input(key: str) -> bool:
+        """Whether ``key`` (of :meth:`errors`) is of the brand editor."""
+        return key == BRANDS_ERROR or key.startswith(("brand.", "competitors."))
 
-def brand_field(location: tuple[str | int, ...]) -> str:
-    """The form field of a schema error at ``location`` inside a :class:`BrandSet`
-    (``("competitors", 2, "domains", 0)`` → ``competitor_domains``)."""
-    if not location:
-        return "competitors"  # a whole-set rule: a brand listed twice
-    if location[0] == "target":
-        part = str(location[1]) if len(location) > 1 else "name"
-        suffix = {"aliases": "aliases", "domains": "domains", "exclude_terms": "exclude"}
-        return f"target_{suffix.get(part, 'name')}"
-    part = str(location[2]) if len(location) > 2 else ""
-    return {"domains": "competitor_domains", "exclude_terms": "competitor_exclude"}.get(
-        part, "competitors"
-    )
-
-
-def _lines(text: str) -> list[tuple[int, str]]:
-    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-
-
-def _split(text: str) -> list[str]:
-    return [item for item in _LIST.split(text.strip()) if item]
-
-
-def _unquoted(text: str) -> str:
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] == '"':
-        return text[1:-1].strip()
-    return text
-
-
-def _term(text: str, *, key: str = "text") -> dict[str, Any]:
-    """A name or alias: quoted, or shorter than matching ignoring case allows, it is
-    case-sensitive; otherwise automatic."""
-    stripped = text.strip()
-    bare = _unquoted(stripped)
-    quoted = bare != stripped
-    term: dict[str, Any] = {key: bare}
-    if quoted or (0 < len(bare) < MIN_TERM_LENGTH):
-        term["case_sensitive"] = True
-    return term
-
-
-def _term_text(term: BrandTerm) -> str:
-    if term.case_sensitive and len(term.text) >= MIN_TERM_LENGTH:
-        return f'"{term.text}"'
-    return term.text
-
-
-def _competitor_line(brand: BrandDefinition) -> str:
-    name = _term_text(BrandTerm(text=brand.name, case_sensitive=brand.case_sensitive))
-    if not brand.aliases:
-        return name
-    return f"{name} = {', '.join(_term_text(alias) for alias in brand.aliases)}"
+    def has_errors(self, errors: Mapping[str, str]) -> bool:
+        return any(self.is_input(key) for key in errors)

@@ -26,7 +26,7 @@ from echo_ai.experiments.schemas import RescoreIn
 from echo_ai.runs.models import Experiment
 from echo_ai.schedules import service as schedules
 from echo_ai.schedules.schemas import ScheduleIn
-from echo_ai.web.brand_fields import BrandFields, brand_field
+from echo_ai.web.brand_fields import ADD_COMPETITOR, BrandsForm
 from echo_ai.web.format import local_time
 from echo_ai.web.forms import FORM_ERROR, form_fields, validate
 from echo_ai.web.pages.experiment_form import (
@@ -170,7 +170,7 @@ async def _rescore_page(
     viewer: Viewer,
     session: SessionDep,
     experiment: Experiment,
-    brands: BrandFields | None = None,
+    brands: BrandsForm | None = None,
     *,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
@@ -178,6 +178,10 @@ async def _rescore_page(
     report = await experiments.report(session, experiment)
     errors = dict(errors or {})
     current = BrandSet.model_validate(experiment.brands)
+    if brands is None:
+        brands = BrandsForm.of(current).padded()
+    else:
+        brands.padded(1)
     return render(
         request,
         "experiments/rescore.html",
@@ -186,7 +190,7 @@ async def _rescore_page(
         experiment=experiment,
         report=report,
         brand_names=current.names,
-        brands=brands or BrandFields.of(current),
+        brands=brands,
         errors=errors,
         form_error=errors.pop(FORM_ERROR, None),
     )
@@ -201,27 +205,30 @@ async def rescore_page(
     return await _rescore_page(request, viewer, session, experiment)
 
 
-def rescore_input(brands: BrandFields) -> RescoreIn | dict[str, str]:
-    """The re-score input of the brand fields, or the errors beside them."""
-    data, errors = brands.brand_set_input()
-    checked = validate(RescoreIn, {"brands": data})
-    if isinstance(checked, RescoreIn) and not errors:
+def rescore_input(brands: BrandsForm) -> RescoreIn | dict[str, str]:
+    """The re-score input of the brand editor, or the errors beside its inputs."""
+    checked = validate(RescoreIn, {"brands": brands.brand_set_input()})
+    if isinstance(checked, RescoreIn):
         return checked
-    for dotted, message in checked.items() if isinstance(checked, dict) else ():
-        parts = dotted.split(".")
-        errors.setdefault(
-            brand_field(tuple(parts[1:])) if parts[0] == "brands" else FORM_ERROR, message
-        )
-    return errors
+    return {
+        key if brands.is_input(key) else FORM_ERROR: message
+        for key, message in brands.errors(checked, within="brands").items()
+    }
 
 
 @router.post("/experiments/{experiment_id}/rescore")
 async def rescore(
     request: Request, experiment_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
 ) -> Response:
-    """Score the stored answers again with the brands sent (no provider is called)."""
-    brands = BrandFields.from_form(await form_fields(request))
+    """Score the stored answers again with the brands sent (no provider is called);
+    "Add another competitor" shows the form again with one more."""
+    form = await form_fields(request)
+    brands = BrandsForm.read(form)
     experiment = await _experiment(session, viewer, experiment_id, runs=None)
+    if form.get("action") == ADD_COMPETITOR:
+        return await _rescore_page(
+            request, viewer, session, experiment, brands.with_empty_competitors()
+        )
     checked = rescore_input(brands)
     if isinstance(checked, dict):
         return await _rescore_page(

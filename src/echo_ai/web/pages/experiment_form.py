@@ -7,6 +7,11 @@ Submitting queues the experiment with the use case the API calls
 schema (:class:`~echo_ai.experiments.schemas.ExperimentCreate`), its messages shown
 beside the fields. ``?from=<experiment id>`` fills the form with an experiment's
 configuration ("edit and run as new").
+
+Brands typed in place use the brand editor of every page
+(:mod:`echo_ai.web.brand_fields`); its "Add another competitor" button posts the form
+here with ``action=add_competitor``: the form comes back with everything typed and one
+more empty competitor, and nothing is created.
 """
 
 from __future__ import annotations
@@ -30,7 +35,12 @@ from echo_ai.experiments.schemas import MAX_ITERATIONS, ExperimentCreate
 from echo_ai.providers.registry import VENDORS, ProviderSpec, VendorStatus, vendor_statuses
 from echo_ai.schedules import service as schedules
 from echo_ai.schedules.service import SchedulePreview
-from echo_ai.web.brand_fields import BrandFields, brand_field
+from echo_ai.web.brand_fields import (
+    ADD_COMPETITOR,
+    EMPTY_COMPETITORS,
+    NEW_FORM_COMPETITORS,
+    BrandsForm,
+)
 from echo_ai.web.format import local_time
 from echo_ai.web.forms import FORM_ERROR, form_fields, form_lists, validate
 from echo_ai.web.rendering import render
@@ -55,7 +65,8 @@ class ExperimentFields:
     name: str = ""
     prompt: str = ""
     brand_profile_id: str = ""
-    brands: BrandFields = field(default_factory=BrandFields)
+    brands: BrandsForm = field(default_factory=BrandsForm)
+    """The brands typed in place (ignored when a brand profile is chosen)."""
     providers: list[str] = field(default_factory=lambda: ["demo"])
     """The vendors ticked."""
     models: dict[str, str] = field(default_factory=dict)
@@ -80,7 +91,7 @@ class ExperimentFields:
             name=form.get("name", ""),
             prompt=form.get("prompt", ""),
             brand_profile_id=form.get("brand_profile_id", ""),
-            brands=BrandFields.from_form(form),
+            brands=BrandsForm.read(form),
             providers=[vendor for vendor in providers if vendor in VENDORS],
             models={
                 vendor: form.get(f"model_{vendor}", "")
@@ -109,7 +120,7 @@ class ExperimentFields:
         return cls(
             name=data.name or "",
             prompt=data.prompt,
-            brands=BrandFields.of(data.brands) if data.brands else BrandFields(),
+            brands=BrandsForm.of(data.brands) if data.brands else BrandsForm(),
             providers=list(vendors),
             models={
                 vendor: ", ".join(models)
@@ -175,10 +186,9 @@ def experiment_input(values: ExperimentFields) -> tuple[dict[str, Any], dict[str
     if values.brand_profile_id:
         data["brand_profile_id"] = values.brand_profile_id
     elif values.brands.blank:
-        errors["target_name"] = "Choose a brand profile, or type your brand's name here."
+        errors["brand.name"] = "Choose a brand profile, or type your brand's name here."
     else:
-        data["brands"], brand_errors = values.brands.brand_set_input()
-        errors.update(brand_errors)
+        data["brands"] = values.brands.brand_set_input()
     location = {
         "country": values.country.strip().upper() or None,
         "region": values.region.strip() or None,
@@ -193,13 +203,12 @@ def experiment_input(values: ExperimentFields) -> tuple[dict[str, Any], dict[str
 
 
 def form_field(dotted: str) -> str:
-    """The form field beside which a schema error (``brands.target.aliases.0``) goes."""
+    """The form field beside which a schema error (``schedule.cron``) goes; those of the
+    brands are placed by :meth:`BrandsForm.errors`."""
     parts = dotted.split(".") if dotted and dotted != FORM_ERROR else []
     if not parts:
         return FORM_ERROR
     head, rest = parts[0], parts[1:]
-    if head == "brands":
-        return brand_field(tuple(rest))
     if head == "user_location":
         return rest[0] if rest else "country"
     if head == "schedule":
@@ -212,8 +221,9 @@ def validate_experiment(values: ExperimentFields) -> ExperimentCreate | dict[str
     checked = validate(ExperimentCreate, data)
     if isinstance(checked, ExperimentCreate) and not errors:
         return checked
-    for dotted, message in checked.items() if isinstance(checked, dict) else ():
-        errors.setdefault(form_field(dotted), message)
+    schema_errors = checked if isinstance(checked, dict) else {}
+    for key, message in values.brands.errors(schema_errors, within="brands").items():
+        errors.setdefault(key if values.brands.is_input(key) else form_field(key), message)
     return errors
 
 
@@ -278,9 +288,12 @@ async def _page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
     source: uuid.UUID | None = None,
+    brands_open: bool = False,
 ) -> Response:
     errors = dict(errors or {})
     profiles = await brand_service.list_page(session, viewer.workspace_id, limit=MAX_PROFILES)
+    brands_open = brands_open or not values.brands.blank or values.brands.has_errors(errors)
+    values.brands.padded(1)
     statuses: list[VendorStatus] = vendor_statuses(state.settings)
     estimated, estimate_note = estimate_of(values)
     return render(
@@ -294,6 +307,7 @@ async def _page(
         estimate=estimated,
         estimate_note=estimate_note,
         source=source,
+        brands_open=brands_open,
         max_iterations=MAX_ITERATIONS,
         preview_url=PREVIEW_URL,
         **schedule_context(values, errors),
@@ -316,6 +330,7 @@ async def new_experiment(
             values = ExperimentFields.of(experiments.rerun_input(original), viewer.tz.key)
         except AppError as error:
             errors[FORM_ERROR] = error.message
+    values.brands.padded(EMPTY_COMPETITORS if values.brands.competitors else NEW_FORM_COMPETITORS)
     return await _page(request, viewer, session, state, values, errors=errors, source=source)
 
 
@@ -326,6 +341,9 @@ async def create_experiment(
     form = await form_fields(request)
     lists = await form_lists(request, "providers")
     values = ExperimentFields.from_form(form, lists["providers"], viewer.tz.key)
+    if form.get("action") == ADD_COMPETITOR:
+        values.brands.with_empty_competitors()
+        return await _page(request, viewer, session, state, values, brands_open=True)
     checked = validate_experiment(values)
     if isinstance(checked, dict):
         return await _page(request, viewer, session, state, values, errors=checked, status_code=422)
