@@ -33,10 +33,9 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 
-from bench_celery import _admin, scratch_database
+from bench_celery import scratch_database
 from bench_read_path import (
     MEDIUM,
     PASSWORD,
@@ -46,9 +45,9 @@ from bench_read_path import (
     api_client,
     api_environment,
     api_process,
+    postgres_arguments,
     seed,
 )
-from echo_ai import aio
 from echo_ai.api.pagination import encode_cursor
 
 P95_TARGET_S = 0.100
@@ -169,14 +168,8 @@ def run(requests: int, database_url: str, tmp: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=40, help="samples per figure")
-    parser.add_argument(
-        "--admin-database-url", default="postgresql://postgres@127.0.0.1:5432/postgres"
-    )
-    args = parser.parse_args()
-    try:
-        aio.run(_admin(args.admin_database_url, "SELECT 1"))
-    except (OSError, asyncpg.PostgresError) as error:
-        print(f"bench_pages: skipped, needs PostgreSQL ({type(error).__name__}: {error})")
+    args = postgres_arguments(parser, "bench_pages")
+    if args is None:
         return
     started = time.perf_counter()
     print("experiment pages, PostgreSQL, `echo-ai api` (production, local executor)")

@@ -674,6 +674,22 @@ def run(args: argparse.Namespace, database_url: str, tmp: Path) -> Verdicts:
     return verdicts
 
 
+ADMIN_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def postgres_arguments(parser: argparse.ArgumentParser, bench: str) -> argparse.Namespace | None:
+    """The command line with ``--admin-database-url`` (the server to bench on), or None,
+    with the reason printed, when that PostgreSQL does not answer (the bench is skipped)."""
+    parser.add_argument("--admin-database-url", default=ADMIN_DATABASE_URL)
+    args = parser.parse_args()
+    try:
+        aio.run(_admin(args.admin_database_url, "SELECT 1"))
+    except (OSError, asyncpg.PostgresError) as error:
+        print(f"{bench}: skipped, needs PostgreSQL ({type(error).__name__}: {error})")
+        return None
+    return args
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", action="store_true", help="also 1,000,000 iterations")
@@ -681,14 +697,8 @@ def main() -> None:
     parser.add_argument(
         "--requests", type=int, default=60, help="samples per figure (fewer for slow details)"
     )
-    parser.add_argument(
-        "--admin-database-url", default="postgresql://postgres@127.0.0.1:5432/postgres"
-    )
-    args = parser.parse_args()
-    try:
-        aio.run(_admin(args.admin_database_url, "SELECT 1"))
-    except (OSError, asyncpg.PostgresError) as error:
-        print(f"bench_read_path: skipped, needs PostgreSQL ({type(error).__name__}: {error})")
+    args = postgres_arguments(parser, "bench_read_path")
+    if args is None:
         return
 
     started = time.perf_counter()

@@ -14,73 +14,30 @@ experiment page at 375 px, into ``docs/screenshots/``. Everything shown is synth
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the served site is started as the tests start it
+
+from tests.live import ServeProcess, serve_env  # noqa: E402
+from tests.web.browser import DESKTOP, PHONE, chromium_missing, launch  # noqa: E402
+
 OUT = ROOT / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 375, "height": 812}
 MAX_HEIGHT = 2400
 """Long pages are cut at this height (px): the top is what the README shows."""
 PASSWORD = "correct horse battery staple"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("ECHO_AI_")
-        and key not in {"DATABASE_URL", "REDIS_URL"}
-        and not key.endswith(("_API_KEY", "_BASE_URL"))
-    }
-    env["ECHO_AI_DATA_DIR"] = str(data_dir)
-    process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "echo_ai.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=data_dir.parent,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("echo-ai serve stopped while starting")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.terminate()
-    raise SystemExit("echo-ai serve did not start within 120 s")
+def start_server(data_dir: Path) -> ServeProcess:
+    """``echo-ai serve`` as the browser tests run it (:mod:`tests.live`): a free port of
+    127.0.0.1, this machine's environment without our settings or vendor keys."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return ServeProcess(serve_env(data_dir), cwd=data_dir.parent)
 
 
 CHARTS_SETTLED = """() => {
@@ -160,16 +117,16 @@ def make_workspace(page: Page) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.parse_args()
-    if not Path(CHROMIUM).exists():
-        raise SystemExit(f"{CHROMIUM} is missing: apt-get install chromium (./dev test does)")
+    missing = chromium_missing()
+    if missing:
+        raise SystemExit(missing)
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="echo-ai-screenshots-") as scratch:
-        server, url = start_server(Path(scratch) / "data")
+        server = start_server(Path(scratch) / "data")
+        url = server.url
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-                )
+                browser = launch(playwright)
                 context = browser.new_context(
                     base_url=url, viewport=DESKTOP, locale="en-GB", timezone_id="Europe/Paris"
                 )
@@ -202,8 +159,7 @@ def main() -> None:
                 shoot(phone_page, "experiment-phone")
                 browser.close()
         finally:
-            server.terminate()
-            server.wait(timeout=60)
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -87,6 +88,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def serve_env(data_dir: Path) -> dict[str, str]:
+    """The environment of a served site for tests and scripts: this machine's, without our
+    settings, databases or vendor keys (the offline demo provider only), and with its own
+    data directory."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("ECHO_AI_")
+        and key not in {"DATABASE_URL", "REDIS_URL"}
+        and not key.endswith(("_API_KEY", "_BASE_URL"))
+    }
+    env["ECHO_AI_DATA_DIR"] = str(data_dir)
+    return env
 
 
 class ServeProcess:

@@ -3,6 +3,7 @@
 - ``browser``: one headless Debian Chromium per test process (session); the tests that
   use it are skipped, with the reason shown, when ``/usr/bin/chromium`` is missing
   (``./dev test`` installs it first, so CI runs them).
+- ``no_vendor_keys`` (for every test): the test app knows no vendor key (the demo only).
 - ``served``: a real ``echo-ai serve`` per test module, in a process of its own on a free
   port of 127.0.0.1, with a fresh data directory and no vendor keys (the offline demo
   provider only).
@@ -17,14 +18,13 @@ no async fixtures: while one runs, Playwright's loop is the thread's running loo
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, ViewportSize, expect, sync_playwright
 
-from tests.live import ServeProcess
+from echo_ai.config import Settings
+from tests.live import ServeProcess, serve_env
 from tests.web.browser import (
     DESKTOP,
     PHONE,
@@ -67,18 +67,19 @@ def browser(_playwright: Playwright) -> Iterator[Browser]:
             browser.close()
 
 
-def serve_env(data_dir: Path) -> dict[str, str]:
-    """The environment of a served test site: this machine's, without our settings,
-    databases or vendor keys, and with its own data directory."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("ECHO_AI_")
-        and key not in {"DATABASE_URL", "REDIS_URL"}
-        and not key.endswith(("_API_KEY", "_BASE_URL"))
-    }
-    env["ECHO_AI_DATA_DIR"] = str(data_dir)
-    return env
+@pytest.fixture(autouse=True)
+def no_vendor_keys(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """No vendor configured but the offline demo, whatever the machine's environment: the
+    app's settings of a test that has them (through ``settings``, ``app`` or ``client``)
+    get an empty vendor environment, returned for the test to add keys to (a fake
+    OpenAI...). Browser tests have a served site instead (:func:`tests.live.serve_env`)."""
+    keys: dict[str, str] = {}
+    if "settings" in request.fixturenames:
+        settings: Settings = request.getfixturevalue("settings")
+        monkeypatch.setattr(settings, "vendor_environment", keys)
+    return keys
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import delete
 
-from tests.kit import PASSWORD, ManualClock
+from echo_ai.db import transaction
+from echo_ai.workspaces.models import Membership
+from tests.kit import PASSWORD, ManualClock, app_runtime
 from tests.web.pages import HTML, origin, sign_in, sign_up
 
 
@@ -181,3 +184,37 @@ async def test_the_switcher_chooses_only_the_users_own_workspaces(
         )
         assert response.status_code == 303 and response.headers["location"] == "/brands"
         assert ("echo_workspace=" in response.headers.get("set-cookie", "")) is kept, chosen
+
+
+async def test_htmx_requests_are_redirected_with_hx_redirect(client: httpx.AsyncClient) -> None:
+    """After a form htmx sent, the answer is ``HX-Redirect`` (a full page load), not a 303
+    htmx would follow and swap into the page; cookies set on it apply all the same."""
+    await sign_up(client)
+    token = client.cookies["echo_csrf"]
+    mine = (await client.get("/auth/me")).json()["memberships"][0]["workspace_id"]
+    htmx = {"HX-Request": "true", "X-CSRF-Token": token, **origin(client)}
+    switched = await client.post(
+        "/workspace", data={"workspace_id": mine, "next": "/settings"}, headers=htmx
+    )
+    assert switched.status_code == 204 and switched.headers["hx-redirect"] == "/settings"
+    cookie = switched.headers["set-cookie"]
+    assert f"echo_workspace={mine}" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    signed_in = await client.get("/signup?next=/brands", headers={"HX-Request": "true"})
+    assert signed_in.status_code == 204 and signed_in.headers["hx-redirect"] == "/brands"
+    out = await client.post("/logout", headers=htmx)
+    assert out.status_code == 204 and out.headers["hx-redirect"] == "/login"
+    assert 'echo_session=""' in out.headers.get("set-cookie", "")
+
+
+async def test_sign_in_pages_show_for_a_session_without_a_workspace(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A session whose account has no workspace left can see nothing: the sign-in page
+    shows (it used to send it to ``/``, which sent it back: a redirect loop)."""
+    await sign_up(client)
+    async with transaction(app_runtime(app).session_factory) as session:
+        await session.execute(delete(Membership))
+    for path in ("/login?next=/brands", "/signup"):
+        response = await client.get(path, headers=HTML)
+        assert response.status_code == 200, (path, response.status_code)
+    assert (await client.get("/", headers=HTML)).headers["location"] == "/login"

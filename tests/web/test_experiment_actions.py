@@ -9,22 +9,13 @@ from html import unescape
 from typing import Any
 
 import httpx
-import pytest
 
-from echo_ai.config import Settings
 from echo_ai.testing.fake_llm import FakeLLMServer
 from tests.kit import create_team, wait_finished, wait_until
 from tests.web.pages import HTML, origin, page, post_form, sign_in, sign_up
 from tests.web.test_brands import case_rule, error_beside, form_data
 
 PROMPT = "What is the best note-taking app for a small team?"
-
-
-@pytest.fixture(autouse=True)
-def no_vendor_keys(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    keys: dict[str, str] = {}
-    monkeypatch.setattr(settings, "vendor_environment", keys)
-    return keys
 
 
 def form(**changes: Any) -> dict[str, Any]:

@@ -12,11 +12,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 
 from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.statistics import wilson_half_width, wilson_interval
-from echo_ai.config import Settings
 from echo_ai.db import utcnow
 from echo_ai.experiments.estimate import ASSUMED_OUTPUT_TOKENS
 from echo_ai.providers.pricing import cost_usd
@@ -30,14 +28,6 @@ from tests.web.pages import HTML, origin, page, post_form, sign_in, sign_up
 from tests.web.test_brands import case_rule, error_beside, form_data
 
 PROMPT = "What is the best note-taking app for a small team?"
-
-
-@pytest.fixture(autouse=True)
-def no_vendor_keys(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """No vendor configured but the offline demo, whatever the machine's environment."""
-    keys: dict[str, str] = {}
-    monkeypatch.setattr(settings, "vendor_environment", keys)
-    return keys
 
 
 def form(**changes: Any) -> dict[str, Any]:

@@ -10,24 +10,33 @@ from urllib.parse import quote, urlsplit
 import httpx
 from fastapi import FastAPI
 
-from tests.web.pages import HTML, origin, page, post_form, sign_up
+from echo_ai.config import Settings
+from tests.web.pages import HTML, csrf_token, origin, page, post_form, sign_up
 from tests.web.workspace_pages import new_team, second_client, text_of, without_csrf
 
 
-async def _invite(client: httpx.AsyncClient, email: str, role: str = "member") -> str:
-    """The path of the invitation link the members page shows once."""
-    response = await post_form(
-        client,
+async def _shown_link(
+    client: httpx.AsyncClient, email: str, role: str = "member", **headers: str
+) -> tuple[str, str]:
+    """The invitation link the members page shows once, and that page."""
+    token = csrf_token(await page(client, "/settings/members"))
+    response = await client.post(
         "/settings/members/invite",
-        {"email": email, "role": role},
-        token_from="/settings/members",
+        data={"csrf_token": token, "email": email, "role": role},
+        headers={**origin(client), **headers},
     )
     assert response.status_code == 200, response.text
     found = re.search(r'id="invitation-link" type="text" readonly value="([^"]+)"', response.text)
     assert found, "no invitation link shown"
-    link = unescape(found.group(1))
-    assert link.startswith("http://testserver/invitations/echo_inv_")
     assert 'data-copy="invitation-link"' in response.text
+    return unescape(found.group(1)), response.text
+
+
+async def _invite(client: httpx.AsyncClient, email: str, role: str = "member") -> str:
+    """The path of the invitation link the members page shows once."""
+    link, html = await _shown_link(client, email, role)
+    # The test client's made-up host is no address the configuration vouches for.
+    assert link.startswith("/invitations/echo_inv_") and 'id="link-relative"' in html
     return urlsplit(link).path
 
 
@@ -108,3 +117,35 @@ async def test_refusals(app: FastAPI, client: httpx.AsyncClient) -> None:
     # The owner is already a member (and not the invited address).
     own = await post_form(client, link, token_from=link)
     assert own.status_code == 404
+
+
+async def test_the_link_names_the_site_only_from_the_configuration(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Never from the ``Host`` header alone: a spoofed one would send the invitee (and
+    their token) to another site."""
+    await sign_up(client)
+    await new_team(client)
+    spoofed = {"Host": "evil.example", "Origin": "http://evil.example"}
+    link, html = await _shown_link(client, "bob@example.com", **spoofed)
+    assert link.startswith("/invitations/echo_inv_") and "evil.example" not in html
+
+    # A loopback address (echo-ai serve's default) is this machine's own.
+    link, html = await _shown_link(
+        client, "bob@example.com", Host="127.0.0.1:8000", Origin="http://127.0.0.1:8000"
+    )
+    assert link.startswith("http://127.0.0.1:8000/invitations/echo_inv_")
+    assert 'id="link-relative"' not in html
+
+    # An origin the configuration allows.
+    settings.server.allowed_origins = ["http://testserver"]
+    link, _ = await _shown_link(client, "bob@example.com")
+    assert link.startswith("http://testserver/invitations/echo_inv_")
+    link, _ = await _shown_link(client, "bob@example.com", **spoofed)
+    assert link.startswith("/invitations/echo_inv_")
+
+    # The public URL, whatever the request says.
+    settings.server.public_url = "http://echo.example.com/"
+    for headers in ({}, spoofed):
+        link, _ = await _shown_link(client, "bob@example.com", **headers)
+        assert link.startswith("http://echo.example.com/invitations/echo_inv_"), link

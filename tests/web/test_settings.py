@@ -289,6 +289,8 @@ async def test_audit_log_filters_and_pages(app: FastAPI, client: httpx.AsyncClie
     assert older and "cursor=" in older.group(1) and "action=experiment.exported" in older.group(1)
     second = await page(client, "/settings/audit?" + older.group(1).replace("&amp;", "&"))
     assert second.count("<code>experiment.exported</code>") == 5
+    assert 'href="/settings/audit">Newest events</a>' in second and "Older events" not in second
+    assert "Newest events" not in first and 'aria-label="More events"' in first
     assert "<code>user.registered</code>" not in second
 
     recent = (utcnow() - timedelta(days=10)).date().isoformat()
@@ -314,3 +316,24 @@ async def test_audit_log_filters_and_pages(app: FastAPI, client: httpx.AsyncClie
     assert bad.status_code == 422
     assert _error_beside(bad.text, "from") and _error_beside(bad.text, "action")
     assert 'value="yesterday"' in bad.text
+
+
+async def test_audit_dates_out_of_range_are_field_errors(client: httpx.AsyncClient) -> None:
+    """Days near datetime's limits cannot become UTC times: a 422 with the message beside
+    the field, not a 500 (the end day's midnight after 9999-12-31, the start day's
+    midnight of 0001-01-01 east of UTC)."""
+    await sign_up(client)
+    client.cookies.set("echo_tz", "Asia/Tokyo")
+    for query, name in (
+        ("to=9999-12-31", "to"),
+        ("from=0001-01-01", "from"),
+        ("from=1969-12-31", "from"),
+        ("from=2026-01-01&to=9999-12-31", "to"),
+    ):
+        response = await client.get(f"/settings/audit?{query}", headers=HTML)
+        assert response.status_code == 422, (query, response.status_code)
+        assert _error_beside(response.text, name) == "Give a date from 1970-01-01 to 9998-12-31."
+    edges = await page(client, "/settings/audit?from=1970-01-01&to=9998-12-31")
+    assert "<code>user.registered</code>" in edges
+    client.cookies.set("echo_tz", "America/Los_Angeles")
+    assert "<code>user.registered</code>" in await page(client, "/settings/audit?to=9998-12-31")

@@ -49,6 +49,17 @@ def _z_critical(confidence: float) -> float:
     return NormalDist().inv_cdf(0.5 + confidence / 2.0)
 
 
+def _wilson(p: float, n: int, confidence: float) -> tuple[float, float]:
+    """Centre and half-width of the Wilson score interval of an observed proportion
+    ``p`` of ``n`` trials (unclamped; inputs already checked)."""
+    z = _z_critical(confidence)
+    z2 = z * z
+    denominator = 1.0 + z2 / n
+    centre = (p + z2 / (2.0 * n)) / denominator
+    half_width = z * math.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denominator
+    return centre, half_width
+
+
 def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion.
 
@@ -61,12 +72,8 @@ def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tupl
     _check_count(successes, n)
     if n == 0:
         raise ValueError("the Wilson interval needs at least one trial")
-    z = _z_critical(confidence)
-    z2 = z * z
     p = successes / n
-    denominator = 1.0 + z2 / n
-    centre = (p + z2 / (2.0 * n)) / denominator
-    half_width = z * math.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denominator
+    centre, half_width = _wilson(p, n, confidence)
     low = 0.0 if successes == 0 else min(max(0.0, centre - half_width), p)
     high = 1.0 if successes == n else max(min(1.0, centre + half_width), p)
     return low, high
@@ -83,9 +90,7 @@ def wilson_half_width(n: int, *, proportion: float = 0.5, confidence: float = 0.
         raise ValueError(f"the Wilson interval needs at least one trial, got {n}")
     if not 0.0 <= proportion <= 1.0:
         raise ValueError(f"proportion must lie in [0, 1], got {proportion}")
-    z = _z_critical(confidence)
-    z2 = z * z
-    return z * math.sqrt(proportion * (1.0 - proportion) / n + z2 / (4.0 * n * n)) / (1.0 + z2 / n)
+    return _wilson(proportion, n, confidence)[1]
 
 
 def bootstrap_ratio_interval(

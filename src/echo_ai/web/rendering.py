@@ -3,7 +3,8 @@
 Autoescaping is on for every template and undefined names are errors, so a typo fails a
 test instead of printing nothing. Templates get ``asset(name)`` for fingerprinted URLs
 and, on signed-in pages, ``viewer`` (who, which workspace, the CSRF token, the time zone).
-Templates carry no inline script or style: the CSP allows neither.
+Templates carry no inline script or style: the CSP allows neither. After a successful
+form, pages answer with :func:`see_other` (Post/Redirect/Get).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from echo_ai.web import format as fmt
@@ -64,8 +65,23 @@ def render(
     html = render_text(
         template,
         request_id=request.scope.get("state", {}).get("request_id", "-"),
-        partial=request.headers.get("hx-request") == "true",
+        partial=is_htmx(request),
         path=request.url.path,
         **context,
     )
     return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+def is_htmx(request: Request) -> bool:
+    """Whether htmx sent the request (it swaps the answer into the page)."""
+    return request.headers.get("hx-request") == "true"
+
+
+def see_other(request: Request, location: str) -> Response:
+    """Post/Redirect/Get: a 303 to ``location``; for an htmx request, a 204 with
+    ``HX-Redirect``, which htmx follows with a full page load (a redirect it would follow
+    itself and swap the whole page into a fragment). Cookies set on the answer apply
+    either way."""
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": location})
+    return RedirectResponse(location, status_code=303)

@@ -18,13 +18,14 @@ from typing import Annotated
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 
 from echo_ai.api.auth import Forbidden, Principal, client_actor
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.session import CSRF_HEADER, UNSAFE_METHODS, check_csrf_token, session_cookie_name
 from echo_ai.auth import service as accounts
 from echo_ai.auth.models import User
+from echo_ai.config import Settings
 from echo_ai.privacy.audit import Actor, ActorKind
 from echo_ai.security.csrf import issue_csrf_token
 from echo_ai.web.format import zone
@@ -32,6 +33,7 @@ from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.models import Membership, Role, Workspace
 
 WORKSPACE_COOKIE = "echo_workspace"
+WORKSPACE_COOKIE_DAYS = 365
 TZ_COOKIE = "echo_tz"
 CSRF_FIELD = "csrf_token"
 
@@ -118,6 +120,33 @@ async def current_viewer(request: Request, state: StateDep, session: SessionDep)
 
 
 CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
+
+
+async def optional_viewer(request: Request, state: StateDep, session: SessionDep) -> Viewer | None:
+    """The signed-in viewer, or None for a visitor without a (usable) session: for pages
+    anyone may open (sign-in, sign-up, an invitation). On an unsafe request with a
+    session, the CSRF check of :func:`current_viewer` applies all the same."""
+    try:
+        return await current_viewer(request, state, session)
+    except SignInRequired:
+        return None
+
+
+OptionalViewer = Annotated[Viewer | None, Depends(optional_viewer)]
+
+
+def choose_workspace(response: Response, workspace_id: uuid.UUID | str, settings: Settings) -> None:
+    """Make ``workspace_id`` the one the pages show from the next request on (the
+    switcher's cookie; :func:`current_viewer` still checks the viewer is a member)."""
+    response.set_cookie(
+        WORKSPACE_COOKIE,
+        str(workspace_id),
+        max_age=WORKSPACE_COOKIE_DAYS * 24 * 3600,
+        path="/",
+        samesite="lax",
+        httponly=True,
+        secure=settings.server.https,
+    )
 
 
 def require_write(viewer: CurrentViewer) -> Viewer:

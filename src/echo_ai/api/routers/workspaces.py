@@ -9,10 +9,10 @@ the role rules themselves live in :mod:`echo_ai.workspaces.service`.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from fastapi import APIRouter, Response, status
 
+from echo_ai.api import limits
 from echo_ai.api.auth import (
     CurrentPrincipal,
     CurrentUser,
@@ -24,7 +24,7 @@ from echo_ai.api.auth import (
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
 from echo_ai.api_keys import members
-from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit
+from echo_ai.security.rate_limit import RateLimiterDep
 from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.models import Role
 from echo_ai.workspaces.schemas import (
@@ -39,9 +39,6 @@ from echo_ai.workspaces.schemas import (
 )
 
 router = APIRouter(tags=["workspaces"], responses=error_responses(*AUTH_ERRORS, 422))
-
-WORKSPACES_CREATED_PER_USER = "10/hour"
-INVITATIONS_PER_WORKSPACE = "50/hour"
 
 
 @router.post(
@@ -58,8 +55,7 @@ async def create_workspace(
     actor: PrincipalActor,
 ) -> WorkspaceOut:
     """Create a team workspace; you are its owner. Select it with ``X-Workspace-ID``."""
-    await enforce_rate_limit(limiter, str(user.id), WORKSPACES_CREATED_PER_USER, name="workspace")
-    workspace = await workspaces.create_workspace(session, user, data.name, actor=actor)
+    workspace = await limits.create_workspace(session, limiter, user, data.name, actor=actor)
     return WorkspaceOut.of(workspace, Role.OWNER)
 
 
@@ -95,17 +91,14 @@ async def create_invitation(
     stored, so it cannot be shown again: invite again if it is lost.
     """
     assert principal.user is not None
-    await enforce_rate_limit(
-        limiter, str(principal.workspace_id), INVITATIONS_PER_WORKSPACE, name="invitation"
-    )
-    created = await workspaces.invite(
+    created = await limits.invite(
         session,
+        limiter,
+        state.settings,
         principal.workspace_id,
-        email=data.email,
-        role=data.role,
+        data,
         invited_by=principal.user,
         inviter_role=principal.role,
-        ttl=timedelta(days=state.settings.auth.invitation_days),
         actor=actor,
     )
     return InvitationCreated(

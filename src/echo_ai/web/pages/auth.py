@@ -3,8 +3,10 @@ JSON API (the same throttles, audit events and cookies)."""
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import RedirectResponse
 
 from echo_ai.api.auth import ClientActor
 from echo_ai.api.deps import SessionDep, SignInThrottleDep, StateDep
@@ -17,8 +19,8 @@ from echo_ai.errors import AppError
 from echo_ai.security.passwords import MIN_PASSWORD_LENGTH
 from echo_ai.security.rate_limit import RateLimited, RateLimiterDep, client_ip, enforce_rate_limit
 from echo_ai.web.forms import FORM_ERROR, form_fields, local_path, retry_message, validate
-from echo_ai.web.rendering import render
-from echo_ai.web.viewer import WORKSPACE_COOKIE, CurrentViewer
+from echo_ai.web.rendering import render, see_other
+from echo_ai.web.viewer import CurrentViewer, OptionalViewer, choose_workspace
 from echo_ai.workspaces import service as workspaces
 
 router = APIRouter(include_in_schema=False)
@@ -29,26 +31,36 @@ SIGNED_UP_ELSEWHERE = (
 )
 
 
-def _see_other(location: str) -> RedirectResponse:
-    return RedirectResponse(location, status_code=303)
-
-
-async def _signed_in(request: Request, state: StateDep, session: SessionDep) -> bool:
-    cookie = request.cookies.get(session_cookie_name(state.settings))
-    return cookie is not None and isinstance(await accounts.session_user(session, cookie), tuple)
+def _form_again(
+    request: Request,
+    template: str,
+    status_code: int,
+    error: str | None,
+    errors: dict[str, str],
+    headers: dict[str, str] | None = None,
+    **typed: Any,
+) -> Response:
+    """The sign-in or sign-up form: empty, or again with its message(s) (``error`` above
+    the form, ``errors`` beside the fields) and what was typed (``typed``, the template's
+    other fields). Each route binds its template and fields once (``partial``)."""
+    return render(
+        request,
+        template,
+        status_code=status_code,
+        headers=headers,
+        errors=errors,
+        error=error,
+        **typed,
+    )
 
 
 @router.get("/login")
-async def login_page(
-    request: Request, state: StateDep, session: SessionDep, next: str | None = None
-) -> Response:
+async def login_page(request: Request, viewer: OptionalViewer, next: str | None = None) -> Response:
     target = local_path(next)
-    if await _signed_in(request, state, session):
-        return _see_other(target)
+    if viewer is not None:
+        return see_other(request, target)
     notice = SIGNED_UP_ELSEWHERE if request.query_params.get("registered") else None
-    return render(
-        request, "login.html", next=target, email="", errors={}, error=None, notice=notice
-    )
+    return _form_again(request, "login.html", 200, None, {}, next=target, email="", notice=notice)
 
 
 @router.post("/login")
@@ -65,24 +77,7 @@ async def login(
     target = local_path(fields.get("next"))
     email = fields.get("email", "")
 
-    def again(
-        status_code: int,
-        error: str | None,
-        errors: dict[str, str],
-        headers: dict[str, str] | None = None,
-    ) -> Response:
-        return render(
-            request,
-            "login.html",
-            status_code=status_code,
-            headers=headers,
-            next=target,
-            email=email,
-            errors=errors,
-            error=error,
-            notice=None,
-        )
-
+    again = partial(_form_again, request, "login.html", next=target, email=email, notice=None)
     data = validate(Credentials, {"email": email, "password": fields.get("password", "")})
     if isinstance(data, dict):
         return again(422, None, data)
@@ -93,26 +88,27 @@ async def login(
         return again(429, retry_message(refused), {}, dict(refused.headers))
     if isinstance(user, AppError):
         return again(401, "The email or password is incorrect.", {})
-    response = _see_other(target)
+    response = see_other(request, target)
     await open_browser_session(response, session, state, user)
     return response
 
 
 @router.get("/signup")
 async def signup_page(
-    request: Request, state: StateDep, session: SessionDep, next: str | None = None
+    request: Request, viewer: OptionalViewer, next: str | None = None
 ) -> Response:
     target = local_path(next)
-    if await _signed_in(request, state, session):
-        return _see_other(target)
-    return render(
+    if viewer is not None:
+        return see_other(request, target)
+    return _form_again(
         request,
         "signup.html",
+        200,
+        None,
+        {},
         next=target,
         email="",
         display_name="",
-        errors={},
-        error=None,
         password_hint=PASSWORD_HINT,
     )
 
@@ -130,25 +126,15 @@ async def signup(
     target = local_path(fields.get("next"))
     email, display_name = fields.get("email", ""), fields.get("display_name", "")
 
-    def again(
-        status_code: int,
-        error: str | None,
-        errors: dict[str, str],
-        headers: dict[str, str] | None = None,
-    ) -> Response:
-        return render(
-            request,
-            "signup.html",
-            status_code=status_code,
-            headers=headers,
-            next=target,
-            email=email,
-            display_name=display_name,
-            errors=errors,
-            error=error,
-            password_hint=PASSWORD_HINT,
-        )
-
+    again = partial(
+        _form_again,
+        request,
+        "signup.html",
+        next=target,
+        email=email,
+        display_name=display_name,
+        password_hint=PASSWORD_HINT,
+    )
     data = validate(
         Registration,
         {
@@ -168,8 +154,8 @@ async def signup(
         return again(422, None, {"password": weak.message})
     if user is None:
         # The email had an account: answered as the API does, without saying so.
-        return _see_other("/login?registered=1")
-    response = _see_other(target)
+        return see_other(request, "/login?registered=1")
+    response = see_other(request, target)
     await open_browser_session(response, session, state, user)
     return response
 
@@ -181,7 +167,7 @@ async def logout(
     token = request.cookies.get(session_cookie_name(state.settings))
     if token:
         await accounts.logout(session, token)
-    response = _see_other("/login")
+    response = see_other(request, "/login")
     clear_session_cookies(response, state.settings)
     return response
 
@@ -199,15 +185,7 @@ async def switch_workspace(request: Request, viewer: CurrentViewer, state: State
     mine = {str(workspace.id) for _, workspace in viewer.memberships}
     came_from = local_path(fields.get("next"))
     section = next((s for s in SECTIONS if came_from.startswith(s)), "/")
-    response = _see_other(section)
+    response = see_other(request, section)
     if chosen in mine:
-        response.set_cookie(
-            WORKSPACE_COOKIE,
-            chosen,
-            max_age=365 * 24 * 3600,
-            path="/",
-            samesite="lax",
-            httponly=True,
-            secure=state.settings.server.https,
-        )
+        choose_workspace(response, chosen, state.settings)
     return response

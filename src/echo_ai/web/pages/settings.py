@@ -9,29 +9,31 @@ later page can show them again.
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import RedirectResponse
 
+from echo_ai.api import limits
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.pagination import Cursor, aware_time, decode_cursor, encode_cursor
 from echo_ai.api.routers.api_keys import KEYS_CREATED_PER_WORKSPACE
-from echo_ai.api.routers.workspaces import INVITATIONS_PER_WORKSPACE, WORKSPACES_CREATED_PER_USER
 from echo_ai.api_keys import members as member_changes
 from echo_ai.api_keys import service as api_keys
 from echo_ai.api_keys.schemas import ApiKeyCreate
 from echo_ai.billing.plans import api_requests_per_minute
+from echo_ai.config import Settings
 from echo_ai.errors import AppError
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action
 from echo_ai.security.api_keys import KEY_PREFIX
+from echo_ai.security.csrf import normalize_origin
 from echo_ai.security.rate_limit import RateLimited, RateLimiterDep, enforce_rate_limit
 from echo_ai.web.forms import form_fields, form_lists, retry_message, validate
-from echo_ai.web.rendering import render
-from echo_ai.web.viewer import WORKSPACE_COOKIE, CurrentViewer, ManagerViewer, Viewer
+from echo_ai.web.rendering import render, see_other
+from echo_ai.web.viewer import CurrentViewer, ManagerViewer, Viewer, choose_workspace
 from echo_ai.workspaces import quotas
 from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.models import Role
@@ -47,10 +49,6 @@ KEY_EXPIRY_CHOICES = (
     ("365", "In a year"),
 )
 ROLES = [role.value for role in Role]
-
-
-def _see_other(location: str) -> RedirectResponse:
-    return RedirectResponse(location, status_code=303)
 
 
 # --- workspace ------------------------------------------------------------------------
@@ -111,7 +109,7 @@ async def rename_workspace(
             request, viewer, session, state, status_code=422, name=name, errors=data
         )
     await workspaces.rename(session, viewer.workspace_id, data.name, actor=viewer.actor)
-    return _see_other("/settings?done=renamed")
+    return see_other(request, "/settings?done=renamed")
 
 
 @router.post("/settings/workspaces")
@@ -131,8 +129,8 @@ async def create_workspace(
             request, viewer, session, state, status_code=422, new_name=name, errors=errors
         )
     try:
-        await enforce_rate_limit(
-            limiter, str(viewer.user.id), WORKSPACES_CREATED_PER_USER, name="workspace"
+        workspace = await limits.create_workspace(
+            session, limiter, viewer.user, data.name, actor=viewer.actor
         )
     except RateLimited as refused:
         return await _workspace_page(
@@ -144,23 +142,50 @@ async def create_workspace(
             new_name=name,
             error=retry_message(refused),
         )
-    workspace = await workspaces.create_workspace(
-        session, viewer.user, data.name, actor=viewer.actor
-    )
-    response = _see_other("/settings?done=created")
-    response.set_cookie(
-        WORKSPACE_COOKIE,
-        str(workspace.id),
-        max_age=365 * 24 * 3600,
-        path="/",
-        samesite="lax",
-        httponly=True,
-        secure=state.settings.server.https,
-    )
+    response = see_other(request, "/settings?done=created")
+    choose_workspace(response, workspace.id, state.settings)
     return response
 
 
 # --- members and invitations ----------------------------------------------------------
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def _loopback(host: str) -> bool:
+    address = _address(host)
+    return address.is_loopback if address is not None else host.lower() == "localhost"
+
+
+def site_origin(request: Request, settings: Settings) -> str | None:
+    """Where this site is reached from outside, for a link given to someone else (an
+    invitation), or None when that is not known.
+
+    The configured public URL when there is one. Otherwise the origin the request was
+    addressed to, but only when the configuration vouches for it: one of the configured
+    allowed origins, the address ``serve`` listens on, or a loopback address. The ``Host``
+    header alone is never trusted: a client or a proxy sets it to anything, and a link to
+    another site in an invitation would hand the invitee to whoever owns it."""
+    public = settings.server.public_url
+    if public:
+        return public.rstrip("/")
+    asked = normalize_origin(str(request.base_url))
+    if asked is None:
+        return None
+    vouched = {normalize_origin(origin) for origin in settings.server.allowed_origins}
+    listening = _address(settings.server.host)
+    if listening is None or not listening.is_unspecified:  # not 0.0.0.0 or ::
+        own = f"{request.url.scheme}://{settings.server.host}:{settings.server.port}"
+        vouched.add(normalize_origin(own))
+    host = request.url.hostname or ""
+    if asked in vouched or _loopback(host):
+        return asked
+    return None
 
 
 async def _members_page(
@@ -231,17 +256,14 @@ async def invite_member(
             request, viewer, session, status_code=422, invite=typed, errors=data
         )
     try:
-        await enforce_rate_limit(
-            limiter, str(viewer.workspace_id), INVITATIONS_PER_WORKSPACE, name="invitation"
-        )
-        created = await workspaces.invite(
+        created = await limits.invite(
             session,
+            limiter,
+            state.settings,
             viewer.workspace_id,
-            email=data.email,
-            role=data.role,
+            data,
             invited_by=viewer.user,
             inviter_role=viewer.role,
-            ttl=timedelta(days=state.settings.auth.invitation_days),
             actor=viewer.actor,
         )
     except RateLimited as refused:
@@ -257,13 +279,14 @@ async def invite_member(
             invite=typed,
             error=refused.message,
         )
-    link = str(request.base_url).rstrip("/") + f"/invitations/{created.token}"
+    path = f"/invitations/{created.token}"
+    site = site_origin(request, state.settings)
     return await _members_page(
         request,
         viewer,
         session,
         notice=f"{created.invitation.email} is invited as {created.invitation.role}.",
-        invitation_link=link,
+        invitation_link=path if site is None else site + path,
     )
 
 
@@ -291,7 +314,7 @@ async def change_role(
         return await _members_page(
             request, viewer, session, status_code=refused.status_code, error=refused.message
         )
-    return _see_other("/settings/members?done=role")
+    return see_other(request, "/settings/members?done=role")
 
 
 @router.post("/settings/members/{user_id}/remove")
@@ -310,18 +333,18 @@ async def remove_member(
             request, viewer, session, status_code=refused.status_code, error=refused.message
         )
     if user_id == viewer.user.id:
-        return _see_other("/")
-    return _see_other("/settings/members?done=removed")
+        return see_other(request, "/")
+    return see_other(request, "/settings/members?done=removed")
 
 
 @router.post("/settings/invitations/{invitation_id}/revoke")
 async def revoke_invitation(
-    invitation_id: uuid.UUID, viewer: ManagerViewer, session: SessionDep
+    request: Request, invitation_id: uuid.UUID, viewer: ManagerViewer, session: SessionDep
 ) -> Response:
     await workspaces.revoke_invitation(
         session, viewer.workspace_id, invitation_id, actor_role=viewer.role, actor=viewer.actor
     )
-    return _see_other("/settings/members?done=revoked")
+    return see_other(request, "/settings/members?done=revoked")
 
 
 # --- API keys -------------------------------------------------------------------------
@@ -411,17 +434,35 @@ async def create_key(
 
 
 @router.post("/settings/keys/{key_id}/revoke")
-async def revoke_key(key_id: uuid.UUID, viewer: ManagerViewer, session: SessionDep) -> Response:
+async def revoke_key(
+    request: Request, key_id: uuid.UUID, viewer: ManagerViewer, session: SessionDep
+) -> Response:
     await api_keys.revoke(session, viewer.workspace_id, key_id, actor=viewer.actor)
-    return _see_other("/settings/keys?done=revoked")
+    return see_other(request, "/settings/keys?done=revoked")
 
 
 # --- audit log ------------------------------------------------------------------------
 
 
-def _day(value: str, viewer: Viewer) -> datetime:
-    """Midnight of a ``YYYY-MM-DD`` day in the viewer's time zone."""
-    return datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time(), viewer.tz)
+EARLIEST_DAY = date(1970, 1, 1)
+LATEST_DAY = date(9998, 12, 31)
+"""The audit log's date filters take days in this range: nothing is older than the epoch,
+and days near datetime's limits (0001-01-01, 9999-12-31) cannot be turned into UTC."""
+
+
+def _midnight(value: str, viewer: Viewer, *, days_after: int = 0) -> datetime | str:
+    """Midnight of a ``YYYY-MM-DD`` day (or of ``days_after`` days later) in the viewer's
+    time zone, or the message for the field when the value is no such day."""
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        return "Give a date as YYYY-MM-DD."
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        return f"Give a date from {EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}."
+    try:
+        return datetime.combine(day + timedelta(days=days_after), time(), viewer.tz).astimezone(UTC)
+    except OverflowError:  # pragma: no cover - the range keeps clear of datetime's limits
+        return f"Give a date from {EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}."
 
 
 @router.get("/settings/audit")
@@ -442,14 +483,18 @@ async def audit_log(
         except ValueError:
             errors["actor"] = "Choose a member from the list."
     since = until = None
-    try:
-        since = _day(filters["from"], viewer) if filters["from"] else None
-    except ValueError:
-        errors["from"] = "Give a date as YYYY-MM-DD."
-    try:
-        until = _day(filters["to"], viewer) + timedelta(days=1) if filters["to"] else None
-    except ValueError:
-        errors["to"] = "Give a date as YYYY-MM-DD."
+    if filters["from"]:
+        found_day = _midnight(filters["from"], viewer)
+        if isinstance(found_day, str):
+            errors["from"] = found_day
+        else:
+            since = found_day
+    if filters["to"]:
+        found_day = _midnight(filters["to"], viewer, days_after=1)
+        if isinstance(found_day, str):
+            errors["to"] = found_day
+        else:
+            until = found_day
     if since is not None and until is not None and until <= since:
         errors["to"] = "The end date comes before the start date."
     before = decode_cursor(cursor, aware_time, uuid.UUID) if cursor is not None else None

@@ -1,0 +1,62 @@
+"""Rate-limited use cases that the JSON API and the pages both offer: the limit and the
+call it guards, written once.
+
+A route (``api.routers``) and a page (``web.pages``) call these, so that the same limit
+applies however a user acts, and a page never imports a router. Each raises
+:class:`~echo_ai.security.rate_limit.RateLimited` when the limit is exhausted (the API
+answers 429; a page shows when to retry), before anything is written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from echo_ai.auth.models import User
+from echo_ai.config import Settings
+from echo_ai.privacy.audit import Actor
+from echo_ai.security.rate_limit import RateLimiter, enforce_rate_limit
+from echo_ai.workspaces import service as workspaces
+from echo_ai.workspaces.models import Role, Workspace
+from echo_ai.workspaces.schemas import InvitationCreate
+
+WORKSPACES_CREATED_PER_USER = "10/hour"
+INVITATIONS_PER_WORKSPACE = "50/hour"
+
+
+async def create_workspace(
+    session: AsyncSession, limiter: RateLimiter, user: User, name: str, *, actor: Actor
+) -> Workspace:
+    """A team workspace owned by ``user`` (:data:`WORKSPACES_CREATED_PER_USER`)."""
+    await enforce_rate_limit(limiter, str(user.id), WORKSPACES_CREATED_PER_USER, name="workspace")
+    return await workspaces.create_workspace(session, user, name, actor=actor)
+
+
+async def invite(
+    session: AsyncSession,
+    limiter: RateLimiter,
+    settings: Settings,
+    workspace_id: uuid.UUID,
+    data: InvitationCreate,
+    *,
+    invited_by: User,
+    inviter_role: Role,
+    actor: Actor,
+) -> workspaces.NewInvitation:
+    """Invite ``data.email`` with ``data.role`` to the workspace, valid for the configured
+    days (:data:`INVITATIONS_PER_WORKSPACE`; the role rules are the service's)."""
+    await enforce_rate_limit(
+        limiter, str(workspace_id), INVITATIONS_PER_WORKSPACE, name="invitation"
+    )
+    return await workspaces.invite(
+        session,
+        workspace_id,
+        email=data.email,
+        role=data.role,
+        invited_by=invited_by,
+        inviter_role=inviter_role,
+        ttl=timedelta(days=settings.auth.invitation_days),
+        actor=actor,
+    )
