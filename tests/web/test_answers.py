@@ -22,7 +22,7 @@ from echo_ai.web.pages.experiment_view import highlight, safe_link
 from tests.factories import brand_set, experiment_input
 from tests.kit import app_runtime
 from tests.web.pages import HTML, page
-from tests.web.test_experiment_view import queued_experiment, signed_in, text_of
+from tests.web.workspace_pages import queued_experiment, signed_in, text_of
 
 BRANDS = brand_set()
 MATCHER = BrandMatcher(BRANDS)

@@ -12,8 +12,17 @@ import httpx
 
 from echo_ai.testing.fake_llm import FakeLLMServer
 from tests.kit import create_team, wait_finished, wait_until
-from tests.web.pages import HTML, origin, page, post_form, sign_in, sign_up
-from tests.web.test_brands import case_rule, error_beside, form_data
+from tests.web.pages import (
+    HTML,
+    case_rule,
+    error_beside,
+    form_data,
+    origin,
+    page,
+    post_form,
+    sign_in,
+    sign_up,
+)
 
 PROMPT = "What is the best note-taking app for a small team?"
 

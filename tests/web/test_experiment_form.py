@@ -24,8 +24,17 @@ from echo_ai.web.brand_fields import BrandFields, BrandsForm
 from echo_ai.web.format import local_time, points, usd
 from echo_ai.web.pages.experiment_form import ExperimentFields, validate_experiment
 from tests.kit import create_team, wait_finished
-from tests.web.pages import HTML, origin, page, post_form, sign_in, sign_up
-from tests.web.test_brands import case_rule, error_beside, form_data
+from tests.web.pages import (
+    HTML,
+    case_rule,
+    error_beside,
+    form_data,
+    origin,
+    page,
+    post_form,
+    sign_in,
+    sign_up,
+)
 
 PROMPT = "What is the best note-taking app for a small team?"
 

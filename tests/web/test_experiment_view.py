@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from html import unescape
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from echo_ai.auth.models import User
 from echo_ai.config import Settings
 from echo_ai.db import transaction, utcnow
 from echo_ai.experiments import service as experiment_service
@@ -21,10 +19,9 @@ from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentStatus
 from echo_ai.testing.fake_llm import FakeLLMServer
 from echo_ai.web.pages.experiment_view import scan_position
-from echo_ai.workspaces.models import Membership
-from tests.factories import experiment_input
 from tests.kit import app_runtime, personal_viewer, register_and_login, wait_finished
-from tests.web.pages import HTML, page, sign_in
+from tests.web.pages import HTML, page, sign_in, text_of
+from tests.web.workspace_pages import personal_workspace, queued_experiment, signed_in
 
 OPENAI = "openai:gpt-4o-mini"
 
@@ -48,13 +45,6 @@ def experiment_json(providers: list[str], iterations: int = 30, **extra: Any) ->
     }
 
 
-async def signed_in(client: httpx.AsyncClient, email: str = "ada@example.com") -> dict[str, str]:
-    """A user signed in to the pages (session cookie); their API headers are returned."""
-    headers = await register_and_login(client, email)
-    await sign_in(client, email)
-    return headers
-
-
 async def finished_experiment(
     client: httpx.AsyncClient, headers: dict[str, str], providers: list[str], **extra: Any
 ) -> dict[str, Any]:
@@ -63,26 +53,6 @@ async def finished_experiment(
     )
     assert created.status_code == 202, created.text
     return await wait_finished(client, created.json()["id"], headers)
-
-
-async def workspace_of(app: FastAPI, email: str) -> uuid.UUID:
-    async with transaction(app_runtime(app).session_factory) as session:
-        user_id = await session.scalar(select(User.id).where(User.email == email))
-        found = await session.scalar(
-            select(Membership.workspace_id).where(Membership.user_id == user_id)
-        )
-        assert found is not None
-        return found
-
-
-async def queued_experiment(app: FastAPI, email: str = "ada@example.com", **overrides: Any) -> str:
-    """An experiment stored and planned but never started: it stays queued."""
-    workspace_id = await workspace_of(app, email)
-    async with transaction(app_runtime(app).session_factory) as session:
-        experiment = await experiment_service.create(
-            session, experiment_input(**overrides), chunk_size=10, workspace_id=workspace_id
-        )
-        return str(experiment.id)
 
 
 async def set_batches(app: FastAPI, experiment_id: str, **values: Any) -> None:
@@ -101,11 +71,6 @@ async def set_status(app: FastAPI, experiment_id: str, status: ExperimentStatus)
             .where(Experiment.id == uuid.UUID(experiment_id))
             .values(status=status)
         )
-
-
-def text_of(html: str) -> str:
-    """The page's text, tags dropped and entities decoded (for assertions on wording)."""
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
 
 
 def chart_json(html: str) -> str:
@@ -182,7 +147,7 @@ async def test_a_viewer_sees_no_action_buttons(client: httpx.AsyncClient, app: F
     await personal_viewer(client, app_runtime(app), "owner@example.com", "bob@example.com")
     await sign_in(client, "bob@example.com")
     # The viewer's own personal workspace is chosen first; switch to the owner's.
-    workspace_id = await workspace_of(app, "owner@example.com")
+    workspace_id = await personal_workspace(app, "owner@example.com")
     client.cookies.set("echo_workspace", str(workspace_id))
 
     html = await page(client, f"/experiments/{detail['id']}")

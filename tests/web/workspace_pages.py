@@ -1,12 +1,11 @@
-"""Helpers of the overview, brands and settings page tests: teams made through the pages
-(or joined directly in the database where the invitation flow is not what is tested),
-switching workspaces, reading what a page shows."""
+"""Helpers of the page tests: teams made through the pages (or joined directly in the
+database where the invitation flow is not what is tested), switching workspaces, users
+signed in to both the pages and the API, experiments stored but never started."""
 
 from __future__ import annotations
 
-import re
 import uuid
-from html import unescape
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -14,9 +13,11 @@ from sqlalchemy import select
 
 from echo_ai.auth.models import User
 from echo_ai.db import transaction
+from echo_ai.experiments import service as experiment_service
 from echo_ai.workspaces.models import Membership, Role, Workspace
-from tests.kit import app_runtime
-from tests.web.pages import HTML, origin, page, post_form, sign_up
+from tests.factories import experiment_input
+from tests.kit import app_runtime, register_and_login
+from tests.web.pages import HTML, origin, page, post_form, sign_in, sign_up, text_of
 
 
 async def new_team(client: httpx.AsyncClient, name: str = "Acme") -> str:
@@ -91,9 +92,21 @@ async def without_csrf(client: httpx.AsyncClient, path: str) -> int:
     return response.status_code
 
 
-def text_of(html: str) -> str:
-    """The page's text, tags removed and spaces collapsed (to find what a reader sees)."""
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+async def signed_in(client: httpx.AsyncClient, email: str = "ada@example.com") -> dict[str, str]:
+    """A user signed in to the pages (session cookie); their API headers are returned."""
+    headers = await register_and_login(client, email)
+    await sign_in(client, email)
+    return headers
 
 
-__all__ = ["HTML", "page"]
+async def queued_experiment(app: FastAPI, email: str = "ada@example.com", **overrides: Any) -> str:
+    """An experiment stored and planned but never started: it stays queued."""
+    workspace_id = await personal_workspace(app, email)
+    async with transaction(app_runtime(app).session_factory) as session:
+        experiment = await experiment_service.create(
+            session, experiment_input(**overrides), chunk_size=10, workspace_id=workspace_id
+        )
+        return str(experiment.id)
+
+
+__all__ = ["HTML", "page", "text_of"]

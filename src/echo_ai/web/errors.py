@@ -14,12 +14,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from echo_ai.api import errors as api_errors
 from echo_ai.errors import AppError
-from echo_ai.web.rendering import render
+from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import SignInRequired
 
 API_PREFIXES = ("/v1/", "/auth/", "/health", "/openapi.json", "/docs", "/metrics", "/static/")
@@ -103,10 +103,7 @@ def _paged(json_handler: Handler) -> Handler:
 
 async def _sign_in_required(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SignInRequired)
-    if request.headers.get("hx-request") == "true":
-        # htmx follows HX-Redirect with a full navigation (a fragment would be wrong).
-        return Response(status_code=204, headers={"HX-Redirect": exc.location})
-    return RedirectResponse(exc.location, status_code=303)
+    return see_other(request, exc.location)
 
 
 def install_error_pages(app: FastAPI) -> None:

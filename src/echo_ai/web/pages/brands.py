@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import RedirectResponse
 
 from echo_ai.api.deps import SessionDep
 from echo_ai.api.pagination import Cursor, aware_time, decode_cursor, encode_cursor
@@ -27,7 +26,7 @@ from echo_ai.web.brand_fields import (
     lines,
 )
 from echo_ai.web.forms import FORM_ERROR, form_fields, validate
-from echo_ai.web.rendering import render
+from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import CurrentViewer, Viewer, WriteViewer
 
 router = APIRouter(include_in_schema=False)
@@ -76,10 +75,6 @@ def form_errors(errors: dict[str, str], form: ProfileForm) -> dict[str, str]:
             key = head if head in ("description", "target_keywords") else FORM_ERROR
         shown.setdefault(key, message)
     return shown
-
-
-def _see_other(location: str) -> RedirectResponse:
-    return RedirectResponse(location, status_code=303)
 
 
 def _form_page(
@@ -158,7 +153,7 @@ async def create_brand(request: Request, viewer: WriteViewer, session: SessionDe
     if isinstance(data, Response):
         return data
     profile = await brands.create(session, viewer.workspace_id, data, actor=viewer.actor)
-    return _see_other(f"/brands/{profile.id}?saved=1")
+    return see_other(request, f"/brands/{profile.id}?saved=1")
 
 
 @router.get("/brands/{profile_id}")
@@ -183,7 +178,7 @@ async def update_brand(
     if isinstance(data, Response):
         return data
     await brands.replace(session, viewer.workspace_id, profile_id, data, actor=viewer.actor)
-    return _see_other(f"/brands/{profile_id}?saved=1")
+    return see_other(request, f"/brands/{profile_id}?saved=1")
 
 
 @router.get("/brands/{profile_id}/delete")
@@ -195,6 +190,8 @@ async def delete_brand_page(
 
 
 @router.post("/brands/{profile_id}/delete")
-async def delete_brand(profile_id: uuid.UUID, viewer: WriteViewer, session: SessionDep) -> Response:
+async def delete_brand(
+    request: Request, profile_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
+) -> Response:
     await brands.delete(session, viewer.workspace_id, profile_id, actor=viewer.actor)
-    return _see_other("/brands?deleted=1")
+    return see_other(request, "/brands?deleted=1")

@@ -15,7 +15,6 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import RedirectResponse
 
 from echo_ai.analysis.brands import BrandSet
 from echo_ai.api.deps import SessionDep, StateDep
@@ -35,17 +34,10 @@ from echo_ai.web.pages.experiment_form import (
     ExperimentFields,
     schedule_context,
 )
-from echo_ai.web.rendering import render
+from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import Viewer, WriteViewer
 
 router = APIRouter(include_in_schema=False)
-
-
-def _to(request: Request, location: str) -> Response:
-    """Post/Redirect/Get; an htmx request follows ``HX-Redirect`` with a full page load."""
-    if request.headers.get("hx-request") == "true":
-        return Response(status_code=204, headers={"HX-Redirect": location})
-    return RedirectResponse(location, status_code=303)
 
 
 def _page_of(experiment_id: uuid.UUID) -> str:
@@ -76,7 +68,7 @@ async def cancel(
     await experiments.cancel(
         session, experiment, actor=viewer.actor, executor=state.runtime.executor
     )
-    return _to(request, _page_of(experiment_id))
+    return see_other(request, _page_of(experiment_id))
 
 
 @router.post("/experiments/{experiment_id}/rerun")
@@ -91,7 +83,7 @@ async def rerun(
     its page is where this leads."""
     original = await _experiment(session, viewer, experiment_id)
     created = await experiments.rerun(session, original, actor=viewer.actor, runtime=state.runtime)
-    return _to(request, _page_of(created.id))
+    return see_other(request, _page_of(created.id))
 
 
 NOTHING_TO_RESUME = "the latest run is complete: there is nothing to resume"
@@ -113,7 +105,7 @@ async def resume(
     )
     if not reopened:
         raise Conflict(NOTHING_TO_RESUME)
-    return _to(request, _page_of(experiment_id))
+    return see_other(request, _page_of(experiment_id))
 
 
 # --- delete ------------------------------------------------------------------------------
@@ -159,7 +151,7 @@ async def delete(
         return await _delete_page(
             request, viewer, session, experiment, error=refused.message, status_code=409
         )
-    return _to(request, "/")
+    return see_other(request, "/")
 
 
 # --- re-score ----------------------------------------------------------------------------
@@ -246,7 +238,7 @@ async def rescore(
             errors={FORM_ERROR: refused.message},
             status_code=409,
         )
-    return _to(request, _page_of(experiment_id))
+    return see_other(request, _page_of(experiment_id))
 
 
 # --- schedule ----------------------------------------------------------------------------
@@ -318,7 +310,7 @@ async def set_schedule(
     await schedules.set_schedule(
         session, viewer.workspace_id, experiment_id, checked, actor=viewer.actor, now=utcnow()
     )
-    return _to(request, _page_of(experiment_id))
+    return see_other(request, _page_of(experiment_id))
 
 
 @router.post("/experiments/{experiment_id}/schedule/pause")
@@ -326,7 +318,7 @@ async def pause_schedule(
     request: Request, experiment_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
 ) -> Response:
     await schedules.pause(session, viewer.workspace_id, experiment_id, actor=viewer.actor)
-    return _to(request, _page_of(experiment_id))
+    return see_other(request, _page_of(experiment_id))
 
 
 @router.post("/experiments/{experiment_id}/schedule/resume")
@@ -336,7 +328,7 @@ async def resume_schedule(
     await schedules.resume(
         session, viewer.workspace_id, experiment_id, actor=viewer.actor, now=utcnow()
     )
-    return _to(request, _page_of(experiment_id))
+    return see_other(request, _page_of(experiment_id))
 
 
 @router.post("/experiments/{experiment_id}/schedule/remove")
@@ -344,4 +336,4 @@ async def remove_schedule(
     request: Request, experiment_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
 ) -> Response:
     await schedules.remove(session, viewer.workspace_id, experiment_id, actor=viewer.actor)
-    return _to(request, _page_of(experiment_id))
+    return see_other(request, _page_of(experiment_id))

@@ -23,7 +23,6 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import RedirectResponse
 
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.brands import service as brand_service
@@ -43,7 +42,7 @@ from echo_ai.web.brand_fields import (
 )
 from echo_ai.web.format import local_time
 from echo_ai.web.forms import FORM_ERROR, form_fields, form_lists, validate
-from echo_ai.web.rendering import render
+from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import CurrentViewer, Viewer, WriteViewer
 from echo_ai.workspaces.quotas import QuotaExceeded
 
@@ -385,7 +384,7 @@ async def create_experiment(
             errors={FORM_ERROR: error.message},
             status_code=error.status_code,
         )
-    return RedirectResponse(f"/experiments/{created.id}", status_code=303)
+    return see_other(request, f"/experiments/{created.id}")
 
 
 def _query_values(request: Request, viewer: Viewer) -> ExperimentFields:

@@ -11,7 +11,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import RedirectResponse
 
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.pagination import Cursor, aware_time, decode_cursor, encode_cursor
@@ -19,7 +18,7 @@ from echo_ai.db import utcnow
 from echo_ai.experiments import overview
 from echo_ai.experiments import service as experiments
 from echo_ai.experiments.schemas import ExperimentCreate
-from echo_ai.web.rendering import render
+from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import CurrentViewer, WriteViewer
 
 router = APIRouter(include_in_schema=False)
@@ -136,7 +135,9 @@ async def overview_page(
 
 
 @router.post("/demo")
-async def start_demo(viewer: WriteViewer, session: SessionDep, state: StateDep) -> Response:
+async def start_demo(
+    request: Request, viewer: WriteViewer, session: SessionDep, state: StateDep
+) -> Response:
     """Queue the demo experiment (offline, synthetic answers) and show it."""
     created = await experiments.queue(
         session,
@@ -145,4 +146,4 @@ async def start_demo(viewer: WriteViewer, session: SessionDep, state: StateDep) 
         actor=viewer.actor,
         runtime=state.runtime,
     )
-    return RedirectResponse(f"/experiments/{created.id}", status_code=303)
+    return see_other(request, f"/experiments/{created.id}")
