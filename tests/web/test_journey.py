@@ -26,6 +26,8 @@ from tests.live import ServeProcess
 from tests.web.browser import DESKTOP, PHONE, checkpoint, watch_of
 from tests.web.conftest import NewPage
 
+pytestmark = pytest.mark.long  # a real server and browser for tens of seconds: start early
+
 COMPLETION_MS = 90_000
 """A demo run of a few dozen answers takes a second or two; a busy machine, longer."""
 
