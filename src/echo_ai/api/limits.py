@@ -22,6 +22,12 @@ from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.models import Role, Workspace
 from echo_ai.workspaces.schemas import InvitationCreate
 
+REGISTER_PER_IP = "10/hour"
+LOGIN_PER_IP = "20/minute"
+"""Sign-in attempts per address, whatever the accounts; per (account, address) and per
+account, :mod:`echo_ai.security.sign_in_throttle` slows failures down instead of locking
+the account."""
+KEYS_CREATED_PER_WORKSPACE = "20/hour"
 WORKSPACES_CREATED_PER_USER = "10/hour"
 INVITATIONS_PER_WORKSPACE = "50/hour"
 

@@ -9,14 +9,13 @@ from fastapi import APIRouter, Response, status
 from echo_ai.api.auth import ManagerPrincipal, PrincipalActor
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
+from echo_ai.api.limits import KEYS_CREATED_PER_WORKSPACE
 from echo_ai.api_keys import service as api_keys
 from echo_ai.api_keys.models import ApiKey
 from echo_ai.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit
 
 router = APIRouter(tags=["accounts"], responses=error_responses(422))
-
-KEYS_CREATED_PER_WORKSPACE = "20/hour"
 
 
 def _key_out(key: ApiKey) -> ApiKeyOut:

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from echo_ai.api.auth import ClientActor, CurrentPrincipal, CurrentUser, GuessesDep, PrincipalActor
 from echo_ai.api.deps import SessionDep, SignInThrottleDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_response, error_responses
+from echo_ai.api.limits import LOGIN_PER_IP, REGISTER_PER_IP
 from echo_ai.api.session import (
     CsrfToken,
     check_csrf,
@@ -31,11 +32,6 @@ from echo_ai.workspaces.schemas import MembershipOut, UserOut
 
 router = APIRouter(tags=["accounts"], responses=error_responses(422))
 
-REGISTER_PER_IP = "10/hour"
-LOGIN_PER_IP = "20/minute"
-"""Sign-in attempts per address, whatever the accounts; per (account, address) and per
-account, :mod:`echo_ai.security.sign_in_throttle` slows failures down instead of locking
-the account."""
 PASSWORD_CHANGES_PER_USER = "5/hour"
 
 REGISTERED = Message(message="registered: if this email had no account, you can now log in")

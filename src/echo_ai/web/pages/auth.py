@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 
 from echo_ai.api.auth import ClientActor
 from echo_ai.api.deps import SessionDep, SignInThrottleDep, StateDep
-from echo_ai.api.routers.auth import LOGIN_PER_IP, REGISTER_PER_IP
+from echo_ai.api.limits import LOGIN_PER_IP, REGISTER_PER_IP
 from echo_ai.api.session import check_origin, clear_session_cookies, session_cookie_name
 from echo_ai.api.sign_in import check_credentials, open_browser_session
 from echo_ai.auth import service as accounts

@@ -18,8 +18,8 @@ from fastapi import APIRouter, Request, Response
 
 from echo_ai.api import limits
 from echo_ai.api.deps import SessionDep, StateDep
+from echo_ai.api.limits import KEYS_CREATED_PER_WORKSPACE
 from echo_ai.api.pagination import Cursor, aware_time, decode_cursor, encode_cursor
-from echo_ai.api.routers.api_keys import KEYS_CREATED_PER_WORKSPACE
 from echo_ai.api_keys import members as member_changes
 from echo_ai.api_keys import service as api_keys
 from echo_ai.api_keys.schemas import ApiKeyCreate
