@@ -48,6 +48,12 @@ from echo_ai.workspaces.quotas import QuotaExceeded
 
 router = APIRouter(include_in_schema=False)
 
+REFUSED_FIELDS: dict[type[AppError], str] = {
+    experiments.ProviderUnavailable: "providers",
+    QuotaExceeded: "iterations",
+}
+"""Where the form shows a refusal of the use case (others go above the form)."""
+
 PRESETS = {"daily": "0 9 * * *", "weekly": "0 9 * * 1"}
 """Schedule presets: every day, every Monday, at 9:00 in the chosen time zone."""
 SCHEDULE_CHOICES = ("none", "daily", "weekly", "custom")
@@ -354,35 +360,20 @@ async def create_experiment(
             actor=viewer.actor,
             runtime=state.runtime,
         )
-    except experiments.ProviderUnavailable as error:
-        return await _page(
-            request,
-            viewer,
-            session,
-            state,
-            values,
-            errors={"providers": error.message},
-            status_code=422,
-        )
-    except QuotaExceeded as error:
-        return await _page(
-            request,
-            viewer,
-            session,
-            state,
-            values,
-            errors={"iterations": error.message},
-            status_code=403,
-        )
     except AppError as error:
+        field = next(
+            (name for kind, name in REFUSED_FIELDS.items() if isinstance(error, kind)), FORM_ERROR
+        )
+        # A provider the server cannot call is a value of the form to change (422).
+        unavailable = isinstance(error, experiments.ProviderUnavailable)
         return await _page(
             request,
             viewer,
             session,
             state,
             values,
-            errors={FORM_ERROR: error.message},
-            status_code=error.status_code,
+            errors={field: error.message},
+            status_code=422 if unavailable else error.status_code,
         )
     return see_other(request, f"/experiments/{created.id}")
 
