@@ -48,8 +48,9 @@ def api(
         str, typer.Option(help="Proxies whose X-Forwarded-* headers are trusted.")
     ] = "127.0.0.1",
 ) -> None:
-    """Run the JSON API for production. It does not migrate the database (run `echo-ai
-    migrate` first); only an embedded SQLite file in development is set up by itself.
+    """Run the web service (dashboard and JSON API) for production. It does not migrate the
+    database (run `echo-ai migrate` first); only an embedded SQLite file in development is
+    set up by itself.
 
     It listens on every interface by default, as a container needs (docker-compose.yml
     publishes the port on 127.0.0.1 only; see docs/operations.md). Outside a container,
