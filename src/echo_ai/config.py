@@ -46,6 +46,9 @@ class RunnerSettings(BaseModel):
     chunk_size: Annotated[int, Field(ge=1, le=10_000)] = 50
     timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 4
+    output_tokens: dict[str, Annotated[int, Field(ge=16, le=200_000)]] = {}
+    """Output limits by ``vendor:family`` or ``vendor`` (``{"openai:gpt-5": 32000}``),
+    over the model-capabilities table (:mod:`echo_ai.providers.capabilities`)."""
 
 
 class ServerSettings(BaseModel):

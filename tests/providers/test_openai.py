@@ -46,7 +46,7 @@ async def test_plain_answer_uses_chat_completions(
     path, body = fake_llm.requests[-1]
     assert path == "/v1/chat/completions"
     assert body["temperature"] == 1.0
-    assert body["max_completion_tokens"] == 1024
+    assert body["max_completion_tokens"] == 2048
     assert "max_tokens" not in body
     assert body["messages"] == [
         {"role": "system", "content": "Be brief."},

@@ -34,7 +34,7 @@ async def test_answers_through_chat_completions_without_a_key(
     path, body = fake_llm.requests[-1]
     assert path == "/v1/chat/completions"
     assert body["model"] == "llama3.1:8b"
-    assert body["max_tokens"] == 1024
+    assert body["max_tokens"] == 2048
     assert "max_completion_tokens" not in body
     assert provider.name == "openai_compatible"
     assert completion.model_version == "llama3.1:8b"

@@ -47,10 +47,13 @@ class IterationFacts:
     """
 
     success: bool
+    """The vendor answered (False: the call failed)."""
     brands: tuple[str, ...]
     target_cited: bool
     cost_usd: Decimal | None
     latency_ms: float | None
+    answer_class: str = "complete"
+    """Only a ``complete`` answer is a sample; the others count apart (``truncated``...)."""
     input_tokens: int | None = None
     output_tokens: int | None = None
     cited_domains: tuple[str, ...] = ()
@@ -215,7 +218,9 @@ class BatchMetrics(_Frozen):
 
     iterations: int = Field(ge=0)
     succeeded: int = Field(ge=0)
+    """Complete answers: the denominator of every rate."""
     failed: int = Field(ge=0)
+    """Calls that brought no answer."""
     visibility: Rate
     mention_rates: dict[str, Rate]
     share_of_voice: ShareOfVoice
@@ -236,6 +241,10 @@ class BatchMetrics(_Frozen):
     """The cited and retrieved domains and URLs (None in metrics stored before them)."""
     search_queries: SearchQueries | None = None
     """The web-search queries run (None in metrics stored before them)."""
+    truncated: int = Field(default=0, ge=0)
+    refused: int = Field(default=0, ge=0)
+    empty: int = Field(default=0, ge=0)
+    """Answers that came back but are not samples, by class: in no rate's denominator."""
 
 
 def _tracked_brands(target: str, brands: Sequence[str]) -> tuple[str, ...]:
@@ -368,10 +377,12 @@ def _share_of_voice(
 def compute_metrics(
     facts: Sequence[IterationFacts], *, target: str, brands: Sequence[str], seed: int = 0
 ) -> BatchMetrics:
-    """Metrics of a batch; rates are over successful iterations only.
+    """Metrics of a batch; rates are over complete answers only.
 
-    Failed iterations count in ``failed`` (and in cost and tokens when known) but never
-    in a rate: a timeout says nothing about what the assistant would have answered.
+    Failed iterations count in ``failed``, and truncated, refused and empty answers in
+    their own counts (all of them in cost and tokens when known), but never in a rate: a
+    timeout says nothing about what the assistant would have answered, and an answer cut
+    off by the output limit never got to the brands it would have named.
     ``brands`` are the tracked brands; the target is tracked even if not listed. The
     seed makes the share-of-voice bootstrap reproducible.
     """
@@ -387,12 +398,16 @@ def compute_metrics(
     latencies: list[float] = []
     positions: Counter[int] = Counter()
     sources = _SourceTally.empty()
+    not_samples: Counter[str] = Counter()
 
     for fact in facts:
         cost.add(fact)
         input_tokens += fact.input_tokens or 0
         output_tokens += fact.output_tokens or 0
         if not fact.success:
+            continue
+        if fact.answer_class != "complete":
+            not_samples[fact.answer_class] += 1
             continue
         succeeded += 1
         mentioned = _mentioned(fact.brands, tracked_set)
@@ -419,7 +434,10 @@ def compute_metrics(
     return BatchMetrics(
         iterations=len(facts),
         succeeded=succeeded,
-        failed=len(facts) - succeeded,
+        failed=len(facts) - succeeded - sum(not_samples.values()),
+        truncated=not_samples["truncated"],
+        refused=not_samples["refused"],
+        empty=not_samples["empty"],
         visibility=Rate.of(visible, succeeded),
         mention_rates={brand: Rate.of(count, succeeded) for brand, count in mention_counts.items()},
         share_of_voice=_share_of_voice(target_per_answer, brands_per_answer, seed=seed),

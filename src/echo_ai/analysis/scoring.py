@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,7 @@ from echo_ai.analysis.extraction import BrandMatcher, Extraction
 from echo_ai.analysis.metrics import IterationFacts
 from echo_ai.db import utcnow
 from echo_ai.providers.base import Citation, Completion, GroundingMissing, ProviderError
-from echo_ai.providers.pricing import cost_usd
+from echo_ai.providers.pricing import total_cost
 from echo_ai.providers.registry import MAX_MODEL_LENGTH
 from echo_ai.text import storable
 
@@ -37,10 +37,16 @@ def success_row(
     completion: Completion,
     attempts: int,
     matcher: BrandMatcher,
+    earlier: tuple[Completion, ...] = (),
 ) -> dict[str, Any]:
+    """A stored answer, of whatever class. ``earlier`` are answers to the same iteration
+    that came back but were asked again (truncated, then asked with a larger limit): they
+    were billed, so their tokens and cost are added to this one's."""
     extraction = matcher.extract(
         completion.text, citations=completion.citations, sources=completion.sources
     )
+    billed = (*earlier, completion)
+    cost = total_cost(vendor, model, billed)
     return _storable_row(
         {
             "id": uuid.uuid4(),
@@ -48,11 +54,16 @@ def success_row(
             "index": index,
             "success": True,
             "answer": completion.text,
+            "answer_class": completion.answer_class.value,
+            "stop_reason": completion.stop_reason,
+            "reasoning": completion.reasoning,
             "attempts": attempts,
             "latency_ms": completion.latency_ms,
-            "input_tokens": completion.input_tokens,
-            "output_tokens": completion.output_tokens,
-            "cost_usd": cost_usd(vendor, model, completion.input_tokens, completion.output_tokens),
+            "input_tokens": _sum(answer.input_tokens for answer in billed),
+            "output_tokens": _sum(answer.output_tokens for answer in billed),
+            "reasoning_tokens": _sum(answer.reasoning_tokens for answer in billed),
+            "cost_usd": cost.total_usd,
+            "fee_usd": cost.fee_usd,
             "model_version": completion.model_version,
             "searched": completion.searched,
             "citations": _citation_dicts(completion.citations),
@@ -89,11 +100,8 @@ def failure_row(
             "latency_ms": answered.latency_ms if answered else None,
             "input_tokens": answered.input_tokens if answered else None,
             "output_tokens": answered.output_tokens if answered else None,
-            "cost_usd": (
-                cost_usd(vendor, model, answered.input_tokens, answered.output_tokens)
-                if answered
-                else None
-            ),
+            "cost_usd": total_cost(vendor, model, (answered,)).total_usd if answered else None,
+            "fee_usd": total_cost(vendor, model, (answered,)).fee_usd if answered else None,
             "model_version": answered.model_version if answered else None,
             "citations": [],
             "sources": [],
@@ -101,6 +109,16 @@ def failure_row(
             "created_at": utcnow(),
         }
     )
+
+
+def _sum(values: Iterable[int | None]) -> int | None:
+    """The sum, None if any is unknown."""
+    total = 0
+    for value in values:
+        if value is None:
+            return None
+        total += value
+    return total
 
 
 def _storable_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -119,6 +137,7 @@ def _storable_row(row: dict[str, Any]) -> dict[str, Any]:
 def facts_from(
     *,
     success: bool,
+    answer_class: str | None = None,
     extraction: Mapping[str, Any] | None,
     target: str,
     cost: Decimal | None,
@@ -138,6 +157,7 @@ def facts_from(
     )
     return IterationFacts(
         success=success,
+        answer_class=answer_class or "complete",
         brands=parsed.brands_in_order if parsed else (),
         target_cited=bool(parsed and parsed.brand_citations.get(target)),
         cost_usd=cost,

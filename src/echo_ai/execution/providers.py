@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from echo_ai.config import Settings
 from echo_ai.providers.base import Provider
+from echo_ai.providers.capabilities import ModelCapabilities, capabilities_for
 from echo_ai.providers.demo import default_brand_probabilities
 from echo_ai.providers.registry import (
     ProviderSpec,
@@ -58,6 +59,12 @@ class ProviderPool:
         if batch.provider != "demo":  # demo answers depend on the experiment's brands
             self._clients[batch.provider] = provider
         return provider
+
+    def capabilities(self, batch: ClaimedBatch) -> ModelCapabilities:
+        """What the batch's model takes, with the operator's output limits applied."""
+        return capabilities_for(
+            batch.provider, batch.model, output_tokens=self._settings.runner.output_tokens
+        )
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -8,6 +8,7 @@ After its chunk, a runner tries to finalise the batch; the last one to finish su
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,12 +24,14 @@ from echo_ai.db import is_transient, transaction
 from echo_ai.execution.lease_keeper import LeaseKeeper
 from echo_ai.execution.limits import ProviderLimits
 from echo_ai.execution.providers import ProviderPool
-from echo_ai.execution.writer import IterationWriter
+from echo_ai.execution.writer import BATCH_PARAMETERS, IterationWriter
 from echo_ai.failures import Failure, FailureCode
 from echo_ai.observability.metrics import record_iteration
 from echo_ai.providers.base import (
+    AnswerClass,
     AuthenticationFailed,
     BadRequest,
+    Completion,
     CompletionRequest,
     PermissionDenied,
     Provider,
@@ -212,12 +215,14 @@ class Runner:
         provider = self.limits.wrap(vendor, batch.model)
         matcher = BrandMatcher(batch.brands)
         slot = self.limits.semaphore(batch.provider)
+        capabilities = self.providers.capabilities(batch)
 
         async def one(index: int) -> None:
             request = CompletionRequest(
                 prompt=batch.prompt,
                 model=batch.model,
                 temperature=batch.temperature,
+                max_output_tokens=capabilities.output_tokens,
                 grounding=batch.grounding,
                 require_grounding=batch.require_grounding,
                 user_location=batch.user_location,
@@ -226,7 +231,9 @@ class Runner:
             async with slot:
                 if await self._stopped(batch.id):
                     return
-                row, fatal = await self._attempt(provider, request, batch, index, matcher)
+                row, fatal = await self._attempt(
+                    provider, request, batch, index, matcher, capabilities.retry_output_tokens
+                )
                 latency, cost = row.get("latency_ms"), row.get("cost_usd")
                 record_iteration(
                     batch.provider,
@@ -253,11 +260,26 @@ class Runner:
         batch: ClaimedBatch,
         index: int,
         matcher: BrandMatcher,
+        retry_output_tokens: int | None,
     ) -> tuple[dict[str, object], ProviderError | None]:
+        earlier: tuple[Completion, ...] = ()
         try:
             completion, attempts = await call_with_retries(
                 provider, request, policy=self.retry_policy
             )
+            if (
+                completion.answer_class is AnswerClass.TRUNCATED
+                and retry_output_tokens is not None
+                and retry_output_tokens > request.max_output_tokens
+            ):
+                # Cut off by the limit (often by the model's own reasoning): asked once more
+                # with room to finish, so that long answers are not left out of the sample.
+                earlier = (completion,)
+                larger = dataclasses.replace(request, max_output_tokens=retry_output_tokens)
+                completion, more = await call_with_retries(
+                    provider, larger, policy=self.retry_policy
+                )
+                attempts += more
         except ProviderError as error:
             self._log_provider_error(batch, index, error)
             fatal = error if isinstance(error, FATAL_ERRORS) else None
@@ -279,7 +301,9 @@ class Runner:
                 completion=completion,
                 attempts=attempts,
                 matcher=matcher,
-            ),
+                earlier=earlier,
+            )
+            | {BATCH_PARAMETERS: dict(completion.parameters)},
             None,
         )
 

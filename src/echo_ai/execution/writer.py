@@ -19,12 +19,13 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, case, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.clock import SYSTEM_CLOCK, Clock
 from echo_ai.db import is_transient, retry_transient, transaction, utcnow
+from echo_ai.providers.base import AnswerClass
 from echo_ai.runs.models import BatchRun, Iteration
 
 GROUP_MAX_ROWS = 64
@@ -33,42 +34,80 @@ on the event loop: a bounded group keeps each step short, so requests served by 
 loop never wait long behind a backlog of answers; SQLite's write lock is held as briefly."""
 
 
+BATCH_PARAMETERS = "batch_parameters"
+"""A row may carry, under this key, the generation parameters its answer was asked with:
+its batch keeps the first it is given (in the same update as its counters)."""
+
+_KIND_COUNTERS: dict[str | None, Any] = {
+    AnswerClass.COMPLETE: BatchRun.succeeded,
+    AnswerClass.TRUNCATED: BatchRun.truncated,
+    AnswerClass.REFUSED: BatchRun.refused,
+    AnswerClass.EMPTY: BatchRun.empty,
+    "failed": BatchRun.failed,
+}
+"""The batch counter each kind of stored row moves."""
+
+
 async def insert_iterations(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows, ignoring any whose ``(batch_run_id, index)`` is already stored; add
     those inserted to their batches' counters and note the batches' sign of life
     (``heartbeat_at``)."""
     if not rows:
         return
+    parameters: dict[uuid.UUID, Any] = {}
+    for row in rows:
+        sent = row.get(BATCH_PARAMETERS)
+        if sent is not None:
+            parameters.setdefault(row["batch_run_id"], sent)
+    rows = [{k: v for k, v in row.items() if k != BATCH_PARAMETERS} for row in rows]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
         insert(Iteration)
         .on_conflict_do_nothing(index_elements=["batch_run_id", "index"])
-        .returning(Iteration.batch_run_id, Iteration.success)
+        .returning(Iteration.batch_run_id, Iteration.success, Iteration.answer_class)
     )
     # In key order: two writers (processes) storing the same batches never wait on each
     # other's rows in opposite orders.
     ordered = sorted(rows, key=lambda row: (str(row["batch_run_id"]), row["index"]))
     inserted = (await session.execute(statement, ordered)).all()
-    succeeded = Counter(row.batch_run_id for row in inserted if row.success)
-    failed = Counter(row.batch_run_id for row in inserted if not row.success)
+    # Per batch, how many rows of each kind: a failed call, or an answer of each class.
+    kinds = Counter(
+        (row.batch_run_id, row.answer_class if row.success else "failed") for row in inserted
+    )
     now = utcnow()
     # Every batch written to moves its heartbeat, even if all its rows were repeats; in
     # id order, for the same reason as the rows.
     batch_ids: list[uuid.UUID] = sorted({row["batch_run_id"] for row in rows}, key=str)
     for batch_id in batch_ids:
-        ok, bad = succeeded[batch_id], failed[batch_id]
+        counts = {kind: kinds[batch_id, kind] for kind in _KIND_COUNTERS}
         await session.execute(
             update(BatchRun)
             .where(BatchRun.id == batch_id)
             .values(
-                stored=BatchRun.stored + ok + bad,
-                succeeded=BatchRun.succeeded + ok,
-                failed=BatchRun.failed + bad,
-                heartbeat_at=now,
+                {
+                    BatchRun.stored: BatchRun.stored + sum(counts.values()),
+                    **{
+                        counter: counter + counts[kind]
+                        for kind, counter in _KIND_COUNTERS.items()
+                        if counts[kind]
+                    },
+                    BatchRun.heartbeat_at: now,
+                    **_first_parameters(parameters.get(batch_id)),
+                }
             )
             .execution_options(synchronize_session=False)
         )
+
+
+def _first_parameters(sent: Any) -> dict[Any, Any]:
+    """The update that keeps ``sent`` as the batch's parameters unless it has some."""
+    if sent is None:
+        return {}
+    value = bindparam(None, sent, type_=BatchRun.parameters.type)
+    return {
+        BatchRun.parameters: case((BatchRun.parameters.is_(None), value), else_=BatchRun.parameters)
+    }
 
 
 class IterationWriter:

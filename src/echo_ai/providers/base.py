@@ -6,10 +6,12 @@ exceptions into a :class:`ProviderError` subclass, so the runner never sees a ve
 
 from __future__ import annotations
 
+import enum
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from echo_ai.text import storable
@@ -32,7 +34,8 @@ class CompletionRequest:
     prompt: str
     model: str
     temperature: float = 1.0
-    max_output_tokens: int = 1024
+    max_output_tokens: int = 2048
+    """Set per model family by :mod:`echo_ai.providers.capabilities` for real runs."""
     grounding: bool = False
     """Ask the vendor to search the web (its web-search tool / grounding) before answering."""
     require_grounding: bool = False
@@ -53,9 +56,37 @@ class Citation:
     cited_text: str | None = None
 
 
+class AnswerClass(enum.StrEnum):
+    """What kind of answer came back. Only a complete answer is a sample of what the
+    assistant says: the others are stored (they were billed) but counted apart, never in
+    a rate's denominator (docs/metrics.md, "Answers that are not samples")."""
+
+    COMPLETE = "complete"
+    TRUNCATED = "truncated"
+    """Cut off by the output limit (the vendor's own stop reason says so)."""
+    REFUSED = "refused"
+    """The assistant declined to answer (a refusal part, a safety stop)."""
+    EMPTY = "empty"
+    """No answer text at all, for no reason the vendor gave."""
+
+
+def classify(text: str, *, truncated: bool = False, refused: bool = False) -> AnswerClass:
+    """The class of an answer from what its vendor said: a refusal first, then a cut by
+    the output limit (even with no text: the reasoning may have used the whole limit),
+    then no visible text."""
+    if refused:
+        return AnswerClass.REFUSED
+    if truncated:
+        return AnswerClass.TRUNCATED
+    if not text.strip():
+        return AnswerClass.EMPTY
+    return AnswerClass.COMPLETE
+
+
 @dataclass(frozen=True, slots=True)
 class Completion:
     text: str
+    """The answer as the user would read it (any reasoning block taken out)."""
     model_version: str | None
     input_tokens: int | None
     output_tokens: int | None
@@ -70,6 +101,23 @@ class Completion:
     """True for answers made up offline by the demo provider; shown as synthetic everywhere."""
     searched: bool = field(default=False)
     """Whether a web search actually happened for this answer."""
+    answer_class: AnswerClass = AnswerClass.COMPLETE
+    stop_reason: str | None = None
+    """The vendor's own word for why the answer ended (``max_tokens``, ``MAX_TOKENS``,
+    ``content_filter``...), as sent, for users to look up in the vendor's docs."""
+    reasoning: str | None = None
+    """Reasoning text the vendor sent apart from (or before) the answer: kept, never scored."""
+    reasoning_tokens: int | None = None
+    """Of ``output_tokens``, those spent reasoning (where the vendor reports them)."""
+    citation_tokens: int | None = None
+    """Tokens billed for reading cited sources (Perplexity reports them), else None."""
+    web_searches: int = 0
+    """Billable web searches (or grounded prompts) the vendor reports or we counted."""
+    reported_cost_usd: Decimal | None = None
+    """What the vendor says the call cost, fees included, when the response says it."""
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    """The generation parameters actually sent (temperature, output limit, tools...):
+    what the model's capabilities allowed, which may differ from what was asked."""
 
 
 @runtime_checkable

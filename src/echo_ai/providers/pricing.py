@@ -8,13 +8,16 @@ Vendors change prices: each entry records when it was read.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
+from echo_ai.providers.base import Completion
+from echo_ai.providers.families import longest_prefix
+
 _QUANTUM: Final = Decimal("0.00000001")
 _MILLION: Final = Decimal(1_000_000)
-_SNAPSHOT_SEPARATORS: Final = ("-", "@", ":")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +82,7 @@ def price_for(vendor: str, model: str) -> ModelPrice | None:
     """
     if vendor == "demo":
         return PRICES["demo"]
-    name = model.strip().lower().removeprefix("models/")
-    best: str | None = None
-    for key in PRICES:
-        matches = name == key or (name.startswith(key) and name[len(key)] in _SNAPSHOT_SEPARATORS)
-        if matches and (best is None or len(key) > len(best)):
-            best = key
+    best = longest_prefix(model, PRICES)
     if best is None or PRICES[best].vendor != vendor:
         return None
     return PRICES[best]
@@ -102,3 +100,28 @@ def cost_usd(
         + Decimal(output_tokens) * price.output_per_million
     ) / _MILLION
     return total.quantize(_QUANTUM)
+
+
+@dataclass(frozen=True, slots=True)
+class CallCost:
+    """What one or more calls cost in all and, of that, in fees (None: unknown)."""
+
+    total_usd: Decimal | None
+    fee_usd: Decimal | None
+
+
+def total_cost(vendor: str, model: str, completions: Iterable[Completion]) -> CallCost:
+    """The cost of the answers to one iteration (a truncated answer asked again is billed
+    twice): the vendor's own figure where the response reports one, else the price table's;
+    unknown as soon as one part is unknown."""
+    total: Decimal | None = Decimal(0)
+    fees: Decimal | None = Decimal(0)
+    for completion in completions:
+        if completion.reported_cost_usd is not None:
+            part: Decimal | None = completion.reported_cost_usd
+        else:
+            part = cost_usd(vendor, model, completion.input_tokens, completion.output_tokens)
+        total = None if total is None or part is None else total + part
+    if total is None:
+        fees = None
+    return CallCost(total_usd=total, fee_usd=fees)

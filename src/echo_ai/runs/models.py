@@ -105,6 +105,10 @@ class Experiment(UUIDPrimaryKey, Timestamps, Base):
     )
 
 
+_NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+"""JSON where None is SQL NULL (not JSON ``null``), so ``IS NULL`` finds what is missing."""
+
+
 class BatchStatus(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -164,8 +168,17 @@ class BatchRun(UUIDPrimaryKey, Timestamps, Base):
     """Iterations stored so far (a counter the writer moves as rows commit)."""
     succeeded: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
-    """Stored iterations that succeeded and failed: counters the writer moves as rows commit
-    (and a resume, which deletes failed rows); nothing else writes them."""
+    """Stored iterations with a complete answer (``succeeded``) and with no answer
+    (``failed``): counters the writer moves as rows commit (and a resume, which deletes
+    failed rows); nothing else writes them."""
+    truncated: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    refused: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    empty: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Stored answers that are not samples, by class (counters moved like ``succeeded``):
+    ``stored = succeeded + failed + truncated + refused + empty``."""
+    parameters: Mapped[dict[str, Any] | None] = mapped_column(_NULLABLE_JSON, nullable=True)
+    """The generation parameters actually sent (what the model's capabilities allowed),
+    recorded from the batch's first answer; None until one came back."""
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     metrics_history: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     """Earlier metrics, kept when the experiment is re-scored (newest last)."""
@@ -195,10 +208,6 @@ class BatchRun(UUIDPrimaryKey, Timestamps, Base):
     def chunk_range(self, chunk: int) -> range:
         start = chunk * self.chunk_size
         return range(start, min(start + self.chunk_size, self.iterations_requested))
-
-
-_NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-"""JSON where None is SQL NULL (not JSON ``null``), so ``IS NULL`` finds what is missing."""
 
 
 class ExperimentRound(UUIDPrimaryKey, Timestamps, Base):
@@ -237,8 +246,17 @@ class Iteration(UUIDPrimaryKey, Base):
     batch_run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("batch_runs.id", ondelete="CASCADE"))
     index: Mapped[int] = mapped_column(Integer)
     success: Mapped[bool] = mapped_column(Boolean)
+    """The vendor answered (whatever the answer's class); False: the call failed."""
     answer: Mapped[str | None] = mapped_column(Text, nullable=True)
     """The raw answer, kept so the experiment can be re-scored without new calls."""
+    answer_class: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """An :class:`echo_ai.providers.base.AnswerClass` value; None when the call failed. Only
+    ``complete`` answers count in the metrics."""
+    stop_reason: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    """The vendor's own reason the answer ended, as sent."""
+    reasoning: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Reasoning text sent apart from the answer (a ``<think>`` block...): never scored."""
+    reasoning_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
@@ -246,6 +264,9 @@ class Iteration(UUIDPrimaryKey, Base):
     input_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     output_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     cost_usd: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    """What the call cost in all (tokens and fees); None when a price is unknown."""
+    fee_usd: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    """Of ``cost_usd``, the per-request and per-search fees (None when unknown)."""
     model_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
     searched: Mapped[bool] = mapped_column(Boolean, default=False)
     citations: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)

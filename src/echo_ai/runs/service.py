@@ -197,6 +197,7 @@ async def batch_facts(
     result = await session.stream(
         select(
             Iteration.success,
+            Iteration.answer_class,
             cast(Iteration.extraction, Text).label("extraction"),
             Iteration.cost_usd,
             Iteration.latency_ms,
@@ -219,6 +220,7 @@ def _facts_of(rows: Iterable[Any], target: str) -> list[IterationFacts]:
     return [
         facts_from(
             success=row.success,
+            answer_class=row.answer_class,
             extraction=json.loads(row.extraction) if row.success and row.extraction else None,
             target=target,
             cost=row.cost_usd,

@@ -7,7 +7,7 @@ provoke a specific failure, and the running server picks the change up on the ne
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from echo_ai.providers.synthetic import DEFAULT_BRANDS
 
@@ -50,6 +50,9 @@ class FakeLLMConfig:
     """Every request fails with the vendor's out-of-credit error."""
     script: list[str] = field(default_factory=list)
     """Forced outcomes, consumed one per request before the random rates apply."""
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    """Response bodies sent as they are (status 200), one per request, before anything
+    else applies: bodies shaped exactly as a vendor sends them (tests/providers/bodies/)."""
     garble: str = ""
     """Appended to every text of an answer (the answer, citation titles and URLs, search
     queries, the model) and to error messages: characters a database cannot store (a NUL,

@@ -136,6 +136,8 @@ async def _handle(wire: WireModule, state: ServerState, request: Request) -> Res
         error = wire.error_body(400, "Request body is not a JSON object.", kind="invalid_request")
         return _json(error, 400)
     config = state.config
+    if config.bodies:
+        return _json(config.bodies.pop(0))
     if config.latency_ms > 0:
         await asyncio.sleep(config.latency_ms / 1000.0)
     outcome = _choose_outcome(config, state.rng)
