@@ -49,6 +49,12 @@ class RunnerSettings(BaseModel):
     output_tokens: dict[str, Annotated[int, Field(ge=16, le=200_000)]] = {}
     """Output limits by ``vendor:family`` or ``vendor`` (``{"openai:gpt-5": 32000}``),
     over the model-capabilities table (:mod:`echo_ai.providers.capabilities`)."""
+    resolve_redirects: bool = False
+    """Ask where a Gemini grounding redirect leads when its site is otherwise unknown
+    (:mod:`echo_ai.providers.redirects`; docs/providers.md)."""
+    redirect_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 3.0
+    redirect_cache_size: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    """Redirect links remembered per process (least recently used forgotten first)."""
 
 
 class ServerSettings(BaseModel):

@@ -46,7 +46,10 @@ async def test_markers_split_results_into_citations_and_sources(
 
     path, body = fake_llm.requests[-1]
     assert path == "/chat/completions"
-    assert body["web_search_options"] == {"user_location": {"country": "US", "city": "Austin"}}
+    assert body["web_search_options"] == {
+        "search_context_size": "low",
+        "user_location": {"country": "US", "city": "Austin"},
+    }
     assert body["temperature"] == 1.0
     assert completion.searched
     assert completion.model_version == "sonar-pro"

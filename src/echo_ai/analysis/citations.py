@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import tldextract
 
 from echo_ai.providers.base import Citation
+from echo_ai.providers.redirects import GROUNDING_REDIRECT_HOSTS
 
 # The bundled public-suffix snapshot only: no network fetch, no cache written under the
 # user's home directory (the default would do both on first use).
@@ -101,30 +102,54 @@ def _registrable(host: str) -> str | None:
     return domain.lower() or None
 
 
+def _stands_in(host: str | None) -> bool:
+    """A grounding redirect host: its links stand in for a page on another site."""
+    return host in GROUNDING_REDIRECT_HOSTS
+
+
 def registrable_domain(url_or_host: str) -> str | None:
     """The domain a registrant owns ("blog.hubspot.com/x" -> "hubspot.com", "bbc.co.uk").
 
-    None for IP addresses, single-label hosts (``localhost``) and unknown suffixes.
+    None for IP addresses, single-label hosts (``localhost``), unknown suffixes and
+    grounding redirect links: such a link stands for a page whose site it does not name,
+    so it is credited to no one (never to google.com).
     """
     host = host_of(url_or_host)
-    if host is None or _IPV4.match(host) or ":" in host:
+    if host is None or _IPV4.match(host) or ":" in host or _stands_in(host):
         return None
     return _registrable(host)
 
 
-GROUNDING_REDIRECT_HOSTS = frozenset({"vertexaisearch.cloud.google.com"})
-"""Hosts that stand in for the real source (Gemini's grounding links): the page's own
-domain is then in the citation's title."""
+def _as_domain(name: str | None) -> str | None:
+    """``name`` when it is a bare domain ("hubspot.com", "Blog.HubSpot.com"), else None."""
+    if not name:
+        return None
+    candidate = name.strip().lower().removeprefix("www.")
+    if not candidate or any(c.isspace() or c in "/:?#@" for c in candidate):
+        return None
+    if _stands_in(candidate) or registrable_domain(candidate) is None:
+        return None
+    return candidate
 
 
 def attributable_url(citation: Citation) -> str:
-    """The URL to attribute a citation to: its own, or for a grounding redirect whose title
-    names a domain, that domain."""
-    host = host_of(citation.url)
-    if host in GROUNDING_REDIRECT_HOSTS and citation.title:
-        title = citation.title.strip().lower()
-        if " " not in title and registrable_domain(title) is not None:
-            return f"https://{title}"
+    """The URL a citation is credited to.
+
+    A link to the page itself is its own credit (or where it redirected, if it was
+    resolved). A grounding redirect (Gemini) is credited, in order, to the chunk's
+    ``domain``, to a title that is a domain ("hubspot.com"), to the redirect's resolved
+    target; failing all three it stays the redirect link, which :func:`registrable_domain`
+    credits to no one: a page title ("Best CRMs of 2026") is never taken for a site.
+    """
+    if not _stands_in(host_of(citation.url)):
+        return citation.resolved_url or citation.url
+    for named in (citation.domain, citation.title):
+        domain = _as_domain(named)
+        if domain is not None:
+            return f"https://{domain}"
+    resolved = citation.resolved_url
+    if resolved and registrable_domain(resolved) is not None:
+        return resolved
     return citation.url
 
 
@@ -140,6 +165,10 @@ def urls_on_domains(urls: Iterable[str], domains: Sequence[str]) -> tuple[str, .
     found: dict[str, None] = {}
     for url in urls:
         host = host_of(url)
-        if host is not None and any(host_matches_domain(host, domain) for domain in domains):
+        if (
+            host is not None
+            and not _stands_in(host)
+            and any(host_matches_domain(host, domain) for domain in domains)
+        ):
             found.setdefault(url, None)
     return tuple(found)

@@ -12,6 +12,7 @@ from echo_ai.providers.registry import (
     ProviderSpec,
     build_provider,
     credentials,
+    redirect_resolver,
     require_settings,
 )
 from echo_ai.runs.claims import ClaimedBatch
@@ -55,6 +56,7 @@ class ProviderPool:
             # Seeded per batch: the same iteration always gets the same synthetic answer.
             demo_brands=demo_probabilities(batch),
             demo_seed=batch.seed,
+            redirects=redirect_resolver(self._settings),
         )
         if batch.provider != "demo":  # demo answers depend on the experiment's brands
             self._clients[batch.provider] = provider

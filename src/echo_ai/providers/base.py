@@ -54,6 +54,11 @@ class Citation:
     """Offsets into :attr:`Completion.text` of the cited span, where the vendor gives them."""
     end_index: int | None = None
     cited_text: str | None = None
+    domain: str | None = None
+    """The site's domain as the vendor named it (Gemini's ``web.domain``), where sent."""
+    resolved_url: str | None = None
+    """Where ``url`` redirects to, when it is a vendor's redirect link we resolved
+    (:mod:`echo_ai.providers.redirects`); ``url`` stays as the vendor sent it."""
 
 
 class AnswerClass(enum.StrEnum):

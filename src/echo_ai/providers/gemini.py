@@ -5,8 +5,25 @@ Grounding comes back as ``groundingMetadata``: the queries, ``groundingChunks`` 
 citation, with that segment's offsets; the other chunks are sources. Segment offsets are
 UTF-8 *byte* offsets into one part, so :func:`segment_span` converts them to character
 offsets into the whole answer (and falls back to finding ``segment.text`` when they do not
-line up). On the public API, chunk URIs are ``vertexaisearch.cloud.google.com`` redirects and
-the title is the page's domain; both are kept exactly as sent.
+line up). On the public API, chunk URIs are ``vertexaisearch.cloud.google.com`` redirects
+and the title is usually the page's domain (sometimes a page title); Vertex AI also sends
+``web.domain``. All three are kept exactly as sent; which site a citation is credited to is
+decided in :func:`echo_ai.analysis.citations.attributable_url`. When an operator turns on
+redirect resolving (:mod:`echo_ai.providers.redirects`), the redirects whose site neither
+the domain nor the title names are resolved and the target is kept beside them
+(``Citation.resolved_url``).
+
+Every answer is classified (:class:`AnswerClass`): ``finishReason`` ``MAX_TOKENS`` is
+truncated; a safety-type finish reason or a blocked prompt (``promptFeedback.blockReason``,
+no candidates) is refused; no answer text (no parts, an empty part, only thought parts) is
+empty. Thought parts (``thought: true``) are the model's reasoning, kept apart and never
+the answer. ``thoughtsTokenCount`` is not part of ``candidatesTokenCount`` (the total is the
+sum of prompt, candidates, tool-use prompt and thoughts counts) but is billed as output, so
+the output tokens are the two added. A search happened when the response has grounding
+metadata or counts tool-use prompt tokens (search results read by the model), even when no
+metadata came back. Billable searches (``web_searches``): Gemini 2.x bills each grounded
+prompt once; Gemini 3 bills each search query it ran (distinct non-empty
+``webSearchQueries``; at least one when it searched).
 
 One 429 ``RESOURCE_EXHAUSTED`` status with one message ("You exceeded your current quota...")
 covers both a per-minute rate limit and a spent daily or zero quota, so the message cannot
@@ -21,6 +38,7 @@ SDK retries are off (one attempt) so the runner's retry policy is the only one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -36,8 +54,8 @@ from google.genai import types
 
 from echo_ai.providers import errors
 from echo_ai.providers.base import (
+    AnswerClass,
     AuthenticationFailed,
-    BadRequest,
     Citation,
     Completion,
     CompletionRequest,
@@ -47,9 +65,12 @@ from echo_ai.providers.base import (
     ProviderTimeout,
     QuotaExhausted,
     RateLimited,
+    classify,
     require_search,
     stopwatch,
 )
+from echo_ai.providers.capabilities import capabilities_for
+from echo_ai.providers.redirects import RedirectResolver
 from echo_ai.text import storable
 
 _QUOTA_FAILURE: Final = "type.googleapis.com/google.rpc.QuotaFailure"
@@ -66,8 +87,16 @@ class GeminiProvider:
     name = "gemini"
 
     def __init__(
-        self, *, api_key: str, base_url: str | None = None, timeout_seconds: float = 60.0
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout_seconds: float = 60.0,
+        redirects: RedirectResolver | None = None,
     ) -> None:
+        """``redirects``: resolve grounding redirects whose site is otherwise unknown
+        (None, the default: never)."""
+        self._redirects = redirects
         options = types.HttpOptions(
             base_url=base_url,
             timeout=max(1, round(timeout_seconds * 1000)),  # the SDK takes milliseconds
@@ -76,15 +105,25 @@ class GeminiProvider:
         self._client = genai.Client(api_key=api_key, http_options=options)
 
     async def complete(self, request: CompletionRequest) -> Completion:
+        temperature = capabilities_for(self.name, request.model).temperature_sent(
+            request.temperature
+        )
         config = types.GenerateContentConfig(
-            temperature=request.temperature,
+            temperature=temperature,
             max_output_tokens=request.max_output_tokens,
             system_instruction=request.system_prompt or None,
             tools=[types.Tool(google_search=types.GoogleSearch())] if request.grounding else None,
         )
+        sent: dict[str, Any] = {"max_output_tokens": request.max_output_tokens}
+        if temperature is not None:
+            sent["temperature"] = temperature
+        if request.grounding:
+            sent["tools"] = ["google_search"]
         with stopwatch() as elapsed:
             response = await self._generate(request.model, request.prompt, config)
-        completion = parse_response(response, latency_ms=elapsed[0])
+        completion = parse_response(response, latency_ms=elapsed[0], model=request.model, sent=sent)
+        if self._redirects is not None:
+            completion = await resolve_redirects(completion, self._redirects)
         require_search(request, completion, f"{request.model} answered without a Google Search")
         return completion
 
@@ -178,16 +217,51 @@ _REFUSALS: Final = frozenset(
         types.FinishReason.PROHIBITED_CONTENT,
         types.FinishReason.SPII,
         types.FinishReason.LANGUAGE,
+        types.FinishReason.MODEL_ARMOR,
+        types.FinishReason.IMAGE_SAFETY,
+        types.FinishReason.IMAGE_PROHIBITED_CONTENT,
+        types.FinishReason.IMAGE_RECITATION,
     }
 )
+"""Finish reasons that mean the model (or a filter on it) declined to answer."""
 
 
-def parse_response(response: types.GenerateContentResponse, *, latency_ms: float) -> Completion:
-    """A :class:`Completion` from the first candidate (we never ask for more than one)."""
+def parse_response(
+    response: types.GenerateContentResponse,
+    *,
+    latency_ms: float,
+    model: str = "",
+    sent: Mapping[str, Any] | None = None,
+) -> Completion:
+    """A :class:`Completion` from the first candidate (we never ask for more than one).
+
+    ``model`` is the model asked for (the response's ``modelVersion`` wins when present);
+    ``sent`` the generation parameters sent, recorded with the answer.
+    """
+    usage = response.usage_metadata
+    billed_model = response.model_version or model
+    tokens: dict[str, Any] = {
+        "model_version": response.model_version,
+        "latency_ms": latency_ms,
+        "parameters": dict(sent or {}),
+        "input_tokens": _total(usage.prompt_token_count, usage.tool_use_prompt_token_count)
+        if usage
+        else None,
+        "output_tokens": _total(usage.candidates_token_count, usage.thoughts_token_count)
+        if usage
+        else None,
+        "reasoning_tokens": usage.thoughts_token_count if usage else None,
+    }
     if not response.candidates:
         feedback = response.prompt_feedback
         if feedback is not None and feedback.block_reason is not None:
-            raise BadRequest(f"Gemini refused the prompt ({feedback.block_reason.value})")
+            # The prompt itself was blocked: billed input, no answer.
+            return Completion(
+                text="",
+                answer_class=AnswerClass.REFUSED,
+                stop_reason=feedback.block_reason.value,
+                **tokens,
+            )
         raise MalformedResponse("Gemini response has no candidates")
     candidate = response.candidates[0]
     parts = candidate.content.parts if candidate.content is not None else None
@@ -196,30 +270,76 @@ def parse_response(response: types.GenerateContentResponse, *, latency_ms: float
         for index, part in enumerate(parts or ())
         if part.text is not None and not part.thought
     }
-    if not pieces:
-        reason = candidate.finish_reason
-        if reason is None:
-            raise MalformedResponse("Gemini candidate has neither text nor a finish reason")
-        kind = "refused to answer" if reason in _REFUSALS else "returned no answer text"
-        raise BadRequest(f"Gemini {kind} (finish reason {reason.value})")
+    thoughts = [part.text for part in parts or () if part.thought and part.text]
+    reason = candidate.finish_reason
+    if not pieces and not thoughts and reason is None:
+        raise MalformedResponse("Gemini candidate has neither text nor a finish reason")
     text = "".join(pieces.values())
     citations, sources, queries = _grounding(candidate.grounding_metadata, pieces, text)
-    usage = response.usage_metadata
+    searched = bool(queries or sources or citations) or bool(
+        usage and usage.tool_use_prompt_token_count
+    )
     return Completion(
         text=text,
-        model_version=response.model_version,
-        input_tokens=_total(usage.prompt_token_count, usage.tool_use_prompt_token_count)
-        if usage
-        else None,
-        output_tokens=_total(usage.candidates_token_count, usage.thoughts_token_count)
-        if usage
-        else None,
-        latency_ms=latency_ms,
         citations=citations,
         sources=sources,
         search_queries=queries,
-        searched=bool(queries or sources or citations),
+        searched=searched,
+        answer_class=classify(
+            text,
+            truncated=reason == types.FinishReason.MAX_TOKENS,
+            refused=reason in _REFUSALS,
+        ),
+        stop_reason=reason.value if reason is not None else None,
+        reasoning="\n\n".join(thoughts) or None,
+        web_searches=billable_searches(billed_model, queries, searched=searched),
+        **tokens,
     )
+
+
+def billable_searches(model: str, queries: Iterable[str], *, searched: bool) -> int:
+    """Searches Google bills for one answer: Gemini 3 per distinct non-empty query (at least
+    one when it searched), earlier models once per grounded prompt."""
+    if not searched:
+        return 0
+    if model.removeprefix("models/").startswith("gemini-3"):
+        return max(1, len({query.strip() for query in queries if query.strip()}))
+    return 1
+
+
+async def resolve_redirects(completion: Completion, resolver: RedirectResolver) -> Completion:
+    """``completion`` with the targets of its unattributed grounding redirects filled in."""
+    pages = (*completion.citations, *completion.sources)
+    unknown = [page.url for page in pages if not page.domain and not _names_a_site(page.title)]
+    if not unknown:
+        return completion
+    targets = await resolver.resolve_all(unknown)
+    if not targets:
+        return completion
+
+    def resolved(items: tuple[Citation, ...]) -> tuple[Citation, ...]:
+        return tuple(
+            dataclasses.replace(item, resolved_url=targets[item.url])
+            if item.url in targets
+            else item
+            for item in items
+        )
+
+    return dataclasses.replace(
+        completion, citations=resolved(completion.citations), sources=resolved(completion.sources)
+    )
+
+
+def _names_a_site(title: str | None) -> bool:
+    """A title that reads as a bare domain ("hubspot.com"): the site is known without asking.
+
+    Deliberately loose (a dot, no spaces): attribution checks the domain properly; this
+    only saves asking Google where a link leads when the title already says.
+    """
+    if not title:
+        return False
+    name = title.strip()
+    return "." in name and not any(c.isspace() or c in "/:" for c in name)
 
 
 def _total(*counts: int | None) -> int | None:
@@ -245,9 +365,7 @@ def _grounding(
                 continue
             cited_chunks.add(index)
             start, end = span if span is not None else (None, None)
-            citations.append(
-                Citation(url=page.url, title=page.title, start_index=start, end_index=end)
-            )
+            citations.append(dataclasses.replace(page, start_index=start, end_index=end))
     sources = [
         page
         for index in range(len(chunks))
@@ -268,7 +386,7 @@ def _page(chunks: list[types.GroundingChunk], index: int) -> Citation | None:
     web = chunks[index].web
     if web is None or not web.uri:
         return None
-    return Citation(url=web.uri, title=web.title)
+    return Citation(url=web.uri, title=web.title, domain=web.domain or None)
 
 
 def _part_starts(pieces: dict[int, str]) -> dict[int, int]:

@@ -3,12 +3,26 @@
 Perplexity searches on every request. Its answer carries ``[n]`` markers indexing
 (1-based) into ``search_results`` (or the older bare ``citations`` URL list): results a
 marker points at are citations, the others were retrieved but not cited.
+
+The reasoning models (``sonar-reasoning``, ``sonar-reasoning-pro``, ``sonar-deep-research``)
+write their thinking first, in a ``<think>…</think>`` block inside the message content. That
+block is not the answer: it is kept as :attr:`Completion.reasoning` and everything else
+(brands, ``[n]`` markers, offsets) is read from the answer after it only. A content that
+opens a ``<think>`` block and never closes it was cut off while thinking: its answer is
+empty (truncated when ``finish_reason`` is ``length``).
+
+``usage.cost.total_cost`` is the vendor's own price of the call, request fee included, and
+is stored as the reported cost. A plain chat completion carries the *number* of searches
+(``usage.num_search_queries``) but not the queries; they are read from
+``message.reasoning_steps`` when a response carries them.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
 
 import perplexity
 from perplexity import AsyncPerplexity, DefaultAioHttpClient
@@ -19,9 +33,11 @@ from echo_ai.providers.base import (
     CompletionRequest,
     MalformedResponse,
     UserLocation,
+    classify,
     require_search,
     sdk_client,
 )
+from echo_ai.providers.capabilities import capabilities_for
 from echo_ai.providers.openai import (
     PARSE_ERRORS,
     call_sdk,
@@ -29,6 +45,39 @@ from echo_ai.providers.openai import (
 )
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
+_THINK_OPEN: Final = "<think>"
+_THINK_CLOSE: Final = "</think>"
+SEARCH_CONTEXT_SIZE: Final = "low"
+"""Sent on every request: Perplexity's own default, and the cheapest request fee. Sent
+explicitly so that the recorded parameters say which fee tier the call was billed at."""
+
+
+@dataclass(frozen=True, slots=True)
+class SplitContent:
+    answer: str
+    """What the user reads: the content after any leading think block."""
+    reasoning: str | None
+    """The think block's text (None when there was none)."""
+    unterminated: bool = False
+    """A think block was opened and never closed: the content ended while thinking."""
+
+
+def split_think(content: str) -> SplitContent:
+    """The answer and the reasoning of a message that may open with ``<think>…</think>``.
+
+    Only a block at the start counts (after whitespace); the whitespace between the block
+    and the answer is dropped, so offsets into the answer start at its first character.
+    """
+    stripped = content.lstrip()
+    if not stripped.startswith(_THINK_OPEN):
+        return SplitContent(answer=content, reasoning=None)
+    body = stripped[len(_THINK_OPEN) :]
+    end = body.find(_THINK_CLOSE)
+    if end < 0:
+        return SplitContent(answer="", reasoning=body.strip(), unterminated=True)
+    return SplitContent(
+        answer=body[end + len(_THINK_CLOSE) :].lstrip(), reasoning=body[:end].strip()
+    )
 
 
 def _location(location: UserLocation | None) -> dict[str, str] | None:
@@ -92,43 +141,88 @@ class PerplexityProvider:
         )
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"search_context_size": SEARCH_CONTEXT_SIZE}
         location = _location(request.user_location)
         if location is not None:
             options["user_location"] = location
+        sent: dict[str, Any] = {
+            "max_tokens": request.max_output_tokens,
+            "web_search_options": options,
+        }
+        # The reasoning models take no temperature (the capabilities table says which).
+        temperature = capabilities_for(self.name, request.model).temperature_sent(
+            request.temperature
+        )
+        if temperature is not None:
+            sent["temperature"] = temperature
         raw, latency_ms = await call_sdk(
             lambda: self._client.chat.completions.create(
-                model=request.model,
-                messages=chat_messages(request),
-                temperature=request.temperature,
-                max_tokens=request.max_output_tokens,
-                web_search_options=options,
+                model=request.model, messages=chat_messages(request), **sent
             ),
             sdk=perplexity,
             base_error=perplexity.PerplexityError,
         )
-        completion = self._completion(raw, latency_ms)
+        completion = parse_completion(raw, latency_ms=latency_ms, sent=sent)
         require_search(request, completion, f"{self.name} answered without a web search")
         return completion
 
-    def _completion(self, response: Any, latency_ms: float) -> Completion:
-        try:
-            text = _message_text(response.choices[0].message.content)
-            results = _results(response)
-            citations, sources = split_citations(text, results)
-            usage = response.usage
-            return Completion(
-                text=text,
-                model_version=response.model,
-                input_tokens=usage.prompt_tokens if usage else None,
-                output_tokens=usage.completion_tokens if usage else None,
-                latency_ms=latency_ms,
-                citations=citations,
-                sources=sources,
-                searched=bool(results) or bool(usage and usage.num_search_queries),
-            )
-        except PARSE_ERRORS as exc:
-            raise MalformedResponse("unreadable perplexity answer") from exc
-
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def parse_completion(
+    response: Any, *, latency_ms: float, sent: dict[str, Any] | None = None
+) -> Completion:
+    """A :class:`Completion` from a chat completion; ``sent`` are the parameters asked with."""
+    try:
+        choice = response.choices[0]
+        split = split_think(_message_text(choice.message.content))
+        results = _results(response)
+        citations, sources = split_citations(split.answer, results)
+        queries = _search_queries(choice.message)
+        usage = response.usage
+        searches = usage.num_search_queries if usage else None
+        parameters = dict(sent or {})
+        if usage is not None and usage.search_context_size:
+            parameters["search_context_size"] = usage.search_context_size
+        finish = choice.finish_reason
+        return Completion(
+            text=split.answer,
+            model_version=response.model,
+            input_tokens=usage.prompt_tokens if usage else None,
+            output_tokens=usage.completion_tokens if usage else None,
+            latency_ms=latency_ms,
+            citations=citations,
+            sources=sources,
+            search_queries=queries,
+            searched=bool(results) or bool(searches) or bool(queries),
+            answer_class=classify(split.answer, truncated=finish == "length"),
+            stop_reason=finish,
+            reasoning=split.reasoning,
+            reasoning_tokens=usage.reasoning_tokens if usage else None,
+            citation_tokens=usage.citation_tokens if usage else None,
+            web_searches=searches if searches is not None else len(queries),
+            reported_cost_usd=_reported_cost(usage),
+            parameters=parameters,
+        )
+    except PARSE_ERRORS as exc:
+        raise MalformedResponse("unreadable perplexity answer") from exc
+
+
+def _search_queries(message: Any) -> tuple[str, ...]:
+    """The queries of the message's web-search reasoning steps, in order, once each."""
+    queries: dict[str, None] = {}
+    for step in getattr(message, "reasoning_steps", None) or ():
+        search = step.web_search
+        for keyword in (search.search_keywords if search is not None else None) or ():
+            if keyword and keyword.strip():
+                queries.setdefault(keyword.strip(), None)
+    return tuple(queries)
+
+
+def _reported_cost(usage: Any) -> Decimal | None:
+    """``usage.cost.total_cost``: the whole price, request and search fees included."""
+    cost = getattr(usage, "cost", None) if usage is not None else None
+    total = getattr(cost, "total_cost", None) if cost is not None else None
+    # Through str: the JSON number as written (0.00501), not its binary float expansion.
+    return Decimal(str(total)) if isinstance(total, int | float) else None

@@ -16,6 +16,7 @@ from echo_ai.config import Settings
 from echo_ai.providers.base import Provider, ProviderNotConfigured
 from echo_ai.providers.demo import MODEL_VERSION as DEMO_MODEL
 from echo_ai.providers.demo import DemoProvider
+from echo_ai.providers.redirects import RedirectResolver, process_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +189,17 @@ def require_settings(spec: ProviderSpec, *, api_key: str | None, base_url: str |
         raise ProviderNotConfigured(f"{names} is not set (needed for {spec})")
 
 
+def redirect_resolver(settings: Settings) -> RedirectResolver | None:
+    """The grounding-redirect resolver the settings ask for (None: resolving is off)."""
+    runner = settings.runner
+    if not runner.resolve_redirects:
+        return None
+    return RedirectResolver(
+        timeout_seconds=runner.redirect_timeout_seconds,
+        cache=process_cache(runner.redirect_cache_size),
+    )
+
+
 def build_provider(
     spec: ProviderSpec,
     *,
@@ -196,8 +208,11 @@ def build_provider(
     timeout_seconds: float,
     demo_brands: Sequence[tuple[str, float]] | None = None,
     demo_seed: int = 0,
+    redirects: RedirectResolver | None = None,
 ) -> Provider:
-    """The adapter for ``spec``; :class:`ProviderNotConfigured` names the missing setting."""
+    """The adapter for ``spec``; :class:`ProviderNotConfigured` names the missing setting.
+
+    ``redirects`` is used by the Gemini adapter only (see :func:`redirect_resolver`)."""
     if spec.vendor not in VENDORS:
         raise ValueError(f"unknown provider {spec.vendor!r}")
     require_settings(spec, api_key=api_key, base_url=base_url)
@@ -209,6 +224,7 @@ def build_provider(
             base_url=base_url, api_key=api_key, timeout_seconds=timeout_seconds
         )
     assert api_key is not None  # checked by require_settings
+    extra = {"redirects": redirects} if spec.vendor == "gemini" and redirects else {}
     return _adapter(spec.vendor)(
-        api_key=api_key, base_url=base_url, timeout_seconds=timeout_seconds
+        api_key=api_key, base_url=base_url, timeout_seconds=timeout_seconds, **extra
     )

@@ -4,6 +4,11 @@ Perplexity always searches unless the request sets ``disable_search``. Its answe
 carries ``[1]``-style markers that index (1-based) into ``search_results``/``citations``;
 results that no marker points at were retrieved but not cited. The official ``perplexityai``
 SDK posts to ``/chat/completions`` at the API root (no ``/v1`` prefix).
+
+The reasoning models (``sonar-reasoning*``, ``sonar-deep-research``) open their content with
+a ``<think>…</think>`` block, as the real ones do; the fake's thinking names a brand the
+answer may not name and carries a ``[n]`` marker, so an adapter that reads the block as the
+answer miscounts.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ _ERROR_TYPES: Final[dict[str, str]] = {
 }
 _RESULT_DATE: Final = "2025-06-01"
 _PRICE_PER_TOKEN: Final = 1e-6  # sonar: $1 per million tokens each way
+_REASONING_MODELS: Final = ("sonar-reasoning", "sonar-deep-research")
+_THINKING_BRAND: Final = "Thinkwell CRM"
 
 
 def model_from(body: dict[str, Any], path_params: dict[str, str]) -> str:
@@ -65,6 +72,15 @@ def success_body(
 
     text, _ = insert_markers(answer.text, answer.citations if searched else (), marker)
     output_tokens = answer.output_tokens
+    reasoning_tokens: dict[str, int] = {}
+    if model.startswith(_REASONING_MODELS):
+        thinking = (
+            f"The user asks: {prompt_from(body)!r}. I could mention {_THINKING_BRAND} "
+            f"too [{len(results) or 1}], but the sources favour others."
+        )
+        text = f"<think>\n{thinking}\n</think>\n\n{text}"
+        reasoning_tokens["reasoning_tokens"] = max(1, len(thinking) // 4)
+        output_tokens += reasoning_tokens["reasoning_tokens"]
     return {
         "id": str(uuid.uuid4()),
         "model": model,
@@ -96,6 +112,7 @@ def success_body(
             "total_tokens": answer.input_tokens + output_tokens,
             "search_context_size": "low",
             "num_search_queries": len(answer.search_queries),
+            **reasoning_tokens,
             "cost": {
                 "input_tokens_cost": round(answer.input_tokens * _PRICE_PER_TOKEN, 6),
                 "output_tokens_cost": round(output_tokens * _PRICE_PER_TOKEN, 6),
