@@ -126,8 +126,11 @@ def test_host_of_normalises_case_port_and_www() -> None:
     assert host_of("   ") is None
 
 
+REDIRECT = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/AbC123"
+
+
 def test_gemini_grounding_redirects_are_attributed_to_the_domain_in_their_title() -> None:
-    redirect = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/AbC123"
+    redirect = REDIRECT
     assert attributable_url(Citation(url=redirect, title="hubspot.com")) == "https://hubspot.com"
     assert attributable_url(Citation(url=redirect, title="Best CRMs of 2026")) == redirect
     other = "https://example.org/page"
@@ -138,3 +141,51 @@ def test_gemini_grounding_redirects_are_attributed_to_the_domain_in_their_title(
     )
     assert extraction.brand_citations["HubSpot"] == ("https://hubspot.com",)
     assert extraction.cited_domains == ("hubspot.com",)
+
+
+@pytest.mark.parametrize(
+    ("citation", "credited"),
+    [
+        # The chunk's domain first, even over a title that names another domain.
+        (Citation(url=REDIRECT, title="g2.com", domain="hubspot.com"), "https://hubspot.com"),
+        (Citation(url=REDIRECT, title="Pricing", domain="WWW.HubSpot.com"), "https://hubspot.com"),
+        # Then a title that is a domain.
+        (Citation(url=REDIRECT, title=" Blog.HubSpot.com "), "https://blog.hubspot.com"),
+        (Citation(url=REDIRECT, title="hubspot.com", resolved_url="https://g2.com/x"),
+         "https://hubspot.com"),
+        # Then where the redirect was resolved to.
+        (Citation(url=REDIRECT, title="Best CRMs", resolved_url="https://www.g2.com/crm"),
+         "https://www.g2.com/crm"),
+        # Nothing that names a site: the redirect itself, credited to no one.
+        (Citation(url=REDIRECT, title="The 9 Best CRMs | Zapier"), REDIRECT),
+        (Citation(url=REDIRECT, title="hubspot.com/pricing"), REDIRECT),
+        (Citation(url=REDIRECT, title="HubSpot"), REDIRECT),
+        (Citation(url=REDIRECT, title="vertexaisearch.cloud.google.com"), REDIRECT),
+        (Citation(url=REDIRECT, title="Best", domain=""), REDIRECT),
+        (Citation(url=REDIRECT, resolved_url=REDIRECT + "x"), REDIRECT),
+        # A link to the page itself is its own credit, or where it was resolved to.
+        (Citation(url="https://zapier.com/blog", domain="hubspot.com"), "https://zapier.com/blog"),
+        (Citation(url="https://t.co/x", resolved_url="https://hubspot.com/"),
+         "https://hubspot.com/"),
+    ],
+)  # fmt: skip
+def test_attributable_url_order(citation: Citation, credited: str) -> None:
+    assert attributable_url(citation) == credited
+
+
+def test_a_redirect_is_never_credited_to_google() -> None:
+    assert registrable_domain(REDIRECT) is None
+    assert registrable_domain("vertexaisearch.cloud.google.com") is None
+    assert registrable_domain("https://cloud.google.com/vertex-ai") == "google.com"
+    assert urls_on_domains([REDIRECT, "https://www.google.com/maps"], ["google.com"]) == (
+        "https://www.google.com/maps",
+    )
+    brands = BrandSet.model_validate({"target": {"name": "Google", "domains": ["google.com"]}})
+    extraction = BrandMatcher(brands).extract(
+        "Google Workspace is one option.",
+        citations=[Citation(url=REDIRECT, title="Best CRMs of 2026")],
+        sources=[Citation(url=REDIRECT + "2", title="CRM reviews")],
+    )
+    assert extraction.cited_domains == ()
+    assert extraction.brand_citations == {}
+    assert extraction.brand_sources == {}

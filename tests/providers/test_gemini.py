@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from google.genai import types
 from hypothesis import given
 from hypothesis import strategies as st
 
+from echo_ai.analysis.brands import BrandSet
+from echo_ai.analysis.citations import attributable_url
+from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.providers.base import (
+    AnswerClass,
     AuthenticationFailed,
     BadRequest,
     Citation,
+    Completion,
     CompletionRequest,
     ConnectionFailed,
     GroundingMissing,
@@ -23,7 +30,13 @@ from echo_ai.providers.base import (
     RateLimited,
     ServerError,
 )
-from echo_ai.providers.gemini import GeminiProvider, parse_response, segment_span, status_error
+from echo_ai.providers.gemini import (
+    GeminiProvider,
+    billable_searches,
+    parse_response,
+    segment_span,
+    status_error,
+)
 from echo_ai.providers.synthetic import DEFAULT_BRANDS, SyntheticAnswer
 from echo_ai.testing.fake_llm import FakeLLMServer, gemini_wire
 from tests.providers.helpers import assert_complete_raises, closed_port_url
@@ -348,3 +361,199 @@ def test_wire_spans_survive_the_round_trip_through_byte_offsets(text: str, cuts:
     assert completion.text == text
     got = {(c.url, c.start_index, c.end_index) for c in completion.citations}
     assert got == {(c.url, c.start_index, c.end_index) for c in cited}
+
+
+# Bodies shaped as the Gemini API sends them (tests/providers/bodies/gemini/), through
+# google-genai and the adapter.
+
+BODIES = Path(__file__).parent / "bodies" / "gemini"
+REDIRECT = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/"
+BRANDS = BrandSet.model_validate(
+    {
+        "target": {"name": "HubSpot", "domains": ["hubspot.com"]},
+        "competitors": [
+            {"name": "Pipedrive", "domains": ["pipedrive.com"]},
+            {"name": "Salesforce", "domains": ["salesforce.com"]},
+            {"name": "Zoho CRM", "aliases": ["Zoho"]},
+            {"name": "Monday Sales CRM"},
+        ],
+    }
+)
+
+
+async def answer_to(
+    provider: GeminiProvider,
+    fake_llm: FakeLLMServer,
+    name: str,
+    *,
+    model: str = MODEL,
+    require_grounding: bool = False,
+) -> Completion:
+    fake_llm.config.bodies = [json.loads((BODIES / f"{name}.json").read_text())]
+    return await provider.complete(
+        CompletionRequest(
+            prompt=PROMPT, model=model, grounding=True, require_grounding=require_grounding
+        )
+    )
+
+
+async def test_thinking_that_used_the_whole_limit_is_truncated(
+    provider: GeminiProvider, fake_llm: FakeLLMServer
+) -> None:
+    completion = await answer_to(provider, fake_llm, "max_tokens_no_parts")
+
+    assert completion.answer_class is AnswerClass.TRUNCATED
+    assert completion.stop_reason == "MAX_TOKENS"
+    assert completion.text == ""
+    assert (completion.output_tokens, completion.reasoning_tokens) == (2043, 2043)
+
+
+async def test_answer_cut_off_by_the_limit_is_truncated(
+    provider: GeminiProvider, fake_llm: FakeLLMServer
+) -> None:
+    completion = await answer_to(provider, fake_llm, "max_tokens_partial")
+
+    assert completion.answer_class is AnswerClass.TRUNCATED
+    assert completion.text.endswith("whose free CRM covers")
+    assert completion.output_tokens == 16 + 1000  # thoughts are billed as output
+
+
+@pytest.mark.parametrize(
+    ("name", "reason", "input_tokens"),
+    [("safety", "SAFETY", 14), ("prompt_blocked", "PROHIBITED_CONTENT", 14)],
+)
+async def test_safety_stops_and_blocked_prompts_are_refusals(
+    provider: GeminiProvider,
+    fake_llm: FakeLLMServer,
+    name: str,
+    reason: str,
+    input_tokens: int,
+) -> None:
+    completion = await answer_to(provider, fake_llm, name)
+
+    assert completion.answer_class is AnswerClass.REFUSED
+    assert completion.stop_reason == reason
+    assert completion.text == ""
+    assert completion.input_tokens == input_tokens  # billed, so kept
+
+
+async def test_an_empty_text_part_is_an_empty_answer(
+    provider: GeminiProvider, fake_llm: FakeLLMServer
+) -> None:
+    completion = await answer_to(provider, fake_llm, "empty_text_part", model="gemini-2.5-pro")
+
+    assert completion.answer_class is AnswerClass.EMPTY
+    assert completion.stop_reason == "STOP"
+    assert completion.reasoning_tokens == 312
+
+
+async def test_thought_parts_are_reasoning_never_the_answer(
+    provider: GeminiProvider, fake_llm: FakeLLMServer
+) -> None:
+    completion = await answer_to(provider, fake_llm, "thought_parts", model="gemini-2.5-pro")
+
+    assert completion.text == (
+        "For a 10‑person agency, HubSpot is the safest pick; Pipedrive is cheaper per seat."
+    )
+    assert completion.reasoning is not None
+    assert completion.reasoning.startswith("**Weighing the options**")
+    assert "Salesforce" in completion.reasoning
+    assert completion.answer_class is AnswerClass.COMPLETE
+    # candidatesTokenCount leaves the thoughts out; both are billed as output.
+    assert (completion.output_tokens, completion.reasoning_tokens) == (21 + 486, 486)
+    extraction = BrandMatcher(BRANDS).extract(completion.text)
+    assert extraction.brands_in_order == ("HubSpot", "Pipedrive")
+
+
+async def test_citations_are_credited_by_domain_then_domain_title_never_to_google(
+    provider: GeminiProvider, fake_llm: FakeLLMServer
+) -> None:
+    completion = await answer_to(provider, fake_llm, "grounding_titles_and_domains")
+
+    urls = [c.url for c in completion.citations]
+    assert urls == [
+        REDIRECT + "AUZIYQGq0tD1xk3Hn4b0",
+        REDIRECT + "AUZIYQF7mVt2bZr8Qp1c",
+        REDIRECT + "AUZIYQHc5sLw9Yk2Nd7e",
+    ]
+    assert [c.domain for c in completion.citations] == [None, None, "salesforce.com"]
+    assert [attributable_url(c) for c in completion.citations] == [
+        "https://hubspot.com",
+        REDIRECT + "AUZIYQF7mVt2bZr8Qp1c",  # a page title: left uncredited
+        "https://salesforce.com",
+    ]
+    [source] = completion.sources
+    assert source.title == "Best CRM software for agencies – reviews"
+    assert attributable_url(source) == source.url
+    extraction = BrandMatcher(BRANDS).extract(
+        completion.text, citations=completion.citations, sources=completion.sources
+    )
+    assert extraction.cited_domains == ("hubspot.com", "salesforce.com")
+    assert extraction.brand_citations["HubSpot"] == ("https://hubspot.com",)
+    assert extraction.brand_citations["Salesforce"] == ("https://salesforce.com",)
+    assert extraction.brand_sources == {}
+    assert completion.search_queries == (
+        "best CRM for small marketing agency 2026",
+        "Salesforce Starter price per user",
+    )
+    assert completion.web_searches == 1  # Gemini 2.5: one fee per grounded prompt
+    assert completion.input_tokens == 12 + 212  # search results read count as input
+    assert completion.output_tokens == 40 + 350
+
+
+async def test_tool_use_tokens_mean_a_search_happened_without_metadata(
+    provider: GeminiProvider, fake_llm: FakeLLMServer
+) -> None:
+    completion = await answer_to(
+        provider, fake_llm, "tool_use_without_metadata", require_grounding=True
+    )
+
+    assert completion.searched is True
+    assert completion.web_searches == 1
+    assert (completion.citations, completion.sources, completion.search_queries) == ((), (), ())
+
+
+async def test_gemini_3_counts_each_distinct_query_it_ran(
+    provider: GeminiProvider, fake_llm: FakeLLMServer
+) -> None:
+    completion = await answer_to(
+        provider, fake_llm, "gemini_3_queries", model="gemini-3-pro-preview"
+    )
+
+    assert completion.web_searches == 2  # empty queries are not billed, a repeat once
+    assert completion.answer_class is AnswerClass.COMPLETE
+    [citation] = completion.citations
+    assert attributable_url(citation) == "https://hubspot.com"
+
+
+async def test_sent_parameters_are_recorded(
+    provider: GeminiProvider, fake_llm: FakeLLMServer
+) -> None:
+    completion = await provider.complete(
+        CompletionRequest(
+            prompt=PROMPT, model=MODEL, temperature=2.5, max_output_tokens=300, grounding=True
+        )
+    )
+
+    [(_, body)] = fake_llm.requests
+    assert body["generationConfig"] == {"temperature": 2.0, "maxOutputTokens": 300}
+    assert completion.parameters == {
+        "temperature": 2.0,  # the most Gemini takes
+        "max_output_tokens": 300,
+        "tools": ["google_search"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "queries", "searched", "expected"),
+    [
+        ("gemini-2.5-flash", ["a", "b", "c"], True, 1),
+        ("gemini-2.0-flash", [], True, 1),
+        ("gemini-2.5-flash", [], False, 0),
+        ("gemini-3-flash-preview", ["a", " a ", "", "b"], True, 2),
+        ("models/gemini-3-pro-preview", [], True, 1),
+        ("gemini-3-pro-preview", [], False, 0),
+    ],
+)
+def test_billable_searches(model: str, queries: list[str], searched: bool, expected: int) -> None:
+    assert billable_searches(model, queries, searched=searched) == expected
