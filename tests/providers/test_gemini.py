@@ -429,9 +429,11 @@ async def test_safety_stops_and_blocked_prompts_are_refusals(
     reason: str,
     input_tokens: int,
 ) -> None:
-    completion = await answer_to(provider, fake_llm, name)
+    # Grounding required: a refusal is still a refusal, not a missing search.
+    completion = await answer_to(provider, fake_llm, name, require_grounding=True)
 
     assert completion.answer_class is AnswerClass.REFUSED
+    assert completion.searched is False
     assert completion.stop_reason == reason
     assert completion.text == ""
     assert completion.input_tokens == input_tokens  # billed, so kept

@@ -229,8 +229,16 @@ class GroundingMissing(ProviderError):
 
 
 def require_search(request: CompletionRequest, completion: Completion, message: str) -> None:
-    """Fail closed when the caller demanded a grounded answer and no search ran."""
-    if request.grounding and request.require_grounding and not completion.searched:
+    """Fail closed when the caller demanded a grounded answer and no search ran.
+
+    Only a complete answer can fail so: a refusal, a cut-off or an empty answer is counted
+    as what it is whether or not it searched (and a cut-off one is asked again)."""
+    if (
+        request.grounding
+        and request.require_grounding
+        and not completion.searched
+        and completion.answer_class is AnswerClass.COMPLETE
+    ):
         raise GroundingMissing(message, completion=completion)
 
 

@@ -240,7 +240,8 @@ def parse_response(
     """
     usage = response.usage_metadata
     billed_model = response.model_version or model
-    tokens: dict[str, Any] = {
+    # What every answer has, whatever its class (a blocked prompt was billed too).
+    common: dict[str, Any] = {
         "model_version": response.model_version,
         "latency_ms": latency_ms,
         "parameters": dict(sent or {}),
@@ -260,7 +261,7 @@ def parse_response(
                 text="",
                 answer_class=AnswerClass.REFUSED,
                 stop_reason=feedback.block_reason.value,
-                **tokens,
+                **common,
             )
         raise MalformedResponse("Gemini response has no candidates")
     candidate = response.candidates[0]
@@ -293,7 +294,7 @@ def parse_response(
         stop_reason=reason.value if reason is not None else None,
         reasoning="\n\n".join(thoughts) or None,
         web_searches=billable_searches(billed_model, queries, searched=searched),
-        **tokens,
+        **common,
     )
 
 
