@@ -26,6 +26,7 @@ from echo_ai.providers.redirects import (
     RedirectCache,
     RedirectResolver,
     is_redirect_link,
+    process_cache,
 )
 from echo_ai.providers.registry import ProviderSpec, build_provider, redirect_resolver
 from echo_ai.testing.fake_llm import FakeLLMServer
@@ -212,6 +213,33 @@ def test_resolving_is_off_unless_the_operator_turns_it_on(
     assert made is not None
     assert made.timeout_seconds == 1.5
     assert made.hosts == GROUNDING_REDIRECT_HOSTS
+    # One cache per process, whichever resolver asks.
+    again = redirect_resolver(Settings())
+    assert again is not None
+    assert again.cache is made.cache is process_cache()
+
+
+async def test_other_vendors_are_built_as_before_when_resolving_is_on() -> None:
+    """The Gemini adapter is given the resolver (used in the test below); the others,
+    which link to pages directly, are not."""
+    links = resolver()
+    gemini = build_provider(
+        ProviderSpec("gemini", "gemini-2.5-flash"),
+        api_key="k",
+        base_url=None,
+        timeout_seconds=5,
+        redirects=links,
+    )
+    perplexity = build_provider(
+        ProviderSpec("perplexity", "sonar"), api_key="k", base_url=None,
+        timeout_seconds=5, redirects=links,
+    )  # fmt: skip
+    try:
+        assert isinstance(gemini, GeminiProvider)
+        assert perplexity.name == "perplexity"
+    finally:
+        await gemini.aclose()
+        await perplexity.aclose()
 
 
 async def test_gemini_keeps_the_resolved_target_beside_the_redirect(
