@@ -291,6 +291,19 @@ class _Output:
         self.summaries.extend(c.text for c in item.content or [] if c.text)
 
 
+def _billed_searches(response: Any, search_actions: int) -> int:
+    """The billable web searches: the response's own count (``tool_usage.web_search.
+    num_requests``, which leaves out opened pages and discounted searches) when it has
+    one, else its ``search`` actions (OpenAI bills each as a tool call; ``open_page`` and
+    ``find_in_page`` are not billed)."""
+    reported = getattr(
+        getattr(getattr(response, "tool_usage", None), "web_search", None), "num_requests", None
+    )
+    if isinstance(reported, int) and not isinstance(reported, bool):
+        return reported
+    return search_actions
+
+
 def responses_completion(
     response: Any, latency_ms: float, *, parameters: Mapping[str, Any] | None = None
 ) -> Completion:
@@ -339,7 +352,7 @@ def responses_completion(
             stop_reason=(reason or "incomplete") if incomplete else response.status,
             reasoning="\n\n".join(output.summaries) or None,
             reasoning_tokens=_reasoning_tokens(usage.output_tokens_details) if usage else None,
-            web_searches=output.searches,
+            web_searches=_billed_searches(response, output.searches),
             parameters=dict(parameters or {}),
         )
     except PARSE_ERRORS as exc:
