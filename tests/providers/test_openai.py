@@ -407,3 +407,20 @@ async def test_generated_answers_report_parameters_sent(
         "temperature_used": 2.0,
     }
     assert completion.web_searches == len(completion.search_queries) == 1
+
+
+async def test_generated_search_preview_answer_cites_through_annotations(
+    provider: OpenAIProvider, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.config.brands = [("HubSpot", 1.0), ("Pipedrive", 1.0), ("Zoho CRM", 1.0)]
+    request = CompletionRequest(prompt=PROMPT, model="gpt-4o-mini-search-preview", grounding=True)
+    completion = await provider.complete(request)
+    [(path, sent)] = fake_llm.requests
+    assert path == "/v1/chat/completions"
+    assert sent["web_search_options"] == {}
+    assert completion.searched
+    assert completion.citations
+    for citation in completion.citations:
+        assert citation.start_index is not None
+        assert citation.url in completion.text[citation.start_index : citation.end_index]
+    assert completion.reasoning_tokens == 0
