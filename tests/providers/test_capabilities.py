@@ -143,3 +143,32 @@ def test_any_model_name_finds_an_entry(vendor: str, model: str) -> None:
     found = capabilities_for(vendor, model)
     assert found.vendor == vendor
     assert found.output_tokens > 0
+
+
+def _documented_rows() -> dict[tuple[str, str], list[str]]:
+    """The capabilities table of docs/providers.md by (vendor, family)."""
+    doc = Path(__file__).parents[2] / "docs" / "providers.md"
+    rows: dict[tuple[str, str], list[str]] = {}
+    for line in doc.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 7 or cells[0] not in CAPABILITIES:
+            continue
+        vendor, families = cells[0], cells[1]
+        named = [] if families.startswith(("any", "synthetic")) else families.split("`")[1::2]
+        for family in named or [""]:
+            rows[(vendor, family)] = cells
+    return rows
+
+
+def test_docs_table_says_what_the_code_does() -> None:
+    rows = _documented_rows()
+    entries = {(vendor, family) for vendor, table in CAPABILITIES.items() for family in table}
+    assert set(rows) == entries
+    for (vendor, family), cells in rows.items():
+        found = CAPABILITIES[vendor][family]
+        temperature, output, retry = cells[2], cells[3], cells[4]
+        assert temperature.startswith("yes" if found.temperature else "no"), (vendor, family)
+        assert int(output.replace(",", "")) == found.output_tokens, (vendor, family)
+        documented_retry = None if retry == "never retried" else int(retry.replace(",", ""))
+        assert documented_retry == found.retry_output_tokens, (vendor, family)
+        assert cells[5].startswith("yes" if found.reasoning else "no"), (vendor, family)
