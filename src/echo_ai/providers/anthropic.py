@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import anthropic
-from anthropic._constants import ANTHROPIC_API_VERSION
 from anthropic.types import (
     Message,
     MessageParam,
@@ -91,7 +90,9 @@ class AnthropicProvider:
             turn = [await self._create(request, [])]
             while turn[-1].stop_reason == "pause_turn" and len(turn) <= MAX_CONTINUATIONS:
                 turn.append(await self._create(request, turn))
-        completion = parse_turn(turn, latency_ms=elapsed[0], parameters=sent_parameters(request))
+        version = self._client.default_headers.get("anthropic-version")
+        parameters = sent_parameters(request, version if isinstance(version, str) else None)
+        completion = parse_turn(turn, latency_ms=elapsed[0], parameters=parameters)
         require_search(
             request, completion, f"{request.model} answered without running a web search"
         )
@@ -128,12 +129,13 @@ class AnthropicProvider:
             raise MalformedResponse("Anthropic sent a body that is not JSON") from exc
 
 
-def sent_parameters(request: CompletionRequest) -> dict[str, Any]:
-    """What each call of the turn sends, for :attr:`Completion.parameters`."""
+def sent_parameters(request: CompletionRequest, api_version: str | None) -> dict[str, Any]:
+    """What each call of the turn sends, for :attr:`Completion.parameters`, with the
+    ``anthropic-version`` the SDK sends (it decides which parameters the API accepts)."""
     capabilities = capabilities_for("anthropic", request.model)
     parameters: dict[str, Any] = {
         "endpoint": "messages",
-        "api_version": ANTHROPIC_API_VERSION,
+        "api_version": api_version,
         "model": request.model,
         "max_tokens": request.max_output_tokens,
         "temperature": capabilities.temperature_sent(request.temperature),
@@ -279,12 +281,12 @@ def parse_turn(
             elif kind == "web_search_tool_result":
                 reading.add_search_results(block)
             elif kind == "thinking":
-                reading.after_tool = True
+                reading.after_tool = True  # the text after a thought is a new paragraph
                 thought = getattr(block, "thinking", None)
                 if isinstance(thought, str) and thought:
                     reading.thinking.append(thought)
             else:
-                reading.after_tool = True  # thinking or another tool: a new paragraph follows
+                reading.after_tool = True  # another tool's block: a new paragraph follows
         usage = message.usage
         input_tokens.append(_count(getattr(usage, "input_tokens", None)))
         output_tokens.append(_count(getattr(usage, "output_tokens", None)))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import openai
@@ -154,17 +154,17 @@ def chat_completion(
         raise MalformedResponse("unreadable chat completion") from exc
 
 
+_CONTENT_ARGUMENTS: Final = frozenset({"messages", "input", "instructions"})
+"""Arguments that carry the question, not how it is answered: never in ``parameters``."""
+
+
 def sent_parameters(
     endpoint: str, args: Mapping[str, Any], capabilities: ModelCapabilities, asked: float
 ) -> dict[str, Any]:
     """What a request sent, for :attr:`Completion.parameters`: the generation arguments
     (messages and input left out), ``temperature`` None when none was sent, and the
     temperature the answer was sampled at (sent, else the vendor's documented default)."""
-    kept = {
-        key: value
-        for key, value in args.items()
-        if key not in {"messages", "input", "instructions"} and value is not openai.omit
-    }
+    kept = {key: value for key, value in args.items() if key not in _CONTENT_ARGUMENTS}
     return {
         "endpoint": endpoint,
         **kept,
