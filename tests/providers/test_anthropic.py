@@ -12,8 +12,14 @@ from anthropic.types import Message
 from hypothesis import given
 from hypothesis import strategies as st
 
-from echo_ai.providers.anthropic import AnthropicProvider, parse_turn, status_error
+from echo_ai.providers.anthropic import (
+    MAX_CONTINUATIONS,
+    AnthropicProvider,
+    parse_turn,
+    status_error,
+)
 from echo_ai.providers.base import (
+    AnswerClass,
     AuthenticationFailed,
     BadRequest,
     Citation,
@@ -29,6 +35,7 @@ from echo_ai.providers.base import (
 )
 from echo_ai.providers.synthetic import DEFAULT_BRANDS, SyntheticAnswer
 from echo_ai.testing.fake_llm import FakeLLMServer, anthropic_wire
+from tests.providers.bodies import body
 from tests.providers.helpers import assert_complete_raises, closed_port_url
 
 MODEL = "claude-sonnet-4-6"
@@ -393,3 +400,109 @@ def test_wire_spans_survive_the_round_trip_through_text_blocks(text: str, cuts: 
     got = {(c.url, c.start_index, c.end_index) for c in completion.citations}
     assert got == {(c.url, c.start_index, c.end_index) for c in cited}
     assert completion.searched is True
+
+
+# Bodies shaped exactly as Anthropic sends them (tests/providers/bodies/anthropic/), through
+# the SDK and the adapter.
+
+
+@pytest.mark.parametrize(
+    ("name", "answer_class", "stop_reason"),
+    [
+        ("max_tokens", AnswerClass.TRUNCATED, "max_tokens"),
+        ("refusal", AnswerClass.REFUSED, "refusal"),
+        ("empty", AnswerClass.EMPTY, "end_turn"),
+    ],
+)
+async def test_stop_reasons_class_the_answer(
+    provider: AnthropicProvider,
+    fake_llm: FakeLLMServer,
+    name: str,
+    answer_class: AnswerClass,
+    stop_reason: str,
+) -> None:
+    fake_llm.config.bodies = [body("anthropic", name)]
+    completion = await provider.complete(CompletionRequest(prompt=PROMPT, model=MODEL))
+    assert completion.answer_class is answer_class
+    assert completion.stop_reason == stop_reason
+    assert fake_llm.request_count == 1
+
+
+async def test_truncated_answer_keeps_its_partial_text(
+    provider: AnthropicProvider, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.config.bodies = [body("anthropic", "max_tokens")]
+    completion = await provider.complete(CompletionRequest(prompt=PROMPT, model=MODEL))
+    assert completion.text.endswith("2. **Pipedrive** – built around")
+    assert completion.output_tokens == 40
+
+
+async def test_web_searches_are_the_billed_search_requests(
+    provider: AnthropicProvider, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.config.bodies = [body("anthropic", "web_search")]
+
+    completion = await provider.complete(grounded(require_grounding=True))
+
+    assert completion.answer_class is AnswerClass.COMPLETE
+    assert completion.web_searches == 2
+    assert completion.searched
+    assert completion.search_queries == (
+        "best CRM for small startups 2026",
+        "Pipedrive vs HubSpot small team",
+    )
+    [citation] = completion.citations
+    assert citation.url == "https://www.hubspot.com/products/crm"
+    assert citation.start_index is not None
+    assert completion.text[citation.start_index : citation.end_index].startswith("HubSpot CRM")
+    assert [s.url for s in completion.sources] == [
+        "https://zapier.com/blog/best-crm-app/",
+        "https://www.pipedrive.com/en/blog/pipedrive-vs-hubspot",
+    ]
+    assert completion.parameters["tools"] == [
+        {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}
+    ]
+
+
+async def test_thinking_is_reasoning_never_the_answer(
+    provider: AnthropicProvider, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.config.bodies = [body("anthropic", "thinking")]
+    completion = await provider.complete(CompletionRequest(prompt=PROMPT, model=MODEL))
+    assert completion.text == "HubSpot CRM or Pipedrive are the usual choices for a team of ten."
+    assert completion.reasoning is not None
+    assert "Salesforce" in completion.reasoning
+    assert "Salesforce" not in completion.text
+    assert completion.answer_class is AnswerClass.COMPLETE
+
+
+async def test_temperature_is_never_sent_and_the_one_used_is_recorded(
+    provider: AnthropicProvider, fake_llm: FakeLLMServer
+) -> None:
+    # API version 2026-10-21 answers 400 to any temperature: Claude samples at 1.0.
+    request = CompletionRequest(prompt=PROMPT, model=MODEL, temperature=1.5, max_output_tokens=700)
+    completion = await provider.complete(request)
+    [(_, sent)] = fake_llm.requests
+    assert "temperature" not in sent
+    assert completion.parameters == {
+        "endpoint": "messages",
+        "api_version": "2026-10-21",
+        "model": MODEL,
+        "max_tokens": 700,
+        "temperature": None,
+        "temperature_used": 1.0,
+    }
+
+
+async def test_turn_still_paused_after_the_continuations_is_truncated(
+    provider: AnthropicProvider, fake_llm: FakeLLMServer
+) -> None:
+    paused = message_body([{"type": "text", "text": "Let me search."}], "pause_turn", 1)
+    fake_llm.config.bodies = [dict(paused) for _ in range(MAX_CONTINUATIONS + 1)]
+
+    completion = await provider.complete(grounded())
+
+    assert fake_llm.request_count == MAX_CONTINUATIONS + 1
+    assert completion.answer_class is AnswerClass.TRUNCATED
+    assert completion.stop_reason == "pause_turn"
+    assert completion.web_searches == MAX_CONTINUATIONS + 1

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from echo_ai.providers.base import (
+    AnswerClass,
     CompletionRequest,
     GroundingMissing,
     MalformedResponse,
@@ -16,6 +17,7 @@ from echo_ai.providers.base import (
 )
 from echo_ai.providers.openai_compatible import OpenAICompatibleProvider
 from echo_ai.testing.fake_llm import FakeLLMServer
+from tests.providers.bodies import body
 
 PROMPT = "Best open-source CRM?"
 
@@ -85,3 +87,43 @@ async def test_failures_map_onto_our_errors(
 def test_base_url_is_required() -> None:
     with pytest.raises(ValueError, match="base_url"):
         OpenAICompatibleProvider(base_url="")
+
+
+async def test_parameters_sent_are_reported(
+    provider: OpenAICompatibleProvider, fake_llm: FakeLLMServer
+) -> None:
+    request = CompletionRequest(prompt=PROMPT, model="llama3.1:8b", temperature=0.4)
+    completion = await provider.complete(request)
+    [(_, sent)] = fake_llm.requests
+    assert sent["temperature"] == 0.4
+    assert completion.answer_class is AnswerClass.COMPLETE
+    assert completion.parameters == {
+        "endpoint": "chat.completions",
+        "model": "llama3.1:8b",
+        "temperature": 0.4,
+        "max_tokens": 2048,
+        "temperature_used": 0.4,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "answer_class", "stop_reason"),
+    [
+        ("chat_length", AnswerClass.TRUNCATED, "length"),
+        ("chat_refusal", AnswerClass.REFUSED, "stop"),
+        ("chat_empty", AnswerClass.EMPTY, "stop"),
+    ],
+)
+async def test_stop_reasons_class_the_answer_as_for_openai(
+    provider: OpenAICompatibleProvider,
+    fake_llm: FakeLLMServer,
+    name: str,
+    answer_class: AnswerClass,
+    stop_reason: str,
+) -> None:
+    # Compatible servers copy OpenAI's finish reasons and refusal field.
+    fake_llm.config.bodies = [body("openai", name)]
+    completion = await provider.complete(CompletionRequest(prompt=PROMPT, model="m"))
+    assert completion.answer_class is answer_class
+    assert completion.stop_reason == stop_reason
+    assert not completion.searched

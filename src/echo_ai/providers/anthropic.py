@@ -8,7 +8,14 @@ that span out of the full answer; pages retrieved but never cited become ``sourc
 
 There is no ``temperature``: API version 2026-10-21, which SDK 2.x sends, rejects every
 sampling parameter (even 1.0) and always samples at its default, which is the temperature-1.0
-distribution the product measures. A request's ``temperature`` is therefore not sent.
+distribution the product measures. A request's ``temperature`` is therefore not sent, and
+the answer records the temperature used (1.0) beside the ``None`` sent
+(:attr:`Completion.parameters`, from the model-capabilities table).
+
+An answer is classed by the turn's last ``stop_reason``: ``max_tokens`` (and
+``model_context_window_exceeded``) is truncated, ``refusal`` refused, and a turn still
+paused (``pause_turn``) after :data:`MAX_CONTINUATIONS` is truncated too, since its answer
+is unfinished. docs/providers.md says what is sent and read.
 
 The SDK's own retries are off (``max_retries=0``): the runner's retry policy is the only one,
 so a 429 is never retried twice over. Anthropic reports an empty credit balance as a *400*
@@ -42,10 +49,12 @@ from echo_ai.providers.base import (
     ProviderError,
     QuotaExhausted,
     UserLocation,
+    classify,
     require_search,
     sdk_client,
     stopwatch,
 )
+from echo_ai.providers.capabilities import capabilities_for
 
 WEB_SEARCH_MAX_USES: Final = 5
 """Searches Claude may run per answer: enough to compare products, bounded in cost."""
@@ -54,6 +63,8 @@ MAX_CONTINUATIONS: Final = 3
 
 A long search turn can pause mid-answer; keeping the partial answer would under-count the
 brands it was about to name, so we continue it, within a bound on cost and latency."""
+_TRUNCATING_STOPS: Final = frozenset({"max_tokens", "model_context_window_exceeded", "pause_turn"})
+"""Stop reasons that leave the answer unfinished (``pause_turn``: once we stopped continuing)."""
 _TURN_SEPARATOR: Final = "\n\n"
 """Put between text written before a search and text written after it, as chat UIs do."""
 
@@ -79,7 +90,9 @@ class AnthropicProvider:
             turn = [await self._create(request, [])]
             while turn[-1].stop_reason == "pause_turn" and len(turn) <= MAX_CONTINUATIONS:
                 turn.append(await self._create(request, turn))
-        completion = parse_turn(turn, latency_ms=elapsed[0])
+        version = self._client.default_headers.get("anthropic-version")
+        parameters = sent_parameters(request, version if isinstance(version, str) else None)
+        completion = parse_turn(turn, latency_ms=elapsed[0], parameters=parameters)
         require_search(
             request, completion, f"{request.model} answered without running a web search"
         )
@@ -114,6 +127,23 @@ class AnthropicProvider:
             raise MalformedResponse(exc.message, status_code=exc.status_code) from exc
         except json.JSONDecodeError as exc:
             raise MalformedResponse("Anthropic sent a body that is not JSON") from exc
+
+
+def sent_parameters(request: CompletionRequest, api_version: str | None) -> dict[str, Any]:
+    """What each call of the turn sends, for :attr:`Completion.parameters`, with the
+    ``anthropic-version`` the SDK sends (it decides which parameters the API accepts)."""
+    capabilities = capabilities_for("anthropic", request.model)
+    parameters: dict[str, Any] = {
+        "endpoint": "messages",
+        "api_version": api_version,
+        "model": request.model,
+        "max_tokens": request.max_output_tokens,
+        "temperature": capabilities.temperature_sent(request.temperature),
+        "temperature_used": capabilities.temperature_used(request.temperature),
+    }
+    if request.grounding:
+        parameters["tools"] = [dict(web_search_tool(request.user_location))]
+    return parameters
 
 
 def web_search_tool(location: UserLocation | None) -> WebSearchTool20250305Param:
@@ -175,6 +205,7 @@ class _Reading:
     citations: list[Citation] = field(default_factory=list)
     retrieved: list[Citation] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
+    thinking: list[str] = field(default_factory=list)
     searched: bool = False
 
     def add_text(self, block: Any) -> None:
@@ -223,11 +254,16 @@ class _Reading:
         self.length += len(piece)
 
 
-def parse_turn(messages: Sequence[Message], *, latency_ms: float) -> Completion:
+def parse_turn(
+    messages: Sequence[Message],
+    *,
+    latency_ms: float,
+    parameters: Mapping[str, Any] | None = None,
+) -> Completion:
     """A :class:`Completion` from one assistant turn: one response, or several when paused.
 
-    However the content is cut into blocks, the text is glued back in order; tokens add up
-    over the responses.
+    However the content is cut into blocks, the text is glued back in order; tokens and
+    web searches add up over the responses; thinking blocks are reasoning, never text.
     """
     reading = _Reading()
     input_tokens: list[int | None] = []
@@ -244,8 +280,13 @@ def parse_turn(messages: Sequence[Message], *, latency_ms: float) -> Completion:
                 reading.add_search_call(block)
             elif kind == "web_search_tool_result":
                 reading.add_search_results(block)
+            elif kind == "thinking":
+                reading.after_tool = True  # the text after a thought is a new paragraph
+                thought = getattr(block, "thinking", None)
+                if isinstance(thought, str) and thought:
+                    reading.thinking.append(thought)
             else:
-                reading.after_tool = True  # thinking or another tool: a new paragraph follows
+                reading.after_tool = True  # another tool's block: a new paragraph follows
         usage = message.usage
         input_tokens.append(_count(getattr(usage, "input_tokens", None)))
         output_tokens.append(_count(getattr(usage, "output_tokens", None)))
@@ -255,8 +296,10 @@ def parse_turn(messages: Sequence[Message], *, latency_ms: float) -> Completion:
         search_requests += requests or 0
     cited = {citation.url for citation in reading.citations}
     model = messages[-1].model
+    stop_reason = messages[-1].stop_reason
+    text = "".join(reading.text)
     return Completion(
-        text="".join(reading.text),
+        text=text,
         model_version=model if isinstance(model, str) else None,
         input_tokens=_sum(input_tokens),
         output_tokens=_sum(output_tokens),
@@ -265,6 +308,13 @@ def parse_turn(messages: Sequence[Message], *, latency_ms: float) -> Completion:
         sources=_unique(page for page in reading.retrieved if page.url not in cited),
         search_queries=tuple(reading.queries),
         searched=reading.searched or search_requests > 0,
+        answer_class=classify(
+            text, truncated=stop_reason in _TRUNCATING_STOPS, refused=stop_reason == "refusal"
+        ),
+        stop_reason=stop_reason if isinstance(stop_reason, str) else None,
+        reasoning="\n\n".join(reading.thinking) or None,
+        web_searches=search_requests,
+        parameters=dict(parameters or {}),
     )
 
 

@@ -45,13 +45,23 @@ class ModelCapabilities:
     reasoning: bool = False
     """Spends output tokens reasoning before it answers."""
     search_endpoint: str | None = None
-    """The API a web-searched answer needs, where the vendor has more than one."""
+    """The API a web-searched answer needs, where the vendor has more than one:
+    ``"responses"`` (OpenAI's web-search tool) or ``"chat"`` (a search model of Chat
+    Completions, which searches on every request)."""
+    default_temperature: float | None = None
+    """The temperature the vendor samples at when none is sent, where its docs say so."""
 
     def temperature_sent(self, asked: float) -> float | None:
         """The temperature to send for ``asked`` (None: send none)."""
         if not self.temperature:
             return None
-        return min(asked, self.max_temperature)
+        return min(max(asked, 0.0), self.max_temperature)
+
+    def temperature_used(self, asked: float) -> float | None:
+        """The temperature the answer is sampled at: the one sent, else the vendor's
+        default (None when neither is known)."""
+        sent = self.temperature_sent(asked)
+        return self.default_temperature if sent is None else sent
 
 
 def _reasoning(vendor: str, family: str, output: int, retry: int) -> ModelCapabilities:
@@ -69,25 +79,50 @@ _OPENAI_REASONING: Final = (
     *("gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-5-pro"),
     *("o1", "o3", "o3-mini", "o3-pro", "o4-mini"),
 )
+# OpenAI's default temperature (1) is also the only one its reasoning models sample at.
+_OPENAI_DEFAULT_TEMPERATURE: Final = 1.0
 
 CAPABILITIES: Final[dict[str, dict[str, ModelCapabilities]]] = {
     "openai": {
-        "": ModelCapabilities("openai", "", search_endpoint="responses"),
+        "": ModelCapabilities(
+            "openai",
+            "",
+            search_endpoint="responses",
+            default_temperature=_OPENAI_DEFAULT_TEMPERATURE,
+        ),
         **{
             family: dataclasses.replace(
-                _reasoning("openai", family, 16_384, 32_768), search_endpoint="responses"
+                _reasoning("openai", family, 16_384, 32_768),
+                search_endpoint="responses",
+                default_temperature=_OPENAI_DEFAULT_TEMPERATURE,
             )
             for family in _OPENAI_REASONING
         },
-        # Search is built into these chat models; they reject temperature.
-        "gpt-4o-search-preview": ModelCapabilities(
-            "openai", "gpt-4o-search-preview", temperature=False, search_endpoint="chat"
+        # Chat Completions models that search the web on every request (there is no
+        # web-search tool for them); they reject temperature ("Model incompatible request
+        # argument supplied: temperature").
+        **{
+            family: ModelCapabilities("openai", family, temperature=False, search_endpoint="chat")
+            for family in ("gpt-4o-search-preview", "gpt-4o-mini-search-preview")
+        },
+    },
+    # API version 2026-10-21, which SDK 2.x sends, rejects temperature, top_p and top_k
+    # (even at their defaults): Claude always samples at its default, temperature 1.0, the
+    # top of its 0-1 range.
+    "anthropic": {
+        "": ModelCapabilities(
+            "anthropic", "", temperature=False, max_temperature=1.0, default_temperature=1.0
         ),
-        "gpt-4o-mini-search-preview": ModelCapabilities(
-            "openai", "gpt-4o-mini-search-preview", temperature=False, search_endpoint="chat"
+        # Claude 3 Haiku writes at most 4,096 tokens: a larger retry limit is a 400.
+        "claude-3-haiku": ModelCapabilities(
+            "anthropic",
+            "claude-3-haiku",
+            temperature=False,
+            max_temperature=1.0,
+            default_temperature=1.0,
+            retry_output_tokens=4_096,
         ),
     },
-    "anthropic": {"": ModelCapabilities("anthropic", "", max_temperature=1.0)},
     "perplexity": {
         "": ModelCapabilities("perplexity", ""),
         "sonar-reasoning": _reasoning("perplexity", "sonar-reasoning", 8_192, 16_384),

@@ -1,16 +1,20 @@
 """OpenAI adapter: Chat Completions for plain answers, the Responses API for web search.
 
-Web search is only offered as a tool of the Responses API, so grounded requests go there and
-the answer's ``url_citation`` annotations (inline) are kept apart from the search call's
-``sources`` (retrieved). The SDK's own retries are off: :mod:`echo_ai.providers.retry` owns
-retrying, so attempts never multiply.
+Most models search the web only through the Responses API's ``web_search`` tool, so their
+grounded requests go there and the answer's ``url_citation`` annotations (inline) are kept
+apart from the pages the search calls read (retrieved ``sources``). The search models of
+Chat Completions (``gpt-4o-search-preview``...) search on every request and take no tool:
+the model-capabilities table routes them (and says which models take a temperature).
+docs/providers.md says what is sent and read. The SDK's own retries are off:
+:mod:`echo_ai.providers.retry` owns retrying, so attempts never multiply.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import openai
@@ -26,10 +30,12 @@ from echo_ai.providers.base import (
     ProviderError,
     ServerError,
     UserLocation,
+    classify,
     require_search,
     sdk_client,
     stopwatch,
 )
+from echo_ai.providers.capabilities import ModelCapabilities, capabilities_for
 
 # Anything the SDK raises while reading a body that is not what the API reference promises.
 PARSE_ERRORS: tuple[type[Exception], ...] = (
@@ -88,13 +94,35 @@ def chat_messages(request: CompletionRequest) -> list[dict[str, str]]:
     return messages
 
 
-def chat_completion(response: Any, latency_ms: float) -> Completion:
-    """A :class:`Completion` from a Chat Completions response (any OpenAI-style server)."""
+def _reasoning_tokens(details: Any) -> int | None:
+    """``reasoning_tokens`` of a usage's output details (None when not reported)."""
+    value = getattr(details, "reasoning_tokens", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def chat_completion(
+    response: Any,
+    latency_ms: float,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    search_model: bool = False,
+) -> Completion:
+    """A :class:`Completion` from a Chat Completions response (any OpenAI-style server).
+
+    ``finish_reason`` ``length`` is a truncated answer, ``content_filter`` or a
+    ``message.refusal`` a refused one (the refusal is what the user reads, so it is kept
+    as the text). A ``search_model`` (``gpt-4o-search-preview``...) searched the web for
+    this request, one billed search, whatever it cites.
+    """
     try:
-        message = response.choices[0].message
-        text = message.content if message.content is not None else message.refusal
-        if not isinstance(text, str):
-            raise MalformedResponse("chat completion has no message content")
+        choice = response.choices[0]
+        message = choice.message
+        refusal = message.refusal if isinstance(message.refusal, str) else None
+        content = message.content
+        if content is not None and not isinstance(content, str):
+            raise MalformedResponse("chat completion content is not text")
+        text = content or refusal or ""
+        finish_reason = choice.finish_reason
         citations = tuple(
             Citation(
                 url=a.url_citation.url,
@@ -106,6 +134,8 @@ def chat_completion(response: Any, latency_ms: float) -> Completion:
             if a.type == "url_citation"
         )
         usage = response.usage
+        details = getattr(usage, "completion_tokens_details", None) if usage else None
+        refused = bool(refusal) or finish_reason == "content_filter"
         return Completion(
             text=text,
             model_version=response.model,
@@ -113,33 +143,76 @@ def chat_completion(response: Any, latency_ms: float) -> Completion:
             output_tokens=usage.completion_tokens if usage else None,
             latency_ms=latency_ms,
             citations=citations,
-            searched=bool(citations),
+            searched=search_model or bool(citations),
+            answer_class=classify(text, truncated=finish_reason == "length", refused=refused),
+            stop_reason=finish_reason if isinstance(finish_reason, str) else None,
+            reasoning_tokens=_reasoning_tokens(details),
+            web_searches=1 if search_model else 0,
+            parameters=dict(parameters or {}),
         )
     except PARSE_ERRORS as exc:
         raise MalformedResponse("unreadable chat completion") from exc
 
 
+_CONTENT_ARGUMENTS: Final = frozenset({"messages", "input", "instructions"})
+"""Arguments that carry the question, not how it is answered: never in ``parameters``."""
+
+
+def sent_parameters(
+    endpoint: str, args: Mapping[str, Any], capabilities: ModelCapabilities, asked: float
+) -> dict[str, Any]:
+    """What a request sent, for :attr:`Completion.parameters`: the generation arguments
+    (messages and input left out), ``temperature`` None when none was sent, and the
+    temperature the answer was sampled at (sent, else the vendor's documented default)."""
+    kept = {key: value for key, value in args.items() if key not in _CONTENT_ARGUMENTS}
+    return {
+        "endpoint": endpoint,
+        **kept,
+        "temperature": args.get("temperature"),
+        "temperature_used": capabilities.temperature_used(asked),
+    }
+
+
 async def chat_complete(
-    client: AsyncOpenAI, request: CompletionRequest, *, legacy_max_tokens: bool = False
+    client: AsyncOpenAI,
+    request: CompletionRequest,
+    *,
+    vendor: str = "openai",
+    legacy_max_tokens: bool = False,
 ) -> Completion:
     """One Chat Completions call, read into a :class:`Completion` (any OpenAI-style server).
 
-    ``legacy_max_tokens`` sends the output limit as ``max_tokens``, which every compatible
-    server knows, instead of OpenAI's own ``max_completion_tokens``.
+    The model's capabilities (``vendor``'s table) say whether a temperature is sent and
+    whether the model searches on every request (then ``web_search_options`` carries the
+    user's location). ``legacy_max_tokens`` sends the output limit as ``max_tokens``,
+    which every compatible server knows, instead of OpenAI's own ``max_completion_tokens``.
     """
-    limit = request.max_output_tokens
+    capabilities = capabilities_for(vendor, request.model)
+    search_model = capabilities.search_endpoint == "chat"
+    args: dict[str, Any] = {"model": request.model, "messages": chat_messages(request)}
+    temperature = capabilities.temperature_sent(request.temperature)
+    if temperature is not None:
+        args["temperature"] = temperature
+    if legacy_max_tokens:
+        args["max_tokens"] = request.max_output_tokens
+    else:
+        args["max_completion_tokens"] = request.max_output_tokens
+    if search_model:
+        options: dict[str, Any] = {}
+        location = _approximate_location(request.user_location)
+        if location is not None:
+            # Chat Completions nests the fields under "approximate" (the Responses tool
+            # takes them flat).
+            approximate = {k: v for k, v in location.items() if k != "type"}
+            options["user_location"] = {"type": "approximate", "approximate": approximate}
+        args["web_search_options"] = options
     raw, latency_ms = await call_sdk(
-        lambda: client.chat.completions.create(
-            model=request.model,
-            messages=chat_messages(request),  # type: ignore[arg-type]
-            temperature=request.temperature,
-            max_completion_tokens=openai.omit if legacy_max_tokens else limit,
-            max_tokens=limit if legacy_max_tokens else openai.omit,
-        ),
+        lambda: client.chat.completions.create(**args),
         sdk=openai,
         base_error=openai.OpenAIError,
     )
-    return chat_completion(raw, latency_ms)
+    parameters = sent_parameters("chat.completions", args, capabilities, request.temperature)
+    return chat_completion(raw, latency_ms, parameters=parameters, search_model=search_model)
 
 
 def _approximate_location(location: UserLocation | None) -> dict[str, str] | None:
@@ -164,55 +237,123 @@ def _unique(urls: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(urls))
 
 
-def responses_completion(response: Any, latency_ms: float) -> Completion:
-    """A :class:`Completion` from a Responses API response, web-search calls included."""
+@dataclass
+class _Output:
+    """What we gather walking a response's output items in order."""
+
+    texts: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
+    queries: list[str] = field(default_factory=list)
+    retrieved: list[str] = field(default_factory=list)
+    summaries: list[str] = field(default_factory=list)
+    search_calls: int = 0
+    searches: int = 0
+    offset: int = 0
+
+    def add_search_call(self, item: Any) -> None:
+        """A ``web_search_call``: a search (queries, sources) or a page it opened or
+        searched in (``open_page``, ``find_in_page``: their URL was read, so it is a
+        retrieved source). Only searches are billed as tool calls."""
+        self.search_calls += 1
+        action = item.action
+        kind = getattr(action, "type", None)
+        if kind == "search":
+            self.searches += 1
+            self.queries.extend(action.queries or ([action.query] if action.query else []))
+            self.retrieved.extend(source.url for source in action.sources or [])
+        elif kind in ("open_page", "find_in_page") and isinstance(action.url, str) and action.url:
+            self.retrieved.append(action.url)
+
+    def add_message(self, item: Any) -> None:
+        for part in item.content:
+            if part.type == "refusal":
+                self.refusals.append(part.refusal)
+                continue
+            if part.type != "output_text":
+                continue
+            self.citations.extend(
+                Citation(
+                    url=a.url,
+                    title=a.title,
+                    start_index=self.offset + a.start_index,
+                    end_index=self.offset + a.end_index,
+                )
+                for a in part.annotations
+                if a.type == "url_citation"
+            )
+            self.texts.append(part.text)
+            self.offset += len(part.text)
+
+    def add_reasoning(self, item: Any) -> None:
+        """A reasoning item: its summaries (when asked for) are reasoning, never the answer."""
+        self.summaries.extend(s.text for s in item.summary or [] if s.text)
+        self.summaries.extend(c.text for c in item.content or [] if c.text)
+
+
+def _billed_searches(response: Any, search_actions: int) -> int:
+    """The billable web searches: the response's own count (``tool_usage.web_search.
+    num_requests``, which leaves out opened pages and discounted searches) when it has
+    one, else its ``search`` actions (OpenAI bills each as a tool call; ``open_page`` and
+    ``find_in_page`` are not billed)."""
+    reported = getattr(
+        getattr(getattr(response, "tool_usage", None), "web_search", None), "num_requests", None
+    )
+    if isinstance(reported, int) and not isinstance(reported, bool):
+        return reported
+    return search_actions
+
+
+def responses_completion(
+    response: Any, latency_ms: float, *, parameters: Mapping[str, Any] | None = None
+) -> Completion:
+    """A :class:`Completion` from a Responses API response, web-search calls included.
+
+    ``status: "incomplete"`` is a truncated answer when the output limit was reached
+    (``incomplete_details.reason: "max_output_tokens"``) and a refused one when a content
+    filter stopped it; a ``refusal`` content part is a refusal, its words the answer text.
+    """
     try:
         if response.error is not None:
             raise ServerError(f"response failed: {response.error.message}")
-        texts: list[str] = []
-        citations: list[Citation] = []
-        queries: list[str] = []
-        retrieved: list[str] = []
-        searched = False
-        offset = 0
+        output = _Output()
         for item in response.output:
             if item.type == "web_search_call":
-                searched = True
-                action = item.action
-                if getattr(action, "type", None) == "search":
-                    queries.extend(action.queries or ([action.query] if action.query else []))
-                    retrieved.extend(source.url for source in action.sources or [])
+                output.add_search_call(item)
             elif item.type == "message":
-                for part in item.content:
-                    if part.type != "output_text":
-                        continue
-                    citations.extend(
-                        Citation(
-                            url=a.url,
-                            title=a.title,
-                            start_index=offset + a.start_index,
-                            end_index=offset + a.end_index,
-                        )
-                        for a in part.annotations
-                        if a.type == "url_citation"
-                    )
-                    texts.append(part.text)
-                    offset += len(part.text)
-        cited = {_without_query(c.url) for c in citations}
+                output.add_message(item)
+            elif item.type == "reasoning":
+                output.add_reasoning(item)
+        cited = {_without_query(c.url) for c in output.citations}
         sources = tuple(
-            Citation(url=url) for url in _unique(retrieved) if _without_query(url) not in cited
+            Citation(url=url)
+            for url in _unique(output.retrieved)
+            if _without_query(url) not in cited
         )
+        reason = getattr(response.incomplete_details, "reason", None)
+        incomplete = response.status == "incomplete"
+        text = "".join(output.texts) or "".join(output.refusals)
         usage = response.usage
         return Completion(
-            text="".join(texts),
+            text=text,
             model_version=response.model,
             input_tokens=usage.input_tokens if usage else None,
             output_tokens=usage.output_tokens if usage else None,
             latency_ms=latency_ms,
-            citations=tuple(citations),
+            citations=tuple(output.citations),
             sources=sources,
-            search_queries=tuple(_unique(queries)),
-            searched=searched,
+            search_queries=tuple(_unique(output.queries)),
+            searched=output.search_calls > 0,
+            answer_class=classify(
+                text,
+                truncated=incomplete and reason != "content_filter",
+                refused=bool(output.refusals) or (incomplete and reason == "content_filter"),
+            ),
+            stop_reason=(reason or "incomplete") if incomplete else response.status,
+            reasoning="\n\n".join(output.summaries) or None,
+            reasoning_tokens=_reasoning_tokens(usage.output_tokens_details) if usage else None,
+            web_searches=_billed_searches(response, output.searches),
+            parameters=dict(parameters or {}),
         )
     except PARSE_ERRORS as exc:
         raise MalformedResponse("unreadable response") from exc
@@ -233,27 +374,34 @@ class OpenAIProvider:
         )
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        if request.grounding:
+        capabilities = capabilities_for(self.name, request.model)
+        if request.grounding and capabilities.search_endpoint == "responses":
+            args = self._responses_args(request, capabilities)
             raw, latency_ms = await call_sdk(
-                lambda: self._client.responses.create(**self._responses_args(request)),
+                lambda: self._client.responses.create(**args),
                 sdk=openai,
                 base_error=openai.OpenAIError,
             )
-            completion = responses_completion(raw, latency_ms)
+            parameters = sent_parameters("responses", args, capabilities, request.temperature)
+            completion = responses_completion(raw, latency_ms, parameters=parameters)
         else:
-            completion = await chat_complete(self._client, request)
+            # A plain answer, or a model that searches through Chat Completions.
+            completion = await chat_complete(self._client, request, vendor=self.name)
         require_search(request, completion, f"{self.name} answered without running a web search")
         return completion
 
-    def _responses_args(self, request: CompletionRequest) -> dict[str, Any]:
+    def _responses_args(
+        self, request: CompletionRequest, capabilities: ModelCapabilities
+    ) -> dict[str, Any]:
         tool: dict[str, Any] = {"type": "web_search"}
         location = _approximate_location(request.user_location)
         if location is not None:
             tool["user_location"] = location
-        args: dict[str, Any] = {
-            "model": request.model,
-            "input": request.prompt,
-            "temperature": request.temperature,
+        args: dict[str, Any] = {"model": request.model, "input": request.prompt}
+        temperature = capabilities.temperature_sent(request.temperature)
+        if temperature is not None:
+            args["temperature"] = temperature
+        args |= {
             "max_output_tokens": request.max_output_tokens,
             "tools": [tool],
             "include": ["web_search_call.action.sources"],

@@ -40,7 +40,7 @@ class OpenAICompatibleProvider:
         if request.grounding and request.require_grounding:
             raise GroundingMissing(f"{self.name} has no web-search tool; grounding is required")
         # max_tokens rather than max_completion_tokens: every compatible server knows it.
-        return await chat_complete(self._client, request, legacy_max_tokens=True)
+        return await chat_complete(self._client, request, vendor=self.name, legacy_max_tokens=True)
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -88,6 +88,8 @@ def success_body(
             "output_tokens": answer.output_tokens,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "service_tier": "standard",
             "server_tool_use": (
                 {"web_search_requests": len(queries), "web_fetch_requests": 0} if searched else None
             ),

@@ -58,7 +58,7 @@ def success_body(
 ) -> dict[str, Any]:
     if "input" in body:
         return _response_body(body, answer, model=model, searched=searched)
-    return _chat_body(answer, model=model)
+    return _chat_body(answer, model=model, searched=searched)
 
 
 def error_body(status: int, message: str, *, kind: str) -> dict[str, Any]:
@@ -84,21 +84,40 @@ def _text_of(content: Any) -> str:
     return "\n".join(t for t in texts if t)
 
 
-def _chat_body(answer: SyntheticAnswer, *, model: str) -> dict[str, Any]:
+def _chat_body(answer: SyntheticAnswer, *, model: str, searched: bool) -> dict[str, Any]:
+    """A chat completion; a search model's (``web_search_options`` sent) carries a markdown
+    link per citation with its ``url_citation`` annotation, as the search-preview models do."""
+    text, annotations = answer.text, []
+    if searched:
+        text, placed = insert_markers(answer.text, answer.citations, _link)
+        annotations = [
+            {
+                "type": "url_citation",
+                "url_citation": {
+                    "end_index": end,
+                    "start_index": start,
+                    "title": citation.title or citation.url,
+                    "url": f"{citation.url}?utm_source=openai",
+                },
+            }
+            for citation, start, end in placed
+        ]
+    output_tokens = answer.output_tokens + (len(text) - len(answer.text)) // 4
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
         "system_fingerprint": "fp_fake0001",
+        "service_tier": "default",
         "choices": [
             {
                 "index": 0,
                 "message": {
                     "role": "assistant",
-                    "content": answer.text,
+                    "content": text,
                     "refusal": None,
-                    "annotations": [],
+                    "annotations": annotations,
                 },
                 "logprobs": None,
                 "finish_reason": "stop",
@@ -106,8 +125,15 @@ def _chat_body(answer: SyntheticAnswer, *, model: str) -> dict[str, Any]:
         ],
         "usage": {
             "prompt_tokens": answer.input_tokens,
-            "completion_tokens": answer.output_tokens,
-            "total_tokens": answer.input_tokens + answer.output_tokens,
+            "completion_tokens": output_tokens,
+            "total_tokens": answer.input_tokens + output_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
         },
     }
 
@@ -177,6 +203,15 @@ def _response_body(
         "incomplete_details": None,
         "instructions": body.get("instructions"),
         "metadata": {},
+        "tool_usage": {
+            "image_gen": {
+                "input_tokens": 0,
+                "input_tokens_details": {"image_tokens": 0, "text_tokens": 0},
+                "output_tokens": 0,
+                "total_tokens": 0,
+            },
+            "web_search": {"num_requests": len(answer.search_queries) if searched else 0},
+        },
         "usage": {
             "input_tokens": answer.input_tokens,
             "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
