@@ -233,3 +233,30 @@ def compare_figures(
             )
         )
     return ChangeTests(tests, level)
+
+
+@dataclass(frozen=True)
+class RunSignificance:
+    """A run's figures tested against the previous complete run and against a baseline:
+    the complete runs among the previous ``baseline_runs``, their counts pooled. Each
+    comparison is a family of its own, its false discovery rate controlled."""
+
+    round: int
+    complete: bool
+    synthetic: bool
+    baseline_runs: int
+    previous: int | None
+    """The run compared with (None: no complete run among the previous ones)."""
+    vs_previous: ChangeTests | None
+    baseline: list[int]
+    """The runs pooled as the baseline, newest first (empty: none)."""
+    vs_baseline: ChangeTests | None
+
+    @property
+    def note(self) -> str | None:
+        """Why the run is not (wholly) tested, in a sentence."""
+        if self.previous is None:
+            return f"not tested: no complete run among the previous {self.baseline_runs}"
+        if not self.complete:
+            return "run in progress: only its finished providers are tested"
+        return None

@@ -31,12 +31,14 @@ from echo_ai.analysis.significance import (
     ChangeTests,
     Figure,
     Metric,
+    RunSignificance,
     compare_figures,
     figures_of,
     pool_figures,
     q_text,
 )
 from echo_ai.db import keyset_after
+from echo_ai.errors import NotFound
 from echo_ai.experiments.service import RECENT_RUNS
 from echo_ai.runs.models import (
     FINISHED_STATUSES,
@@ -529,34 +531,31 @@ def compare_runs(
     )
 
 
-# --- each run against the previous one and against a baseline ----------------------------
-
-
 @dataclass(frozen=True)
-class RunSignificance:
-    """A run's figures tested against the previous complete run and against a baseline:
-    the complete runs among the previous ``baseline_runs``, their counts pooled. Each
-    comparison is a family of its own, its false discovery rate controlled."""
+class RunPair:
+    """Two runs of an experiment (A and B) and their comparison."""
 
-    round: int
-    complete: bool
-    synthetic: bool
-    baseline_runs: int
-    previous: int | None
-    """The run compared with (None: no complete run among the previous ones)."""
-    vs_previous: ChangeTests | None
-    baseline: list[int]
-    """The runs pooled as the baseline, newest first (empty: none)."""
-    vs_baseline: ChangeTests | None
+    first: RunRow
+    second: RunRow
+    comparison: Comparison
 
-    @property
-    def note(self) -> str | None:
-        """Why the run is not (wholly) tested, in a sentence."""
-        if self.previous is None:
-            return f"not tested: no complete run among the previous {self.baseline_runs}"
-        if not self.complete:
-            return "run in progress: only its finished providers are tested"
-        return None
+
+async def run_pair(session: AsyncSession, experiment: Experiment, a: int, b: int) -> RunPair:
+    """Run ``a`` against run ``b`` of the experiment (:func:`compare_runs`); a run it does
+    not have is not found."""
+    runs = {
+        r.round: r for r in [await experiment_round(session, experiment, n) for n in (a, b)] if r
+    }
+    missing = [n for n in (a, b) if n not in runs]
+    if missing:
+        raise NotFound(f"this experiment has no run {missing[0]}")
+    batches = await round_batches(session, experiment.id, sorted({a, b}))
+    rows = {row.round: row for row in run_rows([runs[n] for n in sorted({a, b})], batches)}
+    first, second = rows[a], rows[b]
+    return RunPair(first, second, compare_runs(first, second, target=target_of(experiment)))
+
+
+# --- each run against the previous one and against a baseline ----------------------------
 
 
 def significance_of_runs(

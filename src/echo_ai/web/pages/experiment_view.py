@@ -27,7 +27,6 @@ from echo_ai.analysis.metrics import BatchMetrics, Rate
 from echo_ai.analysis.significance import BASELINE_RUNS, FDR_LEVEL
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.pagination import InvalidCursor, decode_cursor, encode_cursor, row_index
-from echo_ai.errors import NotFound
 from echo_ai.experiments import export, history
 from echo_ai.experiments import service as experiments
 from echo_ai.experiments.history import RunChange, Shown, provider_label
@@ -468,26 +467,13 @@ async def compare_page(
     experiment = await experiments.get(
         session, experiment_id, workspace_id=viewer.workspace_id, runs=0
     )
-    runs = {
-        r.round: r
-        for r in [await history.experiment_round(session, experiment, n) for n in (a, b)]
-        if r
-    }
-    missing = [n for n in (a, b) if n not in runs]
-    if missing:
-        raise NotFound(f"this experiment has no run {missing[0]}")
-    batches = await history.round_batches(session, experiment.id, sorted({a, b}))
-    rows = {
-        row.round: row
-        for row in history.run_rows([runs[a], runs[b]] if a != b else [runs[a]], batches)
-    }
-    first, second = rows[a], rows[b]
+    pair = await history.run_pair(session, experiment, a, b)
     return render(
         request,
         "experiments/compare.html",
         **_context(viewer, experiment),
-        first=first,
-        second=second,
-        comparison=history.compare_runs(first, second, target=history.target_of(experiment)),
-        synthetic=first.synthetic or second.synthetic,
+        first=pair.first,
+        second=pair.second,
+        comparison=pair.comparison,
+        synthetic=pair.first.synthetic or pair.second.synthetic,
     )
