@@ -32,9 +32,9 @@ previous four)."""
 METHOD = "Benjamini–Hochberg"
 
 
-def q_text(q: float) -> str:
-    """A q-value (or p-value) as shown: ``q = 0.012``, ``q < 0.001``."""
-    return "q < 0.001" if q < 0.001 else f"q = {q:.3f}"
+def q_text(q: float, name: str = "q") -> str:
+    """A q-value (or p-value, ``name="p"``) as shown: ``q = 0.012``, ``q < 0.001``."""
+    return f"{name} < 0.001" if q < 0.001 else f"{name} = {q:.3f}"
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
@@ -153,6 +153,10 @@ class ChangeTest:
     @property
     def q_text(self) -> str:
         return "not tested" if self.q_value is None else q_text(self.q_value)
+
+    @property
+    def p_text(self) -> str:
+        return "not tested" if self.p_value is None else q_text(self.p_value, "p")
 
     @property
     def points(self) -> float | None:

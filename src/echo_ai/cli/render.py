@@ -128,7 +128,8 @@ def change_lines(title: str, tests: ChangeTests | None) -> list[str]:
 
 def changes_text(run: RunSignificance) -> str:
     """The run's "change since previous run" and "vs baseline" block."""
-    lines = [f"[bold]significance of run {run.round}[/bold]"]
+    label = " (synthetic data)" if run.synthetic else ""
+    lines = [f"[bold]significance of run {run.round}{label}[/bold]"]
     if run.note:
         lines.append(run.note)
     if run.previous is not None:

@@ -250,6 +250,10 @@ class Change:
     def q_text(self) -> str:
         return q_text(self.q_value)
 
+    @property
+    def p_text(self) -> str:
+        return q_text(self.p_value, "p")
+
     @classmethod
     def of(cls, test: ChangeTest | None) -> Change | None:
         """The change a test found (None for a figure not tested)."""
