@@ -142,7 +142,7 @@ def test_compare_figures_tests_together_what_both_runs_have() -> None:
     assert moved is not None and moved.p_value == pytest.approx(p_values[0])
     assert moved.q_value == pytest.approx(q_values[0])
     assert moved.significant and moved.points == pytest.approx(0.3)
-    assert moved.q_text == "q < 0.001"
+    assert moved.q_text == "q < 0.001" and moved.p_text == "p < 0.001"
     assert [t.figure for t in tests.significant] == [visibility]
 
     missing = tests.get(new_brand)
@@ -207,3 +207,4 @@ def test_q_values_read_as_such() -> None:
     assert q_text(0.0123) == "q = 0.012"
     assert q_text(0.0004) == "q < 0.001"
     assert q_text(1.0) == "q = 1.000"
+    assert q_text(0.04, "p") == "p = 0.040"
