@@ -293,20 +293,25 @@ def fisher_exact_p_value(x1: int, n1: int, x2: int, n2: int) -> float:
     return min(1.0, p_value)
 
 
-def significant_change(x1: int, n1: int, x2: int, n2: int, *, alpha: float = 0.05) -> bool:
-    """Whether x1/n1 and x2/n2 differ at level alpha (two-sided).
+def change_p_value(x1: int, n1: int, x2: int, n2: int) -> float:
+    """Two-sided p-value of "x1/n1 and x2/n2 are the same rate".
 
     Fisher's exact test when any expected cell count is below 5, where the normal
     approximation of the z test is unreliable; the z test otherwise, where it is
     accurate and Fisher's discreteness only makes it conservative.
     """
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha}")
     _check_two_samples(x1, n1, x2, n2)
     total = n1 + n2
     successes = x1 + x2
     failures = total - successes
     smallest_expected = min(n1, n2) * min(successes, failures) / total
     if smallest_expected < 5.0:
-        return fisher_exact_p_value(x1, n1, x2, n2) < alpha
-    return two_proportion_p_value(x1, n1, x2, n2) < alpha
+        return fisher_exact_p_value(x1, n1, x2, n2)
+    return two_proportion_p_value(x1, n1, x2, n2)
+
+
+def significant_change(x1: int, n1: int, x2: int, n2: int, *, alpha: float = 0.05) -> bool:
+    """Whether x1/n1 and x2/n2 differ at level alpha (two-sided, :func:`change_p_value`)."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha}")
+    return change_p_value(x1, n1, x2, n2) < alpha

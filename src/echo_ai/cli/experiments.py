@@ -30,6 +30,10 @@ IdArgument = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
+BASELINE_RUNS = 4
+"""``echo_ai.analysis.significance.BASELINE_RUNS``, spelled here so that building the
+command line does not import the statistics; ``tests/cli`` keeps them equal."""
+
 
 @app.command("list")
 @friendly_errors
@@ -83,13 +87,27 @@ def list_experiments(
 
 @app.command()
 @friendly_errors
-def show(experiment_id: IdArgument, as_json: JsonOption = False) -> None:
-    """Show an experiment's metrics per provider and combined."""
+def show(
+    experiment_id: IdArgument,
+    as_json: JsonOption = False,
+    baseline_runs: Annotated[
+        int,
+        typer.Option(
+            "--baseline-runs",
+            min=1,
+            max=20,
+            help="Previous runs pooled as the baseline the latest run is tested against.",
+        ),
+    ] = BASELINE_RUNS,
+) -> None:
+    """Show an experiment's metrics per provider and combined, and which figures changed
+    significantly since the previous run and against the baseline (false discovery rate
+    controlled at 5%)."""
     from echo_ai.cli import flows
     from echo_ai.config import get_settings
 
     async def go(runtime: Runtime) -> None:
-        await flows.show(runtime, experiment_id, as_json=as_json)
+        await flows.show(runtime, experiment_id, as_json=as_json, baseline_runs=baseline_runs)
 
     flows.in_runtime(get_settings(), go)
 

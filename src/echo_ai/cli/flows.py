@@ -25,12 +25,13 @@ from rich.progress import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai import aio
+from echo_ai.analysis.significance import BASELINE_RUNS
 from echo_ai.cli.errors import FAILURE, fail
 from echo_ai.cli.render import print_report, report_document
 from echo_ai.config import Settings
 from echo_ai.db import transaction
 from echo_ai.execution.runtime import Runtime, open_runtime
-from echo_ai.experiments import export
+from echo_ai.experiments import export, history
 from echo_ai.experiments import service as experiment_service
 from echo_ai.experiments.schemas import ExperimentReport
 from echo_ai.privacy.audit import Actor
@@ -127,15 +128,20 @@ async def find(session: AsyncSession, reference: str, *, runs: int | None = None
     )
 
 
-async def show(runtime: Runtime, reference: str, *, as_json: bool) -> ExperimentReport:
-    """Print an experiment's report (``reference``: its id or a unique prefix)."""
+async def show(
+    runtime: Runtime, reference: str, *, as_json: bool, baseline_runs: int = BASELINE_RUNS
+) -> ExperimentReport:
+    """Print an experiment's report (``reference``: its id or a unique prefix), with its
+    latest run tested against the previous run and the baseline of ``baseline_runs``."""
     async with transaction(runtime.session_factory) as session:
         experiment = await find(session, reference, runs=experiment_service.RECENT_RUNS)
         report = await experiment_service.report(session, experiment)
+        tested = await history.run_significance(session, experiment, baseline_runs=baseline_runs)
+    changes = tested[0] if tested else None
     if as_json:
-        print(json.dumps(report_document(report), indent=2))
+        print(json.dumps(report_document(report, changes), indent=2))
     else:
-        print_report(console, report)
+        print_report(console, report, changes)
     return report
 
 

@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from echo_ai.analysis.metrics import BatchMetrics, Mean, Rate
+from echo_ai.analysis.significance import ChangeTests, RunSignificance
 from echo_ai.experiments.schemas import SYNTHETIC_NOTICE, ExperimentDetail, ExperimentReport
 from echo_ai.runs.models import BatchRun, Experiment
 
@@ -107,7 +108,40 @@ def batch_error(batch: BatchRun) -> str:
     return escape(f"{batch.error_code}: {batch.error}" if batch.error_code else batch.error)
 
 
-def report_renderable(report: ExperimentReport) -> Group:
+def change_lines(title: str, tests: ChangeTests | None) -> list[str]:
+    """A comparison's significant changes, one line each with its q-value, after a line
+    saying how many tests were run and at which false discovery rate."""
+    if tests is None:
+        return [f"{title}: not tested"]
+    lines = [f"{title}: {tests.statement}"]
+    for test in tests.significant:
+        assert test.before is not None and test.after is not None and test.points is not None
+        arrow = "▲" if test.points > 0 else "▼"
+        lines.append(
+            f"  {arrow} {escape(test.figure.label)} {test.points * 100:+.1f} pts "
+            f"({percent(test.before.value)} → {percent(test.after.value)}), {test.q_text}"
+        )
+    if not tests.significant:
+        lines.append("  no significant change")
+    return lines
+
+
+def changes_text(run: RunSignificance) -> str:
+    """The run's "change since previous run" and "vs baseline" block."""
+    label = " (synthetic data)" if run.synthetic else ""
+    lines = [f"[bold]significance of run {run.round}{label}[/bold]"]
+    if run.note:
+        lines.append(run.note)
+    if run.previous is not None:
+        lines += change_lines(
+            f"change since the previous run (run {run.previous})", run.vs_previous
+        )
+        pooled = ", ".join(str(r) for r in run.baseline)
+        lines += change_lines(f"vs baseline (runs {pooled} pooled)", run.vs_baseline)
+    return "\n".join(lines)
+
+
+def report_renderable(report: ExperimentReport, changes: RunSignificance | None = None) -> Group:
     experiment = report.experiment
     parts: list[Any] = []
     if report.synthetic:
@@ -134,6 +168,8 @@ def report_renderable(report: ExperimentReport) -> Group:
         if report.combined_partial:
             title = "combined so far (partial: " + ", ".join(report.combined_providers) + ")"
         parts.append(metrics_table(title, report.combined))
+    if changes is not None:
+        parts.append(changes_text(changes))
     return Group(*parts)
 
 
@@ -141,9 +177,13 @@ def report_target(experiment: Experiment) -> str:
     return str(experiment.brands["target"]["name"])
 
 
-def report_document(report: ExperimentReport) -> dict[str, Any]:
-    return ExperimentDetail.of_report(report).model_dump(mode="json")
+def report_document(
+    report: ExperimentReport, changes: RunSignificance | None = None
+) -> dict[str, Any]:
+    return ExperimentDetail.of_report(report, changes).model_dump(mode="json")
 
 
-def print_report(console: Console, report: ExperimentReport) -> None:
-    console.print(report_renderable(report))
+def print_report(
+    console: Console, report: ExperimentReport, changes: RunSignificance | None = None
+) -> None:
+    console.print(report_renderable(report, changes))

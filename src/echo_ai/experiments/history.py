@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -24,8 +24,21 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.analysis.metrics import BatchMetrics, Rate
-from echo_ai.analysis.statistics import significant_change
+from echo_ai.analysis.significance import (
+    BASELINE_RUNS,
+    FDR_LEVEL,
+    ChangeTest,
+    ChangeTests,
+    Figure,
+    Metric,
+    RunSignificance,
+    compare_figures,
+    figures_of,
+    pool_figures,
+    q_text,
+)
 from echo_ai.db import keyset_after
+from echo_ai.errors import NotFound
 from echo_ai.experiments.service import RECENT_RUNS
 from echo_ai.runs.models import (
     FINISHED_STATUSES,
@@ -214,19 +227,40 @@ class RunFigure:
 
 @dataclass(frozen=True)
 class Change:
-    """How a figure moved from one complete run to another."""
+    """How a figure moved from one complete run to another, and its test."""
 
     before: Rate
     after: Rate
     significant: bool
-    """The project's test (:func:`~echo_ai.analysis.statistics.significant_change`: a
-    two-proportion test, Fisher's exact test for small counts, at the 5% level)."""
+    """A change at the controlled false discovery rate (q ≤ 5%): see
+    :mod:`echo_ai.analysis.significance` (a two-proportion test, Fisher's exact test for
+    small counts, adjusted by Benjamini–Hochberg for the figures tested with it)."""
+    p_value: float
+    q_value: float
+    """The p-value adjusted for the other figures of the same comparison (the p-value
+    itself for a figure tested alone)."""
 
     @property
     def points(self) -> float:
         """The difference of the two rates (a fraction: 0.05 is 5 points)."""
         assert self.after.value is not None and self.before.value is not None
         return self.after.value - self.before.value
+
+    @property
+    def q_text(self) -> str:
+        return q_text(self.q_value)
+
+    @property
+    def p_text(self) -> str:
+        return q_text(self.p_value, "p")
+
+    @classmethod
+    def of(cls, test: ChangeTest | None) -> Change | None:
+        """The change a test found (None for a figure not tested)."""
+        if test is None or test.p_value is None or test.q_value is None:
+            return None
+        assert test.before is not None and test.after is not None
+        return cls(test.before, test.after, test.significant, test.p_value, test.q_value)
 
 
 @dataclass(frozen=True)
@@ -238,12 +272,16 @@ class RunChange:
     change: Change | None
 
 
+_ALONE = Figure(None, Metric.VISIBILITY)
+
+
 def run_changes(runs: Sequence[RunFigure]) -> list[RunChange]:
     """Each run in the order given (oldest first) with how its figure moved from the
     previous complete run: the one rule of the overview, the trend and the comparison.
 
     Only complete runs with a figure are compared: a run in progress keeps its place in
     the list, without a change or a significance marker, and is skipped as the run before.
+    Each figure is tested alone (its q-value is its p-value).
     """
     changes: list[RunChange] = []
     previous: RunFigure | None = None
@@ -253,18 +291,11 @@ def run_changes(runs: Sequence[RunFigure]) -> list[RunChange]:
             if previous is not None:
                 before, after = previous.rate, run.rate
                 assert before is not None and after is not None
-                significant = significant_change(
-                    before.numerator, before.denominator, after.numerator, after.denominator
-                )
-                change = Change(before, after, significant)
+                tests = compare_figures({_ALONE: before}, {_ALONE: after})
+                change = Change.of(tests.get(_ALONE))
             previous = run
         changes.append(RunChange(run, change))
     return changes
-
-
-def change_between(a: RunFigure, b: RunFigure) -> Change | None:
-    """How the figure moved from run ``a`` to run ``b`` (:func:`run_changes` of the two)."""
-    return run_changes([a, b])[-1].change
 
 
 def latest_change(changes: Sequence[RunChange]) -> RunChange | None:
@@ -383,6 +414,19 @@ def run_rows(rounds: Sequence[ExperimentRound], batches: Sequence[BatchRun]) -> 
     return rows
 
 
+def comparable_figures(row: RunRow, *, target: str) -> dict[Figure, Rate]:
+    """The figures of a run that can be tested: each finished provider's, and the
+    providers pooled once the whole run is complete (a run in progress pools only the
+    providers done so far, which is not comparable with a whole run)."""
+    found: dict[Figure, Rate] = {}
+    if row.complete and row.combined is not None:
+        found.update(figures_of(row.combined, provider=None, target=target))
+    for batch, metrics in row.batches:
+        if metrics is not None and batch.status in FINISHED_STATUSES:
+            found.update(figures_of(metrics, provider=provider_label(batch), target=target))
+    return found
+
+
 @dataclass(frozen=True)
 class Compared:
     """One figure in two runs, and how it moved from the first to the second."""
@@ -390,10 +434,7 @@ class Compared:
     name: str
     a: RunFigure
     b: RunFigure
-    change: Change | None = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "change", change_between(self.a, self.b))
+    change: Change | None = None
 
     @property
     def synthetic(self) -> bool:
@@ -408,6 +449,8 @@ class Comparison:
     """Each provider's visibility."""
     brands: list[Compared]
     """Each brand's mention rate, providers pooled."""
+    tests: ChangeTests
+    """Every figure of the two runs tested together (the rows above are some of them)."""
 
 
 def _provider_figures(row: RunRow) -> dict[str, RunFigure]:
@@ -432,29 +475,170 @@ def _brand_figures(row: RunRow) -> dict[str, RunFigure]:
 
 
 def _pair(
-    first: RunRow, second: RunRow, a: dict[str, RunFigure], b: dict[str, RunFigure]
+    first: RunRow,
+    second: RunRow,
+    a: dict[str, RunFigure],
+    b: dict[str, RunFigure],
+    tests: ChangeTests,
+    figure: Callable[[str], Figure],
 ) -> list[Compared]:
     return [
         Compared(
             name,
             a.get(name, RunFigure(first.round, None, complete=False)),
             b.get(name, RunFigure(second.round, None, complete=False)),
+            Change.of(tests.get(figure(name))),
         )
         for name in dict.fromkeys([*a, *b])
     ]
 
 
-def compare_runs(first: RunRow, second: RunRow) -> Comparison:
-    """Run ``first`` (A) against run ``second`` (B), per provider, per brand and pooled:
-    a figure's change is shown only where both runs' figures are complete
-    (:func:`change_between`)."""
+def compare_runs(
+    first: RunRow, second: RunRow, *, target: str, level: float = FDR_LEVEL
+) -> Comparison:
+    """Run ``first`` (A) against run ``second`` (B): every figure of both
+    (:func:`comparable_figures`) tested together, the false discovery rate controlled at
+    ``level``; the rows show visibility per provider and pooled, and each brand's mention
+    rate pooled."""
+    tests = compare_figures(
+        comparable_figures(first, target=target),
+        comparable_figures(second, target=target),
+        level=level,
+    )
 
     def pooled(row: RunRow) -> RunFigure:
         visibility = row.combined.visibility if row.combined else None
         return RunFigure(row.round, visibility, complete=row.complete, synthetic=row.synthetic)
 
+    def brand(name: str) -> Figure:
+        if name == target:
+            return Figure(None, Metric.VISIBILITY)
+        return Figure(None, Metric.MENTION_RATE, name)
+
     return Comparison(
-        combined=Compared("All providers", pooled(first), pooled(second)),
-        providers=_pair(first, second, _provider_figures(first), _provider_figures(second)),
-        brands=_pair(first, second, _brand_figures(first), _brand_figures(second)),
+        combined=Compared(
+            "All providers",
+            pooled(first),
+            pooled(second),
+            Change.of(tests.get(Figure(None, Metric.VISIBILITY))),
+        ),
+        providers=_pair(
+            first,
+            second,
+            _provider_figures(first),
+            _provider_figures(second),
+            tests,
+            lambda name: Figure(name, Metric.VISIBILITY),
+        ),
+        brands=_pair(first, second, _brand_figures(first), _brand_figures(second), tests, brand),
+        tests=tests,
+    )
+
+
+@dataclass(frozen=True)
+class RunPair:
+    """Two runs of an experiment (A and B) and their comparison."""
+
+    first: RunRow
+    second: RunRow
+    comparison: Comparison
+
+
+async def run_pair(session: AsyncSession, experiment: Experiment, a: int, b: int) -> RunPair:
+    """Run ``a`` against run ``b`` of the experiment (:func:`compare_runs`); a run it does
+    not have is not found."""
+    runs = {
+        r.round: r for r in [await experiment_round(session, experiment, n) for n in (a, b)] if r
+    }
+    missing = [n for n in (a, b) if n not in runs]
+    if missing:
+        raise NotFound(f"this experiment has no run {missing[0]}")
+    batches = await round_batches(session, experiment.id, sorted({a, b}))
+    rows = {row.round: row for row in run_rows([runs[n] for n in sorted({a, b})], batches)}
+    first, second = rows[a], rows[b]
+    return RunPair(first, second, compare_runs(first, second, target=target_of(experiment)))
+
+
+# --- each run against the previous one and against a baseline ----------------------------
+
+
+def significance_of_runs(
+    rows: Sequence[RunRow],
+    *,
+    target: str,
+    rounds: Collection[int] | None = None,
+    baseline_runs: int = BASELINE_RUNS,
+    level: float = FDR_LEVEL,
+) -> list[RunSignificance]:
+    """The significance of each run of ``rows`` (those of ``rounds`` if given), newest
+    first, against the earlier runs of ``rows`` (:class:`RunSignificance`)."""
+    if baseline_runs < 1:
+        raise ValueError(f"the baseline needs at least one run, got {baseline_runs}")
+    ordered = sorted(rows, key=lambda row: row.round, reverse=True)
+    figures = {row.round: comparable_figures(row, target=target) for row in ordered}
+    found = []
+    for row in ordered:
+        if rounds is not None and row.round not in rounds:
+            continue
+        window = [
+            earlier
+            for earlier in ordered
+            if row.round - baseline_runs <= earlier.round < row.round
+            and earlier.complete
+            and earlier.combined is not None
+        ]
+        previous = window[0] if window else None
+        mine = figures[row.round]
+        found.append(
+            RunSignificance(
+                round=row.round,
+                complete=row.complete,
+                synthetic=row.synthetic or any(earlier.synthetic for earlier in window),
+                baseline_runs=baseline_runs,
+                previous=previous.round if previous else None,
+                vs_previous=(
+                    compare_figures(figures[previous.round], mine, level=level)
+                    if previous
+                    else None
+                ),
+                baseline=[earlier.round for earlier in window],
+                vs_baseline=(
+                    compare_figures(
+                        pool_figures(figures[earlier.round] for earlier in window),
+                        mine,
+                        level=level,
+                    )
+                    if window
+                    else None
+                ),
+            )
+        )
+    return found
+
+
+def target_of(experiment: Experiment) -> str:
+    return str(experiment.brands["target"]["name"])
+
+
+async def run_significance(
+    session: AsyncSession,
+    experiment: Experiment,
+    *,
+    newest: int | None = None,
+    count: int = 1,
+    baseline_runs: int = BASELINE_RUNS,
+) -> list[RunSignificance]:
+    """The significance of ``count`` runs of the experiment from run ``newest`` (its
+    latest by default) back, newest first: their stored metrics and those of the
+    ``baseline_runs`` runs before them are read (two queries, no answers)."""
+    newest = experiment.runs if newest is None else newest
+    stored = await rounds(
+        session, experiment.id, limit=count + baseline_runs, before_round=newest + 1
+    )
+    batches = await round_batches(session, experiment.id, [r.round for r in stored])
+    return significance_of_runs(
+        run_rows(stored, batches),
+        target=target_of(experiment),
+        rounds=range(newest - count + 1, newest + 1),
+        baseline_runs=baseline_runs,
     )

@@ -22,7 +22,8 @@ from pydantic import (
 
 from echo_ai.analysis.brands import BrandSet, Name
 from echo_ai.analysis.extraction import Extraction
-from echo_ai.analysis.metrics import BatchMetrics
+from echo_ai.analysis.metrics import BatchMetrics, Rate
+from echo_ai.analysis.significance import METHOD, ChangeTest, ChangeTests, Metric, RunSignificance
 from echo_ai.providers.registry import MAX_SPEC_LENGTH, ProviderSpec
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentStatus, Iteration
@@ -272,6 +273,113 @@ class ExperimentOut(BaseModel):
         )
 
 
+class ChangeTestOut(BaseModel):
+    """One figure of two runs (or of a run and its baseline) and its test."""
+
+    metric: Metric
+    provider: str | None
+    """``vendor:model``; ``null``: all providers pooled."""
+    brand: str | None
+    """The brand of a mention rate (the target's is ``visibility``)."""
+    before: Rate | None
+    after: Rate | None
+    change_points: float | None
+    """after − before in percentage points (``null`` when not tested)."""
+    p_value: float | None
+    q_value: float | None
+    """The p-value adjusted (Benjamini–Hochberg) for the other tests of the comparison."""
+    significant: bool
+    """``q_value`` ≤ the comparison's ``fdr_level``."""
+    note: str | None
+    """Why the figure is not tested (``null`` when it is)."""
+
+    @classmethod
+    def of(cls, test: ChangeTest) -> ChangeTestOut:
+        points = test.points
+        return cls(
+            metric=test.figure.metric,
+            provider=test.figure.provider,
+            brand=test.figure.brand,
+            before=test.before,
+            after=test.after,
+            change_points=None if points is None else round(points * 100, 10),
+            p_value=test.p_value,
+            q_value=test.q_value,
+            significant=test.significant,
+            note=test.reason,
+        )
+
+
+class ChangeTestsOut(BaseModel):
+    """Every figure of one comparison tested together, the false discovery rate controlled."""
+
+    against: list[int]
+    """The run(s) compared with: the previous run, the baseline's runs (pooled), or A."""
+    method: str
+    fdr_level: float
+    tests_run: int
+    """Figures tested (the family Benjamini–Hochberg adjusts over)."""
+    significant: int
+    statement: str
+    """What was controlled, in a sentence: "14 tests, false discovery rate controlled at
+    5% (Benjamini–Hochberg)"."""
+    tests: list[ChangeTestOut]
+
+    @classmethod
+    def of(cls, tests: ChangeTests, against: list[int]) -> ChangeTestsOut:
+        return cls(
+            against=against,
+            method=METHOD,
+            fdr_level=tests.level,
+            tests_run=tests.tested,
+            significant=len(tests.significant),
+            statement=tests.statement,
+            tests=[ChangeTestOut.of(test) for test in tests.tests],
+        )
+
+
+class RunChangesOut(BaseModel):
+    """A run tested against the previous complete run and against its baseline."""
+
+    round: int
+    complete: bool
+    """Every batch of the run has finished (otherwise only its finished providers are
+    tested)."""
+    synthetic: bool
+    """A run involved has answers of the offline demo provider."""
+    baseline_runs: int
+    """The baseline is the complete runs among this many previous runs, pooled."""
+    note: str | None
+    """Why the run is not (wholly) tested."""
+    vs_previous: ChangeTestsOut | None
+    vs_baseline: ChangeTestsOut | None
+
+    @classmethod
+    def of(cls, run: RunSignificance) -> RunChangesOut:
+        previous = [run.previous] if run.previous is not None else []
+        return cls(
+            round=run.round,
+            complete=run.complete,
+            synthetic=run.synthetic,
+            baseline_runs=run.baseline_runs,
+            note=run.note,
+            vs_previous=ChangeTestsOut.of(run.vs_previous, previous) if run.vs_previous else None,
+            vs_baseline=(
+                ChangeTestsOut.of(run.vs_baseline, run.baseline) if run.vs_baseline else None
+            ),
+        )
+
+
+class RunComparisonOut(BaseModel):
+    """Run ``a`` against run ``b``: every figure of both tested together."""
+
+    a: int
+    b: int
+    synthetic: bool
+    changes: ChangeTestsOut
+    """Changes from A to B (``before`` is A)."""
+
+
 class ExperimentDetail(ExperimentOut):
     combined: BatchMetrics | None
     """The latest run's providers pooled at the iteration level (None until a batch has
@@ -285,9 +393,14 @@ class ExperimentDetail(ExperimentOut):
     history: list[BatchRunOut]
     """The batch runs of earlier runs (up to 19), newest run first: metrics over time.
     ``GET /v1/experiments/{id}/runs`` pages through all of them."""
+    changes: RunChangesOut | None = None
+    """The latest run tested against the previous run and its baseline
+    (``GET /v1/experiments/{id}/changes`` has every run's)."""
 
     @classmethod
-    def of_report(cls, report: ExperimentReport) -> ExperimentDetail:
+    def of_report(
+        cls, report: ExperimentReport, changes: RunSignificance | None = None
+    ) -> ExperimentDetail:
         batches = [BatchRunOut.of(batch, metrics) for batch, metrics in report.batches]
         base = ExperimentOut.of(report.experiment, batches)
         history = [BatchRunOut.of(batch, metrics) for batch, metrics in report.earlier]
@@ -297,6 +410,7 @@ class ExperimentDetail(ExperimentOut):
             combined_partial=report.combined_partial,
             combined_providers=report.combined_providers,
             history=history,
+            changes=RunChangesOut.of(changes) if changes is not None else None,
         )
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from echo_ai.analysis.metrics import BatchMetrics
+from echo_ai.analysis.significance import BASELINE_RUNS
 from echo_ai.api.auth import CurrentPrincipal, PrincipalActor, WritePrincipal
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
@@ -22,16 +23,19 @@ from echo_ai.api.pagination import (
     page_of,
     row_index,
 )
-from echo_ai.experiments import export
+from echo_ai.experiments import export, history
 from echo_ai.experiments import service as experiments
 from echo_ai.experiments.schemas import (
     BatchRunOut,
+    ChangeTestsOut,
     ExperimentCreate,
     ExperimentDetail,
     ExperimentOut,
     IterationExport,
     IterationOut,
     RescoreIn,
+    RunChangesOut,
+    RunComparisonOut,
 )
 from echo_ai.runs.models import ExperimentStatus
 
@@ -43,6 +47,16 @@ MAX_PAGE = 100
 
 
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+MAX_BASELINE_RUNS = 20
+BaselineRuns = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=MAX_BASELINE_RUNS,
+        description="How many previous runs the baseline pools (the complete ones).",
+    ),
+]
+RunNumber = Annotated[int, Query(ge=1, le=2**31 - 1)]
 
 
 @router.post(
@@ -102,17 +116,23 @@ async def list_experiments(
 
 @router.get("/{experiment_id}", response_model=ExperimentDetail)
 async def get_experiment(
-    experiment_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+    experiment_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    baseline_runs: BaselineRuns = BASELINE_RUNS,
 ) -> ExperimentDetail:
     """Status, per-provider metrics with intervals, and all providers combined, of the
-    latest run; earlier runs (up to 19) in ``history``, older ones from ``/runs``."""
+    latest run; earlier runs (up to 19) in ``history``, older ones from ``/runs``; in
+    ``changes``, the latest run tested against the previous run and its baseline."""
     experiment = await experiments.get(
         session,
         experiment_id,
         workspace_id=principal.workspace_id,
         runs=experiments.RECENT_RUNS,
     )
-    return ExperimentDetail.of_report(await experiments.report(session, experiment))
+    report = await experiments.report(session, experiment)
+    tested = await history.run_significance(session, experiment, baseline_runs=baseline_runs)
+    return ExperimentDetail.of_report(report, tested[0] if tested else None)
 
 
 @router.get(
@@ -139,6 +159,67 @@ async def list_runs(
             for b in batches
         ],
         next_cursor=encode_cursor(str(oldest)) if oldest > 1 else None,
+    )
+
+
+@router.get(
+    "/{experiment_id}/changes",
+    response_model=Page[RunChangesOut],
+    responses=error_responses(400),
+)
+async def list_changes(
+    experiment_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Runs per page.")] = 20,
+    cursor: Cursor = None,
+    baseline_runs: BaselineRuns = BASELINE_RUNS,
+) -> Page[RunChangesOut]:
+    """Every run, newest first, with each rate (visibility, each brand's mention rate,
+    top-1, top-3, citation rate; per provider and all providers pooled) tested against
+    the previous complete run and against the baseline (the complete runs among the
+    previous ``baseline_runs``, pooled); the false discovery rate of each comparison is
+    controlled (Benjamini–Hochberg, 5%)."""
+    experiment = await experiments.get(
+        session, experiment_id, workspace_id=principal.workspace_id, runs=0
+    )
+    before = decode_cursor(cursor, row_index)[0] if cursor is not None else None
+    newest = experiment.runs if before is None else before - 1
+    tested = await history.run_significance(
+        session,
+        experiment,
+        newest=newest,
+        count=min(limit, max(newest, 0)),
+        baseline_runs=baseline_runs,
+    )
+    oldest = min((run.round for run in tested), default=1)
+    return Page(
+        items=[RunChangesOut.of(run) for run in tested],
+        next_cursor=encode_cursor(str(oldest)) if oldest > 1 else None,
+    )
+
+
+@router.get(
+    "/{experiment_id}/compare", response_model=RunComparisonOut, responses=error_responses(404)
+)
+async def compare_two_runs(
+    experiment_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    a: RunNumber,
+    b: RunNumber,
+) -> RunComparisonOut:
+    """Run ``a`` against run ``b``: every rate of both runs (per provider and pooled)
+    tested together, the false discovery rate controlled (Benjamini–Hochberg, 5%)."""
+    experiment = await experiments.get(
+        session, experiment_id, workspace_id=principal.workspace_id, runs=0
+    )
+    pair = await history.run_pair(session, experiment, a, b)
+    return RunComparisonOut(
+        a=a,
+        b=b,
+        synthetic=pair.first.synthetic or pair.second.synthetic,
+        changes=ChangeTestsOut.of(pair.comparison.tests, [a]),
     )
 
 

@@ -24,9 +24,9 @@ from markupsafe import Markup, escape
 from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.extraction import Extraction
 from echo_ai.analysis.metrics import BatchMetrics, Rate
+from echo_ai.analysis.significance import BASELINE_RUNS, FDR_LEVEL
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.pagination import InvalidCursor, decode_cursor, encode_cursor, row_index
-from echo_ai.errors import NotFound
 from echo_ai.experiments import export, history
 from echo_ai.experiments import service as experiments
 from echo_ai.experiments.history import RunChange, Shown, provider_label
@@ -433,11 +433,19 @@ async def runs_page(
     if len(rounds) > RUNS_PER_PAGE:
         next_url = f"/experiments/{experiment.id}/runs?cursor={encode_cursor(str(shown[-1].round))}"
     rows = history.run_rows(shown, batches)
+    tested = (
+        await history.run_significance(session, experiment, newest=shown[0].round, count=len(shown))
+        if shown
+        else []
+    )
     return render(
         request,
         "experiments/runs.html",
         **_context(viewer, experiment),
         rows=rows,
+        significance={run.round: run for run in tested},
+        baseline_runs=BASELINE_RUNS,
+        fdr_level=FDR_LEVEL,
         next_url=next_url,
         first_page=cursor is None,
         synthetic=any(row.synthetic for row in rows),
@@ -454,30 +462,18 @@ async def compare_page(
     b: Annotated[int, Query(ge=1, le=2**31 - 1)],
 ) -> Response:
     """Two runs side by side: per provider and per brand, the change from run ``a`` to
-    run ``b`` and whether it is significant."""
+    run ``b`` and whether it is significant (every figure of the two runs tested
+    together, the false discovery rate controlled)."""
     experiment = await experiments.get(
         session, experiment_id, workspace_id=viewer.workspace_id, runs=0
     )
-    runs = {
-        r.round: r
-        for r in [await history.experiment_round(session, experiment, n) for n in (a, b)]
-        if r
-    }
-    missing = [n for n in (a, b) if n not in runs]
-    if missing:
-        raise NotFound(f"this experiment has no run {missing[0]}")
-    batches = await history.round_batches(session, experiment.id, sorted({a, b}))
-    rows = {
-        row.round: row
-        for row in history.run_rows([runs[a], runs[b]] if a != b else [runs[a]], batches)
-    }
-    first, second = rows[a], rows[b]
+    pair = await history.run_pair(session, experiment, a, b)
     return render(
         request,
         "experiments/compare.html",
         **_context(viewer, experiment),
-        first=first,
-        second=second,
-        comparison=history.compare_runs(first, second),
-        synthetic=first.synthetic or second.synthetic,
+        first=pair.first,
+        second=pair.second,
+        comparison=pair.comparison,
+        synthetic=pair.first.synthetic or pair.second.synthetic,
     )

@@ -1,0 +1,210 @@
+"""Tests of change between runs and the Benjamini–Hochberg control of the false discovery
+rate: against the published example, against statsmodels, and by simulation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from statsmodels.stats.multitest import multipletests
+
+from echo_ai.analysis.metrics import IterationFacts, Rate, compute_metrics
+from echo_ai.analysis.significance import (
+    FDR_LEVEL,
+    Figure,
+    Metric,
+    benjamini_hochberg,
+    compare_figures,
+    figures_of,
+    pool_figures,
+    q_text,
+)
+from echo_ai.analysis.statistics import change_p_value, fisher_exact_p_value
+
+# Benjamini & Hochberg (1995), section 4.2: fifteen p-values of a clinical trial; at level
+# 0.05 the procedure rejects the four smallest (Bonferroni would reject three).
+BH_1995 = [
+    0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344,
+    0.0459, 0.3240, 0.4262, 0.5719, 0.6528, 0.7590, 1.0000,
+]  # fmt: skip
+# R: p.adjust(BH_1995, method = "BH")
+BH_1995_ADJUSTED = [
+    0.0015, 0.003, 0.0095, 0.035625, 0.0603, 0.06385714, 0.06385714, 0.0645,
+    0.0765, 0.486, 0.58118182, 0.714875, 0.75323077, 0.81321429, 1.0,
+]  # fmt: skip
+
+
+def test_benjamini_hochberg_reproduces_the_published_example() -> None:
+    adjusted = benjamini_hochberg(BH_1995)
+    assert adjusted == pytest.approx(BH_1995_ADJUSTED, abs=1e-8)
+    assert sum(q <= 0.05 for q in adjusted) == 4
+    assert sum(p <= 0.05 / len(BH_1995) for p in BH_1995) == 3  # Bonferroni, for contrast
+
+
+def test_benjamini_hochberg_keeps_the_order_given() -> None:
+    shuffled = [BH_1995[i] for i in (14, 3, 0, 9, 6, 5)]
+    expected = multipletests(shuffled, method="fdr_bh")[1]
+    assert benjamini_hochberg(shuffled) == pytest.approx(list(expected), abs=1e-12)
+
+
+def test_benjamini_hochberg_agrees_with_statsmodels() -> None:
+    rng = np.random.default_rng(11)
+    for m in (1, 2, 7, 40, 200):
+        p_values = np.concatenate([rng.uniform(size=m - m // 4), rng.uniform(0, 0.01, m // 4)])
+        p_values[rng.integers(m)] = p_values[0]  # ties
+        ours = benjamini_hochberg(list(p_values))
+        reference = multipletests(p_values, method="fdr_bh")[1]
+        assert ours == pytest.approx(list(reference), abs=1e-12)
+
+
+def test_benjamini_hochberg_of_nothing_and_of_invalid_p_values() -> None:
+    assert benjamini_hochberg([]) == []
+    with pytest.raises(ValueError, match="p-values"):
+        benjamini_hochberg([0.2, 1.5])
+
+
+def _any_discovery_rate(rng: np.random.Generator, *, comparisons: int, n: int) -> float:
+    """Share of A/A comparisons (two runs with the same true rates on 40 figures, of which
+    some rare) in which some change is called significant at the controlled level."""
+    figures = 40
+    rates = np.concatenate([rng.uniform(0.05, 0.95, figures - 8), rng.uniform(0.005, 0.03, 8)])
+    before = rng.binomial(n, rates, size=(comparisons, figures))
+    after = rng.binomial(n, rates, size=(comparisons, figures))
+    hits = 0
+    for row_before, row_after in zip(before, after, strict=True):
+        p_values = [
+            change_p_value(int(x1), n, int(x2), n)
+            for x1, x2 in zip(row_before, row_after, strict=True)
+        ]
+        hits += min(benjamini_hochberg(p_values)) <= FDR_LEVEL
+    return hits / comparisons
+
+
+def test_under_no_change_a_false_discovery_is_as_rare_as_the_level() -> None:
+    """With nothing changed every discovery is false, so the false discovery rate is the
+    chance of any discovery: it stays at most 5% (with the simulation's error)."""
+    rng = np.random.default_rng(2026)
+    rate = _any_discovery_rate(rng, comparisons=2_000, n=150)
+    # 2,000 comparisons: the standard error at 5% is 0.5 points.
+    assert rate <= FDR_LEVEL + 0.015
+    # Uncorrected, forty tests at 5% each find "something" in most comparisons.
+    assert rate < 0.3
+
+
+def test_real_changes_are_found_among_many_unchanged_figures() -> None:
+    rng = np.random.default_rng(7)
+    found = 0
+    comparisons = 200
+    for _ in range(comparisons):
+        rates = rng.uniform(0.2, 0.6, 30)
+        shifted = rates.copy()
+        shifted[:3] += 0.25  # three figures really moved by 25 points
+        before = {Figure(None, Metric.MENTION_RATE, f"b{i}"): r for i, r in enumerate(rates)}
+        x1 = rng.binomial(200, rates)
+        x2 = rng.binomial(200, shifted)
+        tests = compare_figures(
+            {figure: Rate.of(int(x), 200) for figure, x in zip(before, x1, strict=True)},
+            {figure: Rate.of(int(x), 200) for figure, x in zip(before, x2, strict=True)},
+        )
+        found += sum(t.figure.brand in {"b0", "b1", "b2"} for t in tests.significant)
+    assert found / (3 * comparisons) > 0.95
+
+
+def test_compare_figures_tests_together_what_both_runs_have() -> None:
+    visibility = Figure(None, Metric.VISIBILITY)
+    top1 = Figure(None, Metric.TOP1)
+    openai = Figure("openai:gpt-4o", Metric.VISIBILITY)
+    new_brand = Figure(None, Metric.MENTION_RATE, "Attio")
+    empty = Figure("demo:demo", Metric.VISIBILITY)
+    before = {
+        visibility: Rate.of(30, 100),
+        top1: Rate.of(10, 100),
+        openai: Rate.of(15, 50),
+        empty: Rate.of(0, 0),
+    }
+    after = {
+        visibility: Rate.of(60, 100),
+        top1: Rate.of(12, 100),
+        openai: Rate.of(16, 50),
+        new_brand: Rate.of(5, 100),
+        empty: Rate.of(3, 10),
+    }
+    tests = compare_figures(before, after)
+
+    assert tests.tested == 3
+    assert tests.statement == (
+        "3 tests, false discovery rate controlled at 5% (Benjamini–Hochberg)"
+    )
+    assert [t.figure for t in tests.tests] == [visibility, new_brand, top1, empty, openai]
+    p_values = [change_p_value(30, 100, 60, 100), change_p_value(10, 100, 12, 100)]
+    p_values.append(change_p_value(15, 50, 16, 50))
+    q_values = benjamini_hochberg(p_values)
+    moved = tests.get(visibility)
+    assert moved is not None and moved.p_value == pytest.approx(p_values[0])
+    assert moved.q_value == pytest.approx(q_values[0])
+    assert moved.significant and moved.points == pytest.approx(0.3)
+    assert moved.q_text == "q < 0.001" and moved.p_text == "p < 0.001"
+    assert [t.figure for t in tests.significant] == [visibility]
+
+    missing = tests.get(new_brand)
+    assert missing is not None and not missing.tested and not missing.significant
+    assert missing.reason == "no figure in one of the runs" and missing.points is None
+    assert missing.q_text == "not tested"
+    no_answers = tests.get(empty)
+    assert no_answers is not None and not no_answers.tested
+    assert no_answers.reason == "no complete answer in one of the runs"
+
+
+def test_compare_figures_uses_fisher_for_small_counts() -> None:
+    figure = Figure(None, Metric.CITATION_RATE)
+    tests = compare_figures({figure: Rate.of(0, 10)}, {figure: Rate.of(4, 10)})
+    only = tests.get(figure)
+    assert only is not None
+    assert only.p_value == pytest.approx(fisher_exact_p_value(0, 10, 4, 10))
+    assert only.q_value == only.p_value  # one test: nothing to adjust
+    assert not only.significant
+
+
+def test_the_level_is_a_probability() -> None:
+    with pytest.raises(ValueError, match="level"):
+        compare_figures({}, {}, level=0.0)
+
+
+def test_figures_of_a_batch_name_the_target_once() -> None:
+    facts = [
+        IterationFacts(
+            success=True,
+            brands=("HubSpot", "Salesforce"),
+            target_cited=i % 2 == 0,
+            cost_usd=None,
+            latency_ms=None,
+        )
+        for i in range(4)
+    ]
+    metrics = compute_metrics(facts, target="HubSpot", brands=["Salesforce", "Pipedrive"])
+    figures = figures_of(metrics, provider="demo:demo", target="HubSpot")
+    assert set(figures) == {
+        Figure("demo:demo", Metric.VISIBILITY),
+        Figure("demo:demo", Metric.TOP1),
+        Figure("demo:demo", Metric.TOP3),
+        Figure("demo:demo", Metric.CITATION_RATE),
+        Figure("demo:demo", Metric.MENTION_RATE, "Salesforce"),
+        Figure("demo:demo", Metric.MENTION_RATE, "Pipedrive"),
+    }
+    assert figures[Figure("demo:demo", Metric.CITATION_RATE)] == Rate.of(2, 4)
+    assert Figure("demo:demo", Metric.MENTION_RATE, "Salesforce").label == (
+        "Salesforce mention rate, demo:demo"
+    )
+    assert Figure(None, Metric.TOP3).label == "top-3 rate, all providers"
+
+
+def test_pooled_figures_sum_counts() -> None:
+    a, b = Figure(None, Metric.VISIBILITY), Figure(None, Metric.MENTION_RATE, "Zoho CRM")
+    pooled = pool_figures([{a: Rate.of(3, 10), b: Rate.of(1, 10)}, {a: Rate.of(7, 30)}])
+    assert pooled == {a: Rate.of(10, 40), b: Rate.of(1, 10)}
+
+
+def test_q_values_read_as_such() -> None:
+    assert q_text(0.0123) == "q = 0.012"
+    assert q_text(0.0004) == "q < 0.001"
+    assert q_text(1.0) == "q = 1.000"
+    assert q_text(0.04, "p") == "p = 0.040"
