@@ -44,8 +44,8 @@ def fact(
     )
 
 
-def metrics(facts: list[IterationFacts], seed: int = 0) -> BatchMetrics:
-    return compute_metrics(facts, target=TARGET, brands=COMPETITORS, seed=seed)
+def metrics(facts: list[IterationFacts]) -> BatchMetrics:
+    return compute_metrics(facts, target=TARGET, brands=COMPETITORS)
 
 
 facts_strategy = st.builds(
