@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, func, or_, select, update
+from sqlalchemy import Text, cast, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.sql.selectable import ScalarSelect
@@ -426,8 +426,7 @@ async def fill_round_metrics(session: AsyncSession) -> int:
     todo = (
         await session.execute(
             select(ExperimentRound.experiment_id, ExperimentRound.round).where(
-                or_(ExperimentRound.combined.is_(None), ExperimentRound.combinations.is_(None)),
-                has_finished,
+                ExperimentRound.combinations.is_(None), has_finished
             )
         )
     ).all()
