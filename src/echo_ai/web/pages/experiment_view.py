@@ -295,13 +295,6 @@ def _context(viewer: Viewer, experiment: Experiment) -> dict[str, Any]:
     }
 
 
-# --- pages -----------------------------------------------------------------------------
-
-
-ShownQuery = Annotated[Shown, Query()]
-
-
-@router.get(PATH)
 def combined_columns(report: ExperimentReport) -> list[Column]:
     """A column per combination of the run's providers (real, then synthetic: never
     pooled together), named by what it pools."""
@@ -313,6 +306,13 @@ def combined_columns(report: ExperimentReport) -> list[Column]:
     ]
 
 
+# --- pages -----------------------------------------------------------------------------
+
+
+ShownQuery = Annotated[Shown, Query()]
+
+
+@router.get(PATH)
 async def experiment_page(
     request: Request,
     experiment_id: uuid.UUID,
