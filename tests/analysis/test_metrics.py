@@ -11,13 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from echo_ai.analysis.metrics import (
+    Average,
     BatchMetrics,
     IterationFacts,
     Mean,
     Rate,
     compute_metrics,
+    equal_weight,
 )
-from echo_ai.analysis.statistics import wilson_interval
+from echo_ai.analysis.statistics import average_interval, wilson_interval
 
 TARGET = "acme"
 COMPETITORS = ("globex", "initech", "umbrella")
@@ -44,8 +46,8 @@ def fact(
     )
 
 
-def metrics(facts: list[IterationFacts], seed: int = 0) -> BatchMetrics:
-    return compute_metrics(facts, target=TARGET, brands=COMPETITORS, seed=seed)
+def metrics(facts: list[IterationFacts]) -> BatchMetrics:
+    return compute_metrics(facts, target=TARGET, brands=COMPETITORS)
 
 
 facts_strategy = st.builds(
@@ -418,3 +420,43 @@ def test_positions_sources_and_queries_are_counted_once_per_successful_answer() 
     restored = BatchMetrics.model_validate(old)
     assert restored.target_positions is None and restored.sources is None
     assert BatchMetrics.model_validate(m.model_dump(mode="json")) == m
+
+
+# --- equal-weight average over providers -----------------------------------------------
+
+
+def test_the_equal_weight_average_counts_each_provider_once() -> None:
+    # One provider names the target in 9 of 10 answers, the other in 10 of 100: pooled,
+    # the big one dominates (19/110); averaged, each counts once ((0.9 + 0.1) / 2).
+    small = metrics([fact(TARGET, "globex")] * 9 + [fact("globex")])
+    large = metrics([fact(TARGET)] * 10 + [fact("globex")] * 90)
+    pooled = Rate.pool([small.visibility, large.visibility])
+    average = equal_weight({"a:small": small, "b:large": large})
+    assert pooled.value == pytest.approx(19 / 110)
+    assert average.providers == ["a:small", "b:large"]
+    assert average.visibility.value == pytest.approx(0.5)
+    assert average.visibility.providers == 2
+    expected = average_interval(
+        [
+            (r.value or 0.0, r.ci_low or 0.0, r.ci_high or 0.0)
+            for r in (small.visibility, large.visibility)
+        ]
+    )
+    assert (average.visibility.value, average.visibility.ci_low, average.visibility.ci_high) == (
+        pytest.approx(expected[0]),
+        pytest.approx(expected[1]),
+        pytest.approx(expected[2]),
+    )
+    assert set(average.mention_rates) == set(small.mention_rates)
+    assert average.share_of_voice.providers == 2
+
+
+def test_a_provider_without_complete_answers_is_left_out_of_the_average() -> None:
+    answered = metrics([fact(TARGET)] * 5 + [fact()] * 5)
+    failed = metrics([fact(success=False)] * 10)
+    average = equal_weight({"a:answered": answered, "b:failed": failed})
+    assert average.visibility.providers == 1
+    assert average.visibility.value == pytest.approx(0.5)
+    assert Average.over([failed.visibility]) == Average(
+        value=None, ci_low=None, ci_high=None, providers=0
+    )

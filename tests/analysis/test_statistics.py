@@ -14,10 +14,12 @@ from scipy.stats import fisher_exact
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
 from echo_ai.analysis.statistics import (
-    bootstrap_ratio_interval,
+    average_interval,
     fisher_exact_p_value,
     mean_pairwise_jaccard,
     percentile,
+    share_interval,
+    share_score_interval,
     significant_change,
     two_proportion_p_value,
     wilson_interval,
@@ -90,127 +92,176 @@ def test_wilson_rejects_invalid_input(x: int, n: int, confidence: float, message
         wilson_interval(x, n, confidence=confidence)
 
 
-# --- bootstrap ------------------------------------------------------------------------
+# --- share of voice interval -----------------------------------------------------------
 
 
-def _naive_bootstrap(
-    numerators: list[int], denominators: list[int], resamples: int, seed: int
-) -> tuple[float, float]:
-    """Textbook percentile bootstrap: resample row indices, drop zero denominators."""
-    rng = np.random.default_rng(seed + 1_000)
-    nums = np.asarray(numerators)
-    dens = np.asarray(denominators)
-    idx = rng.integers(0, len(nums), size=(resamples, len(nums)))
-    num_sums = nums[idx].sum(axis=1)
-    den_sums = dens[idx].sum(axis=1)
-    keep = den_sums > 0
-    low, high = np.quantile(num_sums[keep] / den_sums[keep], [0.025, 0.975])
-    return float(low), float(high)
-
-
-def _share_of_voice_sample(n: int, seed: int) -> tuple[list[int], list[int]]:
+def _share_sample(n: int, seed: int, rate: float = 0.4) -> tuple[list[int], list[int]]:
+    """Per answer: target named (0/1) and tracked brands named (target included)."""
     rng = random.Random(seed)
-    numerators = [int(rng.random() < 0.4) for _ in range(n)]
-    denominators = [num + rng.randint(0, 4) for num in numerators]
-    return numerators, denominators
+    named = [int(rng.random() < rate) for _ in range(n)]
+    mentions = [flag + rng.randint(0, 4) for flag in named]
+    return named, mentions
 
 
-def test_bootstrap_none_without_data() -> None:
-    assert bootstrap_ratio_interval([], []) is None
-    assert bootstrap_ratio_interval([0, 0, 0], [0, 0, 0]) is None
+def test_share_interval_none_without_data() -> None:
+    assert share_interval([], []) is None
+    assert share_interval([0, 0, 0], [0, 0, 0]) is None
 
 
-def test_bootstrap_rejects_invalid_input() -> None:
+def test_share_interval_rejects_invalid_input() -> None:
     with pytest.raises(ValueError, match="same length"):
-        bootstrap_ratio_interval([1, 2], [3])
-    with pytest.raises(ValueError, match="non-negative"):
-        bootstrap_ratio_interval([-1], [3])
-    with pytest.raises(ValueError, match="resamples"):
-        bootstrap_ratio_interval([1], [3], resamples=0)
+        share_interval([1, 0], [3])
+    with pytest.raises(ValueError, match="at most once"):
+        share_interval([2], [3])
+    with pytest.raises(ValueError, match="at least one brand"):
+        share_interval([1], [0])
     with pytest.raises(ValueError, match="confidence"):
-        bootstrap_ratio_interval([1], [3], confidence=1.0)
+        share_interval([1], [2], confidence=1.0)
+
+
+def test_none_of_n_keeps_an_upper_bound_above_zero() -> None:
+    # 0 of 30 answers name the target while each names two competitors: the bootstrap
+    # said [0, 0]; the true share could well be a few percent.
+    low, high = share_interval([0] * 30, [2] * 30) or (None, None)
+    assert low == 0.0
+    assert high is not None and 0.03 < high < 0.1
+
+
+def test_one_of_n_does_not_collapse_to_the_point() -> None:
+    named = [1] + [0] * 29
+    mentions = [3] + [2] * 29
+    low, high = share_interval(named, mentions) or (None, None)
+    point = 1 / 61
+    assert low is not None and 0.0 < low < point
+    # The bootstrap gave [0, 0.048]; the score interval reaches further.
+    assert high is not None and high > 0.06
+
+
+def test_a_target_named_alone_keeps_a_lower_bound_below_one() -> None:
+    # Competitors are tracked but never named: the share is 1 here, but not for sure.
+    low, high = share_interval([1] * 30, [1] * 30) or (None, None)
+    assert high == 1.0
+    assert low is not None and 0.85 < low < 1.0
+
+
+@given(
+    st.integers(min_value=1, max_value=400),
+    st.integers(min_value=0, max_value=400),
+    st.integers(min_value=1, max_value=5),
+    CONFIDENCES,
+)
+def test_share_interval_is_wilson_when_every_answer_names_as_many_competitors(
+    n: int, named: int, competitors: int, confidence: float
+) -> None:
+    # With K competitors in every answer the share is p / (p + K), a monotone function
+    # of the target's rate p: the interval is Wilson's for p, mapped.
+    assume(named <= n)
+    ours = share_interval(
+        [1] * named + [0] * (n - named),
+        [1 + competitors] * named + [competitors] * (n - named),
+        confidence=confidence,
+    )
+    low, high = proportion_confint(named, n, alpha=1 - confidence, method="wilson")
+    assert ours is not None
+    assert ours[0] == pytest.approx(low / (low + competitors), abs=1e-9)
+    assert ours[1] == pytest.approx(high / (high + competitors), abs=1e-9)
 
 
 @given(
     st.lists(
-        st.tuples(st.integers(0, 3), st.integers(0, 4)).map(lambda t: (min(t), max(t))),
-        min_size=1,
-        max_size=60,
+        st.tuples(st.booleans(), st.integers(min_value=0, max_value=6)), min_size=1, max_size=80
     ),
-    st.integers(0, 2**32),
+    st.randoms(use_true_random=False),
 )
-@settings(max_examples=60)
-def test_bootstrap_contains_point_estimate(rows: list[tuple[int, int]], seed: int) -> None:
-    numerators = [row[0] for row in rows]
-    denominators = [row[1] for row in rows]
-    assume(sum(denominators) > 0)
-    interval = bootstrap_ratio_interval(numerators, denominators, resamples=300, seed=seed)
+def test_share_interval_contains_the_point_and_ignores_order(
+    rows: list[tuple[bool, int]], shuffler: random.Random
+) -> None:
+    named = [int(flag) for flag, _ in rows]
+    mentions = [int(flag) + others for flag, others in rows]
+    assume(sum(mentions) > 0)
+    interval = share_interval(named, mentions)
     assert interval is not None
-    point = sum(numerators) / sum(denominators)
+    point = sum(named) / sum(mentions)
     assert 0.0 <= interval[0] <= point <= interval[1] <= 1.0
+    order = list(range(len(rows)))
+    shuffler.shuffle(order)
+    shuffled = share_interval([named[i] for i in order], [mentions[i] for i in order])
+    assert shuffled == interval
 
 
-def test_bootstrap_narrower_with_more_data() -> None:
-    numerators, denominators = _share_of_voice_sample(50, seed=1)
-    small = bootstrap_ratio_interval(numerators, denominators)
-    large = bootstrap_ratio_interval(numerators * 16, denominators * 16)
-    assert small is not None
-    assert large is not None
-    # Sixteen times the data: the width should shrink by about four.
-    assert (large[1] - large[0]) < 0.4 * (small[1] - small[0])
+def test_share_interval_narrows_with_more_answers() -> None:
+    widths = []
+    for n in (30, 300, 3000):
+        named, mentions = _share_sample(n, seed=n)
+        low, high = share_interval(named, mentions) or (0.0, 1.0)
+        widths.append(high - low)
+    assert widths[0] > widths[1] > widths[2]
+    # Width shrinks like 1 / sqrt(n): ten times the answers, about a third of the width.
+    assert widths[2] / widths[1] == pytest.approx(1 / math.sqrt(10), rel=0.2)
 
 
-def test_bootstrap_is_seeded_and_order_free() -> None:
-    numerators, denominators = _share_of_voice_sample(200, seed=2)
-    first = bootstrap_ratio_interval(numerators, denominators, seed=7)
-    assert first == bootstrap_ratio_interval(numerators, denominators, seed=7)
-    rows = list(zip(numerators, denominators, strict=True))
-    random.Random(3).shuffle(rows)
-    shuffled = bootstrap_ratio_interval([r[0] for r in rows], [r[1] for r in rows], seed=7)
-    assert shuffled == first
-    assert bootstrap_ratio_interval(numerators, denominators, seed=8) != first
+def test_share_interval_agrees_with_the_delta_method_on_large_samples() -> None:
+    # Away from the edges and with many answers, every sound interval for a ratio of
+    # means converges to the delta method's.
+    named, mentions = _share_sample(20_000, seed=3)
+    t = np.asarray(named, dtype=float)
+    b = np.asarray(mentions, dtype=float)
+    ratio = t.sum() / b.sum()
+    se = math.sqrt(np.mean((t - ratio * b) ** 2) / len(t)) / b.mean()
+    low, high = share_interval(named, mentions) or (0.0, 0.0)
+    assert low == pytest.approx(ratio - 1.959964 * se, abs=0.002)
+    assert high == pytest.approx(ratio + 1.959964 * se, abs=0.002)
 
 
-def test_bootstrap_of_a_proportion_agrees_with_wilson() -> None:
-    # With every denominator 1 the ratio is a plain proportion, whose Wilson interval
-    # is an independent estimate of the same uncertainty.
-    rng = random.Random(4)
-    numerators = [int(rng.random() < 0.3) for _ in range(2000)]
-    interval = bootstrap_ratio_interval(numerators, [1] * 2000, resamples=4000)
-    assert interval is not None
-    wilson = wilson_interval(sum(numerators), 2000)
-    assert interval[0] == pytest.approx(wilson[0], abs=0.006)
-    assert interval[1] == pytest.approx(wilson[1], abs=0.006)
+def test_share_score_interval_from_totals_matches_the_per_answer_one() -> None:
+    samples = [_share_sample(n, seed=n, rate=rate) for n, rate in ((30, 0.05), (200, 0.5))]
+    totals = [
+        (
+            len(named),
+            sum(named),
+            sum(m - t for t, m in zip(named, mentions, strict=True)),
+            sum((m - t) ** 2 for t, m in zip(named, mentions, strict=True)),
+            sum(t * (m - t) for t, m in zip(named, mentions, strict=True)),
+        )
+        for named, mentions in samples
+    ]
+    columns = [np.array(column, dtype=np.int64) for column in zip(*totals, strict=True)]
+    lows, highs = share_score_interval(*columns)
+    for index, (named, mentions) in enumerate(samples):
+        assert (lows[index], highs[index]) == share_interval(named, mentions)
 
 
-def test_bootstrap_few_distinct_rows_agrees_with_textbook_resampling() -> None:
-    numerators, denominators = _share_of_voice_sample(400, seed=5)
-    ours = bootstrap_ratio_interval(numerators, denominators, resamples=4000)
-    reference = _naive_bootstrap(numerators, denominators, 4000, seed=5)
-    assert ours is not None
-    assert ours[0] == pytest.approx(reference[0], abs=0.01)
-    assert ours[1] == pytest.approx(reference[1], abs=0.01)
+# --- average over providers -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("block_cells", [2_000_000, 1_000])
-def test_bootstrap_many_distinct_rows_agrees_with_textbook_resampling(block_cells: int) -> None:
-    # A small block size forces the memory-bounded loop to run many times.
-    rng = random.Random(6)
-    numerators = [rng.randint(0, 50) for _ in range(300)]
-    denominators = [num + rng.randint(0, 60) for num in numerators]
-    ours = bootstrap_ratio_interval(
-        numerators, denominators, resamples=3000, block_cells=block_cells
-    )
-    reference = _naive_bootstrap(numerators, denominators, 3000, seed=6)
-    assert ours is not None
-    assert ours[0] == pytest.approx(reference[0], abs=0.01)
-    assert ours[1] == pytest.approx(reference[1], abs=0.01)
+def test_average_interval_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        average_interval([])
+    with pytest.raises(ValueError, match="within its interval"):
+        average_interval([(0.5, 0.6, 0.7)])
 
 
-def test_bootstrap_drops_resamples_without_denominator() -> None:
-    # One answer in ten names any brand: many resamples of 10 have denominator 0.
-    interval = bootstrap_ratio_interval([1] + [0] * 9, [2] + [0] * 9, seed=1)
-    assert interval == (0.5, 0.5)
+def test_average_of_one_estimate_is_that_estimate() -> None:
+    assert average_interval([(0.3, 0.2, 0.45)]) == pytest.approx((0.3, 0.2, 0.45))
+
+
+def test_average_of_providers_that_never_name_the_brand_has_an_upper_bound() -> None:
+    estimates = [(0.0, 0.0, wilson_interval(0, n)[1]) for n in (30, 60, 100)]
+    mean, low, high = average_interval(estimates)
+    assert (mean, low) == (0.0, 0.0)
+    # MOVER: sqrt of the summed squared half-widths over k.
+    expected = math.sqrt(sum(h * h for _, _, h in estimates)) / 3
+    assert high == pytest.approx(expected)
+    assert high > 0.02
+
+
+def test_average_interval_is_the_normal_one_for_symmetric_inputs() -> None:
+    # Symmetric intervals: MOVER is the normal interval of the average of independent
+    # estimates (standard errors add in quadrature, divided by k).
+    mean, low, high = average_interval([(0.4, 0.3, 0.5), (0.6, 0.55, 0.65)])
+    assert mean == pytest.approx(0.5)
+    assert high - mean == pytest.approx(math.sqrt(0.1**2 + 0.05**2) / 2)
+    assert mean - low == pytest.approx(high - mean)
 
 
 # --- Jaccard ----------------------------------------------------------------------------

@@ -236,12 +236,22 @@ async def test_the_detail_shows_live_counters_and_partial_combined_figures(
     assert other["metrics"] is None
     assert detail["status"] == "running"
     assert detail["combined_partial"] is True
-    assert detail["combined_providers"] == ["demo:demo-synthetic-1"]
-    assert detail["combined"]["iterations"] == 30  # the finished batch only
+    # The demo is never pooled with a real provider: no real figure yet, the real
+    # combination names the provider it waits for, the demo's stands apart.
+    assert detail["combined_providers"] == [] and detail["combined"] is None
+    real, synthetic = detail["combinations"]
+    assert (real["partial"], real["missing"], real["pooled"]) == (
+        True,
+        ["openai:gpt-4o-mini"],
+        None,
+    )
+    assert synthetic["pooled"]["iterations"] == 30  # the finished batch only
 
     held.release.set()
     done = await wait_finished(client, created.json()["id"], user)
     assert done["combined_partial"] is False
-    assert done["combined_providers"] == ["demo:demo-synthetic-1", "openai:gpt-4o-mini"]
-    assert done["combined"]["iterations"] == 60
+    assert done["combined_providers"] == ["openai:gpt-4o-mini"]
+    assert done["combined"]["iterations"] == 30
+    assert [c["label"] for c in done["combinations"]] == ["Real providers", "Synthetic (demo)"]
+    assert not any(c["partial"] for c in done["combinations"])
     assert [p["stored"] for p in done["providers"]] == [30, 30]

@@ -1,5 +1,6 @@
 """A round's combined metrics are computed when its batches finish (and on re-score) and
-stored: equal to pooling its iterations, and read without them."""
+stored: equal to pooling its real providers' iterations (the demo's apart), and read
+without them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import delete, select
 
 from echo_ai import migrate
 from echo_ai.analysis.brands import BrandSet
-from echo_ai.analysis.metrics import BatchMetrics
+from echo_ai.analysis.metrics import BatchMetrics, Combination
 from echo_ai.db import transaction, utcnow
 from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments import service as experiment_service
@@ -74,14 +75,20 @@ async def _run(runtime: Runtime, iterations: int = 20, vendor: _Zoho | None = No
     return created.id
 
 
-async def _pooled(runtime: Runtime, experiment_id: uuid.UUID, round_: int) -> BatchMetrics:
-    """The round's providers pooled from their iterations, as the report once did."""
+async def _pooled(
+    runtime: Runtime, experiment_id: uuid.UUID, round_: int, *, synthetic: bool = False
+) -> BatchMetrics:
+    """The round's real (or synthetic) providers pooled from their iterations."""
     async with transaction(runtime.session_factory) as session:
         experiment = await experiment_service.get(session, experiment_id)
         brands = BrandSet.model_validate(experiment.brands)
-        ids = [batch.id for batch in experiment.batch_runs if batch.round == round_]
+        ids = [
+            batch.id
+            for batch in experiment.batch_runs
+            if batch.round == round_ and batch.synthetic == synthetic
+        ]
         facts = await run_service.batch_facts(session, ids, target=brands.target.name)
-    return run_service.metrics_for(facts, brands, seed=run_service.COMBINED_SEED)
+    return run_service.metrics_for(facts, brands)
 
 
 async def _stored(runtime: Runtime, experiment_id: uuid.UUID, round_: int) -> ExperimentRound:
@@ -95,10 +102,19 @@ async def test_the_combined_metrics_are_stored_when_the_round_finishes(runtime: 
     experiment_id = await _run(runtime)
     stored = await _stored(runtime, experiment_id, 1)
     assert stored.complete is True
-    assert stored.combined_providers == ["demo:demo-synthetic-1", "openai:gpt-4o-mini"]
+    # The demo ran beside a real provider: never pooled with it.
+    assert stored.combined_providers == ["openai:gpt-4o-mini"]
     assert stored.combined is not None
     assert BatchMetrics.model_validate(stored.combined) == await _pooled(runtime, experiment_id, 1)
-    assert stored.combined["iterations"] == 40
+    assert stored.combined["iterations"] == 20
+    real, synthetic = (Combination.model_validate(c) for c in stored.combinations or [])
+    assert (real.synthetic, real.providers, real.missing) == (False, ["openai:gpt-4o-mini"], [])
+    assert real.pooled == BatchMetrics.model_validate(stored.combined)
+    assert (synthetic.synthetic, synthetic.providers) == (True, ["demo:demo-synthetic-1"])
+    assert synthetic.pooled == await _pooled(runtime, experiment_id, 1, synthetic=True)
+    assert synthetic.pooled is not None and synthetic.pooled.iterations == 20
+    # One provider of each kind: the average over providers is that provider's figure.
+    assert real.equal_weight is None and synthetic.equal_weight is None
 
 
 async def test_a_failed_batch_is_pooled_with_what_it_stored(runtime: Runtime) -> None:
@@ -106,10 +122,10 @@ async def test_a_failed_batch_is_pooled_with_what_it_stored(runtime: Runtime) ->
     experiment_id = await _run(runtime, vendor=_Zoho(answers=5))
     stored = await _stored(runtime, experiment_id, 1)
     assert stored.complete is True
-    assert stored.combined_providers == ["demo:demo-synthetic-1", "openai:gpt-4o-mini"]
+    assert stored.combined_providers == ["openai:gpt-4o-mini"]
     assert stored.combined is not None
     assert BatchMetrics.model_validate(stored.combined) == await _pooled(runtime, experiment_id, 1)
-    assert stored.combined["succeeded"] == 20 + 5
+    assert stored.combined["succeeded"] == 5
 
 
 async def test_the_report_reads_stored_figures_without_the_iterations(runtime: Runtime) -> None:
@@ -125,7 +141,8 @@ async def test_the_report_reads_stored_figures_without_the_iterations(runtime: R
             session, await experiment_service.get(session, experiment_id)
         )
     assert after.combined is not None and after.combined == before.combined
-    assert after.combined.iterations == 40
+    assert after.combined.iterations == 20
+    assert after.combinations == before.combinations and len(after.combinations) == 2
     assert (after.combined_partial, after.combined_providers) == (False, before.combined_providers)
     assert [metrics for _, metrics in after.batches] == [metrics for _, metrics in before.batches]
 
@@ -184,8 +201,12 @@ async def test_the_upgrade_counts_and_combines_what_earlier_versions_stored(
     assert one.complete is True and one.combined is not None
     assert BatchMetrics.model_validate(one.combined) == expected[0]
     assert two.complete is False
-    assert two.combined_providers == ["demo:demo-synthetic-1"]
-    assert two.combined is not None and two.combined["iterations"] == 15
+    # Only the demo has finished: no real figure yet, the real combination waits for
+    # openai, and the demo's stands apart.
+    assert two.combined is None and two.combined_providers == []
+    real, synthetic = (Combination.model_validate(c) for c in two.combinations or [])
+    assert (real.pooled, real.missing, real.partial) == (None, ["openai:gpt-4o-mini"], True)
+    assert synthetic.pooled is not None and synthetic.pooled.iterations == 15
     async with transaction(runtime.session_factory) as session:
         assert await run_service.fill_round_metrics(session) == 0  # done once
 
@@ -199,3 +220,52 @@ async def _batches(runtime: Runtime, experiment_id: uuid.UUID) -> list[BatchRun]
                 .order_by(BatchRun.round, BatchRun.created_at)
             )
         )
+
+
+class _Other(_Zoho):
+    """A second real vendor (Anthropic at the network edge) naming the same brands."""
+
+    name = "anthropic"
+
+
+async def test_real_providers_are_pooled_and_averaged_apart_from_the_demo(
+    runtime: Runtime,
+) -> None:
+    runtime.providers.register(_Zoho())
+    runtime.providers.register(_Other())
+    async with transaction(runtime.session_factory) as session:
+        created = await experiment_service.create(
+            session,
+            experiment_input(
+                iterations=20,
+                providers=["demo", "openai:gpt-4o-mini", "anthropic:claude-haiku-4-5"],
+                brands=brand_set().model_dump(),
+            ),
+            chunk_size=10,
+        )
+    await runtime.executor.run_experiment(created.id)
+    stored = await _stored(runtime, created.id, 1)
+    real, synthetic = (Combination.model_validate(c) for c in stored.combinations or [])
+    assert real.providers == ["openai:gpt-4o-mini", "anthropic:claude-haiku-4-5"]
+    assert stored.combined_providers == real.providers
+    pooled = real.pooled
+    assert pooled is not None
+    # Pooled: answers weigh equally (openai's 20 outweigh anthropic's 4); averaged: each
+    # provider once. Both name Zoho CRM in every answer here, so both give 1.
+    average = real.equal_weight
+    assert average is not None and average.providers == real.providers
+    assert average.visibility.providers == 2
+    batches = {b.provider: b for b in await _batches(runtime, created.id)}
+    rates = [
+        BatchMetrics.model_validate(batches[name].metrics).visibility
+        for name in ("openai", "anthropic")
+    ]
+    assert average.visibility.value == pytest.approx(sum(rate.value or 0.0 for rate in rates) / 2)
+    assert pooled.visibility.numerator == sum(rate.numerator for rate in rates)
+    assert pooled.succeeded == sum(rate.denominator for rate in rates)
+    assert average.visibility.ci_low is not None and average.visibility.ci_high is not None
+    assert average.visibility.ci_low <= average.visibility.value <= average.visibility.ci_high
+    # The demo's answers are in neither real figure.
+    assert synthetic.providers == ["demo:demo-synthetic-1"]
+    assert synthetic.pooled is not None and synthetic.pooled.iterations == 20
+    assert pooled.iterations == batches["openai"].stored + batches["anthropic"].stored

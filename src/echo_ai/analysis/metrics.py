@@ -3,13 +3,15 @@
 Definitions follow docs/metrics.md. Every rate keeps its numerator and denominator so
 results pool across providers, runs and days by summing counts, never by averaging
 averages. Metrics for several providers together are ``compute_metrics`` on the union of
-their facts, which weighs every answer equally.
+their facts, which weighs every answer equally (a provider with more complete answers
+weighs more); :func:`equal_weight` gives the other reading, the plain average over
+providers, and :class:`Combination` keeps both with what they pool.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Self
@@ -17,9 +19,10 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from echo_ai.analysis.statistics import (
-    bootstrap_ratio_interval,
+    average_interval,
     mean_pairwise_jaccard,
     percentile,
+    share_interval,
     wilson_interval,
 )
 
@@ -134,7 +137,8 @@ class Mean(_Frozen):
 
 
 class ShareOfVoice(_Frozen):
-    """Target mentions over mentions of all tracked brands, with a bootstrap interval.
+    """Target mentions over mentions of all tracked brands, with a score interval over
+    answers (:func:`echo_ai.analysis.statistics.share_interval`).
 
     Pooling needs the per-answer data for the interval, so combined figures come from
     ``compute_metrics`` over the union of facts rather than from summing these.
@@ -352,11 +356,15 @@ def _latency_stats(latencies: Sequence[float]) -> LatencyStats:
 
 
 def _share_of_voice(
-    target_per_answer: Sequence[int], brands_per_answer: Sequence[int], *, seed: int
+    target_per_answer: Sequence[int], brands_per_answer: Sequence[int], *, alone: bool
 ) -> ShareOfVoice:
+    """``alone``: the target is the only tracked brand, so its share is 1 by definition
+    (no interval to estimate)."""
     target_mentions = sum(target_per_answer)
     all_mentions = sum(brands_per_answer)
-    interval = bootstrap_ratio_interval(target_per_answer, brands_per_answer, seed=seed)
+    interval = share_interval(target_per_answer, brands_per_answer)
+    if alone and interval is not None:
+        interval = (1.0, 1.0)
     if interval is None:
         return ShareOfVoice(
             target_mentions=target_mentions,
@@ -375,7 +383,7 @@ def _share_of_voice(
 
 
 def compute_metrics(
-    facts: Sequence[IterationFacts], *, target: str, brands: Sequence[str], seed: int = 0
+    facts: Sequence[IterationFacts], *, target: str, brands: Sequence[str]
 ) -> BatchMetrics:
     """Metrics of a batch; rates are over complete answers only.
 
@@ -383,8 +391,7 @@ def compute_metrics(
     their own counts (all of them in cost and tokens when known), but never in a rate: a
     timeout says nothing about what the assistant would have answered, and an answer cut
     off by the output limit never got to the brands it would have named.
-    ``brands`` are the tracked brands; the target is tracked even if not listed. The
-    seed makes the share-of-voice bootstrap reproducible.
+    ``brands`` are the tracked brands; the target is tracked even if not listed.
     """
     tracked = _tracked_brands(target, brands)
     tracked_set = frozenset(tracked)
@@ -440,7 +447,9 @@ def compute_metrics(
         empty=not_samples["empty"],
         visibility=Rate.of(visible, succeeded),
         mention_rates={brand: Rate.of(count, succeeded) for brand, count in mention_counts.items()},
-        share_of_voice=_share_of_voice(target_per_answer, brands_per_answer, seed=seed),
+        share_of_voice=_share_of_voice(
+            target_per_answer, brands_per_answer, alone=len(tracked) == 1
+        ),
         average_position=Mean.of(float(rank_total), visible),
         top1=Rate.of(top1, succeeded),
         top3=Rate.of(top3, succeeded),
@@ -455,3 +464,81 @@ def compute_metrics(
         sources=sources.sources(),
         search_queries=sources.search_queries(),
     )
+
+
+class Average(_Frozen):
+    """The equal-weight average of a rate over providers, with its 95% interval
+    (:func:`echo_ai.analysis.statistics.average_interval`); None when no provider has a
+    value."""
+
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    providers: int = Field(ge=0)
+    """How many providers the average is over (those with a value)."""
+
+    @classmethod
+    def over(cls, figures: Iterable[Rate | ShareOfVoice]) -> Average:
+        estimates = [
+            (figure.value, figure.ci_low, figure.ci_high)
+            for figure in figures
+            if figure.value is not None and figure.ci_low is not None and figure.ci_high is not None
+        ]
+        if not estimates:
+            return cls(value=None, ci_low=None, ci_high=None, providers=0)
+        value, low, high = average_interval(estimates)
+        return cls(value=value, ci_low=low, ci_high=high, providers=len(estimates))
+
+
+class EqualWeight(_Frozen):
+    """Rates averaged over providers, each provider counting once whatever its number of
+    answers: what "how do the assistants treat my brand" means. The pooled figures weigh
+    each answer once instead, so a provider with more complete answers weighs more."""
+
+    providers: list[str]
+    visibility: Average
+    share_of_voice: Average
+    top1: Average
+    top3: Average
+    citation_rate: Average
+    mention_rates: dict[str, Average]
+
+
+def equal_weight(per_provider: Mapping[str, BatchMetrics]) -> EqualWeight:
+    """The equal-weight averages of the given providers' metrics (name to metrics)."""
+    metrics = list(per_provider.values())
+    brands = list(dict.fromkeys(brand for m in metrics for brand in m.mention_rates))
+    return EqualWeight(
+        providers=list(per_provider),
+        visibility=Average.over(m.visibility for m in metrics),
+        share_of_voice=Average.over(m.share_of_voice for m in metrics),
+        top1=Average.over(m.top1 for m in metrics),
+        top3=Average.over(m.top3 for m in metrics),
+        citation_rate=Average.over(m.citation_rate for m in metrics),
+        mention_rates={
+            brand: Average.over(m.mention_rates[brand] for m in metrics if brand in m.mention_rates)
+            for brand in brands
+        },
+    )
+
+
+class Combination(_Frozen):
+    """One combination of a run's providers: real ones, or synthetic (demo) ones, never
+    both (synthetic answers say nothing about a real assistant)."""
+
+    synthetic: bool
+    providers: list[str]
+    """The providers (``vendor:model``) whose finished batches are combined."""
+    missing: list[str]
+    """Providers of the same kind whose batch has not finished: the figures are partial
+    and leave them out until it does."""
+    pooled: BatchMetrics | None
+    """Every complete answer of ``providers`` counted once (more answers, more weight);
+    None while none of them has finished."""
+    equal_weight: EqualWeight | None
+    """The average over ``providers``, each counting once (None for a single provider,
+    where it is the pooled figure)."""
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.missing)

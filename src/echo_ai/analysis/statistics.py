@@ -21,16 +21,25 @@ from numpy.typing import NDArray
 # floating point makes their probabilities differ in the last bits (R uses the same).
 _FISHER_RELATIVE_TOLERANCE = 1e-7
 
-# A multinomial draw costs about eight uniform index draws per category, so it pays off
-# once the distinct (numerator, denominator) pairs are fewer than n / 8.
-_MULTINOMIAL_COST_RATIO = 8
-
-# Index-sampling bootstrap works on blocks of at most this many drawn items at once.
-_BOOTSTRAP_BLOCK_CELLS = 2_000_000
-
 # Work on blocks of at most this many pair similarities at once, so that thousands of
 # distinct sets never materialise a huge matrix.
 _JACCARD_BLOCK_CELLS = 2_000_000
+
+
+INDEPENDENT_TEMPERATURE = 0.7
+"""Below this sampling temperature answers repeat often enough that the intervals, which
+treat answers as independent samples, come out too narrow: users are warned."""
+
+
+def temperature_warning(temperature: float) -> str | None:
+    """The warning a user sees when an experiment samples below
+    :data:`INDEPENDENT_TEMPERATURE` (None at or above it)."""
+    if temperature >= INDEPENDENT_TEMPERATURE:
+        return None
+    return (
+        f"Temperature {temperature:g} is below {INDEPENDENT_TEMPERATURE:g}: answers repeat, "
+        "and the intervals, which assume independent answers, are too narrow."
+    )
 
 
 def _check_confidence(confidence: float) -> None:
@@ -93,87 +102,157 @@ def wilson_half_width(n: int, *, proportion: float = 0.5, confidence: float = 0.
     return _wilson(proportion, n, confidence)[1]
 
 
-def bootstrap_ratio_interval(
-    numerators: Sequence[int],
-    denominators: Sequence[int],
+def share_interval(
+    target_per_answer: Sequence[int],
+    mentions_per_answer: Sequence[int],
     *,
-    resamples: int = 2000,
     confidence: float = 0.95,
-    seed: int = 0,
-    block_cells: int = _BOOTSTRAP_BLOCK_CELLS,
 ) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of ``sum(numerators) / sum(denominators)``.
+    """Score interval of a share of voice ``sum(target) / sum(mentions)`` over answers.
 
-    Iterations, not mentions, are resampled because mentions inside one answer are not
-    independent. Resampling n items with replacement is the same as drawing how often
-    each distinct (numerator, denominator) pair is picked from a multinomial, so with
-    few distinct pairs (a handful for share of voice) the cost does not grow with n;
-    the result never depends on the order of the inputs. Resamples whose denominator
-    is 0 have no ratio and are dropped. The bounds are widened to include the point
-    estimate if the percentile interval misses it (tiny, very skewed samples), so
-    displays never show a value outside its interval.
-
-    ``block_cells`` bounds the memory of index sampling (items drawn per block); the
-    result does not depend on it.
-
-    Returns None when there is no data or the total denominator is 0.
+    ``target_per_answer`` is 1 when the answer names the target (0 otherwise) and
+    ``mentions_per_answer`` the tracked brands it names, target included. Answers, not
+    mentions, are the independent units (one answer's mentions are not independent), so
+    the interval is a score interval on the answer totals (see :func:`share_score_interval`);
+    one pass over the data, O(n). Returns None without data or without any mention.
     """
-    if len(numerators) != len(denominators):
-        raise ValueError("numerators and denominators must have the same length")
-    if resamples < 1:
-        raise ValueError(f"resamples must be positive, got {resamples}")
+    if len(target_per_answer) != len(mentions_per_answer):
+        raise ValueError("target and mention counts must have the same length")
     _check_confidence(confidence)
-    n = len(numerators)
+    n = len(target_per_answer)
     if n == 0:
         return None
-    pairs = np.column_stack(
-        (np.asarray(numerators, dtype=np.int64), np.asarray(denominators, dtype=np.int64))
-    )
-    if bool((pairs < 0).any()):
-        raise ValueError("numerators and denominators must be non-negative")
-    total_denominator = int(pairs[:, 1].sum())
-    if total_denominator == 0:
+    target = np.asarray(target_per_answer, dtype=np.int64)
+    mentions = np.asarray(mentions_per_answer, dtype=np.int64)
+    if bool(((target != 0) & (target != 1)).any()):
+        raise ValueError("the target is named at most once per answer (0 or 1)")
+    others = mentions - target
+    if bool((others < 0).any()):
+        raise ValueError("an answer naming the target names at least one brand")
+    if int(mentions.sum()) == 0:
         return None
-    point = int(pairs[:, 0].sum()) / total_denominator
-
-    resampled_numerators, resampled_denominators = _resample_sums(
-        pairs, resamples, seed, block_cells
+    low, high = share_score_interval(
+        np.array([n]),
+        np.array([int(target.sum())]),
+        np.array([int(others.sum())]),
+        np.array([int((others * others).sum())]),
+        np.array([int((target * others).sum())]),
+        confidence=confidence,
     )
-    usable = resampled_denominators > 0
-    if not bool(usable.any()):
-        return point, point
-    ratios = resampled_numerators[usable] / resampled_denominators[usable]
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(ratios, [tail, 1.0 - tail])
-    return min(float(low), point), max(float(high), point)
+    return float(low[0]), float(high[0])
 
 
-def _resample_sums(
-    pairs: NDArray[np.int64], resamples: int, seed: int, block_cells: int
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Column sums of ``resamples`` bootstrap resamples of the rows of ``pairs``.
+def share_score_interval(
+    answers: NDArray[np.int64],
+    named: NDArray[np.int64],
+    others: NDArray[np.int64],
+    others_squared: NDArray[np.int64],
+    named_others: NDArray[np.int64],
+    *,
+    confidence: float = 0.95,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Score intervals of shares of voice from per-sample totals (vectorised over samples).
 
-    Few distinct rows (the usual case): one multinomial draw of how often each is
-    picked, independent of n. Many distinct rows: plain index sampling, cheaper per
-    draw, in blocks to bound memory. Both work on the sorted multiset of rows, so the
-    order of the input never changes the result.
+    Per sample: ``answers`` (n), ``named`` (answers naming the target, X), ``others``
+    (mentions of the other brands, K), ``others_squared`` (sum of each answer's K squared)
+    and ``named_others`` (sum of K over answers naming the target). Every sample needs at
+    least one mention (X + K > 0).
+
+    The share r = X / (X + K) solves sum_i (T_i - r B_i) = 0, with T_i the target
+    indicator and B_i = T_i + K_i an answer's mentions. The interval keeps every r whose
+    score (X - r (X + K))^2 stays within z^2 n Var(T - r B), the variance taken *under
+    r* for the target, the way Wilson's interval takes p (1 - p) under p: the target's
+    rate r implies given the competitors' mean k (p0 = r k / (1 - r)) has variance
+    p0 (1 - p0); the competitors' variance and covariance are the sample's. So 0 of n
+    keeps an upper bound above 0 where a bootstrap collapses to [0, 0], and when every
+    answer names the same number of competitors this is exactly Wilson's interval for the
+    target's rate, mapped to the share. The score is a quadratic in r on each side of
+    r* = 1 / (1 + k) (beyond it p0 > 1: no target variance left), so the bounds are
+    closed-form roots. When no competitor was ever named (K = 0, share 1), the lower
+    bound takes the competitors' rate at its Wilson upper bound for 0 of n.
     """
-    n = len(pairs)
-    distinct, counts = np.unique(pairs, axis=0, return_counts=True)
-    rng = np.random.default_rng(seed)
-    if len(distinct) * _MULTINOMIAL_COST_RATIO <= n:
-        draws = rng.multinomial(n, counts / n, size=resamples)
-        return draws @ distinct[:, 0], draws @ distinct[:, 1]
-    ordered = np.repeat(distinct, counts, axis=0)
-    numerators = np.empty(resamples, dtype=np.int64)
-    denominators = np.empty(resamples, dtype=np.int64)
-    block = max(1, block_cells // n)
-    for start in range(0, resamples, block):
-        stop = min(start + block, resamples)
-        picks = ordered[rng.integers(0, n, size=(stop - start, n))]
-        numerators[start:stop] = picks[:, :, 0].sum(axis=1)
-        denominators[start:stop] = picks[:, :, 1].sum(axis=1)
-    return numerators, denominators
+    _check_confidence(confidence)
+    z2 = _z_critical(confidence) ** 2
+    n = answers.astype(np.float64)
+    x = named.astype(np.float64)
+    k = others.astype(np.float64)
+    total = x + k
+    if bool((total <= 0).any()):
+        raise ValueError("every sample needs at least one mention")
+    p_hat = x / n
+    k_mean = k / n
+    var_others = np.maximum(others_squared / n - k_mean * k_mean, 0.0)
+    covariance = named_others / n - p_hat * k_mean
+    point = x / total
+    z2n = z2 * n
+    # (X - r (X + K))^2 - z^2 n Var(r) = a r^2 + b r + c on each side of r*.
+    a_outer = total * total - z2n * (var_others + 2.0 * covariance)
+    b_outer = -2.0 * x * total + 2.0 * z2n * covariance
+    a_inner = a_outer + z2n * k_mean * (1.0 + k_mean)
+    b_inner = b_outer - z2n * k_mean
+    c = x * x
+    split = 1.0 / (1.0 + k_mean)
+
+    low = _root_between(a_inner, b_inner, c, np.zeros_like(point), point)
+    low = np.where(x == 0, 0.0, low)
+    at_split = (a_inner * split + b_inner) * split + c
+    inner_high = _root_between(a_inner, b_inner, c, point, split)
+    outer_high = _root_between(a_outer, b_outer, c, split, np.ones_like(point))
+    at_one = a_outer + b_outer + c
+    high = np.where(at_split > 0, inner_high, np.where(at_one <= 0, 1.0, outer_high))
+
+    # No competitor named: the share is 1 in the sample; its lower bound puts the
+    # competitors' rate at Wilson's upper bound for 0 of n.
+    alone = k == 0
+    others_high = z2 / (n + z2)
+    low = np.where(alone, p_hat / (p_hat + others_high), low)
+    high = np.where(alone, 1.0, high)
+    return np.clip(np.minimum(low, point), 0.0, 1.0), np.clip(np.maximum(high, point), 0.0, 1.0)
+
+
+def _root_between(
+    a: NDArray[np.float64],
+    b: NDArray[np.float64],
+    c: NDArray[np.float64],
+    start: NDArray[np.float64],
+    stop: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """The root of a r^2 + b r + c in [start, stop] (the quadratic changes sign there),
+    the nearer to the interval when rounding moves both out; the stable formula avoids
+    cancellation."""
+    discriminant = np.sqrt(np.maximum(b * b - 4.0 * a * c, 0.0))
+    q = -0.5 * (b + np.copysign(discriminant, b))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first = np.where(a != 0, q / np.where(a != 0, a, 1.0), np.inf)
+        second = np.where(q != 0, c / np.where(q != 0, q, 1.0), np.inf)
+    middle = (start + stop) / 2.0
+    nearer = np.where(np.abs(first - middle) <= np.abs(second - middle), first, second)
+    return np.clip(nearer, start, stop)
+
+
+def average_interval(
+    estimates: Sequence[tuple[float, float, float]],
+) -> tuple[float, float, float]:
+    """Equal-weight average of independent estimates with the interval of the average.
+
+    ``estimates`` are (value, low, high) per provider, each with its own interval (a
+    Wilson or score interval). The bounds recover the variance from those intervals
+    (MOVER, Zou & Donner 2008): low = mean - sqrt(sum((value - low)^2)) / k and high =
+    mean + sqrt(sum((high - value)^2)) / k. Because each provider's interval already
+    keeps its coverage at 0 of n and n of n, so does the average: three providers that
+    never name the brand give an upper bound above 0, where a normal interval on the
+    average would give [0, 0].
+    """
+    if not estimates:
+        raise ValueError("the average needs at least one estimate")
+    for value, low, high in estimates:
+        if not low <= value <= high:
+            raise ValueError(f"a value must lie within its interval: {value} in [{low}, {high}]")
+    k = len(estimates)
+    mean = math.fsum(value for value, _, _ in estimates) / k
+    below = math.sqrt(math.fsum((value - low) ** 2 for value, low, _ in estimates)) / k
+    above = math.sqrt(math.fsum((high - value) ** 2 for value, _, high in estimates)) / k
+    return mean, max(0.0, mean - below), min(1.0, mean + above)
 
 
 def mean_pairwise_jaccard(

@@ -109,6 +109,11 @@ def run(
     )
     if export_path is not None:
         options.check_writable(export_path)
+    from echo_ai.analysis.statistics import temperature_warning
+
+    warning = temperature_warning(data.temperature)
+    if warning is not None:
+        typer.echo(f"warning: {warning}", err=True)
 
     async def queue(session: AsyncSession, runtime: Runtime) -> uuid.UUID:
         workspace = await local_workspace(session)

@@ -10,9 +10,15 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from echo_ai.analysis.metrics import BatchMetrics, Mean, Rate
+from echo_ai.analysis.metrics import Average, BatchMetrics, Mean, Rate
 from echo_ai.analysis.significance import ChangeTests, RunSignificance
-from echo_ai.experiments.schemas import SYNTHETIC_NOTICE, ExperimentDetail, ExperimentReport
+from echo_ai.experiments.schemas import (
+    SYNTHETIC_NOTICE,
+    ExperimentDetail,
+    ExperimentReport,
+    combinations_out,
+    experiment_warnings,
+)
 from echo_ai.runs.models import BatchRun, Experiment
 
 
@@ -146,6 +152,8 @@ def report_renderable(report: ExperimentReport, changes: RunSignificance | None 
     parts: list[Any] = []
     if report.synthetic:
         parts.append(Panel(SYNTHETIC_NOTICE, style="bold yellow"))
+    for warning in experiment_warnings(experiment):
+        parts.append(Panel(escape(warning), title="warning", style="yellow"))
     status = status_text(experiment.status, report.failed_providers)
     parts.append(
         f"[bold]{experiment.name}[/bold]  id {experiment.id}  status {status}\n"
@@ -163,14 +171,46 @@ def report_renderable(report: ExperimentReport, changes: RunSignificance | None 
         if why:
             title += f" — {batch.status}: {why}"
         parts.append(metrics_table(title, metrics))
-    if report.combined is not None and len(report.batches) > 1:
-        title = "all providers combined"
-        if report.combined_partial:
-            title = "combined so far (partial: " + ", ".join(report.combined_providers) + ")"
-        parts.append(metrics_table(title, report.combined))
+    parts.extend(combination_renderables(report))
     if changes is not None:
         parts.append(changes_text(changes))
     return Group(*parts)
+
+
+def combination_renderables(report: ExperimentReport) -> list[Any]:
+    """Each combination of the run's providers (real, then synthetic), titled with what
+    it pools and who is missing, with the equal-weight average over providers under it."""
+    if len(report.batches) < 2:
+        return []
+    parts: list[Any] = []
+    for combination in combinations_out(report.combinations):
+        pools = ", ".join(combination.providers) or "none finished yet"
+        title = f"{combination.label} combined ({pools})"
+        if combination.partial:
+            title += " — partial, still running: " + ", ".join(combination.missing)
+        if combination.pooled is None:
+            parts.append(escape(title))
+            continue
+        parts.append(
+            metrics_table(
+                escape(title) + " — pooled: more complete answers, more weight", combination.pooled
+            )
+        )
+        average = combination.equal_weight
+        if average is not None:
+            parts.append(
+                f"  equal-weight average over {len(average.providers)} providers: "
+                f"visibility {_average(average.visibility)}, "
+                f"share of voice {_average(average.share_of_voice)}, "
+                f"citation rate {_average(average.citation_rate)}"
+            )
+    return parts
+
+
+def _average(figure: Average) -> str:
+    if figure.value is None:
+        return "–"
+    return f"{percent(figure.value)} {interval(figure.ci_low, figure.ci_high)}"
 
 
 def report_target(experiment: Experiment) -> str:

@@ -4,7 +4,7 @@ file or the API) and the one output shape of the API and ``--json``."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -22,8 +22,9 @@ from pydantic import (
 
 from echo_ai.analysis.brands import BrandSet, Name
 from echo_ai.analysis.extraction import Extraction
-from echo_ai.analysis.metrics import BatchMetrics, Rate
+from echo_ai.analysis.metrics import BatchMetrics, Combination, EqualWeight, Rate
 from echo_ai.analysis.significance import METHOD, ChangeTest, ChangeTests, Metric, RunSignificance
+from echo_ai.analysis.statistics import temperature_warning
 from echo_ai.providers.registry import MAX_SPEC_LENGTH, ProviderSpec
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentStatus, Iteration
@@ -138,6 +139,9 @@ class ExperimentReport:
     """Some batch of the latest run has not finished: ``combined`` leaves it out."""
     earlier: list[tuple[BatchRun, BatchMetrics | None]]
     """The batches of earlier runs (a recurring experiment's history), newest first."""
+    combinations: list[Combination] = field(default_factory=list)
+    """The latest run's combinations: real providers, then synthetic ones (each kind
+    that ran; never pooled together). ``combined`` is the first one's pooled figures."""
 
     @property
     def failed_providers(self) -> list[str]:
@@ -222,6 +226,12 @@ class BatchRunOut(BaseModel):
         )
 
 
+def experiment_warnings(experiment: Experiment) -> list[str]:
+    """What the user should know before trusting the intervals (low temperature)."""
+    warning = temperature_warning(experiment.temperature)
+    return [warning] if warning else []
+
+
 class ExperimentOut(BaseModel):
     id: uuid.UUID
     name: str
@@ -239,6 +249,9 @@ class ExperimentOut(BaseModel):
     brands_revision: int
     iterations: int
     temperature: float
+    warnings: list[str]
+    """Why the intervals may mislead, e.g. a temperature below 0.7 (answers repeat, so
+    the intervals, which assume independent answers, are too narrow)."""
     grounding: bool
     require_grounding: bool
     brand_profile_id: uuid.UUID | None
@@ -264,6 +277,7 @@ class ExperimentOut(BaseModel):
             brands_revision=experiment.brands_revision,
             iterations=experiment.iterations,
             temperature=experiment.temperature,
+            warnings=experiment_warnings(experiment),
             grounding=experiment.grounding,
             require_grounding=experiment.require_grounding,
             brand_profile_id=experiment.brand_profile_id,
@@ -378,13 +392,62 @@ class RunComparisonOut(BaseModel):
     synthetic: bool
     changes: ChangeTestsOut
     """Changes from A to B (``before`` is A)."""
+class CombinationOut(BaseModel):
+    """One combination of the latest run's providers: the real ones or the synthetic
+    (demo) ones, never both."""
+
+    label: str
+    """What it pools, as pages and the CLI title it: ``All providers`` (only real
+    providers ran), ``Real providers`` (demo ran beside them, apart) or ``Synthetic
+    (demo)``."""
+    synthetic: bool
+    partial: bool
+    """Some provider of this kind has not finished: the figures leave it out."""
+    providers: list[str]
+    """The providers (``vendor:model``) combined."""
+    missing: list[str]
+    """The providers of this kind still queued or running (left out until they finish)."""
+    pooled: BatchMetrics | None
+    """Every complete answer counted once: a provider with more complete answers weighs
+    more. None until one of ``providers`` has finished."""
+    equal_weight: EqualWeight | None
+    """Each provider counted once: the average of the per-provider rates with its
+    interval (None for a single provider)."""
+
+    @classmethod
+    def of(cls, combination: Combination, *, both_kinds: bool) -> CombinationOut:
+        return cls(
+            label=combination_label(combination, both_kinds=both_kinds),
+            synthetic=combination.synthetic,
+            partial=combination.partial,
+            providers=combination.providers,
+            missing=combination.missing,
+            pooled=combination.pooled,
+            equal_weight=combination.equal_weight,
+        )
+
+
+def combination_label(combination: Combination, *, both_kinds: bool) -> str:
+    if combination.synthetic:
+        return "Synthetic (demo)"
+    return "Real providers" if both_kinds else "All providers"
+
+
+def combinations_out(combinations: list[Combination]) -> list[CombinationOut]:
+    both_kinds = len(combinations) > 1
+    return [CombinationOut.of(c, both_kinds=both_kinds) for c in combinations]
 
 
 class ExperimentDetail(ExperimentOut):
     combined: BatchMetrics | None
     """The latest run's providers pooled at the iteration level (None until a batch has
-    finished). While the run goes on it covers only its finished batches: see
+    finished): the real providers' when any ran, else the demo's (never both; see
+    ``combinations``). While the run goes on it covers only its finished batches: see
     ``combined_partial`` and ``combined_providers``."""
+    combinations: list[CombinationOut]
+    """Every combination of the latest run, labelled: real providers, then synthetic
+    ones, each pooled and averaged with equal weights, marked partial (naming who is
+    missing) while some of its providers run."""
     combined_partial: bool
     """Some batch of the latest run is still queued or running, so ``combined`` leaves it
     out (its live counts are in ``providers``)."""
@@ -409,6 +472,7 @@ class ExperimentDetail(ExperimentOut):
             combined=report.combined,
             combined_partial=report.combined_partial,
             combined_providers=report.combined_providers,
+            combinations=combinations_out(report.combinations),
             history=history,
             changes=RunChangesOut.of(changes) if changes is not None else None,
         )

@@ -24,7 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.extraction import BrandMatcher, Extraction
-from echo_ai.analysis.metrics import BatchMetrics
+from echo_ai.analysis.metrics import BatchMetrics, Combination
 from echo_ai.analysis.scoring import citations_from
 from echo_ai.brands import service as brand_service
 from echo_ai.db import after_commit, keyset_after, utcnow
@@ -432,6 +432,9 @@ async def report(session: AsyncSession, experiment: Experiment) -> ExperimentRep
         combined_providers=list(stored.combined_providers) if stored is not None else [],
         combined_partial=stored is None or not stored.complete,
         earlier=earlier,
+        combinations=[
+            Combination.model_validate(c) for c in (stored and stored.combinations) or []
+        ],
     )
 
 

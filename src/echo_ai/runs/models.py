@@ -211,11 +211,12 @@ class BatchRun(UUIDPrimaryKey, Timestamps, Base):
 
 
 class ExperimentRound(UUIDPrimaryKey, Timestamps, Base):
-    """One run (round) of an experiment: its providers pooled, stored when a batch ends.
+    """One run (round) of an experiment: its providers combined, stored when a batch ends.
 
     Readers never pool iterations themselves: whenever a batch of the round finishes (or
     the experiment is re-scored) the combined metrics of the round's finished batches are
-    computed once and kept here, with the providers they include.
+    computed once and kept here, with the providers they include. Real and synthetic
+    (demo) providers are combined apart (``combinations``).
     """
 
     __tablename__ = "experiment_rounds"
@@ -226,10 +227,16 @@ class ExperimentRound(UUIDPrimaryKey, Timestamps, Base):
     )
     round: Mapped[int] = mapped_column(Integer)
     combined: Mapped[dict[str, Any] | None] = mapped_column(_NULLABLE_JSON, nullable=True)
-    """BatchMetrics of the finished batches pooled at the iteration level (None, SQL NULL,
-    until one has finished)."""
+    """BatchMetrics of the first combination's finished batches pooled at the iteration
+    level (the real providers when any ran, else the demo), None (SQL NULL) until one has
+    finished. The same figures as ``combinations[0]["pooled"]``, kept apart so the
+    history reads one rate with SQL without loading every combination."""
     combined_providers: Mapped[list[str]] = mapped_column(JSONType, default=list)
     """The providers (``vendor:model``) whose batches ``combined`` includes."""
+    combinations: Mapped[list[dict[str, Any]] | None] = mapped_column(_NULLABLE_JSON, nullable=True)
+    """:class:`echo_ai.analysis.metrics.Combination` of the real providers, then of the
+    synthetic ones (each present when such a provider ran); None (SQL NULL) for rounds
+    stored before they were split, until the upgrade fills them."""
     complete: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """Every batch of the round has finished: ``combined`` is final, not partial."""
     failed_providers: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")

@@ -24,7 +24,13 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from echo_ai.analysis.brands import BrandSet
-from echo_ai.analysis.metrics import BatchMetrics, IterationFacts, compute_metrics
+from echo_ai.analysis.metrics import (
+    BatchMetrics,
+    Combination,
+    IterationFacts,
+    compute_metrics,
+    equal_weight,
+)
 from echo_ai.analysis.scoring import facts_from
 from echo_ai.db import rows_changed, utcnow
 from echo_ai.errors import NotFound
@@ -241,15 +247,15 @@ def _json_list(text: str | None) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def metrics_for(facts: Sequence[IterationFacts], brands: BrandSet, *, seed: int) -> BatchMetrics:
-    return compute_metrics(facts, target=brands.target.name, brands=brands.names, seed=seed)
+def metrics_for(facts: Sequence[IterationFacts], brands: BrandSet) -> BatchMetrics:
+    return compute_metrics(facts, target=brands.target.name, brands=brands.names)
 
 
 async def _metrics_of(
-    session: AsyncSession, batch_run_ids: Sequence[uuid.UUID], brands: BrandSet, *, seed: int
+    session: AsyncSession, batch_run_ids: Sequence[uuid.UUID], brands: BrandSet
 ) -> BatchMetrics:
     facts = await batch_facts(session, batch_run_ids, target=brands.target.name)
-    return await asyncio.to_thread(metrics_for, facts, brands, seed=seed)
+    return await asyncio.to_thread(metrics_for, facts, brands)
 
 
 async def _most_common_error(session: AsyncSession, batch_run_id: uuid.UUID) -> str | None:
@@ -284,35 +290,40 @@ async def store_metrics(session: AsyncSession, batch: BatchRun, brands: BrandSet
     off, so they are exact at every moment. Setting them from a count read here could
     overwrite an increment committed meanwhile by a chunk still storing its calls.
     """
-    metrics = await _metrics_of(session, [batch.id], brands, seed=batch.seed)
+    metrics = await _metrics_of(session, [batch.id], brands)
     batch.metrics = metrics.model_dump(mode="json")
     batch.cost_usd = metrics.cost.total_usd
     return metrics
 
 
-COMBINED_SEED = 0
-"""Seed of the combined figures' bootstrap: one round's figures never move between reads."""
-
-
 async def store_round_metrics(
     session: AsyncSession, experiment_id: uuid.UUID, round_: int
 ) -> ExperimentRound:
-    """Pool the round's finished batches at the iteration level and store the result with
-    the providers it includes and whether the round is complete.
+    """Combine the round's finished batches and store the result with the providers it
+    includes and whether the round is complete.
 
-    Called whenever a batch of the round finishes, is settled again or reopened, and after
-    a re-score; callers that finish batches hold the experiment's lock, so the last one
-    to store sees every batch finished.
+    Real and synthetic (demo) batches are never pooled together: each kind that ran has
+    its own :class:`Combination` (real first), and ``combined`` keeps the pooled figures
+    of the first (real providers when any ran, else demo). Called whenever a batch of the
+    round finishes, is settled again or reopened, and after a re-score; callers that
+    finish batches hold the experiment's lock, so the last one to store sees every batch
+    finished.
     """
     # Columns, not entities: the statuses as stored now, whatever the session holds.
     batches = (
         await session.execute(
-            select(BatchRun.id, BatchRun.status, BatchRun.provider, BatchRun.model)
+            select(
+                BatchRun.id,
+                BatchRun.status,
+                BatchRun.provider,
+                BatchRun.model,
+                BatchRun.synthetic,
+                BatchRun.metrics,
+            )
             .where(BatchRun.experiment_id == experiment_id, BatchRun.round == round_)
             .order_by(BatchRun.created_at)
         )
     ).all()
-    finished = [batch for batch in batches if batch.status in FINISHED_STATUSES]
     stored = await session.scalar(
         select(ExperimentRound).where(
             ExperimentRound.experiment_id == experiment_id, ExperimentRound.round == round_
@@ -321,18 +332,51 @@ async def store_round_metrics(
     if stored is None:
         stored = ExperimentRound(experiment_id=experiment_id, round=round_)
         session.add(stored)
-    combined = None
-    if finished:
+    combinations: list[Combination] = []
+    if any(batch.status in FINISHED_STATUSES for batch in batches):
         raw = await session.scalar(select(Experiment.brands).where(Experiment.id == experiment_id))
         brands = BrandSet.model_validate(raw)
-        ids = [batch.id for batch in finished]
-        combined = await _metrics_of(session, ids, brands, seed=COMBINED_SEED)
-    stored.combined = combined.model_dump(mode="json") if combined is not None else None
-    stored.combined_providers = [f"{batch.provider}:{batch.model}" for batch in finished]
+        for synthetic in (False, True):
+            kind = [batch for batch in batches if batch.synthetic == synthetic]
+            if kind:
+                combinations.append(await _combination(session, kind, brands, synthetic))
+    first = combinations[0] if combinations else None
+    stored.combined = (
+        first.pooled.model_dump(mode="json") if first and first.pooled is not None else None
+    )
+    stored.combined_providers = first.providers if first else []
+    stored.combinations = [combination.model_dump(mode="json") for combination in combinations]
     stored.failed_providers = failed_providers(batches)
-    stored.complete = bool(batches) and len(finished) == len(batches)
+    stored.complete = bool(batches) and all(batch.status in FINISHED_STATUSES for batch in batches)
     await session.flush()
     return stored
+
+
+async def _combination(
+    session: AsyncSession, batches: Sequence[Any], brands: BrandSet, synthetic: bool
+) -> Combination:
+    """The combination of ``batches`` (rows of one kind, real or synthetic): finished ones
+    pooled at the iteration level and averaged with equal weights; the others missing."""
+    finished = [batch for batch in batches if batch.status in FINISHED_STATUSES]
+    pooled = None
+    if finished:
+        pooled = await _metrics_of(session, [batch.id for batch in finished], brands)
+    per_provider = {
+        f"{batch.provider}:{batch.model}": BatchMetrics.model_validate(batch.metrics)
+        for batch in finished
+        if batch.metrics is not None
+    }
+    return Combination(
+        synthetic=synthetic,
+        providers=[f"{batch.provider}:{batch.model}" for batch in finished],
+        missing=[
+            f"{batch.provider}:{batch.model}"
+            for batch in batches
+            if batch.status not in FINISHED_STATUSES
+        ],
+        pooled=pooled,
+        equal_weight=equal_weight(per_provider) if len(per_provider) > 1 else None,
+    )
 
 
 async def new_round(session: AsyncSession, experiment_id: uuid.UUID, round_: int) -> None:
@@ -343,6 +387,7 @@ async def new_round(session: AsyncSession, experiment_id: uuid.UUID, round_: int
             round=round_,
             combined=None,
             combined_providers=[],
+            combinations=[],
             failed_providers=[],
             complete=False,
         )
@@ -362,7 +407,8 @@ async def stored_round(
 
 async def fill_round_metrics(session: AsyncSession) -> int:
     """Store the combined metrics of every round that has finished batches but none
-    stored (rounds from before they were stored); how many rounds were filled.
+    stored, or none split by kind (rounds from before they were stored, or from before
+    real and synthetic providers were kept apart); how many rounds were filled.
 
     Idempotent and cheap when there is nothing to do (one query over rounds), so the
     upgrade to the latest schema runs it every time (``echo-ai migrate`` and the embedded
@@ -380,7 +426,7 @@ async def fill_round_metrics(session: AsyncSession) -> int:
     todo = (
         await session.execute(
             select(ExperimentRound.experiment_id, ExperimentRound.round).where(
-                ExperimentRound.combined.is_(None), has_finished
+                ExperimentRound.combinations.is_(None), has_finished
             )
         )
     ).all()

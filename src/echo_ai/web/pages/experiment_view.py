@@ -30,6 +30,11 @@ from echo_ai.api.pagination import InvalidCursor, decode_cursor, encode_cursor, 
 from echo_ai.experiments import export, history
 from echo_ai.experiments import service as experiments
 from echo_ai.experiments.history import RunChange, Shown, provider_label
+from echo_ai.experiments.schemas import (
+    ExperimentReport,
+    combinations_out,
+    experiment_warnings,
+)
 from echo_ai.runs.models import (
     FINISHED_EXPERIMENT_STATUSES,
     BatchRun,
@@ -290,6 +295,17 @@ def _context(viewer: Viewer, experiment: Experiment) -> dict[str, Any]:
     }
 
 
+def combined_columns(report: ExperimentReport) -> list[Column]:
+    """A column per combination of the run's providers (real, then synthetic: never
+    pooled together), named by what it pools."""
+    if not report.combinations:  # a round stored before combinations, not yet filled
+        return [Column("All providers", report.combined, report.synthetic)]
+    return [
+        Column(combination.label, combination.pooled, combination.synthetic)
+        for combination in combinations_out(report.combinations)
+    ]
+
+
 # --- pages -----------------------------------------------------------------------------
 
 
@@ -322,7 +338,9 @@ async def experiment_page(
         report=report,
         columns=columns,
         combined=combined,
-        combined_column=Column("All providers", combined, report.synthetic),
+        combined_columns=combined_columns(report),
+        combinations=combinations_out(report.combinations),
+        warnings=experiment_warnings(experiment),
         failed=[b for b, _ in report.batches if b.status == BatchStatus.FAILED],
         failed_providers=list(stored.failed_providers) if stored else report.failed_providers,
         running=experiment.status not in FINISHED_EXPERIMENT_STATUSES,
