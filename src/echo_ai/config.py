@@ -222,6 +222,9 @@ class Settings(BaseSettings):
     """``local`` runs batches in the API process; ``celery`` hands chunks to workers."""
     worker: WorkerSettings = WorkerSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
+    prices_file: Path | None = None
+    """``ECHO_AI_PRICES_FILE``: a TOML file of prices that replace or add to the shipped
+    price table (docs/metrics.md, "Cost"); read at start-up, which it stops if unusable."""
     vendor_environment: dict[str, str] = Field(default_factory=_vendor_environment, repr=False)
     """Vendor keys and base URLs by variable name (``OPENAI_API_KEY``...), read once."""
 

@@ -9,7 +9,7 @@ import pytest
 
 from echo_ai.analysis.statistics import wilson_half_width, wilson_interval
 from echo_ai.experiments.estimate import ASSUMED_OUTPUT_TOKENS, estimate
-from echo_ai.providers.pricing import PRICES
+from echo_ai.providers.pricing import price_for
 from echo_ai.providers.registry import ProviderSpec
 
 PROMPT = "x" * 400  # 100 tokens at four characters a token
@@ -42,7 +42,8 @@ def test_cost_is_priced_per_provider_from_the_table() -> None:
     ]
     found = estimate(PROMPT, specs, 200)
     assert (found.input_tokens, found.output_tokens) == (100, ASSUMED_OUTPUT_TOKENS)
-    mini, haiku = PRICES["gpt-4o-mini"], PRICES["claude-haiku-4-5"]
+    mini, haiku = price_for("openai", "gpt-4o-mini"), price_for("anthropic", "claude-haiku-4-5")
+    assert mini is not None and haiku is not None
     per_answer = [
         (100 * price.input_per_million + ASSUMED_OUTPUT_TOKENS * price.output_per_million)
         / Decimal(1_000_000)

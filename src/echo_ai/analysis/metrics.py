@@ -68,6 +68,9 @@ class IterationFacts:
     retrieved_domains: tuple[str, ...] = ()
     search_queries: tuple[str, ...] = ()
     """The web-search queries the assistant ran for this answer."""
+    fee_usd: Decimal | None = None
+    """Of ``cost_usd``, the request and search fees (None: unknown, or stored before fees
+    were kept)."""
 
 
 class _Frozen(BaseModel):
@@ -172,14 +175,22 @@ class CostStats(_Frozen):
     ``total_usd`` is None as soon as one successful iteration has no known cost;
     ``known_total_usd`` still shows what the priced iterations cost (None if none was
     priced). Failed iterations add their cost when known and are otherwise assumed
-    unbilled, since a rejected request is not charged.
+    unbilled, since a rejected request is not charged. ``fees_usd`` is the part of the
+    total that request and search fees make (a vendor's bill shows them on lines of their
+    own), None as soon as one billed iteration's fees are unknown; metrics stored before
+    fees were kept read as None.
     """
 
     total_usd: Decimal | None
     known_total_usd: Decimal | None
     per_iteration_usd: Decimal | None
+    """What one complete answer cost: the total (failures' spend included) over them."""
     priced_iterations: int = Field(ge=0)
     unpriced_iterations: int = Field(ge=0)
+    fees_usd: Decimal | None = None
+    fees_per_iteration_usd: Decimal | None = None
+    fee_share: float | None = Field(default=None, ge=0)
+    """``fees_usd`` / ``total_usd`` (None when either is unknown or the total is 0)."""
 
 
 class SourceCount(_Frozen):
@@ -268,6 +279,8 @@ class _CostTally:
     known_total: Decimal = Decimal(0)
     priced: int = 0
     unpriced_successes: int = 0
+    known_fees: Decimal = Decimal(0)
+    unknown_fees: int = 0
 
     def add(self, fact: IterationFacts) -> None:
         if fact.cost_usd is not None:
@@ -275,19 +288,31 @@ class _CostTally:
             self.priced += 1
         elif fact.success:
             self.unpriced_successes += 1
+        if fact.fee_usd is not None:
+            self.known_fees += fact.fee_usd
+        elif fact.success or fact.cost_usd is not None:
+            # Billed, fees unknown; a failed call with no known cost was not billed.
+            self.unknown_fees += 1
 
     def stats(self, succeeded: int) -> CostStats:
         total = self.known_total if self.unpriced_successes == 0 else None
-        per_iteration = None
-        if total is not None and succeeded:
-            per_iteration = (total / succeeded).quantize(_PER_ITERATION_QUANTUM)
+        fees = self.known_fees if self.unknown_fees == 0 else None
         return CostStats(
             total_usd=total,
             known_total_usd=self.known_total if self.priced else None,
-            per_iteration_usd=per_iteration,
+            per_iteration_usd=_per_answer(total, succeeded),
             priced_iterations=self.priced,
             unpriced_iterations=self.unpriced_successes,
+            fees_usd=fees,
+            fees_per_iteration_usd=_per_answer(fees, succeeded),
+            fee_share=float(fees / total) if fees is not None and total else None,
         )
+
+
+def _per_answer(amount: Decimal | None, succeeded: int) -> Decimal | None:
+    if amount is None or not succeeded:
+        return None
+    return (amount / succeeded).quantize(_PER_ITERATION_QUANTUM)
 
 
 @dataclass(slots=True)

@@ -147,6 +147,7 @@ def facts_from(
     citations: list[dict[str, Any]] | None = None,
     sources: list[dict[str, Any]] | None = None,
     search_queries: list[str] | None = None,
+    fee: Decimal | None = None,
 ) -> IterationFacts:
     parsed = Extraction.from_dict(extraction) if success and extraction else None
     cited = tuple(dict.fromkeys(map(attributable_url, citations_from(citations or []))))
@@ -173,4 +174,5 @@ def facts_from(
         if success
         else (),
         search_queries=tuple(search_queries or ()) if success else (),
+        fee_usd=fee,
     )

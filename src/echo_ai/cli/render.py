@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from echo_ai.analysis.metrics import Average, BatchMetrics, Mean, Rate
+from echo_ai.analysis.metrics import Average, BatchMetrics, CostStats, Mean, Rate
 from echo_ai.analysis.significance import ChangeTests, RunSignificance
 from echo_ai.experiments.schemas import (
     SYNTHETIC_NOTICE,
@@ -37,6 +37,11 @@ def money(value: Decimal | None) -> str:
     if value is None:
         return "unknown"
     return f"${value:.4f}" if value == 0 or value >= Decimal("0.01") else f"${value:.8f}"
+
+
+def fee_share(cost: CostStats) -> str:
+    """How much of the cost fees make, to reconcile with the vendor's bill."""
+    return "" if cost.fee_share is None else f"{percent(cost.fee_share)} of cost"
 
 
 def _rate_row(label: str, rate: Rate) -> tuple[str, str, str, str]:
@@ -88,7 +93,13 @@ def metrics_table(title: str, metrics: BatchMetrics) -> Table:
     table.add_section()
     cost = metrics.cost
     table.add_row("cost (total)", money(cost.total_usd), "", f"priced {cost.priced_iterations}")
-    table.add_row("cost per iteration", money(cost.per_iteration_usd), "", "")
+    table.add_row("  fees (request, search)", money(cost.fees_usd), "", fee_share(cost))
+    table.add_row(
+        "cost per answer",
+        money(cost.per_iteration_usd),
+        "",
+        f"fees {money(cost.fees_per_iteration_usd)}",
+    )
     latency = metrics.latency
     table.add_row(
         "latency p50 / p95",

@@ -18,6 +18,7 @@ from echo_ai.execution.lease_keeper import LeaseKeeper
 from echo_ai.execution.limits import ProviderLimits
 from echo_ai.execution.providers import ProviderPool
 from echo_ai.execution.runner import ProgressCallback, Runner
+from echo_ai.providers.pricing import use_price_file
 from echo_ai.providers.registry import VENDORS
 from echo_ai.providers.retry import RetryPolicy
 from echo_ai.runs import service as run_service
@@ -71,6 +72,7 @@ async def open_runtime(
     set-up is migrated on open; any other database must have been migrated first
     (``echo-ai migrate``).
     """
+    use_price_file(settings.prices_file)  # a price file that cannot be used stops start-up
     engine = create_engine(settings)
     worker_engine = (
         engine

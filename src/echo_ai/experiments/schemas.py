@@ -168,6 +168,7 @@ class StoredIteration:
     input_tokens: int | None
     output_tokens: int | None
     cost_usd: Decimal | None
+    fee_usd: Decimal | None
     model_version: str | None
     searched: bool
     citations: list[dict[str, Any]]
@@ -500,7 +501,10 @@ class IterationOut(BaseModel):
     input_tokens: int | None
     output_tokens: int | None
     cost_usd: Decimal | None
-    """``null`` means unknown (no price for the model), never free."""
+    """``null`` means unknown (no price for the model), never free. The vendor's own figure
+    where its response reports one, else the price table's (docs/metrics.md, "Cost")."""
+    fee_usd: Decimal | None
+    """Of ``cost_usd``, the request and search fees; ``null`` when unknown."""
     model_version: str | None
     searched: bool
     citations: list[dict[str, Any]]
@@ -526,6 +530,7 @@ class IterationOut(BaseModel):
             input_tokens=iteration.input_tokens,
             output_tokens=iteration.output_tokens,
             cost_usd=iteration.cost_usd,
+            fee_usd=iteration.fee_usd,
             model_version=iteration.model_version,
             searched=iteration.searched,
             citations=iteration.citations,

@@ -1,99 +1,104 @@
-"""What a call cost, from a table of list prices per million tokens.
+"""What a call cost, and how much of that was fees: the vendor's own figure where the response
+reports one, else the dated price table (``prices.toml``, docs/metrics.md "Cost").
 
-Unknown prices give ``None``, never 0, so a report can say "cost unknown" instead of
-under-stating spend. Prices are list prices for standard (non-batch, non-cached) usage;
-per-request search fees (Perplexity, OpenAI web search, Gemini grounding) are not included.
-Vendors change prices: each entry records when it was read.
+A cost is tokens times their price plus fees: a request fee (Perplexity's, by search
+context size; OpenAI's search-preview chat models'), a fee per web search (OpenAI's web
+search tool, Anthropic's web search, Gemini 3 grounding, Perplexity deep research's search
+queries) or per grounded answer (Gemini 2.x). Unknown prices give ``None``, never 0, so a
+report can say "cost unknown" instead of under-stating spend.
+
+What the table reads from a :class:`~echo_ai.providers.base.Completion`: ``input_tokens``
+and ``output_tokens``; ``reasoning_tokens`` as a part of ``output_tokens`` (priced apart
+only where the vendor prices them apart); ``citation_tokens`` as tokens besides
+``input_tokens`` (as Perplexity reports them), priced only where the vendor bills them;
+``web_searches``; ``searched``; and the search context size sent
+(``parameters["web_search_options"]["search_context_size"]``, else the vendor's default).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
 
+from echo_ai.providers import price_table
 from echo_ai.providers.base import Completion
 from echo_ai.providers.families import longest_prefix
+from echo_ai.providers.price_table import FLAT, FamilyPrice, PriceFileError, PriceTable
+
+__all__ = [
+    "CallCost",
+    "FamilyPrice",
+    "PriceFileError",
+    "cost_usd",
+    "price_for",
+    "price_table_now",
+    "total_cost",
+    "use_price_file",
+]
 
 _QUANTUM: Final = Decimal("0.00000001")
 _MILLION: Final = Decimal(1_000_000)
+_THOUSAND: Final = Decimal(1_000)
+_FREE: Final = "demo"
+"""Synthetic answers cost nothing, whatever their model is called."""
 
 
-@dataclass(frozen=True, slots=True)
-class ModelPrice:
-    vendor: str
-    input_per_million: Decimal
-    output_per_million: Decimal
+def _vendors() -> frozenset[str]:
+    from echo_ai.providers.registry import VENDORS
+
+    return frozenset(VENDORS) - {_FREE}
 
 
-def _p(vendor: str, input_usd: str, output_usd: str) -> ModelPrice:
-    return ModelPrice(vendor, Decimal(input_usd), Decimal(output_usd))
+_table: PriceTable | None = None
 
 
-PRICES: dict[str, ModelPrice] = {
-    # OpenAI, as published on openai.com/api/pricing (August 2025).
-    "gpt-4o": _p("openai", "2.50", "10.00"),
-    "gpt-4o-mini": _p("openai", "0.15", "0.60"),
-    "gpt-4.1": _p("openai", "2.00", "8.00"),
-    "gpt-4.1-mini": _p("openai", "0.40", "1.60"),
-    "gpt-4.1-nano": _p("openai", "0.10", "0.40"),
-    "gpt-5": _p("openai", "1.25", "10.00"),
-    "gpt-5-mini": _p("openai", "0.25", "2.00"),
-    "gpt-5-nano": _p("openai", "0.05", "0.40"),
-    "gpt-5-pro": _p("openai", "15.00", "120.00"),  # as published October 2025
-    "o3": _p("openai", "2.00", "8.00"),  # after the June 2025 price cut
-    "o3-pro": _p("openai", "20.00", "80.00"),  # as published June 2025
-    "o3-mini": _p("openai", "1.10", "4.40"),
-    "o4-mini": _p("openai", "1.10", "4.40"),
-    # Anthropic, as published on anthropic.com/pricing (November 2025).
-    "claude-opus-4-5": _p("anthropic", "5.00", "25.00"),
-    "claude-opus-4": _p("anthropic", "15.00", "75.00"),  # also 4.1
-    "claude-sonnet-4": _p("anthropic", "3.00", "15.00"),  # also 4.5
-    "claude-haiku-4-5": _p("anthropic", "1.00", "5.00"),
-    "claude-3-7-sonnet": _p("anthropic", "3.00", "15.00"),
-    "claude-3-5-sonnet": _p("anthropic", "3.00", "15.00"),
-    "claude-3-5-haiku": _p("anthropic", "0.80", "4.00"),
-    "claude-3-haiku": _p("anthropic", "0.25", "1.25"),
-    # Perplexity, as published on docs.perplexity.ai pricing (August 2025); tokens only.
-    "sonar": _p("perplexity", "1.00", "1.00"),
-    "sonar-pro": _p("perplexity", "3.00", "15.00"),
-    "sonar-reasoning": _p("perplexity", "1.00", "5.00"),
-    "sonar-reasoning-pro": _p("perplexity", "2.00", "8.00"),
-    "sonar-deep-research": _p("perplexity", "2.00", "8.00"),
-    # Google Gemini API, as published on ai.google.dev pricing (August 2025), prompts
-    # up to 200k tokens.
-    "gemini-2.5-pro": _p("gemini", "1.25", "10.00"),
-    "gemini-2.5-flash": _p("gemini", "0.30", "2.50"),
-    "gemini-2.5-flash-lite": _p("gemini", "0.10", "0.40"),
-    "gemini-2.0-flash": _p("gemini", "0.10", "0.40"),
-    "gemini-2.0-flash-lite": _p("gemini", "0.075", "0.30"),
-    # Synthetic answers cost nothing.
-    "demo": _p("demo", "0", "0"),
-}
+def price_table_now() -> PriceTable:
+    """The table in use: the shipped one, with the operator's file over it once installed."""
+    global _table
+    if _table is None:
+        _table = price_table.shipped(_vendors())
+    return _table
 
 
-def price_for(vendor: str, model: str) -> ModelPrice | None:
-    """The price of ``model``, matching dated snapshots by the longest known prefix.
+def use_price_file(path: Path | None) -> PriceTable:
+    """Install the shipped table with ``path`` (an operator's file) over it, or the shipped
+    table alone. Called once at start-up; raises :class:`PriceFileError` naming the line or
+    entry of a file that cannot be used, and then keeps the table it had."""
+    global _table
+    table = price_table.shipped(_vendors())
+    if path is not None:
+        table = price_table.with_file(table, path, _vendors())
+    _table = table
+    return table
+
+
+def price_for(vendor: str, model: str) -> FamilyPrice | None:
+    """The prices of ``model``'s family, matching dated snapshots by the longest known prefix.
 
     ``gpt-4o-mini-2024-07-18`` is priced as ``gpt-4o-mini``; a prefix only counts at a
-    separator, so ``o3`` never prices ``o30``. A model billed by another vendor than the one
-    asked (say a proxy serving ``gpt-4o``) has no known price.
+    separator, so ``o3`` never prices ``o30``. A model served by another vendor than the one
+    that lists it (say a proxy serving ``gpt-4o``) has no known price.
     """
-    if vendor == "demo":
-        return PRICES["demo"]
-    best = longest_prefix(model, PRICES)
-    if best is None or PRICES[best].vendor != vendor:
+    families = price_table_now().get(vendor)
+    if not families:
         return None
-    return PRICES[best]
+    best = longest_prefix(model, families)
+    return None if best is None else families[best]
 
 
 def cost_usd(
     vendor: str, model: str, input_tokens: int | None, output_tokens: int | None
 ) -> Decimal | None:
-    """USD cost of one call, quantized to 1e-8, or ``None`` when it cannot be known."""
+    """Token cost of one call (no fees), quantized to 1e-8, or ``None`` when unknown."""
+    if vendor == _FREE:
+        return Decimal(0).quantize(_QUANTUM)
     price = price_for(vendor, model)
     if price is None or input_tokens is None or output_tokens is None:
+        return None
+    if price.input_per_million is None or price.output_per_million is None:
         return None
     total = (
         Decimal(input_tokens) * price.input_per_million
@@ -104,24 +109,88 @@ def cost_usd(
 
 @dataclass(frozen=True, slots=True)
 class CallCost:
-    """What one or more calls cost in all and, of that, in fees (None: unknown)."""
+    """What one or more calls cost in all and, of that, in request and search fees
+    (None: unknown)."""
 
     total_usd: Decimal | None
     fee_usd: Decimal | None
 
 
+def search_context(price: FamilyPrice, parameters: Mapping[str, Any]) -> str | None:
+    """The search context size the request was sent with, else the vendor's default."""
+    options = parameters.get("web_search_options")
+    sent = options.get("search_context_size") if isinstance(options, Mapping) else None
+    if sent is None:
+        sent = parameters.get("search_context_size")
+    return sent if isinstance(sent, str) else price.default_context
+
+
+def fees(price: FamilyPrice, completion: Completion) -> Decimal | None:
+    """The request and search fees of one answer, None when one of them is unknown."""
+    total = Decimal(0)
+    if price.request_per_thousand:
+        fee = price.request_per_thousand.get(FLAT)
+        if fee is None:
+            context = search_context(price, completion.parameters)
+            fee = price.request_per_thousand.get(context) if context else None
+        if fee is None:
+            return None
+        total += fee / _THOUSAND
+    searched = completion.web_searches > 0 or completion.searched
+    if price.search_per_thousand is not None:
+        # An answer that searched ran at least one search, even where none was counted.
+        searches = max(completion.web_searches, 1 if searched else 0)
+        total += searches * price.search_per_thousand / _THOUSAND
+    if price.grounded_answer_per_thousand is not None and searched:
+        total += price.grounded_answer_per_thousand / _THOUSAND
+    if searched and not price.bills_searches:
+        return None
+    return total
+
+
+def _token_cost(price: FamilyPrice, completion: Completion) -> Decimal | None:
+    if price.input_per_million is None or price.output_per_million is None:
+        return None
+    if completion.input_tokens is None or completion.output_tokens is None:
+        return None
+    output = Decimal(completion.output_tokens)
+    total = Decimal(completion.input_tokens) * price.input_per_million
+    reasoning = completion.reasoning_tokens
+    if price.reasoning_per_million is not None and reasoning:
+        reasoning = min(reasoning, completion.output_tokens)
+        total += reasoning * price.reasoning_per_million
+        output -= reasoning
+    total += output * price.output_per_million
+    if price.citation_per_million is not None and completion.citation_tokens:
+        total += completion.citation_tokens * price.citation_per_million
+    return total / _MILLION
+
+
+def answer_cost(vendor: str, model: str, completion: Completion) -> CallCost:
+    """The cost of one answer: the vendor's figure, or tokens times prices, plus fees."""
+    if vendor == _FREE:
+        return CallCost(Decimal(0), Decimal(0))
+    price = price_for(vendor, model)
+    fee = None if price is None else fees(price, completion)
+    if completion.reported_cost_usd is not None:
+        # The vendor's figure includes its fees; the table only says how much of it they are.
+        return CallCost(completion.reported_cost_usd, fee)
+    if price is None or fee is None:
+        return CallCost(None, fee)
+    tokens = _token_cost(price, completion)
+    return CallCost(None if tokens is None else tokens + fee, fee)
+
+
 def total_cost(vendor: str, model: str, completions: Iterable[Completion]) -> CallCost:
     """The cost of the answers to one iteration (a truncated answer asked again is billed
-    twice): the vendor's own figure where the response reports one, else the price table's;
-    unknown as soon as one part is unknown."""
+    twice), quantized to 1e-8; each part unknown as soon as one answer's is."""
     total: Decimal | None = Decimal(0)
-    fees: Decimal | None = Decimal(0)
+    fee_total: Decimal | None = Decimal(0)
     for completion in completions:
-        if completion.reported_cost_usd is not None:
-            part: Decimal | None = completion.reported_cost_usd
-        else:
-            part = cost_usd(vendor, model, completion.input_tokens, completion.output_tokens)
-        total = None if total is None or part is None else total + part
-    if total is None:
-        fees = None
-    return CallCost(total_usd=total, fee_usd=fees)
+        part = answer_cost(vendor, model, completion)
+        total = None if total is None or part.total_usd is None else total + part.total_usd
+        fee_total = None if fee_total is None or part.fee_usd is None else fee_total + part.fee_usd
+    return CallCost(
+        total_usd=None if total is None else total.quantize(_QUANTUM),
+        fee_usd=None if fee_total is None else fee_total.quantize(_QUANTUM),
+    )

@@ -212,6 +212,7 @@ async def batch_facts(
             cast(Iteration.citations, Text).label("citations"),
             cast(Iteration.sources, Text).label("sources"),
             cast(Iteration.search_queries, Text).label("search_queries"),
+            Iteration.fee_usd,
         )
         .where(Iteration.batch_run_id.in_(batch_run_ids))
         .execution_options(yield_per=FACTS_SLICE)
@@ -236,6 +237,7 @@ def _facts_of(rows: Iterable[Any], target: str) -> list[IterationFacts]:
             citations=_json_list(row.citations) if row.success else None,
             sources=_json_list(row.sources) if row.success else None,
             search_queries=_json_list(row.search_queries) if row.success else None,
+            fee=row.fee_usd,
         )
         for row in rows
     ]
