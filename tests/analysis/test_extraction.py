@@ -86,7 +86,7 @@ def test_fullwidth_and_case_variants_match_and_offsets_point_into_the_original()
 
 
 def test_case_folding_handles_sharp_s() -> None:
-    m = matcher(brand("Straße Bank"))
+    m = matcher(brand("Straße Bank", case_sensitive=False))
     text = "Die STRASSE BANK und die Strasse Bank"
     assert [text[x.start : x.end] for x in m.extract(text).mentions] == [
         "STRASSE BANK",
@@ -95,7 +95,10 @@ def test_case_folding_handles_sharp_s() -> None:
 
 
 def test_accents_and_no_break_spaces_are_ignored_for_case_insensitive_terms() -> None:
-    m = matcher(brand("Société Générale"), brand("Crédit Agricole"))
+    m = matcher(
+        brand("Société Générale", case_sensitive=False),
+        brand("Crédit Agricole", case_sensitive=False),
+    )
     text = "Societe\u00a0Generale, SOCIÉTÉ GÉNÉRALE et Cre\u0301dit Agricole"
     mentions = m.extract(text).mentions
     assert [x.brand for x in mentions] == [

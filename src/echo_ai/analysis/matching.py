@@ -64,13 +64,14 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-_NEXT_WORD = re.compile(r"^[*_\"'”’)\]]*\s+([^\W\d_]+)")
+# The next word on the same line: a heading holding only the name ("### Notion") is a name.
+_NEXT_WORD = re.compile(r"^[*_\"'”’)\]]*[ \t]+([^\W\d_]+)")
 # Words that, right after a sentence-initial name, show it is the subject: "Notion is",
 # "Close can", "Zoom and Teams". Third-person verbs ("offers", "integrates") are recognised
 # by their ending instead of being listed.
 _SUBJECT_FOLLOWERS = _words(
     "is was are were has had have can could will would should may might must does did also "
-    "still now and or remains offers lets gives costs works stands shines excels"
+    "still now and or remains offers lets gives costs works stands shines excels itself"
 )
 _NOT_VERBS = _words(
     "this its his hers ours yours theirs these those less across plus always perhaps "
@@ -212,8 +213,9 @@ def _looks_like_subject(word: str, *, title_case: bool) -> bool:
     if lowered in _SUBJECT_FOLLOWERS:
         return True
     if word[:1].isupper():
-        # In a Title Case heading every word is capitalised; only an uncommon one tells.
-        return not title_case or not is_common_phrase(word)
+        # In a Title Case heading every word is capitalised; only an uncommon one or an
+        # acronym ("Notion AI") tells.
+        return not title_case or word.isupper() or not is_common_phrase(word)
     verb_like = lowered.endswith("s") and not lowered.endswith(("ss", "us", "is"))
     return verb_like and lowered not in _NOT_VERBS
 
