@@ -55,8 +55,11 @@ _DATE_AFTER = re.compile(
     re.IGNORECASE,
 )
 _HEADING_LINE = re.compile(r"\n[ \t]*#{1,6}[ \t][^\n]*$")
+# The start of a sentence, a list item (numbered, emoji-numbered, medal, bullet), a heading
+# or a table cell.
 _SENTENCE_START = re.compile(
-    r"(?:[.!?:]|\n)\s*(?:[-*+•>]\s+|#{1,6}\s+|\d{1,3}[.)]\s+)?[*_\"'“‘(\[]*$"
+    r"(?:[.!?:|]|\n)\s*(?:[-*+•>]\s+|#{1,6}\s+|\d{1,3}[.)]\s+"
+    r"|(?:[0-9]\ufe0f?\u20e3)+\s*|[\U0001f947-\U0001f949\U0001f51f]\s*)?[*_\"'“‘(\[]*$"
 )
 
 
