@@ -45,7 +45,7 @@ _QUANT = (
     r"(?:(?:any|much|enough|specific|reliable|detailed|verified|verifiable|credible|public"
     r"|publicly|available|current|recent|up-to-date|updated|concrete|real-time|live|accurate"
     r"|solid|sufficient|comprehensive|in-depth|further|additional|firsthand|first-hand|direct"
-    r"|official|more|the\s+latest|latest|clear|good|a\s+lot\s+of|a\s+great\s+deal\s+of)\s+)*"
+    r"|official|more|the\s+latest|latest|clear|good|a\s+lot\s+of|a\s+great\s+deal\s+of),?\s+)*"
 )
 _CANT = (
     rf"(?:\s+can\s*not|\s+can{_A}t|\s+could{_NT}|{_A}m\s+unable\s+to|\s+am\s+unable\s+to"
@@ -178,7 +178,7 @@ _FILLER_WORDS = (
     "lot exactly precisely specifically this browse browsing search searching look up check "
     "visit open access retrieve read or and out me you details: e.g. i.e. specific good "
     "solid clear comprehensive in-depth firsthand first-hand main core key focus purpose "
-    "goal goals mission target audience use case cases"
+    "goal goals mission target audience use case cases name term"
 )
 _FILLER_WORD = "|".join(
     re.escape(word) for word in sorted(set(_FILLER_WORDS.split()), key=len, reverse=True)
@@ -198,6 +198,7 @@ _PREDICATE = re.compile(
 )
 _BACK_GAP = re.compile(
     rf"[*_\"'”’`)\]]*(?:{_A}s)?(?:\s+(?:itself|also|probably|likely|apparently|currently"
+    r"|may|might|could|have|been|possibly"
     r"|simply|still|just|launched|released|founded|was\s+(?:launched|released|founded)"
     r"|came\s+out|appeared))*[*_\"'”’`)\]]*\s*",
     re.IGNORECASE,
@@ -236,6 +237,8 @@ _CUES = (
     "lack",
     "knowledge",
     "training",
+    "need",
+    "without",
 )
 
 

@@ -51,11 +51,11 @@ _LINE = re.compile(
 )
 _LIST_HINT = re.compile(
     rf"^[ \t]*(?:#|\||[-*+•●▪◦‣][ \t]|(?:[*_]{{2}})?(?:\d{{1,3}}[.)]|{_EMOJI_NUMBER}))"
-    r"|\|[ \t]*:?-{2,}",
+    r"|\|[ \t]*:?-",
     re.MULTILINE,
 )
 _TABLE_SEPARATOR = re.compile(
-    r"[ \t]*\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*"
+    r"[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*"
 )
 
 
@@ -227,8 +227,8 @@ def _table_rows(text: str, lines: Sequence[_Line], mention_starts: Sequence[int]
         if (
             line.kind == "text"
             and "|" in text[header.start : header.end]
+            and "|" in text[line.start : line.end]
             and _TABLE_SEPARATOR.fullmatch(text, line.start, line.end)
-            and "-" in text[line.start : line.end]
         ):
             rows: list[ListItem] = []
             index += 1
