@@ -413,8 +413,14 @@ def test_every_brand_of_a_list_in_an_admission_is_absent(text: str) -> None:
         ("I can't recommend Acme CRM for large teams.", ("Acme CRM",)),
         ("I don't have information on Acme CRM, and HubSpot is better anyway.", ("HubSpot",)),
         ("I'm not familiar with Acme CRM; HubSpot is the safe choice.", ("HubSpot",)),
-        ("Could you tell me your budget, so I can compare Acme CRM and HubSpot?", ("Acme CRM", "HubSpot")),
-        ("If you share Acme CRM exports with HubSpot, map the fields first.", ("Acme CRM", "HubSpot")),
+        (
+            "Could you tell me your budget, so I can compare Acme CRM and HubSpot?",
+            ("Acme CRM", "HubSpot"),
+        ),
+        (
+            "If you share Acme CRM exports with HubSpot, map the fields first.",
+            ("Acme CRM", "HubSpot"),
+        ),
         ("You can find more details about Acme CRM on its pricing page.", ("Acme CRM",)),
         ("What is the best alternative to Acme CRM?", ("Acme CRM",)),
         ("I'm not sure whether HubSpot fits your budget.", ("HubSpot",)),

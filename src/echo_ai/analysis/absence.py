@@ -153,7 +153,7 @@ _LIMITED_BEFORE = re.compile(
     re.IGNORECASE,
 )
 _LIMITED_AFTER = re.compile(
-    r"[*_\"'”’]*\s+(?:is|remains)\s+(?:very\s+|quite\s+|rather\s+|fairly\s+)?"
+    rf"[*_\"'”’]*(?:{_A}s(?:\s+[^\W\d_]+){{0,3}})?\s+(?:is|remains)\s+(?:very\s+|quite\s+|rather\s+|fairly\s+)?"
     r"(?:limited|incomplete|sparse|thin|outdated|out\s+of\s+date)",
     re.IGNORECASE,
 )

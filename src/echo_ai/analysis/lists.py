@@ -54,9 +54,7 @@ _LIST_HINT = re.compile(
     r"|\|[ \t]*:?-",
     re.MULTILINE,
 )
-_TABLE_SEPARATOR = re.compile(
-    r"[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*"
-)
+_TABLE_SEPARATOR = re.compile(r"[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*")
 
 
 class _Line(NamedTuple):

@@ -74,7 +74,8 @@ _NEXT_WORD = re.compile(r"^[*_\"'”’)\]]*[ \t]+([^\W\d_]+)")
 # by their ending instead of being listed.
 _SUBJECT_FOLLOWERS = _words(
     "is was are were has had have can could will would should may might must does did also "
-    "still now and or remains offers lets gives costs works stands shines excels itself"
+    "still now and or remains offers lets gives costs works stands shines excels itself "
+    "doesn isn won hasn didn wasn aren cannot couldn wouldn shouldn"
 )
 _NOT_VERBS = _words(
     "this its his hers ours yours theirs these those less across plus always perhaps "
@@ -117,7 +118,11 @@ def _term_rule(text: str, case_sensitive: bool | None) -> tuple[tuple[str, ...],
             return (text,), False, True
         capitalised = text[:1].upper() + text[1:]
         return ((text, capitalised) if " " in text else (capitalised,)), False, True
-    return (text,), not case_sensitive, False
+    if case_sensitive:
+        # Set case-sensitive by hand ("Teams"), an ordinary word is as ambiguous at the
+        # start of a sentence as an automatically cased one.
+        return (text,), False, is_common_phrase(text)
+    return (text,), True, False
 
 
 def _compile(text: str, *, folded: bool) -> tuple[str, re.Pattern[str]] | None:
