@@ -28,6 +28,7 @@ Globex or Initech"), and a brand that starts a new clause ("..., and HubSpot is"
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,19 +106,23 @@ _KNOWING = [
     rf"\bthere\s+(?:is|are|{_A}s)\s+no\s+(?:{_KNOWN}\s+|notable\s+|established\s+"
     rf"|prominent\s+|major\s+|such\s+)?{_THING}\s+(?:called|named|known\s+as|by\s+the\s+name)",
 ]
-_ASKING = [
-    # not being able to look it up or describe it
+# Not being able to look it up or describe it.
+_LOOKING = [
     rf"{_SUBJ}{_CANT}\s+(?:currently\s+|directly\s+|personally\s+|reliably\s+|accurately\s+)?"
     rf"{_LOOK_UP}",
     rf"{_SUBJ}(?:{_DO_NOT}\s+have|\s+have\s+no|{_A}ve\s+no|\s+lack)\s+(?:direct\s+"
     r"|real-time\s+|live\s+|internet\s+|web\s+|browsing\s+|any\s+)*(?:access|way)\s+to",
-    # asking for information
+]
+# Asking for information.
+_REQUESTS = [
     rf"\b(?:can|could|would|will)\s+you\s+(?:please\s+)?{_ASK}",
     rf"\bif\s+you\s+(?:can\s+|could\s+)?(?:please\s+)?{_ASK}",
     rf"\bif\s+you\s+have\s+(?:any\s+)?(?:more|additional|further|other)\s+{_INFO}",
     r"\bplease\s+(?:share|provide|tell\s+me|describe|explain|clarify|send|let\s+me\s+know"
     r"|give\s+me|outline)",
     r"\b(?:let|tell)\s+me\s+(?:know\s+)?(?:a\s+bit\s+)?(?:more\s+)?(?:about|what|which|how)",
+]
+_NEEDS = [
     rf"{_SUBJ}(?:\s+would|{_A}d|\s+will)\s+need\s+(?:a\s+bit\s+)?(?:more|additional|further)"
     rf"\s+{_INFO}",
     rf"\b(?:without|with\s+no)\s+(?:more|further|additional|specific|detailed)\s+{_INFO}",
@@ -154,13 +159,20 @@ _LIMITED_BEFORE = re.compile(
 )
 _LIMITED_AFTER = re.compile(
     rf"[*_\"'”’]*(?:{_A}s(?:\s+[^\W\d_]+){{0,3}})?\s+(?:is|remains)\s+(?:very\s+|quite\s+|rather\s+|fairly\s+)?"
-    r"(?:limited|incomplete|sparse|thin|outdated|out\s+of\s+date)",
+    r"(?:limited|outdated)",
     re.IGNORECASE,
 )
 
-_KNOWING_RE = re.compile("|".join(f"(?:{p})" for p in _KNOWING), re.IGNORECASE)
-_ASKING_RE = re.compile("|".join(f"(?:{p})" for p in _ASKING), re.IGNORECASE)
-_BACKWARD_RE = re.compile("|".join(f"(?:{p})" for p in _BACKWARD), re.IGNORECASE)
+
+def _either(patterns: list[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{pattern})" for pattern in patterns), re.IGNORECASE)
+
+
+_KNOWING_RE = _either(_KNOWING)
+_LOOKING_RE = _either(_LOOKING)
+_REQUESTS_RE = _either(_REQUESTS)
+_NEEDS_RE = _either(_NEEDS)
+_BACKWARD_RE = _either(_BACKWARD)
 
 _FILLER_WORDS = (
     "a an the any anything much more further additional some enough specific specifics "
@@ -210,36 +222,36 @@ _CLAUSE_BREAK = re.compile(
     re.IGNORECASE,
 )
 _STRANDED_REACH = 100
+_REACH = 200
+_SENTENCE_REACH = 400
+"""Farthest a cue word is looked for from a brand match, in characters, either way."""
 
 _SENTENCE_ENDS = ("\n", ". ", "! ", "? ", ".\t")
-# Every statement holds one of these; looking for them with ``in`` first keeps the (slow)
-# expressions away from the vast majority of sentences.
-_CUES = (
-    " not",
-    "n't",
-    "n’t",
-    "cannot",
-    "unable",
-    "unaware",
-    "unfamiliar",
-    "no ",
-    "never",
-    "you",
-    "please",
-    "tell me",
-    "what",
-    "who",
-    "be a",
-    "be an",
-    "limited",
-    "unknown",
-    "new to me",
-    "lack",
-    "knowledge",
-    "training",
-    "need",
-    "without",
+# Every statement of a family holds one of its cue words; looking for the cue words with
+# ``str.find`` first keeps the (slow) expressions away from the vast majority of sentences.
+_NEGATIONS = frozenset((" not", "n't", "n’t", "no ", "never"))
+_KNOWING_CUES = _NEGATIONS | {"unfamiliar", "unaware", "limited"}
+_LOOKING_CUES = _NEGATIONS | {"unable", "cannot", "lack"}
+_REQUEST_CUES = frozenset(
+    ("can you", "could you", "would you", "will you", "if you", "please", " me")
 )
+_NEED_CUES = frozenset(("need", "without"))
+_BACKWARD_CUES = _NEGATIONS | {"unknown", "unfamiliar", " me", "be a", " my "}
+_LIMITED_CUES = frozenset(("limited", "outdated"))
+_CUES = tuple(
+    _KNOWING_CUES
+    | _LOOKING_CUES
+    | _REQUEST_CUES
+    | _NEED_CUES
+    | _BACKWARD_CUES
+    | _LIMITED_CUES
+    | {"?"}
+)
+_FORWARD_FAMILIES = [
+    (_LOOKING_RE, _LOOKING_CUES),
+    (_REQUESTS_RE, _REQUEST_CUES),
+    (_NEEDS_RE, _NEED_CUES),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,11 +272,18 @@ def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _sentence_around(text: str, position: int) -> tuple[int, int]:
-    """Span of the sentence holding ``position``; ``str`` searches beat a regex scan here."""
-    starts = [(text.rfind(end, 0, position), len(end)) for end in _SENTENCE_ENDS]
-    start = max((found + length for found, length in starts if found >= 0), default=0)
-    ends = [text.find(end, position) for end in _SENTENCE_ENDS]
-    end = min((found + 1 for found in ends if found >= 0), default=len(text))
+    """Span of the sentence holding ``position``, looked for at most :data:`_SENTENCE_REACH`
+    characters either way (a statement is short); ``str`` searches beat a regex scan, and
+    each one narrows the window of the next."""
+    start = max(0, position - _SENTENCE_REACH)
+    end = min(len(text), position + _SENTENCE_REACH)
+    for marker in _SENTENCE_ENDS:
+        found = text.rfind(marker, start, position)
+        if found >= 0:
+            start = found + len(marker)
+        found = text.find(marker, position, end)
+        if found >= 0:
+            end = found + 1
     return _trimmed(text, start, end)
 
 
@@ -325,43 +344,94 @@ def _stranded(
 
 
 def _in_sentence(
-    text: str, sentence: tuple[int, int], spans: Sequence[tuple[int, int]], members: list[int]
+    text: str,
+    cues: set[str],
+    sentence: tuple[int, int],
+    spans: Sequence[tuple[int, int]],
+    members: list[int],
 ) -> set[int]:
+    """Matches among ``members`` that an admission in ``sentence`` is about; ``cues`` are
+    the cue words the sentence holds, which say which expressions can match at all."""
     start, end = sentence
     found: set[int] = set()
-    for cue in _KNOWING_RE.finditer(text, start, end):
-        objects = _forward(text, cue.end(), spans, members)
-        found.update(objects or _stranded(text, cue.start(), cue.end(), spans, members))
-    for cue in _ASKING_RE.finditer(text, start, end):
-        found.update(_forward(text, cue.end(), spans, members))
-    for cue in _BACKWARD_RE.finditer(text, start, end):
-        found.update(_backward(text, cue.start(), spans, members))
-    for index in members:
-        match_start, match_end = spans[index]
-        before = text[max(start, match_start - 60) : match_start]
-        asked = _QUESTION.search(before) and _QUESTION_END.match(text, match_end)
-        limited = _LIMITED_BEFORE.search(before) and _LIMITED_AFTER.match(text, match_end)
-        if asked or limited:
-            found.add(index)
+    if not cues.isdisjoint(_KNOWING_CUES):
+        for cue in _KNOWING_RE.finditer(text, start, end):
+            objects = _forward(text, cue.end(), spans, members)
+            found.update(objects or _stranded(text, cue.start(), cue.end(), spans, members))
+    for expression, family in _FORWARD_FAMILIES:
+        if not cues.isdisjoint(family):
+            for cue in expression.finditer(text, start, end):
+                found.update(_forward(text, cue.end(), spans, members))
+    if not cues.isdisjoint(_BACKWARD_CUES):
+        for cue in _BACKWARD_RE.finditer(text, start, end):
+            found.update(_backward(text, cue.start(), spans, members))
+    asking = "?" in cues
+    limited = not cues.isdisjoint(_LIMITED_CUES)
+    if asking or limited:
+        for index in members:
+            match_start, match_end = spans[index]
+            before = text[max(start, match_start - 60) : match_start]
+            if (asking and _QUESTION.search(before) and _QUESTION_END.match(text, match_end)) or (
+                limited and _LIMITED_BEFORE.search(before) and _LIMITED_AFTER.match(text, match_end)
+            ):
+                found.add(index)
     return found
 
 
-def admissions(text: str, spans: Sequence[tuple[int, int]]) -> list[Admission]:
+def _lowered(text: str) -> str:
+    """``text`` in lower case with the same offsets."""
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few characters lower-case to two ("İ"): keep offsets
+        lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    return lowered
+
+
+def _cue_sentences(
+    text: str, lowered: str, starts: Sequence[int]
+) -> dict[tuple[int, int], set[str]]:
+    """The sentences holding a cue word near a brand match (``starts``), each with the cue
+    words it holds."""
+    positions: list[tuple[int, str]] = []
+    for cue in _CUES:
+        position = lowered.find(cue)
+        while position >= 0:
+            nearest = bisect.bisect_left(starts, position - _REACH)
+            if nearest < len(starts) and starts[nearest] <= position + _REACH:
+                positions.append((position, cue))
+            position = lowered.find(cue, position + 1)
+    if not positions:
+        return {}
+    positions.sort()
+    sentences: dict[tuple[int, int], set[str]] = {}
+    current = (-1, -1)
+    for position, cue in positions:
+        if not current[0] <= position < current[1]:
+            current = _sentence_around(text, position + 1)
+        sentences.setdefault(current, set()).add(cue)
+    return sentences
+
+
+def admissions(
+    text: str, spans: Sequence[tuple[int, int]], *, lowered: str | None = None
+) -> list[Admission]:
     """The brand matches (sorted, non-overlapping ``spans``) that are admissions.
 
-    Only sentences holding one of the cue words are examined.
+    Only sentences holding both a cue word and a brand match are examined. ``lowered`` is
+    the text in lower case with the same offsets, when the caller already has it.
     """
     if not spans:
         return []
-    by_sentence: dict[tuple[int, int], list[int]] = {}
-    for index, (start, _) in enumerate(spans):
-        by_sentence.setdefault(_sentence_around(text, start + 1), []).append(index)
+    if lowered is None or len(lowered) != len(text):
+        lowered = _lowered(text)
+    starts = [start for start, _ in spans]
     found: list[Admission] = []
-    for sentence, members in by_sentence.items():
-        lowered = text[sentence[0] : sentence[1]].lower()
-        if not any(cue in lowered for cue in _CUES):
+    for sentence, cues in sorted(_cue_sentences(text, lowered, starts).items()):
+        first = bisect.bisect_left(starts, sentence[0])
+        last = bisect.bisect_left(starts, sentence[1])
+        if first == last:
             continue
-        about = _in_sentence(text, sentence, spans, members)
+        members = list(range(first, last))
+        about = _in_sentence(text, cues, sentence, spans, members)
         found.extend(Admission(index, sentence) for index in sorted(about))
     found.sort(key=lambda admission: admission.match)
     return found

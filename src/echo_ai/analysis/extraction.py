@@ -168,7 +168,9 @@ class BrandMatcher:
             matches += self._index.find(normalise(text, fold=False), folded=False)
         links = url_spans(text) if "://" in text else []
         kept = self._resolve(text, folded, matches, [(start, end) for start, end, _ in links])
-        mentions, absences = self._split_absences(text, kept)
+        # The folded text is the lower-cased answer when normalising moved no offset.
+        lowered = folded.text if folded.starts is None and folded.text else None
+        mentions, absences = self._split_absences(text, kept, lowered)
         brands_in_order = tuple(dict.fromkeys(mention.brand for mention in mentions))
         cited_urls = [attributable_url(c) for c in citations] + [url for _, _, url in links]
         cited = tuple(dict.fromkeys(cited_urls))
@@ -217,10 +219,10 @@ class BrandMatcher:
         return kept
 
     def _split_absences(
-        self, text: str, kept: list[tuple[int, int, Term]]
+        self, text: str, kept: list[tuple[int, int, Term]], lowered: str | None
     ) -> tuple[tuple[Mention, ...], tuple[AbsenceStatement, ...]]:
         names = self._names
-        found = admissions(text, [(start, end) for start, end, _ in kept])
+        found = admissions(text, [(start, end) for start, end, _ in kept], lowered=lowered)
         if not found:
             return tuple(Mention(names[term.brand], term.text, s, e) for s, e, term in kept), ()
         admitted = {admission.match: admission.sentence for admission in found}
