@@ -7,12 +7,14 @@ are "no letter or digit on either side", which (unlike ``\\b``) treats "_HubSpot
 "HubSpot's", "Salesforce-based" and "(Pipedrive)" alike and works for any script.
 
 Case rule for a term whose ``case_sensitive`` is None: case-sensitive when all its words
-are common English (:mod:`echo_ai.analysis.common_words`), otherwise case-insensitive.
-Such automatically cased terms are matched as written (a single word typed in lower case
-is matched capitalised: "notion" -> "Notion"), and get two extra context rules, because a
-capital letter at the start of a sentence says nothing about being a name:
+are ordinary words by word frequency (:mod:`echo_ai.analysis.common_words`), otherwise
+case-insensitive. Such automatically cased terms are matched as written (a single word
+typed in lower case is matched capitalised: "notion" -> "Notion"), and get two extra
+context rules, because a capital letter at the start of a sentence says nothing about
+being a name (the first rule also applies to a term set case-sensitive by hand when it is
+made of ordinary words, such as "Teams"):
 
-* at the start of a sentence or list item, or in a markdown heading, a match needs
+* at the start of a sentence, list item or table cell, or in a markdown heading, a match needs
   evidence from the next word that it is a name (a verb, punctuation, a possessive, a
   capitalised uncommon word): "Notion is" and "Close, the CRM" count, "Close the deal",
   "Zoom in", "Notion of" and "## How to Close More Deals" do not;
