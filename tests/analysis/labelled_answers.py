@@ -1298,4 +1298,74 @@ HubSpot leads among marketing-led companies [2].
         order=("Spark", "Gmail", "Outlook"),
         ranks={"Spark": 1, "Gmail": 2, "Outlook": 3},
     ),
+    _answer(
+        "banks-numbered-french",
+        "banks",
+        """Voici les banques les mieux notées pour un premier compte :
+
+1. **Boursorama** – la moins chère, carte gratuite sous condition de revenus.
+2. **Revolut** – idéal pour voyager et payer en devises.
+3. **Crédit Agricole** – un conseiller en agence dans presque chaque ville.
+4. **BNP Paribas** – une offre jeunes complète.
+5. **LCL** – des frais de tenue de compte réduits pour les étudiants.""",
+        {"Boursorama", "Revolut", "Crédit Agricole", "BNP Paribas", "LCL"},
+        order=("Boursorama", "Revolut", "Crédit Agricole", "BNP Paribas", "LCL"),
+        ranks={"Boursorama": 1, "Revolut": 2, "Crédit Agricole": 3, "BNP Paribas": 4, "LCL": 5},
+    ),
+    _answer(
+        "crm-admission-inside-list",
+        "crm",
+        """Shortlist for a services company:
+
+1. **HubSpot** – free CRM, good for inbound leads.
+2. **Pipedrive** – simple pipeline, quick to adopt.
+3. **Zoho CRM** – cheapest of the serious options.
+4. **Copper** – I don't have reliable details on Copper's current pricing, so please check
+   it directly before you decide.""",
+        # Copper is on the shortlist (item 4): only its second reference is an admission.
+        {"HubSpot", "Pipedrive", "Zoho CRM", "Copper"},
+        order=("HubSpot", "Pipedrive", "Zoho CRM", "Copper"),
+        ranks={"HubSpot": 1, "Pipedrive": 2, "Zoho CRM": 3, "Copper": 4},
+        absent={"Copper"},
+    ),
+    _answer(
+        "devices-medal-phones",
+        "devices",
+        """🥇 **Google Pixel 9** – the best camera for the price and seven years of updates.
+🥈 **iPhone 16** – the smoothest experience if you already use a Mac.
+🥉 **Samsung Galaxy S24** – the brightest screen and great zoom.
+
+Pixel and Galaxy phones both get long software support now.""",
+        {"Google Pixel", "Apple", "Samsung"},
+        order=("Google Pixel", "Apple", "Samsung"),
+        ranks={"Google Pixel": 1, "Apple": 2, "Samsung": 3},
+    ),
+    _answer(
+        "video-numbered-with-teams-lowercase",
+        "video",
+        """For webinars with up to 500 attendees:
+
+1. **Zoom Webinars** – the most familiar join experience for attendees.
+2. **Microsoft Teams** – town halls are included in many Microsoft 365 plans.
+3. **Webex Webinars** – strong moderation and Q&A.
+4. **GoTo Meeting** – reliable, but webinars need the separate GoTo Webinar product.
+
+Large teams should test the registration flow before the event.""",
+        {"Zoom", "Microsoft Teams", "Webex", "GoTo Meeting"},
+        order=("Zoom", "Microsoft Teams", "Webex", "GoTo Meeting"),
+        ranks={"Zoom": 1, "Microsoft Teams": 2, "Webex": 3, "GoTo Meeting": 4},
+    ),
+    _answer(
+        "chat-table-pipe-less",
+        "chat",
+        """App | Encryption | Self-hosting
+--- | --- | ---
+Signal | End-to-end by default | No
+Mattermost | In transit and at rest | Yes
+Telegram | Only in secret chats | No
+WhatsApp | End-to-end by default | No""",
+        {"Signal", "Mattermost", "Telegram", "WhatsApp"},
+        order=("Signal", "Mattermost", "Telegram", "WhatsApp"),
+        ranks={"Signal": 1, "Mattermost": 2, "Telegram": 3, "WhatsApp": 4},
+    ),
 ]
