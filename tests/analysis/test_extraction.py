@@ -376,6 +376,7 @@ ADMISSIONS = [
     "I'd need more information about Acme CRM to compare it.",
     "Without more context on Acme CRM, a comparison would be guesswork.",
     "If you have any more details about Acme CRM, share them.",
+    "With no further information on Acme CRM, I would start elsewhere.",
 ]
 
 

@@ -235,7 +235,7 @@ _LOOKING_CUES = _NEGATIONS | {"unable", "cannot", "lack"}
 _REQUEST_CUES = frozenset(
     ("can you", "could you", "would you", "will you", "if you", "please", " me")
 )
-_NEED_CUES = frozenset(("need", "without"))
+_NEED_CUES = frozenset(("need", "without", "with no"))
 _BACKWARD_CUES = _NEGATIONS | {"unknown", "unfamiliar", " me", "be a", " my "}
 _LIMITED_CUES = frozenset(("limited", "outdated"))
 _CUES = tuple(
