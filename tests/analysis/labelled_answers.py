@@ -102,6 +102,53 @@ BRAND_SETS: dict[str, BrandSet] = {
             _brand("HP", case_sensitive=True),
         ],
     ),
+    "notes": BrandSet(
+        target=_brand("Obsidian", domains=["obsidian.md"]),
+        competitors=[
+            _brand("Notion", domains=["notion.so"]),
+            _brand("Evernote"),
+            _brand("Bear", "Bear Notes"),
+            _brand("Craft", "Craft Docs"),
+            _brand("Apple Notes"),
+            _brand("OneNote", "Microsoft OneNote"),
+            _brand("Google Keep"),
+            _brand("Logseq"),
+        ],
+    ),
+    "email": BrandSet(
+        target=_brand("Superhuman", domains=["superhuman.com"]),
+        competitors=[
+            _brand("Outlook", "Microsoft Outlook"),
+            _brand("Gmail"),
+            _brand("Spark", "Spark Mail"),
+            _brand("Thunderbird"),
+            _brand("Proton Mail", "ProtonMail"),
+            _brand("HEY", "hey.com"),
+        ],
+    ),
+    "chat": BrandSet(
+        target=_brand("Slack", domains=["slack.com"]),
+        competitors=[
+            _brand("Microsoft Teams", BrandTerm(text="Teams", case_sensitive=True)),
+            _brand("Discord"),
+            _brand("Signal"),
+            _brand("Telegram"),
+            _brand("WhatsApp"),
+            _brand("Mattermost"),
+            _brand("Google Chat"),
+        ],
+    ),
+    "fintech": BrandSet(
+        target=_brand("Wise", "TransferWise", domains=["wise.com"]),
+        competitors=[
+            _brand("Revolut"),
+            _brand("Monzo"),
+            _brand("Starling", "Starling Bank"),
+            _brand("Chase"),
+            _brand("Mercury"),
+            _brand("N26"),
+        ],
+    ),
 }
 
 
@@ -689,5 +736,636 @@ dominates in large enterprises [2]. Google Meet is catching up quickly [3].
         "life, though Lenovo's ThinkPad X1 Carbon is lighter.",
         {"Apple", "Lenovo"},
         order=("Apple", "Lenovo"),
+    ),
+    # --- markdown tables ---------------------------------------------------------------
+    _answer(
+        "crm-ranked-table",
+        "crm",
+        """Here is how I would rank the main options for a 15-person B2B sales team:
+
+| Rank | CRM | Why | Starting price |
+|:----:|-----|-----|---------------:|
+| 1 | **Pipedrive** | Fastest for reps to adopt | $14/user/mo |
+| 2 | **HubSpot CRM** | Best free tier, strong marketing tools | Free |
+| 3 | **Close** | Built-in calling and SMS | $49/user/mo |
+| 4 | **Salesforce Starter** | Scales furthest | $25/user/mo |
+
+If most of your pipeline comes from outbound calls, move Close up to first place.""",
+        {"Pipedrive", "HubSpot", "Close", "Salesforce"},
+        order=("Pipedrive", "HubSpot", "Close", "Salesforce"),
+        ranks={"Pipedrive": 1, "HubSpot": 2, "Close": 3, "Salesforce": 4},
+    ),
+    _answer(
+        "notes-comparison-table",
+        "notes",
+        """A quick comparison of the apps people usually shortlist for a personal knowledge base:
+
+| App | Storage | Offline | Price |
+|-----|---------|---------|-------|
+| Obsidian | Local Markdown files | Yes | Free for personal use |
+| Notion | Cloud | Limited | Free plan, paid from $10 |
+| Logseq | Local files | Yes | Free |
+| Bear | iCloud | Yes | $2.99/month |
+
+Obsidian is the best fit if you want your notes to stay plain text you own.""",
+        {"Obsidian", "Notion", "Logseq", "Bear"},
+        order=("Obsidian", "Notion", "Logseq", "Bear"),
+        ranks={"Obsidian": 1, "Notion": 2, "Logseq": 3, "Bear": 4},
+    ),
+    _answer(
+        "fintech-fee-table",
+        "fintech",
+        """For sending €1,000 from Germany to the UK, typical costs look like this:
+
+Provider | Fee | Exchange rate | Arrival
+--- | --- | --- | ---
+Wise | about €4.50 | mid-market | within hours
+Revolut | free on weekdays (plan limits) | mid-market + small markup | same day
+N26 | uses Wise in the app | mid-market | 1–2 days
+
+A traditional bank transfer usually costs more because of the exchange-rate margin.""",
+        {"Wise", "Revolut", "N26"},
+        order=("Wise", "Revolut", "N26"),
+        ranks={"Wise": 1, "Revolut": 2, "N26": 3},
+    ),
+    _answer(
+        "email-brands-in-table-header",
+        "email",
+        """| Feature | Superhuman | Spark | Outlook |
+|---|---|---|---|
+| Split inbox | Yes | Yes | Focused Inbox |
+| AI drafting | Yes | Yes | Copilot add-on |
+| Price | $30/mo | Free tier | Included in Microsoft 365 |
+
+For speed-focused power users, Superhuman is the most polished; for a free option Spark
+covers most needs.""",
+        {"Superhuman", "Spark", "Outlook"},
+        order=("Superhuman", "Spark", "Outlook"),
+    ),
+    _answer(
+        "chat-table-with-emoji-cells",
+        "chat",
+        """| Tool | Best for | Free plan |
+| --- | --- | --- |
+| Slack | Company-wide channels and integrations | ✅ 90 days of history |
+| Microsoft Teams | Organisations on Microsoft 365 | ✅ |
+| Discord | Communities and voice hang-outs | ✅ |
+| Mattermost | Self-hosting and compliance | ✅ open source |""",
+        {"Slack", "Microsoft Teams", "Discord", "Mattermost"},
+        order=("Slack", "Microsoft Teams", "Discord", "Mattermost"),
+        ranks={"Slack": 1, "Microsoft Teams": 2, "Discord": 3, "Mattermost": 4},
+    ),
+    _answer(
+        "storage-list-then-table",
+        "storage",
+        """My recommendations:
+
+1. **pCloud** – lifetime plans and client-side encryption as an add-on.
+2. **Sync.com** – end-to-end encrypted by default.
+3. **Dropbox** – the best sync engine, but no zero-knowledge option.
+
+| Service | Free storage | Zero-knowledge |
+|---|---|---|
+| Dropbox | 2 GB | No |
+| pCloud | 10 GB | Paid add-on |
+| Sync.com | 5 GB | Yes |""",
+        {"pCloud", "Sync.com", "Dropbox"},
+        order=("pCloud", "Sync.com", "Dropbox"),
+        ranks={"pCloud": 1, "Sync.com": 2, "Dropbox": 3},
+    ),
+    _answer(
+        "devices-table-lowercase-apple",
+        "devices",
+        """| Laptop | Weight | Battery | Price |
+|---|---|---|---|
+| Dell XPS 13 | 1.2 kg | 12 h | $999 |
+| Lenovo ThinkPad X1 Carbon | 1.1 kg | 15 h | $1,399 |
+| HP Spectre x360 | 1.4 kg | 13 h | $1,249 |
+
+All three are lighter than an apple crate and handle office work easily.""",
+        {"Dell", "Lenovo", "HP"},
+        order=("Dell", "Lenovo", "HP"),
+        ranks={"Dell": 1, "Lenovo": 2, "HP": 3},
+    ),
+    # --- emoji-numbered and medal lists --------------------------------------------------
+    _answer(
+        "notes-medals",
+        "notes",
+        """Best note-taking apps for students in 2025:
+
+🥇 **Notion** – one workspace for lecture notes, assignments and group projects.
+🥈 **Obsidian** – fast, offline, and great for linking ideas between courses.
+🥉 **Microsoft OneNote** – free, handwriting-friendly, and built into most school accounts.
+
+Honourable mention: Google Keep for quick reminders.""",
+        {"Notion", "Obsidian", "OneNote", "Google Keep"},
+        order=("Notion", "Obsidian", "OneNote", "Google Keep"),
+        ranks={"Notion": 1, "Obsidian": 2, "OneNote": 3},
+    ),
+    _answer(
+        "chat-keycap-numbers",
+        "chat",
+        """Here are the most private messaging apps:
+
+1️⃣ **Signal** – end-to-end encryption by default, minimal metadata, open source.
+2️⃣ **WhatsApp** – uses the Signal protocol, but Meta collects metadata.
+3️⃣ **Telegram** – popular, but chats are not end-to-end encrypted unless you start a
+secret chat.
+
+For work conversations, Slack and Teams are better suited than any of these.""",
+        {"Signal", "WhatsApp", "Telegram", "Slack", "Microsoft Teams"},
+        order=("Signal", "WhatsApp", "Telegram", "Slack", "Microsoft Teams"),
+        ranks={"Signal": 1, "WhatsApp": 2, "Telegram": 3},
+    ),
+    _answer(
+        "fintech-keycaps-without-selector",
+        "fintech",
+        """Top picks for freelancers who get paid in several currencies:
+1\u20e3 Wise Business – local account details in 10 currencies.
+2\u20e3 Revolut Business – good cards and expense tools.
+3\u20e3 Mercury – if you run a US company.
+Keep in mind that fees change often, so check the current price pages.""",
+        {"Wise", "Revolut", "Mercury"},
+        order=("Wise", "Revolut", "Mercury"),
+        ranks={"Wise": 1, "Revolut": 2, "Mercury": 3},
+    ),
+    _answer(
+        "email-emoji-headings",
+        "email",
+        """## The best email apps for a busy inbox
+
+### 1️⃣ Superhuman
+Keyboard shortcuts for everything and split inboxes. Expensive, but fast.
+
+### 2️⃣ Spark Mail
+Smart inbox and team features, with a generous free plan.
+
+### 3️⃣ Microsoft Outlook
+The default in most companies; the new Outlook is much faster than it used to be.
+
+### 4️⃣ Thunderbird
+Free and open source, with good support for multiple accounts.""",
+        {"Superhuman", "Spark", "Outlook", "Thunderbird"},
+        order=("Superhuman", "Spark", "Outlook", "Thunderbird"),
+        ranks={"Superhuman": 1, "Spark": 2, "Outlook": 3, "Thunderbird": 4},
+    ),
+    _answer(
+        "shoes-bulleted-medals",
+        "shoes",
+        """For a first marathon, these are the safest bets:
+
+- 🥇 **ASICS Gel-Nimbus 26** – plush and stable over long distances.
+- 🥈 **Brooks Glycerin 21** – smooth and well cushioned.
+- 🥉 **Hoka Bondi 8** – maximum cushioning for heavier runners.
+
+Try them on in the afternoon, when your feet are slightly swollen.""",
+        {"ASICS", "Brooks", "Hoka"},
+        order=("ASICS", "Brooks", "Hoka"),
+        ranks={"ASICS": 1, "Brooks": 2, "Hoka": 3},
+    ),
+    _answer(
+        "pm-emoji-bold-numbers",
+        "pm",
+        """**1️⃣ ClickUp** – best all-in-one option for agencies.
+**2️⃣ Asana** – best for cross-functional projects.
+**3️⃣ Trello** – best for simple boards.
+**4️⃣ Wrike** – best for resource planning.""",
+        {"ClickUp", "Asana", "Trello", "Wrike"},
+        order=("ClickUp", "Asana", "Trello", "Wrike"),
+        ranks={"ClickUp": 1, "Asana": 2, "Trello": 3, "Wrike": 4},
+    ),
+    # --- ordinary words in lower case or at the start of a sentence -----------------------
+    _answer(
+        "pm-monday-morning-lowercase",
+        "pm",
+        "Block an hour every monday morning to groom the backlog, and take a notion of how much "
+        "work actually fits in a sprint before you commit. A linear plan rarely survives the "
+        "first week. Trello's calendar Power-Up and Asana's workload view both help here.",
+        {"Trello", "Asana"},
+        order=("Trello", "Asana"),
+    ),
+    _answer(
+        "email-outlook-lowercase",
+        "email",
+        "The outlook for email clients in 2025 is dominated by AI features. Gmail now drafts "
+        "replies with Gemini, and Superhuman's AI triage is the most refined. If you're weighing "
+        "options, hey, it is worth trying a couple of free trials first.",
+        {"Gmail", "Superhuman"},
+        order=("Gmail", "Superhuman"),
+    ),
+    _answer(
+        "email-hey-as-brand",
+        "email",
+        "HEY takes an opinionated approach: new senders land in a Screener until you approve "
+        "them. Hey, if that sounds too strict, Spark offers a softer version of the same idea.",
+        {"HEY", "Spark"},
+        order=("HEY", "Spark"),
+    ),
+    _answer(
+        "chat-signal-and-slack-words",
+        "chat",
+        "A weak signal at home can make video calls painful, so test your connection first. "
+        "Plan some slack time in the schedule for onboarding, and use Discord or Google Chat "
+        "for the quick back-and-forth. Teams that spread out across time zones benefit most.",
+        {"Discord", "Google Chat"},
+        order=("Discord", "Google Chat"),
+    ),
+    _answer(
+        "chat-sentence-start-ordinary",
+        "chat",
+        "Signal strength matters less than you think for text chat. Slack off on notifications "
+        "after hours, and mute channels you do not need. Telegram handles large groups well.",
+        {"Telegram"},
+    ),
+    _answer(
+        "chat-signal-brand-sentence-start",
+        "chat",
+        "Signal is the app security researchers recommend most often. Slack is built for work, "
+        "not privacy, and WhatsApp sits somewhere in between.",
+        {"Signal", "Slack", "WhatsApp"},
+        order=("Signal", "Slack", "WhatsApp"),
+    ),
+    _answer(
+        "notes-bear-craft-words",
+        "notes",
+        "Bear in mind that no app will organise your thinking for you. Craft a simple folder "
+        "structure first, keep tags to a minimum, and review notes weekly. Evernote and "
+        "OneNote both make that easy with notebooks and sections.",
+        {"Evernote", "OneNote"},
+        order=("Evernote", "OneNote"),
+    ),
+    _answer(
+        "notes-bear-craft-brands",
+        "notes",
+        "On a Mac, Bear and Craft are the two most polished apps: Bear is a fast Markdown "
+        "editor, and Craft Docs produces beautiful shareable pages. Apple Notes is free and "
+        "surprisingly capable if you don't need Markdown.",
+        {"Bear", "Craft", "Apple Notes"},
+        order=("Bear", "Craft", "Apple Notes"),
+    ),
+    _answer(
+        "notes-obsidian-stone",
+        "notes",
+        "Some people decorate their desk with obsidian stones for focus; for the notes "
+        "themselves, Logseq is a solid free outliner and Notion is better for team wikis.",
+        {"Logseq", "Notion"},
+        order=("Logseq", "Notion"),
+    ),
+    _answer(
+        "fintech-wise-mercury-chase-words",
+        "fintech",
+        "It is wise to compare the total cost of a transfer, not just the fee. Don't chase the "
+        "lowest advertised rate, and watch out for mercury-level swings in volatile currencies. "
+        "Revolut and Monzo both show the rate before you confirm.",
+        {"Revolut", "Monzo"},
+        order=("Revolut", "Monzo"),
+    ),
+    _answer(
+        "fintech-wise-brand",
+        "fintech",
+        "Wise is usually the cheapest way to send money abroad, and Wise's multi-currency "
+        "account lets you hold 40+ currencies. Chase charges a flat wire fee plus an exchange "
+        "margin, while Starling Bank passes on the Mastercard rate without a markup.",
+        {"Wise", "Chase", "Starling"},
+        order=("Wise", "Chase", "Starling"),
+    ),
+    _answer(
+        "fintech-mercury-brand",
+        "fintech",
+        "For a Delaware startup, Mercury is the default choice: free business checking, "
+        "virtual cards and an API. Otherwise, a traditional bank such as Chase gives you "
+        "branches and cash deposits.",
+        {"Mercury", "Chase"},
+        order=("Mercury", "Chase"),
+    ),
+    _answer(
+        "devices-apple-lowercase-and-brand",
+        "devices",
+        "An apple a day won't fix a slow laptop, but more memory will. Apple's base MacBook Air "
+        "now ships with 16 GB, which makes it a better deal than many Windows laptops; the "
+        "Lenovo Yoga Slim 7x is the closest alternative.",
+        {"Apple", "Lenovo"},
+        order=("Apple", "Lenovo"),
+    ),
+    _answer(
+        "video-teams-lowercase",
+        "video",
+        "Remote teams often run stand-ups over video. Zoom is the most reliable for large "
+        "calls, and Google Meet needs nothing installed. Small teams rarely need more.",
+        {"Zoom", "Google Meet"},
+        order=("Zoom", "Google Meet"),
+    ),
+    _answer(
+        "storage-box-sentence-start-ordinary",
+        "storage",
+        "Box up the old hard drives before you move everything to the cloud. OneDrive is the "
+        "obvious choice if you already pay for Microsoft 365, and iCloud Drive if the family "
+        "uses iPhones.",
+        {"OneDrive", "iCloud"},
+        order=("OneDrive", "iCloud"),
+    ),
+    _answer(
+        "crm-close-lowercase-and-copper",
+        "crm",
+        "To close the quarter strongly, keep the pipeline close to reality and review stalled "
+        "deals weekly. Copper wire-style integrations with Google Workspace are where Copper "
+        "CRM shines; HubSpot has the broader app marketplace.",
+        {"Copper", "HubSpot"},
+        order=("Copper", "HubSpot"),
+    ),
+    # --- admissions of not knowing ----------------------------------------------------------
+    _answer(
+        "notes-admission-only",
+        "notes",
+        "I do not have specific details about Logseq's latest release. I am unable to provide "
+        "a summary of Logseq's roadmap, and I don't have access to browse websites like "
+        "Logseq's blog.\n\nCan you tell me more about Logseq? If you describe the focus of "
+        "Logseq, I can suggest how it compares with similar tools.",
+        set(),
+        absent={"Logseq"},
+    ),
+    _answer(
+        "crm-admission-then-alternatives",
+        "crm",
+        "I'm not familiar with Copper's newest AI features, and I can't browse the web to "
+        "check Copper's release notes. If you need AI assistance today, HubSpot's Breeze and "
+        "Salesforce Einstein are the most mature options.",
+        {"HubSpot", "Salesforce"},
+        order=("HubSpot", "Salesforce"),
+        absent={"Copper"},
+    ),
+    _answer(
+        "pm-admission-request",
+        "pm",
+        "I don't have reliable information about Wrike's 2025 pricing. Could you share more "
+        "about Wrike's plan you're looking at? In the meantime, ClickUp and Asana publish "
+        "their prices openly.",
+        {"ClickUp", "Asana"},
+        order=("ClickUp", "Asana"),
+        absent={"Wrike"},
+    ),
+    _answer(
+        "email-admission-and-recommendation",
+        "email",
+        "I couldn't find information about Superhuman Teams as a separate product. That said, "
+        "Superhuman itself is an excellent choice for individuals who live in their inbox, and "
+        "Gmail's keyboard shortcuts get you part of the way for free.",
+        {"Superhuman", "Gmail"},
+        order=("Superhuman", "Gmail"),
+        absent={"Superhuman"},
+    ),
+    _answer(
+        "fintech-admission-several",
+        "fintech",
+        "I'm not aware of N26 or Starling offering business accounts in your country, and I "
+        "cannot verify their current availability. Wise Business and Revolut Business are "
+        "available almost everywhere in Europe.",
+        {"Wise", "Revolut"},
+        order=("Wise", "Revolut"),
+        absent={"N26", "Starling"},
+    ),
+    _answer(
+        "chat-admission-newer-tool",
+        "chat",
+        "Mattermost might be a newer or smaller tool than the ones I know well. For most "
+        "companies the realistic choice is between Slack and Microsoft Teams.",
+        {"Slack", "Microsoft Teams"},
+        order=("Slack", "Microsoft Teams"),
+        absent={"Mattermost"},
+    ),
+    _answer(
+        "video-admission-question",
+        "video",
+        "What is Whereby? I don't have details on it. If you let me know what Whereby offers, "
+        "I can compare it with Zoom and Google Meet, which I know well.",
+        {"Zoom", "Google Meet"},
+        order=("Zoom", "Google Meet"),
+        absent={"Whereby"},
+    ),
+    _answer(
+        "shoes-admission-model-not-brand",
+        "shoes",
+        "I'm not familiar with a Saucony Endorphin Speed 5 yet; it may have been released after "
+        "my knowledge cutoff. The Endorphin Speed 4 is an excellent tempo shoe, and Saucony's "
+        "nylon plate makes it more forgiving than carbon-plated racers.",
+        {"Saucony"},
+        absent={"Saucony"},
+    ),
+    _answer(
+        "banks-admission-french-brand-english-answer",
+        "banks",
+        "My knowledge of LCL's current fees is limited, so please check their brochure. "
+        "BNP Paribas and Société Générale publish detailed fee schedules online.",
+        {"BNP Paribas", "Société Générale"},
+        order=("BNP Paribas", "Société Générale"),
+        absent={"LCL"},
+    ),
+    _answer(
+        "storage-admission-browse",
+        "storage",
+        "As an AI, I don't have access to browse websites like pCloud or Sync.com, so I can't "
+        "confirm their current lifetime-plan prices. Dropbox doesn't sell lifetime plans.",
+        {"Dropbox"},
+        absent={"pCloud", "Sync.com"},
+    ),
+    _answer(
+        "crm-negative-opinion-not-admission",
+        "crm",
+        "I wouldn't choose Freshsales for a team that needs deep customisation, and I can't "
+        "recommend Zoho CRM if you need premium support. Salesforce is the safer bet there.",
+        {"Freshsales", "Zoho CRM", "Salesforce"},
+        order=("Freshsales", "Zoho CRM", "Salesforce"),
+    ),
+    _answer(
+        "pm-known-tool-with-caveat",
+        "pm",
+        "Basecamp is still a good fit for small agencies. I can't find a simpler tool than "
+        "Basecamp for client communication, although Notion is more flexible.",
+        {"Basecamp", "Notion"},
+        order=("Basecamp", "Notion"),
+    ),
+    # --- other realistic shapes ---------------------------------------------------------------
+    _answer(
+        "answer-without-reasoning-block",
+        "notes",
+        "For a researcher managing hundreds of papers, Obsidian with the Zotero plugin is the "
+        "strongest setup: every note links back to its source. Notion works if you prefer "
+        "databases, but it is slower with large vaults.",
+        {"Obsidian", "Notion"},
+        order=("Obsidian", "Notion"),
+    ),
+    _answer(
+        "email-lowercase-gmail-and-proton",
+        "email",
+        "if privacy matters most, protonmail is the usual recommendation; gmail is convenient "
+        "but scans metadata for ads. thunderbird works with both.",
+        {"Proton Mail", "Gmail", "Thunderbird"},
+        order=("Proton Mail", "Gmail", "Thunderbird"),
+    ),
+    _answer(
+        "chat-teams-alias-case",
+        "chat",
+        "Microsoft Teams is included with most Microsoft 365 business plans, which is why many "
+        "companies never evaluate alternatives. Teams also integrates with SharePoint. If your "
+        "engineering teams prefer Slack, you can run both, but expect duplicate conversations.",
+        {"Microsoft Teams", "Slack"},
+        order=("Microsoft Teams", "Slack"),
+    ),
+    _answer(
+        "fintech-numbered-with-nested",
+        "fintech",
+        """Here's how I would choose:
+
+1. **Wise** – best for one-off international transfers.
+   - Transparent fees shown before you pay.
+   - Works well alongside a Monzo or Starling current account.
+2. **Revolut** – best if you also want budgeting tools and a travel card.
+3. **Monzo** – best UK everyday bank with fee-free spending abroad.""",
+        {"Wise", "Monzo", "Starling", "Revolut"},
+        order=("Wise", "Monzo", "Starling", "Revolut"),
+        ranks={"Wise": 1, "Monzo": 1, "Starling": 1, "Revolut": 2},
+    ),
+    _answer(
+        "notes-heading-items-title-case",
+        "notes",
+        """## Notion: Best for Teams
+Shared databases, permissions and templates.
+
+## Obsidian: Best for Personal Knowledge
+Local files, backlinks and plugins.
+
+## Evernote: Best for Web Clipping
+Still the strongest clipper and search inside PDFs.""",
+        {"Notion", "Obsidian", "Evernote"},
+        order=("Notion", "Obsidian", "Evernote"),
+        ranks={"Notion": 1, "Obsidian": 2, "Evernote": 3},
+    ),
+    _answer(
+        "video-markdown-table-and-prose",
+        "video",
+        """| Platform | Max participants (free) | Time limit (free) |
+|---|---|---|
+| Google Meet | 100 | 60 min for groups |
+| Zoom | 100 | 40 min |
+| Webex | 100 | 40 min |
+
+Zoom in on the time limits: that is where the free plans differ most.""",
+        {"Google Meet", "Zoom", "Webex"},
+        order=("Google Meet", "Zoom", "Webex"),
+        ranks={"Google Meet": 1, "Zoom": 2, "Webex": 3},
+    ),
+    _answer(
+        "shoes-german-admission-free",
+        "shoes",
+        "Für breite Füße empfehle ich New Balance, da viele Modelle in 2E und 4E erhältlich "
+        "sind. Auch Brooks und ASICS bieten breite Varianten an.",
+        {"New Balance", "Brooks", "ASICS"},
+        order=("New Balance", "Brooks", "ASICS"),
+    ),
+    _answer(
+        "banks-french-lowercase-words",
+        "banks",
+        "Une société générale de services peut ouvrir un compte chez Boursorama ou chez "
+        "Revolut Business en quelques minutes.",
+        {"Boursorama", "Revolut"},
+        order=("Boursorama", "Revolut"),
+    ),
+    _answer(
+        "crm-citations-footnotes-and-urls",
+        "crm",
+        """Pipedrive is the most popular CRM among small sales teams in recent surveys [1], while
+HubSpot leads among marketing-led companies [2].
+
+[1] https://www.pipedrive.com/en/blog/crm-survey
+[2] https://blog.hubspot.com/marketing/state-of-marketing""",
+        {"Pipedrive", "HubSpot"},
+        order=("Pipedrive", "HubSpot"),
+    ),
+    _answer(
+        "email-spark-word",
+        "email",
+        "A good subject line should spark curiosity without sounding like spam. Spark joy in "
+        "your inbox by unsubscribing aggressively. Superhuman's Split Inbox makes that easier.",
+        {"Superhuman"},
+    ),
+    _answer(
+        "email-spark-brand-list",
+        "email",
+        """- **Spark** is free for personal use and has a clean smart inbox.
+- **Gmail** has the best spam filter.
+- **Outlook** is the standard in enterprises.""",
+        {"Spark", "Gmail", "Outlook"},
+        order=("Spark", "Gmail", "Outlook"),
+        ranks={"Spark": 1, "Gmail": 2, "Outlook": 3},
+    ),
+    _answer(
+        "banks-numbered-french",
+        "banks",
+        """Voici les banques les mieux notées pour un premier compte :
+
+1. **Boursorama** – la moins chère, carte gratuite sous condition de revenus.
+2. **Revolut** – idéal pour voyager et payer en devises.
+3. **Crédit Agricole** – un conseiller en agence dans presque chaque ville.
+4. **BNP Paribas** – une offre jeunes complète.
+5. **LCL** – des frais de tenue de compte réduits pour les étudiants.""",
+        {"Boursorama", "Revolut", "Crédit Agricole", "BNP Paribas", "LCL"},
+        order=("Boursorama", "Revolut", "Crédit Agricole", "BNP Paribas", "LCL"),
+        ranks={"Boursorama": 1, "Revolut": 2, "Crédit Agricole": 3, "BNP Paribas": 4, "LCL": 5},
+    ),
+    _answer(
+        "crm-admission-inside-list",
+        "crm",
+        """Shortlist for a services company:
+
+1. **HubSpot** – free CRM, good for inbound leads.
+2. **Pipedrive** – simple pipeline, quick to adopt.
+3. **Zoho CRM** – cheapest of the serious options.
+4. **Copper** – I don't have reliable details on Copper's current pricing, so please check
+   it directly before you decide.""",
+        # Copper is on the shortlist (item 4): only its second reference is an admission.
+        {"HubSpot", "Pipedrive", "Zoho CRM", "Copper"},
+        order=("HubSpot", "Pipedrive", "Zoho CRM", "Copper"),
+        ranks={"HubSpot": 1, "Pipedrive": 2, "Zoho CRM": 3, "Copper": 4},
+        absent={"Copper"},
+    ),
+    _answer(
+        "devices-medal-phones",
+        "devices",
+        """🥇 **Google Pixel 9** – the best camera for the price and seven years of updates.
+🥈 **iPhone 16** – the smoothest experience if you already use a Mac.
+🥉 **Samsung Galaxy S24** – the brightest screen and great zoom.
+
+Pixel and Galaxy phones both get long software support now.""",
+        {"Google Pixel", "Apple", "Samsung"},
+        order=("Google Pixel", "Apple", "Samsung"),
+        ranks={"Google Pixel": 1, "Apple": 2, "Samsung": 3},
+    ),
+    _answer(
+        "video-numbered-with-teams-lowercase",
+        "video",
+        """For webinars with up to 500 attendees:
+
+1. **Zoom Webinars** – the most familiar join experience for attendees.
+2. **Microsoft Teams** – town halls are included in many Microsoft 365 plans.
+3. **Webex Webinars** – strong moderation and Q&A.
+4. **GoTo Meeting** – reliable, but webinars need the separate GoTo Webinar product.
+
+Large teams should test the registration flow before the event.""",
+        {"Zoom", "Microsoft Teams", "Webex", "GoTo Meeting"},
+        order=("Zoom", "Microsoft Teams", "Webex", "GoTo Meeting"),
+        ranks={"Zoom": 1, "Microsoft Teams": 2, "Webex": 3, "GoTo Meeting": 4},
+    ),
+    _answer(
+        "chat-table-pipe-less",
+        "chat",
+        """App | Encryption | Self-hosting
+--- | --- | ---
+Signal | End-to-end by default | No
+Mattermost | In transit and at rest | Yes
+Telegram | Only in secret chats | No
+WhatsApp | End-to-end by default | No""",
+        {"Signal", "Mattermost", "Telegram", "WhatsApp"},
+        order=("Signal", "Mattermost", "Telegram", "WhatsApp"),
+        ranks={"Signal": 1, "Mattermost": 2, "Telegram": 3, "WhatsApp": 4},
     ),
 ]

@@ -86,7 +86,7 @@ def test_fullwidth_and_case_variants_match_and_offsets_point_into_the_original()
 
 
 def test_case_folding_handles_sharp_s() -> None:
-    m = matcher(brand("Straße Bank"))
+    m = matcher(brand("Straße Bank", case_sensitive=False))
     text = "Die STRASSE BANK und die Strasse Bank"
     assert [text[x.start : x.end] for x in m.extract(text).mentions] == [
         "STRASSE BANK",
@@ -95,7 +95,10 @@ def test_case_folding_handles_sharp_s() -> None:
 
 
 def test_accents_and_no_break_spaces_are_ignored_for_case_insensitive_terms() -> None:
-    m = matcher(brand("Société Générale"), brand("Crédit Agricole"))
+    m = matcher(
+        brand("Société Générale", case_sensitive=False),
+        brand("Crédit Agricole", case_sensitive=False),
+    )
     text = "Societe\u00a0Generale, SOCIÉTÉ GÉNÉRALE et Cre\u0301dit Agricole"
     mentions = m.extract(text).mentions
     assert [x.brand for x in mentions] == [
@@ -144,6 +147,35 @@ def test_common_phrase_typed_in_lower_case_is_matched_as_typed_or_capitalised() 
     assert found(m, "try monday work management") == ["monday.com"]
     assert found(m, "Monday work management is flexible.") == ["monday.com"]
     assert found(m, "MONDAY WORK MANAGEMENT") == []
+
+
+@pytest.mark.parametrize(
+    "name", ["Outlook", "Obsidian", "Notion", "Monday", "Apple", "Slack", "Copper", "Linear"]
+)
+def test_ordinary_word_names_are_case_sensitive_by_word_frequency(name: str) -> None:
+    m = matcher(brand(name))
+    assert found(m, f"We tried {name} last year.") == [name]
+    assert found(m, f"We tried {name.lower()} last year.") == []
+
+
+@pytest.mark.parametrize("name", ["HubSpot", "Salesforce", "Pipedrive", "Trello", "Asana"])
+def test_rare_word_names_match_in_any_case(name: str) -> None:
+    assert found(matcher(brand(name)), f"we tried {name.lower()} last year") == [name]
+
+
+def test_names_made_of_words_of_other_languages_are_case_sensitive_too() -> None:
+    m = matcher(brand("Société Générale"), brand("Deutsche Bank"))
+    assert found(m, "la société générale des eaux") == []
+    assert found(m, "Societe Generale et Deutsche Bank") == ["Société Générale", "Deutsche Bank"]
+
+
+def test_the_word_frequency_threshold_is_documented_in_the_docs() -> None:
+    from pathlib import Path
+
+    from echo_ai.analysis.common_words import ZIPF_THRESHOLD
+
+    docs = (Path(__file__).parents[2] / "docs" / "extraction.md").read_text()
+    assert f"Zipf {ZIPF_THRESHOLD}" in docs
 
 
 @pytest.mark.parametrize(
@@ -294,6 +326,129 @@ def test_absence_statements_are_recorded_and_not_counted(text: str) -> None:
     assert result.absences == (AbsenceStatement("Acme CRM", text, 0, len(text)),)
 
 
+ADMISSIONS = [
+    # not knowing
+    "I do not have specific details about Acme CRM.",
+    "I don't have any reliable, up-to-date information on Acme CRM.",
+    "I have limited information about Acme CRM.",
+    "I have no data on Acme CRM.",
+    "I'm not really familiar with Acme CRM.",
+    "I am unfamiliar with Acme CRM.",
+    "We're not aware of a product called Acme CRM.",
+    "I don't know much about Acme CRM.",
+    "I don't recognise the name Acme CRM.",
+    "I've never heard of Acme CRM.",
+    "I haven't come across Acme CRM before.",
+    "My training data doesn't include Acme CRM.",
+    "My knowledge of Acme CRM is limited.",
+    "Acme CRM isn't a tool I'm familiar with.",
+    "Acme CRM is not a brand that I recognize.",
+    "Acme CRM doesn't seem to be a well-known product.",
+    "Acme CRM may be a newer or smaller company.",
+    "Acme CRM might be a relatively niche regional vendor.",
+    "Acme CRM doesn't ring a bell.",
+    "Acme CRM is unknown to me.",
+    "Acme CRM may have launched after my knowledge cutoff.",
+    "I'm not sure what Acme CRM is.",
+    "Acme CRM, which I'm not familiar with, may be worth researching.",
+    "No publicly available information about Acme CRM turned up.",
+    # not being able to look it up or describe it
+    "I am unable to provide a summary of Acme CRM.",
+    "I don't have access to browse websites like Acme CRM.",
+    "I can't browse the internet or check sites such as Acme CRM.",
+    "I cannot access Acme CRM's website.",
+    "As an AI, I don't have real-time access to Acme CRM.",
+    "I'm not able to look up Acme CRM.",
+    "I wasn't able to verify any details about Acme CRM.",
+    "I can't provide an accurate overview of Acme CRM.",
+    "I'm not in a position to review Acme CRM.",
+    "I couldn't find Acme CRM in my sources.",
+    "I can’t speak to the features of Acme CRM.",
+    # asking for information
+    "Can you tell me more about Acme CRM?",
+    "Could you share a bit more about Acme CRM?",
+    "If you describe the focus of Acme CRM, I can suggest alternatives.",
+    "If you can share what Acme CRM does, I'll compare it.",
+    "Please provide more details about Acme CRM.",
+    "Let me know what Acme CRM offers.",
+    "What is Acme CRM?",
+    "What exactly does Acme CRM do?",
+    "I'd need more information about Acme CRM to compare it.",
+    "Without more context on Acme CRM, a comparison would be guesswork.",
+    "If you have any more details about Acme CRM, share them.",
+    "With no further information on Acme CRM, I would start elsewhere.",
+]
+
+
+@pytest.mark.parametrize("text", ADMISSIONS)
+def test_admissions_of_not_knowing_a_brand_are_not_mentions(text: str) -> None:
+    result = ACME.extract(text)
+    assert not result.mentioned("Acme CRM")
+    assert [a.brand for a in result.absences] == ["Acme CRM"]
+
+
+def test_many_distinct_admission_phrasings_are_covered() -> None:
+    assert len(ADMISSIONS) >= 30
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I don't have details about Acme CRM or Globex.",
+        "I'm not familiar with Acme CRM, Globex or Initech.",
+        "Acme CRM and Globex are not something I know about.",
+        "Can you tell me more about Acme CRM and Globex?",
+    ],
+)
+def test_every_brand_of_a_list_in_an_admission_is_absent(text: str) -> None:
+    m = matcher(brand("Acme CRM"), brand("Globex"), brand("Initech"), brand("HubSpot"))
+    result = m.extract(text)
+    assert result.mentions == ()
+    assert {a.brand for a in result.absences} >= {"Acme CRM", "Globex"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I couldn't find a cheaper CRM than Acme CRM.", ("Acme CRM",)),
+        ("I can't recommend Acme CRM for large teams.", ("Acme CRM",)),
+        ("I don't have information on Acme CRM, and HubSpot is better anyway.", ("HubSpot",)),
+        ("I'm not familiar with Acme CRM; HubSpot is the safe choice.", ("HubSpot",)),
+        (
+            "Could you tell me your budget, so I can compare Acme CRM and HubSpot?",
+            ("Acme CRM", "HubSpot"),
+        ),
+        (
+            "If you share Acme CRM exports with HubSpot, map the fields first.",
+            ("Acme CRM", "HubSpot"),
+        ),
+        ("You can find more details about Acme CRM on its pricing page.", ("Acme CRM",)),
+        ("What is the best alternative to Acme CRM?", ("Acme CRM",)),
+        ("I'm not sure whether HubSpot fits your budget.", ("HubSpot",)),
+        ("HubSpot is widely known, and Acme CRM is too.", ("HubSpot", "Acme CRM")),
+        ("Acme CRM might be a smaller investment than HubSpot.", ("Acme CRM", "HubSpot")),
+        ("Acme CRM claims 10,000 customers, which I can't verify.", ("Acme CRM",)),
+    ],
+)
+def test_statements_that_are_not_admissions_about_the_brand_keep_it(
+    text: str, expected: tuple[str, ...]
+) -> None:
+    m = matcher(brand("Acme CRM"), brand("HubSpot"))
+    assert m.extract(text).brands_in_order == expected
+
+
+def test_an_answer_made_only_of_admissions_mentions_nothing() -> None:
+    text = (
+        "I do not have specific details about Acme CRM. I am unable to provide a summary of "
+        "Acme CRM's features, and I don't have access to browse websites like Acme CRM's "
+        "homepage.\n\nCan you tell me more about Acme CRM? If you describe the focus of Acme "
+        "CRM, I can suggest similar tools."
+    )
+    result = ACME.extract(text)
+    assert result.brands_in_order == ()
+    assert len(result.absences) == 4
+
+
 def test_a_brand_also_mentioned_positively_still_counts() -> None:
     text = (
         "I couldn't find information about Acme CRM Ultra. Acme CRM itself is a solid tool "
@@ -337,6 +492,50 @@ def test_negative_opinions_are_still_mentions() -> None:
 )
 def test_list_ranks_for_each_list_style(text: str) -> None:
     assert dict(CRM.extract(text).list_ranks) == {"Pipedrive": 1, "Zoho CRM": 2, "HubSpot": 3}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Options:\n1️⃣ Pipedrive\n2️⃣ Zoho CRM\n3️⃣ HubSpot",
+        "Options:\n1\u20e3 Pipedrive\n2\u20e3 Zoho CRM\n3\u20e3 HubSpot",
+        "Options:\n**1️⃣ Pipedrive**\n**2️⃣ Zoho CRM**\n**3️⃣ HubSpot**",
+        "Options:\n🥇 Pipedrive\n🥈 Zoho CRM\n🥉 HubSpot",
+        "Options:\n- 🥇 **Pipedrive**\n- 🥈 **Zoho CRM**\n- 🥉 **HubSpot**",
+        "# Options\n### 1️⃣ Pipedrive\ntext\n### 2️⃣ Zoho CRM\ntext\n### 3️⃣ HubSpot\ntext",
+        "| CRM | Price |\n|---|---|\n| Pipedrive | $14 |\n| Zoho CRM | $14 |\n| HubSpot | $20 |",
+        "CRM | Price\n:--- | ---:\nPipedrive | $14\nZoho CRM | $14\nHubSpot | $20",
+        "Compare:\n\n| | CRM | Notes |\n|:-:|---|---|\n| A | Pipedrive | |\n| B | Zoho CRM | |"
+        "\n| C | HubSpot | Free plan |\n\nHubSpot is my pick.",
+    ],
+)
+def test_list_ranks_for_emoji_medal_and_table_lists(text: str) -> None:
+    assert dict(CRM.extract(text).list_ranks) == {"Pipedrive": 1, "Zoho CRM": 2, "HubSpot": 3}
+
+
+def test_emoji_numbers_keep_their_written_number() -> None:
+    text = "8️⃣ Pipedrive\n9️⃣ Zoho CRM\n🔟 HubSpot\n1️⃣1️⃣ Salesforce"
+    assert dict(CRM.extract(text).list_ranks) == {
+        "Pipedrive": 8,
+        "Zoho CRM": 9,
+        "HubSpot": 10,
+        "Salesforce": 11,
+    }
+
+
+def test_a_table_header_naming_brands_is_not_a_ranked_row() -> None:
+    text = "| Feature | HubSpot | Pipedrive |\n|---|---|---|\n| Free plan | Yes | No |"
+    result = CRM.extract(text)
+    assert result.brands_in_order == ("HubSpot", "Pipedrive")
+    assert dict(result.list_ranks) == {}
+
+
+def test_a_numbered_list_is_preferred_to_a_summary_table() -> None:
+    text = (
+        "1. Pipedrive\n2. HubSpot\n\n| CRM | Price |\n|---|---|\n| HubSpot | $20 |\n"
+        "| Pipedrive | $14 |"
+    )
+    assert dict(CRM.extract(text).list_ranks) == {"Pipedrive": 1, "HubSpot": 2}
 
 
 def test_list_rank_is_the_item_where_the_brand_first_appears() -> None:

@@ -9,7 +9,7 @@ run, so all regular expressions are built in its constructor. The steps for one 
    of the brand's exclude phrases, a weekday in a date, or a capitalised common word that
    merely starts a sentence;
 3. keep the longest match where several overlap ("Microsoft Dynamics 365" over "Microsoft");
-4. set aside matches in clauses saying the brand is unknown (:mod:`.absence`);
+4. set aside matches that are admissions of not knowing the brand (:mod:`.absence`);
 5. rank brands by first appearance and by list item (:mod:`.lists`);
 6. attribute provider citations, URLs in the text and retrieved sources to brand domains.
 """
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from echo_ai.analysis.absence import absence_clauses
+from echo_ai.analysis.absence import admissions
 from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.citations import (
     attributable_url,
@@ -168,7 +168,9 @@ class BrandMatcher:
             matches += self._index.find(normalise(text, fold=False), folded=False)
         links = url_spans(text) if "://" in text else []
         kept = self._resolve(text, folded, matches, [(start, end) for start, end, _ in links])
-        mentions, absences = self._split_absences(text, kept)
+        # The folded text is the lower-cased answer when normalising moved no offset.
+        lowered = folded.text if folded.starts is None and folded.text else None
+        mentions, absences = self._split_absences(text, kept, lowered)
         brands_in_order = tuple(dict.fromkeys(mention.brand for mention in mentions))
         cited_urls = [attributable_url(c) for c in citations] + [url for _, _, url in links]
         cited = tuple(dict.fromkeys(cited_urls))
@@ -217,21 +219,18 @@ class BrandMatcher:
         return kept
 
     def _split_absences(
-        self, text: str, kept: list[tuple[int, int, Term]]
+        self, text: str, kept: list[tuple[int, int, Term]], lowered: str | None
     ) -> tuple[tuple[Mention, ...], tuple[AbsenceStatement, ...]]:
-        clauses = absence_clauses(text, [start for start, _, _ in kept])
-        if not clauses:
-            names = self._names
+        names = self._names
+        found = admissions(text, [(start, end) for start, end, _ in kept], lowered=lowered)
+        if not found:
             return tuple(Mention(names[term.brand], term.text, s, e) for s, e, term in kept), ()
+        admitted = {admission.match: admission.sentence for admission in found}
         mentions: list[Mention] = []
         absences: dict[tuple[str, int], AbsenceStatement] = {}
-        for start, end, term in kept:
-            brand = self._names[term.brand]
-            scope = None
-            for (clause_start, clause_end), sentence_span in clauses:
-                if clause_start <= start and end <= clause_end:
-                    scope = sentence_span
-                    break
+        for index, (start, end, term) in enumerate(kept):
+            brand = names[term.brand]
+            scope = admitted.get(index)
             if scope is None:
                 mentions.append(Mention(brand, term.text, start, end))
             elif (brand, scope[0]) not in absences:

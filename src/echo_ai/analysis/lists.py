@@ -1,17 +1,21 @@
 """Ranked items of an answer written as a list.
 
 Assistants answer "best CRM for a startup" with numbered lists ("1.", "1)", "**1.**"),
-bullets ("-", "*", "•") or one markdown heading per product. The rank of the item where a
-brand first appears is a sharper signal than its order of appearance in the prose.
+emoji numbers ("1️⃣", with or without the variation selector, "🔟") or medals ("🥇 🥈 🥉"),
+bullets ("-", "*", "•"), one markdown heading per product, or a markdown table with one
+product per row. The rank of the item where a brand first appears is a sharper signal than
+its order of appearance in the prose.
 
 An answer often holds several list-like structures (criteria bullets, then a numbered list
-of products, then sub-bullets with pros and cons). The *primary* structure is the first of
-these, in order, whose items contain a brand mention:
+of products, then sub-bullets with pros and cons, then a comparison table). The *primary*
+structure is the first of these, in order, whose items contain a brand mention:
 
-1. numbered headings ("### 1. HubSpot"), when there are at least two;
-2. numbered lines at the outermost indentation;
+1. numbered headings ("### 1. HubSpot", "### 1️⃣ HubSpot"), when there are at least two;
+2. numbered lines (digits, emoji numbers or medals) at the outermost indentation;
 3. headings at one level, when at least two of them name a brand;
-4. bullets at the outermost indentation.
+4. markdown tables: each body row is an item, ranked by row order (the header row and the
+   ``|---|`` line are not items); the first table whose rows name a brand;
+5. bullets at the outermost indentation.
 
 An item runs from its line to the next item of the same structure. Nested lines, indented
 paragraphs and lines directly under an item belong to it; an unindented paragraph after a
@@ -28,19 +32,29 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+# An emoji number: keycap digits ("1️⃣", "1⃣", "1️⃣0️⃣" for ten), the keycap ten, or a medal.
+_EMOJI_NUMBER = "(?:(?:[0-9]\ufe0f?\u20e3)+|\U0001f51f|[\U0001f947-\U0001f949])"
+_MEDALS = {"\U0001f947": 1, "\U0001f948": 2, "\U0001f949": 3, "\U0001f51f": 10}
 _LINE = re.compile(
-    r"""
+    rf"""
     (?P<indent>[ \t]*)
     (?:
-        (?P<heading>\#{1,6})[ \t]+(?:[*_]{1,2})?(?:(?P<hnum>\d{1,3})[.)][ \t]+)?
-      | (?:[*_]{2})?(?P<num>\d{1,3})[.)](?:[*_]{2})?[ \t]+
+        (?P<heading>\#{{1,6}})[ \t]+(?:[*_]{{1,2}})?
+            (?:(?P<hnum>\d{{1,3}})[.)][ \t]+|(?P<hemoji>{_EMOJI_NUMBER})[.)]?[ \t]*)?
+      | (?:[*_]{{2}})?(?P<num>\d{{1,3}})[.)](?:[*_]{{2}})?[ \t]+
+      | (?:[-*+•][ \t]+)?(?:[*_]{{2}})?(?P<emoji>{_EMOJI_NUMBER})[.):]?(?:[*_]{{2}})?[ \t]*
       | (?P<bullet>[-*+•●▪◦‣])[ \t]+
     )?
     (?P<rest>.*)
     """,
     re.VERBOSE,
 )
-_LIST_HINT = re.compile(r"^[ \t]*(?:#|[-*+•●▪◦‣][ \t]|(?:[*_]{2})?\d{1,3}[.)])", re.MULTILINE)
+_LIST_HINT = re.compile(
+    rf"^[ \t]*(?:#|\||[-*+•●▪◦‣][ \t]|(?:[*_]{{2}})?(?:\d{{1,3}}[.)]|{_EMOJI_NUMBER}))"
+    r"|\|[ \t]*:?-",
+    re.MULTILINE,
+)
+_TABLE_SEPARATOR = re.compile(r"[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*")
 
 
 class _Line(NamedTuple):
@@ -61,7 +75,13 @@ class ListItem:
     rank: int
 
 
-_MARKER_CHARS = frozenset("#-*+•●▪◦‣_0123456789")
+_MARKER_CHARS = frozenset("#-*+•●▪◦‣_0123456789\U0001f947\U0001f948\U0001f949\U0001f51f")
+
+
+def _emoji_number(marker: str) -> int:
+    if marker in _MEDALS:
+        return _MEDALS[marker]
+    return int("".join(char for char in marker if char.isdigit()))
 
 
 def _parse(text: str) -> list[_Line]:
@@ -80,9 +100,13 @@ def _parse(text: str) -> list[_Line]:
             lines.append(_Line(start, end, indent, "text"))
         elif match["heading"]:
             number = int(match["hnum"]) if match["hnum"] else None
+            if match["hemoji"]:
+                number = _emoji_number(match["hemoji"])
             lines.append(_Line(start, end, indent, "heading", number, len(match["heading"])))
         elif match["num"]:
             lines.append(_Line(start, end, indent, "number", int(match["num"])))
+        elif match["emoji"]:
+            lines.append(_Line(start, end, indent, "number", _emoji_number(match["emoji"])))
         elif match["bullet"]:
             lines.append(_Line(start, end, indent, "bullet"))
         else:
@@ -176,10 +200,42 @@ def list_items(text: str, mention_starts: Sequence[int]) -> list[ListItem]:
         )
         if _has_mention(items, mention_starts):
             return items
-    for kind in ("number", "heading", "bullet"):
-        items = _structure(lines, kind, mention_starts, length)
+    for kind in ("number", "heading", "table", "bullet"):
+        if kind == "table":
+            items = _table_rows(text, lines, mention_starts)
+        else:
+            items = _structure(lines, kind, mention_starts, length)
         if items:
             return items
+    return []
+
+
+def _table_rows(text: str, lines: Sequence[_Line], mention_starts: Sequence[int]) -> list[ListItem]:
+    """Body rows of the first markdown table whose rows name a brand, ranked by row order.
+
+    A table is a header line holding a ``|``, a separator line (``|---|:---:|``) and the
+    following lines that hold a ``|``; the header row is not an item.
+    """
+    if "|" not in text:
+        return []
+    index = 1
+    while index < len(lines):
+        line = lines[index]
+        header = lines[index - 1]
+        if (
+            line.kind == "text"
+            and "|" in text[header.start : header.end]
+            and "|" in text[line.start : line.end]
+            and _TABLE_SEPARATOR.fullmatch(text, line.start, line.end)
+        ):
+            rows: list[ListItem] = []
+            index += 1
+            while index < len(lines) and "|" in text[lines[index].start : lines[index].end]:
+                rows.append(ListItem(lines[index].start, lines[index].end, len(rows) + 1))
+                index += 1
+            if _has_mention(rows, mention_starts):
+                return rows
+        index += 1
     return []
 
 

@@ -7,12 +7,14 @@ are "no letter or digit on either side", which (unlike ``\\b``) treats "_HubSpot
 "HubSpot's", "Salesforce-based" and "(Pipedrive)" alike and works for any script.
 
 Case rule for a term whose ``case_sensitive`` is None: case-sensitive when all its words
-are common English (:mod:`echo_ai.analysis.common_words`), otherwise case-insensitive.
-Such automatically cased terms are matched as written (a single word typed in lower case
-is matched capitalised: "notion" -> "Notion"), and get two extra context rules, because a
-capital letter at the start of a sentence says nothing about being a name:
+are ordinary words by word frequency (:mod:`echo_ai.analysis.common_words`), otherwise
+case-insensitive. Such automatically cased terms are matched as written (a single word
+typed in lower case is matched capitalised: "notion" -> "Notion"), and get two extra
+context rules, because a capital letter at the start of a sentence says nothing about
+being a name (the first rule also applies to a term set case-sensitive by hand when it is
+made of ordinary words, such as "Teams"):
 
-* at the start of a sentence or list item, or in a markdown heading, a match needs
+* at the start of a sentence, list item or table cell, or in a markdown heading, a match needs
   evidence from the next word that it is a name (a verb, punctuation, a possessive, a
   capitalised uncommon word): "Notion is" and "Close, the CRM" count, "Close the deal",
   "Zoom in", "Notion of" and "## How to Close More Deals" do not;
@@ -55,8 +57,11 @@ _DATE_AFTER = re.compile(
     re.IGNORECASE,
 )
 _HEADING_LINE = re.compile(r"\n[ \t]*#{1,6}[ \t][^\n]*$")
+# The start of a sentence, a list item (numbered, emoji-numbered, medal, bullet), a heading
+# or a table cell.
 _SENTENCE_START = re.compile(
-    r"(?:[.!?:]|\n)\s*(?:[-*+•>]\s+|#{1,6}\s+|\d{1,3}[.)]\s+)?[*_\"'“‘(\[]*$"
+    r"(?:[.!?:|]|\n)\s*(?:[-*+•>]\s+|#{1,6}\s+|\d{1,3}[.)]\s+"
+    r"|(?:[0-9]\ufe0f?\u20e3)+\s*|[\U0001f947-\U0001f949\U0001f51f]\s*)?[*_\"'“‘(\[]*$"
 )
 
 
@@ -64,13 +69,15 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-_NEXT_WORD = re.compile(r"^[*_\"'”’)\]]*\s+([^\W\d_]+)")
+# The next word on the same line: a heading holding only the name ("### Notion") is a name.
+_NEXT_WORD = re.compile(r"^[*_\"'”’)\]]*[ \t]+([^\W\d_]+)")
 # Words that, right after a sentence-initial name, show it is the subject: "Notion is",
 # "Close can", "Zoom and Teams". Third-person verbs ("offers", "integrates") are recognised
 # by their ending instead of being listed.
 _SUBJECT_FOLLOWERS = _words(
     "is was are were has had have can could will would should may might must does did also "
-    "still now and or remains offers lets gives costs works stands shines excels"
+    "still now and or remains offers lets gives costs works stands shines excels itself "
+    "doesn isn won hasn didn wasn aren cannot couldn wouldn shouldn"
 )
 _NOT_VERBS = _words(
     "this its his hers ours yours theirs these those less across plus always perhaps "
@@ -113,7 +120,11 @@ def _term_rule(text: str, case_sensitive: bool | None) -> tuple[tuple[str, ...],
             return (text,), False, True
         capitalised = text[:1].upper() + text[1:]
         return ((text, capitalised) if " " in text else (capitalised,)), False, True
-    return (text,), not case_sensitive, False
+    if case_sensitive:
+        # Set case-sensitive by hand ("Teams"), an ordinary word is as ambiguous at the
+        # start of a sentence as an automatically cased one.
+        return (text,), False, is_common_phrase(text)
+    return (text,), True, False
 
 
 def _compile(text: str, *, folded: bool) -> tuple[str, re.Pattern[str]] | None:
@@ -212,8 +223,9 @@ def _looks_like_subject(word: str, *, title_case: bool) -> bool:
     if lowered in _SUBJECT_FOLLOWERS:
         return True
     if word[:1].isupper():
-        # In a Title Case heading every word is capitalised; only an uncommon one tells.
-        return not title_case or not is_common_phrase(word)
+        # In a Title Case heading every word is capitalised; only an uncommon one or an
+        # acronym ("Notion AI") tells.
+        return not title_case or word.isupper() or not is_common_phrase(word)
     verb_like = lowered.endswith("s") and not lowered.endswith(("ss", "us", "is"))
     return verb_like and lowered not in _NOT_VERBS
 

@@ -9,9 +9,9 @@ of the original character it came from.
 Two forms exist:
 
 * *cased*: compatibility decomposition (NFKD), typographic apostrophes, dashes and spaces
-  unified. Used for case-sensitive terms.
-* *folded*: the same, then Unicode case folding and removal of accents (combining
-  diacritical marks).
+  unified, accents (combining diacritical marks) removed. Used for case-sensitive terms:
+  "Societe Generale" is still "Société Générale", "societe generale" is not.
+* *folded*: the same, then Unicode case folding.
   Used for case-insensitive terms and exclude phrases.
 
 Normalisation works character by character (a decomposition never spans characters), so
@@ -75,7 +75,7 @@ class Normalised:
 def _char_form(char: str, *, fold: bool) -> str:
     form = unicodedata.normalize("NFKD", char).translate(_PUNCTUATION)
     if not fold:
-        return form
+        return _ACCENT.sub("", form)
     return _ACCENT.sub("", unicodedata.normalize("NFKD", form.casefold()))
 
 
@@ -85,7 +85,8 @@ def _is_identity(text: str, *, fold: bool) -> tuple[bool, str]:
         return True, text.lower() if fold else text
     translated = _unify_punctuation(text)
     if not fold:
-        return unicodedata.is_normalized("NFKD", translated), translated
+        same = unicodedata.is_normalized("NFKD", translated) and _ACCENT.search(translated) is None
+        return same, translated
     folded = translated.casefold()
     same = (
         len(folded) == len(text)
