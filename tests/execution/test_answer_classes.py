@@ -17,12 +17,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from echo_ai.analysis.extraction import BrandMatcher
+from echo_ai.analysis.scoring import success_row
 from echo_ai.db import transaction, utcnow
 from echo_ai.execution.runtime import Runtime
+from echo_ai.execution.writer import BATCH_PARAMETERS, insert_iterations
 from echo_ai.experiments import service as experiment_service
 from echo_ai.privacy.audit import Actor
 from echo_ai.providers.base import (
     AnswerClass,
+    AuthenticationFailed,
     Completion,
     CompletionRequest,
     ServerError,
@@ -31,7 +35,7 @@ from echo_ai.providers.pricing import cost_usd
 from echo_ai.providers.retry import RetryPolicy
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchStatus, Iteration
-from tests.factories import stored_batches, stored_experiment
+from tests.factories import brand_set, failed_row, stored_batches, stored_experiment
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -355,3 +359,67 @@ async def test_a_rescore_keeps_every_answer_class(runtime: Runtime, vendor: Clas
     assert batch.metrics["visibility"]["denominator"] == 2
     assert (batch.metrics["truncated"], batch.metrics["refused"]) == (1, 1)
     assert len(batch.metrics_history) == 1
+
+
+async def test_a_key_refused_on_the_second_ask_keeps_the_answer_and_stops_the_batch(
+    runtime: Runtime, vendor: ClassedVendor
+) -> None:
+    vendor.script[0] = [TRUNCATED, AuthenticationFailed("bad key", status_code=401)]
+    for index in range(1, 30):
+        vendor.script[index] = [AuthenticationFailed("bad key", status_code=401)]
+    experiment_id = await _experiment(runtime, iterations=30)
+    await runtime.executor.run_experiment(experiment_id)
+
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
+    assert (batch.status, batch.error_code) == (BatchStatus.FAILED, "authentication_failed")
+    assert vendor.calls < 31  # it stopped instead of asking every iteration
+    row = (await _rows(runtime, batch.id))[0]
+    assert (row.success, row.answer_class) == (True, "truncated")
+    assert batch.truncated == 1
+
+
+def _row(batch_id: uuid.UUID, index: int, completion: Completion) -> dict[str, Any]:
+    """A row as the runner hands it to the writer."""
+    return success_row(
+        batch_run_id=batch_id,
+        index=index,
+        vendor="openai",
+        model=MODEL,
+        completion=completion,
+        attempts=1,
+        matcher=BrandMatcher(brand_set()),
+    ) | {BATCH_PARAMETERS: dict(completion.parameters)}
+
+
+async def test_the_writer_moves_one_counter_per_kind_and_keeps_the_first_parameters(
+    runtime: Runtime,
+) -> None:
+    experiment_id = await _experiment(runtime, iterations=20)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
+    first = answer(parameters={"temperature": 0.7, "max_completion_tokens": 2_048})
+    async with transaction(runtime.session_factory) as session:
+        await insert_iterations(
+            session,
+            [
+                _row(batch.id, 4, first),
+                _row(batch.id, 1, answer(parameters={"temperature": 0.1})),
+                _row(batch.id, 2, TRUNCATED),
+                _row(batch.id, 3, REFUSED),
+                _row(batch.id, 0, EMPTY),
+                failed_row(batch.id, 5),
+            ],
+        )
+    async with transaction(runtime.session_factory) as session:
+        await insert_iterations(
+            session,
+            [
+                _row(batch.id, 2, answer()),  # a repeat of a stored index: ignored
+                _row(batch.id, 6, answer(parameters={"temperature": 1.0})),
+            ],
+        )
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
+    counts = (batch.succeeded, batch.failed, batch.truncated, batch.refused, batch.empty)
+    assert counts == (3, 1, 1, 1, 1)
+    assert batch.stored == sum(counts) == 7
+    # The first row handed over, not the lowest index, nor a later write.
+    assert batch.parameters == {"temperature": 0.7, "max_completion_tokens": 2_048}

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -18,11 +19,13 @@ from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.analysis.scoring import failure_row, success_row
 from echo_ai.db import transaction
 from echo_ai.execution.writer import BATCH_PARAMETERS, insert_iterations
+from echo_ai.experiments import history
+from echo_ai.experiments import service as experiment_service
 from echo_ai.providers.base import AnswerClass, Completion, ProviderError
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun
 from echo_ai.web.pages.experiment_view import sent_line
-from tests.factories import brand_set
+from tests.factories import brand_set, experiment_input
 from tests.kit import app_runtime
 from tests.web.pages import HTML, page, text_of
 from tests.web.workspace_pages import queued_experiment, signed_in
@@ -276,3 +279,43 @@ async def test_exports_carry_the_class_the_reason_and_the_reasoning_tokens(
     assert [item["answer_class"] for item in items][2:5] == ["truncated", "refused", "empty"]
     assert items[0]["reasoning"] == "Salesforce <b>may</b> be too big; Pipedrive is cheaper."
     assert items[0]["reasoning_tokens"] == 640
+
+
+@pytest.mark.usefixtures("backend")
+async def test_the_filters_page_through_a_bounded_stretch_on_both_databases(
+    app: FastAPI, started_app: FastAPI
+) -> None:
+    factory = app_runtime(app).session_factory
+    async with transaction(factory) as session:
+        created = await experiment_service.create(
+            session,
+            experiment_input(providers=["openai:gpt-4o-mini"], iterations=len(STORED)),
+            chunk_size=10,
+        )
+    await store_answers(app, str(created.id))
+
+    async def listed(shown: history.Shown) -> list[int]:
+        found: list[int] = []
+        after = None
+        async with transaction(factory) as session:
+            batches = await history.round_batches(session, created.id, [1])
+            while True:
+                page_ = await history.answers_page(
+                    session,
+                    batches,
+                    target="HubSpot",
+                    shown=shown,
+                    limit=2,
+                    after=after,
+                    scan_limit=2,
+                )
+                found += [item.index for item in page_.items]
+                if page_.after is None:
+                    return found
+                after = page_.after
+
+    assert await listed(history.Shown.MENTIONED) == [0]
+    assert await listed(history.Shown.NOT_MENTIONED) == [1]
+    assert await listed(history.Shown.NOT_COUNTED) == [2, 3, 4]
+    assert await listed(history.Shown.FAILED) == [5]
+    assert await listed(history.Shown.ALL) == list(range(6))
