@@ -217,8 +217,12 @@ async def test_truncated_twice_is_stored_truncated_with_both_calls_billed(
 
     assert vendor.calls == 2  # asked again once, not more
     (batch,) = await stored_batches(runtime.session_factory, experiment_id)
-    # No complete answer at all: the batch has no sample.
+    # No complete answer at all: the batch has no sample, and says why.
     assert (batch.succeeded, batch.truncated, batch.failed) == (0, 1, 0)
+    assert (batch.status, batch.error) == (
+        BatchStatus.FAILED,
+        "Every iteration of this provider failed. No answer was complete: 1 truncated.",
+    )
     row = (await _rows(runtime, batch.id))[0]
     assert (row.success, row.answer_class, row.stop_reason) == (True, "truncated", "length")
     assert (row.output_tokens, row.attempts) == (2_048 + 8_192, 2)
