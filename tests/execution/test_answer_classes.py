@@ -8,10 +8,13 @@ vendors' bodies is tested in tests/providers), so these tests hold whatever adap
 
 from __future__ import annotations
 
+import copy
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,10 +34,12 @@ from echo_ai.providers.base import (
     CompletionRequest,
     ServerError,
 )
+from echo_ai.providers.openai import OpenAIProvider
 from echo_ai.providers.pricing import cost_usd
 from echo_ai.providers.retry import RetryPolicy
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchStatus, Iteration
+from echo_ai.testing.fake_llm import FakeLLMServer
 from tests.factories import brand_set, failed_row, stored_batches, stored_experiment
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -427,3 +432,30 @@ async def test_the_writer_moves_one_counter_per_kind_and_keeps_the_first_paramet
     assert batch.stored == sum(counts) == 7
     # The first row handed over, not the lowest index, nor a later write.
     assert batch.parameters == {"temperature": 0.7, "max_completion_tokens": 2_048}
+
+
+BODIES = Path(__file__).parents[1] / "providers" / "bodies" / "openai"
+
+
+async def test_through_the_openai_adapter_the_family_limit_is_sent_and_the_answer_counts(
+    runtime: Runtime, fake_llm: FakeLLMServer
+) -> None:
+    # The real adapter and SDK against a body shaped as OpenAI sends it: the runner asks
+    # for the model family's output limit, and a whole answer is stored as a sample.
+    runtime.providers.register(
+        OpenAIProvider(api_key="sk-test", base_url=f"{fake_llm.base_url}/v1", timeout_seconds=5)
+    )
+    body = json.loads((BODIES / "chat_completion_stop_runner.json").read_text(encoding="utf-8"))
+    fake_llm.config.bodies = [body, copy.deepcopy(body)]
+    experiment_id = await _experiment(runtime, iterations=2)
+    await runtime.executor.run_experiment(experiment_id)
+
+    sent = [payload for path, payload in fake_llm.requests if path.endswith("/chat/completions")]
+    assert [payload["max_completion_tokens"] for payload in sent] == [2_048, 2_048]
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
+    assert (batch.status, batch.succeeded, batch.stored) == (BatchStatus.COMPLETED, 2, 2)
+    row = (await _rows(runtime, batch.id))[0]
+    assert (row.answer_class, row.input_tokens, row.output_tokens) == ("complete", 19, 61)
+    assert row.model_version == "gpt-4o-mini-2024-07-18"
+    assert batch.metrics is not None
+    assert batch.metrics["visibility"]["value"] == 1.0
