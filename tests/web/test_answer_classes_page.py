@@ -133,7 +133,7 @@ async def test_answers_page_marks_answers_not_counted_and_keeps_reasoning_apart(
     text = text_of(truncated)
     assert "Not counted: cut off by the output limit; the vendor's reason: length" in text
     assert "<code>length</code>" in truncated
-    assert "Asked again with a larger output limit, still cut off." in text
+    assert "2 calls (a cut-off answer is asked again once, with a larger limit)" in text
     assert "names HubSpot" not in truncated  # it names it, but it is no sample
     assert "Not counted: the assistant declined to answer; the vendor's reason: refusal" in (
         text_of(refused)
@@ -206,7 +206,10 @@ def test_the_sent_line_says_what_the_answers_were_sampled_with() -> None:
     )
     # A model that takes no temperature: the vendor's default was used.
     assert sent_line({"temperature": None, "temperature_used": 1.0, "max_tokens": 4096}) == (
-        "temperature 1 · none sent (the model takes none) · output limit 4,096 tokens"
+        "temperature 1 (the vendor's default: the model takes none) · output limit 4,096 tokens"
+    )
+    assert sent_line({"temperature": None, "max_output_tokens": 16384}) == (
+        "no temperature (the model takes none) · output limit 16,384 tokens"
     )
     # Anthropic's temperature stops at 1: what was used, not what was asked.
     assert sent_line({"temperature": 1.0, "max_tokens": 2048}) == (

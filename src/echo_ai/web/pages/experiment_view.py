@@ -130,11 +130,17 @@ def sent_line(parameters: Mapping[str, Any] | None) -> str | None:
     if not parameters:
         return None
     parts: list[str] = []
-    used = parameters.get("temperature_used", parameters.get("temperature"))
-    if used is not None:
-        parts.append(f"temperature {used:g}" if isinstance(used, int | float) else str(used))
-    if "temperature" in parameters and parameters["temperature"] is None:
-        parts.append("none sent (the model takes none)")
+    sent = parameters.get("temperature")
+    used = parameters.get("temperature_used", sent)
+    shown = f"temperature {used:g}" if isinstance(used, int | float) else None
+    if "temperature" in parameters and sent is None:
+        parts.append(
+            f"{shown} (the vendor's default: the model takes none)"
+            if shown
+            else "no temperature (the model takes none)"
+        )
+    elif shown:
+        parts.append(shown)
     limit = next((parameters[key] for key in _OUTPUT_LIMIT_KEYS if key in parameters), None)
     if isinstance(limit, int):
         parts.append(f"output limit {limit:,} tokens")
