@@ -458,3 +458,26 @@ async def test_through_the_openai_adapter_the_family_limit_is_sent_and_the_answe
     assert row.model_version == "gpt-4o-mini-2024-07-18"
     assert batch.metrics is not None
     assert batch.metrics["visibility"]["value"] == 1.0
+
+
+async def test_a_vendors_stop_reason_and_reasoning_are_stored_whatever_they_hold(
+    runtime: Runtime, vendor: ClassedVendor
+) -> None:
+    # An OpenAI-compatible server may send any word as its finish reason, and reasoning
+    # text is the vendor's, like the answer: PostgreSQL refuses NUL and over-long values.
+    vendor.script[0] = [
+        answer(AnswerClass.TRUNCATED, stop_reason="length\x00" + "x" * 300),
+        answer(
+            AnswerClass.TRUNCATED,
+            stop_reason="length\x00" + "x" * 300,
+            reasoning="thinking\x00 about HubSpot",
+        ),
+    ]
+    experiment_id = await _experiment(runtime, iterations=1)
+    await runtime.executor.run_experiment(experiment_id)
+
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
+    row = (await _rows(runtime, batch.id))[0]
+    assert row.stop_reason == "length\ufffd" + "x" * 93
+    assert row.reasoning == "thinking\ufffd about HubSpot"
+    assert batch.truncated == 1
