@@ -28,6 +28,10 @@ def citations_from(rows: list[dict[str, Any]]) -> tuple[Citation, ...]:
     return tuple(Citation(**row) for row in rows)
 
 
+MAX_STOP_REASON = 100
+"""The longest stop reason stored: the length of ``iterations.stop_reason``."""
+
+
 def success_row(
     *,
     batch_run_id: uuid.UUID,
@@ -125,12 +129,14 @@ def _storable_row(row: dict[str, Any]) -> dict[str, Any]:
     """The row with everything a vendor sent (answer, error message, citations, search
     queries, model version; the extraction quotes the answer) made storable: NUL and lone
     surrogates, which PostgreSQL text and JSON cannot hold, become U+FFFD, one character
-    for one so that offsets into the answer stay right; a model version longer than its
-    column is cut. Nothing else is changed: an answer is kept as the vendor gave it."""
+    for one so that offsets into the answer stay right; a model version or a stop reason
+    longer than its column is cut (any OpenAI-compatible server may send any word).
+    Nothing else is changed: an answer is kept as the vendor gave it."""
     cleaned: dict[str, Any] = storable(row)
-    version = cleaned.get("model_version")
-    if isinstance(version, str):
-        cleaned["model_version"] = version[:MAX_MODEL_LENGTH]
+    for key, length in (("model_version", MAX_MODEL_LENGTH), ("stop_reason", MAX_STOP_REASON)):
+        value = cleaned.get(key)
+        if isinstance(value, str):
+            cleaned[key] = value[:length]
     return cleaned
 
 

@@ -107,7 +107,17 @@ def metrics_table(title: str, metrics: BatchMetrics) -> Table:
         "" if latency.p95_ms is None else f"p95 {latency.p95_ms:.0f} ms",
         f"n={latency.n}",
     )
-    table.add_row("iterations ok / failed", f"{metrics.succeeded}", "", f"{metrics.failed} failed")
+    # Complete answers are the samples (every n above); the others are counted apart.
+    apart = [f"{metrics.failed} failed"] + [
+        f"{count} {kind}"
+        for kind, count in (
+            ("truncated", metrics.truncated),
+            ("refused", metrics.refused),
+            ("empty", metrics.empty),
+        )
+        if count
+    ]
+    table.add_row("complete answers", f"{metrics.succeeded}", "", ", ".join(apart))
     return table
 
 

@@ -263,26 +263,13 @@ class Runner:
         retry_output_tokens: int | None,
     ) -> tuple[dict[str, object], ProviderError | None]:
         earlier: tuple[Completion, ...] = ()
+        fatal: ProviderError | None = None
         try:
             completion, attempts = await call_with_retries(
                 provider, request, policy=self.retry_policy
             )
-            if (
-                completion.answer_class is AnswerClass.TRUNCATED
-                and retry_output_tokens is not None
-                and retry_output_tokens > request.max_output_tokens
-            ):
-                # Cut off by the limit (often by the model's own reasoning): asked once more
-                # with room to finish, so that long answers are not left out of the sample.
-                earlier = (completion,)
-                larger = dataclasses.replace(request, max_output_tokens=retry_output_tokens)
-                completion, more = await call_with_retries(
-                    provider, larger, policy=self.retry_policy
-                )
-                attempts += more
         except ProviderError as error:
             self._log_provider_error(batch, index, error)
-            fatal = error if isinstance(error, FATAL_ERRORS) else None
             row = failure_row(
                 batch_run_id=batch.id,
                 index=index,
@@ -291,7 +278,26 @@ class Runner:
                 error=error,
                 attempts=error.attempts,
             )
-            return row, fatal
+            return row, error if isinstance(error, FATAL_ERRORS) else None
+        if (
+            completion.answer_class is AnswerClass.TRUNCATED
+            and retry_output_tokens is not None
+            and retry_output_tokens > request.max_output_tokens
+        ):
+            # Cut off by the limit (often by the model's own reasoning): asked once more
+            # with room to finish, so that long answers are not left out of the sample.
+            larger = dataclasses.replace(request, max_output_tokens=retry_output_tokens)
+            try:
+                retried, more = await call_with_retries(provider, larger, policy=self.retry_policy)
+            except ProviderError as error:
+                # The truncated answer was billed: it is stored as it is (a failed row
+                # would lose its cost, and a resume would pay for the iteration again).
+                self._log_provider_error(batch, index, error)
+                attempts += error.attempts
+                fatal = error if isinstance(error, FATAL_ERRORS) else None
+            else:
+                earlier, completion = (completion,), retried
+                attempts += more
         return (
             success_row(
                 batch_run_id=batch.id,
@@ -303,8 +309,9 @@ class Runner:
                 matcher=matcher,
                 earlier=earlier,
             )
-            | {BATCH_PARAMETERS: dict(completion.parameters)},
-            None,
+            # The first call's: a retry's larger limit is not how the batch was asked.
+            | {BATCH_PARAMETERS: dict((*earlier, completion)[0].parameters)},
+            fatal,
         )
 
     def _log_provider_error(self, batch: ClaimedBatch, index: int, error: ProviderError) -> None:

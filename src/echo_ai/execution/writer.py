@@ -57,7 +57,7 @@ async def insert_iterations(session: AsyncSession, rows: Sequence[dict[str, Any]
     parameters: dict[uuid.UUID, Any] = {}
     for row in rows:
         sent = row.get(BATCH_PARAMETERS)
-        if sent is not None:
+        if sent:  # none reported (the demo provider sends none): nothing to record
             parameters.setdefault(row["batch_run_id"], sent)
     rows = [{k: v for k, v in row.items() if k != BATCH_PARAMETERS} for row in rows]
     dialect = session.get_bind().dialect.name

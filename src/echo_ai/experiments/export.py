@@ -53,6 +53,8 @@ COLUMNS = [
     "synthetic",
     "iteration",
     "success",
+    "answer_class",
+    "stop_reason",
     "target_mentioned",
     "target_position",
     "brands_mentioned",
@@ -60,6 +62,7 @@ COLUMNS = [
     "latency_ms",
     "input_tokens",
     "output_tokens",
+    "reasoning_tokens",
     "cost_usd",
     "fee_usd",
     "model_version",
@@ -103,7 +106,10 @@ class ExportSource:
                 batch.id: BatchInfo(batch.provider, batch.model, batch.synthetic)
                 for batch in experiment.batch_runs
             },
-            stored=sum(batch.succeeded + batch.failed for batch in experiment.batch_runs),
+            stored=sum(
+                batch.succeeded + batch.failed + batch.truncated + batch.refused + batch.empty
+                for batch in experiment.batch_runs
+            ),
         )
 
 
@@ -144,6 +150,8 @@ def _csv_row(source: ExportSource, row: StoredIteration) -> list[object]:
         batch.synthetic,
         row.index,
         row.success,
+        row.answer_class or "",
+        row.stop_reason or "",
         extraction.mentioned(source.target) if extraction else "",
         (extraction.position(source.target) or "") if extraction else "",
         "; ".join(extraction.brands_in_order) if extraction else "",
@@ -151,6 +159,7 @@ def _csv_row(source: ExportSource, row: StoredIteration) -> list[object]:
         "" if row.latency_ms is None else round(row.latency_ms, 1),
         row.input_tokens if row.input_tokens is not None else "",
         row.output_tokens if row.output_tokens is not None else "",
+        row.reasoning_tokens if row.reasoning_tokens is not None else "",
         row.cost_usd if row.cost_usd is not None else "unknown",
         row.fee_usd if row.fee_usd is not None else "unknown",
         row.model_version or "",

@@ -40,6 +40,7 @@ from echo_ai.analysis.significance import (
 from echo_ai.db import keyset_after
 from echo_ai.errors import NotFound
 from echo_ai.experiments.service import RECENT_RUNS
+from echo_ai.providers.base import AnswerClass
 from echo_ai.runs.models import (
     FINISHED_STATUSES,
     BatchRun,
@@ -93,8 +94,11 @@ class Shown(enum.StrEnum):
 
     ALL = "all"
     MENTIONED = "mentioned"
-    """Successful answers that name the target brand."""
+    """Complete answers (the samples) that name the target brand."""
     NOT_MENTIONED = "not-mentioned"
+    """Complete answers that do not name it."""
+    NOT_COUNTED = "not-counted"
+    """Answers that came back but are not samples: truncated, refused or empty."""
     FAILED = "failed"
 
 
@@ -117,13 +121,21 @@ def _mentions_target(dialect: str, target: str) -> ColumnElement[bool]:
     return exists().select_from(each).where(each.c.value == target)
 
 
+_NOT_SAMPLES = [kind.value for kind in AnswerClass if kind is not AnswerClass.COMPLETE]
+
+
 def _filter(dialect: str, shown: Shown, target: str) -> list[ColumnElement[bool]]:
+    # The mention filters list the answers the rates count: complete ones only (a
+    # truncated answer may name the target, yet it is in no denominator).
+    complete = Iteration.answer_class == AnswerClass.COMPLETE.value
     if shown is Shown.FAILED:
         return [Iteration.success.is_(False)]
     if shown is Shown.MENTIONED:
-        return [Iteration.success.is_(True), _mentions_target(dialect, target)]
+        return [complete, _mentions_target(dialect, target)]
     if shown is Shown.NOT_MENTIONED:
-        return [Iteration.success.is_(True), ~_mentions_target(dialect, target)]
+        return [complete, ~_mentions_target(dialect, target)]
+    if shown is Shown.NOT_COUNTED:
+        return [Iteration.success.is_(True), Iteration.answer_class.in_(_NOT_SAMPLES)]
     return []
 
 

@@ -161,6 +161,10 @@ class StoredIteration:
     index: int
     success: bool
     answer: str | None
+    answer_class: str | None
+    stop_reason: str | None
+    reasoning: str | None
+    reasoning_tokens: int | None
     error_code: str | None
     error_message: str | None
     attempts: int
@@ -194,7 +198,17 @@ class BatchRunOut(BaseModel):
     stored: int
     """Iterations stored so far (live while the batch runs)."""
     succeeded: int
+    """Complete answers: the samples every rate counts."""
     failed: int
+    """Calls that brought no answer."""
+    truncated: int
+    refused: int
+    empty: int
+    """Answers that came back (and were billed) but are not samples, by class: cut off by
+    the output limit, declined, or with no text (docs/metrics.md, "Which iterations count")."""
+    parameters: dict[str, Any] | None
+    """The generation parameters actually sent to the vendor (the temperature used, the
+    output limit...), from the batch's first answer; ``null`` until one came back."""
     error: str | None
     """Why the batch stopped, in a sentence (``null`` while it runs or once completed)."""
     error_code: str | None
@@ -218,6 +232,10 @@ class BatchRunOut(BaseModel):
             stored=batch.stored,
             succeeded=batch.succeeded,
             failed=batch.failed,
+            truncated=batch.truncated,
+            refused=batch.refused,
+            empty=batch.empty,
+            parameters=batch.parameters,
             error=batch.error,
             error_code=batch.error_code,
             started_at=batch.started_at,
@@ -493,7 +511,17 @@ class IterationOut(BaseModel):
     batch_run_id: uuid.UUID
     index: int
     success: bool
+    """The vendor answered (whatever ``answer_class``); false: the call failed."""
     answer: str | None
+    answer_class: str | None
+    """``complete``, ``truncated``, ``refused`` or ``empty``; ``null`` when the call failed.
+    Only complete answers count in the metrics."""
+    stop_reason: str | None
+    """The vendor's own word for why the answer ended (``length``, ``max_tokens``...)."""
+    reasoning: str | None
+    """Reasoning the vendor sent apart from the answer: shown, never scored."""
+    reasoning_tokens: int | None
+    """Of ``output_tokens``, those spent reasoning (where the vendor reports them)."""
     error_code: str | None
     error_message: str | None
     attempts: int
@@ -523,6 +551,10 @@ class IterationOut(BaseModel):
             index=iteration.index,
             success=iteration.success,
             answer=iteration.answer,
+            answer_class=iteration.answer_class,
+            stop_reason=iteration.stop_reason,
+            reasoning=iteration.reasoning,
+            reasoning_tokens=iteration.reasoning_tokens,
             error_code=iteration.error_code,
             error_message=iteration.error_message,
             attempts=iteration.attempts,

@@ -466,10 +466,20 @@ async def finalize_if_complete(session: AsyncSession, batch_run_id: uuid.UUID) -
     metrics = await store_metrics(session, batch, BrandSet.model_validate(batch.experiment.brands))
     if metrics.succeeded == 0:
         commonest = await _most_common_error(session, batch.id)
-        failure = Failure.of(
-            FailureCode.ALL_ITERATIONS_FAILED,
-            f"The most common error: {commonest}" if commonest else None,
-        )
+        # Answers that came back but are not samples are no errors: say what they were.
+        apart = [
+            f"{count} {kind}"
+            for kind, count in (
+                ("truncated", metrics.truncated),
+                ("refused", metrics.refused),
+                ("empty", metrics.empty),
+            )
+            if count
+        ]
+        details = [f"No answer was complete: {', '.join(apart)}."] if apart else []
+        if commonest:
+            details.append(f"The most common error: {commonest}")
+        failure = Failure.of(FailureCode.ALL_ITERATIONS_FAILED, " ".join(details) or None)
         batch.status = BatchStatus.FAILED
         batch.error, batch.error_code = failure.message, failure.code
     else:

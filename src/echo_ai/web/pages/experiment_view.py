@@ -11,7 +11,7 @@ the templates. The write actions' routes live elsewhere; this page only posts to
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
@@ -116,6 +116,42 @@ def links(citations: Iterable[dict[str, Any]]) -> list[Link]:
     return found
 
 
+NOT_COUNTED = {
+    "truncated": "cut off by the output limit",
+    "refused": "the assistant declined to answer",
+    "empty": "no answer text",
+}
+"""The answer classes that are not samples, with what each means to a user (the page's
+badge and the metrics table say why such an answer is in no rate)."""
+
+_OUTPUT_LIMIT_KEYS = ("max_output_tokens", "max_completion_tokens", "max_tokens")
+"""Where vendors' requests put the output limit (Responses, Chat Completions, Messages)."""
+
+
+def sent_line(parameters: Mapping[str, Any] | None) -> str | None:
+    """What a batch was asked with, in one short line: the temperature the answers were
+    sampled at (a model that takes none gets the vendor's default) and the output limit.
+    None when the batch recorded nothing (no answer yet, or a provider that reports none)."""
+    if not parameters:
+        return None
+    parts: list[str] = []
+    sent = parameters.get("temperature")
+    used = parameters.get("temperature_used", sent)
+    shown = f"temperature {used:g}" if isinstance(used, int | float) else None
+    if "temperature" in parameters and sent is None:
+        parts.append(
+            f"{shown} (the vendor's default: the model takes none)"
+            if shown
+            else "no temperature (the model takes none)"
+        )
+    elif shown:
+        parts.append(shown)
+    limit = next((parameters[key] for key in _OUTPUT_LIMIT_KEYS if key in parameters), None)
+    if isinstance(limit, int):
+        parts.append(f"output limit {limit:,} tokens")
+    return " · ".join(parts) or None
+
+
 @dataclass(frozen=True)
 class Answer:
     iteration: Iteration
@@ -125,6 +161,11 @@ class Answer:
     mentioned: bool
     citations: list[Link]
     sources: list[Link]
+
+    @property
+    def not_counted(self) -> str | None:
+        """Why a stored answer is in no rate (its class's meaning), None if it counts."""
+        return NOT_COUNTED.get(self.iteration.answer_class or "")
 
 
 def answer_of(iteration: Iteration, batch: BatchRun, target: str) -> Answer:
@@ -292,6 +333,8 @@ def _context(viewer: Viewer, experiment: Experiment) -> dict[str, Any]:
         "local": partial(local_time, tz=viewer.tz),
         "label": label,
         "Shown": Shown,
+        "sent_line": sent_line,
+        "not_counted_kinds": NOT_COUNTED,
     }
 
 
