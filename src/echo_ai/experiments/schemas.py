@@ -411,6 +411,8 @@ class RunComparisonOut(BaseModel):
     synthetic: bool
     changes: ChangeTestsOut
     """Changes from A to B (``before`` is A)."""
+
+
 class CombinationOut(BaseModel):
     """One combination of the latest run's providers: the real ones or the synthetic
     (demo) ones, never both."""
