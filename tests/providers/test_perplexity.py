@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -32,7 +33,7 @@ from echo_ai.providers.perplexity import (
     split_citations,
     split_think,
 )
-from echo_ai.providers.pricing import total_cost
+from echo_ai.providers.pricing import answer_cost, total_cost
 from echo_ai.testing.fake_llm import FakeLLMServer
 from tests.providers.helpers import assert_complete_raises
 
@@ -216,9 +217,15 @@ async def test_deep_research_thinking_is_reasoning_and_never_the_answer(
     assert completion.answer_class is AnswerClass.COMPLETE
     assert completion.stop_reason == "stop"
     assert (completion.reasoning_tokens, completion.citation_tokens) == (61233, 14012)
+    assert completion.output_tokens == 2711 + 61233, "reasoning is billed output"
     assert completion.web_searches == 18
     assert completion.searched
     assert completion.reported_cost_usd == Decimal("0.32345")
+    # The price table, from the tokens and searches alone, comes to the vendor's own figure.
+    unreported = dataclasses.replace(completion, reported_cost_usd=None)
+    table = answer_cost("perplexity", "sonar-deep-research", unreported).total_usd
+    assert table is not None
+    assert abs(table - Decimal("0.32345")) < Decimal("0.00001")
 
 
 async def test_whitespace_around_the_think_block_is_not_part_of_the_answer(

@@ -190,7 +190,7 @@ def parse_completion(
             text=split.answer,
             model_version=response.model,
             input_tokens=usage.prompt_tokens if usage else None,
-            output_tokens=usage.completion_tokens if usage else None,
+            output_tokens=_billed_output(usage),
             latency_ms=latency_ms,
             citations=citations,
             sources=sources,
@@ -218,6 +218,16 @@ def _search_queries(message: Any) -> tuple[str, ...]:
             if keyword and keyword.strip():
                 queries.setdefault(keyword.strip(), None)
     return tuple(queries)
+
+
+def _billed_output(usage: Any) -> int | None:
+    """Output tokens as billed, reasoning included (as every other vendor counts them):
+    Perplexity reports its reasoning tokens beside ``completion_tokens``, not in them (its
+    ``total_tokens`` is prompt plus completion, and its cost breakdown prices the reasoning
+    tokens apart)."""
+    if usage is None or usage.completion_tokens is None:
+        return None
+    return int(usage.completion_tokens) + int(usage.reasoning_tokens or 0)
 
 
 def _reported_cost(usage: Any) -> Decimal | None:
