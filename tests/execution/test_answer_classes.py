@@ -26,6 +26,7 @@ from echo_ai.db import transaction, utcnow
 from echo_ai.execution.runtime import Runtime
 from echo_ai.execution.writer import BATCH_PARAMETERS, insert_iterations
 from echo_ai.experiments import service as experiment_service
+from echo_ai.observability.metrics import REGISTRY
 from echo_ai.privacy.audit import Actor
 from echo_ai.providers.base import (
     AnswerClass,
@@ -138,6 +139,11 @@ async def _experiment(runtime: Runtime, iterations: int, chunk_size: int = 10) -
     )
 
 
+def _iterations_counted(outcome: str) -> float:
+    labels = {"provider": "openai", "model": MODEL, "outcome": outcome}
+    return REGISTRY.get_sample_value("iterations_total", labels) or 0.0
+
+
 async def _rows(runtime: Runtime, batch_id: uuid.UUID) -> dict[int, Iteration]:
     async with transaction(runtime.session_factory) as session:
         rows = await session.scalars(select(Iteration).where(Iteration.batch_run_id == batch_id))
@@ -153,12 +159,17 @@ async def test_each_class_moves_its_own_counter_and_stays_out_of_the_rates(
     vendor.script[3] = [EMPTY]
     vendor.script[4] = [ServerError("upstream exploded", status_code=503)]
     experiment_id = await _experiment(runtime, iterations=12)
+    outcomes = ("success", "truncated", "refused", "empty", "server_error")
+    before = [_iterations_counted(outcome) for outcome in outcomes]
     await runtime.executor.run_experiment(experiment_id)
 
     (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.COMPLETED
     counts = (batch.succeeded, batch.failed, batch.truncated, batch.refused, batch.empty)
     assert counts == (7, 1, 2, 1, 1)
+    # The operators' counter tells the same story (only complete answers are "success").
+    grew = [_iterations_counted(o) - b for o, b in zip(outcomes, before, strict=True)]
+    assert grew == [7, 2, 1, 1, 1]
     assert batch.stored == sum(counts) == 12
     assert batch.metrics is not None
     metrics = batch.metrics

@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -82,6 +82,15 @@ def failure_of(error: BaseException) -> Failure:
     if is_transient(error):
         return Failure.of(FailureCode.DATABASE_UNAVAILABLE)
     return Failure.of(FailureCode.INTERNAL_ERROR)
+
+
+def outcome_of(row: Mapping[str, object]) -> str:
+    """The ``outcome`` label of a stored row: ``success`` for a complete answer, the class
+    of one that is not a sample (``truncated``, ``refused``, ``empty``), else the error code."""
+    if not row["success"]:
+        return str(row.get("error_code"))
+    answer_class = row.get("answer_class")
+    return "success" if answer_class == AnswerClass.COMPLETE else str(answer_class)
 
 
 def provider_failure(error: ProviderError) -> Failure:
@@ -238,7 +247,7 @@ class Runner:
                 record_iteration(
                     batch.provider,
                     batch.model,
-                    "success" if row["success"] else str(row.get("error_code")),
+                    outcome_of(row),
                     latency / 1000 if isinstance(latency, int | float) else None,
                     cost if isinstance(cost, Decimal | float) else None,
                 )

@@ -322,12 +322,12 @@ async def recent_runs(
     session: AsyncSession, experiments: Sequence[Experiment], *, runs: int = RECENT_RUNS
 ) -> dict[uuid.UUID, list[RunFigure]]:
     """The stored visibility of the last ``runs`` runs of each experiment, oldest first
-    (runs without a figure yet are left out), each labelled synthetic from its batches.
+    (runs without a figure yet are left out), labelled synthetic when no real provider ran.
 
     Two queries whatever the number of experiments: a range of the ``(experiment_id,
     round)`` unique index of ``experiment_rounds`` per experiment with only the
-    ``visibility`` member of the stored metrics selected, and the runs with a synthetic
-    batch.
+    ``visibility`` member of the stored metrics selected, and the runs with a real
+    provider's batch.
     """
     if not experiments:
         return {}
@@ -348,7 +348,9 @@ async def recent_runs(
         )
         .order_by(ExperimentRound.experiment_id, ExperimentRound.round)
     )
-    synthetic = {
+    # The stored figure pools the real providers whenever one ran (the demo is combined
+    # apart): it is synthetic only in a run with no real provider.
+    real = {
         (experiment_id, round_)
         for experiment_id, round_ in await session.execute(
             select(BatchRun.experiment_id, BatchRun.round)
@@ -356,7 +358,7 @@ async def recent_runs(
             .where(
                 BatchRun.experiment_id.in_(ids),
                 BatchRun.round > Experiment.runs - runs,
-                BatchRun.synthetic.is_(True),
+                BatchRun.synthetic.is_(False),
             )
             .distinct()
         )
@@ -370,7 +372,7 @@ async def recent_runs(
                 round=round_,
                 rate=Rate.model_validate(visibility),
                 complete=complete,
-                synthetic=(experiment_id, round_) in synthetic,
+                synthetic=(experiment_id, round_) not in real,
                 started=started,
             )
         )
@@ -394,6 +396,7 @@ class RunRow:
     batches: list[tuple[BatchRun, BatchMetrics | None]]
     failed_providers: list[str]
     synthetic: bool
+    """No real provider ran: the combined figure is synthetic."""
 
     @property
     def cost(self) -> Decimal | None:
@@ -420,7 +423,8 @@ def run_rows(rounds: Sequence[ExperimentRound], batches: Sequence[BatchRun]) -> 
                 complete=stored.complete,
                 batches=[(b, metrics_of(b.metrics)) for b in mine],
                 failed_providers=list(stored.failed_providers),
-                synthetic=any(b.synthetic for b in mine),
+                # Its combined figure is the real providers' when one ran.
+                synthetic=bool(mine) and all(b.synthetic for b in mine),
             )
         )
     return rows

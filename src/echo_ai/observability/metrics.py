@@ -9,7 +9,7 @@ Names (all without a prefix)::
 
     http_request_duration_seconds{method,route,status}   histogram
     experiments_created_total                            counter
-    iterations_total{provider,model,outcome}             counter (outcome: success | error code)
+    iterations_total{provider,model,outcome}             counter (outcome: success | class | error)
     llm_request_duration_seconds{provider,model}         histogram
     llm_cost_usd_total{provider,model}                   counter
     quota_refusals_total{limit}                          counter (the rate limit's name)
@@ -75,7 +75,8 @@ HTTP_REQUEST_DURATION = Histogram(
 EXPERIMENTS_CREATED = Counter("experiments_created", "Experiments created.", registry=REGISTRY)
 ITERATIONS = Counter(
     "iterations",
-    "Iterations run, by outcome: success or the provider error code.",
+    "Iterations run, by outcome: success, the class of an answer that is not a sample, "
+    "or the provider error code.",
     ["provider", "model", "outcome"],
     registry=REGISTRY,
 )
@@ -112,7 +113,8 @@ def record_iteration(
     latency_seconds: float | None,
     cost_usd: Decimal | float | None,
 ) -> None:
-    """Count one finished iteration; ``outcome`` is ``"success"`` or the error code.
+    """Count one finished iteration; ``outcome`` is ``"success"`` (a complete answer),
+    the class of an answer that is not a sample, or the error code.
 
     ``latency_seconds`` (when an answer came back) feeds the LLM latency histogram and
     ``cost_usd`` (when known) the cost counter; ``None`` records neither.
