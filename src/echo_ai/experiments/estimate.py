@@ -4,7 +4,9 @@ The cost comes from the price table (:mod:`echo_ai.providers.pricing`) with an a
 answer length: answers are not known before they are given, so the estimate says what it
 assumed (:data:`ASSUMED_OUTPUT_TOKENS` per answer; the prompt's own length in, at about
 four characters a token). A model missing from the table has an unknown price, never a
-free one. Vendors' per-request search fees (grounding) are not in the table either.
+free one. Request and search fees (Perplexity's request fee, web searches, grounded
+prompts) are left out of the estimate: they depend on searches not yet run. The costs
+stored after a run include them (docs/metrics.md, "Cost").
 
 The precision is the half-width of the 95% Wilson interval the iterations of one
 provider buy at a rate of 50% (the widest): "±6.9 points at 50%" for 200 iterations.
@@ -23,7 +25,7 @@ from echo_ai.providers.synthetic import approximate_tokens
 
 ASSUMED_OUTPUT_TOKENS = 500
 """Tokens of an answer the estimate assumes: a recommendation of a few paragraphs (a
-request allows up to 1,024)."""
+request allows more: see :mod:`echo_ai.providers.capabilities`)."""
 PRECISION_AT = 0.5
 """The rate the precision is quoted at: where an interval is widest."""
 
