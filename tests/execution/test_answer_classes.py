@@ -31,12 +31,14 @@ from echo_ai.privacy.audit import Actor
 from echo_ai.providers.base import (
     AnswerClass,
     AuthenticationFailed,
+    BadRequest,
     Completion,
     CompletionRequest,
+    GroundingMissing,
     ServerError,
 )
 from echo_ai.providers.openai import OpenAIProvider
-from echo_ai.providers.pricing import cost_usd
+from echo_ai.providers.pricing import total_cost
 from echo_ai.providers.retry import RetryPolicy
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchStatus, Iteration
@@ -139,6 +141,12 @@ async def _experiment(runtime: Runtime, iterations: int, chunk_size: int = 10) -
     )
 
 
+def _token_cost(input_tokens: int, output_tokens: int) -> Decimal | None:
+    """What the price table charges for these tokens of the test's model (no fees)."""
+    tokens = answer(input_tokens=input_tokens, output_tokens=output_tokens)
+    return total_cost("openai", MODEL, (tokens,)).total_usd
+
+
 def _iterations_counted(outcome: str) -> float:
     labels = {"provider": "openai", "model": MODEL, "outcome": outcome}
     return REGISTRY.get_sample_value("iterations_total", labels) or 0.0
@@ -216,7 +224,7 @@ async def test_a_truncated_answer_is_asked_again_once_with_the_larger_limit(
     # Both calls were billed: their tokens and cost are the row's.
     assert (row.input_tokens, row.output_tokens) == (200, 2_048 + 3_000)
     assert row.reasoning == "Weighing CRMs..."
-    assert row.cost_usd == cost_usd("openai", MODEL, 200, 5_048)
+    assert row.cost_usd == _token_cost(200, 5_048)
     assert row.cost_usd == Decimal("0.0030588")
 
 
@@ -244,7 +252,7 @@ async def test_truncated_twice_is_stored_truncated_with_both_calls_billed(
     assert (row.output_tokens, row.attempts) == (2_048 + 8_192, 2)
     # Reasoning tokens summed where known; the first call did not report them.
     assert row.reasoning_tokens is None
-    assert row.cost_usd == cost_usd("openai", MODEL, 200, 10_240)
+    assert row.cost_usd == _token_cost(200, 10_240)
 
 
 async def test_a_truncated_answer_is_kept_when_asking_again_fails(
@@ -260,7 +268,7 @@ async def test_a_truncated_answer_is_kept_when_asking_again_fails(
     # The first answer was billed: it is stored (truncated), not lost as a failed call
     # that a resume would delete and pay for again.
     assert (row.answer_class, row.output_tokens, row.attempts) == ("truncated", 2_048, 2)
-    assert row.cost_usd == cost_usd("openai", MODEL, 100, 2_048)
+    assert row.cost_usd == _token_cost(100, 2_048)
 
 
 async def test_refused_and_empty_answers_are_not_asked_again(
@@ -395,6 +403,45 @@ async def test_a_key_refused_on_the_second_ask_keeps_the_answer_and_stops_the_ba
     row = (await _rows(runtime, batch.id))[0]
     assert (row.success, row.answer_class) == (True, "truncated")
     assert batch.truncated == 1
+
+
+async def test_a_larger_limit_the_model_refuses_keeps_the_answer_and_the_batch_going(
+    runtime: Runtime, vendor: ClassedVendor
+) -> None:
+    # A model whose ceiling is below the retry limit answers the second ask with a 400:
+    # the truncated answer is kept, the batch goes on, and no answer is asked again.
+    vendor.script[0] = [TRUNCATED, BadRequest("max_tokens is too large", status_code=400)]
+    vendor.script[1] = [TRUNCATED, TRUNCATED]
+    experiment_id = await _experiment(runtime, iterations=12, chunk_size=12)
+    await runtime.executor.run_experiment(experiment_id)
+
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
+    assert batch.status == BatchStatus.COMPLETED
+    assert (batch.succeeded, batch.truncated, batch.failed) == (10, 2, 0)
+    rows = await _rows(runtime, batch.id)
+    assert rows[0].answer_class == "truncated"
+    assert rows[0].error_code is None
+
+
+async def test_an_answer_without_the_required_search_on_the_second_ask_is_billed(
+    runtime: Runtime, vendor: ClassedVendor
+) -> None:
+    unsearched = answer(output_tokens=3000)
+    vendor.script[0] = [
+        TRUNCATED,
+        GroundingMissing("answered without searching", completion=unsearched),
+    ]
+    experiment_id = await _experiment(runtime, iterations=1)
+    await runtime.executor.run_experiment(experiment_id)
+
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
+    row = (await _rows(runtime, batch.id))[0]
+    assert row.answer_class == "truncated"
+    alone = total_cost("openai", MODEL, (TRUNCATED,)).total_usd
+    both = total_cost("openai", MODEL, (unsearched, TRUNCATED)).total_usd
+    assert alone is not None and both is not None and both > alone
+    assert row.cost_usd == both
+    assert row.output_tokens == 2048 + 3000
 
 
 def _row(batch_id: uuid.UUID, index: int, completion: Completion) -> dict[str, Any]:

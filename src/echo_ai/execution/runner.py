@@ -33,6 +33,7 @@ from echo_ai.providers.base import (
     BadRequest,
     Completion,
     CompletionRequest,
+    GroundingMissing,
     PermissionDenied,
     Provider,
     ProviderError,
@@ -119,6 +120,8 @@ class Runner:
     """When each running batch last re-read its status (``clock.monotonic()``)."""
     _errors_logged: set[tuple[uuid.UUID, str]] = field(init=False, default_factory=set)
     """(batch, error code) of the provider errors already logged with their cause."""
+    _no_larger_limit: set[uuid.UUID] = field(init=False, default_factory=set)
+    """Batches whose model refused the larger output limit: truncated answers are kept."""
 
     def __post_init__(self) -> None:
         self._writer = IterationWriter(self.session_factory, clock=self.clock)
@@ -128,6 +131,7 @@ class Runner:
         self._aborted.pop(batch_run_id, None)
         self._cancelled.discard(batch_run_id)
         self._checked_at.pop(batch_run_id, None)
+        self._no_larger_limit.discard(batch_run_id)
         self._errors_logged = {key for key in self._errors_logged if key[0] != batch_run_id}
 
     def halted(self, batch_run_id: uuid.UUID) -> bool:
@@ -288,10 +292,12 @@ class Runner:
                 attempts=error.attempts,
             )
             return row, error if isinstance(error, FATAL_ERRORS) else None
+        first = completion  # the batch records what its first ask sent
         if (
             completion.answer_class is AnswerClass.TRUNCATED
             and retry_output_tokens is not None
             and retry_output_tokens > request.max_output_tokens
+            and batch.id not in self._no_larger_limit
         ):
             # Cut off by the limit (often by the model's own reasoning): asked once more
             # with room to finish, so that long answers are not left out of the sample.
@@ -303,7 +309,14 @@ class Runner:
                 # would lose its cost, and a resume would pay for the iteration again).
                 self._log_provider_error(batch, index, error)
                 attempts += error.attempts
-                fatal = error if isinstance(error, FATAL_ERRORS) else None
+                if isinstance(error, GroundingMissing) and error.completion is not None:
+                    earlier = (error.completion,)  # answered without searching: billed too
+                if isinstance(error, BadRequest):
+                    # The model refuses the larger limit (its ceiling is lower): not a reason
+                    # to stop the batch, only to stop asking its answers again.
+                    self._no_larger_limit.add(batch.id)
+                else:
+                    fatal = error if isinstance(error, FATAL_ERRORS) else None
             else:
                 earlier, completion = (completion,), retried
                 attempts += more
@@ -319,7 +332,7 @@ class Runner:
                 earlier=earlier,
             )
             # The first call's: a retry's larger limit is not how the batch was asked.
-            | {BATCH_PARAMETERS: dict((*earlier, completion)[0].parameters)},
+            | {BATCH_PARAMETERS: dict(first.parameters)},
             fatal,
         )
 
