@@ -261,6 +261,11 @@ class BatchMetrics(_Frozen):
     empty: int = Field(default=0, ge=0)
     """Answers that came back but are not samples, by class: in no rate's denominator."""
 
+    def not_samples(self) -> list[tuple[str, int]]:
+        """``(class, count)`` of the answers that are not samples, those with any."""
+        counts = (("truncated", self.truncated), ("refused", self.refused))
+        return [(kind, count) for kind, count in (*counts, ("empty", self.empty)) if count]
+
 
 def _tracked_brands(target: str, brands: Sequence[str]) -> tuple[str, ...]:
     """Target first, then the other brands in the given order, without duplicates."""

@@ -35,6 +35,7 @@ from echo_ai.experiments import export, history
 from echo_ai.experiments import service as experiment_service
 from echo_ai.experiments.schemas import ExperimentReport
 from echo_ai.privacy.audit import Actor
+from echo_ai.providers.base import NOT_SAMPLES
 from echo_ai.runs.models import Experiment, ExperimentStatus
 from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID
 
@@ -60,7 +61,7 @@ class BatchProgress:
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[failed]} failed"),
+            TextColumn("{task.fields[failed]} failed, {task.fields[apart]} not counted"),
             TimeElapsedColumn(),
             console=Console(stderr=True),
             disable=not self.live,
@@ -68,18 +69,24 @@ class BatchProgress:
         self._tasks: dict[uuid.UUID, TaskID] = {}
 
     def add(self, batch_id: uuid.UUID, label: str, *, total: int, done: int) -> None:
-        self._tasks[batch_id] = self.bar.add_task(label, total=total, completed=done, failed=0)
+        self._tasks[batch_id] = self.bar.add_task(
+            label, total=total, completed=done, failed=0, apart=0
+        )
 
-    def advance(self, batch_id: uuid.UUID, success: bool) -> None:
+    def advance(self, batch_id: uuid.UUID, outcome: str) -> None:
+        """One more iteration stored: a complete answer (``success``), an answer that is not
+        a sample (its class: counted apart), or a failed call (its error code)."""
         task_id = self._tasks[batch_id]
         task = self.bar.tasks[task_id]
-        failed = task.fields["failed"] + (0 if success else 1)
-        self.bar.update(task_id, advance=1, failed=failed)
+        apart = task.fields["apart"] + (outcome in NOT_SAMPLES)
+        failed = task.fields["failed"] + (outcome != "success" and outcome not in NOT_SAMPLES)
+        self.bar.update(task_id, advance=1, failed=failed, apart=apart)
         if self.live or task.total is None:
             return
         done, total = int(task.completed), int(task.total)
         if done == total or done * PLAIN_STEPS // total != (done - 1) * PLAIN_STEPS // total:
-            print(f"{task.description}: {done}/{total} ({failed} failed)", file=sys.stderr)
+            counts = f"{failed} failed" + (f", {apart} not counted" if apart else "")
+            print(f"{task.description}: {done}/{total} ({counts})", file=sys.stderr)
 
 
 async def run_and_report(
@@ -177,7 +184,7 @@ async def report_and_export(
         )
         print(f"wrote {rows} iterations to {export_path}", file=sys.stderr)
     if status == ExperimentStatus.FAILED:
-        raise fail("the experiment failed: no provider produced an answer", FAILURE)
+        raise fail("the experiment failed: no provider produced a complete answer", FAILURE)
     if status in (ExperimentStatus.QUEUED, ExperimentStatus.RUNNING):
         raise fail(
             f"the experiment is still {status}: another process is running its batches; "

@@ -109,13 +109,7 @@ def metrics_table(title: str, metrics: BatchMetrics) -> Table:
     )
     # Complete answers are the samples (every n above); the others are counted apart.
     apart = [f"{metrics.failed} failed"] + [
-        f"{count} {kind}"
-        for kind, count in (
-            ("truncated", metrics.truncated),
-            ("refused", metrics.refused),
-            ("empty", metrics.empty),
-        )
-        if count
+        f"{count} {kind}" for kind, count in metrics.not_samples()
     ]
     table.add_row("complete answers", f"{metrics.succeeded}", "", ", ".join(apart))
     return table

@@ -55,8 +55,9 @@ FATAL_ERRORS: tuple[type[ProviderError], ...] = (
 )
 """Errors that every further call would repeat: the batch stops instead of burning calls."""
 
-ProgressCallback = Callable[[uuid.UUID, bool], None]
-"""Called with (batch_run_id, success) as each iteration is stored."""
+ProgressCallback = Callable[[uuid.UUID, str], None]
+"""Called with (batch_run_id, outcome) as each iteration is stored; the outcome as
+:func:`outcome_of` names it (``success``, an answer class, or an error code)."""
 
 OnClaimed = Callable[[], Awaitable[None]]
 """Called once a chunk's claim of its batch has committed (the batch is held by this
@@ -248,10 +249,11 @@ class Runner:
                     provider, request, batch, index, matcher, capabilities.retry_output_tokens
                 )
                 latency, cost = row.get("latency_ms"), row.get("cost_usd")
+                outcome = outcome_of(row)
                 record_iteration(
                     batch.provider,
                     batch.model,
-                    outcome_of(row),
+                    outcome,
                     latency / 1000 if isinstance(latency, int | float) else None,
                     cost if isinstance(cost, Decimal | float) else None,
                 )
@@ -259,7 +261,7 @@ class Runner:
                     self._aborted.setdefault(batch.id, provider_failure(fatal))
             await self._writer.write(row)
             if self.on_progress is not None:
-                self.on_progress(batch.id, bool(row["success"]))
+                self.on_progress(batch.id, outcome)
 
         async with asyncio.TaskGroup() as group:
             for index in indices:

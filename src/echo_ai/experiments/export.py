@@ -106,10 +106,7 @@ class ExportSource:
                 batch.id: BatchInfo(batch.provider, batch.model, batch.synthetic)
                 for batch in experiment.batch_runs
             },
-            stored=sum(
-                batch.succeeded + batch.failed + batch.truncated + batch.refused + batch.empty
-                for batch in experiment.batch_runs
-            ),
+            stored=sum(batch.stored for batch in experiment.batch_runs),
         )
 
 

@@ -40,7 +40,7 @@ from echo_ai.analysis.significance import (
 from echo_ai.db import keyset_after
 from echo_ai.errors import NotFound
 from echo_ai.experiments.service import RECENT_RUNS
-from echo_ai.providers.base import AnswerClass
+from echo_ai.providers.base import NOT_SAMPLES, AnswerClass
 from echo_ai.runs.models import (
     FINISHED_STATUSES,
     BatchRun,
@@ -121,13 +121,13 @@ def _mentions_target(dialect: str, target: str) -> ColumnElement[bool]:
     return exists().select_from(each).where(each.c.value == target)
 
 
-_NOT_SAMPLES = [kind.value for kind in AnswerClass if kind is not AnswerClass.COMPLETE]
-
-
 def _filter(dialect: str, shown: Shown, target: str) -> list[ColumnElement[bool]]:
     # The mention filters list the answers the rates count: complete ones only (a
     # truncated answer may name the target, yet it is in no denominator).
-    complete = Iteration.answer_class == AnswerClass.COMPLETE.value
+    # An answer stored without a class (by a worker older than classes, during an
+    # upgrade) counts as complete, as in the metrics.
+    answer_class = func.coalesce(Iteration.answer_class, AnswerClass.COMPLETE.value)
+    complete = answer_class == AnswerClass.COMPLETE.value
     if shown is Shown.FAILED:
         return [Iteration.success.is_(False)]
     if shown is Shown.MENTIONED:
@@ -135,7 +135,7 @@ def _filter(dialect: str, shown: Shown, target: str) -> list[ColumnElement[bool]
     if shown is Shown.NOT_MENTIONED:
         return [complete, ~_mentions_target(dialect, target)]
     if shown is Shown.NOT_COUNTED:
-        return [Iteration.success.is_(True), Iteration.answer_class.in_(_NOT_SAMPLES)]
+        return [Iteration.success.is_(True), answer_class.in_([c.value for c in NOT_SAMPLES])]
     return []
 
 

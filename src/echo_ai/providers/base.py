@@ -75,6 +75,14 @@ class AnswerClass(enum.StrEnum):
     """No answer text at all, for no reason the vendor gave."""
 
 
+NOT_SAMPLES: tuple[AnswerClass, ...] = (
+    AnswerClass.TRUNCATED,
+    AnswerClass.REFUSED,
+    AnswerClass.EMPTY,
+)
+"""The classes of answers that came back but are not samples, in the order they are shown."""
+
+
 def classify(text: str, *, truncated: bool = False, refused: bool = False) -> AnswerClass:
     """The class of an answer from what its vendor said: a refusal first, then a cut by
     the output limit (even with no text: the reasoning may have used the whole limit),

@@ -209,6 +209,11 @@ class BatchRun(UUIDPrimaryKey, Timestamps, Base):
         start = chunk * self.chunk_size
         return range(start, min(start + self.chunk_size, self.iterations_requested))
 
+    @property
+    def not_counted(self) -> int:
+        """Stored answers that are not samples (truncated, refused or empty)."""
+        return self.truncated + self.refused + self.empty
+
 
 class ExperimentRound(UUIDPrimaryKey, Timestamps, Base):
     """One run (round) of an experiment: its providers combined, stored when a batch ends.

@@ -467,15 +467,7 @@ async def finalize_if_complete(session: AsyncSession, batch_run_id: uuid.UUID) -
     if metrics.succeeded == 0:
         commonest = await _most_common_error(session, batch.id)
         # Answers that came back but are not samples are no errors: say what they were.
-        apart = [
-            f"{count} {kind}"
-            for kind, count in (
-                ("truncated", metrics.truncated),
-                ("refused", metrics.refused),
-                ("empty", metrics.empty),
-            )
-            if count
-        ]
+        apart = [f"{count} {kind}" for kind, count in metrics.not_samples()]
         details = [f"No answer was complete: {', '.join(apart)}."] if apart else []
         if commonest:
             details.append(f"The most common error: {commonest}")
