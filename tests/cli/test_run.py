@@ -222,7 +222,7 @@ def test_a_provider_out_of_quota_fails_the_run_with_its_reason(
     code, out, err = invoke(*BASE, "--provider", "openai:gpt-4o-mini")
     assert code == 1
     assert "quota_exhausted" in out
-    assert err.endswith("error: the experiment failed: no provider produced an answer\n")
+    assert err.endswith("error: the experiment failed: no provider produced a complete answer\n")
     assert fake_llm.request_count < 30  # it stopped at the first hard failure
 
 

@@ -106,7 +106,10 @@ class ExportSource:
                 batch.id: BatchInfo(batch.provider, batch.model, batch.synthetic)
                 for batch in experiment.batch_runs
             },
-            stored=sum(batch.stored for batch in experiment.batch_runs),
+            stored=sum(
+                batch.succeeded + batch.failed + batch.not_counted
+                for batch in experiment.batch_runs
+            ),
         )
 
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, select, type_coerce
+from sqlalchemy import ColumnElement, and_, exists, func, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -127,7 +127,7 @@ def _filter(dialect: str, shown: Shown, target: str) -> list[ColumnElement[bool]
     # An answer stored without a class (by a worker older than classes, during an
     # upgrade) counts as complete, as in the metrics.
     answer_class = func.coalesce(Iteration.answer_class, AnswerClass.COMPLETE.value)
-    complete = answer_class == AnswerClass.COMPLETE.value
+    complete = and_(Iteration.success.is_(True), answer_class == AnswerClass.COMPLETE.value)
     if shown is Shown.FAILED:
         return [Iteration.success.is_(False)]
     if shown is Shown.MENTIONED:
