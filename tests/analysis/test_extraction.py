@@ -477,6 +477,10 @@ HEDGED_RECOMMENDATIONS = [
     ),
     ("I'm not familiar with HubSpot's newest add-ons, but they are a great fit.", ("HubSpot",)),
     ("Please let me know which of HubSpot or Pipedrive you already use.", ("HubSpot", "Pipedrive")),
+    (
+        "I can't check Pipedrive's website, but I would still recommend Pipedrive for sales teams.",
+        ("Pipedrive",),
+    ),
     ("I can't verify HubSpot's roadmap.", ("HubSpot",)),
     ("I can’t speak to the features of Pipedrive.", ("Pipedrive",)),
     ("I'm unable to provide up-to-date pricing details for Pipedrive.", ("Pipedrive",)),
@@ -502,6 +506,8 @@ def test_hedges_about_an_attribute_or_followed_by_praise_are_mentions(
         "I can't find any product called Acme CRM, but HubSpot is the best choice.",
         "I cannot access Acme CRM's website, so I can't say whether it is good.",
         "I am unable to provide a summary of Acme CRM's features.",
+        "I couldn't find Acme CRM, but I'd suggest it's a newer company.",
+        "I don't have specific details about Acme CRM, and it's not widely known.",
     ],
 )
 def test_a_turn_that_does_not_praise_the_brand_keeps_the_admission(text: str) -> None:

@@ -260,10 +260,11 @@ _INTRO = re.compile(
     re.IGNORECASE,
 )
 _PRONOUN = re.compile(rf"(?:it|its|it{_A}s|they|they{_A}re|their)\b", re.IGNORECASE)
+_OBJECT_PRONOUN = re.compile(r"(?:it|them)\b(?![’'])", re.IGNORECASE)
 _OPENING = re.compile(rf"(?:the\s+)?{_OPEN_QUOTE}*", re.IGNORECASE)
 _I_RECOMMEND = re.compile(
     rf"(?:i|we)(?:{_A}d|{_A}ll|\s+would|\s+will|\s+do|\s+can)?\s+(?:still\s+|definitely\s+"
-    r"|strongly\s+|happily\s+|confidently\s+)?(?:recommend|suggest|pick|choose|go\s+with"
+    r"|strongly\s+|happily\s+|confidently\s+)?(?:recommend|suggest|choose|go\s+with"
     r"|vouch\s+for|endorse)\s+",
     re.IGNORECASE,
 )
@@ -422,10 +423,15 @@ def _unless_recommended(
 
 
 def _reference(
-    text: str, position: int, spans: Sequence[tuple[int, int]], names: set[str]
+    text: str,
+    position: int,
+    spans: Sequence[tuple[int, int]],
+    names: set[str],
+    *,
+    pronouns: bool = True,
 ) -> int | None:
     """End of a reference back to the brand ("it", "its", "they", its name) at ``position``."""
-    pronoun = _PRONOUN.match(text, position)
+    pronoun = _PRONOUN.match(text, position) if pronouns else None
     if pronoun:
         return pronoun.end()
     quoted = _OPENING.match(text, position)
@@ -444,7 +450,11 @@ def _recommends(
     position = intro.end() if intro else position
     verb = _I_RECOMMEND.match(text, position)
     if verb:
-        return _reference(text, verb.end(), spans, names) is not None
+        # "I'd recommend it" or "... X", not "I'd suggest it's a newer company".
+        return (
+            bool(_OBJECT_PRONOUN.match(text, verb.end()))
+            or _reference(text, verb.end(), spans, names, pronouns=False) is not None
+        )
     subject_end = _reference(text, position, spans, names)
     if subject_end is None:
         return False
