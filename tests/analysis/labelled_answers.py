@@ -1368,4 +1368,93 @@ WhatsApp | End-to-end by default | No""",
         order=("Signal", "Mattermost", "Telegram", "WhatsApp"),
         ranks={"Signal": 1, "Mattermost": 2, "Telegram": 3, "WhatsApp": 4},
     ),
+    # Hedges that go on to recommend the brand are mentions, not admissions.
+    _answer(
+        "crm-hedge-pricing-then-best",
+        "crm",
+        "I can't provide real-time pricing for HubSpot, but it's the best free CRM for small "
+        "teams.\nThe free plan covers contacts, deals and email tracking, which is all most "
+        "teams need at first.",
+        {"HubSpot"},
+        order=("HubSpot",),
+    ),
+    _answer(
+        "crm-hedge-charges-then-top-pick",
+        "crm",
+        """I'm not sure what HubSpot charges today, but it is my top pick for startups. If the
+budget is tight later on, Zoho CRM is the cheaper step up.""",
+        {"HubSpot", "Zoho CRM"},
+        order=("HubSpot", "Zoho CRM"),
+    ),
+    _answer(
+        "crm-hedge-tier-then-excellent",
+        "crm",
+        """I can't speak to HubSpot's enterprise tier, but its free CRM is excellent. For a
+five-person agency I would start there and revisit in a year.""",
+        {"HubSpot"},
+        order=("HubSpot",),
+    ),
+    _answer(
+        "crm-choice-between-named-brands",
+        "crm",
+        """Both are good fits for a small sales team: HubSpot is better for inbound marketing and
+Pipedrive for a hands-on pipeline.
+
+Let me know which of HubSpot or Pipedrive fits your budget best.""",
+        {"HubSpot", "Pipedrive"},
+        order=("HubSpot", "Pipedrive"),
+    ),
+    _answer(
+        "crm-only-the-choice-sentence",
+        "crm",
+        "Let me know which of HubSpot or Pipedrive fits your budget best.",
+        {"HubSpot", "Pipedrive"},
+        order=("HubSpot", "Pipedrive"),
+    ),
+    _answer(
+        "pm-while-cannot-verify-pricing",
+        "pm",
+        """While I can't verify Asana's current pricing, Asana is widely regarded as one of the
+easiest project tools to roll out across a company. Trello is simpler still for small boards.""",
+        {"Asana", "Trello"},
+        order=("Asana", "Trello"),
+    ),
+    _answer(
+        "storage-latest-figures-though-strong-choice",
+        "storage",
+        """I don't have the latest figures for Dropbox, though Dropbox remains a strong choice for
+sharing large files with clients. If you already pay for Microsoft 365, OneDrive is included.""",
+        {"Dropbox", "OneDrive"},
+        order=("Dropbox", "OneDrive"),
+    ),
+    _answer(
+        "email-cannot-check-plans-but-recommend",
+        "email",
+        """I can't check Superhuman's current plans, but I'd recommend it if you live in your inbox
+and want keyboard shortcuts for everything. Spark is the free alternative with a shared inbox.""",
+        {"Superhuman", "Spark"},
+        order=("Superhuman", "Spark"),
+    ),
+    _answer(
+        "notes-hedge-and-real-admission",
+        "notes",
+        """I'm unable to confirm Obsidian's latest sync pricing; however, it remains the most
+popular choice for local-first notes. I don't have reliable information about Craft, so I
+would compare it yourself before switching.""",
+        # Craft is the object of a real admission; Obsidian's hedge turns into praise.
+        {"Obsidian"},
+        order=("Obsidian",),
+        absent={"Craft"},
+    ),
+    _answer(
+        "chat-hedge-features-and-request",
+        "chat",
+        """I can't speak to the features of Mattermost's newest release, but it is a solid pick
+when you need to self-host. Can you tell me more about Google Chat in your company? If
+your team is already on Slack, staying there is usually cheapest.""",
+        # "tell me more about Google Chat" is a request for information.
+        {"Mattermost", "Slack"},
+        order=("Mattermost", "Slack"),
+        absent={"Google Chat"},
+    ),
 ]

@@ -363,7 +363,7 @@ ADMISSIONS = [
     "I can't provide an accurate overview of Acme CRM.",
     "I'm not in a position to review Acme CRM.",
     "I couldn't find Acme CRM in my sources.",
-    "I can’t speak to the features of Acme CRM.",
+    "I can’t speak to Acme CRM in any detail.",
     # asking for information
     "Can you tell me more about Acme CRM?",
     "Could you share a bit more about Acme CRM?",
@@ -371,6 +371,7 @@ ADMISSIONS = [
     "If you can share what Acme CRM does, I'll compare it.",
     "Please provide more details about Acme CRM.",
     "Let me know what Acme CRM offers.",
+    "Let me know more about Acme CRM.",
     "What is Acme CRM?",
     "What exactly does Acme CRM do?",
     "I'd need more information about Acme CRM to compare it.",
@@ -435,6 +436,84 @@ def test_statements_that_are_not_admissions_about_the_brand_keep_it(
 ) -> None:
     m = matcher(brand("Acme CRM"), brand("HubSpot"))
     assert m.extract(text).brands_in_order == expected
+
+
+# Hedges about an attribute of a brand, or followed by praise of it, are recommendations.
+HEDGED_RECOMMENDATIONS = [
+    (
+        "I can't provide real-time pricing for HubSpot, but it's the best free CRM for small "
+        "teams.",
+        ("HubSpot",),
+    ),
+    ("I'm not sure what HubSpot charges today, but it is my top pick for startups.", ("HubSpot",)),
+    ("I can't speak to HubSpot's enterprise tier, but its free CRM is excellent.", ("HubSpot",)),
+    ("Let me know which of HubSpot or Pipedrive fits your budget best.", ("HubSpot", "Pipedrive")),
+    (
+        "While I can't verify HubSpot's current pricing, HubSpot is widely regarded as the "
+        "easiest CRM to start with.",
+        ("HubSpot",),
+    ),
+    (
+        "I don't have the latest figures for HubSpot, though HubSpot remains a strong choice.",
+        ("HubSpot",),
+    ),
+    (
+        "I can't check Pipedrive's current plans, but I'd recommend it for sales-led teams.",
+        ("Pipedrive",),
+    ),
+    (
+        "I'm unable to confirm HubSpot's latest pricing; however, it remains the most popular "
+        "free CRM.",
+        ("HubSpot",),
+    ),
+    (
+        "I can't browse HubSpot's website, but it is widely considered the best free CRM.",
+        ("HubSpot",),
+    ),
+    (
+        "I can't give you exact prices for Pipedrive; still, it is a solid pick for small sales "
+        "teams.",
+        ("Pipedrive",),
+    ),
+    ("I'm not familiar with HubSpot's newest add-ons, but they are a great fit.", ("HubSpot",)),
+    ("Please let me know which of HubSpot or Pipedrive you already use.", ("HubSpot", "Pipedrive")),
+    (
+        "I can't check Pipedrive's website, but I would still recommend Pipedrive for sales teams.",
+        ("Pipedrive",),
+    ),
+    ("I can't verify HubSpot's roadmap.", ("HubSpot",)),
+    ("I can’t speak to the features of Pipedrive.", ("Pipedrive",)),
+    ("I'm unable to provide up-to-date pricing details for Pipedrive.", ("Pipedrive",)),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), HEDGED_RECOMMENDATIONS)
+def test_hedges_about_an_attribute_or_followed_by_praise_are_mentions(
+    text: str, expected: tuple[str, ...]
+) -> None:
+    result = CRM.extract(text)
+    assert result.brands_in_order == expected
+    assert result.absences == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I couldn't find Acme CRM, but it may be a newer company.",
+        "I don't have information on Acme CRM, but it might be worth a look.",
+        "I'm not familiar with Acme CRM, but if it's a CRM, HubSpot is a great choice.",
+        "I couldn't find Acme CRM, but HubSpot is a great alternative to it.",
+        "I can't find any product called Acme CRM, but HubSpot is the best choice.",
+        "I cannot access Acme CRM's website, so I can't say whether it is good.",
+        "I am unable to provide a summary of Acme CRM's features.",
+        "I couldn't find Acme CRM, but I'd suggest it's a newer company.",
+        "I don't have specific details about Acme CRM, and it's not widely known.",
+    ],
+)
+def test_a_turn_that_does_not_praise_the_brand_keeps_the_admission(text: str) -> None:
+    result = ACME.extract(text)
+    assert not result.mentioned("Acme CRM")
+    assert [a.brand for a in result.absences] == ["Acme CRM"]
 
 
 def test_an_answer_made_only_of_admissions_mentions_nothing() -> None:

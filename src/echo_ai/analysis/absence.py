@@ -24,6 +24,12 @@ Pipedrive" Pipedrive counts. The words between the statement and the brand must 
 kind that leads to an object ("any reliable information about", "a product called",
 "websites like", "more about", "what"), a list of brands is followed through ("about Acme,
 Globex or Initech"), and a brand that starts a new clause ("..., and HubSpot is") is not.
+
+Assistants often hedge before recommending, so a hedge is no admission when it is about an
+attribute of the brand ("I can't provide real-time pricing for X", "I can't speak to X's
+enterprise tier") or when the sentence turns to praise or recommend the brand ("..., but
+it's the best free CRM", "While I can't verify X's pricing, X is widely regarded as...");
+"let me know which of X or Y fits" is a choice between brands, not a question about them.
 """
 
 from __future__ import annotations
@@ -120,7 +126,9 @@ _REQUESTS = [
     rf"\bif\s+you\s+have\s+(?:any\s+)?(?:more|additional|further|other)\s+{_INFO}",
     r"\bplease\s+(?:share|provide|tell\s+me|describe|explain|clarify|send|let\s+me\s+know"
     r"|give\s+me|outline)",
-    r"\b(?:let|tell)\s+me\s+(?:know\s+)?(?:a\s+bit\s+)?(?:more\s+)?(?:about|what|which|how)",
+    # Not "which": "let me know which of X or Y fits" asks the reader to choose between named
+    # brands, it asks nothing about them.
+    r"\b(?:let|tell)\s+me\s+(?:know\s+)?(?:a\s+bit\s+)?(?:more\s+)?(?:about|what|how)",
 ]
 _NEEDS = [
     rf"{_SUBJ}(?:\s+would|{_A}d|\s+will)\s+need\s+(?:a\s+bit\s+)?(?:more|additional|further)"
@@ -198,6 +206,28 @@ _FILLER_WORD = "|".join(
 _OPEN_QUOTE = r"[*_\"'“‘`(\[]"
 _SEPARATOR = r"[\s*_\"'“‘`(\[]"
 _FILLER = re.compile(rf"{_SEPARATOR}*(?:(?:{_FILLER_WORD}){_SEPARATOR}+){{0,14}}", re.IGNORECASE)
+_REQUEST_FILLER_WORD = "|".join(
+    re.escape(word)
+    for word in sorted(set(_FILLER_WORDS.split()) - {"which"}, key=len, reverse=True)
+)
+_REQUEST_FILLER = re.compile(
+    rf"{_SEPARATOR}*(?:(?:{_REQUEST_FILLER_WORD}){_SEPARATOR}+){{0,14}}", re.IGNORECASE
+)
+# Not being able to look up an attribute of a brand ("I can't provide real-time pricing for
+# X", "I can't speak to X's enterprise tier") is not an admission of not knowing the brand:
+# assistants say it before recommending X. A product or tool "called X" still names X.
+_ATTRIBUTE = (
+    r"(?:pric(?:e|es|ing)|costs?|charges?|fees?|rates?|plans?|tiers?|editions?|packages?"
+    r"|subscriptions?|licen[cs](?:e|es|ing)|features?|capabilit(?:y|ies)|integrations?"
+    r"|limits?|quotas?|discounts?|figures|numbers|statistics|stats|metrics|reviews?|ratings?"
+    r"|roadmap|releases?|updates?|versions?|changelog|terms|contracts?|availability|uptime"
+    r"|(?:products?|services?|offerings?)(?!\s+(?:called|named|known|like|such|by)\b))"
+)
+_ATTRIBUTE_IN_PATH = re.compile(rf"\b{_ATTRIBUTE}\b", re.IGNORECASE)
+_ATTRIBUTE_AFTER = re.compile(
+    rf"[*_\"'”’`)\]]*{_A}s?\s+{_QUANT}(?:[^\W\d_]+\s+)?{_ATTRIBUTE}\b", re.IGNORECASE
+)
+_BARE_PATH = re.compile(rf"{_SEPARATOR}*(?:the{_SEPARATOR}+)?", re.IGNORECASE)
 _COORDINATION = re.compile(
     rf"[*_\"'”’`)\]]*(?:{_A}s(?:\s+[^\W\d_]+){{0,3}})?[*_\"'”’`)\]]*\s*"
     rf"(?:,\s*(?:and\s+|or\s+|nor\s+)?|\s(?:and|or|nor|&)\s+|\s*/\s*)(?:the\s+)?{_OPEN_QUOTE}*",
@@ -221,6 +251,40 @@ _CLAUSE_BREAK = re.compile(
     r"|since)\b",
     re.IGNORECASE,
 )
+# A turn in the sentence after an admission: "but", "however", "though", or a comma
+# ("While I can't verify X's pricing, X is...").
+_TURN = re.compile(r"\b(?:but|however|though|although|yet|still)\b|[,;]", re.IGNORECASE)
+_INTRO = re.compile(
+    r"[\s,]*(?:(?:overall|honestly|frankly|still|even\s+so|that\s+said|in\s+general"
+    r"|generally|personally|in\s+my\s+view|in\s+my\s+experience)\b[\s,]*)*",
+    re.IGNORECASE,
+)
+_PRONOUN = re.compile(rf"(?:it|its|it{_A}s|they|they{_A}re|their)\b", re.IGNORECASE)
+_OBJECT_PRONOUN = re.compile(r"(?:it|them)\b(?![’'])", re.IGNORECASE)
+_OPENING = re.compile(rf"(?:the\s+)?{_OPEN_QUOTE}*", re.IGNORECASE)
+_I_RECOMMEND = re.compile(
+    rf"(?:i|we)(?:{_A}d|{_A}ll|\s+would|\s+will|\s+do|\s+can)?\s+(?:still\s+|definitely\s+"
+    r"|strongly\s+|happily\s+|confidently\s+)?(?:recommend|suggest|choose|go\s+with"
+    r"|vouch\s+for|endorse)\s+",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_PRAISE_REACH = 12
+"""Most words between the brand and the word that praises it."""
+_PRAISE_WORDS = (
+    "best top excellent great strong strongest solid good leading popular ideal reliable "
+    "favourite favorite recommend recommended standout regarded well-regarded rated "
+    "highly-rated praised loved go-to pick choice winner outstanding superb powerful "
+    "generous affordable easiest intuitive perfect leader robust respected trusted proven "
+    "excels shines widely well-suited well-known safest"
+)
+_PRAISE = frozenset(_PRAISE_WORDS.split())
+# Words that keep the clause a hedge: "but it may be a newer company", "but if it's a CRM".
+_HEDGE_WORDS = (
+    "if whether may might could not no never unsure unclear unknown sounds seems seem "
+    "appears appear perhaps possibly maybe unless but"
+)
+_HEDGES = frozenset(_HEDGE_WORDS.split())
 _STRANDED_REACH = 100
 _REACH = 200
 _SENTENCE_REACH = 400
@@ -247,10 +311,12 @@ _CUES = tuple(
     | _LIMITED_CUES
     | {"?"}
 )
+# Each family of statements followed by their object, with the words that may lead to it
+# and whether a statement about an attribute of the brand is not about the brand.
 _FORWARD_FAMILIES = [
-    (_LOOKING_RE, _LOOKING_CUES),
-    (_REQUESTS_RE, _REQUEST_CUES),
-    (_NEEDS_RE, _NEED_CUES),
+    (_LOOKING_RE, _LOOKING_CUES, _FILLER, True),
+    (_REQUESTS_RE, _REQUEST_CUES, _REQUEST_FILLER, False),
+    (_NEEDS_RE, _NEED_CUES, _FILLER, False),
 ]
 
 
@@ -288,14 +354,30 @@ def _sentence_around(text: str, position: int) -> tuple[int, int]:
 
 
 def _forward(
-    text: str, cue_end: int, spans: Sequence[tuple[int, int]], members: Sequence[int]
+    text: str,
+    cue_end: int,
+    spans: Sequence[tuple[int, int]],
+    members: Sequence[int],
+    filler: re.Pattern[str] = _FILLER,
+    *,
+    attributes: bool = False,
 ) -> list[int]:
-    """Matches that are the object of a statement ending at ``cue_end``."""
+    """Matches that are the object of a statement ending at ``cue_end``; with
+    ``attributes``, not those whose attribute the statement is about ("pricing for X",
+    "X's enterprise tier")."""
     following = [index for index in members if spans[index][0] >= cue_end]
     if not following:
         return []
     first = following[0]
-    if not _FILLER.fullmatch(text, cue_end, spans[first][0]):
+    if not filler.fullmatch(text, cue_end, spans[first][0]):
+        return []
+    if attributes and (
+        _ATTRIBUTE_IN_PATH.search(text, cue_end, spans[first][0])
+        or (
+            _BARE_PATH.fullmatch(text, cue_end, spans[first][0])
+            and _ATTRIBUTE_AFTER.match(text, spans[first][1])
+        )
+    ):
         return []
     found = [first]
     for index in following[1:]:
@@ -321,6 +403,74 @@ def _backward(
             break
         found.append(index)
     return found
+
+
+def _unless_recommended(
+    text: str, after: int, end: int, spans: Sequence[tuple[int, int]], objects: list[int]
+) -> list[int]:
+    """``objects``, unless the rest of the sentence turns to recommend them: "I can't
+    provide real-time pricing for X, but it's the best free CRM", "While I can't verify
+    X's pricing, X is widely regarded as...". A hedge that goes on to praise the brand is
+    a recommendation, not an admission of not knowing it."""
+    if not objects:
+        return objects
+    position = max(after, *(spans[index][1] for index in objects))
+    names = {text[spans[index][0] : spans[index][1]].casefold() for index in objects}
+    for turn in _TURN.finditer(text, position, end):
+        if _recommends(text, turn.end(), end, spans, names):
+            return []
+    return objects
+
+
+def _reference(
+    text: str,
+    position: int,
+    spans: Sequence[tuple[int, int]],
+    names: set[str],
+    *,
+    pronouns: bool = True,
+) -> int | None:
+    """End of a reference back to the brand ("it", "its", "they", its name) at ``position``."""
+    pronoun = _PRONOUN.match(text, position) if pronouns else None
+    if pronoun:
+        return pronoun.end()
+    quoted = _OPENING.match(text, position)
+    position = quoted.end() if quoted else position
+    for start, stop in spans:
+        if start == position and text[start:stop].casefold() in names:
+            return stop
+    return None
+
+
+def _recommends(
+    text: str, position: int, end: int, spans: Sequence[tuple[int, int]], names: set[str]
+) -> bool:
+    """Whether the clause at ``position`` praises or recommends the brand (``names``)."""
+    intro = _INTRO.match(text, position)
+    position = intro.end() if intro else position
+    verb = _I_RECOMMEND.match(text, position)
+    if verb:
+        # "I'd recommend it" or "... X", not "I'd suggest it's a newer company".
+        return (
+            bool(_OBJECT_PRONOUN.match(text, verb.end()))
+            or _reference(text, verb.end(), spans, names, pronouns=False) is not None
+        )
+    subject_end = _reference(text, position, spans, names)
+    if subject_end is None:
+        return False
+    others = {start for start, stop in spans if text[start:stop].casefold() not in names}
+    for count, word in enumerate(_WORD.finditer(text, subject_end, end)):
+        lowered = word.group().casefold()
+        if (
+            count >= _PRAISE_REACH
+            or word.start() in others
+            or lowered in _HEDGES
+            or lowered.endswith(("n't", "n’t"))
+        ):
+            return False
+        if lowered in _PRAISE:
+            return True
+    return False
 
 
 def _stranded(
@@ -357,14 +507,17 @@ def _in_sentence(
     if not cues.isdisjoint(_KNOWING_CUES):
         for cue in _KNOWING_RE.finditer(text, start, end):
             objects = _forward(text, cue.end(), spans, members)
-            found.update(objects or _stranded(text, cue.start(), cue.end(), spans, members))
-    for expression, family in _FORWARD_FAMILIES:
+            objects = objects or _stranded(text, cue.start(), cue.end(), spans, members)
+            found.update(_unless_recommended(text, cue.end(), end, spans, objects))
+    for expression, family, filler, attributes in _FORWARD_FAMILIES:
         if not cues.isdisjoint(family):
             for cue in expression.finditer(text, start, end):
-                found.update(_forward(text, cue.end(), spans, members))
+                objects = _forward(text, cue.end(), spans, members, filler, attributes=attributes)
+                found.update(_unless_recommended(text, cue.end(), end, spans, objects))
     if not cues.isdisjoint(_BACKWARD_CUES):
         for cue in _BACKWARD_RE.finditer(text, start, end):
-            found.update(_backward(text, cue.start(), spans, members))
+            objects = _backward(text, cue.start(), spans, members)
+            found.update(_unless_recommended(text, cue.end(), end, spans, objects))
     asking = "?" in cues
     limited = not cues.isdisjoint(_LIMITED_CUES)
     if asking or limited:
