@@ -286,3 +286,43 @@ async def test_gemini_keeps_the_resolved_target_beside_the_redirect(
         completion.text, citations=completion.citations, sources=completion.sources
     )
     assert extraction.brand_citations["HubSpot"] == (TARGET,)
+
+
+async def test_gemini_resolves_a_title_that_only_looks_like_a_domain(
+    server: RedirectServer, fake_llm: FakeLLMServer
+) -> None:
+    """One rule decides what is resolved and what is credited: a title such as "Node.js",
+    "Vue.js", "Inc." or "U.S." is no site, so the link is asked about and credited to where
+    it leads (before, it was neither resolved nor credited)."""
+    raw: dict[str, Any] = json.loads(
+        (
+            Path(__file__).parent / "bodies" / "gemini" / "grounding_titles_and_domains.json"
+        ).read_text()
+    )
+    chunks = raw["candidates"][0]["groundingMetadata"]["groundingChunks"]
+    titles = ["Node.js", "Vue.js", "Inc.", "U.S."]
+    for index, chunk in enumerate(chunks):
+        chunk["web"] = {
+            "uri": server.url(f"/grounding-api-redirect/t{index}"),
+            "title": titles[index],
+        }
+    fake_llm.config.bodies = [raw]
+    adapter = build_provider(
+        ProviderSpec("gemini", "gemini-2.5-flash"),
+        api_key="k",
+        base_url=fake_llm.base_url,
+        timeout_seconds=5,
+        redirects=resolver(),
+    )
+    assert isinstance(adapter, GeminiProvider)
+    try:
+        completion = await adapter.complete(
+            CompletionRequest(prompt="best CRM?", model="gemini-2.5-flash", grounding=True)
+        )
+    finally:
+        await adapter.aclose()
+
+    assert set(server.hits) == {f"HEAD /grounding-api-redirect/t{index}" for index in range(4)}
+    pages = (*completion.citations, *completion.sources)
+    assert {page.title for page in pages} == set(titles)
+    assert {attributable_url(page) for page in pages} == {TARGET}

@@ -2,7 +2,7 @@
 
 Gemini's grounding chunks link to ``vertexaisearch.cloud.google.com/grounding-api-redirect/…``
 rather than to the page. The page's site is usually known without asking anyone (the
-chunk's ``domain``, or a title that is a domain: :func:`echo_ai.analysis.citations.
+chunk's ``domain``, or a title that is a domain: :func:`echo_ai.providers.sites.
 attributable_url`); when it is not, an operator may turn on resolving
 (``ECHO_AI_RUNNER__RESOLVE_REDIRECTS=true``): one ``HEAD`` (a ``GET`` when ``HEAD`` gives no
 redirect) to the redirect link, reading only its ``Location`` header. The target page is
