@@ -36,7 +36,7 @@ from echo_ai.providers.base import (
     ServerError,
 )
 from echo_ai.providers.openai import OpenAIProvider
-from echo_ai.providers.pricing import cost_usd
+from echo_ai.providers.pricing import total_cost
 from echo_ai.providers.retry import RetryPolicy
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchStatus, Iteration
@@ -216,7 +216,7 @@ async def test_a_truncated_answer_is_asked_again_once_with_the_larger_limit(
     # Both calls were billed: their tokens and cost are the row's.
     assert (row.input_tokens, row.output_tokens) == (200, 2_048 + 3_000)
     assert row.reasoning == "Weighing CRMs..."
-    assert row.cost_usd == cost_usd("openai", MODEL, 200, 5_048)
+    assert row.cost_usd == token_cost(200, 5_048)
     assert row.cost_usd == Decimal("0.0030588")
 
 
@@ -244,7 +244,7 @@ async def test_truncated_twice_is_stored_truncated_with_both_calls_billed(
     assert (row.output_tokens, row.attempts) == (2_048 + 8_192, 2)
     # Reasoning tokens summed where known; the first call did not report them.
     assert row.reasoning_tokens is None
-    assert row.cost_usd == cost_usd("openai", MODEL, 200, 10_240)
+    assert row.cost_usd == token_cost(200, 10_240)
 
 
 async def test_a_truncated_answer_is_kept_when_asking_again_fails(
@@ -260,7 +260,7 @@ async def test_a_truncated_answer_is_kept_when_asking_again_fails(
     # The first answer was billed: it is stored (truncated), not lost as a failed call
     # that a resume would delete and pay for again.
     assert (row.answer_class, row.output_tokens, row.attempts) == ("truncated", 2_048, 2)
-    assert row.cost_usd == cost_usd("openai", MODEL, 100, 2_048)
+    assert row.cost_usd == token_cost(100, 2_048)
 
 
 async def test_refused_and_empty_answers_are_not_asked_again(
@@ -492,3 +492,12 @@ async def test_a_vendors_stop_reason_and_reasoning_are_stored_whatever_they_hold
     assert row.stop_reason == "length\ufffd" + "x" * 93
     assert row.reasoning == "thinking\ufffd about HubSpot"
     assert batch.truncated == 1
+
+
+def token_cost(input_tokens: int, output_tokens: int) -> Decimal | None:
+    """What the price table makes of an answer of these token counts (no search)."""
+    billed = Completion(
+        text="", model_version=None, input_tokens=input_tokens,
+        output_tokens=output_tokens, latency_ms=0.0,
+    )  # fmt: skip
+    return total_cost("openai", MODEL, [billed]).total_usd
