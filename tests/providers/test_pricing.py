@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from echo_ai.providers.base import Completion
-from echo_ai.providers.pricing import cost_usd, price_for, price_table_now, total_cost
+from echo_ai.providers.pricing import price_for, price_table_now, total_cost
 from echo_ai.providers.registry import VENDORS
 
 
@@ -23,6 +23,15 @@ def answer(**fields: Any) -> Completion:
         "latency_ms": 1.0,
     }
     return Completion(**{**defaults, **fields})
+
+
+def cost_usd(
+    vendor: str, model: str, input_tokens: int | None, output_tokens: int | None
+) -> Decimal | None:
+    """The cost of one answer that did not search (Perplexity's request fee aside, tokens
+    only)."""
+    tokens = answer(input_tokens=input_tokens, output_tokens=output_tokens)
+    return total_cost(vendor, model, [tokens]).total_usd
 
 
 def test_cost_is_tokens_times_price_per_million() -> None:
@@ -105,7 +114,10 @@ def test_the_invoice_case_a_perplexity_answer_billed_its_request_fee() -> None:
     """The real case of issue 11: Sonar at the default (low) search context, a handful of
     tokens. Tokens alone came to $0.000007; the invoice said $0.00501, the request fee
     ($5 per 1,000 requests at low context) being nearly all of it."""
-    tokens_only = cost_usd("perplexity", "sonar", 5, 2)
+    sonar = price_for("perplexity", "sonar")
+    assert sonar is not None
+    assert sonar.input_per_million is not None and sonar.output_per_million is not None
+    tokens_only = (5 * sonar.input_per_million + 2 * sonar.output_per_million) / 1_000_000
     assert tokens_only == Decimal("0.000007")
     billed = answer(
         input_tokens=5,

@@ -5,7 +5,9 @@ redirect, one that refuses HEAD."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -44,6 +46,10 @@ class RedirectServer:
     """``Cookie`` headers that came in (none may)."""
     release: asyncio.Event = field(default_factory=asyncio.Event)
     """Set to let the stalled handler answer (at teardown)."""
+    outage: bool = True
+    """While set, ``/status/{code}`` answers with that status; then it redirects."""
+    head_stall: float = 0.0
+    """How long ``/slow-head`` holds a HEAD (unless released) before answering 200."""
 
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
@@ -83,7 +89,24 @@ async def server() -> AsyncIterator[RedirectServer]:
             return web.Response(status=405)
         return web.Response(status=302, headers={"Location": "https://pipedrive.com/"})
 
+    async def status(request: web.Request) -> web.StreamResponse:
+        await seen(request)
+        if state.outage:
+            return web.Response(status=int(request.match_info["code"]))
+        return web.Response(status=302, headers={"Location": TARGET})
+
+    async def slow_head(request: web.Request) -> web.StreamResponse:
+        await seen(request)
+        if request.method == "HEAD":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.release.wait(), state.head_stall)
+            return web.Response(status=200)
+        await state.release.wait()  # the GET stalls until teardown
+        return web.Response(status=302, headers={"Location": TARGET})
+
     app = web.Application()
+    app.router.add_get("/status/{code}", status)
+    app.router.add_route("*", "/slow-head", slow_head)
     app.router.add_get("/grounding-api-redirect/{token}", redirect)
     app.router.add_get("/relative", relative)
     app.router.add_get("/plain", plain)
@@ -168,6 +191,56 @@ async def test_a_stalled_link_times_out_and_is_asked_again_later(server: Redirec
     server.release.set()
     assert await resolver(cache, timeout=5.0).resolve_all([link]) == {link: TARGET}
     assert server.hits["HEAD /stalled"] == 2
+
+
+@pytest.mark.parametrize("code", [429, 503])
+async def test_a_rate_limit_or_server_error_is_not_remembered(
+    server: RedirectServer, code: int
+) -> None:
+    """The first citation meets a 429 (or 503) and stays unresolved; the next citation of
+    the same link, after the outage, is resolved: the failure was not cached."""
+    link = server.url(f"/status/{code}")
+    cache = RedirectCache(100)
+
+    assert await resolver(cache).resolve_all([link]) == {}
+    assert link not in cache
+
+    server.outage = False
+    assert await resolver(cache).resolve_all([link]) == {link: TARGET}
+    assert cache.get(link) == (True, TARGET)
+
+
+@pytest.mark.parametrize("code", [404, 410])
+async def test_a_link_that_is_gone_is_remembered_as_unresolved(
+    server: RedirectServer, code: int
+) -> None:
+    link = server.url(f"/status/{code}")
+    cache = RedirectCache(100)
+
+    assert await resolver(cache).resolve_all([link]) == {}
+    server.outage = False
+    assert await resolver(cache).resolve_all([link]) == {}
+
+    assert cache.get(link) == (True, None)
+    assert server.hits == Counter({f"HEAD /status/{code}": 1, f"GET /status/{code}": 1})
+
+
+async def test_head_and_get_share_one_timeout(server: RedirectServer) -> None:
+    """A HEAD that takes most of the timeout leaves the GET only the rest: the link is
+    given up after one timeout, not two."""
+    timeout = 1.0
+    server.head_stall = 0.6 * timeout
+    link = server.url("/slow-head")
+    cache = RedirectCache(100)
+
+    started = time.monotonic()
+    assert await resolver(cache, timeout=timeout).resolve_all([link]) == {}
+    elapsed = time.monotonic() - started
+
+    assert server.hits == Counter({"HEAD /slow-head": 1, "GET /slow-head": 1})
+    # Separate timeouts would take 0.6 + 1.0 seconds; one shared deadline takes 1.0.
+    assert 0.6 * timeout <= elapsed < 1.4 * timeout
+    assert link not in cache
 
 
 async def test_links_on_other_hosts_are_never_requested(server: RedirectServer) -> None:
@@ -286,3 +359,43 @@ async def test_gemini_keeps_the_resolved_target_beside_the_redirect(
         completion.text, citations=completion.citations, sources=completion.sources
     )
     assert extraction.brand_citations["HubSpot"] == (TARGET,)
+
+
+async def test_gemini_resolves_a_title_that_only_looks_like_a_domain(
+    server: RedirectServer, fake_llm: FakeLLMServer
+) -> None:
+    """One rule decides what is resolved and what is credited: a title such as "Node.js",
+    "Vue.js", "Inc." or "U.S." is no site, so the link is asked about and credited to where
+    it leads (before, it was neither resolved nor credited)."""
+    raw: dict[str, Any] = json.loads(
+        (
+            Path(__file__).parent / "bodies" / "gemini" / "grounding_titles_and_domains.json"
+        ).read_text()
+    )
+    chunks = raw["candidates"][0]["groundingMetadata"]["groundingChunks"]
+    titles = ["Node.js", "Vue.js", "Inc.", "U.S."]
+    for index, chunk in enumerate(chunks):
+        chunk["web"] = {
+            "uri": server.url(f"/grounding-api-redirect/t{index}"),
+            "title": titles[index],
+        }
+    fake_llm.config.bodies = [raw]
+    adapter = build_provider(
+        ProviderSpec("gemini", "gemini-2.5-flash"),
+        api_key="k",
+        base_url=fake_llm.base_url,
+        timeout_seconds=5,
+        redirects=resolver(),
+    )
+    assert isinstance(adapter, GeminiProvider)
+    try:
+        completion = await adapter.complete(
+            CompletionRequest(prompt="best CRM?", model="gemini-2.5-flash", grounding=True)
+        )
+    finally:
+        await adapter.aclose()
+
+    assert set(server.hits) == {f"HEAD /grounding-api-redirect/t{index}" for index in range(4)}
+    pages = (*completion.citations, *completion.sources)
+    assert {page.title for page in pages} == set(titles)
+    assert {attributable_url(page) for page in pages} == {TARGET}

@@ -7,6 +7,7 @@ as stored)."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from html import unescape
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +18,7 @@ from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.statistics import wilson_half_width, wilson_interval
 from echo_ai.db import utcnow
 from echo_ai.experiments.estimate import ASSUMED_OUTPUT_TOKENS
-from echo_ai.providers.pricing import cost_usd
+from echo_ai.providers.pricing import price_for
 from echo_ai.providers.synthetic import approximate_tokens
 from echo_ai.schedules.cron import next_runs
 from echo_ai.web.brand_fields import BrandFields, BrandsForm
@@ -92,6 +93,34 @@ async def test_the_form_offers_configured_providers_and_says_which_key_the_other
     assert re.search(r'id="f-model_openai"[^>]*placeholder="gpt-4o-mini"', html)
 
 
+def token_cost(vendor: str, model: str, tokens: int) -> Decimal:
+    price = price_for(vendor, model)
+    assert price is not None and price.input_per_million is not None
+    assert price.output_per_million is not None
+    return (
+        tokens * price.input_per_million + ASSUMED_OUTPUT_TOKENS * price.output_per_million
+    ) / Decimal(1_000_000)
+
+
+async def test_a_grounded_experiment_is_estimated_with_one_search_per_answer(
+    client: httpx.AsyncClient, no_vendor_keys: dict[str, str]
+) -> None:
+    await sign_up(client)
+    query = {"providers": ["openai"], "iterations": "100", "prompt": PROMPT}
+    plain = unescape((await client.get("/experiments/new/estimate", params=query)).text)
+    grounded = unescape(
+        (await client.get("/experiments/new/estimate", params={**query, "grounding": "on"})).text
+    )
+    mini = token_cost("openai", "gpt-4o-mini", approximate_tokens(PROMPT))
+    price = price_for("openai", "gpt-4o-mini")
+    assert price is not None and price.search_per_thousand is not None
+    assert usd(mini * 100) in plain
+    assert usd((mini + price.search_per_thousand / 1000) * 100) in grounded
+    assert "one web search or grounded prompt per answer" in grounded
+    assert "searches more than once costs more" in grounded
+    assert "not included" not in grounded
+
+
 async def test_the_estimate_states_cost_precision_and_its_assumptions(
     client: httpx.AsyncClient, no_vendor_keys: dict[str, str]
 ) -> None:
@@ -111,9 +140,8 @@ async def test_the_estimate_states_cost_precision_and_its_assumptions(
     assert points((high - low) / 2) == points(wilson_half_width(200)) == "±6.9 pts"
     assert "±6.9 pts</span> at 50%" in html and "n&nbsp;=&nbsp;200 per provider" in response.text
     tokens = approximate_tokens(PROMPT)
-    mini = cost_usd("openai", "gpt-4o-mini", tokens, ASSUMED_OUTPUT_TOKENS)
-    sonnet = cost_usd("anthropic", "claude-sonnet-4-6", tokens, ASSUMED_OUTPUT_TOKENS)
-    assert mini is not None and sonnet is not None
+    mini = token_cost("openai", "gpt-4o-mini", tokens)
+    sonnet = token_cost("anthropic", "claude-sonnet-4-6", tokens)
     assert usd(mini * 200) in html and usd(sonnet * 200) in html
     assert usd(mini * 200 + sonnet * 200) in html
     assert "unknown price for openai:my-own-model" in html

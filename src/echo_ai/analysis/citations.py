@@ -9,17 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
-from urllib.parse import urlsplit
 
-import tldextract
-
-from echo_ai.providers.base import Citation
-from echo_ai.providers.redirects import GROUNDING_REDIRECT_HOSTS
-
-# The bundled public-suffix snapshot only: no network fetch, no cache written under the
-# user's home directory (the default would do both on first use).
-_EXTRACT = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
+from echo_ai.providers.sites import attributable_url as attributable_url
+from echo_ai.providers.sites import host_of as host_of
+from echo_ai.providers.sites import is_stand_in
+from echo_ai.providers.sites import registrable_domain as registrable_domain
 
 _MARKDOWN_LINK = re.compile(
     r"""
@@ -32,7 +26,6 @@ _MARKDOWN_LINK = re.compile(
 )
 _BARE_URL = re.compile(r"https?://[^\s<>\"'`\[\]{}|\\^]+", re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,;:!?'\"*_~"
-_IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 
 
 def _trim(url: str) -> str:
@@ -79,80 +72,6 @@ def urls_in_text(text: str) -> list[str]:
     return list(dict.fromkeys(url for _, _, url in url_spans(text)))
 
 
-def host_of(url_or_host: str) -> str | None:
-    """Lower-case host name of a URL or bare host, without ``www.``; None if there is none."""
-    candidate = url_or_host.strip()
-    if not candidate:
-        return None
-    if "://" not in candidate:
-        candidate = "//" + candidate
-    try:
-        host = urlsplit(candidate).hostname
-    except ValueError:
-        return None
-    if not host:
-        return None
-    host = host.rstrip(".").lower()
-    return host.removeprefix("www.") or None
-
-
-@lru_cache(maxsize=4096)
-def _registrable(host: str) -> str | None:
-    domain = _EXTRACT.extract_str(host).top_domain_under_public_suffix
-    return domain.lower() or None
-
-
-def _stands_in(host: str | None) -> bool:
-    """A grounding redirect host: its links stand in for a page on another site."""
-    return host in GROUNDING_REDIRECT_HOSTS
-
-
-def registrable_domain(url_or_host: str) -> str | None:
-    """The domain a registrant owns ("blog.hubspot.com/x" -> "hubspot.com", "bbc.co.uk").
-
-    None for IP addresses, single-label hosts (``localhost``), unknown suffixes and
-    grounding redirect links: such a link stands for a page whose site it does not name,
-    so it is credited to no one (never to google.com).
-    """
-    host = host_of(url_or_host)
-    if host is None or _IPV4.match(host) or ":" in host or _stands_in(host):
-        return None
-    return _registrable(host)
-
-
-def _as_domain(name: str | None) -> str | None:
-    """``name`` when it is a bare domain ("hubspot.com", "Blog.HubSpot.com"), else None."""
-    if not name:
-        return None
-    candidate = name.strip().lower().removeprefix("www.")
-    if not candidate or any(c.isspace() or c in "/:?#@" for c in candidate):
-        return None
-    if _stands_in(candidate) or registrable_domain(candidate) is None:
-        return None
-    return candidate
-
-
-def attributable_url(citation: Citation) -> str:
-    """The URL a citation is credited to.
-
-    A link to the page itself is its own credit (or where it redirected, if it was
-    resolved). A grounding redirect (Gemini) is credited, in order, to the chunk's
-    ``domain``, to a title that is a domain ("hubspot.com"), to the redirect's resolved
-    target; failing all three it stays the redirect link, which :func:`registrable_domain`
-    credits to no one: a page title ("Best CRMs of 2026") is never taken for a site.
-    """
-    if not _stands_in(host_of(citation.url)):
-        return citation.resolved_url or citation.url
-    for named in (citation.domain, citation.title):
-        domain = _as_domain(named)
-        if domain is not None:
-            return f"https://{domain}"
-    resolved = citation.resolved_url
-    if resolved and registrable_domain(resolved) is not None:
-        return resolved
-    return citation.url
-
-
 def host_matches_domain(host: str, domain: str) -> bool:
     """Whether ``host`` is ``domain`` or one of its subdomains (not merely ending in its text)."""
     return host == domain or host.endswith("." + domain)
@@ -167,7 +86,7 @@ def urls_on_domains(urls: Iterable[str], domains: Sequence[str]) -> tuple[str, .
         host = host_of(url)
         if (
             host is not None
-            and not _stands_in(host)
+            and not is_stand_in(host)
             and any(host_matches_domain(host, domain) for domain in domains)
         ):
             found.setdefault(url, None)

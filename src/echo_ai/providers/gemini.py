@@ -8,9 +8,9 @@ offsets into the whole answer (and falls back to finding ``segment.text`` when t
 line up). On the public API, chunk URIs are ``vertexaisearch.cloud.google.com`` redirects
 and the title is usually the page's domain (sometimes a page title); Vertex AI also sends
 ``web.domain``. All three are kept exactly as sent; which site a citation is credited to is
-decided in :func:`echo_ai.analysis.citations.attributable_url`. When an operator turns on
-redirect resolving (:mod:`echo_ai.providers.redirects`), the redirects whose site neither
-the domain nor the title names are resolved and the target is kept beside them
+decided in :func:`echo_ai.providers.sites.attributable_url`. When an operator turns on
+redirect resolving (:mod:`echo_ai.providers.redirects`), exactly the redirects that
+function would leave uncredited are resolved and the target is kept beside them
 (``Citation.resolved_url``).
 
 Every answer is classified (:class:`AnswerClass`): ``finishReason`` ``MAX_TOKENS`` is
@@ -71,6 +71,7 @@ from echo_ai.providers.base import (
 )
 from echo_ai.providers.capabilities import capabilities_for
 from echo_ai.providers.redirects import RedirectResolver
+from echo_ai.providers.sites import named_site
 from echo_ai.text import storable
 
 _QUOTA_FAILURE: Final = "type.googleapis.com/google.rpc.QuotaFailure"
@@ -309,9 +310,15 @@ def billable_searches(model: str, queries: Iterable[str], *, searched: bool) -> 
 
 
 async def resolve_redirects(completion: Completion, resolver: RedirectResolver) -> Completion:
-    """``completion`` with the targets of its unattributed grounding redirects filled in."""
+    """``completion`` with the targets of its unattributed grounding redirects filled in.
+
+    Exactly the citations that name no site (:func:`named_site`, the rule
+    :func:`~echo_ai.providers.sites.attributable_url` credits by) are asked about, so a
+    title that only looks like a domain ("Node.js") is resolved rather than credited to no
+    one. The resolver itself asks only about links on the redirect hosts.
+    """
     pages = (*completion.citations, *completion.sources)
-    unknown = [page.url for page in pages if not page.domain and not _names_a_site(page.title)]
+    unknown = [page.url for page in pages if named_site(page) is None]
     if not unknown:
         return completion
     targets = await resolver.resolve_all(unknown)
@@ -329,18 +336,6 @@ async def resolve_redirects(completion: Completion, resolver: RedirectResolver) 
     return dataclasses.replace(
         completion, citations=resolved(completion.citations), sources=resolved(completion.sources)
     )
-
-
-def _names_a_site(title: str | None) -> bool:
-    """A title that reads as a bare domain ("hubspot.com"): the site is known without asking.
-
-    Deliberately loose (a dot, no spaces): attribution checks the domain properly; this
-    only saves asking Google where a link leads when the title already says.
-    """
-    if not title:
-        return False
-    name = title.strip()
-    return "." in name and not any(c.isspace() or c in "/:" for c in name)
 
 
 def _total(*counts: int | None) -> int | None:

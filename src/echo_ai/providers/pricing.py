@@ -32,7 +32,6 @@ __all__ = [
     "CallCost",
     "FamilyPrice",
     "PriceFileError",
-    "cost_usd",
     "price_for",
     "price_table_now",
     "total_cost",
@@ -87,24 +86,6 @@ def price_for(vendor: str, model: str) -> FamilyPrice | None:
         return None
     best = longest_prefix(model, families)
     return None if best is None else families[best]
-
-
-def cost_usd(
-    vendor: str, model: str, input_tokens: int | None, output_tokens: int | None
-) -> Decimal | None:
-    """Token cost of one call (no fees), quantized to 1e-8, or ``None`` when unknown."""
-    if vendor == _FREE:
-        return Decimal(0).quantize(_QUANTUM)
-    price = price_for(vendor, model)
-    if price is None or input_tokens is None or output_tokens is None:
-        return None
-    if price.input_per_million is None or price.output_per_million is None:
-        return None
-    total = (
-        Decimal(input_tokens) * price.input_per_million
-        + Decimal(output_tokens) * price.output_per_million
-    ) / _MILLION
-    return total.quantize(_QUANTUM)
 
 
 @dataclass(frozen=True, slots=True)

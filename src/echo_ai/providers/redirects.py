@@ -2,13 +2,15 @@
 
 Gemini's grounding chunks link to ``vertexaisearch.cloud.google.com/grounding-api-redirect/…``
 rather than to the page. The page's site is usually known without asking anyone (the
-chunk's ``domain``, or a title that is a domain: :func:`echo_ai.analysis.citations.
+chunk's ``domain``, or a title that is a domain: :func:`echo_ai.providers.sites.
 attributable_url`); when it is not, an operator may turn on resolving
 (``ECHO_AI_RUNNER__RESOLVE_REDIRECTS=true``): one ``HEAD`` (a ``GET`` when ``HEAD`` gives no
 redirect) to the redirect link, reading only its ``Location`` header. The target page is
-never requested, no cookie is stored or sent, and a call that takes longer than the
-timeout is given up (the citation then stays uncredited). Answers are cached per process
-in a bounded LRU, so a link is asked about once.
+never requested, no cookie is stored or sent, and a link whose HEAD and GET together take
+longer than the timeout is given up (the citation then stays uncredited). Definitive
+answers (a redirect; a success without one; 404 or 410) are cached per process in a
+bounded LRU, so a link is asked about once; a rate limit (429), a server error (5xx), a
+timeout or a failed connection is not cached, so the link is asked again next time.
 
 Only links on the vendor's redirect hosts are resolved: the resolver never requests an
 arbitrary URL an answer contains.
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 DEFAULT_CACHE_SIZE: Final = 10_000
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+_GONE_STATUSES: Final = frozenset({404, 410})
 
 
 def is_redirect_link(url: str, hosts: frozenset[str] = GROUNDING_REDIRECT_HOSTS) -> bool:
@@ -130,29 +133,45 @@ class RedirectResolver:
         # one event loop, and a session belongs to the loop it was made in.
         async with aiohttp.ClientSession(
             cookie_jar=aiohttp.DummyCookieJar(),  # cookies are neither kept nor sent
-            timeout=aiohttp.ClientTimeout(total=self.timeout_seconds),
+            timeout=aiohttp.ClientTimeout(total=None),  # one deadline per link, in _ask
         ) as session:
             answers = await asyncio.gather(*(self._ask(session, url) for url in asked))
         for url, (answered, target) in zip(asked, answers, strict=True):
-            if answered:  # a timeout or a failed connection may succeed later: not cached
+            if answered:  # a rate limit, a 5xx or a timeout may pass later: not cached
                 self.cache.put(url, target)
             if target is not None:
                 found[url] = target
         return found
 
     async def _ask(self, session: aiohttp.ClientSession, url: str) -> tuple[bool, str | None]:
-        """``(answered, target)`` from the first of HEAD, GET that names a redirect."""
+        """``(answered, target)`` from the first of HEAD, GET that names a redirect.
+
+        ``answered`` means the link gave a definitive answer worth remembering for the
+        process's life: a redirect, a success without one, or a link that is gone (404,
+        410). A rate limit, a server error, a timeout or a failed connection may pass, so
+        they are not remembered. HEAD and GET share one deadline: the whole question takes
+        at most the configured timeout.
+        """
         import aiohttp
 
+        status = 0
         try:
-            for method in ("HEAD", "GET"):
-                # The body is never read: the response is closed as soon as it starts.
-                async with session.request(method, url, allow_redirects=False) as response:
-                    location = response.headers.get("Location")
-                    if response.status in _REDIRECT_STATUSES and location:
-                        target = urljoin(url, location.strip())
-                        web = urlsplit(target).scheme in ("http", "https")
-                        return True, target if web else None
+            async with asyncio.timeout(self.timeout_seconds):
+                for method in ("HEAD", "GET"):
+                    # The body is never read: the response is closed as soon as it starts.
+                    async with session.request(method, url, allow_redirects=False) as response:
+                        status = response.status
+                        location = response.headers.get("Location")
+                        if status in _REDIRECT_STATUSES and location:
+                            target = urljoin(url, location.strip())
+                            web = urlsplit(target).scheme in ("http", "https")
+                            return True, target if web else None
         except (aiohttp.ClientError, TimeoutError, ValueError):
             return False, None
-        return True, None
+        return _definitive(status), None
+
+
+def _definitive(status: int) -> bool:
+    """Whether a link that did not redirect will keep not redirecting: it answered (2xx) or
+    is gone (404, 410). Anything else (429, 5xx, 405 to both methods...) may change."""
+    return 200 <= status < 300 or status in _GONE_STATUSES

@@ -245,7 +245,7 @@ def estimate_of(values: ExperimentFields) -> tuple[Estimate | None, str | None]:
             continue  # shown beside the field on submit
     if not specs:
         return None, "Choose a provider to see the estimate."
-    return estimate(values.prompt, specs, iterations), None
+    return estimate(values.prompt, specs, iterations, grounding=values.grounding), None
 
 
 def preview_of(values: ExperimentFields) -> SchedulePreview | None:
