@@ -397,6 +397,9 @@ async def experiment_page(
             key=lambda item: -(item[1].value or 0.0),
         ),
         synthetic=report.synthetic,
+        # The pooled figures are the real providers' whenever one ran (the demo is
+        # combined apart): synthetic only when every provider is the demo.
+        combined_synthetic=bool(report.batches) and all(b.synthetic for b, _ in report.batches),
     )
 
 
