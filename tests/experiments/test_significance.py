@@ -125,6 +125,13 @@ async def test_a_jump_is_significant_against_the_previous_run_and_the_baseline(
     )
     assert baseline.before.denominator == 4 * 60 and baseline.significant
 
+    # Only the demo ran: one family, synthetic, as the overview's trend says too.
+    assert [family.synthetic for family in latest.vs_previous.families] == [True]
+    assert all(t.synthetic for t in latest.vs_previous.tests)
+    trend = await _trend(runtime, experiment_id)
+    assert all(c.run.synthetic for c in trend) and trend[-1].change is not None
+    assert trend[-1].change.after == after.visibility and trend[-1].change.significant
+
 
 async def test_a_baseline_window_and_runs_without_figures(runtime: Runtime) -> None:
     experiment_id = await _runs(runtime, [STEADY, STEADY, STEADY])
@@ -262,6 +269,19 @@ async def test_demo_figures_are_a_family_apart_and_labelled_synthetic(runtime: R
     assert latest.vs_previous.tested == 14 + 7
     assert latest.vs_previous.statement == f"{real.statement}; {synthetic.statement}"
     assert latest.vs_previous.pooled_note is None
+
+    # The overview and the trend test the same real-only pooled figure, not synthetic.
+    trend = await _trend(runtime, experiment_id)
+    assert [c.run.synthetic for c in trend] == [False, False]
+    assert trend[1].change is not None and trend[1].change.after == Rate.of(9, 30)
+    assert trend[1].change.q_value == trend[1].change.p_value == 1.0
+
+
+async def _trend(runtime: Runtime, experiment_id: uuid.UUID) -> list[history.RunChange]:
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.get(session, experiment_id, runs=0)
+        recent = await history.recent_runs(session, [experiment])
+    return history.run_changes(recent[experiment_id])
 
 
 async def test_pooled_figures_are_compared_only_between_runs_pooling_the_same_providers(

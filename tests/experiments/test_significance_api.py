@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from echo_ai.db import transaction, utcnow
 from echo_ai.experiments import service as experiment_service
+from echo_ai.experiments.schemas import SYNTHETIC_NOTICE
 from echo_ai.runs import service as run_service
 from tests.kit import app_runtime, register_and_login, wait_finished
 
@@ -74,9 +75,23 @@ async def test_detail_changes_and_compare_carry_the_tests(
     assert previous["method"] == "Benjamini–Hochberg" and previous["fdr_level"] == 0.05
     # Visibility, top-1, top-3, citation rate, Salesforce and Pipedrive: demo and pooled.
     assert previous["tests_run"] == 12 == len(previous["tests"])
-    assert previous["statement"] == (
-        "12 tests, false discovery rate controlled at 5% (Benjamini–Hochberg)"
+    # Only the demo ran: every figure is synthetic, one synthetic family, labelled so.
+    statement = (
+        "synthetic (demo) figures: 12 tests, false discovery rate controlled at 5% "
+        "(Benjamini–Hochberg)"
     )
+    assert previous["statement"] == statement
+    assert previous["synthetic"] and previous["notice"] == SYNTHETIC_NOTICE
+    assert previous["families"] == [
+        {
+            "synthetic": True,
+            "notice": SYNTHETIC_NOTICE,
+            "tests_run": 12,
+            "significant": previous["significant"],
+            "statement": statement,
+        }
+    ]
+    assert all(t["synthetic"] for t in previous["tests"]) and previous["pooled_note"] is None
     visibility = _test(previous, "visibility")
     assert visibility["significant"] and visibility["q_value"] <= 0.05
     assert visibility["p_value"] <= visibility["q_value"]

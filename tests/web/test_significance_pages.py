@@ -42,7 +42,8 @@ async def test_runs_and_compare_mark_significant_changes_with_q_values(
         and "the complete runs among the previous 4" in text
     )
     latest = text_of(_run_row(runs, 3))
-    assert "vs run 2: ▲ visibility, all providers +" in latest
+    # Only the demo ran: its family of tests is badged synthetic.
+    assert "vs run 2: synthetic ▲ visibility, all providers +" in latest
     assert f"({previous['statement']})" in latest
     assert "vs baseline (runs 2, 1):" in latest
     # Every significant change named, each with its q-value, in text and on hover.
@@ -54,13 +55,16 @@ async def test_runs_and_compare_mark_significant_changes_with_q_values(
 
     compare = await page(client, f"/experiments/{experiment_id}/compare?a=2&b=3")
     compared = text_of(compare)
-    assert f"{previous['statement']}. A change is marked significant" in compared
+    assert (
+        f"{previous['statement']}. Synthetic figures (the demo provider's) are tested apart"
+        in compared
+    )
     assert "Every significant change" in compared
     assert re.search(r"▲ \+\d+\.\d pts significant q < 0\.001", compared)
     visibility = next(t for t in named if t["metric"] == "visibility" and not t["provider"])
     assert (
-        f"Run 3 vs run 2: ▲ visibility, all providers +{visibility['change_points']:.1f} pts"
-        in (compared)
+        f"Run 3 vs run 2: synthetic ▲ visibility, all providers +"
+        f"{visibility['change_points']:.1f} pts" in compared
     )
 
 
