@@ -11,6 +11,8 @@ from sqlalchemy import update
 
 from echo_ai.db import transaction
 from echo_ai.runs.models import ExperimentRound
+from echo_ai.web.rendering import environment
+from tests.analysis.test_significance import mixed_comparison
 from tests.experiments.test_significance_api import BODY, run_again
 from tests.kit import app_runtime, wait_finished
 from tests.web.pages import page, text_of
@@ -86,3 +88,24 @@ async def test_a_run_stored_without_figures_is_not_tested_on_the_pages(
     compare = text_of(await page(client, f"/experiments/{experiment_id}/compare?a=1&b=2"))
     # The providers' own figures are still compared; the pooled ones of run 1 are gone.
     assert "false discovery rate controlled at 5%" in compare
+
+
+def test_synthetic_changes_are_badged_apart_from_the_real_ones() -> None:
+    html = (
+        environment()
+        .from_string(
+            '{% from "experiments/significance_macros.html" import change_tests %}'
+            '{{ change_tests(tests, "vs run 1") }}'
+        )
+        .render(tests=mixed_comparison())
+    )
+    real, synthetic = html.split('<div class="change-family synthetic-family">')
+    assert "synthetic" not in text_of(real).replace("vs run 1:", "")
+    assert "no significant change" in text_of(real) and "(1 test, false discovery" in real
+    assert 'class="badge synthetic"' in synthetic
+    assert "▲ visibility, demo:demo-synthetic-1 +70.0 pts significant" in text_of(synthetic)
+    assert "(synthetic (demo) figures: 1 test, false discovery rate controlled" in synthetic
+    assert (
+        "All providers pooled: not tested: the runs pool different providers (not in all "
+        "of them: anthropic:claude-haiku-4-5)"
+    ) in text_of(synthetic)
