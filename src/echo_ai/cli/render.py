@@ -164,7 +164,8 @@ def change_lines(title: str, tests: ComparisonTests | None) -> list[str]:
 
 def changes_text(run: RunSignificance) -> str:
     """The run's "change since previous run" and "vs baseline" block."""
-    label = " (synthetic data)" if run.synthetic else ""
+    # Some figure is the demo's (alone, or beside real providers, tested apart).
+    label = " (includes synthetic data)" if run.synthetic else ""
     lines = [f"[bold]significance of run {run.round}{label}[/bold]"]
     if run.note:
         lines.append(run.note)
