@@ -10,12 +10,16 @@ from statsmodels.stats.multitest import multipletests
 from echo_ai.analysis.metrics import IterationFacts, Rate, compute_metrics
 from echo_ai.analysis.significance import (
     FDR_LEVEL,
+    ComparisonTests,
     Figure,
     Metric,
+    RunFigures,
     benjamini_hochberg,
     compare_figures,
+    compare_run_figures,
     figures_of,
     pool_figures,
+    pool_runs,
     q_text,
 )
 from echo_ai.analysis.statistics import change_p_value, fisher_exact_p_value
@@ -208,3 +212,68 @@ def test_q_values_read_as_such() -> None:
     assert q_text(0.0004) == "q < 0.001"
     assert q_text(1.0) == "q = 1.000"
     assert q_text(0.04, "p") == "p = 0.040"
+
+
+def mixed_comparison() -> ComparisonTests:
+    """A run with a real provider and the demo against the previous run: the demo's
+    visibility jumped, the real one did not move; anthropic failed in the later run."""
+    real, demo, failed = "openai:gpt-4o-mini", "demo:demo-synthetic-1", "anthropic:claude-haiku-4-5"
+
+    def run(demo_mentions: int, pool: frozenset[str]) -> RunFigures:
+        rates = {
+            Figure(None, Metric.VISIBILITY): Rate.of(30, 100),
+            Figure(real, Metric.VISIBILITY): Rate.of(30, 100),
+            Figure(demo, Metric.VISIBILITY): Rate.of(demo_mentions, 100),
+        }
+        return RunFigures(rates, frozenset({demo}), (pool,))
+
+    return compare_run_figures(run(20, frozenset({real, failed})), run(90, frozenset({real})))
+
+
+def test_real_and_synthetic_figures_are_families_apart() -> None:
+    tests = mixed_comparison()
+    real, synthetic = tests.families
+    assert [t.figure.provider for t in real.tests] == [None, "openai:gpt-4o-mini"]
+    assert [t.figure.provider for t in synthetic.tests] == ["demo:demo-synthetic-1"]
+    # Each family adjusted over its own tests: one test each, its q is its p.
+    [demo] = synthetic.tests
+    assert demo.synthetic and demo.q_value == demo.p_value and demo.significant
+    assert tests.significant == [demo] and tests.tested == 2
+    pooled = real.get(Figure(None, Metric.VISIBILITY))
+    assert pooled is not None and not pooled.tested and pooled.reason == tests.pooled_note
+
+
+def test_a_baseline_pools_comparable_figures_only_when_every_run_pools_the_same() -> None:
+    visibility = Figure(None, Metric.VISIBILITY)
+    both = frozenset({"openai:gpt-4o", "anthropic:claude-haiku-4-5"})
+
+    def run(x: int, pool: frozenset[str]) -> RunFigures:
+        return RunFigures({visibility: Rate.of(x, 100)}, frozenset(), (pool,))
+
+    same = compare_run_figures(pool_runs([run(30, both), run(40, both)]), run(80, both))
+    tested = same.get(visibility)
+    assert tested is not None and tested.before == Rate.of(70, 200) and tested.significant
+    assert same.pooled_note is None and [f.synthetic for f in same.families] == [False]
+
+    one_failed = pool_runs([run(30, both), run(10, frozenset({"openai:gpt-4o"}))])
+    differ = compare_run_figures(one_failed, run(80, both))
+    untested = differ.get(visibility)
+    assert untested is not None and not untested.tested and not untested.significant
+    assert differ.pooled_note == (
+        "not tested: the runs pool different providers (not in all of them: "
+        "anthropic:claude-haiku-4-5)"
+    )
+    # A demo-only run's pooled figure is synthetic: against a real pool it is neither
+    # tested nor counted among the real tests.
+    demo = RunFigures(
+        {visibility: Rate.of(50, 100)}, frozenset({"demo:x"}), (frozenset({"demo:x"}),)
+    )
+    apart = compare_run_figures(demo, run(80, both))
+    assert [f.synthetic for f in apart.families] == [True] and apart.tested == 0
+
+
+def test_nothing_to_compare_is_one_empty_family() -> None:
+    empty = RunFigures({}, frozenset(), ())
+    tests = compare_run_figures(empty, empty)
+    assert isinstance(tests, ComparisonTests) and tests.tested == 0
+    assert tests.statement == "0 tests, false discovery rate controlled at 5% (Benjamini–Hochberg)"

@@ -15,12 +15,12 @@ from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
 from echo_ai.analysis.statistics import (
     average_interval,
+    change_p_value,
     fisher_exact_p_value,
     mean_pairwise_jaccard,
     percentile,
     share_interval,
     share_score_interval,
-    significant_change,
     two_proportion_p_value,
     wilson_interval,
 )
@@ -390,7 +390,7 @@ def test_fisher_known_value() -> None:
     assert fisher_exact_p_value(3, 4, 1, 4) == pytest.approx(34 / 70)
 
 
-@pytest.mark.parametrize("call", [two_proportion_p_value, fisher_exact_p_value, significant_change])
+@pytest.mark.parametrize("call", [two_proportion_p_value, fisher_exact_p_value, change_p_value])
 def test_comparisons_reject_empty_or_invalid_samples(call: object) -> None:
     assert callable(call)
     with pytest.raises(ValueError, match="at least one trial"):
@@ -399,24 +399,22 @@ def test_comparisons_reject_empty_or_invalid_samples(call: object) -> None:
         call(11, 10, 1, 10)
 
 
-def test_significant_change_uses_fisher_for_small_counts() -> None:
+def test_change_p_value_uses_fisher_for_small_counts() -> None:
     # 0/10 versus 4/10: the z test would call this significant (p = 0.025) but the
     # expected count of successes is 2, so Fisher decides (p = 0.087).
     assert two_proportion_p_value(0, 10, 4, 10) < 0.05
     assert fisher_exact_p_value(0, 10, 4, 10) > 0.05
-    assert not significant_change(0, 10, 4, 10)
+    assert change_p_value(0, 10, 4, 10) == fisher_exact_p_value(0, 10, 4, 10)
 
 
-def test_significant_change_on_large_samples() -> None:
-    assert significant_change(300, 1000, 360, 1000)
-    assert not significant_change(300, 1000, 310, 1000)
-    assert significant_change(300, 1000, 310, 1000, alpha=0.9)
-    with pytest.raises(ValueError, match="alpha"):
-        significant_change(300, 1000, 310, 1000, alpha=0.0)
+def test_change_p_value_on_large_samples() -> None:
+    assert change_p_value(300, 1000, 360, 1000) < 0.05
+    assert change_p_value(300, 1000, 310, 1000) > 0.05
+    assert change_p_value(300, 1000, 310, 1000) == two_proportion_p_value(300, 1000, 310, 1000)
 
 
 @given(counts(max_n=400), counts(max_n=400), st.sampled_from([0.01, 0.05, 0.1]))
-def test_significant_change_picks_the_test_by_expected_counts(
+def test_change_p_value_picks_the_test_by_expected_counts(
     first: tuple[int, int], second: tuple[int, int], alpha: float
 ) -> None:
     (x1, n1), (x2, n2) = first, second
@@ -428,4 +426,4 @@ def test_significant_change_picks_the_test_by_expected_counts(
         _, p_value = proportions_ztest([x1, x2], [n1, n2])
     # Skip decisions that sit on the threshold, where rounding may flip either way.
     assume(abs(float(p_value) - alpha) > 1e-9)
-    assert significant_change(x1, n1, x2, n2, alpha=alpha) == (float(p_value) < alpha)
+    assert (change_p_value(x1, n1, x2, n2) < alpha) == (float(p_value) < alpha)

@@ -13,11 +13,14 @@ from typer.testing import CliRunner
 from echo_ai.analysis import significance
 from echo_ai.cli import app
 from echo_ai.cli import experiments as cli_experiments
+from echo_ai.cli.render import change_lines
 from echo_ai.config import get_settings
 from echo_ai.db import transaction, utcnow
 from echo_ai.execution.runtime import open_runtime
 from echo_ai.experiments import service as experiment_service
+from echo_ai.experiments.schemas import SYNTHETIC_NOTICE
 from echo_ai.runs import service as run_service
+from tests.analysis.test_significance import mixed_comparison
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 
@@ -59,21 +62,24 @@ def test_show_names_the_significant_changes_with_their_q_values() -> None:
     code, out, err = invoke("experiments", "show", experiment_id[:8])
     assert code == 0, err
     text = " ".join(out.split())
-    # Visibility, top-1, top-3, citation rate and Salesforce's mention rate, demo and pooled.
+    # Visibility, top-1, top-3, citation rate and Salesforce's mention rate, demo and
+    # pooled: only the demo ran, so every figure is synthetic and said so.
     assert (
-        "change since the previous run (run 2): 10 tests, false discovery rate controlled "
-        "at 5% (Benjamini–Hochberg)"
+        "change since the previous run (run 2): synthetic (demo) figures: 10 tests, false "
+        f"discovery rate controlled at 5% (Benjamini–Hochberg) {SYNTHETIC_NOTICE}"
     ) in text
-    assert "vs baseline (runs 2, 1 pooled): 10 tests" in text
-    assert "▲ visibility, all providers +" in text and "q < 0.001" in text
+    assert "vs baseline (runs 2, 1 pooled): synthetic (demo) figures: 10 tests" in text
+    assert "▲ visibility, all providers (synthetic) +" in text and "q < 0.001" in text
 
     code, out, err = invoke("experiments", "show", experiment_id, "--json")
     assert code == 0, err
     changes = json.loads(out)["changes"]
     assert changes["vs_previous"]["against"] == [2]
     assert changes["vs_baseline"]["against"] == [2, 1]
+    assert changes["vs_previous"]["notice"] == SYNTHETIC_NOTICE
     tests = changes["vs_previous"]["tests"]
     assert len(tests) == 10 and all(t["p_value"] is not None for t in tests)
+    assert all(t["synthetic"] for t in tests)
     named = [t for t in tests if t["significant"]]
     assert {"metric": "visibility", "provider": None} in [
         {"metric": t["metric"], "provider": t["provider"]} for t in named
@@ -91,3 +97,18 @@ def test_show_names_the_significant_changes_with_their_q_values() -> None:
 
 def test_the_command_lines_default_baseline_is_the_libraries() -> None:
     assert cli_experiments.BASELINE_RUNS == significance.BASELINE_RUNS
+
+
+def test_the_text_block_labels_synthetic_changes_and_keeps_them_apart() -> None:
+    lines = change_lines("change since the previous run (run 1)", mixed_comparison())
+    assert lines == [
+        "change since the previous run (run 1):",
+        "  1 test, false discovery rate controlled at 5% (Benjamini–Hochberg)",
+        "    no significant change",
+        "  synthetic (demo) figures: 1 test, false discovery rate controlled at 5% "
+        "(Benjamini–Hochberg)",
+        f"  {SYNTHETIC_NOTICE}",
+        "    ▲ visibility, demo:demo-synthetic-1 (synthetic) +70.0 pts (20.0% → 90.0%), q < 0.001",
+        "  all providers pooled: not tested: the runs pool different providers (not in all "
+        "of them: anthropic:claude-haiku-4-5)",
+    ]

@@ -22,6 +22,8 @@ from echo_ai.db import transaction, utcnow
 from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments import history
 from echo_ai.experiments import service as experiment_service
+from echo_ai.providers.base import AnswerClass, AuthenticationFailed, Completion, CompletionRequest
+from echo_ai.providers.retry import RetryPolicy
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import ExperimentRound
 from tests.factories import experiment_input
@@ -31,22 +33,33 @@ JUMP = {"HubSpot": 0.95, "Salesforce": 0.5}
 VISIBILITY = Figure(None, Metric.VISIBILITY)
 
 
-async def _runs(runtime: Runtime, probabilities: list[dict[str, float]]) -> uuid.UUID:
+async def _runs(
+    runtime: Runtime, probabilities: list[dict[str, float]], **options: Any
+) -> uuid.UUID:
     """An experiment run once per entry, each run with those demo probabilities."""
     async with transaction(runtime.session_factory) as session:
         created = await experiment_service.create(
             session,
-            experiment_input(iterations=60, demo_probabilities=probabilities[0]),
+            experiment_input(
+                **{"iterations": 60, "demo_probabilities": probabilities[0], **options}
+            ),
             chunk_size=60,
         )
     await runtime.executor.run_experiment(created.id)
-    for chances in probabilities[1:]:
+    await _run_again(runtime, created.id, probabilities[1:])
+    return created.id
+
+
+async def _run_again(
+    runtime: Runtime, experiment_id: uuid.UUID, probabilities: list[dict[str, float]]
+) -> None:
+    """The experiment's next runs (as a schedule starts them), with these demo chances."""
+    for chances in probabilities:
         async with transaction(runtime.session_factory) as session:
-            experiment = await experiment_service.get(session, created.id)
+            experiment = await experiment_service.get(session, experiment_id)
             experiment.demo_probabilities = chances
             await run_service.start_run(session, experiment, chunk_size=60, now=utcnow())
-        await runtime.executor.run_experiment(created.id)
-    return created.id
+        await runtime.executor.run_experiment(experiment_id)
 
 
 async def _significance(
@@ -112,6 +125,13 @@ async def test_a_jump_is_significant_against_the_previous_run_and_the_baseline(
     )
     assert baseline.before.denominator == 4 * 60 and baseline.significant
 
+    # Only the demo ran: one family, synthetic, as the overview's trend says too.
+    assert [family.synthetic for family in latest.vs_previous.families] == [True]
+    assert all(t.synthetic for t in latest.vs_previous.tests)
+    trend = await _trend(runtime, experiment_id)
+    assert all(c.run.synthetic for c in trend) and trend[-1].change is not None
+    assert trend[-1].change.after == after.visibility and trend[-1].change.significant
+
 
 async def test_a_baseline_window_and_runs_without_figures(runtime: Runtime) -> None:
     experiment_id = await _runs(runtime, [STEADY, STEADY, STEADY])
@@ -165,3 +185,141 @@ async def test_the_baseline_needs_a_run(runtime: Runtime) -> None:
     experiment_id = await _runs(runtime, [STEADY])
     with pytest.raises(ValueError, match="at least one run"):
         await _significance(runtime, experiment_id, baseline_runs=0)
+
+
+# --- runs with real providers: test doubles of vendors at the network edge ---------------
+
+
+class Vendor:
+    """A vendor at the network edge: iteration i names HubSpot when i < ``mentions``
+    (Salesforce always), or every call is refused for a bad key when ``failing``."""
+
+    def __init__(self, name: str, mentions: int) -> None:
+        self.name = name
+        self.mentions = mentions
+        self.failing = False
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        if self.failing:
+            raise AuthenticationFailed("Incorrect API key provided.", status_code=401)
+        assert request.seed is not None
+        index = request.seed % 1_000_003  # the runner seeds iteration i with seed·k + i
+        named = "1. HubSpot\n2. Salesforce" if index < self.mentions else "1. Salesforce"
+        return Completion(
+            text=named,
+            model_version=request.model,
+            input_tokens=20,
+            output_tokens=10,
+            latency_ms=5.0,
+            answer_class=AnswerClass.COMPLETE,
+            stop_reason="stop",
+        )
+
+    async def aclose(self) -> None:
+        return None
+
+
+OPENAI = "openai:gpt-4o-mini"
+ANTHROPIC = "anthropic:claude-haiku-4-5"
+
+
+def _vendors(runtime: Runtime, **mentions: int) -> dict[str, Vendor]:
+    doubles = {name: Vendor(name, count) for name, count in mentions.items()}
+    for double in doubles.values():
+        runtime.providers.register(double)
+    runtime.runner.retry_policy = RetryPolicy(max_attempts=1, base_delay=0.0, max_delay=0.0)
+    return doubles
+
+
+async def test_demo_figures_are_a_family_apart_and_labelled_synthetic(runtime: Runtime) -> None:
+    # The real provider answers alike in both runs; the demo's chance of HubSpot jumps.
+    _vendors(runtime, openai=9)
+    experiment_id = await _runs(
+        runtime,
+        [{"HubSpot": 0.2}, {"HubSpot": 0.95}],
+        iterations=30,
+        providers=[OPENAI, "demo"],
+    )
+    [latest] = await _significance(runtime, experiment_id)
+    assert latest.synthetic and latest.vs_previous is not None
+    real, synthetic = latest.vs_previous.families
+    assert (real.synthetic, synthetic.synthetic) == (False, True)
+
+    # The real family: the real provider and the real providers pooled, nothing else.
+    assert {t.figure.provider for t in real.tests} == {None, OPENAI}
+    assert real.tested == 2 * (4 + 3) and not any(t.synthetic for t in real.tests)
+    assert real.significant == []
+    assert real.statement == "14 tests, false discovery rate controlled at 5% (Benjamini–Hochberg)"
+    pooled = real.get(VISIBILITY)
+    assert pooled is not None and pooled.before == Rate.of(9, 30) == pooled.after
+    # Its q-values are adjusted over its own tests only.
+    tested = [t for t in real.tests if t.tested]
+    assert [t.q_value for t in tested] == pytest.approx(
+        benjamini_hochberg([t.p_value or 0.0 for t in tested])
+    )
+
+    # The demo's figures: tested apart, its jump found and labelled synthetic.
+    demo = {t.figure.provider for t in synthetic.tests}
+    assert len(demo) == 1 and next(iter(demo)) not in (None, OPENAI)
+    assert synthetic.tested == 4 + 3 and all(t.synthetic for t in synthetic.tests)
+    assert synthetic.statement.startswith("synthetic (demo) figures: 7 tests, false discovery")
+    [jump] = [t for t in synthetic.significant if t.figure.metric is Metric.VISIBILITY]
+    assert jump.synthetic and jump.points is not None and jump.points > 0.5
+    assert latest.vs_previous.significant == synthetic.significant
+    assert latest.vs_previous.tested == 14 + 7
+    assert latest.vs_previous.statement == f"{real.statement}; {synthetic.statement}"
+    assert latest.vs_previous.pooled_note is None
+
+    # The overview and the trend test the same real-only pooled figure, not synthetic.
+    trend = await _trend(runtime, experiment_id)
+    assert [c.run.synthetic for c in trend] == [False, False]
+    assert trend[1].change is not None and trend[1].change.after == Rate.of(9, 30)
+    assert trend[1].change.q_value == trend[1].change.p_value == 1.0
+
+
+async def _trend(runtime: Runtime, experiment_id: uuid.UUID) -> list[history.RunChange]:
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.get(session, experiment_id, runs=0)
+        recent = await history.recent_runs(session, [experiment])
+    return history.run_changes(recent[experiment_id])
+
+
+async def test_pooled_figures_are_compared_only_between_runs_pooling_the_same_providers(
+    runtime: Runtime,
+) -> None:
+    vendors = _vendors(runtime, openai=5, anthropic=30)
+    experiment_id = await _runs(runtime, [{}], iterations=30, providers=[OPENAI, ANTHROPIC])
+    vendors["anthropic"].failing = True  # run 2 is complete, anthropic's batch failed
+    await _run_again(runtime, experiment_id, [{}])
+    vendors["anthropic"].failing = False
+    await _run_again(runtime, experiment_id, [{}])
+
+    third, second = await _significance(runtime, experiment_id, count=2)
+    assert second.complete and second.previous == 1
+    for run in (second, third):
+        for tests in (run.vs_previous, run.vs_baseline):
+            assert tests is not None
+            why = f"not tested: the runs pool different providers (not in all of them: {ANTHROPIC})"
+            assert tests.pooled_note == why
+            # Pooled, 5 of 30 against 35 of 60 would be a "change" of the mix alone.
+            for test in tests.tests:
+                if test.figure.provider is None:
+                    assert not test.tested and test.reason == why and not test.significant
+            own = tests.get(Figure(OPENAI, Metric.VISIBILITY))
+            assert own is not None and own.tested and not own.significant
+    assert [len(run.vs_previous.families) for run in (second, third)] == [1, 1]  # type: ignore[union-attr]
+
+    # Runs 1 and 3 pool the same providers: their pooled figures are tested.
+    pair = await _pair(runtime, experiment_id, 1, 3)
+    pooled = pair.tests.get(VISIBILITY)
+    assert pooled is not None and pooled.tested and pooled.before == Rate.of(35, 60)
+    assert pair.tests.pooled_note is None
+    two = await _pair(runtime, experiment_id, 1, 2)
+    assert two.combined.change is None and two.combined.note is not None
+    assert two.combined.note.startswith("not tested: the runs pool different providers")
+
+
+async def _pair(runtime: Runtime, experiment_id: uuid.UUID, a: int, b: int) -> history.Comparison:
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.get(session, experiment_id, runs=0)
+        return (await history.run_pair(session, experiment, a, b)).comparison

@@ -12,7 +12,9 @@ from fastapi import FastAPI
 
 from echo_ai.db import transaction, utcnow
 from echo_ai.experiments import service as experiment_service
+from echo_ai.experiments.schemas import SYNTHETIC_NOTICE, ChangeTestsOut
 from echo_ai.runs import service as run_service
+from tests.analysis.test_significance import mixed_comparison
 from tests.kit import app_runtime, register_and_login, wait_finished
 
 BODY: dict[str, Any] = {
@@ -74,9 +76,23 @@ async def test_detail_changes_and_compare_carry_the_tests(
     assert previous["method"] == "Benjamini–Hochberg" and previous["fdr_level"] == 0.05
     # Visibility, top-1, top-3, citation rate, Salesforce and Pipedrive: demo and pooled.
     assert previous["tests_run"] == 12 == len(previous["tests"])
-    assert previous["statement"] == (
-        "12 tests, false discovery rate controlled at 5% (Benjamini–Hochberg)"
+    # Only the demo ran: every figure is synthetic, one synthetic family, labelled so.
+    statement = (
+        "synthetic (demo) figures: 12 tests, false discovery rate controlled at 5% "
+        "(Benjamini–Hochberg)"
     )
+    assert previous["statement"] == statement
+    assert previous["synthetic"] and previous["notice"] == SYNTHETIC_NOTICE
+    assert previous["families"] == [
+        {
+            "synthetic": True,
+            "notice": SYNTHETIC_NOTICE,
+            "tests_run": 12,
+            "significant": previous["significant"],
+            "statement": statement,
+        }
+    ]
+    assert all(t["synthetic"] for t in previous["tests"]) and previous["pooled_note"] is None
     visibility = _test(previous, "visibility")
     assert visibility["significant"] and visibility["q_value"] <= 0.05
     assert visibility["p_value"] <= visibility["q_value"]
@@ -148,3 +164,19 @@ async def test_bad_run_numbers_and_baselines_are_clear_errors(
         assert response.status_code == 422
     other = await client.get(f"/v1/experiments/{uuid.uuid4()}/changes", headers=user)
     assert other.status_code == 404
+
+
+def test_the_api_labels_each_synthetic_test_and_family() -> None:
+    out = ChangeTestsOut.of(mixed_comparison(), [1]).model_dump(mode="json")
+    assert out["synthetic"] and out["notice"] == SYNTHETIC_NOTICE
+    assert [(f["synthetic"], f["notice"], f["tests_run"]) for f in out["families"]] == [
+        (False, None, 1),
+        (True, SYNTHETIC_NOTICE, 1),
+    ]
+    by_provider = {t["provider"]: t for t in out["tests"]}
+    assert not by_provider["openai:gpt-4o-mini"]["synthetic"]
+    demo = by_provider["demo:demo-synthetic-1"]
+    assert demo["synthetic"] and demo["significant"] and demo["change_points"] == 70.0
+    assert out["pooled_note"] == by_provider[None]["note"]
+    assert by_provider[None]["p_value"] is None and not by_provider[None]["synthetic"]
+    assert out["tests_run"] == 2 and out["significant"] == 1

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from echo_ai.analysis.metrics import Rate
-from echo_ai.analysis.statistics import significant_change
+from echo_ai.analysis.significance import Figure, Metric, compare_figures
 from echo_ai.db import transaction, utcnow
 from echo_ai.experiments import service as experiment_service
 from echo_ai.privacy.audit import Actor
@@ -40,6 +40,14 @@ async def _finished(app: FastAPI, experiment_id: uuid.UUID, runs: int) -> None:
             return experiment.runs == runs and experiment.status in FINISHED
 
     await wait_until(done, within=120, message="the run did not finish")
+
+
+def _significant(before: Rate, after: Rate) -> bool:
+    """The overview's rule: the visibility of two runs tested alone (its q is its p)."""
+    visibility = Figure(None, Metric.VISIBILITY)
+    tested = compare_figures({visibility: before}, {visibility: after}).get(visibility)
+    assert tested is not None and tested.q_value == tested.p_value
+    return tested.significant
 
 
 async def _run_again(
@@ -149,10 +157,7 @@ async def test_change_since_the_previous_run_is_marked_when_significant(
     before, after = await _visibility(app, moving.id, 1), await _visibility(app, moving.id, 2)
     assert before.value is not None and after.value is not None
     row = _row(html, moving.id)
-    significant = significant_change(
-        before.numerator, before.denominator, after.numerator, after.denominator
-    )
-    assert significant  # 62% against 5% of 150 answers
+    assert _significant(before, after)  # 62% against 5% of 150 answers
     assert fmt.percent(after.value) in row
     assert fmt.signed_points(after.value - before.value) in row
     assert "marker-significant" in row and "▼" in row
@@ -169,12 +174,7 @@ async def test_change_since_the_previous_run_is_marked_when_significant(
 
     steady_before = await _visibility(app, steady.id, 1)
     steady_after = await _visibility(app, steady.id, 2)
-    assert not significant_change(
-        steady_before.numerator,
-        steady_before.denominator,
-        steady_after.numerator,
-        steady_after.denominator,
-    )
+    assert not _significant(steady_before, steady_after)
     steady_row = _row(html, steady.id)
     assert "marker-significant" not in steady_row and "not significant" in text_of(steady_row)
 

@@ -9,6 +9,12 @@ the changes called significant, the expected share of false ones is at most the 
 (:data:`FDR_LEVEL`); when nothing changed at all, the chance of calling anything
 significant is at most the level too.
 
+Synthetic figures (the offline demo provider's) are tested in a family of their own,
+apart from the real ones: they would add tests to the real family (weakening its
+discoveries) and say nothing about a real assistant. The figure of the providers pooled
+is compared only between runs that pool the same providers: a run where one of them
+failed pools a different mix, and its pooled figure would move with the mix alone.
+
 Only counts are read (each rate's numerator and denominator, as the stored metrics keep
 them): the tests never need the answers.
 """
@@ -145,6 +151,8 @@ class ChangeTest:
     significant: bool
     """q ≤ the level: a change at the controlled false discovery rate."""
     reason: str | None = None
+    synthetic: bool = False
+    """A figure of the offline demo provider's answers (tested in the synthetic family)."""
 
     @property
     def tested(self) -> bool:
@@ -177,10 +185,12 @@ def _untestable(before: Rate | None, after: Rate | None) -> str | None:
 
 @dataclass(frozen=True)
 class ChangeTests:
-    """Every figure of one comparison, tested together."""
+    """One family of tests: figures tested together, their false discovery rate
+    controlled (the real figures of a comparison, or its synthetic ones)."""
 
     tests: list[ChangeTest]
     level: float = FDR_LEVEL
+    synthetic: bool = False
 
     @property
     def tested(self) -> int:
@@ -197,26 +207,34 @@ class ChangeTests:
     def statement(self) -> str:
         """What was controlled, in a sentence."""
         tests = f"{self.tested} test{'' if self.tested == 1 else 's'}"
-        return f"{tests}, false discovery rate controlled at {self.level * 100:g}% ({METHOD})"
+        kind = "synthetic (demo) figures: " if self.synthetic else ""
+        return f"{kind}{tests}, false discovery rate controlled at {self.level * 100:g}% ({METHOD})"
 
     def get(self, figure: Figure) -> ChangeTest | None:
         return next((t for t in self.tests if t.figure == figure), None)
 
 
 def compare_figures(
-    before: Mapping[Figure, Rate], after: Mapping[Figure, Rate], *, level: float = FDR_LEVEL
+    before: Mapping[Figure, Rate],
+    after: Mapping[Figure, Rate],
+    *,
+    level: float = FDR_LEVEL,
+    synthetic: bool = False,
+    untested: Mapping[Figure, str] | None = None,
 ) -> ChangeTests:
     """Test every figure of either side (a two-proportion test, Fisher's exact test for
     small counts: :func:`~echo_ai.analysis.statistics.change_p_value`) and adjust the
-    p-values of those tested together (:func:`benjamini_hochberg`). A figure missing on
-    one side or without answers is listed, not tested."""
+    p-values of those tested together (:func:`benjamini_hochberg`): one family. A figure
+    missing on one side or without answers is listed, not tested, as is one of
+    ``untested`` (with its reason)."""
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
+    untested = untested or {}
     figures = sorted(set(before) | set(after), key=lambda figure: figure.order)
     p_values: dict[Figure, float] = {}
     for figure in figures:
         a, b = before.get(figure), after.get(figure)
-        if a is not None and b is not None and _untestable(a, b) is None:
+        if a is not None and b is not None and _untestable(a, b) is None and figure not in untested:
             p_values[figure] = change_p_value(
                 a.numerator, a.denominator, b.numerator, b.denominator
             )
@@ -233,28 +251,144 @@ def compare_figures(
                 p_values.get(figure),
                 q,
                 significant=q is not None and q <= level,
-                reason=_untestable(a, b),
+                reason=untested.get(figure) or _untestable(a, b),
+                synthetic=synthetic,
             )
         )
-    return ChangeTests(tests, level)
+    return ChangeTests(tests, level, synthetic)
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """The tested figures of one run, or of several runs pooled (a baseline)."""
+
+    rates: Mapping[Figure, Rate]
+    synthetic_providers: frozenset[str]
+    """The providers whose answers are synthetic (the offline demo provider's)."""
+    pools: tuple[frozenset[str], ...]
+    """For each run, the providers its pooled figures (``provider`` None) pool: the real
+    ones when any ran, else the demo."""
+
+    @property
+    def pooled_synthetic(self) -> bool:
+        """The pooled figures come from the demo's answers (no real provider ran)."""
+        return any(pool and pool <= self.synthetic_providers for pool in self.pools)
+
+    def is_synthetic(self, figure: Figure) -> bool:
+        if figure.provider is None:
+            return self.pooled_synthetic
+        return figure.provider in self.synthetic_providers
+
+
+def pool_runs(runs: Sequence[RunFigures]) -> RunFigures:
+    """Several runs' figures pooled by summing counts (:func:`pool_figures`), each run's
+    pooled providers kept to be compared."""
+    return RunFigures(
+        pool_figures(run.rates for run in runs),
+        frozenset().union(*(run.synthetic_providers for run in runs)),
+        tuple(pool for run in runs for pool in run.pools),
+    )
+
+
+def different_pools(*runs: RunFigures) -> str | None:
+    """Why the pooled figures of these runs are not comparable (None when they are): they
+    pool different providers, named."""
+    pools = [pool for run in runs for pool in run.pools]
+    if not pools or all(pool == pools[0] for pool in pools):
+        return None
+    differ = sorted(frozenset().union(*pools) - frozenset.intersection(*pools))
+    return (
+        f"not tested: the runs pool different providers (not in all of them: {', '.join(differ)})"
+    )
+
+
+@dataclass(frozen=True)
+class ComparisonTests:
+    """Every figure of one comparison: the real figures tested as one family, the
+    synthetic (demo) ones as another, each with its own adjustment and statement."""
+
+    families: list[ChangeTests]
+    """The real family, then the synthetic one (each present when it has a figure; one
+    empty real family when neither has)."""
+    pooled_note: str | None = None
+    """Why the pooled figures are not tested: the runs pool different providers."""
+
+    @property
+    def level(self) -> float:
+        return self.families[0].level
+
+    @property
+    def tests(self) -> list[ChangeTest]:
+        return [test for family in self.families for test in family.tests]
+
+    @property
+    def tested(self) -> int:
+        return sum(family.tested for family in self.families)
+
+    @property
+    def significant(self) -> list[ChangeTest]:
+        """The significant changes: the real ones, then the synthetic ones."""
+        return [test for family in self.families for test in family.significant]
+
+    @property
+    def synthetic(self) -> bool:
+        return any(family.synthetic for family in self.families)
+
+    @property
+    def statement(self) -> str:
+        """What was controlled, family by family."""
+        return "; ".join(family.statement for family in self.families)
+
+    def get(self, figure: Figure) -> ChangeTest | None:
+        return next((t for t in self.tests if t.figure == figure), None)
+
+
+def compare_run_figures(
+    before: RunFigures, after: RunFigures, *, level: float = FDR_LEVEL
+) -> ComparisonTests:
+    """Test every figure of two runs (or of a baseline and a run), real and synthetic
+    figures apart (:func:`compare_figures` each), the pooled figures only when both sides
+    pool the same providers. A figure is synthetic when it is on either side."""
+    figures = set(before.rates) | set(after.rates)
+    synthetic = {f for f in figures if before.is_synthetic(f) or after.is_synthetic(f)}
+    untested: dict[Figure, str] = {}
+    why = different_pools(before, after)
+    if why is not None:
+        untested = {figure: why for figure in figures if figure.provider is None}
+    families = []
+    for kind in (False, True):
+        mine = {f for f in figures if (f in synthetic) == kind}
+        if mine:
+            families.append(
+                compare_figures(
+                    {f: r for f, r in before.rates.items() if f in mine},
+                    {f: r for f, r in after.rates.items() if f in mine},
+                    level=level,
+                    synthetic=kind,
+                    untested=untested,
+                )
+            )
+    return ComparisonTests(families or [compare_figures({}, {}, level=level)], why)
 
 
 @dataclass(frozen=True)
 class RunSignificance:
     """A run's figures tested against the previous complete run and against a baseline:
     the complete runs among the previous ``baseline_runs``, their counts pooled. Each
-    comparison is a family of its own, its false discovery rate controlled."""
+    comparison's real figures are a family of their own, its synthetic ones another, each
+    with its false discovery rate controlled."""
 
     round: int
     complete: bool
     synthetic: bool
+    """The run or a run it is compared with has demo answers: synthetic figures show."""
     baseline_runs: int
     previous: int | None
     """The run compared with (None: no complete run among the previous ones)."""
-    vs_previous: ChangeTests | None
+    vs_previous: ComparisonTests | None
     baseline: list[int]
     """The runs pooled as the baseline, newest first (empty: none)."""
-    vs_baseline: ChangeTests | None
+    vs_baseline: ComparisonTests | None
 
     @property
     def note(self) -> str | None:

@@ -387,10 +387,3 @@ def change_p_value(x1: int, n1: int, x2: int, n2: int) -> float:
     if smallest_expected < 5.0:
         return fisher_exact_p_value(x1, n1, x2, n2)
     return two_proportion_p_value(x1, n1, x2, n2)
-
-
-def significant_change(x1: int, n1: int, x2: int, n2: int, *, alpha: float = 0.05) -> bool:
-    """Whether x1/n1 and x2/n2 differ at level alpha (two-sided, :func:`change_p_value`)."""
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha}")
-    return change_p_value(x1, n1, x2, n2) < alpha

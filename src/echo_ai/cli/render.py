@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from echo_ai.analysis.metrics import Average, BatchMetrics, CostStats, Mean, Rate
-from echo_ai.analysis.significance import ChangeTests, RunSignificance
+from echo_ai.analysis.significance import ComparisonTests, RunSignificance
 from echo_ai.experiments.schemas import (
     SYNTHETIC_NOTICE,
     ExperimentDetail,
@@ -129,27 +129,37 @@ def batch_error(batch: BatchRun) -> str:
     return escape(f"{batch.error_code}: {batch.error}" if batch.error_code else batch.error)
 
 
-def change_lines(title: str, tests: ChangeTests | None) -> list[str]:
-    """A comparison's significant changes, one line each with its q-value, after a line
-    saying how many tests were run and at which false discovery rate."""
+def change_lines(title: str, tests: ComparisonTests | None) -> list[str]:
+    """A comparison's significant changes, family by family (real, then synthetic), one
+    line each with its q-value, after a line saying how many tests were run and at which
+    false discovery rate; a synthetic family's lines are labelled so."""
     if tests is None:
         return [f"{title}: not tested"]
-    lines = [f"{title}: {tests.statement}"]
-    for test in tests.significant:
-        assert test.before is not None and test.after is not None and test.points is not None
-        arrow = "▲" if test.points > 0 else "▼"
-        lines.append(
-            f"  {arrow} {escape(test.figure.label)} {test.points * 100:+.1f} pts "
-            f"({percent(test.before.value)} → {percent(test.after.value)}), {test.q_text}"
-        )
-    if not tests.significant:
-        lines.append("  no significant change")
+    lines = [f"{title}:"]
+    for family in tests.families:
+        lines.append(f"  {family.statement}")
+        if family.synthetic:
+            lines.append(f"  {SYNTHETIC_NOTICE}")
+        label = " (synthetic)" if family.synthetic else ""
+        for test in family.significant:
+            assert test.before is not None and test.after is not None
+            assert test.points is not None
+            arrow = "▲" if test.points > 0 else "▼"
+            lines.append(
+                f"    {arrow} {escape(test.figure.label)}{label} {test.points * 100:+.1f} pts "
+                f"({percent(test.before.value)} → {percent(test.after.value)}), {test.q_text}"
+            )
+        if not family.significant:
+            lines.append("    no significant change")
+    if tests.pooled_note:
+        lines.append(f"  all providers pooled: {escape(tests.pooled_note)}")
     return lines
 
 
 def changes_text(run: RunSignificance) -> str:
     """The run's "change since previous run" and "vs baseline" block."""
-    label = " (synthetic data)" if run.synthetic else ""
+    # Some figure is the demo's (alone, or beside real providers, tested apart).
+    label = " (includes synthetic data)" if run.synthetic else ""
     lines = [f"[bold]significance of run {run.round}{label}[/bold]"]
     if run.note:
         lines.append(run.note)

@@ -28,13 +28,15 @@ from echo_ai.analysis.significance import (
     BASELINE_RUNS,
     FDR_LEVEL,
     ChangeTest,
-    ChangeTests,
+    ComparisonTests,
     Figure,
     Metric,
+    RunFigures,
     RunSignificance,
     compare_figures,
+    compare_run_figures,
     figures_of,
-    pool_figures,
+    pool_runs,
     q_text,
 )
 from echo_ai.db import keyset_after
@@ -430,17 +432,34 @@ def run_rows(rounds: Sequence[ExperimentRound], batches: Sequence[BatchRun]) -> 
     return rows
 
 
-def comparable_figures(row: RunRow, *, target: str) -> dict[Figure, Rate]:
+def pooled_providers(row: RunRow) -> frozenset[str]:
+    """The providers the run's pooled figures pool: its finished real providers with a
+    complete answer when a real one ran, else its demo ones (the demo is combined apart)."""
+    real = any(not batch.synthetic for batch, _ in row.batches)
+    return frozenset(
+        provider_label(batch)
+        for batch, metrics in row.batches
+        if batch.synthetic != real
+        and batch.status in FINISHED_STATUSES
+        and (metrics is None or metrics.succeeded > 0)
+    )
+
+
+def comparable_figures(row: RunRow, *, target: str) -> RunFigures:
     """The figures of a run that can be tested: each finished provider's, and the
     providers pooled once the whole run is complete (a run in progress pools only the
-    providers done so far, which is not comparable with a whole run)."""
+    providers done so far, which is not comparable with a whole run), with the providers
+    that pool pools and which providers are synthetic."""
     found: dict[Figure, Rate] = {}
+    pools: tuple[frozenset[str], ...] = ()
     if row.complete and row.combined is not None:
         found.update(figures_of(row.combined, provider=None, target=target))
+        pools = (pooled_providers(row),)
     for batch, metrics in row.batches:
         if metrics is not None and batch.status in FINISHED_STATUSES:
             found.update(figures_of(metrics, provider=provider_label(batch), target=target))
-    return found
+    synthetic = frozenset(provider_label(batch) for batch, _ in row.batches if batch.synthetic)
+    return RunFigures(found, synthetic, pools)
 
 
 @dataclass(frozen=True)
@@ -451,6 +470,8 @@ class Compared:
     a: RunFigure
     b: RunFigure
     change: Change | None = None
+    note: str | None = None
+    """Why the figure is not tested, when it is not."""
 
     @property
     def synthetic(self) -> bool:
@@ -465,8 +486,9 @@ class Comparison:
     """Each provider's visibility."""
     brands: list[Compared]
     """Each brand's mention rate, providers pooled."""
-    tests: ChangeTests
-    """Every figure of the two runs tested together (the rows above are some of them)."""
+    tests: ComparisonTests
+    """Every figure of the two runs tested, real and synthetic apart (the rows above are
+    some of them)."""
 
 
 def _provider_figures(row: RunRow) -> dict[str, RunFigure]:
@@ -490,12 +512,16 @@ def _brand_figures(row: RunRow) -> dict[str, RunFigure]:
     }
 
 
+def _change(test: ChangeTest | None) -> tuple[Change | None, str | None]:
+    return Change.of(test), test.reason if test is not None else None
+
+
 def _pair(
     first: RunRow,
     second: RunRow,
     a: dict[str, RunFigure],
     b: dict[str, RunFigure],
-    tests: ChangeTests,
+    tests: ComparisonTests,
     figure: Callable[[str], Figure],
 ) -> list[Compared]:
     return [
@@ -503,7 +529,7 @@ def _pair(
             name,
             a.get(name, RunFigure(first.round, None, complete=False)),
             b.get(name, RunFigure(second.round, None, complete=False)),
-            Change.of(tests.get(figure(name))),
+            *_change(tests.get(figure(name))),
         )
         for name in dict.fromkeys([*a, *b])
     ]
@@ -513,10 +539,10 @@ def compare_runs(
     first: RunRow, second: RunRow, *, target: str, level: float = FDR_LEVEL
 ) -> Comparison:
     """Run ``first`` (A) against run ``second`` (B): every figure of both
-    (:func:`comparable_figures`) tested together, the false discovery rate controlled at
-    ``level``; the rows show visibility per provider and pooled, and each brand's mention
-    rate pooled."""
-    tests = compare_figures(
+    (:func:`comparable_figures`) tested, the real ones together and the synthetic ones
+    together, the false discovery rate of each controlled at ``level``; the rows show
+    visibility per provider and pooled, and each brand's mention rate pooled."""
+    tests = compare_run_figures(
         comparable_figures(first, target=target),
         comparable_figures(second, target=target),
         level=level,
@@ -536,7 +562,7 @@ def compare_runs(
             "All providers",
             pooled(first),
             pooled(second),
-            Change.of(tests.get(Figure(None, Metric.VISIBILITY))),
+            *_change(tests.get(Figure(None, Metric.VISIBILITY))),
         ),
         providers=_pair(
             first,
@@ -609,18 +635,18 @@ def significance_of_runs(
             RunSignificance(
                 round=row.round,
                 complete=row.complete,
-                synthetic=row.synthetic or any(earlier.synthetic for earlier in window),
+                synthetic=any(figures[run.round].synthetic_providers for run in [row, *window]),
                 baseline_runs=baseline_runs,
                 previous=previous.round if previous else None,
                 vs_previous=(
-                    compare_figures(figures[previous.round], mine, level=level)
+                    compare_run_figures(figures[previous.round], mine, level=level)
                     if previous
                     else None
                 ),
                 baseline=[earlier.round for earlier in window],
                 vs_baseline=(
-                    compare_figures(
-                        pool_figures(figures[earlier.round] for earlier in window),
+                    compare_run_figures(
+                        pool_runs([figures[earlier.round] for earlier in window]),
                         mine,
                         level=level,
                     )

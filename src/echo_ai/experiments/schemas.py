@@ -23,7 +23,14 @@ from pydantic import (
 from echo_ai.analysis.brands import BrandSet, Name
 from echo_ai.analysis.extraction import Extraction
 from echo_ai.analysis.metrics import BatchMetrics, Combination, EqualWeight, Rate
-from echo_ai.analysis.significance import METHOD, ChangeTest, ChangeTests, Metric, RunSignificance
+from echo_ai.analysis.significance import (
+    METHOD,
+    ChangeTest,
+    ChangeTests,
+    ComparisonTests,
+    Metric,
+    RunSignificance,
+)
 from echo_ai.analysis.statistics import temperature_warning
 from echo_ai.providers.registry import MAX_SPEC_LENGTH, ProviderSpec
 from echo_ai.runs import service as run_service
@@ -325,6 +332,9 @@ class ChangeTestOut(BaseModel):
     """``q_value`` ≤ the comparison's ``fdr_level``."""
     note: str | None
     """Why the figure is not tested (``null`` when it is)."""
+    synthetic: bool
+    """A figure of the offline demo provider's answers: tested (and adjusted) in the
+    synthetic family, apart from the real figures."""
 
     @classmethod
     def of(cls, test: ChangeTest) -> ChangeTestOut:
@@ -340,33 +350,73 @@ class ChangeTestOut(BaseModel):
             q_value=test.q_value,
             significant=test.significant,
             note=test.reason,
+            synthetic=test.synthetic,
         )
 
 
-class ChangeTestsOut(BaseModel):
-    """Every figure of one comparison tested together, the false discovery rate controlled."""
+class ChangeFamilyOut(BaseModel):
+    """The figures of a comparison tested together (real or synthetic), the false
+    discovery rate controlled over them."""
 
-    against: list[int]
-    """The run(s) compared with: the previous run, the baseline's runs (pooled), or A."""
-    method: str
-    fdr_level: float
+    synthetic: bool
+    notice: str | None
+    """Set for the synthetic family: its figures are the demo provider's, not a real AI's."""
     tests_run: int
     """Figures tested (the family Benjamini–Hochberg adjusts over)."""
     significant: int
     statement: str
     """What was controlled, in a sentence: "14 tests, false discovery rate controlled at
     5% (Benjamini–Hochberg)"."""
-    tests: list[ChangeTestOut]
 
     @classmethod
-    def of(cls, tests: ChangeTests, against: list[int]) -> ChangeTestsOut:
+    def of(cls, family: ChangeTests) -> ChangeFamilyOut:
+        return cls(
+            synthetic=family.synthetic,
+            notice=SYNTHETIC_NOTICE if family.synthetic else None,
+            tests_run=family.tested,
+            significant=len(family.significant),
+            statement=family.statement,
+        )
+
+
+class ChangeTestsOut(BaseModel):
+    """Every figure of one comparison tested: the real figures as one family, the
+    synthetic (demo) ones as another, the false discovery rate of each controlled."""
+
+    against: list[int]
+    """The run(s) compared with: the previous run, the baseline's runs (pooled), or A."""
+    method: str
+    fdr_level: float
+    synthetic: bool
+    """Some figure is synthetic (the demo provider's): see ``families``."""
+    notice: str | None
+    tests_run: int
+    """Figures tested, all families."""
+    significant: int
+    statement: str
+    """What was controlled, family by family: "14 tests, false discovery rate controlled
+    at 5% (Benjamini–Hochberg)"; a synthetic family's starts "synthetic (demo) figures"."""
+    pooled_note: str | None
+    """Why the pooled figures (``provider`` null) are not tested: the runs pool different
+    providers (a provider failed in one of them, or was added)."""
+    families: list[ChangeFamilyOut]
+    """The real family, then the synthetic one (each when it has figures)."""
+    tests: list[ChangeTestOut]
+    """Every figure, real then synthetic (each test's ``synthetic`` says its family)."""
+
+    @classmethod
+    def of(cls, tests: ComparisonTests, against: list[int]) -> ChangeTestsOut:
         return cls(
             against=against,
             method=METHOD,
             fdr_level=tests.level,
+            synthetic=tests.synthetic,
+            notice=SYNTHETIC_NOTICE if tests.synthetic else None,
             tests_run=tests.tested,
             significant=len(tests.significant),
             statement=tests.statement,
+            pooled_note=tests.pooled_note,
+            families=[ChangeFamilyOut.of(family) for family in tests.families],
             tests=[ChangeTestOut.of(test) for test in tests.tests],
         )
 
