@@ -232,3 +232,10 @@ async def test_write_returns_the_rows_it_wrote(runtime: Runtime) -> None:
     out = io.StringIO()
     assert await export.write(runtime.session_factory, empty, out, export.Format.JSON) == 0
     assert json.loads(out.getvalue()) == {"experiment_id": str(seeded.experiment_id), "items": []}
+
+
+def test_amounts_are_written_in_plain_notation() -> None:
+    # PostgreSQL hands a zero NUMERIC(18, 8) back as Decimal("0E-8").
+    assert export._decimal(Decimal("0E-8")) == "0.00000000"
+    assert export._decimal(Decimal("0.00501")) == "0.00501"
+    assert export._decimal(None) == "unknown"

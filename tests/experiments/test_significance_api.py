@@ -150,6 +150,10 @@ async def test_bad_run_numbers_and_baselines_are_clear_errors(
         f"/v1/experiments/{experiment_id}/compare", params={"a": 1, "b": 9}, headers=user
     )
     assert missing.status_code == 404 and "no run 9" in missing.text
+    itself = await client.get(
+        f"/v1/experiments/{experiment_id}/compare", params={"a": 1, "b": 1}, headers=user
+    )
+    assert itself.status_code == 400 and "two different runs" in itself.text
     for params in ({"a": 0, "b": 1}, {"a": "x", "b": 1}, {"a": 1}):
         response = await client.get(
             f"/v1/experiments/{experiment_id}/compare", params=params, headers=user

@@ -206,10 +206,11 @@ def test_the_sent_line_says_what_the_answers_were_sampled_with() -> None:
     )
     # A model that takes no temperature: the vendor's default was used.
     assert sent_line({"temperature": None, "temperature_used": 1.0, "max_tokens": 4096}) == (
-        "temperature 1 (the vendor's default: the model takes none) · output limit 4,096 tokens"
+        "no temperature sent (the model takes none; it samples at its default, 1)"
+        " · output limit 4,096 tokens"
     )
     assert sent_line({"temperature": None, "max_output_tokens": 16384}) == (
-        "no temperature (the model takes none) · output limit 16,384 tokens"
+        "no temperature sent (the model takes none) · output limit 16,384 tokens"
     )
     # Anthropic's temperature stops at 1: what was used, not what was asked.
     assert sent_line({"temperature": 1.0, "max_tokens": 2048}) == (

@@ -15,6 +15,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, fields
+from decimal import Decimal
 from typing import TextIO
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -160,12 +161,18 @@ def _csv_row(source: ExportSource, row: StoredIteration) -> list[object]:
         row.input_tokens if row.input_tokens is not None else "",
         row.output_tokens if row.output_tokens is not None else "",
         row.reasoning_tokens if row.reasoning_tokens is not None else "",
-        row.cost_usd if row.cost_usd is not None else "unknown",
-        row.fee_usd if row.fee_usd is not None else "unknown",
+        _decimal(row.cost_usd),
+        _decimal(row.fee_usd),
         row.model_version or "",
         f"{row.error_code}: {row.error_message}" if row.error_code else "",
         row.answer or "",
     ]
+
+
+def _decimal(value: Decimal | None) -> str:
+    """A stored amount in plain notation (``0.00000000``, never ``0E-8``); ``unknown``
+    when there is none."""
+    return "unknown" if value is None else format(value, "f")
 
 
 def _csv_text(rows: Iterable[Sequence[object]]) -> str:

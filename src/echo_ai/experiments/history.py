@@ -40,7 +40,7 @@ from echo_ai.analysis.significance import (
     q_text,
 )
 from echo_ai.db import keyset_after
-from echo_ai.errors import NotFound
+from echo_ai.errors import AppError, NotFound
 from echo_ai.experiments.service import RECENT_RUNS
 from echo_ai.providers.base import NOT_SAMPLES, AnswerClass
 from echo_ai.runs.models import (
@@ -588,7 +588,9 @@ class RunPair:
 
 async def run_pair(session: AsyncSession, experiment: Experiment, a: int, b: int) -> RunPair:
     """Run ``a`` against run ``b`` of the experiment (:func:`compare_runs`); a run it does
-    not have is not found."""
+    not have is not found, and a run is not compared with itself."""
+    if a == b:
+        raise AppError(f"choose two different runs to compare (both are run {a})")
     runs = {
         r.round: r for r in [await experiment_round(session, experiment, n) for n in (a, b)] if r
     }

@@ -140,9 +140,9 @@ def sent_line(parameters: Mapping[str, Any] | None) -> str | None:
     shown = f"temperature {used:g}" if isinstance(used, int | float) else None
     if "temperature" in parameters and sent is None:
         parts.append(
-            f"{shown} (the vendor's default: the model takes none)"
-            if shown
-            else "no temperature (the model takes none)"
+            f"no temperature sent (the model takes none; it samples at its default, {used:g})"
+            if isinstance(used, int | float)
+            else "no temperature sent (the model takes none)"
         )
     elif shown:
         parts.append(shown)
