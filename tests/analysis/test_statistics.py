@@ -154,7 +154,9 @@ def test_share_interval_is_wilson_when_every_answer_names_as_many_competitors(
     n: int, named: int, competitors: int, confidence: float
 ) -> None:
     # With K competitors in every answer the share is p / (p + K), a monotone function
-    # of the target's rate p: the interval is Wilson's for p, mapped.
+    # of the target's rate p: the interval is Wilson's for p, mapped. When a side is seen
+    # 1 to 3 times only, that side's bound may reach further (the Poisson bound for such
+    # a count, against Wilson's dip in coverage there), never less far.
     assume(named <= n)
     ours = share_interval(
         [1] * named + [0] * (n - named),
@@ -163,8 +165,16 @@ def test_share_interval_is_wilson_when_every_answer_names_as_many_competitors(
     )
     low, high = proportion_confint(named, n, alpha=1 - confidence, method="wilson")
     assert ours is not None
-    assert ours[0] == pytest.approx(low / (low + competitors), abs=1e-9)
-    assert ours[1] == pytest.approx(high / (high + competitors), abs=1e-9)
+    if 1 <= named <= 3:
+        assert ours[0] <= low / (low + competitors) + 1e-9
+    else:
+        assert ours[0] == pytest.approx(low / (low + competitors), abs=1e-9)
+    if n * competitors <= 3:
+        assert ours[1] >= high / (high + competitors) - 1e-9
+    else:
+        # 1e-6: at n of n the bound sits where the restricted rate reaches 1, a square
+        # root of a vanishing discriminant (rounding there moves it by ~1e-7).
+        assert ours[1] == pytest.approx(high / (high + competitors), abs=1e-6)
 
 
 @given(
