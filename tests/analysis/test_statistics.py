@@ -21,9 +21,12 @@ from echo_ai.analysis.statistics import (
     share_interval,
     share_score_interval,
     significant_change,
+    temperature_warning,
     two_proportion_p_value,
     wilson_interval,
 )
+from echo_ai.experiments.schemas import temperatures_used
+from echo_ai.runs.models import BatchRun
 
 CONFIDENCES = st.sampled_from([0.8, 0.9, 0.95, 0.99, 0.999])
 
@@ -439,3 +442,38 @@ def test_significant_change_picks_the_test_by_expected_counts(
     # Skip decisions that sit on the threshold, where rounding may flip either way.
     assume(abs(float(p_value) - alpha) > 1e-9)
     assert significant_change(x1, n1, x2, n2, alpha=alpha) == (float(p_value) < alpha)
+
+
+# --- low-temperature warning -----------------------------------------------------------
+
+
+def test_the_warning_names_only_the_providers_that_sample_below_0_7() -> None:
+    assert temperature_warning({"anthropic:claude-sonnet-4-5": 1.0}) is None
+    assert temperature_warning({"openai:o3": None}) is None
+    warning = temperature_warning({"openai:gpt-4o-mini": 0.2, "anthropic:claude-sonnet-4-5": 1.0})
+    assert warning is not None
+    assert warning.startswith("openai:gpt-4o-mini (temperature 0.2) samples below 0.7")
+    assert "anthropic" not in warning and "too narrow" in warning
+
+
+def test_the_temperature_used_comes_from_the_batch_else_the_capabilities_table() -> None:
+    # Anthropic, reasoning and search-preview models take no temperature: they sample
+    # at their default 1.0 whatever was asked, so 0.2 warns about none of them.
+    used = temperatures_used(
+        ["anthropic:claude-sonnet-4-5", "openai:o3-mini", "openai:gpt-4o-mini"], 0.2
+    )
+    assert used == {
+        "anthropic:claude-sonnet-4-5": 1.0,
+        "openai:o3-mini": 1.0,
+        "openai:gpt-4o-mini": 0.2,
+    }
+    assert temperature_warning(temperatures_used(["anthropic:claude-sonnet-4-5"], 0.2)) is None
+    assert temperature_warning(temperatures_used(["openai:gpt-4o-mini"], 0.2)) is not None
+
+    # What a batch recorded once it answered wins over the table.
+    batch = BatchRun(
+        provider="openai",
+        model="gpt-4o-mini",
+        parameters={"temperature": None, "temperature_used": 1.0},
+    )
+    assert temperatures_used(["openai:gpt-4o-mini"], 0.2, [batch]) == {"openai:gpt-4o-mini": 1.0}

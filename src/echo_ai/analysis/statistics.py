@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -32,14 +32,20 @@ INDEPENDENT_TEMPERATURE = 0.7
 treat answers as independent samples, come out too narrow: users are warned."""
 
 
-def temperature_warning(temperature: float) -> str | None:
-    """The warning a user sees when an experiment samples below
-    :data:`INDEPENDENT_TEMPERATURE` (None at or above it)."""
-    if temperature >= INDEPENDENT_TEMPERATURE:
+def temperature_warning(used: Mapping[str, float | None]) -> str | None:
+    """The warning a user sees when some providers sample below
+    :data:`INDEPENDENT_TEMPERATURE` (None when none does). ``used`` maps each provider
+    (``vendor:model``) to the temperature it actually samples at (None: unknown), which
+    is not always the one asked: some models take none and sample at their default."""
+    low = {name: t for name, t in sorted(used.items()) if t is not None}
+    low = {name: t for name, t in low.items() if t < INDEPENDENT_TEMPERATURE}
+    if not low:
         return None
+    named = ", ".join(f"{name} (temperature {t:g})" for name, t in low.items())
     return (
-        f"Temperature {temperature:g} is below {INDEPENDENT_TEMPERATURE:g}: answers repeat, "
-        "and the intervals, which assume independent answers, are too narrow."
+        f"{named} {'samples' if len(low) == 1 else 'sample'} below "
+        f"{INDEPENDENT_TEMPERATURE:g}: answers repeat, and the intervals, which assume "
+        "independent answers, are too narrow."
     )
 
 
