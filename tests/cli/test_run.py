@@ -85,12 +85,12 @@ def test_run_json_is_one_document_with_every_metric_and_interval() -> None:
 def test_a_low_temperature_is_warned_when_running_and_in_the_results() -> None:
     code, out, err = invoke(*BASE, "--iterations", "5", "--temperature", "0.2")
     assert code == 0, err
-    assert "warning: Temperature 0.2 is below 0.7" in err
+    assert "warning: demo:demo-synthetic-1 (temperature 0.2) samples below 0.7" in err
     assert "too narrow" in " ".join(out.split())
     code, out, err = invoke(*BASE, "--iterations", "5", "--temperature", "0.2", "--json")
     assert code == 0, err
     (warning,) = json.loads(out)["warnings"]
-    assert warning.startswith("Temperature 0.2 is below 0.7")
+    assert warning.startswith("demo:demo-synthetic-1 (temperature 0.2) samples below 0.7")
     code, out, err = invoke(*BASE, "--iterations", "5", "--json")
     assert "warning:" not in err and json.loads(out)["warnings"] == []
 

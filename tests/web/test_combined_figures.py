@@ -51,14 +51,16 @@ async def test_demo_and_real_providers_are_combined_apart_everywhere(
     assert detail["combined_providers"] == [OPENAI]
     assert detail["combined"]["iterations"] == 10
     assert not any(c["partial"] for c in detail["combinations"])
-    assert len(detail["warnings"]) == 1 and "Temperature 0.3 is below 0.7" in detail["warnings"][0]
+    # Both sample at the 0.3 asked (each batch recorded it): both are named.
+    low = f"demo:demo-synthetic-1 (temperature 0.3), {OPENAI} (temperature 0.3) sample below 0.7"
+    assert len(detail["warnings"]) == 1 and low in detail["warnings"][0]
     assert "too narrow" in detail["warnings"][0]
 
     # Page: both columns labelled, the rule said, the warning shown.
     text = text_of(await page(client, f"/experiments/{detail['id']}"))
     assert "Real providers" in text and "Synthetic (demo)" in text
     assert "never pooled with real ones" in text
-    assert "Temperature 0.3 is below 0.7" in text
+    assert low in text
     assert "a provider with more complete answers weighs more" in text
 
     # CLI: the same labels, what each pools, and the warning.
@@ -66,7 +68,7 @@ async def test_demo_and_real_providers_are_combined_apart_everywhere(
     assert f"Real providers combined ({OPENAI})" in cli
     assert "Synthetic (demo) combined (demo:demo-synthetic-1)" in cli
     assert "more complete answers, more weight" in cli
-    assert "Temperature 0.3 is below 0.7" in cli
+    assert low in cli
 
 
 async def test_a_combination_with_a_provider_still_running_is_partial_and_names_it(
@@ -113,3 +115,32 @@ async def test_two_real_providers_show_the_average_over_providers(
     assert average["visibility"]["providers"] == 2
     text = text_of(await page(client, f"/experiments/{detail['id']}"))
     assert "Average over these 2 providers, each counting once" in text
+
+
+async def test_the_warning_names_only_providers_that_sampled_below_0_7(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, fake_llm: FakeLLMServer
+) -> None:
+    _openai_at(settings, fake_llm)
+    headers = await signed_in(client)
+    detail = await finished_experiment(
+        client, headers, ["demo", OPENAI], iterations=5, temperature=0.3
+    )
+    # The OpenAI batch records that it sampled at 1.0 (as a model that takes no
+    # temperature does): the recorded value wins over the 0.3 asked.
+    async with transaction(app_runtime(app).session_factory) as session:
+        await session.execute(
+            update(BatchRun)
+            .where(BatchRun.experiment_id == uuid.UUID(detail["id"]), BatchRun.provider == "openai")
+            .values(parameters={"temperature": None, "temperature_used": 1.0})
+        )
+    response = await client.get(f"/v1/experiments/{detail['id']}", headers=headers)
+    (warning,) = response.json()["warnings"]
+    assert warning.startswith("demo:demo-synthetic-1 (temperature 0.3) samples below 0.7")
+    assert OPENAI not in warning
+
+    text = text_of(await page(client, f"/experiments/{detail['id']}"))
+    assert "demo:demo-synthetic-1 (temperature 0.3) samples below 0.7" in text
+    assert f"{OPENAI} (temperature" not in text
+    cli = await _cli_text(app, detail["id"])
+    assert "demo:demo-synthetic-1 (temperature 0.3) samples below 0.7" in cli
+    assert f"{OPENAI} (temperature" not in cli

@@ -110,8 +110,9 @@ def run(
     if export_path is not None:
         options.check_writable(export_path)
     from echo_ai.analysis.statistics import temperature_warning
+    from echo_ai.experiments.schemas import temperatures_used
 
-    warning = temperature_warning(data.temperature)
+    warning = temperature_warning(temperatures_used(data.providers, data.temperature))
     if warning is not None:
         typer.echo(f"warning: {warning}", err=True)
 

@@ -177,7 +177,7 @@ def report_renderable(report: ExperimentReport, changes: RunSignificance | None 
     parts: list[Any] = []
     if report.synthetic:
         parts.append(Panel(SYNTHETIC_NOTICE, style="bold yellow"))
-    for warning in experiment_warnings(experiment):
+    for warning in experiment_warnings(experiment, [batch for batch, _ in report.batches]):
         parts.append(Panel(escape(warning), title="warning", style="yellow"))
     status = status_text(experiment.status, report.failed_providers)
     parts.append(

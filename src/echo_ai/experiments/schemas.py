@@ -4,10 +4,11 @@ file or the API) and the one output shape of the API and ``--json``."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from pydantic import (
     BaseModel,
@@ -32,6 +33,7 @@ from echo_ai.analysis.significance import (
     RunSignificance,
 )
 from echo_ai.analysis.statistics import temperature_warning
+from echo_ai.providers.capabilities import capabilities_for
 from echo_ai.providers.registry import MAX_SPEC_LENGTH, ProviderSpec
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentStatus, Iteration
@@ -252,9 +254,45 @@ class BatchRunOut(BaseModel):
         )
 
 
-def experiment_warnings(experiment: Experiment) -> list[str]:
-    """What the user should know before trusting the intervals (low temperature)."""
-    warning = temperature_warning(experiment.temperature)
+class _Asked(Protocol):
+    """A batch as far as the temperature goes (a stored batch or its API form)."""
+
+    @property
+    def provider(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def parameters(self) -> dict[str, Any] | None: ...
+
+
+def temperatures_used(
+    providers: Sequence[str], asked: float, batches: Sequence[_Asked] = ()
+) -> dict[str, float | None]:
+    """The temperature each provider (``vendor:model``) samples at: what its batch recorded
+    once it answered, else what the model-capabilities table says the model does with
+    ``asked`` (Anthropic, reasoning and search-preview models take none and sample at
+    their default, 1.0)."""
+    recorded: dict[str, float | None] = {}
+    for batch in batches:
+        value = (batch.parameters or {}).get("temperature_used")
+        if isinstance(value, int | float):
+            recorded[f"{batch.provider}:{batch.model}"] = float(value)
+    used: dict[str, float | None] = {}
+    for text in providers:
+        spec = ProviderSpec.parse(text)
+        name = f"{spec.vendor}:{spec.model}"
+        if name in recorded:
+            used[name] = recorded[name]
+        else:
+            used[name] = capabilities_for(spec.vendor, spec.model).temperature_used(asked)
+    return used
+
+
+def experiment_warnings(experiment: Experiment, batches: Sequence[_Asked] = ()) -> list[str]:
+    """What the user should know before trusting the intervals: the providers that sample
+    below 0.7 (from the latest run's ``batches`` when they have answered)."""
+    used = temperatures_used(experiment.providers, experiment.temperature, batches)
+    warning = temperature_warning(used)
     return [warning] if warning else []
 
 
@@ -303,7 +341,7 @@ class ExperimentOut(BaseModel):
             brands_revision=experiment.brands_revision,
             iterations=experiment.iterations,
             temperature=experiment.temperature,
-            warnings=experiment_warnings(experiment),
+            warnings=experiment_warnings(experiment, batches),
             grounding=experiment.grounding,
             require_grounding=experiment.require_grounding,
             brand_profile_id=experiment.brand_profile_id,

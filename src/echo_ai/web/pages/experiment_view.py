@@ -383,7 +383,7 @@ async def experiment_page(
         combined=combined,
         combined_columns=combined_columns(report),
         combinations=combinations_out(report.combinations),
-        warnings=experiment_warnings(experiment),
+        warnings=experiment_warnings(experiment, [batch for batch, _ in report.batches]),
         failed=[b for b, _ in report.batches if b.status == BatchStatus.FAILED],
         failed_providers=list(stored.failed_providers) if stored else report.failed_providers,
         running=experiment.status not in FINISHED_EXPERIMENT_STATUSES,
