@@ -165,8 +165,8 @@ def bench_metrics(repeats: int) -> None:
 
 
 def bench_share_interval(repeats: int) -> None:
-    """The score interval is one O(n) pass and closed-form roots (the bootstrap it
-    replaced drew 2,000 resamples)."""
+    """The score interval: one O(n) pass for its totals, then each bound found by a grid
+    and bisection on them (the bootstrap it replaced drew 2,000 resamples)."""
     rng = random.Random(8)
     print(f"share_interval (wall, best of {repeats}):")
     for n in (300, 100_000):

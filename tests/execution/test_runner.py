@@ -228,12 +228,12 @@ async def test_concurrency_per_provider_is_bounded(
 
 
 async def test_progress_is_reported_per_stored_iteration(runtime: Runtime) -> None:
-    seen: list[tuple[uuid.UUID, bool]] = []
-    runtime.runner.on_progress = lambda batch_id, ok: seen.append((batch_id, ok))
+    seen: list[tuple[uuid.UUID, str]] = []
+    runtime.runner.on_progress = lambda batch_id, outcome: seen.append((batch_id, outcome))
     experiment_id = await stored_experiment(runtime.session_factory, iterations=12)
     await runtime.executor.run_experiment(experiment_id)
     (batch,) = await stored_batches(runtime.session_factory, experiment_id)
-    assert seen == [(batch.id, True)] * 12
+    assert seen == [(batch.id, "success")] * 12
 
 
 async def test_finalise_waits_for_every_iteration(runtime: Runtime) -> None:

@@ -279,12 +279,16 @@ def temperatures_used(
             recorded[f"{batch.provider}:{batch.model}"] = float(value)
     used: dict[str, float | None] = {}
     for text in providers:
-        spec = ProviderSpec.parse(text)
-        name = f"{spec.vendor}:{spec.model}"
+        try:
+            spec = ProviderSpec.parse(text)
+            vendor, model = spec.vendor, spec.model
+        except ValueError:  # stored before a rule it breaks: read it, never fail the listing
+            vendor, _, model = text.partition(":")
+        name = f"{vendor}:{model}"
         if name in recorded:
             used[name] = recorded[name]
         else:
-            used[name] = capabilities_for(spec.vendor, spec.model).temperature_used(asked)
+            used[name] = capabilities_for(vendor, model).temperature_used(asked)
     return used
 
 

@@ -200,7 +200,7 @@ async def list_changes(
 
 
 @router.get(
-    "/{experiment_id}/compare", response_model=RunComparisonOut, responses=error_responses(404)
+    "/{experiment_id}/compare", response_model=RunComparisonOut, responses=error_responses(400, 404)
 )
 async def compare_two_runs(
     experiment_id: uuid.UUID,
