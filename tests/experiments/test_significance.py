@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.analysis.metrics import BatchMetrics, Rate
 from echo_ai.analysis.significance import (
@@ -25,7 +26,7 @@ from echo_ai.experiments import service as experiment_service
 from echo_ai.providers.base import AnswerClass, AuthenticationFailed, Completion, CompletionRequest
 from echo_ai.providers.retry import RetryPolicy
 from echo_ai.runs import service as run_service
-from echo_ai.runs.models import ExperimentRound
+from echo_ai.runs.models import BatchRun, ExperimentRound
 from tests.factories import experiment_input
 
 STEADY = {"HubSpot": 0.3, "Salesforce": 0.5}
@@ -45,9 +46,21 @@ async def _runs(
             ),
             chunk_size=60,
         )
+        await _seeded(session, created.id, 1)
     await runtime.executor.run_experiment(created.id)
     await _run_again(runtime, created.id, probabilities[1:])
     return created.id
+
+
+async def _seeded(session: AsyncSession, experiment_id: uuid.UUID, round_: int) -> None:
+    """Fixed demo seeds for the run (a run's seed is random otherwise): the answers, and
+    so which unchanged figure a test may find significant by chance, are the same on
+    every test run."""
+    await session.execute(
+        update(BatchRun)
+        .where(BatchRun.experiment_id == experiment_id, BatchRun.round == round_)
+        .values(seed=1_000 + round_)
+    )
 
 
 async def _run_again(
@@ -59,6 +72,7 @@ async def _run_again(
             experiment = await experiment_service.get(session, experiment_id)
             experiment.demo_probabilities = chances
             await run_service.start_run(session, experiment, chunk_size=60, now=utcnow())
+            await _seeded(session, experiment_id, experiment.runs)
         await runtime.executor.run_experiment(experiment_id)
 
 
