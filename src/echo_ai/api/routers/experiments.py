@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -135,6 +136,20 @@ async def get_experiment(
     return ExperimentDetail.of_report(report, tested[0] if tested else None)
 
 
+RunsPerPage = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Runs per page.")]
+
+
+def _round_before(cursor: str | None) -> int | None:
+    """The run a page of runs (newest first) continues before, from its cursor."""
+    return decode_cursor(cursor, row_index)[0] if cursor is not None else None
+
+
+def _next_round_cursor(rounds: Iterable[int]) -> str | None:
+    """The cursor of the page after one holding these runs (None after run 1)."""
+    oldest = min(rounds, default=1)
+    return encode_cursor(str(oldest)) if oldest > 1 else None
+
+
 @router.get(
     "/{experiment_id}/runs", response_model=Page[BatchRunOut], responses=error_responses(400)
 )
@@ -142,7 +157,7 @@ async def list_runs(
     experiment_id: uuid.UUID,
     principal: CurrentPrincipal,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Runs per page.")] = 20,
+    limit: RunsPerPage = 20,
     cursor: Cursor = None,
 ) -> Page[BatchRunOut]:
     """Every run of the experiment with its metrics: a recurring experiment over time.
@@ -150,15 +165,14 @@ async def list_runs(
     experiment = await experiments.get(
         session, experiment_id, workspace_id=principal.workspace_id, runs=0
     )
-    before = decode_cursor(cursor, row_index)[0] if cursor is not None else None
+    before = _round_before(cursor)
     batches = await experiments.run_history(session, experiment, limit=limit, before_round=before)
-    oldest = min((batch.round for batch in batches), default=1)
     return Page(
         items=[
             BatchRunOut.of(b, BatchMetrics.model_validate(b.metrics) if b.metrics else None)
             for b in batches
         ],
-        next_cursor=encode_cursor(str(oldest)) if oldest > 1 else None,
+        next_cursor=_next_round_cursor(batch.round for batch in batches),
     )
 
 
@@ -171,7 +185,7 @@ async def list_changes(
     experiment_id: uuid.UUID,
     principal: CurrentPrincipal,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Runs per page.")] = 20,
+    limit: RunsPerPage = 20,
     cursor: Cursor = None,
     baseline_runs: BaselineRuns = BASELINE_RUNS,
 ) -> Page[RunChangesOut]:
@@ -183,7 +197,7 @@ async def list_changes(
     experiment = await experiments.get(
         session, experiment_id, workspace_id=principal.workspace_id, runs=0
     )
-    before = decode_cursor(cursor, row_index)[0] if cursor is not None else None
+    before = _round_before(cursor)
     newest = experiment.runs if before is None else before - 1
     tested = await history.run_significance(
         session,
@@ -192,10 +206,9 @@ async def list_changes(
         count=min(limit, max(newest, 0)),
         baseline_runs=baseline_runs,
     )
-    oldest = min((run.round for run in tested), default=1)
     return Page(
         items=[RunChangesOut.of(run) for run in tested],
-        next_cursor=encode_cursor(str(oldest)) if oldest > 1 else None,
+        next_cursor=_next_round_cursor(run.round for run in tested),
     )
 
 
