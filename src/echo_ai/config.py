@@ -140,24 +140,75 @@ class ObservabilitySettings(BaseModel):
 
 
 class PlanLimits(BaseModel):
-    """Experiment limits that replace a plan's own figures where set (see
-    :mod:`echo_ai.billing.plans`)."""
+    """Figures that replace a plan's own where set (see :mod:`echo_ai.billing.plans`);
+    ``0`` is not a figure: leave a field unset to keep the plan's."""
 
+    iterations_per_month: Annotated[int | None, Field(ge=1)] = None
+    """Iterations a workspace may store per calendar month (UTC), over all experiments."""
     max_iterations_per_experiment: Annotated[int | None, Field(ge=1)] = None
     """Iterations one run of an experiment may ask for: iterations x providers."""
     max_iterations_in_flight: Annotated[int | None, Field(ge=1)] = None
     """Iterations a workspace may have queued or running at once."""
+    scheduled_experiments: Annotated[int | None, Field(ge=1)] = None
+    """Experiments of a workspace with a schedule (paused ones included)."""
+    members: Annotated[int | None, Field(ge=1)] = None
+    """Members of a workspace, pending invitations included."""
+    api_requests_per_minute: Annotated[int | None, Field(ge=1)] = None
+    """API calls per minute for the whole workspace."""
+    providers: list[str] | None = None
+    """Vendors the plan may ask (``["demo", "openai"]``); unset: the plan's own list."""
+    retention_days: Annotated[int | None, Field(ge=1)] = None
+    """Days raw answers are kept (applied by the retention task of the privacy work)."""
 
 
 class BillingSettings(BaseModel):
-    """Overrides of what each plan allows, e.g.
+    """Plans, Stripe and spend control (docs/billing.md).
+
+    Overrides of what each plan allows, e.g.
     ``ECHO_AI_BILLING__FREE__MAX_ITERATIONS_PER_EXPERIMENT=20000``; ``local`` is the
-    command line's workspace, which is not limited unless a figure is set here."""
+    command line's workspace, which is not limited unless a figure is set here. Without
+    ``stripe_secret_key`` billing is off and operators set plans with
+    ``echo-ai workspace-plan``."""
 
     free: PlanLimits = PlanLimits()
     team: PlanLimits = PlanLimits()
     business: PlanLimits = PlanLimits()
+    self_hosted: PlanLimits = PlanLimits()
     local: PlanLimits = PlanLimits()
+    default_plan: Literal["free", "team", "business", "self_hosted"] = "free"
+    """The plan of new workspaces (``self_hosted`` for an operator's own service)."""
+    stripe_secret_key: str | None = Field(default=None, repr=False)
+    """``sk_live_...``/``sk_test_...``; also from ``ECHO_AI_BILLING__STRIPE_SECRET_KEY_FILE``
+    (see :func:`read_secret`). Billing is on when it and the webhook secret are set."""
+    stripe_webhook_secret: str | None = Field(default=None, repr=False)
+    """``whsec_...``: the signing secret of the webhook endpoint."""
+    stripe_api_base: str | None = None
+    """Where the Stripe SDK sends its requests (tests point it at a local server)."""
+    stripe_prices: dict[str, str] = {}
+    """Plan name -> Stripe price id of its subscription, e.g. ``{"team": "price_..."}``."""
+    webhook_tolerance_seconds: Annotated[int, Field(ge=1, le=3_600)] = 300
+    """How old a signed webhook may be (Stripe's own default)."""
+    grace_days: Annotated[int, Field(ge=0, le=60)] = 7
+    """Days a workspace whose payment failed keeps its plan before it is moved to free."""
+    budget_alert_share: Annotated[float, Field(gt=0, lt=1)] = 0.8
+    """Share of the monthly budget at which owners are warned (once per month)."""
+    confirm_above_usd: Annotated[float, Field(ge=0)] = 5.0
+    """``echo-ai run`` asks for confirmation when the estimate is above this (``--yes``)."""
+    allow_private_base_urls: bool = False
+    """Let workspaces point an OpenAI-compatible provider at loopback, link-local and private
+    addresses (a self-hosted model on the operator's network)."""
+
+    @property
+    def stripe_enabled(self) -> bool:
+        return bool(self.stripe_secret_key and self.stripe_webhook_secret)
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> BillingSettings:
+        if self.stripe_secret_key is None:
+            self.stripe_secret_key = read_secret("ECHO_AI_BILLING__STRIPE_SECRET_KEY")
+        if self.stripe_webhook_secret is None:
+            self.stripe_webhook_secret = read_secret("ECHO_AI_BILLING__STRIPE_WEBHOOK_SECRET")
+        return self
 
 
 class AuthSettings(BaseModel):

@@ -2,8 +2,11 @@
 
 from echo_ai.api_keys.models import ApiKey
 from echo_ai.auth.models import RefreshToken, User
+from echo_ai.billing.models import ExternalEvent
 from echo_ai.brands.models import BrandProfile
+from echo_ai.credentials.models import ProviderCredential
 from echo_ai.db import Base
+from echo_ai.metering.models import ExperimentMonth, SpendLine, UsageMonth, WorkspaceBudget
 from echo_ai.privacy.models import AuditEvent
 from echo_ai.runs.models import BatchRun, Experiment, ExperimentRound, Iteration
 from echo_ai.workspaces.models import Invitation, Membership, Workspace
@@ -15,11 +18,17 @@ __all__ = [
     "BatchRun",
     "BrandProfile",
     "Experiment",
+    "ExperimentMonth",
     "ExperimentRound",
+    "ExternalEvent",
     "Invitation",
     "Iteration",
     "Membership",
+    "ProviderCredential",
     "RefreshToken",
+    "SpendLine",
+    "UsageMonth",
     "User",
     "Workspace",
+    "WorkspaceBudget",
 ]

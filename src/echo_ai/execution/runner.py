@@ -24,7 +24,7 @@ from echo_ai.db import is_transient, transaction
 from echo_ai.execution.lease_keeper import LeaseKeeper
 from echo_ai.execution.limits import ProviderLimits
 from echo_ai.execution.providers import ProviderPool
-from echo_ai.execution.writer import BATCH_PARAMETERS, IterationWriter
+from echo_ai.execution.writer import BATCH_PARAMETERS, METER, IterationWriter, Meter
 from echo_ai.failures import Failure, FailureCode
 from echo_ai.observability.metrics import record_iteration
 from echo_ai.providers.base import (
@@ -259,6 +259,10 @@ class Runner:
                 )
                 if fatal is not None:
                     self._aborted.setdefault(batch.id, provider_failure(fatal))
+            if batch.workspace_id is not None:
+                row[METER] = Meter(
+                    batch.workspace_id, batch.experiment_id, f"{batch.provider}:{batch.model}"
+                )
             await self._writer.write(row)
             if self.on_progress is not None:
                 self.on_progress(batch.id, outcome)

@@ -17,6 +17,7 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, case, update
@@ -25,6 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.clock import SYSTEM_CLOCK, Clock
 from echo_ai.db import is_transient, retry_transient, transaction, utcnow
+from echo_ai.metering import ledger
+from echo_ai.metering.ledger import Reservation, StoredLine
+from echo_ai.metering.units import month_of, to_nano
 from echo_ai.providers.base import AnswerClass
 from echo_ai.runs.models import BatchRun, Iteration
 
@@ -38,6 +42,23 @@ BATCH_PARAMETERS = "batch_parameters"
 """A row may carry, under this key, the generation parameters its answer was asked with:
 its batch keeps the first it is given (in the same update as its counters)."""
 
+METER = "meter"
+"""A row of a workspace's batch carries, under this key, a :class:`Meter`: the monthly
+counters (:mod:`echo_ai.metering`) move in the transaction that stores it."""
+
+
+@dataclass(frozen=True)
+class Meter:
+    workspace_id: uuid.UUID
+    experiment_id: uuid.UUID
+    provider: str
+    """``vendor:model``."""
+    reservation: Reservation | None = None
+    """What the row's call reserved of the budget: released as the row is stored."""
+
+
+_PRIVATE_KEYS = (BATCH_PARAMETERS, METER)
+
 _KIND_COUNTERS: dict[str | None, Any] = {
     AnswerClass.COMPLETE: BatchRun.succeeded,
     AnswerClass.TRUNCATED: BatchRun.truncated,
@@ -50,22 +71,32 @@ _KIND_COUNTERS: dict[str | None, Any] = {
 
 async def insert_iterations(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows, ignoring any whose ``(batch_run_id, index)`` is already stored; add
-    those inserted to their batches' counters and note the batches' sign of life
-    (``heartbeat_at``)."""
+    those inserted to their batches' counters and to their workspaces' monthly counters
+    (:class:`Meter`), release what their calls reserved, and note the batches' sign of
+    life (``heartbeat_at``)."""
     if not rows:
         return
     parameters: dict[uuid.UUID, Any] = {}
+    meters: dict[uuid.UUID, Meter] = {}
+    reservations: list[Reservation] = []
     for row in rows:
         sent = row.get(BATCH_PARAMETERS)
         if sent:  # none reported (the demo provider sends none): nothing to record
             parameters.setdefault(row["batch_run_id"], sent)
-    rows = [{k: v for k, v in row.items() if k != BATCH_PARAMETERS} for row in rows]
+        meter = row.get(METER)
+        if meter is not None:
+            meters.setdefault(row["batch_run_id"], meter)
+            if meter.reservation is not None:
+                reservations.append(meter.reservation)
+    rows = [{k: v for k, v in row.items() if k not in _PRIVATE_KEYS} for row in rows]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
         insert(Iteration)
         .on_conflict_do_nothing(index_elements=["batch_run_id", "index"])
-        .returning(Iteration.batch_run_id, Iteration.success, Iteration.answer_class)
+        .returning(
+            Iteration.batch_run_id, Iteration.success, Iteration.answer_class, Iteration.cost_usd
+        )
     )
     # In key order: two writers (processes) storing the same batches never wait on each
     # other's rows in opposite orders.
@@ -98,6 +129,35 @@ async def insert_iterations(session: AsyncSession, rows: Sequence[dict[str, Any]
             )
             .execution_options(synchronize_session=False)
         )
+    await _meter(session, inserted, meters, reservations)
+
+
+async def _meter(
+    session: AsyncSession,
+    inserted: Sequence[Any],
+    meters: dict[uuid.UUID, Meter],
+    reservations: Sequence[Reservation],
+) -> None:
+    """The monthly counters of the inserted rows' workspaces (repeats are not counted: their
+    first storage was), and the release of every row's reservation."""
+    counts: Counter[uuid.UUID] = Counter()
+    costs: Counter[uuid.UUID] = Counter()
+    for row in inserted:
+        if row.batch_run_id in meters:
+            counts[row.batch_run_id] += 1
+            costs[row.batch_run_id] += to_nano(row.cost_usd)
+    lines = [
+        StoredLine(
+            workspace_id=meter.workspace_id,
+            experiment_id=meter.experiment_id,
+            provider=meter.provider,
+            iterations=counts[batch_id],
+            cost_nusd=costs[batch_id],
+        )
+        for batch_id, meter in meters.items()
+    ]
+    await ledger.record_stored(session, lines, month=month_of(utcnow()))
+    await ledger.release(session, reservations)
 
 
 def _first_parameters(sent: Any) -> dict[Any, Any]:

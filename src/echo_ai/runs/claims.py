@@ -20,6 +20,8 @@ from echo_ai.runs.models import BatchRun
 class ClaimedBatch:
     id: uuid.UUID
     experiment_id: uuid.UUID
+    workspace_id: uuid.UUID | None
+    """None only for rows older than workspaces (nothing to meter them against)."""
     provider: str
     model: str
     temperature: float
@@ -42,6 +44,7 @@ class ClaimedBatch:
         return cls(
             id=batch.id,
             experiment_id=batch.experiment_id,
+            workspace_id=experiment.workspace_id,
             provider=batch.provider,
             model=batch.model,
             temperature=batch.temperature,

@@ -49,6 +49,9 @@ class ExperimentStatus(enum.StrEnum):
     (the failed providers are named in its round's ``failed_providers``)."""
     FAILED = "failed"
     CANCELLED = "cancelled"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    """The latest run stopped because the budget would have been exceeded, and no batch
+    of it failed; resumable once the budget allows."""
 
 
 class Experiment(UUIDPrimaryKey, Timestamps, Base):
@@ -95,6 +98,13 @@ class Experiment(UUIDPrimaryKey, Timestamps, Base):
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     """When the scheduler starts the next run (NULL: no schedule, or paused)."""
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    budget_usd: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    """The most this experiment's calls may cost per calendar month (UTC); None: no cap of
+    its own (the workspace's budget still applies)."""
+    skipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    skip_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why the scheduler last skipped a run (a quota, the budget...), shown until a run
+    starts again."""
 
     batch_runs: Mapped[list[BatchRun]] = relationship(
         back_populates="experiment",
@@ -117,9 +127,19 @@ class BatchStatus(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    """Stopped because the workspace's or the experiment's budget would be exceeded;
+    resumable once the budget allows."""
 
 
-FINISHED_STATUSES = frozenset({BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED})
+FINISHED_STATUSES = frozenset(
+    {
+        BatchStatus.COMPLETED,
+        BatchStatus.FAILED,
+        BatchStatus.CANCELLED,
+        BatchStatus.BUDGET_EXHAUSTED,
+    }
+)
 
 FINISHED_EXPERIMENT_STATUSES = frozenset(
     {
@@ -127,6 +147,7 @@ FINISHED_EXPERIMENT_STATUSES = frozenset(
         ExperimentStatus.PARTIAL,
         ExperimentStatus.FAILED,
         ExperimentStatus.CANCELLED,
+        ExperimentStatus.BUDGET_EXHAUSTED,
     }
 )
 """An experiment (or one of its runs) whose batches have all finished: nothing runs."""

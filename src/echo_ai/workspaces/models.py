@@ -42,6 +42,13 @@ class Workspace(UUIDPrimaryKey, Timestamps, Base):
     personal: Mapped[bool] = mapped_column(Boolean, default=False)
     plan: Mapped[PlanName] = mapped_column(str_enum(PlanName), default=PlanName.FREE)
     """What the workspace may use (see :mod:`echo_ai.billing.plans`)."""
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(100), nullable=True, unique=True)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    subscription_status: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    """Stripe's status of the subscription (``active``, ``past_due``, ``canceled``...), as
+    last read from Stripe; None without one."""
+    payment_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """When a payment first failed: the plan is kept for the grace period from then."""
 
 
 class Membership(UUIDPrimaryKey, Timestamps, Base):

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from echo_ai.billing.plans import ExperimentLimits, experiment_limits, local_limits
+from echo_ai.billing.plans import Plan, local_plan, plan_in_force
 from echo_ai.config import Settings
 from echo_ai.errors import AppError
 from echo_ai.runs.models import ACTIVE_STATUSES, BatchRun, Experiment, ExperimentStatus
@@ -44,13 +44,11 @@ class QuotaExceeded(AppError):
         self.details = details
 
 
-async def limits_of(
-    session: AsyncSession, workspace_id: uuid.UUID, settings: Settings
-) -> ExperimentLimits:
-    """The experiment limits in force for the workspace."""
+async def limits_of(session: AsyncSession, workspace_id: uuid.UUID, settings: Settings) -> Plan:
+    """The plan in force for the workspace, with the settings' figures."""
     if workspace_id == LOCAL_WORKSPACE_ID:
-        return local_limits(settings)
-    return experiment_limits(await plan_of(session, workspace_id), settings)
+        return local_plan(settings)
+    return plan_in_force(await plan_of(session, workspace_id), settings)
 
 
 async def iterations_in_flight(session: AsyncSession, workspace_id: uuid.UUID) -> int:
@@ -81,11 +79,11 @@ async def admit_run(
     per_run = limits.max_iterations_per_experiment
     if per_run is not None and iterations > per_run:
         raise QuotaExceeded(
-            f"the {limits.plan} plan allows at most {per_run:,} iterations per experiment "
+            f"the {limits.name} plan allows at most {per_run:,} iterations per experiment "
             f"(iterations x providers); this one asks for {iterations:,}",
             details={
                 "limit": "max_iterations_per_experiment",
-                "plan": limits.plan,
+                "plan": limits.name,
                 "limit_value": per_run,
                 "usage": iterations,
                 "requested": iterations,
@@ -103,12 +101,12 @@ async def admit_run(
     usage = await iterations_in_flight(session, workspace_id)
     if usage + iterations > in_flight:
         raise QuotaExceeded(
-            f"the {limits.plan} plan allows at most {in_flight:,} iterations queued or "
+            f"the {limits.name} plan allows at most {in_flight:,} iterations queued or "
             f"running at once; {usage:,} are, and this run asks for {iterations:,}: wait "
             "for running experiments to finish (or cancel one)",
             details={
                 "limit": "max_iterations_in_flight",
-                "plan": limits.plan,
+                "plan": limits.name,
                 "limit_value": in_flight,
                 "usage": usage,
                 "requested": iterations,
