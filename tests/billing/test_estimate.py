@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from echo_ai.analysis.statistics import wilson_half_width, wilson_interval
-from echo_ai.experiments.estimate import ASSUMED_OUTPUT_TOKENS, estimate
+from echo_ai.billing.estimate import ASSUMED_OUTPUT_TOKENS, estimate
 from echo_ai.providers.pricing import price_for
 from echo_ai.providers.registry import ProviderSpec
 

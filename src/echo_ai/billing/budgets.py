@@ -1,0 +1,119 @@
+"""Whether a run's estimated cost fits the budgets left this month: checked before it is
+stored (a new experiment, a re-run, a resume, a scheduled run).
+
+The runner enforces the caps call by call (:mod:`echo_ai.metering.ledger`); this check
+refuses at once a run that the budget left cannot pay for, so that it is not half-run. The
+refusal is HTTP 402 ``budget_exhausted`` and its details name the ``limit``
+(``monthly_budget_usd`` or ``experiment_budget_usd``), the ``limit_value``, the ``usage``
+(cost stored plus reserved by calls in flight this month) and what the run would add
+(``requested``), in USD.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from echo_ai.errors import AppError
+from echo_ai.metering.models import ExperimentMonth, UsageMonth, WorkspaceBudget
+from echo_ai.metering.units import month_of, to_usd
+
+
+class BudgetExhausted(AppError):
+    """A run (or a call) the budget left this month does not cover."""
+
+    status_code = 402
+    code = "budget_exhausted"
+
+    def __init__(self, message: str, *, details: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+async def spent_this_month(
+    session: AsyncSession, workspace_id: uuid.UUID, *, now: datetime
+) -> Decimal:
+    """Cost stored plus cost reserved by calls in flight, this month, for the workspace."""
+    row = (
+        await session.execute(
+            select(UsageMonth.cost_nusd, UsageMonth.reserved_nusd).where(
+                UsageMonth.workspace_id == workspace_id, UsageMonth.month == month_of(now)
+            )
+        )
+    ).one_or_none()
+    return Decimal(0) if row is None else to_usd(int(row.cost_nusd) + int(row.reserved_nusd))
+
+
+async def experiment_spent_this_month(
+    session: AsyncSession, experiment_id: uuid.UUID, *, now: datetime
+) -> Decimal:
+    row = (
+        await session.execute(
+            select(ExperimentMonth.cost_nusd, ExperimentMonth.reserved_nusd).where(
+                ExperimentMonth.experiment_id == experiment_id,
+                ExperimentMonth.month == month_of(now),
+            )
+        )
+    ).one_or_none()
+    return Decimal(0) if row is None else to_usd(int(row.cost_nusd) + int(row.reserved_nusd))
+
+
+async def monthly_budget(session: AsyncSession, workspace_id: uuid.UUID) -> Decimal | None:
+    budget: Decimal | None = await session.scalar(
+        select(WorkspaceBudget.monthly_usd).where(WorkspaceBudget.workspace_id == workspace_id)
+    )
+    return budget
+
+
+def _refuse(limit: str, what: str, cap: Decimal, used: Decimal, requested: Decimal) -> None:
+    if used + requested <= cap:
+        return
+    raise BudgetExhausted(
+        f"{what} of ${cap:,.2f} this month has ${max(cap - used, Decimal(0)):,.2f} left "
+        f"(${used:,.2f} spent or reserved), and this run is estimated at ${requested:,.2f}: "
+        "raise the budget, or wait for next month",
+        details={
+            "limit": limit,
+            "limit_value": str(cap),
+            "usage": str(used),
+            "requested": str(requested),
+        },
+    )
+
+
+async def admit_spend(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    estimated_usd: Decimal,
+    now: datetime,
+    experiment_id: uuid.UUID | None = None,
+    experiment_budget_usd: Decimal | None = None,
+) -> None:
+    """Refuse (:class:`BudgetExhausted`) a run whose estimated cost would take this month's
+    spend past the workspace's budget, or past the experiment's own cap (the experiment's
+    spend so far counts when it has run before: ``experiment_id``)."""
+    if estimated_usd <= 0:
+        return
+    cap = await monthly_budget(session, workspace_id)
+    if cap is not None:
+        used = await spent_this_month(session, workspace_id, now=now)
+        _refuse("monthly_budget_usd", "the workspace's budget", cap, used, estimated_usd)
+    if experiment_budget_usd is not None:
+        used = (
+            Decimal(0)
+            if experiment_id is None
+            else await experiment_spent_this_month(session, experiment_id, now=now)
+        )
+        _refuse(
+            "experiment_budget_usd",
+            "the experiment's budget",
+            experiment_budget_usd,
+            used,
+            estimated_usd,
+        )
