@@ -16,8 +16,8 @@ import httpx
 
 from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.statistics import wilson_half_width, wilson_interval
-from echo_ai.db import utcnow
 from echo_ai.billing.estimate import ASSUMED_OUTPUT_TOKENS
+from echo_ai.db import utcnow
 from echo_ai.providers.pricing import price_for
 from echo_ai.providers.synthetic import approximate_tokens
 from echo_ai.schedules.cron import next_runs

@@ -25,11 +25,11 @@ from zoneinfo import ZoneInfo, available_timezones
 from fastapi import APIRouter, Query, Request, Response
 
 from echo_ai.api.deps import SessionDep, StateDep
+from echo_ai.billing.estimate import Estimate, estimate
 from echo_ai.brands import service as brand_service
 from echo_ai.db import utcnow
 from echo_ai.errors import AppError
 from echo_ai.experiments import service as experiments
-from echo_ai.billing.estimate import Estimate, estimate
 from echo_ai.experiments.schemas import MAX_ITERATIONS, ExperimentCreate
 from echo_ai.providers.registry import VENDORS, ProviderSpec, VendorStatus, vendor_statuses
 from echo_ai.schedules import service as schedules
