@@ -141,6 +141,7 @@ def create_app(state: FakeStripeState) -> Starlette:
         kind = "Checkout" if request.url.path.startswith("/checkout/") else "Customer Portal"
         return HTMLResponse(
             f"<!doctype html><html lang=en><title>Fake Stripe {kind}</title>"
+            '<link rel="icon" href="data:,">'
             f"<h1>Fake Stripe {kind}</h1></html>"
         )
 
