@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -103,17 +105,23 @@ class Subscription:
     metadata: dict[str, str]
 
 
-def client(settings: BillingSettings) -> stripe.StripeClient:
-    """An SDK client for the configured account (:class:`BillingOff` without keys)."""
+@asynccontextmanager
+async def client(settings: BillingSettings) -> AsyncIterator[stripe.StripeClient]:
+    """An SDK client for the configured account (:class:`BillingOff` without keys), its
+    connections closed when the block ends."""
     if not settings.stripe_enabled or settings.stripe_secret_key is None:
         raise BillingOff()
     base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
-    return stripe.StripeClient(
-        settings.stripe_secret_key,
-        base_addresses=base,  # type: ignore[arg-type]
-        max_network_retries=NETWORK_RETRIES,
-        http_client=stripe.HTTPXClient(timeout=TIMEOUT_SECONDS),
-    )
+    http = stripe.HTTPXClient(timeout=TIMEOUT_SECONDS)
+    try:
+        yield stripe.StripeClient(
+            settings.stripe_secret_key,
+            base_addresses=base,  # type: ignore[arg-type]
+            max_network_retries=NETWORK_RETRIES,
+            http_client=http,
+        )
+    finally:
+        await http.close_async()  # type: ignore[no-untyped-call]
 
 
 def verify_event(payload: bytes, signature: str | None, settings: BillingSettings) -> VerifiedEvent:
@@ -199,7 +207,8 @@ async def create_customer(
     if email:
         params["email"] = email
     try:
-        customer = await client(settings).v1.customers.create_async(params)  # type: ignore[arg-type]
+        async with client(settings) as stripe_client:
+            customer = await stripe_client.v1.customers.create_async(params)  # type: ignore[arg-type]
     except stripe.StripeError as error:
         raise _failure(error) from None
     return str(customer.id)
@@ -226,7 +235,8 @@ async def create_checkout_session(
         "subscription_data": {"metadata": metadata},
     }
     try:
-        checkout = await client(settings).v1.checkout.sessions.create_async(params)  # type: ignore[arg-type]
+        async with client(settings) as stripe_client:
+            checkout = await stripe_client.v1.checkout.sessions.create_async(params)  # type: ignore[arg-type]
     except stripe.StripeError as error:
         raise _failure(error) from None
     if not checkout.url:
@@ -241,7 +251,8 @@ async def create_portal_session(
 ) -> str:
     params: dict[str, Any] = {"customer": customer, "return_url": return_url}
     try:
-        portal = await client(settings).v1.billing_portal.sessions.create_async(params)  # type: ignore[arg-type]
+        async with client(settings) as stripe_client:
+            portal = await stripe_client.v1.billing_portal.sessions.create_async(params)  # type: ignore[arg-type]
     except stripe.StripeError as error:
         raise _failure(error) from None
     return str(portal.url)
@@ -249,7 +260,8 @@ async def create_portal_session(
 
 async def retrieve_subscription(settings: BillingSettings, subscription_id: str) -> Subscription:
     try:
-        found = await client(settings).v1.subscriptions.retrieve_async(subscription_id)
+        async with client(settings) as stripe_client:
+            found = await stripe_client.v1.subscriptions.retrieve_async(subscription_id)
     except stripe.StripeError as error:
         raise _failure(error) from None
     data = found.to_dict()
