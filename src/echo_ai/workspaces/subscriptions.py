@@ -73,6 +73,16 @@ class BillingStatus:
         return self.subscription_status in LIVE_STATUSES | UNPAID_STATUSES
 
 
+BILLING_PAGE = "/settings/billing"
+
+
+def return_url(settings: Settings, request_base: str, query: str = "") -> str:
+    """Where Stripe's hosted pages send the customer back: the billing page, under
+    ``server.public_url`` (else the address the request came to)."""
+    base = (settings.server.public_url or request_base).rstrip("/")
+    return f"{base}{BILLING_PAGE}{query}"
+
+
 def grace_until(workspace: Workspace, settings: Settings) -> datetime | None:
     if workspace.payment_failed_at is None:
         return None

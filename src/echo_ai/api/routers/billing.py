@@ -26,11 +26,6 @@ router = APIRouter(tags=["billing"])
 SIGNATURE_HEADER = "stripe-signature"
 
 
-def _return_url(request: Request, public_url: str | None, query: str = "") -> str:
-    base = (public_url or str(request.base_url)).rstrip("/")
-    return f"{base}/settings/billing{query}"
-
-
 @router.get(
     "/v1/billing",
     response_model=BillingOut,
@@ -69,7 +64,7 @@ async def checkout(
     404 ``billing_off`` without Stripe keys; 409 when it already has a subscription (change
     it in the portal); 502 when Stripe fails."""
     assert principal.user is not None
-    public_url = state.settings.server.public_url
+    base = str(request.base_url)
     url = await subscriptions.start_checkout(
         session,
         principal.workspace_id,
@@ -78,8 +73,8 @@ async def checkout(
         email=principal.user.email,
         actor=actor,
         settings=state.settings,
-        success_url=_return_url(request, public_url, "?checkout=done"),
-        cancel_url=_return_url(request, public_url, "?checkout=cancelled"),
+        success_url=subscriptions.return_url(state.settings, base, "?checkout=done"),
+        cancel_url=subscriptions.return_url(state.settings, base, "?checkout=cancelled"),
     )
     return RedirectOut(url=url)
 
@@ -104,7 +99,7 @@ async def portal(
         role=principal.role,
         actor=actor,
         settings=state.settings,
-        return_url=_return_url(request, state.settings.server.public_url),
+        return_url=subscriptions.return_url(state.settings, str(request.base_url)),
     )
     return RedirectOut(url=url)
 

@@ -43,11 +43,6 @@ def _csp(settings: Settings) -> str:
     return policy.replace("form-action 'self'", "form-action " + " ".join(allowed))
 
 
-def _return_url(request: Request, settings: Settings, query: str = "") -> str:
-    base = (settings.server.public_url or str(request.base_url)).rstrip("/")
-    return f"{base}/settings/billing{query}"
-
-
 async def _page(
     request: Request,
     viewer: Viewer,
@@ -97,8 +92,12 @@ async def checkout(
             email=viewer.user.email,
             actor=viewer.actor,
             settings=state.settings,
-            success_url=_return_url(request, state.settings, "?checkout=done"),
-            cancel_url=_return_url(request, state.settings, "?checkout=cancelled"),
+            success_url=subscriptions.return_url(
+                state.settings, str(request.base_url), "?checkout=done"
+            ),
+            cancel_url=subscriptions.return_url(
+                state.settings, str(request.base_url), "?checkout=cancelled"
+            ),
         )
     except AppError as refused:
         return await _page(
@@ -118,7 +117,7 @@ async def portal(
             role=viewer.role,
             actor=viewer.actor,
             settings=state.settings,
-            return_url=_return_url(request, state.settings),
+            return_url=subscriptions.return_url(state.settings, str(request.base_url)),
         )
     except AppError as refused:
         return await _page(
