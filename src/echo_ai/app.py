@@ -72,6 +72,7 @@ def routers() -> list[APIRouter]:
     from echo_ai.api.routers.api_keys import router as api_keys_router
     from echo_ai.api.routers.audit import router as audit_router
     from echo_ai.api.routers.auth import router as auth_router
+    from echo_ai.api.routers.billing import router as billing_router
     from echo_ai.api.routers.brands import router as brands_router
     from echo_ai.api.routers.experiments import router as experiments_router
     from echo_ai.api.routers.schedules import router as schedules_router
@@ -86,6 +87,7 @@ def routers() -> list[APIRouter]:
         experiments_router,
         schedules_router,
         audit_router,
+        billing_router,
     ]
 
 

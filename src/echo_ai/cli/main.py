@@ -196,7 +196,8 @@ def workspace_plan(
     workspace_id: Annotated[uuid.UUID, typer.Argument(help="The workspace's id.")],
     plan: Annotated[PlanName, typer.Argument(help="The plan to put it on.")],
 ) -> None:
-    """Put a workspace on a plan (its API rate limit follows the plan)."""
+    """Put a workspace on a plan (its API rate limit follows the plan). With Stripe billing
+    on, the workspace's next subscription event from Stripe sets its plan again."""
     from echo_ai.billing.plans import api_requests_per_minute
     from echo_ai.cli import flows
     from echo_ai.config import get_settings
@@ -213,6 +214,12 @@ def workspace_plan(
     flows.in_runtime(settings, go)
     limit = api_requests_per_minute(plan, settings)
     print(f"workspace {workspace_id} is on the {plan} plan ({limit} API requests/minute)")
+    if settings.billing.stripe_enabled:
+        print(
+            "warning: Stripe billing is on: the workspace's next subscription event from "
+            "Stripe sets its plan again, overwriting this one (docs/billing.md)",
+            file=sys.stderr,
+        )
 
 
 RoleName = Literal["owner", "admin", "member", "viewer"]

@@ -51,6 +51,15 @@ class Action(enum.StrEnum):
     MEMBER_ADDED = "member.added"
     MEMBER_ROLE_CHANGED = "member.role_changed"
     MEMBER_REMOVED = "member.removed"
+    BILLING_CHECKOUT_STARTED = "billing.checkout_started"
+    """An owner was sent to Stripe Checkout to subscribe to a plan."""
+    BILLING_PORTAL_OPENED = "billing.portal_opened"
+    SUBSCRIPTION_SYNCED = "billing.subscription_synced"
+    """The workspace's subscription was read from Stripe after a webhook (``details``: the
+    event, the status before and after)."""
+    PAYMENT_FAILED = "billing.payment_failed"
+    """A subscription's payment failed: the plan is kept until ``details.grace_until``."""
+    PAYMENT_RECOVERED = "billing.payment_recovered"
 
 
 class ActorKind(enum.StrEnum):
@@ -62,6 +71,8 @@ class ActorKind(enum.StrEnum):
     """Someone at this machine's command line (``echo-ai run``...)."""
     SCHEDULER = "scheduler"
     """The scheduler starting a recurring experiment's run."""
+    STRIPE = "stripe"
+    """Stripe's webhooks: a subscription's change applied to the workspace."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,10 @@ class Actor:
     @classmethod
     def scheduler(cls) -> Actor:
         return cls(kind=ActorKind.SCHEDULER)
+
+    @classmethod
+    def stripe(cls) -> Actor:
+        return cls(kind=ActorKind.STRIPE)
 
 
 async def record(

@@ -23,6 +23,7 @@ def page_routers() -> list[APIRouter]:
     """Every page router. Add an area's router here (imported inside, as in
     :func:`echo_ai.app.routers`)."""
     from echo_ai.web.pages.auth import router as auth_router
+    from echo_ai.web.pages.billing import router as billing_router
     from echo_ai.web.pages.brands import router as brands_router
     from echo_ai.web.pages.experiment_actions import router as experiment_actions_router
     from echo_ai.web.pages.experiment_form import router as experiment_form_router
@@ -39,6 +40,7 @@ def page_routers() -> list[APIRouter]:
         experiment_view_router,
         experiment_actions_router,
         settings_router,
+        billing_router,
         invitations_router,
     ]
 
