@@ -74,6 +74,7 @@ def routers() -> list[APIRouter]:
     from echo_ai.api.routers.auth import router as auth_router
     from echo_ai.api.routers.brands import router as brands_router
     from echo_ai.api.routers.experiments import router as experiments_router
+    from echo_ai.api.routers.provider_keys import router as provider_keys_router
     from echo_ai.api.routers.schedules import router as schedules_router
     from echo_ai.api.routers.workspaces import router as workspaces_router
 
@@ -86,6 +87,7 @@ def routers() -> list[APIRouter]:
         experiments_router,
         schedules_router,
         audit_router,
+        provider_keys_router,
     ]
 
 
@@ -109,7 +111,7 @@ async def _serving(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
         raise StartupError(f"refusing to start: {error}") from error
     limiter = RateLimiter(settings.redis_url)
     throttle = SignInThrottle.open(settings.redis_url, limiter)
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings, keys=keys) as runtime:
         state = build_state(settings, runtime, keys)
         app.state.service = state
         app.state.rate_limiter = limiter

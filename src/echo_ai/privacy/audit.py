@@ -51,6 +51,12 @@ class Action(enum.StrEnum):
     MEMBER_ADDED = "member.added"
     MEMBER_ROLE_CHANGED = "member.role_changed"
     MEMBER_REMOVED = "member.removed"
+    PROVIDER_KEY_SET = "provider_key.set"
+    """A workspace stored (or replaced) its key for a vendor: ``details`` name the vendor,
+    the key's last four characters and the base URL, never the key."""
+    PROVIDER_KEY_DELETED = "provider_key.deleted"
+    PROVIDER_KEYS_ROTATED = "provider_keys.rotated"
+    """An operator re-encrypted the stored provider keys under the current secret key."""
 
 
 class ActorKind(enum.StrEnum):
