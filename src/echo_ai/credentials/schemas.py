@@ -24,8 +24,7 @@ class ProviderKeyIn(BaseModel):
         Field(description="The vendor's API key. Stored encrypted; never returned."),
     ]
     base_url: Annotated[
-        str | None,
-        SingleLine(min_length=1, max_length=MAX_BASE_URL_LENGTH),
+        Annotated[str, SingleLine(min_length=1, max_length=MAX_BASE_URL_LENGTH)] | None,
         Field(
             description="`openai_compatible` only (required there): the server's base URL, "
             "http(s), which must not be on a private, loopback or link-local network."

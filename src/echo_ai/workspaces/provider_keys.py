@@ -119,7 +119,7 @@ async def list_keys(session: AsyncSession, workspace_id: uuid.UUID) -> list[Prov
         .where(ProviderCredential.workspace_id == workspace_id)
         .order_by(ProviderCredential.vendor)
     )
-    return [show(row, email) for row, email in rows.tuples()]
+    return [show(row, email) for row, email in rows]
 
 
 async def delete_key(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Response, status
 
@@ -15,14 +15,12 @@ from echo_ai.workspaces import provider_keys
 
 router = APIRouter(tags=["accounts"], responses=error_responses(422))
 
-VendorPath = Annotated[
-    str,
-    Path(
-        max_length=40,
-        description="`openai`, `anthropic`, `perplexity`, `gemini` or `openai_compatible` "
-        "(`openai-compatible` is accepted too).",
-    ),
+Vendor = Literal[
+    "openai", "anthropic", "perplexity", "gemini", "openai_compatible", "openai-compatible"
 ]
+"""The vendors of :data:`echo_ai.credentials.store.STORABLE_VENDORS` (``openai-compatible``
+accepted for ``openai_compatible``); ``tests/api/test_provider_keys.py`` keeps them equal."""
+VendorPath = Annotated[Vendor, Path(description="The vendor the key is for.")]
 
 
 @router.get(
