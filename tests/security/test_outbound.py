@@ -3,9 +3,14 @@ operator allows private ones."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from echo_ai.providers.base import CompletionRequest, ProviderError
+from echo_ai.providers.openai_compatible import OpenAICompatibleProvider
 from echo_ai.security.outbound import UnsafeURL, check_base_url
+from echo_ai.testing.fake_llm import FakeLLMServer
 
 REFUSED_ADDRESSES = [
     "127.0.0.1",
@@ -80,3 +85,32 @@ async def test_malformed_urls_are_refused_even_when_private_ones_are_allowed(
 ) -> None:
     with pytest.raises(UnsafeURL, match=message):
         await check_base_url(url, allow_private=True)
+
+
+async def test_an_openai_compatible_client_does_not_follow_a_redirect_elsewhere(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # A server at a checked base URL answers with a redirect to another host: the client
+    # must not send the request (and the key) there.
+    target = f"{fake_llm.base_url}/v1/chat/completions"
+
+    async def redirect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            f"HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(redirect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    provider = OpenAICompatibleProvider(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-x-1234")
+    try:
+        with pytest.raises(ProviderError):
+            await provider.complete(CompletionRequest(prompt="Best CRM?", model="llama3.1:8b"))
+    finally:
+        await provider.aclose()
+        server.close()
+        await server.wait_closed()
+    assert fake_llm.request_count == 0
