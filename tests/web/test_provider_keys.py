@@ -114,3 +114,17 @@ async def test_members_and_viewers_neither_see_nor_reach_the_page(
         forged = await post_form(other, PATH, {"vendor": "openai", "api_key": KEY})
         assert forged.status_code == 403
     assert "No provider key stored" in await page(client, PATH)
+
+
+async def test_a_stored_key_makes_its_vendor_selectable_in_the_experiment_form(
+    client: httpx.AsyncClient,
+) -> None:
+    # No vendor is configured on this server (tests/web/conftest.py): only the demo.
+    await sign_up(client)
+    form = await page(client, "/experiments/new")
+    assert re.search(r'id="p-openai"[^>]*\sdisabled', form)
+    await post_form(client, PATH, {"vendor": "openai", "api_key": KEY}, token_from=PATH)
+    form = await page(client, "/experiments/new")
+    assert not re.search(r'id="p-openai"[^>]*\sdisabled', form)
+    assert re.search(r'id="p-anthropic"[^>]*\sdisabled', form)  # still the server's rule
+    assert 'id="f-model_openai"' in form

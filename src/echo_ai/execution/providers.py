@@ -3,6 +3,7 @@ and reuses vendor clients across batches."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Collection, Sequence
@@ -18,10 +19,12 @@ from echo_ai.providers.capabilities import ModelCapabilities, capabilities_for
 from echo_ai.providers.demo import default_brand_probabilities
 from echo_ai.providers.registry import (
     ProviderSpec,
+    VendorStatus,
     build_provider,
     credentials,
     redirect_resolver,
     require_settings,
+    vendor_statuses,
 )
 from echo_ai.runs.claims import ClaimedBatch
 from echo_ai.security.keys import KeyRing, load_key_ring
@@ -70,6 +73,18 @@ async def ensure_ready(
     key lets a run use a vendor the server has no key for."""
     stored = frozenset() if workspace_id is None else await store.vendors(session, workspace_id)
     ensure_configured(settings, specs, stored=stored)
+
+
+async def workspace_vendor_statuses(
+    session: AsyncSession, settings: Settings, workspace_id: uuid.UUID
+) -> list[VendorStatus]:
+    """:func:`~echo_ai.providers.registry.vendor_statuses` for a workspace: a vendor it
+    stored its own key for is ready whatever the server has (what the experiment form shows)."""
+    stored = await store.vendors(session, workspace_id)
+    return [
+        dataclasses.replace(status, missing=None) if status.vendor in stored else status
+        for status in vendor_statuses(settings)
+    ]
 
 
 class ProviderPool:
