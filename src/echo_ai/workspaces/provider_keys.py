@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.auth.models import User
@@ -76,15 +77,27 @@ async def set_key(
         raise BaseURLRefused(
             f"{vendor} takes no base_url: only openai_compatible keys come with their server"
         )
+    encrypted, last4 = vault.encrypt(data.api_key), data.api_key[-4:]
     row = await store.get(session, workspace_id, vendor)
     replaced = row is not None
     if row is None:
-        row = ProviderCredential(workspace_id=workspace_id, vendor=vendor)
-        session.add(row)
-    row.api_key_encrypted = vault.encrypt(data.api_key)
-    row.last4 = data.api_key[-4:]
-    row.base_url = base_url
-    row.created_by_id = set_by
+        try:
+            async with session.begin_nested():
+                row = ProviderCredential(
+                    workspace_id=workspace_id,
+                    vendor=vendor,
+                    api_key_encrypted=encrypted,
+                    last4=last4,
+                    base_url=base_url,
+                    created_by_id=set_by,
+                )
+                session.add(row)
+        except IntegrityError:  # stored at the same moment by another request: replace it
+            row = await store.get(session, workspace_id, vendor)
+            assert row is not None
+            replaced = True
+    row.api_key_encrypted, row.last4 = encrypted, last4
+    row.base_url, row.created_by_id = base_url, set_by
     await session.flush()
     await audit.record(
         session,
