@@ -21,7 +21,7 @@ from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import ManagerViewer, Viewer
 from echo_ai.workspaces import provider_keys
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
 
 VENDOR_LABELS = {
     "openai": "OpenAI",
