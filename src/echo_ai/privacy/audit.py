@@ -60,6 +60,12 @@ class Action(enum.StrEnum):
     PAYMENT_FAILED = "billing.payment_failed"
     """A subscription's payment failed: the plan is kept until ``details.grace_until``."""
     PAYMENT_RECOVERED = "billing.payment_recovered"
+    PROVIDER_KEY_SET = "provider_key.set"
+    """A workspace stored (or replaced) its key for a vendor: ``details`` name the vendor,
+    the key's last four characters and the base URL, never the key."""
+    PROVIDER_KEY_DELETED = "provider_key.deleted"
+    PROVIDER_KEYS_ROTATED = "provider_keys.rotated"
+    """An operator re-encrypted the stored provider keys under the current secret key."""
 
 
 class ActorKind(enum.StrEnum):

@@ -30,6 +30,7 @@ def page_routers() -> list[APIRouter]:
     from echo_ai.web.pages.experiment_view import router as experiment_view_router
     from echo_ai.web.pages.invitations import router as invitations_router
     from echo_ai.web.pages.overview import router as overview_router
+    from echo_ai.web.pages.provider_keys import router as provider_keys_router
     from echo_ai.web.pages.settings import router as settings_router
 
     return [
@@ -41,6 +42,7 @@ def page_routers() -> list[APIRouter]:
         experiment_actions_router,
         settings_router,
         billing_router,
+        provider_keys_router,
         invitations_router,
     ]
 
