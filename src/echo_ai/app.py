@@ -73,6 +73,7 @@ def routers() -> list[APIRouter]:
     from echo_ai.api.routers.audit import router as audit_router
     from echo_ai.api.routers.auth import router as auth_router
     from echo_ai.api.routers.brands import router as brands_router
+    from echo_ai.api.routers.costs import router as costs_router
     from echo_ai.api.routers.experiments import router as experiments_router
     from echo_ai.api.routers.schedules import router as schedules_router
     from echo_ai.api.routers.workspaces import router as workspaces_router
@@ -86,6 +87,7 @@ def routers() -> list[APIRouter]:
         experiments_router,
         schedules_router,
         audit_router,
+        costs_router,
     ]
 
 

@@ -51,6 +51,12 @@ class Action(enum.StrEnum):
     MEMBER_ADDED = "member.added"
     MEMBER_ROLE_CHANGED = "member.role_changed"
     MEMBER_REMOVED = "member.removed"
+    BUDGET_SET = "workspace.budget_set"
+    """The workspace's monthly budget was set or changed (``details``: ``from``, ``to``)."""
+    BUDGET_CLEARED = "workspace.budget_cleared"
+    EXPERIMENT_BUDGET_SET = "experiment.budget_set"
+    """An experiment's own monthly cap was set or changed (``details``: ``from``, ``to``)."""
+    EXPERIMENT_BUDGET_CLEARED = "experiment.budget_cleared"
 
 
 class ActorKind(enum.StrEnum):
