@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Uuid, column, delete, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,6 +48,21 @@ def check_amount(monthly_usd: Decimal) -> Decimal:
     if monthly_usd != monthly_usd.quantize(Decimal("0.01")):
         raise InvalidBudget("the budget is in dollars and cents: at most 2 decimal places")
     return monthly_usd.quantize(Decimal("0.01"))
+
+
+def parse_amount(text: str) -> Decimal:
+    """A budget typed by a person (``50``, ``12.50``, ``$1,000``), checked like
+    :func:`check_amount`; anything else is :class:`InvalidBudget`."""
+    cleaned = text.strip().removeprefix("$").replace(",", "").strip()
+    try:
+        amount = Decimal(cleaned)
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not cleaned or not amount.is_finite():
+        raise InvalidBudget(
+            f"the budget must be a number of US dollars, e.g. 50 or 12.50, not {text!r}"
+        )
+    return check_amount(amount)
 
 
 async def _require_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> None:
