@@ -24,6 +24,7 @@ def page_routers() -> list[APIRouter]:
     :func:`echo_ai.app.routers`)."""
     from echo_ai.web.pages.auth import router as auth_router
     from echo_ai.web.pages.brands import router as brands_router
+    from echo_ai.web.pages.costs import router as costs_router
     from echo_ai.web.pages.experiment_actions import router as experiment_actions_router
     from echo_ai.web.pages.experiment_form import router as experiment_form_router
     from echo_ai.web.pages.experiment_view import router as experiment_view_router
@@ -40,6 +41,7 @@ def page_routers() -> list[APIRouter]:
         experiment_actions_router,
         settings_router,
         invitations_router,
+        costs_router,
     ]
 
 
