@@ -31,14 +31,19 @@ from tests.kit import api_key, app_runtime, create_team, register_and_login, wai
 pytestmark = pytest.mark.usefixtures("backend")
 
 BAD_AMOUNTS: list[tuple[Any, str]] = [
-    (-5, "greater than 0"),
-    (0, "greater than 0"),
-    ("0.00", "greater than 0"),
-    ("fifty", "valid decimal"),
-    ("10.123", "2 decimal places"),
-    (2_000_000, "less than or equal to 1000000"),
-    ("NaN", "finite"),
-    (None, "should be an integer, float, string"),
+    ("-5", "more than $0"),
+    ("0", "more than $0"),
+    ("0.00", "more than $0"),
+    ("fifty", "must be a number of US dollars"),
+    ("12,50", "must be a number of US dollars"),
+    ("1e3", "must be a number of US dollars"),
+    ("10.123", "at most 2 decimal places"),
+    ("2000000", "at most $1,000,000"),
+    ("NaN", "must be a number of US dollars"),
+    ("", "must be a number of US dollars"),
+    ("1" * 25, "at most 24 characters"),
+    (50, "valid string"),  # money is a decimal string, never a JSON number
+    (None, "valid string"),
 ]
 
 
@@ -71,7 +76,7 @@ async def test_workspace_budget_set_and_cleared_by_managers_only(
     key = await api_key(client, owner, ["read", "write"])
     keyed = {**key, "X-Workspace-ID": team.workspace_id}
     assert (
-        await client.put("/v1/budget", headers=keyed, json={"monthly_usd": 5})
+        await client.put("/v1/budget", headers=keyed, json={"monthly_usd": "5"})
     ).status_code == 403
 
     set_ = await client.put("/v1/budget", headers=admin, json={"monthly_usd": "50"})
@@ -80,7 +85,7 @@ async def test_workspace_budget_set_and_cleared_by_managers_only(
     assert (body["monthly_usd"], body["left_usd"], body["share_used"]) == ("50.00", "50.00", 0.0)
     assert body["month"] == month_of(datetime.now(UTC))
     assert (await client.get("/v1/budget", headers=member)).json()["monthly_usd"] == "50.00"
-    changed = await client.put("/v1/budget", headers=owner, json={"monthly_usd": 12.5})
+    changed = await client.put("/v1/budget", headers=owner, json={"monthly_usd": " 12.5 "})
     assert changed.json()["monthly_usd"] == "12.50"
 
     for amount, message in BAD_AMOUNTS:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy import Uuid, column, delete, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +26,7 @@ from echo_ai.privacy.audit import Action, Actor
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import Experiment
 
-from .spend_schemas import MAX_BUDGET_USD, BudgetStatusOut, usd_text
+from .spend_schemas import BudgetStatusOut, checked_usd, parse_usd, usd_text
 
 # The workspaces package sits above billing: its table is read by name, for existence only.
 _workspaces = table("workspaces", column("id", Uuid()))
@@ -38,31 +38,20 @@ class InvalidBudget(AppError):
 
 
 def check_amount(monthly_usd: Decimal) -> Decimal:
-    """The amount, or :class:`InvalidBudget` saying what is wrong with it."""
-    if not monthly_usd.is_finite():
-        raise InvalidBudget("the budget must be a number of US dollars, e.g. 50 or 12.50")
-    if monthly_usd <= 0:
-        raise InvalidBudget("the budget must be more than $0 (clear it to remove it)")
-    if monthly_usd > MAX_BUDGET_USD:
-        raise InvalidBudget(f"the budget can be at most ${MAX_BUDGET_USD:,} a month")
-    if monthly_usd != monthly_usd.quantize(Decimal("0.01")):
-        raise InvalidBudget("the budget is in dollars and cents: at most 2 decimal places")
-    return monthly_usd.quantize(Decimal("0.01"))
+    """The amount in cents, or :class:`InvalidBudget` saying what is wrong with it."""
+    try:
+        return checked_usd(monthly_usd)
+    except ValueError as refused:
+        raise InvalidBudget(str(refused)) from None
 
 
 def parse_amount(text: str) -> Decimal:
     """A budget typed by a person (``50``, ``12.50``, ``$1,000``), checked like
     :func:`check_amount`; anything else is :class:`InvalidBudget`."""
-    cleaned = text.strip().removeprefix("$").replace(",", "").strip()
     try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        amount = Decimal("NaN")
-    if not cleaned or not amount.is_finite():
-        raise InvalidBudget(
-            f"the budget must be a number of US dollars, e.g. 50 or 12.50, not {text!r}"
-        )
-    return check_amount(amount)
+        return parse_usd(text, typed=True)
+    except ValueError as refused:
+        raise InvalidBudget(str(refused)) from None
 
 
 async def _require_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> None:

@@ -6,28 +6,47 @@ exponent), so that no client has to parse floats to add up a bill.
 
 from __future__ import annotations
 
+import re
 import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from echo_ai.text import SingleLine
 
 MAX_BUDGET_USD = Decimal("1000000")
 """The largest monthly budget (or experiment cap) accepted: a typo guard, far above any
 real month of LLM calls."""
 
-BudgetAmount = Annotated[
-    Decimal,
-    Field(
-        gt=0,
-        le=MAX_BUDGET_USD,
-        decimal_places=2,
-        allow_inf_nan=False,
-        description="USD per calendar month (UTC): more than 0, at most 1,000,000, "
-        "cents at most (a JSON number or a decimal string).",
-        examples=["50.00"],
-    ),
-]
+MAX_AMOUNT_LENGTH = 24
+_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+
+
+def checked_usd(amount: Decimal) -> Decimal:
+    """A budget amount in cents, or ``ValueError`` saying what is wrong with it."""
+    if not amount.is_finite():
+        raise ValueError("the budget must be a number of US dollars, e.g. 50 or 12.50")
+    if amount <= 0:
+        raise ValueError("the budget must be more than $0 (clear it to remove it)")
+    if amount > MAX_BUDGET_USD:
+        raise ValueError(f"the budget can be at most ${MAX_BUDGET_USD:,} a month")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValueError("the budget is in dollars and cents: at most 2 decimal places")
+    return amount.quantize(Decimal("0.01"))
+
+
+def parse_usd(text: str, *, typed: bool = False) -> Decimal:
+    """A budget written as a decimal string (``"50"``, ``"12.50"``), checked by
+    :func:`checked_usd`; ``typed``: as a person types it, ``$`` and thousands separators
+    allowed (``"$1,000"``). Anything else is ``ValueError``."""
+    cleaned = text.strip()
+    if typed:
+        cleaned = cleaned.removeprefix("$").replace(",", "").strip()
+    if not _DECIMAL.fullmatch(cleaned):
+        raise ValueError("the budget must be a number of US dollars, e.g. 50 or 12.50")
+    return checked_usd(Decimal(cleaned))
+
 
 GroupBy = Literal["month", "provider", "experiment"]
 
@@ -49,7 +68,24 @@ class BudgetIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    monthly_usd: BudgetAmount
+    monthly_usd: Annotated[
+        str,
+        SingleLine(max_length=MAX_AMOUNT_LENGTH),
+        Field(
+            description="USD per calendar month (UTC) as a decimal string: more than 0, at "
+            "most 1000000, cents at most.",
+            examples=["50.00"],
+        ),
+    ]
+
+    @field_validator("monthly_usd")
+    @classmethod
+    def _amount(cls, value: str) -> str:
+        return str(parse_usd(value))
+
+    @property
+    def amount(self) -> Decimal:
+        return Decimal(self.monthly_usd)
 
 
 class BudgetStatusOut(BaseModel):

@@ -27,20 +27,18 @@ from echo_ai.billing.spend_schemas import (
     usd_text,
 )
 from echo_ai.db import utcnow
+from echo_ai.text import SingleLine
 
 router = APIRouter(tags=["costs"], responses=error_responses(*AUTH_ERRORS, 422))
 
+Month = Annotated[str, SingleLine(max_length=7)]
 FromQuery = Annotated[
-    str | None,
-    Query(
-        alias="from",
-        max_length=7,
-        description="The first month, `YYYY-MM` (default: `to`'s month).",
-    ),
+    Month | None,
+    Query(alias="from", description="The first month, `YYYY-MM` (default: `to`'s month)."),
 ]
 ToQuery = Annotated[
-    str | None,
-    Query(alias="to", max_length=7, description="The last month, `YYYY-MM` (default: this one)."),
+    Month | None,
+    Query(alias="to", description="The last month, `YYYY-MM` (default: this one)."),
 ]
 GroupQuery = Annotated[GroupBy, Query(description="One line per month, provider or experiment.")]
 
@@ -70,7 +68,7 @@ async def set_budget(
     calendar month (owners and admins). Runs that would pass it are refused (402
     `budget_exhausted`) and running batches stop at it."""
     await budget_settings.set_workspace_budget(
-        session, principal.workspace_id, data.monthly_usd, actor=actor
+        session, principal.workspace_id, data.amount, actor=actor
     )
     found = await budget_settings.budget_status(
         session, principal.workspace_id, now=utcnow(), settings=state.settings
@@ -104,7 +102,7 @@ async def set_experiment_budget(
     """Cap the experiment's own spend per calendar month (writers), within the workspace's
     budget: its runs stop when its month's spend reaches the cap."""
     experiment = await budget_settings.set_experiment_budget(
-        session, principal.workspace_id, experiment_id, data.monthly_usd, actor=actor
+        session, principal.workspace_id, experiment_id, data.amount, actor=actor
     )
     assert experiment.budget_usd is not None
     return ExperimentBudgetOut(
