@@ -26,7 +26,7 @@ BODY = {
 
 def _demo_run(served: ServeProcess, email: str) -> None:
     """A finished demo experiment of the user's, through the served API."""
-    with httpx.Client(base_url=served.url) as api:
+    with httpx.Client(base_url=served.url, timeout=30) as api:
         login = api.post("/auth/login", json={"email": email, "password": PASSWORD})
         assert login.status_code == 200, login.text
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
@@ -89,6 +89,16 @@ def test_costs_page_budget_and_report(new_page: NewPage, served: ServeProcess) -
     assert ",Demo CRM,no,4,0.00,yes" in text
     checkpoint(page)
 
+    # The experiment's own cap, on its page.
+    page.locator("#cost-report").get_by_role("link", name="Demo CRM").click()
+    expect(page.get_by_role("heading", name="Demo CRM")).to_be_visible()
+    page.get_by_label("Monthly cap (USD)").fill("3")
+    page.get_by_role("button", name="Save cap").click()
+    expect(page.get_by_label("Monthly cap (USD)")).to_have_value("3.00")
+    expect(page.get_by_role("button", name="Remove cap")).to_be_visible()
+    checkpoint(page)
+
+    page.goto("/costs")
     page.get_by_role("button", name="Remove budget").click()
     expect(page.get_by_role("status")).to_contain_text("no longer capped")
 
