@@ -63,6 +63,9 @@ async def test_workspace_budget_set_and_cleared_by_managers_only(
     team = await create_team(client, ("admin", "member", "viewer"))
     viewer, member, admin, owner = (team.as_[r] for r in ("viewer", "member", "admin", "owner"))
 
+    report = await client.get("/v1/costs?group_by=experiment", headers=viewer)
+    assert report.status_code == 200 and report.json()["lines"] == []  # members read costs
+    assert (await client.get("/v1/costs.csv", headers=viewer)).status_code == 200
     shown = await client.get("/v1/budget", headers=viewer)
     assert shown.status_code == 200, shown.text
     assert shown.json()["monthly_usd"] is None and shown.json()["left_usd"] is None

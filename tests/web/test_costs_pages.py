@@ -98,6 +98,11 @@ async def test_readers_see_costs_but_no_budget_form(
     workspace_id = created.json()["id"]
     await switch_to(client, workspace_id)
     assert 'action="/costs/budget"' in await page(client, "/costs")  # the owner's form
+    team = {**owner, "X-Workspace-ID": workspace_id}
+    created = await client.post("/v1/experiments", headers=team, json={**BODY, "iterations": 2})
+    assert created.status_code == 202, created.text
+    experiment = f"/experiments/{created.json()['id']}"
+    await wait_finished(client, created.json()["id"], team)
     for role in (Role.VIEWER, Role.MEMBER):
         email = f"{role}@example.com"
         async with second_client(started_app) as other:
@@ -113,6 +118,15 @@ async def test_readers_see_costs_but_no_budget_form(
             assert forged.status_code == 403
             forged = await post_form(other, "/costs/budget/clear", token_from="/costs")
             assert forged.status_code == 403
+            # An experiment's own cap: writers only.
+            html = await page(other, experiment)
+            capped = await post_form(
+                other, f"{experiment}/budget", {"monthly_usd": "2"}, token_from=experiment
+            )
+            if role == Role.VIEWER:
+                assert "Monthly cap (USD)" not in html and capped.status_code == 403
+            else:
+                assert "Monthly cap (USD)" in html and capped.status_code == 303
     assert "None: spend is not capped" in text_of(await page(client, "/costs"))
 
 

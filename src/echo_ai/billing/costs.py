@@ -194,6 +194,23 @@ async def cost_report(
     return CostReport(from_month, to_month, group_by, lines)
 
 
+async def report_of(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    from_month: str | None,
+    to_month: str | None,
+    group_by: GroupBy,
+    now: datetime,
+) -> CostReport:
+    """The report of the months a client asked for (unchecked text, see
+    :func:`month_range`): :class:`InvalidMonths` when they cannot be reported on."""
+    first, last = month_range(from_month, to_month, now=now)
+    return await cost_report(
+        session, workspace_id, from_month=first, to_month=last, group_by=group_by
+    )
+
+
 CSV_COLUMNS = {
     "month": ("month",),
     "provider": ("provider",),

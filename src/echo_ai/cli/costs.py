@@ -190,7 +190,10 @@ def costs(
     to_month: Annotated[
         str | None, typer.Option("--to", help="The last month, YYYY-MM (default: this one).")
     ] = None,
-    by: Annotated[GroupName, typer.Option("--by", help="One line per...")] = "month",
+    by: Annotated[
+        GroupName,
+        typer.Option("--by", help="One line per month, provider (vendor:model) or experiment."),
+    ] = "month",
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
@@ -209,13 +212,19 @@ def costs(
     from echo_ai.config import get_settings
     from echo_ai.db import transaction, utcnow
 
-    first, last = cost_reports.month_range(from_month, to_month, now=utcnow())
+    # Checked before the database is opened: a typo costs nothing.
+    cost_reports.month_range(from_month, to_month, now=utcnow())
 
     async def go(runtime: Runtime) -> CostReport:
         async with transaction(runtime.session_factory) as session:
             workspace_id = await _workspace(session, workspace)
-            return await cost_reports.cost_report(
-                session, workspace_id, from_month=first, to_month=last, group_by=by
+            return await cost_reports.report_of(
+                session,
+                workspace_id,
+                from_month=from_month,
+                to_month=to_month,
+                group_by=by,
+                now=utcnow(),
             )
 
     report = flows.in_runtime(get_settings(), go)

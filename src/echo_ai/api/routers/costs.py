@@ -137,9 +137,13 @@ async def cost_report(
     month), one line per month (oldest first), provider `vendor:model` or experiment
     (costliest first; a deleted experiment's lines stay, labelled `(deleted experiment)`).
     A month not as `YYYY-MM`, `from` after `to` or a longer range is 422 `invalid_months`."""
-    first, last = costs.month_range(from_month, to_month, now=utcnow())
-    report = await costs.cost_report(
-        session, principal.workspace_id, from_month=first, to_month=last, group_by=group_by
+    report = await costs.report_of(
+        session,
+        principal.workspace_id,
+        from_month=from_month,
+        to_month=to_month,
+        group_by=group_by,
+        now=utcnow(),
     )
     return report.out()
 
@@ -165,9 +169,13 @@ async def cost_report_csv(
     group_by: GroupQuery = "month",
 ) -> StreamingResponse:
     """The cost report (same query as `GET /v1/costs`) as a CSV download, streamed."""
-    first, last = costs.month_range(from_month, to_month, now=utcnow())
-    report = await costs.cost_report(
-        session, principal.workspace_id, from_month=first, to_month=last, group_by=group_by
+    report = await costs.report_of(
+        session,
+        principal.workspace_id,
+        from_month=from_month,
+        to_month=to_month,
+        group_by=group_by,
+        now=utcnow(),
     )
     return StreamingResponse(
         costs.csv_rows(report),

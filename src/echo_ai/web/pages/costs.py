@@ -106,16 +106,19 @@ async def costs_csv(
     """The report the page shows, as the API's CSV; a bad query gets the page and its
     error instead."""
     from_text, to_text, by = _query(request)
-    try:
-        first, last = costs.month_range(from_text or None, to_text or None, now=utcnow())
-    except InvalidMonths:
-        return await _page(request, viewer, session, state)
     if by not in GROUPS:
         return await _page(request, viewer, session, state)
-    group: GroupBy = by
-    report = await costs.cost_report(
-        session, viewer.workspace_id, from_month=first, to_month=last, group_by=group
-    )
+    try:
+        report = await costs.report_of(
+            session,
+            viewer.workspace_id,
+            from_month=from_text or None,
+            to_month=to_text or None,
+            group_by=by,
+            now=utcnow(),
+        )
+    except InvalidMonths:
+        return await _page(request, viewer, session, state)
     return StreamingResponse(
         costs.csv_rows(report),
         media_type="text/csv; charset=utf-8",
