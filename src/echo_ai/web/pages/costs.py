@@ -33,6 +33,7 @@ NOTICES = {
     "set": "The monthly budget was saved.",
     "cleared": "The monthly budget was removed: spend is no longer capped.",
 }
+MAX_SHOWN = 20
 GROUP_LABELS = {"month": "Month", "provider": "Provider", "experiment": "Experiment"}
 
 
@@ -42,7 +43,12 @@ def _sentence(message: str) -> str:
 
 def _query(request: Request) -> tuple[str, str, str]:
     params = request.query_params
-    return params.get("from", ""), params.get("to", ""), params.get("by", "month")
+    # Shown again in the form when refused: a month is 7 characters, junk is cut short.
+    return (
+        params.get("from", "")[:MAX_SHOWN],
+        params.get("to", "")[:MAX_SHOWN],
+        params.get("by", "month")[:MAX_SHOWN],
+    )
 
 
 async def _page(
