@@ -74,6 +74,7 @@ def routers() -> list[APIRouter]:
     from echo_ai.api.routers.auth import router as auth_router
     from echo_ai.api.routers.billing import router as billing_router
     from echo_ai.api.routers.brands import router as brands_router
+    from echo_ai.api.routers.costs import router as costs_router
     from echo_ai.api.routers.experiments import router as experiments_router
     from echo_ai.api.routers.provider_keys import router as provider_keys_router
     from echo_ai.api.routers.schedules import router as schedules_router
@@ -90,6 +91,7 @@ def routers() -> list[APIRouter]:
         audit_router,
         billing_router,
         provider_keys_router,
+        costs_router,
     ]
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from echo_ai.api_keys.schemas import ApiKeyCreate
 from echo_ai.auth.schemas import Credentials, PasswordChange, RefreshRequest, Registration
 from echo_ai.billing.schemas import CheckoutCreate
+from echo_ai.billing.spend_schemas import BudgetIn
 from echo_ai.brands.schemas import BrandProfileIn
 from echo_ai.credentials.schemas import ProviderKeyIn
 from echo_ai.experiments.schemas import ExperimentCreate, RescoreIn
@@ -78,5 +79,6 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
     ScheduleIn: {"cron": "@daily", "timezone": "UTC"},
     CheckoutCreate: {"plan": "team"},
     ProviderKeyIn: {"api_key": "sk-test-Abcdefgh1234", "base_url": "https://llm.example.com/v1"},
+    BudgetIn: {"monthly_usd": "50.00"},
 }
 """A valid document of each body model, with every field of it given."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from echo_ai.billing.plans import PlanName
-from echo_ai.cli import experiments, production, provider_keys
+from echo_ai.cli import costs, experiments, production, provider_keys
 from echo_ai.cli.errors import friendly_errors
 
 if TYPE_CHECKING:
@@ -34,6 +34,8 @@ app = typer.Typer(
 )
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(provider_keys.app, name="provider-keys")
+app.add_typer(costs.budget_app, name="budget")
+app.command("costs")(costs.costs)
 
 
 @app.command()

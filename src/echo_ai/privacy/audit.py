@@ -66,6 +66,12 @@ class Action(enum.StrEnum):
     PROVIDER_KEY_DELETED = "provider_key.deleted"
     PROVIDER_KEYS_ROTATED = "provider_keys.rotated"
     """An operator re-encrypted the stored provider keys under the current secret key."""
+    BUDGET_SET = "workspace.budget_set"
+    """The workspace's monthly budget was set or changed (``details``: ``from``, ``to``)."""
+    BUDGET_CLEARED = "workspace.budget_cleared"
+    EXPERIMENT_BUDGET_SET = "experiment.budget_set"
+    """An experiment's own monthly cap was set or changed (``details``: ``from``, ``to``)."""
+    EXPERIMENT_BUDGET_CLEARED = "experiment.budget_cleared"
 
 
 class ActorKind(enum.StrEnum):

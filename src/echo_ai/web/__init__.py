@@ -25,6 +25,7 @@ def page_routers() -> list[APIRouter]:
     from echo_ai.web.pages.auth import router as auth_router
     from echo_ai.web.pages.billing import router as billing_router
     from echo_ai.web.pages.brands import router as brands_router
+    from echo_ai.web.pages.costs import router as costs_router
     from echo_ai.web.pages.experiment_actions import router as experiment_actions_router
     from echo_ai.web.pages.experiment_form import router as experiment_form_router
     from echo_ai.web.pages.experiment_view import router as experiment_view_router
@@ -44,6 +45,7 @@ def page_routers() -> list[APIRouter]:
         billing_router,
         provider_keys_router,
         invitations_router,
+        costs_router,
     ]
 
 
