@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.analysis.statistics import wilson_half_width
@@ -40,7 +41,9 @@ __all__ = [
     "ASSUMED",
     "ASSUMED_OUTPUT_TOKENS",
     "Estimate",
+    "EstimateOut",
     "ProviderCost",
+    "ProviderEstimateOut",
     "estimate",
     "estimate_with_history",
 ]
@@ -175,3 +178,53 @@ async def estimate_with_history(
         providers=costs,
         half_width=wilson_half_width(iterations, proportion=PRECISION_AT),
     )
+
+
+class ProviderEstimateOut(BaseModel):
+    provider: str
+    """``vendor:model``."""
+    usd: Decimal | None
+    """Its share for every iteration (a decimal string in USD); null when the model has no
+    price."""
+    input_tokens: int
+    """Per answer, as priced."""
+    output_tokens: int
+    tokens_from: str
+    """``history (N answers)``: the model's typical answer in the workspace's recent
+    finished batches; ``assumed``: the prompt's length in and 500 tokens out."""
+
+
+class EstimateOut(BaseModel):
+    """What a run is estimated to cost before it starts (``docs/billing.md``, "Spend
+    control")."""
+
+    iterations: int
+    """Per provider."""
+    calls: int
+    known_usd: Decimal
+    """The cost of the providers whose price is known (USD, a decimal string)."""
+    unpriced: list[str]
+    """Providers whose model has no price: their cost is unknown, not zero."""
+    providers: list[ProviderEstimateOut]
+    half_width: float
+    """Precision: the half-width of the 95% interval of a provider's rate at 50%."""
+
+    @classmethod
+    def of(cls, estimated: Estimate) -> EstimateOut:
+        return cls(
+            iterations=estimated.iterations,
+            calls=estimated.calls,
+            known_usd=estimated.known_usd,
+            unpriced=estimated.unpriced,
+            providers=[
+                ProviderEstimateOut(
+                    provider=cost.provider,
+                    usd=cost.usd,
+                    input_tokens=cost.input_tokens,
+                    output_tokens=cost.output_tokens,
+                    tokens_from=cost.tokens_from,
+                )
+                for cost in estimated.providers
+            ],
+            half_width=estimated.half_width,
+        )
