@@ -21,7 +21,9 @@ app = typer.Typer(
     help="List, show, export, re-score and resume the experiments run from this command line."
 )
 
-StatusName = Literal["queued", "running", "completed", "partial", "failed", "cancelled"]
+StatusName = Literal[
+    "queued", "running", "completed", "partial", "failed", "cancelled", "budget_exhausted"
+]
 """The values of ``ExperimentStatus``, spelled here so that building the command line does
 not import the models (and SQLAlchemy); ``tests/cli/test_startup.py`` keeps them equal."""
 
