@@ -15,9 +15,12 @@ from echo_ai.billing.budgets import BudgetExhausted
 from echo_ai.db import transaction, utcnow
 from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments import service as experiment_service
+from echo_ai.metering import alerts
 from echo_ai.metering.models import ExperimentMonth, UsageMonth, WorkspaceBudget
 from echo_ai.metering.units import month_of, to_usd
-from echo_ai.privacy.audit import Actor
+from echo_ai.observability.metrics import REGISTRY
+from echo_ai.privacy.audit import Action, Actor, ActorKind
+from echo_ai.privacy.models import AuditEvent
 from echo_ai.providers.assumed import ASSUMED_OUTPUT_TOKENS, assumed_cost
 from echo_ai.providers.base import Completion, CompletionRequest
 from echo_ai.providers.synthetic import approximate_tokens
@@ -250,3 +253,50 @@ async def test_resume_is_refused_until_the_budget_allows_then_runs_the_rest(
     assert batch.status == BatchStatus.COMPLETED and batch.stored == 40
     _, reserved, _ = await _counters(runtime, workspace_id, experiment_id)
     assert reserved == 0
+
+
+async def test_the_budget_alert_is_raised_once_a_month_at_its_share(
+    runtime: Runtime, vendor: _Vendor, caplog: pytest.LogCaptureFixture
+) -> None:
+    budget = (per_call() * 10).quantize(Decimal("0.00000001"))
+    before = REGISTRY.get_sample_value("budget_alerts_total") or 0.0
+    workspace_id, first = await _experiment(runtime, iterations=7, monthly_usd=budget)
+    await runtime.executor.run_experiment(first)  # 70%: below the 80% share
+    async with transaction(runtime.session_factory) as session:
+        row = await session.get(WorkspaceBudget, workspace_id)
+        assert row is not None and row.alerted_month is None
+
+    async with transaction(runtime.session_factory) as session:
+        second = await experiment_service.create(
+            session,
+            experiment_input(prompt=PROMPT, providers=[MODEL], iterations=2),
+            chunk_size=10,
+            workspace_id=workspace_id,
+        )
+    await runtime.executor.run_experiment(second.id)  # 90%
+    async with transaction(runtime.session_factory) as session:
+        row = await session.get(WorkspaceBudget, workspace_id)
+        assert row is not None and row.alerted_month == month_of(utcnow())
+        events = list(
+            await session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.workspace_id == workspace_id,
+                    AuditEvent.action == Action.BUDGET_ALERT,
+                )
+            )
+        )
+        # Raised once: a second check this month changes nothing.
+        assert (
+            await alerts.raise_budget_alert(session, workspace_id, now=utcnow(), share=0.8) is None
+        )
+    (event,) = events
+    assert event.actor_type == ActorKind.SYSTEM and event.target_id == str(workspace_id)
+    assert event.details["budget_usd"] == str(budget) and event.details["share"] == 0.8
+    assert Decimal(event.details["cost_usd"]) >= budget * Decimal("0.8")
+    assert (REGISTRY.get_sample_value("budget_alerts_total") or 0.0) == before + 1
+    assert any("of its $" in record.getMessage() for record in caplog.records)
+
+
+def test_the_alerts_audit_names_are_the_audit_modules() -> None:
+    assert alerts.BUDGET_ALERT_ACTION == Action.BUDGET_ALERT
+    assert alerts.SYSTEM_ACTOR == ActorKind.SYSTEM

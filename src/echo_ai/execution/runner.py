@@ -26,7 +26,7 @@ from echo_ai.execution.limits import ProviderLimits
 from echo_ai.execution.providers import ProviderPool
 from echo_ai.execution.writer import BATCH_PARAMETERS, METER, IterationWriter, Meter
 from echo_ai.failures import Failure, FailureCode
-from echo_ai.metering import ledger
+from echo_ai.metering import alerts, ledger
 from echo_ai.metering.ledger import Refusal, Reservation
 from echo_ai.metering.units import month_of, to_usd
 from echo_ai.observability.metrics import record_iteration
@@ -129,6 +129,9 @@ class Runner:
     on_progress: ProgressCallback | None = None
     clock: Clock = SYSTEM_CLOCK
     """Times the status re-reads (tests drive it instead of waiting)."""
+    budget_alert_share: float = 0.8
+    """Share of a workspace's monthly budget at which its alert is raised
+    (``settings.billing.budget_alert_share``)."""
     _writer: IterationWriter = field(init=False)
     _aborted: dict[uuid.UUID, Failure] = field(init=False, default_factory=dict)
     """Batches a fatal error stopped in this process: their other chunks call no more."""
@@ -235,12 +238,33 @@ class Runner:
                 async with transaction(self.session_factory) as session:
                     await service.exhaust(session, batch_run_id, stopped)
         async with transaction(self.session_factory) as session:
-            if await service.finalize_if_complete(session, batch_run_id):
-                return True
-            # A failed batch is settled again by each chunk that ends, so the last one
-            # leaves counts and partial metrics that include every stored iteration.
-            await service.settle_failed(session, batch_run_id)
-        return False
+            finalized = await service.finalize_if_complete(session, batch_run_id)
+            if not finalized:
+                # A failed batch is settled again by each chunk that ends, so the last one
+                # leaves counts and partial metrics that include every stored iteration.
+                await service.settle_failed(session, batch_run_id)
+        if todo and batch.caps is not None and batch.caps.workspace_nusd is not None:
+            await self._alert_if_due(batch.caps.workspace_id)
+        return finalized
+
+    async def _alert_if_due(self, workspace_id: uuid.UUID) -> None:
+        """Raise the workspace's budget alert once its month cost has reached the alert
+        share (:mod:`echo_ai.metering.alerts`). Only for batches under a workspace budget:
+        the default path reads nothing more. A busy database only delays it to the next
+        chunk."""
+
+        async def attempt() -> None:
+            async with transaction(self.session_factory) as session:
+                await alerts.raise_budget_alert(
+                    session, workspace_id, now=utcnow(), share=self.budget_alert_share
+                )
+
+        try:
+            await retry_transient(attempt, what="checking the budget alert", clock=self.clock)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            log.warning("could not check the budget alert of workspace %s", workspace_id)
 
     async def _run_iterations(self, batch: ClaimedBatch, indices: list[int]) -> Failure | None:
         """Run the iterations; the failure if a fatal provider error stopped the batch.

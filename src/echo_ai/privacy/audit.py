@@ -51,6 +51,9 @@ class Action(enum.StrEnum):
     MEMBER_ADDED = "member.added"
     MEMBER_ROLE_CHANGED = "member.role_changed"
     MEMBER_REMOVED = "member.removed"
+    BUDGET_ALERT = "workspace.budget_alert"
+    """A workspace's month cost reached the alert share of its budget (written by
+    :mod:`echo_ai.metering.alerts`, actor ``system``)."""
 
 
 class ActorKind(enum.StrEnum):
@@ -62,6 +65,8 @@ class ActorKind(enum.StrEnum):
     """Someone at this machine's command line (``echo-ai run``...)."""
     SCHEDULER = "scheduler"
     """The scheduler starting a recurring experiment's run."""
+    SYSTEM = "system"
+    """The service itself (a budget alert raised as runs store their costs)."""
 
 
 @dataclass(frozen=True)
