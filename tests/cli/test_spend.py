@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -111,3 +118,55 @@ def test_resume_is_refused_until_the_budget_allows(openai: FakeLLMServer) -> Non
     assert code == 0, err
     assert json.loads(out)["status"] == "completed"
     assert openai.request_count == 12
+
+
+def _on_a_terminal(args: list[str], answer: bytes, env: dict[str, str]) -> tuple[int, str]:
+    """Run the command line with a pseudo-terminal as its stdin and stdout (as a person at
+    a terminal does), answering ``answer`` to the first question; its exit code and what
+    it printed."""
+    main, child = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "echo_ai.cli", *args],
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        env=env,
+        close_fds=True,
+    )
+    os.close(child)
+    seen = b""
+    answered = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if not answered and b"[y/N]" in seen:
+                os.write(main, answer)
+                answered = True
+        elif process.poll() is not None:
+            break
+    code = process.wait(timeout=30)
+    os.close(main)
+    return code, seen.decode(errors="replace")
+
+
+def test_at_a_terminal_an_expensive_run_asks_first(
+    openai: FakeLLMServer, cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ECHO_AI_BILLING__CONFIRM_ABOVE_USD", "0")
+    args = [*RUN, "--provider", "openai:gpt-4o-mini", "--iterations", "3", "--json"]
+    code, seen = _on_a_terminal(args, b"n\n", dict(os.environ))
+    assert "Run it for about $" in seen and "[y/N]" in seen
+    assert code == 2 and "not run: nothing was stored or sent" in seen
+    assert openai.request_count == 0
+
+    code, seen = _on_a_terminal(args, b"y\n", dict(os.environ))
+    assert code == 0, seen
+    assert openai.request_count == 3
