@@ -532,21 +532,28 @@ async def fail(session: AsyncSession, batch_run_id: uuid.UUID, failure: Failure)
     Chunks still running finish the calls they have in flight; each chunk settles the
     batch again when it ends (:func:`settle_failed`), so counts and metrics end complete.
     """
+    await _stop(session, batch_run_id, BatchStatus.FAILED, failure)
+
+
+async def _stop(
+    session: AsyncSession, batch_run_id: uuid.UUID, status: BatchStatus, failure: Failure
+) -> None:
+    """End an active batch with ``status`` and why, then settle what it stored."""
     await _lock_experiment_of(session, batch_run_id)
     now = utcnow()
-    failed = await rows_changed(
+    stopped = await rows_changed(
         session,
         update(BatchRun)
         .where(BatchRun.id == batch_run_id, BatchRun.status.in_(ACTIVE_STATUSES))
         .values(
-            status=BatchStatus.FAILED,
+            status=status,
             error=failure.message,
             error_code=failure.code,
             finished_at=now,
             updated_at=now,
         ),
     )
-    if failed == 1:
+    if stopped == 1:
         await settle_failed(session, batch_run_id)
 
 
@@ -558,22 +565,7 @@ async def exhaust(session: AsyncSession, batch_run_id: uuid.UUID, failure: Failu
     settles the batch again as it ends (:func:`settle_failed`). A resume reopens it
     (:func:`reopen_unfinished`) once the budget allows.
     """
-    await _lock_experiment_of(session, batch_run_id)
-    now = utcnow()
-    stopped = await rows_changed(
-        session,
-        update(BatchRun)
-        .where(BatchRun.id == batch_run_id, BatchRun.status.in_(ACTIVE_STATUSES))
-        .values(
-            status=BatchStatus.BUDGET_EXHAUSTED,
-            error=failure.message,
-            error_code=failure.code,
-            finished_at=now,
-            updated_at=now,
-        ),
-    )
-    if stopped == 1:
-        await settle_failed(session, batch_run_id)
+    await _stop(session, batch_run_id, BatchStatus.BUDGET_EXHAUSTED, failure)
 
 
 _STOPPED = (BatchStatus.FAILED, BatchStatus.CANCELLED, BatchStatus.BUDGET_EXHAUSTED)
