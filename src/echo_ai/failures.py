@@ -35,6 +35,7 @@ class FailureCode(enum.StrEnum):
     WORKER_LOST = "worker_lost"
     INTERNAL_ERROR = "internal_error"
     CANCELLED = "cancelled"
+    BUDGET_EXHAUSTED = "budget_exhausted"
 
 
 SENTENCES: dict[FailureCode, str] = {
@@ -70,6 +71,10 @@ SENTENCES: dict[FailureCode, str] = {
         "experiment to run what is missing."
     ),
     FailureCode.CANCELLED: "Cancelled by a user.",
+    FailureCode.BUDGET_EXHAUSTED: (
+        "Stopped by the budget: the next call would have taken this month's spend past it; "
+        "raise the budget (or wait for next month), then resume the experiment."
+    ),
 }
 
 MAX_DETAIL = 300

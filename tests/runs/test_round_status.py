@@ -9,7 +9,7 @@ from echo_ai.runs.models import FINISHED_EXPERIMENT_STATUSES, BatchStatus, Exper
 from echo_ai.runs.service import round_status
 
 Q, R, F, C = BatchStatus.QUEUED, BatchStatus.RUNNING, BatchStatus.FINALIZING, BatchStatus.COMPLETED
-X, K = BatchStatus.FAILED, BatchStatus.CANCELLED
+X, K, B = BatchStatus.FAILED, BatchStatus.CANCELLED, BatchStatus.BUDGET_EXHAUSTED
 
 
 @pytest.mark.parametrize(
@@ -27,6 +27,12 @@ X, K = BatchStatus.FAILED, BatchStatus.CANCELLED
         ([X, X], ExperimentStatus.FAILED),
         ([X, K], ExperimentStatus.FAILED),  # the failure is not hidden by the cancellation
         ([K, K], ExperimentStatus.CANCELLED),
+        ([B], ExperimentStatus.BUDGET_EXHAUSTED),
+        ([C, B], ExperimentStatus.BUDGET_EXHAUSTED),  # resumable: the rest runs later
+        ([B, K], ExperimentStatus.BUDGET_EXHAUSTED),
+        ([B, R], ExperimentStatus.RUNNING),
+        ([B, X], ExperimentStatus.FAILED),  # the failure is not hidden by the budget
+        ([C, B, X], ExperimentStatus.PARTIAL),
     ],
 )
 def test_a_runs_status_from_its_batches(
@@ -34,5 +40,5 @@ def test_a_runs_status_from_its_batches(
 ) -> None:
     assert round_status(statuses) is expected
     assert round_status(iter(statuses)) is expected  # any iterable, read once
-    finished = bool(statuses) and all(s in (C, X, K) for s in statuses)
+    finished = bool(statuses) and all(s in (C, X, K, B) for s in statuses)
     assert (expected in FINISHED_EXPERIMENT_STATUSES) is finished

@@ -74,6 +74,12 @@ _ERROR_DOCS: dict[int, tuple[str, dict[str, Any]]] = {
         "Missing, invalid or expired credentials",
         {"WWW-Authenticate": {"description": "`Bearer`", **_STRING_HEADER}},
     ),
+    402: (
+        "The workspace's plan or budget does not cover this (`quota_exceeded`, "
+        "`budget_exhausted`: `details` name the `limit`, its `limit_value`, the `usage` and "
+        "what was `requested`)",
+        {},
+    ),
     403: (
         "The caller's role or key scope does not allow this; or the workspace's plan does not "
         "(`quota_exceeded`: `details` name the `limit`, its `limit_value`, the `usage` and "

@@ -10,9 +10,11 @@ import json
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -26,14 +28,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai import aio
 from echo_ai.analysis.significance import BASELINE_RUNS
-from echo_ai.cli.errors import FAILURE, fail
-from echo_ai.cli.render import print_report, report_document
+from echo_ai.billing.estimate import Estimate, estimate_with_history
+from echo_ai.cli.errors import FAILURE, USAGE_ERROR, fail
+from echo_ai.cli.render import money, print_report, report_document
 from echo_ai.config import Settings
 from echo_ai.db import transaction
+from echo_ai.execution.providers import ensure_configured
 from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.experiments import export, history
 from echo_ai.experiments import service as experiment_service
-from echo_ai.experiments.schemas import ExperimentReport
+from echo_ai.experiments.schemas import ExperimentCreate, ExperimentReport
 from echo_ai.privacy.audit import Actor
 from echo_ai.providers.base import NOT_SAMPLES
 from echo_ai.runs.models import Experiment, ExperimentStatus
@@ -89,13 +93,71 @@ class BatchProgress:
             print(f"{task.description}: {done}/{total} ({counts})", file=sys.stderr)
 
 
+def describe_estimate(estimated: Estimate) -> list[str]:
+    """The lines ``echo-ai run`` prints before it runs: the total known, each provider's
+    share and the basis of its tokens, the providers without a price."""
+    lines = [
+        f"estimate: {money(estimated.known_usd)} for {estimated.calls:,} call(s)"
+        + (" (prices unknown for some providers)" if estimated.unpriced else "")
+    ]
+    for cost in estimated.providers:
+        tokens = f"{cost.input_tokens:,} in, {cost.output_tokens:,} out per answer"
+        lines.append(f"  {cost.provider}: {money(cost.usd)} ({tokens}: {cost.tokens_from})")
+    return lines
+
+
+async def confirm_estimate(
+    runtime: Runtime, data: ExperimentCreate, *, yes: bool, interactive: bool
+) -> None:
+    """Print the run's estimate (on stderr: stdout stays the report) and, when its known
+    cost is above ``billing.confirm_above_usd``, ask to go on unless ``yes``. Without a
+    terminal to ask on (``interactive`` False) such a run is refused (exit code 2) rather
+    than left waiting for an answer that cannot come. A provider without its key is
+    refused first (as the run would be), before any estimate is printed."""
+    ensure_configured(runtime.settings, data.provider_specs)
+    async with transaction(runtime.session_factory) as session:
+        estimated = await estimate_with_history(
+            session,
+            data.prompt,
+            data.provider_specs,
+            data.iterations,
+            grounding=data.grounding,
+            workspace_id=LOCAL_WORKSPACE_ID,
+        )
+    for line in describe_estimate(estimated):
+        typer.echo(line, err=True)
+    threshold = runtime.settings.billing.confirm_above_usd
+    if yes or estimated.known_usd <= threshold:
+        return
+    if not interactive:
+        raise fail(
+            f"the run is estimated at {money(estimated.known_usd)}, above the "
+            f"{money(Decimal(str(threshold)))} that needs a confirmation, and there is no "
+            "terminal to ask on: pass --yes to run it",
+            USAGE_ERROR,
+        )
+    if not typer.confirm(
+        f"Run it for about {money(estimated.known_usd)}?", default=False, err=True
+    ):
+        raise fail("not run: nothing was stored or sent", USAGE_ERROR)
+
+
 async def run_and_report(
-    settings: Settings, prepare: Prepare, *, as_json: bool, export_path: Path | None
+    settings: Settings,
+    prepare: Prepare,
+    *,
+    as_json: bool,
+    export_path: Path | None,
+    before: Callable[[Runtime], Awaitable[None]] | None = None,
 ) -> None:
     """Queue or resume an experiment, run its batches here with progress per provider, then
-    print it and write the CSV if asked: all in one runtime (one engine, one schema check)."""
+    print it and write the CSV if asked: all in one runtime (one engine, one schema check).
+    ``before`` runs first, outside the progress display (the estimate and its
+    confirmation)."""
     progress = BatchProgress()
     async with open_runtime(settings, on_progress=progress.advance, executor="local") as runtime:
+        if before is not None:
+            await before(runtime)
         with progress.bar:
             async with transaction(runtime.session_factory) as session:
                 experiment_id = await prepare(session, runtime)
@@ -174,8 +236,9 @@ async def report_and_export(
     runtime: Runtime, experiment_id: uuid.UUID, *, as_json: bool, export_path: Path | None
 ) -> None:
     """After a run: print the results, write the export file if asked, fail (exit 1) if
-    a provider failed (nothing worked, or the results are partial) or if batches are still
-    unfinished (another process holds them: this one ran nothing of theirs)."""
+    a provider failed (nothing worked, or the results are partial), if the budget stopped
+    it, or if batches are still unfinished (another process holds them: this one ran
+    nothing of theirs)."""
     report = await show(runtime, str(experiment_id), as_json=as_json)
     status = report.experiment.status
     if export_path is not None:
@@ -189,6 +252,12 @@ async def report_and_export(
         raise fail(
             f"the experiment is still {status}: another process is running its batches; "
             f"`echo-ai experiments show {str(experiment_id)[:8]}` follows it",
+            FAILURE,
+        )
+    if status == ExperimentStatus.BUDGET_EXHAUSTED:
+        raise fail(
+            "the budget stopped the experiment before every iteration ran (see above); once "
+            f"it allows, `echo-ai experiments resume {str(experiment_id)[:8]}` runs the rest",
             FAILURE,
         )
     if status == ExperimentStatus.PARTIAL:

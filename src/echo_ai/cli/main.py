@@ -87,8 +87,20 @@ def run(
             "(.jsonl).",
         ),
     ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="Run without asking when the estimate is above "
+            "ECHO_AI_BILLING__CONFIRM_ABOVE_USD (needed when no terminal can answer).",
+        ),
+    ] = False,
 ) -> None:
-    """Run an experiment now and print its metrics per provider."""
+    """Run an experiment now and print its metrics per provider.
+
+    The cost estimate is printed first (on stderr); above ECHO_AI_BILLING__CONFIRM_ABOVE_USD
+    (5 USD by default) the run asks for a confirmation, unless --yes."""
     from echo_ai import aio
     from echo_ai.cli import flows, options
     from echo_ai.config import get_settings
@@ -126,8 +138,15 @@ def run(
         )
         return created.id
 
+    async def confirm(runtime: Runtime) -> None:
+        await flows.confirm_estimate(runtime, data, yes=yes, interactive=sys.stdin.isatty())
+
     settings = get_settings()
-    aio.run(flows.run_and_report(settings, queue, as_json=as_json, export_path=export_path))
+    aio.run(
+        flows.run_and_report(
+            settings, queue, as_json=as_json, export_path=export_path, before=confirm
+        )
+    )
 
 
 @app.command()

@@ -20,12 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.analysis.scoring import failure_row, success_row
 from echo_ai.clock import SYSTEM_CLOCK, Clock
-from echo_ai.db import is_transient, transaction
+from echo_ai.db import is_transient, retry_transient, transaction, utcnow
 from echo_ai.execution.lease_keeper import LeaseKeeper
 from echo_ai.execution.limits import ProviderLimits
 from echo_ai.execution.providers import ProviderPool, StoredKey
 from echo_ai.execution.writer import BATCH_PARAMETERS, METER, IterationWriter, Meter
 from echo_ai.failures import Failure, FailureCode
+from echo_ai.metering import alerts, ledger
+from echo_ai.metering.ledger import Refusal, Reservation
+from echo_ai.metering.units import month_of, to_usd
 from echo_ai.observability.metrics import record_iteration
 from echo_ai.providers.base import (
     AnswerClass,
@@ -95,6 +98,21 @@ def outcome_of(row: Mapping[str, object]) -> str:
     return "success" if answer_class == AnswerClass.COMPLETE else str(answer_class)
 
 
+def budget_failure(refusal: Refusal) -> Failure:
+    """A batch stopped by a cap: which one, what it is, what was spent and reserved."""
+    which = (
+        "the workspace's monthly budget"
+        if refusal.scope == "workspace"
+        else ("the experiment's budget")
+    )
+    return Failure.of(
+        FailureCode.BUDGET_EXHAUSTED,
+        f"Refused by {which} of ${to_usd(refusal.cap_nusd):,.2f}: "
+        f"${to_usd(refusal.cost_nusd):,.4f} spent and ${to_usd(refusal.reserved_nusd):,.4f} "
+        "reserved by calls in flight this month.",
+    )
+
+
 def provider_failure(error: ProviderError) -> Failure:
     """A batch stopped by a provider error that every further call would repeat."""
     return Failure.from_provider(error.code, error.message)
@@ -111,6 +129,9 @@ class Runner:
     on_progress: ProgressCallback | None = None
     clock: Clock = SYSTEM_CLOCK
     """Times the status re-reads (tests drive it instead of waiting)."""
+    budget_alert_share: float = 0.8
+    """Share of a workspace's monthly budget at which its alert is raised
+    (``settings.billing.budget_alert_share``)."""
     _writer: IterationWriter = field(init=False)
     _aborted: dict[uuid.UUID, Failure] = field(init=False, default_factory=dict)
     """Batches a fatal error stopped in this process: their other chunks call no more."""
@@ -123,6 +144,8 @@ class Runner:
     """(batch, error code) of the provider errors already logged with their cause."""
     _no_larger_limit: set[uuid.UUID] = field(init=False, default_factory=set)
     """Batches whose model refused the larger output limit: truncated answers are kept."""
+    _exhausted: dict[uuid.UUID, Refusal] = field(init=False, default_factory=dict)
+    """Batches a cap refused a call of in this process: their chunks call no more."""
 
     def __post_init__(self) -> None:
         self._writer = IterationWriter(self.session_factory, clock=self.clock)
@@ -133,14 +156,16 @@ class Runner:
         self._cancelled.discard(batch_run_id)
         self._checked_at.pop(batch_run_id, None)
         self._no_larger_limit.discard(batch_run_id)
+        self._exhausted.pop(batch_run_id, None)
         self._errors_logged = {key for key in self._errors_logged if key[0] != batch_run_id}
 
     def halted(self, batch_run_id: uuid.UUID) -> bool:
         """Whether this process knows that no new call may start for the batch (a fatal
-        error, a crash, a cancellation, or its lease taken over by another process): its
-        remaining chunks need not be started."""
+        error, a crash, a cap's refusal, a cancellation, or its lease taken over by
+        another process): its remaining chunks need not be started."""
         return (
             batch_run_id in self._aborted
+            or batch_run_id in self._exhausted
             or batch_run_id in self._cancelled
             or self.leases.lost(batch_run_id)
         )
@@ -209,13 +234,38 @@ class Runner:
             if reason is not None:
                 async with transaction(self.session_factory) as session:
                     await service.fail(session, batch_run_id, reason)
+            elif batch_run_id in self._exhausted:
+                stopped = budget_failure(self._exhausted[batch_run_id])
+                async with transaction(self.session_factory) as session:
+                    await service.exhaust(session, batch_run_id, stopped)
         async with transaction(self.session_factory) as session:
-            if await service.finalize_if_complete(session, batch_run_id):
-                return True
-            # A failed batch is settled again by each chunk that ends, so the last one
-            # leaves counts and partial metrics that include every stored iteration.
-            await service.settle_failed(session, batch_run_id)
-        return False
+            finalized = await service.finalize_if_complete(session, batch_run_id)
+            if not finalized:
+                # A failed batch is settled again by each chunk that ends, so the last one
+                # leaves counts and partial metrics that include every stored iteration.
+                await service.settle_failed(session, batch_run_id)
+        if todo and batch.caps is not None and batch.caps.workspace_nusd is not None:
+            await self._alert_if_due(batch.caps.workspace_id)
+        return finalized
+
+    async def _alert_if_due(self, workspace_id: uuid.UUID) -> None:
+        """Raise the workspace's budget alert once its month cost has reached the alert
+        share (:mod:`echo_ai.metering.alerts`). Only for batches under a workspace budget:
+        the default path reads nothing more. A busy database only delays it to the next
+        chunk."""
+
+        async def attempt() -> None:
+            async with transaction(self.session_factory) as session:
+                await alerts.raise_budget_alert(
+                    session, workspace_id, now=utcnow(), share=self.budget_alert_share
+                )
+
+        try:
+            await retry_transient(attempt, what="checking the budget alert", clock=self.clock)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            log.warning("could not check the budget alert of workspace %s", workspace_id)
 
     async def _run_iterations(
         self, batch: ClaimedBatch, indices: list[int], stored: StoredKey | None = None
@@ -224,7 +274,8 @@ class Runner:
         the failure if a fatal provider error stopped the batch.
 
         After a fatal error no new call starts, but calls already in flight finish and
-        are stored: they are paid for.
+        are stored: they are paid for. The same after a cap refused a call's reservation
+        (:meth:`_reserve`): the refusal is kept in ``_exhausted`` for the caller.
         """
         try:
             vendor = await self.providers.get(batch, stored)
@@ -249,9 +300,20 @@ class Runner:
             async with slot:
                 if await self._stopped(batch.id):
                     return
-                row, fatal = await self._attempt(
-                    provider, request, batch, index, matcher, capabilities.retry_output_tokens
-                )
+                reservation = await self._reserve_to_the_end(batch)
+                if isinstance(reservation, Refusal):
+                    self._exhausted.setdefault(batch.id, reservation)
+                    return
+                try:
+                    row, fatal = await self._attempt(
+                        provider, request, batch, index, matcher, capabilities.retry_output_tokens
+                    )
+                except BaseException:
+                    # No row will carry it to the writer: taken back now (even when the
+                    # task is being cancelled, the release itself runs to its end).
+                    if reservation is not None:
+                        await asyncio.shield(self._release(reservation))
+                    raise
                 latency, cost = row.get("latency_ms"), row.get("cost_usd")
                 outcome = outcome_of(row)
                 record_iteration(
@@ -265,9 +327,23 @@ class Runner:
                     self._aborted.setdefault(batch.id, provider_failure(fatal))
             if batch.workspace_id is not None:
                 row[METER] = Meter(
-                    batch.workspace_id, batch.experiment_id, f"{batch.provider}:{batch.model}"
+                    batch.workspace_id,
+                    batch.experiment_id,
+                    f"{batch.provider}:{batch.model}",
+                    reservation=reservation,
                 )
-            await self._writer.write(row)
+            elif reservation is not None:  # pragma: no cover - caps need a workspace
+                await self._release(reservation)
+            try:
+                await self._writer.write(row)
+            except asyncio.CancelledError:
+                raise  # the writer's own task still stores the row (and releases it)
+            except Exception:
+                # Not stored (the database stayed unavailable, or the row was refused):
+                # its reservation would otherwise stay until the month's reconciliation.
+                if reservation is not None:
+                    await asyncio.shield(self._release(reservation))
+                raise
             if self.on_progress is not None:
                 self.on_progress(batch.id, outcome)
 
@@ -275,6 +351,50 @@ class Runner:
             for index in indices:
                 group.create_task(one(index))
         return self._aborted.get(batch.id)
+
+    async def _reserve(self, batch: ClaimedBatch) -> Reservation | Refusal | None:
+        """Reserve a call's estimated cost against the batch's caps (read at the claim);
+        None when nothing is reserved: no cap applies, or the model is free or unpriced
+        (:meth:`echo_ai.runs.service.claim` says what a call reserves)."""
+        caps = batch.caps
+        if caps is None or batch.reserve_nusd <= 0:
+            return None
+        month = month_of(utcnow())  # the month the writer counts stored rows in
+
+        async def attempt() -> Reservation | Refusal:
+            async with transaction(self.session_factory) as session:
+                return await ledger.reserve(session, caps, batch.reserve_nusd, month=month)
+
+        return await retry_transient(attempt, what="reserving a call's cost", clock=self.clock)
+
+    async def _reserve_to_the_end(self, batch: ClaimedBatch) -> Reservation | Refusal | None:
+        """:meth:`_reserve`, run to its end even when the task is cancelled meanwhile (a
+        sibling call crashed): a reservation committed as the cancellation came is then
+        released, never left behind."""
+        reserving = asyncio.ensure_future(self._reserve(batch))
+        try:
+            return await asyncio.shield(reserving)
+        except asyncio.CancelledError:
+            try:
+                got = await asyncio.shield(reserving)
+            except BaseException:
+                raise asyncio.CancelledError from None
+            if isinstance(got, Reservation):
+                await asyncio.shield(self._release(got))
+            raise
+
+    async def _release(self, reservation: Reservation) -> None:
+        """Take back the reservation of a call whose row will not be stored."""
+
+        async def attempt() -> None:
+            async with transaction(self.session_factory) as session:
+                await ledger.release(session, [reservation])
+
+        try:
+            await retry_transient(attempt, what="releasing a reservation", clock=self.clock)
+        except Exception:
+            # Released by the month's reconciliation instead; the call's own error matters.
+            log.exception("could not release a reservation of %s nano-USD", reservation.nusd)
 
     async def _attempt(
         self,

@@ -106,6 +106,7 @@ async def open_runtime(
             ),
             retry_policy=RetryPolicy(max_attempts=settings.runner.max_attempts),
             on_progress=on_progress,
+            budget_alert_share=settings.billing.budget_alert_share,
         )
         yield Runtime(
             settings=settings,

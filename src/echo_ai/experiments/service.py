@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -26,6 +27,8 @@ from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.extraction import BrandMatcher, Extraction
 from echo_ai.analysis.metrics import BatchMetrics, Combination
 from echo_ai.analysis.scoring import citations_from
+from echo_ai.billing import budgets
+from echo_ai.billing.estimate import estimate_with_history
 from echo_ai.brands import service as brand_service
 from echo_ai.db import after_commit, keyset_after, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
@@ -609,6 +612,26 @@ def rerun_input(experiment: Experiment) -> ExperimentCreate:
         ) from None
 
 
+async def _missing_cost(session: AsyncSession, experiment: Experiment) -> Decimal:
+    """The estimated cost of what the experiment's reopened batches still have to run
+    (each model priced on its past answers in the workspace: :mod:`echo_ai.billing.estimate`)."""
+    total = Decimal(0)
+    for batch in await run_service.runnable_batches(session, experiment.id):
+        missing = batch.iterations_requested - batch.stored
+        if missing <= 0:
+            continue
+        estimated = await estimate_with_history(
+            session,
+            experiment.prompt,
+            [ProviderSpec(batch.provider, batch.model)],
+            missing,
+            grounding=experiment.grounding,
+            workspace_id=experiment.workspace_id,
+        )
+        total += estimated.known_usd
+    return total
+
+
 async def resume(
     session: AsyncSession,
     experiment: Experiment,
@@ -622,19 +645,33 @@ async def resume(
     the transaction commits; the number of batches reopened.
 
     Refuses with :class:`~echo_ai.runs.leases.BatchBusy` (409) while a process still runs
-    one of those batches (its lease is held at ``now``) or its chunks wait in the broker.
+    one of those batches (its lease is held at ``now``) or its chunks wait in the broker,
+    and with :class:`~echo_ai.billing.budgets.BudgetExhausted` (402) while the workspace's
+    budget (or the experiment's own) left this month does not cover the estimate of the
+    iterations it would run (a batch stopped by a budget resumes once it does); a refusal
+    raises before the transaction commits, so nothing is reopened or sent.
     """
     specs = [ProviderSpec.parse(spec) for spec in experiment.providers]
     await _check_providers(session, runtime, specs, experiment.workspace_id)
+    now = now or utcnow()
     reopened = await run_service.reopen_unfinished(
         session,
         experiment.id,
-        now=now or utcnow(),
+        now=now,
         lease_ttl=runtime.lease_ttl,
         waiting=runtime.queued.waiting if runtime.queued is not None else None,
     )
     if not reopened:
         return 0  # finished and complete: nothing to run again
+    if experiment.workspace_id is not None:
+        await budgets.admit_spend(
+            session,
+            experiment.workspace_id,
+            estimated_usd=await _missing_cost(session, experiment),
+            now=now,
+            experiment_id=experiment.id,
+            experiment_budget_usd=experiment.budget_usd,
+        )
     await audit.record_about(
         session,
         Action.EXPERIMENT_RESUMED,

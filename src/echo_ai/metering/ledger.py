@@ -117,7 +117,15 @@ async def reserve(
     nothing is changed (the caller's transaction may commit)."""
     reservation = Reservation(caps.workspace_id, caps.experiment_id, month, nusd)
     await _ensure_rows(session, reservation)
+    # The workspace's row, then the experiment's: the order the writer and release() lock
+    # them in (taken the other way round, a reservation and a store could deadlock).
     checks: list[tuple[str, Any, Any, int | None]] = [
+        (
+            "workspace",
+            UsageMonth,
+            and_(UsageMonth.workspace_id == caps.workspace_id, UsageMonth.month == month),
+            caps.workspace_nusd,
+        ),
         (
             "experiment",
             ExperimentMonth,
@@ -125,12 +133,6 @@ async def reserve(
                 ExperimentMonth.experiment_id == caps.experiment_id, ExperimentMonth.month == month
             ),
             caps.experiment_nusd,
-        ),
-        (
-            "workspace",
-            UsageMonth,
-            and_(UsageMonth.workspace_id == caps.workspace_id, UsageMonth.month == month),
-            caps.workspace_nusd,
         ),
     ]
     done: list[tuple[Any, Any]] = []

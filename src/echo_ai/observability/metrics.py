@@ -100,6 +100,17 @@ QUOTA_REFUSALS = Counter(
     registry=REGISTRY,
 )
 
+BUDGET_ALERTS = Counter(
+    "budget_alerts",
+    "Budget alerts raised: a workspace's month cost reached the alert share of its budget.",
+    registry=REGISTRY,
+)
+
+
+def record_budget_alert() -> None:
+    """Count one budget alert raised (once per workspace and month)."""
+    BUDGET_ALERTS.inc()
+
 
 def record_experiment_created(count: int = 1) -> None:
     """Count experiments created; call after the creating transaction committed."""

@@ -72,6 +72,9 @@ class Action(enum.StrEnum):
     EXPERIMENT_BUDGET_SET = "experiment.budget_set"
     """An experiment's own monthly cap was set or changed (``details``: ``from``, ``to``)."""
     EXPERIMENT_BUDGET_CLEARED = "experiment.budget_cleared"
+    BUDGET_ALERT = "workspace.budget_alert"
+    """A workspace's month cost reached the alert share of its budget (written by
+    :mod:`echo_ai.metering.alerts`, actor ``system``)."""
 
 
 class ActorKind(enum.StrEnum):
@@ -85,6 +88,8 @@ class ActorKind(enum.StrEnum):
     """The scheduler starting a recurring experiment's run."""
     STRIPE = "stripe"
     """Stripe's webhooks: a subscription's change applied to the workspace."""
+    SYSTEM = "system"
+    """The service itself (a budget alert raised as runs store their costs)."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from echo_ai.analysis.brands import BrandSet
+from echo_ai.metering.ledger import Caps
 from echo_ai.providers.base import UserLocation
 from echo_ai.runs.models import BatchRun
 
@@ -35,9 +36,17 @@ class ClaimedBatch:
     user_location: UserLocation | None
     demo_probabilities: dict[str, float] | None
     """Brand name -> chance the offline demo provider mentions it (None: defaults)."""
+    caps: Caps | None = None
+    """The budgets each call reserves against, read at the claim; None when no cap applies
+    or the model costs nothing (the demo provider): then no call reserves anything."""
+    reserve_nusd: int = 0
+    """What each call reserves (nano-USD): the model's typical answer priced with its
+    certain fees (:mod:`echo_ai.providers.assumed`); 0 for a model without a price."""
 
     @classmethod
-    def of(cls, batch: BatchRun) -> ClaimedBatch:
+    def of(
+        cls, batch: BatchRun, *, caps: Caps | None = None, reserve_nusd: int = 0
+    ) -> ClaimedBatch:
         """The batch and what it needs of its experiment (which must be loaded)."""
         experiment = batch.experiment
         location: dict[str, Any] | None = experiment.user_location
@@ -57,6 +66,8 @@ class ClaimedBatch:
             require_grounding=experiment.require_grounding,
             user_location=UserLocation(**location) if location else None,
             demo_probabilities=experiment.demo_probabilities,
+            caps=caps,
+            reserve_nusd=reserve_nusd,
         )
 
     def chunk_range(self, chunk: int) -> range:

@@ -35,9 +35,14 @@ from echo_ai.analysis.scoring import facts_from
 from echo_ai.db import rows_changed, utcnow
 from echo_ai.errors import NotFound
 from echo_ai.failures import Failure, FailureCode
+from echo_ai.metering import ledger
+from echo_ai.metering.units import to_nano
+from echo_ai.providers.assumed import assumed_cost
 from echo_ai.providers.registry import ProviderSpec
+from echo_ai.providers.synthetic import approximate_tokens
 from echo_ai.runs import leases
 from echo_ai.runs.claims import ClaimedBatch
+from echo_ai.runs.history import typical_tokens
 from echo_ai.runs.models import (
     ACTIVE_STATUSES,
     FINISHED_EXPERIMENT_STATUSES,
@@ -176,7 +181,44 @@ async def claim(
     batch = await _load_batch(session, batch_run_id)
     if batch is None:
         return None
-    return ClaimedBatch.of(batch)
+    return await _with_caps(session, batch)
+
+
+async def _with_caps(session: AsyncSession, batch: BatchRun) -> ClaimedBatch:
+    """The claimed batch with the caps its calls reserve against (read once per chunk)
+    and what each call reserves: the model's typical answer (:mod:`echo_ai.runs.history`,
+    else the prompt's length in and the assumed length out) at the price table's prices,
+    with its certain fees. No caps (the usual case) or a free model (the demo provider):
+    nothing is reserved and nothing more is read. A model without a price reserves 0: its
+    calls are never refused by a cap, and what they cost is not known to be counted."""
+    experiment = batch.experiment
+    if experiment.workspace_id is None or batch.provider == "demo":
+        return ClaimedBatch.of(batch)
+    caps = await ledger.caps_of(
+        session, experiment.workspace_id, experiment.id, experiment.budget_usd
+    )
+    if not caps.any:
+        return ClaimedBatch.of(batch)
+    typical = await typical_tokens(session, experiment.workspace_id, batch.provider, batch.model)
+    per_call = (
+        assumed_cost(
+            batch.provider,
+            batch.model,
+            approximate_tokens(experiment.prompt.strip()),
+            grounding=experiment.grounding,
+        )
+        if typical is None
+        else assumed_cost(
+            batch.provider,
+            batch.model,
+            typical.input_tokens,
+            grounding=experiment.grounding,
+            output_tokens=typical.output_tokens,
+        )
+    )
+    return ClaimedBatch.of(
+        batch, caps=caps, reserve_nusd=0 if per_call is None else to_nano(per_call)
+    )
 
 
 async def missing_indices(session: AsyncSession, batch: ClaimedBatch, chunk: int) -> list[int]:
@@ -490,33 +532,51 @@ async def fail(session: AsyncSession, batch_run_id: uuid.UUID, failure: Failure)
     Chunks still running finish the calls they have in flight; each chunk settles the
     batch again when it ends (:func:`settle_failed`), so counts and metrics end complete.
     """
+    await _stop(session, batch_run_id, BatchStatus.FAILED, failure)
+
+
+async def _stop(
+    session: AsyncSession, batch_run_id: uuid.UUID, status: BatchStatus, failure: Failure
+) -> None:
+    """End an active batch with ``status`` and why, then settle what it stored."""
     await _lock_experiment_of(session, batch_run_id)
     now = utcnow()
-    failed = await rows_changed(
+    stopped = await rows_changed(
         session,
         update(BatchRun)
         .where(BatchRun.id == batch_run_id, BatchRun.status.in_(ACTIVE_STATUSES))
         .values(
-            status=BatchStatus.FAILED,
+            status=status,
             error=failure.message,
             error_code=failure.code,
             finished_at=now,
             updated_at=now,
         ),
     )
-    if failed == 1:
+    if stopped == 1:
         await settle_failed(session, batch_run_id)
 
 
-_STOPPED = (BatchStatus.FAILED, BatchStatus.CANCELLED)
+async def exhaust(session: AsyncSession, batch_run_id: uuid.UUID, failure: Failure) -> None:
+    """Mark a batch stopped by a budget (unless it has finished): ``budget_exhausted``,
+    with ``failure`` (code ``budget_exhausted``, the refusal's figures in its message).
+
+    Settled like a failed batch: calls in flight finish and are stored, and each chunk
+    settles the batch again as it ends (:func:`settle_failed`). A resume reopens it
+    (:func:`reopen_unfinished`) once the budget allows.
+    """
+    await _stop(session, batch_run_id, BatchStatus.BUDGET_EXHAUSTED, failure)
+
+
+_STOPPED = (BatchStatus.FAILED, BatchStatus.CANCELLED, BatchStatus.BUDGET_EXHAUSTED)
 
 
 async def settle_failed(
     session: AsyncSession, batch_run_id: uuid.UUID, *, combine: bool = True
 ) -> None:
-    """Counts and metrics of a failed or cancelled batch from what it stored (its partial
-    results), and its round's combined metrics (unless ``combine`` is False: the caller
-    stores them once for several batches)."""
+    """Counts and metrics of a failed, cancelled or budget-stopped batch from what it
+    stored (its partial results), and its round's combined metrics (unless ``combine``
+    is False: the caller stores them once for several batches)."""
     status = await session.scalar(select(BatchRun.status).where(BatchRun.id == batch_run_id))
     if status not in _STOPPED:
         return
@@ -602,9 +662,12 @@ def round_status(statuses: Iterable[BatchStatus]) -> ExperimentStatus:
     """The status of a run (round) from its batches' statuses: ``queued`` until one has
     started; ``running`` until all have finished; then ``cancelled`` when every batch was,
     ``partial`` when some completed and some failed (the round names the failed
-    providers), ``completed`` when some completed and none failed (cancelled batches
-    beside completed ones: a user stopped them, nothing went wrong), else ``failed`` (none
-    completed; cancelled batches beside failed ones do not hide the failure).
+    providers), ``budget_exhausted`` when a budget stopped some and none failed (beside
+    completed or cancelled ones: a resume runs what is missing once the budget allows),
+    ``completed`` when some completed and none failed (cancelled batches beside completed
+    ones: a user stopped them, nothing went wrong), else ``failed`` (none completed;
+    cancelled or budget-stopped batches beside failed ones do not hide the failure; a
+    failure beside completed and budget-stopped batches is ``partial``).
 
     The one rule for an experiment's status (:func:`refresh_experiment_status`) and for
     each run in its history.
@@ -620,6 +683,8 @@ def round_status(statuses: Iterable[BatchStatus]) -> ExperimentStatus:
         return ExperimentStatus.CANCELLED
     if completed and failed:
         return ExperimentStatus.PARTIAL
+    if BatchStatus.BUDGET_EXHAUSTED in found and not failed:
+        return ExperimentStatus.BUDGET_EXHAUSTED
     if completed:
         return ExperimentStatus.COMPLETED
     return ExperimentStatus.FAILED

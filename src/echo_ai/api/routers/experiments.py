@@ -24,6 +24,7 @@ from echo_ai.api.pagination import (
     page_of,
     row_index,
 )
+from echo_ai.billing.estimate import EstimateOut, estimate_with_history
 from echo_ai.experiments import export, history
 from echo_ai.experiments import service as experiments
 from echo_ai.experiments.schemas import (
@@ -60,10 +61,16 @@ BaselineRuns = Annotated[
 RunNumber = Annotated[int, Query(ge=1, le=2**31 - 1)]
 
 
+class ExperimentQueued(ExperimentDetail):
+    estimate: EstimateOut
+    """What the run is estimated to cost (each model priced on its typical answer in the
+    workspace's past runs, else on an assumed one)."""
+
+
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=ExperimentDetail,
+    response_model=ExperimentQueued,
     responses=error_responses(*BODY_ERRORS),
 )
 async def create_experiment(
@@ -72,8 +79,11 @@ async def create_experiment(
     session: SessionDep,
     state: StateDep,
     actor: PrincipalActor,
-) -> ExperimentDetail:
-    """Queue an experiment: one batch run per provider. Work starts once it is stored."""
+) -> ExperimentQueued:
+    """Queue an experiment: one batch run per provider. Work starts once it is stored.
+    The response carries the run's cost estimate (``POST /v1/experiments/estimate`` gives
+    it without storing anything)."""
+    estimated = await _estimate(session, data, principal.workspace_id)
     created = await experiments.queue(
         session,
         data,
@@ -81,7 +91,32 @@ async def create_experiment(
         actor=actor,
         runtime=state.runtime,
     )
-    return ExperimentDetail.of_report(await experiments.load_report(session, created.id))
+    detail = ExperimentDetail.of_report(await experiments.load_report(session, created.id))
+    return ExperimentQueued(**dict(detail), estimate=estimated)
+
+
+async def _estimate(
+    session: SessionDep, data: ExperimentCreate, workspace_id: uuid.UUID
+) -> EstimateOut:
+    return EstimateOut.of(
+        await estimate_with_history(
+            session,
+            data.prompt,
+            data.provider_specs,
+            data.iterations,
+            grounding=data.grounding,
+            workspace_id=workspace_id,
+        )
+    )
+
+
+@router.post("/estimate", response_model=EstimateOut, responses=error_responses(*BODY_ERRORS))
+async def estimate_experiment(
+    data: ExperimentCreate, principal: CurrentPrincipal, session: SessionDep
+) -> EstimateOut:
+    """What queueing this experiment would cost (a dry run: nothing is stored or sent).
+    The same body as ``POST /v1/experiments``."""
+    return await _estimate(session, data, principal.workspace_id)
 
 
 @router.get("", response_model=Page[ExperimentOut], responses=error_responses(400))
@@ -355,6 +390,28 @@ async def rescore_experiment(
         session, experiment, actor=actor, brands=data.brands if data else None
     )
     return ExperimentDetail.of_report(await experiments.load_report(session, experiment_id))
+
+
+@router.post(
+    "/{experiment_id}/resume",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ExperimentDetail,
+    responses=error_responses(402, 409),
+)
+async def resume_experiment(
+    experiment_id: uuid.UUID,
+    principal: WritePrincipal,
+    session: SessionDep,
+    state: StateDep,
+    actor: PrincipalActor,
+) -> ExperimentDetail:
+    """Run what the latest run lacks (missing and failed iterations; a batch stopped by
+    the budget goes on). 402 ``budget_exhausted`` while the budget left this month does not
+    cover the estimate of what it would run; 409 while a process still runs one of its
+    batches. Nothing to run again: the experiment as it is."""
+    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
+    await experiments.resume(session, experiment, actor=actor, runtime=state.runtime)
+    return ExperimentDetail.of_report(await experiments.load_report(session, experiment.id))
 
 
 @router.delete(

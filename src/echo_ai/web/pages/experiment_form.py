@@ -23,9 +23,10 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.api.deps import SessionDep, StateDep
-from echo_ai.billing.estimate import Estimate, estimate
+from echo_ai.billing.estimate import Estimate, estimate_with_history
 from echo_ai.brands import service as brand_service
 from echo_ai.db import utcnow
 from echo_ai.errors import AppError
@@ -233,8 +234,11 @@ def validate_experiment(values: ExperimentFields) -> ExperimentCreate | dict[str
     return errors
 
 
-def estimate_of(values: ExperimentFields) -> tuple[Estimate | None, str | None]:
-    """The estimate of what the form holds, or why there is none yet."""
+async def estimate_of(
+    session: AsyncSession, values: ExperimentFields, workspace_id: uuid.UUID
+) -> tuple[Estimate | None, str | None]:
+    """The estimate of what the form holds (each model priced on its typical answer in the
+    workspace's recent runs, else on an assumed one), or why there is none yet."""
     iterations = iterations_of(values.iterations)
     if iterations is None:
         return None, f"Enter from 1 to {MAX_ITERATIONS:,} iterations to see the estimate."
@@ -246,7 +250,15 @@ def estimate_of(values: ExperimentFields) -> tuple[Estimate | None, str | None]:
             continue  # shown beside the field on submit
     if not specs:
         return None, "Choose a provider to see the estimate."
-    return estimate(values.prompt, specs, iterations, grounding=values.grounding), None
+    estimated = await estimate_with_history(
+        session,
+        values.prompt,
+        specs,
+        iterations,
+        grounding=values.grounding,
+        workspace_id=workspace_id,
+    )
+    return estimated, None
 
 
 def preview_of(values: ExperimentFields) -> SchedulePreview | None:
@@ -301,7 +313,7 @@ async def _page(
     brands_open = brands_open or not values.brands.blank or values.brands.has_errors(errors)
     values.brands.padded(1)
     statuses = await workspace_vendor_statuses(session, state.settings, viewer.workspace_id)
-    estimated, estimate_note = estimate_of(values)
+    estimated, estimate_note = await estimate_of(session, values, viewer.workspace_id)
     return render(
         request,
         "experiments/new.html",
@@ -386,10 +398,14 @@ def _query_values(request: Request, viewer: Viewer) -> ExperimentFields:
 
 
 @router.get("/experiments/new/estimate")
-async def estimate_fragment(request: Request, viewer: CurrentViewer) -> Response:
+async def estimate_fragment(
+    request: Request, viewer: CurrentViewer, session: SessionDep
+) -> Response:
     """The estimate for the form's current providers, models, iterations and prompt
     (htmx swaps it in as they change)."""
-    estimated, note = estimate_of(_query_values(request, viewer))
+    estimated, note = await estimate_of(
+        session, _query_values(request, viewer), viewer.workspace_id
+    )
     return render(request, "experiments/form_estimate.html", estimate=estimated, estimate_note=note)
 
 
