@@ -75,6 +75,7 @@ def routers() -> list[APIRouter]:
     from echo_ai.api.routers.brands import router as brands_router
     from echo_ai.api.routers.experiments import router as experiments_router
     from echo_ai.api.routers.schedules import router as schedules_router
+    from echo_ai.api.routers.usage import router as usage_router
     from echo_ai.api.routers.workspaces import router as workspaces_router
 
     return [
@@ -86,6 +87,7 @@ def routers() -> list[APIRouter]:
         experiments_router,
         schedules_router,
         audit_router,
+        usage_router,
     ]
 
 

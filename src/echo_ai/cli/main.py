@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from echo_ai.billing.plans import PlanName
-from echo_ai.cli import experiments, production
+from echo_ai.cli import experiments, production, usage
 from echo_ai.cli.errors import friendly_errors
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(experiments.app, name="experiments")
+app.command("usage")(usage.usage)
 
 
 @app.command()

@@ -30,6 +30,7 @@ def page_routers() -> list[APIRouter]:
     from echo_ai.web.pages.invitations import router as invitations_router
     from echo_ai.web.pages.overview import router as overview_router
     from echo_ai.web.pages.settings import router as settings_router
+    from echo_ai.web.pages.usage import router as usage_router
 
     return [
         auth_router,
@@ -39,6 +40,7 @@ def page_routers() -> list[APIRouter]:
         experiment_view_router,
         experiment_actions_router,
         settings_router,
+        usage_router,
         invitations_router,
     ]
 

@@ -64,7 +64,7 @@ RunNumber = Annotated[int, Query(ge=1, le=2**31 - 1)]
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExperimentDetail,
-    responses=error_responses(*BODY_ERRORS),
+    responses=error_responses(*BODY_ERRORS, 402, 403),
 )
 async def create_experiment(
     data: ExperimentCreate,
@@ -316,7 +316,7 @@ async def cancel_experiment(
     "/{experiment_id}/rerun",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExperimentDetail,
-    responses=error_responses(400),
+    responses=error_responses(400, 402, 403),
 )
 async def rerun_experiment(
     experiment_id: uuid.UUID,
