@@ -237,11 +237,13 @@ def local_workspace_grant(
     from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID, grant
     from echo_ai.workspaces.models import Role
 
+    settings = get_settings()
+
     async def go(runtime: Runtime) -> None:
         async with transaction(runtime.session_factory) as session:
-            await grant(session, email, role=Role(role), actor=Actor.cli())
+            await grant(session, email, role=Role(role), actor=Actor.cli(), settings=settings)
 
-    flows.in_runtime(get_settings(), go)
+    flows.in_runtime(settings, go)
     print(f"{email} is now {role} of the local workspace {LOCAL_WORKSPACE_ID}")
 
 

@@ -15,6 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.auth.models import User
+from echo_ai.config import Settings
+from echo_ai.db import utcnow
 from echo_ai.errors import NotFound
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
@@ -40,9 +42,13 @@ async def local_workspace(session: AsyncSession) -> Workspace:
     return created
 
 
-async def grant(session: AsyncSession, email: str, *, role: Role, actor: Actor) -> Membership:
+async def grant(
+    session: AsyncSession, email: str, *, role: Role, actor: Actor, settings: Settings
+) -> Membership:
     """Make the user with this email a member of the local workspace (or change their
-    role there), so the command line's experiments show in their API and dashboard."""
+    role there), so the command line's experiments show in their API and dashboard. A new
+    member past ``ECHO_AI_BILLING__LOCAL__MEMBERS`` is refused
+    (:class:`~echo_ai.workspaces.quotas.QuotaExceeded`)."""
     user = await session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise NotFound(f"no account with the email {email!r}: register it first")
@@ -53,6 +59,11 @@ async def grant(session: AsyncSession, email: str, *, role: Role, actor: Actor) 
         )
     )
     if membership is None:
+        from echo_ai.workspaces import quotas  # quotas reads the local workspace's id here
+
+        await quotas.admit_member(
+            session, workspace.id, settings=settings, now=utcnow(), accepting=True
+        )
         membership = Membership(workspace_id=workspace.id, user_id=user.id, role=role)
         session.add(membership)
         action = Action.MEMBER_ADDED
