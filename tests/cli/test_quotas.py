@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
@@ -222,3 +223,40 @@ def test_usage_of_another_workspace_and_an_unknown_one(cli_env: Path) -> None:
     assert "plan local" in out and "iterations_per_month" in out and "no limit" in out
     code, _, err = invoke("usage", "--workspace", "00000000-0000-4000-8000-000000000001")
     assert code == 2 and "no workspace with id" in err
+
+
+def test_experiments_show_says_why_a_scheduled_run_was_skipped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from echo_ai.schedules.scheduler import start_due_runs
+
+    ready()
+    now = datetime(2030, 5, 17, 8, 30, tzinfo=UTC)
+
+    async def scheduled(session: AsyncSession) -> str:
+        created = await experiment_service.create(
+            session,
+            experiment_input(iterations=10, schedule={"cron": "0 * * * *"}),
+            chunk_size=10,
+            workspace_id=LOCAL_WORKSPACE_ID,
+        )
+        created.next_run_at = now - timedelta(minutes=1)
+        await session.execute(
+            update(BatchRun).where(BatchRun.experiment_id == created.id).values(status="completed")
+        )
+        return str(created.id)
+
+    experiment_id = in_database(scheduled)
+    limit(monkeypatch, "max_iterations_per_experiment", "5")
+
+    async def tick(session: AsyncSession) -> int:
+        return len(await start_due_runs(session, now=now, settings=get_settings()))
+
+    assert in_database(tick) == 0
+    code, out, err = invoke("experiments", "show", experiment_id)
+    assert code == 0, err
+    assert "scheduled run skipped" in out
+    assert "2030-05-17 08:30 UTC" in out and "at most 5 iterations per experiment" in out
+    code, out, err = invoke("experiments", "show", experiment_id, "--json")
+    assert code == 0, err
+    assert "at most 5 iterations" in json.loads(out)["skip_reason"]
