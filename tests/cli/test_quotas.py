@@ -260,3 +260,22 @@ def test_experiments_show_says_why_a_scheduled_run_was_skipped(
     code, out, err = invoke("experiments", "show", experiment_id, "--json")
     assert code == 0, err
     assert "at most 5 iterations" in json.loads(out)["skip_reason"]
+
+
+def test_usage_reconcile_repairs_the_counter(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = invoke(*RUN, "--iterations", "7", "--json")
+    assert code == 0, err
+
+    async def drift(session: AsyncSession) -> None:
+        await session.execute(update(UsageMonth).values(iterations=1_234))
+
+    in_database(drift)
+    code, out, err = invoke("usage", "--json")
+    assert code == 0, err
+    assert json.loads(out)["iterations_stored"] == 1_234
+
+    code, out, err = invoke("usage", "--json", "--reconcile")
+
+    assert code == 0, err
+    assert "1 repaired" in err
+    assert json.loads(out)["iterations_stored"] == 7
