@@ -232,16 +232,23 @@ def local_workspace_grant(
     (pick it with X-Workspace-ID in the API)."""
     from echo_ai.cli import flows
     from echo_ai.config import get_settings
-    from echo_ai.db import transaction
+    from echo_ai.db import transaction, utcnow
     from echo_ai.privacy.audit import Actor
+    from echo_ai.workspaces import quotas
     from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID, grant
     from echo_ai.workspaces.models import Role
 
     settings = get_settings()
 
+    async def admit(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+        """The local plan's ``members`` (``ECHO_AI_BILLING__LOCAL__MEMBERS``)."""
+        await quotas.admit_member(
+            session, workspace_id, settings=settings, now=utcnow(), accepting=True
+        )
+
     async def go(runtime: Runtime) -> None:
         async with transaction(runtime.session_factory) as session:
-            await grant(session, email, role=Role(role), actor=Actor.cli(), settings=settings)
+            await grant(session, email, role=Role(role), actor=Actor.cli(), admit=admit)
 
     flows.in_runtime(settings, go)
     print(f"{email} is now {role} of the local workspace {LOCAL_WORKSPACE_ID}")

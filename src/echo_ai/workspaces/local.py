@@ -9,14 +9,13 @@ makes it visible to a user with ``echo-ai local-workspace EMAIL``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.auth.models import User
-from echo_ai.config import Settings
-from echo_ai.db import utcnow
 from echo_ai.errors import NotFound
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
@@ -42,13 +41,22 @@ async def local_workspace(session: AsyncSession) -> Workspace:
     return created
 
 
+Admission = Callable[[AsyncSession, uuid.UUID], Awaitable[None]]
+"""Raises if the workspace may not take one more member (the command line passes the
+plan's check, :func:`echo_ai.workspaces.quotas.admit_member`)."""
+
+
 async def grant(
-    session: AsyncSession, email: str, *, role: Role, actor: Actor, settings: Settings
+    session: AsyncSession,
+    email: str,
+    *,
+    role: Role,
+    actor: Actor,
+    admit: Admission | None = None,
 ) -> Membership:
     """Make the user with this email a member of the local workspace (or change their
     role there), so the command line's experiments show in their API and dashboard. A new
-    member past ``ECHO_AI_BILLING__LOCAL__MEMBERS`` is refused
-    (:class:`~echo_ai.workspaces.quotas.QuotaExceeded`)."""
+    member is first ``admit``-ted (a role change adds none)."""
     user = await session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise NotFound(f"no account with the email {email!r}: register it first")
@@ -59,11 +67,8 @@ async def grant(
         )
     )
     if membership is None:
-        from echo_ai.workspaces import quotas  # quotas reads the local workspace's id here
-
-        await quotas.admit_member(
-            session, workspace.id, settings=settings, now=utcnow(), accepting=True
-        )
+        if admit is not None:
+            await admit(session, workspace.id)
         membership = Membership(workspace_id=workspace.id, user_id=user.id, role=role)
         session.add(membership)
         action = Action.MEMBER_ADDED
