@@ -72,8 +72,11 @@ def routers() -> list[APIRouter]:
     from echo_ai.api.routers.api_keys import router as api_keys_router
     from echo_ai.api.routers.audit import router as audit_router
     from echo_ai.api.routers.auth import router as auth_router
+    from echo_ai.api.routers.billing import router as billing_router
     from echo_ai.api.routers.brands import router as brands_router
+    from echo_ai.api.routers.costs import router as costs_router
     from echo_ai.api.routers.experiments import router as experiments_router
+    from echo_ai.api.routers.provider_keys import router as provider_keys_router
     from echo_ai.api.routers.schedules import router as schedules_router
     from echo_ai.api.routers.usage import router as usage_router
     from echo_ai.api.routers.workspaces import router as workspaces_router
@@ -88,6 +91,9 @@ def routers() -> list[APIRouter]:
         schedules_router,
         audit_router,
         usage_router,
+        billing_router,
+        provider_keys_router,
+        costs_router,
     ]
 
 
@@ -111,7 +117,7 @@ async def _serving(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
         raise StartupError(f"refusing to start: {error}") from error
     limiter = RateLimiter(settings.redis_url)
     throttle = SignInThrottle.open(settings.redis_url, limiter)
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings, keys=keys) as runtime:
         state = build_state(settings, runtime, keys)
         app.state.service = state
         app.state.rate_limiter = limiter

@@ -28,6 +28,7 @@ class FailureCode(enum.StrEnum):
     QUOTA_EXHAUSTED = "quota_exhausted"
     BAD_REQUEST = "bad_request"
     NOT_CONFIGURED = "not_configured"
+    CREDENTIAL_UNUSABLE = "credential_unusable"
     ALL_ITERATIONS_FAILED = "all_iterations_failed"
     DATABASE_UNAVAILABLE = "database_unavailable"
     TIMED_OUT = "timed_out"
@@ -48,6 +49,10 @@ SENTENCES: dict[FailureCode, str] = {
     ),
     FailureCode.BAD_REQUEST: "The provider refused the request as invalid.",
     FailureCode.NOT_CONFIGURED: "The provider is not configured on this server.",
+    FailureCode.CREDENTIAL_UNUSABLE: (
+        "The workspace's own key for this provider cannot be used; store it again "
+        "(provider keys), then resume."
+    ),
     FailureCode.ALL_ITERATIONS_FAILED: "Every iteration of this provider failed.",
     FailureCode.DATABASE_UNAVAILABLE: (
         "The database was unavailable for too long while the batch ran; resume the "
@@ -98,6 +103,6 @@ class Failure:
             failure_code = FailureCode(code)  # the codes of the errors that stop a batch
         except ValueError:  # a fatal provider error without a batch code of its own
             failure_code = FailureCode.BAD_REQUEST
-        if failure_code is FailureCode.NOT_CONFIGURED:
-            return cls.of(failure_code, message)  # our own words: which variable to set
+        if failure_code in (FailureCode.NOT_CONFIGURED, FailureCode.CREDENTIAL_UNUSABLE):
+            return cls.of(failure_code, message)  # our own words: what to set or store again
         return cls.of(failure_code, f'The provider said: "{message}"' if message else None)

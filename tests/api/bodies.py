@@ -12,7 +12,10 @@ from pydantic import BaseModel
 
 from echo_ai.api_keys.schemas import ApiKeyCreate
 from echo_ai.auth.schemas import Credentials, PasswordChange, RefreshRequest, Registration
+from echo_ai.billing.schemas import CheckoutCreate
+from echo_ai.billing.spend_schemas import BudgetIn
 from echo_ai.brands.schemas import BrandProfileIn
+from echo_ai.credentials.schemas import ProviderKeyIn
 from echo_ai.experiments.schemas import ExperimentCreate, RescoreIn
 from echo_ai.schedules.schemas import ScheduleIn
 from echo_ai.workspaces.schemas import (
@@ -74,5 +77,8 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
     InvitationAccept: {"token": "inv_abc"},
     RoleChange: {"role": "admin"},
     ScheduleIn: {"cron": "@daily", "timezone": "UTC"},
+    CheckoutCreate: {"plan": "team"},
+    ProviderKeyIn: {"api_key": "sk-test-Abcdefgh1234", "base_url": "https://llm.example.com/v1"},
+    BudgetIn: {"monthly_usd": "50.00"},
 }
 """A valid document of each body model, with every field of it given."""

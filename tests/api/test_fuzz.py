@@ -270,6 +270,7 @@ async def _seed(app: FastAPI, client: httpx.AsyncClient) -> Target:
         "key_id": keys[0]["id"],
         "user_id": team.ids["admin"],
         "fmt": "csv",
+        "vendor": "openai",
     }
     target = Target(app=app, client=client, user=owner, key=key, ids=ids)
     target.counts = await target.table_counts()

@@ -99,6 +99,7 @@ _ERROR_DOCS: dict[int, tuple[str, dict[str, Any]]] = {
             "X-RateLimit-Reset": {"description": "Seconds until a slot frees", **_SECONDS_HEADER},
         },
     ),
+    502: ("An upstream service (Stripe) refused or failed the call: `details.stripe_status`", {}),
     503: (
         "A dependency is unavailable: retry after `Retry-After` seconds",
         {"Retry-After": {"required": True, "description": "Seconds to wait", **_SECONDS_HEADER}},

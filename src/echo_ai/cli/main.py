@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from echo_ai.billing.plans import PlanName
-from echo_ai.cli import experiments, production, usage
+from echo_ai.cli import costs, experiments, production, provider_keys, usage
 from echo_ai.cli.errors import friendly_errors
 
 if TYPE_CHECKING:
@@ -34,6 +34,9 @@ app = typer.Typer(
 )
 app.add_typer(experiments.app, name="experiments")
 app.command("usage")(usage.usage)
+app.add_typer(provider_keys.app, name="provider-keys")
+app.add_typer(costs.budget_app, name="budget")
+app.command("costs")(costs.costs)
 
 
 @app.command()
@@ -197,7 +200,8 @@ def workspace_plan(
     workspace_id: Annotated[uuid.UUID, typer.Argument(help="The workspace's id.")],
     plan: Annotated[PlanName, typer.Argument(help="The plan to put it on.")],
 ) -> None:
-    """Put a workspace on a plan (its API rate limit follows the plan)."""
+    """Put a workspace on a plan (its API rate limit follows the plan). With Stripe billing
+    on, the workspace's next subscription event from Stripe sets its plan again."""
     from echo_ai.billing.plans import api_requests_per_minute
     from echo_ai.cli import flows
     from echo_ai.config import get_settings
@@ -214,6 +218,12 @@ def workspace_plan(
     flows.in_runtime(settings, go)
     limit = api_requests_per_minute(plan, settings)
     print(f"workspace {workspace_id} is on the {plan} plan ({limit} API requests/minute)")
+    if settings.billing.stripe_enabled:
+        print(
+            "warning: Stripe billing is on: the workspace's next subscription event from "
+            "Stripe sets its plan again, overwriting this one (docs/billing.md)",
+            file=sys.stderr,
+        )
 
 
 RoleName = Literal["owner", "admin", "member", "viewer"]

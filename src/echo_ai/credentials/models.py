@@ -16,7 +16,8 @@ class ProviderCredential(UUIDPrimaryKey, Timestamps, Base):
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     vendor: Mapped[str] = mapped_column(String(40))
-    """``openai``, ``anthropic``, ``perplexity``, ``gemini`` or ``openai-compatible``."""
+    """``openai``, ``anthropic``, ``perplexity``, ``gemini`` or ``openai_compatible`` (the
+    vendor names of provider specs: :data:`echo_ai.credentials.store.STORABLE_VENDORS`)."""
     api_key_encrypted: Mapped[str] = mapped_column(Text)
     """A Fernet token of the key (:mod:`echo_ai.credentials.vault`); never returned."""
     last4: Mapped[str] = mapped_column(String(4))

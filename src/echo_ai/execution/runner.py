@@ -23,7 +23,7 @@ from echo_ai.clock import SYSTEM_CLOCK, Clock
 from echo_ai.db import is_transient, transaction
 from echo_ai.execution.lease_keeper import LeaseKeeper
 from echo_ai.execution.limits import ProviderLimits
-from echo_ai.execution.providers import ProviderPool
+from echo_ai.execution.providers import ProviderPool, StoredKey
 from echo_ai.execution.writer import BATCH_PARAMETERS, METER, IterationWriter, Meter
 from echo_ai.failures import Failure, FailureCode
 from echo_ai.observability.metrics import record_iteration
@@ -191,6 +191,7 @@ class Runner:
                 session, batch_run_id, owner=self.leases.owner, exclusive=exclusive
             )
             todo = [] if batch is None else await service.missing_indices(session, batch, chunk)
+            stored = None if batch is None else await self.providers.stored_key(session, batch)
         if on_claimed is not None:
             await on_claimed()
         if batch is None:
@@ -199,7 +200,7 @@ class Runner:
             return False
         if todo:
             try:
-                reason = await self._run_iterations(batch, todo)
+                reason = await self._run_iterations(batch, todo, stored)
             except Exception as error:
                 # A bug: stop the batch's other chunks from starting new calls, let the
                 # executor mark the batch failed once every chunk has ended.
@@ -216,14 +217,17 @@ class Runner:
             await service.settle_failed(session, batch_run_id)
         return False
 
-    async def _run_iterations(self, batch: ClaimedBatch, indices: list[int]) -> Failure | None:
-        """Run the iterations; the failure if a fatal provider error stopped the batch.
+    async def _run_iterations(
+        self, batch: ClaimedBatch, indices: list[int], stored: StoredKey | None = None
+    ) -> Failure | None:
+        """Run the iterations (with the workspace's ``stored`` key for the vendor, if any);
+        the failure if a fatal provider error stopped the batch.
 
         After a fatal error no new call starts, but calls already in flight finish and
         are stored: they are paid for.
         """
         try:
-            vendor = self.providers.get(batch)
+            vendor = await self.providers.get(batch, stored)
         except ProviderNotConfigured as error:
             return provider_failure(error)
         provider = self.limits.wrap(vendor, batch.model)

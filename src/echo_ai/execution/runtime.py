@@ -22,6 +22,7 @@ from echo_ai.providers.pricing import use_price_file
 from echo_ai.providers.registry import VENDORS
 from echo_ai.providers.retry import RetryPolicy
 from echo_ai.runs import service as run_service
+from echo_ai.security.keys import KeyRing
 
 if TYPE_CHECKING:  # redis only in production mode
     from echo_ai.execution.broker import QueuedChunks
@@ -62,6 +63,7 @@ async def open_runtime(
     *,
     on_progress: ProgressCallback | None = None,
     executor: Literal["local", "celery"] | None = None,
+    keys: KeyRing | None = None,
 ) -> AsyncIterator[Runtime]:
     """Open the database, providers and an executor (``settings.executor`` unless given).
 
@@ -70,7 +72,9 @@ async def open_runtime(
     ``settings.database`` to themselves (an in-memory database, which lives in one
     connection, is the exception). Only the embedded SQLite database of a development
     set-up is migrated on open; any other database must have been migrated first
-    (``echo-ai migrate``).
+    (``echo-ai migrate``). ``keys`` decrypt the provider keys workspaces store (the
+    service passes the ring it loaded; without it, the ring is loaded from the settings when
+    a workspace's key is first needed).
     """
     use_price_file(settings.prices_file)  # a price file that cannot be used stops start-up
     engine = create_engine(settings)
@@ -79,7 +83,7 @@ async def open_runtime(
         if is_in_memory(settings)
         else create_engine(settings, pool_size=worker_pool_size(settings))
     )
-    providers = ProviderPool(settings)
+    providers = ProviderPool(settings, keys)
     queued = _queued_chunks(settings, executor)
     limits = ProviderLimits(
         concurrency=settings.runner.concurrency_per_provider,

@@ -33,7 +33,7 @@ from echo_ai.config import Settings
 from echo_ai.db import after_commit, keyset_after, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.execution.executor import Executor
-from echo_ai.execution.providers import ensure_configured
+from echo_ai.execution.providers import ensure_ready
 from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments.schemas import ExperimentCreate, ExperimentReport
 from echo_ai.observability import record_experiment_created
@@ -100,10 +100,16 @@ class ProviderUnavailable(AppError):
     code = "provider_not_configured"
 
 
-def _check_providers(runtime: Runtime, specs: Sequence[ProviderSpec]) -> None:
-    """Refuse, before anything is stored, a provider whose key or base URL is missing."""
+async def _check_providers(
+    session: AsyncSession,
+    runtime: Runtime,
+    specs: Sequence[ProviderSpec],
+    workspace_id: uuid.UUID | None,
+) -> None:
+    """Refuse, before anything is stored, a provider whose key or base URL is missing
+    (on the server, and among the keys the workspace stored)."""
     try:
-        ensure_configured(runtime.settings, specs)
+        await ensure_ready(session, runtime.settings, specs, workspace_id=workspace_id)
     except ProviderNotConfigured as error:
         raise ProviderUnavailable(error.message) from None
 
@@ -154,7 +160,7 @@ async def queue(
     executor once the transaction has committed. A provider without its key, or a run
     the workspace's plan or budget does not allow (:func:`admit`), is refused before
     anything is stored or sent."""
-    _check_providers(runtime, data.provider_specs)
+    await _check_providers(session, runtime, data.provider_specs, workspace_id)
     now = utcnow()
     await admit(
         session,
@@ -658,7 +664,8 @@ async def resume(
     Refuses with :class:`~echo_ai.runs.leases.BatchBusy` (409) while a process still runs
     one of those batches (its lease is held at ``now``) or its chunks wait in the broker.
     """
-    _check_providers(runtime, [ProviderSpec.parse(spec) for spec in experiment.providers])
+    specs = [ProviderSpec.parse(spec) for spec in experiment.providers]
+    await _check_providers(session, runtime, specs, experiment.workspace_id)
     reopened = await run_service.reopen_unfinished(
         session,
         experiment.id,

@@ -51,6 +51,27 @@ class Action(enum.StrEnum):
     MEMBER_ADDED = "member.added"
     MEMBER_ROLE_CHANGED = "member.role_changed"
     MEMBER_REMOVED = "member.removed"
+    BILLING_CHECKOUT_STARTED = "billing.checkout_started"
+    """An owner was sent to Stripe Checkout to subscribe to a plan."""
+    BILLING_PORTAL_OPENED = "billing.portal_opened"
+    SUBSCRIPTION_SYNCED = "billing.subscription_synced"
+    """The workspace's subscription was read from Stripe after a webhook (``details``: the
+    event, the status before and after)."""
+    PAYMENT_FAILED = "billing.payment_failed"
+    """A subscription's payment failed: the plan is kept until ``details.grace_until``."""
+    PAYMENT_RECOVERED = "billing.payment_recovered"
+    PROVIDER_KEY_SET = "provider_key.set"
+    """A workspace stored (or replaced) its key for a vendor: ``details`` name the vendor,
+    the key's last four characters and the base URL, never the key."""
+    PROVIDER_KEY_DELETED = "provider_key.deleted"
+    PROVIDER_KEYS_ROTATED = "provider_keys.rotated"
+    """An operator re-encrypted the stored provider keys under the current secret key."""
+    BUDGET_SET = "workspace.budget_set"
+    """The workspace's monthly budget was set or changed (``details``: ``from``, ``to``)."""
+    BUDGET_CLEARED = "workspace.budget_cleared"
+    EXPERIMENT_BUDGET_SET = "experiment.budget_set"
+    """An experiment's own monthly cap was set or changed (``details``: ``from``, ``to``)."""
+    EXPERIMENT_BUDGET_CLEARED = "experiment.budget_cleared"
 
 
 class ActorKind(enum.StrEnum):
@@ -62,6 +83,8 @@ class ActorKind(enum.StrEnum):
     """Someone at this machine's command line (``echo-ai run``...)."""
     SCHEDULER = "scheduler"
     """The scheduler starting a recurring experiment's run."""
+    STRIPE = "stripe"
+    """Stripe's webhooks: a subscription's change applied to the workspace."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +105,10 @@ class Actor:
     @classmethod
     def scheduler(cls) -> Actor:
         return cls(kind=ActorKind.SCHEDULER)
+
+    @classmethod
+    def stripe(cls) -> Actor:
+        return cls(kind=ActorKind.STRIPE)
 
 
 async def record(

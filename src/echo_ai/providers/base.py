@@ -274,16 +274,18 @@ def sdk_client(
     api_key: str,
     base_url: str | None,
     timeout_seconds: float,
+    follow_redirects: bool = True,
 ) -> _Client:
     """A client of a Stainless-generated vendor SDK (``openai``, ``anthropic``, ``perplexity``).
 
     The SDK's own retries are off (:mod:`echo_ai.providers.retry` owns retrying, so attempts
     never multiply) and it talks over the SDK's aiohttp transport with the same timeout.
+    ``follow_redirects=False`` keeps it at the host it was given (a redirect is an error).
     """
     return client_type(
         api_key=api_key,
         base_url=base_url,
         timeout=timeout_seconds,
         max_retries=0,
-        http_client=http_client_type(timeout=timeout_seconds),
+        http_client=http_client_type(timeout=timeout_seconds, follow_redirects=follow_redirects),
     )

@@ -34,6 +34,9 @@ class OpenAICompatibleProvider:
             api_key=api_key or _PLACEHOLDER_KEY,
             base_url=base_url,
             timeout_seconds=timeout_seconds,
+            # The base URL may be a workspace's, checked not to reach the server's network
+            # (echo_ai.security.outbound): a redirect must not take requests elsewhere.
+            follow_redirects=False,
         )
 
     async def complete(self, request: CompletionRequest) -> Completion:

@@ -8,6 +8,7 @@ API keys digested under older secrets valid during a rotation.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -44,6 +45,11 @@ class KeyRing:
     def peppers(self) -> list[bytes]:
         """API-key peppers: the current one for new keys, all of them for look-ups."""
         return [derive(s, "api-key-pepper") for s in self.secrets]
+
+    def credential_keys(self) -> list[bytes]:
+        """Fernet keys (url-safe base64 of 32 bytes) for the provider keys workspaces store:
+        the current one encrypts, every one decrypts (:mod:`echo_ai.credentials.vault`)."""
+        return [base64.urlsafe_b64encode(derive(s, "provider-credentials")) for s in self.secrets]
 
     @property
     def csrf_secret(self) -> bytes:

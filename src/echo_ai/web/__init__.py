@@ -23,12 +23,15 @@ def page_routers() -> list[APIRouter]:
     """Every page router. Add an area's router here (imported inside, as in
     :func:`echo_ai.app.routers`)."""
     from echo_ai.web.pages.auth import router as auth_router
+    from echo_ai.web.pages.billing import router as billing_router
     from echo_ai.web.pages.brands import router as brands_router
+    from echo_ai.web.pages.costs import router as costs_router
     from echo_ai.web.pages.experiment_actions import router as experiment_actions_router
     from echo_ai.web.pages.experiment_form import router as experiment_form_router
     from echo_ai.web.pages.experiment_view import router as experiment_view_router
     from echo_ai.web.pages.invitations import router as invitations_router
     from echo_ai.web.pages.overview import router as overview_router
+    from echo_ai.web.pages.provider_keys import router as provider_keys_router
     from echo_ai.web.pages.settings import router as settings_router
     from echo_ai.web.pages.usage import router as usage_router
 
@@ -41,7 +44,10 @@ def page_routers() -> list[APIRouter]:
         experiment_actions_router,
         settings_router,
         usage_router,
+        billing_router,
+        provider_keys_router,
         invitations_router,
+        costs_router,
     ]
 
 

@@ -92,6 +92,9 @@ class ServerState:
 
     config: FakeLLMConfig
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    credentials: list[str | None] = field(default_factory=list)
+    """The key each request carried (``Authorization``'s bearer token, Anthropic's
+    ``x-api-key``, Gemini's ``x-goog-api-key``), in the order of :attr:`requests`."""
     rng: random.Random = field(default_factory=random.Random)
     stopping: asyncio.Event | None = None
     """Set when the server shuts down, so stalled requests end at once instead of hanging."""
@@ -99,6 +102,7 @@ class ServerState:
     def reset(self, config: FakeLLMConfig | None = None) -> None:
         self.config = config if config is not None else FakeLLMConfig()
         self.requests.clear()
+        self.credentials.clear()
         self.rng.seed(self.config.seed)
 
 
@@ -114,6 +118,13 @@ def create_app(config: FakeLLMConfig | None = None) -> Starlette:
     app = Starlette(routes=routes)
     app.state.fake = state
     return app
+
+
+def _credential(request: Request) -> str | None:
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        return authorization.removeprefix("Bearer ")
+    return request.headers.get("x-api-key") or request.headers.get("x-goog-api-key")
 
 
 def _endpoint(wire: WireModule, state: ServerState) -> Any:
@@ -132,6 +143,7 @@ async def _handle(wire: WireModule, state: ServerState, request: Request) -> Res
         body = None
     index = len(state.requests)
     state.requests.append((request.url.path, body if isinstance(body, dict) else {}))
+    state.credentials.append(_credential(request))
     if not isinstance(body, dict):
         error = wire.error_body(400, "Request body is not a JSON object.", kind="invalid_request")
         return _json(error, 400)
@@ -257,6 +269,11 @@ class FakeLLMServer:
     @property
     def requests(self) -> list[tuple[str, dict[str, Any]]]:
         return self._state.requests
+
+    @property
+    def credentials(self) -> list[str | None]:
+        """The key each request carried, in the order of :attr:`requests`."""
+        return self._state.credentials
 
     @property
     def request_count(self) -> int:

@@ -29,9 +29,10 @@ from echo_ai.billing.estimate import Estimate, estimate
 from echo_ai.brands import service as brand_service
 from echo_ai.db import utcnow
 from echo_ai.errors import AppError
+from echo_ai.execution.providers import workspace_vendor_statuses
 from echo_ai.experiments import service as experiments
 from echo_ai.experiments.schemas import MAX_ITERATIONS, ExperimentCreate
-from echo_ai.providers.registry import VENDORS, ProviderSpec, VendorStatus, vendor_statuses
+from echo_ai.providers.registry import VENDORS, ProviderSpec
 from echo_ai.schedules import service as schedules
 from echo_ai.schedules.service import SchedulePreview
 from echo_ai.web.brand_fields import (
@@ -300,7 +301,7 @@ async def _page(
     profiles = await brand_service.list_page(session, viewer.workspace_id, limit=MAX_PROFILES)
     brands_open = brands_open or not values.brands.blank or values.brands.has_errors(errors)
     values.brands.padded(1)
-    statuses: list[VendorStatus] = vendor_statuses(state.settings)
+    statuses = await workspace_vendor_statuses(session, state.settings, viewer.workspace_id)
     estimated, estimate_note = estimate_of(values)
     return render(
         request,

@@ -1,0 +1,120 @@
+"""Refusing URLs a workspace gives us that would reach the server's own network (SSRF).
+
+A workspace may point an OpenAI-compatible provider at a base URL of its choosing; the
+server then sends requests there. Unless the operator allows it
+(``ECHO_AI_BILLING__ALLOW_PRIVATE_BASE_URLS``), such a URL must be ``http`` or ``https`` and
+every address its host resolves to must be a public one: no loopback, link-local (the
+cloud metadata service at 169.254.169.254), private (RFC 1918, ``fc00::/7``), shared
+(``100.64.0.0/10``), unspecified, multicast or reserved address, nor one of those wrapped
+in IPv6 (``::ffff:127.0.0.1``, 6to4, Teredo). The check runs when the URL is stored and
+again before each chunk of a run uses it, since what a name resolves to can change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from echo_ai.errors import AppError
+
+MAX_URL_LENGTH = 500
+"""The ``provider_credentials.base_url`` column."""
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class UnsafeURL(AppError):
+    status_code = 422
+    code = "unsafe_base_url"
+
+
+def _embedded_v4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # the client's address
+    if address in ipaddress.IPv6Network("::/96") and int(address) > 1:
+        return ipaddress.IPv4Address(int(address))  # deprecated IPv4-compatible form
+    return None
+
+
+def is_public(address: IPAddress) -> bool:
+    """Whether ``address`` is a public unicast address (and so is anything it wraps)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = _embedded_v4(address)
+        if inner is not None and not is_public(inner):
+            return False
+        if address.ipv4_mapped is not None:
+            return True  # a public IPv4 address, mapped
+    return address.is_global and not (
+        address.is_multicast or address.is_reserved or address.is_unspecified
+    )
+
+
+def parse_base_url(url: str) -> tuple[str, str]:
+    """``(url, host)`` of an ``http``/``https`` URL with a host and no credentials, the
+    URL stripped of surrounding spaces; :class:`UnsafeURL` otherwise."""
+    url = url.strip()
+    if not url:
+        raise UnsafeURL("the base URL is empty")
+    if len(url) > MAX_URL_LENGTH:
+        raise UnsafeURL(f"the base URL is longer than {MAX_URL_LENGTH} characters")
+    if any(not ch.isprintable() or ch.isspace() for ch in url):
+        raise UnsafeURL("the base URL has spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise UnsafeURL("the base URL is not a valid URL") from None
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeURL("the base URL must start with https:// or http://")
+    if not host:
+        raise UnsafeURL("the base URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeURL("the base URL must not carry a user name or password (use the API key)")
+    return url, host
+
+
+async def resolve(host: str, port: int | None = None) -> list[IPAddress]:
+    """Every address ``host`` resolves to (a literal address is itself)."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise UnsafeURL(f"the base URL's host {host!r} does not resolve") from None
+    found: list[IPAddress] = []
+    for _family, _type, _proto, _name, sockaddr in infos:
+        text = str(sockaddr[0]).partition("%")[0]  # an IPv6 zone (fe80::1%eth0)
+        address = ipaddress.ip_address(text)
+        if address not in found:
+            found.append(address)
+    return found
+
+
+async def check_base_url(url: str, *, allow_private: bool) -> str:
+    """``url`` (stripped) if the server may send requests there; :class:`UnsafeURL` (422,
+    saying why) if not. With ``allow_private`` (the operator's choice) only the URL's form
+    is checked."""
+    url, host = parse_base_url(url)
+    if allow_private:
+        return url
+    addresses = await resolve(host)
+    if not addresses:
+        raise UnsafeURL(f"the base URL's host {host!r} does not resolve")
+    for address in addresses:
+        if not is_public(address):
+            raise UnsafeURL(
+                f"the base URL's host {host!r} is at {address}, an address of a private, "
+                "loopback, link-local or reserved network, which this server does not call "
+                "(an operator can allow it with ECHO_AI_BILLING__ALLOW_PRIVATE_BASE_URLS)"
+            )
+    return url
