@@ -23,8 +23,9 @@ is not started at all rather than half-run, the experiment keeps why (``skipped_
 the next run that starts) and the audit log records it (``experiment.run_skipped``).
 
 The first tick of each UTC day (by the ``now`` it is given) also runs the daily
-maintenance tasks (:data:`DAILY_TASKS`: the usage reconciliation,
-:func:`reconcile_usage`), each in its own transaction.
+maintenance tasks (:data:`DAILY_TASKS`: the downgrade of workspaces whose grace period
+after a failed payment is over, :func:`downgrade_lapsed_subscriptions`, and the usage
+reconciliation, :func:`reconcile_usage`), each in its own transaction.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from echo_ai.runs import service as run_service
 from echo_ai.runs.models import ACTIVE_STATUSES, BatchRun, Experiment
 from echo_ai.runs.service import WaitingCheck
 from echo_ai.schedules import cron as schedules
-from echo_ai.workspaces import quotas
+from echo_ai.workspaces import quotas, subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +287,21 @@ async def reconcile_usage(session: AsyncSession, now: datetime, settings: Settin
         )
 
 
+async def downgrade_lapsed_subscriptions(
+    session: AsyncSession, now: datetime, settings: Settings
+) -> None:
+    """Move to ``free`` the workspaces whose payment failed longer ago than the grace
+    period (:func:`echo_ai.workspaces.subscriptions.downgrade_lapsed`; nothing while
+    billing is off)."""
+    downgraded = await subscriptions.downgrade_lapsed(session, now=now, settings=settings)
+    if downgraded:
+        log.warning(
+            "grace period over: %d workspace(s) moved to free: %s",
+            len(downgraded),
+            ", ".join(str(workspace) for workspace in downgraded),
+        )
+
+
 @dataclass(frozen=True)
 class DailyTask:
     """Maintenance the scheduler runs once per UTC day, in a transaction of its own."""
@@ -294,7 +310,10 @@ class DailyTask:
     run: Callable[[AsyncSession, datetime, Settings], Awaitable[None]]
 
 
-DAILY_TASKS: tuple[DailyTask, ...] = (DailyTask("usage reconciliation", reconcile_usage),)
+DAILY_TASKS: tuple[DailyTask, ...] = (
+    DailyTask("subscription grace periods", downgrade_lapsed_subscriptions),
+    DailyTask("usage reconciliation", reconcile_usage),
+)
 """What :meth:`Scheduler.tick` runs on the first tick of each UTC day, in this order."""
 
 
