@@ -19,7 +19,7 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 
 from echo_ai.app import create_app
-from echo_ai.config import Settings, get_settings
+from echo_ai.config import PlanLimits, Settings, get_settings
 from echo_ai.db import create_engine
 from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.models import Base
@@ -99,6 +99,12 @@ def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Setting
     backend = request.getfixturevalue("backend") if "backend" in request.fixturenames else "sqlite"
     url = request.getfixturevalue("postgres_database") if backend == "postgresql" else None
     settings = Settings(data_dir=tmp_path / "data", database_url=url)
+    # Tests build teams of every role and schedule several experiments in one free
+    # workspace: the free plan's member, schedule and monthly figures are raised here, and
+    # the tests of those quotas set the figures they test (tests/billing/test_quotas.py).
+    settings.billing.free = PlanLimits(
+        members=1_000, scheduled_experiments=1_000, iterations_per_month=10_000_000
+    )
     if url is None:
         _start_from(request.getfixturevalue("migrated_sqlite"), settings.data_dir)
     yield settings

@@ -78,6 +78,7 @@ def routers() -> list[APIRouter]:
     from echo_ai.api.routers.experiments import router as experiments_router
     from echo_ai.api.routers.provider_keys import router as provider_keys_router
     from echo_ai.api.routers.schedules import router as schedules_router
+    from echo_ai.api.routers.usage import router as usage_router
     from echo_ai.api.routers.workspaces import router as workspaces_router
 
     return [
@@ -89,6 +90,7 @@ def routers() -> list[APIRouter]:
         experiments_router,
         schedules_router,
         audit_router,
+        usage_router,
         billing_router,
         provider_keys_router,
         costs_router,

@@ -3,6 +3,7 @@ workspace to free; a recovered payment brings the plan back. Time is the test's 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -124,3 +125,27 @@ async def test_nothing_is_downgraded_while_billing_is_off(
     assert await _downgrade(runtime, settings, later) == []  # ``settings``: no Stripe keys
     assert await _state(runtime, workspace_id) == ("team", T0)
     assert await _downgrade(runtime, billing, later) == [workspace_id]
+
+
+async def test_the_schedulers_daily_step_downgrades_a_lapsed_workspace(
+    runtime: Runtime, settings: Settings, fake_stripe: FakeStripeServer
+) -> None:
+    from echo_ai.schedules.scheduler import Scheduler
+
+    billing = with_stripe(settings, fake_stripe.base_url, grace_days=7)
+    workspace_id, _ = await _subscribed(runtime, fake_stripe)
+    async with transaction(runtime.session_factory) as session:
+        workspace = await session.get(Workspace, workspace_id)
+        assert workspace is not None
+        workspace.payment_failed_at = T0
+    scheduler = dataclasses.replace(Scheduler.of(runtime), settings=billing)
+
+    within = await scheduler.tick(now=T0 + timedelta(days=6))
+    assert "subscription grace periods" in within.daily
+    assert (await _state(runtime, workspace_id))[0] == "team"
+    again = await scheduler.tick(now=T0 + timedelta(days=6, hours=1))
+    assert again.daily == []  # once per UTC day
+
+    after = await scheduler.tick(now=T0 + timedelta(days=8))
+    assert "subscription grace periods" in after.daily
+    assert (await _state(runtime, workspace_id))[0] == "free"

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from echo_ai.billing.plans import PLANS, PlanName, experiment_limits, local_limits
+from echo_ai.billing.plans import PLANS, PlanName, local_plan, plan_in_force
 from echo_ai.config import PlanLimits, Settings
-from echo_ai.db import create_engine, create_session_factory, transaction
+from echo_ai.db import create_engine, create_session_factory, transaction, utcnow
 from echo_ai.execution.runtime import Runtime
 from echo_ai.runs.models import BatchRun, Experiment
 from echo_ai.testing.fake_llm import FakeLLMServer
@@ -60,7 +60,7 @@ def test_the_probes_experiment_is_refused_on_free_and_nothing_is_stored(
 
     refused = http.post("/v1/experiments", json=experiment(providers, 10_000), headers=headers)
 
-    assert refused.status_code == 403, refused.text
+    assert refused.status_code == 402, refused.text
     error = refused.json()["error"]
     assert error["code"] == "quota_exceeded"
     assert error["details"] == {
@@ -70,7 +70,7 @@ def test_the_probes_experiment_is_refused_on_free_and_nothing_is_stored(
         "usage": 100_000,
         "requested": 100_000,
     }
-    assert "100,000" in error["message"] and "10,000" in error["message"]
+    assert "100,000" in error["message"] and "2,000" in error["message"]
     assert http.get("/v1/experiments", headers=headers).json()["items"] == []
     assert _count(settings, Experiment) == 0
     assert _count(settings, BatchRun) == 0
@@ -87,7 +87,7 @@ def test_a_run_past_the_iterations_in_flight_waits_for_running_ones(
 
     second = http.post("/v1/experiments", json=experiment(["demo"], 50), headers=headers)
 
-    assert second.status_code == 403, second.text
+    assert second.status_code == 402, second.text
     assert second.json()["error"]["details"] == {
         "limit": "max_iterations_in_flight",
         "plan": "free",
@@ -123,7 +123,7 @@ def test_two_requests_at_once_cannot_both_slip_under_the_limit(
     for thread in threads:
         thread.join()
 
-    assert sorted(answer.status_code for answer in answers) == [202, 403]
+    assert sorted(answer.status_code for answer in answers) == [202, 402]
     assert _count(settings, Experiment) == 1
 
 
@@ -138,40 +138,40 @@ def test_a_rerun_is_held_to_the_same_limits(
 
     rerun = http.post(f"/v1/experiments/{first.json()['id']}/rerun", headers=headers)
 
-    assert rerun.status_code == 403, rerun.text
+    assert rerun.status_code == 402, rerun.text
     assert rerun.json()["error"]["details"]["limit"] == "max_iterations_in_flight"
     assert _count(settings, Experiment) == 1
 
 
 def test_plan_figures_can_be_changed_by_settings() -> None:
     settings = Settings()
-    assert experiment_limits(PlanName.TEAM, settings).max_iterations_per_experiment == (
+    assert plan_in_force(PlanName.TEAM, settings).max_iterations_per_experiment == (
         PLANS[PlanName.TEAM].max_iterations_per_experiment
     )
     settings.billing.team = PlanLimits(max_iterations_per_experiment=123)
-    limits = experiment_limits(PlanName.TEAM, settings)
+    limits = plan_in_force(PlanName.TEAM, settings)
     assert limits.max_iterations_per_experiment == 123
     assert limits.max_iterations_in_flight == PLANS[PlanName.TEAM].max_iterations_in_flight
-    # Every plan refuses the probe's 100,000 iterations but business.
-    assert [PLANS[plan].max_iterations_per_experiment >= 100_000 for plan in PlanName] == [
-        False,
-        False,
-        True,
-    ]
+    # Every plan refuses the probe's 100,000 iterations but business and self-hosted.
+    assert [
+        (PLANS[plan].max_iterations_per_experiment or 10**9) >= 100_000 for plan in PlanName
+    ] == [False, False, True, True]
 
 
 async def test_the_command_lines_workspace_is_not_limited_unless_configured(
     runtime: Runtime,
 ) -> None:
     settings = runtime.settings
-    assert local_limits(settings).unlimited
+    assert local_plan(settings).unlimited
     async with transaction(runtime.session_factory) as session:
-        await quotas.admit_run(session, LOCAL_WORKSPACE_ID, iterations=100_000, settings=settings)
+        await quotas.admit_run(
+            session, LOCAL_WORKSPACE_ID, iterations=100_000, settings=settings, now=utcnow()
+        )
     settings.billing.local = PlanLimits(max_iterations_per_experiment=1_000)
     async with transaction(runtime.session_factory) as session:
         with pytest.raises(quotas.QuotaExceeded) as refused:
             await quotas.admit_run(
-                session, LOCAL_WORKSPACE_ID, iterations=100_000, settings=settings
+                session, LOCAL_WORKSPACE_ID, iterations=100_000, settings=settings, now=utcnow()
             )
     details: dict[str, Any] = refused.value.details
     assert details["plan"] == "local" and details["limit_value"] == 1_000

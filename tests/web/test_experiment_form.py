@@ -399,9 +399,9 @@ async def test_a_quota_refusal_is_shown_in_the_form(
         form(providers=["demo", "openai"], iterations="10000"),
         token_from="/experiments/new",
     )
-    assert response.status_code == 403
+    assert response.status_code == 402
     message = field_error(response.text, "iterations")
-    assert "10,000" in message or "10000" in message
+    assert "20,000" in message and "2,000" in message
     assert 'value="10000"' in response.text
     listed = await client.get("/v1/experiments")
     assert listed.json()["items"] == []

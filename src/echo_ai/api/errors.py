@@ -75,15 +75,15 @@ _ERROR_DOCS: dict[int, tuple[str, dict[str, Any]]] = {
         {"WWW-Authenticate": {"description": "`Bearer`", **_STRING_HEADER}},
     ),
     402: (
-        "The workspace's plan or budget does not cover this (`quota_exceeded`, "
-        "`budget_exhausted`: `details` name the `limit`, its `limit_value`, the `usage` and "
-        "what was `requested`)",
+        "A quota of the workspace's plan (`quota_exceeded`) or its budget "
+        "(`budget_exhausted`) does not allow this now: `details` name the `limit`, the `plan` "
+        "(for a quota), its `limit_value`, the `usage` and what was `requested`",
         {},
     ),
     403: (
         "The caller's role or key scope does not allow this; or the workspace's plan does not "
-        "(`quota_exceeded`: `details` name the `limit`, its `limit_value`, the `usage` and "
-        "what was `requested`)",
+        "include a provider asked for (`plan_forbids_provider`: `details` name the `limit`, "
+        "the `plan`, its `limit_value`, the `usage` and what was `requested`)",
         {},
     ),
     404: ("Not found (also: a workspace the caller is not a member of)", {}),

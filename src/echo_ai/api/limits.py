@@ -65,4 +65,5 @@ async def invite(
         inviter_role=inviter_role,
         ttl=timedelta(days=settings.auth.invitation_days),
         actor=actor,
+        settings=settings,
     )

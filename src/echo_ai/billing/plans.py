@@ -23,6 +23,13 @@ docs/billing.md lists the defaults. ``None`` is no limit.
 
 ``self_hosted`` has no limits; the command line's local workspace (and so a self-hosted
 operator's own runs) has none either unless ``ECHO_AI_BILLING__LOCAL__...`` sets one.
+
+:mod:`echo_ai.workspaces.quotas` enforces them before anything is stored or sent: 402
+``quota_exceeded`` past a figure (a bigger plan lifts it), 403 ``plan_forbids_provider``
+for a vendor outside ``providers``; ``api_requests_per_minute`` is the API's rate limit;
+``retention_days`` is not enforced by the quotas (it is the retention of raw answers,
+shown with the plan). What a workspace has used of them this month
+is :func:`echo_ai.workspaces.quotas.usage_of` (``GET /v1/usage``, ``echo-ai usage``).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from echo_ai.billing.plans import PlanName
-from echo_ai.cli import costs, experiments, production, provider_keys
+from echo_ai.cli import costs, experiments, production, provider_keys, usage
 from echo_ai.cli.errors import friendly_errors
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(experiments.app, name="experiments")
+app.command("usage")(usage.usage)
 app.add_typer(provider_keys.app, name="provider-keys")
 app.add_typer(costs.budget_app, name="budget")
 app.command("costs")(costs.costs)
@@ -260,16 +261,25 @@ def local_workspace_grant(
     (pick it with X-Workspace-ID in the API)."""
     from echo_ai.cli import flows
     from echo_ai.config import get_settings
-    from echo_ai.db import transaction
+    from echo_ai.db import transaction, utcnow
     from echo_ai.privacy.audit import Actor
+    from echo_ai.workspaces import quotas
     from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID, grant
     from echo_ai.workspaces.models import Role
 
+    settings = get_settings()
+
+    async def admit(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+        """The local plan's ``members`` (``ECHO_AI_BILLING__LOCAL__MEMBERS``)."""
+        await quotas.admit_member(
+            session, workspace_id, settings=settings, now=utcnow(), accepting=True
+        )
+
     async def go(runtime: Runtime) -> None:
         async with transaction(runtime.session_factory) as session:
-            await grant(session, email, role=Role(role), actor=Actor.cli())
+            await grant(session, email, role=Role(role), actor=Actor.cli(), admit=admit)
 
-    flows.in_runtime(get_settings(), go)
+    flows.in_runtime(settings, go)
     print(f"{email} is now {role} of the local workspace {LOCAL_WORKSPACE_ID}")
 
 

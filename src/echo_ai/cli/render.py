@@ -179,6 +179,17 @@ def report_renderable(report: ExperimentReport, changes: RunSignificance | None 
         parts.append(Panel(SYNTHETIC_NOTICE, style="bold yellow"))
     for warning in experiment_warnings(experiment, [batch for batch, _ in report.batches]):
         parts.append(Panel(escape(warning), title="warning", style="yellow"))
+    if experiment.skipped_at is not None and experiment.skip_reason:
+        parts.append(
+            Panel(
+                escape(
+                    f"the scheduled run of {experiment.skipped_at:%Y-%m-%d %H:%M} UTC was "
+                    f"skipped: {experiment.skip_reason}"
+                ),
+                title="scheduled run skipped",
+                style="bold red",
+            )
+        )
     status = status_text(experiment.status, report.failed_providers)
     parts.append(
         f"[bold]{experiment.name}[/bold]  id {experiment.id}  status {status}\n"

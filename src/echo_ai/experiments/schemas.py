@@ -85,6 +85,13 @@ class ExperimentCreate(BaseModel):
     """For the offline demo provider: brand name -> chance an answer mentions it."""
     schedule: ScheduleIn | None = None
     """Run the experiment again at these times (it also runs once now)."""
+    budget_usd: (
+        Annotated[Decimal, Field(ge=Decimal("0.01"), max_digits=12, decimal_places=2)] | None
+    ) = None
+    """The most this experiment's runs may cost per calendar month (UTC), in USD, e.g.
+    ``"25.00"``; unset: only the workspace's budget applies. A run whose estimated cost
+    would take the month's spend past it is refused (402 ``budget_exhausted``), and a
+    scheduled run is skipped."""
 
     @field_validator("prompt")
     @classmethod
@@ -572,6 +579,13 @@ class ExperimentDetail(ExperimentOut):
     changes: RunChangesOut | None = None
     """The latest run tested against the previous run and its baseline
     (``GET /v1/experiments/{id}/changes`` has every run's)."""
+    budget_usd: Decimal | None = None
+    """The experiment's own monthly cap in USD (``null``: none)."""
+    skipped_at: datetime | None = None
+    """When the scheduler last skipped a run of this experiment (``null``: the latest
+    scheduled run started)."""
+    skip_reason: str | None = None
+    """Why it was skipped: the quota or budget that refused it, with usage and limit."""
 
     @classmethod
     def of_report(
@@ -588,6 +602,9 @@ class ExperimentDetail(ExperimentOut):
             combinations=combinations_out(report.combinations),
             history=history,
             changes=RunChangesOut.of(changes) if changes is not None else None,
+            budget_usd=report.experiment.budget_usd,
+            skipped_at=report.experiment.skipped_at,
+            skip_reason=report.experiment.skip_reason,
         )
 
 

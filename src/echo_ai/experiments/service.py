@@ -30,6 +30,7 @@ from echo_ai.analysis.scoring import citations_from
 from echo_ai.billing import budgets
 from echo_ai.billing.estimate import estimate_with_history
 from echo_ai.brands import service as brand_service
+from echo_ai.config import Settings
 from echo_ai.db import after_commit, keyset_after, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.execution.executor import Executor
@@ -85,6 +86,7 @@ async def create(
         require_grounding=data.require_grounding,
         user_location=data.user_location.model_dump() if data.user_location else None,
         demo_probabilities=data.demo_probabilities,
+        budget_usd=data.budget_usd,
         runs=0,
     )
     if data.schedule is not None:
@@ -113,6 +115,46 @@ async def _check_providers(
         raise ProviderUnavailable(error.message) from None
 
 
+async def admit(
+    session: AsyncSession,
+    data: ExperimentCreate,
+    *,
+    workspace_id: uuid.UUID,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """Refuse a new run the workspace may not start now: a provider its plan leaves out
+    (403 ``plan_forbids_provider``), a quota it would exceed (402 ``quota_exceeded``: per
+    experiment, per month, in flight, and a schedule past ``scheduled_experiments``), or
+    an estimated cost the budget left this month, or the experiment's own ``budget_usd``,
+    cannot pay for (402 ``budget_exhausted``). Leaves the workspace's row locked."""
+    await quotas.admit_run(
+        session,
+        workspace_id,
+        iterations=data.iterations * len(data.providers),
+        settings=settings,
+        now=now,
+        providers=data.providers,
+    )
+    if data.schedule is not None:
+        await quotas.admit_schedule(session, workspace_id, settings=settings)
+    cost = await estimate_with_history(
+        session,
+        data.prompt,
+        data.provider_specs,
+        data.iterations,
+        grounding=data.grounding,
+        workspace_id=workspace_id,
+    )
+    await budgets.admit_spend(
+        session,
+        workspace_id,
+        estimated_usd=cost.known_usd,
+        now=now,
+        experiment_budget_usd=data.budget_usd,
+    )
+
+
 async def queue(
     session: AsyncSession,
     data: ExperimentCreate,
@@ -124,14 +166,16 @@ async def queue(
 ) -> Experiment:
     """Store an experiment in the workspace, audit it, and start it on the runtime's
     executor once the transaction has committed. A provider without its key, or a run
-    larger than the workspace's plan allows (:mod:`echo_ai.workspaces.quotas`), is refused
-    before anything is stored."""
+    the workspace's plan or budget does not allow (:func:`admit`), is refused before
+    anything is stored or sent."""
     await _check_providers(session, runtime, data.provider_specs, workspace_id)
-    await quotas.admit_run(
+    now = utcnow()
+    await admit(
         session,
-        workspace_id,
-        iterations=data.iterations * len(data.providers),
+        data,
+        workspace_id=workspace_id,
         settings=runtime.settings,
+        now=now,
     )
     created = await create(
         session, data, chunk_size=runtime.settings.runner.chunk_size, workspace_id=workspace_id
@@ -600,6 +644,7 @@ def rerun_input(experiment: Experiment) -> ExperimentCreate:
         "require_grounding": experiment.require_grounding,
         "user_location": experiment.user_location,
         "demo_probabilities": experiment.demo_probabilities,
+        "budget_usd": experiment.budget_usd,
     }
     try:
         return ExperimentCreate.model_validate(configuration)

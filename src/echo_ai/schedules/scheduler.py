@@ -16,9 +16,16 @@ twice: a due experiment is claimed by moving its ``next_run_at`` with a conditio
 UPDATE (compare-and-set on the value read), and on PostgreSQL the rows are read
 ``FOR UPDATE SKIP LOCKED`` so concurrent ticks take different rows instead of waiting.
 A run that is due while the previous one is still going is skipped, not stacked; so is
-one that the workspace's plan does not allow now (:mod:`echo_ai.workspaces.quotas`): it is
-not started at all rather than half-run, and the audit log records why
-(``experiment.run_skipped``).
+one that the workspace's plan does not allow now (:mod:`echo_ai.workspaces.quotas`) or
+whose estimated cost the budget left cannot pay for (:mod:`echo_ai.billing.budgets`): it
+is not started at all rather than half-run, the experiment keeps why (``skipped_at``,
+``skip_reason``, shown by the API, ``echo-ai experiments show`` and its page; cleared by
+the next run that starts) and the audit log records it (``experiment.run_skipped``).
+
+The first tick of each UTC day (by the ``now`` it is given) also runs the daily
+maintenance tasks (:data:`DAILY_TASKS`: the downgrade of workspaces whose grace period
+after a failed payment is over, :func:`downgrade_lapsed_subscriptions`, and the usage
+reconciliation, :func:`reconcile_usage`), each in its own transaction.
 """
 
 from __future__ import annotations
@@ -26,27 +33,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Collection, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from echo_ai.billing import budgets
+from echo_ai.billing import usage as metering_usage
+from echo_ai.billing.estimate import estimate_with_history
 from echo_ai.config import Settings
 from echo_ai.db import rows_changed, transaction, utcnow
 from echo_ai.execution.executor import Executor
 from echo_ai.execution.lease_keeper import LeaseKeeper
 from echo_ai.execution.runtime import Runtime
+from echo_ai.metering.units import month_of
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
+from echo_ai.providers.registry import ProviderSpec
 from echo_ai.runs import leases
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import ACTIVE_STATUSES, BatchRun, Experiment
 from echo_ai.runs.service import WaitingCheck
 from echo_ai.schedules import cron as schedules
-from echo_ai.workspaces import quotas
+from echo_ai.workspaces import quotas, subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +118,7 @@ async def start_due_runs(
                 experiment.id,
             )
             continue
-        if not await _admitted(session, experiment, settings):
+        if not await _admitted(session, experiment, settings, now=now):
             continue
         try:
             batches = await run_service.start_run(
@@ -115,6 +127,8 @@ async def start_due_runs(
         except ValueError:
             log.exception("experiment %s: could not start its scheduled run", experiment.id)
             continue
+        experiment.skipped_at = None
+        experiment.skip_reason = None
         await audit.record_about(
             session,
             Action.RUN_STARTED,
@@ -127,17 +141,47 @@ async def start_due_runs(
     return started
 
 
-async def _admitted(session: AsyncSession, experiment: Experiment, settings: Settings) -> bool:
-    """Whether the workspace's plan allows the run now; if not, the skip is audited."""
+async def _admitted(
+    session: AsyncSession, experiment: Experiment, settings: Settings, *, now: datetime
+) -> bool:
+    """Whether the workspace's plan and budgets allow the run now (the checks of a new
+    run: :func:`echo_ai.workspaces.quotas.admit_run`, then
+    :func:`echo_ai.billing.budgets.admit_spend` with the run's estimated cost and the
+    experiment's own cap). If not, the skip is recorded on the experiment
+    (``skipped_at``, ``skip_reason``) and audited; nothing of the run is stored."""
     if experiment.workspace_id is None:
         return True  # rows from before workspaces: nothing to limit them by
     iterations = experiment.iterations * len(experiment.providers)
     try:
         await quotas.admit_run(
-            session, experiment.workspace_id, iterations=iterations, settings=settings
+            session,
+            experiment.workspace_id,
+            iterations=iterations,
+            settings=settings,
+            now=now,
+            providers=experiment.providers,
         )
-    except quotas.QuotaExceeded as refused:
+        specs = [ProviderSpec.parse(text) for text in experiment.providers]
+        cost = await estimate_with_history(
+            session,
+            experiment.prompt,
+            specs,
+            experiment.iterations,
+            grounding=experiment.grounding,
+            workspace_id=experiment.workspace_id,
+        )
+        await budgets.admit_spend(
+            session,
+            experiment.workspace_id,
+            estimated_usd=cost.known_usd,
+            now=now,
+            experiment_id=experiment.id,
+            experiment_budget_usd=experiment.budget_usd,
+        )
+    except (quotas.QuotaExceeded, quotas.PlanForbidsProvider, budgets.BudgetExhausted) as refused:
         log.warning("experiment %s: scheduled run skipped: %s", experiment.id, refused.message)
+        experiment.skipped_at = now
+        experiment.skip_reason = refused.message
         await audit.record_about(
             session,
             Action.RUN_SKIPPED,
@@ -146,6 +190,9 @@ async def _admitted(session: AsyncSession, experiment: Experiment, settings: Set
             actor=Actor.scheduler(),
             details={"run": experiment.runs + 1, "reason": refused.code, **refused.details},
         )
+        return False
+    except ValueError:
+        log.exception("experiment %s: its providers are not valid any more", experiment.id)
         return False
     return True
 
@@ -224,6 +271,57 @@ async def _has_unfinished_batches(session: AsyncSession, experiment_id: uuid.UUI
     return found is not None
 
 
+async def reconcile_usage(session: AsyncSession, now: datetime, settings: Settings) -> None:
+    """Recompute the usage counters of the month of ``now`` (and of the day before's
+    month, so the first run of a month closes the previous one) from the iterations
+    table (:func:`echo_ai.billing.usage.reconcile`)."""
+    for month in sorted({month_of(now - timedelta(days=1)), month_of(now)}):
+        found = await metering_usage.reconcile(session, month=month)
+        if found.repaired:
+            log.warning(
+                "usage of %s: counters of %d workspace(s) were wrong and are repaired: %s",
+                month,
+                len(found.repaired),
+                ", ".join(str(workspace) for workspace in found.repaired),
+            )
+        log.info(
+            "usage of %s reconciled: %d workspace(s), %d batch(es) read",
+            month,
+            found.workspaces,
+            found.batches,
+        )
+
+
+async def downgrade_lapsed_subscriptions(
+    session: AsyncSession, now: datetime, settings: Settings
+) -> None:
+    """Move to ``free`` the workspaces whose payment failed longer ago than the grace
+    period (:func:`echo_ai.workspaces.subscriptions.downgrade_lapsed`; nothing while
+    billing is off)."""
+    downgraded = await subscriptions.downgrade_lapsed(session, now=now, settings=settings)
+    if downgraded:
+        log.warning(
+            "grace period over: %d workspace(s) moved to free: %s",
+            len(downgraded),
+            ", ".join(str(workspace) for workspace in downgraded),
+        )
+
+
+@dataclass(frozen=True)
+class DailyTask:
+    """Maintenance the scheduler runs once per UTC day, in a transaction of its own."""
+
+    name: str
+    run: Callable[[AsyncSession, datetime, Settings], Awaitable[None]]
+
+
+DAILY_TASKS: tuple[DailyTask, ...] = (
+    DailyTask("subscription grace periods", downgrade_lapsed_subscriptions),
+    DailyTask("usage reconciliation", reconcile_usage),
+)
+"""What :meth:`Scheduler.tick` runs on the first tick of each UTC day, in this order."""
+
+
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 """How a tick hands work to the executor in the background (the in-process executor's
 work lasts as long as the batches); without one, the tick awaits it (the Celery executor
@@ -236,6 +334,8 @@ class TickResult:
     """Experiments whose scheduled run was queued."""
     recovered: list[uuid.UUID] = field(default_factory=list)
     """Stalled batches dispatched again."""
+    daily: list[str] = field(default_factory=list)
+    """The daily tasks run at this tick (the first of a UTC day), by name."""
 
 
 @dataclass
@@ -249,6 +349,11 @@ class Scheduler:
     spawn: Spawn | None = None
     waiting: WaitingCheck | None = None
     """Which batches have chunks waiting in the broker (production mode)."""
+    daily_tasks: Sequence[DailyTask] = DAILY_TASKS
+    last_daily: date | None = None
+    """The UTC day whose daily tasks this scheduler ran (none yet: the first tick runs
+    them). Kept in the process: a restarted beat runs them again that day, which is
+    harmless (each task may run any number of times)."""
 
     @classmethod
     def of(cls, runtime: Runtime, *, spawn: Spawn | None = None) -> Scheduler:
@@ -324,7 +429,27 @@ class Scheduler:
         return TickResult(
             started=list(dict.fromkeys(batch.experiment_id for batch in started)),
             recovered=[batch.id for batch in stalled],
+            daily=await self.run_daily(now),
         )
+
+    async def run_daily(self, now: datetime) -> list[str]:
+        """The daily tasks, if this is the first tick of ``now``'s UTC day; each in its own
+        transaction, a failing one logged without stopping the others (it runs again the
+        next day). The names of the tasks that ran."""
+        today = now.astimezone(UTC).date()
+        if self.last_daily == today:
+            return []
+        self.last_daily = today
+        done: list[str] = []
+        for task in self.daily_tasks:
+            try:
+                async with transaction(self.session_factory) as session:
+                    await task.run(session, now, self.settings)
+            except Exception:
+                log.exception("daily task %r failed; it runs again tomorrow", task.name)
+            else:
+                done.append(task.name)
+        return done
 
     async def _claim_stalled(self, now: datetime) -> list[BatchRun]:
         """Read the candidates, ask the broker about them with no transaction open, then

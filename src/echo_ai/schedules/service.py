@@ -13,6 +13,7 @@ from datetime import datetime
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from echo_ai.config import Settings
 from echo_ai.errors import Conflict
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
@@ -20,6 +21,7 @@ from echo_ai.runs import service as run_service
 from echo_ai.runs.models import Experiment
 from echo_ai.schedules.cron import next_run, next_runs
 from echo_ai.schedules.schemas import ScheduleIn
+from echo_ai.workspaces import quotas
 
 PREVIEW_RUNS = 5
 
@@ -109,9 +111,15 @@ async def set_schedule(
     *,
     actor: Actor,
     now: datetime,
+    settings: Settings,
 ) -> Experiment:
-    """Run the experiment again at the cron times (replaces any schedule; active at once)."""
+    """Run the experiment again at the cron times (replaces any schedule; active at once).
+    A schedule past the plan's ``scheduled_experiments`` is refused (402
+    ``quota_exceeded``); replacing the experiment's own schedule adds none."""
     experiment = await run_service.find_experiment(session, experiment_id, workspace_id)
+    await quotas.admit_schedule(
+        session, workspace_id, settings=settings, experiment_id=experiment.id
+    )
     apply(experiment, schedule, now=now)
     return await _audited(session, experiment, Action.SCHEDULE_SET, actor=actor)
 

@@ -33,6 +33,7 @@ def page_routers() -> list[APIRouter]:
     from echo_ai.web.pages.overview import router as overview_router
     from echo_ai.web.pages.provider_keys import router as provider_keys_router
     from echo_ai.web.pages.settings import router as settings_router
+    from echo_ai.web.pages.usage import router as usage_router
 
     return [
         auth_router,
@@ -42,6 +43,7 @@ def page_routers() -> list[APIRouter]:
         experiment_view_router,
         experiment_actions_router,
         settings_router,
+        usage_router,
         billing_router,
         provider_keys_router,
         invitations_router,

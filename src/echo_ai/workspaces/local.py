@@ -9,6 +9,7 @@ makes it visible to a user with ``echo-ai local-workspace EMAIL``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -40,9 +41,22 @@ async def local_workspace(session: AsyncSession) -> Workspace:
     return created
 
 
-async def grant(session: AsyncSession, email: str, *, role: Role, actor: Actor) -> Membership:
+Admission = Callable[[AsyncSession, uuid.UUID], Awaitable[None]]
+"""Raises if the workspace may not take one more member (the command line passes the
+plan's check, :func:`echo_ai.workspaces.quotas.admit_member`)."""
+
+
+async def grant(
+    session: AsyncSession,
+    email: str,
+    *,
+    role: Role,
+    actor: Actor,
+    admit: Admission | None = None,
+) -> Membership:
     """Make the user with this email a member of the local workspace (or change their
-    role there), so the command line's experiments show in their API and dashboard."""
+    role there), so the command line's experiments show in their API and dashboard. A new
+    member is first ``admit``-ted (a role change adds none)."""
     user = await session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise NotFound(f"no account with the email {email!r}: register it first")
@@ -53,6 +67,8 @@ async def grant(session: AsyncSession, email: str, *, role: Role, actor: Actor) 
         )
     )
     if membership is None:
+        if admit is not None:
+            await admit(session, workspace.id)
         membership = Membership(workspace_id=workspace.id, user_id=user.id, role=role)
         session.add(membership)
         action = Action.MEMBER_ADDED

@@ -39,12 +39,14 @@ from echo_ai.auth import service as auth_service
 from echo_ai.auth.models import User
 from echo_ai.auth.schemas import Credentials, PasswordChange, Registration
 from echo_ai.billing.plans import PlanName
+from echo_ai.config import Settings
 from echo_ai.db import rows_changed, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor, ActorKind
 from echo_ai.security.credentials import Refusal
 from echo_ai.security.refresh import hash_token
+from echo_ai.workspaces import quotas
 from echo_ai.workspaces.models import Invitation, Membership, Role, Workspace
 
 INVITATION_TOKEN_PREFIX = "echo_inv_"
@@ -248,11 +250,13 @@ async def invite(
     inviter_role: Role,
     ttl: timedelta,
     actor: Actor,
+    settings: Settings,
 ) -> NewInvitation:
     """A pending invitation for ``email`` (already normalised) to join with ``role``.
 
     A pending invitation of the same address to the same workspace is replaced, so a
-    lost token is fixed by inviting again.
+    lost token is fixed by inviting again. One past the plan's ``members`` (members and
+    pending invitations) is refused (:class:`~echo_ai.workspaces.quotas.QuotaExceeded`).
     """
     _check_grant(inviter_role, role)
     workspace = await session.get(Workspace, workspace_id)
@@ -267,6 +271,9 @@ async def invite(
     )
     if member is not None:
         raise Conflict("this address already belongs to a member of the workspace")
+    await quotas.admit_member(
+        session, workspace_id, settings=settings, now=utcnow(), inviting=email
+    )
     replaced = await rows_changed(
         session,
         delete(Invitation).where(
@@ -401,14 +408,16 @@ def _may_grant(inviter_role: Role | None, role: Role) -> bool:
 
 
 async def accept(
-    session: AsyncSession, user: User, token: str, *, actor: Actor
+    session: AsyncSession, user: User, token: str, *, actor: Actor, settings: Settings
 ) -> tuple[Membership, Workspace]:
     """Join the invitation's workspace as ``user``, whose email must be the invited one.
 
     Unknown, expired, accepted and revoked tokens, a token for another address, and one
     whose inviter may no longer grant its role (left, or no longer an owner or admin)
     are all the same :class:`NoSuchInvitation` (404). An existing member gets
-    :class:`Conflict` and the invitation stays usable until it expires.
+    :class:`Conflict` and the invitation stays usable until it expires; so does one that
+    the plan's ``members`` no longer leaves room for
+    (:class:`~echo_ai.workspaces.quotas.QuotaExceeded`).
     """
     now = utcnow()
     row = (
@@ -437,6 +446,9 @@ async def accept(
         raise NoSuchInvitation(Refusal.ENDED)
     if await _membership_of(session, invitation.workspace_id, user.id) is not None:
         raise Conflict("you are already a member of this workspace")
+    await quotas.admit_member(
+        session, invitation.workspace_id, settings=settings, now=now, accepting=True
+    )
     claimed = await rows_changed(
         session,
         update(Invitation)

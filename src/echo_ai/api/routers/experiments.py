@@ -71,7 +71,7 @@ class ExperimentQueued(ExperimentDetail):
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExperimentQueued,
-    responses=error_responses(*BODY_ERRORS),
+    responses=error_responses(*BODY_ERRORS, 402, 403),
 )
 async def create_experiment(
     data: ExperimentCreate,
@@ -351,7 +351,7 @@ async def cancel_experiment(
     "/{experiment_id}/rerun",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExperimentDetail,
-    responses=error_responses(400),
+    responses=error_responses(400, 402, 403),
 )
 async def rerun_experiment(
     experiment_id: uuid.UUID,

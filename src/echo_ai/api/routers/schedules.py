@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from echo_ai.api.auth import PrincipalActor, WritePrincipal
-from echo_ai.api.deps import SessionDep
+from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
 from echo_ai.db import utcnow
 from echo_ai.schedules import service as schedules
@@ -21,18 +21,26 @@ router = APIRouter(
 @router.put(
     "/{experiment_id}/schedule",
     response_model=ScheduleOut,
-    responses=error_responses(*BODY_ERRORS),
+    responses=error_responses(*BODY_ERRORS, 402),
 )
 async def set_schedule(
     experiment_id: uuid.UUID,
     data: ScheduleIn,
     principal: WritePrincipal,
     session: SessionDep,
+    state: StateDep,
     actor: PrincipalActor,
 ) -> ScheduleOut | None:
-    """Run the experiment again at the cron times (replaces any schedule; active at once)."""
+    """Run the experiment again at the cron times (replaces any schedule; active at once).
+    402 ``quota_exceeded`` past the plan's experiments with a schedule."""
     experiment = await schedules.set_schedule(
-        session, principal.workspace_id, experiment_id, data, actor=actor, now=utcnow()
+        session,
+        principal.workspace_id,
+        experiment_id,
+        data,
+        actor=actor,
+        now=utcnow(),
+        settings=state.settings,
     )
     return ScheduleOut.of(experiment)
 

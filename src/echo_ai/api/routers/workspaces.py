@@ -72,7 +72,7 @@ async def list_workspaces(user: CurrentUser, session: SessionDep) -> list[Worksp
     "/v1/invitations",
     status_code=status.HTTP_201_CREATED,
     response_model=InvitationCreated,
-    responses=error_responses(*BODY_ERRORS, 409, 429),
+    responses=error_responses(*BODY_ERRORS, 402, 409, 429),
 )
 async def create_invitation(
     data: InvitationCreate,
@@ -131,7 +131,7 @@ async def revoke_invitation(
     "/v1/invitations/accept",
     status_code=status.HTTP_201_CREATED,
     response_model=WorkspaceOut,
-    responses=error_responses(*BODY_ERRORS, 409),
+    responses=error_responses(*BODY_ERRORS, 402, 409),
 )
 async def accept_invitation(
     data: InvitationAccept,
@@ -139,6 +139,7 @@ async def accept_invitation(
     session: SessionDep,
     actor: PrincipalActor,
     guesses: GuessesDep,
+    state: StateDep,
 ) -> WorkspaceOut:
     """Join a workspace with an invitation token, signed in with the invited address.
 
@@ -148,7 +149,9 @@ async def accept_invitation(
     limit).
     """
     try:
-        membership, workspace = await workspaces.accept(session, user, data.token, actor=actor)
+        membership, workspace = await workspaces.accept(
+            session, user, data.token, actor=actor, settings=state.settings
+        )
     except workspaces.NoSuchInvitation as refused:
         await guesses.count(refused.refusal)
         raise

@@ -36,6 +36,7 @@ from echo_ai.web.pages.experiment_form import (
 )
 from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import Viewer, WriteViewer
+from echo_ai.workspaces.quotas import QuotaExceeded
 
 router = APIRouter(include_in_schema=False)
 
@@ -292,7 +293,11 @@ async def schedule_page(
 
 @router.post("/experiments/{experiment_id}/schedule")
 async def set_schedule(
-    request: Request, experiment_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
+    request: Request,
+    experiment_id: uuid.UUID,
+    viewer: WriteViewer,
+    session: SessionDep,
+    state: StateDep,
 ) -> Response:
     form = await form_fields(request)
     values = ExperimentFields.from_form(form, [], viewer.tz.key)
@@ -307,9 +312,25 @@ async def set_schedule(
             ("cron" if key == FORM_ERROR else key): message for key, message in checked.items()
         }
         return _schedule_page(request, viewer, experiment, values, errors=errors, status_code=422)
-    await schedules.set_schedule(
-        session, viewer.workspace_id, experiment_id, checked, actor=viewer.actor, now=utcnow()
-    )
+    try:
+        await schedules.set_schedule(
+            session,
+            viewer.workspace_id,
+            experiment_id,
+            checked,
+            actor=viewer.actor,
+            now=utcnow(),
+            settings=state.settings,
+        )
+    except QuotaExceeded as refused:
+        return _schedule_page(
+            request,
+            viewer,
+            experiment,
+            values,
+            errors={"cron": refused.message},
+            status_code=refused.status_code,
+        )
     return see_other(request, _page_of(experiment_id))
 
 

@@ -46,13 +46,14 @@ from echo_ai.web.format import local_time
 from echo_ai.web.forms import FORM_ERROR, form_fields, form_lists, validate
 from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import CurrentViewer, Viewer, WriteViewer
-from echo_ai.workspaces.quotas import QuotaExceeded
+from echo_ai.workspaces.quotas import PlanForbidsProvider, QuotaExceeded
 
 router = APIRouter(include_in_schema=False)
 
 REFUSED_FIELDS: dict[type[AppError], str] = {
     experiments.ProviderUnavailable: "providers",
     QuotaExceeded: "iterations",
+    PlanForbidsProvider: "providers",
 }
 """Where the form shows a refusal of the use case (others go above the form)."""
 

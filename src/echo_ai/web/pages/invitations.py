@@ -56,7 +56,9 @@ async def accept_invitation(
     if isinstance(data, dict):
         return refused(404, workspaces.NO_SUCH_INVITATION)
     try:
-        _, workspace = await workspaces.accept(session, viewer.user, data.token, actor=viewer.actor)
+        _, workspace = await workspaces.accept(
+            session, viewer.user, data.token, actor=viewer.actor, settings=state.settings
+        )
     except workspaces.NoSuchInvitation as refusal:
         await guesses.count(refusal.refusal)
         return refused(404, refusal.message)
