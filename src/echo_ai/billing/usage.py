@@ -24,9 +24,9 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from echo_ai.db import utcnow
+from echo_ai.db import transaction, utcnow
 from echo_ai.metering.models import ExperimentMonth, SpendLine, UsageMonth
 from echo_ai.metering.units import month_of, to_nano, to_usd
 from echo_ai.runs.models import ACTIVE_STATUSES, BatchRun, Experiment, ExperimentStatus, Iteration
@@ -204,6 +204,13 @@ async def _batch_totals(
         count += 1
         cost += to_nano(value)
     return count, cost
+
+
+async def workspaces_to_reconcile(session: AsyncSession, *, month: str) -> list[uuid.UUID]:
+    """The workspaces whose counters of ``month`` :func:`reconcile` would recompute: those
+    with a counter that month, and those with a batch that could have stored in it."""
+    start, end = month_bounds(month)
+    return await _workspaces_to_reconcile(session, month, start, end)
 
 
 async def _workspaces_to_reconcile(
@@ -415,3 +422,24 @@ async def reconcile(
         await _reconcile_workspace(session, workspace_id, month, start, end, result)
     await session.flush()
     return result
+
+
+async def reconcile_each(
+    session_factory: async_sessionmaker[AsyncSession], *, month: str
+) -> Reconciled:
+    """:func:`reconcile` every workspace of ``month``, each in a transaction of its own
+    whose first statement takes the write lock (the month row's), so that no transaction
+    holds SQLite's write lock for long, nor reads before it writes (a stale snapshot);
+    the list of workspaces is read in a transaction of its own first. A workspace added
+    meanwhile is reconciled the next time."""
+    async with transaction(session_factory) as session:
+        chosen = await workspaces_to_reconcile(session, month=month)
+    total = Reconciled(month=month)
+    for workspace_id in chosen:
+        async with transaction(session_factory) as session:
+            found = await reconcile(session, month=month, workspaces=[workspace_id])
+        total.workspaces += found.workspaces
+        total.batches += found.batches
+        total.repaired.extend(found.repaired)
+        total.reservations_cleared += found.reservations_cleared
+    return total

@@ -52,14 +52,15 @@ def usage(
 
     async def go(runtime: Runtime) -> quotas.UsageOut:
         now = utcnow()
-        async with transaction(runtime.session_factory) as session:
-            if reconcile:
-                found = await metering_usage.reconcile(session, month=month_of(now))
-                typer.echo(
-                    f"reconciled {found.month}: {found.workspaces} workspace(s), "
-                    f"{len(found.repaired)} repaired",
-                    err=True,
-                )
+        if reconcile:
+            found = await metering_usage.reconcile_each(
+                runtime.session_factory, month=month_of(now)
+            )
+            typer.echo(
+                f"reconciled {found.month}: {found.workspaces} workspace(s), "
+                f"{len(found.repaired)} repaired",
+                err=True,
+            )
         async with transaction(runtime.session_factory) as session:
             if workspace is None:
                 workspace_id = (await local_workspace(session)).id

@@ -25,7 +25,7 @@ the next run that starts) and the audit log records it (``experiment.run_skipped
 The first tick of each UTC day (by the ``now`` it is given) also runs the daily
 maintenance tasks (:data:`DAILY_TASKS`: the downgrade of workspaces whose grace period
 after a failed payment is over, :func:`downgrade_lapsed_subscriptions`, and the usage
-reconciliation, :func:`reconcile_usage`), each in its own transaction.
+reconciliation, :func:`reconcile_usage`, a workspace per transaction).
 """
 
 from __future__ import annotations
@@ -271,12 +271,14 @@ async def _has_unfinished_batches(session: AsyncSession, experiment_id: uuid.UUI
     return found is not None
 
 
-async def reconcile_usage(session: AsyncSession, now: datetime, settings: Settings) -> None:
+async def reconcile_usage(
+    session_factory: async_sessionmaker[AsyncSession], now: datetime, settings: Settings
+) -> None:
     """Recompute the usage counters of the month of ``now`` (and of the day before's
     month, so the first run of a month closes the previous one) from the iterations
-    table (:func:`echo_ai.billing.usage.reconcile`)."""
+    table, a workspace per transaction (:func:`echo_ai.billing.usage.reconcile_each`)."""
     for month in sorted({month_of(now - timedelta(days=1)), month_of(now)}):
-        found = await metering_usage.reconcile(session, month=month)
+        found = await metering_usage.reconcile_each(session_factory, month=month)
         if found.repaired:
             log.warning(
                 "usage of %s: counters of %d workspace(s) were wrong and are repaired: %s",
@@ -293,12 +295,13 @@ async def reconcile_usage(session: AsyncSession, now: datetime, settings: Settin
 
 
 async def downgrade_lapsed_subscriptions(
-    session: AsyncSession, now: datetime, settings: Settings
+    session_factory: async_sessionmaker[AsyncSession], now: datetime, settings: Settings
 ) -> None:
     """Move to ``free`` the workspaces whose payment failed longer ago than the grace
-    period (:func:`echo_ai.workspaces.subscriptions.downgrade_lapsed`; nothing while
-    billing is off)."""
-    downgraded = await subscriptions.downgrade_lapsed(session, now=now, settings=settings)
+    period (:func:`echo_ai.workspaces.subscriptions.downgrade_lapsed`, in one transaction;
+    nothing while billing is off)."""
+    async with transaction(session_factory) as session:
+        downgraded = await subscriptions.downgrade_lapsed(session, now=now, settings=settings)
     if downgraded:
         log.warning(
             "grace period over: %d workspace(s) moved to free: %s",
@@ -309,10 +312,11 @@ async def downgrade_lapsed_subscriptions(
 
 @dataclass(frozen=True)
 class DailyTask:
-    """Maintenance the scheduler runs once per UTC day, in a transaction of its own."""
+    """Maintenance the scheduler runs once per UTC day: ``run(session_factory, now,
+    settings)`` opens the transactions it needs (short ones: SQLite has one writer)."""
 
     name: str
-    run: Callable[[AsyncSession, datetime, Settings], Awaitable[None]]
+    run: Callable[[async_sessionmaker[AsyncSession], datetime, Settings], Awaitable[None]]
 
 
 DAILY_TASKS: tuple[DailyTask, ...] = (
@@ -433,9 +437,9 @@ class Scheduler:
         )
 
     async def run_daily(self, now: datetime) -> list[str]:
-        """The daily tasks, if this is the first tick of ``now``'s UTC day; each in its own
-        transaction, a failing one logged without stopping the others (it runs again the
-        next day). The names of the tasks that ran."""
+        """The daily tasks, if this is the first tick of ``now``'s UTC day; a failing one
+        is logged without stopping the others (it runs again the next day). The names of
+        the tasks that ran."""
         today = now.astimezone(UTC).date()
         if self.last_daily == today:
             return []
@@ -443,8 +447,7 @@ class Scheduler:
         done: list[str] = []
         for task in self.daily_tasks:
             try:
-                async with transaction(self.session_factory) as session:
-                    await task.run(session, now, self.settings)
+                await task.run(self.session_factory, now, self.settings)
             except Exception:
                 log.exception("daily task %r failed; it runs again tomorrow", task.name)
             else:
