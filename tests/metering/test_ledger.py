@@ -16,7 +16,7 @@ from echo_ai.db import create_engine, create_session_factory, transaction
 from echo_ai.metering import ledger
 from echo_ai.metering.ledger import Caps, Refusal, Reservation, StoredLine
 from echo_ai.metering.models import ExperimentMonth, SpendLine, UsageMonth, WorkspaceBudget
-from echo_ai.metering.units import month_of, to_nano, to_usd
+from echo_ai.metering.units import UsdText, month_of, to_nano, to_usd, usd_text
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -30,6 +30,21 @@ def test_nano_dollars_are_exact_and_unknown_is_nothing() -> None:
     assert to_nano(None) == 0
     assert to_usd(to_nano(Decimal("12.345678901"))) == Decimal("12.345678901")
     assert to_usd(0) == 0
+
+
+def test_amounts_answer_as_plain_decimals() -> None:
+    """``str`` of a Decimal writes whole tens as ``1E+1`` and tiny amounts with an exponent:
+    the API's money is written without one."""
+    from pydantic import BaseModel
+
+    class Out(BaseModel):
+        usd: UsdText
+
+    assert usd_text(to_usd(10_000_000_000)) == "10.00"
+    assert usd_text(to_usd(500)) == "0.0000005"
+    assert usd_text(Decimal("1E+1")) == "10.00"
+    assert Out(usd=to_usd(10_000_000_000)).model_dump_json() == '{"usd":"10.00"}'
+    assert Out(usd=to_usd(5)).model_dump_json() == '{"usd":"0.000000005"}'
 
 
 def test_a_month_is_the_utc_calendar_month() -> None:

@@ -20,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from echo_ai.config import Settings
 from echo_ai.errors import AppError, NotFound
 from echo_ai.metering.models import UsageMonth, WorkspaceBudget
-from echo_ai.metering.units import month_of, to_usd
+from echo_ai.metering.units import month_of, to_usd, usd_text
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import Experiment
 
-from .spend_schemas import BudgetStatusOut, checked_usd, parse_usd, usd_text
+from .spend_schemas import BudgetStatusOut, checked_usd, parse_usd
 
 # The workspaces package sits above billing: its table is read by name, for existence only.
 _workspaces = table("workspaces", column("id", Uuid()))

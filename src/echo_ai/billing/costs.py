@@ -25,10 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.errors import AppError
 from echo_ai.metering.models import SpendLine
-from echo_ai.metering.units import month_of, to_usd
+from echo_ai.metering.units import month_of, to_usd, usd_text
 from echo_ai.runs.models import Experiment
 
-from .spend_schemas import CostLineOut, CostReportOut, GroupBy, usd_text
+from .spend_schemas import CostLineOut, CostReportOut, GroupBy
 
 MAX_MONTHS = 36
 """The longest month range one report covers."""

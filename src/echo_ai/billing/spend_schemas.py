@@ -51,18 +51,6 @@ def parse_usd(text: str, *, typed: bool = False) -> Decimal:
 GroupBy = Literal["month", "provider", "experiment"]
 
 
-def usd_text(amount: Decimal) -> str:
-    """A USD amount as a plain decimal string (no exponent, no trailing zeros past cents)."""
-    text = format(amount, "f")
-    if "." in text:
-        whole, fraction = text.split(".")
-        fraction = fraction.rstrip("0").ljust(2, "0")
-        text = f"{whole}.{fraction}"
-    else:
-        text += ".00"
-    return text
-
-
 class BudgetIn(BaseModel):
     """A monthly budget: the hard cap of the workspace's (or an experiment's) LLM spend."""
 

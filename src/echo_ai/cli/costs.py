@@ -152,12 +152,12 @@ def experiment_budget(
     """Cap one experiment's spend per calendar month (within the workspace's budget), or
     remove its cap with --clear."""
     from echo_ai.billing import budget_settings
-    from echo_ai.billing.spend_schemas import usd_text
     from echo_ai.cli import flows
     from echo_ai.cli.errors import USAGE_ERROR, fail
     from echo_ai.config import get_settings
     from echo_ai.db import transaction
     from echo_ai.experiments import service as experiment_service
+    from echo_ai.metering.units import usd_text
     from echo_ai.privacy.audit import Actor
 
     if clear_cap == (amount is not None):
@@ -207,10 +207,10 @@ def costs(
     from rich.table import Table
 
     from echo_ai.billing import costs as cost_reports
-    from echo_ai.billing.spend_schemas import usd_text
     from echo_ai.cli import flows
     from echo_ai.config import get_settings
     from echo_ai.db import transaction, utcnow
+    from echo_ai.metering.units import usd_text
 
     # Checked before the database is opened: a typo costs nothing.
     cost_reports.month_range(from_month, to_month, now=utcnow())

@@ -28,7 +28,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -39,6 +38,7 @@ from echo_ai.billing import usage as metering_usage
 from echo_ai.billing.plans import Plan, PlanName, local_plan, plan_in_force
 from echo_ai.config import Settings
 from echo_ai.errors import AppError
+from echo_ai.metering.units import UsdText
 from echo_ai.providers.registry import ProviderSpec
 from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID
 from echo_ai.workspaces.models import Invitation, Membership, Workspace
@@ -363,9 +363,9 @@ class UsageOut(BaseModel):
     against the iterations table)."""
     iterations_in_flight: int
     """Iterations queued or running, not stored yet."""
-    cost_usd: Decimal
+    cost_usd: UsdText
     """What the iterations stored this month cost (prices with fees), as a decimal string."""
-    reserved_usd: Decimal
+    reserved_usd: UsdText
     """Cost reserved by calls in flight."""
     max_iterations_per_experiment: int | None
     """Iterations one run may ask for (iterations x providers; ``null``: no limit)."""

@@ -24,9 +24,9 @@ from echo_ai.billing.spend_schemas import (
     CostReportOut,
     ExperimentBudgetOut,
     GroupBy,
-    usd_text,
 )
 from echo_ai.db import utcnow
+from echo_ai.metering.units import usd_text
 from echo_ai.text import SingleLine
 
 router = APIRouter(tags=["costs"], responses=error_responses(*AUTH_ERRORS, 422))

@@ -19,10 +19,10 @@ from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.billing import budget_settings, costs
 from echo_ai.billing.budget_settings import InvalidBudget
 from echo_ai.billing.costs import GROUPS, InvalidMonths
-from echo_ai.billing.spend_schemas import GroupBy, usd_text
+from echo_ai.billing.spend_schemas import GroupBy
 from echo_ai.db import utcnow
 from echo_ai.experiments import service as experiments
-from echo_ai.metering.units import month_of
+from echo_ai.metering.units import month_of, usd_text
 from echo_ai.web.forms import form_fields
 from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import CurrentViewer, ManagerViewer, Viewer, WriteViewer
