@@ -83,16 +83,16 @@ async def create_experiment(
     """Queue an experiment: one batch run per provider. Work starts once it is stored.
     The response carries the run's cost estimate (``POST /v1/experiments/estimate`` gives
     it without storing anything)."""
-    estimated = await _estimate(session, data, principal.workspace_id)
-    created = await experiments.queue(
+    queued = await experiments.queue(
         session,
         data,
         workspace_id=principal.workspace_id,
         actor=actor,
         runtime=state.runtime,
     )
-    detail = ExperimentDetail.of_report(await experiments.load_report(session, created.id))
-    return ExperimentQueued(**dict(detail), estimate=estimated)
+    report = await experiments.load_report(session, queued.experiment.id)
+    detail = ExperimentDetail.of_report(report)
+    return ExperimentQueued(**dict(detail), estimate=EstimateOut.of(queued.estimate))
 
 
 async def _estimate(
@@ -362,13 +362,13 @@ async def rerun_experiment(
 ) -> ExperimentDetail:
     """Queue a new experiment with the same configuration. Work starts once it is stored."""
     original = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
-    created = await experiments.rerun(
+    queued = await experiments.rerun(
         session,
         original,
         actor=actor,
         runtime=state.runtime,
     )
-    return ExperimentDetail.of_report(await experiments.load_report(session, created.id))
+    return ExperimentDetail.of_report(await experiments.load_report(session, queued.experiment.id))
 
 
 @router.post(
