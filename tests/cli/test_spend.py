@@ -123,7 +123,19 @@ def test_resume_is_refused_until_the_budget_allows(
     assert "the workspace's budget" in err and "raise the budget" in err
     assert openai.request_count == sent  # nothing sent
 
+    # The budget allows it now, but a plan that leaves out OpenAI refuses the resume too.
     _set_budget(Decimal(100))
+    monkeypatch.setenv("ECHO_AI_BILLING__LOCAL__PROVIDERS", '["demo"]')
+    get_settings.cache_clear()
+    code, _, err = invoke("experiments", "resume", document["id"][:8])
+    assert code == 2
+    assert "does not include openai" in err
+    assert openai.request_count == sent  # nothing sent
+    code, out, _ = invoke("experiments", "show", document["id"][:8], "--json")
+    assert json.loads(out)["status"] == "budget_exhausted"  # nothing reopened
+
+    monkeypatch.delenv("ECHO_AI_BILLING__LOCAL__PROVIDERS")
+    get_settings.cache_clear()
     code, out, err = invoke("experiments", "resume", document["id"][:8], "--json")
     assert code == 0, err
     assert json.loads(out)["status"] == "completed"
