@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
@@ -129,3 +130,26 @@ def storable(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(storable(item) for item in value)
     return value
+
+
+def usd(value: float | Decimal) -> str:
+    """Dollars: cents for amounts from a dollar up, more digits below (``$0.0042``),
+    ``<$0.0001`` for a cost too small for four decimals but not nothing, and a leading
+    minus sign for negative amounts (``−$2.00``)."""
+    amount = float(value)
+    if amount == 0:
+        return "$0.00"
+    size = abs(amount)
+    if size < SMALLEST_USD:
+        return "<$0.0001" if amount > 0 else ">−$0.0001"
+    sign = "−" if amount < 0 else ""
+    if size >= 1:
+        return f"{sign}${size:,.2f}"
+    if size < 0.01:
+        return f"{sign}${size:.4f}".rstrip("0").rstrip(".")
+    return f"{sign}${size:.2f}"
+
+
+SMALLEST_USD = 0.0001
+"""The smallest amount :func:`usd` writes in digits; below it (and above zero) the reader
+sees ``<$0.0001``, not a misleading ``$0``."""

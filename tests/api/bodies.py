@@ -59,6 +59,7 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
         },
         "demo_probabilities": {"HubSpot": 0.5},
         "schedule": {"cron": "0 9 * * 1", "timezone": "Europe/Paris"},
+        "budget_usd": "25.00",
     },
     RescoreIn: {"brands": BRANDS},
     BrandProfileIn: {

@@ -180,7 +180,7 @@ def test_a_run_the_budget_cannot_pay_for_is_never_sent(
     code, _, err = invoke(*RUN, "--iterations", "1000", "--provider", "openai:gpt-4o-mini")
 
     assert code == 2, err
-    assert "the workspace's budget of $0.00 this month has $0.00 left" in err
+    assert "the workspace's budget of $0.001 this month has $0.001 left" in err
     assert rows() == NOTHING
     assert fake_llm.requests == []
 

@@ -22,10 +22,11 @@ from echo_ai.cli import app
 from echo_ai.config import get_settings
 from echo_ai.db import create_engine, create_session_factory, transaction
 from echo_ai.metering.models import WorkspaceBudget
-from echo_ai.providers.assumed import assumed_cost
+from echo_ai.providers.assumed import ASSUMED_OUTPUT_TOKENS, assumed_cost
 from echo_ai.providers.synthetic import approximate_tokens
 from echo_ai.testing.fake_llm import FakeLLMServer
 from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID
+from tests.providers.bodies import body
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 
@@ -93,11 +94,20 @@ def test_above_the_threshold_without_a_terminal_it_is_refused_unless_yes(
     assert json.loads(out)["status"] == "completed" and openai.request_count == 4
 
 
-def test_resume_is_refused_until_the_budget_allows(openai: FakeLLMServer) -> None:
+def test_resume_is_refused_until_the_budget_allows(
+    openai: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The run is admitted (its estimate fits the budget) but its answers are far longer
+    # than the estimate assumes, so the budget stops it after the first call (one at a
+    # time: no call is reserved before the first one's cost is stored).
+    monkeypatch.setenv("ECHO_AI_RUNNER__CONCURRENCY_PER_PROVIDER", "1")
     per_call = assumed_cost("openai", "gpt-4o-mini", approximate_tokens(PROMPT), grounding=False)
     assert per_call is not None
+    long_answer = body("openai", "chat_completion_stop_runner")
+    long_answer["usage"]["completion_tokens"] = 40 * ASSUMED_OUTPUT_TOKENS
+    openai.config.bodies = [long_answer]
     assert invoke("experiments", "list")[0] == 0  # the database exists
-    _set_budget(per_call * 2)
+    _set_budget(per_call * 12)
     code, out, err = invoke(
         *RUN, "--provider", "openai:gpt-4o-mini", "--iterations", "12", "--json"
     )
@@ -113,7 +123,19 @@ def test_resume_is_refused_until_the_budget_allows(openai: FakeLLMServer) -> Non
     assert "the workspace's budget" in err and "raise the budget" in err
     assert openai.request_count == sent  # nothing sent
 
+    # The budget allows it now, but a plan that leaves out OpenAI refuses the resume too.
     _set_budget(Decimal(100))
+    monkeypatch.setenv("ECHO_AI_BILLING__LOCAL__PROVIDERS", '["demo"]')
+    get_settings.cache_clear()
+    code, _, err = invoke("experiments", "resume", document["id"][:8])
+    assert code == 2
+    assert "does not include openai" in err
+    assert openai.request_count == sent  # nothing sent
+    code, out, _ = invoke("experiments", "show", document["id"][:8], "--json")
+    assert json.loads(out)["status"] == "budget_exhausted"  # nothing reopened
+
+    monkeypatch.delenv("ECHO_AI_BILLING__LOCAL__PROVIDERS")
+    get_settings.cache_clear()
     code, out, err = invoke("experiments", "resume", document["id"][:8], "--json")
     assert code == 0, err
     assert json.loads(out)["status"] == "completed"

@@ -174,7 +174,7 @@ async def test_a_skipped_run_is_recorded_on_the_experiment_and_shown_everywhere(
     assert started == [] and await _batches(runtime, experiment_id) == 1
     detail = (await client.get(f"/v1/experiments/{experiment_id}")).json()
     assert detail["skipped_at"].startswith("2030-05-17T09:30")
-    assert "the workspace's budget of $0.00 this month" in detail["skip_reason"]
+    assert "the workspace's budget of $0.0001 this month" in detail["skip_reason"]
     async with transaction(runtime.session_factory) as session:
         events = list(
             await session.scalars(

@@ -134,20 +134,24 @@ async def test_change_since_the_previous_run_is_marked_when_significant(
     runtime = app_runtime(app)
     workspace_id = await personal_workspace(app, "ada@example.com")
     async with transaction(runtime.session_factory) as session:
-        moving = await experiment_service.queue(
-            session,
-            experiment_input(iterations=150, demo_probabilities={"HubSpot": 0.62}),
-            workspace_id=workspace_id,
-            actor=Actor.cli(),
-            runtime=runtime,
-        )
-        steady = await experiment_service.queue(
-            session,
-            experiment_input(name="Steady", iterations=30, demo_probabilities={"HubSpot": 1.0}),
-            workspace_id=workspace_id,
-            actor=Actor.cli(),
-            runtime=runtime,
-        )
+        moving = (
+            await experiment_service.queue(
+                session,
+                experiment_input(iterations=150, demo_probabilities={"HubSpot": 0.62}),
+                workspace_id=workspace_id,
+                actor=Actor.cli(),
+                runtime=runtime,
+            )
+        ).experiment
+        steady = (
+            await experiment_service.queue(
+                session,
+                experiment_input(name="Steady", iterations=30, demo_probabilities={"HubSpot": 1.0}),
+                workspace_id=workspace_id,
+                actor=Actor.cli(),
+                runtime=runtime,
+            )
+        ).experiment
     await _finished(app, moving.id, 1)
     await _finished(app, steady.id, 1)
     await _run_again(app, moving.id, {"HubSpot": 0.05})
@@ -295,17 +299,19 @@ async def test_the_overview_and_the_experiment_page_agree_on_what_changed(
     runtime = app_runtime(app)
     workspace_id = await personal_workspace(app, "ada@example.com")
     async with transaction(runtime.session_factory) as session:
-        created = await experiment_service.queue(
-            session,
-            experiment_input(
-                iterations=30,
-                providers=["demo", "demo:other"],
-                demo_probabilities={"HubSpot": 1.0},
-            ),
-            workspace_id=workspace_id,
-            actor=Actor.cli(),
-            runtime=runtime,
-        )
+        created = (
+            await experiment_service.queue(
+                session,
+                experiment_input(
+                    iterations=30,
+                    providers=["demo", "demo:other"],
+                    demo_probabilities={"HubSpot": 1.0},
+                ),
+                workspace_id=workspace_id,
+                actor=Actor.cli(),
+                runtime=runtime,
+            )
+        ).experiment
     await _finished(app, created.id, 1)
     await _run_again(app, created.id, {"HubSpot": 0.0})
     await _run_again(app, created.id, {"HubSpot": 1.0})

@@ -6,12 +6,15 @@ refuses at once a run that the budget left cannot pay for, so that it is not hal
 refusal is HTTP 402 ``budget_exhausted`` and its details name the ``limit``
 (``monthly_budget_usd`` or ``experiment_budget_usd``), the ``limit_value``, the ``usage``
 (cost stored plus reserved by calls in flight this month) and what the run would add
-(``requested``), in USD.
+(``requested``), in USD. A run of a model missing from the price table, when a budget
+applies, is refused too (HTTP 402 ``price_unknown``): its cost would count as nothing and
+the cap could not stop it.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -22,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from echo_ai.errors import AppError
 from echo_ai.metering.models import ExperimentMonth, UsageMonth, WorkspaceBudget
 from echo_ai.metering.units import month_of, to_usd
+from echo_ai.text import usd
 
 
 class BudgetExhausted(AppError):
@@ -29,6 +33,18 @@ class BudgetExhausted(AppError):
 
     status_code = 402
     code = "budget_exhausted"
+
+    def __init__(self, message: str, *, details: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+class PriceUnknown(AppError):
+    """A run, under a budget, of a model whose price is not known: its cost cannot be
+    counted against the budget."""
+
+    status_code = 402
+    code = "price_unknown"
 
     def __init__(self, message: str, *, details: dict[str, Any]) -> None:
         super().__init__(message)
@@ -74,8 +90,8 @@ def _refuse(limit: str, what: str, cap: Decimal, used: Decimal, requested: Decim
     if used + requested <= cap:
         return
     raise BudgetExhausted(
-        f"{what} of ${cap:,.2f} this month has ${max(cap - used, Decimal(0)):,.2f} left "
-        f"(${used:,.2f} spent or reserved), and this run is estimated at ${requested:,.2f}: "
+        f"{what} of {usd(cap)} this month has {usd(max(cap - used, Decimal(0)))} left "
+        f"({usd(used)} spent or reserved), and this run is estimated at {usd(requested)}: "
         "raise the budget, or wait for next month",
         details={
             "limit": limit,
@@ -94,13 +110,25 @@ async def admit_spend(
     now: datetime,
     experiment_id: uuid.UUID | None = None,
     experiment_budget_usd: Decimal | None = None,
+    unpriced: Sequence[str] = (),
 ) -> None:
     """Refuse (:class:`BudgetExhausted`) a run whose estimated cost would take this month's
     spend past the workspace's budget, or past the experiment's own cap (the experiment's
-    spend so far counts when it has run before: ``experiment_id``)."""
+    spend so far counts when it has run before: ``experiment_id``); and (:class:`PriceUnknown`)
+    one of ``unpriced`` providers (``vendor:model`` without a price) while either applies."""
+    cap = await monthly_budget(session, workspace_id)
+    if unpriced and (cap is not None or experiment_budget_usd is not None):
+        limit = "monthly_budget_usd" if cap is not None else "experiment_budget_usd"
+        names = ", ".join(unpriced)
+        raise PriceUnknown(
+            f"the price of {names} is not known, so the "
+            f"{'workspace' if cap is not None else 'experiment'}'s budget cannot be enforced "
+            "for these models: run without them, or an operator can add their prices with "
+            "ECHO_AI_PRICES_FILE",
+            details={"limit": limit, "providers": list(unpriced)},
+        )
     if estimated_usd <= 0:
         return
-    cap = await monthly_budget(session, workspace_id)
     if cap is not None:
         used = await spent_this_month(session, workspace_id, now=now)
         _refuse("monthly_budget_usd", "the workspace's budget", cap, used, estimated_usd)

@@ -11,7 +11,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from echo_ai.text import SingleLine
 
@@ -46,6 +46,20 @@ def parse_usd(text: str, *, typed: bool = False) -> Decimal:
     if not _DECIMAL.fullmatch(cleaned):
         raise ValueError("the budget must be a number of US dollars, e.g. 50 or 12.50")
     return checked_usd(Decimal(cleaned))
+
+
+BudgetAmount = Annotated[
+    str,
+    SingleLine(max_length=MAX_AMOUNT_LENGTH),
+    AfterValidator(lambda text: str(parse_usd(text))),
+    Field(
+        description="USD per calendar month (UTC) as a decimal string: more than 0, at "
+        "most 1000000, cents at most.",
+        examples=["50.00"],
+    ),
+]
+"""A monthly budget or cap in the JSON API: a decimal string checked by :func:`parse_usd`
+(stored as the checked amount, e.g. ``"12.50"``)."""
 
 
 GroupBy = Literal["month", "provider", "experiment"]

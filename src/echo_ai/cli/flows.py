@@ -33,7 +33,7 @@ from echo_ai.cli.errors import FAILURE, USAGE_ERROR, fail
 from echo_ai.cli.render import money, print_report, report_document
 from echo_ai.config import Settings
 from echo_ai.db import transaction
-from echo_ai.execution.providers import ensure_configured
+from echo_ai.execution.providers import ensure_ready
 from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.experiments import export, history
 from echo_ai.experiments import service as experiment_service
@@ -114,8 +114,10 @@ async def confirm_estimate(
     terminal to ask on (``interactive`` False) such a run is refused (exit code 2) rather
     than left waiting for an answer that cannot come. A provider without its key is
     refused first (as the run would be), before any estimate is printed."""
-    ensure_configured(runtime.settings, data.provider_specs)
     async with transaction(runtime.session_factory) as session:
+        await ensure_ready(
+            session, runtime.settings, data.provider_specs, workspace_id=LOCAL_WORKSPACE_ID
+        )
         estimated = await estimate_with_history(
             session,
             data.prompt,

@@ -134,10 +134,10 @@ def run(
 
     async def queue(session: AsyncSession, runtime: Runtime) -> uuid.UUID:
         workspace = await local_workspace(session)
-        created = await experiment_service.queue(
+        queued = await experiment_service.queue(
             session, data, workspace_id=workspace.id, actor=Actor.cli(), runtime=runtime
         )
-        return created.id
+        return queued.experiment.id
 
     async def confirm(runtime: Runtime) -> None:
         await flows.confirm_estimate(runtime, data, yes=yes, interactive=sys.stdin.isatty())

@@ -33,6 +33,7 @@ from echo_ai.analysis.significance import (
     RunSignificance,
 )
 from echo_ai.analysis.statistics import temperature_warning
+from echo_ai.billing.spend_schemas import BudgetAmount
 from echo_ai.providers.capabilities import capabilities_for
 from echo_ai.providers.registry import MAX_SPEC_LENGTH, ProviderSpec
 from echo_ai.runs import service as run_service
@@ -85,13 +86,17 @@ class ExperimentCreate(BaseModel):
     """For the offline demo provider: brand name -> chance an answer mentions it."""
     schedule: ScheduleIn | None = None
     """Run the experiment again at these times (it also runs once now)."""
-    budget_usd: (
-        Annotated[Decimal, Field(ge=Decimal("0.01"), max_digits=12, decimal_places=2)] | None
-    ) = None
-    """The most this experiment's runs may cost per calendar month (UTC), in USD, e.g.
-    ``"25.00"``; unset: only the workspace's budget applies. A run whose estimated cost
+    budget_usd: BudgetAmount | None = None
+    """The most this experiment's runs may cost per calendar month (UTC), in USD, as a
+    decimal string (more than 0, at most 1000000, cents at most; the budget API's type),
+    e.g. ``"25.00"``; unset: only the workspace's budget applies. A run whose estimated cost
     would take the month's spend past it is refused (402 ``budget_exhausted``), and a
     scheduled run is skipped."""
+
+    @property
+    def budget_amount(self) -> Decimal | None:
+        """:attr:`budget_usd` as an amount."""
+        return None if self.budget_usd is None else Decimal(self.budget_usd)
 
     @field_validator("prompt")
     @classmethod

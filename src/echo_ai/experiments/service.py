@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -27,10 +26,8 @@ from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.extraction import BrandMatcher, Extraction
 from echo_ai.analysis.metrics import BatchMetrics, Combination
 from echo_ai.analysis.scoring import citations_from
-from echo_ai.billing import budgets
-from echo_ai.billing.estimate import estimate_with_history
+from echo_ai.billing.estimate import Estimate
 from echo_ai.brands import service as brand_service
-from echo_ai.config import Settings
 from echo_ai.db import after_commit, keyset_after, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.execution.executor import Executor
@@ -45,7 +42,7 @@ from echo_ai.providers.registry import ProviderSpec
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, Experiment, ExperimentStatus, Iteration
 from echo_ai.schedules import service as schedule_service
-from echo_ai.workspaces import quotas
+from echo_ai.workspaces import admission, quotas
 
 MIN_ID_PREFIX = 4
 RECENT_RUNS = 20
@@ -86,7 +83,7 @@ async def create(
         require_grounding=data.require_grounding,
         user_location=data.user_location.model_dump() if data.user_location else None,
         demo_probabilities=data.demo_probabilities,
-        budget_usd=data.budget_usd,
+        budget_usd=data.budget_amount,
         runs=0,
     )
     if data.schedule is not None:
@@ -115,44 +112,12 @@ async def _check_providers(
         raise ProviderUnavailable(error.message) from None
 
 
-async def admit(
-    session: AsyncSession,
-    data: ExperimentCreate,
-    *,
-    workspace_id: uuid.UUID,
-    settings: Settings,
-    now: datetime,
-) -> None:
-    """Refuse a new run the workspace may not start now: a provider its plan leaves out
-    (403 ``plan_forbids_provider``), a quota it would exceed (402 ``quota_exceeded``: per
-    experiment, per month, in flight, and a schedule past ``scheduled_experiments``), or
-    an estimated cost the budget left this month, or the experiment's own ``budget_usd``,
-    cannot pay for (402 ``budget_exhausted``). Leaves the workspace's row locked."""
-    await quotas.admit_run(
-        session,
-        workspace_id,
-        iterations=data.iterations * len(data.providers),
-        settings=settings,
-        now=now,
-        providers=data.providers,
-    )
-    if data.schedule is not None:
-        await quotas.admit_schedule(session, workspace_id, settings=settings)
-    cost = await estimate_with_history(
-        session,
-        data.prompt,
-        data.provider_specs,
-        data.iterations,
-        grounding=data.grounding,
-        workspace_id=workspace_id,
-    )
-    await budgets.admit_spend(
-        session,
-        workspace_id,
-        estimated_usd=cost.known_usd,
-        now=now,
-        experiment_budget_usd=data.budget_usd,
-    )
+@dataclass(frozen=True)
+class Queued:
+    """An experiment :func:`queue` stored, with the estimate it was admitted with."""
+
+    experiment: Experiment
+    estimate: Estimate
 
 
 async def queue(
@@ -163,20 +128,27 @@ async def queue(
     actor: Actor,
     runtime: Runtime,
     rerun_of: uuid.UUID | None = None,
-) -> Experiment:
+) -> Queued:
     """Store an experiment in the workspace, audit it, and start it on the runtime's
-    executor once the transaction has committed. A provider without its key, or a run
-    the workspace's plan or budget does not allow (:func:`admit`), is refused before
-    anything is stored or sent."""
+    executor once the transaction has committed; the experiment with the estimate it was
+    admitted with. A provider without its key, or a run the workspace's plan or budget
+    does not allow (:func:`echo_ai.workspaces.admission.admit`; a schedule past the plan's
+    ``scheduled_experiments``), is refused before anything is stored or sent."""
     await _check_providers(session, runtime, data.provider_specs, workspace_id)
     now = utcnow()
-    await admit(
+    estimated = await admission.admit(
         session,
-        data,
-        workspace_id=workspace_id,
+        workspace_id,
+        prompt=data.prompt,
+        providers=data.provider_specs,
+        iterations=data.iterations,
+        grounding=data.grounding,
         settings=runtime.settings,
         now=now,
+        experiment_budget_usd=data.budget_amount,
     )
+    if data.schedule is not None:
+        await quotas.admit_schedule(session, workspace_id, settings=runtime.settings)
     created = await create(
         session, data, chunk_size=runtime.settings.runner.chunk_size, workspace_id=workspace_id
     )
@@ -199,7 +171,7 @@ async def queue(
         await runtime.executor.run_experiment(created.id)
 
     after_commit(session, start)
-    return created
+    return Queued(created, estimated)
 
 
 async def rerun(
@@ -208,7 +180,7 @@ async def rerun(
     *,
     actor: Actor,
     runtime: Runtime,
-) -> Experiment:
+) -> Queued:
     """Queue a new experiment with the configuration of ``experiment``."""
     assert experiment.workspace_id is not None
     return await queue(
@@ -644,7 +616,7 @@ def rerun_input(experiment: Experiment) -> ExperimentCreate:
         "require_grounding": experiment.require_grounding,
         "user_location": experiment.user_location,
         "demo_probabilities": experiment.demo_probabilities,
-        "budget_usd": experiment.budget_usd,
+        "budget_usd": None if experiment.budget_usd is None else str(experiment.budget_usd),
     }
     try:
         return ExperimentCreate.model_validate(configuration)
@@ -655,26 +627,6 @@ def rerun_input(experiment: Experiment) -> ExperimentCreate:
         raise AppError(
             f"this experiment cannot run again as it is ({field}: {reason}): create a new one"
         ) from None
-
-
-async def _missing_cost(session: AsyncSession, experiment: Experiment) -> Decimal:
-    """The estimated cost of what the experiment's reopened batches still have to run
-    (each model priced on its past answers in the workspace: :mod:`echo_ai.billing.estimate`)."""
-    total = Decimal(0)
-    for batch in await run_service.runnable_batches(session, experiment.id):
-        missing = batch.iterations_requested - batch.stored
-        if missing <= 0:
-            continue
-        estimated = await estimate_with_history(
-            session,
-            experiment.prompt,
-            [ProviderSpec(batch.provider, batch.model)],
-            missing,
-            grounding=experiment.grounding,
-            workspace_id=experiment.workspace_id,
-        )
-        total += estimated.known_usd
-    return total
 
 
 async def resume(
@@ -691,9 +643,10 @@ async def resume(
 
     Refuses with :class:`~echo_ai.runs.leases.BatchBusy` (409) while a process still runs
     one of those batches (its lease is held at ``now``) or its chunks wait in the broker,
-    and with :class:`~echo_ai.billing.budgets.BudgetExhausted` (402) while the workspace's
-    budget (or the experiment's own) left this month does not cover the estimate of the
-    iterations it would run (a batch stopped by a budget resumes once it does); a refusal
+    and, as a new run is (:func:`echo_ai.workspaces.admission.admit`: the plan's vendors,
+    size, month and in-flight quotas, the budgets, an unpriced model under a budget), when
+    the workspace may not run the missing iterations of the experiment's providers now
+    (a batch stopped by a budget resumes once the budget covers it); a refusal
     raises before the transaction commits, so nothing is reopened or sent.
     """
     specs = [ProviderSpec.parse(spec) for spec in experiment.providers]
@@ -709,14 +662,25 @@ async def resume(
     if not reopened:
         return 0  # finished and complete: nothing to run again
     if experiment.workspace_id is not None:
-        await budgets.admit_spend(
-            session,
-            experiment.workspace_id,
-            estimated_usd=await _missing_cost(session, experiment),
-            now=now,
-            experiment_id=experiment.id,
-            experiment_budget_usd=experiment.budget_usd,
-        )
+        missing = {
+            ProviderSpec(batch.provider, batch.model): batch.iterations_requested - batch.stored
+            for batch in await run_service.runnable_batches(session, experiment.id)
+        }
+        missing = {spec: count for spec, count in missing.items() if count > 0}
+        if missing:
+            await admission.admit(
+                session,
+                experiment.workspace_id,
+                prompt=experiment.prompt,
+                providers=list(missing),
+                iterations=max(missing.values()),
+                grounding=experiment.grounding,
+                settings=runtime.settings,
+                now=now,
+                experiment_id=experiment.id,
+                experiment_budget_usd=experiment.budget_usd,
+                counted_in_flight=sum(missing.values()),
+            )
     await audit.record_about(
         session,
         Action.EXPERIMENT_RESUMED,

@@ -43,7 +43,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.billing import budgets
 from echo_ai.billing import usage as metering_usage
-from echo_ai.billing.estimate import estimate_with_history
 from echo_ai.config import Settings
 from echo_ai.db import rows_changed, transaction, utcnow
 from echo_ai.execution.executor import Executor
@@ -58,7 +57,7 @@ from echo_ai.runs import service as run_service
 from echo_ai.runs.models import ACTIVE_STATUSES, BatchRun, Experiment
 from echo_ai.runs.service import WaitingCheck
 from echo_ai.schedules import cron as schedules
-from echo_ai.workspaces import quotas, subscriptions
+from echo_ai.workspaces import admission, quotas, subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -145,40 +144,30 @@ async def _admitted(
     session: AsyncSession, experiment: Experiment, settings: Settings, *, now: datetime
 ) -> bool:
     """Whether the workspace's plan and budgets allow the run now (the checks of a new
-    run: :func:`echo_ai.workspaces.quotas.admit_run`, then
-    :func:`echo_ai.billing.budgets.admit_spend` with the run's estimated cost and the
-    experiment's own cap). If not, the skip is recorded on the experiment
-    (``skipped_at``, ``skip_reason``) and audited; nothing of the run is stored."""
+    run: :func:`echo_ai.workspaces.admission.admit`, with the experiment's own cap). If
+    not, the skip is recorded on the experiment (``skipped_at``, ``skip_reason``) and
+    audited; nothing of the run is stored."""
     if experiment.workspace_id is None:
         return True  # rows from before workspaces: nothing to limit them by
-    iterations = experiment.iterations * len(experiment.providers)
     try:
-        await quotas.admit_run(
+        await admission.admit(
             session,
             experiment.workspace_id,
-            iterations=iterations,
-            settings=settings,
-            now=now,
-            providers=experiment.providers,
-        )
-        specs = [ProviderSpec.parse(text) for text in experiment.providers]
-        cost = await estimate_with_history(
-            session,
-            experiment.prompt,
-            specs,
-            experiment.iterations,
+            prompt=experiment.prompt,
+            providers=[ProviderSpec.parse(text) for text in experiment.providers],
+            iterations=experiment.iterations,
             grounding=experiment.grounding,
-            workspace_id=experiment.workspace_id,
-        )
-        await budgets.admit_spend(
-            session,
-            experiment.workspace_id,
-            estimated_usd=cost.known_usd,
+            settings=settings,
             now=now,
             experiment_id=experiment.id,
             experiment_budget_usd=experiment.budget_usd,
         )
-    except (quotas.QuotaExceeded, quotas.PlanForbidsProvider, budgets.BudgetExhausted) as refused:
+    except (
+        quotas.QuotaExceeded,
+        quotas.PlanForbidsProvider,
+        budgets.BudgetExhausted,
+        budgets.PriceUnknown,
+    ) as refused:
         log.warning("experiment %s: scheduled run skipped: %s", experiment.id, refused.message)
         experiment.skipped_at = now
         experiment.skip_reason = refused.message

@@ -8,6 +8,8 @@ from decimal import Decimal
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from echo_ai.text import usd as text_usd
+
 DASH = "–"
 """Shown where there is no value (no answers yet, nothing to divide by)."""
 
@@ -49,28 +51,8 @@ def signed_points(change: float | None, digits: int = 1) -> str:
 
 
 def usd(value: float | Decimal | None) -> str:
-    """Dollars: cents for amounts from a dollar up, more digits below (``$0.0042``),
-    ``<$0.0001`` for a cost too small for four decimals but not nothing, and a leading
-    minus sign for negative amounts (``−$2.00``)."""
-    if value is None:
-        return DASH
-    amount = float(value)
-    if amount == 0:
-        return "$0.00"
-    size = abs(amount)
-    if size < SMALLEST_USD:
-        return "<$0.0001" if amount > 0 else ">−$0.0001"
-    sign = "−" if amount < 0 else ""
-    if size >= 1:
-        return f"{sign}${size:,.2f}"
-    if size < 0.01:
-        return f"{sign}${size:.4f}".rstrip("0").rstrip(".")
-    return f"{sign}${size:.2f}"
-
-
-SMALLEST_USD = 0.0001
-"""The smallest amount :func:`usd` writes in digits; below it (and above zero) the reader
-sees ``<$0.0001``, not a misleading ``$0``."""
+    """Dollars (:func:`echo_ai.text.usd`); an unknown amount is a dash."""
+    return DASH if value is None else text_usd(value)
 
 
 def number(value: float | int | None, digits: int = 0) -> str:

@@ -129,11 +129,13 @@ async def admit_run(
     settings: Settings,
     now: datetime,
     providers: Iterable[str] = (),
+    counted_in_flight: int = 0,
 ) -> None:
     """Refuse, before anything is stored or sent, a run of ``iterations`` (iterations x
     providers) of ``providers`` (``vendor[:model]``) that the workspace's plan does not
     allow; otherwise return with the workspace's row locked until the caller's
-    transaction ends (store the run in it)."""
+    transaction ends (store the run in it). ``counted_in_flight``: iterations of this run
+    already queued (a resume's reopened batches), taken off what is in flight."""
     limits = await limits_of(session, workspace_id, settings)
     check_vendors(limits, providers)
     per_run = limits.max_iterations_per_experiment
@@ -152,7 +154,7 @@ async def admit_run(
     if monthly is None and in_flight_limit is None:
         return
     await _lock_workspace(session, workspace_id)
-    in_flight = await iterations_in_flight(session, workspace_id)
+    in_flight = max(await iterations_in_flight(session, workspace_id) - counted_in_flight, 0)
     if monthly is not None:
         stored = await metering_usage.stored_this_month(session, workspace_id, now=now)
         used = stored + in_flight

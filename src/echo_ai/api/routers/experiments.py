@@ -83,16 +83,16 @@ async def create_experiment(
     """Queue an experiment: one batch run per provider. Work starts once it is stored.
     The response carries the run's cost estimate (``POST /v1/experiments/estimate`` gives
     it without storing anything)."""
-    estimated = await _estimate(session, data, principal.workspace_id)
-    created = await experiments.queue(
+    queued = await experiments.queue(
         session,
         data,
         workspace_id=principal.workspace_id,
         actor=actor,
         runtime=state.runtime,
     )
-    detail = ExperimentDetail.of_report(await experiments.load_report(session, created.id))
-    return ExperimentQueued(**dict(detail), estimate=estimated)
+    report = await experiments.load_report(session, queued.experiment.id)
+    detail = ExperimentDetail.of_report(report)
+    return ExperimentQueued(**dict(detail), estimate=EstimateOut.of(queued.estimate))
 
 
 async def _estimate(
@@ -362,13 +362,13 @@ async def rerun_experiment(
 ) -> ExperimentDetail:
     """Queue a new experiment with the same configuration. Work starts once it is stored."""
     original = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
-    created = await experiments.rerun(
+    queued = await experiments.rerun(
         session,
         original,
         actor=actor,
         runtime=state.runtime,
     )
-    return ExperimentDetail.of_report(await experiments.load_report(session, created.id))
+    return ExperimentDetail.of_report(await experiments.load_report(session, queued.experiment.id))
 
 
 @router.post(
@@ -396,7 +396,7 @@ async def rescore_experiment(
     "/{experiment_id}/resume",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExperimentDetail,
-    responses=error_responses(402, 409),
+    responses=error_responses(402, 403, 409),
 )
 async def resume_experiment(
     experiment_id: uuid.UUID,
@@ -406,9 +406,12 @@ async def resume_experiment(
     actor: PrincipalActor,
 ) -> ExperimentDetail:
     """Run what the latest run lacks (missing and failed iterations; a batch stopped by
-    the budget goes on). 402 ``budget_exhausted`` while the budget left this month does not
-    cover the estimate of what it would run; 409 while a process still runs one of its
-    batches. Nothing to run again: the experiment as it is."""
+    the budget goes on), admitted as a new run is: 403 ``plan_forbids_provider`` for a
+    vendor the plan leaves out; 402 ``quota_exceeded`` past the plan's iterations per run,
+    per month or in flight, ``budget_exhausted`` while the budget left this month does not
+    cover the estimate of what it would run, ``price_unknown`` for a model without a price
+    under a budget; 409 while a process still runs one of its batches. Nothing to run
+    again: the experiment as it is."""
     experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
     await experiments.resume(session, experiment, actor=actor, runtime=state.runtime)
     return ExperimentDetail.of_report(await experiments.load_report(session, experiment.id))

@@ -83,8 +83,8 @@ async def rerun(
     """Run the experiment's configuration again, as a new experiment (the API's re-run);
     its page is where this leads."""
     original = await _experiment(session, viewer, experiment_id)
-    created = await experiments.rerun(session, original, actor=viewer.actor, runtime=state.runtime)
-    return see_other(request, _page_of(created.id))
+    queued = await experiments.rerun(session, original, actor=viewer.actor, runtime=state.runtime)
+    return see_other(request, _page_of(queued.experiment.id))
 
 
 NOTHING_TO_RESUME = "the latest run is complete: there is nothing to resume"

@@ -367,7 +367,7 @@ async def create_experiment(
     if isinstance(checked, dict):
         return await _page(request, viewer, session, state, values, errors=checked, status_code=422)
     try:
-        created = await experiments.queue(
+        queued = await experiments.queue(
             session,
             checked,
             workspace_id=viewer.workspace_id,
@@ -389,7 +389,7 @@ async def create_experiment(
             errors={field: error.message},
             status_code=422 if unavailable else error.status_code,
         )
-    return see_other(request, f"/experiments/{created.id}")
+    return see_other(request, f"/experiments/{queued.experiment.id}")
 
 
 def _query_values(request: Request, viewer: Viewer) -> ExperimentFields:

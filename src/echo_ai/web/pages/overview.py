@@ -139,11 +139,11 @@ async def start_demo(
     request: Request, viewer: WriteViewer, session: SessionDep, state: StateDep
 ) -> Response:
     """Queue the demo experiment (offline, synthetic answers) and show it."""
-    created = await experiments.queue(
+    queued = await experiments.queue(
         session,
         ExperimentCreate.model_validate(DEMO),
         workspace_id=viewer.workspace_id,
         actor=viewer.actor,
         runtime=state.runtime,
     )
-    return see_other(request, f"/experiments/{created.id}")
+    return see_other(request, f"/experiments/{queued.experiment.id}")
