@@ -20,7 +20,7 @@ MAX_BUDGET_USD = Decimal("1000000")
 real month of LLM calls."""
 
 MAX_AMOUNT_LENGTH = 24
-_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")  # ASCII digits only
 
 
 def checked_usd(amount: Decimal) -> Decimal:

@@ -17,8 +17,7 @@ from decimal import Decimal
 from typing import Final
 
 from echo_ai.providers.base import Completion
-from echo_ai.providers.capabilities import capabilities_for
-from echo_ai.providers.perplexity import SEARCH_CONTEXT_SIZE
+from echo_ai.providers.capabilities import PERPLEXITY_SEARCH_CONTEXT_SIZE, capabilities_for
 from echo_ai.providers.pricing import answer_cost
 
 ASSUMED_OUTPUT_TOKENS = 500
@@ -58,7 +57,7 @@ def assumed_answer(
         web_searches=1 if searched else 0,
         # What the Perplexity adapter sends with every request: its request fee's tier.
         parameters=(
-            {"web_search_options": {"search_context_size": SEARCH_CONTEXT_SIZE}}
+            {"web_search_options": {"search_context_size": PERPLEXITY_SEARCH_CONTEXT_SIZE}}
             if vendor == "perplexity"
             else {}
         ),

@@ -24,6 +24,10 @@ from typing import Final
 
 from echo_ai.providers.families import longest_prefix
 
+PERPLEXITY_SEARCH_CONTEXT_SIZE: Final = "low"
+"""Sent on every Perplexity request: its own default, and the cheapest request fee. Sent
+explicitly so that the recorded parameters say which fee tier the call was billed at (here,
+not in the adapter, so that estimating a cost does not load the vendor's SDK)."""
 CHAT_OUTPUT_TOKENS: Final = 2_048
 """Room for a long recommendation list from a model that does not reason."""
 CHAT_RETRY_OUTPUT_TOKENS: Final = 8_192

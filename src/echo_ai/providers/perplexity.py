@@ -37,6 +37,7 @@ from echo_ai.providers.base import (
     require_search,
     sdk_client,
 )
+from echo_ai.providers.capabilities import PERPLEXITY_SEARCH_CONTEXT_SIZE as SEARCH_CONTEXT_SIZE
 from echo_ai.providers.capabilities import capabilities_for
 from echo_ai.providers.openai import (
     PARSE_ERRORS,
@@ -47,9 +48,6 @@ from echo_ai.providers.openai import (
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 _THINK_OPEN: Final = "<think>"
 _THINK_CLOSE: Final = "</think>"
-SEARCH_CONTEXT_SIZE: Final = "low"
-"""Sent on every request: Perplexity's own default, and the cheapest request fee. Sent
-explicitly so that the recorded parameters say which fee tier the call was billed at."""
 
 
 @dataclass(frozen=True, slots=True)
