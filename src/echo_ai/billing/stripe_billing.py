@@ -73,6 +73,12 @@ class BadSignature(AppError):
     code = "bad_signature"
 
 
+class BadEvent(AppError):
+    """A correctly signed webhook whose body is not a Stripe event."""
+
+    code = "bad_event"
+
+
 class StripeUnavailable(AppError):
     """Stripe refused or failed a call we made."""
 
@@ -136,15 +142,20 @@ def verify_event(payload: bytes, signature: str | None, settings: BillingSetting
             settings.stripe_webhook_secret,
             tolerance=settings.webhook_tolerance_seconds,
         )
-    except stripe.SignatureVerificationError as error:
-        raise BadSignature(f"webhook signature refused: {error.user_message or error}") from None
+    except stripe.SignatureVerificationError:
+        # Our own words: the SDK's message gives library advice to whoever is calling.
+        raise BadSignature(
+            "webhook signature refused: the Stripe-Signature header is missing, does not "
+            "sign this body with the endpoint's secret, or is older than "
+            f"{settings.webhook_tolerance_seconds} s"
+        ) from None
     except ValueError:
-        raise BadSignature("webhook body is not a JSON event") from None
+        raise BadEvent("webhook body is not a JSON event") from None
     body = json.loads(payload)
     data = body.get("data") if isinstance(body, dict) else None
     obj = data.get("object") if isinstance(data, dict) else None
     if not isinstance(body.get("id"), str) or not isinstance(body.get("type"), str):
-        raise BadSignature("webhook body is not a Stripe event (no id or type)")
+        raise BadEvent("webhook body is not a Stripe event (no id or type)")
     return VerifiedEvent(
         id=body["id"], type=body["type"], object=obj if isinstance(obj, dict) else {}
     )
