@@ -142,13 +142,18 @@ def verify_event(payload: bytes, signature: str | None, settings: BillingSetting
             settings.stripe_webhook_secret,
             tolerance=settings.webhook_tolerance_seconds,
         )
-    except stripe.SignatureVerificationError:
-        # Our own words: the SDK's message gives library advice to whoever is calling.
-        raise BadSignature(
-            "webhook signature refused: the Stripe-Signature header is missing, does not "
-            "sign this body with the endpoint's secret, or is older than "
-            f"{settings.webhook_tolerance_seconds} s"
-        ) from None
+    except stripe.SignatureVerificationError as error:
+        # In our own words: the SDK's messages give library advice to whoever is calling.
+        if not signature:
+            why = "the Stripe-Signature header is missing"
+        elif "tolerance" in str(error):
+            why = (
+                "its timestamp is outside the tolerance of "
+                f"{settings.webhook_tolerance_seconds} s (an old or replayed delivery)"
+            )
+        else:
+            why = "no signature in the Stripe-Signature header matches this body and secret"
+        raise BadSignature(f"webhook signature refused: {why}") from None
     except ValueError:
         raise BadEvent("webhook body is not a JSON event") from None
     body = json.loads(payload)
