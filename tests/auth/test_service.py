@@ -54,6 +54,7 @@ async def _register(runtime: Runtime, email: str = "Ada@Example.com") -> User:
             session,
             Registration(email=email, password=PASSWORD, display_name="Ada"),
             actor=VISITOR,
+            settings=runtime.settings,
         )
     assert user is not None
     return user
@@ -77,6 +78,7 @@ async def test_registering_a_taken_email_changes_nothing(runtime: Runtime) -> No
             session,
             Registration(email="ADA@example.com", password="another long password"),
             actor=VISITOR,
+            settings=runtime.settings,
         )
         assert again is None
         stored = await session.get(User, user.id)
@@ -88,7 +90,10 @@ async def test_weak_passwords_are_refused(runtime: Runtime) -> None:
     async with transaction(runtime.session_factory) as session:
         with pytest.raises(accounts.WeakPassword, match="at least 12"):
             await workspaces.register(
-                session, Registration(email="a@b.co", password="short"), actor=VISITOR
+                session,
+                Registration(email="a@b.co", password="short"),
+                actor=VISITOR,
+                settings=runtime.settings,
             )
 
 

@@ -22,6 +22,7 @@ from echo_ai.execution.runtime import open_runtime
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Actor
 from echo_ai.privacy.models import AuditEvent
+from echo_ai.workspaces import quotas
 from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.models import Membership, Workspace
 from tests.kit import PASSWORD, app_runtime, register_and_login
@@ -72,7 +73,9 @@ def test_operators_set_a_plan_from_the_command_line(cli_env: Path) -> None:
             transaction(runtime.session_factory) as session,
         ):
             data = Registration(email="ada@example.com", password=PASSWORD)
-            user = await workspaces.register(session, data, actor=Actor())
+            user = await workspaces.register(
+                session, data, actor=Actor(), settings=runtime.settings
+            )
             assert user is not None
             workspace_id = await session.scalar(
                 select(Membership.workspace_id).where(Membership.user_id == user.id)
@@ -110,3 +113,41 @@ def test_operators_set_a_plan_from_the_command_line(cli_env: Path) -> None:
     assert unknown.exit_code != 0 and "no such workspace" in unknown.output
     bad = runner.invoke(cli, ["workspace-plan", str(uuid.uuid4()), "platinum"])
     assert bad.exit_code == 2 and "platinum" in bad.output
+
+
+@pytest.mark.usefixtures("backend")
+async def test_new_workspaces_get_the_default_plan(
+    client: httpx.AsyncClient,
+    started_app: FastAPI,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ECHO_AI_BILLING__DEFAULT_PLAN", "self_hosted")
+    assert Settings().billing.default_plan == "self_hosted"
+    settings.billing.default_plan = "self_hosted"
+    ada = await register_and_login(client, "ada@example.com")
+    created = await client.post("/v1/workspaces", json={"name": "Acme"}, headers=ada)
+    assert created.status_code == 201, created.text
+    team_id = uuid.UUID(created.json()["id"])
+    personal_id = await _workspace_of(started_app, "ada@example.com")
+
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        for workspace_id in (personal_id, team_id):
+            workspace = await session.get(Workspace, workspace_id)
+            assert workspace is not None and workspace.plan == PlanName.SELF_HOSTED
+            limits = await quotas.limits_of(session, workspace_id, settings)
+            assert limits.iterations_per_month is None
+            assert limits.members is None
+            assert limits.scheduled_experiments is None
+
+    settings.billing.default_plan = "free"
+    bob = await register_and_login(client, "bob@example.com")
+    assert bob
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        plan = await session.scalar(
+            select(Workspace.plan)
+            .join(Membership, Membership.workspace_id == Workspace.id)
+            .join(User, User.id == Membership.user_id)
+            .where(User.email == "bob@example.com")
+        )
+    assert plan == PlanName.FREE

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from echo_ai.app import create_app
+from echo_ai.billing import stripe_billing
 from echo_ai.config import Settings
 from echo_ai.testing.fake_stripe import FakeStripeServer, event_body, signature_header
 from tests.billing.stripe_kit import PRICES, WEBHOOK, WEBHOOK_SECRET, with_stripe, workspace
@@ -149,3 +153,50 @@ async def test_a_stripe_error_is_a_clear_502(
     assert error["details"] == {"stripe_status": status}
     billing = (await client.get("/v1/billing", headers=owner)).json()
     assert billing["subscription_status"] is None
+
+
+@pytest.mark.usefixtures("backend")
+async def test_a_double_click_makes_one_customer(
+    started_app: FastAPI, client: httpx.AsyncClient, fake_stripe: FakeStripeServer
+) -> None:
+    """Two checkouts at once: the second waits for the first's lock on the workspace and
+    finds its customer, so Stripe is asked for a customer once."""
+    owner = await register_and_login(client, "owner@example.com")
+    answers = await asyncio.gather(
+        *(client.post("/v1/billing/checkout", headers=owner, json={"plan": "team"}) for _ in "ab")
+    )
+    assert [answer.status_code for answer in answers] == [200, 200], [a.text for a in answers]
+    assert len(_requests(fake_stripe, "POST", "/v1/customers")) == 1
+    (made,) = fake_stripe.state.customers
+    sessions = _requests(fake_stripe, "POST", "/v1/checkout/sessions")
+    assert [checkout["customer"] for checkout in sessions] == [made, made]
+    workspace_id = fake_stripe.state.customers[made]["metadata"]["workspace_id"]
+    stored = await workspace(app_runtime(started_app), workspace_id)
+    assert stored.stripe_customer_id == made
+
+
+async def test_the_customer_create_is_idempotent_per_workspace(
+    settings: Settings, fake_stripe: FakeStripeServer
+) -> None:
+    """A repeated create (e.g. after the checkout's transaction rolled back) gets the
+    customer Stripe made the first time; other parameters make another one."""
+    billing = with_stripe(settings, fake_stripe.base_url).billing
+    workspace_id = uuid.uuid4()
+    first = await stripe_billing.create_customer(
+        billing, workspace_id=workspace_id, name="Acme", email="owner@example.com"
+    )
+    again = await stripe_billing.create_customer(
+        billing, workspace_id=workspace_id, name="Acme", email="owner@example.com"
+    )
+    assert again == first
+    assert list(fake_stripe.state.customers) == [first]
+    assert len(_requests(fake_stripe, "POST", "/v1/customers")) == 2
+    other = await stripe_billing.create_customer(
+        billing, workspace_id=workspace_id, name="Acme", email="admin@example.com"
+    )
+    assert other != first
+    elsewhere = await stripe_billing.create_customer(
+        billing, workspace_id=uuid.uuid4(), name="Acme", email="owner@example.com"
+    )
+    assert elsewhere not in (first, other)
+    assert len(fake_stripe.state.customers) == 3

@@ -4,15 +4,20 @@ following the subscription's current state whatever the order of the events."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from echo_ai.app import create_app
+from echo_ai.billing.models import ExternalEvent
 from echo_ai.config import Settings
+from echo_ai.db import transaction
+from echo_ai.privacy.models import AuditEvent
 from echo_ai.testing.fake_stripe import FakeStripeServer, event_body, signature_header
 from tests.billing.stripe_kit import (
     PRICES,
@@ -255,3 +260,55 @@ async def test_events_of_unknown_customers_are_recorded_and_change_nothing(
     assert answer.json() == {"processed": True}
     assert await event_count(runtime) == 1
     assert fake_stripe.requests == []
+
+
+async def test_an_event_naming_a_workspace_with_another_customer_is_not_applied_silently(
+    started_app: FastAPI,
+    client: httpx.AsyncClient,
+    fake_stripe: FakeStripeServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    runtime = app_runtime(started_app)
+    workspace_id, customer = await _customer_workspace(started_app, client, fake_stripe)
+    subscription = fake_stripe.subscription(
+        "cus_second", PRICES["team"], metadata={"workspace_id": workspace_id}
+    )
+    with caplog.at_level(logging.WARNING, logger="echo_ai.workspaces.subscriptions"):
+        answer = await deliver(
+            client,
+            "checkout.session.completed",
+            {
+                "object": "checkout.session",
+                "id": "cs_test_second",
+                "customer": "cus_second",
+                "subscription": subscription["id"],
+                "client_reference_id": workspace_id,
+                "metadata": {"workspace_id": workspace_id},
+            },
+            event_id="evt_second_customer",
+        )
+    assert answer.json() == {"processed": True}
+    found = await workspace(runtime, workspace_id)
+    assert found.plan == "free" and found.stripe_customer_id == customer
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("cus_second" in message and customer in message for message in warned), warned
+    async with transaction(runtime.session_factory) as session:
+        recorded = await session.scalar(
+            select(ExternalEvent).where(ExternalEvent.event_id == "evt_second_customer")
+        )
+        audited = await session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "billing.event_unmatched")
+        )
+    assert recorded is not None and str(recorded.workspace_id) == workspace_id
+    assert audited is not None and str(audited.workspace_id) == workspace_id
+    assert audited.details == {
+        "event": "evt_second_customer",
+        "event_type": "checkout.session.completed",
+        "event_customer": "cus_second",
+        "workspace_customer": customer,
+    }
+    # A redelivery is not audited again.
+    await deliver(client, "checkout.session.completed", {}, event_id="evt_second_customer")
+    assert (await audit_actions(runtime, workspace_id)).count(
+        ("billing.event_unmatched", "stripe")
+    ) == 1

@@ -193,7 +193,10 @@ def test_members_of_the_local_workspace_are_limited_when_configured(
     async def accounts(session: AsyncSession) -> None:
         for email in ("ada@example.com", "bob@example.com"):
             await workspaces.register(
-                session, Registration(email=email, password=PASSWORD), actor=Actor()
+                session,
+                Registration(email=email, password=PASSWORD),
+                actor=Actor(),
+                settings=get_settings(),
             )
 
     in_database(accounts)

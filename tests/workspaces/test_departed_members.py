@@ -147,7 +147,10 @@ KEYS = KeyRing(current="k" * 8 + "Zq3!xV9@pL2#mN7$wR5%tY8^uI1&oP4*")
 async def _user(runtime: Runtime, email: str) -> User:
     async with transaction(runtime.session_factory) as session:
         user = await workspaces.register(
-            session, Registration(email=email, password=PASSWORD), actor=Actor()
+            session,
+            Registration(email=email, password=PASSWORD),
+            actor=Actor(),
+            settings=runtime.settings,
         )
     assert user is not None
     return user
@@ -160,7 +163,9 @@ async def test_every_lookup_checks_the_creators_membership_now(runtime: Runtime)
     admin_id = (await _user(runtime, "admin@example.com")).id
     async with transaction(runtime.session_factory) as session:
         as_owner = Actor(kind=ActorKind.USER, user_id=owner.id)
-        workspace = await workspaces.create_workspace(session, owner, "Acme", actor=as_owner)
+        workspace = await workspaces.create_workspace(
+            session, owner, "Acme", actor=as_owner, settings=runtime.settings
+        )
         session.add(Membership(workspace_id=workspace.id, user_id=admin_id, role=Role.ADMIN))
         await session.flush()
         key, token = await api_keys.create(

@@ -33,11 +33,17 @@ INVITATIONS_PER_WORKSPACE = "50/hour"
 
 
 async def create_workspace(
-    session: AsyncSession, limiter: RateLimiter, user: User, name: str, *, actor: Actor
+    session: AsyncSession,
+    limiter: RateLimiter,
+    user: User,
+    name: str,
+    *,
+    actor: Actor,
+    settings: Settings,
 ) -> Workspace:
     """A team workspace owned by ``user`` (:data:`WORKSPACES_CREATED_PER_USER`)."""
     await enforce_rate_limit(limiter, str(user.id), WORKSPACES_CREATED_PER_USER, name="workspace")
-    return await workspaces.create_workspace(session, user, name, actor=actor)
+    return await workspaces.create_workspace(session, user, name, actor=actor, settings=settings)
 
 
 async def invite(

@@ -8,6 +8,7 @@ cases in :mod:`echo_ai.workspaces.subscriptions`. Every SDK failure becomes a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -216,6 +217,16 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def customer_idempotency_key(workspace_id: uuid.UUID, params: dict[str, Any]) -> str:
+    """The ``Idempotency-Key`` of a workspace's customer create: Stripe answers a repeat
+    within 24 hours with the customer the first request made, so a retry (or a checkout
+    whose transaction rolled back after the customer was made) never makes a second one.
+    The key ends with a digest of the parameters, because Stripe refuses a key reused
+    with other parameters (e.g. another owner's email)."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+    return f"echo-ai-customer-{workspace_id}-{digest}"
+
+
 async def create_customer(
     settings: BillingSettings, *, workspace_id: uuid.UUID, name: str, email: str | None
 ) -> str:
@@ -224,7 +235,10 @@ async def create_customer(
         params["email"] = email
     try:
         async with client(settings) as stripe_client:
-            customer = await stripe_client.v1.customers.create_async(params)  # type: ignore[arg-type]
+            customer = await stripe_client.v1.customers.create_async(
+                params,  # type: ignore[arg-type]
+                options={"idempotency_key": customer_idempotency_key(workspace_id, params)},
+            )
     except stripe.StripeError as error:
         raise _failure(error) from None
     return str(customer.id)

@@ -60,6 +60,9 @@ class Action(enum.StrEnum):
     PAYMENT_FAILED = "billing.payment_failed"
     """A subscription's payment failed: the plan is kept until ``details.grace_until``."""
     PAYMENT_RECOVERED = "billing.payment_recovered"
+    BILLING_EVENT_UNMATCHED = "billing.event_unmatched"
+    """A Stripe event named this workspace but another customer than the workspace's: not
+    applied (``details``: the event, both customer ids)."""
     PROVIDER_KEY_SET = "provider_key.set"
     """A workspace stored (or replaced) its key for a vendor: ``details`` name the vendor,
     the key's last four characters and the base URL, never the key."""

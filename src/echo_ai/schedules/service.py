@@ -2,6 +2,14 @@
 
 Each takes the acting :class:`~echo_ai.privacy.audit.Actor`, changes the experiment of
 the given workspace (another workspace's is not found) and records an audit event.
+
+Lock order: the experiment's row, then the workspace's. The scheduler
+(:func:`echo_ai.schedules.scheduler.start_due_runs`) claims a due experiment (an UPDATE
+of its row) and then admits its run against the workspace's quotas (which lock the
+workspace's row); :func:`set_schedule` locks the experiment (``SELECT ... FOR UPDATE``;
+on SQLite the first write takes the database's one write lock) before
+``quotas.admit_schedule`` locks the workspace, so the two never wait on each other in
+opposite orders (a deadlock on PostgreSQL would roll back the scheduler's whole tick).
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import ValidationError
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.config import Settings
@@ -24,6 +33,23 @@ from echo_ai.schedules.schemas import ScheduleIn
 from echo_ai.workspaces import quotas
 
 PREVIEW_RUNS = 5
+
+
+async def _lock(session: AsyncSession, experiment: Experiment) -> None:
+    """Lock the experiment's row before the workspace's (the scheduler's order); on
+    SQLite a no-op UPDATE, since only a write takes its lock."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    if dialect == "sqlite":
+        await session.execute(
+            update(Experiment)
+            .where(Experiment.id == experiment.id)
+            .values(workspace_id=Experiment.workspace_id)
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        await session.execute(
+            select(Experiment.id).where(Experiment.id == experiment.id).with_for_update()
+        )
 
 
 @dataclass(frozen=True)
@@ -117,6 +143,7 @@ async def set_schedule(
     A schedule past the plan's ``scheduled_experiments`` is refused (402
     ``quota_exceeded``); replacing the experiment's own schedule adds none."""
     experiment = await run_service.find_experiment(session, experiment_id, workspace_id)
+    await _lock(session, experiment)
     await quotas.admit_schedule(
         session, workspace_id, settings=settings, experiment_id=experiment.id
     )

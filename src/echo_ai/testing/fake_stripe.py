@@ -6,6 +6,10 @@ with ``Authorization: Bearer sk_...``; answers are JSON objects with ``object`` 
 Stripe sends them. Point the SDK at :attr:`FakeStripeServer.base_url` (the setting
 ``ECHO_AI_BILLING__STRIPE_API_BASE``).
 
+A POST with an ``Idempotency-Key`` header is answered, when the key was seen before, with
+the first answer again (same object, nothing made), or with a 400 ``idempotency_error``
+when the parameters differ, as Stripe does.
+
 Served: customers (create, retrieve), checkout sessions (create), billing portal sessions
 (create), subscriptions (retrieve); and the hosted pages the sessions' URLs name
 (``/checkout/<id>``, ``/portal/<id>``) as plain pages. Tests play Stripe's part with
@@ -104,6 +108,8 @@ class FakeStripeState:
     portal_sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     """(method, path, decoded form) of every API request."""
+    idempotent: dict[str, tuple[str, dict[str, Any], int, bytes]] = field(default_factory=dict)
+    """Idempotency key -> (path, parameters, status, body) of the first answer."""
     failure: Failure | None = None
     """When set, every API request answers with it."""
     base_url: str = ""
@@ -135,7 +141,26 @@ def create_app(state: FakeStripeState) -> Starlette:
         handler = _route(request.method, path)
         if handler is None:
             return _error(404, "invalid_request_error", f"Unrecognized request URL ({path}).")
-        return handler(state, params, path.rsplit("/", 1)[-1])
+        key = request.headers.get("idempotency-key") if request.method == "POST" else None
+        if key is not None and key in state.idempotent:
+            first_path, first_params, status, body = state.idempotent[key]
+            if (first_path, first_params) != (path, params):
+                return _error(
+                    400,
+                    "idempotency_error",
+                    "Keys for idempotent requests can only be used with the same parameters"
+                    " they were first used with.",
+                )
+            return Response(
+                body,
+                status_code=status,
+                media_type="application/json",
+                headers={"idempotent-replayed": "true"},
+            )
+        answer = handler(state, params, path.rsplit("/", 1)[-1])
+        if key is not None and answer.status_code < 500:
+            state.idempotent[key] = (path, params, answer.status_code, bytes(answer.body))
+        return answer
 
     async def hosted(request: Request) -> Response:
         kind = "Checkout" if request.url.path.startswith("/checkout/") else "Customer Portal"
@@ -286,6 +311,7 @@ class FakeStripeServer:
             self.state.portal_sessions,
         ):
             table.clear()
+        self.state.idempotent.clear()
         self.state.requests.clear()
         self.state.failure = None
 

@@ -85,13 +85,24 @@ def new_invitation_token() -> tuple[str, str]:
     return token, hash_token(token)
 
 
-async def register(session: AsyncSession, data: Registration, *, actor: Actor) -> User | None:
-    """Sign up: the user and their personal workspace; ``None`` if the email is taken
-    (answered like a success by the caller, see :func:`echo_ai.auth.service.create_user`)."""
+def _default_plan(settings: Settings) -> PlanName:
+    """The plan of a new workspace (``ECHO_AI_BILLING__DEFAULT_PLAN``, ``free`` unless set;
+    e.g. ``self_hosted`` for a self-hosted server whose workspaces have no limits)."""
+    return PlanName(settings.billing.default_plan)
+
+
+async def register(
+    session: AsyncSession, data: Registration, *, actor: Actor, settings: Settings
+) -> User | None:
+    """Sign up: the user and their personal workspace, on the plan
+    ``billing.default_plan``; ``None`` if the email is taken (answered like a success by
+    the caller, see :func:`echo_ai.auth.service.create_user`)."""
     user = await auth_service.create_user(session, data)
     if user is None:
         return None
-    workspace = Workspace(name=data.display_name or data.email, personal=True)
+    workspace = Workspace(
+        name=data.display_name or data.email, personal=True, plan=_default_plan(settings)
+    )
     session.add(workspace)
     await session.flush()
     session.add(Membership(workspace_id=workspace.id, user_id=user.id, role=Role.OWNER))
@@ -172,10 +183,11 @@ async def personal_workspace_id(session: AsyncSession, email: str) -> uuid.UUID 
 
 
 async def create_workspace(
-    session: AsyncSession, user: User, name: str, *, actor: Actor
+    session: AsyncSession, user: User, name: str, *, actor: Actor, settings: Settings
 ) -> Workspace:
-    """A team workspace whose only member, ``user``, is its owner."""
-    workspace = Workspace(name=name, personal=False)
+    """A team workspace whose only member, ``user``, is its owner, on the plan
+    ``billing.default_plan``."""
+    workspace = Workspace(name=name, personal=False, plan=_default_plan(settings))
     session.add(workspace)
     await session.flush()
     session.add(Membership(workspace_id=workspace.id, user_id=user.id, role=Role.OWNER))

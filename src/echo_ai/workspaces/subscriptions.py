@@ -13,6 +13,14 @@ price, so events that arrive late, twice or out of order cannot leave a stale pl
 - ``canceled``/``incomplete_expired``/``paused``: ``free``.
 - ``incomplete`` (the first payment is pending): nothing changes.
 
+Every use case here that may change the workspace locks its row first (``SELECT ... FOR
+UPDATE``; on SQLite a no-op UPDATE, since only a write takes its lock) and only then
+talks to Stripe: two checkouts of one workspace (a double click) make one Stripe customer
+(the second waits and finds it; the customer create also carries an idempotency key
+derived from the workspace id, so a retried request gets the same customer), and two
+webhooks about one workspace read the subscription one after the other, so the one that
+commits last applies what Stripe said last.
+
 Only a workspace's **owners** start a checkout or open the portal: both commit the
 workspace to payments (admins manage members and keys, not money).
 
@@ -22,11 +30,12 @@ workspace; the Stripe wire is :mod:`echo_ai.billing.stripe_billing`.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.billing import stripe_billing
@@ -46,6 +55,8 @@ from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
 from echo_ai.workspaces.models import Role, Workspace
 from echo_ai.workspaces.service import NotAllowed
+
+logger = logging.getLogger(__name__)
 
 OWNERS_ONLY = "only the workspace's owners can manage its subscription"
 
@@ -106,6 +117,28 @@ async def _workspace(session: AsyncSession, workspace_id: uuid.UUID) -> Workspac
     return workspace
 
 
+async def _locked_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> Workspace:
+    """The workspace's row, locked until the transaction ends and read after the lock
+    (another transaction may have changed it while we waited)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    if dialect == "sqlite":
+        await session.execute(
+            update(Workspace)
+            .where(Workspace.id == workspace_id)
+            .values(updated_at=Workspace.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+    workspace = await session.scalar(
+        select(Workspace)
+        .where(Workspace.id == workspace_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if workspace is None:
+        raise NotFound("no such workspace")
+    return workspace
+
+
 async def billing_status(
     session: AsyncSession, workspace_id: uuid.UUID, *, settings: Settings
 ) -> BillingStatus:
@@ -141,13 +174,14 @@ async def start_checkout(
     cancel_url: str,
 ) -> str:
     """The URL of a Stripe Checkout Session subscribing the workspace to ``plan`` (owners
-    only). The workspace's Stripe customer is made on first use and kept."""
+    only). The workspace's Stripe customer is made on first use and kept; the workspace's
+    row is locked first, so concurrent checkouts make one customer."""
     _check_owner(role, settings)
     price = settings.billing.stripe_prices.get(plan.value)
     if plan not in plans_for_sale(settings) or price is None:
         sold = ", ".join(p.value for p in plans_for_sale(settings)) or "none"
         raise PlanNotSold(f"the {plan.value} plan cannot be bought (plans for sale: {sold})")
-    workspace = await _workspace(session, workspace_id)
+    workspace = await _locked_workspace(session, workspace_id)
     if workspace.subscription_status in LIVE_STATUSES | UNPAID_STATUSES:
         raise Conflict(
             "this workspace already has a subscription: change its plan in the billing portal"
@@ -206,26 +240,57 @@ async def open_portal(
     return url
 
 
-async def _workspace_of_event(session: AsyncSession, event: VerifiedEvent) -> Workspace | None:
+@dataclass(frozen=True)
+class _Match:
+    workspace: Workspace | None
+    """The workspace the event is about, its row locked (None: not ours, or unmatched)."""
+    named: Workspace | None = None
+    """The workspace named in the event's metadata when its customer is not the
+    workspace's: the event is recorded against it and not applied."""
+    customer: str | None = None
+    """The event's customer, when it is not the named workspace's."""
+
+
+async def _workspace_of_event(session: AsyncSession, event: VerifiedEvent) -> _Match:
+    """The workspace an event is about, by its customer, else by the workspace named in
+    its metadata (a checkout completed before our transaction saw the customer id).
+
+    When the metadata names a workspace whose stored customer is another one (e.g. a
+    second customer made for it before checkouts locked the workspace), the event is not
+    applied: the mismatch is logged as a warning with both customer ids and audited on
+    that workspace (``billing.event_unmatched``, by :func:`handle_event`), for an operator
+    to settle in Stripe."""
     customer = stripe_billing.customer_of(event)
+    workspace_id: uuid.UUID | None = None
     if customer is not None:
-        found = await session.scalar(
-            select(Workspace).where(Workspace.stripe_customer_id == customer)
+        workspace_id = await session.scalar(
+            select(Workspace.id).where(Workspace.stripe_customer_id == customer)
         )
-        if found is not None:
-            return found
-    named = stripe_billing.workspace_of(event)
+    named = None
+    if workspace_id is None:
+        named = stripe_billing.workspace_of(event)
+        if named is None or await session.get(Workspace, named) is None:
+            return _Match(None)
+        workspace_id = named
+    workspace = await _locked_workspace(session, workspace_id)
     if named is None:
-        return None
-    workspace = await session.get(Workspace, named)
-    if workspace is None:
-        return None
+        return _Match(workspace)
     if workspace.stripe_customer_id is None and customer is not None:
         # A checkout completed for a customer made outside this transaction's view.
         workspace.stripe_customer_id = customer
-    elif workspace.stripe_customer_id != customer:
-        return None
-    return workspace
+        return _Match(workspace)
+    if workspace.stripe_customer_id == customer:
+        return _Match(workspace)
+    logger.warning(
+        "stripe event %s (%s) names workspace %s but its customer %s is not the workspace's"
+        " customer %s: not applied",
+        event.id,
+        event.type,
+        workspace.id,
+        customer,
+        workspace.stripe_customer_id,
+    )
+    return _Match(None, named=workspace, customer=customer)
 
 
 async def handle_event(
@@ -233,11 +298,30 @@ async def handle_event(
 ) -> bool:
     """Apply a verified webhook event once: False (and nothing done) when its id was seen
     before. Subscription, checkout and invoice events make the workspace follow the
-    subscription's current state in Stripe; other events are only recorded."""
-    workspace = await _workspace_of_event(session, event)
+    subscription's current state in Stripe; other events are only recorded.
+
+    The workspace's row is locked *before* the subscription is read from Stripe, so two
+    events about one workspace (``invoice.payment_failed`` then ``invoice.paid``) read
+    it one after the other and the last to commit applies Stripe's latest state."""
+    match = await _workspace_of_event(session, event)
+    workspace = match.workspace
+    recorded_for = match.named if workspace is None else workspace
     fresh = await stripe_billing.record_event(
-        session, event, workspace_id=None if workspace is None else workspace.id, now=now
+        session, event, workspace_id=None if recorded_for is None else recorded_for.id, now=now
     )
+    if fresh and match.named is not None:
+        await _record(
+            session,
+            Action.BILLING_EVENT_UNMATCHED,
+            match.named,
+            Actor.stripe(),
+            {
+                "event": event.id,
+                "event_type": event.type,
+                "event_customer": match.customer,
+                "workspace_customer": match.named.stripe_customer_id,
+            },
+        )
     if not fresh or workspace is None or event.type not in SUBSCRIPTION_EVENTS:
         return fresh
     subscription_id = stripe_billing.subscription_of(event)

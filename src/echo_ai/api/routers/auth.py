@@ -44,10 +44,12 @@ REGISTERED = Message(message="registered: if this email had no account, you can 
     responses=error_responses(*BODY_ERRORS, 429),
     dependencies=[Depends(rate_limit(REGISTER_PER_IP, name="register"))],
 )
-async def register(data: Registration, session: SessionDep, actor: ClientActor) -> Message:
+async def register(
+    data: Registration, session: SessionDep, state: StateDep, actor: ClientActor
+) -> Message:
     """Create an account and its personal workspace. The answer is the same whether or
     not the email already had an account, so it cannot be used to discover accounts."""
-    await workspaces.register(session, data, actor=actor)
+    await workspaces.register(session, data, actor=actor, settings=state.settings)
     return REGISTERED
 
 

@@ -53,9 +53,12 @@ async def create_workspace(
     session: SessionDep,
     limiter: RateLimiterDep,
     actor: PrincipalActor,
+    state: StateDep,
 ) -> WorkspaceOut:
     """Create a team workspace; you are its owner. Select it with ``X-Workspace-ID``."""
-    workspace = await limits.create_workspace(session, limiter, user, data.name, actor=actor)
+    workspace = await limits.create_workspace(
+        session, limiter, user, data.name, actor=actor, settings=state.settings
+    )
     return WorkspaceOut.of(workspace, Role.OWNER)
 
 

@@ -147,7 +147,7 @@ async def signup(
         return again(422, data.pop(FORM_ERROR, None), data)
     try:
         await enforce_rate_limit(limiter, client_ip(request), REGISTER_PER_IP, name="register")
-        user = await workspaces.register(session, data, actor=actor)
+        user = await workspaces.register(session, data, actor=actor, settings=state.settings)
     except RateLimited as refused:
         return again(429, retry_message(refused), {}, dict(refused.headers))
     except accounts.WeakPassword as weak:

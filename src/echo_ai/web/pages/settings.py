@@ -130,7 +130,7 @@ async def create_workspace(
         )
     try:
         workspace = await limits.create_workspace(
-            session, limiter, viewer.user, data.name, actor=viewer.actor
+            session, limiter, viewer.user, data.name, actor=viewer.actor, settings=state.settings
         )
     except RateLimited as refused:
         return await _workspace_page(
