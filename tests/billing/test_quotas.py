@@ -329,7 +329,7 @@ async def test_usage_is_readable_by_any_member(
     shown = usage.json()
     assert shown["plan"] == "free" and shown["month"] == month_of(utcnow())
     assert shown["members"] == 2 and shown["pending_invitations"] == 1
-    assert shown["providers"] == ["demo"] and shown["cost_usd"] == "0"
+    assert shown["providers"] == ["demo"] and shown["cost_usd"] == "0.00"
     quotas = {quota["name"]: quota for quota in shown["quotas"]}
     assert quotas["members"] == {"name": "members", "limit": 5, "used": 3, "left": 2}
     assert quotas["iterations_per_month"]["left"] == 1_000
