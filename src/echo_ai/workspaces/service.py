@@ -612,19 +612,35 @@ async def set_plan(
     workspace = await session.get(Workspace, workspace_id)
     if workspace is None:
         raise NotFound("no such workspace")
+    await change_plan(session, workspace, plan, actor=actor)
+    return workspace
+
+
+async def change_plan(
+    session: AsyncSession,
+    workspace: Workspace,
+    plan: PlanName,
+    *,
+    actor: Actor,
+    reason: str | None = None,
+) -> None:
+    """Put the workspace on ``plan`` and audit ``workspace.plan_changed`` (with why, when
+    given): the one way a plan changes, by an operator or by Stripe."""
     previous = workspace.plan
     workspace.plan = plan
     await session.flush()
+    details = {"from": str(previous), "to": str(plan)}
+    if reason is not None:
+        details["reason"] = reason
     await audit.record(
         session,
         Action.WORKSPACE_PLAN_CHANGED,
         actor=actor,
-        workspace_id=workspace_id,
+        workspace_id=workspace.id,
         target_type="workspace",
-        target_id=workspace_id,
-        details={"from": str(previous), "to": str(plan)},
+        target_id=workspace.id,
+        details=details,
     )
-    return workspace
 
 
 async def plan_of(session: AsyncSession, workspace_id: uuid.UUID) -> PlanName:

@@ -53,6 +53,7 @@ from echo_ai.config import Settings
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
+from echo_ai.workspaces import service as workspace_service
 from echo_ai.workspaces.models import Role, Workspace
 from echo_ai.workspaces.service import NotAllowed
 
@@ -199,14 +200,12 @@ async def start_checkout(
         success_url=success_url,
         cancel_url=cancel_url,
     )
-    await audit.record(
+    await _record(
         session,
         Action.BILLING_CHECKOUT_STARTED,
-        actor=actor,
-        workspace_id=workspace.id,
-        target_type="workspace",
-        target_id=workspace.id,
-        details={"plan": plan.value, "customer": workspace.stripe_customer_id},
+        workspace,
+        actor,
+        {"plan": plan.value, "customer": workspace.stripe_customer_id},
     )
     return url
 
@@ -229,14 +228,7 @@ async def open_portal(
     url = await stripe_billing.create_portal_session(
         settings.billing, customer=workspace.stripe_customer_id, return_url=return_url
     )
-    await audit.record(
-        session,
-        Action.BILLING_PORTAL_OPENED,
-        actor=actor,
-        workspace_id=workspace.id,
-        target_type="workspace",
-        target_id=workspace.id,
-    )
+    await _record(session, Action.BILLING_PORTAL_OPENED, workspace, actor, {})
     return url
 
 
@@ -413,19 +405,10 @@ async def _record(
 async def _change_plan(
     session: AsyncSession, workspace: Workspace, plan: PlanName, *, actor: Actor, reason: str
 ) -> None:
-    previous = workspace.plan
-    if plan == previous:
+    if plan == workspace.plan:
         await session.flush()
         return
-    workspace.plan = plan
-    await session.flush()
-    await _record(
-        session,
-        Action.WORKSPACE_PLAN_CHANGED,
-        workspace,
-        actor,
-        {"from": str(previous), "to": str(plan), "reason": reason},
-    )
+    await workspace_service.change_plan(session, workspace, plan, actor=actor, reason=reason)
 
 
 async def downgrade_lapsed(
