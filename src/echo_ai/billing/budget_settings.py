@@ -17,9 +17,11 @@ from decimal import Decimal
 from sqlalchemy import Uuid, column, delete, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from echo_ai.billing import budgets
 from echo_ai.config import Settings
 from echo_ai.errors import AppError, NotFound
-from echo_ai.metering.models import UsageMonth, WorkspaceBudget
+from echo_ai.metering import ledger
+from echo_ai.metering.models import WorkspaceBudget
 from echo_ai.metering.units import month_of, to_usd, usd_text
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
@@ -206,21 +208,12 @@ async def budget_status(
     """The workspace's budget and this month's spend (stored cost), reserved cost (calls in
     flight) and iterations, from the month counters."""
     month = month_of(now)
-    cap = await session.scalar(
-        select(WorkspaceBudget.monthly_usd).where(WorkspaceBudget.workspace_id == workspace_id)
-    )
-    row = (
-        await session.execute(
-            select(UsageMonth.iterations, UsageMonth.cost_nusd, UsageMonth.reserved_nusd).where(
-                UsageMonth.workspace_id == workspace_id, UsageMonth.month == month
-            )
-        )
-    ).one_or_none()
+    counters = await ledger.workspace_month(session, workspace_id, month)
     return BudgetStatus(
         month=month,
-        monthly_usd=cap,
-        spent_usd=Decimal(0) if row is None else to_usd(int(row.cost_nusd)),
-        reserved_usd=Decimal(0) if row is None else to_usd(int(row.reserved_nusd)),
-        iterations=0 if row is None else int(row.iterations),
+        monthly_usd=await budgets.monthly_budget(session, workspace_id),
+        spent_usd=to_usd(counters.cost_nusd),
+        reserved_usd=to_usd(counters.reserved_nusd),
+        iterations=counters.iterations,
         alert_share=settings.billing.budget_alert_share,
     )

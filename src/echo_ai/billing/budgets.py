@@ -23,7 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.errors import AppError
-from echo_ai.metering.models import ExperimentMonth, UsageMonth, WorkspaceBudget
+from echo_ai.metering import ledger
+from echo_ai.metering.models import WorkspaceBudget
 from echo_ai.metering.units import month_of, to_usd
 from echo_ai.text import usd
 
@@ -55,28 +56,15 @@ async def spent_this_month(
     session: AsyncSession, workspace_id: uuid.UUID, *, now: datetime
 ) -> Decimal:
     """Cost stored plus cost reserved by calls in flight, this month, for the workspace."""
-    row = (
-        await session.execute(
-            select(UsageMonth.cost_nusd, UsageMonth.reserved_nusd).where(
-                UsageMonth.workspace_id == workspace_id, UsageMonth.month == month_of(now)
-            )
-        )
-    ).one_or_none()
-    return Decimal(0) if row is None else to_usd(int(row.cost_nusd) + int(row.reserved_nusd))
+    counters = await ledger.workspace_month(session, workspace_id, month_of(now))
+    return to_usd(counters.committed_nusd)
 
 
 async def experiment_spent_this_month(
     session: AsyncSession, experiment_id: uuid.UUID, *, now: datetime
 ) -> Decimal:
-    row = (
-        await session.execute(
-            select(ExperimentMonth.cost_nusd, ExperimentMonth.reserved_nusd).where(
-                ExperimentMonth.experiment_id == experiment_id,
-                ExperimentMonth.month == month_of(now),
-            )
-        )
-    ).one_or_none()
-    return Decimal(0) if row is None else to_usd(int(row.cost_nusd) + int(row.reserved_nusd))
+    counters = await ledger.experiment_month(session, experiment_id, month_of(now))
+    return to_usd(counters.committed_nusd)
 
 
 async def monthly_budget(session: AsyncSession, workspace_id: uuid.UUID) -> Decimal | None:

@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.db import transaction, utcnow
+from echo_ai.metering import ledger
 from echo_ai.metering.models import ExperimentMonth, SpendLine, UsageMonth
 from echo_ai.metering.units import month_of, to_nano, to_usd
 from echo_ai.runs.models import ACTIVE_STATUSES, BatchRun, Experiment, ExperimentStatus, Iteration
@@ -101,19 +102,12 @@ class Metered:
 
 async def metered(session: AsyncSession, workspace_id: uuid.UUID, *, now: datetime) -> Metered:
     month = month_of(now)
-    row = (
-        await session.execute(
-            select(UsageMonth.iterations, UsageMonth.cost_nusd, UsageMonth.reserved_nusd).where(
-                UsageMonth.workspace_id == workspace_id, UsageMonth.month == month
-            )
-        )
-    ).one_or_none()
-    iterations, cost, reserved = (0, 0, 0) if row is None else (int(v) for v in row)
+    counters = await ledger.workspace_month(session, workspace_id, month)
     return Metered(
         month=month,
-        iterations=iterations,
-        cost_usd=to_usd(cost),
-        reserved_usd=to_usd(reserved),
+        iterations=counters.iterations,
+        cost_usd=to_usd(counters.cost_nusd),
+        reserved_usd=to_usd(counters.reserved_nusd),
         in_flight=await iterations_in_flight(session, workspace_id),
         scheduled_experiments=await scheduled_experiments(session, workspace_id),
     )
@@ -123,12 +117,7 @@ async def stored_this_month(
     session: AsyncSession, workspace_id: uuid.UUID, *, now: datetime
 ) -> int:
     """Iterations the workspace stored this month (the counter, not the iterations)."""
-    stored = await session.scalar(
-        select(UsageMonth.iterations).where(
-            UsageMonth.workspace_id == workspace_id, UsageMonth.month == month_of(now)
-        )
-    )
-    return int(stored or 0)
+    return (await ledger.workspace_month(session, workspace_id, month_of(now))).iterations
 
 
 # --- reconciliation --------------------------------------------------------------------

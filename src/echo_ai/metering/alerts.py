@@ -27,7 +27,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.db import UTCDateTime
-from echo_ai.metering.models import UsageMonth, WorkspaceBudget
+from echo_ai.metering import ledger
+from echo_ai.metering.models import WorkspaceBudget
 from echo_ai.metering.units import month_of, to_nano, to_usd
 from echo_ai.observability.metrics import record_budget_alert
 
@@ -74,13 +75,9 @@ async def raise_budget_alert(
     ).one_or_none()
     if budget is None or budget.alerted_month == month:
         return None
-    cost_nusd = await session.scalar(
-        select(UsageMonth.cost_nusd).where(
-            UsageMonth.workspace_id == workspace_id, UsageMonth.month == month
-        )
-    )
+    cost_nusd = (await ledger.workspace_month(session, workspace_id, month)).cost_nusd
     cap = to_nano(budget.monthly_usd)
-    if cost_nusd is None or cost_nusd < cap * share:
+    if cost_nusd < cap * share:
         return None
     raised = await session.execute(
         update(WorkspaceBudget)

@@ -251,3 +251,50 @@ async def record_stored(session: AsyncSession, lines: Iterable[StoredLine], *, m
                 },
             )
         )
+
+
+@dataclass(frozen=True)
+class MonthCounters:
+    """One month's row of a workspace or an experiment (zeros when it has none yet)."""
+
+    iterations: int = 0
+    cost_nusd: int = 0
+    reserved_nusd: int = 0
+
+    @property
+    def committed_nusd(self) -> int:
+        """Cost stored plus cost reserved by calls in flight: what a cap is checked against."""
+        return self.cost_nusd + self.reserved_nusd
+
+
+async def workspace_month(
+    session: AsyncSession, workspace_id: uuid.UUID, month: str
+) -> MonthCounters:
+    """The workspace's counters for ``month``: the one read of them for usage and budgets."""
+    return await _counters(
+        session,
+        UsageMonth,
+        and_(UsageMonth.workspace_id == workspace_id, UsageMonth.month == month),
+    )
+
+
+async def experiment_month(
+    session: AsyncSession, experiment_id: uuid.UUID, month: str
+) -> MonthCounters:
+    """The experiment's counters for ``month`` (its own cap is checked against them)."""
+    return await _counters(
+        session,
+        ExperimentMonth,
+        and_(ExperimentMonth.experiment_id == experiment_id, ExperimentMonth.month == month),
+    )
+
+
+async def _counters(session: AsyncSession, table: Any, key: Any) -> MonthCounters:
+    row = (
+        await session.execute(
+            select(table.iterations, table.cost_nusd, table.reserved_nusd).where(key)
+        )
+    ).one_or_none()
+    if row is None:
+        return MonthCounters()
+    return MonthCounters(int(row.iterations), int(row.cost_nusd), int(row.reserved_nusd))
