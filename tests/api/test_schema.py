@@ -1,4 +1,4 @@
-"""Schemathesis over the OpenAPI schema, against the in-process app (issue 3 §8).
+"""Schemathesis over the OpenAPI schema, against the running app (issue 3 §8).
 
 Every documented operation gets generated requests (valid and invalid ones) and each
 response must: not be a 5xx, have a documented status code, a documented content type,
@@ -6,11 +6,13 @@ documented headers, and a body that matches the documented schema. That includes
 4xx error bodies (``{"error": {"code", "message", "details"}}``) and the 429s that the
 rate limits give under fuzzing: a 429 is not a failure, an undocumented one would be.
 
-One app for the whole module: schemathesis runs its lifespan (on its own event-loop
-thread, the one its ASGI transport sends requests on) and a user is registered and
-logged in once. Two passes: with that user's Bearer token on every request (so the
-authenticated code paths are reached), and with whatever ``Authorization`` the
-generator makes up (mostly 401s, which must be documented too).
+One app for the whole module, served over a real socket (:mod:`tests.live`), and a user
+registered and logged in once. (Not schemathesis' ASGI transport: its pytest plugin ends
+the app's lifespan after every operation's test, so the next one would start the app
+again, stopping and resuming the experiments the fuzzer queued each time.) Two passes:
+with that user's Bearer token on every request (so the authenticated code paths are
+reached), and with whatever ``Authorization`` the generator makes up (mostly 401s, which
+must be documented too).
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -38,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
 from echo_ai.app import create_app
 from echo_ai.config import AuthSettings, Settings
 from tests.kit import PASSWORD, wait_until_sync
+from tests.live import serving
 
 EMAIL = "schema-fuzz@example.com"
 MAX_EXAMPLES = 12
@@ -78,7 +81,8 @@ SEEDED_EXPERIMENT: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class RunningApi:
-    client: asgi.ASGIClient
+    url: str
+    session: requests.Session
     token: str
     experiment_id: str
     """A finished experiment of the user's, so reads reach real reports and iterations."""
@@ -88,15 +92,15 @@ class RunningApi:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def _seed_experiment(client: asgi.ASGIClient, auth: dict[str, str]) -> str:
-    created = client.post("/v1/experiments", json=SEEDED_EXPERIMENT, headers=auth)
+def _seed_experiment(session: requests.Session, base: str, auth: dict[str, str]) -> str:
+    created = session.post(f"{base}/v1/experiments", json=SEEDED_EXPERIMENT, headers=auth)
     assert created.status_code == 202, created.text
-    url = f"/v1/experiments/{created.json()['id']}"
+    url = f"{base}/v1/experiments/{created.json()['id']}"
     status = ""
 
     def finished() -> bool:
         nonlocal status
-        status = client.get(url, headers=auth).json()["status"]
+        status = session.get(url, headers=auth).json()["status"]
         return status in ("completed", "failed")
 
     wait_until_sync(finished, message="the seeded experiment did not finish")
@@ -123,21 +127,18 @@ def running_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApi
         # past the guess limit every later case would only see 429s.
         unlimited = AuthSettings(guesses_per_client=1_000_000)
         app = create_app(Settings(data_dir=data_dir, auth=unlimited))
-        try:
-            # Entering the client starts the app's lifespan (app.state.service).
-            with asgi.get_client(app) as client:
-                registered = client.post(
-                    "/auth/register", json={"email": EMAIL, "password": PASSWORD}
-                )
-                assert registered.status_code == 201, registered.text
-                login = client.post("/auth/login", json={"email": EMAIL, "password": PASSWORD})
-                assert login.status_code == 200, login.text
-                token = login.json()["access_token"]
-                experiment_id = _seed_experiment(client, {"Authorization": f"Bearer {token}"})
-                yield RunningApi(client=client, token=token, experiment_id=experiment_id)
-        finally:
-            # Runs the lifespan's shutdown (background work stopped, engine disposed).
-            asgi.shutdown_lifespans()
+        with serving(app) as server, requests.Session() as session:
+            base = server.url
+            registered = session.post(
+                f"{base}/auth/register", json={"email": EMAIL, "password": PASSWORD}
+            )
+            assert registered.status_code == 201, registered.text
+            login = session.post(f"{base}/auth/login", json={"email": EMAIL, "password": PASSWORD})
+            assert login.status_code == 200, login.text
+            token = login.json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            experiment_id = _seed_experiment(session, base, auth)
+            yield RunningApi(url=base, session=session, token=token, experiment_id=experiment_id)
 
 
 def _load_schema() -> schemathesis.BaseSchema:
@@ -181,12 +182,12 @@ def test_authenticated(case: schemathesis.Case, running_api: RunningApi) -> None
             **(case.path_parameters or {}),
             "experiment_id": running_api.experiment_id,
         }
-    response = case.call(session=running_api.client, app=running_api.client.app)
+    response = case.call(base_url=running_api.url, session=running_api.session)
     case.validate_response(response, checks=CHECKS)
 
 
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_generated_credentials(case: schemathesis.Case, running_api: RunningApi) -> None:
-    response = case.call(session=running_api.client, app=running_api.client.app)
+    response = case.call(base_url=running_api.url, session=running_api.session)
     case.validate_response(response, checks=CHECKS)

@@ -87,3 +87,25 @@ async def test_an_answer_refused_for_lack_of_search_keeps_its_cost(
         assert not row.success and row.error_code == "grounding_missing"
         assert row.answer and row.output_tokens and row.cost_usd and row.cost_usd > 0
     assert batch.cost_usd == sum(row.cost_usd for row in rows if row.cost_usd)
+
+
+async def test_drain_stores_the_rows_of_cancelled_callers(runtime: Runtime) -> None:
+    """At shutdown the callers are cancelled first; the answers they handed over are still
+    stored before the database closes."""
+    batch_id = await _batch_id(runtime)
+    writer = IterationWriter(runtime.session_factory)
+    callers = [asyncio.create_task(writer.write(failed_row(batch_id, i))) for i in range(5)]
+    await asyncio.sleep(0)  # each caller hands its row over and waits for the flush
+    for caller in callers:
+        caller.cancel()
+    await asyncio.gather(*callers, return_exceptions=True)
+    await writer.drain()
+    async with transaction(runtime.session_factory) as session:
+        stored = list(
+            await session.scalars(select(Iteration.index).where(Iteration.batch_run_id == batch_id))
+        )
+    assert sorted(stored) == list(range(5))
+
+
+async def test_drain_without_rows_returns_at_once(runtime: Runtime) -> None:
+    await IterationWriter(runtime.session_factory).drain(within=0)

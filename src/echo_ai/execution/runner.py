@@ -150,6 +150,11 @@ class Runner:
     def __post_init__(self) -> None:
         self._writer = IterationWriter(self.session_factory, clock=self.clock)
 
+    async def aclose(self) -> None:
+        """At shutdown, once the batches' tasks are stopped: store the answers their calls
+        already brought (before the database is closed under them)."""
+        await self._writer.drain()
+
     def forget(self, batch_run_id: uuid.UUID) -> None:
         """Drop what this process remembers of a batch once none of its chunks is running."""
         self._aborted.pop(batch_run_id, None)

@@ -119,6 +119,7 @@ async def open_runtime(
         )
     finally:
         if runner is not None:
+            await runner.aclose()
             runner.leases.close()
         if queued is not None:
             queued.close()

@@ -14,6 +14,7 @@ are not dropped, and their batch does not fail, because a connection was slow to
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -32,10 +33,15 @@ from echo_ai.metering.units import month_of, to_nano
 from echo_ai.providers.base import AnswerClass
 from echo_ai.runs.models import BatchRun, Iteration
 
+log = logging.getLogger(__name__)
+
 GROUP_MAX_ROWS = 64
 """Rows stored in one transaction at most. Preparing a row (its JSON, its parameters) runs
 on the event loop: a bounded group keeps each step short, so requests served by the same
 loop never wait long behind a backlog of answers; SQLite's write lock is held as briefly."""
+
+DRAIN_SECONDS = 30.0
+"""At shutdown, how long the rows already handed over may take to be stored."""
 
 
 BATCH_PARAMETERS = "batch_parameters"
@@ -187,6 +193,20 @@ class IterationWriter:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         await future
+
+    async def drain(self, *, within: float = DRAIN_SECONDS) -> None:
+        """Wait until the rows already handed over are stored: at shutdown their callers
+        have been cancelled, but the calls were made (and paid for). Past ``within``
+        seconds the flush is cancelled; what it had not stored, resume calls again."""
+        flusher = self._flusher
+        if flusher is None or flusher.done():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(flusher), within)
+        except TimeoutError:
+            log.warning("stopped storing iterations after %.0f s at shutdown", within)
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
 
     async def _store(self, rows: list[dict[str, Any]]) -> None:
         """Store ``rows`` in one transaction, tried again while the database is busy."""
