@@ -221,6 +221,53 @@ class AuthSettings(BaseModel):
     (see :mod:`echo_ai.security.guesses`)."""
 
 
+class MailSettings(BaseModel):
+    """Outgoing e-mail (``ECHO_AI_MAIL__*``). Without ``smtp_host`` mails are written to the
+    outbox folder (``<data_dir>/outbox``, listed by ``echo-ai outbox``) instead of sent."""
+
+    smtp_host: str | None = None
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    """Or ``ECHO_AI_MAIL__SMTP_PASSWORD_FILE`` (read by the sender)."""
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    """``starttls`` upgrades a plain connection (port 587), ``tls`` connects with TLS (port
+    465), ``none`` sends in the clear (a local relay only)."""
+    smtp_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
+    from_address: str = "Echo AI <no-reply@localhost>"
+    max_attempts: Annotated[int, Field(ge=1, le=50)] = 8
+    """Tries of one mail before it is given up (with a growing pause between them)."""
+
+    @property
+    def smtp_enabled(self) -> bool:
+        return bool(self.smtp_host)
+
+
+class PrivacySettings(BaseModel):
+    """Retention, consent and account-lifecycle settings (``ECHO_AI_PRIVACY__*``); the
+    retention of raw answers per plan is :attr:`echo_ai.billing.plans.Plan.retention_days`
+    (a workspace may shorten it), the others apply to every workspace."""
+
+    answer_retention_days: Annotated[int, Field(ge=1, le=36_500)] = 90
+    """Raw answers and reasoning text: redacted in place after this many days, when the
+    workspace's plan or its own setting says nothing shorter."""
+    error_retention_days: Annotated[int, Field(ge=1, le=36_500)] = 30
+    """Error texts of failed calls (the error codes stay)."""
+    audit_retention_days: Annotated[int, Field(ge=30, le=36_500)] = 730
+    deleted_account_days: Annotated[int, Field(ge=0, le=365)] = 30
+    """Data of deleted accounts (and the workspaces that went with them) is purged after."""
+    mail_retention_days: Annotated[int, Field(ge=1, le=3_650)] = 30
+    """Sent (or given-up) mails in the mail queue."""
+    retention_batch_rows: Annotated[int, Field(ge=100, le=100_000)] = 5_000
+    """Rows changed per transaction by the retention task: each holds its locks briefly."""
+    export_link_hours: Annotated[int, Field(ge=1, le=720)] = 24
+    terms_version: str = "2026-11-27"
+    privacy_version: str = "2026-11-27"
+    """The versions a user accepts at sign-up; a newer one is asked for at the next sign-in."""
+    verification_hours: Annotated[int, Field(ge=1, le=720)] = 48
+    reset_minutes: Annotated[int, Field(ge=5, le=1_440)] = 30
+
+
 def read_secret(name: str) -> str | None:
     """``NAME`` from the environment, or the contents of the file named by ``NAME_FILE``."""
     value = os.environ.get(name)
@@ -265,6 +312,8 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     auth: AuthSettings = AuthSettings()
     billing: BillingSettings = BillingSettings()
+    mail: MailSettings = MailSettings()
+    privacy: PrivacySettings = PrivacySettings()
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "ECHO_AI_REDIS_URL")
     )

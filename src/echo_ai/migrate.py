@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-HEAD = "5b9e1f3a7c20"
+HEAD = "8d4c2b7e9f13"
 """The newest revision in ``migrations/versions``: a new migration must update it
 (``tests/test_migrations.py`` compares it with Alembic's head)."""
 VERSION_TABLE = "alembic_version"

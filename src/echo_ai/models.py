@@ -1,11 +1,13 @@
 """Import every model so the metadata is complete (Alembic, test set-up)."""
 
+from echo_ai.accounts.models import DataExport
 from echo_ai.api_keys.models import ApiKey
-from echo_ai.auth.models import RefreshToken, User
+from echo_ai.auth.models import Consent, RecoveryCode, RefreshToken, User, UserToken
 from echo_ai.billing.models import ExternalEvent
 from echo_ai.brands.models import BrandProfile
 from echo_ai.credentials.models import ProviderCredential
 from echo_ai.db import Base
+from echo_ai.mail.models import OutboundMail
 from echo_ai.metering.models import ExperimentMonth, SpendLine, UsageMonth, WorkspaceBudget
 from echo_ai.privacy.models import AuditEvent
 from echo_ai.runs.models import BatchRun, Experiment, ExperimentRound, Iteration
@@ -17,6 +19,8 @@ __all__ = [
     "Base",
     "BatchRun",
     "BrandProfile",
+    "Consent",
+    "DataExport",
     "Experiment",
     "ExperimentMonth",
     "ExperimentRound",
@@ -24,11 +28,14 @@ __all__ = [
     "Invitation",
     "Iteration",
     "Membership",
+    "OutboundMail",
     "ProviderCredential",
+    "RecoveryCode",
     "RefreshToken",
     "SpendLine",
     "UsageMonth",
     "User",
+    "UserToken",
     "Workspace",
     "WorkspaceBudget",
 ]

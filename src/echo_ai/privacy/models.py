@@ -23,6 +23,7 @@ class AuditEvent(UUIDPrimaryKey, Base):
     __table_args__ = (
         Index("ix_audit_events_workspace_created", "workspace_id", "created_at"),
         Index("ix_audit_events_actor_user_id", "actor_user_id"),
+        Index("ix_audit_events_created_at", "created_at"),
         # The audit log page filtered by action or by acting user, newest first.
         Index(
             "ix_audit_events_workspace_action_created",

@@ -307,3 +307,6 @@ class Iteration(UUIDPrimaryKey, Base):
     search_queries: Mapped[list[str]] = mapped_column(JSONType, default=list)
     extraction: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """The raw answer and reasoning were removed by the retention task (the extracted facts,
+    citations and metrics stay)."""

@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from echo_ai.billing.plans import PlanName
@@ -49,6 +49,13 @@ class Workspace(UUIDPrimaryKey, Timestamps, Base):
     last read from Stripe; None without one."""
     payment_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     """When a payment first failed: the plan is kept for the grace period from then."""
+    require_2fa: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Owners require two-factor authentication of every member."""
+    scrub_personal_data: Mapped[bool] = mapped_column(Boolean, default=False)
+    """E-mail addresses and phone numbers are removed from prompts and answers before they
+    are stored."""
+    answer_retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The workspace's own (shorter) retention of raw answers; None: its plan's."""
 
 
 class Membership(UUIDPrimaryKey, Timestamps, Base):
