@@ -55,11 +55,11 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     return start, following
 
 
-async def iterations_in_flight(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+def _in_flight(workspace_id: uuid.UUID) -> Any:
     """Iterations of the workspace's unfinished batch runs not stored yet: one sum over the
     batches of its queued and running experiments (an index range each), never over
     iterations."""
-    total = await session.scalar(
+    return (
         select(func.coalesce(func.sum(BatchRun.iterations_requested - BatchRun.stored), 0))
         .join(Experiment, Experiment.id == BatchRun.experiment_id)
         .where(
@@ -67,8 +67,41 @@ async def iterations_in_flight(session: AsyncSession, workspace_id: uuid.UUID) -
             Experiment.status.in_(_UNFINISHED_EXPERIMENT),
             BatchRun.status.in_(ACTIVE_STATUSES),
         )
+        .scalar_subquery()
     )
-    return int(total or 0)
+
+
+@dataclass(frozen=True)
+class MonthUsage:
+    counters: ledger.MonthCounters
+    in_flight: int
+
+
+async def month_usage(session: AsyncSession, workspace_id: uuid.UUID, month: str) -> MonthUsage:
+    """The workspace's month counters and its iterations in flight, read in one statement:
+    one snapshot on both databases. (Two reads would miss the rows stored between them,
+    counted neither as stored nor as in flight.)"""
+
+    def counter(column: Any) -> Any:
+        return func.coalesce(
+            select(column)
+            .where(UsageMonth.workspace_id == workspace_id, UsageMonth.month == month)
+            .scalar_subquery(),
+            0,
+        )
+
+    row = (
+        await session.execute(
+            select(
+                counter(UsageMonth.iterations),
+                counter(UsageMonth.cost_nusd),
+                counter(UsageMonth.reserved_nusd),
+                _in_flight(workspace_id),
+            )
+        )
+    ).one()
+    iterations, cost, reserved, in_flight = (int(value or 0) for value in row)
+    return MonthUsage(ledger.MonthCounters(iterations, cost, reserved), in_flight)
 
 
 async def scheduled_experiments(
@@ -102,22 +135,15 @@ class Metered:
 
 async def metered(session: AsyncSession, workspace_id: uuid.UUID, *, now: datetime) -> Metered:
     month = month_of(now)
-    counters = await ledger.workspace_month(session, workspace_id, month)
+    usage = await month_usage(session, workspace_id, month)
     return Metered(
         month=month,
-        iterations=counters.iterations,
-        cost_usd=to_usd(counters.cost_nusd),
-        reserved_usd=to_usd(counters.reserved_nusd),
-        in_flight=await iterations_in_flight(session, workspace_id),
+        iterations=usage.counters.iterations,
+        cost_usd=to_usd(usage.counters.cost_nusd),
+        reserved_usd=to_usd(usage.counters.reserved_nusd),
+        in_flight=usage.in_flight,
         scheduled_experiments=await scheduled_experiments(session, workspace_id),
     )
-
-
-async def stored_this_month(
-    session: AsyncSession, workspace_id: uuid.UUID, *, now: datetime
-) -> int:
-    """Iterations the workspace stored this month (the counter, not the iterations)."""
-    return (await ledger.workspace_month(session, workspace_id, month_of(now))).iterations
 
 
 # --- reconciliation --------------------------------------------------------------------

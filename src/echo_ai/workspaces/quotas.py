@@ -38,12 +38,10 @@ from echo_ai.billing import usage as metering_usage
 from echo_ai.billing.plans import Plan, PlanName, local_plan, plan_in_force
 from echo_ai.config import Settings
 from echo_ai.errors import AppError
-from echo_ai.metering.units import UsdText
+from echo_ai.metering.units import UsdText, month_of
 from echo_ai.providers.registry import ProviderSpec
 from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID
 from echo_ai.workspaces.models import Invitation, Membership, Workspace
-
-iterations_in_flight = metering_usage.iterations_in_flight
 
 
 class QuotaExceeded(AppError):
@@ -154,9 +152,10 @@ async def admit_run(
     if monthly is None and in_flight_limit is None:
         return
     await _lock_workspace(session, workspace_id)
-    in_flight = max(await iterations_in_flight(session, workspace_id) - counted_in_flight, 0)
+    usage = await metering_usage.month_usage(session, workspace_id, month_of(now))
+    in_flight = max(usage.in_flight - counted_in_flight, 0)
     if monthly is not None:
-        stored = await metering_usage.stored_this_month(session, workspace_id, now=now)
+        stored = usage.counters.iterations
         used = stored + in_flight
         if used + iterations > monthly:
             raise _refuse(
