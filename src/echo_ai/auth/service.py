@@ -214,3 +214,8 @@ async def reset_password(
         .execution_options(synchronize_session=False)
     )
     await session.flush()
+
+
+def check_policy(password: str) -> None:
+    """:class:`WeakPassword` unless ``password`` meets the policy of sign-up."""
+    _check_policy(password)

@@ -178,6 +178,7 @@ async def reset_password(
     sign-up, :class:`~echo_ai.auth.service.WeakPassword`, leaves the token unused); every
     session of the user ends, and they get a change notice."""
     now = now or utcnow()
+    auth_service.check_policy(new_password)  # first: a refused password leaves the token
     user = await email_tokens.consume(session, token, email_tokens.RESET_PASSWORD, now=now)
     if user is None:
         raise InvalidLink
