@@ -362,6 +362,7 @@ def serve(
     settings = get_settings()
     host = host or settings.server.host
     port = port or settings.server.port
+    settings.server.host, settings.server.port = host, port  # links in mails, without public_url
     load_key_ring(settings)  # a weak secret key: one clear line, before anything starts
     configure_logging(settings)
     base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"

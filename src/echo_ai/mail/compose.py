@@ -5,8 +5,9 @@ transaction commits, the process's mail loop is woken (:func:`on_enqueue`) and t
 scheduler's tick sends what is still due (:func:`echo_ai.mail.delivery.deliver_due`).
 
 Links in mails start with :func:`base_url`: ``server.public_url`` when set, otherwise
-``http://<server.host>:<server.port>`` (right for a local ``echo-ai serve``; a server that
-others reach must set ``ECHO_AI_SERVER__PUBLIC_URL``). Mails are built from settings, never
+``http://<server.host>:<server.port>`` (``echo-ai serve --host/--port`` set them; right for
+a local server, ``localhost`` when it listens on every interface; a server that others
+reach must set ``ECHO_AI_SERVER__PUBLIC_URL``). Mails are built from settings, never
 from a request's ``Host`` header, which a client controls.
 """
 
@@ -56,7 +57,12 @@ def base_url(settings: Settings) -> str:
     """Where the links in mails point (see the module's description)."""
     if settings.server.public_url:
         return settings.server.public_url.rstrip("/")
-    return f"http://{settings.server.host}:{settings.server.port}"
+    host = settings.server.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 (every interface: say localhost)
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.server.port}"
 
 
 def render(kind: str, context: Mapping[str, Any]) -> Rendered:
