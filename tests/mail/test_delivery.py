@@ -233,3 +233,22 @@ async def test_change_notice_mentions_the_change(runtime: Runtime) -> None:
     assert "two-factor authentication was turned on" in mail.subject
     assert "2026-11-27 06:00 UTC" in mail.text_body
     assert re.search(r"http://127\.0\.0\.1:8000/forgot-password", mail.text_body)
+
+
+async def test_the_daily_task_deletes_outbox_files_past_retention(runtime: Runtime) -> None:
+    import os
+
+    from echo_ai.mail.delivery import purge_outbox_folder
+
+    queued = [await _queue(runtime, to=f"user{n}@example.com") for n in range(2)]
+    await deliver_due(runtime.session_factory, runtime.settings, NOW)
+    folder = outbox_dir(runtime.settings)
+    old, recent = (next(folder.glob(f"*{mail.id}.eml")) for mail in queued)
+    days = runtime.settings.privacy.mail_retention_days
+    written = (NOW - timedelta(days=days, seconds=1)).timestamp()
+    os.utime(old, (written, written))
+    os.utime(recent, (NOW.timestamp(), NOW.timestamp()))
+    await purge_outbox_folder(runtime.session_factory, NOW, runtime.settings)
+    assert [path.name for path in folder.iterdir()] == [recent.name]
+    scheduler = Scheduler.of(runtime)
+    assert "outbox folder retention" in (await scheduler.tick(now=NOW)).daily

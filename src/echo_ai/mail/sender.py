@@ -100,3 +100,19 @@ async def send(letter: Letter, settings: Settings) -> None:
         await send_smtp(message, settings.mail)
     else:
         write_outbox(message, letter, outbox_dir(settings))
+
+
+def purge_outbox(directory: Path, *, older_than: datetime) -> int:
+    """Delete the outbox's ``.eml`` files last written before ``older_than``; how many."""
+    if not directory.is_dir():
+        return 0
+    cutoff = older_than.timestamp()
+    removed = 0
+    for path in directory.glob("*.eml"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # another process deleted it
+    return removed
