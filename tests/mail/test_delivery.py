@@ -252,3 +252,19 @@ async def test_the_daily_task_deletes_outbox_files_past_retention(runtime: Runti
     assert [path.name for path in folder.iterdir()] == [recent.name]
     scheduler = Scheduler.of(runtime)
     assert "outbox folder retention" in (await scheduler.tick(now=NOW)).daily
+
+
+async def test_forgetting_an_address_deletes_its_mails_and_files(runtime: Runtime) -> None:
+    from echo_ai.mail.erasure import forget_address
+
+    mine = [await _queue(runtime), await _queue(runtime)]
+    other = await _queue(runtime, to="bob@example.com")
+    await deliver_due(runtime.session_factory, runtime.settings, NOW)
+    mine.append(await _queue(runtime))  # still queued: no file yet
+    async with transaction(runtime.session_factory) as session:
+        assert await forget_address(session, "ada@example.com", runtime.settings) == 3
+    async with transaction(runtime.session_factory) as session:
+        left = list(await session.scalars(select(OutboundMail.to_address)))
+    assert left == ["bob@example.com"]
+    files = [path.name for path in outbox_dir(runtime.settings).iterdir()]
+    assert files == [f"{NOW:%Y%m%dT%H%M%S}-{other.id}.eml"]
