@@ -127,6 +127,7 @@ async def _serving(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
         )
         started_server = _metrics_port(settings)
         state.start_scheduler()
+        state.start_mail_loop()
         try:
             yield
         finally:

@@ -11,7 +11,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from echo_ai.api_keys.schemas import ApiKeyCreate
-from echo_ai.auth.schemas import Credentials, PasswordChange, RefreshRequest, Registration
+from echo_ai.auth.schemas import (
+    Credentials,
+    EmailTokenSubmit,
+    PasswordChange,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    RefreshRequest,
+    Registration,
+)
 from echo_ai.billing.schemas import CheckoutCreate
 from echo_ai.billing.spend_schemas import BudgetIn
 from echo_ai.brands.schemas import BrandProfileIn
@@ -81,5 +89,8 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
     CheckoutCreate: {"plan": "team"},
     ProviderKeyIn: {"api_key": "sk-test-Abcdefgh1234", "base_url": "https://llm.example.com/v1"},
     BudgetIn: {"monthly_usd": "50.00"},
+    EmailTokenSubmit: {"token": "echo_ve_abc"},
+    PasswordResetRequest: {"email": "ada@example.com"},
+    PasswordResetConfirm: {"token": "echo_pr_abc", "new_password": PASSWORD + "?"},
 }
 """A valid document of each body model, with every field of it given."""

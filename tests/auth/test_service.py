@@ -152,7 +152,9 @@ async def test_a_password_change_is_audited_in_the_personal_workspace(runtime: R
         stored = await session.get(User, user.id)
         assert stored is not None
         change = PasswordChange(current_password=PASSWORD, new_password="a brand new passphrase")
-        await workspaces.change_password(session, stored, change, actor=_as(user))
+        await workspaces.change_password(
+            session, stored, change, actor=_as(user), settings=runtime.settings
+        )
     async with transaction(runtime.session_factory) as session:
         workspace_id = await workspaces.personal_workspace_id(session, user.email)
         assert workspace_id is not None

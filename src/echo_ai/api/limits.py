@@ -30,6 +30,10 @@ the account."""
 KEYS_CREATED_PER_WORKSPACE = "20/hour"
 WORKSPACES_CREATED_PER_USER = "10/hour"
 INVITATIONS_PER_WORKSPACE = "50/hour"
+PASSWORD_RESETS_PER_IP = "10/hour"
+PASSWORD_RESETS_PER_ADDRESS = "5/hour"
+"""Reset mails one address may be sent (whoever asks), so that it cannot be flooded."""
+VERIFICATION_MAILS_PER_USER = "5/hour"
 
 
 async def create_workspace(

@@ -11,6 +11,7 @@ from typing import Any
 
 from echo_ai.config import Settings
 from echo_ai.execution.runtime import Runtime
+from echo_ai.mail.delivery import MailLoop
 from echo_ai.schedules.scheduler import Scheduler
 from echo_ai.security.keys import KeyRing
 from echo_ai.security.tokens import TokenSigner
@@ -30,6 +31,8 @@ class ServiceState:
     background: set[asyncio.Task[None]] = field(default_factory=set)
     """Work started after a commit (batches of the in-process executor)."""
     scheduler_task: asyncio.Task[None] | None = None
+    mail_loop: MailLoop | None = None
+    """Sends queued mail right after a request's commit (retries: the scheduler's tick)."""
 
     def start_background(self, job: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(job)
@@ -38,12 +41,18 @@ class ServiceState:
 
     async def stop_background(self) -> None:
         """At shutdown: stop running batches; stored iterations stay, resume runs the rest."""
+        if self.mail_loop is not None:
+            await self.mail_loop.stop()
         if self.scheduler_task is not None:
             self.scheduler_task.cancel()
             await asyncio.gather(self.scheduler_task, return_exceptions=True)
         for task in list(self.background):
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+
+    def start_mail_loop(self) -> None:
+        self.mail_loop = MailLoop(self.runtime.session_factory, self.settings)
+        self.mail_loop.start()
 
     def start_scheduler(self) -> None:
         """With the in-process executor, this process also runs the scheduler (recurring

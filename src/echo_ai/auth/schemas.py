@@ -66,3 +66,24 @@ class TokenPair(BaseModel):
 
 class Message(BaseModel):
     message: str
+
+
+class EmailTokenSubmit(BaseModel):
+    """A token from a mailed link (address verification)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: Token
+
+
+class PasswordResetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+
+
+class PasswordResetConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: Token
+    new_password: Password

@@ -198,3 +198,24 @@ async def change_password(session: AsyncSession, user: User, data: PasswordChang
         .execution_options(synchronize_session=False)
     )
     await session.flush()
+
+
+async def reset_password(
+    session: AsyncSession, user: User, new_password: str, *, now: datetime | None = None
+) -> None:
+    """Set a new password without the current one (a mailed reset link vouched for the
+    user; policy as at sign-up) and end every session of the user."""
+    _check_policy(new_password)
+    user.password_hash = passwords.hash_password(new_password)
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.flush()
+
+
+def check_policy(password: str) -> None:
+    """:class:`WeakPassword` unless ``password`` meets the policy of sign-up."""
+    _check_policy(password)

@@ -17,6 +17,7 @@ import typer
 
 from echo_ai.billing.plans import PlanName
 from echo_ai.cli import costs, experiments, production, provider_keys, usage
+from echo_ai.cli import outbox as outbox_cli
 from echo_ai.cli.errors import friendly_errors
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ app.command("usage")(usage.usage)
 app.add_typer(provider_keys.app, name="provider-keys")
 app.add_typer(costs.budget_app, name="budget")
 app.command("costs")(costs.costs)
+app.add_typer(outbox_cli.app, name="outbox")
 
 
 @app.command()
@@ -360,6 +362,7 @@ def serve(
     settings = get_settings()
     host = host or settings.server.host
     port = port or settings.server.port
+    settings.server.host, settings.server.port = host, port  # links in mails, without public_url
     load_key_ring(settings)  # a weak secret key: one clear line, before anything starts
     configure_logging(settings)
     base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"

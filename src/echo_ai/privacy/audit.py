@@ -78,6 +78,13 @@ class Action(enum.StrEnum):
     BUDGET_ALERT = "workspace.budget_alert"
     """A workspace's month cost reached the alert share of its budget (written by
     :mod:`echo_ai.metering.alerts`, actor ``system``)."""
+    # E-mail (issue 13): address verification and password reset by mailed links.
+    EMAIL_VERIFIED = "auth.email_verified"
+    PASSWORD_RESET_REQUESTED = "auth.password_reset_requested"
+    """A reset link was mailed to an existing account (nothing is recorded for an unknown
+    address)."""
+    PASSWORD_RESET = "auth.password_reset"
+    """The password was set with a mailed link; every session of the user was ended."""
 
 
 class ActorKind(enum.StrEnum):

@@ -26,6 +26,7 @@ The first tick of each UTC day (by the ``now`` it is given) also runs the daily
 maintenance tasks (:data:`DAILY_TASKS`: the downgrade of workspaces whose grace period
 after a failed payment is over, :func:`downgrade_lapsed_subscriptions`, and the usage
 reconciliation, :func:`reconcile_usage`, a workspace per transaction).
+Every tick also runs :data:`TICK_TASKS`: the queued mails that are due are sent.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from echo_ai.db import rows_changed, transaction, utcnow
 from echo_ai.execution.executor import Executor
 from echo_ai.execution.lease_keeper import LeaseKeeper
 from echo_ai.execution.runtime import Runtime
+from echo_ai.mail.delivery import deliver_on_tick, purge_outbox_folder
 from echo_ai.metering.units import month_of
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
@@ -311,8 +313,14 @@ class DailyTask:
 DAILY_TASKS: tuple[DailyTask, ...] = (
     DailyTask("subscription grace periods", downgrade_lapsed_subscriptions),
     DailyTask("usage reconciliation", reconcile_usage),
+    DailyTask("outbox folder retention", purge_outbox_folder),
 )
 """What :meth:`Scheduler.tick` runs on the first tick of each UTC day, in this order."""
+
+TICK_TASKS: tuple[DailyTask, ...] = (DailyTask("mail delivery", deliver_on_tick),)
+"""What :meth:`Scheduler.tick` runs at every tick, after the runs (the queued mails that
+are due, first tries and retries: :func:`echo_ai.mail.delivery.deliver_due`); a failing
+one is logged and runs again at the next tick."""
 
 
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
@@ -329,6 +337,8 @@ class TickResult:
     """Stalled batches dispatched again."""
     daily: list[str] = field(default_factory=list)
     """The daily tasks run at this tick (the first of a UTC day), by name."""
+    each_tick: list[str] = field(default_factory=list)
+    """The per-tick tasks run (:data:`TICK_TASKS`), by name."""
 
 
 @dataclass
@@ -343,6 +353,7 @@ class Scheduler:
     waiting: WaitingCheck | None = None
     """Which batches have chunks waiting in the broker (production mode)."""
     daily_tasks: Sequence[DailyTask] = DAILY_TASKS
+    tick_tasks: Sequence[DailyTask] = TICK_TASKS
     last_daily: date | None = None
     """The UTC day whose daily tasks this scheduler ran (none yet: the first tick runs
     them). Kept in the process: a restarted beat runs them again that day, which is
@@ -423,7 +434,21 @@ class Scheduler:
             started=list(dict.fromkeys(batch.experiment_id for batch in started)),
             recovered=[batch.id for batch in stalled],
             daily=await self.run_daily(now),
+            each_tick=await self.run_each_tick(now),
         )
+
+    async def run_each_tick(self, now: datetime) -> list[str]:
+        """The per-tick tasks (:data:`TICK_TASKS`); a failing one is logged without
+        stopping the others. The names of those that ran."""
+        done: list[str] = []
+        for task in self.tick_tasks:
+            try:
+                await task.run(self.session_factory, now, self.settings)
+            except Exception:
+                log.exception("tick task %r failed; it runs again at the next tick", task.name)
+            else:
+                done.append(task.name)
+        return done
 
     async def run_daily(self, now: datetime) -> list[str]:
         """The daily tasks, if this is the first tick of ``now``'s UTC day; a failing one

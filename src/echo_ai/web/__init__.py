@@ -32,6 +32,7 @@ def page_routers() -> list[APIRouter]:
     from echo_ai.web.pages.invitations import router as invitations_router
     from echo_ai.web.pages.overview import router as overview_router
     from echo_ai.web.pages.provider_keys import router as provider_keys_router
+    from echo_ai.web.pages.recovery import router as recovery_router
     from echo_ai.web.pages.settings import router as settings_router
     from echo_ai.web.pages.usage import router as usage_router
 
@@ -48,6 +49,7 @@ def page_routers() -> list[APIRouter]:
         provider_keys_router,
         invitations_router,
         costs_router,
+        recovery_router,
     ]
 
 

@@ -118,3 +118,5 @@ class UserOut(BaseModel):
     display_name: str | None
     created_at: datetime
     memberships: list[MembershipOut]
+    email_verified_at: datetime | None = None
+    """When the address was confirmed with the mailed link (``null``: not yet)."""

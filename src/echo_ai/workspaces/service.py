@@ -42,11 +42,12 @@ from echo_ai.billing.plans import PlanName
 from echo_ai.config import Settings
 from echo_ai.db import rows_changed, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
+from echo_ai.mail import compose, notices
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor, ActorKind
 from echo_ai.security.credentials import Refusal
 from echo_ai.security.refresh import hash_token
-from echo_ai.workspaces import quotas
+from echo_ai.workspaces import quotas, recovery
 from echo_ai.workspaces.models import Invitation, Membership, Role, Workspace
 
 INVITATION_TOKEN_PREFIX = "echo_inv_"
@@ -115,6 +116,7 @@ async def register(
         target_type="user",
         target_id=user.id,
     )
+    await recovery.send_verification(session, user, settings=settings)
     return user
 
 
@@ -147,11 +149,12 @@ async def sign_in(session: AsyncSession, data: Credentials, *, actor: Actor) -> 
 
 
 async def change_password(
-    session: AsyncSession, user: User, data: PasswordChange, *, actor: Actor
+    session: AsyncSession, user: User, data: PasswordChange, *, actor: Actor, settings: Settings
 ) -> None:
     """Check the current password, set the new one and end every session of the user
-    (see :func:`echo_ai.auth.service.change_password`)."""
+    (see :func:`echo_ai.auth.service.change_password`); the user gets a change notice."""
     await auth_service.change_password(session, user, data)
+    await notices.notify_change(session, user.email, "password", settings)
     await audit.record(
         session,
         Action.PASSWORD_CHANGED,
@@ -316,6 +319,21 @@ async def invite(
         target_type="invitation",
         target_id=invitation.id,
         details={"email": invitation.email, "role": str(invitation.role)},
+    )
+    await compose.enqueue(
+        session,
+        to=invitation.email,
+        kind="invitation",
+        context={
+            "inviter": invited_by.display_name or invited_by.email,
+            "workspace": workspace.name,
+            "role": str(invitation.role),
+            "email": invitation.email,
+            "link": f"{compose.base_url(settings)}/invitations/{token}",
+            "expires": invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+        },
+        settings=settings,
+        now=now,
     )
     return NewInvitation(
         invitation=invitation,

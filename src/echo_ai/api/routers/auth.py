@@ -8,7 +8,13 @@ from fastapi.responses import JSONResponse
 from echo_ai.api.auth import ClientActor, CurrentPrincipal, CurrentUser, GuessesDep, PrincipalActor
 from echo_ai.api.deps import SessionDep, SignInThrottleDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_response, error_responses
-from echo_ai.api.limits import LOGIN_PER_IP, REGISTER_PER_IP
+from echo_ai.api.limits import (
+    LOGIN_PER_IP,
+    PASSWORD_RESETS_PER_ADDRESS,
+    PASSWORD_RESETS_PER_IP,
+    REGISTER_PER_IP,
+    VERIFICATION_MAILS_PER_USER,
+)
 from echo_ai.api.session import (
     CsrfToken,
     check_csrf,
@@ -19,14 +25,18 @@ from echo_ai.api.sign_in import check_credentials, open_browser_session, token_s
 from echo_ai.auth import service as accounts
 from echo_ai.auth.schemas import (
     Credentials,
+    EmailTokenSubmit,
     Message,
     PasswordChange,
+    PasswordResetConfirm,
+    PasswordResetRequest,
     RefreshRequest,
     Registration,
     TokenPair,
 )
 from echo_ai.security.credentials import Refusal
 from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit, rate_limit
+from echo_ai.workspaces import recovery
 from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.schemas import MembershipOut, UserOut
 
@@ -162,10 +172,12 @@ async def change_password(
     session: SessionDep,
     limiter: RateLimiterDep,
     actor: PrincipalActor,
+    state: StateDep,
 ) -> Response:
-    """Change your password; every session (refresh token) you had is ended."""
+    """Change your password; every session (refresh token) you had is ended, and a notice
+    is mailed to your address."""
     await enforce_rate_limit(limiter, str(user.id), PASSWORD_CHANGES_PER_USER, name="password")
-    await workspaces.change_password(session, user, data, actor=actor)
+    await workspaces.change_password(session, user, data, actor=actor, settings=state.settings)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -177,6 +189,7 @@ async def me(user: CurrentUser, session: SessionDep) -> UserOut:
         email=user.email,
         display_name=user.display_name,
         created_at=user.created_at,
+        email_verified_at=user.email_verified_at,
         memberships=[
             MembershipOut(
                 workspace_id=workspace.id,
@@ -198,3 +211,80 @@ async def whoami(principal: CurrentPrincipal) -> dict[str, object]:
         "can_write": principal.can_write,
         "actor": principal.actor,
     }
+
+
+RESET_REQUESTED = Message(
+    message="if this address has an account, a link to reset its password is on its way"
+)
+
+
+@router.post(
+    "/auth/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Message,
+    responses=error_responses(*BODY_ERRORS, 429),
+    dependencies=[Depends(rate_limit(PASSWORD_RESETS_PER_IP, name="password-reset-ip"))],
+)
+async def request_password_reset(
+    data: PasswordResetRequest,
+    session: SessionDep,
+    state: StateDep,
+    limiter: RateLimiterDep,
+    actor: ClientActor,
+) -> Message:
+    """Mail a single-use link to set a new password (valid ``privacy.reset_minutes``).
+    The answer is the same whether or not the address has an account."""
+    await enforce_rate_limit(
+        limiter, data.email, PASSWORD_RESETS_PER_ADDRESS, name="password-reset-address"
+    )
+    await recovery.request_password_reset(session, data.email, actor=actor, settings=state.settings)
+    return RESET_REQUESTED
+
+
+@router.post(
+    "/auth/password-reset/confirm",
+    response_model=Message,
+    responses=error_responses(*BODY_ERRORS, 429),
+    dependencies=[Depends(rate_limit(PASSWORD_RESETS_PER_IP, name="password-reset-confirm"))],
+)
+async def confirm_password_reset(
+    data: PasswordResetConfirm, session: SessionDep, state: StateDep, actor: ClientActor
+) -> Message:
+    """Set a new password with the token of a reset link (400 ``invalid_token`` if it is
+    unknown, expired or used; 422 ``weak_password``). Every session of the account ends
+    and a change notice is mailed to it."""
+    await recovery.reset_password(
+        session, data.token, data.new_password, actor=actor, settings=state.settings
+    )
+    return Message(message="password changed: sign in with the new one")
+
+
+@router.post(
+    "/auth/verify-email",
+    response_model=Message,
+    responses=error_responses(*BODY_ERRORS, 429),
+    dependencies=[Depends(rate_limit(LOGIN_PER_IP, name="verify-email"))],
+)
+async def verify_email(data: EmailTokenSubmit, session: SessionDep, actor: ClientActor) -> Message:
+    """Confirm an account's address with the token of the link mailed at sign-up (400
+    ``invalid_token`` if it is unknown, expired or used)."""
+    user = await recovery.verify_email(session, data.token, actor=actor)
+    return Message(message=f"{user.email} is confirmed")
+
+
+@router.post(
+    "/auth/verify-email/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Message,
+    responses=error_responses(*AUTH_ERRORS, 409),
+)
+async def resend_verification(
+    user: CurrentUser, session: SessionDep, state: StateDep, limiter: RateLimiterDep
+) -> Message:
+    """Mail a new link confirming your address (earlier links stop working); 409 if it is
+    already confirmed."""
+    await enforce_rate_limit(
+        limiter, str(user.id), VERIFICATION_MAILS_PER_USER, name="verify-email-resend"
+    )
+    await recovery.resend_verification(session, user, settings=state.settings)
+    return Message(message=f"a new confirmation link is on its way to {user.email}")

@@ -30,6 +30,8 @@ SIGNED_UP_ELSEWHERE = (
     "If this email had no account, it has one now: sign in with the password you chose."
 )
 
+PASSWORD_RESET_DONE = "Your password is changed: sign in with the new one."
+
 
 def _form_again(
     request: Request,
@@ -60,6 +62,8 @@ async def login_page(request: Request, viewer: OptionalViewer, next: str | None 
     if viewer is not None:
         return see_other(request, target)
     notice = SIGNED_UP_ELSEWHERE if request.query_params.get("registered") else None
+    if request.query_params.get("reset"):
+        notice = PASSWORD_RESET_DONE
     return _form_again(request, "login.html", 200, None, {}, next=target, email="", notice=notice)
 
 

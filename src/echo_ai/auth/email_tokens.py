@@ -1,0 +1,79 @@
+"""Single-use tokens sent by e-mail (address verification, password reset): random
+strings whose SHA-256 alone is stored (:class:`~echo_ai.auth.models.UserToken`), valid
+until ``expires_at`` and used at most once (claimed with a conditional UPDATE, so two
+requests with one token cannot both succeed)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from echo_ai.auth.models import User, UserToken
+from echo_ai.db import rows_changed
+from echo_ai.security.refresh import hash_token
+
+VERIFY_EMAIL = "verify_email"
+RESET_PASSWORD = "reset_password"
+
+PREFIXES = {VERIFY_EMAIL: "echo_ve_", RESET_PASSWORD: "echo_pr_"}
+"""Let secret scanners spot leaked tokens and tell token kinds apart."""
+
+_RANDOM_BYTES = 32  # 256 bits
+
+
+async def issue(
+    session: AsyncSession, user: User, purpose: str, *, ttl: timedelta, now: datetime
+) -> str:
+    """A new token of ``purpose`` for ``user`` (sent to their current address); the
+    unused earlier ones of that purpose stop working, so only the latest link works."""
+    await session.execute(
+        update(UserToken)
+        .where(
+            UserToken.user_id == user.id,
+            UserToken.purpose == purpose,
+            UserToken.used_at.is_(None),
+            UserToken.expires_at > now,
+        )
+        .values(expires_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    token = PREFIXES[purpose] + secrets.token_urlsafe(_RANDOM_BYTES)
+    session.add(
+        UserToken(
+            user_id=user.id,
+            purpose=purpose,
+            token_hash=hash_token(token),
+            email=user.email,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def consume(session: AsyncSession, token: str, purpose: str, *, now: datetime) -> User | None:
+    """Use the token up; its user, or ``None`` if it is unknown, of another purpose,
+    expired, already used, or was sent to an address the account no longer has."""
+    row = await session.scalar(
+        select(UserToken).where(
+            UserToken.token_hash == hash_token(token), UserToken.purpose == purpose
+        )
+    )
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        return None
+    claimed = await rows_changed(
+        session,
+        update(UserToken)
+        .where(UserToken.id == row.id, UserToken.used_at.is_(None))
+        .values(used_at=now),
+    )
+    if claimed != 1:
+        return None
+    user = await session.get(User, row.user_id)
+    if user is None or not user.is_active or user.email != row.email:
+        return None
+    return user

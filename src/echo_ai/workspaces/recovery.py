@@ -1,0 +1,198 @@
+"""Account use cases by mailed link: confirming the address given at sign-up, and
+resetting a forgotten password (:mod:`echo_ai.auth.email_tokens` for the tokens,
+:mod:`echo_ai.mail` for the mails, queued in the caller's transaction). Audited in the
+user's personal workspace, like the other account events.
+
+A reset request is answered the same way whether or not the address has an account, and
+does the same work (a token made, a mail rendered) either way, so neither the answer nor
+its timing tells whether an address is registered. A reset ends every session of the user
+and mails them a change notice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from echo_ai.auth import email_tokens
+from echo_ai.auth import service as auth_service
+from echo_ai.auth.models import User
+from echo_ai.config import Settings
+from echo_ai.db import utcnow
+from echo_ai.errors import AppError, Conflict
+from echo_ai.mail import compose, notices
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Action, Actor, ActorKind
+from echo_ai.workspaces.models import Membership, Workspace
+
+
+class InvalidLink(AppError):
+    """A mailed token that is unknown, expired, already used or for another address."""
+
+    status_code = 400
+    code = "invalid_token"
+
+    def __init__(self) -> None:
+        super().__init__("this link is invalid, expired or already used: ask for a new one")
+
+
+def verify_link(settings: Settings, token: str) -> str:
+    return f"{compose.base_url(settings)}/verify-email?token={token}"
+
+
+def reset_link(settings: Settings, token: str) -> str:
+    return f"{compose.base_url(settings)}/reset-password?token={token}"
+
+
+async def send_verification(
+    session: AsyncSession, user: User, *, settings: Settings, now: datetime | None = None
+) -> None:
+    """Mail ``user`` a link confirming their address (valid ``privacy.verification_hours``;
+    earlier links stop working)."""
+    now = now or utcnow()
+    hours = settings.privacy.verification_hours
+    token = await email_tokens.issue(
+        session, user, email_tokens.VERIFY_EMAIL, ttl=timedelta(hours=hours), now=now
+    )
+    await compose.enqueue(
+        session,
+        to=user.email,
+        kind="verify_email",
+        context={
+            "name": user.display_name,
+            "email": user.email,
+            "link": verify_link(settings, token),
+            "hours": hours,
+        },
+        settings=settings,
+        now=now,
+    )
+
+
+async def resend_verification(
+    session: AsyncSession, user: User, *, settings: Settings, now: datetime | None = None
+) -> None:
+    """A new verification link for a signed-in user (:class:`Conflict` if the address is
+    already confirmed)."""
+    if user.email_verified_at is not None:
+        raise Conflict("this e-mail address is already confirmed")
+    await send_verification(session, user, settings=settings, now=now)
+
+
+async def verify_email(
+    session: AsyncSession, token: str, *, actor: Actor, now: datetime | None = None
+) -> User:
+    """Mark the address the token was sent to as confirmed (:class:`InvalidLink`)."""
+    now = now or utcnow()
+    user = await email_tokens.consume(session, token, email_tokens.VERIFY_EMAIL, now=now)
+    if user is None:
+        raise InvalidLink
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+    await session.flush()
+    await audit.record(
+        session,
+        Action.EMAIL_VERIFIED,
+        actor=_as_user(actor, user),
+        workspace_id=await _personal_workspace(session, user),
+        target_type="user",
+        target_id=user.id,
+    )
+    return user
+
+
+async def _personal_workspace(session: AsyncSession, user: User) -> uuid.UUID | None:
+    return await session.scalar(
+        select(Workspace.id)
+        .join(Membership, Membership.workspace_id == Workspace.id)
+        .where(Membership.user_id == user.id, Workspace.personal.is_(True))
+        .limit(1)
+    )
+
+
+def _as_user(actor: Actor, user: User) -> Actor:
+    if actor.kind == ActorKind.ANONYMOUS:
+        return Actor(kind=ActorKind.USER, user_id=user.id, ip=actor.ip, user_agent=actor.user_agent)
+    return actor
+
+
+async def request_password_reset(
+    session: AsyncSession,
+    email: str,
+    *,
+    actor: Actor,
+    settings: Settings,
+    now: datetime | None = None,
+) -> None:
+    """Mail a reset link (valid ``privacy.reset_minutes``, single use) if an active
+    account has this (normalised) address; nothing visible otherwise."""
+    now = now or utcnow()
+    minutes = settings.privacy.reset_minutes
+    user = await session.scalar(select(User).where(User.email == email))
+    if user is None or not user.is_active:
+        # The same work as for an account: a token and a rendered mail, both dropped.
+        compose.render(
+            "reset_password",
+            {
+                "email": email,
+                "link": reset_link(settings, email_tokens.PREFIXES["reset_password"]),
+                "minutes": minutes,
+                "base_url": compose.base_url(settings),
+            },
+        )
+        return
+    token = await email_tokens.issue(
+        session, user, email_tokens.RESET_PASSWORD, ttl=timedelta(minutes=minutes), now=now
+    )
+    await compose.enqueue(
+        session,
+        to=user.email,
+        kind="reset_password",
+        context={"email": user.email, "link": reset_link(settings, token), "minutes": minutes},
+        settings=settings,
+        now=now,
+    )
+    await audit.record(
+        session,
+        Action.PASSWORD_RESET_REQUESTED,
+        actor=_as_user(actor, user),
+        workspace_id=await _personal_workspace(session, user),
+        target_type="user",
+        target_id=user.id,
+    )
+
+
+async def reset_password(
+    session: AsyncSession,
+    token: str,
+    new_password: str,
+    *,
+    actor: Actor,
+    settings: Settings,
+    now: datetime | None = None,
+) -> User:
+    """Set the password with a reset token (:class:`InvalidLink`; the password policy of
+    sign-up, :class:`~echo_ai.auth.service.WeakPassword`, leaves the token unused); every
+    session of the user ends, and they get a change notice."""
+    now = now or utcnow()
+    auth_service.check_policy(new_password)  # first: a refused password leaves the token
+    user = await email_tokens.consume(session, token, email_tokens.RESET_PASSWORD, now=now)
+    if user is None:
+        raise InvalidLink
+    await auth_service.reset_password(session, user, new_password, now=now)
+    # The link proved the address: an unconfirmed one is confirmed now.
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+    await audit.record(
+        session,
+        Action.PASSWORD_RESET,
+        actor=_as_user(actor, user),
+        workspace_id=await _personal_workspace(session, user),
+        target_type="user",
+        target_id=user.id,
+    )
+    await notices.notify_change(session, user.email, "password_reset", settings, now=now)
+    return user
