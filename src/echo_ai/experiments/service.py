@@ -506,6 +506,7 @@ async def rescore(
     """
     if any(batch.status not in FINISHED_STATUSES for batch in experiment.batch_runs):
         raise Conflict("the experiment is still running: re-score it once it has finished")
+    await _refuse_redacted(session, [batch.id for batch in experiment.batch_runs])
     if brands is not None:
         experiment.brands = brands.model_dump(mode="json")
     current = BrandSet.model_validate(experiment.brands)
@@ -532,6 +533,38 @@ async def rescore(
         details={"brands_revision": experiment.brands_revision},
     )
     return experiment
+
+
+class AnswersRedacted(Conflict):
+    """A re-score of an experiment some of whose answers the retention task redacted:
+    their text is gone, so they cannot be scored again (``details``: ``redacted`` rows,
+    the first ``redacted_at``)."""
+
+    code = "answers_redacted"
+
+    def __init__(self, message: str, *, details: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+async def _refuse_redacted(session: AsyncSession, batch_ids: Sequence[uuid.UUID]) -> None:
+    """Raise :class:`AnswersRedacted` if any answer of the batches was redacted."""
+    if not batch_ids:
+        return
+    count, first = (
+        await session.execute(
+            select(func.count(), func.min(Iteration.redacted_at)).where(
+                Iteration.batch_run_id.in_(batch_ids), Iteration.redacted_at.is_not(None)
+            )
+        )
+    ).one()
+    if count and first is not None:
+        raise AnswersRedacted(
+            f"{count} answer(s) of this experiment were redacted by the retention policy "
+            f"(from {first:%Y-%m-%d}): their text is gone, so the experiment cannot be "
+            "re-scored; its stored metrics stay",
+            details={"redacted": int(count), "redacted_at": first.isoformat()},
+        )
 
 
 async def _rescore_answers(

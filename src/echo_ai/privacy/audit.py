@@ -78,6 +78,13 @@ class Action(enum.StrEnum):
     BUDGET_ALERT = "workspace.budget_alert"
     """A workspace's month cost reached the alert share of its budget (written by
     :mod:`echo_ai.metering.alerts`, actor ``system``)."""
+    # Retention and scrubbing (issue 13, accounts.retention / accounts.privacy_settings)
+    ANSWER_RETENTION_SET = "workspace.answer_retention_set"
+    """The workspace's own retention of raw answers was set or cleared (``details``:
+    ``from``, ``to`` in days, None: the plan's)."""
+    SCRUBBING_SET = "workspace.scrubbing_set"
+    """Scrubbing of e-mail addresses and phone numbers was turned on or off (``details``:
+    ``from``, ``to``)."""
 
 
 class ActorKind(enum.StrEnum):
