@@ -42,7 +42,9 @@ from echo_ai.providers.registry import ProviderSpec
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, Experiment, ExperimentStatus, Iteration
 from echo_ai.schedules import service as schedule_service
+from echo_ai.security.scrub import scrub
 from echo_ai.workspaces import admission, quotas
+from echo_ai.workspaces.models import Workspace
 
 MIN_ID_PREFIX = 4
 RECENT_RUNS = 20
@@ -69,10 +71,13 @@ async def create(
             raise AppError(str(error)) from None
     assert data.brands is not None  # the schema requires brands or a profile
     now = utcnow()
+    name, prompt = data.display_name, data.prompt
+    if workspace_id is not None and await _scrubs(session, workspace_id):
+        name, prompt = scrub(name), scrub(prompt)
     experiment = Experiment(
         workspace_id=workspace_id,
-        name=data.display_name,
-        prompt=data.prompt,
+        name=name,
+        prompt=prompt,
         brands=data.brands.model_dump(mode="json"),
         brands_revision=1,
         brand_profile_id=data.brand_profile_id,
@@ -96,6 +101,16 @@ async def create(
 
 class ProviderUnavailable(AppError):
     code = "provider_not_configured"
+
+
+async def _scrubs(session: AsyncSession, workspace_id: uuid.UUID) -> bool:
+    """Whether the workspace has e-mail addresses and phone numbers scrubbed from
+    prompts and answers before storage."""
+    return bool(
+        await session.scalar(
+            select(Workspace.scrub_personal_data).where(Workspace.id == workspace_id)
+        )
+    )
 
 
 async def _check_providers(

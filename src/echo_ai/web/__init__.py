@@ -31,6 +31,7 @@ def page_routers() -> list[APIRouter]:
     from echo_ai.web.pages.experiment_view import router as experiment_view_router
     from echo_ai.web.pages.invitations import router as invitations_router
     from echo_ai.web.pages.overview import router as overview_router
+    from echo_ai.web.pages.privacy_settings import router as privacy_settings_router
     from echo_ai.web.pages.provider_keys import router as provider_keys_router
     from echo_ai.web.pages.settings import router as settings_router
     from echo_ai.web.pages.usage import router as usage_router
@@ -48,6 +49,7 @@ def page_routers() -> list[APIRouter]:
         provider_keys_router,
         invitations_router,
         costs_router,
+        privacy_settings_router,
     ]
 
 
