@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import Delete, Select, Update, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.accounts.models import DataExport, ExportStatus
@@ -79,7 +79,7 @@ class RetentionReport:
     accounts_purged: int = 0
     exports_expired: int = 0
     transactions: int = 0
-    """Write transactions committed (none when dry)."""
+    """Write transactions committed that changed rows (none when dry)."""
     dry_run: bool = False
     started_at: datetime | None = None
 
@@ -183,11 +183,13 @@ class _Pass:
     rows: int
     dry_run: bool
 
-    async def write(self, statement: object) -> int:
-        """Run one bounded UPDATE or DELETE in its own transaction."""
+    async def write(self, statement: Update | Delete) -> int:
+        """Run one bounded UPDATE or DELETE in its own transaction; counted in the report
+        when it changed rows."""
         async with transaction(self.session_factory) as session:
-            changed = await rows_changed(session, statement)  # type: ignore[arg-type]
-        self.report.transactions += 1
+            changed = await rows_changed(session, statement)
+        if changed:
+            self.report.transactions += 1
         return changed
 
 
@@ -219,10 +221,10 @@ async def _answer_cutoffs(
 
 async def _old_batches(
     session: AsyncSession, *, cutoff: datetime, workspaces: Sequence[uuid.UUID | None] | None
-) -> list[uuid.UUID]:
+) -> list[tuple[uuid.UUID, int]]:
     """Batches finished (or, never finished, created) before ``cutoff``, of experiments
-    created before it, in ``workspaces`` (None: all)."""
-    batches: list[uuid.UUID] = []
+    created before it, in ``workspaces`` (None: all), with their stored rows."""
+    batches: list[tuple[uuid.UUID, int]] = []
     finished_before = or_(
         BatchRun.finished_at < cutoff,
         and_(BatchRun.finished_at.is_(None), BatchRun.created_at < cutoff),
@@ -236,61 +238,73 @@ async def _old_batches(
             scopes.append(Experiment.workspace_id.is_(None))
     for scope in scopes:
         query = (
-            select(BatchRun.id)
+            select(BatchRun.id, BatchRun.stored)
             .join(Experiment, Experiment.id == BatchRun.experiment_id)
             .where(Experiment.created_at < cutoff, finished_before)
         )
         if scope is not None:
             query = query.where(scope)  # type: ignore[arg-type]
-        batches.extend(await session.scalars(query))
+        batches.extend((batch_id, stored) for batch_id, stored in await session.execute(query))
     return batches
 
 
+def _groups(batches: Sequence[tuple[uuid.UUID, int]], rows: int) -> list[list[uuid.UUID]]:
+    """The batches in groups of at most ``rows`` stored rows (a larger batch alone), and at
+    most :data:`_IN_CHUNK` batches: each group is one bounded statement."""
+    groups: list[list[uuid.UUID]] = []
+    current: list[uuid.UUID] = []
+    size = 0
+    for batch_id, stored in batches:
+        stored = max(stored, 1)
+        if current and (size + stored > rows or len(current) >= _IN_CHUNK):
+            groups.append(current)
+            current, size = [], 0
+        current.append(batch_id)
+        size += stored
+    if current:
+        groups.append(current)
+    return groups
+
+
 async def _redact_iterations(
-    pass_: _Pass, *, batches: Sequence[uuid.UUID], cutoff: datetime, now: datetime, errors: bool
+    pass_: _Pass,
+    *,
+    batches: Sequence[tuple[uuid.UUID, int]],
+    cutoff: datetime,
+    now: datetime,
+    errors: bool,
 ) -> int:
     """Redact the answers (or, ``errors``, clear the error texts) of the batches' rows
-    stored before ``cutoff``: ids read per batch through its index, written
-    ``pass_.rows`` at a time."""
+    stored before ``cutoff``: batches taken in groups of about ``pass_.rows`` stored rows,
+    each group's rows changed by one UPDATE of at most ``pass_.rows`` rows per transaction
+    (found through the batch index), repeated while it fills up."""
     if errors:
         todo = and_(Iteration.success.is_(False), Iteration.error_message.is_not(None))
+        values: dict[str, object] = {"error_message": None}
     else:
         todo = and_(
             Iteration.redacted_at.is_(None),
             or_(Iteration.answer.is_not(None), Iteration.reasoning.is_not(None)),
         )
+        values = {"answer": None, "reasoning": None, "redacted_at": now}
     done = 0
-    pending: list[uuid.UUID] = []
-
-    async def flush(ids: Sequence[uuid.UUID]) -> None:
-        nonlocal done
-        if not ids:
-            return
+    for group in _groups(batches, pass_.rows):
+        wanted = and_(Iteration.batch_run_id.in_(group), todo, Iteration.created_at < cutoff)
         if pass_.dry_run:
-            done += len(ids)
-            return
-        values: dict[str, object] = (
-            {"error_message": None}
-            if errors
-            else {"answer": None, "reasoning": None, "redacted_at": now}
-        )
-        done += await pass_.write(
-            update(Iteration).where(Iteration.id.in_(ids), todo).values(**values)
-        )
-
-    for batch_id in batches:
-        async with pass_.session_factory() as session:
-            pending.extend(
-                await session.scalars(
-                    select(Iteration.id).where(
-                        Iteration.batch_run_id == batch_id, todo, Iteration.created_at < cutoff
-                    )
+            async with pass_.session_factory() as session:
+                done += int(
+                    await session.scalar(select(func.count()).select_from(Iteration).where(wanted))
+                    or 0
                 )
+            continue
+        while True:
+            some = select(Iteration.id).where(wanted).limit(pass_.rows).scalar_subquery()
+            changed = await pass_.write(
+                update(Iteration).where(Iteration.id.in_(some)).values(**values)
             )
-        while len(pending) >= pass_.rows:
-            await flush(pending[: pass_.rows])
-            pending = pending[pass_.rows :]
-    await flush(pending)
+            done += changed
+            if changed < pass_.rows:
+                break
     return done
 
 
