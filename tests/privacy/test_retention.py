@@ -251,6 +251,7 @@ async def test_audit_events_mails_deleted_accounts_and_expired_exports(
     exports.mkdir(parents=True, exist_ok=True)
     (exports / "old.zip").write_bytes(b"PK")
     (exports / "fresh.zip").write_bytes(b"PK")
+    (exports / "gone.zip").write_bytes(b"PK")
     async with transaction(factory) as session:
         for n in range(150):
             session.add(
@@ -298,6 +299,7 @@ async def test_audit_events_mails_deleted_accounts_and_expired_exports(
         for user, name, expires in (
             (alive, "old.zip", T0 + DAY),
             (recent, "fresh.zip", T0 + 40 * DAY),
+            (gone, "gone.zip", T0 + 40 * DAY),
         ):
             session.add(
                 DataExport(
@@ -314,9 +316,12 @@ async def test_audit_events_mails_deleted_accounts_and_expired_exports(
     early = await run(runtime, T0 + 29 * DAY)
     assert early.counts() == dict.fromkeys(early.counts(), 0) | {"exports_expired": 1}
     assert not (exports / "old.zip").exists() and (exports / "fresh.zip").exists()
+    assert (exports / "gone.zip").exists()
 
     done = await run(runtime, T0 + 31 * DAY)
     assert (done.mails_deleted, done.accounts_purged, done.audit_events_deleted) == (2, 1, 0)
+    assert not (exports / "gone.zip").exists()  # the purged account's export file too
+    assert (exports / "fresh.zip").exists()
     async with factory() as session:
         users = set(await session.scalars(select(User.id)))
         assert users == {recent_id, alive_id}

@@ -146,10 +146,11 @@ async def apply(
         pass_, cutoff=now - timedelta(days=settings.privacy.audit_retention_days)
     )
     await _delete_mails(pass_, cutoff=now - timedelta(days=settings.privacy.mail_retention_days))
+    exports = (data_dir or settings.data_dir) / EXPORTS_FOLDER
     await _purge_deleted_accounts(
-        pass_, cutoff=now - timedelta(days=settings.privacy.deleted_account_days)
+        pass_, cutoff=now - timedelta(days=settings.privacy.deleted_account_days), folder=exports
     )
-    await _expire_exports(pass_, now=now, folder=(data_dir or settings.data_dir) / EXPORTS_FOLDER)
+    await _expire_exports(pass_, now=now, folder=exports)
     return report
 
 
@@ -372,8 +373,9 @@ async def _delete_mails(pass_: _Pass, *, cutoff: datetime) -> None:
     )
 
 
-async def _purge_deleted_accounts(pass_: _Pass, *, cutoff: datetime) -> None:
-    """Delete the users deleted before ``cutoff`` (their dependent rows cascade)."""
+async def _purge_deleted_accounts(pass_: _Pass, *, cutoff: datetime, folder: Path) -> None:
+    """Delete the users deleted before ``cutoff`` (their dependent rows cascade) and the
+    files of their data exports in ``folder``."""
     async with pass_.session_factory() as session:
         users = list(
             await session.scalars(
@@ -384,6 +386,18 @@ async def _purge_deleted_accounts(pass_: _Pass, *, cutoff: datetime) -> None:
         pass_.report.accounts_purged += len(users)
         return
     for piece in _pieces(users, min(pass_.rows, _IN_CHUNK)):
+        # Their export rows go with them (cascade): their files first.
+        async with pass_.session_factory() as session:
+            files = list(
+                await session.scalars(
+                    select(DataExport.file_name).where(
+                        DataExport.user_id.in_(piece), DataExport.file_name.is_not(None)
+                    )
+                )
+            )
+        for file_name in files:
+            if file_name:
+                (folder / Path(file_name).name).unlink(missing_ok=True)
         pass_.report.accounts_purged += await pass_.write(
             delete(User).where(
                 User.id.in_(piece), User.deleted_at.is_not(None), User.deleted_at < cutoff
