@@ -76,6 +76,7 @@ def routers() -> list[APIRouter]:
     from echo_ai.api.routers.brands import router as brands_router
     from echo_ai.api.routers.costs import router as costs_router
     from echo_ai.api.routers.experiments import router as experiments_router
+    from echo_ai.api.routers.privacy import router as privacy_router
     from echo_ai.api.routers.provider_keys import router as provider_keys_router
     from echo_ai.api.routers.schedules import router as schedules_router
     from echo_ai.api.routers.usage import router as usage_router
@@ -94,6 +95,7 @@ def routers() -> list[APIRouter]:
         billing_router,
         provider_keys_router,
         costs_router,
+        privacy_router,
     ]
 
 

@@ -18,6 +18,7 @@ import typer
 from echo_ai.billing.plans import PlanName
 from echo_ai.cli import costs, experiments, production, provider_keys, usage
 from echo_ai.cli import outbox as outbox_cli
+from echo_ai.cli import retention as retention_cli
 from echo_ai.cli.errors import friendly_errors
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ app.add_typer(provider_keys.app, name="provider-keys")
 app.add_typer(costs.budget_app, name="budget")
 app.command("costs")(costs.costs)
 app.add_typer(outbox_cli.app, name="outbox")
+app.add_typer(retention_cli.app, name="retention")
 
 
 @app.command()

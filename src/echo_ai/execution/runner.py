@@ -46,6 +46,7 @@ from echo_ai.providers.base import (
 from echo_ai.providers.retry import RetryPolicy, call_with_retries
 from echo_ai.runs import service
 from echo_ai.runs.claims import ClaimedBatch
+from echo_ai.security.scrub import scrub, scrub_optional
 
 log = logging.getLogger(__name__)
 
@@ -426,6 +427,8 @@ class Runner:
                 error=error,
                 attempts=error.attempts,
             )
+            if batch.scrub and isinstance(row.get("error_message"), str):
+                row["error_message"] = scrub(str(row["error_message"]))
             return row, error if isinstance(error, FATAL_ERRORS) else None
         first = completion  # the batch records what its first ask sent
         if (
@@ -455,6 +458,14 @@ class Runner:
             else:
                 earlier, completion = (completion,), retried
                 attempts += more
+        if batch.scrub:
+            # Before the extraction: nothing stored (mentions, sentences quoted as
+            # absences) comes from the text as the vendor wrote it.
+            completion = dataclasses.replace(
+                completion,
+                text=scrub(completion.text),
+                reasoning=scrub_optional(completion.reasoning),
+            )
         return (
             success_row(
                 batch_run_id=batch.id,

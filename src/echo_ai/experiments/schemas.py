@@ -201,6 +201,7 @@ class StoredIteration:
     search_queries: list[str]
     extraction: dict[str, Any] | None
     created_at: datetime
+    redacted_at: datetime | None
 
 
 SYNTHETIC_NOTICE = "SYNTHETIC DATA: answers made up offline by the demo provider, not a real AI"
@@ -658,6 +659,9 @@ class IterationOut(BaseModel):
     mentions: list[MentionOut]
     absences: list[dict[str, Any]]
     created_at: datetime
+    redacted_at: datetime | None = None
+    """When the retention policy redacted the answer and reasoning text (both ``null``
+    since); the extracted facts, citations and figures stay. ``null``: not redacted."""
 
     @classmethod
     def of(cls, iteration: Iteration | StoredIteration) -> IterationOut:
@@ -694,6 +698,7 @@ class IterationOut(BaseModel):
                 for a in (extraction.absences if extraction else ())
             ],
             created_at=iteration.created_at,
+            redacted_at=iteration.redacted_at,
         )
 
 

@@ -42,7 +42,9 @@ from echo_ai.providers.registry import ProviderSpec
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, Experiment, ExperimentStatus, Iteration
 from echo_ai.schedules import service as schedule_service
+from echo_ai.security.scrub import scrub
 from echo_ai.workspaces import admission, quotas
+from echo_ai.workspaces.models import Workspace
 
 MIN_ID_PREFIX = 4
 RECENT_RUNS = 20
@@ -69,10 +71,13 @@ async def create(
             raise AppError(str(error)) from None
     assert data.brands is not None  # the schema requires brands or a profile
     now = utcnow()
+    name, prompt = data.display_name, data.prompt
+    if workspace_id is not None and await _scrubs(session, workspace_id):
+        name, prompt = scrub(name), scrub(prompt)
     experiment = Experiment(
         workspace_id=workspace_id,
-        name=data.display_name,
-        prompt=data.prompt,
+        name=name,
+        prompt=prompt,
         brands=data.brands.model_dump(mode="json"),
         brands_revision=1,
         brand_profile_id=data.brand_profile_id,
@@ -96,6 +101,16 @@ async def create(
 
 class ProviderUnavailable(AppError):
     code = "provider_not_configured"
+
+
+async def _scrubs(session: AsyncSession, workspace_id: uuid.UUID) -> bool:
+    """Whether the workspace has e-mail addresses and phone numbers scrubbed from
+    prompts and answers before storage."""
+    return bool(
+        await session.scalar(
+            select(Workspace.scrub_personal_data).where(Workspace.id == workspace_id)
+        )
+    )
 
 
 async def _check_providers(
@@ -506,6 +521,7 @@ async def rescore(
     """
     if any(batch.status not in FINISHED_STATUSES for batch in experiment.batch_runs):
         raise Conflict("the experiment is still running: re-score it once it has finished")
+    await _refuse_redacted(session, [batch.id for batch in experiment.batch_runs])
     if brands is not None:
         experiment.brands = brands.model_dump(mode="json")
     current = BrandSet.model_validate(experiment.brands)
@@ -532,6 +548,38 @@ async def rescore(
         details={"brands_revision": experiment.brands_revision},
     )
     return experiment
+
+
+class AnswersRedacted(Conflict):
+    """A re-score of an experiment some of whose answers the retention task redacted:
+    their text is gone, so they cannot be scored again (``details``: ``redacted`` rows,
+    the first ``redacted_at``)."""
+
+    code = "answers_redacted"
+
+    def __init__(self, message: str, *, details: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+async def _refuse_redacted(session: AsyncSession, batch_ids: Sequence[uuid.UUID]) -> None:
+    """Raise :class:`AnswersRedacted` if any answer of the batches was redacted."""
+    if not batch_ids:
+        return
+    count, first = (
+        await session.execute(
+            select(func.count(), func.min(Iteration.redacted_at)).where(
+                Iteration.batch_run_id.in_(batch_ids), Iteration.redacted_at.is_not(None)
+            )
+        )
+    ).one()
+    if count and first is not None:
+        raise AnswersRedacted(
+            f"{count} answer(s) of this experiment were redacted by the retention policy "
+            f"(from {first:%Y-%m-%d}): their text is gone, so the experiment cannot be "
+            "re-scored; its stored metrics stay",
+            details={"redacted": int(count), "redacted_at": first.isoformat()},
+        )
 
 
 async def _rescore_answers(

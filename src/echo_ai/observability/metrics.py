@@ -13,6 +13,8 @@ Names (all without a prefix)::
     llm_request_duration_seconds{provider,model}         histogram
     llm_cost_usd_total{provider,model}                   counter
     quota_refusals_total{limit}                          counter (the rate limit's name)
+    retention_rows_total{data_class}                     counter (rows redacted or deleted)
+    retention_passes_total                               counter (daily retention passes)
     executor_queue_depth                                 gauge
     db_pool_checked_out, db_pool_size                    gauges (QueuePool engines only)
 
@@ -105,6 +107,27 @@ BUDGET_ALERTS = Counter(
     "Budget alerts raised: a workspace's month cost reached the alert share of its budget.",
     registry=REGISTRY,
 )
+
+
+RETENTION_ROWS = Counter(
+    "retention_rows",
+    "Rows the retention task redacted or deleted, by data class (answers_redacted, "
+    "error_texts_cleared, audit_events_deleted, mails_deleted, accounts_purged, "
+    "exports_expired).",
+    ["data_class"],
+    registry=REGISTRY,
+)
+RETENTION_PASSES = Counter("retention_passes", "Retention passes completed.", registry=REGISTRY)
+
+
+def record_retention(data_class: str, rows: int) -> None:
+    """Count rows one retention pass redacted or deleted in ``data_class``."""
+    RETENTION_ROWS.labels(data_class=data_class).inc(rows)
+
+
+def record_retention_pass() -> None:
+    """Count one completed retention pass."""
+    RETENTION_PASSES.inc()
 
 
 def record_budget_alert() -> None:

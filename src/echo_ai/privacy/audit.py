@@ -85,6 +85,13 @@ class Action(enum.StrEnum):
     address)."""
     PASSWORD_RESET = "auth.password_reset"
     """The password was set with a mailed link; every session of the user was ended."""
+    # Retention and scrubbing (issue 13, accounts.retention / accounts.privacy_settings)
+    ANSWER_RETENTION_SET = "workspace.answer_retention_set"
+    """The workspace's own retention of raw answers was set or cleared (``details``:
+    ``from``, ``to`` in days, None: the plan's)."""
+    SCRUBBING_SET = "workspace.scrubbing_set"
+    """Scrubbing of e-mail addresses and phone numbers was turned on or off (``details``:
+    ``from``, ``to``)."""
 
 
 class ActorKind(enum.StrEnum):

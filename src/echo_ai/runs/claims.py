@@ -42,6 +42,9 @@ class ClaimedBatch:
     reserve_nusd: int = 0
     """What each call reserves (nano-USD): the model's typical answer priced with its
     certain fees (:mod:`echo_ai.providers.assumed`); 0 for a model without a price."""
+    scrub: bool = False
+    """The workspace scrubs personal data: e-mail addresses and phone numbers are taken
+    out of answers, reasoning and error texts before they are stored (and extracted)."""
 
     @classmethod
     def of(

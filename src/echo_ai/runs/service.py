@@ -10,6 +10,7 @@ serving meanwhile.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import secrets
 import uuid
@@ -18,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, func, select, update
+from sqlalchemy import Boolean, Text, Uuid, cast, column, delete, func, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.sql.selectable import ScalarSelect
@@ -181,7 +182,24 @@ async def claim(
     batch = await _load_batch(session, batch_run_id)
     if batch is None:
         return None
-    return await _with_caps(session, batch)
+    claimed_batch = await _with_caps(session, batch)
+    if batch.experiment.workspace_id is not None and await _scrubs(
+        session, batch.experiment.workspace_id
+    ):
+        claimed_batch = dataclasses.replace(claimed_batch, scrub=True)
+    return claimed_batch
+
+
+_WORKSPACES = table("workspaces", column("id", Uuid()), column("scrub_personal_data", Boolean()))
+"""The columns of ``workspaces`` the engine reads (the model belongs to a higher layer)."""
+
+
+async def _scrubs(session: AsyncSession, workspace_id: uuid.UUID) -> bool:
+    """Whether the workspace scrubs personal data from what is stored."""
+    found = await session.scalar(
+        select(_WORKSPACES.c.scrub_personal_data).where(_WORKSPACES.c.id == workspace_id)
+    )
+    return bool(found)
 
 
 async def _with_caps(session: AsyncSession, batch: BatchRun) -> ClaimedBatch:

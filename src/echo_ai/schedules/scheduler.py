@@ -42,6 +42,7 @@ from typing import Any
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from echo_ai.accounts import retention
 from echo_ai.billing import budgets
 from echo_ai.billing import usage as metering_usage
 from echo_ai.config import Settings
@@ -314,6 +315,7 @@ DAILY_TASKS: tuple[DailyTask, ...] = (
     DailyTask("subscription grace periods", downgrade_lapsed_subscriptions),
     DailyTask("usage reconciliation", reconcile_usage),
     DailyTask("outbox folder retention", purge_outbox_folder),
+    DailyTask("retention", retention.daily_task),
 )
 """What :meth:`Scheduler.tick` runs on the first tick of each UTC day, in this order."""
 

@@ -31,6 +31,7 @@ def page_routers() -> list[APIRouter]:
     from echo_ai.web.pages.experiment_view import router as experiment_view_router
     from echo_ai.web.pages.invitations import router as invitations_router
     from echo_ai.web.pages.overview import router as overview_router
+    from echo_ai.web.pages.privacy_settings import router as privacy_settings_router
     from echo_ai.web.pages.provider_keys import router as provider_keys_router
     from echo_ai.web.pages.recovery import router as recovery_router
     from echo_ai.web.pages.settings import router as settings_router
@@ -50,6 +51,7 @@ def page_routers() -> list[APIRouter]:
         invitations_router,
         costs_router,
         recovery_router,
+        privacy_settings_router,
     ]
 
 
