@@ -78,6 +78,17 @@ class Action(enum.StrEnum):
     BUDGET_ALERT = "workspace.budget_alert"
     """A workspace's month cost reached the alert share of its budget (written by
     :mod:`echo_ai.metering.alerts`, actor ``system``)."""
+    # Export and erasure of accounts, access records (issue 13, §3 and §4)
+    ACCOUNT_EXPORT_REQUESTED = "account.export_requested"
+    """A user (or an operator, actor ``cli``) asked for an export of everything about them."""
+    ACCOUNT_EXPORT_DOWNLOADED = "account.export_downloaded"
+    """An account export was downloaded (``details``: its size), from where the actor says."""
+    ACCOUNT_DELETED = "account.deleted"
+    """An account was erased; its actor and target are the user's audit pseudonym
+    (``details``: the workspaces deleted with it, the memberships removed)."""
+    ITERATIONS_READ = "experiment.iterations_read"
+    """A page of an experiment's stored answers was read through the API (``details``:
+    how many)."""
 
 
 class ActorKind(enum.StrEnum):
