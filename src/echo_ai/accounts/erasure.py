@@ -133,7 +133,7 @@ def pseudonym_email(key: bytes, user_id: uuid.UUID) -> str:
     return f"deleted-{digest[:24]}@invalid"
 
 
-def _pseudonym(key: bytes, kind: str, value: str | None) -> str | None:
+def pseudonym_value(key: bytes, kind: str, value: str | None) -> str | None:
     if value is None:
         return None
     digest = hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
@@ -170,8 +170,12 @@ async def erase(
         )
     deleted_ids = [workspace.id for workspace in plan.deleted]
     if deleted_ids:
+        theirs = select(Experiment.id).where(Experiment.workspace_id.in_(deleted_ids))
+        await session.execute(
+            delete(ExperimentMonth).where(ExperimentMonth.experiment_id.in_(theirs))
+        )
         await session.execute(delete(Experiment).where(Experiment.workspace_id.in_(deleted_ids)))
-        for model in (WorkspaceBudget, UsageMonth, ExperimentMonth, SpendLine):
+        for model in (WorkspaceBudget, UsageMonth, SpendLine):
             table = _table(model)
             await session.execute(delete(table).where(table.c.workspace_id.in_(deleted_ids)))
         await session.execute(delete(Workspace).where(Workspace.id.in_(deleted_ids)))
@@ -212,8 +216,8 @@ async def erase(
         actor=Actor(
             kind=ActorKind.USER,
             user_id=pseudonym,
-            ip=_pseudonym(pseudonym_key, "ip", actor.ip),
-            user_agent=_pseudonym(pseudonym_key, "ua", actor.user_agent),
+            ip=pseudonym_value(pseudonym_key, "ip", actor.ip),
+            user_agent=pseudonym_value(pseudonym_key, "ua", actor.user_agent),
         )
         if by_user
         else actor,
@@ -289,8 +293,8 @@ async def _pseudonymise_audit(
         if event.actor_user_id == user_id:
             event.actor_user_id = pseudonym
         if theirs:
-            event.ip = _pseudonym(key, "ip", event.ip)
-            event.user_agent = _pseudonym(key, "ua", event.user_agent)
+            event.ip = pseudonym_value(key, "ip", event.ip)
+            event.user_agent = pseudonym_value(key, "ua", event.user_agent)
         if event.target_id == str(user_id):
             event.target_id = str(pseudonym)
         event.details = _replace(event.details, email_pattern, masked_email, user_id, pseudonym)
