@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from echo_ai.billing.plans import PlanName
-from echo_ai.cli import costs, experiments, production, provider_keys, usage
+from echo_ai.cli import account, costs, experiments, production, provider_keys, usage
 from echo_ai.cli.errors import friendly_errors
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ app.command("usage")(usage.usage)
 app.add_typer(provider_keys.app, name="provider-keys")
 app.add_typer(costs.budget_app, name="budget")
 app.command("costs")(costs.costs)
+app.add_typer(account.app, name="account")
 
 
 @app.command()
