@@ -215,7 +215,11 @@ async def test_the_scheduler_reconciles_once_per_utc_day(runtime: Runtime) -> No
     now = utcnow()
 
     first = await scheduler.tick(now=now)
-    assert first.daily == ["subscription grace periods", "usage reconciliation"]
+    assert first.daily == [
+        "subscription grace periods",
+        "usage reconciliation",
+        "expired account exports",
+    ]
     assert (await _month(runtime, workspace_id))[0] == 3
 
     async with transaction(runtime.session_factory) as session:

@@ -41,7 +41,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from echo_ai.accounts.models import DataExport, ExportStatus
 from echo_ai.auth.models import Consent, RefreshToken, User
 from echo_ai.brands.models import BrandProfile
-from echo_ai.db import after_commit, keyset_after, utcnow
+from echo_ai.config import Settings
+from echo_ai.db import after_commit, keyset_after, transaction, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
@@ -210,6 +211,16 @@ async def expire(session: AsyncSession, *, data_dir: Path, now: datetime | None 
         count += 1
     await session.flush()
     return count
+
+
+async def expire_daily(
+    session_factory: async_sessionmaker[AsyncSession], now: datetime, settings: Settings
+) -> None:
+    """The scheduler's daily task: :func:`expire` in one short transaction."""
+    async with transaction(session_factory) as session:
+        count = await expire(session, data_dir=settings.data_dir, now=now)
+    if count:
+        log.info("%d expired account export(s) deleted", count)
 
 
 def delete_file(data_dir: Path, export: DataExport) -> None:

@@ -41,6 +41,7 @@ from typing import Any
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from echo_ai.accounts import export as account_exports
 from echo_ai.billing import budgets
 from echo_ai.billing import usage as metering_usage
 from echo_ai.config import Settings
@@ -311,6 +312,7 @@ class DailyTask:
 DAILY_TASKS: tuple[DailyTask, ...] = (
     DailyTask("subscription grace periods", downgrade_lapsed_subscriptions),
     DailyTask("usage reconciliation", reconcile_usage),
+    DailyTask("expired account exports", account_exports.expire_daily),
 )
 """What :meth:`Scheduler.tick` runs on the first tick of each UTC day, in this order."""
 
