@@ -11,9 +11,21 @@ import zipfile
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
+from echo_ai.db import transaction
+from echo_ai.privacy.models import AuditEvent
 from echo_ai.workspaces.models import Role
-from tests.kit import PASSWORD, register, wait_until
+from tests.experiments.test_router import BODY
+from tests.kit import (
+    PASSWORD,
+    app_runtime,
+    bearer,
+    login,
+    register,
+    wait_finished,
+    wait_until,
+)
 from tests.web.pages import HTML, page, post_form, sign_up, text_of
 from tests.web.workspace_pages import add_member, new_team
 
@@ -71,3 +83,22 @@ async def test_a_shared_workspace_without_another_owner_blocks_the_form(
     html = await page(client, "/settings/data")
     assert "make another member owner first" in text_of(html)
     assert 'action="/settings/data/delete"' not in html
+
+
+async def test_pages_of_answers_shown_are_recorded(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    await sign_up(client, "ada@example.com")
+    tokens = await login(client, "ada@example.com")
+    created = await client.post(
+        "/v1/experiments", headers=bearer(tokens["access_token"]), json={**BODY, "iterations": 6}
+    )
+    experiment_id = created.json()["id"]
+    await wait_finished(client, experiment_id, bearer(tokens["access_token"]))
+    await page(client, f"/experiments/{experiment_id}/answers")
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        (read,) = await session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "experiment.iterations_read")
+        )
+    assert read.details == {"rows": 6} and read.target_id == experiment_id
+    assert read.actor_user_id is not None and read.ip
