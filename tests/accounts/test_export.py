@@ -36,6 +36,7 @@ async def _ready(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str
     assert requested.status_code == 202, requested.text
     body: dict[str, Any] = requested.json()
     assert body["status"] == "preparing" and "token=" in body["download_url"]
+    assert httpx.URL(body["download_url"]).path == f"/v1/account/exports/{body['id']}/download"
 
     async def ready() -> bool:
         polled = await client.get(f"/v1/account/exports/{body['id']}", headers=headers)
@@ -76,7 +77,7 @@ async def test_the_export_zip_file_by_file(
 
     url = httpx.URL(requested["download_url"])
     downloaded = await client.get(url.path, params=dict(url.params), headers=ada)
-    assert downloaded.status_code == 200, downloaded.text
+    assert downloaded.status_code == 200, (downloaded.headers, downloaded.text)
     assert downloaded.headers["content-type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(downloaded.content))
     folder = f"workspaces/{workspace_id}"

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from echo_ai.accounts.schemas import AccountDeletion
 from echo_ai.api_keys.schemas import ApiKeyCreate
 from echo_ai.auth.schemas import Credentials, PasswordChange, RefreshRequest, Registration
 from echo_ai.billing.schemas import CheckoutCreate
@@ -81,5 +82,7 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
     CheckoutCreate: {"plan": "team"},
     ProviderKeyIn: {"api_key": "sk-test-Abcdefgh1234", "base_url": "https://llm.example.com/v1"},
     BudgetIn: {"monthly_usd": "50.00"},
+    # Not the fuzzing user's password: a fuzzed DELETE /v1/account must never succeed.
+    AccountDeletion: {"password": "not the password", "code": "123456"},
 }
 """A valid document of each body model, with every field of it given."""

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from echo_ai.accounts.erasure import DeletionPreview, WorkspaceRef
 from echo_ai.accounts.models import DataExport, ExportStatus
+from echo_ai.auth.schemas import Password
+from echo_ai.text import SingleLine
 from echo_ai.workspaces.models import Role
 
 
@@ -68,7 +71,9 @@ class DeletionPreviewOut(BaseModel):
 
 
 class AccountDeletion(BaseModel):
-    password: str = Field(min_length=1, max_length=1024)
-    code: str | None = Field(
-        default=None, max_length=64, description="A 2FA code (or a recovery code) when 2FA is on"
+    model_config = ConfigDict(extra="forbid")
+
+    password: Password
+    code: Annotated[str, SingleLine(min_length=1, max_length=64)] | None = Field(
+        default=None, description="A 2FA code (or a recovery code) when 2FA is on"
     )

@@ -19,6 +19,7 @@ from echo_ai.accounts.schemas import (
 from echo_ai.api.auth import CurrentUser, PrincipalActor
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
+from echo_ai.text import SingleLine
 
 router = APIRouter(tags=["accounts"], responses=error_responses(422))
 
@@ -44,7 +45,7 @@ async def request_export(
         link_hours=state.settings.privacy.export_link_hours,
         actor=actor,
     )
-    url = request.url_for("download_export", export_id=requested.export.id)
+    url = request.url_for("account_export_download", export_id=requested.export.id)
     return ExportRequested(
         **ExportOut.of(requested.export).model_dump(),
         download_url=str(url.include_query_params(token=requested.token)),
@@ -70,6 +71,7 @@ async def get_export(export_id: uuid.UUID, user: CurrentUser, session: SessionDe
 
 @router.get(
     "/v1/account/exports/{export_id}/download",
+    name="account_export_download",
     response_class=FileResponse,
     responses={
         200: {"content": {"application/zip": {}}, "description": "The export's ZIP"},
@@ -78,7 +80,10 @@ async def get_export(export_id: uuid.UUID, user: CurrentUser, session: SessionDe
 )
 async def download_export(
     export_id: uuid.UUID,
-    token: Annotated[str, Query(min_length=1, max_length=200)],
+    token: Annotated[
+        Annotated[str, SingleLine(min_length=1, max_length=200)],
+        Query(description="The token of the download link"),
+    ],
     user: CurrentUser,
     session: SessionDep,
     state: StateDep,

@@ -77,7 +77,7 @@ async def prepare_export(
 
 
 @router.get("/settings/data/exports/{export_id}/download")
-async def download_export(
+async def download_own_export(
     export_id: uuid.UUID, viewer: CurrentViewer, session: SessionDep, state: StateDep
 ) -> Response:
     export, path = await exports.open_download(
