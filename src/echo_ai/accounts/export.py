@@ -18,6 +18,7 @@ in a short session of its own, entry by entry into the ZIP: memory stays flat at
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import enum
 import hashlib
@@ -257,6 +258,15 @@ async def prepare(
         with os.fdopen(descriptor, "wb") as raw:
             await write_zip(session_factory, user_id, raw)
         partial.replace(path)
+    except asyncio.CancelledError:  # the process is stopping: say so, the user asks again
+        partial.unlink(missing_ok=True)
+        async with session_factory() as session, session.begin():
+            export = await session.get(DataExport, export_id)
+            if export is not None:
+                export.status = ExportStatus.FAILED
+                export.error = "interrupted by a restart of the service: ask for a new export"
+                export.finished_at = utcnow()
+        raise
     except Exception as error:
         log.exception("the export %s failed", export_id)
         partial.unlink(missing_ok=True)
@@ -403,7 +413,7 @@ async def _write_experiment(
                 (iterations.c.index,),
             )
             async for rows in pages:
-                entry.write(separator + b",".join(_dumps(row).encode("utf-8") for row in rows))
+                await _put(entry, separator + _joined(rows))
                 separator = b","
         entry.write(b"]}")
 
@@ -484,9 +494,19 @@ async def _stream(
         entry.write(b"[")
         separator = b""
         async for rows in pages:
-            entry.write(separator + b",".join(_dumps(row).encode("utf-8") for row in rows))
+            await _put(entry, separator + _joined(rows))
             separator = b","
         entry.write(b"]")
+
+
+def _joined(rows: list[dict[str, Any]]) -> bytes:
+    return b",".join(_dumps(row).encode("utf-8") for row in rows)
+
+
+async def _put(entry: IO[bytes], data: bytes) -> None:
+    """Compress and write a page in a worker thread: the event loop (the API's requests)
+    does not wait on zlib and the disk."""
+    await asyncio.to_thread(entry.write, data)
 
 
 def _write(archive: zipfile.ZipFile, name: str, value: object) -> None:
