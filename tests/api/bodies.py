@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from echo_ai.accounts.schemas import AccountDeletion
 from echo_ai.api_keys.schemas import ApiKeyCreate
 from echo_ai.auth.schemas import (
     Credentials,
@@ -92,5 +93,7 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
     EmailTokenSubmit: {"token": "echo_ve_abc"},
     PasswordResetRequest: {"email": "ada@example.com"},
     PasswordResetConfirm: {"token": "echo_pr_abc", "new_password": PASSWORD + "?"},
+    # Not the fuzzing user's password: a fuzzed DELETE /v1/account must never succeed.
+    AccountDeletion: {"password": "not the password", "code": "123456"},
 }
 """A valid document of each body model, with every field of it given."""

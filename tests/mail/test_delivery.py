@@ -262,7 +262,10 @@ async def test_forgetting_an_address_deletes_its_mails_and_files(runtime: Runtim
     await deliver_due(runtime.session_factory, runtime.settings, NOW)
     mine.append(await _queue(runtime))  # still queued: no file yet
     async with transaction(runtime.session_factory) as session:
-        assert await forget_address(session, "ada@example.com", runtime.settings) == 3
+        assert (
+            await forget_address(session, "ada@example.com", data_dir=runtime.settings.data_dir)
+            == 3
+        )
     async with transaction(runtime.session_factory) as session:
         left = list(await session.scalars(select(OutboundMail.to_address)))
     assert left == ["bob@example.com"]

@@ -47,6 +47,7 @@ from pathlib import Path
 from sqlalchemy import Delete, Select, Update, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from echo_ai.accounts import export as account_exports
 from echo_ai.accounts.models import DataExport, ExportStatus
 from echo_ai.auth.models import User
 from echo_ai.billing.plans import PlanName, local_plan, plan_in_force
@@ -150,7 +151,7 @@ async def apply(
     await _purge_deleted_accounts(
         pass_, cutoff=now - timedelta(days=settings.privacy.deleted_account_days), folder=exports
     )
-    await _expire_exports(pass_, now=now, folder=exports)
+    await _expire_exports(pass_, now=now, data_dir=data_dir or settings.data_dir)
     return report
 
 
@@ -405,25 +406,21 @@ async def _purge_deleted_accounts(pass_: _Pass, *, cutoff: datetime, folder: Pat
         )
 
 
-async def _expire_exports(pass_: _Pass, *, now: datetime, folder: Path) -> None:
-    """Delete the ZIPs of exports whose link expired, then mark them expired."""
-    async with pass_.session_factory() as session:
-        expired = (
-            await session.execute(
-                select(DataExport.id, DataExport.file_name).where(
-                    DataExport.status == ExportStatus.READY, DataExport.expires_at < now
-                )
-            )
-        ).all()
+async def _expire_exports(pass_: _Pass, *, now: datetime, data_dir: Path) -> None:
+    """Delete the ZIPs of exports whose link expired, then mark them expired
+    (:func:`echo_ai.accounts.export.expire`: exports are few, one short transaction)."""
     if pass_.dry_run:
-        pass_.report.exports_expired += len(expired)
+        async with pass_.session_factory() as session:
+            pass_.report.exports_expired += int(
+                await session.scalar(
+                    select(func.count()).where(
+                        DataExport.expires_at <= now, DataExport.status != ExportStatus.EXPIRED
+                    )
+                )
+                or 0
+            )
         return
-    for export_id, file_name in expired:
-        if file_name:
-            path = folder / Path(file_name).name  # never outside the exports folder
-            path.unlink(missing_ok=True)
-        pass_.report.exports_expired += await pass_.write(
-            update(DataExport)
-            .where(DataExport.id == export_id, DataExport.status == ExportStatus.READY)
-            .values(status=ExportStatus.EXPIRED)
+    async with transaction(pass_.session_factory) as session:
+        pass_.report.exports_expired += await account_exports.expire(
+            session, data_dir=data_dir, now=now
         )

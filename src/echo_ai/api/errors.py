@@ -88,6 +88,7 @@ _ERROR_DOCS: dict[int, tuple[str, dict[str, Any]]] = {
     ),
     404: ("Not found (also: a workspace the caller is not a member of)", {}),
     409: ("Conflicts with the current state of the resource", {}),
+    410: ("Gone: an expired link (`export_expired`: ask for a new export)", {}),
     413: ("Request body too large (`details.max_bytes` is the limit)", {}),
     422: ("Request validation failed (`details` lists the fields, at most 50)", {}),
     429: (

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from echo_ai.billing.plans import PlanName
-from echo_ai.cli import costs, experiments, production, provider_keys, usage
+from echo_ai.cli import account, costs, experiments, production, provider_keys, usage
 from echo_ai.cli import outbox as outbox_cli
 from echo_ai.cli import retention as retention_cli
 from echo_ai.cli.errors import friendly_errors
@@ -41,6 +41,7 @@ app.add_typer(costs.budget_app, name="budget")
 app.command("costs")(costs.costs)
 app.add_typer(outbox_cli.app, name="outbox")
 app.add_typer(retention_cli.app, name="retention")
+app.add_typer(account.app, name="account")
 
 
 @app.command()

@@ -131,6 +131,21 @@ async def begin(
     return source
 
 
+async def record_read(
+    session: AsyncSession, experiment: Experiment, rows: int, *, actor: Actor
+) -> None:
+    """Audit a page of stored answers read in bulk (the API's iterations listing): one
+    event per page, with how many rows it held (an access record, PRIV-03)."""
+    await audit.record_about(
+        session,
+        Action.ITERATIONS_READ,
+        experiment,
+        target_type="experiment",
+        actor=actor,
+        details={"rows": rows},
+    )
+
+
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -92,6 +92,17 @@ class Action(enum.StrEnum):
     SCRUBBING_SET = "workspace.scrubbing_set"
     """Scrubbing of e-mail addresses and phone numbers was turned on or off (``details``:
     ``from``, ``to``)."""
+    # Export and erasure of accounts, access records (issue 13, §3 and §4)
+    ACCOUNT_EXPORT_REQUESTED = "account.export_requested"
+    """A user (or an operator, actor ``cli``) asked for an export of everything about them."""
+    ACCOUNT_EXPORT_DOWNLOADED = "account.export_downloaded"
+    """An account export was downloaded (``details``: its size), from where the actor says."""
+    ACCOUNT_DELETED = "account.deleted"
+    """An account was erased; its actor and target are the user's audit pseudonym
+    (``details``: the workspaces deleted with it, the memberships removed)."""
+    ITERATIONS_READ = "experiment.iterations_read"
+    """A page of an experiment's stored answers was read through the API (``details``:
+    how many)."""
 
 
 class ActorKind(enum.StrEnum):

@@ -55,6 +55,13 @@ class KeyRing:
     def csrf_secret(self) -> bytes:
         return derive(self.current, "csrf")
 
+    @property
+    def audit_pseudonym_key(self) -> bytes:
+        """The HMAC key of the pseudonyms that replace an erased user's personal data in
+        the audit log (:mod:`echo_ai.accounts.erasure`): one user, one pseudonym, in every
+        event, without the key nobody can tell whose it is."""
+        return derive(self.current, "audit-pseudonym")
+
 
 def load_key_ring(settings: Settings) -> KeyRing:
     """The configured secret key, or (development only) one generated once and kept in the

@@ -280,15 +280,18 @@ async def list_iterations(
     experiment_id: uuid.UUID,
     principal: CurrentPrincipal,
     session: SessionDep,
+    actor: PrincipalActor,
     limit: PageSize = 50,
     cursor: Cursor = None,
 ) -> Page[IterationOut]:
-    """Every answer with where each brand was found (offsets to highlight), run by run."""
+    """Every answer with where each brand was found (offsets to highlight), run by run.
+    Each page read is recorded in the audit log (``experiment.iterations_read``)."""
     experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
     after = decode_cursor(cursor, uuid.UUID, row_index) if cursor is not None else None
     if after is not None and after[0] not in {batch.id for batch in experiment.batch_runs}:
         raise InvalidCursor
     found = await experiments.iterations_page(session, experiment, limit=limit + 1, after=after)
+    await export.record_read(session, experiment, min(len(found), limit), actor=actor)
     return page_of(
         found, limit, IterationOut.of, lambda last: (str(last.batch_run_id), str(last.index))
     )

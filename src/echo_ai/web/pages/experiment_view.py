@@ -436,13 +436,15 @@ async def answers_page(
     run: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     cursor: Annotated[str | None, Query(max_length=256)] = None,
 ) -> Response:
-    """The raw answers, filtered and paged: the whole page, or the list alone for htmx."""
+    """The raw answers, filtered and paged: the whole page, or the list alone for htmx.
+    Each page shown is an access record in the audit log (``experiment.iterations_read``)."""
     experiment = await experiments.get(
         session, experiment_id, workspace_id=viewer.workspace_id, runs=1
     )
     answers = await load_answers(
         session, experiment, shown=shown, provider=provider, run=run, cursor=cursor
     )
+    await export.record_read(session, experiment, len(answers.items), actor=viewer.actor)
     fragment = (
         request.headers.get("hx-request") == "true"
         and request.headers.get("hx-target") == "answers"

@@ -1,0 +1,311 @@
+"""Erasure of an account (GDPR Art. 17).
+
+:func:`preview` says what deleting an account takes with it and what blocks it; :func:`erase`
+does it in the caller's transaction:
+
+- a workspace the user owns alone (no other member) is deleted with everything in it;
+  one with other members where the user is the only owner blocks the deletion (another
+  member must be made owner first); memberships elsewhere are removed, with the API keys
+  the user created there revoked;
+- sign-ins (refresh tokens), e-mailed tokens, recovery codes, consents, exports (their
+  files too), invitations and queued mails to the address are deleted;
+- the user row keeps only what the retention purge needs: the e-mail becomes a pseudonym
+  (``deleted-<hmac>@invalid``), the password can never match, the name and 2FA are
+  cleared, ``deleted_at`` is set (the row is purged ``privacy.deleted_account_days``
+  later); the account is inactive at once, so its access tokens stop working too;
+- in the audit log, the user's id, addresses, devices and e-mail become keyed pseudonyms
+  (HMAC-SHA256 with :attr:`~echo_ai.security.keys.KeyRing.audit_pseudonym_key`): the same
+  pseudonym in every event, so the log stays consistent without naming them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, Text, cast, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from echo_ai.accounts import export as exports
+from echo_ai.accounts.models import DataExport
+from echo_ai.api_keys import service as api_keys
+from echo_ai.auth import twofactor
+from echo_ai.auth.models import Consent, RecoveryCode, RefreshToken, User, UserToken
+from echo_ai.db import utcnow
+from echo_ai.errors import AppError, Conflict
+from echo_ai.mail import erasure as mail_erasure
+from echo_ai.metering.models import ExperimentMonth, SpendLine, UsageMonth, WorkspaceBudget
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Action, Actor, ActorKind
+from echo_ai.privacy.models import AuditEvent
+from echo_ai.runs.models import Experiment
+from echo_ai.security import passwords
+from echo_ai.security.keys import KeyRing
+from echo_ai.workspaces.models import Invitation, Membership, Role, Workspace
+
+UNUSABLE_PASSWORD = "!erased"
+"""Not a hash any password verifies against."""
+
+
+@dataclass(frozen=True)
+class WorkspaceRef:
+    id: uuid.UUID
+    name: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class DeletionPreview:
+    deleted: list[WorkspaceRef] = field(default_factory=list)
+    """Workspaces the user owns alone: deleted with the account."""
+    left: list[WorkspaceRef] = field(default_factory=list)
+    """Workspaces the user leaves (memberships removed)."""
+    blocking: list[WorkspaceRef] = field(default_factory=list)
+    """Workspaces with other members where the user is the only owner."""
+
+    @property
+    def allowed(self) -> bool:
+        return not self.blocking
+
+
+class DeletionBlocked(Conflict):
+    code = "account_deletion_blocked"
+
+    def __init__(self, blocking: list[WorkspaceRef]) -> None:
+        names = ", ".join(f"“{w.name}”" for w in blocking)
+        super().__init__(
+            f"you are the only owner of {names}, which other members use: "
+            "make another member owner first (or remove the other members)"
+        )
+        self.details = {"workspaces": [{"id": str(w.id), "name": w.name} for w in blocking]}
+
+
+async def preview(session: AsyncSession, user: User) -> DeletionPreview:
+    """What deleting ``user`` would do: three queries, nothing changed."""
+    mine = (
+        await session.execute(
+            select(Membership.workspace_id, Membership.role, Workspace.name)
+            .join(Workspace, Workspace.id == Membership.workspace_id)
+            .where(Membership.user_id == user.id)
+            .order_by(Workspace.created_at)
+        )
+    ).all()
+    owned = [row.workspace_id for row in mine if row.role is Role.OWNER]
+    others: dict[uuid.UUID, tuple[int, int]] = {}
+    if owned:
+        counts = await session.execute(
+            select(
+                Membership.workspace_id,
+                func.count(),
+                func.count().filter(Membership.role == Role.OWNER),
+            )
+            .where(Membership.workspace_id.in_(owned), Membership.user_id != user.id)
+            .group_by(Membership.workspace_id)
+        )
+        others = {row[0]: (int(row[1]), int(row[2])) for row in counts}
+    result = DeletionPreview()
+    for row in mine:
+        ref = WorkspaceRef(id=row.workspace_id, name=row.name, role=row.role)
+        members, owners = others.get(row.workspace_id, (0, 0))
+        if row.role is not Role.OWNER or owners > 0:
+            result.left.append(ref)
+        elif members == 0:
+            result.deleted.append(ref)
+        else:
+            result.blocking.append(ref)
+    return result
+
+
+def pseudonym_id(key: bytes, user_id: uuid.UUID) -> uuid.UUID:
+    """The user's id in the audit log once erased (a UUID made of the HMAC)."""
+    digest = hmac.new(key, f"user:{user_id}".encode(), hashlib.sha256).digest()
+    return uuid.UUID(bytes=digest[:16])
+
+
+def pseudonym_email(key: bytes, user_id: uuid.UUID) -> str:
+    digest = hmac.new(key, f"email:{user_id}".encode(), hashlib.sha256).hexdigest()
+    return f"deleted-{digest[:24]}@invalid"
+
+
+def pseudonym_value(key: bytes, kind: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    digest = hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+    return f"pseudonym-{digest[:24]}"
+
+
+@dataclass(frozen=True)
+class Erased:
+    pseudonym: uuid.UUID
+    email_pseudonym: str
+    preview: DeletionPreview
+
+
+async def erase(
+    session: AsyncSession,
+    user: User,
+    *,
+    pseudonym_key: bytes,
+    data_dir: Path,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Erased:
+    """Erase ``user`` (see the module's docstring); :class:`DeletionBlocked` (409) when
+    a workspace with other members would be left without an owner. ``actor`` is who asks
+    (the user, or ``cli``); the deletion's own audit event names the user's pseudonym."""
+    now = now or utcnow()
+    plan = await preview(session, user)
+    if not plan.allowed:
+        raise DeletionBlocked(plan.blocking)
+    user_id, email = user.id, user.email
+    for workspace in plan.left:
+        await api_keys.revoke_keys_of(
+            session, workspace.id, user_id, reason="account_deleted", actor=actor
+        )
+    deleted_ids = [workspace.id for workspace in plan.deleted]
+    if deleted_ids:
+        theirs = select(Experiment.id).where(Experiment.workspace_id.in_(deleted_ids))
+        await session.execute(
+            delete(ExperimentMonth).where(ExperimentMonth.experiment_id.in_(theirs))
+        )
+        await session.execute(delete(Experiment).where(Experiment.workspace_id.in_(deleted_ids)))
+        for model in (WorkspaceBudget, UsageMonth, SpendLine):
+            table = _table(model)
+            await session.execute(delete(table).where(table.c.workspace_id.in_(deleted_ids)))
+        await session.execute(delete(Workspace).where(Workspace.id.in_(deleted_ids)))
+    await session.execute(delete(Membership).where(Membership.user_id == user_id))
+    for owned in (RefreshToken, UserToken, RecoveryCode, Consent):
+        table = _table(owned)
+        await session.execute(delete(table).where(table.c.user_id == user_id))
+    for row in await session.scalars(select(DataExport).where(DataExport.user_id == user_id)):
+        exports.delete_file(data_dir, row)
+    await session.execute(delete(DataExport).where(DataExport.user_id == user_id))
+    await session.execute(delete(Invitation).where(func.lower(Invitation.email) == email.lower()))
+    await mail_erasure.forget_address(session, email, data_dir=data_dir)
+    await session.flush()
+
+    pseudonym = pseudonym_id(pseudonym_key, user_id)
+    masked_email = pseudonym_email(pseudonym_key, user_id)
+    await _pseudonymise_audit(session, pseudonym_key, user_id, email, pseudonym, masked_email)
+
+    user.email = masked_email
+    user.password_hash = UNUSABLE_PASSWORD
+    user.display_name = None
+    user.is_active = False
+    user.totp_secret = None
+    user.totp_enabled_at = None
+    user.totp_last_step = None
+    user.marketing_opt_in = False
+    user.email_verified_at = None
+    user.last_login_at = None
+    user.deleted_at = now
+    await session.flush()
+
+    by_user = actor.kind is ActorKind.USER and actor.user_id == user_id
+    await audit.record(
+        session,
+        Action.ACCOUNT_DELETED,
+        actor=Actor(
+            kind=ActorKind.USER,
+            user_id=pseudonym,
+            ip=pseudonym_value(pseudonym_key, "ip", actor.ip),
+            user_agent=pseudonym_value(pseudonym_key, "ua", actor.user_agent),
+        )
+        if by_user
+        else actor,
+        target_type="user",
+        target_id=pseudonym,
+        details={
+            "workspaces_deleted": [str(w.id) for w in plan.deleted],
+            "memberships_removed": [str(w.id) for w in plan.left],
+        },
+    )
+    return Erased(pseudonym=pseudonym, email_pseudonym=masked_email, preview=plan)
+
+
+def _table(model: type[Any]) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+class WrongPassword(AppError):
+    status_code = 403
+    code = "invalid_password"
+
+
+async def erase_confirmed(
+    session: AsyncSession,
+    user: User,
+    *,
+    password: str,
+    code: str | None,
+    keys: KeyRing,
+    data_dir: Path,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Erased:
+    """A user's own deletion: their password (and a 2FA code when 2FA is on) first."""
+    now = now or utcnow()
+    if not passwords.verify_password(user.password_hash, password):
+        raise WrongPassword("the password is wrong")
+    await twofactor.check(session, user, code, keys=keys, now=now)
+    return await erase(
+        session,
+        user,
+        pseudonym_key=keys.audit_pseudonym_key,
+        data_dir=data_dir,
+        actor=actor,
+        now=now,
+    )
+
+
+async def _pseudonymise_audit(
+    session: AsyncSession,
+    key: bytes,
+    user_id: uuid.UUID,
+    email: str,
+    pseudonym: uuid.UUID,
+    masked_email: str,
+) -> None:
+    """Replace the user's id, e-mail, addresses and devices in every audit event that
+    holds them: events they are the actor of, events about them, events naming their
+    address (a failed sign-in, an invitation)."""
+    details_text = func.lower(cast(AuditEvent.details, Text))
+    query = select(AuditEvent).where(
+        or_(
+            AuditEvent.actor_user_id == user_id,
+            AuditEvent.target_id == str(user_id),
+            details_text.contains(email.lower(), autoescape=True),
+            details_text.contains(str(user_id), autoescape=True),
+        )
+    )
+    email_pattern = re.compile(re.escape(email), re.IGNORECASE)
+    for event in await session.scalars(query):
+        theirs = event.actor_user_id == user_id or event.actor_type == str(ActorKind.ANONYMOUS)
+        if event.actor_user_id == user_id:
+            event.actor_user_id = pseudonym
+        if theirs:
+            event.ip = pseudonym_value(key, "ip", event.ip)
+            event.user_agent = pseudonym_value(key, "ua", event.user_agent)
+        if event.target_id == str(user_id):
+            event.target_id = str(pseudonym)
+        event.details = _replace(event.details, email_pattern, masked_email, user_id, pseudonym)
+    await session.flush()
+
+
+def _replace(
+    value: Any, email: re.Pattern[str], masked: str, user_id: uuid.UUID, pseudonym: uuid.UUID
+) -> Any:
+    if isinstance(value, str):
+        return email.sub(masked, value).replace(str(user_id), str(pseudonym))
+    if isinstance(value, dict):
+        return {k: _replace(v, email, masked, user_id, pseudonym) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace(v, email, masked, user_id, pseudonym) for v in value]
+    return value

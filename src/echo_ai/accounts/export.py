@@ -1,0 +1,526 @@
+"""Export of everything about a user (GDPR Art. 15 and 20): a ZIP of JSON files.
+
+A user asks (:func:`request`); the ZIP is written in the background (:func:`prepare`,
+started once the request's transaction has committed) into ``<data_dir>/exports/``
+(directory 0700, file 0600); a download link carries a random token of which only the
+SHA-256 is stored, valid ``privacy.export_link_hours`` from the moment the file is ready.
+Every request and every download is audited.
+
+The ZIP holds ``account.json`` (the profile, without the password hash or the 2FA
+secret), ``memberships.json``, ``consents.json``, ``sessions.json`` (the sign-ins: one per
+refresh-token family), ``audit_events.json`` (the events the user is the actor of) and,
+per workspace the user owns, ``workspaces/<id>/workspace.json``,
+``workspaces/<id>/brand_profiles.json`` and ``workspaces/<id>/experiments/<id>.json``
+(the experiment, its rounds, its batch runs with their metrics and every iteration: the
+answer, the extraction, the citations). Rows are read and written page by page, each page
+in a short session of its own, entry by entry into the ZIP: memory stays flat at any size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import enum
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import uuid
+import zipfile
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Select, Table, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from echo_ai.accounts.models import DataExport, ExportStatus
+from echo_ai.auth.models import Consent, RefreshToken, User
+from echo_ai.brands.models import BrandProfile
+from echo_ai.db import after_commit, keyset_after, utcnow
+from echo_ai.errors import AppError, Conflict, NotFound
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Action, Actor
+from echo_ai.privacy.models import AuditEvent
+from echo_ai.runs.models import BatchRun, Experiment, ExperimentRound, Iteration
+from echo_ai.security.files import PRIVATE_FILE, private_directory
+from echo_ai.workspaces.models import Membership, Role, Workspace
+
+log = logging.getLogger(__name__)
+
+EXPORTS_DIRECTORY = "exports"
+PAGE_SIZE = 500
+"""Rows read per query (iterations, audit events)."""
+
+ACCOUNT_SECRETS = frozenset({"password_hash", "totp_secret", "totp_last_step"})
+"""Columns of ``users`` never exported: they would only help an attacker."""
+
+
+class ExportNotFound(NotFound):
+    code = "export_not_found"
+
+
+class ExportExpired(AppError):
+    status_code = 410
+    code = "export_expired"
+
+
+class ExportNotReady(Conflict):
+    code = "export_not_ready"
+
+
+@dataclass(frozen=True)
+class RequestedExport:
+    export: DataExport
+    token: str
+    """The download link's token: in this answer only (only its hash is stored)."""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def exports_directory(data_dir: Path) -> Path:
+    return data_dir / EXPORTS_DIRECTORY
+
+
+def file_of(data_dir: Path, export: DataExport) -> Path | None:
+    if export.file_name is None:
+        return None
+    return exports_directory(data_dir) / export.file_name
+
+
+async def request(
+    session: AsyncSession,
+    user: User,
+    *,
+    session_factory: async_sessionmaker[AsyncSession],
+    data_dir: Path,
+    link_hours: int,
+    actor: Actor,
+    now: datetime | None = None,
+) -> RequestedExport:
+    """Ask for an export of everything about ``user``: stored as ``preparing``, audited,
+    and prepared in the background once the caller's transaction commits."""
+    now = now or utcnow()
+    token = secrets.token_urlsafe(32)
+    export = DataExport(
+        user_id=user.id,
+        status=ExportStatus.PREPARING,
+        token_hash=token_hash(token),
+        created_at=now,
+        expires_at=now + timedelta(hours=link_hours),
+    )
+    session.add(export)
+    await session.flush()
+    await audit.record(
+        session,
+        Action.ACCOUNT_EXPORT_REQUESTED,
+        actor=actor,
+        target_type="data_export",
+        target_id=export.id,
+    )
+    export_id = export.id
+
+    async def job() -> None:
+        await prepare(session_factory, export_id, data_dir=data_dir, link_hours=link_hours)
+
+    after_commit(session, job)
+    return RequestedExport(export=export, token=token)
+
+
+async def list_exports(session: AsyncSession, user_id: uuid.UUID) -> list[DataExport]:
+    """The user's exports, newest first."""
+    found = await session.scalars(
+        select(DataExport)
+        .where(DataExport.user_id == user_id)
+        .order_by(DataExport.created_at.desc(), DataExport.id.desc())
+    )
+    return list(found)
+
+
+async def get(session: AsyncSession, user_id: uuid.UUID, export_id: uuid.UUID) -> DataExport:
+    """One of the user's exports (another user's is not found)."""
+    export = await session.get(DataExport, export_id)
+    if export is None or export.user_id != user_id:
+        raise ExportNotFound("no such export")
+    return export
+
+
+async def open_download(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    export_id: uuid.UUID,
+    token: str | None,
+    *,
+    data_dir: Path,
+    actor: Actor,
+    now: datetime | None = None,
+) -> tuple[DataExport, Path]:
+    """The file of a ready export of ``user_id`` to send, audited as downloaded.
+
+    With a ``token`` (the download link's), it must be the export's; without one the
+    caller has already proven it is the user (a signed-in web page). An expired link is
+    answered 410, one not ready yet 409, anything else (another user's export, a wrong
+    token) 404.
+    """
+    now = now or utcnow()
+    export = await get(session, user_id, export_id)
+    if token is not None and not hmac.compare_digest(export.token_hash, token_hash(token)):
+        raise ExportNotFound("no such export")
+    if export.status is ExportStatus.EXPIRED or export.expires_at <= now:
+        raise ExportExpired(
+            f"this download link expired at {export.expires_at:%Y-%m-%d %H:%M} UTC: "
+            "ask for a new export"
+        )
+    if export.status is not ExportStatus.READY:
+        raise ExportNotReady(f"the export is {export.status}, not ready to download")
+    path = file_of(data_dir, export)
+    if path is None or not path.exists():
+        raise ExportExpired("the export's file is gone: ask for a new export")
+    export.downloaded_at = now
+    await audit.record(
+        session,
+        Action.ACCOUNT_EXPORT_DOWNLOADED,
+        actor=actor,
+        target_type="data_export",
+        target_id=export.id,
+        details={"size_bytes": export.size_bytes},
+    )
+    return export, path
+
+
+async def expire(session: AsyncSession, *, data_dir: Path, now: datetime | None = None) -> int:
+    """Delete the files of exports whose link has expired and mark them ``expired``;
+    how many. Idempotent: for a daily task."""
+    now = now or utcnow()
+    found = await session.scalars(
+        select(DataExport).where(
+            DataExport.expires_at <= now, DataExport.status != ExportStatus.EXPIRED
+        )
+    )
+    count = 0
+    for export in found:
+        delete_file(data_dir, export)
+        export.status = ExportStatus.EXPIRED
+        count += 1
+    await session.flush()
+    return count
+
+
+def delete_file(data_dir: Path, export: DataExport) -> None:
+    path = file_of(data_dir, export)
+    if path is not None:
+        path.unlink(missing_ok=True)
+        path.with_name(path.name + ".part").unlink(missing_ok=True)
+
+
+# --- preparing the ZIP ----------------------------------------------------------------
+
+
+async def prepare(
+    session_factory: async_sessionmaker[AsyncSession],
+    export_id: uuid.UUID,
+    *,
+    data_dir: Path,
+    link_hours: int,
+) -> None:
+    """Write the export's ZIP and mark it ``ready`` (its link valid ``link_hours`` from
+    now), or ``failed`` with the reason."""
+    async with session_factory() as session:
+        export = await session.get(DataExport, export_id)
+        if export is None or export.status is not ExportStatus.PREPARING:
+            return
+        user_id = export.user_id
+    directory = exports_directory(data_dir)
+    private_directory(directory)
+    name = f"export-{export_id}.zip"
+    path = directory / name
+    partial = path.with_name(name + ".part")
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        with os.fdopen(descriptor, "wb") as raw:
+            await write_zip(session_factory, user_id, raw)
+        partial.replace(path)
+    except asyncio.CancelledError:  # the process is stopping: say so, the user asks again
+        partial.unlink(missing_ok=True)
+        async with session_factory() as session, session.begin():
+            export = await session.get(DataExport, export_id)
+            if export is not None:
+                export.status = ExportStatus.FAILED
+                export.error = "interrupted by a restart of the service: ask for a new export"
+                export.finished_at = utcnow()
+        raise
+    except Exception as error:
+        log.exception("the export %s failed", export_id)
+        partial.unlink(missing_ok=True)
+        async with session_factory() as session, session.begin():
+            export = await session.get(DataExport, export_id)
+            if export is not None:
+                export.status = ExportStatus.FAILED
+                export.error = f"{type(error).__name__}: {error}"[:2000]
+                export.finished_at = utcnow()
+        return
+    async with session_factory() as session, session.begin():
+        export = await session.get(DataExport, export_id)
+        if export is None:  # the account was erased meanwhile
+            path.unlink(missing_ok=True)
+            return
+        finished = utcnow()
+        export.status = ExportStatus.READY
+        export.file_name = name
+        export.size_bytes = path.stat().st_size
+        export.finished_at = finished
+        export.expires_at = finished + timedelta(hours=link_hours)
+
+
+async def write_zip(
+    session_factory: async_sessionmaker[AsyncSession], user_id: uuid.UUID, out: IO[bytes]
+) -> None:
+    """Everything about the user as a ZIP of JSON files, written to ``out`` entry by
+    entry (the CLI writes it straight to a file)."""
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        async with session_factory() as session:
+            user = await session.get(User, user_id)
+            if user is None:
+                raise ExportNotFound("no such user")
+            _write(archive, "account.json", _account(user))
+            memberships = (
+                await session.execute(
+                    select(Membership, Workspace)
+                    .join(Workspace, Workspace.id == Membership.workspace_id)
+                    .where(Membership.user_id == user_id)
+                    .order_by(Membership.created_at)
+                )
+            ).all()
+            _write(
+                archive,
+                "memberships.json",
+                [
+                    {
+                        "workspace_id": workspace.id,
+                        "workspace_name": workspace.name,
+                        "personal": workspace.personal,
+                        "role": membership.role,
+                        "since": membership.created_at,
+                    }
+                    for membership, workspace in memberships
+                ],
+            )
+            _write(archive, "consents.json", await _rows(session, _table(Consent), user_id))
+            _write(archive, "sessions.json", await _sessions(session, user_id))
+            owned = [w.id for m, w in memberships if m.role is Role.OWNER]
+        await _stream(
+            archive,
+            "audit_events.json",
+            _pages(
+                session_factory,
+                select(_table(AuditEvent)).where(_table(AuditEvent).c.actor_user_id == user_id),
+                (_table(AuditEvent).c.created_at, _table(AuditEvent).c.id),
+            ),
+        )
+        for workspace_id in owned:
+            await _write_workspace(archive, session_factory, workspace_id)
+
+
+async def _write_workspace(
+    archive: zipfile.ZipFile,
+    session_factory: async_sessionmaker[AsyncSession],
+    workspace_id: uuid.UUID,
+) -> None:
+    folder = f"workspaces/{workspace_id}"
+    async with session_factory() as session:
+        workspace = (
+            await session.execute(
+                select(_table(Workspace)).where(_table(Workspace).c.id == workspace_id)
+            )
+        ).one()
+        _write(archive, f"{folder}/workspace.json", dict(workspace._mapping))
+        brands = await session.execute(
+            select(_table(BrandProfile)).where(_table(BrandProfile).c.workspace_id == workspace_id)
+        )
+        _write(archive, f"{folder}/brand_profiles.json", [dict(r._mapping) for r in brands])
+        experiment_ids = list(
+            await session.scalars(
+                select(Experiment.id)
+                .where(Experiment.workspace_id == workspace_id)
+                .order_by(Experiment.created_at, Experiment.id)
+            )
+        )
+    for experiment_id in experiment_ids:
+        await _write_experiment(archive, session_factory, folder, experiment_id)
+
+
+async def _write_experiment(
+    archive: zipfile.ZipFile,
+    session_factory: async_sessionmaker[AsyncSession],
+    folder: str,
+    experiment_id: uuid.UUID,
+) -> None:
+    """``{"experiment": …, "rounds": […], "batches": […], "iterations": […]}``, the
+    iterations streamed batch by batch, page by page."""
+    experiments, rounds, batches = (
+        _table(Experiment),
+        _table(ExperimentRound),
+        _table(BatchRun),
+    )
+    async with session_factory() as session:
+        experiment = (
+            await session.execute(select(experiments).where(experiments.c.id == experiment_id))
+        ).one()
+        round_rows = await session.execute(
+            select(rounds)
+            .where(rounds.c.experiment_id == experiment_id)
+            .order_by(rounds.c.created_at)
+        )
+        batch_rows = [
+            dict(row._mapping)
+            for row in await session.execute(
+                select(batches)
+                .where(batches.c.experiment_id == experiment_id)
+                .order_by(batches.c.round, batches.c.created_at, batches.c.id)
+            )
+        ]
+        head = {
+            "experiment": dict(experiment._mapping),
+            "rounds": [dict(row._mapping) for row in round_rows],
+            "batches": batch_rows,
+        }
+    iterations = _table(Iteration)
+    with archive.open(f"{folder}/experiments/{experiment_id}.json", "w") as entry:
+        entry.write(_dumps(head)[:-1].encode("utf-8") + b',"iterations":[')
+        separator = b""
+        for batch in batch_rows:
+            pages = _pages(
+                session_factory,
+                select(iterations).where(iterations.c.batch_run_id == batch["id"]),
+                (iterations.c.index,),
+            )
+            async for rows in pages:
+                await _put(entry, separator + _joined(rows))
+                separator = b","
+        entry.write(b"]}")
+
+
+def _account(user: User) -> dict[str, Any]:
+    account = {
+        column.name: getattr(user, column.key)
+        for column in User.__mapper__.columns
+        if column.name not in ACCOUNT_SECRETS
+    }
+    account["two_factor_enabled"] = user.totp_enabled_at is not None
+    return account
+
+
+async def _sessions(session: AsyncSession, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """One entry per sign-in (refresh-token family): when it started and was last used,
+    the device and address of its latest link, whether it is still live."""
+    links = await session.scalars(
+        select(RefreshToken)
+        .where(RefreshToken.user_id == user_id)
+        .order_by(RefreshToken.created_at, RefreshToken.id)
+    )
+    families: dict[uuid.UUID, dict[str, Any]] = {}
+    for link in links:
+        family = families.setdefault(
+            link.family_id,
+            {"id": link.family_id, "created_at": link.created_at, "revoked_at": None},
+        )
+        family["last_used_at"] = link.used_at or link.created_at
+        family["expires_at"] = link.expires_at
+        family["device"] = link.user_agent
+        family["ip"] = link.ip
+        if link.revoked_at is not None:
+            family["revoked_at"] = link.revoked_at
+    return list(families.values())
+
+
+def _table(model: type[Any]) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+async def _rows(session: AsyncSession, table: Table, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    found = await session.execute(
+        select(table).where(table.c.user_id == user_id).order_by(table.c.created_at)
+    )
+    return [dict(row._mapping) for row in found]
+
+
+async def _pages(
+    session_factory: async_sessionmaker[AsyncSession],
+    query: Select[Any],
+    order: Sequence[Any],
+    *,
+    size: int = PAGE_SIZE,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """The query's rows, ``size`` at a time, by keyset on ``order`` (unique), each page
+    in a session of its own."""
+    last: tuple[Any, ...] | None = None
+    while True:
+        page = query.order_by(*order).limit(size)
+        if last is not None:
+            page = page.where(keyset_after(order, last))
+        async with session_factory() as session:
+            rows = [dict(row._mapping) for row in await session.execute(page)]
+        if rows:
+            yield rows
+        if len(rows) < size:
+            return
+        last = tuple(rows[-1][column.name] for column in order)
+
+
+async def _stream(
+    archive: zipfile.ZipFile, name: str, pages: AsyncIterator[list[dict[str, Any]]]
+) -> None:
+    """A JSON array entry written page by page."""
+    with archive.open(name, "w") as entry:
+        entry.write(b"[")
+        separator = b""
+        async for rows in pages:
+            await _put(entry, separator + _joined(rows))
+            separator = b","
+        entry.write(b"]")
+
+
+def _joined(rows: list[dict[str, Any]]) -> bytes:
+    return b",".join(_dumps(row).encode("utf-8") for row in rows)
+
+
+async def _put(entry: IO[bytes], data: bytes) -> None:
+    """Compress and write a page in a worker thread: the event loop (the API's requests)
+    does not wait on zlib and the disk."""
+    await asyncio.to_thread(entry.write, data)
+
+
+def _write(archive: zipfile.ZipFile, name: str, value: object) -> None:
+    archive.writestr(name, _dumps(value, indent=2))
+
+
+def _default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not exported")
+
+
+def _dumps(value: object, *, indent: int | None = None) -> str:
+    return json.dumps(value, default=_default, ensure_ascii=False, indent=indent)
+
+
+def write_to(
+    path: Path,
+) -> IO[bytes]:
+    """A new file for an export written by an operator (0600: it holds personal data)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    return os.fdopen(descriptor, "wb")

@@ -1,0 +1,275 @@
+"""Exports of a user's data over the API: the ZIP file by file, the link's expiry, who may
+download it, and the access records of exports and bulk reads of answers."""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+import uuid
+import zipfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select, update
+
+from echo_ai.accounts import export as exports
+from echo_ai.accounts.models import DataExport, ExportStatus
+from echo_ai.config import Settings
+from echo_ai.db import transaction, utcnow
+from echo_ai.privacy.audit import Actor
+from echo_ai.privacy.models import AuditEvent
+from tests.experiments.test_router import BODY
+from tests.kit import app_runtime, login, register, register_and_login, wait_finished, wait_until
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+UA = {"User-Agent": "export-test/1.0"}
+
+
+async def _ready(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
+    requested = await client.post("/v1/account/export", headers={**headers, **UA})
+    assert requested.status_code == 202, requested.text
+    body: dict[str, Any] = requested.json()
+    assert body["status"] == "preparing" and "token=" in body["download_url"]
+    assert httpx.URL(body["download_url"]).path == f"/v1/account/exports/{body['id']}/download"
+
+    async def ready() -> bool:
+        polled = await client.get(f"/v1/account/exports/{body['id']}", headers=headers)
+        assert polled.json()["status"] != "failed", polled.text
+        return bool(polled.json()["status"] == "ready")
+
+    await wait_until(ready)
+    return body
+
+
+async def _events(app: FastAPI, action: str) -> list[AuditEvent]:
+    async with transaction(app_runtime(app).session_factory) as session:
+        return list(
+            await session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action == action)
+                .order_by(AuditEvent.created_at)
+            )
+        )
+
+
+async def test_the_export_zip_file_by_file(
+    client: httpx.AsyncClient, started_app: FastAPI, settings: Settings
+) -> None:
+    await register(client, "ada@example.com")
+    tokens = await login(client, "ada@example.com")
+    ada = {"Authorization": f"Bearer {tokens['access_token']}", **UA}
+    created = await client.post("/v1/experiments", headers=ada, json={**BODY, "iterations": 12})
+    assert created.status_code == 202, created.text
+    experiment_id = created.json()["id"]
+    await wait_finished(client, experiment_id, ada)
+    workspace_id = (await client.get("/v1/workspaces", headers=ada)).json()[0]["id"]
+
+    requested = await _ready(client, ada)
+    listed = await client.get("/v1/account/exports", headers=ada)
+    assert [e["id"] for e in listed.json()] == [requested["id"]]
+    assert listed.json()[0]["size_bytes"] > 0
+
+    url = httpx.URL(requested["download_url"])
+    downloaded = await client.get(url.path, params=dict(url.params), headers=ada)
+    assert downloaded.status_code == 200, (downloaded.headers, downloaded.text)
+    assert downloaded.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(downloaded.content))
+    folder = f"workspaces/{workspace_id}"
+    assert sorted(archive.namelist()) == sorted(
+        [
+            "account.json",
+            "memberships.json",
+            "consents.json",
+            "sessions.json",
+            "audit_events.json",
+            f"{folder}/workspace.json",
+            f"{folder}/brand_profiles.json",
+            f"{folder}/experiments/{experiment_id}.json",
+        ]
+    )
+    everything = b"".join(archive.read(name) for name in archive.namelist())
+    assert b"argon2" not in everything and b"password_hash" not in everything
+    assert b"totp_secret" not in everything
+
+    account = json.loads(archive.read("account.json"))
+    assert account["email"] == "ada@example.com"
+    assert account["two_factor_enabled"] is False and account["deleted_at"] is None
+    memberships = json.loads(archive.read("memberships.json"))
+    assert memberships == [
+        {
+            "workspace_id": workspace_id,
+            "workspace_name": memberships[0]["workspace_name"],
+            "personal": True,
+            "role": "owner",
+            "since": memberships[0]["since"],
+        }
+    ]
+    assert json.loads(archive.read("consents.json")) == []
+    sessions = json.loads(archive.read("sessions.json"))
+    assert len(sessions) == 1
+    assert set(sessions[0]) == {
+        "id", "created_at", "last_used_at", "expires_at", "revoked_at", "device", "ip"
+    }  # fmt: skip
+    actions = [event["action"] for event in json.loads(archive.read("audit_events.json"))]
+    assert "auth.login_succeeded" in actions and "experiment.created" in actions
+    assert "account.export_requested" in actions
+
+    workspace = json.loads(archive.read(f"{folder}/workspace.json"))
+    assert workspace["id"] == workspace_id and workspace["personal"] is True
+    document = json.loads(archive.read(f"{folder}/experiments/{experiment_id}.json"))
+    assert document["experiment"]["prompt"] == BODY["prompt"]
+    assert len(document["rounds"]) == 1
+    assert [b["provider"] for b in document["batches"]] == ["demo"]
+    assert document["batches"][0]["metrics"]["iterations"] == 12
+    assert "visibility" in document["batches"][0]["metrics"]
+    iterations = document["iterations"]
+    assert [i["index"] for i in iterations] == list(range(12))
+    assert all(i["answer"] and i["extraction"] is not None for i in iterations)
+    assert all("citations" in i for i in iterations)
+
+    exports_dir = settings.data_dir / "exports"
+    assert stat.S_IMODE(exports_dir.stat().st_mode) == 0o700
+    (zip_file,) = exports_dir.iterdir()
+    assert stat.S_IMODE(zip_file.stat().st_mode) == 0o600
+
+    for action in ("account.export_requested", "account.export_downloaded"):
+        (event,) = await _events(started_app, action)
+        assert str(event.actor_user_id) == account["id"]
+        assert event.user_agent == "export-test/1.0" and event.ip
+        assert event.target_id == requested["id"]
+
+
+async def test_only_its_user_with_its_token_downloads_an_export(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    ada = await register_and_login(client, "ada@example.com")
+    bob = await register_and_login(client, "bob@example.com")
+    requested = await _ready(client, ada)
+    url = httpx.URL(requested["download_url"])
+    token = url.params["token"]
+    assert (await client.get(url.path, params={"token": token}, headers=bob)).status_code == 404
+    assert (
+        await client.get(f"/v1/account/exports/{requested['id']}", headers=bob)
+    ).status_code == 404
+    assert (await client.get("/v1/account/exports", headers=bob)).json() == []
+    wrong = await client.get(url.path, params={"token": token[:-2] + "xx"}, headers=ada)
+    assert wrong.status_code == 404
+    assert (await client.get(url.path, params={"token": token})).status_code == 401
+    assert await _events(started_app, "account.export_downloaded") == []
+    assert (await client.get(url.path, params={"token": token}, headers=ada)).status_code == 200
+
+
+async def test_an_expired_link_is_gone(
+    client: httpx.AsyncClient, started_app: FastAPI, settings: Settings
+) -> None:
+    ada = await register_and_login(client, "ada@example.com")
+    requested = await _ready(client, ada)
+    url = httpx.URL(requested["download_url"])
+    token = url.params["token"]
+    export_id = uuid.UUID(requested["id"])
+    runtime = app_runtime(started_app)
+    async with transaction(runtime.session_factory) as session:
+        export = await session.get(DataExport, export_id)
+        assert export is not None and export.finished_at is not None
+        hours = settings.privacy.export_link_hours
+        assert export.expires_at == export.finished_at + timedelta(hours=hours)
+        user_id, expires_at = export.user_id, export.expires_at
+        # Just before the end (the clock given to the use case), the link works...
+        await exports.open_download(
+            session,
+            user_id,
+            export_id,
+            token,
+            data_dir=settings.data_dir,
+            actor=Actor.cli(),
+            now=expires_at - timedelta(seconds=1),
+        )
+        # ...at the end it is gone.
+        with pytest.raises(exports.ExportExpired):
+            await exports.open_download(
+                session,
+                user_id,
+                export_id,
+                token,
+                data_dir=settings.data_dir,
+                actor=Actor.cli(),
+                now=expires_at,
+            )
+        # The daily sweep deletes the file and marks it expired.
+        assert await exports.expire(session, data_dir=settings.data_dir, now=expires_at) == 1
+        assert await exports.expire(session, data_dir=settings.data_dir, now=expires_at) == 0
+    assert list((settings.data_dir / "exports").iterdir()) == []
+    gone = await client.get(url.path, params={"token": token}, headers=ada)
+    assert gone.status_code == 410
+    assert gone.json()["error"]["code"] == "export_expired"
+    assert "ask for a new export" in gone.json()["error"]["message"]
+    status = await client.get(f"/v1/account/exports/{export_id}", headers=ada)
+    assert status.json()["status"] == "expired"
+
+
+async def test_a_link_past_its_time_is_refused_before_the_sweep(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    ada = await register_and_login(client, "ada@example.com")
+    requested = await _ready(client, ada)
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        await session.execute(update(DataExport).values(expires_at=utcnow() - timedelta(minutes=1)))
+    url = httpx.URL(requested["download_url"])
+    gone = await client.get(url.path, params=dict(url.params), headers=ada)
+    assert gone.status_code == 410, gone.text
+
+
+async def test_an_export_of_many_iterations_streams_in_pages(
+    started_app: FastAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages smaller than the data: the keyset walk crosses page boundaries exactly."""
+    from echo_ai.auth.models import User
+
+    monkeypatch.setattr(exports, "PAGE_SIZE", 5)
+    runtime = app_runtime(started_app)
+    transport = httpx.ASGITransport(app=started_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        ada = await register_and_login(client, "ada@example.com")
+        created = await client.post("/v1/experiments", headers=ada, json={**BODY, "iterations": 23})
+        await wait_finished(client, created.json()["id"], ada)
+    async with transaction(runtime.session_factory) as session:
+        user_id = await session.scalar(select(User.id))
+    assert user_id is not None
+    with (tmp_path / "out.zip").open("wb") as out:
+        await exports.write_zip(runtime.session_factory, user_id, out)
+    archive = zipfile.ZipFile(tmp_path / "out.zip")
+    (name,) = [n for n in archive.namelist() if "/experiments/" in n]
+    assert [i["index"] for i in json.loads(archive.read(name))["iterations"]] == list(range(23))
+
+
+async def test_bulk_reads_of_answers_are_recorded(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    ada = await register_and_login(client, "ada@example.com")
+    ada = {**ada, **UA}
+    created = await client.post("/v1/experiments", headers=ada, json={**BODY, "iterations": 7})
+    experiment_id = created.json()["id"]
+    await wait_finished(client, experiment_id, ada)
+    url = f"/v1/experiments/{experiment_id}/iterations"
+    first = await client.get(url, headers=ada, params={"limit": 5})
+    second = await client.get(
+        url, headers=ada, params={"limit": 5, "cursor": first.json()["next_cursor"]}
+    )
+    assert second.status_code == 200
+    reads = await _events(started_app, "experiment.iterations_read")
+    assert [event.details["rows"] for event in reads] == [5, 2]
+    assert all(e.user_agent == "export-test/1.0" and e.ip and e.actor_user_id for e in reads)
+    assert {e.target_id for e in reads} == {experiment_id}
+
+    csv = await client.get(f"/v1/experiments/{experiment_id}/export.csv", headers=ada)
+    assert csv.status_code == 200
+    (exported,) = await _events(started_app, "experiment.exported")
+    assert exported.details == {"format": "csv", "rows": 7}
+    assert exported.user_agent == "export-test/1.0" and exported.ip
+    assert ExportStatus.READY  # the enum is importable from the models

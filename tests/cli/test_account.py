@@ -1,0 +1,126 @@
+"""``echo-ai account export`` and ``echo-ai account erase``: an operator's answers to
+requests by mail, with the API's rules and audited with actor ``cli``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+import zipfile
+from pathlib import Path
+
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from echo_ai.auth.models import User
+from echo_ai.auth.schemas import Registration
+from echo_ai.cli import app as cli
+from echo_ai.config import Settings
+from echo_ai.db import transaction
+from echo_ai.execution.runtime import open_runtime
+from echo_ai.privacy.audit import Actor
+from echo_ai.privacy.models import AuditEvent
+from echo_ai.workspaces import service as workspaces
+from echo_ai.workspaces.models import Membership, Role
+from tests.kit import PASSWORD
+
+
+def invoke(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), input=input)
+    return result.exit_code, result.stdout, result.stderr
+
+
+async def _register(data_dir: Path, *emails: str) -> None:
+    settings = Settings(data_dir=data_dir)
+    async with (
+        open_runtime(settings, executor="local") as runtime,
+        transaction(runtime.session_factory) as session,
+    ):
+        for email in emails:
+            await workspaces.register(
+                session,
+                Registration(email=email, password=PASSWORD),
+                actor=Actor(),
+                settings=settings,
+            )
+
+
+async def _audit(data_dir: Path) -> list[AuditEvent]:
+    async with (
+        open_runtime(Settings(data_dir=data_dir), executor="local") as runtime,
+        transaction(runtime.session_factory) as session,
+    ):
+        return list(await session.scalars(select(AuditEvent).order_by(AuditEvent.created_at)))
+
+
+async def test_export_writes_the_zip(cli_env: Path, tmp_path: Path) -> None:
+    await _register(cli_env, "ada@example.com")
+    out = tmp_path / "ada.zip"
+    code, stdout, stderr = await asyncio.to_thread(
+        invoke, "account", "export", "ADA@example.com", "--out", str(out)
+    )
+    assert code == 0, stderr
+    assert f"wrote {out}" in stdout
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    archive = zipfile.ZipFile(out)
+    assert {"account.json", "memberships.json", "sessions.json"} <= set(archive.namelist())
+    assert json.loads(archive.read("account.json"))["email"] == "ada@example.com"
+    event = (await _audit(cli_env))[-1]
+    assert (event.action, event.actor_type, event.target_type) == (
+        "account.export_requested",
+        "cli",
+        "user",
+    )
+    code, _, stderr = await asyncio.to_thread(invoke, "account", "export", "nobody@example.com")
+    assert code == 2 and "no account with the e-mail address nobody@example.com" in stderr
+
+
+async def test_erase_shows_what_goes_and_keeps_the_rules(cli_env: Path) -> None:
+    await _register(cli_env, "ada@example.com", "bob@example.com")
+    settings = Settings(data_dir=cli_env)
+    async with (
+        open_runtime(settings, executor="local") as runtime,
+        transaction(runtime.session_factory) as session,
+    ):
+        ada = await session.scalar(select(User).where(User.email == "ada@example.com"))
+        bob = await session.scalar(select(User).where(User.email == "bob@example.com"))
+        assert ada is not None and bob is not None
+        team = await workspaces.create_workspace(
+            session, ada, "Acme", actor=Actor.cli(), settings=settings
+        )
+        session.add(Membership(workspace_id=team.id, user_id=bob.id, role=Role.VIEWER))
+
+    code, stdout, stderr = await asyncio.to_thread(invoke, "account", "erase", "ada@example.com")
+    assert code == 1
+    assert "blocks: workspace 'Acme'" in stdout and "make another member owner first" in stderr
+
+    # Bob may go: his personal workspace goes with him, he leaves Acme. Asked to confirm.
+    code, stdout, stderr = await asyncio.to_thread(
+        invoke, "account", "erase", "bob@example.com", input="n\n"
+    )
+    assert code == 1 and "nothing erased" in stderr
+    assert "deleted with the account: workspace" in stdout
+    assert "left: workspace 'Acme'" in stdout
+    code, stdout, stderr = await asyncio.to_thread(
+        invoke, "account", "erase", "bob@example.com", "--yes"
+    )
+    assert code == 0, stderr
+    assert "erased: the account is now deleted-" in stderr
+    async with (
+        open_runtime(settings, executor="local") as runtime,
+        transaction(runtime.session_factory) as session,
+    ):
+        erased = await session.get(User, bob.id)
+        assert erased is not None and erased.deleted_at is not None
+        assert erased.email.endswith("@invalid")
+        members = list(
+            await session.scalars(
+                select(Membership.user_id).where(Membership.workspace_id == team.id)
+            )
+        )
+        assert members == [ada.id]
+    deleted = (await _audit(cli_env))[-1]
+    assert (deleted.action, deleted.actor_type) == ("account.deleted", "cli")
+    assert deleted.target_id != str(bob.id)
+    code, _, stderr = await asyncio.to_thread(invoke, "account", "erase", "bob@example.com")
+    assert code == 2 and "no account" in stderr

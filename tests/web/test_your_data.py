@@ -1,0 +1,104 @@
+"""Settings › Your data: prepare an export and download it, delete the account with the
+password (what goes is named; a shared workspace without another owner blocks it)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from echo_ai.db import transaction
+from echo_ai.privacy.models import AuditEvent
+from echo_ai.workspaces.models import Role
+from tests.experiments.test_router import BODY
+from tests.kit import (
+    PASSWORD,
+    app_runtime,
+    bearer,
+    login,
+    register,
+    wait_finished,
+    wait_until,
+)
+from tests.web.pages import HTML, page, post_form, sign_up, text_of
+from tests.web.workspace_pages import add_member, new_team
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+async def test_export_and_delete_from_the_settings(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    await sign_up(client, "ada@example.com")
+    html = await page(client, "/settings/data")
+    assert "Prepare my export" in html and 'aria-current="page">Your data' in html
+    prepared = await post_form(client, "/settings/data/export", token_from="/settings/data")
+    assert prepared.status_code == 303
+    assert "being prepared" in text_of(await page(client, prepared.headers["location"]))
+
+    async def ready() -> bool:
+        return "/download" in await page(client, "/settings/data")
+
+    await wait_until(ready)
+    link = re.search(
+        r'href="(/settings/data/exports/[^"]+/download)"', await page(client, "/settings/data")
+    )
+    assert link
+    downloaded = await client.get(link.group(1))
+    assert downloaded.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(downloaded.content))
+    assert json.loads(archive.read("account.json"))["email"] == "ada@example.com"
+
+    html = await page(client, "/settings/data")
+    assert "Deleted with your account" in html and "deleted-workspace" in html
+    wrong = await post_form(
+        client, "/settings/data/delete", {"password": "nope"}, token_from="/settings/data"
+    )
+    assert wrong.status_code == 422 and "the password is wrong" in wrong.text
+    session_cookies = dict(client.cookies)
+    deleted = await post_form(
+        client, "/settings/data/delete", {"password": PASSWORD}, token_from="/settings/data"
+    )
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/login"
+    # The old session cookie (had the browser kept it) is refused by the server.
+    for name, value in session_cookies.items():
+        client.cookies.set(name, value)
+    after = await client.get("/settings", headers=HTML)
+    assert after.status_code == 303 and after.headers["location"].startswith("/login")
+
+
+async def test_a_shared_workspace_without_another_owner_blocks_the_form(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    await sign_up(client, "ada@example.com")
+    team_id = await new_team(client, "Acme")
+    await register(client, "bob@example.com")
+    await add_member(started_app, team_id, "bob@example.com", Role.VIEWER)
+    html = await page(client, "/settings/data")
+    assert "make another member owner first" in text_of(html)
+    assert 'action="/settings/data/delete"' not in html
+
+
+async def test_pages_of_answers_shown_are_recorded(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    await sign_up(client, "ada@example.com")
+    tokens = await login(client, "ada@example.com")
+    created = await client.post(
+        "/v1/experiments", headers=bearer(tokens["access_token"]), json={**BODY, "iterations": 6}
+    )
+    experiment_id = created.json()["id"]
+    await wait_finished(client, experiment_id, bearer(tokens["access_token"]))
+    await page(client, f"/experiments/{experiment_id}/answers")
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        (read,) = await session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "experiment.iterations_read")
+        )
+    assert read.details == {"rows": 6} and read.target_id == experiment_id
+    assert read.actor_user_id is not None and read.ip
