@@ -69,6 +69,7 @@ def routers() -> list[APIRouter]:
     """Every router the service serves. Add a domain's router here, imported inside the
     function so that importing :mod:`echo_ai.app` stays cheap and cycle-free."""
     from echo_ai.api import health
+    from echo_ai.api.routers.account_security import router as account_security_router
     from echo_ai.api.routers.api_keys import router as api_keys_router
     from echo_ai.api.routers.audit import router as audit_router
     from echo_ai.api.routers.auth import router as auth_router
@@ -94,6 +95,7 @@ def routers() -> list[APIRouter]:
         billing_router,
         provider_keys_router,
         costs_router,
+        account_security_router,
     ]
 
 

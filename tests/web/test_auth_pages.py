@@ -19,7 +19,12 @@ async def test_signing_up_opens_a_session_and_goes_where_the_user_was_headed(
 ) -> None:
     response = await client.post(
         "/signup",
-        data={"email": "Ada@Example.com", "password": PASSWORD, "next": "/brands?x=1"},
+        data={
+                "email": "Ada@Example.com",
+                "password": PASSWORD,
+                "next": "/brands?x=1",
+                "accept_terms": "on",
+            },
         headers=origin(client),
     )
     assert response.status_code == 303
@@ -61,7 +66,7 @@ async def test_signing_up_with_a_taken_email_says_nothing_about_the_account(
     client.cookies.clear()
     again = await client.post(
         "/signup",
-        data={"email": "ada@example.com", "password": "another password!!"},
+        data={"email": "ada@example.com", "password": "another password!!", "accept_terms": "on"},
         headers=origin(client),
     )
     assert again.status_code == 303 and again.headers["location"] == "/login?registered=1"

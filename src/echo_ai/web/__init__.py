@@ -22,6 +22,7 @@ from fastapi import APIRouter, FastAPI
 def page_routers() -> list[APIRouter]:
     """Every page router. Add an area's router here (imported inside, as in
     :func:`echo_ai.app.routers`)."""
+    from echo_ai.web.pages.account_security import router as account_security_router
     from echo_ai.web.pages.auth import router as auth_router
     from echo_ai.web.pages.billing import router as billing_router
     from echo_ai.web.pages.brands import router as brands_router
@@ -48,6 +49,7 @@ def page_routers() -> list[APIRouter]:
         provider_keys_router,
         invitations_router,
         costs_router,
+        account_security_router,
     ]
 
 

@@ -117,4 +117,6 @@ class UserOut(BaseModel):
     email: str
     display_name: str | None
     created_at: datetime
+    two_factor_enabled: bool = False
+    marketing_opt_in: bool = False
     memberships: list[MembershipOut]
