@@ -20,11 +20,11 @@ async def test_signing_up_opens_a_session_and_goes_where_the_user_was_headed(
     response = await client.post(
         "/signup",
         data={
-                "email": "Ada@Example.com",
-                "password": PASSWORD,
-                "next": "/brands?x=1",
-                "accept_terms": "on",
-            },
+            "email": "Ada@Example.com",
+            "password": PASSWORD,
+            "next": "/brands?x=1",
+            "accept_terms": "on",
+        },
         headers=origin(client),
     )
     assert response.status_code == 303

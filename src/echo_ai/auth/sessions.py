@@ -79,13 +79,14 @@ async def list_sessions(
     heads = list(await session.scalars(select(RefreshToken).where(*_live(user_id, now))))
     if not heads:
         return []
-    started = dict(
-        await session.execute(
-            select(RefreshToken.family_id, func.min(RefreshToken.created_at))
-            .where(RefreshToken.family_id.in_([head.family_id for head in heads]))
-            .group_by(RefreshToken.family_id)
-        )
+    rows = await session.execute(
+        select(RefreshToken.family_id, func.min(RefreshToken.created_at))
+        .where(RefreshToken.family_id.in_([head.family_id for head in heads]))
+        .group_by(RefreshToken.family_id)
     )
+    started: dict[uuid.UUID, datetime] = {}
+    for family, first in rows:
+        started[family] = first
     found = [
         SessionInfo(
             id=head.family_id,
