@@ -52,7 +52,9 @@ async def test_sign_up_errors_are_shown_beside_the_fields_with_what_was_typed(
     assert "short" not in html.split("<main", 1)[1]  # a password is never echoed back
 
     weak = await client.post(
-        "/signup", data={"email": "ada@example.com", "password": "short"}, headers=origin(client)
+        "/signup",
+        data={"email": "ada@example.com", "password": "short", "accept_terms": "on"},
+        headers=origin(client),
     )
     assert weak.status_code == 422
     assert 'id="e-password"' in weak.text and "at least 12 characters" in weak.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, StrictBool
 
 from echo_ai.security.passwords import MAX_PASSWORD_LENGTH
 from echo_ai.text import SingleLine
@@ -55,12 +55,12 @@ class SignIn(Credentials):
 
 class Registration(Credentials):
     display_name: Annotated[str, SingleLine(max_length=MAX_DISPLAY_NAME_LENGTH)] | None = None
-    accept_terms: Annotated[bool, AfterValidator(_accepted)] = True
+    accept_terms: Annotated[StrictBool, AfterValidator(_accepted)] = True
     """Acceptance of the current terms of service and privacy policy (recorded with the
     versions, time and address). Defaults to true for API clients, which accept them by
     registering; false refuses the sign-up (422, a validation error). The sign-up page
     asks with an unticked box."""
-    marketing_opt_in: bool = False
+    marketing_opt_in: StrictBool = False
     """Product news by e-mail: a separate, withdrawable opt-in."""
 
 

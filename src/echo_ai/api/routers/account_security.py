@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 
 from echo_ai.accounts import consent
 from echo_ai.accounts import security as account_security
@@ -41,6 +41,7 @@ from echo_ai.workspaces.models import Role, Workspace
 router = APIRouter(tags=["account security"], responses=error_responses(*AUTH_ERRORS, 422))
 
 Code = Annotated[str, SingleLine(min_length=1, max_length=MAX_CODE_LENGTH)]
+Version = Annotated[str, SingleLine(min_length=1, max_length=40)]
 
 
 class TwoFactorStatus(BaseModel):
@@ -93,7 +94,7 @@ class SessionOut(BaseModel):
 class RevokeAll(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    keep_current: bool = True
+    keep_current: StrictBool = True
     """Keep the session making this request (sign out everywhere else)."""
 
 
@@ -104,15 +105,15 @@ class Revoked(BaseModel):
 class ConsentAccept(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    terms_version: str | None = None
-    privacy_version: str | None = None
+    terms_version: Version | None = None
+    privacy_version: Version | None = None
     """The versions read (409 unless they are the current ones); omitted: the current."""
 
 
 class MarketingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    opt_in: bool
+    opt_in: StrictBool
 
 
 class ConsentOut(BaseModel):
@@ -138,7 +139,7 @@ class ConsentState(BaseModel):
 class WorkspaceSecurity(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    require_2fa: bool
+    require_2fa: StrictBool
 
 
 async def _status(session: SessionDep, user: AccountUser) -> TwoFactorStatus:
