@@ -65,9 +65,19 @@ class ConsentPending(Exception):
         return "/consent" if self.next_path == "/" else f"/consent?next={quote(self.next_path)}"
 
 
-ACCOUNT_PATHS = ("/settings/security", "/settings/sessions", "/consent", "/logout", "/workspace")
-"""Pages of the viewer's own account: reachable before accepting newer terms (some) and
-without 2FA in a workspace that requires it (how one turns it on)."""
+ACCOUNT_PATHS = (
+    "/settings/security",
+    "/settings/sessions",
+    "/consent",
+    "/logout",
+    "/workspace",
+    "/invitations/",
+)
+"""Pages of the viewer's own account (and invitations): reachable before accepting newer
+terms and without 2FA in a workspace that requires it (how one turns it on). Every other
+page first sends a viewer who must accept newer terms to ``/consent``, and refuses (403
+``two_factor_required``, with a link to Settings → Security) a member without 2FA in a
+workspace that requires it."""
 
 
 @dataclass(frozen=True)
