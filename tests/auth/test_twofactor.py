@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pyotp
@@ -137,3 +138,21 @@ async def test_a_secret_under_other_keys_is_refused_not_crashed(runtime: Runtime
         later = NOW + timedelta(minutes=1)
         with pytest.raises(twofactor.InvalidSecondFactor):
             await twofactor.check(session, fresh, totp.at(later), keys=other, now=later)
+
+
+async def test_the_same_code_at_once_signs_in_only_once(runtime: Runtime) -> None:
+    user, totp, codes = await _enabled(runtime)
+    later = NOW + timedelta(minutes=1)
+
+    async def attempt(code: str) -> bool:
+        try:
+            await _check(runtime, user, code, later)
+        except twofactor.InvalidSecondFactor:
+            return False
+        return True
+
+    assert sorted(await asyncio.gather(attempt(totp.at(later)), attempt(totp.at(later)))) == [
+        False,
+        True,
+    ]
+    assert sorted(await asyncio.gather(attempt(codes[3]), attempt(codes[3]))) == [False, True]
