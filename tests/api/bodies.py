@@ -11,15 +11,23 @@ from typing import Any
 from pydantic import BaseModel
 
 from echo_ai.accounts.schemas import AccountDeletion
+from echo_ai.api.routers.account_security import (
+    CodeIn,
+    ConsentAccept,
+    MarketingIn,
+    PasswordAndCode,
+    RevokeAll,
+    WorkspaceSecurity,
+)
 from echo_ai.api_keys.schemas import ApiKeyCreate
 from echo_ai.auth.schemas import (
-    Credentials,
     EmailTokenSubmit,
     PasswordChange,
     PasswordResetConfirm,
     PasswordResetRequest,
     RefreshRequest,
     Registration,
+    SignIn,
 )
 from echo_ai.billing.schemas import CheckoutCreate
 from echo_ai.billing.spend_schemas import BudgetIn
@@ -77,8 +85,14 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
         "description": "Our CRM.\nFor small teams.",
         "target_keywords": ["best crm"],
     },
-    Credentials: {"email": "ada@example.com", "password": PASSWORD},
-    Registration: {"email": "ada@example.com", "password": PASSWORD, "display_name": "Ada"},
+    SignIn: {"email": "ada@example.com", "password": PASSWORD, "totp_code": "123456"},
+    Registration: {
+        "email": "ada@example.com",
+        "password": PASSWORD,
+        "display_name": "Ada",
+        "accept_terms": True,
+        "marketing_opt_in": False,
+    },
     RefreshRequest: {"refresh_token": "rt_abc"},
     PasswordChange: {"current_password": PASSWORD, "new_password": PASSWORD + "!"},
     ApiKeyCreate: {"name": "ci", "scopes": ["read"], "expires_in_days": 30},
@@ -95,5 +109,11 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
     PasswordResetConfirm: {"token": "echo_pr_abc", "new_password": PASSWORD + "?"},
     # Not the fuzzing user's password: a fuzzed DELETE /v1/account must never succeed.
     AccountDeletion: {"password": "not the password", "code": "123456"},
+    CodeIn: {"code": "123456"},
+    PasswordAndCode: {"password": PASSWORD, "code": "0a1b2c-3d4e5f"},
+    RevokeAll: {"keep_current": True},
+    ConsentAccept: {"terms_version": "2026-11-27", "privacy_version": "2026-11-27"},
+    MarketingIn: {"opt_in": True},
+    WorkspaceSecurity: {"require_2fa": True},
 }
 """A valid document of each body model, with every field of it given."""

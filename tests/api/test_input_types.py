@@ -180,7 +180,7 @@ def test_inputs_are_discovered() -> None:
     assert {model.__name__ for model in BODY_MODELS} >= {
         "ExperimentCreate",
         "BrandProfileIn",
-        "Credentials",
+        "SignIn",
         "ApiKeyCreate",
     }
     assert any(leaf.location == "query" and leaf.kind is str for leaf in INPUTS)

@@ -41,6 +41,7 @@ async def test_security_and_data_events_are_recorded(client: httpx.AsyncClient) 
     actions = [event["action"] for event in reversed(events)]
     assert actions == [
         "user.registered",
+        "privacy.consent_given",  # the terms and privacy policy accepted at sign-up
         "auth.login_failed",
         "auth.login_succeeded",
         "api_key.created",

@@ -38,7 +38,12 @@ async def sign_up(
     """Create an account through ``/signup``; the client then holds its session cookie."""
     response = await client.post(
         "/signup",
-        data={"email": email, "password": password, "display_name": display_name},
+        data={
+            "email": email,
+            "password": password,
+            "display_name": display_name,
+            "accept_terms": "on",
+        },
         headers=origin(client),
     )
     assert response.status_code == 303, response.text

@@ -19,7 +19,12 @@ async def test_signing_up_opens_a_session_and_goes_where_the_user_was_headed(
 ) -> None:
     response = await client.post(
         "/signup",
-        data={"email": "Ada@Example.com", "password": PASSWORD, "next": "/brands?x=1"},
+        data={
+            "email": "Ada@Example.com",
+            "password": PASSWORD,
+            "next": "/brands?x=1",
+            "accept_terms": "on",
+        },
         headers=origin(client),
     )
     assert response.status_code == 303
@@ -47,7 +52,9 @@ async def test_sign_up_errors_are_shown_beside_the_fields_with_what_was_typed(
     assert "short" not in html.split("<main", 1)[1]  # a password is never echoed back
 
     weak = await client.post(
-        "/signup", data={"email": "ada@example.com", "password": "short"}, headers=origin(client)
+        "/signup",
+        data={"email": "ada@example.com", "password": "short", "accept_terms": "on"},
+        headers=origin(client),
     )
     assert weak.status_code == 422
     assert 'id="e-password"' in weak.text and "at least 12 characters" in weak.text
@@ -61,7 +68,7 @@ async def test_signing_up_with_a_taken_email_says_nothing_about_the_account(
     client.cookies.clear()
     again = await client.post(
         "/signup",
-        data={"email": "ada@example.com", "password": "another password!!"},
+        data={"email": "ada@example.com", "password": "another password!!", "accept_terms": "on"},
         headers=origin(client),
     )
     assert again.status_code == 303 and again.headers["location"] == "/login?registered=1"

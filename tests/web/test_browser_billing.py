@@ -56,6 +56,7 @@ def test_an_owner_upgrades_and_manages_billing(
     page.goto("/signup")
     page.get_by_label("Email").fill("payer@example.com")
     page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("I accept the terms").check()
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 

@@ -66,6 +66,7 @@ def test_pages_read_and_forms_work_without_javascript(
     page.goto("/signup")
     page.get_by_label("Email").fill("nojs@example.com")
     page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("I accept the terms").check()
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     # Without JavaScript the workspace switcher keeps its submit button.
@@ -93,6 +94,7 @@ def test_times_follow_the_browsers_time_zone(page: Page) -> None:
     page.goto("/signup")
     page.get_by_label("Email").fill("paris@example.com")
     page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("I accept the terms").check()
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     page.goto("/settings/members")

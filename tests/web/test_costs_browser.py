@@ -46,6 +46,7 @@ def test_costs_page_budget_and_report(new_page: NewPage, served: ServeProcess) -
     page.goto("/signup")
     page.get_by_label("Email").fill("costs@example.com")
     page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("I accept the terms").check()
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     _demo_run(served, "costs@example.com")

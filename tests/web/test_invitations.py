@@ -58,7 +58,12 @@ async def test_owner_invites_and_the_invitee_signs_up_through_the_link(
     assert f'value="{link}"' in form
     response = await bob.post(
         "/signup",
-        data={"email": "bob@example.com", "password": "correct horse battery staple", "next": link},
+        data={
+            "email": "bob@example.com",
+            "password": "correct horse battery staple",
+            "next": link,
+            "accept_terms": "on",
+        },
         headers=origin(bob),
     )
     assert response.status_code == 303 and response.headers["location"] == link
@@ -92,7 +97,12 @@ async def test_a_signed_in_user_is_sent_back_after_signing_in(
     assert response.status_code == 200 and "Sign in" in response.text
     response = await bob.post(
         "/login",
-        data={"email": "bob@example.com", "password": "correct horse battery staple", "next": link},
+        data={
+            "email": "bob@example.com",
+            "password": "correct horse battery staple",
+            "next": link,
+            "accept_terms": "on",
+        },
         headers=origin(bob),
     )
     assert response.status_code == 303 and response.headers["location"] == link

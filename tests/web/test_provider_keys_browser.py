@@ -18,6 +18,7 @@ def test_an_owner_stores_and_deletes_a_provider_key(page: Page) -> None:
     page.goto("/signup")
     page.get_by_label("Email").fill("keys-owner@example.com")
     page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("I accept the terms").check()
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 

@@ -63,6 +63,7 @@ def test_the_usage_page_shows_the_plan_its_limits_and_whats_left(
     page.get_by_label("Your name").fill("Ada")
     page.get_by_label("Email").fill("ada@example.com")
     page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("I accept the terms").check()
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     _run_demo_experiment(served, "ada@example.com")

@@ -23,6 +23,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy import select
 
+from echo_ai.accounts.security import check_workspace_requirement
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.session import check_csrf, session_cookie_name
 from echo_ai.api_keys import service as api_keys
@@ -133,21 +134,23 @@ async def refuse_guessing_clients(
 GuessesDep = Annotated[ClientGuesses, Depends(refuse_guessing_clients)]
 
 
-async def get_principal(
+async def _authenticate(
     request: Request,
     state: StateDep,
     session: SessionDep,
     limiter: RateLimiterDep,
-    guesses: GuessesDep,
-    authorization: Annotated[str | None, Header()] = None,
-    x_workspace_id: Annotated[str | None, Header()] = None,
+    guesses: ClientGuesses,
+    authorization: str | None,
+    x_workspace_id: str | None,
+    *,
+    enforce_2fa: bool,
 ) -> Principal:
     try:
         if authorization is None:
             user = await _user_from_cookie(request, state, session)
-            principal = await _user_principal(session, user, x_workspace_id)
+            principal = await _user_principal(session, user, x_workspace_id, enforce_2fa)
         else:
-            principal = await _resolve(state, session, authorization, x_workspace_id)
+            principal = await _resolve(state, session, authorization, x_workspace_id, enforce_2fa)
     except NotAuthenticated as refused:
         if refused.refusal is not None:
             await guesses.count(refused.refusal)
@@ -159,11 +162,44 @@ async def get_principal(
     return principal
 
 
+async def get_principal(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    limiter: RateLimiterDep,
+    guesses: GuessesDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_workspace_id: Annotated[str | None, Header()] = None,
+) -> Principal:
+    """The caller; a user without 2FA in a workspace that requires it is refused (403
+    ``two_factor_required``). API keys are not: a key keeps working whoever made it."""
+    return await _authenticate(
+        request, state, session, limiter, guesses, authorization, x_workspace_id, enforce_2fa=True
+    )
+
+
+async def get_account_principal(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    limiter: RateLimiterDep,
+    guesses: GuessesDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_workspace_id: Annotated[str | None, Header()] = None,
+) -> Principal:
+    """The caller, for the routes of their own account (2FA setup, sessions, consents):
+    reachable without 2FA even in a workspace that requires it."""
+    return await _authenticate(
+        request, state, session, limiter, guesses, authorization, x_workspace_id, enforce_2fa=False
+    )
+
+
 async def _resolve(
     state: StateDep,
     session: SessionDep,
     authorization: str | None,
     x_workspace_id: str | None,
+    enforce_2fa: bool = True,
 ) -> Principal:
     token = _bearer(authorization)
     if token.startswith(KEY_PREFIX):
@@ -176,7 +212,7 @@ async def _resolve(
             raise NotFound("no such workspace (an API key acts in its own workspace only)")
         return Principal(workspace_id=grant.key.workspace_id, role=grant.role, api_key=grant.key)
     user = await _user_from_token(state, session, token)
-    return await _user_principal(session, user, x_workspace_id)
+    return await _user_principal(session, user, x_workspace_id, enforce_2fa)
 
 
 def _workspace_id(header: str) -> uuid.UUID | None:
@@ -186,9 +222,11 @@ def _workspace_id(header: str) -> uuid.UUID | None:
         return None
 
 
-async def _user_principal(session: SessionDep, user: User, x_workspace_id: str | None) -> Principal:
+async def _user_principal(
+    session: SessionDep, user: User, x_workspace_id: str | None, enforce_2fa: bool = True
+) -> Principal:
     query = (
-        select(Membership)
+        select(Membership, Workspace)
         .join(Workspace, Workspace.id == Membership.workspace_id)
         .where(Membership.user_id == user.id)
     )
@@ -199,13 +237,17 @@ async def _user_principal(session: SessionDep, user: User, x_workspace_id: str |
         if named is None:
             raise NotFound("no such workspace")
         query = query.where(Membership.workspace_id == named)
-    membership = await session.scalar(query.limit(1))
-    if membership is None:
+    found = (await session.execute(query.limit(1))).first()
+    if found is None:
         raise NotFound("no such workspace")
+    membership, workspace = found
+    if enforce_2fa:
+        check_workspace_requirement(workspace, user)
     return Principal(workspace_id=membership.workspace_id, role=membership.role, user=user)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+AccountPrincipal = Annotated[Principal, Depends(get_account_principal)]
 
 
 def require_write(principal: CurrentPrincipal) -> Principal:
@@ -227,9 +269,18 @@ def require_user(principal: CurrentPrincipal) -> User:
     return principal.user
 
 
+def require_account_user(principal: AccountPrincipal) -> User:
+    """The signed-in user, for their own account's routes (see
+    :func:`get_account_principal`)."""
+    if principal.user is None:
+        raise Forbidden("sign in as a user for this (an API key cannot)")
+    return principal.user
+
+
 WritePrincipal = Annotated[Principal, Depends(require_write)]
 ManagerPrincipal = Annotated[Principal, Depends(require_manager)]
 CurrentUser = Annotated[User, Depends(require_user)]
+AccountUser = Annotated[User, Depends(require_account_user)]
 
 
 def client_actor(request: Request) -> Actor:
@@ -250,5 +301,11 @@ def principal_actor(request: Request, principal: CurrentPrincipal) -> Actor:
     )
 
 
+def account_actor(request: Request, principal: AccountPrincipal) -> Actor:
+    """:func:`principal_actor` for the routes of the caller's own account."""
+    return principal_actor(request, principal)
+
+
 ClientActor = Annotated[Actor, Depends(client_actor)]
+AccountActor = Annotated[Actor, Depends(account_actor)]
 PrincipalActor = Annotated[Actor, Depends(principal_actor)]

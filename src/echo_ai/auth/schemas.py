@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, StrictBool
 
 from echo_ai.security.passwords import MAX_PASSWORD_LENGTH
 from echo_ai.text import SingleLine
@@ -14,6 +14,8 @@ MAX_EMAIL_LENGTH = 320
 MAX_DISPLAY_NAME_LENGTH = 200
 MAX_TOKEN_LENGTH = 200
 """Refresh and invitation tokens (ours are under 100 characters)."""
+MAX_CODE_LENGTH = 32
+"""A TOTP code (6 digits) or a recovery code (13 characters), with some spacing."""
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
@@ -32,6 +34,12 @@ Password = Annotated[str, SingleLine(min_length=1, max_length=MAX_PASSWORD_LENGT
 Token = Annotated[str, SingleLine(min_length=1, max_length=MAX_TOKEN_LENGTH)]
 
 
+def _accepted(value: bool) -> bool:
+    if not value:
+        raise ValueError("accept the terms of service and the privacy policy to sign up")
+    return value
+
+
 class Credentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -39,8 +47,21 @@ class Credentials(BaseModel):
     password: Password
 
 
+class SignIn(Credentials):
+    totp_code: Annotated[str, SingleLine(max_length=MAX_CODE_LENGTH)] | None = None
+    """For an account with two-factor authentication: a current code of the
+    authenticator app, or one of the recovery codes (used up)."""
+
+
 class Registration(Credentials):
     display_name: Annotated[str, SingleLine(max_length=MAX_DISPLAY_NAME_LENGTH)] | None = None
+    accept_terms: Annotated[StrictBool, AfterValidator(_accepted)] = True
+    """Acceptance of the current terms of service and privacy policy (recorded with the
+    versions, time and address). Defaults to true for API clients, which accept them by
+    registering; false refuses the sign-up (422, a validation error). The sign-up page
+    asks with an unticked box."""
+    marketing_opt_in: StrictBool = False
+    """Product news by e-mail: a separate, withdrawable opt-in."""
 
 
 class RefreshRequest(BaseModel):
@@ -56,12 +77,20 @@ class PasswordChange(BaseModel):
     new_password: Password
 
 
+class ConsentRequired(BaseModel):
+    terms_version: str
+    privacy_version: str
+
+
 class TokenPair(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
     """Seconds until the access token expires."""
     refresh_token: str
+    consent_required: ConsentRequired | None = None
+    """Set when newer terms or privacy policy versions than the user accepted are in
+    force: show them and record acceptance with ``POST /v1/account/consents``."""
 
 
 class Message(BaseModel):

@@ -23,6 +23,10 @@ from echo_ai.security.credentials import Refusal
 from echo_ai.security.refresh import hash_token, new_refresh_token
 from echo_ai.security.tokens import TokenSigner
 
+SESSION_CLAIM = "sid"
+MAX_USER_AGENT = 300
+MAX_IP = 64
+
 
 class InvalidCredentials(AppError):
     status_code = 401
@@ -93,22 +97,30 @@ async def issue_tokens(
     *,
     tokens: TokenSettings,
     family_id: uuid.UUID | None = None,
+    user_agent: str | None = None,
+    ip: str | None = None,
 ) -> TokenPair:
-    """A new access token and refresh token (a new family unless ``family_id`` is given)."""
+    """A new access token and refresh token (a new family unless ``family_id`` is given),
+    remembering the device (``user_agent``) and address (``ip``) of the session."""
     refresh, refresh_hash = new_refresh_token()
     now = utcnow()
+    family_id = family_id or uuid.uuid4()
     session.add(
         RefreshToken(
             user_id=user.id,
-            family_id=family_id or uuid.uuid4(),
+            family_id=family_id,
             token_hash=refresh_hash,
             created_at=now,
             expires_at=now + tokens.refresh_ttl,
+            user_agent=(user_agent or "")[:MAX_USER_AGENT] or None,
+            ip=(ip or "")[:MAX_IP] or None,
         )
     )
     await session.flush()
     return TokenPair(
-        access_token=tokens.signer.issue(str(user.id)),
+        # "sid": the session (family) the token belongs to, so the sessions API can tell
+        # the caller's own session.
+        access_token=tokens.signer.issue(str(user.id), extra={SESSION_CLAIM: str(family_id)}),
         expires_in=int(tokens.access_ttl.total_seconds()),
         refresh_token=refresh,
     )
@@ -121,10 +133,11 @@ async def _refresh_row(session: AsyncSession, token: str) -> RefreshToken | None
 
 
 async def refresh(
-    session: AsyncSession, token: str, *, tokens: TokenSettings
+    session: AsyncSession, token: str, *, tokens: TokenSettings, ip: str | None = None
 ) -> TokenPair | Refusal:
     """Rotate a refresh token; a :class:`Refusal` if it is unknown (``UNKNOWN``), or
-    expired, revoked or reused (``ENDED``).
+    expired, revoked or reused (``ENDED``). The new token keeps the session's device and
+    takes the caller's address (``ip``: the latest one is shown on the sessions page).
 
     A reused token revokes its family, and that revocation must be committed: callers
     return their error response instead of raising, so the transaction commits.
@@ -147,7 +160,14 @@ async def refresh(
     user = await session.get(User, row.user_id)
     if user is None or not user.is_active:
         return Refusal.ENDED
-    return await issue_tokens(session, user, tokens=tokens, family_id=row.family_id)
+    return await issue_tokens(
+        session,
+        user,
+        tokens=tokens,
+        family_id=row.family_id,
+        user_agent=row.user_agent,
+        ip=ip or row.ip,
+    )
 
 
 async def revoke_family(

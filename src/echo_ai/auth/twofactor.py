@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pyotp
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from echo_ai.auth.models import RecoveryCode, User
 from echo_ai.credentials.vault import Unreadable, Vault
+from echo_ai.db import rows_changed
 from echo_ai.errors import AppError, Conflict
 from echo_ai.security.keys import KeyRing
 
@@ -136,24 +138,32 @@ async def check(
         raise SecondFactorRequired()
     step = _step_of(_totp(user, keys), code, now)
     if step is not None:
-        if user.totp_last_step is not None and step <= user.totp_last_step:
-            raise InvalidSecondFactor()  # a code seen before: replayed
-        user.totp_last_step = step
-        await session.flush()
+        # A compare-and-set: of two requests with the same code at once, one wins.
+        won = await rows_changed(
+            session,
+            update(User)
+            .where(
+                User.id == user.id,
+                or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+            )
+            .values(totp_last_step=step),
+        )
+        if won != 1:
+            raise InvalidSecondFactor()  # a code seen before (replayed) or an older one
+        set_committed_value(user, "totp_last_step", step)
         return
-    recovery = await session.scalar(
-        select(RecoveryCode)
+    used = await rows_changed(
+        session,
+        update(RecoveryCode)
         .where(
             RecoveryCode.user_id == user.id,
             RecoveryCode.code_hash == _hash(code),
             RecoveryCode.used_at.is_(None),
         )
-        .with_for_update()
+        .values(used_at=now),
     )
-    if recovery is None:
+    if used != 1:
         raise InvalidSecondFactor()
-    recovery.used_at = now
-    await session.flush()
 
 
 async def recovery_codes_left(session: AsyncSession, user: User) -> int:

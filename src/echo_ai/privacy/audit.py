@@ -103,6 +103,18 @@ class Action(enum.StrEnum):
     ITERATIONS_READ = "experiment.iterations_read"
     """A page of an experiment's stored answers was read through the API (``details``:
     how many)."""
+    # Account security and consent (issue 13, §4-5)
+    TWO_FACTOR_ENABLED = "auth.2fa_enabled"
+    TWO_FACTOR_DISABLED = "auth.2fa_disabled"
+    RECOVERY_CODES_REGENERATED = "auth.recovery_codes_regenerated"
+    WORKSPACE_2FA_REQUIREMENT_SET = "workspace.2fa_requirement_set"
+    """An owner required (or stopped requiring) 2FA of the members (``details``: ``to``)."""
+    SESSION_REVOKED = "auth.session_revoked"
+    SESSIONS_REVOKED = "auth.sessions_revoked"
+    """Sign out everywhere (``details``: ``count``, ``kept_current``)."""
+    CONSENT_GIVEN = "privacy.consent_given"
+    """Terms and privacy policy accepted (``details``: the versions)."""
+    MARKETING_CONSENT_CHANGED = "privacy.marketing_consent_changed"
 
 
 class ActorKind(enum.StrEnum):

@@ -23,6 +23,7 @@ def page_routers() -> list[APIRouter]:
     """Every page router. Add an area's router here (imported inside, as in
     :func:`echo_ai.app.routers`)."""
     from echo_ai.web.pages.account import router as account_router
+    from echo_ai.web.pages.account_security import router as account_security_router
     from echo_ai.web.pages.auth import router as auth_router
     from echo_ai.web.pages.billing import router as billing_router
     from echo_ai.web.pages.brands import router as brands_router
@@ -54,6 +55,7 @@ def page_routers() -> list[APIRouter]:
         recovery_router,
         privacy_settings_router,
         account_router,
+        account_security_router,
     ]
 
 

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from echo_ai.api import errors as api_errors
 from echo_ai.errors import AppError
 from echo_ai.web.rendering import render, see_other
-from echo_ai.web.viewer import SignInRequired
+from echo_ai.web.viewer import ConsentPending, SignInRequired
 
 API_PREFIXES = ("/v1/", "/auth/", "/health", "/openapi.json", "/docs", "/metrics", "/static/")
 
@@ -57,8 +57,16 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+ACTIONS = {"two_factor_required": ("/settings/security", "Turn on two-factor authentication")}
+"""A way out of the error, for the codes that have one: (link, label)."""
+
+
 def error_page(
-    request: Request, status_code: int, message: str, headers: dict[str, str] | None = None
+    request: Request,
+    status_code: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    action: tuple[str, str] | None = None,
 ) -> Response:
     return render(
         request,
@@ -68,6 +76,7 @@ def error_page(
         status=status_code,
         title=TITLES.get(status_code, "Something went wrong"),
         message=message,
+        action=action,
     )
 
 
@@ -88,7 +97,9 @@ def _paged(json_handler: Handler) -> Handler:
             message = exc.message
             if exc.code in FRIENDLY_CODES:
                 message = f"{FRIENDLY_CODES[exc.code]} ({exc.message})"
-            return error_page(request, exc.status_code, message, headers or None)
+            return error_page(
+                request, exc.status_code, message, headers or None, ACTIONS.get(exc.code)
+            )
         if isinstance(exc, StarletteHTTPException):
             return error_page(
                 request,
@@ -102,7 +113,7 @@ def _paged(json_handler: Handler) -> Handler:
 
 
 async def _sign_in_required(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, SignInRequired)
+    assert isinstance(exc, SignInRequired | ConsentPending)
     return see_other(request, exc.location)
 
 
@@ -112,6 +123,7 @@ def install_error_pages(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _paged(api_errors.http_exception_handler))
     app.add_exception_handler(RequestValidationError, _paged(api_errors.validation_error_handler))
     app.add_exception_handler(SignInRequired, _sign_in_required)
+    app.add_exception_handler(ConsentPending, _sign_in_required)
 
 
 def middleware_error(

@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request, Response
 
+from echo_ai.accounts import consent
+from echo_ai.accounts.security import check_workspace_requirement
 from echo_ai.api.auth import Forbidden, Principal, client_actor
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.session import CSRF_HEADER, UNSAFE_METHODS, check_csrf_token, session_cookie_name
@@ -48,6 +50,34 @@ class SignInRequired(Exception):
     @property
     def location(self) -> str:
         return "/login" if self.next_path == "/" else f"/login?next={quote(self.next_path)}"
+
+
+class ConsentPending(Exception):
+    """Newer terms or privacy policy than the viewer accepted: the page redirects to the
+    interstitial ``/consent``, then back to ``next``."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+    @property
+    def location(self) -> str:
+        return "/consent" if self.next_path == "/" else f"/consent?next={quote(self.next_path)}"
+
+
+ACCOUNT_PATHS = (
+    "/settings/security",
+    "/settings/sessions",
+    "/consent",
+    "/logout",
+    "/workspace",
+    "/invitations/",
+)
+"""Pages of the viewer's own account (and invitations): reachable before accepting newer
+terms and without 2FA in a workspace that requires it (how one turns it on). Every other
+page first sends a viewer who must accept newer terms to ``/consent``, and refuses (403
+``two_factor_required``, with a link to Settings → Security) a member without 2FA in a
+workspace that requires it."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +138,10 @@ async def current_viewer(request: Request, state: StateDep, session: SessionDep)
     if chosen is None:  # an account without any workspace: nothing to show
         raise SignInRequired(next_path)
     membership, workspace = chosen
+    if not request.url.path.startswith(ACCOUNT_PATHS):
+        check_workspace_requirement(workspace, user)
+        if await consent.needed(session, user, privacy=state.settings.privacy) is not None:
+            raise ConsentPending(next_path)
     return Viewer(
         user=user,
         workspace=workspace,

@@ -117,6 +117,8 @@ class UserOut(BaseModel):
     email: str
     display_name: str | None
     created_at: datetime
+    two_factor_enabled: bool = False
+    marketing_opt_in: bool = False
     memberships: list[MembershipOut]
     email_verified_at: datetime | None = None
     """When the address was confirmed with the mailed link (``null``: not yet)."""

@@ -36,6 +36,7 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.auth import service as auth_service
+from echo_ai.auth import twofactor
 from echo_ai.auth.models import User
 from echo_ai.auth.schemas import Credentials, PasswordChange, Registration
 from echo_ai.billing.plans import PlanName
@@ -46,6 +47,7 @@ from echo_ai.mail import compose, notices
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor, ActorKind
 from echo_ai.security.credentials import Refusal
+from echo_ai.security.keys import KeyRing
 from echo_ai.security.refresh import hash_token
 from echo_ai.workspaces import quotas, recovery
 from echo_ai.workspaces.models import Invitation, Membership, Role, Workspace
@@ -120,9 +122,20 @@ async def register(
     return user
 
 
-async def sign_in(session: AsyncSession, data: Credentials, *, actor: Actor) -> User | None:
+async def sign_in(
+    session: AsyncSession,
+    data: Credentials,
+    *,
+    actor: Actor,
+    keys: KeyRing | None = None,
+    second_factor: str | None = None,
+) -> User | AppError | None:
     """The user with these credentials, or ``None``: refused (unknown email or wrong
-    password alike).
+    password alike). A user with 2FA on must also give ``second_factor`` (a current code
+    or a recovery code, checked with the server's ``keys``): without it or with a wrong
+    one, the refusal (:class:`~echo_ai.auth.twofactor.SecondFactorRequired` or
+    :class:`~echo_ai.auth.twofactor.InvalidSecondFactor`) is returned, audited as a
+    failed sign-in.
 
     Both outcomes are audited in the account's personal workspace (a failure for an
     unknown email in none). A refusal is returned, not raised, so that the caller can
@@ -139,6 +152,20 @@ async def sign_in(session: AsyncSession, data: Credentials, *, actor: Actor) -> 
             workspace_id=await personal_workspace_id(session, data.email),
         )
         return None
+    if twofactor.enabled(user):
+        try:
+            if keys is None:
+                raise twofactor.SecondFactorRequired()
+            await twofactor.check(session, user, second_factor, keys=keys, now=utcnow())
+        except (twofactor.SecondFactorRequired, twofactor.InvalidSecondFactor) as refused:
+            await audit.record(
+                session,
+                Action.LOGIN_FAILED,
+                actor=actor,
+                workspace_id=await personal_workspace_id(session, user.email),
+                details={"reason": refused.code},
+            )
+            return refused
     await audit.record(
         session,
         Action.LOGIN_SUCCEEDED,

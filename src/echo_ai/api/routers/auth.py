@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from echo_ai.api.auth import ClientActor, CurrentPrincipal, CurrentUser, GuessesDep, PrincipalActor
+from echo_ai.accounts import consent
+from echo_ai.api.auth import (
+    AccountUser,
+    ClientActor,
+    CurrentPrincipal,
+    CurrentUser,
+    GuessesDep,
+    PrincipalActor,
+)
 from echo_ai.api.deps import SessionDep, SignInThrottleDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_response, error_responses
 from echo_ai.api.limits import (
@@ -21,10 +31,11 @@ from echo_ai.api.session import (
     clear_session_cookies,
     session_cookie_name,
 )
-from echo_ai.api.sign_in import check_credentials, open_browser_session, token_settings
+from echo_ai.api.sign_in import check_credentials, device, open_browser_session, token_settings
 from echo_ai.auth import service as accounts
+from echo_ai.auth import twofactor
 from echo_ai.auth.schemas import (
-    Credentials,
+    ConsentRequired,
     EmailTokenSubmit,
     Message,
     PasswordChange,
@@ -32,10 +43,14 @@ from echo_ai.auth.schemas import (
     PasswordResetRequest,
     RefreshRequest,
     Registration,
+    SignIn,
     TokenPair,
 )
+from echo_ai.db import utcnow
+from echo_ai.errors import AppError
+from echo_ai.privacy.audit import ActorKind
 from echo_ai.security.credentials import Refusal
-from echo_ai.security.rate_limit import RateLimiterDep, enforce_rate_limit, rate_limit
+from echo_ai.security.rate_limit import RateLimiterDep, client_ip, enforce_rate_limit, rate_limit
 from echo_ai.workspaces import recovery
 from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.schemas import MembershipOut, UserOut
@@ -58,8 +73,19 @@ async def register(
     data: Registration, session: SessionDep, state: StateDep, actor: ClientActor
 ) -> Message:
     """Create an account and its personal workspace. The answer is the same whether or
-    not the email already had an account, so it cannot be used to discover accounts."""
-    await workspaces.register(session, data, actor=actor, settings=state.settings)
+    not the email already had an account, so it cannot be used to discover accounts.
+    Registering accepts the current terms and privacy policy (``accept_terms``, true by
+    default; false is refused) and records it; ``marketing_opt_in`` is a separate opt-in."""
+    user = await workspaces.register(session, data, actor=actor, settings=state.settings)
+    if user is not None:
+        await consent.record_sign_up(
+            session,
+            user,
+            marketing=data.marketing_opt_in,
+            privacy=state.settings.privacy,
+            now=utcnow(),
+            actor=replace(actor, kind=ActorKind.USER, user_id=user.id),
+        )
     return REGISTERED
 
 
@@ -70,7 +96,7 @@ async def register(
     dependencies=[Depends(rate_limit(LOGIN_PER_IP, name="login-ip"))],
 )
 async def login(
-    data: Credentials,
+    data: SignIn,
     request: Request,
     session: SessionDep,
     state: StateDep,
@@ -78,11 +104,28 @@ async def login(
     actor: ClientActor,
 ) -> TokenPair | JSONResponse:
     """Sign in for a token pair. Failed attempts from one address slow that address down
-    (429 with ``Retry-After``), not the account's owner elsewhere."""
-    user = await check_credentials(data, request, session, throttle, actor)
-    if isinstance(user, accounts.InvalidCredentials):
+    (429 with ``Retry-After``), not the account's owner elsewhere.
+
+    An account with two-factor authentication also needs ``totp_code`` (a current code of
+    the authenticator app or a recovery code): without it the answer is 401
+    ``second_factor_required``, with a wrong or replayed one 401
+    ``invalid_second_factor``; both count as failed attempts. ``consent_required`` in the
+    answer names newer terms/privacy versions to accept (``POST /v1/account/consents``)."""
+    user = await check_credentials(
+        data, request, session, throttle, actor, keys=state.keys, second_factor=data.totp_code
+    )
+    if isinstance(user, AppError):
         return error_response(user.status_code, user.code, user.message)
-    return await accounts.issue_tokens(session, user, tokens=token_settings(state))
+    user_agent, ip = device(request)
+    pair = await accounts.issue_tokens(
+        session, user, tokens=token_settings(state), user_agent=user_agent, ip=ip
+    )
+    pending = await consent.needed(session, user, privacy=state.settings.privacy)
+    if pending is not None:
+        pair.consent_required = ConsentRequired(
+            terms_version=pending.terms_version, privacy_version=pending.privacy_version
+        )
+    return pair
 
 
 @router.post(
@@ -92,7 +135,7 @@ async def login(
     dependencies=[Depends(rate_limit(LOGIN_PER_IP, name="login-ip"))],
 )
 async def start_session(
-    data: Credentials,
+    data: SignIn,
     request: Request,
     response: Response,
     session: SessionDep,
@@ -102,11 +145,14 @@ async def start_session(
 ) -> CsrfToken | JSONResponse:
     """Browser sign-in: the session goes in an HttpOnly cookie (a refresh token of a new
     family, revocable), the CSRF token bound to it in the body and the ``echo_csrf``
-    cookie. Unsafe requests made with the cookie must echo it in ``X-CSRF-Token``."""
-    user = await check_credentials(data, request, session, throttle, actor)
-    if isinstance(user, accounts.InvalidCredentials):
+    cookie. Unsafe requests made with the cookie must echo it in ``X-CSRF-Token``. Two-
+    factor authentication as for ``/auth/login``."""
+    user = await check_credentials(
+        data, request, session, throttle, actor, keys=state.keys, second_factor=data.totp_code
+    )
+    if isinstance(user, AppError):
         return error_response(user.status_code, user.code, user.message)
-    return CsrfToken(csrf_token=await open_browser_session(response, session, state, user))
+    return CsrfToken(csrf_token=await open_browser_session(response, session, state, user, request))
 
 
 @router.delete(
@@ -137,11 +183,17 @@ async def end_session(request: Request, session: SessionDep, state: StateDep) ->
     },
 )
 async def refresh(
-    data: RefreshRequest, session: SessionDep, state: StateDep, guesses: GuessesDep
+    data: RefreshRequest,
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    guesses: GuessesDep,
 ) -> TokenPair | JSONResponse:
     """A new token pair for a refresh token (which is then used up). Unknown refresh
     tokens count as guesses from the calling address (429 past the limit)."""
-    pair = await accounts.refresh(session, data.refresh_token, tokens=token_settings(state))
+    pair = await accounts.refresh(
+        session, data.refresh_token, tokens=token_settings(state), ip=client_ip(request)
+    )
     if isinstance(pair, Refusal):
         await guesses.count(pair)
         # Returned, not raised: a reuse revoked the token's family and that must commit.
@@ -182,7 +234,7 @@ async def change_password(
 
 
 @router.get("/auth/me", response_model=UserOut, responses=error_responses(*AUTH_ERRORS))
-async def me(user: CurrentUser, session: SessionDep) -> UserOut:
+async def me(user: AccountUser, session: SessionDep) -> UserOut:
     rows = await workspaces.memberships(session, user.id)
     return UserOut(
         id=user.id,
@@ -190,6 +242,8 @@ async def me(user: CurrentUser, session: SessionDep) -> UserOut:
         display_name=user.display_name,
         created_at=user.created_at,
         email_verified_at=user.email_verified_at,
+        two_factor_enabled=twofactor.enabled(user),
+        marketing_opt_in=user.marketing_opt_in,
         memberships=[
             MembershipOut(
                 workspace_id=workspace.id,

@@ -3,19 +3,24 @@ JSON API (the same throttles, audit events and cookies)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from echo_ai.accounts import consent
 from echo_ai.api.auth import ClientActor
 from echo_ai.api.deps import SessionDep, SignInThrottleDep, StateDep
 from echo_ai.api.limits import LOGIN_PER_IP, REGISTER_PER_IP
 from echo_ai.api.session import check_origin, clear_session_cookies, session_cookie_name
 from echo_ai.api.sign_in import check_credentials, open_browser_session
 from echo_ai.auth import service as accounts
+from echo_ai.auth import twofactor
 from echo_ai.auth.schemas import Credentials, Registration
+from echo_ai.db import utcnow
 from echo_ai.errors import AppError
+from echo_ai.privacy.audit import ActorKind
 from echo_ai.security.passwords import MIN_PASSWORD_LENGTH
 from echo_ai.security.rate_limit import RateLimited, RateLimiterDep, client_ip, enforce_rate_limit
 from echo_ai.web.forms import FORM_ERROR, form_fields, local_path, retry_message, validate
@@ -26,6 +31,11 @@ from echo_ai.workspaces import service as workspaces
 router = APIRouter(include_in_schema=False)
 
 PASSWORD_HINT = f"At least {MIN_PASSWORD_LENGTH} characters."
+SECOND_STEP = (
+    "This account uses two-factor authentication: enter the code from your authenticator "
+    "app (or a recovery code) and your password again."
+)
+WRONG_CODE = "The code is wrong, expired or already used: enter a new one and your password."
 SIGNED_UP_ELSEWHERE = (
     "If this email had no account, it has one now: sign in with the password you chose."
 )
@@ -42,6 +52,7 @@ def _form_again(
     headers: dict[str, str] | None = None,
     **typed: Any,
 ) -> Response:
+    typed.setdefault("ask_code", False)
     """The sign-in or sign-up form: empty, or again with its message(s) (``error`` above
     the form, ``errors`` beside the fields) and what was typed (``typed``, the template's
     other fields). Each route binds its template and fields once (``partial``)."""
@@ -64,7 +75,9 @@ async def login_page(request: Request, viewer: OptionalViewer, next: str | None 
     notice = SIGNED_UP_ELSEWHERE if request.query_params.get("registered") else None
     if request.query_params.get("reset"):
         notice = PASSWORD_RESET_DONE
-    return _form_again(request, "login.html", 200, None, {}, next=target, email="", notice=notice)
+    return _form_again(
+        request, "login.html", 200, None, {}, next=target, email="", notice=notice, ask_code=False
+    )
 
 
 @router.post("/login")
@@ -81,25 +94,42 @@ async def login(
     target = local_path(fields.get("next"))
     email = fields.get("email", "")
 
-    again = partial(_form_again, request, "login.html", next=target, email=email, notice=None)
+    code = fields.get("totp_code", "").strip()
+    # The second step of an account with 2FA asks for the password again with the code
+    # (both on one form): no half-signed-in state is kept between the two requests.
+    again = partial(
+        _form_again,
+        request,
+        "login.html",
+        next=target,
+        email=email,
+        notice=None,
+        ask_code=bool(fields.get("ask_code")),
+    )
     data = validate(Credentials, {"email": email, "password": fields.get("password", "")})
     if isinstance(data, dict):
         return again(422, None, data)
     try:
         await enforce_rate_limit(limiter, client_ip(request), LOGIN_PER_IP, name="login-ip")
-        user = await check_credentials(data, request, session, throttle, actor)
+        user = await check_credentials(
+            data, request, session, throttle, actor, keys=state.keys, second_factor=code or None
+        )
     except RateLimited as refused:
         return again(429, retry_message(refused), {}, dict(refused.headers))
+    if isinstance(user, twofactor.SecondFactorRequired):
+        return again(401, SECOND_STEP, {}, ask_code=True)
+    if isinstance(user, twofactor.InvalidSecondFactor):
+        return again(401, WRONG_CODE, {}, ask_code=True)
     if isinstance(user, AppError):
         return again(401, "The email or password is incorrect.", {})
     response = see_other(request, target)
-    await open_browser_session(response, session, state, user)
+    await open_browser_session(response, session, state, user, request)
     return response
 
 
 @router.get("/signup")
 async def signup_page(
-    request: Request, viewer: OptionalViewer, next: str | None = None
+    request: Request, viewer: OptionalViewer, state: StateDep, next: str | None = None
 ) -> Response:
     target = local_path(next)
     if viewer is not None:
@@ -114,6 +144,7 @@ async def signup_page(
         email="",
         display_name="",
         password_hint=PASSWORD_HINT,
+        privacy=state.settings.privacy,
     )
 
 
@@ -138,6 +169,7 @@ async def signup(
         email=email,
         display_name=display_name,
         password_hint=PASSWORD_HINT,
+        privacy=state.settings.privacy,
     )
     data = validate(
         Registration,
@@ -145,6 +177,8 @@ async def signup(
             "email": email,
             "password": fields.get("password", ""),
             "display_name": display_name.strip() or None,
+            "accept_terms": fields.get("accept_terms") == "on",
+            "marketing_opt_in": fields.get("marketing_opt_in") == "on",
         },
     )
     if isinstance(data, dict):
@@ -159,8 +193,16 @@ async def signup(
     if user is None:
         # The email had an account: answered as the API does, without saying so.
         return see_other(request, "/login?registered=1")
+    await consent.record_sign_up(
+        session,
+        user,
+        marketing=data.marketing_opt_in,
+        privacy=state.settings.privacy,
+        now=utcnow(),
+        actor=replace(actor, kind=ActorKind.USER, user_id=user.id),
+    )
     response = see_other(request, target)
-    await open_browser_session(response, session, state, user)
+    await open_browser_session(response, session, state, user, request)
     return response
 
 

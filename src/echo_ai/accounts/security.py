@@ -1,0 +1,182 @@
+"""Account security use cases: two-factor authentication (on top of
+:mod:`echo_ai.auth.twofactor`), a workspace's 2FA requirement and the user's sessions
+(:mod:`echo_ai.auth.sessions`), each audited.
+
+Turning 2FA off and new recovery codes need the password and a current second factor:
+someone holding only a stolen session cannot weaken the account.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from echo_ai.auth import sessions as auth_sessions
+from echo_ai.auth import twofactor
+from echo_ai.auth.models import User
+from echo_ai.auth.service import InvalidCredentials
+from echo_ai.errors import AppError, Conflict, NotFound
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Action, Actor
+from echo_ai.security import passwords
+from echo_ai.security.keys import KeyRing
+from echo_ai.workspaces.models import Workspace
+from echo_ai.workspaces.service import personal_workspace_id
+
+
+class TwoFactorRequired(AppError):
+    """A member without 2FA in a workspace that requires it."""
+
+    status_code = 403
+    code = "two_factor_required"
+    SETUP_PATH = "/settings/security"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this workspace requires two-factor authentication: turn it on for your account "
+            f"first (POST /v1/account/2fa, or the page {self.SETUP_PATH})"
+        )
+
+
+def check_workspace_requirement(workspace: Workspace, user: User) -> None:
+    """:class:`TwoFactorRequired` if ``workspace`` requires 2FA and ``user`` has not got it."""
+    if workspace.require_2fa and not twofactor.enabled(user):
+        raise TwoFactorRequired()
+
+
+async def _record(
+    session: AsyncSession,
+    action: Action,
+    user: User,
+    actor: Actor,
+    details: dict[str, object] | None = None,
+) -> None:
+    await audit.record(
+        session,
+        action,
+        actor=actor,
+        workspace_id=await personal_workspace_id(session, user.email),
+        target_type="user",
+        target_id=user.id,
+        details=details,
+    )
+
+
+def begin_two_factor(user: User, *, keys: KeyRing) -> twofactor.Enrolment:
+    """A new secret to put in an authenticator app; 2FA is on after :func:`confirm_two_factor`."""
+    return twofactor.begin(user, keys)
+
+
+async def confirm_two_factor(
+    session: AsyncSession, user: User, code: str, *, keys: KeyRing, now: datetime, actor: Actor
+) -> list[str]:
+    """Turn 2FA on with a first code; the recovery codes, to show once."""
+    codes = await twofactor.confirm(session, user, code, keys=keys, now=now)
+    await _record(session, Action.TWO_FACTOR_ENABLED, user, actor)
+    # Mail call point: a "2FA turned on" notice to user.email goes here.
+    return codes
+
+
+async def _check_password_and_code(
+    session: AsyncSession,
+    user: User,
+    password: str,
+    code: str | None,
+    *,
+    keys: KeyRing,
+    now: datetime,
+) -> None:
+    if not twofactor.enabled(user):
+        raise Conflict("two-factor authentication is not on")
+    if not passwords.verify_password(user.password_hash, password):
+        raise InvalidCredentials()
+    await twofactor.check(session, user, code, keys=keys, now=now)
+
+
+async def disable_two_factor(
+    session: AsyncSession,
+    user: User,
+    *,
+    password: str,
+    code: str | None,
+    keys: KeyRing,
+    now: datetime,
+    actor: Actor,
+) -> None:
+    """Turn 2FA off (the password and a current code or recovery code needed)."""
+    await _check_password_and_code(session, user, password, code, keys=keys, now=now)
+    await twofactor.disable(session, user)
+    await _record(session, Action.TWO_FACTOR_DISABLED, user, actor)
+    # Mail call point: a "2FA turned off" notice to user.email goes here.
+
+
+async def regenerate_recovery_codes(
+    session: AsyncSession,
+    user: User,
+    *,
+    password: str,
+    code: str | None,
+    keys: KeyRing,
+    now: datetime,
+    actor: Actor,
+) -> list[str]:
+    """New recovery codes (the old ones stop working), shown once."""
+    await _check_password_and_code(session, user, password, code, keys=keys, now=now)
+    codes = await twofactor.new_recovery_codes(session, user, now=now)
+    await _record(session, Action.RECOVERY_CODES_REGENERATED, user, actor)
+    return codes
+
+
+async def set_workspace_requirement(
+    session: AsyncSession, workspace: Workspace, user: User, required: bool, *, actor: Actor
+) -> None:
+    """An owner requires (or stops requiring) 2FA of the workspace's members. Requiring it
+    needs 2FA on the owner's own account, so that nobody locks themselves out."""
+    if required and not twofactor.enabled(user):
+        raise Conflict("turn on two-factor authentication for your own account first")
+    if workspace.require_2fa == required:
+        return
+    workspace.require_2fa = required
+    await session.flush()
+    await audit.record(
+        session,
+        Action.WORKSPACE_2FA_REQUIREMENT_SET,
+        actor=actor,
+        workspace_id=workspace.id,
+        target_type="workspace",
+        target_id=workspace.id,
+        details={"to": required},
+    )
+
+
+async def list_sessions(
+    session: AsyncSession, user: User, *, now: datetime
+) -> list[auth_sessions.SessionInfo]:
+    return await auth_sessions.list_sessions(session, user.id, now=now)
+
+
+async def revoke_session(
+    session: AsyncSession, user: User, family_id: uuid.UUID, *, now: datetime, actor: Actor
+) -> None:
+    """End one of the user's sessions at once (404 if it is not a live one of theirs)."""
+    if not await auth_sessions.revoke(session, user.id, family_id, now=now):
+        raise NotFound("no such session")
+    await _record(session, Action.SESSION_REVOKED, user, actor, {"session_id": str(family_id)})
+
+
+async def revoke_all_sessions(
+    session: AsyncSession,
+    user: User,
+    *,
+    now: datetime,
+    actor: Actor,
+    keep: uuid.UUID | None = None,
+) -> int:
+    """Sign out everywhere (but the session ``keep``, if given); how many were ended."""
+    count = await auth_sessions.revoke_all(session, user.id, now=now, keep=keep)
+    await _record(
+        session, Action.SESSIONS_REVOKED, user, actor, {"count": count, "kept_current": bool(keep)}
+    )
+    return count
