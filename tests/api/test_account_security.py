@@ -15,10 +15,13 @@ from sqlalchemy import select, update
 from echo_ai.auth.models import Consent, User
 from echo_ai.db import transaction, utcnow
 from echo_ai.execution.runtime import Runtime
+from echo_ai.mail.models import OutboundMail
+from echo_ai.mail.notices import CHANGES
 from tests.kit import (
     PASSWORD,
     ManualClock,
     api_key,
+    app_runtime,
     bearer,
     create_team,
     login,
@@ -141,7 +144,7 @@ async def test_failed_second_factors_count_as_failed_sign_ins(
 
 
 async def test_turning_2fa_off_and_new_codes_need_password_and_code(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, started_app: FastAPI
 ) -> None:
     headers = await register_and_login(client)
     _totp, codes = await _enable(client, headers)
@@ -180,6 +183,23 @@ async def test_turning_2fa_off_and_new_codes_need_password_and_code(
     assert (await _sign_in(client, "ada@example.com")).status_code == 200
     actions = await _audit_actions(client, headers)
     assert {"auth.2fa_disabled", "auth.recovery_codes_regenerated"} <= set(actions)
+    # Each change was told to the account's address.
+    assert await _notices(app_runtime(started_app), "ada@example.com") == [
+        "2fa_enabled",
+        "recovery_codes",
+        "2fa_disabled",
+    ]
+
+
+async def _notices(runtime: Runtime, email: str) -> list[str]:
+    """The change notices queued for ``email``, oldest first: what each says changed."""
+    async with transaction(runtime.session_factory) as session:
+        mails = await session.scalars(
+            select(OutboundMail)
+            .where(OutboundMail.to_address == email, OutboundMail.kind == "notice")
+            .order_by(OutboundMail.created_at)
+        )
+        return [what for mail in mails for what, said in CHANGES.items() if said in mail.text_body]
 
 
 async def test_a_workspace_can_require_two_factor_authentication(

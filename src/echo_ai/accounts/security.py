@@ -17,7 +17,9 @@ from echo_ai.auth import sessions as auth_sessions
 from echo_ai.auth import twofactor
 from echo_ai.auth.models import User
 from echo_ai.auth.service import InvalidCredentials
+from echo_ai.config import Settings
 from echo_ai.errors import AppError, Conflict, NotFound
+from echo_ai.mail.notices import notify_change
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
 from echo_ai.security import passwords
@@ -70,12 +72,20 @@ def begin_two_factor(user: User, *, keys: KeyRing) -> twofactor.Enrolment:
 
 
 async def confirm_two_factor(
-    session: AsyncSession, user: User, code: str, *, keys: KeyRing, now: datetime, actor: Actor
+    session: AsyncSession,
+    user: User,
+    code: str,
+    *,
+    keys: KeyRing,
+    now: datetime,
+    actor: Actor,
+    settings: Settings,
 ) -> list[str]:
-    """Turn 2FA on with a first code; the recovery codes, to show once."""
+    """Turn 2FA on with a first code; the recovery codes, to show once. The user is told
+    by mail."""
     codes = await twofactor.confirm(session, user, code, keys=keys, now=now)
     await _record(session, Action.TWO_FACTOR_ENABLED, user, actor)
-    # Mail call point: a "2FA turned on" notice to user.email goes here.
+    await notify_change(session, user.email, "2fa_enabled", settings, now=now)
     return codes
 
 
@@ -104,12 +114,14 @@ async def disable_two_factor(
     keys: KeyRing,
     now: datetime,
     actor: Actor,
+    settings: Settings,
 ) -> None:
-    """Turn 2FA off (the password and a current code or recovery code needed)."""
+    """Turn 2FA off (the password and a current code or recovery code needed); the user is
+    told by mail."""
     await _check_password_and_code(session, user, password, code, keys=keys, now=now)
     await twofactor.disable(session, user)
     await _record(session, Action.TWO_FACTOR_DISABLED, user, actor)
-    # Mail call point: a "2FA turned off" notice to user.email goes here.
+    await notify_change(session, user.email, "2fa_disabled", settings, now=now)
 
 
 async def regenerate_recovery_codes(
@@ -121,11 +133,14 @@ async def regenerate_recovery_codes(
     keys: KeyRing,
     now: datetime,
     actor: Actor,
+    settings: Settings,
 ) -> list[str]:
-    """New recovery codes (the old ones stop working), shown once."""
+    """New recovery codes (the old ones stop working), shown once; the user is told by
+    mail."""
     await _check_password_and_code(session, user, password, code, keys=keys, now=now)
     codes = await twofactor.new_recovery_codes(session, user, now=now)
     await _record(session, Action.RECOVERY_CODES_REGENERATED, user, actor)
+    await notify_change(session, user.email, "recovery_codes", settings, now=now)
     return codes
 
 

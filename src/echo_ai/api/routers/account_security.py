@@ -175,7 +175,13 @@ async def confirm_two_factor(
     """Turn 2FA on with a first code from the app (401 ``invalid_second_factor`` if it
     is wrong); the answer holds the recovery codes, shown this once."""
     codes = await account_security.confirm_two_factor(
-        session, user, data.code, keys=state.keys, now=utcnow(), actor=actor
+        session,
+        user,
+        data.code,
+        keys=state.keys,
+        now=utcnow(),
+        actor=actor,
+        settings=state.settings,
     )
     return RecoveryCodes(recovery_codes=codes)
 
@@ -201,6 +207,7 @@ async def disable_two_factor(
         keys=state.keys,
         now=utcnow(),
         actor=actor,
+        settings=state.settings,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -226,6 +233,7 @@ async def regenerate_recovery_codes(
         keys=state.keys,
         now=utcnow(),
         actor=actor,
+        settings=state.settings,
     )
     return RecoveryCodes(recovery_codes=codes)
 

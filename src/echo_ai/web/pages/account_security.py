@@ -111,6 +111,7 @@ async def confirm_two_factor(
             keys=state.keys,
             now=utcnow(),
             actor=viewer.actor,
+            settings=state.settings,
         )
     except AppError as refused:
         return await _security_page(
@@ -145,6 +146,7 @@ async def _password_and_code(
             keys=state.keys,
             now=utcnow(),
             actor=viewer.actor,
+            settings=state.settings,
         )
     except AppError as refused:
         return await _security_page(
