@@ -110,7 +110,11 @@ async def test_the_export_zip_file_by_file(
             "since": memberships[0]["since"],
         }
     ]
-    assert json.loads(archive.read("consents.json")) == []
+    consents = json.loads(archive.read("consents.json"))  # given at sign-up
+    assert sorted((c["kind"], c["version"], c["granted"]) for c in consents) == [
+        ("privacy", settings.privacy.privacy_version, True),
+        ("terms", settings.privacy.terms_version, True),
+    ]
     sessions = json.loads(archive.read("sessions.json"))
     assert len(sessions) == 1
     assert set(sessions[0]) == {

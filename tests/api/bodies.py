@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from echo_ai.accounts.schemas import AccountDeletion
+from echo_ai.accounts.schemas import AccountDeletion, WorkspacePrivacyIn
 from echo_ai.api.routers.account_security import (
     CodeIn,
     ConsentAccept,
@@ -109,6 +109,7 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
     PasswordResetConfirm: {"token": "echo_pr_abc", "new_password": PASSWORD + "?"},
     # Not the fuzzing user's password: a fuzzed DELETE /v1/account must never succeed.
     AccountDeletion: {"password": "not the password", "code": "123456"},
+    WorkspacePrivacyIn: {"answer_retention_days": 14, "scrub_personal_data": True},
     CodeIn: {"code": "123456"},
     PasswordAndCode: {"password": PASSWORD, "code": "0a1b2c-3d4e5f"},
     RevokeAll: {"keep_current": True},

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import json
 import urllib.parse
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -271,6 +272,9 @@ async def _seed(app: FastAPI, client: httpx.AsyncClient) -> Target:
         "user_id": team.ids["admin"],
         "fmt": "csv",
         "vendor": "openai",
+        # No export or session of that id: the operations' parameters are fuzzed, then 404.
+        "export_id": str(uuid.uuid4()),
+        "session_id": str(uuid.uuid4()),
     }
     target = Target(app=app, client=client, user=owner, key=key, ids=ids)
     target.counts = await target.table_counts()

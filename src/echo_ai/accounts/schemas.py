@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from echo_ai.accounts.erasure import DeletionPreview, WorkspaceRef
 from echo_ai.accounts.models import DataExport, ExportStatus
@@ -22,10 +22,10 @@ class WorkspacePrivacyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    answer_retention_days: Annotated[int, Field(ge=1, le=36_500)] | None = None
+    answer_retention_days: Annotated[StrictInt, Field(ge=1, le=36_500)] | None = None
     """Days raw answers and reasoning text are kept before they are redacted; at most the
     plan's. ``null``: the plan's retention."""
-    scrub_personal_data: bool | None = None
+    scrub_personal_data: StrictBool | None = None
     """Replace e-mail addresses and phone numbers in prompts and answers by ``[email]`` and
     ``[phone]`` before they are stored."""
 
