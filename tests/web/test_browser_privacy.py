@@ -14,6 +14,7 @@ def test_an_owner_sets_the_privacy_settings(page: Page) -> None:
     page.goto("/signup")
     page.get_by_label("Email").fill("dpo@example.com")
     page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("I accept the terms").check()
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 

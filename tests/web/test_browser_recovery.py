@@ -63,6 +63,7 @@ def test_a_forgotten_password_is_reset_from_the_mailed_link(
     page.goto("/signup")
     page.get_by_label("Email").fill("ada@example.com")
     page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("I accept the terms").check()
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("status")).to_contain_text("Please confirm your e-mail address")
     page.get_by_role("button", name="Sign out").click()

@@ -19,6 +19,7 @@ def test_export_then_delete_the_account(page: Page) -> None:
     page.goto("/signup")
     page.get_by_label("Email").fill("leaving@example.com")
     page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("I accept the terms").check()
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
