@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from echo_ai.auth.models import Consent, User
 from echo_ai.db import transaction, utcnow
 from echo_ai.execution.runtime import Runtime
+from echo_ai.mail.listing import text_of
 from echo_ai.mail.models import OutboundMail
 from echo_ai.mail.notices import CHANGES
 from tests.kit import (
@@ -199,7 +200,12 @@ async def _notices(runtime: Runtime, email: str) -> list[str]:
             .where(OutboundMail.to_address == email, OutboundMail.kind == "notice")
             .order_by(OutboundMail.created_at)
         )
-        return [what for mail in mails for what, said in CHANGES.items() if said in mail.text_body]
+        return [
+            what
+            for mail in mails
+            for what, said in CHANGES.items()
+            if said in text_of(mail, runtime.settings)
+        ]
 
 
 async def test_a_workspace_can_require_two_factor_authentication(

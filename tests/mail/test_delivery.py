@@ -16,9 +16,9 @@ from sqlalchemy import select
 
 from echo_ai.db import transaction
 from echo_ai.execution.runtime import Runtime
-from echo_ai.mail import compose
+from echo_ai.mail import compose, listing
 from echo_ai.mail.delivery import backoff, deliver_due
-from echo_ai.mail.models import MailStatus, OutboundMail
+from echo_ai.mail.models import BODY_GONE, MailStatus, OutboundMail
 from echo_ai.mail.sender import outbox_dir
 from echo_ai.schedules.scheduler import Scheduler
 from tests.mail.smtp import SmtpServer, smtp_server
@@ -78,6 +78,8 @@ async def test_a_queued_mail_is_sent_with_its_text_and_html_parts(runtime: Runti
     assert server.recorder.recipients == [["ada@example.com"]]
     assert message["To"] == "ada@example.com"
     assert message["From"] == "Echo AI <no-reply@echo.test>"
+    sent = await _mail(runtime, queued.id)  # the link is not kept once sent
+    assert (sent.text_body, sent.html_body) == (BODY_GONE, None)
     assert message["Subject"] == "Confirm your e-mail address for Echo AI"
     text, html = _parts(message)
     assert "http://echo.test/verify-email?token=echo_ve_abc" in text
@@ -163,6 +165,7 @@ async def test_a_mail_is_given_up_after_max_attempts(
     assert (failed.status, failed.attempts) == (MailStatus.FAILED, 2)
     assert failed.last_error is not None and "451" in failed.last_error
     assert "given up after 2 attempts" in caplog.text
+    assert (failed.text_body, failed.html_body) == (BODY_GONE, None)
 
 
 async def test_an_unreachable_server_is_an_error_retried_later(runtime: Runtime) -> None:
@@ -205,7 +208,15 @@ async def test_without_smtp_mails_are_written_to_the_private_outbox_folder(
     assert message["To"] == "ada@example.com"
     text, html = _parts(message)
     assert "token=echo_ve_abc" in text and "token=echo_ve_abc" in html
-    assert (await _mail(runtime, queued.id)).status == MailStatus.SENT
+    row = await _mail(runtime, queued.id)
+    assert (row.status, row.text_body, row.html_body) == (MailStatus.SENT, BODY_GONE, None)
+    async with transaction(runtime.session_factory) as session:
+        shown = await listing.one(session, runtime.settings, str(queued.id))
+    assert "token=echo_ve_abc" in shown.text  # read from the .eml file
+    file.unlink()
+    async with transaction(runtime.session_factory) as session:
+        shown = await listing.one(session, runtime.settings, str(queued.id))
+    assert shown.text == BODY_GONE
 
 
 async def test_every_scheduler_tick_sends_the_due_mail(runtime: Runtime) -> None:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from echo_ai.db import transaction
+from echo_ai.mail.listing import text_of
 from echo_ai.mail.models import OutboundMail
 from tests.kit import PASSWORD, app_runtime
 from tests.web.pages import HTML, csrf_token, origin, page, sign_in, sign_up
@@ -28,7 +29,7 @@ async def _link(app: FastAPI, to: str, kind: str) -> str:
             .limit(1)
         )
     assert mail is not None, f"no {kind} mail to {to}"
-    found = re.search(r"http://127\.0\.0\.1:8000(/\S+)", mail.text_body)
+    found = re.search(r"http://127\.0\.0\.1:8000(/\S+)", text_of(mail, app_runtime(app).settings))
     assert found is not None
     return found.group(1)
 

@@ -9,6 +9,10 @@ conditional UPDATE (compare-and-set on the attempts read; on PostgreSQL the rows
 sent with no transaction open (SMTP may be slow; SQLite has one writer), and the outcome
 is stored: ``sent``; or the error in ``last_error`` and a retry after an exponential
 back-off (:func:`backoff`); or, after ``mail.max_attempts`` tries, ``failed`` (logged).
+A sent or given-up mail's bodies (their links sign in or reset a password) are not kept:
+``text_body`` becomes :data:`~echo_ai.mail.models.BODY_GONE`, ``html_body`` NULL (a mail
+written to the outbox folder keeps its text in its ``.eml`` file, where ``echo-ai outbox
+show`` reads it).
 A process that dies while sending leaves the mail claimed: it is retried when its
 back-off is over (a mail may then be sent twice, never lost).
 """
@@ -27,7 +31,7 @@ from echo_ai.config import Settings
 from echo_ai.db import rows_changed, transaction, utcnow
 from echo_ai.mail import sender
 from echo_ai.mail.compose import on_enqueue
-from echo_ai.mail.models import MailStatus, OutboundMail
+from echo_ai.mail.models import BODY_GONE, MailStatus, OutboundMail
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,10 @@ def backoff(attempts: int) -> timedelta:
     """The pause after the ``attempts``-th failed try: 1, 2, 4, 8... minutes, at most 6 h."""
     pause: timedelta = FIRST_RETRY * (2 ** min(max(attempts - 1, 0), 20))
     return min(pause, LONGEST_PAUSE)
+
+
+_NO_BODY: dict[str, str | None] = {"text_body": BODY_GONE, "html_body": None}
+"""What is left of a mail's bodies once it was sent or given up."""
 
 
 @dataclass
@@ -111,10 +119,12 @@ async def _record(
     )
     mail_id = str(claimed.letter.id)
     if error is None:
-        await rows_changed(session, mine.values(status=MailStatus.SENT, sent_at=now))
+        await rows_changed(session, mine.values(status=MailStatus.SENT, sent_at=now, **_NO_BODY))
         delivered.sent.append(mail_id)
     elif claimed.attempts >= settings.mail.max_attempts:
-        await rows_changed(session, mine.values(status=MailStatus.FAILED, last_error=error))
+        await rows_changed(
+            session, mine.values(status=MailStatus.FAILED, last_error=error, **_NO_BODY)
+        )
         log.error(
             "mail %s (%s) given up after %d attempts: %s",
             mail_id,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -13,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from echo_ai.config import Settings
 from echo_ai.errors import NotFound
 from echo_ai.mail import sender
-from echo_ai.mail.models import MailStatus, OutboundMail
+from echo_ai.mail.models import BODY_GONE, MailStatus, OutboundMail
 
 
 class MailOut(BaseModel):
@@ -35,10 +37,29 @@ class MailText(MailOut):
     text: str
 
 
-def _file(mail: OutboundMail, settings: Settings) -> str | None:
+def _path(mail: OutboundMail, settings: Settings) -> Path:
     letter = sender.Letter(mail.id, "", "", "", None, mail.created_at)
-    path: Path = sender.outbox_dir(settings) / sender.file_name(letter)
+    return sender.outbox_dir(settings) / sender.file_name(letter)
+
+
+def _file(mail: OutboundMail, settings: Settings) -> str | None:
+    path = _path(mail, settings)
     return str(path) if path.exists() else None
+
+
+def text_of(mail: OutboundMail, settings: Settings) -> str:
+    """The mail's plain text: from its row while queued, else from its ``.eml`` file in
+    the outbox folder (a sent mail's row keeps no body); :data:`BODY_GONE` when neither."""
+    if mail.text_body != BODY_GONE:
+        return mail.text_body
+    try:
+        message = message_from_bytes(_path(mail, settings).read_bytes(), policy=policy.default)
+    except FileNotFoundError:
+        return BODY_GONE
+    body = (
+        message.get_body(preferencelist=("plain",)) if isinstance(message, EmailMessage) else None
+    )
+    return str(body.get_content()) if body is not None else BODY_GONE
 
 
 def _out(mail: OutboundMail, settings: Settings) -> MailOut:
@@ -85,4 +106,4 @@ async def one(session: AsyncSession, settings: Settings, reference: str) -> Mail
         mail = matches[0] if len(matches) == 1 else None
     if mail is None:
         raise NotFound(f"no mail with id {reference} (a unique prefix of 4+ characters works)")
-    return MailText(**_out(mail, settings).model_dump(), text=mail.text_body)
+    return MailText(**_out(mail, settings).model_dump(), text=text_of(mail, settings))

@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from echo_ai.db import Base, UTCDateTime, UUIDPrimaryKey, str_enum, utcnow
 
+BODY_GONE = "[sent: body not kept]"
+"""The ``text_body`` of a mail once sent or given up: its links are not kept."""
+
 
 class MailStatus(enum.StrEnum):
     QUEUED = "queued"
@@ -29,6 +32,7 @@ class OutboundMail(UUIDPrimaryKey, Base):
     """The template: ``verify_email``, ``reset_password``, ``invitation``, ``notice``..."""
     subject: Mapped[str] = mapped_column(String(300))
     text_body: Mapped[str] = mapped_column(Text)
+    """:data:`BODY_GONE` once the mail was sent or given up (``html_body`` NULL)."""
     html_body: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[MailStatus] = mapped_column(str_enum(MailStatus), default=MailStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
