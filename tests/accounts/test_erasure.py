@@ -16,6 +16,8 @@ from echo_ai.accounts import erasure
 from echo_ai.auth import twofactor
 from echo_ai.auth.models import User
 from echo_ai.db import Base, transaction, utcnow
+from echo_ai.mail import sender
+from echo_ai.mail.models import OutboundMail
 from echo_ai.privacy.models import AuditEvent
 from echo_ai.runs.models import Experiment
 from echo_ai.workspaces.models import Membership, Workspace
@@ -26,10 +28,12 @@ from tests.kit import (
     app_runtime,
     bearer,
     create_team,
+    invite,
     login,
     login_response,
     register_and_login,
     wait_finished,
+    wait_until,
 )
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -208,3 +212,41 @@ async def test_two_factor_users_confirm_with_a_code(
     assert wrong.status_code == 401
     assert (await _delete(client, ada, code=codes[0])).status_code == 204
     assert (await client.get("/v1/workspaces", headers=ada)).status_code == 401
+
+
+async def test_mails_to_others_that_name_the_user_are_deleted_with_their_files(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    team = await create_team(client, ["admin"])
+    email = "admin@example.com"
+    admin = {**bearer((await login(client, email))["access_token"]), **UA}
+    await invite(client, team.headers(admin), "carol@example.com", "viewer")
+    runtime = app_runtime(started_app)
+    folder = sender.outbox_dir(runtime.settings)
+
+    def files_naming(needle: str) -> list[str]:
+        return [
+            path.name
+            for path in folder.glob("*.eml")
+            if needle.lower() in path.read_bytes().decode("utf-8", "replace").lower()
+        ]
+
+    # The invitation to Carol names its inviter (in the file; once sent, not in the row).
+    await wait_until(lambda: bool(files_naming("carol@example.com")))
+    assert files_naming(email) and files_naming("carol@example.com")[0] in files_naming(email)
+    async with transaction(runtime.session_factory) as session:
+        to_carol = list(
+            await session.scalars(
+                select(OutboundMail).where(OutboundMail.to_address == "carol@example.com")
+            )
+        )
+    assert len(to_carol) == 1
+
+    assert (await _delete(client, admin)).status_code == 204
+
+    assert files_naming(email) == [] and files_naming("carol@example.com") == []
+    assert files_naming("owner@example.com")  # the owner's own mails stay
+    async with transaction(runtime.session_factory) as session:
+        assert await session.get(OutboundMail, to_carol[0].id) is None
+    for variant in (email, "ADMIN@example.com"):
+        assert await search_database(started_app, variant) == [], variant

@@ -37,8 +37,13 @@ class Letter:
     created_at: datetime
 
 
+def outbox_folder(data_dir: Path) -> Path:
+    """The outbox folder of a data directory."""
+    return data_dir / OUTBOX_FOLDER
+
+
 def outbox_dir(settings: Settings) -> Path:
-    return settings.data_dir / OUTBOX_FOLDER
+    return outbox_folder(settings.data_dir)
 
 
 def build_message(letter: Letter, from_address: str) -> EmailMessage:
