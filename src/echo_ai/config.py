@@ -258,6 +258,9 @@ class PrivacySettings(BaseModel):
     """Data of deleted accounts (and the workspaces that went with them) is purged after."""
     mail_retention_days: Annotated[int, Field(ge=1, le=3_650)] = 30
     """Sent (or given-up) mails in the mail queue."""
+    session_retention_days: Annotated[int, Field(ge=1, le=3_650)] = 30
+    """Refresh tokens (sessions, with their IP address and browser) and e-mailed tokens:
+    deleted this many days after they expired, were revoked or were used."""
     retention_batch_rows: Annotated[int, Field(ge=100, le=100_000)] = 5_000
     """Rows changed per transaction by the retention task: each holds its locks briefly."""
     export_link_hours: Annotated[int, Field(ge=1, le=720)] = 24

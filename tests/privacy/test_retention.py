@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.accounts import retention
 from echo_ai.accounts.models import DataExport, ExportStatus
-from echo_ai.auth.models import RefreshToken, User
+from echo_ai.auth.models import RefreshToken, User, UserToken
 from echo_ai.billing.plans import PlanName
 from echo_ai.config import Settings
 from echo_ai.db import transaction
@@ -381,3 +381,63 @@ async def test_the_scheduler_runs_retention_once_a_day(
 
 def test_exports_folder_is_in_the_data_directory(settings: Settings) -> None:
     assert settings.data_dir / retention.EXPORTS_FOLDER == Path(settings.data_dir, "exports")
+
+
+async def test_old_sessions_and_mailed_tokens_are_deleted_in_bounded_batches(
+    backend: str, small_batches: Settings, runtime: Runtime
+) -> None:
+    factory = runtime.session_factory
+    days = small_batches.privacy.session_retention_days
+    async with transaction(factory) as session:
+        user = User(email="ann@example.com", password_hash="x")
+        session.add(user)
+        await session.flush()
+
+        def token(n: int, **when: datetime) -> RefreshToken:
+            return RefreshToken(
+                user_id=user.id,
+                family_id=uuid.uuid4(),
+                token_hash=f"{n:064d}",
+                created_at=T0 - 40 * DAY,
+                expires_at=when.pop("expires_at", T0 + 100 * DAY),
+                ip="203.0.113.9",
+                user_agent="Firefox",
+                **when,
+            )
+
+        # 150 expired at T0 (two batches of 100), one revoked, one used, at T0.
+        session.add_all(token(n, expires_at=T0) for n in range(150))
+        session.add(token(150, revoked_at=T0))
+        session.add(token(151, used_at=T0))
+        live = token(152)  # live until T0 + 100 days
+        later = token(153, revoked_at=T0 + 10 * DAY)
+        session.add_all([live, later])
+        for n, (expires, used) in enumerate(
+            ((T0, None), (T0 + 40 * DAY, T0), (T0 + 40 * DAY, None))
+        ):
+            session.add(
+                UserToken(
+                    user_id=user.id,
+                    purpose="reset_password",
+                    token_hash=f"{n:064x}",
+                    email="ann@example.com",
+                    created_at=T0 - DAY,
+                    expires_at=expires,
+                    used_at=used,
+                )
+            )
+        await session.flush()
+        live_id, later_id = live.id, later.id
+
+    early = await run(runtime, T0 + days * DAY)
+    assert (early.sessions_deleted, early.user_tokens_deleted) == (0, 0)
+    done = await run(runtime, T0 + (days + 1) * DAY)
+    assert (done.sessions_deleted, done.user_tokens_deleted) == (152, 2)
+    assert done.counts()["sessions_deleted"] == 152
+    assert done.counts()["user_tokens_deleted"] == 2
+    async with factory() as session:
+        assert set(await session.scalars(select(RefreshToken.id))) == {live_id, later_id}
+        assert list(await session.scalars(select(UserToken.expires_at))) == [T0 + 40 * DAY]
+    again = await run(runtime, T0 + (days + 1) * DAY)
+    assert (again.sessions_deleted, again.user_tokens_deleted) == (0, 0)
+    assert (await run(runtime, T0 + (days + 11) * DAY)).sessions_deleted == 1

@@ -23,6 +23,10 @@ Data classes and their retention:
 - **Audit events** after ``privacy.audit_retention_days`` (deleted, oldest first, by
   ``ix_audit_events_created_at``).
 - **Outbound mails** sent or given up after ``privacy.mail_retention_days``.
+- **Sessions and e-mailed tokens**: refresh tokens (``refresh_tokens``, with the IP
+  address and browser of the session) that expired, were revoked or were used, and
+  e-mailed tokens (``user_tokens``) that expired or were used, more than
+  ``privacy.session_retention_days`` ago.
 - **Deleted accounts**: a user whose ``deleted_at`` is older than
   ``privacy.deleted_account_days`` is deleted (its rows cascade: memberships, sessions,
   tokens, consents, recovery codes, exports). The erasure itself (which replaces the
@@ -49,7 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.accounts import export as account_exports
 from echo_ai.accounts.models import DataExport, ExportStatus
-from echo_ai.auth.models import User
+from echo_ai.auth.models import RefreshToken, User, UserToken
 from echo_ai.billing.plans import PlanName, local_plan, plan_in_force
 from echo_ai.config import Settings
 from echo_ai.db import rows_changed, transaction
@@ -77,6 +81,10 @@ class RetentionReport:
     error_texts_cleared: int = 0
     audit_events_deleted: int = 0
     mails_deleted: int = 0
+    sessions_deleted: int = 0
+    """Refresh-token rows (a session's IP and browser)."""
+    user_tokens_deleted: int = 0
+    """E-mailed tokens (confirmation, password reset, address change)."""
     accounts_purged: int = 0
     exports_expired: int = 0
     transactions: int = 0
@@ -90,6 +98,8 @@ class RetentionReport:
             "error_texts_cleared": self.error_texts_cleared,
             "audit_events_deleted": self.audit_events_deleted,
             "mails_deleted": self.mails_deleted,
+            "sessions_deleted": self.sessions_deleted,
+            "user_tokens_deleted": self.user_tokens_deleted,
             "accounts_purged": self.accounts_purged,
             "exports_expired": self.exports_expired,
         }
@@ -147,6 +157,9 @@ async def apply(
         pass_, cutoff=now - timedelta(days=settings.privacy.audit_retention_days)
     )
     await _delete_mails(pass_, cutoff=now - timedelta(days=settings.privacy.mail_retention_days))
+    await _delete_tokens(
+        pass_, cutoff=now - timedelta(days=settings.privacy.session_retention_days)
+    )
     exports = (data_dir or settings.data_dir) / EXPORTS_FOLDER
     await _purge_deleted_accounts(
         pass_, cutoff=now - timedelta(days=settings.privacy.deleted_account_days), folder=exports
@@ -333,7 +346,7 @@ async def _delete_oldest(
     pass_: _Pass,
     *,
     ids_query: Select[uuid.UUID],
-    model: type[AuditEvent] | type[OutboundMail],
+    model: type[AuditEvent] | type[OutboundMail] | type[RefreshToken] | type[UserToken],
 ) -> int:
     """Delete the rows ``ids_query`` selects, ``pass_.rows`` per transaction."""
     done = 0
@@ -371,6 +384,29 @@ async def _delete_mails(pass_: _Pass, *, cutoff: datetime) -> None:
             OutboundMail.created_at < cutoff,
         ),
         model=OutboundMail,
+    )
+
+
+async def _delete_tokens(pass_: _Pass, *, cutoff: datetime) -> None:
+    """Refresh tokens that expired, were revoked or were used before ``cutoff``, and
+    e-mailed tokens that expired or were used before it."""
+    pass_.report.sessions_deleted += await _delete_oldest(
+        pass_,
+        ids_query=select(RefreshToken.id).where(
+            or_(
+                RefreshToken.expires_at < cutoff,
+                RefreshToken.revoked_at < cutoff,
+                RefreshToken.used_at < cutoff,
+            )
+        ),
+        model=RefreshToken,
+    )
+    pass_.report.user_tokens_deleted += await _delete_oldest(
+        pass_,
+        ids_query=select(UserToken.id).where(
+            or_(UserToken.expires_at < cutoff, UserToken.used_at < cutoff)
+        ),
+        model=UserToken,
     )
 
 
