@@ -246,10 +246,11 @@ async def test_change_notice_mentions_the_change(runtime: Runtime) -> None:
     assert re.search(r"http://127\.0\.0\.1:8000/forgot-password", mail.text_body)
 
 
-async def test_the_daily_task_deletes_outbox_files_past_retention(runtime: Runtime) -> None:
+async def test_the_retention_pass_deletes_outbox_files_past_retention(runtime: Runtime) -> None:
     import os
 
-    from echo_ai.mail.delivery import purge_outbox_folder
+    from echo_ai.accounts import retention
+    from echo_ai.schedules.scheduler import DAILY_TASKS
 
     queued = [await _queue(runtime, to=f"user{n}@example.com") for n in range(2)]
     await deliver_due(runtime.session_factory, runtime.settings, NOW)
@@ -259,10 +260,16 @@ async def test_the_daily_task_deletes_outbox_files_past_retention(runtime: Runti
     written = (NOW - timedelta(days=days, seconds=1)).timestamp()
     os.utime(old, (written, written))
     os.utime(recent, (NOW.timestamp(), NOW.timestamp()))
-    await purge_outbox_folder(runtime.session_factory, NOW, runtime.settings)
+    dry = await retention.apply(
+        runtime.session_factory, now=NOW, settings=runtime.settings, dry_run=True
+    )
+    assert dry.outbox_files_deleted == 1 and len(list(folder.iterdir())) == 2
+    done = await retention.apply(runtime.session_factory, now=NOW, settings=runtime.settings)
+    assert done.counts()["outbox_files_deleted"] == 1
     assert [path.name for path in folder.iterdir()] == [recent.name]
-    scheduler = Scheduler.of(runtime)
-    assert "outbox folder retention" in (await scheduler.tick(now=NOW)).daily
+    # One daily pass does it: no separate task.
+    assert [task.name for task in DAILY_TASKS if "outbox" in task.name] == []
+    assert "retention" in (await Scheduler.of(runtime).tick(now=NOW)).daily
 
 
 async def test_forgetting_an_address_deletes_its_mails_and_files(runtime: Runtime) -> None:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from echo_ai.accounts import export as account_exports
 from echo_ai.accounts import retention
 from echo_ai.accounts.models import DataExport, ExportStatus
 from echo_ai.auth.models import RefreshToken, User, UserToken
@@ -380,7 +381,9 @@ async def test_the_scheduler_runs_retention_once_a_day(
 
 
 def test_exports_folder_is_in_the_data_directory(settings: Settings) -> None:
-    assert settings.data_dir / retention.EXPORTS_FOLDER == Path(settings.data_dir, "exports")
+    assert account_exports.exports_directory(settings.data_dir) == Path(
+        settings.data_dir, "exports"
+    )
 
 
 async def test_old_sessions_and_mailed_tokens_are_deleted_in_bounded_batches(

@@ -92,7 +92,7 @@ def exports_directory(data_dir: Path) -> Path:
 def file_of(data_dir: Path, export: DataExport) -> Path | None:
     if export.file_name is None:
         return None
-    return exports_directory(data_dir) / export.file_name
+    return exports_directory(data_dir) / Path(export.file_name).name
 
 
 async def request(

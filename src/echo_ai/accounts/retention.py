@@ -22,7 +22,9 @@ Data classes and their retention:
   after ``privacy.error_retention_days``, found the same way.
 - **Audit events** after ``privacy.audit_retention_days`` (deleted, oldest first, by
   ``ix_audit_events_created_at``).
-- **Outbound mails** sent or given up after ``privacy.mail_retention_days``.
+- **Outbound mails** sent or given up after ``privacy.mail_retention_days``, and the
+  ``.eml`` files of the outbox folder (``<data_dir>/outbox``, mails written there without
+  an SMTP server) last written longer ago than that.
 - **Sessions and e-mailed tokens**: refresh tokens (``refresh_tokens``, with the IP
   address and browser of the session) that expired, were revoked or were used, and
   e-mailed tokens (``user_tokens``) that expired or were used, more than
@@ -33,7 +35,8 @@ Data classes and their retention:
   e-mail by a pseudonym and revokes everything at once) happens when the user deletes the
   account; this is the later purge of what was left.
 - **Data exports** whose download link expired: the ZIP is deleted from
-  ``<data_dir>/exports`` and the row marked ``expired``.
+  ``<data_dir>/exports`` (:func:`echo_ai.accounts.export.exports_directory`) and the row
+  marked ``expired``.
 
 The scheduler runs a pass daily (:func:`daily_task`), ``echo-ai retention run`` on demand.
 """
@@ -57,6 +60,7 @@ from echo_ai.auth.models import RefreshToken, User, UserToken
 from echo_ai.billing.plans import PlanName, local_plan, plan_in_force
 from echo_ai.config import Settings
 from echo_ai.db import rows_changed, transaction
+from echo_ai.mail import sender
 from echo_ai.mail.models import MailStatus, OutboundMail
 from echo_ai.observability import metrics
 from echo_ai.privacy.models import AuditEvent
@@ -65,9 +69,6 @@ from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID
 from echo_ai.workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
-
-EXPORTS_FOLDER = "exports"
-"""The folder of the data directory the data exports' ZIP files are kept in."""
 
 _IN_CHUNK = 500
 """Ids per ``IN (...)`` list when reading (bounded statements on both backends)."""
@@ -81,6 +82,8 @@ class RetentionReport:
     error_texts_cleared: int = 0
     audit_events_deleted: int = 0
     mails_deleted: int = 0
+    outbox_files_deleted: int = 0
+    """``.eml`` files of the outbox folder."""
     sessions_deleted: int = 0
     """Refresh-token rows (a session's IP and browser)."""
     user_tokens_deleted: int = 0
@@ -98,6 +101,7 @@ class RetentionReport:
             "error_texts_cleared": self.error_texts_cleared,
             "audit_events_deleted": self.audit_events_deleted,
             "mails_deleted": self.mails_deleted,
+            "outbox_files_deleted": self.outbox_files_deleted,
             "sessions_deleted": self.sessions_deleted,
             "user_tokens_deleted": self.user_tokens_deleted,
             "accounts_purged": self.accounts_purged,
@@ -156,15 +160,19 @@ async def apply(
     await _delete_audit_events(
         pass_, cutoff=now - timedelta(days=settings.privacy.audit_retention_days)
     )
-    await _delete_mails(pass_, cutoff=now - timedelta(days=settings.privacy.mail_retention_days))
+    data_dir = data_dir or settings.data_dir
+    mail_cutoff = now - timedelta(days=settings.privacy.mail_retention_days)
+    await _delete_mails(pass_, cutoff=mail_cutoff)
+    report.outbox_files_deleted += sender.purge_outbox(
+        sender.outbox_folder(data_dir), older_than=mail_cutoff, dry_run=dry_run
+    )
     await _delete_tokens(
         pass_, cutoff=now - timedelta(days=settings.privacy.session_retention_days)
     )
-    exports = (data_dir or settings.data_dir) / EXPORTS_FOLDER
     await _purge_deleted_accounts(
-        pass_, cutoff=now - timedelta(days=settings.privacy.deleted_account_days), folder=exports
+        pass_, cutoff=now - timedelta(days=settings.privacy.deleted_account_days), data_dir=data_dir
     )
-    await _expire_exports(pass_, now=now, data_dir=data_dir or settings.data_dir)
+    await _expire_exports(pass_, now=now, data_dir=data_dir)
     return report
 
 
@@ -410,9 +418,9 @@ async def _delete_tokens(pass_: _Pass, *, cutoff: datetime) -> None:
     )
 
 
-async def _purge_deleted_accounts(pass_: _Pass, *, cutoff: datetime, folder: Path) -> None:
+async def _purge_deleted_accounts(pass_: _Pass, *, cutoff: datetime, data_dir: Path) -> None:
     """Delete the users deleted before ``cutoff`` (their dependent rows cascade) and the
-    files of their data exports in ``folder``."""
+    files of their data exports (:func:`echo_ai.accounts.export.delete_file`)."""
     async with pass_.session_factory() as session:
         users = list(
             await session.scalars(
@@ -427,14 +435,13 @@ async def _purge_deleted_accounts(pass_: _Pass, *, cutoff: datetime, folder: Pat
         async with pass_.session_factory() as session:
             files = list(
                 await session.scalars(
-                    select(DataExport.file_name).where(
+                    select(DataExport).where(
                         DataExport.user_id.in_(piece), DataExport.file_name.is_not(None)
                     )
                 )
             )
-        for file_name in files:
-            if file_name:
-                (folder / Path(file_name).name).unlink(missing_ok=True)
+        for export in files:
+            account_exports.delete_file(data_dir, export)
         pass_.report.accounts_purged += await pass_.write(
             delete(User).where(
                 User.id.in_(piece), User.deleted_at.is_not(None), User.deleted_at < cutoff

@@ -30,8 +30,9 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Redact raw answers and reasoning past their workspace's retention, clear old error
-    texts, delete old audit events and mails, purge deleted accounts and expired data
-    exports, in bounded batches (the scheduler does this once a day)."""
+    texts, delete old audit events, mails, outbox files, sessions and e-mailed tokens, purge
+    deleted accounts and expired data exports, in bounded batches (the scheduler does this
+    once a day)."""
     from echo_ai.accounts import retention
     from echo_ai.cli import flows
     from echo_ai.config import get_settings

@@ -222,16 +222,3 @@ class MailLoop:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-
-
-async def purge_outbox_folder(
-    session_factory: async_sessionmaker[AsyncSession], now: datetime, settings: Settings
-) -> None:
-    """The scheduler's daily step: delete the ``.eml`` files of the outbox folder written
-    more than ``privacy.mail_retention_days`` before ``now`` (as the queue's rows are)."""
-    removed = sender.purge_outbox(
-        sender.outbox_dir(settings),
-        older_than=now - timedelta(days=settings.privacy.mail_retention_days),
-    )
-    if removed:
-        log.info("outbox folder: %d mail file(s) past retention deleted", removed)

@@ -107,8 +107,9 @@ async def send(letter: Letter, settings: Settings) -> None:
         write_outbox(message, letter, outbox_dir(settings))
 
 
-def purge_outbox(directory: Path, *, older_than: datetime) -> int:
-    """Delete the outbox's ``.eml`` files last written before ``older_than``; how many."""
+def purge_outbox(directory: Path, *, older_than: datetime, dry_run: bool = False) -> int:
+    """Delete the outbox's ``.eml`` files last written before ``older_than`` (``dry_run``:
+    only count them); how many."""
     if not directory.is_dir():
         return 0
     cutoff = older_than.timestamp()
@@ -116,7 +117,8 @@ def purge_outbox(directory: Path, *, older_than: datetime) -> int:
     for path in directory.glob("*.eml"):
         try:
             if path.stat().st_mtime < cutoff:
-                path.unlink()
+                if not dry_run:
+                    path.unlink()
                 removed += 1
         except FileNotFoundError:
             continue  # another process deleted it

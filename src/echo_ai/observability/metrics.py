@@ -112,8 +112,8 @@ BUDGET_ALERTS = Counter(
 RETENTION_ROWS = Counter(
     "retention_rows",
     "Rows the retention task redacted or deleted, by data class (answers_redacted, "
-    "error_texts_cleared, audit_events_deleted, mails_deleted, sessions_deleted, "
-    "user_tokens_deleted, accounts_purged, exports_expired).",
+    "error_texts_cleared, audit_events_deleted, mails_deleted, outbox_files_deleted, "
+    "sessions_deleted, user_tokens_deleted, accounts_purged, exports_expired).",
     ["data_class"],
     registry=REGISTRY,
 )

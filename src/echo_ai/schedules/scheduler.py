@@ -50,7 +50,7 @@ from echo_ai.db import rows_changed, transaction, utcnow
 from echo_ai.execution.executor import Executor
 from echo_ai.execution.lease_keeper import LeaseKeeper
 from echo_ai.execution.runtime import Runtime
-from echo_ai.mail.delivery import deliver_on_tick, purge_outbox_folder
+from echo_ai.mail.delivery import deliver_on_tick
 from echo_ai.metering.units import month_of
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
@@ -314,7 +314,6 @@ class DailyTask:
 DAILY_TASKS: tuple[DailyTask, ...] = (
     DailyTask("subscription grace periods", downgrade_lapsed_subscriptions),
     DailyTask("usage reconciliation", reconcile_usage),
-    DailyTask("outbox folder retention", purge_outbox_folder),
     DailyTask("retention", retention.daily_task),
 )
 """What :meth:`Scheduler.tick` runs on the first tick of each UTC day, in this order."""
