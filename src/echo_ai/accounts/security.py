@@ -147,12 +147,17 @@ async def regenerate_recovery_codes(
 async def set_workspace_requirement(
     session: AsyncSession, workspace: Workspace, user: User, required: bool, *, actor: Actor
 ) -> None:
-    """An owner requires (or stops requiring) 2FA of the workspace's members. Requiring it
-    needs 2FA on the owner's own account, so that nobody locks themselves out."""
-    if required and not twofactor.enabled(user):
-        raise Conflict("turn on two-factor authentication for your own account first")
+    """An owner requires (or stops requiring) 2FA of the workspace's members. Any change
+    needs 2FA on the acting owner's own account: requiring it, so that nobody locks
+    themselves out; lifting it, so that a co-owner without 2FA cannot switch the
+    requirement off to get around it."""
     if workspace.require_2fa == required:
         return
+    if not twofactor.enabled(user):
+        raise Conflict(
+            "turn on two-factor authentication for your own account first: only an owner"
+            " with two-factor authentication can change this requirement"
+        )
     workspace.require_2fa = required
     await session.flush()
     await audit.record(

@@ -403,7 +403,7 @@ async def set_workspace_security(
 ) -> WorkspaceSecurity:
     """Owners only: require two-factor authentication of every member of the current
     workspace (members without it get 403 ``two_factor_required`` on its API and pages;
-    API keys keep working). Requiring it needs 2FA on your own account (409)."""
+    API keys keep working). Any change needs 2FA on your own account (409)."""
     if principal.role != Role.OWNER or principal.user is None:
         raise Forbidden("only the workspace's owners can change this")
     workspace = await session.get(Workspace, principal.workspace_id)

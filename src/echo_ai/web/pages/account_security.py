@@ -2,7 +2,7 @@
 account (two-factor authentication with a QR code drawn here, recovery codes shown
 once, the marketing opt-in and consent history, the workspace's 2FA requirement for its
 owners) and their sessions with revocation. These pages stay reachable without 2FA in a
-workspace that requires it (:data:`echo_ai.web.viewer.ACCOUNT_PATHS`)."""
+workspace that requires it (:func:`echo_ai.web.viewer.is_account_path`)."""
 
 from __future__ import annotations
 
