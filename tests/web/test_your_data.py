@@ -102,3 +102,24 @@ async def test_pages_of_answers_shown_are_recorded(
         )
     assert read.details == {"rows": 6} and read.target_id == experiment_id
     assert read.actor_user_id is not None and read.ip
+
+
+async def test_guessing_the_password_on_the_deletion_form_is_audited_and_limited(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    await sign_up(client, "ada@example.com")
+    for _ in range(5):
+        wrong = await post_form(
+            client, "/settings/data/delete", {"password": "nope"}, token_from="/settings/data"
+        )
+        assert wrong.status_code == 422 and "the password is wrong" in wrong.text
+    limited = await post_form(
+        client, "/settings/data/delete", {"password": PASSWORD}, token_from="/settings/data"
+    )
+    assert limited.status_code == 429 and "too many requests" in text_of(limited.text)
+    assert (await client.get("/settings/data", headers=HTML)).status_code == 200  # still here
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        failed = await session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "auth.confirmation_failed")
+        )
+        assert len(list(failed)) == 5

@@ -34,6 +34,17 @@ PASSWORD_RESETS_PER_IP = "10/hour"
 PASSWORD_RESETS_PER_ADDRESS = "5/hour"
 """Reset mails one address may be sent (whoever asks), so that it cannot be flooded."""
 VERIFICATION_MAILS_PER_USER = "5/hour"
+CONFIRMATIONS_PER_USER = "5/hour"
+"""Confirmations by password (and 2FA code) of one account's sensitive changes: turning
+2FA off, new recovery codes, deleting the account (API and pages counted together), so
+that a stolen session cannot guess the password or a code."""
+
+
+async def count_confirmation(limiter: RateLimiter, user: User) -> None:
+    """Count an attempt to confirm a sensitive change by password (and code), before the
+    password is checked: :class:`~echo_ai.security.rate_limit.RateLimited` past
+    :data:`CONFIRMATIONS_PER_USER`."""
+    await enforce_rate_limit(limiter, str(user.id), CONFIRMATIONS_PER_USER, name="confirmation")
 
 
 async def create_workspace(

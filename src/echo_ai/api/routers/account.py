@@ -18,7 +18,10 @@ from echo_ai.accounts.schemas import (
 )
 from echo_ai.api.auth import CurrentUser, PrincipalActor
 from echo_ai.api.deps import SessionDep, StateDep
-from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
+from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses, refusal_kept
+from echo_ai.api.limits import count_confirmation
+from echo_ai.errors import AppError
+from echo_ai.security.rate_limit import RateLimiterDep
 from echo_ai.text import SingleLine
 
 router = APIRouter(tags=["accounts"], responses=error_responses(422))
@@ -113,7 +116,7 @@ async def deletion_preview(user: CurrentUser, session: SessionDep) -> DeletionPr
 @router.delete(
     "/v1/account",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(*BODY_ERRORS, *AUTH_ERRORS, 409),
+    responses=error_responses(*BODY_ERRORS, *AUTH_ERRORS, 409, 429),
 )
 async def delete_account(
     data: AccountDeletion,
@@ -121,17 +124,22 @@ async def delete_account(
     session: SessionDep,
     state: StateDep,
     actor: PrincipalActor,
+    limiter: RateLimiterDep,
 ) -> Response:
     """Delete your account, confirmed by your password (and a 2FA code when 2FA is on).
     The workspaces you own alone go with it; your sign-ins, tokens and API keys stop
     working at once. 409 names a workspace that needs another owner first."""
-    await erasure.erase_confirmed(
-        session,
-        user,
-        password=data.password,
-        code=data.code,
-        keys=state.keys,
-        data_dir=state.settings.data_dir,
-        actor=actor,
-    )
+    await count_confirmation(limiter, user)
+    try:
+        await erasure.erase_confirmed(
+            session,
+            user,
+            password=data.password,
+            code=data.code,
+            keys=state.keys,
+            data_dir=state.settings.data_dir,
+            actor=actor,
+        )
+    except AppError as refused:
+        return refusal_kept(refused)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

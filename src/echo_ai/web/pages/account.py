@@ -17,8 +17,10 @@ from fastapi.responses import FileResponse
 from echo_ai.accounts import erasure
 from echo_ai.accounts import export as exports
 from echo_ai.api.deps import SessionDep, StateDep
+from echo_ai.api.limits import count_confirmation
 from echo_ai.api.session import clear_session_cookies
 from echo_ai.errors import AppError
+from echo_ai.security.rate_limit import RateLimiterDep
 from echo_ai.web.forms import form_fields
 from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import CurrentViewer, Viewer
@@ -95,11 +97,16 @@ async def download_own_export(
 
 @router.post("/settings/data/delete")
 async def delete_account(
-    request: Request, viewer: CurrentViewer, session: SessionDep, state: StateDep
+    request: Request,
+    viewer: CurrentViewer,
+    session: SessionDep,
+    state: StateDep,
+    limiter: RateLimiterDep,
 ) -> Response:
     """Delete the account after its password (and 2FA code); then signed out."""
     fields = await form_fields(request)
     try:
+        await count_confirmation(limiter, viewer.user)
         await erasure.erase_confirmed(
             session,
             viewer.user,
@@ -110,11 +117,17 @@ async def delete_account(
             actor=viewer.actor,
         )
     except AppError as refused:
-        if refused.status_code not in (401, 403, 409):
+        if refused.status_code not in (401, 403, 409, 429):
             raise
-        # Refused before anything was written (password, 2FA code, a blocking workspace).
+        # Refused before anything but the failure's audit event was written (password,
+        # 2FA code, a blocking workspace, too many attempts).
         return await _page(
-            request, viewer, session, state, status_code=422, delete_error=refused.message
+            request,
+            viewer,
+            session,
+            state,
+            status_code=429 if refused.status_code == 429 else 422,
+            delete_error=refused.message,
         )
     response = see_other(request, "/login")
     clear_session_cookies(response, state.settings)
