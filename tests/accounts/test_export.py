@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 
 from echo_ai.accounts import export as exports
 from echo_ai.accounts.models import DataExport, ExportStatus
+from echo_ai.auth.models import User
 from echo_ai.config import Settings
 from echo_ai.db import transaction, utcnow
 from echo_ai.privacy.audit import Actor
@@ -277,3 +278,40 @@ async def test_bulk_reads_of_answers_are_recorded(
     assert exported.details == {"format": "csv", "rows": 7}
     assert exported.user_agent == "export-test/1.0" and exported.ip
     assert ExportStatus.READY  # the enum is importable from the models
+
+
+async def _preparing(app: FastAPI, email: str) -> uuid.UUID:
+    """An export of ``email`` stuck in ``preparing`` (as while its job runs); its id."""
+    async with transaction(app_runtime(app).session_factory) as session:
+        user_id = await session.scalar(select(User.id).where(User.email == email))
+        assert user_id is not None
+        now = utcnow()
+        export = DataExport(
+            user_id=user_id,
+            status=ExportStatus.PREPARING,
+            token_hash=uuid.uuid4().hex * 2,
+            created_at=now,
+            expires_at=now + timedelta(hours=24),
+        )
+        session.add(export)
+        await session.flush()
+        return export.id
+
+
+async def test_one_export_at_a_time_and_a_few_a_day(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    ada = await register_and_login(client, "ada@example.com")
+    stuck = await _preparing(started_app, "ada@example.com")
+    refused = await client.post("/v1/account/export", headers=ada)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "export_in_progress"
+    assert "still being prepared" in refused.json()["error"]["message"]
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        await session.execute(
+            update(DataExport).where(DataExport.id == stuck).values(status=ExportStatus.FAILED)
+        )
+    for _ in range(4):  # with the refused one: 5 asked for today
+        await _ready(client, ada)
+    limited = await client.post("/v1/account/export", headers=ada)
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"

@@ -123,3 +123,15 @@ async def test_guessing_the_password_on_the_deletion_form_is_audited_and_limited
             select(AuditEvent).where(AuditEvent.action == "auth.confirmation_failed")
         )
         assert len(list(failed)) == 5
+
+
+async def test_the_export_form_refuses_a_second_export_while_one_is_prepared(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    from tests.accounts.test_export import _preparing
+
+    await sign_up(client, "ada@example.com")
+    await _preparing(started_app, "ada@example.com")
+    refused = await post_form(client, "/settings/data/export", token_from="/settings/data")
+    assert refused.status_code == 409
+    assert "still being prepared" in text_of(refused.text)

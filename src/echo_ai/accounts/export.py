@@ -74,6 +74,16 @@ class ExportNotReady(Conflict):
     code = "export_not_ready"
 
 
+class ExportInProgress(Conflict):
+    code = "export_in_progress"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "an export of your data is still being prepared: wait until it is ready"
+            " (or has failed) before asking for another"
+        )
+
+
 @dataclass(frozen=True)
 class RequestedExport:
     export: DataExport
@@ -106,8 +116,16 @@ async def request(
     now: datetime | None = None,
 ) -> RequestedExport:
     """Ask for an export of everything about ``user``: stored as ``preparing``, audited,
-    and prepared in the background once the caller's transaction commits."""
+    and prepared in the background once the caller's transaction commits.
+    :class:`ExportInProgress` (409) while another of theirs is still being prepared."""
     now = now or utcnow()
+    preparing = await session.scalar(
+        select(DataExport.id)
+        .where(DataExport.user_id == user.id, DataExport.status == ExportStatus.PREPARING)
+        .limit(1)
+    )
+    if preparing is not None:
+        raise ExportInProgress()
     token = secrets.token_urlsafe(32)
     export = DataExport(
         user_id=user.id,

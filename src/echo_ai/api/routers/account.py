@@ -19,7 +19,7 @@ from echo_ai.accounts.schemas import (
 from echo_ai.api.auth import CurrentUser, PrincipalActor
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses, refusal_kept
-from echo_ai.api.limits import count_confirmation
+from echo_ai.api.limits import count_confirmation, count_export
 from echo_ai.errors import AppError
 from echo_ai.security.rate_limit import RateLimiterDep
 from echo_ai.text import SingleLine
@@ -31,15 +31,22 @@ router = APIRouter(tags=["accounts"], responses=error_responses(422))
     "/v1/account/export",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExportRequested,
-    responses=error_responses(*AUTH_ERRORS),
+    responses=error_responses(*AUTH_ERRORS, 409, 429),
 )
 async def request_export(
-    request: Request, user: CurrentUser, session: SessionDep, state: StateDep, actor: PrincipalActor
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    actor: PrincipalActor,
+    limiter: RateLimiterDep,
 ) -> ExportRequested:
     """Ask for a ZIP of everything about you (account, memberships, consents, sessions,
     your audit events, the workspaces you own with their experiments and answers). It is
     prepared in the background: poll ``GET /v1/account/exports/{id}``; the download link
-    in this answer works once it is ready, for ``privacy.export_link_hours``."""
+    in this answer works once it is ready, for ``privacy.export_link_hours``. 409 while
+    another of your exports is still being prepared; at most 5 a day (429)."""
+    await count_export(limiter, user)
     requested = await exports.request(
         session,
         user,

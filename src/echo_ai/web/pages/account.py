@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse
 from echo_ai.accounts import erasure
 from echo_ai.accounts import export as exports
 from echo_ai.api.deps import SessionDep, StateDep
-from echo_ai.api.limits import count_confirmation
+from echo_ai.api.limits import count_confirmation, count_export
 from echo_ai.api.session import clear_session_cookies
 from echo_ai.errors import AppError
 from echo_ai.security.rate_limit import RateLimiterDep
@@ -65,16 +65,33 @@ async def your_data(
 
 @router.post("/settings/data/export")
 async def prepare_export(
-    request: Request, viewer: CurrentViewer, session: SessionDep, state: StateDep
+    request: Request,
+    viewer: CurrentViewer,
+    session: SessionDep,
+    state: StateDep,
+    limiter: RateLimiterDep,
 ) -> Response:
-    await exports.request(
-        session,
-        viewer.user,
-        session_factory=state.runtime.session_factory,
-        data_dir=state.settings.data_dir,
-        link_hours=state.settings.privacy.export_link_hours,
-        actor=viewer.actor,
-    )
+    try:
+        await count_export(limiter, viewer.user)
+        await exports.request(
+            session,
+            viewer.user,
+            session_factory=state.runtime.session_factory,
+            data_dir=state.settings.data_dir,
+            link_hours=state.settings.privacy.export_link_hours,
+            actor=viewer.actor,
+        )
+    except AppError as refused:
+        if refused.status_code not in (409, 429):
+            raise
+        return await _page(
+            request,
+            viewer,
+            session,
+            state,
+            status_code=refused.status_code,
+            error=refused.message,
+        )
     return see_other(request, "/settings/data?done=export")
 
 
