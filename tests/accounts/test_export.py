@@ -24,8 +24,18 @@ from echo_ai.config import Settings
 from echo_ai.db import transaction, utcnow
 from echo_ai.privacy.audit import Actor
 from echo_ai.privacy.models import AuditEvent
+from echo_ai.workspaces.models import Workspace
 from tests.experiments.test_router import BODY
-from tests.kit import app_runtime, login, register, register_and_login, wait_finished, wait_until
+from tests.kit import (
+    PASSWORD,
+    app_runtime,
+    create_team,
+    login,
+    register,
+    register_and_login,
+    wait_finished,
+    wait_until,
+)
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -315,3 +325,30 @@ async def test_one_export_at_a_time_and_a_few_a_day(
         await _ready(client, ada)
     limited = await client.post("/v1/account/export", headers=ada)
     assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
+
+
+async def test_a_member_blocked_by_a_2fa_requirement_still_exports_and_deletes(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    team = await create_team(client, ["member"])
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        await session.execute(
+            update(Workspace)
+            .where(Workspace.id == uuid.UUID(team.workspace_id))
+            .values(require_2fa=True)
+        )
+    member = team.as_["member"]  # with the team's X-Workspace-ID
+    blocked = await client.get("/v1/members", headers=member)
+    assert blocked.status_code == 403
+    assert blocked.json()["error"]["code"] == "two_factor_required"
+    asked = await client.post("/v1/account/export", headers=member)
+    assert asked.status_code == 202, asked.text
+    listed = await client.get("/v1/account/exports", headers=member)
+    assert listed.status_code == 200 and len(listed.json()) == 1
+    one = await client.get(f"/v1/account/exports/{asked.json()['id']}", headers=member)
+    assert one.status_code == 200
+    assert (await client.get("/v1/account/deletion", headers=member)).status_code == 200
+    deleted = await client.request(
+        "DELETE", "/v1/account", headers=member, json={"password": PASSWORD}
+    )
+    assert deleted.status_code == 204, deleted.text

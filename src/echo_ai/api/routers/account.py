@@ -16,7 +16,7 @@ from echo_ai.accounts.schemas import (
     ExportOut,
     ExportRequested,
 )
-from echo_ai.api.auth import CurrentUser, PrincipalActor
+from echo_ai.api.auth import AccountActor, AccountUser
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses, refusal_kept
 from echo_ai.api.limits import count_confirmation, count_export
@@ -35,10 +35,10 @@ router = APIRouter(tags=["accounts"], responses=error_responses(422))
 )
 async def request_export(
     request: Request,
-    user: CurrentUser,
+    user: AccountUser,
     session: SessionDep,
     state: StateDep,
-    actor: PrincipalActor,
+    actor: AccountActor,
     limiter: RateLimiterDep,
 ) -> ExportRequested:
     """Ask for a ZIP of everything about you (account, memberships, consents, sessions,
@@ -65,7 +65,7 @@ async def request_export(
 @router.get(
     "/v1/account/exports", response_model=list[ExportOut], responses=error_responses(*AUTH_ERRORS)
 )
-async def list_exports(user: CurrentUser, session: SessionDep) -> list[ExportOut]:
+async def list_exports(user: AccountUser, session: SessionDep) -> list[ExportOut]:
     """Your exports, newest first."""
     return [ExportOut.of(e) for e in await exports.list_exports(session, user.id)]
 
@@ -75,7 +75,7 @@ async def list_exports(user: CurrentUser, session: SessionDep) -> list[ExportOut
     response_model=ExportOut,
     responses=error_responses(*AUTH_ERRORS),
 )
-async def get_export(export_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> ExportOut:
+async def get_export(export_id: uuid.UUID, user: AccountUser, session: SessionDep) -> ExportOut:
     return ExportOut.of(await exports.get(session, user.id, export_id))
 
 
@@ -94,10 +94,10 @@ async def download_export(
         Annotated[str, SingleLine(min_length=1, max_length=200)],
         Query(description="The token of the download link"),
     ],
-    user: CurrentUser,
+    user: AccountUser,
     session: SessionDep,
     state: StateDep,
-    actor: PrincipalActor,
+    actor: AccountActor,
 ) -> FileResponse:
     """The export's ZIP, with the link's token, for the user who asked (audited). 410
     once the link has expired; 409 while it is being prepared."""
@@ -114,7 +114,7 @@ async def download_export(
     response_model=DeletionPreviewOut,
     responses=error_responses(*AUTH_ERRORS),
 )
-async def deletion_preview(user: CurrentUser, session: SessionDep) -> DeletionPreviewOut:
+async def deletion_preview(user: AccountUser, session: SessionDep) -> DeletionPreviewOut:
     """What deleting your account takes with it (the workspaces you own alone) and what
     blocks it (a workspace with other members where you are the only owner)."""
     return DeletionPreviewOut.of(await erasure.preview(session, user))
@@ -127,10 +127,10 @@ async def deletion_preview(user: CurrentUser, session: SessionDep) -> DeletionPr
 )
 async def delete_account(
     data: AccountDeletion,
-    user: CurrentUser,
+    user: AccountUser,
     session: SessionDep,
     state: StateDep,
-    actor: PrincipalActor,
+    actor: AccountActor,
     limiter: RateLimiterDep,
 ) -> Response:
     """Delete your account, confirmed by your password (and a 2FA code when 2FA is on).
