@@ -24,6 +24,7 @@ from echo_ai.config import Settings
 from echo_ai.db import transaction, utcnow
 from echo_ai.privacy.audit import Actor
 from echo_ai.privacy.models import AuditEvent
+from echo_ai.security.refresh import hash_token
 from echo_ai.workspaces.models import Workspace
 from tests.experiments.test_router import BODY
 from tests.kit import (
@@ -352,3 +353,15 @@ async def test_a_member_blocked_by_a_2fa_requirement_still_exports_and_deletes(
         "DELETE", "/v1/account", headers=member, json={"password": PASSWORD}
     )
     assert deleted.status_code == 204, deleted.text
+
+
+async def test_the_link_token_is_stored_hashed_like_every_other_token(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    ada = await register_and_login(client, "ada@example.com")
+    body = await _ready(client, ada)
+    token = httpx.URL(body["download_url"]).params["token"]
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        export = await session.get(DataExport, uuid.UUID(body["id"]))
+        assert export is not None
+        assert export.token_hash == hash_token(token) and token not in export.token_hash
