@@ -18,6 +18,7 @@ from echo_ai.auth.models import User
 from echo_ai.db import Base, transaction, utcnow
 from echo_ai.mail import sender
 from echo_ai.mail.models import OutboundMail
+from echo_ai.privacy.audit import Actor
 from echo_ai.privacy.models import AuditEvent
 from echo_ai.runs.models import Experiment
 from echo_ai.workspaces.models import Membership, Workspace
@@ -250,3 +251,58 @@ async def test_mails_to_others_that_name_the_user_are_deleted_with_their_files(
         assert await session.get(OutboundMail, to_carol[0].id) is None
     for variant in (email, "ADMIN@example.com"):
         assert await search_database(started_app, variant) == [], variant
+
+
+async def _with_2fa(app: FastAPI, email: str) -> list[str]:
+    """Turn 2FA on for ``email`` directly; its recovery codes."""
+    keys = app.state.service.keys
+    async with transaction(app_runtime(app).session_factory) as session:
+        user = await session.scalar(select(User).where(User.email == email))
+        assert user is not None
+        enrolment = twofactor.begin(user, keys)
+        now = utcnow()
+        return await twofactor.confirm(
+            session, user, pyotp.TOTP(enrolment.secret).at(now), keys=keys, now=now
+        )
+
+
+async def test_a_blocked_deletion_does_not_use_up_a_recovery_code(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    await create_team(client, ["viewer"])
+    codes = await _with_2fa(started_app, "owner@example.com")
+    runtime = app_runtime(started_app)
+    async with transaction(runtime.session_factory) as session:
+        user = await session.scalar(select(User).where(User.email == "owner@example.com"))
+        assert user is not None
+        with pytest.raises(erasure.DeletionBlocked):
+            await erasure.erase_confirmed(
+                session,
+                user,
+                password=PASSWORD,
+                code=codes[0],
+                keys=started_app.state.service.keys,
+                data_dir=started_app.state.service.settings.data_dir,
+                actor=Actor(),
+            )
+        # Refused (as the page does, which then commits): the code is still unused.
+        assert await twofactor.recovery_codes_left(session, user) == len(codes)
+
+
+async def test_wrong_confirmations_are_audited_and_limited_per_account(
+    client: httpx.AsyncClient,
+) -> None:
+    ada = await register_and_login(client, "ada@example.com")
+    for _ in range(5):
+        wrong = await _delete(client, ada, password="not my password")
+        assert wrong.status_code == 403, wrong.text
+    limited = await _delete(client, ada)  # even the right password, now
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
+    assert (await client.get("/v1/workspaces", headers=ada)).status_code == 200  # not deleted
+    events = await client.get(
+        "/v1/audit-events", headers=ada, params={"action": "auth.confirmation_failed"}
+    )
+    assert events.status_code == 200, events.text
+    failed = [e for e in events.json()["items"] if e["action"] == "auth.confirmation_failed"]
+    assert len(failed) == 5
+    assert failed[0]["details"] == {"purpose": "delete_account", "reason": "invalid_password"}

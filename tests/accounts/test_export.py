@@ -19,12 +19,24 @@ from sqlalchemy import select, update
 
 from echo_ai.accounts import export as exports
 from echo_ai.accounts.models import DataExport, ExportStatus
+from echo_ai.auth.models import User
 from echo_ai.config import Settings
 from echo_ai.db import transaction, utcnow
 from echo_ai.privacy.audit import Actor
 from echo_ai.privacy.models import AuditEvent
+from echo_ai.security.refresh import hash_token
+from echo_ai.workspaces.models import Workspace
 from tests.experiments.test_router import BODY
-from tests.kit import app_runtime, login, register, register_and_login, wait_finished, wait_until
+from tests.kit import (
+    PASSWORD,
+    app_runtime,
+    create_team,
+    login,
+    register,
+    register_and_login,
+    wait_finished,
+    wait_until,
+)
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -277,3 +289,79 @@ async def test_bulk_reads_of_answers_are_recorded(
     assert exported.details == {"format": "csv", "rows": 7}
     assert exported.user_agent == "export-test/1.0" and exported.ip
     assert ExportStatus.READY  # the enum is importable from the models
+
+
+async def _preparing(app: FastAPI, email: str) -> uuid.UUID:
+    """An export of ``email`` stuck in ``preparing`` (as while its job runs); its id."""
+    async with transaction(app_runtime(app).session_factory) as session:
+        user_id = await session.scalar(select(User.id).where(User.email == email))
+        assert user_id is not None
+        now = utcnow()
+        export = DataExport(
+            user_id=user_id,
+            status=ExportStatus.PREPARING,
+            token_hash=uuid.uuid4().hex * 2,
+            created_at=now,
+            expires_at=now + timedelta(hours=24),
+        )
+        session.add(export)
+        await session.flush()
+        return export.id
+
+
+async def test_one_export_at_a_time_and_a_few_a_day(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    ada = await register_and_login(client, "ada@example.com")
+    stuck = await _preparing(started_app, "ada@example.com")
+    refused = await client.post("/v1/account/export", headers=ada)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "export_in_progress"
+    assert "still being prepared" in refused.json()["error"]["message"]
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        await session.execute(
+            update(DataExport).where(DataExport.id == stuck).values(status=ExportStatus.FAILED)
+        )
+    for _ in range(4):  # with the refused one: 5 asked for today
+        await _ready(client, ada)
+    limited = await client.post("/v1/account/export", headers=ada)
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
+
+
+async def test_a_member_blocked_by_a_2fa_requirement_still_exports_and_deletes(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    team = await create_team(client, ["member"])
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        await session.execute(
+            update(Workspace)
+            .where(Workspace.id == uuid.UUID(team.workspace_id))
+            .values(require_2fa=True)
+        )
+    member = team.as_["member"]  # with the team's X-Workspace-ID
+    blocked = await client.get("/v1/members", headers=member)
+    assert blocked.status_code == 403
+    assert blocked.json()["error"]["code"] == "two_factor_required"
+    asked = await client.post("/v1/account/export", headers=member)
+    assert asked.status_code == 202, asked.text
+    listed = await client.get("/v1/account/exports", headers=member)
+    assert listed.status_code == 200 and len(listed.json()) == 1
+    one = await client.get(f"/v1/account/exports/{asked.json()['id']}", headers=member)
+    assert one.status_code == 200
+    assert (await client.get("/v1/account/deletion", headers=member)).status_code == 200
+    deleted = await client.request(
+        "DELETE", "/v1/account", headers=member, json={"password": PASSWORD}
+    )
+    assert deleted.status_code == 204, deleted.text
+
+
+async def test_the_link_token_is_stored_hashed_like_every_other_token(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    ada = await register_and_login(client, "ada@example.com")
+    body = await _ready(client, ada)
+    token = httpx.URL(body["download_url"]).params["token"]
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        export = await session.get(DataExport, uuid.UUID(body["id"]))
+        assert export is not None
+        assert export.token_hash == hash_token(token) and token not in export.token_hash

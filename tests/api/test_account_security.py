@@ -370,3 +370,29 @@ async def test_marketing_opt_in_and_withdrawal_are_each_recorded(
         assert user is not None and user.marketing_opt_in is True
     actions = await _audit_actions(client, headers)
     assert actions.count("privacy.marketing_consent_changed") == 3
+
+
+async def test_guessing_the_password_or_code_to_turn_2fa_off_is_audited_and_limited(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = await register_and_login(client)
+    _totp, codes = await _enable(client, headers)
+    for _ in range(3):
+        wrong = await client.request(
+            "DELETE", "/v1/account/2fa", headers=headers, json={"password": "guess", "code": "1"}
+        )
+        assert _error(wrong) == (401, "invalid_credentials")
+    for _ in range(2):
+        wrong = await client.post(
+            "/v1/account/2fa/recovery-codes",
+            headers=headers,
+            json={"password": PASSWORD, "code": "nope-nope"},
+        )
+        assert _error(wrong) == (401, "invalid_second_factor")
+    limited = await client.request(
+        "DELETE", "/v1/account/2fa", headers=headers, json={"password": PASSWORD, "code": codes[0]}
+    )
+    assert _error(limited) == (429, "rate_limited")
+    assert (await client.get("/v1/account/2fa", headers=headers)).json()["enabled"] is True
+    actions = await _audit_actions(client, headers)
+    assert actions.count("auth.confirmation_failed") == 5

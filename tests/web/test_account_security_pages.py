@@ -4,6 +4,7 @@ consent interstitial and a workspace's 2FA requirement, as pages (no browser).""
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 
 import httpx
@@ -13,7 +14,8 @@ from sqlalchemy import update
 
 from echo_ai.auth.models import Consent
 from echo_ai.db import transaction, utcnow
-from echo_ai.workspaces.models import Role
+from echo_ai.web.viewer import is_account_path
+from echo_ai.workspaces.models import Role, Workspace
 from tests.kit import PASSWORD, ManualClock, app_runtime, bearer, login
 from tests.web.pages import HTML, origin, page, post_form, sign_up, text_of
 from tests.web.workspace_pages import team_with
@@ -205,3 +207,42 @@ async def test_a_workspace_requiring_2fa_shows_members_the_way_to_turn_it_on(
     assert (await bob.get("/settings/security", headers=HTML)).status_code == 200
     await _enable_on_the_page(bob)
     assert (await bob.get("/brands", headers=HTML)).status_code == 200
+
+
+async def test_a_co_owner_without_2fa_cannot_lift_the_requirement(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    workspace_id, bob = await team_with(app, client, Role.OWNER)
+    await _enable_on_the_page(client)
+    required = await post_form(
+        client,
+        "/settings/security/workspace",
+        {"require_2fa": "1"},
+        token_from="/settings/security",
+    )
+    assert required.status_code == 303
+    # bob@, a co-owner without 2FA, may open Settings → Security (to turn 2FA on)...
+    assert (await bob.get("/settings/security", headers=HTML)).status_code == 200
+    # ...but neither the page's form nor the API lifts the requirement for him.
+    by_page = await post_form(
+        bob, "/settings/security/workspace", {"require_2fa": "0"}, token_from="/settings/security"
+    )
+    assert by_page.status_code in (403, 409)
+    tokens = await login(bob, "bob@example.com")
+    by_api = await bob.put(
+        "/v1/workspace/security",
+        headers={**bearer(tokens["access_token"]), "X-Workspace-ID": workspace_id},
+        json={"require_2fa": False},
+    )
+    assert by_api.status_code in (403, 409)
+    assert (await bob.get("/brands", headers=HTML)).status_code == 403  # still required
+    async with transaction(app_runtime(app).session_factory) as session:
+        workspace = await session.get(Workspace, uuid.UUID(workspace_id))
+        assert workspace is not None and workspace.require_2fa
+
+
+async def test_exempt_account_paths_are_matched_exactly() -> None:
+    assert is_account_path("/settings/security") and is_account_path("/settings/data/delete")
+    assert is_account_path("/invitations/abc") and is_account_path("/settings/data")
+    for path in ("/settings/security/workspace", "/workspaces", "/workspace/x", "/logouts"):
+        assert not is_account_path(path), path

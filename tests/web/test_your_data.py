@@ -6,16 +6,18 @@ from __future__ import annotations
 import io
 import json
 import re
+import uuid
 import zipfile
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from echo_ai.auth.models import Consent, User
 from echo_ai.db import transaction
 from echo_ai.privacy.models import AuditEvent
-from echo_ai.workspaces.models import Role
+from echo_ai.workspaces.models import Role, Workspace
 from tests.experiments.test_router import BODY
 from tests.kit import (
     PASSWORD,
@@ -27,7 +29,7 @@ from tests.kit import (
     wait_until,
 )
 from tests.web.pages import HTML, page, post_form, sign_up, text_of
-from tests.web.workspace_pages import add_member, new_team
+from tests.web.workspace_pages import add_member, new_team, team_with
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -102,3 +104,70 @@ async def test_pages_of_answers_shown_are_recorded(
         )
     assert read.details == {"rows": 6} and read.target_id == experiment_id
     assert read.actor_user_id is not None and read.ip
+
+
+async def test_guessing_the_password_on_the_deletion_form_is_audited_and_limited(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    await sign_up(client, "ada@example.com")
+    for _ in range(5):
+        wrong = await post_form(
+            client, "/settings/data/delete", {"password": "nope"}, token_from="/settings/data"
+        )
+        assert wrong.status_code == 422 and "the password is wrong" in wrong.text
+    limited = await post_form(
+        client, "/settings/data/delete", {"password": PASSWORD}, token_from="/settings/data"
+    )
+    assert limited.status_code == 429 and "too many requests" in text_of(limited.text)
+    assert (await client.get("/settings/data", headers=HTML)).status_code == 200  # still here
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        failed = await session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "auth.confirmation_failed")
+        )
+        assert len(list(failed)) == 5
+
+
+async def test_the_export_form_refuses_a_second_export_while_one_is_prepared(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    from tests.accounts.test_export import _preparing
+
+    await sign_up(client, "ada@example.com")
+    await _preparing(started_app, "ada@example.com")
+    refused = await post_form(client, "/settings/data/export", token_from="/settings/data")
+    assert refused.status_code == 409
+    assert "still being prepared" in text_of(refused.text)
+
+
+async def test_your_data_is_reachable_past_the_consent_gate_and_a_2fa_requirement(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    workspace_id, bob = await team_with(started_app, client, Role.MEMBER)
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        await session.execute(
+            update(Workspace)
+            .where(Workspace.id == uuid.UUID(workspace_id))
+            .values(require_2fa=True)
+        )
+    # bob@ has no 2FA: the team's pages refuse him, his own data does not.
+    assert (await bob.get("/brands", headers=HTML)).status_code == 403
+    assert "Prepare my export" in await page(bob, "/settings/data")
+    exported = await post_form(bob, "/settings/data/export", token_from="/settings/data")
+    assert exported.status_code == 303
+    # ada@ has not accepted newer terms (and the team no longer requires 2FA): the other
+    # pages send her to /consent, this one and its forms do not.
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        await session.execute(update(Workspace).values(require_2fa=False))
+        ada_id = select(User.id).where(User.email == "ada@example.com").scalar_subquery()
+        await session.execute(
+            update(Consent).where(Consent.user_id == ada_id).values(version="2020-01-01")
+        )
+    assert (await client.get("/brands", headers=HTML)).status_code == 303
+    assert "Prepare my export" in await page(client, "/settings/data")
+    exported = await post_form(client, "/settings/data/export", token_from="/settings/data")
+    assert exported.status_code == 303
+    # And bob@, still without 2FA, deletes his account.
+    deleted = await post_form(
+        bob, "/settings/data/delete", {"password": PASSWORD}, token_from="/settings/data"
+    )
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/login"

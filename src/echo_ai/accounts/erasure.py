@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.accounts import export as exports
 from echo_ai.accounts.models import DataExport
+from echo_ai.accounts.security import confirmation_failed
 from echo_ai.api_keys import service as api_keys
 from echo_ai.auth import twofactor
 from echo_ai.auth.models import Consent, RecoveryCode, RefreshToken, User, UserToken
@@ -253,8 +254,18 @@ async def erase_confirmed(
     """A user's own deletion: their password (and a 2FA code when 2FA is on) first."""
     now = now or utcnow()
     if not passwords.verify_password(user.password_hash, password):
-        raise WrongPassword("the password is wrong")
-    await twofactor.check(session, user, code, keys=keys, now=now)
+        raise await confirmation_failed(
+            session, user, actor, "delete_account", WrongPassword("the password is wrong")
+        )
+    # A blocked deletion is refused before a 2FA code is checked: a recovery code must not
+    # be used up by a deletion that is then refused.
+    plan = await preview(session, user)
+    if not plan.allowed:
+        raise DeletionBlocked(plan.blocking)
+    try:
+        await twofactor.check(session, user, code, keys=keys, now=now)
+    except (twofactor.SecondFactorRequired, twofactor.InvalidSecondFactor) as refused:
+        raise await confirmation_failed(session, user, actor, "delete_account", refused) from None
     return await erase(
         session,
         user,

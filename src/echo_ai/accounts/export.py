@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import enum
-import hashlib
 import hmac
 import json
 import logging
@@ -49,6 +48,7 @@ from echo_ai.privacy.audit import Action, Actor
 from echo_ai.privacy.models import AuditEvent
 from echo_ai.runs.models import BatchRun, Experiment, ExperimentRound, Iteration
 from echo_ai.security.files import PRIVATE_FILE, private_directory
+from echo_ai.security.refresh import hash_token
 from echo_ai.workspaces.models import Membership, Role, Workspace
 
 log = logging.getLogger(__name__)
@@ -74,15 +74,21 @@ class ExportNotReady(Conflict):
     code = "export_not_ready"
 
 
+class ExportInProgress(Conflict):
+    code = "export_in_progress"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "an export of your data is still being prepared: wait until it is ready"
+            " (or has failed) before asking for another"
+        )
+
+
 @dataclass(frozen=True)
 class RequestedExport:
     export: DataExport
     token: str
     """The download link's token: in this answer only (only its hash is stored)."""
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def exports_directory(data_dir: Path) -> Path:
@@ -106,13 +112,21 @@ async def request(
     now: datetime | None = None,
 ) -> RequestedExport:
     """Ask for an export of everything about ``user``: stored as ``preparing``, audited,
-    and prepared in the background once the caller's transaction commits."""
+    and prepared in the background once the caller's transaction commits.
+    :class:`ExportInProgress` (409) while another of theirs is still being prepared."""
     now = now or utcnow()
+    preparing = await session.scalar(
+        select(DataExport.id)
+        .where(DataExport.user_id == user.id, DataExport.status == ExportStatus.PREPARING)
+        .limit(1)
+    )
+    if preparing is not None:
+        raise ExportInProgress()
     token = secrets.token_urlsafe(32)
     export = DataExport(
         user_id=user.id,
         status=ExportStatus.PREPARING,
-        token_hash=token_hash(token),
+        token_hash=hash_token(token),
         created_at=now,
         expires_at=now + timedelta(hours=link_hours),
     )
@@ -171,7 +185,7 @@ async def open_download(
     """
     now = now or utcnow()
     export = await get(session, user_id, export_id)
-    if token is not None and not hmac.compare_digest(export.token_hash, token_hash(token)):
+    if token is not None and not hmac.compare_digest(export.token_hash, hash_token(token)):
         raise ExportNotFound("no such export")
     if export.status is ExportStatus.EXPIRED or export.expires_at <= now:
         raise ExportExpired(

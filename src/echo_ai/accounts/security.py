@@ -97,12 +97,33 @@ async def _check_password_and_code(
     *,
     keys: KeyRing,
     now: datetime,
+    actor: Actor,
+    purpose: str,
 ) -> None:
     if not twofactor.enabled(user):
         raise Conflict("two-factor authentication is not on")
     if not passwords.verify_password(user.password_hash, password):
-        raise InvalidCredentials()
-    await twofactor.check(session, user, code, keys=keys, now=now)
+        raise await confirmation_failed(session, user, actor, purpose, InvalidCredentials())
+    try:
+        await twofactor.check(session, user, code, keys=keys, now=now)
+    except (twofactor.SecondFactorRequired, twofactor.InvalidSecondFactor) as refused:
+        raise await confirmation_failed(session, user, actor, purpose, refused) from None
+
+
+async def confirmation_failed(
+    session: AsyncSession, user: User, actor: Actor, purpose: str, refusal: AppError
+) -> AppError:
+    """Audit a wrong password or 2FA code confirming ``purpose`` (``auth.confirmation_failed``)
+    and give back ``refusal`` to raise. The record lasts only if the caller commits: the
+    pages show the refusal (and commit), the API answers it without raising."""
+    await _record(
+        session,
+        Action.CONFIRMATION_FAILED,
+        user,
+        actor,
+        {"purpose": purpose, "reason": refusal.code},
+    )
+    return refusal
 
 
 async def disable_two_factor(
@@ -118,7 +139,9 @@ async def disable_two_factor(
 ) -> None:
     """Turn 2FA off (the password and a current code or recovery code needed); the user is
     told by mail."""
-    await _check_password_and_code(session, user, password, code, keys=keys, now=now)
+    await _check_password_and_code(
+        session, user, password, code, keys=keys, now=now, actor=actor, purpose="disable_2fa"
+    )
     await twofactor.disable(session, user)
     await _record(session, Action.TWO_FACTOR_DISABLED, user, actor)
     await notify_change(session, user.email, "2fa_disabled", settings, now=now)
@@ -137,7 +160,9 @@ async def regenerate_recovery_codes(
 ) -> list[str]:
     """New recovery codes (the old ones stop working), shown once; the user is told by
     mail."""
-    await _check_password_and_code(session, user, password, code, keys=keys, now=now)
+    await _check_password_and_code(
+        session, user, password, code, keys=keys, now=now, actor=actor, purpose="recovery_codes"
+    )
     codes = await twofactor.new_recovery_codes(session, user, now=now)
     await _record(session, Action.RECOVERY_CODES_REGENERATED, user, actor)
     await notify_change(session, user.email, "recovery_codes", settings, now=now)
@@ -147,12 +172,17 @@ async def regenerate_recovery_codes(
 async def set_workspace_requirement(
     session: AsyncSession, workspace: Workspace, user: User, required: bool, *, actor: Actor
 ) -> None:
-    """An owner requires (or stops requiring) 2FA of the workspace's members. Requiring it
-    needs 2FA on the owner's own account, so that nobody locks themselves out."""
-    if required and not twofactor.enabled(user):
-        raise Conflict("turn on two-factor authentication for your own account first")
+    """An owner requires (or stops requiring) 2FA of the workspace's members. Any change
+    needs 2FA on the acting owner's own account: requiring it, so that nobody locks
+    themselves out; lifting it, so that a co-owner without 2FA cannot switch the
+    requirement off to get around it."""
     if workspace.require_2fa == required:
         return
+    if not twofactor.enabled(user):
+        raise Conflict(
+            "turn on two-factor authentication for your own account first: only an owner"
+            " with two-factor authentication can change this requirement"
+        )
     workspace.require_2fa = required
     await session.flush()
     await audit.record(

@@ -154,6 +154,17 @@ def error_response(
     )
 
 
+def refusal_kept(refused: AppError) -> JSONResponse:
+    """The answer to a refused confirmation (wrong password or 2FA code: 401/403),
+    returned instead of raised so that the request's transaction commits what the use
+    case recorded of the failure (its audit event); any other error is raised again."""
+    if refused.status_code not in (401, 403):
+        raise refused
+    return error_response(
+        refused.status_code, refused.code, refused.message, getattr(refused, "details", None)
+    )
+
+
 def internal_error_response() -> JSONResponse:
     return error_response(500, INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE)
 

@@ -34,6 +34,20 @@ PASSWORD_RESETS_PER_IP = "10/hour"
 PASSWORD_RESETS_PER_ADDRESS = "5/hour"
 """Reset mails one address may be sent (whoever asks), so that it cannot be flooded."""
 VERIFICATION_MAILS_PER_USER = "5/hour"
+EXPORTS_PER_USER = "5/day"
+"""Data exports one account may ask for (API and pages counted together): each one reads
+everything about it and writes a ZIP."""
+CONFIRMATIONS_PER_USER = "5/hour"
+"""Confirmations by password (and 2FA code) of one account's sensitive changes: turning
+2FA off, new recovery codes, deleting the account (API and pages counted together), so
+that a stolen session cannot guess the password or a code."""
+
+
+async def count_confirmation(limiter: RateLimiter, user: User) -> None:
+    """Count an attempt to confirm a sensitive change by password (and code), before the
+    password is checked: :class:`~echo_ai.security.rate_limit.RateLimited` past
+    :data:`CONFIRMATIONS_PER_USER`."""
+    await enforce_rate_limit(limiter, str(user.id), CONFIRMATIONS_PER_USER, name="confirmation")
 
 
 async def create_workspace(
@@ -77,3 +91,9 @@ async def invite(
         actor=actor,
         settings=settings,
     )
+
+
+async def count_export(limiter: RateLimiter, user: User) -> None:
+    """Count a request for a data export: :class:`~echo_ai.security.rate_limit.RateLimited`
+    past :data:`EXPORTS_PER_USER`."""
+    await enforce_rate_limit(limiter, str(user.id), EXPORTS_PER_USER, name="export")

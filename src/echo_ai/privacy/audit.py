@@ -115,6 +115,10 @@ class Action(enum.StrEnum):
     CONSENT_GIVEN = "privacy.consent_given"
     """Terms and privacy policy accepted (``details``: the versions)."""
     MARKETING_CONSENT_CHANGED = "privacy.marketing_consent_changed"
+    # Review fixes of issue 13: confirmations by password and 2FA code
+    CONFIRMATION_FAILED = "auth.confirmation_failed"
+    """A wrong password or 2FA code confirming a sensitive change of one's account (turning
+    2FA off, new recovery codes, deleting it) (``details``: ``purpose``, ``reason``)."""
 
 
 class ActorKind(enum.StrEnum):

@@ -12,6 +12,7 @@ sends it from the page's ``hx-headers``), and come from our origin.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Annotated
@@ -65,19 +66,43 @@ class ConsentPending(Exception):
         return "/consent" if self.next_path == "/" else f"/consent?next={quote(self.next_path)}"
 
 
-ACCOUNT_PATHS = (
-    "/settings/security",
-    "/settings/sessions",
-    "/consent",
-    "/logout",
-    "/workspace",
-    "/invitations/",
+ACCOUNT_PATHS = frozenset(
+    {
+        "/settings/security",
+        "/settings/security/2fa/begin",
+        "/settings/security/2fa/confirm",
+        "/settings/security/2fa/disable",
+        "/settings/security/recovery-codes",
+        "/settings/security/marketing",
+        "/settings/sessions",
+        "/settings/sessions/revoke-all",
+        "/settings/data",
+        "/settings/data/export",
+        "/settings/data/delete",
+        "/consent",
+        "/logout",
+        "/workspace",
+    }
 )
-"""Pages of the viewer's own account (and invitations): reachable before accepting newer
-terms and without 2FA in a workspace that requires it (how one turns it on). Every other
-page first sends a viewer who must accept newer terms to ``/consent``, and refuses (403
-``two_factor_required``, with a link to Settings → Security) a member without 2FA in a
-workspace that requires it."""
+"""Pages of the viewer's own account (and invitations, :data:`ACCOUNT_PATH_PATTERNS`),
+matched exactly: reachable before accepting newer terms and without 2FA in a workspace
+that requires it (how one turns it on; and one may always export or delete one's data).
+Every other page first sends a viewer who must accept newer terms to ``/consent``, and
+refuses (403 ``two_factor_required``, with a link to Settings → Security) a member without
+2FA in a workspace that requires it. ``/settings/security/workspace`` (a workspace's
+setting, not the account's) is deliberately not among them."""
+
+ACCOUNT_PATH_PATTERNS = (
+    re.compile(r"/settings/sessions/[^/]+/revoke"),
+    re.compile(r"/settings/data/exports/[^/]+/download"),
+    re.compile(r"/invitations/[^/]+"),
+)
+
+
+def is_account_path(path: str) -> bool:
+    """Whether ``path`` is one of the account pages exempt from the consent gate and a
+    workspace's 2FA requirement (exact paths, or whole-path patterns)."""
+    return path in ACCOUNT_PATHS or any(p.fullmatch(path) for p in ACCOUNT_PATH_PATTERNS)
 
 
 @dataclass(frozen=True)
@@ -138,7 +163,7 @@ async def current_viewer(request: Request, state: StateDep, session: SessionDep)
     if chosen is None:  # an account without any workspace: nothing to show
         raise SignInRequired(next_path)
     membership, workspace = chosen
-    if not request.url.path.startswith(ACCOUNT_PATHS):
+    if not is_account_path(request.url.path):
         check_workspace_requirement(workspace, user)
         if await consent.needed(session, user, privacy=state.settings.privacy) is not None:
             raise ConsentPending(next_path)

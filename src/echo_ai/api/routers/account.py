@@ -16,9 +16,12 @@ from echo_ai.accounts.schemas import (
     ExportOut,
     ExportRequested,
 )
-from echo_ai.api.auth import CurrentUser, PrincipalActor
+from echo_ai.api.auth import AccountActor, AccountUser
 from echo_ai.api.deps import SessionDep, StateDep
-from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
+from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses, refusal_kept
+from echo_ai.api.limits import count_confirmation, count_export
+from echo_ai.errors import AppError
+from echo_ai.security.rate_limit import RateLimiterDep
 from echo_ai.text import SingleLine
 
 router = APIRouter(tags=["accounts"], responses=error_responses(422))
@@ -28,15 +31,22 @@ router = APIRouter(tags=["accounts"], responses=error_responses(422))
     "/v1/account/export",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExportRequested,
-    responses=error_responses(*AUTH_ERRORS),
+    responses=error_responses(*AUTH_ERRORS, 409, 429),
 )
 async def request_export(
-    request: Request, user: CurrentUser, session: SessionDep, state: StateDep, actor: PrincipalActor
+    request: Request,
+    user: AccountUser,
+    session: SessionDep,
+    state: StateDep,
+    actor: AccountActor,
+    limiter: RateLimiterDep,
 ) -> ExportRequested:
     """Ask for a ZIP of everything about you (account, memberships, consents, sessions,
     your audit events, the workspaces you own with their experiments and answers). It is
     prepared in the background: poll ``GET /v1/account/exports/{id}``; the download link
-    in this answer works once it is ready, for ``privacy.export_link_hours``."""
+    in this answer works once it is ready, for ``privacy.export_link_hours``. 409 while
+    another of your exports is still being prepared; at most 5 a day (429)."""
+    await count_export(limiter, user)
     requested = await exports.request(
         session,
         user,
@@ -55,7 +65,7 @@ async def request_export(
 @router.get(
     "/v1/account/exports", response_model=list[ExportOut], responses=error_responses(*AUTH_ERRORS)
 )
-async def list_exports(user: CurrentUser, session: SessionDep) -> list[ExportOut]:
+async def list_exports(user: AccountUser, session: SessionDep) -> list[ExportOut]:
     """Your exports, newest first."""
     return [ExportOut.of(e) for e in await exports.list_exports(session, user.id)]
 
@@ -65,7 +75,7 @@ async def list_exports(user: CurrentUser, session: SessionDep) -> list[ExportOut
     response_model=ExportOut,
     responses=error_responses(*AUTH_ERRORS),
 )
-async def get_export(export_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> ExportOut:
+async def get_export(export_id: uuid.UUID, user: AccountUser, session: SessionDep) -> ExportOut:
     return ExportOut.of(await exports.get(session, user.id, export_id))
 
 
@@ -84,10 +94,10 @@ async def download_export(
         Annotated[str, SingleLine(min_length=1, max_length=200)],
         Query(description="The token of the download link"),
     ],
-    user: CurrentUser,
+    user: AccountUser,
     session: SessionDep,
     state: StateDep,
-    actor: PrincipalActor,
+    actor: AccountActor,
 ) -> FileResponse:
     """The export's ZIP, with the link's token, for the user who asked (audited). 410
     once the link has expired; 409 while it is being prepared."""
@@ -104,7 +114,7 @@ async def download_export(
     response_model=DeletionPreviewOut,
     responses=error_responses(*AUTH_ERRORS),
 )
-async def deletion_preview(user: CurrentUser, session: SessionDep) -> DeletionPreviewOut:
+async def deletion_preview(user: AccountUser, session: SessionDep) -> DeletionPreviewOut:
     """What deleting your account takes with it (the workspaces you own alone) and what
     blocks it (a workspace with other members where you are the only owner)."""
     return DeletionPreviewOut.of(await erasure.preview(session, user))
@@ -113,25 +123,30 @@ async def deletion_preview(user: CurrentUser, session: SessionDep) -> DeletionPr
 @router.delete(
     "/v1/account",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(*BODY_ERRORS, *AUTH_ERRORS, 409),
+    responses=error_responses(*BODY_ERRORS, *AUTH_ERRORS, 409, 429),
 )
 async def delete_account(
     data: AccountDeletion,
-    user: CurrentUser,
+    user: AccountUser,
     session: SessionDep,
     state: StateDep,
-    actor: PrincipalActor,
+    actor: AccountActor,
+    limiter: RateLimiterDep,
 ) -> Response:
     """Delete your account, confirmed by your password (and a 2FA code when 2FA is on).
     The workspaces you own alone go with it; your sign-ins, tokens and API keys stop
     working at once. 409 names a workspace that needs another owner first."""
-    await erasure.erase_confirmed(
-        session,
-        user,
-        password=data.password,
-        code=data.code,
-        keys=state.keys,
-        data_dir=state.settings.data_dir,
-        actor=actor,
-    )
+    await count_confirmation(limiter, user)
+    try:
+        await erasure.erase_confirmed(
+            session,
+            user,
+            password=data.password,
+            code=data.code,
+            keys=state.keys,
+            data_dir=state.settings.data_dir,
+            actor=actor,
+        )
+    except AppError as refused:
+        return refusal_kept(refused)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

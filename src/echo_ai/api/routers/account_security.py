@@ -26,14 +26,16 @@ from echo_ai.api.auth import (
     PrincipalActor,
 )
 from echo_ai.api.deps import SessionDep, StateDep
-from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
+from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses, refusal_kept
+from echo_ai.api.limits import count_confirmation
 from echo_ai.api.session import session_cookie_name
 from echo_ai.auth import service as accounts
 from echo_ai.auth import twofactor
 from echo_ai.auth.schemas import MAX_CODE_LENGTH, Password
 from echo_ai.db import utcnow
-from echo_ai.errors import NotFound
+from echo_ai.errors import AppError, NotFound
 from echo_ai.security.api_keys import KEY_PREFIX
+from echo_ai.security.rate_limit import RateLimiterDep
 from echo_ai.security.tokens import InvalidToken
 from echo_ai.text import SingleLine
 from echo_ai.workspaces.models import Role, Workspace
@@ -189,7 +191,7 @@ async def confirm_two_factor(
 @router.delete(
     "/v1/account/2fa",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(*BODY_ERRORS, 409),
+    responses=error_responses(*BODY_ERRORS, 409, 429),
 )
 async def disable_two_factor(
     data: PasswordAndCode,
@@ -197,25 +199,31 @@ async def disable_two_factor(
     session: SessionDep,
     state: StateDep,
     actor: AccountActor,
+    limiter: RateLimiterDep,
 ) -> Response:
-    """Turn 2FA off: needs the password and a current or recovery code (401 otherwise)."""
-    await account_security.disable_two_factor(
-        session,
-        user,
-        password=data.password,
-        code=data.code,
-        keys=state.keys,
-        now=utcnow(),
-        actor=actor,
-        settings=state.settings,
-    )
+    """Turn 2FA off: needs the password and a current or recovery code (401 otherwise;
+    failures are audited, and attempts limited per account: 429)."""
+    await count_confirmation(limiter, user)
+    try:
+        await account_security.disable_two_factor(
+            session,
+            user,
+            password=data.password,
+            code=data.code,
+            keys=state.keys,
+            now=utcnow(),
+            actor=actor,
+            settings=state.settings,
+        )
+    except AppError as refused:
+        return refusal_kept(refused)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
     "/v1/account/2fa/recovery-codes",
     response_model=RecoveryCodes,
-    responses=error_responses(*BODY_ERRORS, 409),
+    responses=error_responses(*BODY_ERRORS, 409, 429),
 )
 async def regenerate_recovery_codes(
     data: PasswordAndCode,
@@ -223,18 +231,24 @@ async def regenerate_recovery_codes(
     session: SessionDep,
     state: StateDep,
     actor: AccountActor,
-) -> RecoveryCodes:
-    """New recovery codes (the old ones stop working): needs the password and a code."""
-    codes = await account_security.regenerate_recovery_codes(
-        session,
-        user,
-        password=data.password,
-        code=data.code,
-        keys=state.keys,
-        now=utcnow(),
-        actor=actor,
-        settings=state.settings,
-    )
+    limiter: RateLimiterDep,
+) -> RecoveryCodes | Response:
+    """New recovery codes (the old ones stop working): needs the password and a code
+    (failures are audited, and attempts limited per account: 429)."""
+    await count_confirmation(limiter, user)
+    try:
+        codes = await account_security.regenerate_recovery_codes(
+            session,
+            user,
+            password=data.password,
+            code=data.code,
+            keys=state.keys,
+            now=utcnow(),
+            actor=actor,
+            settings=state.settings,
+        )
+    except AppError as refused:
+        return refusal_kept(refused)
     return RecoveryCodes(recovery_codes=codes)
 
 
@@ -403,7 +417,7 @@ async def set_workspace_security(
 ) -> WorkspaceSecurity:
     """Owners only: require two-factor authentication of every member of the current
     workspace (members without it get 403 ``two_factor_required`` on its API and pages;
-    API keys keep working). Requiring it needs 2FA on your own account (409)."""
+    API keys keep working). Any change needs 2FA on your own account (409)."""
     if principal.role != Role.OWNER or principal.user is None:
         raise Forbidden("only the workspace's owners can change this")
     workspace = await session.get(Workspace, principal.workspace_id)

@@ -17,8 +17,10 @@ from fastapi.responses import FileResponse
 from echo_ai.accounts import erasure
 from echo_ai.accounts import export as exports
 from echo_ai.api.deps import SessionDep, StateDep
+from echo_ai.api.limits import count_confirmation, count_export
 from echo_ai.api.session import clear_session_cookies
 from echo_ai.errors import AppError
+from echo_ai.security.rate_limit import RateLimiterDep
 from echo_ai.web.forms import form_fields
 from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import CurrentViewer, Viewer
@@ -63,16 +65,33 @@ async def your_data(
 
 @router.post("/settings/data/export")
 async def prepare_export(
-    request: Request, viewer: CurrentViewer, session: SessionDep, state: StateDep
+    request: Request,
+    viewer: CurrentViewer,
+    session: SessionDep,
+    state: StateDep,
+    limiter: RateLimiterDep,
 ) -> Response:
-    await exports.request(
-        session,
-        viewer.user,
-        session_factory=state.runtime.session_factory,
-        data_dir=state.settings.data_dir,
-        link_hours=state.settings.privacy.export_link_hours,
-        actor=viewer.actor,
-    )
+    try:
+        await count_export(limiter, viewer.user)
+        await exports.request(
+            session,
+            viewer.user,
+            session_factory=state.runtime.session_factory,
+            data_dir=state.settings.data_dir,
+            link_hours=state.settings.privacy.export_link_hours,
+            actor=viewer.actor,
+        )
+    except AppError as refused:
+        if refused.status_code not in (409, 429):
+            raise
+        return await _page(
+            request,
+            viewer,
+            session,
+            state,
+            status_code=refused.status_code,
+            error=refused.message,
+        )
     return see_other(request, "/settings/data?done=export")
 
 
@@ -95,11 +114,16 @@ async def download_own_export(
 
 @router.post("/settings/data/delete")
 async def delete_account(
-    request: Request, viewer: CurrentViewer, session: SessionDep, state: StateDep
+    request: Request,
+    viewer: CurrentViewer,
+    session: SessionDep,
+    state: StateDep,
+    limiter: RateLimiterDep,
 ) -> Response:
     """Delete the account after its password (and 2FA code); then signed out."""
     fields = await form_fields(request)
     try:
+        await count_confirmation(limiter, viewer.user)
         await erasure.erase_confirmed(
             session,
             viewer.user,
@@ -110,11 +134,17 @@ async def delete_account(
             actor=viewer.actor,
         )
     except AppError as refused:
-        if refused.status_code not in (401, 403, 409):
+        if refused.status_code not in (401, 403, 409, 429):
             raise
-        # Refused before anything was written (password, 2FA code, a blocking workspace).
+        # Refused before anything but the failure's audit event was written (password,
+        # 2FA code, a blocking workspace, too many attempts).
         return await _page(
-            request, viewer, session, state, status_code=422, delete_error=refused.message
+            request,
+            viewer,
+            session,
+            state,
+            status_code=429 if refused.status_code == 429 else 422,
+            delete_error=refused.message,
         )
     response = see_other(request, "/login")
     clear_session_cookies(response, state.settings)

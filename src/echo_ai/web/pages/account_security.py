@@ -2,7 +2,7 @@
 account (two-factor authentication with a QR code drawn here, recovery codes shown
 once, the marketing opt-in and consent history, the workspace's 2FA requirement for its
 owners) and their sessions with revocation. These pages stay reachable without 2FA in a
-workspace that requires it (:data:`echo_ai.web.viewer.ACCOUNT_PATHS`)."""
+workspace that requires it (:func:`echo_ai.web.viewer.is_account_path`)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ from markupsafe import Markup
 from echo_ai.accounts import consent
 from echo_ai.accounts import security as account_security
 from echo_ai.api.deps import SessionDep, StateDep
+from echo_ai.api.limits import count_confirmation
 from echo_ai.api.session import session_cookie_name
 from echo_ai.auth import service as accounts
 from echo_ai.auth import twofactor
 from echo_ai.db import utcnow
 from echo_ai.errors import AppError
+from echo_ai.security.rate_limit import get_rate_limiter
 from echo_ai.web.forms import form_fields, local_path
 from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import CurrentViewer, Viewer
@@ -138,6 +140,7 @@ async def _password_and_code(
         else account_security.disable_two_factor
     )
     try:
+        await count_confirmation(get_rate_limiter(request), viewer.user)
         codes = await use(
             session,
             viewer.user,
