@@ -16,9 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from echo_ai.auth.models import Consent, User
 from echo_ai.config import PrivacySettings
 from echo_ai.errors import Conflict
-from echo_ai.privacy import audit
 from echo_ai.privacy.audit import MAX_USER_AGENT, Action, Actor
-from echo_ai.workspaces.service import personal_workspace_id
+from echo_ai.workspaces.personal import record_account_event
 
 TERMS = "terms"
 PRIVACY = "privacy"
@@ -47,20 +46,6 @@ def _row(
     )
 
 
-async def _audit(
-    session: AsyncSession, action: Action, user: User, actor: Actor, details: dict[str, object]
-) -> None:
-    await audit.record(
-        session,
-        action,
-        actor=actor,
-        workspace_id=await personal_workspace_id(session, user.email),
-        target_type="user",
-        target_id=user.id,
-        details=details,
-    )
-
-
 async def accept(
     session: AsyncSession,
     user: User,
@@ -82,7 +67,7 @@ async def accept(
     session.add(_row(user, TERMS, privacy.terms_version, True, now, actor))
     session.add(_row(user, PRIVACY, privacy.privacy_version, True, now, actor))
     await session.flush()
-    await _audit(
+    await record_account_event(
         session,
         Action.CONSENT_GIVEN,
         user,
@@ -98,7 +83,9 @@ async def set_marketing(
     user.marketing_opt_in = opt_in
     session.add(_row(user, MARKETING, None, opt_in, now, actor))
     await session.flush()
-    await _audit(session, Action.MARKETING_CONSENT_CHANGED, user, actor, {"opt_in": opt_in})
+    await record_account_event(
+        session, Action.MARKETING_CONSENT_CHANGED, user, actor, {"opt_in": opt_in}
+    )
 
 
 async def record_sign_up(

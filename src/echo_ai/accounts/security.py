@@ -25,7 +25,7 @@ from echo_ai.privacy.audit import Action, Actor
 from echo_ai.security import passwords
 from echo_ai.security.keys import KeyRing
 from echo_ai.workspaces.models import Workspace
-from echo_ai.workspaces.service import personal_workspace_id
+from echo_ai.workspaces.personal import record_account_event
 
 
 class TwoFactorRequired(AppError):
@@ -48,24 +48,6 @@ def check_workspace_requirement(workspace: Workspace, user: User) -> None:
         raise TwoFactorRequired()
 
 
-async def _record(
-    session: AsyncSession,
-    action: Action,
-    user: User,
-    actor: Actor,
-    details: dict[str, object] | None = None,
-) -> None:
-    await audit.record(
-        session,
-        action,
-        actor=actor,
-        workspace_id=await personal_workspace_id(session, user.email),
-        target_type="user",
-        target_id=user.id,
-        details=details,
-    )
-
-
 def begin_two_factor(user: User, *, keys: KeyRing) -> twofactor.Enrolment:
     """A new secret to put in an authenticator app; 2FA is on after :func:`confirm_two_factor`."""
     return twofactor.begin(user, keys)
@@ -84,7 +66,7 @@ async def confirm_two_factor(
     """Turn 2FA on with a first code; the recovery codes, to show once. The user is told
     by mail."""
     codes = await twofactor.confirm(session, user, code, keys=keys, now=now)
-    await _record(session, Action.TWO_FACTOR_ENABLED, user, actor)
+    await record_account_event(session, Action.TWO_FACTOR_ENABLED, user, actor)
     await notify_change(session, user.email, "2fa_enabled", settings, now=now)
     return codes
 
@@ -116,7 +98,7 @@ async def confirmation_failed(
     """Audit a wrong password or 2FA code confirming ``purpose`` (``auth.confirmation_failed``)
     and give back ``refusal`` to raise. The record lasts only if the caller commits: the
     pages show the refusal (and commit), the API answers it without raising."""
-    await _record(
+    await record_account_event(
         session,
         Action.CONFIRMATION_FAILED,
         user,
@@ -143,7 +125,7 @@ async def disable_two_factor(
         session, user, password, code, keys=keys, now=now, actor=actor, purpose="disable_2fa"
     )
     await twofactor.disable(session, user)
-    await _record(session, Action.TWO_FACTOR_DISABLED, user, actor)
+    await record_account_event(session, Action.TWO_FACTOR_DISABLED, user, actor)
     await notify_change(session, user.email, "2fa_disabled", settings, now=now)
 
 
@@ -164,7 +146,7 @@ async def regenerate_recovery_codes(
         session, user, password, code, keys=keys, now=now, actor=actor, purpose="recovery_codes"
     )
     codes = await twofactor.new_recovery_codes(session, user, now=now)
-    await _record(session, Action.RECOVERY_CODES_REGENERATED, user, actor)
+    await record_account_event(session, Action.RECOVERY_CODES_REGENERATED, user, actor)
     await notify_change(session, user.email, "recovery_codes", settings, now=now)
     return codes
 
@@ -208,7 +190,9 @@ async def revoke_session(
     """End one of the user's sessions at once (404 if it is not a live one of theirs)."""
     if not await auth_sessions.revoke(session, user.id, family_id, now=now):
         raise NotFound("no such session")
-    await _record(session, Action.SESSION_REVOKED, user, actor, {"session_id": str(family_id)})
+    await record_account_event(
+        session, Action.SESSION_REVOKED, user, actor, {"session_id": str(family_id)}
+    )
 
 
 async def revoke_all_sessions(
@@ -221,7 +205,7 @@ async def revoke_all_sessions(
 ) -> int:
     """Sign out everywhere (but the session ``keep``, if given); how many were ended."""
     count = await auth_sessions.revoke_all(session, user.id, now=now, keep=keep)
-    await _record(
+    await record_account_event(
         session, Action.SESSIONS_REVOKED, user, actor, {"count": count, "kept_current": bool(keep)}
     )
     return count

@@ -11,7 +11,6 @@ and mails them a change notice.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -24,9 +23,8 @@ from echo_ai.config import Settings
 from echo_ai.db import utcnow
 from echo_ai.errors import AppError, Conflict
 from echo_ai.mail import compose, notices
-from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor, ActorKind
-from echo_ai.workspaces.models import Membership, Workspace
+from echo_ai.workspaces.personal import record_account_event
 
 
 class InvalidLink(AppError):
@@ -93,24 +91,8 @@ async def verify_email(
     if user.email_verified_at is None:
         user.email_verified_at = now
     await session.flush()
-    await audit.record(
-        session,
-        Action.EMAIL_VERIFIED,
-        actor=_as_user(actor, user),
-        workspace_id=await _personal_workspace(session, user),
-        target_type="user",
-        target_id=user.id,
-    )
+    await record_account_event(session, Action.EMAIL_VERIFIED, user, _as_user(actor, user))
     return user
-
-
-async def _personal_workspace(session: AsyncSession, user: User) -> uuid.UUID | None:
-    return await session.scalar(
-        select(Workspace.id)
-        .join(Membership, Membership.workspace_id == Workspace.id)
-        .where(Membership.user_id == user.id, Workspace.personal.is_(True))
-        .limit(1)
-    )
 
 
 def _as_user(actor: Actor, user: User) -> Actor:
@@ -155,13 +137,8 @@ async def request_password_reset(
         settings=settings,
         now=now,
     )
-    await audit.record(
-        session,
-        Action.PASSWORD_RESET_REQUESTED,
-        actor=_as_user(actor, user),
-        workspace_id=await _personal_workspace(session, user),
-        target_type="user",
-        target_id=user.id,
+    await record_account_event(
+        session, Action.PASSWORD_RESET_REQUESTED, user, _as_user(actor, user)
     )
 
 
@@ -186,13 +163,6 @@ async def reset_password(
     # The link proved the address: an unconfirmed one is confirmed now.
     if user.email_verified_at is None:
         user.email_verified_at = now
-    await audit.record(
-        session,
-        Action.PASSWORD_RESET,
-        actor=_as_user(actor, user),
-        workspace_id=await _personal_workspace(session, user),
-        target_type="user",
-        target_id=user.id,
-    )
+    await record_account_event(session, Action.PASSWORD_RESET, user, _as_user(actor, user))
     await notices.notify_change(session, user.email, "password_reset", settings, now=now)
     return user

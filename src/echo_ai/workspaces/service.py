@@ -51,6 +51,7 @@ from echo_ai.security.keys import KeyRing
 from echo_ai.security.refresh import hash_token
 from echo_ai.workspaces import quotas, recovery
 from echo_ai.workspaces.models import Invitation, Membership, Role, Workspace
+from echo_ai.workspaces.personal import personal_workspace_id
 
 INVITATION_TOKEN_PREFIX = "echo_inv_"
 """Lets secret scanners spot leaked invitation tokens and tells token kinds apart."""
@@ -200,16 +201,6 @@ async def memberships(
         .order_by(Workspace.personal.desc(), Workspace.created_at)
     )
     return [(membership, workspace) for membership, workspace in rows]
-
-
-async def personal_workspace_id(session: AsyncSession, email: str) -> uuid.UUID | None:
-    """The personal workspace of the account with this email, if there is one."""
-    return await session.scalar(
-        select(Workspace.id)
-        .join(Membership, Membership.workspace_id == Workspace.id)
-        .join(User, User.id == Membership.user_id)
-        .where(User.email == email, Workspace.personal.is_(True))
-    )
 
 
 async def create_workspace(
