@@ -209,15 +209,7 @@ async def change_password(session: AsyncSession, user: User, data: PasswordChang
         raise InvalidCredentials
     if data.new_password == data.current_password:
         raise Conflict("the new password must differ from the current one")
-    _check_policy(data.new_password)
-    user.password_hash = passwords.hash_password(data.new_password)
-    await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    await session.flush()
+    await reset_password(session, user, data.new_password)
 
 
 async def reset_password(
