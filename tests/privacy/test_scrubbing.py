@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.experiments import service as experiment_service
 from echo_ai.experiments.schemas import IterationOut
 from echo_ai.runs.models import BatchRun, Experiment, Iteration
-from echo_ai.security.scrub import scrub
+from echo_ai.security.scrub import scrub, scrub_url
 from echo_ai.testing.fake_llm import FakeLLMServer
 from echo_ai.workspaces.models import Workspace
 from tests.factories import experiment_input
@@ -65,7 +66,10 @@ async def _workspace(runtime: Runtime, *, scrub_personal_data: bool) -> uuid.UUI
         return workspace.id
 
 
-async def _run(runtime: Runtime, workspace_id: uuid.UUID) -> tuple[Experiment, list[Iteration]]:
+async def _run(
+    runtime: Runtime, workspace_id: uuid.UUID, *, grounding: bool = False
+) -> tuple[Experiment, list[Iteration]]:
+    """Three answers from OpenAI (fake); with ``grounding``, searching is required."""
     async with transaction(runtime.session_factory) as session:
         experiment = await experiment_service.create(
             session,
@@ -73,6 +77,8 @@ async def _run(runtime: Runtime, workspace_id: uuid.UUID) -> tuple[Experiment, l
                 prompt="Best CRM? I am bob@example.org, +1 (650) 253-0000.",
                 providers=["openai"],
                 iterations=3,
+                grounding=grounding,
+                require_grounding=grounding,
             ),
             chunk_size=10,
             workspace_id=workspace_id,
@@ -120,6 +126,38 @@ async def test_a_scrubbing_workspace_stores_no_address_or_number(
     assert failed[0].error_message is not None
     assert "ann.lee@example.com" not in failed[0].error_message
     assert "[email]" in failed[0].error_message
+
+
+def test_a_url_keeps_its_site_and_loses_personal_data() -> None:
+    assert (
+        scrub_url("https://bob:pw@crm.example.com:8443/u/ann@example.com?tel=+16502530000#x")
+        == "https://crm.example.com:8443/u/[email]?tel=[phone]#x"
+    )
+    assert (
+        scrub_url("https://hubspot.com/pricing?seats=10") == "https://hubspot.com/pricing?seats=10"
+    )
+    assert scrub_url("call +1 650-253-0000") == "call [phone]"  # not a URL: scrubbed as text
+
+
+async def test_cited_pages_and_search_queries_are_scrubbed_keeping_their_sites(
+    vendor_runtime: Runtime, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.config.garble = PERSONAL
+    fake_llm.config.script = ["ok", "ok", "no_search"]
+    workspace_id = await _workspace(vendor_runtime, scrub_personal_data=True)
+    _, rows = await _run(vendor_runtime, workspace_id, grounding=True)
+    unsearched = [row for row in rows if not row.success]
+    assert len(unsearched) == 1  # answered without searching: refused, its answer kept
+    assert unsearched[0].answer is not None and "[email]" in unsearched[0].answer
+    assert "ann.lee@example.com" not in unsearched[0].answer
+    pages = [page for row in rows for page in (*(row.citations or []), *(row.sources or []))]
+    queries = [query for row in rows for query in (row.search_queries or [])]
+    assert pages and queries  # the fake vendor searched and cited
+    stored = repr((pages, queries))
+    assert "ann.lee@example.com" not in stored and "650-253-0000" not in stored
+    assert "[email]" in stored
+    sites = {urlsplit(page["url"]).hostname for page in pages}
+    assert sites and all(site and site.replace(".", "").isalnum() for site in sites), sites
 
 
 async def test_without_scrubbing_the_text_is_stored_as_written(

@@ -24,6 +24,7 @@ from echo_ai.db import is_transient, retry_transient, transaction, utcnow
 from echo_ai.execution.lease_keeper import LeaseKeeper
 from echo_ai.execution.limits import ProviderLimits
 from echo_ai.execution.providers import ProviderPool, StoredKey
+from echo_ai.execution.scrubbing import scrub_failure, scrubbed
 from echo_ai.execution.writer import BATCH_PARAMETERS, METER, IterationWriter, Meter
 from echo_ai.failures import Failure, FailureCode
 from echo_ai.metering import alerts, ledger
@@ -46,7 +47,6 @@ from echo_ai.providers.base import (
 from echo_ai.providers.retry import RetryPolicy, call_with_retries
 from echo_ai.runs import service
 from echo_ai.runs.claims import ClaimedBatch
-from echo_ai.security.scrub import scrub, scrub_optional
 
 log = logging.getLogger(__name__)
 
@@ -427,8 +427,8 @@ class Runner:
                 error=error,
                 attempts=error.attempts,
             )
-            if batch.scrub and isinstance(row.get("error_message"), str):
-                row["error_message"] = scrub(str(row["error_message"]))
+            if batch.scrub:
+                row = scrub_failure(row)
             return row, error if isinstance(error, FATAL_ERRORS) else None
         first = completion  # the batch records what its first ask sent
         if (
@@ -460,12 +460,8 @@ class Runner:
                 attempts += more
         if batch.scrub:
             # Before the extraction: nothing stored (mentions, sentences quoted as
-            # absences) comes from the text as the vendor wrote it.
-            completion = dataclasses.replace(
-                completion,
-                text=scrub(completion.text),
-                reasoning=scrub_optional(completion.reasoning),
-            )
+            # absences, cited pages) comes from the text as the vendor wrote it.
+            completion = scrubbed(completion)
         return (
             success_row(
                 batch_run_id=batch.id,

@@ -1,5 +1,8 @@
 """Scrubbing of personal data from text before it is stored: e-mail addresses become
 ``[email]`` and phone numbers ``[phone]`` (a workspace's ``scrub_personal_data``).
+Addresses of web pages (:func:`scrub_url`) keep their site, so that citation domains
+still count: only the path, query and fragment are scrubbed, and any user name or
+password in the address is dropped.
 
 Phone numbers are found by ``phonenumbers``' matcher at its ``VALID`` leniency (a number
 that is possible and valid for its region, so years, prices and counts are left alone):
@@ -11,6 +14,7 @@ common form ``local@domain.tld``.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit, urlunsplit
 
 import phonenumbers
 
@@ -40,3 +44,23 @@ def scrub(text: str, *, region: str = DEFAULT_REGION) -> str:
 
 def scrub_optional(text: str | None, *, region: str = DEFAULT_REGION) -> str | None:
     return None if text is None else scrub(text, region=region)
+
+
+def scrub_url(url: str, *, region: str = DEFAULT_REGION) -> str:
+    """``url`` with personal data taken out of everything but its site (scheme, host and
+    port stay as they are, so citation domains still count)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL we can split: scrubbed as text
+        return scrub(url, region=region)
+    if not parts.netloc:
+        return scrub(url, region=region)
+    return urlunsplit(
+        (
+            parts.scheme,
+            parts.netloc.rpartition("@")[2],
+            scrub(parts.path, region=region),
+            scrub(parts.query, region=region),
+            scrub(parts.fragment, region=region),
+        )
+    )
