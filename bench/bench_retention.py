@@ -74,8 +74,11 @@ def figures(latencies: list[float]) -> str:
     )
 
 
-async def seed(settings: Settings, rows: int, experiments: int, batches: int) -> uuid.UUID:
-    """The old experiments (their answers to redact) in SQL; the id of the first one."""
+async def seed(
+    settings: Settings, rows: int, experiments: int, batches: int
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """A workspace of old experiments (their answers to redact) in SQL: the workspace's id
+    and its first experiment's."""
     engine = create_engine(settings)
     per_batch = rows // (experiments * batches)
     started = time.perf_counter()
@@ -118,9 +121,10 @@ async def seed(settings: Settings, rows: int, experiments: int, batches: int) ->
                     "SELECT gen_random_uuid(), e.id, 1, 'demo', 'demo' || b, 'completed', "
                     ":per_batch, 1.0, 100, 0, true, :per_batch, :per_batch, 0, 0, 0, 0, "
                     "NULL, '[]', 1, e.created_at, now(), e.created_at "
-                    "FROM experiments e CROSS JOIN generate_series(1, :batches) AS b"
+                    "FROM experiments e CROSS JOIN generate_series(1, :batches) AS b "
+                    "WHERE e.workspace_id = :ws"
                 ),
-                {"per_batch": per_batch, "batches": batches},
+                {"per_batch": per_batch, "batches": batches, "ws": workspace},
             )
             await connection.execute(
                 text(
@@ -130,21 +134,37 @@ async def seed(settings: Settings, rows: int, experiments: int, batches: int) ->
                     "SELECT gen_random_uuid(), r.id, i, true, :answer, 'complete', "
                     "'reasoning about CRMs', 1, false, '[]', '[]', '[]', "
                     '\'{"brands_in_order": ["HubSpot"], "mentions": [], "absences": []}\', '
-                    "r.created_at FROM batch_runs r CROSS JOIN generate_series(0, :last) AS i"
+                    "r.created_at FROM batch_runs r "
+                    "JOIN experiments e ON e.id = r.experiment_id AND e.workspace_id = :ws "
+                    "CROSS JOIN generate_series(0, :last) AS i"
                 ),
-                {"answer": ANSWER, "last": per_batch - 1},
+                {"answer": ANSWER, "last": per_batch - 1, "ws": workspace},
             )
         async with engine.connect() as connection:
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             await connection.execute(text("VACUUM ANALYZE"))
             first = (
-                await connection.execute(text("SELECT id FROM experiments ORDER BY name LIMIT 1"))
+                await connection.execute(
+                    text(
+                        "SELECT id FROM experiments WHERE workspace_id = :ws ORDER BY name LIMIT 1"
+                    ),
+                    {"ws": workspace},
+                )
             ).scalar_one()
-            count = (await connection.execute(text("SELECT count(*) FROM iterations"))).scalar_one()
+            count = (
+                await connection.execute(
+                    text(
+                        "SELECT count(*) FROM iterations i JOIN batch_runs r ON r.id = "
+                        "i.batch_run_id JOIN experiments e ON e.id = r.experiment_id "
+                        "WHERE e.workspace_id = :ws"
+                    ),
+                    {"ws": workspace},
+                )
+            ).scalar_one()
     finally:
         await engine.dispose()
     print(f"seeded {count:,} answers in {time.perf_counter() - started:.0f} s")
-    return uuid.UUID(str(first))
+    return workspace, uuid.UUID(str(first))
 
 
 def reader(settings: Settings, experiment_id: uuid.UUID, reads: Reads) -> None:
@@ -173,7 +193,7 @@ def reader(settings: Settings, experiment_id: uuid.UUID, reads: Reads) -> None:
 def run(args: argparse.Namespace, url: str, tmp: Path) -> None:
     settings = Settings(data_dir=tmp / "data", database_url=url)
     settings.privacy.retention_batch_rows = args.batch_rows
-    experiment_id = aio.run(seed(settings, args.rows, args.experiments, args.batches))
+    _, experiment_id = aio.run(seed(settings, args.rows, args.experiments, args.batches))
 
     reads = Reads()
     thread = threading.Thread(target=reader, args=(settings, experiment_id, reads), daemon=True)
