@@ -78,6 +78,7 @@ def routers() -> list[APIRouter]:
     from echo_ai.api.routers.brands import router as brands_router
     from echo_ai.api.routers.costs import router as costs_router
     from echo_ai.api.routers.experiments import router as experiments_router
+    from echo_ai.api.routers.planning import router as planning_router
     from echo_ai.api.routers.privacy import router as privacy_router
     from echo_ai.api.routers.provider_keys import router as provider_keys_router
     from echo_ai.api.routers.schedules import router as schedules_router
@@ -91,6 +92,7 @@ def routers() -> list[APIRouter]:
         workspaces_router,
         brands_router,
         experiments_router,
+        planning_router,
         schedules_router,
         audit_router,
         usage_router,

@@ -109,6 +109,23 @@ def wilson_half_width(n: int, *, proportion: float = 0.5, confidence: float = 0.
     return _wilson(proportion, n, confidence)[1]
 
 
+def wilson_half_widths(
+    successes: NDArray[np.int64], n: int, *, confidence: float = 0.95
+) -> NDArray[np.float64]:
+    """:func:`wilson_half_width` of many observed counts of one sample size ``n`` at once
+    (adaptive sampling asks it of thousands of simulated runs per round)."""
+    _check_confidence(confidence)
+    if n < 1:
+        raise ValueError(f"the Wilson interval needs at least one trial, got {n}")
+    p = np.asarray(successes, dtype=np.float64) / n
+    z = _z_critical(confidence)
+    z2 = z * z
+    widths: NDArray[np.float64] = (
+        z * np.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / (1.0 + z2 / n)
+    )
+    return widths
+
+
 def share_interval(
     target_per_answer: Sequence[int],
     mentions_per_answer: Sequence[int],

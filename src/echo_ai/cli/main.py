@@ -18,6 +18,7 @@ import typer
 from echo_ai.billing.plans import PlanName
 from echo_ai.cli import account, costs, experiments, production, provider_keys, usage
 from echo_ai.cli import outbox as outbox_cli
+from echo_ai.cli import planning as planning_cli
 from echo_ai.cli import retention as retention_cli
 from echo_ai.cli.errors import friendly_errors
 
@@ -42,6 +43,7 @@ app.command("costs")(costs.costs)
 app.add_typer(outbox_cli.app, name="outbox")
 app.add_typer(retention_cli.app, name="retention")
 app.add_typer(account.app, name="account")
+app.command("plan")(planning_cli.plan)
 
 
 @app.command()
