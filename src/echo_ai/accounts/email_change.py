@@ -42,6 +42,7 @@ class AddressTaken(Conflict):
     code = "email_taken"
 
     def __init__(self, email: str) -> None:
+        self.email = email
         super().__init__(
             f"{email} already belongs to another account: your address was not changed"
         )

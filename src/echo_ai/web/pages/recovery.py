@@ -37,6 +37,9 @@ RESET_SENT = (
     "It works once, for {minutes} minutes."
 )
 BAD_LINK = "This link is invalid, expired or already used: ask for a new one."
+ADDRESS_TAKEN = (
+    "The address {email} already belongs to another account: your address was not changed."
+)
 
 
 @router.get("/forgot-password")
@@ -213,7 +216,7 @@ async def confirm_email(
     except recovery.InvalidLink:
         return again(status_code=400, error=BAD_LINK)
     except email_change.AddressTaken as taken:
-        return again(status_code=409, error=f"{taken.message[:1].upper()}{taken.message[1:]}.")
+        return again(status_code=409, error=ADDRESS_TAKEN.format(email=taken.email))
     return render(
         request, "confirm_email.html", viewer=viewer, token="", done=True, email=user.email
     )
