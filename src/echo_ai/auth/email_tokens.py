@@ -1,8 +1,8 @@
 """Single-use tokens sent by e-mail (address verification, password reset, e-mail
-change): random
-strings whose SHA-256 alone is stored (:class:`~echo_ai.auth.models.UserToken`), valid
-until ``expires_at`` and used at most once (claimed with a conditional UPDATE, so two
-requests with one token cannot both succeed)."""
+change): random strings whose SHA-256 alone is stored
+(:class:`~echo_ai.auth.models.UserToken`), valid until ``expires_at`` and used at most
+once (claimed with a conditional UPDATE, so two requests with one token cannot both
+succeed)."""
 
 from __future__ import annotations
 
