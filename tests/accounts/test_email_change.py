@@ -131,6 +131,12 @@ async def test_an_address_changes_once_confirmed_from_the_new_one(
     # Single use.
     again = await client.post("/v1/account/email/confirm", json={"token": token})
     assert _error(again) == (400, "invalid_token")
+    # The sign-up's confirmation link went to the old address: it no longer works.
+    [sign_up_mail] = await _mails(started_app, "ada@example.com", "verify_email")
+    old_link = re.search(r"token=(echo_ve_\S+)", sign_up_mail)
+    assert old_link is not None
+    stale = await client.post("/auth/verify-email", json={"token": old_link.group(1)})
+    assert _error(stale) == (400, "invalid_token")
     [changed] = await _audit(started_app, "auth.email_changed")
     assert changed.details == {"from": "ada@example.com", "to": "ada.new@example.com"}
     [asked_event] = await _audit(started_app, "auth.email_change_requested")
