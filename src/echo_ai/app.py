@@ -70,6 +70,7 @@ def routers() -> list[APIRouter]:
     function so that importing :mod:`echo_ai.app` stays cheap and cycle-free."""
     from echo_ai.api import health
     from echo_ai.api.routers.account import router as account_router
+    from echo_ai.api.routers.account_email import router as account_email_router
     from echo_ai.api.routers.account_security import router as account_security_router
     from echo_ai.api.routers.api_keys import router as api_keys_router
     from echo_ai.api.routers.audit import router as audit_router
@@ -102,6 +103,7 @@ def routers() -> list[APIRouter]:
         privacy_router,
         account_router,
         account_security_router,
+        account_email_router,
     ]
 
 

@@ -269,6 +269,8 @@ class PrivacySettings(BaseModel):
     """The versions a user accepts at sign-up; a newer one is asked for at the next sign-in."""
     verification_hours: Annotated[int, Field(ge=1, le=720)] = 48
     reset_minutes: Annotated[int, Field(ge=5, le=1_440)] = 30
+    email_change_hours: Annotated[int, Field(ge=1, le=720)] = 24
+    """How long the link confirming a new e-mail address (sent to that address) works."""
 
 
 def read_secret(name: str) -> str | None:

@@ -3,6 +3,7 @@ the audit log pseudonymised, and no trace of the address left anywhere in the da
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -17,6 +18,7 @@ from echo_ai.auth import twofactor
 from echo_ai.auth.models import User
 from echo_ai.db import Base, transaction, utcnow
 from echo_ai.mail import sender
+from echo_ai.mail.listing import text_of
 from echo_ai.mail.models import OutboundMail
 from echo_ai.privacy.audit import Actor
 from echo_ai.privacy.models import AuditEvent
@@ -32,6 +34,7 @@ from tests.kit import (
     invite,
     login,
     login_response,
+    register,
     register_and_login,
     wait_finished,
     wait_until,
@@ -306,3 +309,61 @@ async def test_wrong_confirmations_are_audited_and_limited_per_account(
     failed = [e for e in events.json()["items"] if e["action"] == "auth.confirmation_failed"]
     assert len(failed) == 5
     assert failed[0]["details"] == {"purpose": "delete_account", "reason": "invalid_password"}
+
+
+async def test_erasure_leaves_no_trace_of_former_or_requested_addresses(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    runtime = app_runtime(started_app)
+    folder = sender.outbox_dir(runtime.settings)
+    await register(client, "bob@example.com")
+    ada = {**(await register_and_login(client, "ada@example.com")), **UA}
+    await login_response(client, "ada@example.com", "wrong password")  # audited, by address
+
+    async def ask(new_email: str) -> httpx.Response:
+        return await client.post(
+            "/v1/account/email", headers=ada, json={"new_email": new_email, "password": PASSWORD}
+        )
+
+    async def token_to(address: str) -> str:
+        async with transaction(runtime.session_factory) as session:
+            mail = await session.scalar(
+                select(OutboundMail).where(
+                    OutboundMail.to_address == address, OutboundMail.kind == "change_email"
+                )
+            )
+            assert mail is not None
+            match = re.search(r"token=(\S+)", text_of(mail, runtime.settings))
+            assert match is not None
+            return match.group(1)
+
+    # A change asked to Bob's address (replaced by the next), one confirmed, one pending.
+    assert (await ask("bob@example.com")).status_code == 202
+    assert (await ask("ada.two@example.com")).status_code == 202
+    confirmed = await client.post(
+        "/v1/account/email/confirm", json={"token": await token_to("ada.two@example.com")}
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    await login_response(client, "ada.two@example.com", "wrong password")
+    assert (await ask("ada.three@example.com")).status_code == 202
+    addresses = ("ada@example.com", "ada.two@example.com", "ada.three@example.com")
+
+    def files_naming(needle: str) -> list[str]:
+        return [
+            path.name
+            for path in folder.glob("*.eml")
+            if needle.lower() in path.read_bytes().decode("utf-8", "replace").lower()
+        ]
+
+    await wait_until(lambda: bool(files_naming("ada.three@example.com")))
+    for address in addresses:
+        assert await search_database(started_app, address), address
+    assert (await _delete(client, ada)).status_code == 204
+
+    for address in addresses:
+        assert await search_database(started_app, address) == [], address
+        assert files_naming(address) == [], address
+    # Bob's address is his, not Ada's to erase: his account and mails stay.
+    assert ("users", "email") in await search_database(started_app, "bob@example.com")
+    assert files_naming("bob@example.com")
+    await login(client, "bob@example.com")

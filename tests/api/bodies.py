@@ -21,6 +21,7 @@ from echo_ai.api.routers.account_security import (
 )
 from echo_ai.api_keys.schemas import ApiKeyCreate
 from echo_ai.auth.schemas import (
+    EmailChangeRequest,
     EmailTokenSubmit,
     PasswordChange,
     PasswordResetConfirm,
@@ -116,5 +117,11 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
     ConsentAccept: {"terms_version": "2026-11-27", "privacy_version": "2026-11-27"},
     MarketingIn: {"opt_in": True},
     WorkspaceSecurity: {"require_2fa": True},
+    # Not the fuzzing user's password either: no fuzzed change is ever asked for.
+    EmailChangeRequest: {
+        "new_email": "ada.new@example.com",
+        "password": "not the password",
+        "code": "123456",
+    },
 }
 """A valid document of each body model, with every field of it given."""

@@ -27,6 +27,8 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +44,8 @@ from playwright.sync_api import (
     Response,
     WebError,
 )
+
+from tests.kit import wait_until_sync
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = (
@@ -293,3 +297,27 @@ def checkpoint(page: Page, *, axe: bool = True) -> None:
     if axe:
         assert_accessible(page)
     watch_of(page).assert_clean(where)
+
+
+def mailed_link(outbox: Path, subject: str, path: str) -> str:
+    """The link to ``path`` (``/reset-password``...) in the latest mail of the outbox
+    folder (``echo-ai serve`` without an SMTP server) whose subject contains ``subject``,
+    once it is there."""
+
+    def mails() -> list[EmailMessage]:
+        if not outbox.exists():
+            return []
+        found = []
+        for file in sorted(outbox.iterdir()):
+            message = message_from_bytes(file.read_bytes(), policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            if subject in str(message["Subject"]):
+                found.append(message)
+        return found
+
+    wait_until_sync(lambda: bool(mails()), message=f"no mail {subject!r} in the outbox")
+    body = mails()[-1].get_body(preferencelist=("plain",))
+    assert body is not None
+    link = re.search(rf"http://\S+{re.escape(path)}\?token=\S+", body.get_content())
+    assert link is not None
+    return link.group(0)

@@ -4,18 +4,15 @@ password, and signing in with it."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.kit import PASSWORD, wait_until_sync
+from tests.kit import PASSWORD
 from tests.live import ServeProcess, serve_env
-from tests.web.browser import checkpoint, chromium_missing, watch_of
+from tests.web.browser import checkpoint, chromium_missing, mailed_link, watch_of
 
 NEW_PASSWORD = "a fresh passphrase for ada"
 
@@ -37,26 +34,6 @@ def served(data_dir: Path) -> Iterator[ServeProcess]:
         server.stop()
 
 
-def _reset_link(outbox: Path) -> str:
-    def mails() -> list[EmailMessage]:
-        if not outbox.exists():
-            return []
-        found = []
-        for file in sorted(outbox.iterdir()):
-            message = message_from_bytes(file.read_bytes(), policy=policy.default)
-            assert isinstance(message, EmailMessage)
-            if "Reset your" in str(message["Subject"]):
-                found.append(message)
-        return found
-
-    wait_until_sync(lambda: bool(mails()), message="no reset mail in the outbox")
-    body = mails()[-1].get_body(preferencelist=("plain",))
-    assert body is not None
-    link = re.search(r"http://\S+/reset-password\?token=\S+", body.get_content())
-    assert link is not None
-    return link.group(0)
-
-
 def test_a_forgotten_password_is_reset_from_the_mailed_link(
     page: Page, served: ServeProcess, data_dir: Path
 ) -> None:
@@ -76,7 +53,7 @@ def test_a_forgotten_password_is_reset_from_the_mailed_link(
     page.get_by_role("button", name="Send the link").click()
     expect(page.get_by_role("status")).to_contain_text("is on its way")
 
-    link = _reset_link(data_dir / "outbox")
+    link = mailed_link(data_dir / "outbox", "Reset your", "/reset-password")
     assert link.startswith(f"{served.url}/reset-password?token=echo_pr_")
     page.goto(link)
     expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()

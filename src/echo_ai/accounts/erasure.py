@@ -8,12 +8,14 @@ does it in the caller's transaction:
   member must be made owner first); memberships elsewhere are removed, with the API keys
   the user created there revoked;
 - sign-ins (refresh tokens), e-mailed tokens, recovery codes, consents, exports (their
-  files too), invitations and queued mails to the address are deleted;
+  files too), invitations and queued mails to the address are deleted: the current
+  address and every other the account had or asked for (:func:`account_addresses`: former
+  ones, pending changes), unless another account has that address now;
 - the user row keeps only what the retention purge needs: the e-mail becomes a pseudonym
   (``deleted-<hmac>@invalid``), the password can never match, the name and 2FA are
   cleared, ``deleted_at`` is set (the row is purged ``privacy.deleted_account_days``
   later); the account is inactive at once, so its access tokens stop working too;
-- in the audit log, the user's id, addresses, devices and e-mail become keyed pseudonyms
+- in the audit log, the user's id, addresses, devices and e-mails become keyed pseudonyms
   (HMAC-SHA256 with :attr:`~echo_ai.security.keys.KeyRing.audit_pseudonym_key`): the same
   pseudonym in every event, so the log stays consistent without naming them.
 """
@@ -164,7 +166,8 @@ async def erase(
     plan = await preview(session, user)
     if not plan.allowed:
         raise DeletionBlocked(plan.blocking)
-    user_id, email = user.id, user.email
+    user_id = user.id
+    addresses = await account_addresses(session, user)
     for workspace in plan.left:
         await api_keys.revoke_keys_of(
             session, workspace.id, user_id, reason="account_deleted", actor=actor
@@ -187,13 +190,14 @@ async def erase(
     for row in await session.scalars(select(DataExport).where(DataExport.user_id == user_id)):
         exports.delete_file(data_dir, row)
     await session.execute(delete(DataExport).where(DataExport.user_id == user_id))
-    await session.execute(delete(Invitation).where(func.lower(Invitation.email) == email.lower()))
-    await mail_erasure.forget_address(session, email, data_dir=data_dir)
+    await session.execute(delete(Invitation).where(func.lower(Invitation.email).in_(addresses)))
+    for address in addresses:
+        await mail_erasure.forget_address(session, address, data_dir=data_dir)
     await session.flush()
 
     pseudonym = pseudonym_id(pseudonym_key, user_id)
     masked_email = pseudonym_email(pseudonym_key, user_id)
-    await _pseudonymise_audit(session, pseudonym_key, user_id, email, pseudonym, masked_email)
+    await _pseudonymise_audit(session, pseudonym_key, user_id, addresses, pseudonym, masked_email)
 
     user.email = masked_email
     user.password_hash = UNUSABLE_PASSWORD
@@ -233,6 +237,48 @@ async def erase(
 def _table(model: type[Any]) -> Table:
     table: Table = model.__table__
     return table
+
+
+_ADDRESS_EVENTS = {
+    str(Action.EMAIL_CHANGE_REQUESTED): ("to",),
+    str(Action.EMAIL_CHANGED): ("from", "to"),
+}
+
+
+async def account_addresses(session: AsyncSession, user: User) -> list[str]:
+    """Every address of ``user``, lower-cased: the current one, the former ones and the
+    ones a change was asked for (from the e-mailed tokens and the audit of e-mail
+    changes), but those another account has now (theirs, not this user's to erase)."""
+    found = {user.email.lower()}
+    found.update(
+        email.lower()
+        for email in await session.scalars(
+            select(UserToken.email).where(
+                UserToken.user_id == user.id, UserToken.email.is_not(None)
+            )
+        )
+        if email
+    )
+    events = await session.scalars(
+        select(AuditEvent.details).where(
+            AuditEvent.target_type == "user",
+            AuditEvent.target_id == str(user.id),
+            AuditEvent.action.in_(list(_ADDRESS_EVENTS)),
+        )
+    )
+    for details in events:
+        if isinstance(details, dict):
+            for key in ("from", "to"):
+                if isinstance(details.get(key), str):
+                    found.add(details[key].lower())
+    others = set(
+        await session.scalars(
+            select(func.lower(User.email)).where(
+                func.lower(User.email).in_(found), User.id != user.id
+            )
+        )
+    )
+    return sorted(found - others)
 
 
 class WrongPassword(AppError):
@@ -280,23 +326,26 @@ async def _pseudonymise_audit(
     session: AsyncSession,
     key: bytes,
     user_id: uuid.UUID,
-    email: str,
+    emails: list[str],
     pseudonym: uuid.UUID,
     masked_email: str,
 ) -> None:
-    """Replace the user's id, e-mail, addresses and devices in every audit event that
-    holds them: events they are the actor of, events about them, events naming their
-    address (a failed sign-in, an invitation)."""
+    """Replace the user's id, e-mails, addresses and devices in every audit event that
+    holds them: events they are the actor of, events about them, events naming one of
+    their addresses (a failed sign-in, an invitation)."""
     details_text = func.lower(cast(AuditEvent.details, Text))
     query = select(AuditEvent).where(
         or_(
             AuditEvent.actor_user_id == user_id,
             AuditEvent.target_id == str(user_id),
-            details_text.contains(email.lower(), autoescape=True),
             details_text.contains(str(user_id), autoescape=True),
+            *(details_text.contains(email.lower(), autoescape=True) for email in emails),
         )
     )
-    email_pattern = re.compile(re.escape(email), re.IGNORECASE)
+    email_pattern = re.compile(
+        "|".join(re.escape(email) for email in sorted(emails, key=len, reverse=True)),
+        re.IGNORECASE,
+    )
     for event in await session.scalars(query):
         theirs = event.actor_user_id == user_id or event.actor_type == str(ActorKind.ANONYMOUS)
         if event.actor_user_id == user_id:

@@ -7,13 +7,14 @@ SHA-256 is stored, valid ``privacy.export_link_hours`` from the moment the file 
 Every request and every download is audited.
 
 The ZIP holds ``account.json`` (the profile, without the password hash or the 2FA
-secret), ``memberships.json``, ``consents.json``, ``sessions.json`` (the sign-ins: one per
-refresh-token family), ``audit_events.json`` (the events the user is the actor of) and,
-per workspace the user owns, ``workspaces/<id>/workspace.json``,
-``workspaces/<id>/brand_profiles.json`` and ``workspaces/<id>/experiments/<id>.json``
-(the experiment, its rounds, its batch runs with their metrics and every iteration: the
-answer, the extraction, the citations). Rows are read and written page by page, each page
-in a short session of its own, entry by entry into the ZIP: memory stays flat at any size.
+secret, with a pending change of the e-mail address), ``memberships.json``,
+``consents.json``, ``sessions.json`` (the sign-ins: one per refresh-token family),
+``audit_events.json`` (the events the user is the actor of) and, per workspace the user
+owns, ``workspaces/<id>/workspace.json``, ``workspaces/<id>/brand_profiles.json`` and
+``workspaces/<id>/experiments/<id>.json`` (the experiment, its rounds, its batch runs with
+their metrics and every iteration: the answer, the extraction, the citations). Rows are
+read and written page by page, each page in a short session of its own, entry by entry
+into the ZIP: memory stays flat at any size.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from sqlalchemy import Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.accounts.models import DataExport, ExportStatus
-from echo_ai.auth.models import Consent, RefreshToken, User
+from echo_ai.auth import email_tokens
+from echo_ai.auth.models import Consent, RefreshToken, User, UserToken
 from echo_ai.brands.models import BrandProfile
 from echo_ai.db import after_commit, keyset_after, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
@@ -303,7 +305,10 @@ async def write_zip(
             user = await session.get(User, user_id)
             if user is None:
                 raise ExportNotFound("no such user")
-            _write(archive, "account.json", _account(user))
+            pending = await email_tokens.pending(
+                session, user, email_tokens.CHANGE_EMAIL, now=utcnow()
+            )
+            _write(archive, "account.json", _account(user, pending))
             memberships = (
                 await session.execute(
                     select(Membership, Workspace)
@@ -421,13 +426,22 @@ async def _write_experiment(
         entry.write(b"]}")
 
 
-def _account(user: User) -> dict[str, Any]:
+def _account(user: User, pending: UserToken | None) -> dict[str, Any]:
     account = {
         column.name: getattr(user, column.key)
         for column in User.__mapper__.columns
         if column.name not in ACCOUNT_SECRETS
     }
     account["two_factor_enabled"] = user.totp_enabled_at is not None
+    account["pending_email_change"] = (
+        {
+            "email": pending.email,
+            "requested_at": pending.created_at,
+            "expires_at": pending.expires_at,
+        }
+        if pending is not None
+        else None
+    )
     return account
 
 

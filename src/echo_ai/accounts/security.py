@@ -84,6 +84,26 @@ async def _check_password_and_code(
 ) -> None:
     if not twofactor.enabled(user):
         raise Conflict("two-factor authentication is not on")
+    await confirm_identity(
+        session, user, password, code, keys=keys, now=now, actor=actor, purpose=purpose
+    )
+
+
+async def confirm_identity(
+    session: AsyncSession,
+    user: User,
+    password: str,
+    code: str | None,
+    *,
+    keys: KeyRing,
+    now: datetime,
+    actor: Actor,
+    purpose: str,
+) -> None:
+    """Check the password, then (when 2FA is on) a current code or a recovery code (used
+    up): :class:`InvalidCredentials` or a second-factor refusal, audited by
+    :func:`confirmation_failed` under ``purpose``. Callers count the attempt first
+    (:func:`echo_ai.api.limits.count_confirmation`)."""
     if not passwords.verify_password(user.password_hash, password):
         raise await confirmation_failed(session, user, actor, purpose, InvalidCredentials())
     try:

@@ -77,6 +77,18 @@ class PasswordChange(BaseModel):
     new_password: Password
 
 
+class EmailChangeRequest(BaseModel):
+    """A new address for one's account, confirmed by the password (and a 2FA code)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    new_email: Email
+    password: Password
+    code: Annotated[str, SingleLine(max_length=MAX_CODE_LENGTH)] | None = None
+    """With two-factor authentication on: a current code of the authenticator app, or a
+    recovery code (used up)."""
+
+
 class ConsentRequired(BaseModel):
     terms_version: str
     privacy_version: str

@@ -29,6 +29,7 @@ from echo_ai.mail.models import MailStatus, OutboundMail
 SUBJECTS: Mapping[str, str] = {
     "verify_email": "Confirm your e-mail address for Echo AI",
     "reset_password": "Reset your Echo AI password",
+    "change_email": "Confirm your new e-mail address for Echo AI",
     "invitation": "{inviter} invites you to {workspace} on Echo AI",
     "notice": "Your Echo AI account changed: {change}",
 }

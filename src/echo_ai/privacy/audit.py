@@ -85,6 +85,12 @@ class Action(enum.StrEnum):
     address)."""
     PASSWORD_RESET = "auth.password_reset"
     """The password was set with a mailed link; every session of the user was ended."""
+    EMAIL_CHANGE_REQUESTED = "auth.email_change_requested"
+    """A link confirming a new address was mailed to it (``details``: ``to``, the new
+    address; erasure pseudonymises it with the account's own addresses)."""
+    EMAIL_CHANGED = "auth.email_changed"
+    """The account's address changed, confirmed from the new one (``details``: ``from``,
+    ``to``; erasure finds the former addresses here)."""
     # Retention and scrubbing (issue 13, accounts.retention / accounts.privacy_settings)
     ANSWER_RETENTION_SET = "workspace.answer_retention_set"
     """The workspace's own retention of raw answers was set or cleared (``details``:

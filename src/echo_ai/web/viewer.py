@@ -69,6 +69,7 @@ class ConsentPending(Exception):
 ACCOUNT_PATHS = frozenset(
     {
         "/settings/security",
+        "/settings/security/email",
         "/settings/security/2fa/begin",
         "/settings/security/2fa/confirm",
         "/settings/security/2fa/disable",

@@ -91,11 +91,12 @@ async def verify_email(
     if user.email_verified_at is None:
         user.email_verified_at = now
     await session.flush()
-    await record_account_event(session, Action.EMAIL_VERIFIED, user, _as_user(actor, user))
+    await record_account_event(session, Action.EMAIL_VERIFIED, user, as_user(actor, user))
     return user
 
 
-def _as_user(actor: Actor, user: User) -> Actor:
+def as_user(actor: Actor, user: User) -> Actor:
+    """The user a mailed link vouched for as the actor of a request made before sign-in."""
     if actor.kind == ActorKind.ANONYMOUS:
         return Actor(kind=ActorKind.USER, user_id=user.id, ip=actor.ip, user_agent=actor.user_agent)
     return actor
@@ -137,9 +138,7 @@ async def request_password_reset(
         settings=settings,
         now=now,
     )
-    await record_account_event(
-        session, Action.PASSWORD_RESET_REQUESTED, user, _as_user(actor, user)
-    )
+    await record_account_event(session, Action.PASSWORD_RESET_REQUESTED, user, as_user(actor, user))
 
 
 async def reset_password(
@@ -163,6 +162,6 @@ async def reset_password(
     # The link proved the address: an unconfirmed one is confirmed now.
     if user.email_verified_at is None:
         user.email_verified_at = now
-    await record_account_event(session, Action.PASSWORD_RESET, user, _as_user(actor, user))
+    await record_account_event(session, Action.PASSWORD_RESET, user, as_user(actor, user))
     await notices.notify_change(session, user.email, "password_reset", settings, now=now)
     return user

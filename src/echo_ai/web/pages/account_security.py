@@ -1,8 +1,9 @@
 """Settings → Security and Sessions, and the consent interstitial: the viewer's own
-account (two-factor authentication with a QR code drawn here, recovery codes shown
-once, the marketing opt-in and consent history, the workspace's 2FA requirement for its
-owners) and their sessions with revocation. These pages stay reachable without 2FA in a
-workspace that requires it (:func:`echo_ai.web.viewer.is_account_path`)."""
+account (the e-mail address and a change of it, two-factor authentication with a QR code
+drawn here, recovery codes shown once, the marketing opt-in and consent history, the
+workspace's 2FA requirement for its owners) and their sessions with revocation. These
+pages stay reachable without 2FA in a workspace that requires it
+(:func:`echo_ai.web.viewer.is_account_path`)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,18 @@ import segno
 from fastapi import APIRouter, Request, Response
 from markupsafe import Markup
 
-from echo_ai.accounts import consent
+from echo_ai.accounts import consent, email_change
 from echo_ai.accounts import security as account_security
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.limits import count_confirmation
 from echo_ai.api.session import session_cookie_name
 from echo_ai.auth import service as accounts
 from echo_ai.auth import twofactor
+from echo_ai.auth.schemas import EmailChangeRequest
 from echo_ai.db import utcnow
 from echo_ai.errors import AppError
 from echo_ai.security.rate_limit import get_rate_limiter
-from echo_ai.web.forms import form_fields, local_path
+from echo_ai.web.forms import FORM_ERROR, form_fields, local_path, validate
 from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import CurrentViewer, Viewer
 from echo_ai.workspaces.models import Role
@@ -32,6 +34,8 @@ router = APIRouter(include_in_schema=False)
 
 NOTICES = {
     "disabled": "Two-factor authentication is off.",
+    "email-sent": "A link to confirm your new address is on its way to it. Your address "
+    "changes once you open it.",
     "marketing-on": "You will receive product news by e-mail.",
     "marketing-off": "You will not receive product news by e-mail any more.",
     "required": "Members of this workspace now need two-factor authentication.",
@@ -58,6 +62,8 @@ async def _security_page(
     codes: list[str] | None = None,
     error: str | None = None,
     notice: str | None = None,
+    email_form: dict[str, str] | None = None,
+    email_errors: dict[str, str] | None = None,
 ) -> Response:
     user = viewer.user
     return render(
@@ -76,6 +82,9 @@ async def _security_page(
         is_owner=viewer.role == Role.OWNER,
         history=await consent.history(session, user),
         privacy=state.settings.privacy,
+        pending_email=await email_change.pending_change(session, user, now=utcnow()),
+        email_form=email_form or {},
+        email_errors=email_errors or {},
     )
 
 
@@ -177,6 +186,60 @@ async def regenerate_codes(
     request: Request, viewer: CurrentViewer, session: SessionDep, state: StateDep
 ) -> Response:
     return await _password_and_code(request, viewer, session, state, regenerate=True)
+
+
+@router.post("/settings/security/email")
+async def request_email_change(
+    request: Request, viewer: CurrentViewer, session: SessionDep, state: StateDep
+) -> Response:
+    """Ask for a new address (the password, and a code with 2FA on): the link goes to it."""
+    fields = await form_fields(request)
+    new_email = fields.get("new_email", "")
+    again = {"new_email": new_email}
+    data = validate(
+        EmailChangeRequest,
+        {
+            "new_email": new_email,
+            "password": fields.get("password", ""),
+            "code": fields.get("code", "").strip() or None,
+        },
+    )
+    if isinstance(data, dict):
+        error = data.pop(FORM_ERROR, None)
+        return await _security_page(
+            request,
+            viewer,
+            session,
+            state,
+            status_code=422,
+            error=error,
+            email_form=again,
+            email_errors=data,
+        )
+    try:
+        await count_confirmation(get_rate_limiter(request), viewer.user)
+        await email_change.request_change(
+            session,
+            viewer.user,
+            data.new_email,
+            password=data.password,
+            code=data.code,
+            keys=state.keys,
+            now=utcnow(),
+            actor=viewer.actor,
+            settings=state.settings,
+        )
+    except AppError as refused:
+        return await _security_page(
+            request,
+            viewer,
+            session,
+            state,
+            status_code=refused.status_code,
+            error=f"Your address was not changed: {refused.message}.",
+            email_form=again,
+        )
+    return see_other(request, "/settings/security?done=email-sent")
 
 
 @router.post("/settings/security/marketing")

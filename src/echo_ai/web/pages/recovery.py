@@ -1,7 +1,8 @@
 """Pages of the mailed links: "Forgot password?" (ask for a reset link), setting a new
-password with it, confirming the address given at sign-up, and asking for a new
-confirmation link. The same use cases, limits and answers as the JSON API
-(``/auth/password-reset``, ``/auth/verify-email``)."""
+password with it, confirming the address given at sign-up, asking for a new
+confirmation link, and confirming a new address. The same use cases, limits and answers
+as the JSON API (``/auth/password-reset``, ``/auth/verify-email``,
+``/v1/account/email/confirm``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from functools import partial
 
 from fastapi import APIRouter, Request, Response
 
+from echo_ai.accounts import email_change
 from echo_ai.api.auth import ClientActor
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.limits import (
+    LOGIN_PER_IP,
     PASSWORD_RESETS_PER_ADDRESS,
     PASSWORD_RESETS_PER_IP,
     VERIFICATION_MAILS_PER_USER,
@@ -34,6 +37,9 @@ RESET_SENT = (
     "It works once, for {minutes} minutes."
 )
 BAD_LINK = "This link is invalid, expired or already used: ask for a new one."
+ADDRESS_TAKEN = (
+    "The address {email} already belongs to another account: your address was not changed."
+)
 
 
 @router.get("/forgot-password")
@@ -175,4 +181,42 @@ async def resend_verification(
         return see_other(request, "/")
     return render(
         request, "verify_email.html", viewer=viewer, token="", done=False, sent=viewer.user.email
+    )
+
+
+@router.get("/confirm-email")
+async def confirm_email_page(request: Request, viewer: OptionalViewer, token: str = "") -> Response:
+    """The link mailed to a new address: a button that confirms the change (a GET changes
+    nothing: mail scanners open links too)."""
+    return render(request, "confirm_email.html", viewer=viewer, token=token, done=False)
+
+
+@router.post("/confirm-email")
+async def confirm_email(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    limiter: RateLimiterDep,
+    actor: ClientActor,
+    viewer: OptionalViewer,
+) -> Response:
+    check_origin(request, state.settings)
+    fields = await form_fields(request)
+    data = validate(EmailTokenSubmit, {"token": fields.get("token", "")})
+    again = partial(render, request, "confirm_email.html", viewer=viewer, token="", done=False)
+    try:
+        await enforce_rate_limit(limiter, client_ip(request), LOGIN_PER_IP, name="confirm-email")
+        if isinstance(data, dict):
+            raise recovery.InvalidLink
+        user = await email_change.confirm_change(
+            session, data.token, actor=actor, settings=state.settings
+        )
+    except RateLimited as refused:
+        return again(status_code=429, error=retry_message(refused), headers=dict(refused.headers))
+    except recovery.InvalidLink:
+        return again(status_code=400, error=BAD_LINK)
+    except email_change.AddressTaken as taken:
+        return again(status_code=409, error=ADDRESS_TAKEN.format(email=taken.email))
+    return render(
+        request, "confirm_email.html", viewer=viewer, token="", done=True, email=user.email
     )
