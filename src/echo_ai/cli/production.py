@@ -93,7 +93,8 @@ def worker(
     ] = False,
 ) -> None:
     """Run a Celery worker: it runs the chunks of batch runs, sends the queued mail and
-    prepares the data exports that the API hands over (each on a queue of its own)."""
+    prepares the data exports that the API hands over (chunks on one queue, mail and
+    exports on another)."""
     from echo_ai.config import get_settings
     from echo_ai.execution.celery_app import BACKGROUND_QUEUE, QUEUE, configure
 
