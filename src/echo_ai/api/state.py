@@ -45,16 +45,17 @@ class ServiceState:
         task.add_done_callback(self.background.discard)
 
     async def stop_background(self) -> None:
-        """At shutdown: stop running batches; stored iterations stay, resume runs the rest."""
+        """At shutdown: stop running batches; stored iterations stay, resume runs the rest.
+        The background jobs stop last (a job started just before could still wake them)."""
         if self._unsubscribe_mail is not None:
             self._unsubscribe_mail()
-        await self.jobs.aclose()
         if self.scheduler_task is not None:
             self.scheduler_task.cancel()
             await asyncio.gather(self.scheduler_task, return_exceptions=True)
         for task in list(self.background):
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+        await self.jobs.aclose()
 
     def start_mail_jobs(self) -> None:
         """After each commit that queued mail in this process, start ``jobs.deliver_mail``
