@@ -89,7 +89,7 @@ def idle(app: FastAPI) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-async def mails_to(smtp: SmtpServer, address: str) -> list[Any]:
+def mails_to(smtp: SmtpServer, address: str) -> list[Any]:
     return [m for m in smtp.recorder.messages if m["To"] == address]
 
 
@@ -136,11 +136,11 @@ async def test_a_mail_queued_by_the_api_is_sent_by_a_worker(
 
         async def received() -> bool:
             cluster.check_alive()
-            return bool(await mails_to(smtp, "ada@example.com"))
+            return bool(mails_to(smtp, "ada@example.com"))
 
         await wait_for(received, within=45, what="the worker to send the mail")
 
-    [message] = await mails_to(smtp, "ada@example.com")
+    [message] = mails_to(smtp, "ada@example.com")
     assert "Confirm your e-mail address" in message["Subject"]
     row = await database.fetchrow("SELECT status, attempts FROM outbound_mails")
     assert (row["status"], row["attempts"]) == ("sent", 1)
@@ -216,7 +216,7 @@ async def test_with_the_broker_down_requests_succeed_and_the_work_is_done_later(
 
         async def mailed() -> bool:
             cluster.check_alive()
-            return bool(await mails_to(smtp, "bob@example.com"))
+            return bool(mails_to(smtp, "bob@example.com"))
 
         await wait_for(mailed, within=30, what="the queued mail to be sent")
         await wait_ready(cluster, client, headers, requested["id"])
