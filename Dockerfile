@@ -42,7 +42,8 @@ LABEL org.opencontainers.image.title="echo-ai" \
       org.opencontainers.image.version="${VERSION}"
 RUN groupadd --system --gid "${APP_UID}" echo-ai \
  && useradd --system --uid "${APP_UID}" --gid echo-ai --home-dir /home/echo-ai \
-        --create-home --shell /usr/sbin/nologin echo-ai
+        --create-home --shell /usr/sbin/nologin echo-ai \
+ && install -d -o echo-ai -g echo-ai -m 0700 /var/lib/echo-ai
 COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

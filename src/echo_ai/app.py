@@ -137,7 +137,7 @@ async def _serving(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
         )
         started_server = _metrics_port(settings)
         state.start_scheduler()
-        state.start_mail_loop()
+        state.start_mail_jobs()
         try:
             yield
         finally:

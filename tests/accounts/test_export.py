@@ -291,8 +291,9 @@ async def test_bulk_reads_of_answers_are_recorded(
     assert ExportStatus.READY  # the enum is importable from the models
 
 
-async def _preparing(app: FastAPI, email: str) -> uuid.UUID:
-    """An export of ``email`` stuck in ``preparing`` (as while its job runs); its id."""
+async def _preparing(app: FastAPI, email: str, **values: Any) -> uuid.UUID:
+    """An export of ``email`` stuck in ``preparing`` (as while its job runs), with
+    ``values`` (e.g. ``created_at``); its id."""
     async with transaction(app_runtime(app).session_factory) as session:
         user_id = await session.scalar(select(User.id).where(User.email == email))
         assert user_id is not None
@@ -301,8 +302,9 @@ async def _preparing(app: FastAPI, email: str) -> uuid.UUID:
             user_id=user_id,
             status=ExportStatus.PREPARING,
             token_hash=uuid.uuid4().hex * 2,
-            created_at=now,
+            created_at=values.pop("created_at", now),
             expires_at=now + timedelta(hours=24),
+            **values,
         )
         session.add(export)
         await session.flush()
@@ -365,3 +367,62 @@ async def test_the_link_token_is_stored_hashed_like_every_other_token(
         export = await session.get(DataExport, uuid.UUID(body["id"]))
         assert export is not None
         assert export.token_hash == hash_token(token) and token not in export.token_hash
+
+
+async def test_an_export_nobody_started_is_dispatched_again_once_per_while_then_given_up(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    await register(client, "ada@example.com")
+    asked = utcnow() - timedelta(days=2)
+    export_id = await _preparing(started_app, "ada@example.com", created_at=asked)
+    factory = app_runtime(started_app).session_factory
+    hour = timedelta(hours=1)
+
+    async def sweep(at: timedelta) -> list[uuid.UUID]:
+        async with transaction(factory) as session:
+            return await exports.stalled(session, now=asked + at, after=hour)
+
+    assert await sweep(timedelta(minutes=59)) == []  # its task may still be on its way
+    assert await sweep(timedelta(minutes=61)) == [export_id]
+    assert await sweep(timedelta(minutes=90)) == []  # dispatched again half an hour ago
+    assert await sweep(timedelta(minutes=122)) == [export_id]
+    async with transaction(factory) as session:  # a worker started it just now
+        await session.execute(update(DataExport).values(started_at=asked + timedelta(minutes=125)))
+    assert await sweep(timedelta(minutes=180)) == []
+    assert await sweep(timedelta(minutes=186)) == [export_id]  # its worker is gone
+    assert await sweep(exports.GIVE_UP_AFTER + timedelta(minutes=1)) == []
+    async with transaction(factory) as session:
+        export = await session.get(DataExport, export_id)
+        assert export is not None and export.status is ExportStatus.FAILED
+        assert export.error is not None and "ask for a new export" in export.error
+
+
+async def test_a_preparation_leaves_an_export_started_by_another_or_already_done(
+    client: httpx.AsyncClient, started_app: FastAPI, settings: Settings
+) -> None:
+    ada = await register_and_login(client, "ada@example.com")
+    factory = app_runtime(started_app).session_factory
+    started = utcnow() - timedelta(minutes=5)
+    export_id = await _preparing(started_app, "ada@example.com", started_at=started)
+
+    async def prepare(stale_after: timedelta) -> DataExport:
+        await exports.prepare(
+            factory, export_id, data_dir=settings.data_dir, link_hours=1, stale_after=stale_after
+        )
+        async with transaction(factory) as session:
+            export = await session.get(DataExport, export_id)
+        assert export is not None
+        return export
+
+    # Started five minutes ago by another delivery, which may run for up to an hour.
+    left = await prepare(timedelta(hours=1))
+    assert (left.status, left.started_at, left.file_name) == (ExportStatus.PREPARING, started, None)
+    # Started longer ago than a preparation may run: its worker is gone; prepared anew.
+    done = await prepare(timedelta(minutes=1))
+    assert done.status is ExportStatus.READY and done.started_at is not None
+    assert done.started_at > started
+    # A delivery of a ready export again (a re-delivery, a late duplicate): nothing.
+    again = await prepare(timedelta(0))
+    assert (again.finished_at, again.started_at) == (done.finished_at, done.started_at)
+    listed = await client.get("/v1/account/exports", headers=ada)
+    assert [e["status"] for e in listed.json()] == ["ready"]

@@ -134,3 +134,17 @@ def test_no_secret_is_written_in_the_compose_file(compose: dict[str, Any]) -> No
     for secret in compose["secrets"].values():
         assert set(secret) == {"file"}
         assert secret["file"].startswith("./secrets/")
+
+
+def test_api_workers_and_beat_share_the_data_directory(compose: dict[str, Any]) -> None:
+    """A worker writes a data export that the API serves and beat's retention deletes."""
+    mounts = set()
+    for name in ("api", "worker", "beat"):
+        service = compose["services"][name]
+        directory = service["environment"]["ECHO_AI_DATA_DIR"]
+        [mount] = [v for v in service["volumes"] if v.endswith(f":{directory}")]
+        mounts.add(mount)
+    [mount] = mounts
+    assert mount.split(":")[0] in compose["volumes"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f"install -d -o echo-ai -g echo-ai -m 0700 {mount.split(':')[1]}" in dockerfile

@@ -1,10 +1,21 @@
 """Export of everything about a user (GDPR Art. 15 and 20): a ZIP of JSON files.
 
 A user asks (:func:`request`); the ZIP is written in the background (:func:`prepare`,
-started once the request's transaction has committed) into ``<data_dir>/exports/``
-(directory 0700, file 0600); a download link carries a random token of which only the
-SHA-256 is stored, valid ``privacy.export_link_hours`` from the moment the file is ready.
-Every request and every download is audited.
+started once the request's transaction has committed: by the API process in the embedded
+default, by a Celery worker in production mode, see :mod:`echo_ai.execution.background`)
+into ``<data_dir>/exports/`` (directory 0700, file 0600); a download link carries a
+random token of which only the SHA-256 is stored, valid ``privacy.export_link_hours``
+from the moment the file is ready. Every request and every download is audited.
+
+A preparation first claims its export (compare-and-set on ``started_at``), so two
+deliveries of its task never write it at once; one that finds it no longer ``preparing``,
+or started by another within the time a worker may run it, does nothing. In production
+mode an export is never left ``preparing`` for good: ``echo-ai beat`` dispatches again an
+export that no preparation has started for ``worker.visibility_timeout_seconds`` (its task
+was never sent, the broker being down; or its worker died: the preparation starts again
+from scratch), at most once per that time, and gives up, ``failed``, on one still not
+ready :data:`GIVE_UP_AFTER` after it was asked for (:func:`stalled`). In the embedded
+default, an export interrupted by the end of the process is marked failed.
 
 The ZIP holds ``account.json`` (the profile, without the password hash or the 2FA
 secret, with a pending change of the e-mail address), ``memberships.json``,
@@ -29,21 +40,21 @@ import os
 import secrets
 import uuid
 import zipfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Select, Table, select
+from sqlalchemy import Select, Table, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.accounts.models import DataExport, ExportStatus
 from echo_ai.auth import email_tokens
 from echo_ai.auth.models import Consent, RefreshToken, User, UserToken
 from echo_ai.brands.models import BrandProfile
-from echo_ai.db import after_commit, keyset_after, utcnow
+from echo_ai.db import after_commit, keyset_after, rows_changed, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
@@ -58,6 +69,9 @@ log = logging.getLogger(__name__)
 EXPORTS_DIRECTORY = "exports"
 PAGE_SIZE = 500
 """Rows read per query (iterations, audit events)."""
+
+GIVE_UP_AFTER = timedelta(days=1)
+"""An export still not ready this long after it was asked for is failed by the sweep."""
 
 ACCOUNT_SECRETS = frozenset({"password_hash", "totp_secret", "totp_last_step"})
 """Columns of ``users`` never exported: they would only help an attacker."""
@@ -103,18 +117,22 @@ def file_of(data_dir: Path, export: DataExport) -> Path | None:
     return exports_directory(data_dir) / Path(export.file_name).name
 
 
+PrepareLater = Callable[[uuid.UUID], Coroutine[Any, Any, None]]
+"""What prepares an export once its request has committed (the API's background jobs:
+here, or a Celery worker)."""
+
+
 async def request(
     session: AsyncSession,
     user: User,
     *,
-    session_factory: async_sessionmaker[AsyncSession],
-    data_dir: Path,
+    prepare_later: PrepareLater,
     link_hours: int,
     actor: Actor,
     now: datetime | None = None,
 ) -> RequestedExport:
     """Ask for an export of everything about ``user``: stored as ``preparing``, audited,
-    and prepared in the background once the caller's transaction commits.
+    and handed to ``prepare_later`` once the caller's transaction commits.
     :class:`ExportInProgress` (409) while another of theirs is still being prepared."""
     now = now or utcnow()
     preparing = await session.scalar(
@@ -142,11 +160,7 @@ async def request(
         target_id=export.id,
     )
     export_id = export.id
-
-    async def job() -> None:
-        await prepare(session_factory, export_id, data_dir=data_dir, link_hours=link_hours)
-
-    after_commit(session, job)
+    after_commit(session, lambda: prepare_later(export_id))
     return RequestedExport(export=export, token=token)
 
 
@@ -245,14 +259,19 @@ async def prepare(
     *,
     data_dir: Path,
     link_hours: int,
+    stale_after: timedelta = timedelta(0),
 ) -> None:
     """Write the export's ZIP and mark it ``ready`` (its link valid ``link_hours`` from
-    now), or ``failed`` with the reason."""
-    async with session_factory() as session:
+    now), or ``failed`` with the reason. Nothing if it is not ``preparing`` any more, or
+    another preparation started it less than ``stale_after`` ago (a worker passes how long
+    one may run; see the module's description)."""
+    async with session_factory() as session, session.begin():
         export = await session.get(DataExport, export_id)
         if export is None or export.status is not ExportStatus.PREPARING:
             return
         user_id = export.user_id
+        if not await _claim(session, export, utcnow(), stale_after):
+            return
     directory = exports_directory(data_dir)
     private_directory(directory)
     name = f"export-{export_id}.zip"
@@ -293,6 +312,74 @@ async def prepare(
         export.size_bytes = path.stat().st_size
         export.finished_at = finished
         export.expires_at = finished + timedelta(hours=link_hours)
+
+
+async def _claim(
+    session: AsyncSession, export: DataExport, now: datetime, stale_after: timedelta
+) -> bool:
+    """Move a ``preparing`` export's ``started_at`` from the value read to ``now``, unless
+    a preparation started less than ``stale_after`` ago may still be running: whether
+    this caller won it (compare-and-set)."""
+    before = export.started_at
+    if before is not None and before > now - stale_after:
+        return False
+    return (
+        await rows_changed(
+            session,
+            update(DataExport)
+            .where(
+                DataExport.id == export.id,
+                DataExport.status == ExportStatus.PREPARING,
+                DataExport.started_at.is_(None)
+                if before is None
+                else DataExport.started_at == before,
+            )
+            .values(started_at=now),
+        )
+        == 1
+    )
+
+
+async def stalled(
+    session: AsyncSession, *, now: datetime, after: timedelta, limit: int = 100
+) -> list[uuid.UUID]:
+    """For the scheduler's tick in production mode: the exports still ``preparing`` that
+    no preparation has started for ``after`` (longer than a worker may run one: its task
+    was never sent, or its worker died) and that were not dispatched again within
+    ``after``, each claimed for a new dispatch (their ids, to send after the commit);
+    those asked for longer than :data:`GIVE_UP_AFTER` ago are marked ``failed`` instead."""
+    since = now - after
+    found = await session.scalars(
+        select(DataExport)
+        .where(
+            DataExport.status == ExportStatus.PREPARING,
+            func.coalesce(DataExport.started_at, DataExport.created_at) <= since,
+            or_(DataExport.dispatched_at.is_(None), DataExport.dispatched_at <= since),
+        )
+        .order_by(DataExport.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    again: list[uuid.UUID] = []
+    for export in list(found):
+        mine = update(DataExport).where(
+            DataExport.id == export.id,
+            DataExport.status == ExportStatus.PREPARING,
+            DataExport.dispatched_at.is_(None)
+            if export.dispatched_at is None
+            else DataExport.dispatched_at == export.dispatched_at,
+        )
+        if export.created_at <= now - GIVE_UP_AFTER:
+            failed = mine.values(
+                status=ExportStatus.FAILED,
+                error="it could not be prepared in time: ask for a new export",
+                finished_at=now,
+            )
+            if await rows_changed(session, failed):
+                log.error("the export %s was given up: not prepared within a day", export.id)
+        elif await rows_changed(session, mine.values(dispatched_at=now)):
+            again.append(export.id)
+    return again
 
 
 async def write_zip(

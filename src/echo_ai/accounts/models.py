@@ -37,6 +37,11 @@ class DataExport(UUIDPrimaryKey, Base):
     size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """When its preparation last started (claimed by compare-and-set in
+    :func:`echo_ai.accounts.export.prepare`)."""
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """When the scheduler last dispatched it again (:func:`echo_ai.accounts.export.stalled`)."""
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     downloaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

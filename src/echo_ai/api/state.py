@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from echo_ai.api.background import jobs_of
 from echo_ai.config import Settings
+from echo_ai.execution.background import BackgroundJobs
 from echo_ai.execution.runtime import Runtime
-from echo_ai.mail.delivery import MailLoop
+from echo_ai.mail.compose import on_enqueue
 from echo_ai.schedules.scheduler import Scheduler
 from echo_ai.security.keys import KeyRing
 from echo_ai.security.tokens import TokenSigner
@@ -28,11 +30,14 @@ class ServiceState:
     runtime: Runtime
     keys: KeyRing
     signer: TokenSigner
+    jobs: BackgroundJobs
+    """Who sends the mail a request queued and prepares the exports it asked for: the
+    workers in production mode, this process otherwise (:func:`jobs_of`)."""
     background: set[asyncio.Task[None]] = field(default_factory=set)
-    """Work started after a commit (batches of the in-process executor)."""
+    """Work started after a commit (batches of the in-process executor, background jobs
+    or the sending of their tasks)."""
     scheduler_task: asyncio.Task[None] | None = None
-    mail_loop: MailLoop | None = None
-    """Sends queued mail right after a request's commit (retries: the scheduler's tick)."""
+    _unsubscribe_mail: Callable[[], None] | None = None
 
     def start_background(self, job: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(job)
@@ -40,19 +45,22 @@ class ServiceState:
         task.add_done_callback(self.background.discard)
 
     async def stop_background(self) -> None:
-        """At shutdown: stop running batches; stored iterations stay, resume runs the rest."""
-        if self.mail_loop is not None:
-            await self.mail_loop.stop()
+        """At shutdown: stop running batches; stored iterations stay, resume runs the rest.
+        The background jobs stop last (a job started just before could still wake them)."""
+        if self._unsubscribe_mail is not None:
+            self._unsubscribe_mail()
         if self.scheduler_task is not None:
             self.scheduler_task.cancel()
             await asyncio.gather(self.scheduler_task, return_exceptions=True)
         for task in list(self.background):
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+        await self.jobs.aclose()
 
-    def start_mail_loop(self) -> None:
-        self.mail_loop = MailLoop(self.runtime.session_factory, self.settings)
-        self.mail_loop.start()
+    def start_mail_jobs(self) -> None:
+        """After each commit that queued mail in this process, start ``jobs.deliver_mail``
+        in the background (retries: the scheduler's tick)."""
+        self._unsubscribe_mail = on_enqueue(lambda: self.start_background(self.jobs.deliver_mail()))
 
     def start_scheduler(self) -> None:
         """With the in-process executor, this process also runs the scheduler (recurring
@@ -78,6 +86,7 @@ def build_state(settings: Settings, runtime: Runtime, keys: KeyRing) -> ServiceS
         settings=settings,
         runtime=runtime,
         keys=keys,
+        jobs=jobs_of(runtime),
         signer=TokenSigner(
             keys.signing_keys(),
             issuer=TOKEN_ISSUER,

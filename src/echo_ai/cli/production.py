@@ -92,9 +92,11 @@ def worker(
         bool, typer.Option("--ping", help="Exit 0 if this host's worker answers (health check).")
     ] = False,
 ) -> None:
-    """Run a Celery worker that takes chunks of batch runs from the queue."""
+    """Run a Celery worker: it runs the chunks of batch runs, sends the queued mail and
+    prepares the data exports that the API hands over (chunks on one queue, mail and
+    exports on another)."""
     from echo_ai.config import get_settings
-    from echo_ai.execution.celery_app import QUEUE, configure
+    from echo_ai.execution.celery_app import BACKGROUND_QUEUE, QUEUE, configure
 
     settings = get_settings()
     _require_celery(settings, "worker")
@@ -109,7 +111,8 @@ def worker(
         return
     _start_observability(settings)
     autoscale = autoscale or settings.worker.autoscale
-    argv = ["worker", "--loglevel", settings.observability.log_level, "-Q", QUEUE, "-n", name]
+    queues = f"{QUEUE},{BACKGROUND_QUEUE}"
+    argv = ["worker", "--loglevel", settings.observability.log_level, "-Q", queues, "-n", name]
     argv += ["--without-gossip", "--without-mingle"]  # no worker-to-worker chatter needed
     if autoscale:
         argv += ["--autoscale", autoscale]
@@ -121,7 +124,8 @@ def worker(
 
 @friendly_errors
 def beat() -> None:
-    """Dispatch due recurring experiments and re-dispatch stalled batches, every
+    """Dispatch due recurring experiments and re-dispatch stalled batches and data exports,
+    send the queued mail that is due (retries) and run the daily maintenance, every
     `ECHO_AI_WORKER__BEAT_INTERVAL_SECONDS` (60 s). Run one; a second one is harmless."""
     import asyncio
     import contextlib

@@ -7,6 +7,12 @@
   chunk still running is never handed to a second worker; the soft limit (enforced by the
   task itself) is above the longest single call (see :class:`echo_ai.config.Settings`).
 - results are not stored: the database is where results live.
+
+The background jobs a request leaves (sending queued mail, preparing a data export:
+:mod:`echo_ai.execution.background`) have a queue of their own, :data:`BACKGROUND_QUEUE`,
+that every worker also takes from: a password-reset mail does not wait behind the chunks of
+a large experiment, and the chunk queue's length stays the executor's queue depth. They
+run with the same settings (acknowledged late, delivered again when their worker died).
 """
 
 from __future__ import annotations
@@ -22,9 +28,16 @@ from echo_ai.observability import CELERY_QUEUE
 QUEUE = CELERY_QUEUE
 """The one queue of chunk tasks (its length is the executor's queue depth)."""
 
-RUN_CHUNK = "echo_ai.run_chunk"
+BACKGROUND_QUEUE = "echo-ai-background"
+"""The queue of background jobs (mail, exports)."""
 
-celery_app = Celery("echo_ai", include=["echo_ai.execution.tasks"])
+RUN_CHUNK = "echo_ai.run_chunk"
+DELIVER_MAIL = "echo_ai.deliver_mail"
+PREPARE_EXPORT = "echo_ai.prepare_export"
+
+celery_app = Celery("echo_ai", include=["echo_ai.execution.tasks", "echo_ai.accounts.tasks"])
+"""The tasks: chunks and mail in :mod:`echo_ai.execution.tasks`; exports in
+:mod:`echo_ai.accounts.tasks` (the layer that may import what they run)."""
 
 
 def _keep_our_logging(**_: object) -> None:
@@ -43,6 +56,10 @@ def configure(settings: Settings, app: Celery = celery_app) -> Celery:
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {"visibility_timeout": worker.visibility_timeout_seconds},
         "task_default_queue": QUEUE,
+        "task_routes": {
+            DELIVER_MAIL: {"queue": BACKGROUND_QUEUE},
+            PREPARE_EXPORT: {"queue": BACKGROUND_QUEUE},
+        },
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_ignore_result": True,

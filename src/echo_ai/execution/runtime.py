@@ -24,7 +24,8 @@ from echo_ai.providers.retry import RetryPolicy
 from echo_ai.runs import service as run_service
 from echo_ai.security.keys import KeyRing
 
-if TYPE_CHECKING:  # redis only in production mode
+if TYPE_CHECKING:  # redis and celery only in production mode
+    from echo_ai.execution.background import BackgroundJobs
     from echo_ai.execution.broker import QueuedChunks
 
 
@@ -51,6 +52,10 @@ class Runtime:
     """In production mode (Celery): which batches have chunks waiting in the broker, for
     the scheduler's stalled-batch sweep and for resume (whatever this process's own
     executor is: the command line's resume runs batches here)."""
+    background: BackgroundJobs | None = None
+    """With the Celery executor, where mail and export jobs go: the workers
+    (:class:`~echo_ai.execution.background.CeleryJobs`); without one, the process that
+    queued them does them (the API's :func:`echo_ai.api.background.jobs_of`)."""
 
     @property
     def lease_ttl(self) -> timedelta:
@@ -108,14 +113,16 @@ async def open_runtime(
             on_progress=on_progress,
             budget_alert_share=settings.billing.budget_alert_share,
         )
+        kind = executor or settings.executor
         yield Runtime(
             settings=settings,
             engine=engine,
             session_factory=session_factory,
             providers=providers,
             runner=runner,
-            executor=_executor(executor or settings.executor, settings, runner, queued),
+            executor=_executor(kind, settings, runner, queued),
             queued=queued,
+            background=_background(kind, settings),
         )
     finally:
         if runner is not None:
@@ -139,6 +146,15 @@ def _queued_chunks(
     return QueuedChunks.from_url(
         settings.redis_url, mark_seconds=settings.worker.visibility_timeout_seconds
     )
+
+
+def _background(kind: Literal["local", "celery"], settings: Settings) -> BackgroundJobs | None:
+    if kind == "local":
+        return None
+    from echo_ai.execution.background import CeleryJobs
+    from echo_ai.execution.celery_app import configure
+
+    return CeleryJobs(configure(settings))
 
 
 def _executor(

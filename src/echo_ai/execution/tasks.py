@@ -1,4 +1,6 @@
-"""Celery tasks: one chunk of a batch per task, run by the same runner as in-process.
+"""Celery tasks: one chunk of a batch per task, run by the same runner as in-process;
+and the sending of queued mail (:func:`deliver_mail_task`). The export task is
+:mod:`echo_ai.accounts.tasks`.
 
 Each worker process keeps one event loop and one runtime (database pool, provider
 clients, limits) for its lifetime, opened on its first task. A chunk is idempotent:
@@ -40,10 +42,11 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 from echo_ai.config import Settings, get_settings
 from echo_ai.db import transaction
 from echo_ai.execution.broker import QueuedChunks
-from echo_ai.execution.celery_app import RUN_CHUNK, celery_app
+from echo_ai.execution.celery_app import DELIVER_MAIL, RUN_CHUNK, celery_app
 from echo_ai.execution.runner import failure_of
 from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.failures import Failure, FailureCode
+from echo_ai.mail.delivery import deliver_due
 from echo_ai.observability import bound_context
 from echo_ai.runs import service
 
@@ -214,3 +217,23 @@ def run_chunk_task(
 
 
 run_chunk = celery_app.task(bind=True, name=RUN_CHUNK)(run_chunk_task)
+
+
+def deliver_mail_task() -> None:
+    """Send the queued mails that are due (:func:`echo_ai.mail.delivery.deliver_due`), sent
+    by the API after a commit that queued mail. Idempotent: each mail is claimed by
+    compare-and-set before it is sent, so a re-delivery, or a scheduler tick at the same
+    time, sends none twice. A failure (the database is away) is logged, not retried: the
+    mail stays queued and the scheduler's next tick sends it."""
+    worker = worker_runtime()
+    delivered = worker.run(deliver_due(worker.runtime.session_factory, worker.settings))
+    if delivered.sent or delivered.retrying or delivered.failed:
+        log.info(
+            "mail: %d sent, %d to retry, %d given up",
+            len(delivered.sent),
+            len(delivered.retrying),
+            len(delivered.failed),
+        )
+
+
+deliver_mail = celery_app.task(name=DELIVER_MAIL)(deliver_mail_task)

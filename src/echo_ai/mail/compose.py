@@ -1,8 +1,9 @@
 """Rendering and queueing mails: :func:`enqueue` renders a template (plain text and HTML,
 Jinja2, the HTML autoescaped) and adds an :class:`~echo_ai.mail.models.OutboundMail` row
 in the caller's transaction. Nothing is sent here: a request never waits on SMTP. Once the
-transaction commits, the process's mail loop is woken (:func:`on_enqueue`) and the
-scheduler's tick sends what is still due (:func:`echo_ai.mail.delivery.deliver_due`).
+transaction commits, the process's listeners are told (:func:`on_enqueue`: the API hands
+the sending to its background jobs, a worker in production mode) and the scheduler's tick
+sends what is still due (:func:`echo_ai.mail.delivery.deliver_due`).
 
 Links in mails start with :func:`base_url`: ``server.public_url`` when set, otherwise
 ``http://<server.host>:<server.port>`` (``echo-ai serve --host/--port`` set them; right for
@@ -83,8 +84,9 @@ _listeners: set[Callable[[], None]] = set()
 
 
 def on_enqueue(listener: Callable[[], None]) -> Callable[[], None]:
-    """Call ``listener`` after each commit that queued mail in this process (a mail loop
-    sets its event); returns the function that unsubscribes it."""
+    """Call ``listener`` after each commit that queued mail in this process (the API
+    starts its ``deliver_mail`` background job); returns the function that unsubscribes
+    it."""
     _listeners.add(listener)
     return lambda: _listeners.discard(listener)
 

@@ -1,6 +1,7 @@
 """Sending the queued mails: :func:`deliver_due`, run by the scheduler's every tick
-(``echo-ai serve``, or ``echo-ai beat`` in production) and by the mail loop of an API
-process right after a request queued mail (:class:`MailLoop`).
+(``echo-ai serve``, or ``echo-ai beat`` in production) and right after a request queued
+mail: by the mail loop of the API process in the embedded default (:class:`MailLoop`), by
+a worker in production mode (the ``echo_ai.deliver_mail`` task).
 
 A mail is claimed before it is sent, in a short transaction of its own: its ``attempts``
 grows by one and its ``next_attempt_at`` moves to when a retry would be due, with a
@@ -30,7 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from echo_ai.config import Settings
 from echo_ai.db import rows_changed, transaction, utcnow
 from echo_ai.mail import sender
-from echo_ai.mail.compose import on_enqueue
 from echo_ai.mail.models import BODY_GONE, MailStatus, OutboundMail
 
 log = logging.getLogger(__name__)
@@ -192,9 +192,10 @@ async def deliver_on_tick(
 
 
 class MailLoop:
-    """An API process's sender: woken after each commit that queued mail in this process
-    (:func:`echo_ai.mail.compose.enqueue`), it sends what is due in the background, so a
-    request never waits for SMTP. Retries are the scheduler tick's."""
+    """The embedded API process's sender: woken after each commit that queued mail in
+    this process (:meth:`wake`, through :class:`echo_ai.api.background.InProcessJobs`), it
+    sends what is due in the background, so a request never waits for SMTP. Wakes that
+    come while it sends are folded into one more round. Retries are the scheduler tick's."""
 
     def __init__(
         self, session_factory: async_sessionmaker[AsyncSession], settings: Settings
@@ -203,10 +204,12 @@ class MailLoop:
         self.settings = settings
         self._event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._unsubscribe = on_enqueue(self._event.set)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+    def wake(self) -> None:
+        """Send what is due soon (the loop starts with its first wake)."""
+        self._event.set()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
         while True:
@@ -218,7 +221,7 @@ class MailLoop:
                 log.exception("sending the queued mail failed; the scheduler retries it")
 
     async def stop(self) -> None:
-        self._unsubscribe()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None

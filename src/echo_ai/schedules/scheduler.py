@@ -26,7 +26,11 @@ The first tick of each UTC day (by the ``now`` it is given) also runs the daily
 maintenance tasks (:data:`DAILY_TASKS`: the downgrade of workspaces whose grace period
 after a failed payment is over, :func:`downgrade_lapsed_subscriptions`, and the usage
 reconciliation, :func:`reconcile_usage`, a workspace per transaction).
-Every tick also runs :data:`TICK_TASKS`: the queued mails that are due are sent.
+Every tick also runs :data:`TICK_TASKS`: the queued mails that are due are sent (here,
+also in production mode: mail goes out while the broker is down, and a mail a worker was
+not asked to send, or failed to, is not forgotten). In production mode a tick also
+dispatches again to the workers the data exports still waiting to be prepared
+(:meth:`Scheduler.redispatch_exports`).
 """
 
 from __future__ import annotations
@@ -37,11 +41,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from echo_ai.accounts import export as exports
 from echo_ai.accounts import retention
 from echo_ai.billing import budgets
 from echo_ai.billing import usage as metering_usage
@@ -61,6 +66,9 @@ from echo_ai.runs.models import ACTIVE_STATUSES, BatchRun, Experiment
 from echo_ai.runs.service import WaitingCheck
 from echo_ai.schedules import cron as schedules
 from echo_ai.workspaces import admission, quotas, subscriptions
+
+if TYPE_CHECKING:  # celery only in production mode
+    from echo_ai.execution.background import BackgroundJobs
 
 log = logging.getLogger(__name__)
 
@@ -340,6 +348,8 @@ class TickResult:
     """The daily tasks run at this tick (the first of a UTC day), by name."""
     each_tick: list[str] = field(default_factory=list)
     """The per-tick tasks run (:data:`TICK_TASKS`), by name."""
+    exports: list[uuid.UUID] = field(default_factory=list)
+    """Data exports dispatched again to the workers (production mode)."""
 
 
 @dataclass
@@ -353,6 +363,8 @@ class Scheduler:
     spawn: Spawn | None = None
     waiting: WaitingCheck | None = None
     """Which batches have chunks waiting in the broker (production mode)."""
+    background: BackgroundJobs | None = None
+    """The workers' background jobs (production mode): stalled exports go there again."""
     daily_tasks: Sequence[DailyTask] = DAILY_TASKS
     tick_tasks: Sequence[DailyTask] = TICK_TASKS
     last_daily: date | None = None
@@ -371,6 +383,7 @@ class Scheduler:
             leases=runtime.runner.leases,
             spawn=spawn,
             waiting=runtime.queued.waiting if runtime.queued is not None else None,
+            background=runtime.background,
         )
 
     async def _hand_over(self, batches: Sequence[BatchRun]) -> None:
@@ -436,7 +449,28 @@ class Scheduler:
             recovered=[batch.id for batch in stalled],
             daily=await self.run_daily(now),
             each_tick=await self.run_each_tick(now),
+            exports=await self.redispatch_exports(now),
         )
+
+    async def redispatch_exports(self, now: datetime) -> list[uuid.UUID]:
+        """Production mode: send again to the workers the exports that no preparation has
+        started for ``worker.visibility_timeout_seconds`` (longer than a task may run),
+        failing those waiting for a day (:func:`echo_ai.accounts.export.stalled`); their
+        ids. A failure is logged: the next tick tries again."""
+        if self.background is None:
+            return []
+        after = timedelta(seconds=self.settings.worker.visibility_timeout_seconds)
+        try:
+            async with transaction(self.session_factory) as session:
+                again = await exports.stalled(session, now=now, after=after)
+        except Exception:
+            log.exception("the sweep of stalled exports failed; it runs again at the next tick")
+            return []
+        for export_id in again:
+            await self.background.prepare_export(export_id)
+        if again:
+            log.warning("dispatched %d stalled export(s) again: %s", len(again), again)
+        return again
 
     async def run_each_tick(self, now: datetime) -> list[str]:
         """The per-tick tasks (:data:`TICK_TASKS`); a failing one is logged without

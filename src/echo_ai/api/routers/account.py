@@ -50,8 +50,7 @@ async def request_export(
     requested = await exports.request(
         session,
         user,
-        session_factory=state.runtime.session_factory,
-        data_dir=state.settings.data_dir,
+        prepare_later=state.jobs.prepare_export,
         link_hours=state.settings.privacy.export_link_hours,
         actor=actor,
     )

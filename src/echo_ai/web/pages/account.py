@@ -76,8 +76,7 @@ async def prepare_export(
         await exports.request(
             session,
             viewer.user,
-            session_factory=state.runtime.session_factory,
-            data_dir=state.settings.data_dir,
+            prepare_later=state.jobs.prepare_export,
             link_hours=state.settings.privacy.export_link_hours,
             actor=viewer.actor,
         )
