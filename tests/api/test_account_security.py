@@ -303,12 +303,25 @@ async def test_sessions_are_listed_and_revoked(client: httpx.AsyncClient) -> Non
 async def test_consent_is_recorded_at_sign_up_and_asked_again_for_a_new_version(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
+    missing = await client.post(
+        "/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
+    )
+    assert missing.status_code == 422
+    assert missing.json()["error"]["details"] == [
+        {
+            "field": "accept_terms",
+            "location": "body",
+            "message": "Field required",
+            "type": "missing",
+        }
+    ]
     refused = await client.post(
         "/auth/register",
         json={"email": "ada@example.com", "password": PASSWORD, "accept_terms": False},
     )
     assert refused.status_code == 422
     assert refused.json()["error"]["details"][0]["field"] == "accept_terms"
+    assert "accept the terms" in refused.json()["error"]["details"][0]["message"]
     registered = await client.post(
         "/auth/register",
         json={"email": "ada@example.com", "password": PASSWORD, "accept_terms": True},
@@ -354,7 +367,12 @@ async def test_marketing_opt_in_and_withdrawal_are_each_recorded(
 ) -> None:
     registered = await client.post(
         "/auth/register",
-        json={"email": "ada@example.com", "password": PASSWORD, "marketing_opt_in": True},
+        json={
+            "email": "ada@example.com",
+            "password": PASSWORD,
+            "accept_terms": True,
+            "marketing_opt_in": True,
+        },
     )
     assert registered.status_code == 201
     headers = bearer((await login(client, "ada@example.com"))["access_token"])

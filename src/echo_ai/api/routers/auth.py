@@ -74,8 +74,8 @@ async def register(
 ) -> Message:
     """Create an account and its personal workspace. The answer is the same whether or
     not the email already had an account, so it cannot be used to discover accounts.
-    Registering accepts the current terms and privacy policy (``accept_terms``, true by
-    default; false is refused) and records it; ``marketing_opt_in`` is a separate opt-in."""
+    Registering accepts the current terms and privacy policy (``accept_terms``: required, and
+    it must be true: 422 otherwise) and records it; ``marketing_opt_in`` is a separate opt-in."""
     user = await workspaces.register(session, data, actor=actor, settings=state.settings)
     if user is not None:
         await consent.record_sign_up(
