@@ -2,8 +2,9 @@
 :mod:`echo_ai.auth.twofactor`), a workspace's 2FA requirement and the user's sessions
 (:mod:`echo_ai.auth.sessions`), each audited.
 
-Turning 2FA off and new recovery codes need the password and a current second factor:
-someone holding only a stolen session cannot weaken the account.
+Setting 2FA up needs the password; turning it off and new recovery codes need the password
+and a current second factor: someone holding only a stolen session can neither put their
+own authenticator on the account nor weaken it.
 """
 
 from __future__ import annotations
@@ -48,9 +49,19 @@ def check_workspace_requirement(workspace: Workspace, user: User) -> None:
         raise TwoFactorRequired()
 
 
-def begin_two_factor(user: User, *, keys: KeyRing) -> twofactor.Enrolment:
-    """A new secret to put in an authenticator app; 2FA is on after :func:`confirm_two_factor`."""
-    return twofactor.begin(user, keys)
+async def begin_two_factor(
+    session: AsyncSession, user: User, *, password: str, keys: KeyRing, actor: Actor
+) -> twofactor.Enrolment:
+    """A new secret to put in an authenticator app, once the password is confirmed (a
+    wrong one is audited and refused: :class:`InvalidCredentials`); 2FA is on after
+    :func:`confirm_two_factor`. :class:`Conflict` when it is on already."""
+    if twofactor.enabled(user):
+        raise Conflict("two-factor authentication is already on")
+    if not passwords.verify_password(user.password_hash, password):
+        raise await confirmation_failed(session, user, actor, "enable_2fa", InvalidCredentials())
+    enrolment = twofactor.begin(user, keys)
+    await session.flush()
+    return enrolment
 
 
 async def confirm_two_factor(
