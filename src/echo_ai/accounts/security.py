@@ -140,6 +140,24 @@ async def disable_two_factor(
     await notify_change(session, user.email, "2fa_disabled", settings, now=now)
 
 
+async def reset_two_factor(
+    session: AsyncSession, user: User, *, now: datetime, actor: Actor, settings: Settings
+) -> int:
+    """An operator turns 2FA off for a user who lost both the authenticator and the
+    recovery codes (no password or code asked: the operator vouches for the request):
+    the secret and recovery codes go, every session ends, and the user is told by mail.
+    :class:`Conflict` if 2FA is off. How many sessions were ended."""
+    if not twofactor.enabled(user):
+        raise Conflict(f"two-factor authentication is not on for {user.email}")
+    await twofactor.disable(session, user)
+    ended = await auth_sessions.revoke_all(session, user.id, now=now)
+    await record_account_event(
+        session, Action.TWO_FACTOR_RESET, user, actor, {"sessions_revoked": ended}
+    )
+    await notify_change(session, user.email, "2fa_reset", settings, now=now)
+    return ended
+
+
 async def regenerate_recovery_codes(
     session: AsyncSession,
     user: User,
