@@ -164,6 +164,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # Deleted and overwritten content is zeroed, not left in free space for whoever
+        # reads the file (an erased account's address, a redacted answer).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
 
@@ -271,6 +274,22 @@ async def retry_transient(
 
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+async def truncate_wal(engine: AsyncEngine) -> bool:
+    """On SQLite, copy the write-ahead log into the database and empty it (``PRAGMA
+    wal_checkpoint(TRUNCATE)``), so that the ``-wal`` file no longer holds the older
+    versions of pages; whether it completed (a reader still on an older snapshot keeps
+    its frames: ``False``). Nothing to do on other databases (``True``)."""
+    if not is_sqlite(engine):
+        return True
+    async with engine.connect() as connection:
+        result = await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        row = result.one()
+    busy = int(row[0])
+    if busy:
+        log.warning("the SQLite write-ahead log could not be emptied: a reader was busy")
+    return not busy
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
