@@ -17,6 +17,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -307,27 +308,36 @@ async def transaction(
             yield session
         jobs = take_after_commit(session)
     for job in jobs:  # with the session closed: the jobs open their own
-        await job()
+        await job.run()
 
 
 AfterCommit = Callable[[], Coroutine[Any, Any, None]]
 _AFTER_COMMIT = "echo_ai.after_commit"
 
 
-def after_commit(session: AsyncSession, job: AfterCommit) -> None:
+@dataclass(frozen=True)
+class QueuedJob:
+    run: AfterCommit
+    finish: bool = False
+    """Let it finish when the service stops instead of cancelling it: short work the
+    caller was promised (a mailed link) that nothing would otherwise resume."""
+
+
+def after_commit(session: AsyncSession, job: AfterCommit, *, finish: bool = False) -> None:
     """Run ``job`` once this session's transaction has committed (the boundary that owns
-    the transaction does it: the API's request session starts it in the background,
-    :func:`transaction` awaits it).
+    the transaction does it: the API's request session starts it in the background, after
+    which the response is sent; :func:`transaction` awaits it). With ``finish``, a service
+    that stops lets it finish (for a while) rather than cancel it.
 
     Work is never started for rows a rollback would take back: a rolled-back transaction
     drops its jobs.
     """
-    session.info.setdefault(_AFTER_COMMIT, []).append(job)
+    session.info.setdefault(_AFTER_COMMIT, []).append(QueuedJob(job, finish))
 
 
-def take_after_commit(session: AsyncSession) -> list[AfterCommit]:
+def take_after_commit(session: AsyncSession) -> list[QueuedJob]:
     """The jobs queued by :func:`after_commit` (to start now that the commit is done)."""
-    jobs: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
+    jobs: list[QueuedJob] = session.info.pop(_AFTER_COMMIT, [])
     return jobs
 
 

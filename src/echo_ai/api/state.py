@@ -18,6 +18,9 @@ from echo_ai.security.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
 
+FINISH_SECONDS = 10.0
+"""How long a stopping service waits for the work it lets finish (a password-reset mail)."""
+
 TOKEN_ISSUER = "echo-ai"
 TOKEN_AUDIENCE = "echo-ai-api"
 
@@ -30,17 +33,26 @@ class ServiceState:
     signer: TokenSigner
     background: set[asyncio.Task[None]] = field(default_factory=set)
     """Work started after a commit (batches of the in-process executor)."""
+    finishing: set[asyncio.Task[None]] = field(default_factory=set)
+    """Of ``background``, the work to let finish at shutdown (``db.after_commit(finish=True)``)."""
     scheduler_task: asyncio.Task[None] | None = None
     mail_loop: MailLoop | None = None
     """Sends queued mail right after a request's commit (retries: the scheduler's tick)."""
 
-    def start_background(self, job: Coroutine[Any, Any, None]) -> None:
+    def start_background(self, job: Coroutine[Any, Any, None], *, finish: bool = False) -> None:
         task = asyncio.create_task(job)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+        if finish:
+            self.finishing.add(task)
+            task.add_done_callback(self.finishing.discard)
 
     async def stop_background(self) -> None:
-        """At shutdown: stop running batches; stored iterations stay, resume runs the rest."""
+        """At shutdown: let short promised work finish (for up to
+        :data:`FINISH_SECONDS`), then stop running batches; stored iterations stay,
+        resume runs the rest."""
+        if self.finishing:
+            await asyncio.wait(set(self.finishing), timeout=FINISH_SECONDS)
         if self.mail_loop is not None:
             await self.mail_loop.stop()
         if self.scheduler_task is not None:
