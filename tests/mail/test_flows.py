@@ -4,6 +4,7 @@ sent by the app's own mail loop right after the request commits."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -288,3 +289,30 @@ async def test_a_reset_request_is_answered_before_any_of_its_work(
         )
     assert mails == ["ada@example.com", "ada@example.com"]
     assert "auth.password_reset_requested" in await _actions(started_app)
+
+
+async def test_a_stopping_service_lets_a_reset_request_finish(
+    client: httpx.AsyncClient, started_app: FastAPI, backend: str
+) -> None:
+    """The answer promised a mail: shutting down waits for the job instead of cancelling
+    it (the batches' tasks are cancelled; they resume at the next start)."""
+    if backend != "sqlite":
+        pytest.skip("the job is held with another process's SQLite write transaction")
+    await register(client, "ada@example.com")
+    runtime = app_runtime(started_app)
+    service = started_app.state.service
+    holder = sqlite3.connect(runtime.settings.data_dir / "echo-ai.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        asked = await client.post("/auth/password-reset", json={"email": "ada@example.com"})
+        assert asked.status_code == 202 and len(service.finishing) == 1
+        stopping = asyncio.create_task(service.stop_background())
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    await stopping
+    async with transaction(runtime.session_factory) as session:
+        mailed = await session.scalar(
+            select(OutboundMail.to_address).where(OutboundMail.kind == "reset_password")
+        )
+    assert mailed == "ada@example.com"
