@@ -69,7 +69,7 @@ def serve(data_dir: Path, log: Path) -> Iterator[str]:
 
 def signed_in(client: httpx.Client) -> dict[str, str]:
     credentials = {"email": f"bench-{secrets.token_hex(4)}@example.com", "password": PASSWORD}
-    client.post("/auth/register", json=credentials).raise_for_status()
+    client.post("/auth/register", json={**credentials, "accept_terms": True}).raise_for_status()
     login = client.post("/auth/login", json=credentials)
     login.raise_for_status()
     return {"Authorization": f"Bearer {login.json()['access_token']}"}

@@ -60,7 +60,7 @@ def accounts(base_url: str) -> tuple[str, httpx.Client]:
     email = f"pages-{uuid.uuid4().hex[:8]}@example.com"
     credentials = {"email": email, "password": PASSWORD}
     browser = httpx.Client(base_url=base_url, timeout=60, headers=HTML)
-    browser.post("/auth/register", json=credentials).raise_for_status()
+    browser.post("/auth/register", json={**credentials, "accept_terms": True}).raise_for_status()
     token = browser.post("/auth/login", json=credentials).json()["access_token"]
     created = browser.post(
         "/v1/api-keys", json={"name": "bench"}, headers={"Authorization": f"Bearer {token}"}

@@ -234,7 +234,9 @@ def sign_up(base_url: str) -> str:
     email = f"bench-{secrets.token_hex(4)}@example.com"
     credentials = {"email": email, "password": PASSWORD}
     with httpx.Client(base_url=base_url, timeout=30) as anonymous:
-        anonymous.post("/auth/register", json=credentials).raise_for_status()
+        anonymous.post(
+            "/auth/register", json={**credentials, "accept_terms": True}
+        ).raise_for_status()
         login = anonymous.post("/auth/login", json=credentials)
         login.raise_for_status()
         token = login.json()["access_token"]

@@ -14,7 +14,7 @@ from tests.kit import PASSWORD, bearer
 def register_and_login(http: httpx.Client, email: str, **headers: str) -> dict[str, str]:
     """A new user's ``Authorization`` headers (``headers`` go on both requests)."""
     body = {"email": email, "password": PASSWORD}
-    registered = http.post("/auth/register", json=body, headers=headers)
+    registered = http.post("/auth/register", json={**body, "accept_terms": True}, headers=headers)
     assert registered.status_code == 201, registered.text
     signed_in = http.post("/auth/login", json=body, headers=headers)
     assert signed_in.status_code == 200, signed_in.text

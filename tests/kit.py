@@ -140,7 +140,9 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def register(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> None:
-    response = await client.post("/auth/register", json={"email": email, "password": password})
+    response = await client.post(
+        "/auth/register", json={"email": email, "password": password, "accept_terms": True}
+    )
     assert response.status_code == 201, response.text
 
 

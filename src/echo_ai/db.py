@@ -17,6 +17,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -164,6 +165,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # Deleted and overwritten content is zeroed, not left in free space for whoever
+        # reads the file (an erased account's address, a redacted answer).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
 
@@ -273,6 +277,22 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+async def truncate_wal(engine: AsyncEngine) -> bool:
+    """On SQLite, copy the write-ahead log into the database and empty it (``PRAGMA
+    wal_checkpoint(TRUNCATE)``), so that the ``-wal`` file no longer holds the older
+    versions of pages; whether it completed (a reader still on an older snapshot keeps
+    its frames: ``False``). Nothing to do on other databases (``True``)."""
+    if not is_sqlite(engine):
+        return True
+    async with engine.connect() as connection:
+        result = await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        row = result.one()
+    busy = int(row[0])
+    if busy:
+        log.warning("the SQLite write-ahead log could not be emptied: a reader was busy")
+    return not busy
+
+
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
@@ -288,27 +308,36 @@ async def transaction(
             yield session
         jobs = take_after_commit(session)
     for job in jobs:  # with the session closed: the jobs open their own
-        await job()
+        await job.run()
 
 
 AfterCommit = Callable[[], Coroutine[Any, Any, None]]
 _AFTER_COMMIT = "echo_ai.after_commit"
 
 
-def after_commit(session: AsyncSession, job: AfterCommit) -> None:
+@dataclass(frozen=True)
+class QueuedJob:
+    run: AfterCommit
+    finish: bool = False
+    """Let it finish when the service stops instead of cancelling it: short work the
+    caller was promised (a mailed link) that nothing would otherwise resume."""
+
+
+def after_commit(session: AsyncSession, job: AfterCommit, *, finish: bool = False) -> None:
     """Run ``job`` once this session's transaction has committed (the boundary that owns
-    the transaction does it: the API's request session starts it in the background,
-    :func:`transaction` awaits it).
+    the transaction does it: the API's request session starts it in the background, after
+    which the response is sent; :func:`transaction` awaits it). With ``finish``, a service
+    that stops lets it finish (for a while) rather than cancel it.
 
     Work is never started for rows a rollback would take back: a rolled-back transaction
     drops its jobs.
     """
-    session.info.setdefault(_AFTER_COMMIT, []).append(job)
+    session.info.setdefault(_AFTER_COMMIT, []).append(QueuedJob(job, finish))
 
 
-def take_after_commit(session: AsyncSession) -> list[AfterCommit]:
+def take_after_commit(session: AsyncSession) -> list[QueuedJob]:
     """The jobs queued by :func:`after_commit` (to start now that the commit is done)."""
-    jobs: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
+    jobs: list[QueuedJob] = session.info.pop(_AFTER_COMMIT, [])
     return jobs
 
 

@@ -11,7 +11,7 @@ import httpx
 import pyotp
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import JSON, String, Text, cast, func, or_, select
+from sqlalchemy import JSON, String, Text, cast, func, or_, select, text
 
 from echo_ai.accounts import erasure
 from echo_ai.auth import twofactor
@@ -367,3 +367,34 @@ async def test_erasure_leaves_no_trace_of_former_or_requested_addresses(
     assert ("users", "email") in await search_database(started_app, "bob@example.com")
     assert files_naming("bob@example.com")
     await login(client, "bob@example.com")
+
+
+async def test_on_sqlite_the_raw_database_files_no_longer_hold_the_address(
+    client: httpx.AsyncClient, started_app: FastAPI, backend: str
+) -> None:
+    """Not only the rows: the bytes of the database file and of its write-ahead log, where
+    deleted values linger in free space and in older page versions."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL keeps dead row versions until VACUUM (docs/privacy.md)")
+    email = "erase-me-7f3a@example.com"
+    database = app_runtime(started_app).settings.data_dir / "echo-ai.db"
+    files = (database, database.with_name(database.name + "-wal"))
+
+    def holding(needle: bytes) -> list[str]:
+        return [path.name for path in files if path.exists() and needle in path.read_bytes()]
+
+    user = await register_and_login(client, email)
+    assert (await client.post("/auth/password-reset", json={"email": email})).status_code == 202
+    await wait_until(lambda: holding(b"reset-password") != [])  # the mail is stored
+    assert holding(email.encode()) != []  # what the test looks for is there to find
+
+    assert (await _delete(client, user)).status_code == 204
+    # The log is emptied once the erasure has committed, in the background of the request.
+    await wait_until(
+        lambda: holding(email.encode()) == [], message=lambda: str(holding(email.encode()))
+    )
+    assert holding(b"erase-me-7f3a") == []
+    # Deleted content is zeroed in place on every connection (Debian's SQLite does it by
+    # default; other builds do not, hence the pragma).
+    async with app_runtime(started_app).session_factory() as session:
+        assert (await session.execute(text("PRAGMA secure_delete"))).scalar() == 1

@@ -3,6 +3,7 @@ download it, and the access records of exports and bulk reads of answers."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import stat
@@ -15,13 +16,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 
 from echo_ai.accounts import export as exports
 from echo_ai.accounts.models import DataExport, ExportStatus
 from echo_ai.auth.models import User
 from echo_ai.config import Settings
 from echo_ai.db import transaction, utcnow
+from echo_ai.execution.runtime import Runtime
 from echo_ai.privacy.audit import Actor
 from echo_ai.privacy.models import AuditEvent
 from echo_ai.security.refresh import hash_token
@@ -426,3 +428,53 @@ async def test_a_preparation_leaves_an_export_started_by_another_or_already_done
     assert (again.finished_at, again.started_at) == (done.finished_at, done.started_at)
     listed = await client.get("/v1/account/exports", headers=ada)
     assert [e["status"] for e in listed.json()] == ["ready"]
+
+
+async def test_two_exports_asked_for_at_the_same_instant_make_one(
+    runtime: Runtime, backend: str
+) -> None:
+    """The second request's check runs while the first one's export is inserted but not
+    committed (invisible to it): its own insert waits on the first's, then is refused."""
+    if backend != "postgresql":
+        pytest.skip("the second insert is seen waiting on the first in pg_stat_activity")
+    factory = runtime.session_factory
+    async with transaction(factory) as session:
+        user = User(email="ada@example.com", password_hash="not used")
+        session.add(user)
+
+    async def prepared_by_nobody(_: uuid.UUID) -> None:
+        """The test asks for exports only: none is prepared."""
+
+    options: dict[str, Any] = {
+        "prepare_later": prepared_by_nobody,
+        "link_hours": 24,
+        "actor": Actor.cli(),
+    }
+
+    async def waiting_on_a_lock() -> bool:
+        async with factory() as probe:
+            waiting = await probe.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+            )
+        return bool(waiting)
+
+    async def second() -> None:
+        async with transaction(factory) as session:
+            await exports.request(session, await session.get_one(User, user.id), **options)
+
+    async with factory() as first, first.begin():
+        await exports.request(first, await first.get_one(User, user.id), **options)
+        racing = asyncio.create_task(second())
+        await wait_until(waiting_on_a_lock, message="the second insert never waited")
+    with pytest.raises(exports.ExportInProgress):
+        await racing
+    async with factory() as session:
+        preparing = await session.scalar(
+            select(func.count())
+            .select_from(DataExport)
+            .where(DataExport.user_id == user.id, DataExport.status == ExportStatus.PREPARING)
+        )
+    assert preparing == 1

@@ -16,6 +16,7 @@ from echo_ai.api.routers.account_security import (
     ConsentAccept,
     MarketingIn,
     PasswordAndCode,
+    PasswordIn,
     RevokeAll,
     WorkspaceSecurity,
 )
@@ -95,6 +96,7 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
         "marketing_opt_in": False,
     },
     RefreshRequest: {"refresh_token": "rt_abc"},
+    PasswordIn: {"password": PASSWORD},
     PasswordChange: {"current_password": PASSWORD, "new_password": PASSWORD + "!"},
     ApiKeyCreate: {"name": "ci", "scopes": ["read"], "expires_in_days": 30},
     WorkspaceCreate: {"name": "Growth team"},

@@ -46,7 +46,7 @@ async def _enable(
 ) -> tuple[pyotp.TOTP, list[str]]:
     """Turn 2FA on (confirmed with the previous step's code, so that the current and next
     steps' codes are still unused) : the app's TOTP and the recovery codes."""
-    begun = await client.post("/v1/account/2fa", headers=headers)
+    begun = await client.post("/v1/account/2fa", headers=headers, json={"password": PASSWORD})
     assert begun.status_code == 200, begun.text
     totp = pyotp.TOTP(begun.json()["secret"])
     assert begun.json()["otpauth_uri"] == totp.provisioning_uri(
@@ -131,6 +131,24 @@ async def test_sign_in_with_two_factor_codes_and_recovery_codes(
     assert actions.count("auth.login_failed") >= 4
 
 
+async def test_setting_2fa_up_needs_the_password(client: httpx.AsyncClient) -> None:
+    """A stolen session alone cannot put an attacker's authenticator on the account."""
+    headers = await register_and_login(client)
+    missing = await client.post("/v1/account/2fa", headers=headers)
+    assert missing.status_code == 422
+    wrong = await client.post("/v1/account/2fa", headers=headers, json={"password": "guess"})
+    assert _error(wrong) == (401, "invalid_credentials")
+    # Refused before any secret was made: confirming with a code of no app finds none.
+    confirm = await client.post("/v1/account/2fa/confirm", headers=headers, json={"code": "1"})
+    assert confirm.status_code == 401
+    assert (await client.get("/v1/account/2fa", headers=headers)).json()["enabled"] is False
+    listed = await client.get("/v1/audit-events", headers=headers, params={"limit": 100})
+    failed = [e for e in listed.json()["items"] if e["action"] == "auth.confirmation_failed"]
+    assert failed[0]["details"] == {"purpose": "enable_2fa", "reason": "invalid_credentials"}
+    _totp, codes = await _enable(client, headers)
+    assert len(codes) == 10
+
+
 async def test_failed_second_factors_count_as_failed_sign_ins(
     client: httpx.AsyncClient, throttle_clock: ManualClock
 ) -> None:
@@ -149,8 +167,10 @@ async def test_turning_2fa_off_and_new_codes_need_password_and_code(
 ) -> None:
     headers = await register_and_login(client)
     _totp, codes = await _enable(client, headers)
-    again = await client.post("/v1/account/2fa", headers=headers)
+    again = await client.post("/v1/account/2fa", headers=headers, json={"password": PASSWORD})
     assert _error(again) == (409, "conflict")
+    # Setting up counted two confirmations by password: a new hour's allowance for the rest.
+    await started_app.state.rate_limiter.reset()
 
     no_password = await client.request(
         "DELETE",
@@ -303,12 +323,25 @@ async def test_sessions_are_listed_and_revoked(client: httpx.AsyncClient) -> Non
 async def test_consent_is_recorded_at_sign_up_and_asked_again_for_a_new_version(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
+    missing = await client.post(
+        "/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
+    )
+    assert missing.status_code == 422
+    assert missing.json()["error"]["details"] == [
+        {
+            "field": "accept_terms",
+            "location": "body",
+            "message": "Field required",
+            "type": "missing",
+        }
+    ]
     refused = await client.post(
         "/auth/register",
         json={"email": "ada@example.com", "password": PASSWORD, "accept_terms": False},
     )
     assert refused.status_code == 422
     assert refused.json()["error"]["details"][0]["field"] == "accept_terms"
+    assert "accept the terms" in refused.json()["error"]["details"][0]["message"]
     registered = await client.post(
         "/auth/register",
         json={"email": "ada@example.com", "password": PASSWORD, "accept_terms": True},
@@ -354,7 +387,12 @@ async def test_marketing_opt_in_and_withdrawal_are_each_recorded(
 ) -> None:
     registered = await client.post(
         "/auth/register",
-        json={"email": "ada@example.com", "password": PASSWORD, "marketing_opt_in": True},
+        json={
+            "email": "ada@example.com",
+            "password": PASSWORD,
+            "accept_terms": True,
+            "marketing_opt_in": True,
+        },
     )
     assert registered.status_code == 201
     headers = bearer((await login(client, "ada@example.com"))["access_token"])
@@ -382,17 +420,17 @@ async def test_guessing_the_password_or_code_to_turn_2fa_off_is_audited_and_limi
             "DELETE", "/v1/account/2fa", headers=headers, json={"password": "guess", "code": "1"}
         )
         assert _error(wrong) == (401, "invalid_credentials")
-    for _ in range(2):
-        wrong = await client.post(
-            "/v1/account/2fa/recovery-codes",
-            headers=headers,
-            json={"password": PASSWORD, "code": "nope-nope"},
-        )
-        assert _error(wrong) == (401, "invalid_second_factor")
+    # Setting 2FA up was one of the hour's five confirmations by password: this is the last.
+    wrong = await client.post(
+        "/v1/account/2fa/recovery-codes",
+        headers=headers,
+        json={"password": PASSWORD, "code": "nope-nope"},
+    )
+    assert _error(wrong) == (401, "invalid_second_factor")
     limited = await client.request(
         "DELETE", "/v1/account/2fa", headers=headers, json={"password": PASSWORD, "code": codes[0]}
     )
     assert _error(limited) == (429, "rate_limited")
     assert (await client.get("/v1/account/2fa", headers=headers)).json()["enabled"] is True
     actions = await _audit_actions(client, headers)
-    assert actions.count("auth.confirmation_failed") == 5
+    assert actions.count("auth.confirmation_failed") == 4

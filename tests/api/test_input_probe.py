@@ -50,7 +50,9 @@ def _refused(response: httpx.Response, field: str, kind: str | None = None) -> N
 
 
 def _signed_in(http: httpx.Client, email: str = "probe@example.com") -> dict[str, str]:
-    registered = http.post("/auth/register", json={"email": email, "password": PASSWORD})
+    registered = http.post(
+        "/auth/register", json={"email": email, "password": PASSWORD, "accept_terms": True}
+    )
     assert registered.status_code == 201, registered.text
     login = http.post("/auth/login", json={"email": email, "password": PASSWORD})
     assert login.status_code == 200, login.text
@@ -80,7 +82,12 @@ def test_a_nul_in_an_email_is_refused_before_sign_in(http: httpx.Client) -> None
 
 
 def test_a_nul_in_a_display_name_is_refused(http: httpx.Client) -> None:
-    body = {"email": "dn@example.com", "password": PASSWORD, "display_name": "Ada\u0000"}
+    body = {
+        "email": "dn@example.com",
+        "password": PASSWORD,
+        "display_name": "Ada\u0000",
+        "accept_terms": True,
+    }
     _refused(http.post("/auth/register", json=body), "display_name", "control_character")
     login = http.post("/auth/login", json={"email": "dn@example.com", "password": PASSWORD})
     assert login.status_code == 401  # no account was made

@@ -120,7 +120,8 @@ def test_serve_killed_mid_batch_resumes_it_at_start_up_with_nothing_lost_or_dupl
     serves.append(first)
 
     assert first.http.post(
-        "/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
+        "/auth/register",
+        json={"email": "ada@example.com", "password": PASSWORD, "accept_terms": True},
     ).is_success
     login = first.http.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
     user = bearer(login.json()["access_token"])

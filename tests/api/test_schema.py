@@ -130,7 +130,8 @@ def running_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApi
         with serving(app) as server, requests.Session() as session:
             base = server.url
             registered = session.post(
-                f"{base}/auth/register", json={"email": EMAIL, "password": PASSWORD}
+                f"{base}/auth/register",
+                json={"email": EMAIL, "password": PASSWORD, "accept_terms": True},
             )
             assert registered.status_code == 201, registered.text
             login = session.post(f"{base}/auth/login", json={"email": EMAIL, "password": PASSWORD})

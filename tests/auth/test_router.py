@@ -26,8 +26,10 @@ async def test_register_login_me(client: httpx.AsyncClient) -> None:
 
 async def test_registration_does_not_reveal_existing_accounts(client: httpx.AsyncClient) -> None:
     body = {"email": "ada@example.com", "password": PASSWORD}
-    first = await client.post("/auth/register", json=body)
-    again = await client.post("/auth/register", json={**body, "password": "x" * 20})
+    first = await client.post("/auth/register", json={**body, "accept_terms": True})
+    again = await client.post(
+        "/auth/register", json={**body, "password": "x" * 20, "accept_terms": True}
+    )
     assert (first.status_code, first.json()) == (again.status_code, again.json())
     # ...and the second attempt did not change the password.
     login = await client.post("/auth/login", json=body)
@@ -39,7 +41,9 @@ async def test_an_email_longer_than_its_column_once_lowered_is_refused(
 ) -> None:
     # 316 characters as sent, 616 once lowered ("\u0130" lowers to two): too long to store.
     email = "a@" + "\u0130" * 310 + ".com"
-    response = await client.post("/auth/register", json={"email": email, "password": PASSWORD})
+    response = await client.post(
+        "/auth/register", json={"email": email, "password": PASSWORD, "accept_terms": True}
+    )
     assert response.status_code == 422, response.text
     assert response.json()["error"]["details"][0]["field"] == "email"
 

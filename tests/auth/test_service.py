@@ -52,7 +52,7 @@ async def _register(runtime: Runtime, email: str = "Ada@Example.com") -> User:
     async with transaction(runtime.session_factory) as session:
         user = await workspaces.register(
             session,
-            Registration(email=email, password=PASSWORD, display_name="Ada"),
+            Registration(email=email, password=PASSWORD, display_name="Ada", accept_terms=True),
             actor=VISITOR,
             settings=runtime.settings,
         )
@@ -76,7 +76,9 @@ async def test_registering_a_taken_email_changes_nothing(runtime: Runtime) -> No
     async with transaction(runtime.session_factory) as session:
         again = await workspaces.register(
             session,
-            Registration(email="ADA@example.com", password="another long password"),
+            Registration(
+                email="ADA@example.com", password="another long password", accept_terms=True
+            ),
             actor=VISITOR,
             settings=runtime.settings,
         )
@@ -91,7 +93,7 @@ async def test_weak_passwords_are_refused(runtime: Runtime) -> None:
         with pytest.raises(accounts.WeakPassword, match="at least 12"):
             await workspaces.register(
                 session,
-                Registration(email="a@b.co", password="short"),
+                Registration(email="a@b.co", password="short", accept_terms=True),
                 actor=VISITOR,
                 settings=runtime.settings,
             )

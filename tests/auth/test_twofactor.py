@@ -29,7 +29,7 @@ async def _user(runtime: Runtime) -> User:
     async with transaction(runtime.session_factory) as session:
         user = await workspaces.register(
             session,
-            Registration(email="ada@example.com", password=PASSWORD),
+            Registration(email="ada@example.com", password=PASSWORD, accept_terms=True),
             actor=Actor(),
             settings=runtime.settings,
         )

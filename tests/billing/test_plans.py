@@ -72,7 +72,7 @@ def test_operators_set_a_plan_from_the_command_line(cli_env: Path) -> None:
             open_runtime(get_settings(), executor="local") as runtime,
             transaction(runtime.session_factory) as session,
         ):
-            data = Registration(email="ada@example.com", password=PASSWORD)
+            data = Registration(email="ada@example.com", password=PASSWORD, accept_terms=True)
             user = await workspaces.register(
                 session, data, actor=Actor(), settings=runtime.settings
             )

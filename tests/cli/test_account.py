@@ -1,4 +1,4 @@
-"""``echo-ai account export`` and ``echo-ai account erase``: an operator's answers to
+"""``echo-ai account export``, ``erase`` and ``reset-2fa``: an operator's answers to
 requests by mail, with the API's rules and audited with actor ``cli``."""
 
 from __future__ import annotations
@@ -7,19 +7,28 @@ import asyncio
 import json
 import stat
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+import pyotp
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from echo_ai.auth.models import User
-from echo_ai.auth.schemas import Registration
+from echo_ai.auth import service as auth_service
+from echo_ai.auth import twofactor
+from echo_ai.auth.models import RecoveryCode, User
+from echo_ai.auth.schemas import Credentials, Registration
+from echo_ai.auth.service import TokenSettings
 from echo_ai.cli import app as cli
 from echo_ai.config import Settings
-from echo_ai.db import transaction
+from echo_ai.db import transaction, utcnow
 from echo_ai.execution.runtime import open_runtime
+from echo_ai.mail.models import OutboundMail
 from echo_ai.privacy.audit import Actor
 from echo_ai.privacy.models import AuditEvent
+from echo_ai.security.credentials import Refusal
+from echo_ai.security.keys import load_key_ring
+from echo_ai.security.tokens import TokenSigner
 from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.models import Membership, Role
 from tests.kit import PASSWORD
@@ -39,7 +48,7 @@ async def _register(data_dir: Path, *emails: str) -> None:
         for email in emails:
             await workspaces.register(
                 session,
-                Registration(email=email, password=PASSWORD),
+                Registration(email=email, password=PASSWORD, accept_terms=True),
                 actor=Actor(),
                 settings=settings,
             )
@@ -124,3 +133,78 @@ async def test_erase_shows_what_goes_and_keeps_the_rules(cli_env: Path) -> None:
     assert deleted.target_id != str(bob.id)
     code, _, stderr = await asyncio.to_thread(invoke, "account", "erase", "bob@example.com")
     assert code == 2 and "no account" in stderr
+
+
+async def test_reset_2fa_turns_it_off_ends_the_sessions_and_tells_the_user(cli_env: Path) -> None:
+    """For a user who lost both the authenticator and the recovery codes."""
+    await _register(cli_env, "ada@example.com")
+    settings = Settings(data_dir=cli_env)
+    keys = load_key_ring(settings)
+    async with (
+        open_runtime(settings, executor="local") as runtime,
+        transaction(runtime.session_factory) as session,
+    ):
+        ada = await session.scalar(select(User).where(User.email == "ada@example.com"))
+        assert ada is not None
+        enrolment = twofactor.begin(ada, keys)
+        now = utcnow()
+        await twofactor.confirm(
+            session, ada, pyotp.TOTP(enrolment.secret).at(now), keys=keys, now=now
+        )
+        tokens = TokenSettings(
+            signer=TokenSigner(keys.signing_keys(), issuer="echo-ai", audience="echo-ai-api"),
+            refresh_ttl=timedelta(days=1),
+            access_ttl=timedelta(minutes=5),
+        )
+        pair = await auth_service.issue_tokens(session, ada, tokens=tokens)
+
+    code, _, stderr = await asyncio.to_thread(
+        invoke, "account", "reset-2fa", "ada@example.com", input="n\n"
+    )
+    assert code == 1 and "nothing changed" in stderr
+    code, _, stderr = await asyncio.to_thread(
+        invoke, "account", "reset-2fa", "ADA@example.com", "--yes"
+    )
+    assert code == 0, stderr
+    assert "two-factor authentication is off for ADA@example.com; 1 session(s) ended" in stderr
+
+    async with (
+        open_runtime(settings, executor="local") as runtime,
+        transaction(runtime.session_factory) as session,
+    ):
+        reset = await session.get(User, ada.id)
+        assert reset is not None and not twofactor.enabled(reset)
+        assert reset.totp_secret is None
+        left = await session.scalar(
+            select(func.count()).select_from(RecoveryCode).where(RecoveryCode.user_id == ada.id)
+        )
+        assert left == 0
+        refused = await auth_service.refresh(session, pair.refresh_token, tokens=tokens)
+        assert refused is Refusal.ENDED
+        # The password alone signs in again.
+        await auth_service.authenticate(
+            session, Credentials(email="ada@example.com", password=PASSWORD)
+        )
+        notices = list(
+            await session.scalars(
+                select(OutboundMail).where(OutboundMail.to_address == "ada@example.com")
+            )
+        )
+        assert any("turned off by an operator" in mail.text_body for mail in notices)
+    event = (await _audit(cli_env))[-1]
+    assert (event.action, event.actor_type, event.target_id) == (
+        "auth.2fa_reset",
+        "cli",
+        str(ada.id),
+    )
+    assert event.details == {"sessions_revoked": 1}
+
+    # Off already, or no such account: a one-line error.
+    code, _, stderr = await asyncio.to_thread(
+        invoke, "account", "reset-2fa", "ada@example.com", "--yes"
+    )
+    assert code != 0 and "two-factor authentication is not on for ada@example.com" in stderr
+    code, _, stderr = await asyncio.to_thread(
+        invoke, "account", "reset-2fa", "nobody@example.com", "--yes"
+    )
+    assert code == 2 and "no account with the e-mail address nobody@example.com" in stderr

@@ -43,7 +43,9 @@ async def test_cli_experiments_are_audited_and_shown_to_granted_accounts(
         transport = httpx.ASGITransport(app=service)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
             credentials = {"email": "ada@example.com", "password": PASSWORD}
-            assert (await api.post("/auth/register", json=credentials)).status_code == 201
+            assert (
+                await api.post("/auth/register", json={**credentials, "accept_terms": True})
+            ).status_code == 201
             token = (await api.post("/auth/login", json=credentials)).json()["access_token"]
             ada = {"Authorization": f"Bearer {token}", "X-Workspace-ID": str(LOCAL_WORKSPACE_ID)}
             before = await api.get("/v1/experiments", headers=ada)

@@ -35,7 +35,9 @@ async def test_outbox_lists_the_mails_written_to_the_folder(
         transport = httpx.ASGITransport(app=service)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
             credentials = {"email": "ada@example.com", "password": PASSWORD}
-            assert (await api.post("/auth/register", json=credentials)).status_code == 201
+            assert (
+                await api.post("/auth/register", json={**credentials, "accept_terms": True})
+            ).status_code == 201
             await wait_until(lambda: folder.exists() and len(list(folder.iterdir())) == 1)
             reset = await api.post("/auth/password-reset", json={"email": "ada@example.com"})
             assert reset.status_code == 202

@@ -194,7 +194,7 @@ def test_members_of_the_local_workspace_are_limited_when_configured(
         for email in ("ada@example.com", "bob@example.com"):
             await workspaces.register(
                 session,
-                Registration(email=email, password=PASSWORD),
+                Registration(email=email, password=PASSWORD, accept_terms=True),
                 actor=Actor(),
                 settings=get_settings(),
             )

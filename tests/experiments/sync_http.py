@@ -17,7 +17,7 @@ BRANDS = {
 def signed_up(http: httpx.Client, email: str = "ada@example.com") -> dict[str, str]:
     """A new user's ``Authorization`` headers (their personal workspace is on free)."""
     credentials = {"email": email, "password": PASSWORD}
-    registered = http.post("/auth/register", json=credentials)
+    registered = http.post("/auth/register", json={**credentials, "accept_terms": True})
     assert registered.status_code == 201, registered.text
     login = http.post("/auth/login", json=credentials)
     assert login.status_code == 200, login.text

@@ -8,13 +8,14 @@ import io
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from echo_ai.analysis.extraction import BrandMatcher
 from echo_ai.auth.models import User
@@ -239,3 +240,37 @@ def test_amounts_are_written_in_plain_notation() -> None:
     assert export._decimal(Decimal("0E-8")) == "0.00000000"
     assert export._decimal(Decimal("0.00501")) == "0.00501"
     assert export._decimal(None) == "unknown"
+
+
+async def test_a_redacted_answer_is_marked_in_every_export_format(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    """Retention's redaction shows as ``redacted_at`` in the CSV (the answer cell empty),
+    the JSON export and the raw-answer listing alike."""
+    runtime = app_runtime(started_app)
+    user = await register_and_login(client, "ada@example.com")
+    seeded = await _seed(runtime, await _workspace_of(runtime, "ada@example.com"))
+    redacted_batch, *_ = seeded.rows[0]
+    when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    async with transaction(runtime.session_factory) as session:
+        await session.execute(
+            update(Iteration)
+            .where(Iteration.batch_run_id == redacted_batch, Iteration.index == 0)
+            .values(answer=None, reasoning=None, redacted_at=when)
+        )
+    url = f"/v1/experiments/{seeded.experiment_id}"
+
+    response = await client.get(f"{url}/export.csv", headers=user)
+    reader = csv.reader(io.StringIO(response.text))
+    assert next(reader)[-1] == "redacted_at"
+    rows = [dict(zip(export.COLUMNS, row, strict=True)) for row in reader]
+    assert (rows[0]["answer"], rows[0]["redacted_at"]) == ("", when.isoformat())
+    assert rows[0]["brands_mentioned"] == "HubSpot; Salesforce"  # the facts stay
+    assert {row["redacted_at"] for row in rows[1:]} == {""}
+
+    items = (await client.get(f"{url}/export.json", headers=user)).json()["items"]
+    listed = (await client.get(f"{url}/iterations", headers=user)).json()["items"]
+    for first, rest in ((items[0], items[1:]), (listed[0], listed[1:])):
+        assert first["answer"] is None
+        assert datetime.fromisoformat(first["redacted_at"]) == when
+        assert {item["redacted_at"] for item in rest} == {None}

@@ -4,14 +4,16 @@ sent by the app's own mail loop right after the request commits."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from echo_ai.auth.models import User
 from echo_ai.db import transaction
@@ -22,6 +24,7 @@ from echo_ai.workspaces import recovery
 from echo_ai.workspaces.recovery import InvalidLink
 from tests.kit import PASSWORD, app_runtime, bearer, login, login_response, register, wait_until
 from tests.mail.smtp import SmtpServer
+from tests.web.pages import origin
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -233,3 +236,83 @@ async def test_a_password_change_mails_a_notice(
     assert changed.status_code == 204, changed.text
     notice = await _mail_to(smtp, "ada@example.com", "Your Echo AI account changed")
     assert "your password was changed" in _text(notice)
+
+
+async def test_a_reset_request_is_answered_before_any_of_its_work(
+    client: httpx.AsyncClient, started_app: FastAPI, backend: str
+) -> None:
+    """The answer (of the API and of the page's form) does not wait for the look-up, the
+    token or the mail, whose time would tell a registered address from another: with the
+    database's writes held, the answers come, identical for both addresses; the work is
+    done once the writes are released."""
+    await register(client, "ada@example.com")
+    runtime = app_runtime(started_app)
+    service = started_app.state.service
+    queued = (
+        "SELECT count(*) FROM outbound_mails WHERE kind = 'reset_password'"
+        " AND to_address IN ('ada@example.com', 'nobody@example.com')"
+    )
+    if backend == "sqlite":
+        # Another process's write transaction: the job's inserts wait for it.
+        holder = sqlite3.connect(runtime.settings.data_dir / "echo-ai.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    else:
+        connection = await runtime.engine.connect()
+        await connection.execute(text("LOCK TABLE users IN ACCESS EXCLUSIVE MODE"))
+    try:
+        known = await client.post("/auth/password-reset", json={"email": "ada@example.com"})
+        unknown = await client.post("/auth/password-reset", json={"email": "nobody@example.com"})
+        assert known.status_code == unknown.status_code == 202
+        assert known.content == unknown.content
+        form = await client.post(
+            "/forgot-password", data={"email": "ada@example.com"}, headers=origin(client)
+        )
+        assert form.status_code == 200 and "on its way" in form.text
+        assert len(service.finishing) == 3  # the jobs wait on the held writes
+        if backend == "sqlite":
+            assert holder.execute(queued).fetchone() == (0,)
+        else:
+            assert await connection.scalar(text(queued)) == 0
+    finally:
+        if backend == "sqlite":
+            holder.execute("ROLLBACK")
+            holder.close()
+        else:
+            await connection.rollback()
+            await connection.close()
+    await wait_until(lambda: not service.finishing, message="the reset jobs never finished")
+    async with transaction(runtime.session_factory) as session:
+        mails = list(
+            await session.scalars(
+                select(OutboundMail.to_address).where(OutboundMail.kind == "reset_password")
+            )
+        )
+    assert mails == ["ada@example.com", "ada@example.com"]
+    assert "auth.password_reset_requested" in await _actions(started_app)
+
+
+async def test_a_stopping_service_lets_a_reset_request_finish(
+    client: httpx.AsyncClient, started_app: FastAPI, backend: str
+) -> None:
+    """The answer promised a mail: shutting down waits for the job instead of cancelling
+    it (the batches' tasks are cancelled; they resume at the next start)."""
+    if backend != "sqlite":
+        pytest.skip("the job is held with another process's SQLite write transaction")
+    await register(client, "ada@example.com")
+    runtime = app_runtime(started_app)
+    service = started_app.state.service
+    holder = sqlite3.connect(runtime.settings.data_dir / "echo-ai.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        asked = await client.post("/auth/password-reset", json={"email": "ada@example.com"})
+        assert asked.status_code == 202 and len(service.finishing) == 1
+        stopping = asyncio.create_task(service.stop_background())
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    await stopping
+    async with transaction(runtime.session_factory) as session:
+        mailed = await session.scalar(
+            select(OutboundMail.to_address).where(OutboundMail.kind == "reset_password")
+        )
+    assert mailed == "ada@example.com"

@@ -77,7 +77,7 @@ def test_serve_keeps_the_database_and_the_secret_key_to_its_owner(tmp_path: Path
     with serving(data_dir) as base:
         registered = httpx.post(
             f"{base}/auth/register",
-            json={"email": "ada@example.com", "password": PASSWORD},
+            json={"email": "ada@example.com", "password": PASSWORD, "accept_terms": True},
             timeout=60,
         )
         assert registered.status_code == 201, registered.text

@@ -23,7 +23,7 @@ def _no_store(response: httpx.Response) -> bool:
 
 
 def test_responses_with_credentials_are_not_stored(http: httpx.Client) -> None:
-    registered = http.post("/auth/register", json=CREDENTIALS)
+    registered = http.post("/auth/register", json={**CREDENTIALS, "accept_terms": True})
     login = http.post("/auth/login", json=CREDENTIALS)
     assert (registered.status_code, login.status_code) == (201, 200)
     refreshed = http.post("/auth/refresh", json={"refresh_token": login.json()["refresh_token"]})
@@ -70,7 +70,7 @@ def test_public_anonymous_responses_stay_cacheable(http: httpx.Client) -> None:
 def test_public_assets_keep_their_caching_for_a_signed_in_browser(http: httpx.Client) -> None:
     """A response that declares itself ``public`` (versioned assets, the same for
     everyone) is not made ``no-store`` by the session cookie a signed-in browser sends."""
-    http.post("/auth/register", json=CREDENTIALS)
+    http.post("/auth/register", json={**CREDENTIALS, "accept_terms": True})
     assert http.post("/auth/session", json=CREDENTIALS).status_code == 200
     page = http.get("/docs")
     asset = next(part.split('"')[1] for part in page.text.split("src=")[1:])

@@ -26,6 +26,7 @@ def test_two_factor_set_up_and_sign_in(page: Page) -> None:
     page.goto("/settings/members")
     page.get_by_role("navigation", name="Settings").get_by_role("link", name="Security").click()
     expect(page).to_have_url(re.compile(r"/settings/security$"))
+    page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Set up two-factor authentication").click()
     expect(page.locator(".qr svg")).to_be_visible()
     checkpoint(page)

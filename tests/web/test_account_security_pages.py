@@ -24,7 +24,20 @@ SECRET = re.compile(r"Key: <code>([A-Z2-7]+)</code>")
 
 
 async def _enable_on_the_page(client: httpx.AsyncClient) -> tuple[pyotp.TOTP, list[str]]:
-    begun = await post_form(client, "/settings/security/2fa/begin", token_from="/settings/security")
+    refused = await post_form(
+        client,
+        "/settings/security/2fa/begin",
+        {"password": "not my password"},
+        token_from="/settings/security",
+    )
+    assert refused.status_code == 401 and "Nothing changed" in refused.text
+    assert SECRET.search(refused.text) is None  # no secret made without the password
+    begun = await post_form(
+        client,
+        "/settings/security/2fa/begin",
+        {"password": PASSWORD},
+        token_from="/settings/security",
+    )
     assert begun.status_code == 200
     assert "<svg" in begun.text and "otpauth" not in text_of(begun.text)
     found = SECRET.search(begun.text)
@@ -35,11 +48,9 @@ async def _enable_on_the_page(client: httpx.AsyncClient) -> tuple[pyotp.TOTP, li
         client, "/settings/security/2fa/confirm", {"code": "00000"}, token_from="/settings/security"
     )
     assert wrong.status_code == 401 and "did not match" in wrong.text
-    # A wrong code started over with a new secret: read it again.
-    found = SECRET.search(wrong.text)
-    assert found
-    totp = pyotp.TOTP(found.group(1))
-    previous = totp.at(utcnow() - timedelta(seconds=30))
+    # A wrong code shows the same secret again (a new one would need the password).
+    again = SECRET.search(wrong.text)
+    assert again and again.group(1) == found.group(1)
     confirmed = await post_form(
         client,
         "/settings/security/2fa/confirm",

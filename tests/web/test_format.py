@@ -95,6 +95,6 @@ def test_form_errors_are_said_in_words_and_our_own_messages_are_kept() -> None:
         "grounding": "Choose yes or no.",
     }
     # A message of our own validators is already written for people.
-    assert validate(Registration, {"email": "nope", "password": "x"}) == {
+    assert validate(Registration, {"email": "nope", "password": "x", "accept_terms": True}) == {
         "email": "not a valid email address"
     }

@@ -13,22 +13,30 @@ from sqlalchemy import select
 from echo_ai.db import transaction
 from echo_ai.mail.listing import text_of
 from echo_ai.mail.models import OutboundMail
-from tests.kit import PASSWORD, app_runtime
+from tests.kit import PASSWORD, app_runtime, wait_until
 from tests.web.pages import HTML, csrf_token, origin, page, sign_in, sign_up
 
 pytestmark = pytest.mark.usefixtures("backend")
 
 
 async def _link(app: FastAPI, to: str, kind: str) -> str:
-    """The path of the link in the latest mail of ``kind`` to ``to``."""
-    async with transaction(app_runtime(app).session_factory) as session:
-        mail = await session.scalar(
-            select(OutboundMail)
-            .where(OutboundMail.to_address == to, OutboundMail.kind == kind)
-            .order_by(OutboundMail.created_at.desc())
-            .limit(1)
-        )
-    assert mail is not None, f"no {kind} mail to {to}"
+    """The path of the link in the latest mail of ``kind`` to ``to`` (waiting for it: a
+    reset link is made after the answer)."""
+    mail: OutboundMail | None = None
+
+    async def queued() -> bool:
+        nonlocal mail
+        async with transaction(app_runtime(app).session_factory) as session:
+            mail = await session.scalar(
+                select(OutboundMail)
+                .where(OutboundMail.to_address == to, OutboundMail.kind == kind)
+                .order_by(OutboundMail.created_at.desc())
+                .limit(1)
+            )
+        return mail is not None
+
+    await wait_until(queued, message=f"no {kind} mail to {to}")
+    assert mail is not None
     found = re.search(r"http://127\.0\.0\.1:8000(/\S+)", text_of(mail, app_runtime(app).settings))
     assert found is not None
     return found.group(1)

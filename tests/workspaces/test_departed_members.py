@@ -148,7 +148,7 @@ async def _user(runtime: Runtime, email: str) -> User:
     async with transaction(runtime.session_factory) as session:
         user = await workspaces.register(
             session,
-            Registration(email=email, password=PASSWORD),
+            Registration(email=email, password=PASSWORD, accept_terms=True),
             actor=Actor(),
             settings=runtime.settings,
         )

@@ -18,6 +18,12 @@ does it in the caller's transaction:
 - in the audit log, the user's id, addresses, devices and e-mails become keyed pseudonyms
   (HMAC-SHA256 with :attr:`~echo_ai.security.keys.KeyRing.audit_pseudonym_key`): the same
   pseudonym in every event, so the log stays consistent without naming them.
+
+On SQLite the old bytes go too: every connection zeroes what it deletes
+(``secure_delete``, :mod:`echo_ai.db`), and once the erasure has committed the
+write-ahead log, which still holds the pages as they were, is copied into the database
+and emptied (:func:`echo_ai.db.truncate_wal`). PostgreSQL keeps dead row versions until
+``VACUUM`` (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, Text, cast, delete, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from echo_ai.accounts import export as exports
 from echo_ai.accounts.models import DataExport
@@ -40,7 +46,7 @@ from echo_ai.accounts.security import confirmation_failed
 from echo_ai.api_keys import service as api_keys
 from echo_ai.auth import twofactor
 from echo_ai.auth.models import Consent, RecoveryCode, RefreshToken, User, UserToken
-from echo_ai.db import utcnow
+from echo_ai.db import after_commit, truncate_wal, utcnow
 from echo_ai.errors import AppError, Conflict
 from echo_ai.mail import erasure as mail_erasure
 from echo_ai.metering.models import ExperimentMonth, SpendLine, UsageMonth, WorkspaceBudget
@@ -231,6 +237,13 @@ async def erase(
             "memberships_removed": [str(w.id) for w in plan.left],
         },
     )
+    engine = session.bind
+    if isinstance(engine, AsyncEngine):
+
+        async def forget_old_pages() -> None:
+            await truncate_wal(engine)
+
+        after_commit(session, forget_old_pages)
     return Erased(pseudonym=pseudonym, email_pseudonym=masked_email, preview=plan)
 
 

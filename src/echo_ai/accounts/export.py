@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Select, Table, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.accounts.models import DataExport, ExportStatus
@@ -133,7 +134,9 @@ async def request(
 ) -> RequestedExport:
     """Ask for an export of everything about ``user``: stored as ``preparing``, audited,
     and handed to ``prepare_later`` once the caller's transaction commits.
-    :class:`ExportInProgress` (409) while another of theirs is still being prepared."""
+    :class:`ExportInProgress` (409) while another of theirs is still being prepared, also
+    one asked for at the same instant (a unique index on the user's ``preparing`` export
+    refuses the second; the caller's session stays usable)."""
     now = now or utcnow()
     preparing = await session.scalar(
         select(DataExport.id)
@@ -150,8 +153,11 @@ async def request(
         created_at=now,
         expires_at=now + timedelta(hours=link_hours),
     )
-    session.add(export)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            session.add(export)
+    except IntegrityError:  # another request's export, committed after the check above
+        raise ExportInProgress() from None
     await audit.record(
         session,
         Action.ACCOUNT_EXPORT_REQUESTED,

@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from echo_ai.db import Base, UTCDateTime, UUIDPrimaryKey, str_enum, utcnow
@@ -24,7 +24,18 @@ class DataExport(UUIDPrimaryKey, Base):
     token until ``expires_at``, then deleted."""
 
     __tablename__ = "data_exports"
-    __table_args__ = (Index("ix_data_exports_user_id_created", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_data_exports_user_id_created", "user_id", "created_at"),
+        # One export in preparation per user, also for requests at the same instant (the
+        # check before the insert cannot see another transaction's uncommitted row).
+        Index(
+            "uq_data_exports_user_id_preparing",
+            "user_id",
+            unique=True,
+            sqlite_where=text("status = 'preparing'"),
+            postgresql_where=text("status = 'preparing'"),
+        ),
+    )
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     status: Mapped[ExportStatus] = mapped_column(

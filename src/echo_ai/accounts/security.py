@@ -2,8 +2,9 @@
 :mod:`echo_ai.auth.twofactor`), a workspace's 2FA requirement and the user's sessions
 (:mod:`echo_ai.auth.sessions`), each audited.
 
-Turning 2FA off and new recovery codes need the password and a current second factor:
-someone holding only a stolen session cannot weaken the account.
+Setting 2FA up needs the password; turning it off and new recovery codes need the password
+and a current second factor: someone holding only a stolen session can neither put their
+own authenticator on the account nor weaken it.
 """
 
 from __future__ import annotations
@@ -48,9 +49,19 @@ def check_workspace_requirement(workspace: Workspace, user: User) -> None:
         raise TwoFactorRequired()
 
 
-def begin_two_factor(user: User, *, keys: KeyRing) -> twofactor.Enrolment:
-    """A new secret to put in an authenticator app; 2FA is on after :func:`confirm_two_factor`."""
-    return twofactor.begin(user, keys)
+async def begin_two_factor(
+    session: AsyncSession, user: User, *, password: str, keys: KeyRing, actor: Actor
+) -> twofactor.Enrolment:
+    """A new secret to put in an authenticator app, once the password is confirmed (a
+    wrong one is audited and refused: :class:`InvalidCredentials`); 2FA is on after
+    :func:`confirm_two_factor`. :class:`Conflict` when it is on already."""
+    if twofactor.enabled(user):
+        raise Conflict("two-factor authentication is already on")
+    if not passwords.verify_password(user.password_hash, password):
+        raise await confirmation_failed(session, user, actor, "enable_2fa", InvalidCredentials())
+    enrolment = twofactor.begin(user, keys)
+    await session.flush()
+    return enrolment
 
 
 async def confirm_two_factor(
@@ -147,6 +158,24 @@ async def disable_two_factor(
     await twofactor.disable(session, user)
     await record_account_event(session, Action.TWO_FACTOR_DISABLED, user, actor)
     await notify_change(session, user.email, "2fa_disabled", settings, now=now)
+
+
+async def reset_two_factor(
+    session: AsyncSession, user: User, *, now: datetime, actor: Actor, settings: Settings
+) -> int:
+    """An operator turns 2FA off for a user who lost both the authenticator and the
+    recovery codes (no password or code asked: the operator vouches for the request):
+    the secret and recovery codes go, every session ends, and the user is told by mail.
+    :class:`Conflict` if 2FA is off. How many sessions were ended."""
+    if not twofactor.enabled(user):
+        raise Conflict(f"two-factor authentication is not on for {user.email}")
+    await twofactor.disable(session, user)
+    ended = await auth_sessions.revoke_all(session, user.id, now=now)
+    await record_account_event(
+        session, Action.TWO_FACTOR_RESET, user, actor, {"sessions_revoked": ended}
+    )
+    await notify_change(session, user.email, "2fa_reset", settings, now=now)
+    return ended
 
 
 async def regenerate_recovery_codes(

@@ -39,7 +39,7 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
             yield session
         # Jobs the use cases queued with db.after_commit start now, in the background.
         for job in take_after_commit(session):
-            state.start_background(job())
+            state.start_background(job.run(), finish=job.finish)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -38,9 +38,9 @@ EXPORTS_PER_USER = "5/day"
 """Data exports one account may ask for (API and pages counted together): each one reads
 everything about it and writes a ZIP."""
 CONFIRMATIONS_PER_USER = "5/hour"
-"""Confirmations by password (and 2FA code) of one account's sensitive changes: turning
-2FA off, new recovery codes, deleting the account (API and pages counted together), so
-that a stolen session cannot guess the password or a code."""
+"""Confirmations by password (and 2FA code) of one account's sensitive changes: setting
+2FA up, turning it off, new recovery codes, deleting the account (API and pages counted
+together), so that a stolen session cannot guess the password or a code."""
 
 
 async def count_confirmation(limiter: RateLimiter, user: User) -> None:

@@ -20,6 +20,9 @@ from echo_ai.security.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
 
+FINISH_SECONDS = 10.0
+"""How long a stopping service waits for the work it lets finish (a password-reset mail)."""
+
 TOKEN_ISSUER = "echo-ai"
 TOKEN_AUDIENCE = "echo-ai-api"
 
@@ -36,17 +39,26 @@ class ServiceState:
     background: set[asyncio.Task[None]] = field(default_factory=set)
     """Work started after a commit (batches of the in-process executor, background jobs
     or the sending of their tasks)."""
+    finishing: set[asyncio.Task[None]] = field(default_factory=set)
+    """Of ``background``, the work to let finish at shutdown (``db.after_commit(finish=True)``)."""
     scheduler_task: asyncio.Task[None] | None = None
     _unsubscribe_mail: Callable[[], None] | None = None
 
-    def start_background(self, job: Coroutine[Any, Any, None]) -> None:
+    def start_background(self, job: Coroutine[Any, Any, None], *, finish: bool = False) -> None:
         task = asyncio.create_task(job)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+        if finish:
+            self.finishing.add(task)
+            task.add_done_callback(self.finishing.discard)
 
     async def stop_background(self) -> None:
-        """At shutdown: stop running batches; stored iterations stay, resume runs the rest.
-        The background jobs stop last (a job started just before could still wake them)."""
+        """At shutdown: let short promised work finish (for up to
+        :data:`FINISH_SECONDS`), then stop running batches; stored iterations stay,
+        resume runs the rest. The background jobs stop last (a job started just before
+        could still wake them)."""
+        if self.finishing:
+            await asyncio.wait(set(self.finishing), timeout=FINISH_SECONDS)
         if self._unsubscribe_mail is not None:
             self._unsubscribe_mail()
         if self.scheduler_task is not None:

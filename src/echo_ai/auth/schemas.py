@@ -55,11 +55,11 @@ class SignIn(Credentials):
 
 class Registration(Credentials):
     display_name: Annotated[str, SingleLine(max_length=MAX_DISPLAY_NAME_LENGTH)] | None = None
-    accept_terms: Annotated[StrictBool, AfterValidator(_accepted)] = True
+    accept_terms: Annotated[StrictBool, AfterValidator(_accepted)]
     """Acceptance of the current terms of service and privacy policy (recorded with the
-    versions, time and address). Defaults to true for API clients, which accept them by
-    registering; false refuses the sign-up (422, a validation error). The sign-up page
-    asks with an unticked box."""
+    versions, time and address). Required: a client must send ``true`` to show that its
+    user accepted them; missing or false refuses the sign-up (422, a validation error on
+    ``accept_terms``). The sign-up page asks with an unticked box."""
     marketing_opt_in: StrictBool = False
     """Product news by e-mail: a separate, withdrawable opt-in."""
 

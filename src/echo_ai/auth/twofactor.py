@@ -89,6 +89,19 @@ def begin(user: User, keys: KeyRing) -> Enrolment:
     return Enrolment(secret=secret, uri=uri)
 
 
+def pending(user: User, keys: KeyRing) -> Enrolment | None:
+    """The enrolment begun and not yet confirmed (to show its QR code again after a wrong
+    first code), or ``None``."""
+    if enabled(user) or user.totp_secret is None:
+        return None
+    try:
+        secret = Vault(keys).decrypt(user.totp_secret)
+    except Unreadable:
+        return None
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
+    return Enrolment(secret=secret, uri=uri)
+
+
 def _step_of(totp: pyotp.TOTP, code: str, now: datetime) -> int | None:
     """The time step ``code`` belongs to (within the window), or None."""
     digits = _normalised(code)

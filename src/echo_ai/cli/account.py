@@ -1,6 +1,8 @@
 """``echo-ai account ...``: an operator's answers to requests that arrive by mail: an
-export of everything about a user (GDPR Art. 15, 20) and the erasure of an account
-(Art. 17), with the same rules as the API, audited with actor ``cli``."""
+export of everything about a user (GDPR Art. 15, 20), the erasure of an account
+(Art. 17), with the same rules as the API, and turning off the two-factor authentication
+of a user who lost both their authenticator and their recovery codes; audited with actor
+``cli``."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ if TYPE_CHECKING:
     from echo_ai.execution.runtime import Runtime
 
 app = typer.Typer(
-    help="A user's data on request: export it as a ZIP of JSON files, or erase the account."
+    help="A user's account on request: export its data as a ZIP of JSON files, erase it, or"
+    " reset its two-factor authentication."
 )
 
 EmailArgument = Annotated[str, typer.Argument(metavar="EMAIL", help="The account's e-mail.")]
@@ -118,3 +121,40 @@ def erase_account(
 
     erased = flows.in_runtime(settings, go)
     print(f"erased: the account is now {erased.email_pseudonym}", file=sys.stderr)
+
+
+@app.command("reset-2fa")
+@friendly_errors
+def reset_two_factor(
+    email: EmailArgument,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm.")] = False,
+) -> None:
+    """Turn off the two-factor authentication of a user who lost their authenticator and
+    their recovery codes (no password or code asked: check who is asking first). Their
+    recovery codes are deleted, every session of theirs ends, and they are told by mail;
+    they sign in with the password alone and can turn 2FA on again."""
+    from echo_ai.accounts import security, users
+    from echo_ai.cli import flows
+    from echo_ai.config import get_settings
+    from echo_ai.db import transaction, utcnow
+    from echo_ai.privacy.audit import Actor
+
+    settings = get_settings()
+    if not yes and not typer.confirm(
+        f"Turn off two-factor authentication of {email} and sign them out everywhere?",
+        default=False,
+    ):
+        raise fail("nothing changed", 1)
+
+    async def go(runtime: Runtime) -> int:
+        async with transaction(runtime.session_factory) as session:
+            user = await users.by_email(session, email)
+            return await security.reset_two_factor(
+                session, user, now=utcnow(), actor=Actor.cli(), settings=settings
+            )
+
+    ended = flows.in_runtime(settings, go)
+    print(
+        f"two-factor authentication is off for {email}; {ended} session(s) ended, notice mailed",
+        file=sys.stderr,
+    )

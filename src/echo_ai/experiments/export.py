@@ -69,6 +69,7 @@ COLUMNS = [
     "model_version",
     "error",
     "answer",
+    "redacted_at",
 ]
 """The CSV header, in order."""
 
@@ -181,6 +182,7 @@ def _csv_row(source: ExportSource, row: StoredIteration) -> list[object]:
         row.model_version or "",
         f"{row.error_code}: {row.error_message}" if row.error_code else "",
         row.answer or "",
+        row.redacted_at.isoformat() if row.redacted_at else "",
     ]
 
 

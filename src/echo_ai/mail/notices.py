@@ -18,6 +18,10 @@ CHANGES = {
     "email": "the e-mail address of the account was changed",
     "2fa_enabled": "two-factor authentication was turned on",
     "2fa_disabled": "two-factor authentication was turned off",
+    "2fa_reset": (
+        "two-factor authentication was turned off by an operator on request (its recovery"
+        " codes deleted, every session signed out): sign in and turn it on again"
+    ),
     "recovery_codes": "new two-factor recovery codes were made (the old ones stop working)",
 }
 """The known changes (``what``) and how the notice says them; another ``what`` is said

@@ -112,6 +112,9 @@ class Action(enum.StrEnum):
     # Account security and consent (issue 13, §4-5)
     TWO_FACTOR_ENABLED = "auth.2fa_enabled"
     TWO_FACTOR_DISABLED = "auth.2fa_disabled"
+    TWO_FACTOR_RESET = "auth.2fa_reset"
+    """An operator turned a user's 2FA off (``echo-ai account reset-2fa``: device and
+    recovery codes lost), ending their sessions (``details``: ``sessions_revoked``)."""
     RECOVERY_CODES_REGENERATED = "auth.recovery_codes_regenerated"
     WORKSPACE_2FA_REQUIREMENT_SET = "workspace.2fa_requirement_set"
     """An owner required (or stopped requiring) 2FA of the members (``details``: ``to``)."""

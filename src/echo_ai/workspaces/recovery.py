@@ -3,28 +3,33 @@ resetting a forgotten password (:mod:`echo_ai.auth.email_tokens` for the tokens,
 :mod:`echo_ai.mail` for the mails, queued in the caller's transaction). Audited in the
 user's personal workspace, like the other account events.
 
-A reset request is answered the same way whether or not the address has an account, and
-does the same work (a token made, a mail rendered) either way, so neither the answer nor
-its timing tells whether an address is registered. A reset ends every session of the user
+A reset request is answered at once, the same way whether or not the address has an
+account: :func:`queue_password_reset` leaves the look-up, the token, the mail and the
+audit to a job that starts once the request's (otherwise empty) transaction has
+committed, so neither the answer nor its timing tells whether an address is registered
+(``bench/bench_password_reset.py`` measures it). A reset ends every session of the user
 and mails them a change notice.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.auth import email_tokens
 from echo_ai.auth import service as auth_service
 from echo_ai.auth.models import User
 from echo_ai.config import Settings
-from echo_ai.db import utcnow
+from echo_ai.db import after_commit, retry_transient, transaction, utcnow
 from echo_ai.errors import AppError, Conflict
 from echo_ai.mail import compose, notices
 from echo_ai.privacy.audit import Action, Actor, ActorKind
 from echo_ai.workspaces.personal import record_account_event
+
+log = logging.getLogger(__name__)
 
 
 class InvalidLink(AppError):
@@ -102,6 +107,32 @@ def as_user(actor: Actor, user: User) -> Actor:
     return actor
 
 
+def queue_password_reset(
+    session: AsyncSession,
+    email: str,
+    *,
+    actor: Actor,
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Answer a reset request without doing it: :func:`request_password_reset` runs in a
+    transaction of its own once the caller's has committed (after the API's response has
+    been sent; a stopping service lets it finish), whether or not the address has an
+    account. Its failures are logged, never shown: the answer has already gone."""
+
+    async def job() -> None:
+        async def attempt() -> None:
+            async with transaction(session_factory) as work:
+                await request_password_reset(work, email, actor=actor, settings=settings)
+
+        try:
+            await retry_transient(attempt, what="password reset request")
+        except Exception:
+            log.exception("a password reset request could not be handled")
+
+    after_commit(session, job, finish=True)
+
+
 async def request_password_reset(
     session: AsyncSession,
     email: str,
@@ -111,21 +142,12 @@ async def request_password_reset(
     now: datetime | None = None,
 ) -> None:
     """Mail a reset link (valid ``privacy.reset_minutes``, single use) if an active
-    account has this (normalised) address; nothing visible otherwise."""
+    account has this (normalised) address; nothing otherwise. Callers answering a
+    request use :func:`queue_password_reset`, which runs this after the answer."""
     now = now or utcnow()
     minutes = settings.privacy.reset_minutes
     user = await session.scalar(select(User).where(User.email == email))
     if user is None or not user.is_active:
-        # The same work as for an account: a token and a rendered mail, both dropped.
-        compose.render(
-            "reset_password",
-            {
-                "email": email,
-                "link": reset_link(settings, email_tokens.PREFIXES["reset_password"]),
-                "minutes": minutes,
-                "base_url": compose.base_url(settings),
-            },
-        )
         return
     token = await email_tokens.issue(
         session, user, email_tokens.RESET_PASSWORD, ttl=timedelta(minutes=minutes), now=now

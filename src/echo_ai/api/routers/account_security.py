@@ -65,6 +65,13 @@ class CodeIn(BaseModel):
     code: Code
 
 
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: Password
+    """The account's current password."""
+
+
 class PasswordAndCode(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -158,11 +165,30 @@ async def two_factor_status(user: AccountUser, session: SessionDep) -> TwoFactor
     return await _status(session, user)
 
 
-@router.post("/v1/account/2fa", response_model=TwoFactorEnrolment, responses=error_responses(409))
-async def begin_two_factor(user: AccountUser, state: StateDep) -> TwoFactorEnrolment:
-    """Start turning 2FA on: a new secret for an authenticator app (as its ``otpauth://``
-    URI, for a QR code). It is on once confirmed with a first code."""
-    enrolment = account_security.begin_two_factor(user, keys=state.keys)
+@router.post(
+    "/v1/account/2fa",
+    response_model=TwoFactorEnrolment,
+    responses=error_responses(*BODY_ERRORS, 409, 429),
+)
+async def begin_two_factor(
+    data: PasswordIn,
+    user: AccountUser,
+    session: SessionDep,
+    state: StateDep,
+    actor: AccountActor,
+    limiter: RateLimiterDep,
+) -> TwoFactorEnrolment | Response:
+    """Start turning 2FA on: needs the password (401 ``invalid_credentials`` otherwise;
+    failures are audited, and attempts limited per account: 429). The answer is a new
+    secret for an authenticator app (with its ``otpauth://`` URI, for a QR code); 2FA is
+    on once confirmed with a first code."""
+    await count_confirmation(limiter, user)
+    try:
+        enrolment = await account_security.begin_two_factor(
+            session, user, password=data.password, keys=state.keys, actor=actor
+        )
+    except AppError as refused:
+        return refusal_kept(refused)
     return TwoFactorEnrolment(secret=enrolment.secret, otpauth_uri=enrolment.uri)
 
 

@@ -74,8 +74,8 @@ async def register(
 ) -> Message:
     """Create an account and its personal workspace. The answer is the same whether or
     not the email already had an account, so it cannot be used to discover accounts.
-    Registering accepts the current terms and privacy policy (``accept_terms``, true by
-    default; false is refused) and records it; ``marketing_opt_in`` is a separate opt-in."""
+    Registering accepts the current terms and privacy policy (``accept_terms``: required, and
+    it must be true: 422 otherwise) and records it; ``marketing_opt_in`` is a separate opt-in."""
     user = await workspaces.register(session, data, actor=actor, settings=state.settings)
     if user is not None:
         await consent.record_sign_up(
@@ -287,11 +287,18 @@ async def request_password_reset(
     actor: ClientActor,
 ) -> Message:
     """Mail a single-use link to set a new password (valid ``privacy.reset_minutes``).
-    The answer is the same whether or not the address has an account."""
+    The answer is the same whether or not the address has an account, and comes as soon:
+    the account is looked up, and the link made and mailed, after it has been sent."""
     await enforce_rate_limit(
         limiter, data.email, PASSWORD_RESETS_PER_ADDRESS, name="password-reset-address"
     )
-    await recovery.request_password_reset(session, data.email, actor=actor, settings=state.settings)
+    recovery.queue_password_reset(
+        session,
+        data.email,
+        actor=actor,
+        settings=state.settings,
+        session_factory=state.runtime.session_factory,
+    )
     return RESET_REQUESTED
 
 

@@ -100,11 +100,24 @@ async def security_settings(
 async def begin_two_factor(
     request: Request, viewer: CurrentViewer, session: SessionDep, state: StateDep
 ) -> Response:
+    fields = await form_fields(request)
     try:
-        enrolment = account_security.begin_two_factor(viewer.user, keys=state.keys)
+        await count_confirmation(get_rate_limiter(request), viewer.user)
+        enrolment = await account_security.begin_two_factor(
+            session,
+            viewer.user,
+            password=fields.get("password", ""),
+            keys=state.keys,
+            actor=viewer.actor,
+        )
     except AppError as refused:
         return await _security_page(
-            request, viewer, session, state, status_code=refused.status_code, error=refused.message
+            request,
+            viewer,
+            session,
+            state,
+            status_code=refused.status_code,
+            error=f"Nothing changed: {refused.message}.",
         )
     return await _security_page(request, viewer, session, state, enrolment=enrolment)
 
@@ -132,9 +145,7 @@ async def confirm_two_factor(
             state,
             status_code=refused.status_code,
             error="That code did not match: scan the new QR code and try again.",
-            enrolment=account_security.begin_two_factor(viewer.user, keys=state.keys)
-            if not twofactor.enabled(viewer.user)
-            else None,
+            enrolment=twofactor.pending(viewer.user, state.keys),
         )
     return await _security_page(request, viewer, session, state, codes=codes)
 

@@ -74,7 +74,13 @@ async def forgot_password(
         return again(
             status_code=429, error=retry_message(refused), errors={}, headers=dict(refused.headers)
         )
-    await recovery.request_password_reset(session, data.email, actor=actor, settings=state.settings)
+    recovery.queue_password_reset(
+        session,
+        data.email,
+        actor=actor,
+        settings=state.settings,
+        session_factory=state.runtime.session_factory,
+    )
     notice = RESET_SENT.format(minutes=state.settings.privacy.reset_minutes)
     return render(
         request, "forgot_password.html", viewer=viewer, email="", errors={}, notice=notice
