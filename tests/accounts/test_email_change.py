@@ -277,7 +277,7 @@ async def _register_directly(app: FastAPI, email: str) -> None:
     async with transaction(runtime.session_factory) as session:
         await workspaces.register(
             session,
-            Registration(email=email, password=PASSWORD),
+            Registration(email=email, password=PASSWORD, accept_terms=True),
             actor=Actor(),
             settings=runtime.settings,
         )

@@ -18,7 +18,7 @@ from echo_ai.web.viewer import is_account_path
 from echo_ai.workspaces.models import Role, Workspace
 from tests.kit import PASSWORD, ManualClock, app_runtime, bearer, login
 from tests.web.pages import HTML, origin, page, post_form, sign_up, text_of
-from tests.web.workspace_pages import team_with
+from tests.web.workspace_pages import second_client, team_with
 
 SECRET = re.compile(r"Key: <code>([A-Z2-7]+)</code>")
 
@@ -257,3 +257,20 @@ async def test_exempt_account_paths_are_matched_exactly() -> None:
     assert is_account_path("/invitations/abc") and is_account_path("/settings/data")
     for path in ("/settings/security/workspace", "/workspaces", "/workspace/x", "/logouts"):
         assert not is_account_path(path), path
+
+
+async def test_the_requirement_card_offers_what_the_owner_can_do(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """An owner without 2FA is told to turn it on first instead of being offered a
+    button that can only refuse; a personal workspace has no one to require it of."""
+    await team_with(app, client, Role.MEMBER)  # ada@ looks at her team workspace
+    without = text_of(await page(client, "/settings/security"))
+    assert "turn it on for your account first" in without and "Require it" not in without
+    await _enable_on_the_page(client)
+    with_2fa = text_of(await page(client, "/settings/security"))
+    assert "Require it" in with_2fa and "turn it on for your account first" not in with_2fa
+
+    solo = second_client(app)
+    await sign_up(solo, "solo@example.com")
+    assert "Require two-factor authentication in" not in await page(solo, "/settings/security")

@@ -55,13 +55,13 @@ def test_an_address_is_changed_from_the_security_settings_and_the_mailed_link(
     email_card.get_by_text("Change my address…").click()
     checkpoint(page)
     page.get_by_label("New e-mail address").fill("ada.new@example.com")
-    page.get_by_label("Password").fill("not my password")
+    email_card.get_by_label("Password").fill("not my password")
     with watch_of(page).expecting(401):
         page.get_by_role("button", name="Send the confirmation link").click()
         expect(page.get_by_role("alert")).to_contain_text("Your address was not changed")
     expect(page.get_by_label("New e-mail address")).to_have_value("ada.new@example.com")
     checkpoint(page)
-    page.get_by_label("Password").fill(PASSWORD)
+    email_card.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Send the confirmation link").click()
     expect(page.get_by_role("status").first).to_contain_text("is on its way")
     expect(page.locator("#email-pending")).to_contain_text(

@@ -66,7 +66,7 @@ async def test_the_form_checks_csrf_the_address_and_the_second_factor(
         token_from=SECURITY,
     )
     assert invalid.status_code == 422
-    assert 'id="e-new_email"' in invalid.text
+    assert 'id="e-email-new_email"' in invalid.text
     assert 'value="not-an-address"' in invalid.text
 
     keys = started_app.state.service.keys
