@@ -20,6 +20,7 @@ from sqlalchemy import func, select, text, update
 
 from echo_ai.accounts import export as exports
 from echo_ai.accounts.models import DataExport, ExportStatus
+from echo_ai.app import create_app
 from echo_ai.auth.models import User
 from echo_ai.config import Settings
 from echo_ai.db import transaction, utcnow
@@ -428,6 +429,42 @@ async def test_a_preparation_leaves_an_export_started_by_another_or_already_done
     assert (again.finished_at, again.started_at) == (done.finished_at, done.started_at)
     listed = await client.get("/v1/account/exports", headers=ada)
     assert [e["status"] for e in listed.json()] == ["ready"]
+
+
+async def test_an_export_left_preparing_by_a_stopped_process_is_prepared_at_the_next_start(
+    runtime: Runtime, settings: Settings
+) -> None:
+    """An embedded service killed while writing an export (or stopped: the preparation
+    is cancelled and leaves it ``preparing``): the next start prepares it again."""
+    async with transaction(runtime.session_factory) as session:
+        user = User(email="ada@example.com", password_hash="not used")
+        session.add(user)
+        await session.flush()
+        now = utcnow()
+        export = DataExport(
+            user_id=user.id,
+            status=ExportStatus.PREPARING,
+            token_hash=uuid.uuid4().hex * 2,
+            created_at=now - timedelta(minutes=5),
+            started_at=now - timedelta(minutes=4),
+            expires_at=now + timedelta(hours=24),
+        )
+        session.add(export)
+        await session.flush()
+        export_id = export.id
+    app = create_app(settings)
+
+    async def ready() -> bool:
+        async with runtime.session_factory() as session:
+            found = await session.get(DataExport, export_id)
+            return found is not None and found.status is ExportStatus.READY
+
+    async with app.router.lifespan_context(app):
+        await wait_until(ready, message="the interrupted export was not prepared again")
+    async with runtime.session_factory() as session:
+        done = await session.get_one(DataExport, export_id)
+    assert done.file_name is not None
+    assert exports.file_of(settings.data_dir, done) is not None
 
 
 async def test_two_exports_asked_for_at_the_same_instant_make_one(

@@ -288,14 +288,11 @@ async def prepare(
         with os.fdopen(descriptor, "wb") as raw:
             await write_zip(session_factory, user_id, raw)
         partial.replace(path)
-    except asyncio.CancelledError:  # the process is stopping: say so, the user asks again
+    except asyncio.CancelledError:
+        # The process is stopping: the export stays ``preparing``, and is prepared again
+        # by the next start of an embedded service (``echo_ai.api.state``) or, in
+        # production, by beat's sweep (:func:`stalled`).
         partial.unlink(missing_ok=True)
-        async with session_factory() as session, session.begin():
-            export = await session.get(DataExport, export_id)
-            if export is not None:
-                export.status = ExportStatus.FAILED
-                export.error = "interrupted by a restart of the service: ask for a new export"
-                export.finished_at = utcnow()
         raise
     except Exception as error:
         log.exception("the export %s failed", export_id)
@@ -349,7 +346,9 @@ async def _claim(
 async def stalled(
     session: AsyncSession, *, now: datetime, after: timedelta, limit: int = 100
 ) -> list[uuid.UUID]:
-    """For the scheduler's tick in production mode: the exports still ``preparing`` that
+    """For the scheduler's tick in production mode (and, with ``after`` zero, the start of
+    an embedded service, whose previous process was the only one preparing exports): the
+    exports still ``preparing`` that
     no preparation has started for ``after`` (longer than a worker may run one: its task
     was never sent, or its worker died) and that were not dispatched again within
     ``after``, each claimed for a new dispatch (their ids, to send after the commit);

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from echo_ai.accounts import export as exports
 from echo_ai.api.background import jobs_of
 from echo_ai.config import Settings
+from echo_ai.db import transaction, utcnow
 from echo_ai.execution.background import BackgroundJobs
 from echo_ai.execution.runtime import Runtime
 from echo_ai.mail.compose import on_enqueue
@@ -74,6 +77,19 @@ class ServiceState:
         in the background (retries: the scheduler's tick)."""
         self._unsubscribe_mail = on_enqueue(lambda: self.start_background(self.jobs.deliver_mail()))
 
+    async def resume_exports(self) -> list[uuid.UUID]:
+        """At the start of a process with the in-process executor: prepare again, here,
+        the exports a previous process left ``preparing`` (it was killed while writing
+        them: nobody else will), failing those asked for more than a day ago
+        (:func:`echo_ai.accounts.export.stalled`); their ids."""
+        async with transaction(self.runtime.session_factory) as session:
+            again = await exports.stalled(session, now=utcnow(), after=timedelta(0))
+        for export_id in again:
+            self.start_background(self.jobs.prepare_export(export_id))
+        if again:
+            log.warning("preparing %d interrupted export(s) again: %s", len(again), again)
+        return again
+
     def start_scheduler(self) -> None:
         """With the in-process executor, this process also runs the scheduler (recurring
         experiments, stalled batches), after resuming the batches that a previous process
@@ -88,6 +104,10 @@ class ServiceState:
                 await scheduler.resume_interrupted()
             except Exception:  # the sweep will find them once they count as stalled
                 log.exception("could not resume the interrupted batches at start-up")
+            try:
+                await self.resume_exports()
+            except Exception:
+                log.exception("could not resume the interrupted data exports at start-up")
             await scheduler.run_forever(self.settings.worker.beat_interval_seconds)
 
         self.scheduler_task = asyncio.create_task(run())
