@@ -369,13 +369,13 @@ async def test_erasure_leaves_no_trace_of_former_or_requested_addresses(
     await login(client, "bob@example.com")
 
 
+# PostgreSQL keeps dead row versions until VACUUM (docs/privacy.md)
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_on_sqlite_the_raw_database_files_no_longer_hold_the_address(
     client: httpx.AsyncClient, started_app: FastAPI, backend: str
 ) -> None:
     """Not only the rows: the bytes of the database file and of its write-ahead log, where
     deleted values linger in free space and in older page versions."""
-    if backend != "sqlite":
-        pytest.skip("PostgreSQL keeps dead row versions until VACUUM (docs/privacy.md)")
     email = "erase-me-7f3a@example.com"
     database = app_runtime(started_app).settings.data_dir / "echo-ai.db"
     files = (database, database.with_name(database.name + "-wal"))

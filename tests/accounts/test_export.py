@@ -467,13 +467,13 @@ async def test_an_export_left_preparing_by_a_stopped_process_is_prepared_at_the_
     assert exports.file_of(settings.data_dir, done) is not None
 
 
+# the second insert is seen waiting on the first in pg_stat_activity
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 async def test_two_exports_asked_for_at_the_same_instant_make_one(
     runtime: Runtime, backend: str
 ) -> None:
     """The second request's check runs while the first one's export is inserted but not
     committed (invisible to it): its own insert waits on the first's, then is refused."""
-    if backend != "postgresql":
-        pytest.skip("the second insert is seen waiting on the first in pg_stat_activity")
     factory = runtime.session_factory
     async with transaction(factory) as session:
         user = User(email="ada@example.com", password_hash="not used")

@@ -291,13 +291,13 @@ async def test_a_reset_request_is_answered_before_any_of_its_work(
     assert "auth.password_reset_requested" in await _actions(started_app)
 
 
+# the job is held with another process's SQLite write transaction
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_a_stopping_service_lets_a_reset_request_finish(
     client: httpx.AsyncClient, started_app: FastAPI, backend: str
 ) -> None:
     """The answer promised a mail: shutting down waits for the job instead of cancelling
     it (the batches' tasks are cancelled; they resume at the next start)."""
-    if backend != "sqlite":
-        pytest.skip("the job is held with another process's SQLite write transaction")
     await register(client, "ada@example.com")
     runtime = app_runtime(started_app)
     service = started_app.state.service
