@@ -136,7 +136,7 @@ async def test_erasure_takes_what_it_must_and_leaves_no_trace_of_the_address(
     assert [w["name"] for w in preview["left_workspaces"]] == ["Acme"]
 
     wrong = await _delete(client, admin, password="not my password")
-    assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "invalid_password"
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_credentials"
     assert (await _delete(client, admin)).status_code == 204
 
     # Every credential of the user is refused at once.
@@ -298,7 +298,7 @@ async def test_wrong_confirmations_are_audited_and_limited_per_account(
     ada = await register_and_login(client, "ada@example.com")
     for _ in range(5):
         wrong = await _delete(client, ada, password="not my password")
-        assert wrong.status_code == 403, wrong.text
+        assert wrong.status_code == 401, wrong.text
     limited = await _delete(client, ada)  # even the right password, now
     assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
     assert (await client.get("/v1/workspaces", headers=ada)).status_code == 200  # not deleted
@@ -308,7 +308,7 @@ async def test_wrong_confirmations_are_audited_and_limited_per_account(
     assert events.status_code == 200, events.text
     failed = [e for e in events.json()["items"] if e["action"] == "auth.confirmation_failed"]
     assert len(failed) == 5
-    assert failed[0]["details"] == {"purpose": "delete_account", "reason": "invalid_password"}
+    assert failed[0]["details"] == {"purpose": "delete_account", "reason": "invalid_credentials"}
 
 
 async def test_erasure_leaves_no_trace_of_former_or_requested_addresses(

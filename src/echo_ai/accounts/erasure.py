@@ -42,19 +42,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from echo_ai.accounts import export as exports
 from echo_ai.accounts.models import DataExport
-from echo_ai.accounts.security import confirmation_failed
+from echo_ai.accounts.security import confirm_password, confirm_second_factor
 from echo_ai.api_keys import service as api_keys
-from echo_ai.auth import twofactor
 from echo_ai.auth.models import Consent, RecoveryCode, RefreshToken, User, UserToken
 from echo_ai.db import after_commit, truncate_wal, utcnow
-from echo_ai.errors import AppError, Conflict
+from echo_ai.errors import Conflict
 from echo_ai.mail import erasure as mail_erasure
 from echo_ai.metering.models import ExperimentMonth, SpendLine, UsageMonth, WorkspaceBudget
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor, ActorKind
 from echo_ai.privacy.models import AuditEvent
 from echo_ai.runs.models import Experiment
-from echo_ai.security import passwords
 from echo_ai.security.keys import KeyRing
 from echo_ai.workspaces.models import Invitation, Membership, Role, Workspace
 
@@ -294,11 +292,6 @@ async def account_addresses(session: AsyncSession, user: User) -> list[str]:
     return sorted(found - others)
 
 
-class WrongPassword(AppError):
-    status_code = 403
-    code = "invalid_password"
-
-
 async def erase_confirmed(
     session: AsyncSession,
     user: User,
@@ -310,21 +303,18 @@ async def erase_confirmed(
     actor: Actor,
     now: datetime | None = None,
 ) -> Erased:
-    """A user's own deletion: their password (and a 2FA code when 2FA is on) first."""
+    """A user's own deletion: their password (and a 2FA code when 2FA is on) first,
+    refused as the other confirmations are (:func:`echo_ai.accounts.security.confirm_identity`)."""
     now = now or utcnow()
-    if not passwords.verify_password(user.password_hash, password):
-        raise await confirmation_failed(
-            session, user, actor, "delete_account", WrongPassword("the password is wrong")
-        )
+    await confirm_password(session, user, password, actor=actor, purpose="delete_account")
     # A blocked deletion is refused before a 2FA code is checked: a recovery code must not
     # be used up by a deletion that is then refused.
     plan = await preview(session, user)
     if not plan.allowed:
         raise DeletionBlocked(plan.blocking)
-    try:
-        await twofactor.check(session, user, code, keys=keys, now=now)
-    except (twofactor.SecondFactorRequired, twofactor.InvalidSecondFactor) as refused:
-        raise await confirmation_failed(session, user, actor, "delete_account", refused) from None
+    await confirm_second_factor(
+        session, user, code, keys=keys, now=now, actor=actor, purpose="delete_account"
+    )
     return await erase(
         session,
         user,

@@ -57,8 +57,7 @@ async def begin_two_factor(
     :func:`confirm_two_factor`. :class:`Conflict` when it is on already."""
     if twofactor.enabled(user):
         raise Conflict("two-factor authentication is already on")
-    if not passwords.verify_password(user.password_hash, password):
-        raise await confirmation_failed(session, user, actor, "enable_2fa", InvalidCredentials())
+    await confirm_password(session, user, password, actor=actor, purpose="enable_2fa")
     enrolment = twofactor.begin(user, keys)
     await session.flush()
     return enrolment
@@ -115,8 +114,33 @@ async def confirm_identity(
     up): :class:`InvalidCredentials` or a second-factor refusal, audited by
     :func:`confirmation_failed` under ``purpose``. Callers count the attempt first
     (:func:`echo_ai.api.limits.count_confirmation`)."""
+    await confirm_password(session, user, password, actor=actor, purpose=purpose)
+    await confirm_second_factor(
+        session, user, code, keys=keys, now=now, actor=actor, purpose=purpose
+    )
+
+
+async def confirm_password(
+    session: AsyncSession, user: User, password: str, *, actor: Actor, purpose: str
+) -> None:
+    """The first half of :func:`confirm_identity` (a caller with a check to make between
+    the two, such as the deletion's, calls the halves)."""
     if not passwords.verify_password(user.password_hash, password):
-        raise await confirmation_failed(session, user, actor, purpose, InvalidCredentials())
+        wrong = InvalidCredentials("the password is incorrect")
+        raise await confirmation_failed(session, user, actor, purpose, wrong)
+
+
+async def confirm_second_factor(
+    session: AsyncSession,
+    user: User,
+    code: str | None,
+    *,
+    keys: KeyRing,
+    now: datetime,
+    actor: Actor,
+    purpose: str,
+) -> None:
+    """The second half of :func:`confirm_identity`: nothing when 2FA is off."""
     try:
         await twofactor.check(session, user, code, keys=keys, now=now)
     except (twofactor.SecondFactorRequired, twofactor.InvalidSecondFactor) as refused:

@@ -32,8 +32,8 @@ class InvalidCredentials(AppError):
     status_code = 401
     code = "invalid_credentials"
 
-    def __init__(self) -> None:
-        super().__init__("email or password is incorrect")
+    def __init__(self, message: str = "email or password is incorrect") -> None:
+        super().__init__(message)
 
 
 class WeakPassword(AppError):
