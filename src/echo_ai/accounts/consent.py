@@ -7,16 +7,18 @@ user agent; never updated: the latest of a kind is the current state) and an aud
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.auth.models import Consent, User
-from echo_ai.config import PrivacySettings
+from echo_ai.auth.schemas import Registration
+from echo_ai.config import PrivacySettings, Settings
 from echo_ai.errors import Conflict
-from echo_ai.privacy.audit import MAX_USER_AGENT, Action, Actor
+from echo_ai.privacy.audit import MAX_USER_AGENT, Action, Actor, ActorKind
+from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.personal import record_account_event
 
 TERMS = "terms"
@@ -88,20 +90,21 @@ async def set_marketing(
     )
 
 
-async def record_sign_up(
-    session: AsyncSession,
-    user: User,
-    *,
-    marketing: bool,
-    privacy: PrivacySettings,
-    now: datetime,
-    actor: Actor,
-) -> None:
-    """The consents given with a new account (a sign-up without accepting the terms is
-    refused before: see :class:`echo_ai.auth.schemas.Registration`)."""
-    await accept(session, user, privacy=privacy, now=now, actor=actor)
-    if marketing:
-        await set_marketing(session, user, True, now=now, actor=actor)
+async def sign_up(
+    session: AsyncSession, data: Registration, *, actor: Actor, settings: Settings, now: datetime
+) -> User | None:
+    """Sign up (:func:`echo_ai.workspaces.service.register`: the user and their personal
+    workspace; ``None`` when the address had an account) with the consents given with it,
+    recorded in the new user's name (a sign-up without accepting the terms is refused
+    before: see :class:`echo_ai.auth.schemas.Registration`)."""
+    user = await workspaces.register(session, data, actor=actor, settings=settings)
+    if user is None:
+        return None
+    as_user = replace(actor, kind=ActorKind.USER, user_id=user.id)
+    await accept(session, user, privacy=settings.privacy, now=now, actor=as_user)
+    if data.marketing_opt_in:
+        await set_marketing(session, user, True, now=now, actor=as_user)
+    return user
 
 
 async def _latest_version(session: AsyncSession, user: User, kind: str) -> str | None:

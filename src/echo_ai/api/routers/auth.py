@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 
@@ -48,7 +46,6 @@ from echo_ai.auth.schemas import (
 )
 from echo_ai.db import utcnow
 from echo_ai.errors import AppError
-from echo_ai.privacy.audit import ActorKind
 from echo_ai.security.credentials import Refusal
 from echo_ai.security.rate_limit import RateLimiterDep, client_ip, enforce_rate_limit, rate_limit
 from echo_ai.workspaces import recovery
@@ -76,16 +73,7 @@ async def register(
     not the email already had an account, so it cannot be used to discover accounts.
     Registering accepts the current terms and privacy policy (``accept_terms``: required, and
     it must be true: 422 otherwise) and records it; ``marketing_opt_in`` is a separate opt-in."""
-    user = await workspaces.register(session, data, actor=actor, settings=state.settings)
-    if user is not None:
-        await consent.record_sign_up(
-            session,
-            user,
-            marketing=data.marketing_opt_in,
-            privacy=state.settings.privacy,
-            now=utcnow(),
-            actor=replace(actor, kind=ActorKind.USER, user_id=user.id),
-        )
+    await consent.sign_up(session, data, actor=actor, settings=state.settings, now=utcnow())
     return REGISTERED
 
 

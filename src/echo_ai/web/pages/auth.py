@@ -3,7 +3,6 @@ JSON API (the same throttles, audit events and cookies)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -20,13 +19,11 @@ from echo_ai.auth import twofactor
 from echo_ai.auth.schemas import Credentials, Registration
 from echo_ai.db import utcnow
 from echo_ai.errors import AppError
-from echo_ai.privacy.audit import ActorKind
 from echo_ai.security.passwords import MIN_PASSWORD_LENGTH
 from echo_ai.security.rate_limit import RateLimited, RateLimiterDep, client_ip, enforce_rate_limit
 from echo_ai.web.forms import FORM_ERROR, form_fields, local_path, retry_message, validate
 from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import CurrentViewer, OptionalViewer, choose_workspace
-from echo_ai.workspaces import service as workspaces
 
 router = APIRouter(include_in_schema=False)
 
@@ -185,7 +182,9 @@ async def signup(
         return again(422, data.pop(FORM_ERROR, None), data)
     try:
         await enforce_rate_limit(limiter, client_ip(request), REGISTER_PER_IP, name="register")
-        user = await workspaces.register(session, data, actor=actor, settings=state.settings)
+        user = await consent.sign_up(
+            session, data, actor=actor, settings=state.settings, now=utcnow()
+        )
     except RateLimited as refused:
         return again(429, retry_message(refused), {}, dict(refused.headers))
     except accounts.WeakPassword as weak:
@@ -193,14 +192,6 @@ async def signup(
     if user is None:
         # The email had an account: answered as the API does, without saying so.
         return see_other(request, "/login?registered=1")
-    await consent.record_sign_up(
-        session,
-        user,
-        marketing=data.marketing_opt_in,
-        privacy=state.settings.privacy,
-        now=utcnow(),
-        actor=replace(actor, kind=ActorKind.USER, user_id=user.id),
-    )
     response = see_other(request, target)
     await open_browser_session(response, session, state, user, request)
     return response
