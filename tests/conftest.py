@@ -16,7 +16,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy import text
 
 from echo_ai.app import create_app
 from echo_ai.config import PlanLimits, Settings, get_settings
@@ -109,15 +108,21 @@ def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Setting
         _start_from(request.getfixturevalue("migrated_sqlite"), settings.data_dir)
     yield settings
     if url is not None:
-        asyncio.run(_truncate(settings))
+        asyncio.run(_empty(settings))
 
 
-async def _truncate(settings: Settings) -> None:
+async def _empty(settings: Settings) -> None:
+    """Every table emptied, children before parents, in one transaction. DELETE, not
+    TRUNCATE: on tables holding a test's few rows it takes tens of milliseconds, where a
+    TRUNCATE of every table (new files for each, and their sync) took half a second to
+    over a second after each PostgreSQL test."""
     engine = create_engine(settings)
-    async with engine.begin() as connection:
-        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
-        await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
-    await engine.dispose()
+    try:
+        async with engine.begin() as connection:
+            for table in reversed(Base.metadata.sorted_tables):
+                await connection.execute(table.delete())
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

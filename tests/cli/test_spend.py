@@ -179,6 +179,7 @@ def _on_a_terminal(args: list[str], answer: bytes, env: dict[str, str]) -> tuple
     return code, seen.decode(errors="replace")
 
 
+@pytest.mark.long  # two command-line processes on a terminal
 def test_at_a_terminal_an_expensive_run_asks_first(
     openai: FakeLLMServer, cli_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -43,6 +43,7 @@ def backend() -> str:
     return "postgresql"  # the settings fixture: the PostgreSQL scratch database (or a skip)
 
 
+@pytest.mark.long  # two worker processes, tens of seconds on a busy machine
 async def test_two_workers_never_spend_past_the_budget_by_more_than_the_calls_in_flight(
     runtime: Runtime, settings: Settings, fake_llm: FakeLLMServer, tmp_path: Path
 ) -> None:
