@@ -15,7 +15,6 @@ from echo_ai.mail.models import OutboundMail
 CHANGES = {
     "password": "your password was changed",
     "password_reset": "your password was reset with a link sent to this address",
-    "email": "the e-mail address of the account was changed",
     "2fa_enabled": "two-factor authentication was turned on",
     "2fa_disabled": "two-factor authentication was turned off",
     "2fa_reset": (
@@ -37,7 +36,7 @@ async def notify_change(
     now: datetime | None = None,
 ) -> OutboundMail:
     """Queue a change notice to ``user_email`` in the caller's transaction; ``what`` is a
-    key of :data:`CHANGES` (``password``, ``email``, ``2fa_enabled``...) or a short phrase."""
+    key of :data:`CHANGES` (``password``, ``2fa_enabled``...) or a short phrase."""
     now = now or utcnow()
     change = CHANGES.get(what, what)
     return await enqueue(
