@@ -79,7 +79,21 @@ def test_the_cli_plans_in_words_and_json() -> None:
     assert body["change"] is None
 
 
-def test_the_cli_says_what_is_missing() -> None:
+def test_the_cli_says_what_is_missing_or_out_of_range() -> None:
     result = CliRunner().invoke(app, ["plan", "--from", "0.5"])
     assert result.exit_code == 2
     assert "both change_from and change_to" in result.stderr
+    zero = CliRunner().invoke(app, ["plan", "--half-width", "0"])
+    assert zero.exit_code == 2 and "half_width must lie in (0, 0.25]" in zero.stderr
+
+
+async def test_a_maximum_too_low_for_the_precision_is_said(client: httpx.AsyncClient) -> None:
+    user = await register_and_login(client, "ada@example.com")
+    short = await client.get(PLAN, headers=user, params={"half_width": 0.01, "max_answers": 30})
+    precision = short.json()["precision"]
+    assert precision["adaptive_answers"] == 30 and precision["adaptive_reaches_target"] == 0.0
+    enough = await client.get(PLAN, headers=user, params={"half_width": 0.1})
+    assert enough.json()["precision"]["adaptive_reaches_target"] == 1.0
+    warned = CliRunner().invoke(app, ["plan", "--half-width", "0.01", "--max-answers", "30"])
+    assert warned.exit_code == 0
+    assert "only 0% of runs reach ±1 points within 30 answers" in warned.stdout

@@ -155,6 +155,9 @@ class Simulated:
     mean_half_width: float
     """The final intervals' half-width, on average (at most the target, unless the
     maximum was reached first)."""
+    reached_target: float
+    """Share of runs that stopped with the target half-width reached (the others ran
+    to the maximum short of it)."""
 
 
 def simulate(rule: StoppingRule, rate: float, *, runs: int = 4_000, seed: int = 0) -> Simulated:
@@ -178,6 +181,7 @@ def simulate(rule: StoppingRule, rate: float, *, runs: int = 4_000, seed: int = 
         running = np.setdiff1d(running, stopped, assume_unique=True)
     covered = 0
     widths = 0.0
+    reached = 0
     pairs, how_many = np.unique(
         np.stack([final_successes, final_answers], axis=1), axis=0, return_counts=True
     )
@@ -185,10 +189,13 @@ def simulate(rule: StoppingRule, rate: float, *, runs: int = 4_000, seed: int = 
         low, high = wilson_interval(x, n, confidence=rule.confidence)
         covered += times if low <= rate <= high else 0
         widths += times * (high - low) / 2.0
+        width = wilson_half_width(n, proportion=x / n, confidence=rule.confidence)
+        reached += times if width <= rule.half_width else 0
     return Simulated(
         rate=rate,
         runs=runs,
         mean_answers=float(final_answers.mean()),
         coverage=covered / runs,
         mean_half_width=widths / runs,
+        reached_target=reached / runs,
     )

@@ -13,12 +13,7 @@ from echo_ai.cli.errors import friendly_errors
 def plan(
     half_width: Annotated[
         float | None,
-        typer.Option(
-            "--half-width",
-            min=0.0,
-            max=0.25,
-            help="A precision: ±this fraction (0.05 = ±5 points).",
-        ),
+        typer.Option("--half-width", help="A precision: ±this fraction (0.05 = ±5 points)."),
     ] = None,
     expected_rate: Annotated[
         float,
@@ -64,6 +59,12 @@ def plan(
             f"adaptive sampling asks about {p.adaptive_answers:,.0f} "
             f"(between {p.adaptive_min_answers:,} and {p.adaptive_max_answers:,})"
         )
+        if p.adaptive_reaches_target < 0.95:
+            print(
+                f"warning: only {p.adaptive_reaches_target:.0%} of runs reach ±"
+                f"{p.half_width * 100:g} points within {p.adaptive_max_answers:,} answers: "
+                "raise --max-answers"
+            )
     if found.change is not None:
         c = found.change
         print(

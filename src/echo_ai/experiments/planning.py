@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field
 from echo_ai.analysis import sampling
 from echo_ai.errors import AppError
 
+MAX_HALF_WIDTH = 0.25
+"""The widest precision planned for (±25 points: wider says nothing)."""
 SIMULATED_RUNS = 1_000
 """Simulated runs behind an adaptive estimate (at most about 0.2 s, at ±1 point)."""
 
@@ -39,6 +41,10 @@ class PrecisionPlan(BaseModel):
     )
     adaptive_min_answers: int
     adaptive_max_answers: int
+    adaptive_reaches_target: float = Field(
+        description="Share of simulated runs that reach the target before the maximum: "
+        "below 1, the maximum is too low for that precision at that rate."
+    )
 
 
 class ChangePlan(BaseModel):
@@ -73,6 +79,8 @@ def plan(
         raise InvalidPlan("ask for a precision (half_width) or a change (change_from, change_to)")
     if (change_from is None) != (change_to is None):
         raise InvalidPlan("a change needs both change_from and change_to")
+    if half_width is not None and not 0.0 < half_width <= MAX_HALF_WIDTH:
+        raise InvalidPlan(f"half_width must lie in (0, {MAX_HALF_WIDTH}], got {half_width}")
     try:
         precision = (
             None
@@ -113,4 +121,5 @@ def _precision(
         adaptive_answers=round(adaptive.mean_answers, 1),
         adaptive_min_answers=rule.min_answers,
         adaptive_max_answers=rule.max_answers,
+        adaptive_reaches_target=round(adaptive.reached_target, 3),
     )

@@ -21,7 +21,11 @@ def sample_size(
     _: CurrentPrincipal,
     half_width: Annotated[
         float | None,
-        Query(gt=0.0, le=0.25, description="A precision: ±this fraction (0.05 = ±5 points)."),
+        Query(
+            gt=0.0,
+            le=planning.MAX_HALF_WIDTH,
+            description="A precision: ±this fraction (0.05 = ±5 points).",
+        ),
     ] = None,
     expected_rate: Annotated[
         float, Query(ge=0.0, le=1.0, description="The rate to plan for (0.5: the worst case).")
