@@ -29,6 +29,7 @@ PERSONAL = " Write to ann.lee@example.com or call +1 650-253-0000."
     ("text", "scrubbed"),
     [
         ("Mail ann.lee+crm@mail.example.co.uk now", "Mail [email] now"),
+        ("ann.lee\uff20example.com or ann\ufe6bexample.org", "[email] or [email]"),  # ＠, ﹫
         ("Call (650) 253-0000 or +44 20 7946 0958.", "Call [phone] or [phone]."),
         ("1-800-555-0199", "[phone]"),
         # left alone: years, prices, counts, domains, handles, a fictional 555 number

@@ -8,7 +8,8 @@ Phone numbers are found by ``phonenumbers``' matcher at its ``VALID`` leniency (
 that is possible and valid for its region, so years, prices and counts are left alone):
 numbers in international form (``+44 20 7946 0958``) anywhere, and national ones
 (``(650) 253-0000``) of :data:`DEFAULT_REGION`. Addresses are matched by a pattern of the
-common form ``local@domain.tld``.
+common form ``local@domain.tld`` (the at sign also in its full-width and small forms, ``＠`` and
+``﹫``, which read the same).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ DEFAULT_REGION = "US"
 """The region whose national phone numbers (without a ``+`` country code) are found."""
 
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?<![\w.%+-])[A-Za-z0-9._%+-]+[@\uff20\ufe6b][A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}\b"
 )
 
