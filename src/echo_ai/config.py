@@ -243,6 +243,16 @@ class MailSettings(BaseModel):
         return bool(self.smtp_host)
 
 
+DocumentLink = Annotated[
+    str,
+    Field(
+        max_length=2_000,
+        pattern=r"^(https?://[^\s<>\"']+|/[^\s<>\"']*)$",
+        description="An http(s) URL or a path on this site.",
+    ),
+]
+
+
 class PrivacySettings(BaseModel):
     """Retention, consent and account-lifecycle settings (``ECHO_AI_PRIVACY__*``); the
     retention of raw answers per plan is :attr:`echo_ai.billing.plans.Plan.retention_days`
@@ -267,6 +277,10 @@ class PrivacySettings(BaseModel):
     terms_version: str = "2026-11-27"
     privacy_version: str = "2026-11-27"
     """The versions a user accepts at sign-up; a newer one is asked for at the next sign-in."""
+    terms_url: DocumentLink | None = None
+    privacy_url: DocumentLink | None = None
+    """Where the terms of service and the privacy policy of this server are published
+    (``https://…`` or a path on this site): the sign-up and consent pages link to them."""
     verification_hours: Annotated[int, Field(ge=1, le=720)] = 48
     reset_minutes: Annotated[int, Field(ge=5, le=1_440)] = 30
     email_change_hours: Annotated[int, Field(ge=1, le=720)] = 24

@@ -5,9 +5,12 @@ retry, no open redirect, and the login-CSRF defence (same-origin forms only)."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
+from pydantic import ValidationError
 from sqlalchemy import delete
 
+from echo_ai.config import PrivacySettings, Settings
 from echo_ai.db import transaction
 from echo_ai.workspaces.models import Membership
 from tests.kit import PASSWORD, ManualClock, app_runtime
@@ -225,3 +228,23 @@ async def test_sign_in_pages_show_for_a_session_without_a_workspace(
         response = await client.get(path, headers=HTML)
         assert response.status_code == 200, (path, response.status_code)
     assert (await client.get("/", headers=HTML)).headers["location"] == "/login"
+
+
+async def test_the_sign_up_page_links_the_published_terms_and_privacy_policy(
+    settings: Settings, client: httpx.AsyncClient
+) -> None:
+    plain = (await client.get("/signup", headers=HTML)).text
+    assert "terms of service</a>" not in plain and "terms of service (version" in plain
+    settings.privacy.terms_url = "https://example.com/terms"
+    settings.privacy.privacy_url = "/static/privacy.html"
+    linked = (await client.get("/signup", headers=HTML)).text
+    assert '<a href="https://example.com/terms" target="_blank" rel="noopener">' in linked
+    assert (
+        '<a href="/static/privacy.html" target="_blank" rel="noopener">privacy policy</a>' in linked
+    )
+
+
+@pytest.mark.parametrize("link", ["javascript:alert(1)", "example.com/terms", "https://x/ y"])
+def test_a_document_link_is_an_http_url_or_a_path(link: str) -> None:
+    with pytest.raises(ValidationError, match="terms_url"):
+        PrivacySettings(terms_url=link)
