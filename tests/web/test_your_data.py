@@ -62,17 +62,19 @@ async def test_export_and_delete_from_the_settings(
     wrong = await post_form(
         client, "/settings/data/delete", {"password": "nope"}, token_from="/settings/data"
     )
-    assert wrong.status_code == 422 and "the password is wrong" in wrong.text
+    assert wrong.status_code == 422 and "the password is incorrect" in wrong.text
     session_cookies = dict(client.cookies)
     deleted = await post_form(
         client, "/settings/data/delete", {"password": PASSWORD}, token_from="/settings/data"
     )
-    assert deleted.status_code == 303 and deleted.headers["location"] == "/login"
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/login?deleted=1"
     # The old session cookie (had the browser kept it) is refused by the server.
     for name, value in session_cookies.items():
         client.cookies.set(name, value)
     after = await client.get("/settings", headers=HTML)
     assert after.status_code == 303 and after.headers["location"].startswith("/login")
+    told = await client.get("/login?deleted=1", headers=HTML)
+    assert "Your account is deleted" in told.text
 
 
 async def test_a_shared_workspace_without_another_owner_blocks_the_form(
@@ -114,7 +116,7 @@ async def test_guessing_the_password_on_the_deletion_form_is_audited_and_limited
         wrong = await post_form(
             client, "/settings/data/delete", {"password": "nope"}, token_from="/settings/data"
         )
-        assert wrong.status_code == 422 and "the password is wrong" in wrong.text
+        assert wrong.status_code == 422 and "the password is incorrect" in wrong.text
     limited = await post_form(
         client, "/settings/data/delete", {"password": PASSWORD}, token_from="/settings/data"
     )
@@ -170,4 +172,4 @@ async def test_your_data_is_reachable_past_the_consent_gate_and_a_2fa_requiremen
     deleted = await post_form(
         bob, "/settings/data/delete", {"password": PASSWORD}, token_from="/settings/data"
     )
-    assert deleted.status_code == 303 and deleted.headers["location"] == "/login"
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/login?deleted=1"

@@ -46,10 +46,11 @@ def test_export_then_delete_the_account(page: Page) -> None:
     page.get_by_label("Your password").fill("not my password")
     with watch.expecting(422):
         page.get_by_role("button", name="Delete my account").click()
-        expect(page.get_by_role("alert")).to_contain_text("the password is wrong")
+        expect(page.get_by_role("alert")).to_contain_text("the password is incorrect")
     page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Delete my account").click()
-    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page).to_have_url(re.compile(r"/login\?deleted=1$"))
+    expect(page.get_by_role("status")).to_contain_text("Your account is deleted")
     page.get_by_label("Email").fill("leaving@example.com")
     page.get_by_label("Password").fill(PASSWORD)
     with watch.expecting(401):

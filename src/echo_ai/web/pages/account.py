@@ -145,6 +145,6 @@ async def delete_account(
             status_code=429 if refused.status_code == 429 else 422,
             delete_error=refused.message,
         )
-    response = see_other(request, "/login")
+    response = see_other(request, "/login?deleted=1")
     clear_session_cookies(response, state.settings)
     return response

@@ -39,6 +39,15 @@ SIGNED_UP_ELSEWHERE = (
 
 PASSWORD_RESET_DONE = "Your password is changed: sign in with the new one."
 
+ACCOUNT_DELETED = "Your account is deleted, with the workspaces that were only yours."
+
+NOTICES = {
+    "registered": SIGNED_UP_ELSEWHERE,
+    "reset": PASSWORD_RESET_DONE,
+    "deleted": ACCOUNT_DELETED,
+}
+"""What the sign-in page says after ``/login?<key>=1``."""
+
 
 def _form_again(
     request: Request,
@@ -69,9 +78,9 @@ async def login_page(request: Request, viewer: OptionalViewer, next: str | None 
     target = local_path(next)
     if viewer is not None:
         return see_other(request, target)
-    notice = SIGNED_UP_ELSEWHERE if request.query_params.get("registered") else None
-    if request.query_params.get("reset"):
-        notice = PASSWORD_RESET_DONE
+    # ``next`` is the page to go to after signing in here, not the builtin.
+    shown = [text for key, text in NOTICES.items() if request.query_params.get(key)]
+    notice = shown[0] if shown else None
     return _form_again(
         request, "login.html", 200, None, {}, next=target, email="", notice=notice, ask_code=False
     )
