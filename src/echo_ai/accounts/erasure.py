@@ -64,6 +64,9 @@ from echo_ai.workspaces.models import Invitation, Membership, Role, Workspace
 UNUSABLE_PASSWORD = "!erased"
 """Not a hash any password verifies against."""
 
+ERASURE_LOCK = 0x45_52_41_53_45
+"""The PostgreSQL advisory lock (transaction-scoped) that erasures take in turn."""
+
 
 @dataclass(frozen=True)
 class WorkspaceRef:
@@ -172,6 +175,11 @@ async def erase(
     a workspace with other members would be left without an owner. ``actor`` is who asks
     (the user, or ``cli``); the deletion's own audit event names the user's pseudonym."""
     now = now or utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        # One erasure at a time: each locks other users' exports (to restart or withdraw
+        # them) besides its own; two at once could wait on each other. SQLite has one
+        # writer anyway.
+        await session.execute(select(func.pg_advisory_xact_lock(ERASURE_LOCK)))
     plan = await preview(session, user)
     if not plan.allowed:
         raise DeletionBlocked(plan.blocking)

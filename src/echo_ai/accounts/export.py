@@ -5,7 +5,15 @@ started once the request's transaction has committed: by the API process in the 
 default, by a Celery worker in production mode, see :mod:`echo_ai.execution.background`)
 into ``<data_dir>/exports/`` (directory 0700, file 0600); a download link carries a
 random token of which only the SHA-256 is stored, valid ``privacy.export_link_hours``
-from the moment the file is ready. Every request and every download is audited.
+from the moment the file is ready (shown ``expired`` once past it: :func:`status_at`).
+Every request and every download is audited.
+
+A preparation writes a file of its own and marks the export ready by compare-and-set:
+one that loses (the account erased, the export failed meanwhile) or fails deletes what it
+wrote. An erasure deletes the files of the user's exports (one being written too),
+withdraws other users' ready exports that name the erased addresses
+(:func:`withdraw_naming`) and has those being written written again
+(:func:`restart_others`).
 
 A preparation first claims its export (compare-and-set on ``started_at``), so two
 deliveries of its task never write it at once; one that finds it no longer ``preparing``,
@@ -433,9 +441,8 @@ async def _prepare_once(
         # production, by beat's sweep (:func:`stalled`).
         raise
     except Exception as error:
-        log.exception("the export %s failed", export_id)
         async with session_factory() as session, session.begin():
-            await rows_changed(
+            failed = await rows_changed(
                 session,
                 update(DataExport)
                 .where(_still_mine(export_id, claimed))
@@ -445,6 +452,10 @@ async def _prepare_once(
                     finished_at=utcnow(),
                 ),
             )
+        if failed:
+            log.exception("the export %s failed", export_id)
+        else:  # erased, failed or claimed again meanwhile: what it wrote is deleted below
+            log.info("the export %s was no longer wanted: %s", export_id, type(error).__name__)
         return False
     finally:
         partial.unlink(missing_ok=True)
