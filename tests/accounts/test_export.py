@@ -749,3 +749,49 @@ async def test_every_entry_of_the_zip_is_dated_when_it_was_written(
     assert {i.filename for i in infos} >= {"account.json", "audit_events.json"}
     assert {i.date_time for i in infos} == {(2026, 11, 27, 9, 41, 12)}
     assert {i.external_attr >> 16 for i in infos} == {0o600}
+
+
+# the second erasure is seen waiting on the first's advisory lock in pg_stat_activity
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_erasures_take_turns_and_both_withdraw_what_names_them(
+    runtime: Runtime, settings: Settings, backend: str
+) -> None:
+    """Two accounts erased at once, each named in the other's ready export: the second
+    waits for the first (each locks the other's exports), then both finish."""
+    ann = await _user(runtime, "ann@example.com")
+    bob = await _user(runtime, "bob@example.com")
+    await _name_in_audit(runtime, ann, "bob@example.com")
+    await _name_in_audit(runtime, bob, "ann@example.com")
+    for user in (ann, bob):
+        await exports.prepare(
+            runtime.session_factory,
+            await _asked(runtime, user),
+            data_dir=settings.data_dir,
+            link_hours=24,
+        )
+    factory = runtime.session_factory
+
+    async def waiting_on_the_erasure_lock() -> bool:
+        async with factory() as probe:
+            waiting = await probe.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
+                    " AND datname = current_database()"
+                )
+            )
+        return bool(waiting)
+
+    async with factory() as first, first.begin():
+        await erasure.erase(
+            first,
+            await first.get_one(User, ann.id),
+            pseudonym_key=KEY,
+            data_dir=settings.data_dir,
+            actor=Actor.cli(),
+        )
+        second = asyncio.create_task(_erase(runtime, bob, settings.data_dir))
+        await wait_until(waiting_on_the_erasure_lock, message="the second erasure never waited")
+    await second
+    assert list(exports.exports_directory(settings.data_dir).iterdir()) == []
+    async with factory() as session:
+        assert await session.scalar(select(func.count()).select_from(DataExport)) == 0
