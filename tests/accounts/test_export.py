@@ -795,3 +795,22 @@ async def test_erasures_take_turns_and_both_withdraw_what_names_them(
     assert list(exports.exports_directory(settings.data_dir).iterdir()) == []
     async with factory() as session:
         assert await session.scalar(select(func.count()).select_from(DataExport)) == 0
+
+
+async def test_an_account_erased_right_after_asking_for_an_export_leaves_no_file(
+    client: httpx.AsyncClient, started_app: FastAPI, settings: Settings
+) -> None:
+    """The probe's sequence over the API: the export's preparation in the background
+    races the deletion; whichever wins, nothing of the address stays on disk."""
+    state = started_app.state.service
+    for n in range(3):
+        email = f"Racer{n}@example.com"
+        headers = await register_and_login(client, email)
+        asked = await client.post("/v1/account/export", headers=headers)
+        assert asked.status_code == 202, asked.text
+        deleted = await client.request(
+            "DELETE", "/v1/account", headers=headers, json={"password": PASSWORD}
+        )
+        assert deleted.status_code == 204, deleted.text
+        await wait_until(lambda: not state.background, message="a preparation still runs")
+        assert files_naming(settings.data_dir, email) == []
