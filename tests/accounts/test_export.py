@@ -9,7 +9,7 @@ import json
 import stat
 import uuid
 import zipfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from echo_ai.accounts import erasure
 from echo_ai.accounts import export as exports
 from echo_ai.accounts.models import DataExport, ExportStatus
 from echo_ai.app import create_app
@@ -25,7 +27,8 @@ from echo_ai.auth.models import User
 from echo_ai.config import Settings
 from echo_ai.db import transaction, utcnow
 from echo_ai.execution.runtime import Runtime
-from echo_ai.privacy.audit import Actor
+from echo_ai.privacy import audit
+from echo_ai.privacy.audit import Action, Actor, ActorKind
 from echo_ai.privacy.models import AuditEvent
 from echo_ai.security.refresh import hash_token
 from echo_ai.workspaces.models import Workspace
@@ -242,6 +245,14 @@ async def test_a_link_past_its_time_is_refused_before_the_sweep(
     url = httpx.URL(requested["download_url"])
     gone = await client.get(url.path, params=dict(url.params), headers=ada)
     assert gone.status_code == 410, gone.text
+    # Shown expired at once, though the sweep has not run yet.
+    one = await client.get(f"/v1/account/exports/{requested['id']}", headers=ada)
+    assert one.json()["status"] == "expired"
+    listed = await client.get("/v1/account/exports", headers=ada)
+    assert [e["status"] for e in listed.json()] == ["expired"]
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        stored = await session.get_one(DataExport, uuid.UUID(requested["id"]))
+        assert stored.status is ExportStatus.READY  # until the sweep
 
 
 async def test_an_export_of_many_iterations_streams_in_pages(
@@ -319,18 +330,21 @@ async def test_one_export_at_a_time_and_a_few_a_day(
 ) -> None:
     ada = await register_and_login(client, "ada@example.com")
     stuck = await _preparing(started_app, "ada@example.com")
-    refused = await client.post("/v1/account/export", headers=ada)
-    assert refused.status_code == 409, refused.text
-    assert refused.json()["error"]["code"] == "export_in_progress"
-    assert "still being prepared" in refused.json()["error"]["message"]
+    for _ in range(6):  # refused requests use none of the day's allowance
+        refused = await client.post("/v1/account/export", headers=ada)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "export_in_progress"
+        assert "still being prepared" in refused.json()["error"]["message"]
     async with transaction(app_runtime(started_app).session_factory) as session:
         await session.execute(
             update(DataExport).where(DataExport.id == stuck).values(status=ExportStatus.FAILED)
         )
-    for _ in range(4):  # with the refused one: 5 asked for today
+    for _ in range(5):  # 5 accepted a day
         await _ready(client, ada)
     limited = await client.post("/v1/account/export", headers=ada)
     assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
+    listed = await client.get("/v1/account/exports", headers=ada)
+    assert len(listed.json()) == 1 + 5  # the refused one stored nothing
 
 
 async def test_a_member_blocked_by_a_2fa_requirement_still_exports_and_deletes(
@@ -515,3 +529,288 @@ async def test_two_exports_asked_for_at_the_same_instant_make_one(
             .where(DataExport.user_id == user.id, DataExport.status == ExportStatus.PREPARING)
         )
     assert preparing == 1
+
+
+# --- exports racing erasures ----------------------------------------------------------
+
+KEY = b"k" * 32
+
+
+def files_naming(data_dir: Path, address: str) -> list[str]:
+    """The files of the exports folder that hold ``address`` in any letter case (ZIP
+    entries decompressed, a partial file read as it is)."""
+    found: list[str] = []
+    folder = exports.exports_directory(data_dir)
+    for path in sorted(folder.iterdir()) if folder.exists() else []:
+        raw = path.read_bytes()
+        try:
+            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+                raw += b"".join(archive.read(name) for name in archive.namelist())
+        except zipfile.BadZipFile:
+            pass
+        if address.lower().encode() in raw.lower():
+            found.append(path.name)
+    return found
+
+
+class Gate:
+    """Holds a preparation at the start of its ``at``-th session opened while a file of
+    the given suffix is in the exports folder, until the test opens the gate."""
+
+    def __init__(self, runtime: Runtime, data_dir: Path, *, suffix: str, at: int) -> None:
+        self.folder = exports.exports_directory(data_dir)
+        self.suffix, self.at, self.seen = suffix, at, 0
+        self.reached, self.opened = asyncio.Event(), asyncio.Event()
+        gate = self
+
+        class HeldSession(AsyncSession):
+            async def __aenter__(self) -> HeldSession:
+                if not gate.opened.is_set() and gate.present():
+                    gate.seen += 1
+                    if gate.seen == gate.at:
+                        gate.reached.set()
+                        await gate.opened.wait()
+                return self
+
+        self.factory = async_sessionmaker(
+            runtime.engine, class_=HeldSession, expire_on_commit=False
+        )
+
+    def present(self) -> bool:
+        return self.folder.exists() and any(
+            p.name.endswith(self.suffix) for p in self.folder.iterdir()
+        )
+
+
+async def _user(runtime: Runtime, email: str) -> User:
+    async with transaction(runtime.session_factory) as session:
+        user = User(email=email, password_hash="not used")
+        session.add(user)
+    return user
+
+
+async def _asked(runtime: Runtime, user: User) -> uuid.UUID:
+    async def nobody(_: uuid.UUID) -> None:
+        """The test prepares the export itself."""
+
+    async with transaction(runtime.session_factory) as session:
+        requested = await exports.request(
+            session,
+            await session.get_one(User, user.id),
+            prepare_later=nobody,
+            link_hours=24,
+            actor=Actor.cli(),
+        )
+    return requested.export.id
+
+
+async def _erase(runtime: Runtime, user: User, data_dir: Path) -> None:
+    async with transaction(runtime.session_factory) as session:
+        await erasure.erase(
+            session,
+            await session.get_one(User, user.id),
+            pseudonym_key=KEY,
+            data_dir=data_dir,
+            actor=Actor.cli(),
+        )
+
+
+@pytest.mark.parametrize(
+    ("suffix", "at"),
+    [(".part", 2), (".zip", 1)],
+    ids=["while-writing", "written-not-yet-ready"],
+)
+async def test_an_export_being_prepared_when_its_account_is_erased_leaves_no_file(
+    runtime: Runtime, settings: Settings, suffix: str, at: int
+) -> None:
+    ada = await _user(runtime, "Ada.Race@example.com")
+    export_id = await _asked(runtime, ada)
+    gate = Gate(runtime, settings.data_dir, suffix=suffix, at=at)
+    preparing = asyncio.create_task(
+        exports.prepare(gate.factory, export_id, data_dir=settings.data_dir, link_hours=24)
+    )
+    await wait_until(gate.reached.is_set, message="the preparation never reached the gate")
+    assert gate.present()
+    await _erase(runtime, ada, settings.data_dir)
+    gate.opened.set()
+    assert await preparing is None  # nothing raised: no "Task exception was never retrieved"
+    assert files_naming(settings.data_dir, "ada.race@example.com") == []
+    assert list(exports.exports_directory(settings.data_dir).iterdir()) == []
+    async with runtime.session_factory() as session:
+        assert await session.get(DataExport, export_id) is None
+
+
+async def test_a_preparation_that_loses_its_export_meanwhile_deletes_its_zip(
+    runtime: Runtime, settings: Settings
+) -> None:
+    ada = await _user(runtime, "ada@example.com")
+    export_id = await _asked(runtime, ada)
+    gate = Gate(runtime, settings.data_dir, suffix=".zip", at=1)
+    preparing = asyncio.create_task(
+        exports.prepare(gate.factory, export_id, data_dir=settings.data_dir, link_hours=24)
+    )
+    await wait_until(gate.reached.is_set, message="the preparation never wrote its ZIP")
+    async with transaction(runtime.session_factory) as session:  # failed by the sweep
+        await session.execute(update(DataExport).values(status=ExportStatus.FAILED))
+    gate.opened.set()
+    assert await preparing is None
+    assert list(exports.exports_directory(settings.data_dir).iterdir()) == []
+    async with runtime.session_factory() as session:
+        export = await session.get_one(DataExport, export_id)
+    assert (export.status, export.file_name) == (ExportStatus.FAILED, None)
+
+
+async def _name_in_audit(runtime: Runtime, owner: User, address: str) -> None:
+    """An event of ``owner``'s naming ``address`` (as an invitation's does)."""
+    async with transaction(runtime.session_factory) as session:
+        await audit.record(
+            session,
+            Action.MEMBER_INVITED,
+            actor=Actor(kind=ActorKind.USER, user_id=owner.id),
+            target_type="invitation",
+            target_id=str(uuid.uuid4()),
+            details={"email": address, "role": "viewer"},
+        )
+
+
+async def test_an_erasure_withdraws_the_ready_exports_of_others_that_name_the_address(
+    runtime: Runtime, settings: Settings
+) -> None:
+    mem = await _user(runtime, "mem-a2@example.com")
+    own = await _user(runtime, "own-b2@example.com")
+    other = await _user(runtime, "carl@example.com")
+    await _name_in_audit(runtime, own, "MEM-A2@Example.com")  # any letter case
+    naming, unrelated = await _asked(runtime, own), await _asked(runtime, other)
+    for export_id in (naming, unrelated):
+        await exports.prepare(
+            runtime.session_factory, export_id, data_dir=settings.data_dir, link_hours=24
+        )
+    assert len(files_naming(settings.data_dir, "mem-a2@example.com")) == 1
+
+    await _erase(runtime, mem, settings.data_dir)
+
+    assert files_naming(settings.data_dir, "mem-a2@example.com") == []
+    async with runtime.session_factory() as session:
+        withdrawn = await session.get_one(DataExport, naming)
+        kept = await session.get_one(DataExport, unrelated)
+    assert withdrawn.status is ExportStatus.WITHDRAWN
+    assert withdrawn.error == exports.WITHDRAWN_REASON and "mem-a2" not in withdrawn.error
+    assert kept.status is ExportStatus.READY
+    assert [p.name for p in exports.exports_directory(settings.data_dir).iterdir()] == [
+        kept.file_name
+    ]
+    with pytest.raises(exports.ExportNotReady):  # its owner may not download it
+        async with transaction(runtime.session_factory) as session:
+            await exports.open_download(
+                session, own.id, naming, None, data_dir=settings.data_dir, actor=Actor.cli()
+            )
+    # ...and may ask again: the new one no longer names the erased person.
+    again = await _asked(runtime, own)
+    await exports.prepare(runtime.session_factory, again, data_dir=settings.data_dir, link_hours=24)
+    async with runtime.session_factory() as session:
+        assert (await session.get_one(DataExport, again)).status is ExportStatus.READY
+    assert files_naming(settings.data_dir, "mem-a2@example.com") == []
+
+
+async def test_an_export_of_another_being_written_during_an_erasure_is_written_again(
+    runtime: Runtime, settings: Settings
+) -> None:
+    mem = await _user(runtime, "mem-a2@example.com")
+    own = await _user(runtime, "own-b2@example.com")
+    await _name_in_audit(runtime, own, "mem-a2@example.com")
+    export_id = await _asked(runtime, own)
+    # Held once its ZIP (naming the address) is written, before it is marked ready.
+    gate = Gate(runtime, settings.data_dir, suffix=".zip", at=1)
+    preparing = asyncio.create_task(
+        exports.prepare(gate.factory, export_id, data_dir=settings.data_dir, link_hours=24)
+    )
+    await wait_until(gate.reached.is_set, message="the preparation never reached the gate")
+    await _erase(runtime, mem, settings.data_dir)
+    gate.opened.set()
+    assert await preparing is None
+    async with runtime.session_factory() as session:
+        export = await session.get_one(DataExport, export_id)
+    assert export.status is ExportStatus.READY, export.error
+    assert files_naming(settings.data_dir, "mem-a2@example.com") == []
+    assert [p.name for p in exports.exports_directory(settings.data_dir).iterdir()] == [
+        export.file_name
+    ]
+
+
+async def test_every_entry_of_the_zip_is_dated_when_it_was_written(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    ada = await _user(runtime, "ada@example.com")
+    now = datetime(2026, 11, 27, 9, 41, 12, tzinfo=UTC)
+    with (tmp_path / "out.zip").open("wb") as out:
+        await exports.write_zip(runtime.session_factory, ada.id, out, now=now)
+    with zipfile.ZipFile(tmp_path / "out.zip") as archive:
+        infos = archive.infolist()
+    assert {i.filename for i in infos} >= {"account.json", "audit_events.json"}
+    assert {i.date_time for i in infos} == {(2026, 11, 27, 9, 41, 12)}
+    assert {i.external_attr >> 16 for i in infos} == {0o600}
+
+
+# the second erasure is seen waiting on the first's advisory lock in pg_stat_activity
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_erasures_take_turns_and_both_withdraw_what_names_them(
+    runtime: Runtime, settings: Settings, backend: str
+) -> None:
+    """Two accounts erased at once, each named in the other's ready export: the second
+    waits for the first (each locks the other's exports), then both finish."""
+    ann = await _user(runtime, "ann@example.com")
+    bob = await _user(runtime, "bob@example.com")
+    await _name_in_audit(runtime, ann, "bob@example.com")
+    await _name_in_audit(runtime, bob, "ann@example.com")
+    for user in (ann, bob):
+        await exports.prepare(
+            runtime.session_factory,
+            await _asked(runtime, user),
+            data_dir=settings.data_dir,
+            link_hours=24,
+        )
+    factory = runtime.session_factory
+
+    async def waiting_on_the_erasure_lock() -> bool:
+        async with factory() as probe:
+            waiting = await probe.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
+                    " AND datname = current_database()"
+                )
+            )
+        return bool(waiting)
+
+    async with factory() as first, first.begin():
+        await erasure.erase(
+            first,
+            await first.get_one(User, ann.id),
+            pseudonym_key=KEY,
+            data_dir=settings.data_dir,
+            actor=Actor.cli(),
+        )
+        second = asyncio.create_task(_erase(runtime, bob, settings.data_dir))
+        await wait_until(waiting_on_the_erasure_lock, message="the second erasure never waited")
+    await second
+    assert list(exports.exports_directory(settings.data_dir).iterdir()) == []
+    async with factory() as session:
+        assert await session.scalar(select(func.count()).select_from(DataExport)) == 0
+
+
+async def test_an_account_erased_right_after_asking_for_an_export_leaves_no_file(
+    client: httpx.AsyncClient, started_app: FastAPI, settings: Settings
+) -> None:
+    """The probe's sequence over the API: the export's preparation in the background
+    races the deletion; whichever wins, nothing of the address stays on disk."""
+    state = started_app.state.service
+    for n in range(3):
+        email = f"Racer{n}@example.com"
+        headers = await register_and_login(client, email)
+        asked = await client.post("/v1/account/export", headers=headers)
+        assert asked.status_code == 202, asked.text
+        deleted = await client.request(
+            "DELETE", "/v1/account", headers=headers, json={"password": PASSWORD}
+        )
+        assert deleted.status_code == 204, deleted.text
+        await wait_until(lambda: not state.background, message="a preparation still runs")
+        assert files_naming(settings.data_dir, email) == []

@@ -56,12 +56,13 @@ async def test_retention_run_counts_dry_then_applies_once(cli_env: Path) -> None
     code, out, err = await asyncio.to_thread(invoke, "retention", "run", "--dry-run", "--json")
     assert code == 0, err
     dry = json.loads(out)
-    assert (dry["answers_redacted"], dry["dry_run"], dry["transactions"]) == (5, True, 0)
+    assert (dry["answers_redacted"], dry["dry_run"], dry["transactions"]) == (5, True, 1)
     assert redacted_total() == before  # a dry run counts nothing in the metrics
 
     code, out, err = await asyncio.to_thread(invoke, "retention", "run")
     assert code == 0, err
     assert "answers redacted: 5" in out
+    assert "retention pass changed rows in 1 transaction(s)" in out  # as the dry run said
     assert redacted_total() == before + 5
 
     code, out, err = await asyncio.to_thread(invoke, "retention", "run", "--json")

@@ -348,10 +348,47 @@ async def test_a_dry_run_counts_and_changes_nothing(
     backend: str, settings: Settings, runtime: Runtime
 ) -> None:
     _, experiment_id = await seeded(runtime.session_factory, answers=5, failures=2)
+    async with transaction(runtime.session_factory) as session:
+        ann = User(email="ann@example.com", password_hash="x")
+        session.add(ann)
+        await session.flush()
+        session.add(
+            DataExport(
+                user_id=ann.id,
+                status=ExportStatus.READY,
+                token_hash=uuid.uuid4().hex * 2,
+                file_name="old.zip",
+                expires_at=T0 + DAY,
+            )
+        )
     dry = await run(runtime, T0 + 400 * DAY, dry_run=True)
-    assert (dry.answers_redacted, dry.error_texts_cleared, dry.transactions) == (5, 2, 0)
+    assert (dry.answers_redacted, dry.error_texts_cleared, dry.exports_expired) == (5, 2, 1)
+    # one transaction each: the answers, the error texts, the export's expiry
+    assert dry.transactions == 3
     rows = await iterations_of(runtime.session_factory, experiment_id)
     assert all(it.redacted_at is None and (it.answer or it.error_message) for it in rows)
+    async with runtime.session_factory() as session:
+        assert await session.scalar(select(DataExport.status)) is ExportStatus.READY
+
+    real = await run(runtime, T0 + 400 * DAY)
+    assert real.counts() == dry.counts() and real.transactions == dry.transactions
+
+
+async def test_a_dry_run_counts_the_transactions_of_bounded_batches_as_a_real_one(
+    backend: str, small_batches: Settings, runtime: Runtime
+) -> None:
+    await seeded(runtime.session_factory, answers=250, failures=3)
+    async with transaction(runtime.session_factory) as session:
+        for n in range(3):
+            session.add(
+                User(email=f"pseudonym-{n}@deleted.invalid", password_hash="x", deleted_at=T0)
+            )
+    dry = await run(runtime, T0 + 400 * DAY, dry_run=True)
+    real = await run(runtime, T0 + 400 * DAY)
+    assert real.counts() == dry.counts()
+    assert (real.answers_redacted, real.accounts_purged) == (250, 3)
+    # answers 100 + 100 + 50, the error texts, the accounts: 3 + 1 + 1
+    assert real.transactions == dry.transactions == 5
 
 
 async def test_a_rescore_of_redacted_answers_is_refused_with_the_reason(

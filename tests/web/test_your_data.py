@@ -8,14 +8,17 @@ import json
 import re
 import uuid
 import zipfile
+from datetime import timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
+from echo_ai.accounts import export as exports
+from echo_ai.accounts.models import DataExport, ExportStatus
 from echo_ai.auth.models import Consent, User
-from echo_ai.db import transaction
+from echo_ai.db import transaction, utcnow
 from echo_ai.privacy.models import AuditEvent
 from echo_ai.workspaces.models import Role, Workspace
 from tests.experiments.test_router import BODY
@@ -173,3 +176,33 @@ async def test_your_data_is_reachable_past_the_consent_gate_and_a_2fa_requiremen
         bob, "/settings/data/delete", {"password": PASSWORD}, token_from="/settings/data"
     )
     assert deleted.status_code == 303 and deleted.headers["location"] == "/login?deleted=1"
+
+
+async def test_an_export_past_its_time_shows_expired_and_a_withdrawn_one_says_why(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    await sign_up(client, "ada@example.com")
+    now = utcnow()
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        user_id = await session.scalar(select(User.id).where(User.email == "ada@example.com"))
+        assert user_id is not None
+        for status, error, created in (
+            (ExportStatus.READY, None, now - timedelta(hours=30)),  # past its link's end
+            (ExportStatus.WITHDRAWN, exports.WITHDRAWN_REASON, now - timedelta(hours=1)),
+        ):
+            session.add(
+                DataExport(
+                    user_id=user_id,
+                    status=status,
+                    error=error,
+                    token_hash=uuid.uuid4().hex * 2,
+                    file_name=None if error else "export-gone.zip",
+                    created_at=created,
+                    expires_at=created + timedelta(hours=24),
+                )
+            )
+    html = await page(client, "/settings/data")
+    statuses = re.findall(r'<td class="export-status">(\w+)', html)
+    assert statuses == ["withdrawn", "expired"]
+    assert "/download" not in html
+    assert "named a person who has since deleted their account" in text_of(html)

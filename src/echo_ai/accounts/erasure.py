@@ -8,9 +8,14 @@ does it in the caller's transaction:
   member must be made owner first); memberships elsewhere are removed, with the API keys
   the user created there revoked;
 - sign-ins (refresh tokens), e-mailed tokens, recovery codes, consents, exports (their
-  files too), invitations and queued mails to the address are deleted: the current
+  files too, also one being written), invitations and queued mails to the address are
+  deleted: the current
   address and every other the account had or asked for (:func:`account_addresses`: former
   ones, pending changes), unless another account has that address now;
+- other users' exports that name the user: a ready one whose ZIP holds one of the
+  addresses is withdrawn (file deleted, status ``withdrawn``: its owner may ask again),
+  one being written starts over once the erasure has committed
+  (:func:`echo_ai.accounts.export.withdraw_naming`, ``restart_others``);
 - the user row keeps only what the retention purge needs: the e-mail becomes a pseudonym
   (``deleted-<hmac>@invalid``), the password can never match, the name and 2FA are
   cleared, ``deleted_at`` is set (the row is purged ``privacy.deleted_account_days``
@@ -58,6 +63,9 @@ from echo_ai.workspaces.models import Invitation, Membership, Role, Workspace
 
 UNUSABLE_PASSWORD = "!erased"
 """Not a hash any password verifies against."""
+
+ERASURE_LOCK = 0x45_52_41_53_45
+"""The PostgreSQL advisory lock (transaction-scoped) that erasures take in turn."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +175,11 @@ async def erase(
     a workspace with other members would be left without an owner. ``actor`` is who asks
     (the user, or ``cli``); the deletion's own audit event names the user's pseudonym."""
     now = now or utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        # One erasure at a time: each locks other users' exports (to restart or withdraw
+        # them) besides its own; two at once could wait on each other. SQLite has one
+        # writer anyway.
+        await session.execute(select(func.pg_advisory_xact_lock(ERASURE_LOCK)))
     plan = await preview(session, user)
     if not plan.allowed:
         raise DeletionBlocked(plan.blocking)
@@ -191,9 +204,17 @@ async def erase(
     for owned in (RefreshToken, UserToken, RecoveryCode, Consent):
         table = _table(owned)
         await session.execute(delete(table).where(table.c.user_id == user_id))
-    for row in await session.scalars(select(DataExport).where(DataExport.user_id == user_id)):
+    # Locked first: a preparation of one finishing now waits for this erasure, then finds
+    # it gone and deletes its file (its files so far are deleted here, the partial too).
+    for row in await session.scalars(
+        select(DataExport).where(DataExport.user_id == user_id).with_for_update()
+    ):
         exports.delete_file(data_dir, row)
     await session.execute(delete(DataExport).where(DataExport.user_id == user_id))
+    # Other users' exports that name the user: those being written start over, the ready
+    # ones that hold an address are withdrawn.
+    await exports.restart_others(session, user_id)
+    await exports.withdraw_naming(session, addresses, erased=user_id, data_dir=data_dir)
     await session.execute(delete(Invitation).where(func.lower(Invitation.email).in_(addresses)))
     for address in addresses:
         await mail_erasure.forget_address(session, address, data_dir=data_dir)

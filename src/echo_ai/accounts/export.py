@@ -5,7 +5,15 @@ started once the request's transaction has committed: by the API process in the 
 default, by a Celery worker in production mode, see :mod:`echo_ai.execution.background`)
 into ``<data_dir>/exports/`` (directory 0700, file 0600); a download link carries a
 random token of which only the SHA-256 is stored, valid ``privacy.export_link_hours``
-from the moment the file is ready. Every request and every download is audited.
+from the moment the file is ready (shown ``expired`` once past it: :func:`status_at`).
+Every request and every download is audited.
+
+A preparation writes a file of its own and marks the export ready by compare-and-set:
+one that loses (the account erased, the export failed meanwhile) or fails deletes what it
+wrote. An erasure deletes the files of the user's exports (one being written too),
+withdraws other users' ready exports that name the erased addresses
+(:func:`withdraw_naming`) and has those being written written again
+(:func:`restart_others`).
 
 A preparation first claims its export (compare-and-set on ``started_at``), so two
 deliveries of its task never write it at once; one that finds it no longer ``preparing``,
@@ -32,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import codecs
 import enum
 import hmac
 import json
@@ -40,14 +49,14 @@ import os
 import secrets
 import uuid
 import zipfile
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Select, Table, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -101,6 +110,10 @@ class ExportInProgress(Conflict):
         )
 
 
+Admit = Callable[[], Awaitable[object]]
+"""Counts an accepted request against a limit, or raises (see :func:`request`)."""
+
+
 @dataclass(frozen=True)
 class RequestedExport:
     export: DataExport
@@ -130,13 +143,16 @@ async def request(
     prepare_later: PrepareLater,
     link_hours: int,
     actor: Actor,
+    admit: Admit | None = None,
     now: datetime | None = None,
 ) -> RequestedExport:
     """Ask for an export of everything about ``user``: stored as ``preparing``, audited,
     and handed to ``prepare_later`` once the caller's transaction commits.
     :class:`ExportInProgress` (409) while another of theirs is still being prepared, also
     one asked for at the same instant (a unique index on the user's ``preparing`` export
-    refuses the second; the caller's session stays usable)."""
+    refuses the second; the caller's session stays usable). ``admit`` (a rate limit) is
+    called once the export is stored, so that only an accepted request counts; what it
+    raises takes the export back (the caller's session stays usable)."""
     now = now or utcnow()
     preparing = await session.scalar(
         select(DataExport.id)
@@ -156,6 +172,9 @@ async def request(
     try:
         async with session.begin_nested():
             session.add(export)
+            await session.flush()
+            if admit is not None:
+                await admit()
     except IntegrityError:  # another request's export, committed after the check above
         raise ExportInProgress() from None
     await audit.record(
@@ -231,15 +250,29 @@ async def open_download(
     return export, path
 
 
+def expirable(now: datetime) -> ColumnElement[bool]:
+    """Exports :func:`expire` marks ``expired`` at ``now``: ready (or failed) ones past
+    their link's end. One in preparation is given its time when ready, one withdrawn
+    stays so (its owner sees why)."""
+    return and_(
+        DataExport.expires_at <= now,
+        DataExport.status.in_([ExportStatus.READY, ExportStatus.FAILED]),
+    )
+
+
+def status_at(export: DataExport, now: datetime) -> ExportStatus:
+    """The status to show at ``now``: a ready export past its link's end is ``expired``
+    already (its download answers 410), before the daily sweep (:func:`expire`)."""
+    if export.status is ExportStatus.READY and export.expires_at <= now:
+        return ExportStatus.EXPIRED
+    return export.status
+
+
 async def expire(session: AsyncSession, *, data_dir: Path, now: datetime | None = None) -> int:
     """Delete the files of exports whose link has expired and mark them ``expired``;
     how many. Idempotent: for a daily task."""
     now = now or utcnow()
-    found = await session.scalars(
-        select(DataExport).where(
-            DataExport.expires_at <= now, DataExport.status != ExportStatus.EXPIRED
-        )
-    )
+    found = await session.scalars(select(DataExport).where(expirable(now)))
     count = 0
     for export in found:
         delete_file(data_dir, export)
@@ -250,13 +283,87 @@ async def expire(session: AsyncSession, *, data_dir: Path, now: datetime | None 
 
 
 def delete_file(data_dir: Path, export: DataExport) -> None:
+    """Delete every file of the export: its ZIP, and what a preparation is writing (each
+    preparation writes ``export-<id>-<nonce>.zip.part``, renamed ``.zip`` once whole)."""
     path = file_of(data_dir, export)
     if path is not None:
         path.unlink(missing_ok=True)
-        path.with_name(path.name + ".part").unlink(missing_ok=True)
+    directory = exports_directory(data_dir)
+    if directory.is_dir():
+        for found in directory.glob(f"export-{export.id}*"):
+            found.unlink(missing_ok=True)
+
+
+WITHDRAWN_REASON = (
+    "withdrawn: it named a person who has since deleted their account; ask for a new export"
+)
+"""What the owner of an export withdrawn by an erasure reads (the erased person unnamed)."""
+
+SCAN_CHUNK = 64 * 1024
+
+
+async def withdraw_naming(
+    session: AsyncSession, addresses: Sequence[str], *, erased: uuid.UUID, data_dir: Path
+) -> int:
+    """For an erasure of ``erased``: withdraw the ready exports of other users whose ZIP
+    names one of ``addresses`` (an invitation, a membership change in their audit
+    events): the file deleted, the export marked ``withdrawn`` with
+    :data:`WITHDRAWN_REASON`, so that its owner may ask again. How many."""
+    if not addresses:
+        return 0
+    found = await session.scalars(
+        select(DataExport)
+        .where(DataExport.status == ExportStatus.READY, DataExport.user_id != erased)
+        .with_for_update()
+    )
+    count = 0
+    for export in list(found):
+        path = file_of(data_dir, export)
+        if path is None or not await asyncio.to_thread(names_any, path, addresses):
+            continue
+        export.status = ExportStatus.WITHDRAWN
+        export.error = WITHDRAWN_REASON
+        delete_file(data_dir, export)
+        count += 1
+    await session.flush()
+    return count
+
+
+def names_any(path: Path, addresses: Sequence[str]) -> bool:
+    """Whether the ZIP at ``path`` holds one of ``addresses`` in any letter case: read
+    entry by entry, chunk by chunk (memory stays flat). One that cannot be read counts as
+    naming them; a missing one does not."""
+    wanted = [address.lower() for address in addresses if address]
+    if not wanted:
+        return False
+    overlap = max(len(address) for address in wanted) - 1
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+                tail = ""
+                with archive.open(info) as entry:
+                    while True:
+                        chunk = entry.read(SCAN_CHUNK)
+                        text = tail + decoder.decode(chunk, final=not chunk).lower()
+                        if any(address in text for address in wanted):
+                            return True
+                        if not chunk:
+                            break
+                        tail = text[-overlap:] if overlap else ""
+    except FileNotFoundError:
+        return False
+    except (OSError, zipfile.BadZipFile, EOFError):
+        return True
+    return False
 
 
 # --- preparing the ZIP ----------------------------------------------------------------
+
+
+ATTEMPTS = 3
+"""Preparations of one export in a row when an erasure of another account asks for it to
+be written again (:func:`restart_others`)."""
 
 
 async def prepare(
@@ -270,51 +377,150 @@ async def prepare(
     """Write the export's ZIP and mark it ``ready`` (its link valid ``link_hours`` from
     now), or ``failed`` with the reason. Nothing if it is not ``preparing`` any more, or
     another preparation started it less than ``stale_after`` ago (a worker passes how long
-    one may run; see the module's description)."""
+    one may run; see the module's description).
+
+    Each preparation writes a file of its own (``export-<id>-<nonce>.zip.part``, renamed
+    ``.zip`` once whole) and marks the export ready by compare-and-set (still
+    ``preparing``, still its claim): one that loses (the account was erased, the export
+    failed or was claimed again meanwhile) deletes its file; so does every failure. An
+    erasure of another account while it wrote asks for it again (:func:`restart_others`):
+    it starts over, at most :data:`ATTEMPTS` times. It raises nothing but its
+    cancellation: it runs in the background, where an exception would go unseen."""
+    try:
+        for _ in range(ATTEMPTS):
+            if not await _prepare_once(
+                session_factory,
+                export_id,
+                data_dir=data_dir,
+                link_hours=link_hours,
+                stale_after=stale_after,
+            ):
+                return
+        log.warning(
+            "the export %s was asked for again %d times: left to the sweep", export_id, ATTEMPTS
+        )
+    except Exception:
+        log.exception("the export %s could not be prepared", export_id)
+
+
+async def _prepare_once(
+    session_factory: async_sessionmaker[AsyncSession],
+    export_id: uuid.UUID,
+    *,
+    data_dir: Path,
+    link_hours: int,
+    stale_after: timedelta,
+) -> bool:
+    """One preparation; whether to start over (an erasure asked for it)."""
+    claimed = utcnow()
     async with session_factory() as session, session.begin():
         export = await session.get(DataExport, export_id)
         if export is None or export.status is not ExportStatus.PREPARING:
-            return
+            return False
         user_id = export.user_id
-        if not await _claim(session, export, utcnow(), stale_after):
-            return
+        if not await _claim(session, export, claimed, stale_after):
+            return False
     directory = exports_directory(data_dir)
     private_directory(directory)
-    name = f"export-{export_id}.zip"
+    name = f"export-{export_id}-{secrets.token_hex(6)}.zip"
     path = directory / name
     partial = path.with_name(name + ".part")
+    ready = False
     try:
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
         with os.fdopen(descriptor, "wb") as raw:
-            await write_zip(session_factory, user_id, raw)
-        partial.replace(path)
+            await write_zip(session_factory, user_id, raw, now=claimed)
+            size = raw.tell()
+        # FileNotFoundError when an erasure deleted it meanwhile: a failure like any other.
+        partial.rename(path)
+        ready = await _mark_ready(session_factory, export_id, claimed, name, size, link_hours)
+        return not ready and await _asked_again(session_factory, export_id)
     except asyncio.CancelledError:
         # The process is stopping: the export stays ``preparing``, and is prepared again
         # by the next start of an embedded service (``echo_ai.api.state``) or, in
         # production, by beat's sweep (:func:`stalled`).
-        partial.unlink(missing_ok=True)
         raise
     except Exception as error:
-        log.exception("the export %s failed", export_id)
-        partial.unlink(missing_ok=True)
         async with session_factory() as session, session.begin():
-            export = await session.get(DataExport, export_id)
-            if export is not None:
-                export.status = ExportStatus.FAILED
-                export.error = f"{type(error).__name__}: {error}"[:2000]
-                export.finished_at = utcnow()
-        return
-    async with session_factory() as session, session.begin():
-        export = await session.get(DataExport, export_id)
-        if export is None:  # the account was erased meanwhile
+            failed = await rows_changed(
+                session,
+                update(DataExport)
+                .where(_still_mine(export_id, claimed))
+                .values(
+                    status=ExportStatus.FAILED,
+                    error=f"{type(error).__name__}: {error}"[:2000],
+                    finished_at=utcnow(),
+                ),
+            )
+        if failed:
+            log.exception("the export %s failed", export_id)
+        else:  # erased, failed or claimed again meanwhile: what it wrote is deleted below
+            log.info("the export %s was no longer wanted: %s", export_id, type(error).__name__)
+        return False
+    finally:
+        partial.unlink(missing_ok=True)
+        if not ready:
             path.unlink(missing_ok=True)
-            return
+
+
+def _still_mine(export_id: uuid.UUID, claimed: datetime) -> ColumnElement[bool]:
+    """The export is still ``preparing`` under the claim made at ``claimed``."""
+    return and_(
+        DataExport.id == export_id,
+        DataExport.status == ExportStatus.PREPARING,
+        DataExport.started_at == claimed,
+    )
+
+
+async def _mark_ready(
+    session_factory: async_sessionmaker[AsyncSession],
+    export_id: uuid.UUID,
+    claimed: datetime,
+    name: str,
+    size: int,
+    link_hours: int,
+) -> bool:
+    """Compare-and-set ``preparing`` (under this claim) → ``ready``: whether it won."""
+    async with session_factory() as session, session.begin():
         finished = utcnow()
-        export.status = ExportStatus.READY
-        export.file_name = name
-        export.size_bytes = path.stat().st_size
-        export.finished_at = finished
-        export.expires_at = finished + timedelta(hours=link_hours)
+        changed = await rows_changed(
+            session,
+            update(DataExport)
+            .where(_still_mine(export_id, claimed))
+            .values(
+                status=ExportStatus.READY,
+                file_name=name,
+                size_bytes=size,
+                finished_at=finished,
+                expires_at=finished + timedelta(hours=link_hours),
+            ),
+        )
+    return changed == 1
+
+
+async def _asked_again(
+    session_factory: async_sessionmaker[AsyncSession], export_id: uuid.UUID
+) -> bool:
+    """Whether an erasure asked for the export to be written again (its claim cleared)."""
+    async with session_factory() as session:
+        export = await session.get(DataExport, export_id)
+    return (
+        export is not None and export.status is ExportStatus.PREPARING and export.started_at is None
+    )
+
+
+async def restart_others(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """For an erasure of ``user_id``: the exports of other users in preparation are to be
+    written again once it has committed (what they read before may name the erased
+    person). Their claims are cleared: a preparation under way loses its compare-and-set
+    (the UPDATE waits on these rows until the erasure commits), deletes its file and
+    starts over; one not started yet is not affected."""
+    await session.execute(
+        update(DataExport)
+        .where(DataExport.status == ExportStatus.PREPARING, DataExport.user_id != user_id)
+        .values(started_at=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _claim(
@@ -388,11 +594,15 @@ async def stalled(
 
 
 async def write_zip(
-    session_factory: async_sessionmaker[AsyncSession], user_id: uuid.UUID, out: IO[bytes]
+    session_factory: async_sessionmaker[AsyncSession],
+    user_id: uuid.UUID,
+    out: IO[bytes],
+    *,
+    now: datetime | None = None,
 ) -> None:
     """Everything about the user as a ZIP of JSON files, written to ``out`` entry by
-    entry (the CLI writes it straight to a file)."""
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    entry (the CLI writes it straight to a file); every entry dated ``now`` (UTC)."""
+    with _Archive(out, now or utcnow()) as archive:
         async with session_factory() as session:
             user = await session.get(User, user_id)
             if user is None:
@@ -440,7 +650,7 @@ async def write_zip(
 
 
 async def _write_workspace(
-    archive: zipfile.ZipFile,
+    archive: _Archive,
     session_factory: async_sessionmaker[AsyncSession],
     workspace_id: uuid.UUID,
 ) -> None:
@@ -468,7 +678,7 @@ async def _write_workspace(
 
 
 async def _write_experiment(
-    archive: zipfile.ZipFile,
+    archive: _Archive,
     session_factory: async_sessionmaker[AsyncSession],
     folder: str,
     experiment_id: uuid.UUID,
@@ -503,7 +713,7 @@ async def _write_experiment(
             "batches": batch_rows,
         }
     iterations = _table(Iteration)
-    with archive.open(f"{folder}/experiments/{experiment_id}.json", "w") as entry:
+    with archive.open(archive.entry(f"{folder}/experiments/{experiment_id}.json"), "w") as entry:
         entry.write(_dumps(head)[:-1].encode("utf-8") + b',"iterations":[')
         separator = b""
         for batch in batch_rows:
@@ -595,11 +805,9 @@ async def _pages(
         last = tuple(rows[-1][column.name] for column in order)
 
 
-async def _stream(
-    archive: zipfile.ZipFile, name: str, pages: AsyncIterator[list[dict[str, Any]]]
-) -> None:
+async def _stream(archive: _Archive, name: str, pages: AsyncIterator[list[dict[str, Any]]]) -> None:
     """A JSON array entry written page by page."""
-    with archive.open(name, "w") as entry:
+    with archive.open(archive.entry(name), "w") as entry:
         entry.write(b"[")
         separator = b""
         async for rows in pages:
@@ -618,8 +826,23 @@ async def _put(entry: IO[bytes], data: bytes) -> None:
     await asyncio.to_thread(entry.write, data)
 
 
-def _write(archive: zipfile.ZipFile, name: str, value: object) -> None:
-    archive.writestr(name, _dumps(value, indent=2))
+class _Archive(zipfile.ZipFile):
+    """A ZIP being written whose entries are dated ``now`` (UTC, the time of the export:
+    ``zipfile`` dates those opened for writing 1980-01-01), each private (0600)."""
+
+    def __init__(self, out: IO[bytes], now: datetime) -> None:
+        super().__init__(out, "w", compression=zipfile.ZIP_DEFLATED)
+        self.date_time = now.timetuple()[:6]
+
+    def entry(self, name: str) -> zipfile.ZipInfo:
+        info = zipfile.ZipInfo(name, date_time=self.date_time)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o600 << 16
+        return info
+
+
+def _write(archive: _Archive, name: str, value: object) -> None:
+    archive.writestr(archive.entry(name), _dumps(value, indent=2))
 
 
 def _default(value: object) -> object:

@@ -17,6 +17,8 @@ class ExportStatus(enum.StrEnum):
     READY = "ready"
     FAILED = "failed"
     EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+    """Deleted before its time: it named a person who has since deleted their account."""
 
 
 class DataExport(UUIDPrimaryKey, Base):

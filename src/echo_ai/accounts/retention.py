@@ -34,9 +34,13 @@ Data classes and their retention:
   tokens, consents, recovery codes, exports). The erasure itself (which replaces the
   e-mail by a pseudonym and revokes everything at once) happens when the user deletes the
   account; this is the later purge of what was left.
-- **Data exports** whose download link expired: the ZIP is deleted from
+- **Data exports** whose download link expired (ready or failed ones; the API and the
+  pages show a ready one past its time as ``expired`` already): the ZIP is deleted from
   ``<data_dir>/exports`` (:func:`echo_ai.accounts.export.exports_directory`) and the row
   marked ``expired``.
+
+The report counts the write transactions that changed rows; a dry run counts those it
+would commit, so that both agree on the same data.
 
 The scheduler runs a pass daily (:func:`daily_task`), ``echo-ai retention run`` on demand.
 """
@@ -55,7 +59,7 @@ from sqlalchemy import Delete, Select, Update, and_, delete, func, or_, select, 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.accounts import export as account_exports
-from echo_ai.accounts.models import DataExport, ExportStatus
+from echo_ai.accounts.models import DataExport
 from echo_ai.auth.models import RefreshToken, User, UserToken
 from echo_ai.billing.plans import PlanName, local_plan, plan_in_force
 from echo_ai.config import Settings
@@ -91,7 +95,8 @@ class RetentionReport:
     accounts_purged: int = 0
     exports_expired: int = 0
     transactions: int = 0
-    """Write transactions committed that changed rows (none when dry)."""
+    """Write transactions committed that changed rows (dry: that would be, the same
+    count a real pass over the same data makes)."""
     dry_run: bool = False
     started_at: datetime | None = None
 
@@ -215,6 +220,12 @@ class _Pass:
             self.report.transactions += 1
         return changed
 
+    def would_write(self, rows: int, *, per: int | None = None) -> None:
+        """Dry: count the transactions a real pass would commit to change ``rows`` rows,
+        ``per`` (default ``self.rows``) per transaction."""
+        per = per or self.rows
+        self.report.transactions += -(-rows // per)
+
 
 def _pieces(ids: Sequence[uuid.UUID], size: int) -> list[Sequence[uuid.UUID]]:
     return [ids[start : start + size] for start in range(0, len(ids), size)]
@@ -315,10 +326,12 @@ async def _redact_iterations(
         wanted = and_(Iteration.batch_run_id.in_(group), todo, Iteration.created_at < cutoff)
         if pass_.dry_run:
             async with pass_.session_factory() as session:
-                done += int(
+                counted = int(
                     await session.scalar(select(func.count()).select_from(Iteration).where(wanted))
                     or 0
                 )
+            done += counted
+            pass_.would_write(counted)
             continue
         while True:
             some = select(Iteration.id).where(wanted).limit(pass_.rows).scalar_subquery()
@@ -365,10 +378,14 @@ async def _delete_oldest(
             return done
         if pass_.dry_run:
             async with pass_.session_factory() as session:
-                counted = await session.scalar(
-                    select(func.count()).select_from(ids_query.order_by(None).subquery())
+                counted = int(
+                    await session.scalar(
+                        select(func.count()).select_from(ids_query.order_by(None).subquery())
+                    )
+                    or 0
                 )
-            return int(counted or 0)
+            pass_.would_write(counted)
+            return counted
         done += await pass_.write(delete(model).where(model.id.in_(ids)))
         if len(ids) < pass_.rows:
             return done
@@ -427,10 +444,12 @@ async def _purge_deleted_accounts(pass_: _Pass, *, cutoff: datetime, data_dir: P
                 select(User.id).where(User.deleted_at.is_not(None), User.deleted_at < cutoff)
             )
         )
+    pieces = _pieces(users, min(pass_.rows, _IN_CHUNK))
     if pass_.dry_run:
         pass_.report.accounts_purged += len(users)
+        pass_.report.transactions += len(pieces)
         return
-    for piece in _pieces(users, min(pass_.rows, _IN_CHUNK)):
+    for piece in pieces:
         # Their export rows go with them (cascade): their files first.
         async with pass_.session_factory() as session:
             files = list(
@@ -454,16 +473,19 @@ async def _expire_exports(pass_: _Pass, *, now: datetime, data_dir: Path) -> Non
     (:func:`echo_ai.accounts.export.expire`: exports are few, one short transaction)."""
     if pass_.dry_run:
         async with pass_.session_factory() as session:
-            pass_.report.exports_expired += int(
+            counted = int(
                 await session.scalar(
-                    select(func.count()).where(
-                        DataExport.expires_at <= now, DataExport.status != ExportStatus.EXPIRED
-                    )
+                    select(func.count())
+                    .select_from(DataExport)
+                    .where(account_exports.expirable(now))
                 )
                 or 0
             )
+        pass_.report.exports_expired += counted
+        pass_.report.transactions += 1 if counted else 0
         return
     async with transaction(pass_.session_factory) as session:
-        pass_.report.exports_expired += await account_exports.expire(
-            session, data_dir=data_dir, now=now
-        )
+        expired = await account_exports.expire(session, data_dir=data_dir, now=now)
+    pass_.report.exports_expired += expired
+    if expired:
+        pass_.report.transactions += 1

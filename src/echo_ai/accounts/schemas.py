@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from echo_ai.accounts import export as exports
 from echo_ai.accounts.erasure import DeletionPreview, WorkspaceRef
 from echo_ai.accounts.models import DataExport, ExportStatus
 from echo_ai.accounts.privacy_settings import WorkspacePrivacy
@@ -59,11 +60,18 @@ class ExportOut(BaseModel):
     )
     size_bytes: int | None
     downloaded_at: datetime | None
-    error: str | None
+    error: str | None = Field(
+        description="Why it failed or was withdrawn (`withdrawn`: it named a person who has "
+        "since deleted their account; ask for a new export)"
+    )
 
     @classmethod
-    def of(cls, export: DataExport) -> ExportOut:
-        return cls.model_validate(export, from_attributes=True)
+    def of(cls, export: DataExport, *, now: datetime) -> ExportOut:
+        """The export as shown at ``now``: ``expired`` once past ``expires_at``
+        (:func:`echo_ai.accounts.export.status_at`)."""
+        shown = cls.model_validate(export, from_attributes=True)
+        shown.status = exports.status_at(export, now)
+        return shown
 
 
 class ExportRequested(ExportOut):

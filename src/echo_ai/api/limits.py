@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from echo_ai.accounts import export as exports
 from echo_ai.auth.models import User
 from echo_ai.config import Settings
 from echo_ai.privacy.audit import Actor
@@ -93,7 +94,29 @@ async def invite(
     )
 
 
-async def count_export(limiter: RateLimiter, user: User) -> None:
-    """Count a request for a data export: :class:`~echo_ai.security.rate_limit.RateLimited`
-    past :data:`EXPORTS_PER_USER`."""
-    await enforce_rate_limit(limiter, str(user.id), EXPORTS_PER_USER, name="export")
+async def request_export(
+    session: AsyncSession,
+    limiter: RateLimiter,
+    user: User,
+    *,
+    prepare_later: exports.PrepareLater,
+    link_hours: int,
+    actor: Actor,
+) -> exports.RequestedExport:
+    """Ask for a data export of ``user`` (:func:`echo_ai.accounts.export.request`):
+    :data:`EXPORTS_PER_USER` counts the accepted requests only (a refused one, 409 while
+    another is prepared, uses none), each counted atomically once its export is stored;
+    past the limit the export is taken back and
+    :class:`~echo_ai.security.rate_limit.RateLimited` raised."""
+
+    async def admit() -> object:
+        return await enforce_rate_limit(limiter, str(user.id), EXPORTS_PER_USER, name="export")
+
+    return await exports.request(
+        session,
+        user,
+        prepare_later=prepare_later,
+        link_hours=link_hours,
+        actor=actor,
+        admit=admit,
+    )

@@ -25,7 +25,11 @@ app = typer.Typer(
 @friendly_errors
 def run(
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Count what would be removed; change nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Count what would be removed and the transactions it would take; change nothing.",
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:

@@ -16,10 +16,12 @@ from echo_ai.accounts.schemas import (
     ExportOut,
     ExportRequested,
 )
+from echo_ai.api import limits
 from echo_ai.api.auth import AccountActor, AccountUser
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses, refusal_kept
-from echo_ai.api.limits import count_confirmation, count_export
+from echo_ai.api.limits import count_confirmation
+from echo_ai.db import utcnow
 from echo_ai.errors import AppError
 from echo_ai.security.rate_limit import RateLimiterDep
 from echo_ai.text import SingleLine
@@ -45,10 +47,11 @@ async def request_export(
     your audit events, the workspaces you own with their experiments and answers). It is
     prepared in the background: poll ``GET /v1/account/exports/{id}``; the download link
     in this answer works once it is ready, for ``privacy.export_link_hours``. 409 while
-    another of your exports is still being prepared; at most 5 a day (429)."""
-    await count_export(limiter, user)
-    requested = await exports.request(
+    another of your exports is still being prepared; at most 5 accepted a day (429; a
+    refused request does not count)."""
+    requested = await limits.request_export(
         session,
+        limiter,
         user,
         prepare_later=state.jobs.prepare_export,
         link_hours=state.settings.privacy.export_link_hours,
@@ -56,7 +59,7 @@ async def request_export(
     )
     url = request.url_for("account_export_download", export_id=requested.export.id)
     return ExportRequested(
-        **ExportOut.of(requested.export).model_dump(),
+        **ExportOut.of(requested.export, now=utcnow()).model_dump(),
         download_url=str(url.include_query_params(token=requested.token)),
     )
 
@@ -66,7 +69,8 @@ async def request_export(
 )
 async def list_exports(user: AccountUser, session: SessionDep) -> list[ExportOut]:
     """Your exports, newest first."""
-    return [ExportOut.of(e) for e in await exports.list_exports(session, user.id)]
+    now = utcnow()
+    return [ExportOut.of(e, now=now) for e in await exports.list_exports(session, user.id)]
 
 
 @router.get(
@@ -75,7 +79,8 @@ async def list_exports(user: AccountUser, session: SessionDep) -> list[ExportOut
     responses=error_responses(*AUTH_ERRORS),
 )
 async def get_export(export_id: uuid.UUID, user: AccountUser, session: SessionDep) -> ExportOut:
-    return ExportOut.of(await exports.get(session, user.id, export_id))
+    """One of your exports; ``expired`` once past ``expires_at``."""
+    return ExportOut.of(await exports.get(session, user.id, export_id), now=utcnow())
 
 
 @router.get(

@@ -16,9 +16,11 @@ from fastapi.responses import FileResponse
 
 from echo_ai.accounts import erasure
 from echo_ai.accounts import export as exports
+from echo_ai.accounts.schemas import ExportOut
 from echo_ai.api.deps import SessionDep, StateDep
-from echo_ai.api.limits import count_confirmation, count_export
+from echo_ai.api.limits import count_confirmation, request_export
 from echo_ai.api.session import clear_session_cookies
+from echo_ai.db import utcnow
 from echo_ai.errors import AppError
 from echo_ai.security.rate_limit import RateLimiterDep
 from echo_ai.web.forms import form_fields
@@ -40,13 +42,17 @@ async def _page(
     error: str | None = None,
     delete_error: str | None = None,
 ) -> Response:
+    now = utcnow()
     return render(
         request,
         "settings/data.html",
         status_code=status_code,
         viewer=viewer,
         section="data",
-        exports=await exports.list_exports(session, viewer.user.id),
+        exports=[
+            ExportOut.of(export, now=now)
+            for export in await exports.list_exports(session, viewer.user.id)
+        ],
         preview=await erasure.preview(session, viewer.user),
         two_factor=viewer.user.totp_enabled_at is not None,
         link_hours=state.settings.privacy.export_link_hours,
@@ -72,9 +78,9 @@ async def prepare_export(
     limiter: RateLimiterDep,
 ) -> Response:
     try:
-        await count_export(limiter, viewer.user)
-        await exports.request(
+        await request_export(
             session,
+            limiter,
             viewer.user,
             prepare_later=state.jobs.prepare_export,
             link_hours=state.settings.privacy.export_link_hours,
