@@ -35,7 +35,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import Dialect, ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
@@ -199,7 +199,10 @@ def is_in_memory(settings: Settings) -> bool:
 def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
     """The engine of ``settings``' database, its pool from ``settings.database`` (on SQLite
     too: every connection is a thread of its own, and the process needs as many as it has
-    requests and batches at once), or of exactly ``pool_size`` connections."""
+    requests and batches at once), or of exactly ``pool_size`` connections.
+
+    Its errors and echo never show the values bound to a statement (``hide_parameters``):
+    they are addresses, password hashes, tokens and answers, which logs must not keep."""
     url = settings.resolved_database_url
     db = settings.database
     pool: dict[str, Any] = {
@@ -211,16 +214,33 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
         if is_in_memory(settings):  # one static connection: no pool to size
             pool = {}
         _private_sqlite_files(settings, url)
-        engine = create_async_engine(url, echo=db.echo, **pool)
+        engine = create_async_engine(url, echo=db.echo, hide_parameters=True, **pool)
         _configure_sqlite(engine)
-        return engine
-    return create_async_engine(
-        url,
-        echo=db.echo,
-        pool_recycle=db.pool_recycle_seconds,
-        pool_pre_ping=db.pool_pre_ping,
-        **pool,
-    )
+    else:
+        engine = create_async_engine(
+            url,
+            echo=db.echo,
+            hide_parameters=True,
+            pool_recycle=db.pool_recycle_seconds,
+            pool_pre_ping=db.pool_pre_ping,
+            **pool,
+        )
+    _hide_error_details(engine)
+    return engine
+
+
+def _hide_error_details(engine: AsyncEngine) -> None:
+    """Drop the ``DETAIL`` of the server's errors (PostgreSQL's ``Key (email)=(...) already
+    exists``, ``Failing row contains (...)``): it quotes the values, which
+    ``hide_parameters`` keeps out of the rest of the error."""
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _drop_detail(context: ExceptionContext) -> None:
+        error: BaseException | None = context.original_exception
+        while error is not None:
+            if getattr(error, "detail", None):
+                error.detail = None  # type: ignore[attr-defined]
+            error = error.__cause__
 
 
 _BUSY_MESSAGES = ("database is locked", "database table is locked", "database is busy")

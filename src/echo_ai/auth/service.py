@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.auth.models import RefreshToken, User
@@ -53,7 +54,9 @@ async def _user_by_email(session: AsyncSession, email: str) -> User | None:
 
 
 async def create_user(session: AsyncSession, data: Registration) -> User | None:
-    """Create the user; ``None`` if the email is taken.
+    """Create the user; ``None`` if the email is taken, also by another sign-up at the
+    same moment (between the check and the insert: the unique email refuses this one, in
+    a savepoint, so the session stays usable).
 
     The password is hashed in both cases, so the caller can answer both the same way and
     neither the response nor its timing tells whether an address has an account.
@@ -63,8 +66,15 @@ async def create_user(session: AsyncSession, data: Registration) -> User | None:
     if await _user_by_email(session, data.email) is not None:
         return None
     user = User(email=data.email, password_hash=password_hash, display_name=data.display_name)
-    session.add(user)
-    await session.flush()
+    try:
+        # Only the insert in the savepoint: on SQLite, a savepoint opened before the
+        # check above would read a snapshot that the other sign-up's commit makes stale
+        # ("database is locked" at once instead of waiting for the write lock).
+        async with session.begin_nested():
+            session.add(user)
+            await session.flush()
+    except IntegrityError:  # the only row inserted: its unique email
+        return None
     return user
 
 
