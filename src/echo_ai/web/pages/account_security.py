@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from echo_ai.accounts import consent, email_change
 from echo_ai.accounts import security as account_security
+from echo_ai.api import limits
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.limits import count_confirmation
 from echo_ai.api.session import session_cookie_name
@@ -24,8 +25,8 @@ from echo_ai.auth import twofactor
 from echo_ai.auth.schemas import EmailChangeRequest
 from echo_ai.db import utcnow
 from echo_ai.errors import AppError
-from echo_ai.security.rate_limit import get_rate_limiter
-from echo_ai.web.forms import FORM_ERROR, form_fields, local_path, validate
+from echo_ai.security.rate_limit import RateLimited, get_rate_limiter
+from echo_ai.web.forms import FORM_ERROR, form_fields, local_path, retry_message, validate
 from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import CurrentViewer, Viewer
 from echo_ai.workspaces.models import Role
@@ -228,18 +229,27 @@ async def request_email_change(
             email_errors=data,
         )
     try:
-        await count_confirmation(get_rate_limiter(request), viewer.user)
-        await email_change.request_change(
+        await limits.request_email_change(
             session,
+            get_rate_limiter(request),
             viewer.user,
-            data.new_email,
-            password=data.password,
-            code=data.code,
+            data,
             keys=state.keys,
-            now=utcnow(),
             actor=viewer.actor,
             settings=state.settings,
         )
+    except RateLimited as refused:
+        response = await _security_page(
+            request,
+            viewer,
+            session,
+            state,
+            status_code=429,
+            error=f"Your address was not changed. {retry_message(refused)}",
+            email_form=again,
+        )
+        response.headers.update(refused.headers)
+        return response
     except AppError as refused:
         return await _security_page(
             request,
