@@ -129,7 +129,7 @@ async def confirm_two_factor(
 ) -> Response:
     fields = await form_fields(request)
     try:
-        codes = await account_security.confirm_two_factor(
+        done = await account_security.confirm_two_factor(
             session,
             viewer.user,
             fields.get("code", ""),
@@ -137,6 +137,7 @@ async def confirm_two_factor(
             now=utcnow(),
             actor=viewer.actor,
             settings=state.settings,
+            keep=await _current_family(request, session, state),
         )
     except AppError as refused:
         return await _security_page(
@@ -148,7 +149,20 @@ async def confirm_two_factor(
             error="That code did not match: scan the new QR code and try again.",
             enrolment=twofactor.pending(viewer.user, state.keys),
         )
-    return await _security_page(request, viewer, session, state, codes=codes)
+    ended = done.sessions_ended
+    return await _security_page(
+        request,
+        viewer,
+        session,
+        state,
+        codes=done.recovery_codes,
+        notice="Two-factor authentication is on. "
+        + (
+            f"Your other sessions ({ended}) were signed out: they sign in again with a code."
+            if ended
+            else "Every sign-in from now on asks for a code."
+        ),
+    )
 
 
 async def _password_and_code(
