@@ -34,6 +34,7 @@ from sqlalchemy import (
     literal,
     tuple_,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -291,6 +292,13 @@ async def retry_transient(
             await clock.sleep(delay)
             waited += delay
             delay = min(delay * 2, _LONGEST_DELAY_SECONDS)
+
+
+def dialect_insert(session: AsyncSession) -> Any:
+    """``insert`` of the session's database (PostgreSQL's or SQLite's): the one with
+    ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:

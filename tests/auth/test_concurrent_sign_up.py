@@ -13,8 +13,12 @@ from sqlalchemy.exc import IntegrityError
 
 from echo_ai.api.errors import log_unhandled
 from echo_ai.auth.models import User
+from echo_ai.auth.schemas import Registration
 from echo_ai.config import Settings
 from echo_ai.db import create_engine, create_session_factory, transaction
+from echo_ai.execution.runtime import Runtime
+from echo_ai.privacy.audit import Actor
+from echo_ai.workspaces import service as workspaces
 from tests.kit import PASSWORD
 from tests.live import LiveServer
 
@@ -50,6 +54,26 @@ async def test_parallel_sign_ups_of_one_address_all_get_the_usual_answer(
     assert [r.status_code for r in responses] == [201] * SIGN_UPS
     assert len({r.text for r in responses}) == 1
     assert await _accounts(settings, email) == 1
+
+
+async def test_a_sign_up_that_fails_later_leaves_no_account(
+    runtime: Runtime, settings: Settings
+) -> None:
+    async def sign_up_then_fail() -> None:
+        async with transaction(runtime.session_factory) as session:
+            await workspaces.register(
+                session,
+                Registration(email="x@example.com", password=PASSWORD, accept_terms=True),
+                actor=Actor(),
+                settings=settings,
+            )
+            raise RuntimeError("a later step of the sign-up failed")
+
+    with pytest.raises(RuntimeError):
+        await sign_up_then_fail()
+    # (The user row is not committed on its own, before the rest of the sign-up.)
+    async with transaction(runtime.session_factory) as session:
+        assert await session.scalar(select(func.count()).select_from(User)) == 0
 
 
 async def test_a_logged_database_error_shows_no_values(

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.auth.models import RefreshToken, User
 from echo_ai.auth.schemas import Credentials, PasswordChange, Registration, TokenPair
-from echo_ai.db import rows_changed, utcnow
+from echo_ai.db import dialect_insert, rows_changed, utcnow
 from echo_ai.errors import AppError, Conflict
 from echo_ai.security import passwords
 from echo_ai.security.credentials import Refusal
@@ -55,8 +54,7 @@ async def _user_by_email(session: AsyncSession, email: str) -> User | None:
 
 async def create_user(session: AsyncSession, data: Registration) -> User | None:
     """Create the user; ``None`` if the email is taken, also by another sign-up at the
-    same moment (between the check and the insert: the unique email refuses this one, in
-    a savepoint, so the session stays usable).
+    same moment (between the check and the insert: the insert then does nothing).
 
     The password is hashed in both cases, so the caller can answer both the same way and
     neither the response nor its timing tells whether an address has an account.
@@ -65,17 +63,17 @@ async def create_user(session: AsyncSession, data: Registration) -> User | None:
     password_hash = passwords.hash_password(data.password)
     if await _user_by_email(session, data.email) is not None:
         return None
-    user = User(email=data.email, password_hash=password_hash, display_name=data.display_name)
-    try:
-        # Only the insert in the savepoint: on SQLite, a savepoint opened before the
-        # check above would read a snapshot that the other sign-up's commit makes stale
-        # ("database is locked" at once instead of waiting for the write lock).
-        async with session.begin_nested():
-            session.add(user)
-            await session.flush()
-    except IntegrityError:  # the only row inserted: its unique email
+    # ON CONFLICT DO NOTHING rather than an error to catch: no savepoint (on SQLite the
+    # release of one that opened the transaction would commit the user alone).
+    user_id = await session.scalar(
+        dialect_insert(session)(User)
+        .values(email=data.email, password_hash=password_hash, display_name=data.display_name)
+        .on_conflict_do_nothing(index_elements=["email"])
+        .returning(User.id)
+    )
+    if user_id is None:
         return None
-    return user
+    return await session.get_one(User, user_id)
 
 
 async def authenticate(session: AsyncSession, data: Credentials) -> User:
