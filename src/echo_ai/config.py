@@ -294,7 +294,10 @@ def read_secret(name: str) -> str | None:
         return value.strip()
     path = os.environ.get(f"{name}_FILE")
     if path:
-        return Path(path).read_text(encoding="utf-8").strip() or None
+        try:
+            return Path(path).read_text(encoding="utf-8").strip() or None
+        except UnicodeDecodeError:
+            raise ValueError(f"{name}_FILE: {path} is not a text file (UTF-8)") from None
     return None
 
 

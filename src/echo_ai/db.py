@@ -34,8 +34,9 @@ from sqlalchemy import (
     literal,
     tuple_,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import Dialect, ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
@@ -199,7 +200,10 @@ def is_in_memory(settings: Settings) -> bool:
 def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
     """The engine of ``settings``' database, its pool from ``settings.database`` (on SQLite
     too: every connection is a thread of its own, and the process needs as many as it has
-    requests and batches at once), or of exactly ``pool_size`` connections."""
+    requests and batches at once), or of exactly ``pool_size`` connections.
+
+    Its errors and echo never show the values bound to a statement (``hide_parameters``):
+    they are addresses, password hashes, tokens and answers, which logs must not keep."""
     url = settings.resolved_database_url
     db = settings.database
     pool: dict[str, Any] = {
@@ -211,16 +215,33 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
         if is_in_memory(settings):  # one static connection: no pool to size
             pool = {}
         _private_sqlite_files(settings, url)
-        engine = create_async_engine(url, echo=db.echo, **pool)
+        engine = create_async_engine(url, echo=db.echo, hide_parameters=True, **pool)
         _configure_sqlite(engine)
-        return engine
-    return create_async_engine(
-        url,
-        echo=db.echo,
-        pool_recycle=db.pool_recycle_seconds,
-        pool_pre_ping=db.pool_pre_ping,
-        **pool,
-    )
+    else:
+        engine = create_async_engine(
+            url,
+            echo=db.echo,
+            hide_parameters=True,
+            pool_recycle=db.pool_recycle_seconds,
+            pool_pre_ping=db.pool_pre_ping,
+            **pool,
+        )
+    _hide_error_details(engine)
+    return engine
+
+
+def _hide_error_details(engine: AsyncEngine) -> None:
+    """Drop the ``DETAIL`` of the server's errors (PostgreSQL's ``Key (email)=(...) already
+    exists``, ``Failing row contains (...)``): it quotes the values, which
+    ``hide_parameters`` keeps out of the rest of the error."""
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _drop_detail(context: ExceptionContext) -> None:
+        error: BaseException | None = context.original_exception
+        while error is not None:
+            if getattr(error, "detail", None):
+                error.detail = None  # type: ignore[attr-defined]
+            error = error.__cause__
 
 
 _BUSY_MESSAGES = ("database is locked", "database table is locked", "database is busy")
@@ -271,6 +292,13 @@ async def retry_transient(
             await clock.sleep(delay)
             waited += delay
             delay = min(delay * 2, _LONGEST_DELAY_SECONDS)
+
+
+def dialect_insert(session: AsyncSession) -> Any:
+    """``insert`` of the session's database (PostgreSQL's or SQLite's): the one with
+    ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:

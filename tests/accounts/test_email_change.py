@@ -298,3 +298,21 @@ async def test_the_export_holds_a_pending_change(
     assert account["email"] == "ada@example.com"
     assert account["pending_email_change"]["email"] == "ada.new@example.com"
     assert set(account["pending_email_change"]) == {"email", "requested_at", "expires_at"}
+
+
+async def test_one_new_address_is_sent_few_links_whichever_accounts_ask(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    victim = "victim@example.com"
+    ada = await register_and_login(client, "ada@example.com")
+    bob = await register_and_login(client, "bob@example.com")
+    eve = await register_and_login(client, "eve@example.com")
+    asked = [await _ask(client, who, victim) for who in (ada, ada, bob)]
+    assert [r.status_code for r in asked] == [202, 202, 202]
+    # A fourth request for the same address is refused, from a fresh account too...
+    limited = await _ask(client, eve, "VICTIM@example.com")
+    assert _error(limited) == (429, "rate_limited")
+    assert int(limited.headers["Retry-After"]) > 0
+    assert len(await _mails(started_app, victim, "change_email")) == 3
+    # ...while another address is not held back.
+    assert (await _ask(client, eve, "eve.new@example.com")).status_code == 202

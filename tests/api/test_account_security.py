@@ -434,3 +434,30 @@ async def test_guessing_the_password_or_code_to_turn_2fa_off_is_audited_and_limi
     assert (await client.get("/v1/account/2fa", headers=headers)).json()["enabled"] is True
     actions = await _audit_actions(client, headers)
     assert actions.count("auth.confirmation_failed") == 4
+
+
+async def test_turning_2fa_on_ends_the_other_sessions_and_keeps_this_one(
+    client: httpx.AsyncClient,
+) -> None:
+    await register(client, "ada@example.com")
+    current = await login(client, "ada@example.com")
+    other = await login(client, "ada@example.com")  # another sign-in, before 2FA
+    headers = bearer(current["access_token"])
+    begun = await client.post("/v1/account/2fa", headers=headers, json={"password": PASSWORD})
+    totp = pyotp.TOTP(begun.json()["secret"])
+    confirmed = await client.post(
+        "/v1/account/2fa/confirm",
+        headers=headers,
+        json={"code": totp.at(utcnow() - timedelta(seconds=30))},
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["sessions_ended"] == 1
+
+    refused = await client.post("/auth/refresh", json={"refresh_token": other["refresh_token"]})
+    assert refused.status_code == 401
+    # The session that turned it on goes on: its access token and its refresh token.
+    assert (await client.get("/auth/me", headers=headers)).status_code == 200
+    kept = await client.post("/auth/refresh", json={"refresh_token": current["refresh_token"]})
+    assert kept.status_code == 200, kept.text
+    sessions = await client.get("/v1/account/sessions", headers=headers)
+    assert [s["current"] for s in sessions.json()] == [True]

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pyotp
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -208,3 +209,46 @@ async def test_reset_2fa_turns_it_off_ends_the_sessions_and_tells_the_user(cli_e
         invoke, "account", "reset-2fa", "nobody@example.com", "--yes"
     )
     assert code == 2 and "no account with the e-mail address nobody@example.com" in stderr
+
+
+async def test_export_never_overwrites_a_file(cli_env: Path, tmp_path: Path) -> None:
+    await _register(cli_env, "ada@example.com")
+    load_key_ring(Settings(data_dir=cli_env))  # the embedded default's key, made once
+    key_file = cli_env / "secret_key"
+    key = key_file.read_bytes()
+    code, stdout, stderr = await asyncio.to_thread(
+        invoke, "account", "export", "ada@example.com", "--out", str(key_file)
+    )
+    assert code == 1 and not stdout
+    assert f"error: {key_file} exists already: the export never overwrites a file" in stderr
+    assert key_file.read_bytes() == key
+    # Nothing was exported, so nothing was audited as such.
+    assert "account.export_requested" not in [e.action for e in await _audit(cli_env)]
+    # The key still works: a command that needs it runs.
+    code, _, stderr = await asyncio.to_thread(
+        invoke, "account", "erase", "nobody@example.com", "--yes"
+    )
+    assert code == 2 and "no account with the e-mail address nobody@example.com" in stderr
+
+
+async def test_a_key_file_that_holds_no_key_is_named(
+    cli_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_key_ring(Settings(data_dir=cli_env))
+    key_file = cli_env / "secret_key"
+    key_file.write_bytes(b"PK\x03\x04\x14\x00\x00\x00\x08\x00\xc8\xff\xfe")  # a ZIP's start
+    code, _, stderr = await asyncio.to_thread(
+        invoke, "account", "erase", "ada@example.com", "--yes"
+    )
+    assert code == 2
+    assert f"Secret key file {key_file} does not hold a key" in stderr
+    assert "codec" not in stderr
+    # The same for a key given as a file (ECHO_AI_SECRET_KEY_FILE).
+    given = tmp_path / "given_key"
+    given.write_bytes(b"\xc8\xff" * 20)
+    monkeypatch.setenv("ECHO_AI_SECRET_KEY_FILE", str(given))
+    code, _, stderr = await asyncio.to_thread(
+        invoke, "account", "erase", "ada@example.com", "--yes"
+    )
+    assert code == 2
+    assert f"ECHO_AI_SECRET_KEY_FILE: {given} is not a text file" in stderr

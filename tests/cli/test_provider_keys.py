@@ -180,3 +180,16 @@ async def test_the_key_is_never_taken_from_the_command_line_and_bad_input_is_one
     assert "at least 8" in err
     code, out, _ = await asyncio.to_thread(invoke, "provider-keys", "list")
     assert out == ""
+
+
+async def test_a_key_file_that_is_not_text_is_named(
+    cli_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _secrets(monkeypatch, OLD)
+    key_file = tmp_path / "openai.key"
+    key_file.write_bytes(b"PK\x03\x04\xc8\xff\xfe")
+    code, _, err = await asyncio.to_thread(
+        invoke, "provider-keys", "set", "openai", "--key-file", str(key_file)
+    )
+    assert code == 2
+    assert f"error: {key_file} is not a text file holding a key" in err

@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from echo_ai.api.auth import CurrentPrincipal
 from echo_ai.config import ObservabilitySettings, Settings
 from echo_ai.observability import bind_context, bound_context, configure_logging, log_context
-from tests.kit import register_and_login
+from tests.kit import register_and_login, wait_until_sync
+from tests.live import LiveServer, http_client
 
 
 def _lines(text: str) -> list[dict[str, Any]]:
@@ -137,3 +138,36 @@ def test_log_context_is_plain_strings_for_celery() -> None:
         assert log_context() == {"experiment_id": "42", "batch_run_id": "b"}
     assert log_context() == {"batch_run_id": "b"}  # bound outside the block: kept
     structlog.contextvars.clear_contextvars()
+
+
+def test_the_access_log_hides_the_secrets_of_mailed_links(
+    live_server: LiveServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    targets = {
+        "/reset-password?token=echo_pr_SECRET1": "/reset-password?token=[redacted]",
+        "/verify-email?token=SECRET2&next=/x": "/verify-email?token=[redacted]&next=/x",
+        "/confirm-email?TOKEN=SECRET3": "/confirm-email?TOKEN=[redacted]",
+        "/v1/account/exports/00000000-0000-0000-0000-000000000000/download?token=SECRET4": (
+            "/v1/account/exports/00000000-0000-0000-0000-000000000000/download?token=[redacted]"
+        ),
+        "/invitations/SECRET5": "/invitations/[redacted]",
+        "/login?next=/brands": "/login?next=/brands",
+    }
+    logged: list[str] = []
+
+    def access_lines() -> list[str]:
+        logged.extend(
+            line["event"]
+            for line in _lines(capsys.readouterr().err)
+            if line.get("logger") == "uvicorn.access"
+        )
+        return logged
+
+    with http_client(live_server) as client:
+        for target in targets:
+            client.get(target)
+    wait_until_sync(lambda: len(access_lines()) >= len(targets), within=30)
+    text = "\n".join(logged)
+    assert "SECRET" not in text
+    for shown in targets.values():
+        assert f" {shown} HTTP/1.1" in text

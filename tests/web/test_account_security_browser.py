@@ -37,6 +37,10 @@ def test_two_factor_set_up_and_sign_in(page: Page) -> None:
     page.get_by_label("Code from the app").fill(totp.at(datetime.now(UTC) - timedelta(seconds=30)))
     page.get_by_role("button", name="Turn on").click()
     expect(page.get_by_text("Your recovery codes.")).to_be_visible()
+    # This browser was the only session: nothing else to sign out, and it stays.
+    expect(page.get_by_role("status").first).to_have_text(
+        "Two-factor authentication is on. Every sign-in from now on asks for a code."
+    )
     expect(page.locator(".recovery-codes li")).to_have_count(10)
     checkpoint(page)
 

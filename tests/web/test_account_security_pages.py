@@ -17,7 +17,7 @@ from echo_ai.db import transaction, utcnow
 from echo_ai.web.viewer import is_account_path
 from echo_ai.workspaces.models import Role, Workspace
 from tests.kit import PASSWORD, ManualClock, app_runtime, bearer, login
-from tests.web.pages import HTML, origin, page, post_form, sign_up, text_of
+from tests.web.pages import HTML, origin, page, post_form, sign_in, sign_up, text_of
 from tests.web.workspace_pages import second_client, team_with
 
 SECRET = re.compile(r"Key: <code>([A-Z2-7]+)</code>")
@@ -274,3 +274,34 @@ async def test_the_requirement_card_offers_what_the_owner_can_do(
     solo = second_client(app)
     await sign_up(solo, "solo@example.com")
     assert "Require two-factor authentication in" not in await page(solo, "/settings/security")
+
+
+async def test_turning_2fa_on_signs_the_other_sessions_out(
+    started_app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await sign_up(client)
+    other_browser = second_client(started_app)
+    await sign_in(other_browser)
+    api = await login(client, "ada@example.com")
+    begun = await post_form(
+        client,
+        "/settings/security/2fa/begin",
+        {"password": PASSWORD},
+        token_from="/settings/security",
+    )
+    found = SECRET.search(begun.text)
+    assert found
+    confirmed = await post_form(
+        client,
+        "/settings/security/2fa/confirm",
+        {"code": pyotp.TOTP(found.group(1)).at(utcnow() - timedelta(seconds=30))},
+        token_from="/settings/security",
+    )
+    assert confirmed.status_code == 200
+    assert "Your other sessions (2) were signed out" in text_of(confirmed.text)
+    refreshed = await client.post("/auth/refresh", json={"refresh_token": api["refresh_token"]})
+    assert refreshed.status_code == 401
+    signed_out = await other_browser.get("/settings/security", headers=HTML)
+    assert signed_out.status_code == 303 and "/login" in signed_out.headers["location"]
+    assert "is on" in text_of(await page(client, "/settings/security"))  # this one stays
+    await other_browser.aclose()

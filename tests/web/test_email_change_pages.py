@@ -144,3 +144,24 @@ async def test_the_confirmation_page_refuses_a_taken_address_and_a_bad_link(
         headers={"Origin": "https://evil.example", "Accept": "text/html"},
     )
     assert cross_site.status_code == 403
+
+
+async def test_the_form_says_when_the_new_address_was_asked_too_often(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    await sign_up(client)
+    asked = [
+        await post_form(
+            client,
+            "/settings/security/email",
+            {"new_email": "busy@example.com", "password": PASSWORD},
+            token_from=SECURITY,
+        )
+        for _ in range(4)
+    ]
+    assert [r.status_code for r in asked] == [303, 303, 303, 429]
+    refused = asked[-1]
+    assert int(refused.headers["Retry-After"]) > 0
+    shown = page_text(refused.text)
+    assert "Your address was not changed. Too many attempts. Try again in" in shown
+    assert 'value="busy@example.com"' in refused.text

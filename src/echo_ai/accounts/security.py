@@ -10,6 +10,7 @@ own authenticator on the account nor weaken it.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,6 +64,14 @@ async def begin_two_factor(
     return enrolment
 
 
+@dataclass(frozen=True)
+class TwoFactorOn:
+    recovery_codes: list[str]
+    """To show once."""
+    sessions_ended: int
+    """The user's other sessions, ended when 2FA was turned on."""
+
+
 async def confirm_two_factor(
     session: AsyncSession,
     user: User,
@@ -72,13 +81,19 @@ async def confirm_two_factor(
     now: datetime,
     actor: Actor,
     settings: Settings,
-) -> list[str]:
-    """Turn 2FA on with a first code; the recovery codes, to show once. The user is told
-    by mail."""
+    keep: uuid.UUID | None,
+) -> TwoFactorOn:
+    """Turn 2FA on with a first code: the recovery codes, to show once. Every other
+    session of the user ends (refresh-token families: other sign-ins and browsers), the
+    session ``keep`` (the one that turned it on) stays, so that a session opened with the
+    password alone, before, does not outlive the change. The user is told by mail."""
     codes = await twofactor.confirm(session, user, code, keys=keys, now=now)
-    await record_account_event(session, Action.TWO_FACTOR_ENABLED, user, actor)
+    ended = await auth_sessions.revoke_all(session, user.id, now=now, keep=keep)
+    await record_account_event(
+        session, Action.TWO_FACTOR_ENABLED, user, actor, {"sessions_revoked": ended}
+    )
     await notify_change(session, user.email, "2fa_enabled", settings, now=now)
-    return codes
+    return TwoFactorOn(recovery_codes=codes, sessions_ended=ended)
 
 
 async def _check_password_and_code(

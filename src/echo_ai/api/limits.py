@@ -14,10 +14,14 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from echo_ai.accounts import email_change
 from echo_ai.accounts import export as exports
 from echo_ai.auth.models import User
+from echo_ai.auth.schemas import EmailChangeRequest
 from echo_ai.config import Settings
+from echo_ai.db import utcnow
 from echo_ai.privacy.audit import Actor
+from echo_ai.security.keys import KeyRing
 from echo_ai.security.rate_limit import RateLimiter, enforce_rate_limit
 from echo_ai.workspaces import service as workspaces
 from echo_ai.workspaces.models import Role, Workspace
@@ -34,6 +38,10 @@ INVITATIONS_PER_WORKSPACE = "50/hour"
 PASSWORD_RESETS_PER_IP = "10/hour"
 PASSWORD_RESETS_PER_ADDRESS = "5/hour"
 """Reset mails one address may be sent (whoever asks), so that it cannot be flooded."""
+EMAIL_CHANGES_PER_ADDRESS = "3/hour"
+"""Requests to change an account's address to one new address (whichever accounts ask,
+API and pages counted together): each one mails that address a link, so that it cannot
+be flooded."""
 VERIFICATION_MAILS_PER_USER = "5/hour"
 EXPORTS_PER_USER = "5/day"
 """Data exports one account may ask for (API and pages counted together): each one reads
@@ -49,6 +57,37 @@ async def count_confirmation(limiter: RateLimiter, user: User) -> None:
     password is checked: :class:`~echo_ai.security.rate_limit.RateLimited` past
     :data:`CONFIRMATIONS_PER_USER`."""
     await enforce_rate_limit(limiter, str(user.id), CONFIRMATIONS_PER_USER, name="confirmation")
+
+
+async def request_email_change(
+    session: AsyncSession,
+    limiter: RateLimiter,
+    user: User,
+    data: EmailChangeRequest,
+    *,
+    keys: KeyRing,
+    actor: Actor,
+    settings: Settings,
+) -> email_change.PendingChange:
+    """Ask to change ``user``'s address to ``data.new_email`` (see
+    :func:`echo_ai.accounts.email_change.request_change`), counted as a confirmation of the
+    account (:func:`count_confirmation`) and against the new address
+    (:data:`EMAIL_CHANGES_PER_ADDRESS`)."""
+    await count_confirmation(limiter, user)
+    await enforce_rate_limit(
+        limiter, data.new_email, EMAIL_CHANGES_PER_ADDRESS, name="email-change-address"
+    )
+    return await email_change.request_change(
+        session,
+        user,
+        data.new_email,
+        password=data.password,
+        code=data.code,
+        keys=keys,
+        now=utcnow(),
+        actor=actor,
+        settings=settings,
+    )
 
 
 async def create_workspace(

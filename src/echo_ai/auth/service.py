@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.auth.models import RefreshToken, User
 from echo_ai.auth.schemas import Credentials, PasswordChange, Registration, TokenPair
-from echo_ai.db import rows_changed, utcnow
+from echo_ai.db import dialect_insert, rows_changed, utcnow
 from echo_ai.errors import AppError, Conflict
 from echo_ai.security import passwords
 from echo_ai.security.credentials import Refusal
@@ -53,7 +53,8 @@ async def _user_by_email(session: AsyncSession, email: str) -> User | None:
 
 
 async def create_user(session: AsyncSession, data: Registration) -> User | None:
-    """Create the user; ``None`` if the email is taken.
+    """Create the user; ``None`` if the email is taken, also by another sign-up at the
+    same moment (between the check and the insert: the insert then does nothing).
 
     The password is hashed in both cases, so the caller can answer both the same way and
     neither the response nor its timing tells whether an address has an account.
@@ -62,10 +63,17 @@ async def create_user(session: AsyncSession, data: Registration) -> User | None:
     password_hash = passwords.hash_password(data.password)
     if await _user_by_email(session, data.email) is not None:
         return None
-    user = User(email=data.email, password_hash=password_hash, display_name=data.display_name)
-    session.add(user)
-    await session.flush()
-    return user
+    # ON CONFLICT DO NOTHING rather than an error to catch: no savepoint (on SQLite the
+    # release of one that opened the transaction would commit the user alone).
+    user_id = await session.scalar(
+        dialect_insert(session)(User)
+        .values(email=data.email, password_hash=password_hash, display_name=data.display_name)
+        .on_conflict_do_nothing(index_elements=["email"])
+        .returning(User.id)
+    )
+    if user_id is None:
+        return None
+    return await session.get_one(User, user_id)
 
 
 async def authenticate(session: AsyncSession, data: Credentials) -> User:

@@ -23,10 +23,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from echo_ai.db import transaction, utcnow
+from echo_ai.db import dialect_insert, transaction, utcnow
 from echo_ai.metering import ledger
 from echo_ai.metering.models import ExperimentMonth, SpendLine, UsageMonth
 from echo_ai.metering.units import month_of, to_nano, to_usd
@@ -36,11 +35,6 @@ _UNFINISHED_EXPERIMENT = (ExperimentStatus.QUEUED, ExperimentStatus.RUNNING)
 
 RECONCILE_PAGE = 500
 """Batches read per query while reconciling (the memory it takes stays bounded)."""
-
-
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
@@ -183,7 +177,7 @@ async def _lock_usage(session: AsyncSession, workspace_id: uuid.UUID, month: str
     the transaction ends: a writer storing rows meanwhile waits for it, so its rows are
     either read here or added to the counter after (never lost, never twice)."""
     await session.execute(
-        _insert(session)(UsageMonth)
+        dialect_insert(session)(UsageMonth)
         .values(workspace_id=workspace_id, month=month, updated_at=utcnow())
         .on_conflict_do_nothing(index_elements=["workspace_id", "month"])
     )
@@ -299,7 +293,7 @@ async def _write_lines(
             )
         )
     ).all()
-    insert = _insert(session)
+    insert = dialect_insert(session)
     keys = set(lines) | {
         (row.experiment_id, row.provider) for row in stored_lines if row.experiment_id in existing
     }

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from echo_ai.cli.errors import fail, friendly_errors
+from echo_ai.cli.errors import FAILURE, fail, friendly_errors
 
 if TYPE_CHECKING:
     from echo_ai.accounts.erasure import DeletionPreview, Erased
@@ -32,10 +32,14 @@ def export_account(
     email: EmailArgument,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Where to write the ZIP (default: echo-ai-export-<id>.zip)."),
+        typer.Option(
+            "--out",
+            help="Where to write the ZIP (default: echo-ai-export-<id>.zip); never over an"
+            " existing file.",
+        ),
     ] = None,
 ) -> None:
-    """Write everything about the account to a ZIP (the API's export, file 0600)."""
+    """Write everything about the account to a ZIP (the API's export, a new file, 0600)."""
     from echo_ai.accounts import export as exports
     from echo_ai.accounts import users
     from echo_ai.cli import flows
@@ -43,22 +47,34 @@ def export_account(
     from echo_ai.db import transaction
     from echo_ai.privacy import audit
     from echo_ai.privacy.audit import Action, Actor
+    from echo_ai.security.files import new_private_file
 
     async def go(runtime: Runtime) -> Path:
         async with transaction(runtime.session_factory) as session:
-            user = await users.by_email(session, email)
-            user_id = user.id
-            await audit.record(
-                session,
-                Action.ACCOUNT_EXPORT_REQUESTED,
-                actor=Actor.cli(),
-                target_type="user",
-                target_id=user_id,
-                details={"written_by": "cli"},
-            )
+            user_id = (await users.by_email(session, email)).id
         path = out or Path(f"echo-ai-export-{user_id}.zip")
-        with exports.write_to(path) as file:
-            await exports.write_zip(runtime.session_factory, user_id, file)
+        try:
+            file = new_private_file(path)
+        except FileExistsError:
+            raise fail(
+                f"{path} exists already: the export never overwrites a file; give another --out",
+                FAILURE,
+            ) from None
+        try:
+            with file:
+                async with transaction(runtime.session_factory) as session:
+                    await audit.record(
+                        session,
+                        Action.ACCOUNT_EXPORT_REQUESTED,
+                        actor=Actor.cli(),
+                        target_type="user",
+                        target_id=user_id,
+                        details={"written_by": "cli"},
+                    )
+                await exports.write_zip(runtime.session_factory, user_id, file)
+        except BaseException:
+            path.unlink(missing_ok=True)  # ours, created above: no half-written export
+            raise
         return path
 
     written = flows.in_runtime(get_settings(), go)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from echo_ai.cli.errors import friendly_errors
+from echo_ai.cli.errors import USAGE_ERROR, fail, friendly_errors
 
 if TYPE_CHECKING:
     from echo_ai.credentials.schemas import ProviderKeyOut
@@ -104,7 +104,12 @@ def set_key(
     keys = load_key_ring(settings)
     vendor = provider_keys.vendor_name(vendor)
     if key_file is not None:
-        lines = key_file.read_text(encoding="utf-8").splitlines()
+        try:
+            lines = key_file.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise fail(
+                f"{key_file} is not a text file holding a key (UTF-8)", USAGE_ERROR
+            ) from None
         api_key = lines[0] if lines else ""
     else:
         api_key = typer.prompt(f"{vendor} API key", hide_input=True)

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, case, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from echo_ai.db import utcnow
+from echo_ai.db import dialect_insert, utcnow
 from echo_ai.metering.models import ExperimentMonth, SpendLine, UsageMonth, WorkspaceBudget
 from echo_ai.metering.units import to_nano
 
@@ -71,13 +70,8 @@ class Refusal:
     reserved_nusd: int
 
 
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
 async def _ensure_rows(session: AsyncSession, reservation: Reservation) -> None:
-    insert = _insert(session)
+    insert = dialect_insert(session)
     await session.execute(
         insert(UsageMonth)
         .values(workspace_id=reservation.workspace_id, month=reservation.month, updated_at=utcnow())
@@ -195,7 +189,7 @@ async def record_stored(session: AsyncSession, lines: Iterable[StoredLine], *, m
     """Add stored iterations and their cost to the month's counters (workspace, experiment
     and report line). The writer calls it in the transaction that inserts the rows, with
     only the rows actually inserted: a chunk delivered twice is counted once."""
-    insert = _insert(session)
+    insert = dialect_insert(session)
     now = utcnow()
     for line in sorted(lines, key=lambda item: (str(item.workspace_id), str(item.experiment_id))):
         if not line.iterations:

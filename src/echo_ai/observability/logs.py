@@ -10,15 +10,21 @@ Ids are bound with :func:`bind_context` or :func:`bound_context` (``structlog.co
 so they follow the request's task and any task it creates). To carry them into a Celery
 task, send :func:`log_context` along with the task's arguments and re-bind them with
 ``bound_context(**ids)`` in the worker.
+
+The access log's lines never show the secrets of mailed links: the values of the query
+parameters of :data:`SECRET_QUERY_PARAMETERS` (``/reset-password?token=...``, an export's
+``download?token=...``) and the token of an invitation's path read ``[redacted]``.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TextIO
+from urllib.parse import parse_qsl, urlencode
 
 import structlog
 from structlog.contextvars import (
@@ -36,6 +42,46 @@ _TAKEN_OVER = ("uvicorn", "uvicorn.error", "uvicorn.access", "celery", "gunicorn
 """Loggers that servers give their own handlers: ours replaces them (no double lines)."""
 _CHATTY = ("httpx", "httpcore")
 """One INFO line per HTTP call (every LLM call): shown at DEBUG only."""
+
+
+REDACTED = "[redacted]"
+SECRET_QUERY_PARAMETERS = frozenset({"token", "code", "key", "secret", "password"})
+"""Query parameters whose values are secrets (the single-use tokens of mailed links, and
+any code or key a client might put in a URL): the access log shows them as
+:data:`REDACTED`."""
+_SECRET_PATH = re.compile(r"^(/invitations/)[^/]+")
+"""The page path that carries a secret of its own: an invitation's link,
+``/invitations/{token}`` (the API's ``/v1/invitations/...`` hold none)."""
+
+
+def redact_target(target: str) -> str:
+    """``target`` (a path with its query string) with the secrets of
+    :data:`SECRET_QUERY_PARAMETERS` and of invitation links replaced by :data:`REDACTED`."""
+    path, mark, query = target.partition("?")
+    path = _SECRET_PATH.sub(lambda found: found.group(1) + REDACTED, path)
+    if not mark:
+        return path
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(name.lower() in SECRET_QUERY_PARAMETERS for name, _ in pairs):
+        return f"{path}?{query}"
+    hidden = [
+        (name, REDACTED if name.lower() in SECRET_QUERY_PARAMETERS else value)
+        for name, value in pairs
+    ]
+    return f"{path}?{urlencode(hidden, safe='[]/')}"
+
+
+class _AccessLogSecretsHidden(logging.Filter):
+    """Rewrites uvicorn's access lines (``'%s - "%s %s HTTP/%s" %d'``: the third argument
+    is the path with its query) with :func:`redact_target`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) >= 3:
+            target = args[2]
+            if isinstance(target, str):
+                record.args = (*args[:2], redact_target(target), *args[3:])
+        return True
 
 
 class _StderrHandler(logging.StreamHandler[TextIO]):
@@ -102,6 +148,7 @@ def configure_logging(settings: Settings) -> Callable[[], None]:
     )
     handler = _StderrHandler()
     setattr(handler, _OUR_HANDLER, True)
+    handler.addFilter(_AccessLogSecretsHidden())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

@@ -21,6 +21,7 @@ import logging
 import os
 import stat
 from pathlib import Path
+from typing import IO
 
 log = logging.getLogger(__name__)
 
@@ -83,3 +84,11 @@ def private_file(path: Path, *, create: bool = False) -> None:
             return
     if path.exists():
         _restrict(path, PRIVATE_FILE)
+
+
+def new_private_file(path: Path) -> IO[bytes]:
+    """A file created at ``path`` for writing, readable by its owner only (0600), never
+    one that exists already (``O_EXCL``: :class:`FileExistsError`, a symbolic link
+    included), so that a wrong path cannot overwrite a database or a key."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    return os.fdopen(descriptor, "wb")

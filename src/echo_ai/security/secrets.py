@@ -93,7 +93,14 @@ def _read_existing(path: Path) -> str:
                 f"Refusing to use secret key file {path}: it is accessible by group or others "
                 f"(mode {stat.filemode(mode)}). Run: chmod 600 {path}"
             )
-        value = handle.read().strip()
+        try:
+            value = handle.read().strip()
+        except UnicodeDecodeError:
+            raise ValueError(
+                f"Secret key file {path} does not hold a key (it is not text: overwritten?)."
+                " Put the key back from a backup; a new key would end every session and"
+                " make the stored two-factor and provider secrets unreadable."
+            ) from None
     try:
         check_secret_key(value)
     except ValueError as exc:

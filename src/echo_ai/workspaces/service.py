@@ -100,7 +100,8 @@ async def register(
 ) -> User | None:
     """Sign up: the user and their personal workspace, on the plan
     ``billing.default_plan``; ``None`` if the email is taken (answered like a success by
-    the caller, see :func:`echo_ai.auth.service.create_user`)."""
+    the caller, see :func:`echo_ai.auth.service.create_user`), also when a sign-up of the
+    same address at the same moment got it first."""
     user = await auth_service.create_user(session, data)
     if user is None:
         return None

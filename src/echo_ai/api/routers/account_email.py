@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel
 
 from echo_ai.accounts import email_change
+from echo_ai.api import limits
 from echo_ai.api.auth import AccountActor, AccountUser, ClientActor
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses, refusal_kept
-from echo_ai.api.limits import LOGIN_PER_IP, count_confirmation
+from echo_ai.api.limits import LOGIN_PER_IP
 from echo_ai.auth.schemas import EmailChangeRequest, EmailTokenSubmit, Message
 from echo_ai.db import utcnow
 from echo_ai.errors import AppError
@@ -70,23 +71,16 @@ async def request_email_change(
     limiter: RateLimiterDep,
 ) -> EmailChangeRequested | Response:
     """Change your address: needs the password (and a current or recovery code with 2FA
-    on; 401 otherwise, failures audited, attempts limited per account: 429). A
-    single-use link (valid ``privacy.email_change_hours``) is mailed to the new address,
-    a notice to the current one; the address changes once the link is confirmed. The
-    answer is the same whether or not the new address has an account (409 only if it is
-    your current one)."""
-    await count_confirmation(limiter, user)
+        on; 401 otherwise, failures audited, attempts limited per account: 429). Each new
+    address may be asked for a few times an hour, whichever accounts ask (429 with
+    ``Retry-After``), so that it cannot be flooded with links. A
+        single-use link (valid ``privacy.email_change_hours``) is mailed to the new address,
+        a notice to the current one; the address changes once the link is confirmed. The
+        answer is the same whether or not the new address has an account (409 only if it is
+        your current one)."""
     try:
-        pending = await email_change.request_change(
-            session,
-            user,
-            data.new_email,
-            password=data.password,
-            code=data.code,
-            keys=state.keys,
-            now=utcnow(),
-            actor=actor,
-            settings=state.settings,
+        pending = await limits.request_email_change(
+            session, limiter, user, data, keys=state.keys, actor=actor, settings=state.settings
         )
     except AppError as refused:
         return refusal_kept(refused)

@@ -85,6 +85,12 @@ class RecoveryCodes(BaseModel):
     """Shown once: each signs in once in place of a code. Keep them somewhere safe."""
 
 
+class TwoFactorOn(RecoveryCodes):
+    sessions_ended: int
+    """Your other sessions (other sign-ins, browsers), ended as 2FA was turned on: they
+    must sign in again, with a code. The session that turned it on stays."""
+
+
 class SessionOut(BaseModel):
     id: uuid.UUID
     device: str
@@ -194,15 +200,21 @@ async def begin_two_factor(
 
 @router.post(
     "/v1/account/2fa/confirm",
-    response_model=RecoveryCodes,
+    response_model=TwoFactorOn,
     responses=error_responses(*BODY_ERRORS, 409),
 )
 async def confirm_two_factor(
-    data: CodeIn, user: AccountUser, session: SessionDep, state: StateDep, actor: AccountActor
-) -> RecoveryCodes:
+    data: CodeIn,
+    request: Request,
+    user: AccountUser,
+    session: SessionDep,
+    state: StateDep,
+    actor: AccountActor,
+) -> TwoFactorOn:
     """Turn 2FA on with a first code from the app (401 ``invalid_second_factor`` if it
-    is wrong); the answer holds the recovery codes, shown this once."""
-    codes = await account_security.confirm_two_factor(
+    is wrong); the answer holds the recovery codes, shown this once. Your other sessions
+    end (``sessions_ended``: they sign in again, with a code); this one stays."""
+    done = await account_security.confirm_two_factor(
         session,
         user,
         data.code,
@@ -210,8 +222,9 @@ async def confirm_two_factor(
         now=utcnow(),
         actor=actor,
         settings=state.settings,
+        keep=await current_session_id(request, state, session),
     )
-    return RecoveryCodes(recovery_codes=codes)
+    return TwoFactorOn(recovery_codes=done.recovery_codes, sessions_ended=done.sessions_ended)
 
 
 @router.delete(

@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from echo_ai.accounts import consent, email_change
 from echo_ai.accounts import security as account_security
+from echo_ai.api import limits
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.limits import count_confirmation
 from echo_ai.api.session import session_cookie_name
@@ -24,8 +25,8 @@ from echo_ai.auth import twofactor
 from echo_ai.auth.schemas import EmailChangeRequest
 from echo_ai.db import utcnow
 from echo_ai.errors import AppError
-from echo_ai.security.rate_limit import get_rate_limiter
-from echo_ai.web.forms import FORM_ERROR, form_fields, local_path, validate
+from echo_ai.security.rate_limit import RateLimited, get_rate_limiter
+from echo_ai.web.forms import FORM_ERROR, form_fields, local_path, retry_message, validate
 from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import CurrentViewer, Viewer
 from echo_ai.workspaces.models import Role
@@ -128,7 +129,7 @@ async def confirm_two_factor(
 ) -> Response:
     fields = await form_fields(request)
     try:
-        codes = await account_security.confirm_two_factor(
+        done = await account_security.confirm_two_factor(
             session,
             viewer.user,
             fields.get("code", ""),
@@ -136,6 +137,7 @@ async def confirm_two_factor(
             now=utcnow(),
             actor=viewer.actor,
             settings=state.settings,
+            keep=await _current_family(request, session, state),
         )
     except AppError as refused:
         return await _security_page(
@@ -147,7 +149,20 @@ async def confirm_two_factor(
             error="That code did not match: scan the new QR code and try again.",
             enrolment=twofactor.pending(viewer.user, state.keys),
         )
-    return await _security_page(request, viewer, session, state, codes=codes)
+    ended = done.sessions_ended
+    return await _security_page(
+        request,
+        viewer,
+        session,
+        state,
+        codes=done.recovery_codes,
+        notice="Two-factor authentication is on. "
+        + (
+            f"Your other sessions ({ended}) were signed out: they sign in again with a code."
+            if ended
+            else "Every sign-in from now on asks for a code."
+        ),
+    )
 
 
 async def _password_and_code(
@@ -228,18 +243,27 @@ async def request_email_change(
             email_errors=data,
         )
     try:
-        await count_confirmation(get_rate_limiter(request), viewer.user)
-        await email_change.request_change(
+        await limits.request_email_change(
             session,
+            get_rate_limiter(request),
             viewer.user,
-            data.new_email,
-            password=data.password,
-            code=data.code,
+            data,
             keys=state.keys,
-            now=utcnow(),
             actor=viewer.actor,
             settings=state.settings,
         )
+    except RateLimited as refused:
+        response = await _security_page(
+            request,
+            viewer,
+            session,
+            state,
+            status_code=429,
+            error=f"Your address was not changed. {retry_message(refused)}",
+            email_form=again,
+        )
+        response.headers.update(refused.headers)
+        return response
     except AppError as refused:
         return await _security_page(
             request,
