@@ -56,15 +56,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, Select, Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.accounts.models import DataExport, ExportStatus
 from echo_ai.auth import email_tokens
 from echo_ai.auth.models import Consent, RefreshToken, User, UserToken
 from echo_ai.brands.models import BrandProfile
-from echo_ai.db import after_commit, keyset_after, rows_changed, utcnow
+from echo_ai.db import after_commit, dialect_insert, keyset_after, rows_changed, utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
@@ -162,21 +161,34 @@ async def request(
     if preparing is not None:
         raise ExportInProgress()
     token = secrets.token_urlsafe(32)
-    export = DataExport(
-        user_id=user.id,
-        status=ExportStatus.PREPARING,
-        token_hash=hash_token(token),
-        created_at=now,
-        expires_at=now + timedelta(hours=link_hours),
+    # One insert that the unique index on the user's ``preparing`` export turns into
+    # nothing when another request's export got in after the check above (no savepoint:
+    # on SQLite, one that opens the transaction commits on its own when released).
+    export_id = await session.scalar(
+        dialect_insert(session)(DataExport)
+        .values(
+            id=uuid.uuid4(),
+            user_id=user.id,
+            status=ExportStatus.PREPARING,
+            token_hash=hash_token(token),
+            created_at=now,
+            expires_at=now + timedelta(hours=link_hours),
+        )
+        .on_conflict_do_nothing(
+            index_elements=[DataExport.user_id],
+            index_where=DataExport.status == ExportStatus.PREPARING,
+        )
+        .returning(DataExport.id)
     )
-    try:
-        async with session.begin_nested():
-            session.add(export)
-            await session.flush()
-            if admit is not None:
-                await admit()
-    except IntegrityError:  # another request's export, committed after the check above
-        raise ExportInProgress() from None
+    if export_id is None:
+        raise ExportInProgress()
+    if admit is not None:
+        try:
+            await admit()
+        except BaseException:
+            await session.execute(delete(DataExport).where(DataExport.id == export_id))
+            raise
+    export = await session.get_one(DataExport, export_id)
     await audit.record(
         session,
         Action.ACCOUNT_EXPORT_REQUESTED,
@@ -184,7 +196,6 @@ async def request(
         target_type="data_export",
         target_id=export.id,
     )
-    export_id = export.id
     after_commit(session, lambda: prepare_later(export_id))
     return RequestedExport(export=export, token=token)
 
@@ -859,11 +870,3 @@ def _default(value: object) -> object:
 
 def _dumps(value: object, *, indent: int | None = None) -> str:
     return json.dumps(value, default=_default, ensure_ascii=False, indent=indent)
-
-
-def write_to(
-    path: Path,
-) -> IO[bytes]:
-    """A new file for an export written by an operator (0600: it holds personal data)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-    return os.fdopen(descriptor, "wb")
