@@ -15,7 +15,7 @@ from echo_ai.mail.models import OutboundMail
 CHANGES = {
     "password": "your password was changed",
     "password_reset": "your password was reset with a link sent to this address",
-    "2fa_enabled": "two-factor authentication was turned on",
+    "2fa_enabled": "two-factor authentication was turned on (any other sign-in was ended)",
     "2fa_disabled": "two-factor authentication was turned off",
     "2fa_reset": (
         "two-factor authentication was turned off by an operator on request (its recovery"
