@@ -89,6 +89,29 @@ async def _security_page(
     )
 
 
+async def _refused(
+    request: Request,
+    viewer: Viewer,
+    session: SessionDep,
+    state: StateDep,
+    refused: AppError,
+    lead: str = "Nothing changed",
+    **page: Any,
+) -> Response:
+    """The page again with why a form was refused: "<lead>: <reason>.", or when to try
+    again for a rate limit (with its ``Retry-After``)."""
+    reason = (
+        f"{lead}. {retry_message(refused)}"
+        if isinstance(refused, RateLimited)
+        else f"{lead}: {refused.message}."
+    )
+    response = await _security_page(
+        request, viewer, session, state, status_code=refused.status_code, error=reason, **page
+    )
+    response.headers.update(refused.headers)
+    return response
+
+
 @router.get("/settings/security")
 async def security_settings(
     request: Request, viewer: CurrentViewer, session: SessionDep, state: StateDep
@@ -112,14 +135,7 @@ async def begin_two_factor(
             actor=viewer.actor,
         )
     except AppError as refused:
-        return await _security_page(
-            request,
-            viewer,
-            session,
-            state,
-            status_code=refused.status_code,
-            error=f"Nothing changed: {refused.message}.",
-        )
+        return await _refused(request, viewer, session, state, refused)
     return await _security_page(request, viewer, session, state, enrolment=enrolment)
 
 
@@ -187,14 +203,7 @@ async def _password_and_code(
             settings=state.settings,
         )
     except AppError as refused:
-        return await _security_page(
-            request,
-            viewer,
-            session,
-            state,
-            status_code=refused.status_code,
-            error=f"Nothing changed: {refused.message}.",
-        )
+        return await _refused(request, viewer, session, state, refused)
     if isinstance(codes, list):
         return await _security_page(request, viewer, session, state, codes=codes)
     return see_other(request, "/settings/security?done=disabled")
@@ -252,26 +261,14 @@ async def request_email_change(
             actor=viewer.actor,
             settings=state.settings,
         )
-    except RateLimited as refused:
-        response = await _security_page(
-            request,
-            viewer,
-            session,
-            state,
-            status_code=429,
-            error=f"Your address was not changed. {retry_message(refused)}",
-            email_form=again,
-        )
-        response.headers.update(refused.headers)
-        return response
     except AppError as refused:
-        return await _security_page(
+        return await _refused(
             request,
             viewer,
             session,
             state,
-            status_code=refused.status_code,
-            error=f"Your address was not changed: {refused.message}.",
+            refused,
+            "Your address was not changed",
             email_form=again,
         )
     return see_other(request, "/settings/security?done=email-sent")
@@ -305,14 +302,7 @@ async def set_workspace_requirement(
             session, viewer.workspace, viewer.user, required, actor=viewer.actor
         )
     except AppError as refused:
-        return await _security_page(
-            request,
-            viewer,
-            session,
-            state,
-            status_code=refused.status_code,
-            error=f"Nothing changed: {refused.message}.",
-        )
+        return await _refused(request, viewer, session, state, refused)
     return see_other(
         request, f"/settings/security?done={'required' if required else 'not-required'}"
     )
