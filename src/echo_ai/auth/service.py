@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from echo_ai.auth import sessions
 from echo_ai.auth.models import RefreshToken, User
 from echo_ai.auth.schemas import Credentials, PasswordChange, Registration, TokenPair
 from echo_ai.db import dialect_insert, rows_changed, utcnow
@@ -227,12 +228,7 @@ async def reset_password(
     user; policy as at sign-up) and end every session of the user."""
     _check_policy(new_password)
     user.password_hash = passwords.hash_password(new_password)
-    await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now or utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    await sessions.revoke_all(session, user.id, now=now or utcnow())
     await session.flush()
 
 
