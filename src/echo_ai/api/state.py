@@ -15,6 +15,7 @@ from echo_ai.api.background import jobs_of
 from echo_ai.config import Settings
 from echo_ai.db import transaction, utcnow
 from echo_ai.execution.background import BackgroundJobs
+from echo_ai.execution.executor import LocalExecutor
 from echo_ai.execution.runtime import Runtime
 from echo_ai.mail.compose import on_enqueue
 from echo_ai.schedules.scheduler import Scheduler
@@ -23,6 +24,9 @@ from echo_ai.security.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
 
+HALT_SECONDS = 10.0
+"""How long a stopping service lets its batches end their calls in flight before
+cancelling them."""
 FINISH_SECONDS = 10.0
 """How long a stopping service waits for the work it lets finish (a password-reset mail)."""
 
@@ -67,6 +71,13 @@ class ServiceState:
         if self.scheduler_task is not None:
             self.scheduler_task.cancel()
             await asyncio.gather(self.scheduler_task, return_exceptions=True)
+        # Batches are asked to stop first and given a while to end on their own: a task
+        # cancelled mid-transaction could leave its connection holding SQLite's write lock
+        # until its rollback ran, and every later write (the writer's drain, the leases'
+        # release) waited the whole busy timeout for it.
+        if isinstance(self.runtime.executor, LocalExecutor) and self.background:
+            self.runtime.executor.halt_all()
+            await asyncio.wait(set(self.background), timeout=HALT_SECONDS)
         for task in list(self.background):
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)

@@ -141,6 +141,13 @@ class LocalExecutor:
                 await self.runner.clock.sleep(delay)
                 delay *= 2
 
+    def halt_all(self) -> None:
+        """At shutdown: every batch running here starts no new call; calls in flight end
+        and are stored, each chunk ends its transactions, the leases are given back.
+        The batches stay unfinished: the next start resumes them."""
+        for batch_run_id in self._running:
+            self.runner.cancel(batch_run_id)
+
     async def cancel(self, batch_run_ids: list[uuid.UUID]) -> None:
         """Stop starting calls for batches cancelled in the database (run after the cancel
         has committed). Batches not running here are left to notice it themselves: their
