@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from echo_ai.security.files import private_directory, private_file
-from tests.kit import PASSWORD
+from tests.kit import PASSWORD, wait_until_sync
 from tests.live import ServeProcess
 
 USUAL_UMASK = 0o022
@@ -33,7 +33,13 @@ def mode(path: Path) -> int:
 
 
 def modes(directory: Path) -> dict[str, int]:
-    return {path.name: mode(path) for path in directory.iterdir()}
+    """The mode of every path under ``directory``, by its relative name."""
+    return {str(path.relative_to(directory)): mode(path) for path in directory.rglob("*")}
+
+
+def private(files: dict[str, int], directory: Path) -> dict[str, int]:
+    """What ``files`` should be: each directory 0700, each file 0600."""
+    return {name: 0o700 if (directory / name).is_dir() else 0o600 for name in files}
 
 
 def clean_env(data_dir: Path) -> dict[str, str]:
@@ -81,10 +87,16 @@ def test_serve_keeps_the_database_and_the_secret_key_to_its_owner(tmp_path: Path
             timeout=60,
         )
         assert registered.status_code == 201, registered.text
+        # The verification mail is written to the outbox after the answer.
+        outbox = data_dir / "outbox"
+        wait_until_sync(
+            lambda: outbox.is_dir() and any(outbox.glob("*.eml")),
+            message="no verification mail in the outbox",
+        )
         # While the server runs, SQLite holds its write-ahead log and its index open.
         files = modes(data_dir)
         assert {"echo-ai.db", "echo-ai.db-wal", "echo-ai.db-shm", "secret_key"} <= set(files)
-        assert files == dict.fromkeys(files, 0o600)
+        assert files == private(files, data_dir)
         assert mode(data_dir) == 0o700
 
 
@@ -100,7 +112,7 @@ def test_an_experiment_run_from_the_command_line_leaves_only_private_files(
     assert ran.returncode == 0, ran.stderr
     files = modes(data_dir)
     assert "echo-ai.db" in files
-    assert files == dict.fromkeys(files, 0o600)
+    assert files == private(files, data_dir)
     assert mode(data_dir) == 0o700
     assert "accessible by group or others" not in ran.stderr  # nothing to fix on a new one
 
@@ -122,7 +134,7 @@ def test_an_installation_left_readable_is_restricted_at_the_next_start(tmp_path:
     assert listed.stdout.strip() == "[]"
     assert mode(data_dir) == 0o700
     files = modes(data_dir)
-    assert "echo-ai.db" in files and files == dict.fromkeys(files, 0o600)
+    assert "echo-ai.db" in files and files == private(files, data_dir)
     for path in left:
         assert f"{path} was accessible by group or others" in listed.stderr
 
