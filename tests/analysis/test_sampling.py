@@ -10,7 +10,7 @@ import pytest
 
 from echo_ai.analysis.sampling import (
     MIN_ANSWERS,
-    MIN_ROUND,
+    ROUND,
     StoppingRule,
     answers_for_half_width,
     answers_to_detect,
@@ -79,13 +79,13 @@ def test_out_of_range_inputs_are_refused_with_a_reason(call: object, message: st
         call()  # type: ignore[operator]
 
 
-def test_rounds_go_to_the_minimum_then_by_rounds_never_past_the_maximum() -> None:
+def test_rounds_are_of_one_size_and_never_go_past_the_maximum() -> None:
     rule = StoppingRule(0.05, min_answers=40, max_answers=95)
-    assert rule.next_round(0) == 40
-    assert rule.next_round(40) == MIN_ROUND
-    assert rule.next_round(40, round_size=25) == 25
-    assert rule.next_round(40, round_size=3) == MIN_ROUND  # looks are never closer
+    assert rule.next_round(0) == ROUND
+    assert rule.next_round(40) == ROUND
     assert rule.next_round(90) == 5 and rule.next_round(95) == 0
+    loose = StoppingRule(0.2, min_answers=40, max_answers=95)
+    assert not loose.reached(0, 30) and loose.reached(0, 40)  # narrow at 30, but short
 
 
 def test_the_rule_stops_once_narrow_enough_and_at_the_maximum() -> None:

@@ -80,8 +80,8 @@ async def test_interrupted_batch_resumes_only_missing_iterations(runtime: Runtim
     experiment_id = await stored_experiment(runtime.session_factory, iterations=30)
     (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     # Only the first chunk ran before the "crash".
-    finalized = await runtime.runner.run_chunk(batch.id, 0)
-    assert finalized is False
+    ended = await runtime.runner.run_chunk(batch.id, 0)
+    assert ended.finalized is False and ended.next_chunk is None
     assert await _iteration_indices(runtime, batch.id) == list(range(10))
     async with transaction(runtime.session_factory) as session:
         first_ids = set(
@@ -109,7 +109,7 @@ async def test_redelivered_chunks_never_duplicate_and_finalise_once(runtime: Run
     results = await asyncio.gather(
         *(runtime.runner.run_chunk(batch.id, chunk) for chunk in (0, 1) * 3)
     )
-    assert results.count(True) == 1
+    assert [result.finalized for result in results].count(True) == 1
     assert await _iteration_indices(runtime, batch.id) == list(range(20))
     (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.COMPLETED

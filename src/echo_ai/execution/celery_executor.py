@@ -16,9 +16,50 @@ from echo_ai.execution.broker import QueuedChunks
 from echo_ai.execution.celery_app import RUN_CHUNK
 from echo_ai.observability import log_context
 from echo_ai.runs import service
+from echo_ai.runs.adaptive import first_chunk
 from echo_ai.runs.models import BatchRun
 
 log = logging.getLogger(__name__)
+
+
+Message = tuple[str, int, dict[str, str]]
+"""A chunk task to send: the batch's id, the chunk, the log context."""
+
+
+def _chunks_to_send(batch: BatchRun) -> range:
+    if batch.precision is None:
+        return range(batch.chunk_count)
+    first = first_chunk(batch.stored, batch.chunk_size, batch.chunk_count)
+    return range(first, first + 1)
+
+
+def send_chunks(app: Celery, queued: QueuedChunks, messages: Sequence[Message]) -> None:
+    """Send chunk tasks, each marked as waiting first (see :mod:`echo_ai.execution.broker`);
+    those that could not be sent are unmarked again before the error is raised."""
+    queued.mark((batch_run_id, chunk) for batch_run_id, chunk, _ in messages)
+    sent = 0
+    try:
+        with app.producer_or_acquire() as producer:
+            for batch_run_id, chunk, context in messages:
+                app.send_task(
+                    RUN_CHUNK,
+                    args=[batch_run_id, chunk],
+                    kwargs={"context": context},
+                    producer=producer,
+                    retry=True,
+                    retry_policy={
+                        "max_retries": 3,
+                        "interval_start": 0.2,
+                        "interval_step": 0.5,
+                    },
+                )
+                sent += 1
+    except Exception:
+        # Not sent: not waiting either, or the scheduler would never take them up.
+        with contextlib.suppress(Exception):
+            for batch_run_id, chunk, _ in messages[sent:]:
+                queued.unmark(batch_run_id, chunk)
+        raise
 
 
 class CeleryExecutor:
@@ -52,6 +93,8 @@ class CeleryExecutor:
         # between providers, so the chunks running at any time call several of them and
         # each provider's rate limit is used, instead of one provider's chunks filling
         # every worker while the others wait.
+        # An adaptive batch sends only the chunk it starts (or resumes) at: each of its
+        # chunks sends the next once it has looked (see echo_ai.runs.adaptive).
         most = max((batch.chunk_count for batch in batches), default=0)
         messages = [
             (
@@ -65,7 +108,7 @@ class CeleryExecutor:
             )
             for chunk in range(most)
             for batch in batches
-            if chunk < batch.chunk_count
+            if chunk in _chunks_to_send(batch)
         ]
         try:
             await asyncio.to_thread(self._send, messages)
@@ -75,31 +118,8 @@ class CeleryExecutor:
                 len(messages),
             )
 
-    def _send(self, messages: list[tuple[str, int, dict[str, str]]]) -> None:
-        self.queued.mark((batch_run_id, chunk) for batch_run_id, chunk, _ in messages)
-        sent = 0
-        try:
-            with self.app.producer_or_acquire() as producer:
-                for batch_run_id, chunk, context in messages:
-                    self.app.send_task(
-                        RUN_CHUNK,
-                        args=[batch_run_id, chunk],
-                        kwargs={"context": context},
-                        producer=producer,
-                        retry=True,
-                        retry_policy={
-                            "max_retries": 3,
-                            "interval_start": 0.2,
-                            "interval_step": 0.5,
-                        },
-                    )
-                    sent += 1
-        except Exception:
-            # Not sent: not waiting either, or the scheduler would never take them up.
-            with contextlib.suppress(Exception):
-                for batch_run_id, chunk, _ in messages[sent:]:
-                    self.queued.unmark(batch_run_id, chunk)
-            raise
+    def _send(self, messages: list[Message]) -> None:
+        send_chunks(self.app, self.queued, messages)
 
     async def cancel(self, batch_run_ids: list[uuid.UUID]) -> None:
         """Nothing to send: a worker re-reads its batch's status about every second (see

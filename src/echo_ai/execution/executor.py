@@ -14,9 +14,10 @@ from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from echo_ai.db import is_transient, retry_transient, transaction
-from echo_ai.execution.runner import Runner, failure_of
+from echo_ai.execution.runner import ChunkEnd, Runner, failure_of
 from echo_ai.observability import bound_context
 from echo_ai.runs import service
+from echo_ai.runs.adaptive import first_chunk
 from echo_ai.runs.models import BatchRun
 
 log = logging.getLogger(__name__)
@@ -92,11 +93,13 @@ class LocalExecutor:
             self.runner.forget(batch.id)
 
     async def _run_chunks(self, batch: BatchRun) -> None:
-        chunks = iter(range(batch.chunk_count))
-        drivers = min(self.chunks_per_vendor, batch.chunk_count)
-        results = await asyncio.gather(
-            *(self._drive(batch, chunks) for _ in range(drivers)), return_exceptions=True
-        )
+        if batch.precision is None:
+            chunks = iter(range(batch.chunk_count))
+            drivers = min(self.chunks_per_vendor, batch.chunk_count)
+            work = [self._drive(batch, chunks) for _ in range(drivers)]
+        else:
+            work = [self._drive_rounds(batch)]
+        results = await asyncio.gather(*work, return_exceptions=True)
         crashes = [result for result in results if isinstance(result, BaseException)]
         if crashes:
             # A bug or a database away for good must not leave the batch "running"
@@ -122,12 +125,23 @@ class LocalExecutor:
                     return
                 await self._run_chunk(batch.id, chunk)
 
-    async def _run_chunk(self, batch_run_id: uuid.UUID, chunk: int) -> None:
+    async def _drive_rounds(self, batch: BatchRun) -> None:
+        """Run an adaptive batch's chunks one after the other, from the first not wholly
+        stored, each in a turn of its vendor's gate, until a look stops the batch (or it
+        has stopped here)."""
+        gate = self._gate(batch.provider)
+        chunk: int | None = first_chunk(batch.stored, batch.chunk_size, batch.chunk_count)
+        while chunk is not None:
+            async with gate:
+                if self.runner.halted(batch.id):
+                    return
+                chunk = (await self._run_chunk(batch.id, chunk)).next_chunk
+
+    async def _run_chunk(self, batch_run_id: uuid.UUID, chunk: int) -> ChunkEnd:
         delay = CHUNK_RETRY_FIRST_SECONDS
         for attempt in range(self.max_retries + 1):
             try:
-                await self.runner.run_chunk(batch_run_id, chunk)
-                return
+                return await self.runner.run_chunk(batch_run_id, chunk)
             except Exception as error:
                 if not is_transient(error) or attempt == self.max_retries:
                     raise
@@ -140,6 +154,7 @@ class LocalExecutor:
                 )
                 await self.runner.clock.sleep(delay)
                 delay *= 2
+        raise AssertionError("the last attempt returns or raises")
 
     def halt_all(self) -> None:
         """At shutdown: every batch running here starts no new call; calls in flight end

@@ -67,6 +67,17 @@ OnClaimed = Callable[[], Awaitable[None]]
 """Called once a chunk's claim of its batch has committed (the batch is held by this
 process from then on), whether or not there was anything left to run."""
 
+
+@dataclass(frozen=True)
+class ChunkEnd:
+    """How a chunk ended: whether it finalised its batch, and for an adaptive batch whose
+    precision is not reached yet, the chunk to run next (its chunks run one after the
+    other, see :mod:`echo_ai.runs.adaptive`)."""
+
+    finalized: bool
+    next_chunk: int | None = None
+
+
 CANCEL_CHECK_SECONDS = 1.0
 """How often, at most, a running batch re-reads its status to notice a cancellation.
 
@@ -207,15 +218,15 @@ class Runner:
 
     async def run_chunk(
         self, batch_run_id: uuid.UUID, chunk: int, *, on_claimed: OnClaimed | None = None
-    ) -> bool:
-        """Run a chunk's missing iterations, holding the batch's lease meanwhile; True if
-        this call finalised the batch."""
+    ) -> ChunkEnd:
+        """Run a chunk's missing iterations, holding the batch's lease meanwhile: whether
+        this call finalised the batch, and the chunk an adaptive batch runs next."""
         async with self.leases.hold(batch_run_id):
             return await self._run_chunk(batch_run_id, chunk, on_claimed)
 
     async def _run_chunk(
         self, batch_run_id: uuid.UUID, chunk: int, on_claimed: OnClaimed | None
-    ) -> bool:
+    ) -> ChunkEnd:
         exclusive = self.leases.exclusive(batch_run_id)
         async with transaction(self.session_factory) as session:
             batch = await service.claim(
@@ -228,7 +239,8 @@ class Runner:
         if batch is None:
             if exclusive:  # ended, or taken over by another process: nothing more runs here
                 self._cancelled.add(batch_run_id)
-            return False
+            return ChunkEnd(finalized=False)
+        reason: Failure | None = None
         if todo:
             try:
                 reason = await self._run_iterations(batch, todo, stored)
@@ -244,7 +256,10 @@ class Runner:
                 stopped = budget_failure(self._exhausted[batch_run_id])
                 async with transaction(self.session_factory) as session:
                     await service.exhaust(session, batch_run_id, stopped)
+        next_chunk: int | None = None
         async with transaction(self.session_factory) as session:
+            if batch.precision is not None and reason is None and not self.halted(batch_run_id):
+                next_chunk = (await service.look(session, batch, chunk)).next_chunk
             finalized = await service.finalize_if_complete(session, batch_run_id)
             if not finalized:
                 # A failed batch is settled again by each chunk that ends, so the last one
@@ -252,7 +267,7 @@ class Runner:
                 await service.settle_failed(session, batch_run_id)
         if todo and batch.caps is not None and batch.caps.workspace_nusd is not None:
             await self._alert_if_due(batch.caps.workspace_id)
-        return finalized
+        return ChunkEnd(finalized=finalized, next_chunk=None if finalized else next_chunk)
 
     async def _alert_if_due(self, workspace_id: uuid.UUID) -> None:
         """Raise the workspace's budget alert once its month cost has reached the alert

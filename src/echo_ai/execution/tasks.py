@@ -43,7 +43,8 @@ from echo_ai.config import Settings, get_settings
 from echo_ai.db import transaction
 from echo_ai.execution.broker import QueuedChunks
 from echo_ai.execution.celery_app import DELIVER_MAIL, RUN_CHUNK, celery_app
-from echo_ai.execution.runner import failure_of
+from echo_ai.execution.celery_executor import send_chunks
+from echo_ai.execution.runner import ChunkEnd, failure_of
 from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.failures import Failure, FailureCode
 from echo_ai.mail.delivery import deliver_due
@@ -135,7 +136,7 @@ async def _fail_batch(runtime: Runtime, batch_run_id: uuid.UUID, failure: Failur
 
 async def _run_chunk(
     worker: WorkerRuntime, batch_run_id: uuid.UUID, chunk: int, soft: float
-) -> None:
+) -> ChunkEnd:
     runtime = worker.runtime
 
     async def claimed() -> None:  # the lease says it runs now: no longer waiting
@@ -148,9 +149,21 @@ async def _run_chunk(
 
     try:
         async with asyncio.timeout(soft):
-            await runtime.runner.run_chunk(batch_run_id, chunk, on_claimed=claimed)
+            return await runtime.runner.run_chunk(batch_run_id, chunk, on_claimed=claimed)
     finally:
         runtime.runner.forget(batch_run_id)
+
+
+def _send_next(
+    worker: WorkerRuntime, batch_run_id: str, chunk: int, context: dict[str, str]
+) -> None:
+    """An adaptive batch's next round, sent by the chunk that looked. Should the broker be
+    away, the batch falls silent and the scheduler dispatches it again (from this chunk)
+    once it counts as stalled."""
+    try:
+        send_chunks(celery_app, worker.queued, [(batch_run_id, chunk, context)])
+    except Exception:
+        log.exception("could not send chunk %s; the scheduler will dispatch it again", chunk)
 
 
 def run_chunk_task(
@@ -176,9 +189,11 @@ def run_chunk_task(
                     lost = Failure.of(FailureCode.WORKER_LOST)
                     worker.run(_fail_batch(worker.runtime, batch_id, lost))
                     return
-                worker.run(
+                end = worker.run(
                     _run_chunk(worker, batch_id, chunk, settings.chunk_soft_time_limit_seconds)
                 )
+            if end.next_chunk is not None:
+                _send_next(worker, batch_run_id, end.next_chunk, context or {})
         except Exception as error:
             failure = failure_of(error)
             if isinstance(error, TimeoutError):

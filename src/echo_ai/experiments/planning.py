@@ -17,8 +17,6 @@ from pydantic import BaseModel, Field
 from echo_ai.analysis import sampling
 from echo_ai.errors import AppError
 
-MAX_HALF_WIDTH = 0.25
-"""The widest precision planned for (±25 points: wider says nothing)."""
 SIMULATED_RUNS = 1_000
 """Simulated runs behind an adaptive estimate (at most about 0.2 s, at ±1 point)."""
 
@@ -79,8 +77,10 @@ def plan(
         raise InvalidPlan("ask for a precision (half_width) or a change (change_from, change_to)")
     if (change_from is None) != (change_to is None):
         raise InvalidPlan("a change needs both change_from and change_to")
-    if half_width is not None and not 0.0 < half_width <= MAX_HALF_WIDTH:
-        raise InvalidPlan(f"half_width must lie in (0, {MAX_HALF_WIDTH}], got {half_width}")
+    if half_width is not None and not 0.0 < half_width <= sampling.MAX_HALF_WIDTH:
+        raise InvalidPlan(
+            f"half_width must lie in (0, {sampling.MAX_HALF_WIDTH}], got {half_width}"
+        )
     try:
         precision = (
             None

@@ -24,6 +24,7 @@ from pydantic import (
 from echo_ai.analysis.brands import BrandSet, Name
 from echo_ai.analysis.extraction import Extraction
 from echo_ai.analysis.metrics import BatchMetrics, Combination, EqualWeight, Rate
+from echo_ai.analysis.sampling import MAX_HALF_WIDTH, MIN_ANSWERS
 from echo_ai.analysis.significance import (
     METHOD,
     ChangeTest,
@@ -37,6 +38,7 @@ from echo_ai.billing.spend_schemas import BudgetAmount
 from echo_ai.providers.capabilities import capabilities_for
 from echo_ai.providers.registry import MAX_SPEC_LENGTH, ProviderSpec
 from echo_ai.runs import service as run_service
+from echo_ai.runs.adaptive import PrecisionMetric, Progress
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment, ExperimentStatus, Iteration
 from echo_ai.schedules.schemas import ScheduleIn, ScheduleOut, TimeZoneName
 from echo_ai.text import MultiLine, SingleLine
@@ -59,6 +61,29 @@ class UserLocationIn(BaseModel):
     timezone: TimeZoneName | None = None
 
 
+class PrecisionIn(BaseModel):
+    """Adaptive sampling: ask each provider in rounds of 10 until the rate's 95% interval
+    is at most ±``half_width``, from ``min_answers`` complete answers on, never more than
+    the experiment's ``iterations`` (docs/metrics.md, "Adaptive sampling")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: PrecisionMetric = PrecisionMetric.VISIBILITY
+    """The target brand's rate whose interval decides: ``visibility``, ``top1``, ``top3``
+    or ``citation_rate``."""
+    half_width: Annotated[StrictFloat, Field(gt=0.0, le=MAX_HALF_WIDTH)]
+    """The precision, as a fraction: 0.05 for ±5 points."""
+    min_answers: Annotated[StrictInt, Field(ge=MIN_ANSWERS, le=MAX_ITERATIONS)] = MIN_ANSWERS
+    """Complete answers asked before the interval may stop the sampling."""
+
+    def stored(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric.value,
+            "half_width": self.half_width,
+            "min_answers": self.min_answers,
+        }
+
+
 class ExperimentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -75,6 +100,9 @@ class ExperimentCreate(BaseModel):
     ] = ["demo"]
     """``vendor`` or ``vendor:model``, e.g. ``openai:gpt-4o-mini``."""
     iterations: Annotated[StrictInt, Field(ge=1, le=MAX_ITERATIONS)] = 50
+    """Answers asked of each provider per run; with ``precision``, the most asked."""
+    precision: PrecisionIn | None = None
+    """Sample each provider until a rate is this precise instead of a fixed count."""
     temperature: Annotated[StrictFloat, Field(ge=0.0, le=2.0)] = 1.0
     grounding: StrictBool = False
     require_grounding: StrictBool = False
@@ -118,6 +146,11 @@ class ExperimentCreate(BaseModel):
     def _brands_given_once(self) -> ExperimentCreate:
         if (self.brands is None) == (self.brand_profile_id is None):
             raise ValueError("give either brands or brand_profile_id")
+        if self.precision is not None and self.iterations < self.precision.min_answers:
+            raise ValueError(
+                f"iterations ({self.iterations}), the most asked with a precision, must be at "
+                f"least its min_answers ({self.precision.min_answers})"
+            )
         if self.brands is not None:
             check_demo_probabilities(self.demo_probabilities, self.brands)
         return self
@@ -204,6 +237,42 @@ class StoredIteration:
     redacted_at: datetime | None
 
 
+class AdaptiveOut(BaseModel):
+    """Where an adaptive batch stands: its target, the answers tallied, the interval now."""
+
+    metric: PrecisionMetric
+    half_width: float
+    """The target, as a fraction (0.05: ±5 points)."""
+    min_answers: int
+    max_answers: int
+    """The most calls planned (the experiment's ``iterations``)."""
+    answers: int
+    """Complete answers tallied at the looks so far (after each round of 10 calls)."""
+    half_width_now: float | None
+    """The rate's 95% interval half-width over them (``null`` before any)."""
+    reached: bool
+    """The target is reached (at least ``min_answers`` answers and narrow enough)."""
+    stopped_early: bool
+    """The batch stopped before ``max_answers``, its target reached."""
+    description: str
+    """In words, e.g. ``visibility ±5 points``."""
+
+    @classmethod
+    def of(cls, progress: Progress) -> AdaptiveOut:
+        precision = progress.precision
+        return cls(
+            metric=precision.metric,
+            half_width=precision.half_width,
+            min_answers=precision.min_answers,
+            max_answers=precision.max_answers,
+            answers=progress.answers,
+            half_width_now=progress.half_width,
+            reached=progress.reached,
+            stopped_early=progress.stopped_early,
+            description=precision.text,
+        )
+
+
 SYNTHETIC_NOTICE = "SYNTHETIC DATA: answers made up offline by the demo provider, not a real AI"
 
 
@@ -217,6 +286,10 @@ class BatchRunOut(BaseModel):
     synthetic: bool
     """Answers come from the offline demo provider, not a real assistant."""
     iterations_requested: int
+    """The iterations the batch runs; an adaptive batch's maximum until its precision is
+    reached, then the iterations it asked."""
+    adaptive: AdaptiveOut | None
+    """Adaptive sampling's progress (``null`` for a fixed count)."""
     stored: int
     """Iterations stored so far (live while the batch runs)."""
     succeeded: int
@@ -251,6 +324,7 @@ class BatchRunOut(BaseModel):
             status=batch.status,
             synthetic=batch.synthetic,
             iterations_requested=batch.iterations_requested,
+            adaptive=None if (progress := Progress.of(batch)) is None else AdaptiveOut.of(progress),
             stored=batch.stored,
             succeeded=batch.succeeded,
             failed=batch.failed,
@@ -329,6 +403,9 @@ class ExperimentOut(BaseModel):
     brands: dict[str, Any]
     brands_revision: int
     iterations: int
+    """Answers asked of each provider per run; with ``precision``, the most asked."""
+    precision: PrecisionIn | None
+    """Adaptive sampling's target (``null``: a fixed count of ``iterations``)."""
     temperature: float
     warnings: list[str]
     """Why the intervals may mislead, e.g. a temperature below 0.7 (answers repeat, so
@@ -357,6 +434,9 @@ class ExperimentOut(BaseModel):
             brands=experiment.brands,
             brands_revision=experiment.brands_revision,
             iterations=experiment.iterations,
+            precision=None
+            if experiment.precision is None
+            else PrecisionIn.model_validate(experiment.precision),
             temperature=experiment.temperature,
             warnings=experiment_warnings(experiment, batches),
             grounding=experiment.grounding,

@@ -14,6 +14,7 @@ from typing import Any
 from echo_ai.analysis.brands import BrandSet
 from echo_ai.metering.ledger import Caps
 from echo_ai.providers.base import UserLocation
+from echo_ai.runs.adaptive import Precision
 from echo_ai.runs.models import BatchRun
 
 
@@ -42,6 +43,9 @@ class ClaimedBatch:
     reserve_nusd: int = 0
     """What each call reserves (nano-USD): the model's typical answer priced with its
     certain fees (:mod:`echo_ai.providers.assumed`); 0 for a model without a price."""
+    precision: Precision | None = None
+    """Adaptive sampling's target: the batch runs its chunks in order, looking after each
+    (:mod:`echo_ai.runs.adaptive`); None: every chunk runs."""
     scrub: bool = False
     """The workspace scrubs personal data: e-mail addresses and phone numbers are taken
     out of answers, reasoning and error texts before they are stored (and extracted)."""
@@ -71,6 +75,7 @@ class ClaimedBatch:
             demo_probabilities=experiment.demo_probabilities,
             caps=caps,
             reserve_nusd=reserve_nusd,
+            precision=None if batch.precision is None else Precision.of(batch.precision),
         )
 
     def chunk_range(self, chunk: int) -> range:

@@ -39,6 +39,9 @@ from echo_ai.db import (
     utcnow,
 )
 
+_NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+"""JSON where None is SQL NULL (not JSON ``null``), so ``IS NULL`` finds what is missing."""
+
 
 class ExperimentStatus(enum.StrEnum):
     QUEUED = "queued"
@@ -75,6 +78,11 @@ class Experiment(UUIDPrimaryKey, Timestamps, Base):
     """Bumped whenever the brand definitions change and answers are re-scored."""
     providers: Mapped[list[str]] = mapped_column(JSONType)
     iterations: Mapped[int] = mapped_column(Integer)
+    """Answers asked of each provider per run; with ``precision``, the most asked."""
+    precision: Mapped[dict[str, Any] | None] = mapped_column(_NULLABLE_JSON, nullable=True)
+    """Adaptive sampling's target (:class:`echo_ai.runs.adaptive.Precision`, without its
+    maximum, which is ``iterations``): each provider is asked in rounds until a rate's
+    interval is narrow enough. None: exactly ``iterations`` answers."""
     temperature: Mapped[float] = mapped_column(Float, default=1.0)
     grounding: Mapped[bool] = mapped_column(Boolean, default=False)
     require_grounding: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -113,10 +121,6 @@ class Experiment(UUIDPrimaryKey, Timestamps, Base):
         passive_deletes=True,
         order_by="BatchRun.created_at",
     )
-
-
-_NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-"""JSON where None is SQL NULL (not JSON ``null``), so ``IS NULL`` finds what is missing."""
 
 
 class BatchStatus(enum.StrEnum):
@@ -180,6 +184,8 @@ class BatchRun(UUIDPrimaryKey, Timestamps, Base):
         default=BatchStatus.QUEUED,
     )
     iterations_requested: Mapped[int] = mapped_column(Integer)
+    """The iterations this batch runs. An adaptive batch plans its maximum and lowers it
+    to what it has asked once its precision is reached."""
     temperature: Mapped[float] = mapped_column(Float)
     chunk_size: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(Integer, default=0)
@@ -197,6 +203,12 @@ class BatchRun(UUIDPrimaryKey, Timestamps, Base):
     empty: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Stored answers that are not samples, by class (counters moved like ``succeeded``):
     ``stored = succeeded + failed + truncated + refused + empty``."""
+    precision: Mapped[dict[str, Any] | None] = mapped_column(_NULLABLE_JSON, nullable=True)
+    """The experiment's precision when the batch was planned, with its maximum
+    (:class:`echo_ai.runs.adaptive.Precision`); None: a fixed count."""
+    looks: Mapped[dict[str, Any] | None] = mapped_column(_NULLABLE_JSON, nullable=True)
+    """An adaptive batch's tally after each round: chunk number -> ``[numerator,
+    denominator]`` of the precision's rate over that chunk's answers."""
     parameters: Mapped[dict[str, Any] | None] = mapped_column(_NULLABLE_JSON, nullable=True)
     """The generation parameters actually sent (what the model's capabilities allowed),
     recorded from the batch's first answer; None until one came back."""

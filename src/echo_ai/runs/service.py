@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Boolean, Text, Uuid, cast, column, delete, func, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from echo_ai.analysis.brands import BrandSet
@@ -32,6 +33,7 @@ from echo_ai.analysis.metrics import (
     compute_metrics,
     equal_weight,
 )
+from echo_ai.analysis.sampling import ROUND
 from echo_ai.analysis.scoring import facts_from
 from echo_ai.db import rows_changed, utcnow
 from echo_ai.errors import NotFound
@@ -41,7 +43,7 @@ from echo_ai.metering.units import to_nano
 from echo_ai.providers.assumed import assumed_cost
 from echo_ai.providers.registry import ProviderSpec
 from echo_ai.providers.synthetic import approximate_tokens
-from echo_ai.runs import leases
+from echo_ai.runs import adaptive, leases
 from echo_ai.runs.claims import ClaimedBatch
 from echo_ai.runs.history import typical_tokens
 from echo_ai.runs.models import (
@@ -70,6 +72,10 @@ def new_batch(
     round_: int = 1,
     now: datetime | None = None,
 ) -> BatchRun:
+    """A batch of the experiment's run ``round_`` for one provider. An adaptive one (the
+    experiment has a precision) runs in chunks of :data:`ROUND`, the rounds between its
+    looks (:mod:`echo_ai.runs.adaptive`)."""
+    precision = adaptive.batch_precision(experiment.precision, experiment.iterations)
     return BatchRun(
         experiment_id=experiment.id,
         round=round_,
@@ -77,8 +83,9 @@ def new_batch(
         provider=spec.vendor,
         model=spec.model,
         iterations_requested=experiment.iterations,
+        precision=precision,
         temperature=experiment.temperature,
-        chunk_size=chunk_size,
+        chunk_size=chunk_size if precision is None else ROUND,
         seed=seed,
         synthetic=spec.vendor == "demo",
         brands_revision=experiment.brands_revision,
@@ -254,12 +261,20 @@ async def missing_indices(session: AsyncSession, batch: ClaimedBatch, chunk: int
 
 
 async def batch_facts(
-    session: AsyncSession, batch_run_ids: Sequence[uuid.UUID], *, target: str
+    session: AsyncSession,
+    batch_run_ids: Sequence[uuid.UUID],
+    *,
+    target: str,
+    indices: range | None = None,
 ) -> list[IterationFacts]:
-    """What the metrics need of every stored iteration of the batches, read a slice at a
-    time and converted off the event loop: the extraction is read as text and parsed in the
-    worker thread too (decoding tens of thousands of JSON documents as rows arrive would
-    hold the event loop, and every request with it, for seconds)."""
+    """What the metrics need of every stored iteration of the batches (of those with an
+    index in ``indices``, when given), read a slice at a time and converted off the event
+    loop: the extraction is read as text and parsed in the worker thread too (decoding
+    tens of thousands of JSON documents as rows arrive would hold the event loop, and
+    every request with it, for seconds)."""
+    wanted: list[ColumnElement[bool]] = [Iteration.batch_run_id.in_(batch_run_ids)]
+    if indices is not None:
+        wanted += [Iteration.index >= indices.start, Iteration.index < indices.stop]
     result = await session.stream(
         select(
             Iteration.success,
@@ -274,7 +289,7 @@ async def batch_facts(
             cast(Iteration.search_queries, Text).label("search_queries"),
             Iteration.fee_usd,
         )
-        .where(Iteration.batch_run_id.in_(batch_run_ids))
+        .where(*wanted)
         .execution_options(yield_per=FACTS_SLICE)
     )
     facts: list[IterationFacts] = []
@@ -318,6 +333,24 @@ async def _metrics_of(
 ) -> BatchMetrics:
     facts = await batch_facts(session, batch_run_ids, target=brands.target.name)
     return await asyncio.to_thread(metrics_for, facts, brands)
+
+
+async def look(session: AsyncSession, batch: ClaimedBatch, chunk: int) -> adaptive.Look:
+    """After a chunk of an adaptive batch: tally it and stop the batch or go on
+    (:func:`echo_ai.runs.adaptive.look`); the caller then finalises as usual."""
+    assert batch.precision is not None
+    precision = batch.precision
+
+    async def tally(indices: range) -> tuple[int, int] | None:
+        facts = await batch_facts(
+            session, [batch.id], target=batch.brands.target.name, indices=indices
+        )
+        if len(facts) < len(indices):
+            return None
+        rate = precision.metric.of(await asyncio.to_thread(metrics_for, facts, batch.brands))
+        return rate.numerator, rate.denominator
+
+    return await adaptive.look(session, batch.id, precision, batch.chunk_range(chunk), chunk, tally)
 
 
 async def _most_common_error(session: AsyncSession, batch_run_id: uuid.UUID) -> str | None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from echo_ai.analysis.sampling import MIN_ANSWERS
+from echo_ai.analysis.sampling import MAX_HALF_WIDTH, MIN_ANSWERS
 from echo_ai.api.auth import CurrentPrincipal
 from echo_ai.api.errors import AUTH_ERRORS, error_responses
 from echo_ai.experiments import planning
@@ -23,7 +23,7 @@ def sample_size(
         float | None,
         Query(
             gt=0.0,
-            le=planning.MAX_HALF_WIDTH,
+            le=MAX_HALF_WIDTH,
             description="A precision: ±this fraction (0.05 = ±5 points).",
         ),
     ] = None,
