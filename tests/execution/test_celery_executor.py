@@ -71,3 +71,40 @@ async def test_chunks_alternate_between_providers_and_carry_the_log_context(
     assert {context["request_id"] for _, _, context in queued} == {"r-1"}
     assert {context["experiment_id"] for _, _, context in queued} == {str(experiment_id)}
     assert uuid.UUID(queued[0][0]) in {batch.id for batch in stored}
+
+
+async def test_an_adaptive_batch_sends_only_the_round_it_starts_or_resumes_at(
+    runtime: Runtime, broker: redis.Redis
+) -> None:
+    """Its other rounds are sent one by one, each by the chunk before it, once it has
+    looked (tests/execution/test_tasks.py)."""
+    adaptive = await stored_experiment(
+        runtime.session_factory,
+        iterations=300,
+        precision={"metric": "visibility", "half_width": 0.05},
+        demo_probabilities={"HubSpot": 0.5},
+    )
+    fixed = await stored_experiment(runtime.session_factory, iterations=25)
+    (rounds,) = await stored_batches(runtime.session_factory, adaptive)
+    (chunks,) = await stored_batches(runtime.session_factory, fixed)
+    app = configure(
+        runtime.settings.model_copy(update={"redis_url": redis_database_url(BROKER_DB)}),
+        Celery("t"),
+    )
+    executor = CeleryExecutor(app, runtime.session_factory)
+    try:
+        await executor.run_batches([rounds, chunks])
+        assert [(batch, chunk) for batch, chunk, _ in _queued(broker)] == [
+            (str(rounds.id), 0),
+            (str(chunks.id), 0),
+            (str(chunks.id), 1),
+            (str(chunks.id), 2),
+        ]
+        broker.delete(QUEUE)
+        for chunk in (0, 1, 2):  # three rounds ran before a crash
+            await runtime.runner.run_chunk(rounds.id, chunk)
+        (resumed,) = await stored_batches(runtime.session_factory, adaptive)
+        await executor.run_batches([resumed])
+    finally:
+        app.close()
+    assert [(batch, chunk) for batch, chunk, _ in _queued(broker)] == [(str(rounds.id), 3)]

@@ -4,6 +4,8 @@ is given up, and a normal run leaves no delivery counter behind."""
 
 from __future__ import annotations
 
+import ast
+import json
 import socket
 import time
 import uuid
@@ -12,13 +14,14 @@ from pathlib import Path
 
 import pytest
 import redis
+from celery import Celery
 from sqlalchemy import select, update
 
 from echo_ai.config import Settings, get_settings
 from echo_ai.db import transaction
 from echo_ai.execution import tasks
 from echo_ai.execution.broker import QueuedChunks, queued_key
-from echo_ai.execution.celery_app import QUEUE
+from echo_ai.execution.celery_app import QUEUE, configure
 from echo_ai.experiments import service as experiment_service
 from echo_ai.runs.models import BatchRun, BatchStatus, Experiment
 from tests.factories import experiment_input
@@ -82,6 +85,48 @@ def test_chunks_run_and_leave_no_delivery_counter(worker: tasks.WorkerRuntime) -
         tasks.run_chunk.apply(args=[str(batch_id), chunk]).get()
     assert _state(worker, batch_id) == (BatchStatus.COMPLETED, None)
     assert list(worker.redis.scan_iter("echo-ai:deliveries:*")) == []
+
+
+def test_an_adaptive_chunk_sends_the_next_round_until_its_precision_is_reached(
+    worker: tasks.WorkerRuntime,
+) -> None:
+    async def create() -> uuid.UUID:
+        async with transaction(worker.runtime.session_factory) as session:
+            experiment = await experiment_service.create(
+                session,
+                experiment_input(
+                    iterations=500,
+                    precision={"metric": "visibility", "half_width": 0.05},
+                    demo_probabilities={"HubSpot": 0.0},  # ±5 points at 40 answers
+                ),
+                chunk_size=3,
+            )
+            batch_id = await session.scalar(
+                select(BatchRun.id).where(BatchRun.experiment_id == experiment.id)
+            )
+        assert batch_id is not None
+        return batch_id
+
+    batch_id = worker.run(create())
+    worker.app = configure(worker.settings, Celery("t"))
+    try:
+        sent: list[int] = []
+        chunk = 0
+        while True:
+            worker.redis.delete(QUEUE)
+            tasks.run_chunk.apply(args=[str(batch_id), chunk]).get()
+            queued = [json.loads(raw) for raw in worker.redis.lrange(QUEUE, 0, -1)]
+            if not queued:
+                break
+            (message,) = queued
+            batch, chunk = ast.literal_eval(message["headers"]["argsrepr"])
+            assert batch == str(batch_id)
+            assert worker.queued.waiting_now([batch_id]) == {batch_id}  # marked as sent
+            sent.append(chunk)
+    finally:
+        worker.app.close()
+    assert sent == [1, 2, 3]  # rounds of 10: the look after 40 answers stops it
+    assert _state(worker, batch_id) == (BatchStatus.COMPLETED, None)
 
 
 def test_a_chunk_is_no_longer_waiting_once_claimed_or_given_up(

@@ -36,7 +36,7 @@ from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
 import redis
-from celery import Task
+from celery import Celery, Task
 from celery.signals import worker_process_shutdown, worker_shutdown
 
 from echo_ai.config import Settings, get_settings
@@ -78,6 +78,8 @@ class WorkerRuntime:
         self.queued = QueuedChunks(
             self.redis, mark_seconds=settings.worker.visibility_timeout_seconds
         )
+        self.app: Celery = celery_app
+        """The app that sends an adaptive batch's next chunk (this worker's)."""
 
     def run(self, job: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(job)
@@ -161,7 +163,7 @@ def _send_next(
     away, the batch falls silent and the scheduler dispatches it again (from this chunk)
     once it counts as stalled."""
     try:
-        send_chunks(celery_app, worker.queued, [(batch_run_id, chunk, context)])
+        send_chunks(worker.app, worker.queued, [(batch_run_id, chunk, context)])
     except Exception:
         log.exception("could not send chunk %s; the scheduler will dispatch it again", chunk)
 
