@@ -15,9 +15,11 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from echo_ai.analysis.brands import BrandSet
+from echo_ai.analysis.sampling import answers_for_half_width, answers_to_detect, detectable_change
 from echo_ai.analysis.statistics import wilson_half_width, wilson_interval
 from echo_ai.billing.estimate import ASSUMED_OUTPUT_TOKENS
 from echo_ai.db import utcnow
+from echo_ai.experiments import planning
 from echo_ai.providers.pricing import price_for
 from echo_ai.providers.synthetic import approximate_tokens
 from echo_ai.schedules.cron import next_runs
@@ -553,3 +555,88 @@ def test_models_typed_become_provider_specs() -> None:
         )
     )
     assert checked == {"temperature": "Enter a number from 0 to 2, e.g. 1.0."}
+
+
+async def test_the_planner_says_what_the_answers_buy_and_what_adaptive_sampling_costs(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_up(client)
+    fixed = await client.get(
+        "/experiments/new/estimate",
+        params={"providers": "demo", "iterations": "388", "sampling": "fixed"},
+    )
+    html = unescape(fixed.text)
+    # 388 answers a run: a change from 50% of 10 points (to 60%) is seen 80% of the time.
+    assert answers_to_detect(0.5, 0.6) == 388
+    assert f'id="plan-change">{points(detectable_change(388))}' in html
+    assert points(detectable_change(388)) == "±10.0 pts"
+
+    adaptive = await client.get(
+        "/experiments/new/estimate",
+        params={
+            "providers": "demo",
+            "iterations": "1000",
+            "sampling": "adaptive",
+            "precision_points": "5",
+            "min_answers": "30",
+        },
+    )
+    html = unescape(adaptive.text)
+    assert "Estimated cost (at most)" in html
+    assert f'id="plan-fixed">{answers_for_half_width(0.05)}' in html  # 385
+    expected = planning.plan(half_width=0.05, max_answers=1_000).precision
+    assert expected is not None
+    assert f'id="plan-adaptive">≈ {round(expected.adaptive_answers):,}' in html
+
+    short = await client.get(
+        "/experiments/new/estimate",
+        params={"providers": "demo", "iterations": "100", "sampling": "adaptive",
+                "precision_points": "5"},
+    )  # fmt: skip
+    assert "raise the iterations" in unescape(short.text)
+    unreadable = await client.get(
+        "/experiments/new/estimate",
+        params={"providers": "demo", "iterations": "100", "sampling": "adaptive",
+                "precision_points": "five"},
+    )  # fmt: skip
+    assert "Enter the points" in unescape(unreadable.text)
+
+
+async def test_an_adaptive_experiment_from_the_form_stops_each_provider_at_its_precision(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_up(client)
+    bad = await post_form(
+        client,
+        "/experiments/new",
+        form(sampling="adaptive", iterations="500", precision_points="30", min_answers="10"),
+        token_from="/experiments/new",
+    )
+    assert bad.status_code == 422
+    assert "at most 25, e.g. 5" in field_error(bad.text, "precision_points")
+    assert field_error(bad.text, "min_answers") == "At least 30."
+
+    response = await post_form(
+        client,
+        "/experiments/new",
+        form(sampling="adaptive", iterations="500", precision_points="8", min_answers="30"),
+        token_from="/experiments/new",
+    )
+    assert response.status_code == 303, response.text
+    experiment_id = response.headers["location"].rsplit("/", 1)[1]
+    detail = await wait_finished(client, experiment_id, {})
+    assert detail["precision"] == {"metric": "visibility", "half_width": 0.08, "min_answers": 30}
+    (batch,) = detail["providers"]
+    adaptive = batch["adaptive"]
+    assert adaptive["max_answers"] == 500 and adaptive["half_width"] == 0.08
+    assert batch["iterations_requested"] == batch["stored"] <= 500
+    if adaptive["stopped_early"]:
+        assert adaptive["reached"] and adaptive["half_width_now"] <= 0.08
+    page_html = unescape((await client.get(f"/experiments/{experiment_id}", headers=HTML)).text)
+    assert "adaptive, at most 500 per provider" in page_html
+    assert adaptive["summary"] in page_html
+
+    again = await client.get(f"/experiments/new?from={experiment_id}", headers=HTML)
+    html = again.text
+    assert re.search(r'name="sampling" value="adaptive" checked', html)
+    assert 'name="precision_points" type="number" value="8"' in html

@@ -105,6 +105,38 @@ def answers_to_detect(
     return needed
 
 
+def detectable_change(
+    answers: int, *, before: float = 0.5, power: float = 0.8, significance: float = 0.05
+) -> float | None:
+    """The smallest rise from ``before`` that :func:`answers_to_detect` says ``answers``
+    per period detect with ``power`` (a fraction: 0.1 for 10 points), to a hundredth of a
+    point; None when not even a rise to 1 is detected. At one half the fall of the same
+    size needs the same count."""
+    if answers < 1:
+        raise ValueError(f"answers must be at least 1, got {answers}")
+
+    def detected(rise: float) -> bool:
+        try:
+            needed = answers_to_detect(
+                before, before + rise, power=power, significance=significance
+            )
+        except ValueError:  # a rise that small needs more than any count planned
+            return False
+        return needed <= answers
+
+    largest = 1.0 - before
+    if largest <= 0 or not detected(largest):
+        return None
+    low, high = 0.0, largest  # detection gets easier as the rise grows: bisect
+    while high - low > 1e-4:
+        middle = (low + high) / 2
+        if detected(middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 @dataclass(frozen=True)
 class StoppingRule:
     """When adaptive sampling of one provider stops: at ``max_answers``, or from

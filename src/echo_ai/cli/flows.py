@@ -93,11 +93,13 @@ class BatchProgress:
             print(f"{task.description}: {done}/{total} ({counts})", file=sys.stderr)
 
 
-def describe_estimate(estimated: Estimate) -> list[str]:
+def describe_estimate(estimated: Estimate, *, adaptive: bool) -> list[str]:
     """The lines ``echo-ai run`` prints before it runs: the total known, each provider's
-    share and the basis of its tokens, the providers without a price."""
+    share and the basis of its tokens, the providers without a price. An ``adaptive`` run
+    is estimated at its maximum: it may stop sooner."""
+    most = "at most " if adaptive else ""
     lines = [
-        f"estimate: {money(estimated.known_usd)} for {estimated.calls:,} call(s)"
+        f"estimate: {most}{money(estimated.known_usd)} for {most}{estimated.calls:,} call(s)"
         + (" (prices unknown for some providers)" if estimated.unpriced else "")
     ]
     for cost in estimated.providers:
@@ -126,7 +128,7 @@ async def confirm_estimate(
             grounding=data.grounding,
             workspace_id=LOCAL_WORKSPACE_ID,
         )
-    for line in describe_estimate(estimated):
+    for line in describe_estimate(estimated, adaptive=data.precision is not None):
         typer.echo(line, err=True)
     threshold = runtime.settings.billing.confirm_above_usd
     if yes or estimated.known_usd <= threshold:

@@ -70,7 +70,31 @@ def run(
         ),
     ] = [],  # noqa: B006
     iterations: Annotated[
-        int | None, typer.Option(help="Answers to sample per provider (1-10000; default 50).")
+        int | None,
+        typer.Option(
+            help="Answers to sample per provider (1-10000; default 50); with --precision, "
+            "the most asked."
+        ),
+    ] = None,
+    precision: Annotated[
+        float | None,
+        typer.Option(
+            help="Adaptive sampling: ask each provider in rounds of 10 until the rate's 95% "
+            "interval is at most ±this fraction (0.05 = ±5 points; at most 0.25).",
+        ),
+    ] = None,
+    precision_metric: Annotated[
+        str | None,
+        typer.Option(
+            help="The rate --precision applies to: visibility (default), top1, top3, citation_rate."
+        ),
+    ] = None,
+    min_answers: Annotated[
+        int | None,
+        typer.Option(
+            help="With --precision: complete answers asked before it may stop "
+            "(at least 30, the default)."
+        ),
     ] = None,
     temperature: Annotated[
         float | None, typer.Option(help="Sampling temperature (default 1.0).")
@@ -125,6 +149,9 @@ def run(
         competitors=competitor,
         providers=provider,
         iterations=iterations,
+        precision=precision,
+        precision_metric=precision_metric,
+        min_answers=min_answers,
         temperature=temperature,
         grounding=grounding,
         require_grounding=require_grounding,

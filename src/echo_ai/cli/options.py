@@ -59,6 +59,9 @@ def experiment_input(
     grounding: bool | None,
     require_grounding: bool,
     demo_probabilities: list[str],
+    precision: float | None,
+    precision_metric: str | None,
+    min_answers: int | None,
 ) -> ExperimentCreate:
     """Flags override what the file says; the result is validated as a whole."""
     data: dict[str, Any] = read_config(config) if config else {}
@@ -78,6 +81,14 @@ def experiment_input(
         data["providers"] = providers
     if iterations is not None:
         data["iterations"] = iterations
+    if precision is not None:
+        data["precision"] = {**(data.get("precision") or {}), "half_width": precision}
+    for key, value in (("metric", precision_metric), ("min_answers", min_answers)):
+        if value is None:
+            continue
+        if "precision" not in data:
+            raise AppError("--precision-metric and --min-answers go with --precision")
+        data["precision"] = {**data["precision"], key: value}
     if temperature is not None:
         data["temperature"] = temperature
     if grounding is not None:

@@ -19,6 +19,7 @@ from echo_ai.experiments.schemas import (
     combinations_out,
     experiment_warnings,
 )
+from echo_ai.runs.adaptive import Progress
 from echo_ai.runs.models import BatchRun, Experiment
 
 
@@ -207,6 +208,9 @@ def report_renderable(report: ExperimentReport, changes: RunSignificance | None 
         if why:
             title += f" — {batch.status}: {why}"
         parts.append(metrics_table(title, metrics))
+        progress = Progress.of(batch)
+        if progress is not None:
+            parts.append(escape(f"adaptive sampling, {progress.text}"))
     parts.extend(combination_renderables(report))
     if changes is not None:
         parts.append(changes_text(changes))

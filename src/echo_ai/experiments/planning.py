@@ -66,6 +66,7 @@ def plan(
     expected_rate: float = 0.5,
     confidence: float = 0.95,
     max_answers: int = 1_000,
+    min_answers: int = sampling.MIN_ANSWERS,
     change_from: float | None = None,
     change_to: float | None = None,
     power: float = 0.8,
@@ -85,7 +86,7 @@ def plan(
         precision = (
             None
             if half_width is None
-            else _precision(half_width, expected_rate, confidence, max_answers)
+            else _precision(half_width, expected_rate, confidence, min_answers, max_answers)
         )
         change = (
             None
@@ -106,12 +107,14 @@ def plan(
 
 
 def _precision(
-    half_width: float, expected_rate: float, confidence: float, max_answers: int
+    half_width: float, expected_rate: float, confidence: float, min_answers: int, max_answers: int
 ) -> PrecisionPlan:
     fixed = sampling.answers_for_half_width(
         half_width, proportion=expected_rate, confidence=confidence
     )
-    rule = sampling.StoppingRule(half_width, max_answers=max_answers, confidence=confidence)
+    rule = sampling.StoppingRule(
+        half_width, min_answers=min_answers, max_answers=max_answers, confidence=confidence
+    )
     adaptive = sampling.simulate(rule, expected_rate, runs=SIMULATED_RUNS)
     return PrecisionPlan(
         half_width=half_width,

@@ -75,8 +75,7 @@ class Precision:
     @property
     def text(self) -> str:
         """``visibility ±5 points`` (points to one decimal when not whole)."""
-        points = f"{self.half_width * 100:.1f}".removesuffix(".0")
-        return f"{self.metric.label} ±{points} points"
+        return f"{self.metric.label} ±{_points(self.half_width)} points"
 
     def stored(self) -> dict[str, Any]:
         return {
@@ -206,6 +205,29 @@ class Progress:
     stopped_early: bool
     """The batch stopped before its maximum because the target was reached."""
 
+    asked: int = 0
+    """The calls planned now (the maximum until the batch stops early)."""
+    finished: bool = False
+
+    @property
+    def text(self) -> str:
+        """One sentence, e.g. ``visibility ±5 points: reached after 120 of at most
+        1,000 calls (±4.8 points over 118 complete answers)``."""
+        target = self.precision.text
+        now = (
+            "no complete answer yet"
+            if self.half_width is None
+            else f"±{_points(self.half_width)} points over {self.answers:,} complete answers"
+        )
+        most = f"at most {self.precision.max_answers:,} calls"
+        if self.stopped_early:
+            return f"{target}: reached after {self.asked:,} of {most} ({now})"
+        if not self.finished:
+            return f"{target}: sampling in rounds of 10, {most} ({now} so far)"
+        if self.reached:
+            return f"{target}: reached at the maximum of {self.asked:,} calls ({now})"
+        return f"{target}: not reached within the maximum of {self.asked:,} calls ({now})"
+
     @classmethod
     def of(cls, batch: BatchRun) -> Progress | None:
         if batch.precision is None:
@@ -221,4 +243,10 @@ class Progress:
             and tally.denominator >= precision.min_answers
             and half_width <= precision.half_width,
             stopped_early=batch.iterations_requested < precision.max_answers,
+            asked=batch.iterations_requested,
+            finished=batch.finished_at is not None,
         )
+
+
+def _points(fraction: float) -> str:
+    return f"{fraction * 100:.1f}".removesuffix(".0")

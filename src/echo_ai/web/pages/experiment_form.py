@@ -25,15 +25,20 @@ from zoneinfo import ZoneInfo, available_timezones
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from echo_ai.analysis import sampling
+from echo_ai.analysis.sampling import MAX_HALF_WIDTH, MIN_ANSWERS
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.billing.estimate import Estimate, estimate_with_history
 from echo_ai.brands import service as brand_service
 from echo_ai.db import utcnow
 from echo_ai.errors import AppError
 from echo_ai.execution.providers import workspace_vendor_statuses
+from echo_ai.experiments import planning
 from echo_ai.experiments import service as experiments
+from echo_ai.experiments.planning import PrecisionPlan
 from echo_ai.experiments.schemas import MAX_ITERATIONS, ExperimentCreate
 from echo_ai.providers.registry import VENDORS, ProviderSpec
+from echo_ai.runs.adaptive import PrecisionMetric
 from echo_ai.schedules import service as schedules
 from echo_ai.schedules.service import SchedulePreview
 from echo_ai.web.brand_fields import (
@@ -80,6 +85,11 @@ class ExperimentFields:
     models: dict[str, str] = field(default_factory=dict)
     """Per vendor, the model(s) typed, separated by commas (blank: its default model)."""
     iterations: str = str(DEFAULT_ITERATIONS)
+    sampling: str = "fixed"
+    """``fixed`` (every iteration asked) or ``adaptive`` (until the precision is reached)."""
+    precision_points: str = "5"
+    precision_metric: str = PrecisionMetric.VISIBILITY.value
+    min_answers: str = str(MIN_ANSWERS)
     temperature: str = "1.0"
     grounding: bool = False
     require_grounding: bool = False
@@ -107,6 +117,10 @@ class ExperimentFields:
                 if form.get(f"model_{vendor}", "").strip()
             },
             iterations=form.get("iterations", ""),
+            sampling="adaptive" if form.get("sampling") == "adaptive" else "fixed",
+            precision_points=form.get("precision_points", "5"),
+            precision_metric=form.get("precision_metric", PrecisionMetric.VISIBILITY.value),
+            min_answers=form.get("min_answers", str(MIN_ANSWERS)),
             temperature=form.get("temperature", ""),
             grounding=form.get("grounding") == "on",
             require_grounding=form.get("require_grounding") == "on",
@@ -125,6 +139,7 @@ class ExperimentFields:
         for spec in data.provider_specs:
             vendors.setdefault(spec.vendor, []).append(spec.model)
         location = data.user_location
+        precision = data.precision
         return cls(
             name=data.name or "",
             prompt=data.prompt,
@@ -136,6 +151,10 @@ class ExperimentFields:
                 if models != [VENDORS[vendor].default_model]
             },
             iterations=str(data.iterations),
+            sampling="fixed" if precision is None else "adaptive",
+            precision_points="5" if precision is None else f"{precision.half_width * 100:g}",
+            precision_metric=(precision.metric if precision else PrecisionMetric.VISIBILITY).value,
+            min_answers=str(precision.min_answers if precision else MIN_ANSWERS),
             temperature=str(data.temperature),
             grounding=data.grounding,
             require_grounding=data.require_grounding,
@@ -185,6 +204,10 @@ def experiment_input(values: ExperimentFields) -> tuple[dict[str, Any], dict[str
         data["iterations"] = int(values.iterations.strip())
     except ValueError:
         errors["iterations"] = ITERATIONS_MESSAGE
+    if values.sampling == "adaptive":
+        precision, precision_errors = precision_input(values)
+        data["precision"] = precision
+        errors.update(precision_errors)
     try:
         data["temperature"] = float(values.temperature.strip())
     except ValueError:
@@ -210,6 +233,31 @@ def experiment_input(values: ExperimentFields) -> tuple[dict[str, Any], dict[str
     return data, errors
 
 
+def precision_input(values: ExperimentFields) -> tuple[dict[str, Any], dict[str, str]]:
+    """The ``precision`` input from the form's adaptive-sampling fields (points, not a
+    fraction), and what could not be read."""
+    precision: dict[str, Any] = {"metric": values.precision_metric}
+    errors: dict[str, str] = {}
+    try:
+        precision["half_width"] = float(values.precision_points.strip()) / 100
+    except ValueError:
+        errors["precision_points"] = PRECISION_MESSAGE
+    try:
+        precision["min_answers"] = int(values.min_answers.strip())
+    except ValueError:
+        errors["min_answers"] = f"Enter a whole number from {MIN_ANSWERS} up."
+    return precision, errors
+
+
+PRECISION_MESSAGE = f"Enter the points, more than 0 and at most {MAX_HALF_WIDTH * 100:g}, e.g. 5."
+PRECISION_FIELDS = {
+    "half_width": "precision_points",
+    "metric": "precision_metric",
+    "min_answers": "min_answers",
+}
+"""The form field of each ``precision`` input."""
+
+
 def form_field(dotted: str) -> str:
     """The form field beside which a schema error (``schedule.cron``) goes; those of the
     brands are placed by :meth:`BrandsForm.errors`."""
@@ -221,6 +269,8 @@ def form_field(dotted: str) -> str:
         return rest[0] if rest else "country"
     if head == "schedule":
         return rest[0] if rest else "cron"
+    if head == "precision":
+        return PRECISION_FIELDS.get(rest[0], "precision_points") if rest else "precision_points"
     return head
 
 
@@ -231,6 +281,8 @@ def validate_experiment(values: ExperimentFields) -> ExperimentCreate | dict[str
         return checked
     schema_errors = checked if isinstance(checked, dict) else {}
     for key, message in values.brands.errors(schema_errors, within="brands").items():
+        if key == "precision.half_width":  # the schema's fraction, typed as points here
+            message = PRECISION_MESSAGE
         errors.setdefault(key if values.brands.is_input(key) else form_field(key), message)
     return errors
 
@@ -260,6 +312,50 @@ async def estimate_of(
         workspace_id=workspace_id,
     )
     return estimated, None
+
+
+@dataclass(frozen=True)
+class SamplePlan:
+    """The planner beside the estimate: what the answers asked buy, in the worst case
+    (a rate of one half)."""
+
+    detectable: float | None
+    """The change from 50% between two runs seen 80% of the time (None: none is)."""
+    answers: float
+    """Answers per provider the change figure assumes (adaptive: the mean expected)."""
+    adaptive: PrecisionPlan | None = None
+    """The adaptive plan (fixed count for the same precision, mean asked, share reaching
+    the target within the maximum)."""
+
+
+def sample_plan(values: ExperimentFields) -> tuple[SamplePlan | None, str | None]:
+    """The planner's figures for the form as typed, or why there are none."""
+    iterations = iterations_of(values.iterations)
+    if iterations is None:
+        return None, None
+    if values.sampling != "adaptive":
+        return SamplePlan(
+            detectable=sampling.detectable_change(iterations), answers=iterations
+        ), None
+    precision, errors = precision_input(values)
+    if errors:
+        return None, PRECISION_MESSAGE
+    try:
+        planned = planning.plan(
+            half_width=precision["half_width"],
+            max_answers=iterations,
+            min_answers=precision["min_answers"],
+        ).precision
+    except AppError as error:
+        return None, error.message
+    assert planned is not None
+    expected = max(1, round(planned.adaptive_answers))
+    return (
+        SamplePlan(
+            detectable=sampling.detectable_change(expected), answers=expected, adaptive=planned
+        ),
+        None,
+    )
 
 
 def preview_of(values: ExperimentFields) -> SchedulePreview | None:
@@ -315,9 +411,14 @@ async def _page(
     values.brands.padded(1)
     statuses = await workspace_vendor_statuses(session, state.settings, viewer.workspace_id)
     estimated, estimate_note = await estimate_of(session, values, viewer.workspace_id)
+    planned, plan_note = sample_plan(values)
     return render(
         request,
         "experiments/new.html",
+        plan=planned,
+        plan_note=plan_note,
+        adaptive=values.sampling == "adaptive",
+        precision_metrics=list(PrecisionMetric),
         status_code=status_code,
         viewer=viewer,
         form_error=errors.pop(FORM_ERROR, None),
@@ -404,10 +505,18 @@ async def estimate_fragment(
 ) -> Response:
     """The estimate for the form's current providers, models, iterations and prompt
     (htmx swaps it in as they change)."""
-    estimated, note = await estimate_of(
-        session, _query_values(request, viewer), viewer.workspace_id
+    values = _query_values(request, viewer)
+    estimated, note = await estimate_of(session, values, viewer.workspace_id)
+    planned, plan_note = sample_plan(values)
+    return render(
+        request,
+        "experiments/form_estimate.html",
+        estimate=estimated,
+        estimate_note=note,
+        plan=planned,
+        plan_note=plan_note,
+        adaptive=values.sampling == "adaptive",
     )
-    return render(request, "experiments/form_estimate.html", estimate=estimated, estimate_note=note)
 
 
 @router.get(PREVIEW_URL)
