@@ -49,6 +49,8 @@ async def test_the_api_plans_a_precision_and_a_change(client: httpx.AsyncClient)
         ({"half_width": 0.5}, "half_width"),
         ({"half_width": "wide"}, "half_width"),
         ({"half_width": 0.05, "max_answers": 10}, "max_answers"),
+        ({"half_width": 0.05, "min_answers": 10}, "min_answers"),
+        ({"half_width": 0.05, "min_answers": 500, "max_answers": 400}, "max_answers"),
     ],
 )
 async def test_the_api_refuses_what_it_cannot_plan_with_a_reason(
@@ -97,3 +99,16 @@ async def test_a_maximum_too_low_for_the_precision_is_said(client: httpx.AsyncCl
     warned = CliRunner().invoke(app, ["plan", "--half-width", "0.01", "--max-answers", "30"])
     assert warned.exit_code == 0
     assert "only 0% of runs reach ±1 points within 30 answers" in warned.stdout
+
+
+async def test_a_higher_minimum_is_planned_with(client: httpx.AsyncClient) -> None:
+    """A rare brand is precise early: the minimum, not the interval, decides its cost."""
+    user = await register_and_login(client, "ada@example.com")
+    params = {"half_width": 0.05, "expected_rate": 0.01}
+    low = (await client.get(PLAN, headers=user, params=params)).json()["precision"]
+    high = (await client.get(PLAN, headers=user, params={**params, "min_answers": 200})).json()
+    assert low["adaptive_answers"] < 100
+    assert high["precision"]["adaptive_min_answers"] == 200
+    assert high["precision"]["adaptive_answers"] == 200
+    words = CliRunner().invoke(app, ["plan", "--half-width", "0.05", "--min-answers", "200"])
+    assert words.exit_code == 0 and "between 200 and 1,000" in words.stdout

@@ -247,3 +247,59 @@ async def test_an_iterations_cursor_of_another_experiment_is_400(
     )
     assert elsewhere.status_code == 400
     assert elsewhere.json()["error"]["code"] == "invalid_cursor"
+
+
+async def test_an_adaptive_experiment_reports_where_each_provider_stopped(
+    client: httpx.AsyncClient,
+) -> None:
+    user = await register_and_login(client, "ada@example.com")
+    body = {
+        **BODY,
+        "providers": ["demo", "demo:b"],
+        "iterations": 800,
+        "precision": {"half_width": 0.06, "metric": "top3"},
+        "demo_probabilities": {"HubSpot": 0.1},
+    }
+    created = await client.post("/v1/experiments", headers=user, json=body)
+    assert created.status_code == 202, created.text
+    assert created.json()["precision"] == {"metric": "top3", "half_width": 0.06, "min_answers": 30}
+    detail = await wait_finished(client, created.json()["id"], user)
+    assert detail["status"] == "completed"
+    for batch in detail["providers"]:
+        adaptive = batch["adaptive"]
+        top3 = batch["metrics"]["top3"]
+        assert adaptive["metric"] == "top3" and adaptive["max_answers"] == 800
+        assert adaptive["answers"] == top3["denominator"] == batch["succeeded"]
+        assert adaptive["stopped_early"] is (batch["iterations_requested"] < 800)
+        assert batch["iterations_requested"] == batch["stored"]
+        if adaptive["stopped_early"]:
+            assert adaptive["reached"] and (top3["ci_high"] - top3["ci_low"]) / 2 <= 0.06
+            assert adaptive["summary"].startswith("top-3 rate ±6 points: reached after")
+    fixed = await client.post("/v1/experiments", headers=user, json=BODY)
+    assert fixed.json()["precision"] is None
+    assert fixed.json()["providers"][0]["adaptive"] is None
+
+
+@pytest.mark.parametrize(
+    ("precision", "iterations", "needle"),
+    [
+        ({"half_width": 0.3}, 100, "less than or equal to 0.25"),
+        ({"half_width": 0}, 100, "greater than 0"),
+        ({"half_width": 0.05, "min_answers": 10}, 100, "greater than or equal to 30"),
+        ({"half_width": 0.05, "min_answers": 200}, 100, "must be at least its min_answers"),
+        ({"half_width": 0.05, "metric": "mention_rate"}, 100, "'visibility', 'top1'"),
+        ({"half_width": 0.05, "rounds": 5}, 100, "Extra inputs are not permitted"),
+        ({"metric": "visibility"}, 100, "Field required"),
+    ],
+)
+async def test_a_precision_out_of_range_is_422_with_the_reason(
+    client: httpx.AsyncClient, precision: dict[str, Any], iterations: int, needle: str
+) -> None:
+    user = await register_and_login(client, "ada@example.com")
+    refused = await client.post(
+        "/v1/experiments",
+        headers=user,
+        json={**BODY, "iterations": iterations, "precision": precision},
+    )
+    assert refused.status_code == 422
+    assert needle in refused.text

@@ -23,6 +23,12 @@ def plan(
         int,
         typer.Option(min=30, max=100_000, help="Adaptive sampling's maximum per provider."),
     ] = 1_000,
+    min_answers: Annotated[
+        int,
+        typer.Option(
+            min=30, max=100_000, help="Adaptive sampling's minimum (complete answers) per provider."
+        ),
+    ] = 30,
     change_from: Annotated[
         float | None,
         typer.Option("--from", min=0.0, max=1.0, help="A change to detect: from this rate…"),
@@ -44,6 +50,7 @@ def plan(
         half_width=half_width,
         expected_rate=expected_rate,
         max_answers=max_answers,
+        min_answers=min_answers,
         change_from=change_from,
         change_to=change_to,
         power=power,

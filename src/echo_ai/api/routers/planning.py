@@ -39,6 +39,14 @@ def sample_size(
             description="Adaptive sampling's maximum answers per provider.",
         ),
     ] = 1_000,
+    min_answers: Annotated[
+        int,
+        Query(
+            ge=MIN_ANSWERS,
+            le=100_000,
+            description="Adaptive sampling's minimum of complete answers per provider.",
+        ),
+    ] = MIN_ANSWERS,
     change_from: Annotated[
         float | None, Query(ge=0.0, le=1.0, description="A change to detect: from this rate…")
     ] = None,
@@ -55,6 +63,7 @@ def sample_size(
         expected_rate=expected_rate,
         confidence=confidence,
         max_answers=max_answers,
+        min_answers=min_answers,
         change_from=change_from,
         change_to=change_to,
         power=power,
