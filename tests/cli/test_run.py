@@ -254,3 +254,48 @@ def test_an_unwritable_export_path_is_refused_before_the_run(tmp_path: Path) -> 
 )
 def test_money_never_hides_a_small_cost_as_zero(amount: str | None, shown: str) -> None:
     assert money(None if amount is None else Decimal(amount)) == shown
+
+
+def test_run_samples_until_the_precision_asked_for(tmp_path: Path) -> None:
+    adaptive = ["--iterations", "600", "--precision", "0.08", "--demo-probability", "HubSpot=0.03"]
+    code, out, err = invoke(*BASE, *adaptive, "--json")
+    assert code == 0, err
+    (provider,) = json.loads(out)["providers"]
+    assert provider["adaptive"]["half_width"] == 0.08
+    assert provider["adaptive"]["stopped_early"] is True  # 3% is precise long before 600
+    assert provider["iterations_requested"] == provider["stored"] < 600
+    assert "estimate: at most $0.0000 for at most 600 call(s)" in err
+
+    code, out, err = invoke(*BASE, *adaptive)
+    assert code == 0, err
+    assert "adaptive sampling, visibility ±8 points: reached after" in " ".join(out.split())
+
+    config = tmp_path / "adaptive.toml"
+    config.write_text(
+        'prompt = "Best CRM?"\niterations = 300\n'
+        '[brands.target]\nname = "HubSpot"\n'
+        '[precision]\nhalf_width = 0.1\nmetric = "top1"\nmin_answers = 50\n',
+        encoding="utf-8",
+    )
+    code, out, err = invoke("run", str(config), "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["precision"] == {"metric": "top1", "half_width": 0.1, "min_answers": 50}
+    assert document["providers"][0]["stored"] >= 50
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--precision", "0.5"],
+            "precision.half_width: Input should be less than or equal to 0.25",
+        ),
+        (["--min-answers", "50"], "--precision-metric and --min-answers go with --precision"),
+        (["--precision", "0.05", "--min-answers", "40"], "must be at least its min_answers (40)"),
+    ],
+)
+def test_run_refuses_a_precision_it_cannot_use(args: list[str], message: str) -> None:
+    code, _, err = invoke(*BASE, *args)
+    assert code == 2
+    assert message in err
