@@ -3,6 +3,7 @@ with ``kill -9`` mid-batch still leaves exactly N iterations, none duplicated.""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -44,6 +45,27 @@ async def test_an_experiment_runs_end_to_end_through_workers(
     )
     assert experiment["status"] == "completed"
     assert fake_llm.request_count == 60  # each iteration called the (fake) vendor once
+    assert queue_length(broker_url) == 0
+
+    # An adaptive experiment: the workers send its rounds of 10 to each other, one by one,
+    # until the interval is narrow enough (well before 500 at the fake vendor's rate).
+    async with open_client(database.url, broker_url) as client:
+        adaptive_id = await client.create(
+            iterations=500, chunk_size=20, precision={"metric": "visibility", "half_width": 0.05}
+        )
+    adaptive_batch = await batch_of(database, adaptive_id)
+
+    async def adaptive_finished() -> bool:
+        cluster.check_alive()
+        return await database.finished(adaptive_batch)
+
+    await wait_for(adaptive_finished, within=45, what="the adaptive batch to finish")
+    batch = await database.batch(adaptive_batch)
+    asked = batch["iterations_requested"]
+    assert batch["status"] == "completed" and batch["stored"] == asked
+    assert 30 <= asked < 500 and asked % 10 == 0
+    assert len(json.loads(batch["looks"])) == asked // 10  # one look per round
+    assert fake_llm.request_count == 60 + asked
     assert queue_length(broker_url) == 0
 
 
