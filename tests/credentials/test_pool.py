@@ -32,6 +32,7 @@ def _batch(
         iterations_requested=1,
         chunk_size=1,
         prompt="Best CRM?",
+        persona=None,
         brands=BrandSet.model_validate({"target": {"name": "HubSpot"}}),
         grounding=False,
         require_grounding=False,

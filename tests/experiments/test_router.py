@@ -303,3 +303,43 @@ async def test_a_precision_out_of_range_is_422_with_the_reason(
     )
     assert refused.status_code == 422
     assert needle in refused.text
+
+
+async def test_a_persona_is_sent_before_the_prompt_as_each_vendor_allows(
+    client: httpx.AsyncClient, fake_llm: FakeLLMServer, settings: Settings
+) -> None:
+    for vendor, path in (("OPENAI", "/v1"), ("ANTHROPIC", "")):
+        settings.vendor_environment[f"{vendor}_API_KEY"] = "sk-test"
+        settings.vendor_environment[f"{vendor}_BASE_URL"] = fake_llm.base_url + path
+    user = await register_and_login(client, "ada@example.com")
+    persona = "I run a 10-person design agency in Lyon and we use Macs."
+    created = await client.post(
+        "/v1/experiments",
+        headers=user,
+        json={
+            **BODY,
+            "persona": f"  {persona}\n",
+            "providers": ["openai:gpt-4o-mini", "anthropic"],
+            "iterations": 3,
+        },
+    )
+    assert created.status_code == 202, created.text
+    assert created.json()["persona"] == persona  # trimmed
+    detail = await wait_finished(client, created.json()["id"], user)
+    assert detail["status"] == "completed"
+    chat = [body for path, body in fake_llm.requests if path.endswith("/chat/completions")]
+    messages = [body for path, body in fake_llm.requests if path.endswith("/messages")]
+    assert len(chat) == len(messages) == 3
+    for body in chat:
+        assert body["messages"] == [
+            {"role": "system", "content": persona},
+            {"role": "user", "content": BODY["prompt"]},
+        ]
+    for body in messages:
+        assert body["system"] == persona
+        assert body["messages"][0] == {"role": "user", "content": BODY["prompt"]}
+
+    blank = await client.post("/v1/experiments", headers=user, json={**BODY, "persona": "  "})
+    assert blank.json()["persona"] is None
+    long = await client.post("/v1/experiments", headers=user, json={**BODY, "persona": "x" * 1001})
+    assert long.status_code == 422 and "persona" in long.text

@@ -53,6 +53,13 @@ def run(
         Path | None, typer.Argument(help="An experiment file (TOML); flags override it.")
     ] = None,
     prompt: Annotated[str | None, typer.Option(help="The question a customer would ask.")] = None,
+    persona: Annotated[
+        str | None,
+        typer.Option(
+            help='Who asks, sent before the prompt as a system message, e.g. "I run a '
+            '10-person agency in Lyon."'
+        ),
+    ] = None,
     brand: Annotated[
         str | None,
         typer.Option(help='The brand to track, e.g. "HubSpot" or "HubSpot=HubSpot CRM".'),
@@ -143,6 +150,7 @@ def run(
     data = options.experiment_input(
         config=config,
         prompt=prompt,
+        persona=persona,
         brand=brand,
         aliases=alias,
         domains=domain,

@@ -49,6 +49,7 @@ def experiment_input(
     *,
     config: Path | None,
     prompt: str | None,
+    persona: str | None,
     brand: str | None,
     aliases: list[str],
     domains: list[str],
@@ -67,6 +68,8 @@ def experiment_input(
     data: dict[str, Any] = read_config(config) if config else {}
     if prompt is not None:
         data["prompt"] = prompt
+    if persona is not None:
+        data["persona"] = persona
     brands = dict(data.get("brands") or {})
     if brand is not None:
         brands["target"] = {**parse_brand(brand), "domains": domains}

@@ -310,6 +310,7 @@ class Runner:
         async def one(index: int) -> None:
             request = CompletionRequest(
                 prompt=batch.prompt,
+                system_prompt=batch.persona,
                 model=batch.model,
                 temperature=batch.temperature,
                 max_output_tokens=capabilities.output_tokens,

@@ -46,6 +46,7 @@ from echo_ai.text import MultiLine, SingleLine
 MAX_ITERATIONS = 10_000
 MAX_PROVIDERS = 10
 MAX_PROMPT_LENGTH = 4_000
+MAX_PERSONA_LENGTH = 1_000
 MAX_NAME_LENGTH = 200
 MAX_PLACE_LENGTH = 100
 
@@ -89,6 +90,9 @@ class ExperimentCreate(BaseModel):
 
     name: Annotated[str, SingleLine(max_length=MAX_NAME_LENGTH)] | None = None
     prompt: Annotated[str, MultiLine(min_length=1, max_length=MAX_PROMPT_LENGTH)]
+    persona: Annotated[str, MultiLine(max_length=MAX_PERSONA_LENGTH)] | None = None
+    """Who asks, e.g. "I run a 10-person design agency in Lyon and we use Macs.": sent
+    before the prompt as each vendor allows (a system or developer message); blank: none."""
     brands: BrandSet | None = None
     """The brands to track; or give ``brand_profile_id`` to use a stored brand profile."""
     brand_profile_id: uuid.UUID | None = None
@@ -133,6 +137,11 @@ class ExperimentCreate(BaseModel):
         if not value:
             raise ValueError("prompt must not be blank")
         return value
+
+    @field_validator("persona")
+    @classmethod
+    def _persona_or_none(cls, value: str | None) -> str | None:
+        return (value or "").strip() or None
 
     @field_validator("providers")
     @classmethod
@@ -392,6 +401,8 @@ class ExperimentOut(BaseModel):
     id: uuid.UUID
     name: str
     prompt: str
+    persona: str | None
+    """Who asks (sent before the prompt as a system or developer message); ``null``: none."""
     status: ExperimentStatus
     """Of the latest run: ``queued``, ``running``, ``completed``, ``partial`` (finished, but
     the batches of ``failed_providers`` failed), ``failed`` or ``cancelled``."""
@@ -427,6 +438,7 @@ class ExperimentOut(BaseModel):
             id=experiment.id,
             name=experiment.name,
             prompt=experiment.prompt,
+            persona=experiment.persona,
             status=experiment.status,
             failed_providers=run_service.failed_providers(batches),
             synthetic=synthetic,

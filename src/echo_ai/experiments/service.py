@@ -71,13 +71,15 @@ async def create(
             raise AppError(str(error)) from None
     assert data.brands is not None  # the schema requires brands or a profile
     now = utcnow()
-    name, prompt = data.display_name, data.prompt
+    name, prompt, persona = data.display_name, data.prompt, data.persona
     if workspace_id is not None and await _scrubs(session, workspace_id):
         name, prompt = scrub(name), scrub(prompt)
+        persona = None if persona is None else scrub(persona)
     experiment = Experiment(
         workspace_id=workspace_id,
         name=name,
         prompt=prompt,
+        persona=persona,
         brands=data.brands.model_dump(mode="json"),
         brands_revision=1,
         brand_profile_id=data.brand_profile_id,
@@ -657,6 +659,7 @@ def rerun_input(experiment: Experiment) -> ExperimentCreate:
     configuration = {
         "name": experiment.name,
         "prompt": experiment.prompt,
+        "persona": experiment.persona,
         "brands": experiment.brands,
         "providers": list(experiment.providers),
         "iterations": experiment.iterations,

@@ -31,6 +31,8 @@ class ClaimedBatch:
     iterations_requested: int
     chunk_size: int
     prompt: str
+    persona: str | None
+    """Who asks: sent as the request's system prompt (None: the prompt alone)."""
     brands: BrandSet
     grounding: bool
     require_grounding: bool
@@ -68,6 +70,7 @@ class ClaimedBatch:
             iterations_requested=batch.iterations_requested,
             chunk_size=batch.chunk_size,
             prompt=experiment.prompt,
+            persona=experiment.persona,
             brands=BrandSet.model_validate(experiment.brands),
             grounding=experiment.grounding,
             require_grounding=experiment.require_grounding,

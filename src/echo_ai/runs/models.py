@@ -72,6 +72,10 @@ class Experiment(UUIDPrimaryKey, Timestamps, Base):
     ``workspaces.local``); NULL only in rows older than that."""
     name: Mapped[str] = mapped_column(String(200))
     prompt: Mapped[str] = mapped_column(Text)
+    persona: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Who asks: a short description sent before the prompt as the vendor allows (a system
+    message, Anthropic's ``system``, the Responses API's ``instructions``, Gemini's system
+    instruction); None: the prompt alone."""
     brands: Mapped[dict[str, Any]] = mapped_column(JSONType)
     """A :class:`echo_ai.analysis.brands.BrandSet` as JSON."""
     brands_revision: Mapped[int] = mapped_column(Integer, default=1)

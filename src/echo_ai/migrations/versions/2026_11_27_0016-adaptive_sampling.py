@@ -1,6 +1,7 @@
-"""Adaptive sampling: an experiment's precision target (``experiments.precision``), the
-target each batch was planned with (``batch_runs.precision``) and its tally after each
-round (``batch_runs.looks``).
+"""Adaptive sampling and personas: an experiment's precision target
+(``experiments.precision``), the target each batch was planned with
+(``batch_runs.precision``) and its tally after each round (``batch_runs.looks``); the
+persona an experiment asks as (``experiments.persona``).
 
 Nullable columns only: stored experiments and batches keep their fixed counts.
 
@@ -26,6 +27,7 @@ JSON = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=Tru
 def upgrade() -> None:
     with op.batch_alter_table("experiments") as batch:
         batch.add_column(sa.Column("precision", JSON, nullable=True))
+        batch.add_column(sa.Column("persona", sa.Text(), nullable=True))
     with op.batch_alter_table("batch_runs") as batch:
         batch.add_column(sa.Column("precision", JSON, nullable=True))
         batch.add_column(sa.Column("looks", JSON, nullable=True))
@@ -36,4 +38,5 @@ def downgrade() -> None:
         batch.drop_column("looks")
         batch.drop_column("precision")
     with op.batch_alter_table("experiments") as batch:
+        batch.drop_column("persona")
         batch.drop_column("precision")

@@ -77,6 +77,7 @@ class ExperimentFields:
 
     name: str = ""
     prompt: str = ""
+    persona: str = ""
     brand_profile_id: str = ""
     brands: BrandsForm = field(default_factory=BrandsForm)
     """The brands typed in place (ignored when a brand profile is chosen)."""
@@ -108,6 +109,7 @@ class ExperimentFields:
         return cls(
             name=form.get("name", ""),
             prompt=form.get("prompt", ""),
+            persona=form.get("persona", ""),
             brand_profile_id=form.get("brand_profile_id", ""),
             brands=BrandsForm.read(form),
             providers=[vendor for vendor in providers if vendor in VENDORS],
@@ -143,6 +145,7 @@ class ExperimentFields:
         return cls(
             name=data.name or "",
             prompt=data.prompt,
+            persona=data.persona or "",
             brands=BrandsForm.of(data.brands) if data.brands else BrandsForm(),
             providers=list(vendors),
             models={
@@ -196,6 +199,7 @@ def experiment_input(values: ExperimentFields) -> tuple[dict[str, Any], dict[str
     data: dict[str, Any] = {
         "name": values.name.strip() or None,
         "prompt": values.prompt,
+        "persona": values.persona,
         "providers": values.provider_specs(),
         "grounding": values.grounding,
         "require_grounding": values.require_grounding,
