@@ -225,3 +225,31 @@ def test_database_problems_are_one_line(
     assert code != 0
     assert message in err
     assert err.count("\n") == 1 and "Traceback" not in out + err
+
+
+def test_compare_two_personas_in_words_and_json() -> None:
+    runs = []
+    for persona, rate in (("I run a design agency.", "0.1"), ("I work at a bank.", "0.9")):
+        code, out, err = invoke(
+            "run", "--prompt", "Best CRM?", "--brand", "HubSpot", "--persona", persona,
+            "--iterations", "60", "--demo-probability", f"HubSpot={rate}", "--json",
+        )  # fmt: skip
+        assert code == 0, err
+        runs.append(json.loads(out))
+    agency, bank = (str(document["id"]) for document in runs)
+    assert runs[0]["persona"] == "I run a design agency."
+
+    code, out, err = invoke("experiments", "compare", agency[:8], bank[:8])
+    assert code == 0, err
+    assert "persona: I run a design agency. → I work at a bank." in out
+    assert "changes from A to B:" in out
+    assert "▲ visibility, all providers (synthetic)" in out  # 10% against 90%: significant
+
+    code, out, err = invoke("experiments", "compare", agency, bank, "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["differences"] == ["persona: I run a design agency. → I work at a bank."]
+    assert document["changes"]["significant"] >= 1
+
+    code, _, err = invoke("experiments", "compare", agency, agency)
+    assert code != 0 and "two different experiments" in err

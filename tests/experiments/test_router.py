@@ -343,3 +343,55 @@ async def test_a_persona_is_sent_before_the_prompt_as_each_vendor_allows(
     assert blank.json()["persona"] is None
     long = await client.post("/v1/experiments", headers=user, json={**BODY, "persona": "x" * 1001})
     assert long.status_code == 422 and "persona" in long.text
+
+
+async def test_two_personas_are_compared_side_by_side_with_tested_changes(
+    client: httpx.AsyncClient,
+) -> None:
+    user = await register_and_login(client, "ada@example.com")
+    agency = {
+        **BODY,
+        "name": "As an agency",
+        "persona": "I run a design agency.",
+        "iterations": 60,
+        "demo_probabilities": {"HubSpot": 0.1},
+    }
+    bank = {
+        **BODY,
+        "name": "As a bank",
+        "persona": "I work at a bank.",
+        "user_location": {"country": "FR", "city": "Paris"},
+        "iterations": 60,
+        "demo_probabilities": {"HubSpot": 0.9},
+    }
+    a = (await client.post("/v1/experiments", headers=user, json=agency)).json()["id"]
+    b = (await client.post("/v1/experiments", headers=user, json=bank)).json()["id"]
+    for experiment_id in (a, b):
+        await wait_finished(client, experiment_id, user)
+
+    response = await client.get(f"/v1/experiments/{a}/versus/{b}", headers=user)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["a"]["persona"], body["b"]["persona"]) == (agency["persona"], bank["persona"])
+    assert body["b"]["user_location"]["city"] == "Paris"
+    assert body["differences"] == [
+        "persona: I run a design agency. → I work at a bank.",
+        "place: none → Paris, FR",
+    ]
+    assert body["synthetic"] is True
+    tests = {(t["provider"], t["metric"], t["brand"]): t for t in body["changes"]["tests"]}
+    pooled = tests[(None, "visibility", None)]
+    assert pooled["before"]["denominator"] == pooled["after"]["denominator"] == 60
+    assert pooled["significant"] is True  # 10% against 90% of 60 answers each
+    assert pooled["after"]["value"] > pooled["before"]["value"]
+
+    other_target = {**BODY, "brands": {"target": {"name": "Salesforce"}}}
+    c = (await client.post("/v1/experiments", headers=user, json=other_target)).json()["id"]
+    await wait_finished(client, c, user)
+    refused = await client.get(f"/v1/experiments/{a}/versus/{c}", headers=user)
+    assert refused.status_code == 400
+    assert "different target brands (HubSpot, Salesforce)" in refused.text
+    itself = await client.get(f"/v1/experiments/{a}/versus/{a}", headers=user)
+    assert itself.status_code == 400 and "two different experiments" in itself.text
+    unknown = await client.get(f"/v1/experiments/{a}/versus/{uuid.uuid4()}", headers=user)
+    assert unknown.status_code == 404

@@ -640,3 +640,35 @@ async def test_an_adaptive_experiment_from_the_form_stops_each_provider_at_its_p
     html = again.text
     assert re.search(r'name="sampling" value="adaptive" checked', html)
     assert 'name="precision_points" type="number" value="8"' in html
+
+
+async def test_experiments_asked_as_two_personas_are_compared_from_the_experiment_page(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_up(client)
+    ids = []
+    for name, persona, city in (("Agency", "I run a design agency.", ""), ("Bank", "", "Paris")):
+        response = await post_form(
+            client,
+            "/experiments/new",
+            form(name=name, persona=persona, city=city),
+            token_from="/experiments/new",
+        )
+        assert response.status_code == 303, response.text
+        ids.append(response.headers["location"].rsplit("/", 1)[1])
+        await wait_finished(client, ids[-1], {})
+    agency, bank = ids
+    assert (await client.get(f"/v1/experiments/{agency}")).json()["persona"] == (
+        "I run a design agency."
+    )
+    detail = unescape((await client.get(f"/experiments/{bank}", headers=HTML)).text)
+    assert "Persona" not in detail.split("Target brand")[0]  # none: no persona row
+    assert f'href="/experiments/{bank}/versus/{agency}">Agency</a>' in detail
+    assert "persona: I run a design agency." in detail
+
+    page = unescape((await client.get(f"/experiments/{bank}/versus/{agency}", headers=HTML)).text)
+    assert "Bank (A) vs Agency (B)" in page
+    assert "persona: none → I run a design agency." in page
+    assert "place: Paris → none" in page
+    assert "Visibility of Notion" in page and "Mention rate of every brand" in page
+    assert page.count('data-label="A: Bank"') >= 2  # per provider and pooled

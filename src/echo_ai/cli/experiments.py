@@ -114,6 +114,26 @@ def show(
     flows.in_runtime(get_settings(), go)
 
 
+@app.command()
+@friendly_errors
+def compare(
+    experiment_a: Annotated[str, typer.Argument(help="Experiment A: its id or a unique prefix.")],
+    experiment_b: Annotated[str, typer.Argument(help="Experiment B: its id or a unique prefix.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Compare two experiments' latest runs side by side, e.g. the same question asked as
+    two personas or from two places: how they asked differently, and which figures changed
+    from A to B significantly (every figure tested together, false discovery rate
+    controlled at 5%)."""
+    from echo_ai.cli import flows
+    from echo_ai.config import get_settings
+
+    async def go(runtime: Runtime) -> None:
+        await flows.compare(runtime, experiment_a, experiment_b, as_json=as_json)
+
+    flows.in_runtime(get_settings(), go)
+
+
 @app.command("export")
 @friendly_errors
 def export_command(

@@ -30,7 +30,7 @@ from echo_ai import aio
 from echo_ai.analysis.significance import BASELINE_RUNS
 from echo_ai.billing.estimate import Estimate, estimate_with_history
 from echo_ai.cli.errors import FAILURE, USAGE_ERROR, fail
-from echo_ai.cli.render import money, print_report, report_document
+from echo_ai.cli.render import change_lines, money, print_report, report_document
 from echo_ai.config import Settings
 from echo_ai.db import transaction
 from echo_ai.execution.providers import ensure_ready
@@ -216,6 +216,23 @@ async def show(
     else:
         print_report(console, report, changes)
     return report
+
+
+async def compare(runtime: Runtime, reference_a: str, reference_b: str, *, as_json: bool) -> None:
+    """Print experiment A's latest run against B's (:func:`history.experiment_pair`)."""
+    async with transaction(runtime.session_factory) as session:
+        first = await find(session, reference_a, runs=0)
+        second = await find(session, reference_b, runs=0)
+        pair = await history.experiment_pair(session, first, second)
+    if as_json:
+        print(pair.out().model_dump_json(indent=2))
+        return
+    console.print(f"A: {first.name} (run {pair.first_run.round})", markup=False)
+    console.print(f"B: {second.name} (run {pair.second_run.round})", markup=False)
+    for line in pair.differences or ["they asked alike"]:
+        console.print(f"  {line}", markup=False)
+    for line in change_lines("changes from A to B", pair.comparison.tests):
+        console.print(line)
 
 
 def export_format(path: Path) -> export.Format:

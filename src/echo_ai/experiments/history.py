@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -41,6 +41,11 @@ from echo_ai.analysis.significance import (
 )
 from echo_ai.db import keyset_after
 from echo_ai.errors import AppError, NotFound
+from echo_ai.experiments.schemas import (
+    ChangeTestsOut,
+    ComparedExperimentOut,
+    ExperimentComparisonOut,
+)
 from echo_ai.experiments.service import RECENT_RUNS
 from echo_ai.providers.base import NOT_SAMPLES, AnswerClass
 from echo_ai.runs.models import (
@@ -686,3 +691,117 @@ async def run_significance(
         rounds=range(newest - count + 1, newest + 1),
         baseline_runs=baseline_runs,
     )
+
+
+# --- two experiments side by side (personas, places, prompts) -----------------------------
+
+
+@dataclass(frozen=True)
+class ExperimentPair:
+    """The latest runs of two experiments (A and B) tracking one target brand, compared as
+    two runs are (:func:`compare_runs`): typically the same question asked as two personas
+    or from two places."""
+
+    first: Experiment
+    second: Experiment
+    first_run: RunRow
+    second_run: RunRow
+    comparison: Comparison
+    differences: list[str]
+    """What differs in how the two asked (persona, place, prompt...), in words."""
+
+    def out(self) -> ExperimentComparisonOut:
+        """The API's (and ``--json``'s) form."""
+        first, second = self.first_run, self.second_run
+        return ExperimentComparisonOut(
+            a=ComparedExperimentOut.of(self.first, first.round, complete=first.complete),
+            b=ComparedExperimentOut.of(self.second, second.round, complete=second.complete),
+            differences=self.differences,
+            synthetic=first.synthetic or second.synthetic,
+            changes=ChangeTestsOut.of(self.comparison.tests, [first.round]),
+        )
+
+
+PLACE_PARTS = ("city", "region", "country", "timezone")
+
+
+def place_text(location: Mapping[str, Any] | None) -> str:
+    """Where an experiment asks from, e.g. ``Paris, FR`` (``none`` when nowhere given)."""
+    parts = [str(location[key]) for key in PLACE_PARTS if location and location.get(key)]
+    return ", ".join(parts) or "none"
+
+
+def setting_differences(first: Experiment, second: Experiment) -> list[str]:
+    """How two experiments asked differently, as ``what: A's → B's``; empty when alike."""
+    settings: list[tuple[str, Callable[[Experiment], object]]] = [
+        ("persona", lambda e: e.persona or "none"),
+        ("place", lambda e: place_text(e.user_location)),
+        ("prompt", lambda e: e.prompt),
+        ("providers", lambda e: ", ".join(e.providers)),
+        ("temperature", lambda e: e.temperature),
+        ("web search", lambda e: "on" if e.grounding else "off"),
+    ]
+    return [
+        f"{what}: {shown(first)} → {shown(second)}"
+        for what, shown in settings
+        if shown(first) != shown(second)
+    ]
+
+
+async def latest_run_row(session: AsyncSession, experiment: Experiment) -> RunRow:
+    """The experiment's latest run as a :class:`RunRow` (an error when it has none)."""
+    stored = await experiment_round(session, experiment, experiment.runs)
+    if stored is None:
+        raise AppError(f'experiment "{experiment.name}" has not run yet: nothing to compare')
+    batches = await round_batches(session, experiment.id, [stored.round])
+    (row,) = run_rows([stored], batches)
+    return row
+
+
+async def experiment_pair(
+    session: AsyncSession, first: Experiment, second: Experiment
+) -> ExperimentPair:
+    """Experiment ``first`` (A) against ``second`` (B), their latest runs: every figure
+    tested together, the false discovery rate controlled. Refused for one experiment twice
+    and for two that track different target brands."""
+    if first.id == second.id:
+        raise AppError("choose two different experiments to compare")
+    target = target_of(first)
+    if target_of(second) != target:
+        raise AppError(
+            f"the experiments track different target brands ({target}, "
+            f"{target_of(second)}): their figures are not comparable"
+        )
+    first_run = await latest_run_row(session, first)
+    second_run = await latest_run_row(session, second)
+    return ExperimentPair(
+        first,
+        second,
+        first_run,
+        second_run,
+        compare_runs(first_run, second_run, target=target),
+        setting_differences(first, second),
+    )
+
+
+COMPARABLE_SHOWN = 8
+"""Experiments offered to compare an experiment with (the newest that track its target)."""
+COMPARABLE_SCANNED = 200
+
+
+async def comparable_experiments(session: AsyncSession, experiment: Experiment) -> list[Experiment]:
+    """The newest experiments of the workspace that have run and track the same target
+    brand (at most :data:`COMPARABLE_SHOWN`, among the newest :data:`COMPARABLE_SCANNED`):
+    what the experiment page offers to compare with."""
+    found = await session.scalars(
+        select(Experiment)
+        .where(
+            Experiment.workspace_id == experiment.workspace_id,
+            Experiment.id != experiment.id,
+            Experiment.runs > 0,
+        )
+        .order_by(Experiment.created_at.desc(), Experiment.id.desc())
+        .limit(COMPARABLE_SCANNED)
+    )
+    target = target_of(experiment)
+    return [other for other in found if target_of(other) == target][:COMPARABLE_SHOWN]

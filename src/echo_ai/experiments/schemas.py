@@ -611,6 +611,45 @@ class RunComparisonOut(BaseModel):
     """Changes from A to B (``before`` is A)."""
 
 
+class ComparedExperimentOut(BaseModel):
+    """One side of an experiment comparison: how it asked, and which run is compared."""
+
+    id: uuid.UUID
+    name: str
+    persona: str | None
+    user_location: dict[str, Any] | None
+    prompt: str
+    run: int
+    """Its latest run, the one compared."""
+    complete: bool
+    """Every batch of that run has finished (otherwise only its finished providers count)."""
+
+    @classmethod
+    def of(cls, experiment: Experiment, run: int, *, complete: bool) -> ComparedExperimentOut:
+        return cls(
+            id=experiment.id,
+            name=experiment.name,
+            persona=experiment.persona,
+            user_location=experiment.user_location,
+            prompt=experiment.prompt,
+            run=run,
+            complete=complete,
+        )
+
+
+class ExperimentComparisonOut(BaseModel):
+    """Experiment A's latest run against experiment B's (e.g. two personas or two places
+    asking the same question): every figure of both tested together."""
+
+    a: ComparedExperimentOut
+    b: ComparedExperimentOut
+    differences: list[str]
+    """How the two asked differently, e.g. ``persona: none → I run a design agency``."""
+    synthetic: bool
+    changes: ChangeTestsOut
+    """Changes from A to B (``before`` is A; ``against`` is A's run)."""
+
+
 class CombinationOut(BaseModel):
     """One combination of the latest run's providers: the real ones or the synthetic
     (demo) ones, never both."""

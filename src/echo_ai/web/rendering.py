@@ -16,6 +16,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from echo_ai.experiments.history import place_text
 from echo_ai.runs.adaptive import Progress
 from echo_ai.web import format as fmt
 from echo_ai.web.assets import assets
@@ -43,6 +44,7 @@ def environment() -> Environment:
         iso=fmt.iso,
         local_time=fmt.local_time,
         adaptive=Progress.of,
+        place=place_text,
     )
     env.globals.update(asset=assets().url, product=PRODUCT)
     return env

@@ -30,6 +30,7 @@ from echo_ai.experiments import service as experiments
 from echo_ai.experiments.schemas import (
     BatchRunOut,
     ChangeTestsOut,
+    ExperimentComparisonOut,
     ExperimentCreate,
     ExperimentDetail,
     ExperimentOut,
@@ -269,6 +270,25 @@ async def compare_two_runs(
         synthetic=pair.first.synthetic or pair.second.synthetic,
         changes=ChangeTestsOut.of(pair.comparison.tests, [a]),
     )
+
+
+@router.get(
+    "/{experiment_id}/versus/{other_id}",
+    response_model=ExperimentComparisonOut,
+    responses=error_responses(400, 404),
+)
+async def compare_two_experiments(
+    experiment_id: uuid.UUID, other_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> ExperimentComparisonOut:
+    """This experiment's latest run (A) against another's (B) tracking the same target
+    brand: typically the same question asked as two personas or from two places. Every
+    rate of both (per provider and pooled) is tested together, the false discovery rate
+    controlled (Benjamini–Hochberg, 5%); ``differences`` says how the two asked."""
+    first = await experiments.get(
+        session, experiment_id, workspace_id=principal.workspace_id, runs=0
+    )
+    second = await experiments.get(session, other_id, workspace_id=principal.workspace_id, runs=0)
+    return (await history.experiment_pair(session, first, second)).out()
 
 
 @router.get(

@@ -390,6 +390,7 @@ async def experiment_page(
         batches=[batch for batch, _ in report.batches],
         trend=points,
         trend_synthetic=any(p.run.synthetic for p in points),
+        comparable=await history.comparable_experiments(session, experiment),
         charts=chart_data(columns, combined, points),
         answers=answers,
         brand_rates=sorted(
@@ -542,4 +543,38 @@ async def compare_page(
         second=pair.second,
         comparison=pair.comparison,
         synthetic=pair.first.synthetic or pair.second.synthetic,
+        other=None,
+        label_a=f"Run {pair.first.round} (A)",
+        label_b=f"Run {pair.second.round} (B)",
+        changes_title=f"Run {pair.second.round} vs run {pair.first.round}",
+    )
+
+
+@router.get(PATH + "/versus/{other_id}")
+async def compare_experiments_page(
+    request: Request,
+    experiment_id: uuid.UUID,
+    other_id: uuid.UUID,
+    viewer: CurrentViewer,
+    session: SessionDep,
+) -> Response:
+    """Two experiments side by side (e.g. two personas or two places asking the same
+    question): their latest runs per provider and per brand, the change from A to B and
+    whether it is significant (every figure tested together, the FDR controlled)."""
+    first = await experiments.get(session, experiment_id, workspace_id=viewer.workspace_id, runs=0)
+    second = await experiments.get(session, other_id, workspace_id=viewer.workspace_id, runs=0)
+    pair = await history.experiment_pair(session, first, second)
+    return render(
+        request,
+        "experiments/compare.html",
+        **_context(viewer, first),
+        first=pair.first_run,
+        second=pair.second_run,
+        comparison=pair.comparison,
+        synthetic=pair.first_run.synthetic or pair.second_run.synthetic,
+        other=second,
+        differences=pair.differences,
+        label_a=f"A: {first.name}",
+        label_b=f"B: {second.name}",
+        changes_title=f"{second.name} (B) vs {first.name} (A)",
     )
