@@ -259,7 +259,7 @@ class Runner:
         next_chunk: int | None = None
         async with transaction(self.session_factory) as session:
             if batch.precision is not None and reason is None and not self.halted(batch_run_id):
-                next_chunk = (await service.look(session, batch, chunk)).next_chunk
+                next_chunk = await service.look(session, batch, chunk)
             finalized = await service.finalize_if_complete(session, batch_run_id)
             if not finalized:
                 # A failed batch is settled again by each chunk that ends, so the last one

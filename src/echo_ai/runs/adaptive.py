@@ -131,15 +131,6 @@ class Tally:
         return wilson_half_width(self.denominator, proportion=self.numerator / self.denominator)
 
 
-@dataclass(frozen=True)
-class Look:
-    """What one look decided: stop (the target reached), or the next chunk to run
-    (None as well when the batch has run its last chunk or cannot be tallied now)."""
-
-    stopped: bool
-    next_chunk: int | None
-
-
 async def look(
     session: AsyncSession,
     batch_run_id: uuid.UUID,
@@ -147,11 +138,12 @@ async def look(
     chunk_range: range,
     chunk: int,
     tally_chunk: Callable[[range], Awaitable[tuple[int, int] | None]],
-) -> Look:
+) -> int | None:
     """After chunk ``chunk`` (``chunk_range`` its indices) of an adaptive batch: tally
     every chunk up to it that has no tally yet (``tally_chunk(indices)`` gives the rate's
     ``(numerator, denominator)`` over those stored indices, or None when some are not
-    stored), then stop the batch or name the next chunk.
+    stored), then stop the batch or go on: the next chunk to run, None when the batch
+    stopped, ran its last chunk, or could not be tallied now.
 
     Stopping lowers ``iterations_requested`` to the end of this chunk, in the caller's
     transaction, so the caller's finalisation then finds every iteration stored.
@@ -164,7 +156,7 @@ async def look(
         )
     ).one_or_none()
     if row is None:
-        return Look(stopped=False, next_chunk=None)
+        return None
     looks: dict[str, Any] = dict(row.looks or {})
     for earlier in range(chunk + 1):
         if str(earlier) in looks:
@@ -175,7 +167,7 @@ async def look(
         )
         counts = await tally_chunk(indices)
         if counts is None:  # some answers of the chunk are missing: no look now
-            return Look(stopped=False, next_chunk=None)
+            return None
         looks[str(earlier)] = list(counts)
     upto = {key: value for key, value in looks.items() if int(key) <= chunk}
     tally = Tally.of(upto)
@@ -187,8 +179,8 @@ async def look(
         values["iterations_requested"] = chunk_range.stop
     await session.execute(update(BatchRun).where(BatchRun.id == batch_run_id).values(**values))
     if reached or chunk_range.stop >= row.iterations_requested:
-        return Look(stopped=reached, next_chunk=None)
-    return Look(stopped=False, next_chunk=chunk + 1)
+        return None
+    return chunk + 1
 
 
 @dataclass(frozen=True)

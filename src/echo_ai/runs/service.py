@@ -335,11 +335,14 @@ async def _metrics_of(
     return await asyncio.to_thread(metrics_for, facts, brands)
 
 
-async def look(session: AsyncSession, batch: ClaimedBatch, chunk: int) -> adaptive.Look:
+async def look(session: AsyncSession, batch: ClaimedBatch, chunk: int) -> int | None:
     """After a chunk of an adaptive batch: tally it and stop the batch or go on
-    (:func:`echo_ai.runs.adaptive.look`); the caller then finalises as usual."""
+    (:func:`echo_ai.runs.adaptive.look`: the next chunk, or None); the caller then
+    finalises as usual. The experiment's row is locked first, as by every transaction
+    that changes a batch's outcome (see :func:`_lock_experiment_of`)."""
     assert batch.precision is not None
     precision = batch.precision
+    await _lock_experiment_of(session, batch.id)
 
     async def tally(indices: range) -> tuple[int, int] | None:
         facts = await batch_facts(
