@@ -117,6 +117,12 @@ _JOINERS = frozenset(("&", "of", "de"))
 _SENTENCE_BEFORE = re.compile(r"(?:^|[.!?:;|]|\n)[\s*_\"'“‘(\[>#-]*$")
 _WORD = re.compile(r"[^\W_][\w'’.+-]*")
 _LOWER_WORD = re.compile(r"(?<![\w'’])[a-z][a-z'’-]+(?![\w])")
+# A name that starts a sentence shows it by what follows: "Attio is", "Keap offers".
+_SUBJECT = re.compile(
+    r"(?:['’]s\b|\s+(?:is|was|are|has|have|can|also|remains|offers|brings|lets|gives|provides"
+    r"|stands|works|integrates|focuses|includes|supports|excels|shines|costs|makes|comes"
+    r"|combines|targets|adds|charges|suits)\b)"
+)
 _TABLE_SEPARATOR = re.compile(r"\s*\|?\s*:?-{2,}")
 _POSSESSIVE = re.compile(r"['’]s?$")
 _EDGE = re.compile(r"^[\s*_\"'“‘`(\[]+|[\s*_\"'”’`)\],.:;!?]+$")
@@ -249,7 +255,7 @@ def _prose(text: str, taken: Sequence[tuple[int, int]]) -> list[Candidate]:
                 start += len(words[0])
                 start = text.index(words[1], start) if len(words) > 1 else start
                 words.pop(0)
-            if len(words) < 2:
+            if len(words) < 2 and not (words and _SUBJECT.match(text, end)):
                 continue
         if not words:
             continue
