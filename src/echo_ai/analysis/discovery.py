@@ -33,10 +33,12 @@ the labelled set (tests/analysis/data/discovery_labelled.json).
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from echo_ai.analysis.absence import admissions
 from echo_ai.analysis.common_words import is_common_word
@@ -140,6 +142,7 @@ class Candidate:
     """The list the lead belongs to (kind, indent or heading level), for sibling evidence."""
 
 
+@lru_cache(maxsize=65_536)
 def candidate_key(name: str) -> str:
     """The spelling-independent key of a name: case, accents, possessive, "Inc" dropped."""
     words = normalise_term(_POSSESSIVE.sub("", name.strip()), fold=True).split()
@@ -158,19 +161,47 @@ def _clean(text: str, start: int) -> tuple[str, int] | None:
 
 
 def _word_kind(word: str, lowered: frozenset[str]) -> str:
-    """``distinctive``, ``common`` or ``generic`` for one word of a candidate."""
+    """``distinctive``, ``common`` or ``generic`` (or ``number``) for one word of a
+    candidate; ``lowered`` are the words the answer writes in lower case."""
+    kind, bare = _kind_of(word)
+    if kind == "plain":
+        return "generic" if bare in lowered else "distinctive"
+    return kind
+
+
+@lru_cache(maxsize=65_536)
+def _kind_of(word: str) -> tuple[str, str]:
+    """The kind of a word whatever the answer (``plain``: distinctive unless the answer
+    writes it in lower case too) and the word in lower case."""
     bare = word.strip("'’.").lower()
     if not any(char.isalpha() for char in bare):
-        return "number"
+        return "number", bare
     if bare in GENERIC_TERMS or bare in _JOINERS:
-        return "generic"
+        return "generic", bare
     parts = [part for part in bare.split("-") if part]
     if all(is_common_word(part) or part.isdigit() for part in parts):
-        return "common"
-    plain = "." not in bare and not any(ch.isdigit() for ch in bare) and word[1:].islower()
-    if plain and (bare in lowered or (len(bare) > 6 and _DERIVED.search(bare))):
-        return "generic"
-    return "distinctive"
+        return "common", bare
+    if "." not in bare and not any(ch.isdigit() for ch in bare) and word[1:].islower():
+        return ("generic" if len(bare) > 6 and _DERIVED.search(bare) else "plain"), bare
+    return "distinctive", bare
+
+
+class _Spans:
+    """Sorted spans, asked whether a span overlaps one of them (bisect, not a scan)."""
+
+    def __init__(self, spans: Iterable[tuple[int, int]]) -> None:
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted(spans):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        self._spans = merged
+        self._ends = [end for _, end in merged]
+
+    def overlaps(self, start: int, end: int) -> bool:
+        index = bisect.bisect_right(self._ends, start)
+        return index < len(self._spans) and self._spans[index][0] < end
 
 
 def _leads(text: str) -> list[Candidate]:
@@ -239,11 +270,11 @@ def _lead_of(text: str, start: int, group: tuple[str, int, int] | None) -> list[
     return [Candidate(name, name_start, name_start + len(name), True, group)]
 
 
-def _prose(text: str, taken: Sequence[tuple[int, int]]) -> list[Candidate]:
+def _prose(text: str, taken: _Spans) -> list[Candidate]:
     found: list[Candidate] = []
     for run in _RUN.finditer(text):
         start, end = run.span()
-        if any(s < end and start < e for s, e in taken):
+        if taken.overlaps(start, end):
             continue
         words = run.group().split()
         while words and words[-1] in _JOINERS:
@@ -282,14 +313,14 @@ def candidates(
     """
     if not text:
         return []
-    blocked = sorted([*tracked_spans, *excluded_spans])
+    blocked = _Spans([*tracked_spans, *excluded_spans])
     leads = _leads(text)
-    found = leads + _prose(text, [(c.start, c.end) for c in leads])
+    found = leads + _prose(text, _Spans((c.start, c.end) for c in leads))
     lowered = frozenset(match.group() for match in _LOWER_WORD.finditer(text))
     named = _named_groups(leads, blocked, lowered, tracked_keys)
     kept: list[Candidate] = []
     for candidate in sorted(found, key=lambda c: c.start):
-        if any(s < candidate.end and candidate.start < e for s, e in blocked):
+        if blocked.overlaps(candidate.start, candidate.end):
             continue
         key = candidate_key(candidate.name)
         if not key or key in GENERIC_PHRASES or key in GENERIC_LEADS:
@@ -341,7 +372,7 @@ def _kinds(name: str, lowered: frozenset[str]) -> list[str]:
 
 def _named_groups(
     leads: Sequence[Candidate],
-    blocked: Sequence[tuple[int, int]],
+    blocked: _Spans,
     lowered: frozenset[str],
     tracked_keys: frozenset[str],
 ) -> frozenset[tuple[str, int, int]]:
@@ -353,7 +384,7 @@ def _named_groups(
         if lead.group is None:
             continue
         totals[lead.group] += 1
-        tracked = any(s < lead.end and lead.start < e for s, e in blocked)
+        tracked = blocked.overlaps(lead.start, lead.end)
         if (
             tracked
             or candidate_key(lead.name) in tracked_keys
@@ -399,20 +430,22 @@ class Tally:
 
 
 def tally(per_answer: Iterable[Sequence[str]], *, limit: int) -> tuple[list[Tally], int]:
-    """The ``limit`` names found in most answers (each answer counts a name once), and the
-    number of distinct names found."""
+    """The ``limit`` names found in most answers, and the number of distinct names found.
+
+    Each answer's names are distinct by key, as :func:`candidates` gives them, so counting
+    spellings first (a C-speed ``Counter.update``) and merging them by key after counts
+    each answer once per name, at a cost per distinct spelling rather than per mention.
+    """
+    by_spelling: Counter[str] = Counter()
+    for names in per_answer:
+        by_spelling.update(names)
     counts: Counter[str] = Counter()
     spellings: dict[str, Counter[str]] = {}
-    for names in per_answer:
-        seen: set[str] = set()
-        for name in names:
-            key = candidate_key(name)
-            if not key:
-                continue
-            spellings.setdefault(key, Counter())[name] += 1
-            if key not in seen:
-                seen.add(key)
-                counts[key] += 1
+    for name, count in by_spelling.items():
+        key = candidate_key(name)
+        if key:
+            counts[key] += count
+            spellings.setdefault(key, Counter())[name] += count
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
     return [
         Tally(
