@@ -20,6 +20,8 @@ def test_discovered_then_add_competitor() -> None:
     names = {item["name"]: item["mention_rate"] for item in found["names"]}
     assert "Attio" in names and names["Attio"]["numerator"] >= 2
 
+    code, out, _ = invoke("experiments", "show", experiment_id)
+    assert code == 0 and "also recommended (not tracked" in out and "Attio" in out
     code, out, _ = invoke("experiments", "discovered", experiment_id)
     assert code == 0
     assert "also recommended, run 1 (synthetic: demo provider)" in out
@@ -32,6 +34,8 @@ def test_discovered_then_add_competitor() -> None:
     assert shown["brands_revision"] == 2
     code, out, _ = invoke("experiments", "discovered", experiment_id, "--json")
     assert "Attio" not in {item["name"] for item in json.loads(out)["names"]}
+    code, out, _ = invoke("experiments", "show", experiment_id)
+    assert "also recommended" not in out or "Attio" not in out.split("also recommended")[1]
 
 
 def test_refusals_are_friendly() -> None:
