@@ -7,9 +7,17 @@ import uuid
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import select, update
 
+from echo_ai.analysis.brands import BrandSet
+from echo_ai.db import transaction, utcnow
+from echo_ai.experiments import service as experiment_service
+from echo_ai.runs import service as run_service
+from echo_ai.runs.models import BatchRun, Iteration
 from tests.experiments.test_router import BODY
-from tests.kit import api_key, register_and_login, wait_finished
+from tests.experiments.test_significance_api import run_again
+from tests.kit import api_key, app_runtime, register_and_login, wait_finished
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -96,3 +104,95 @@ async def test_openapi_documents_the_discovery_routes(client: httpx.AsyncClient)
     added = schema["paths"]["/v1/experiments/{experiment_id}/competitors"]["post"]
     assert {"200", "409", "422"} <= set(added["responses"])
     assert "DiscoveredNameOut" in schema["components"]["schemas"]
+
+
+async def _finished(client: httpx.AsyncClient, user: dict[str, str]) -> str:
+    experiment_id = str(
+        (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
+    )
+    await wait_finished(client, experiment_id, user)
+    return experiment_id
+
+
+async def test_answers_scored_before_discovery_say_so_until_rescored(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    user = await register_and_login(client, "ada@example.com")
+    experiment_id = await _finished(client, user)
+    factory = app_runtime(started_app).session_factory
+    async with transaction(factory) as session:  # as stored before names were looked for
+        iterations = (
+            await session.scalars(
+                select(Iteration)
+                .join(BatchRun)
+                .where(BatchRun.experiment_id == uuid.UUID(experiment_id))
+            )
+        ).all()
+        for iteration in iterations:
+            old = dict(iteration.extraction or {})
+            old.pop("candidates", None)
+            iteration.extraction = old
+        experiment = await experiment_service.get(session, uuid.UUID(experiment_id))
+        for batch in experiment.batch_runs:
+            await run_service.store_metrics(
+                session, batch, BrandSet.model_validate(experiment.brands)
+            )
+        await run_service.store_round_metrics(session, experiment.id, 1)
+    url = f"/v1/experiments/{experiment_id}/discovered"
+    before = (await client.get(url, headers=user)).json()
+    assert (before["examined"], before["names"], before["answers"]) == (False, [], 0)
+
+    assert (await client.post(f"/v1/experiments/{experiment_id}/rescore", headers=user)).is_success
+    after = (await client.get(url, headers=user)).json()
+    assert after["examined"] is True and after["answers"] == 20
+    assert "Attio" in {item["name"] for item in after["names"]}
+
+
+async def test_each_run_has_its_own_names(client: httpx.AsyncClient, started_app: FastAPI) -> None:
+    user = await register_and_login(client, "ada@example.com")
+    experiment_id = await _finished(client, user)
+    await run_again(started_app, experiment_id, {"HubSpot": 0.5})
+    await wait_finished(client, experiment_id, user)
+    url = f"/v1/experiments/{experiment_id}/discovered"
+    first = (await client.get(f"{url}?run=1", headers=user)).json()
+    second = (await client.get(f"{url}?run=2", headers=user)).json()
+    assert (first["run"], second["run"]) == (1, 2)
+    assert first["answers"] == second["answers"] == 20
+    assert (await client.get(url, headers=user)).json() == second  # the latest by default
+    assert (await client.get(f"{url}?run=3", headers=user)).status_code == 404
+
+    added = await client.post(
+        f"/v1/experiments/{experiment_id}/competitors", headers=user, json={"name": "Insightly"}
+    )
+    assert added.status_code == 200, added.text
+    for run in (1, 2):  # every run's answers were scored again
+        names = (await client.get(f"{url}?run={run}", headers=user)).json()["names"]
+        assert "Insightly" not in {item["name"] for item in names}
+
+
+async def test_redacted_answers_keep_their_names_but_refuse_a_new_competitor(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    user = await register_and_login(client, "ada@example.com")
+    experiment_id = await _finished(client, user)
+    url = f"/v1/experiments/{experiment_id}/discovered"
+    before = (await client.get(url, headers=user)).json()
+    factory = app_runtime(started_app).session_factory
+    async with transaction(factory) as session:  # what the retention task does
+        await session.execute(
+            update(Iteration)
+            .where(
+                Iteration.batch_run_id.in_(
+                    select(BatchRun.id).where(BatchRun.experiment_id == uuid.UUID(experiment_id))
+                )
+            )
+            .values(answer=None, redacted_at=utcnow())
+        )
+    assert (await client.get(url, headers=user)).json() == before
+    refused = await client.post(
+        f"/v1/experiments/{experiment_id}/competitors", headers=user, json={"name": "Attio"}
+    )
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "answers_redacted"
+    detail = (await client.get(f"/v1/experiments/{experiment_id}", headers=user)).json()
+    assert [c["name"] for c in detail["brands"]["competitors"]] == ["Salesforce", "Pipedrive"]
