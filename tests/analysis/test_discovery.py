@@ -8,6 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.discovery import candidate_key, tally
@@ -162,3 +164,21 @@ def test_answer_by_answer_precision_on_the_labelled_set() -> None:
 def test_unknown_names_the_labelled_answers_disown_are_never_discovered(name: str) -> None:
     *_, wrong = _evaluate()
     assert candidate_key(name) not in wrong
+
+
+_VOCABULARY = (
+    "Attio Keap HubSpot hubspot the Best for Pricing CRM 1. - ** ### | : – , . \n Nike "
+    "Zoho I'm not familiar with Vexora and Insightly's Ghost 15 iPhone monday.com"
+)
+_WORDS = st.sampled_from(_VOCABULARY.split(" "))
+
+
+@given(st.lists(_WORDS, max_size=60).map(" ".join) | st.text(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_candidates_never_raise_are_unique_and_never_tracked(text: str) -> None:
+    found = _matcher("HubSpot", "Zoho").extract(text).candidates
+    assert found is not None
+    keys = [candidate_key(name) for name in found]
+    assert len(keys) == len(set(keys)) and all(keys)
+    assert not {"hubspot", "zoho"} & set(keys)
+    assert all(name in text for name in found)
