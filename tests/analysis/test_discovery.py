@@ -103,6 +103,9 @@ def test_metrics_count_candidates_over_complete_answers_only() -> None:
     assert attio.mentions.ci_low is not None and attio.mentions.ci_low < 2 / 3
     old = compute_metrics([fact(None)], target="HubSpot", brands=["HubSpot"])
     assert old.discovered is None
+    nothing = compute_metrics([fact(("Keap",), "truncated")], target="HubSpot", brands=["HubSpot"])
+    assert nothing.discovered is not None
+    assert (nothing.discovered.answers, nothing.discovered.names) == (0, [])
 
 
 def _tracked(key: str, tracked: set[str]) -> bool:

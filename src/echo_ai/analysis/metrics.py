@@ -307,8 +307,9 @@ class BatchMetrics(_Frozen):
     empty: int = Field(default=0, ge=0)
     """Answers that came back but are not samples, by class: in no rate's denominator."""
     discovered: Discovered | None = None
-    """Untracked names the complete answers give; None when no answer was examined for
-    them (metrics stored before, or answers extracted before: a re-score finds them)."""
+    """Untracked names the complete answers give; None when no complete answer was
+    examined for them (metrics stored before, or every answer extracted before: a re-score
+    finds them)."""
 
     def not_samples(self) -> list[tuple[str, int]]:
         """``(class, count)`` of the answers that are not samples, those with any."""
@@ -545,7 +546,8 @@ def compute_metrics(
         target_positions=dict(sorted(positions.items())),
         sources=sources.sources(),
         search_queries=sources.search_queries(),
-        discovered=discover(found) if found else None,
+        # None only when every complete answer was scored before names were looked for.
+        discovered=discover(found) if found or not succeeded else None,
     )
 
 

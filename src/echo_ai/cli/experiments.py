@@ -218,6 +218,9 @@ def discovered(
         print(json.dumps(found.model_dump(mode="json"), indent=2))
         return
     label = " (synthetic: demo provider)" if found.synthetic else ""
+    if not found.providers:
+        flows.console.print(f"run {found.run} has no finished batch yet")
+        return
     if not found.examined:
         flows.console.print(
             f"run {found.run}: its answers were scored before names were looked for; "
