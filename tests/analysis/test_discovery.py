@@ -68,6 +68,13 @@ def test_ordinary_words_count_as_names_in_a_list_of_names_only() -> None:
     assert _found(features, "Monzo") == ()
 
 
+def test_ordinary_words_listed_with_names_are_names() -> None:
+    text = "Teams compare Attio, Close and Copper. Close the deal fast; Copper wire is not."
+    assert _found(text) == ("Attio", "Close", "Copper")
+    assert _found("Many use Monzo and Tide for this.", "Monzo") == ("Tide",)
+    assert _found("It works with the Best and Brightest plan.", "Monzo") == ()
+
+
 def test_spellings_merge_by_key() -> None:
     assert candidate_key("Attio, Inc.") == candidate_key("ATTIO's") == "attio"
     counted, distinct = tally([["Attio"], ["attio's"], ["Attio", "Keap"], ["ATTIO"]], limit=10)

@@ -21,8 +21,9 @@ A candidate is kept only if it reads as a name:
   ordinary derivation ("Cushioning", "Onboarding", "Breathability"), nor written in lower
   case elsewhere in the same answer. Names made only of ordinary words ("Brooks",
   "Chase", "New Balance") are kept in two cases: a list whose other leads are mostly names
-  (a list of products, not of features), or a run of two or more capitalised words in the
-  middle of a sentence;
+  (a list of products, not of features), a run of two or more capitalised words in the
+  middle of a sentence, or a word listed together with a name ("Starling, Monzo and
+  Tide");
 * it is not the object of an admission of not knowing it ("I'm not familiar with Acme
   Flow"), by the rules of :mod:`.absence`.
 
@@ -319,6 +320,7 @@ def candidates(
     lowered = frozenset(match.group() for match in _LOWER_WORD.finditer(text))
     named = _named_groups(leads, blocked, lowered, tracked_keys)
     kept: list[Candidate] = []
+    doubtful: list[Candidate] = []
     for candidate in sorted(found, key=lambda c: c.start):
         if blocked.overlaps(candidate.start, candidate.end):
             continue
@@ -329,6 +331,10 @@ def candidates(
             continue
         if _reads_as_name(candidate, lowered, named):
             kept.append(candidate)
+        elif not candidate.structural and _kinds(candidate.name, lowered) == ["common"]:
+            doubtful.append(candidate)
+    if doubtful:
+        kept = _coordinated(text, kept, doubtful, tracked_spans)
     if not kept:
         return []
     spans = [(c.start, c.end) for c in kept]
@@ -345,6 +351,37 @@ def candidates(
         if len(out) >= MAX_CANDIDATES_PER_ANSWER:
             break
     return list(out.values())
+
+
+_COORDINATION = re.compile(r"[ \t]*(?:,[ \t]*(?:(?:and|or)[ \t]+)?|[ \t]+(?:and|or|&)[ \t]+)")
+
+
+def _coordinated(
+    text: str,
+    kept: list[Candidate],
+    doubtful: Sequence[Candidate],
+    tracked_spans: Sequence[tuple[int, int]],
+) -> list[Candidate]:
+    """``kept`` and the capitalised ordinary words listed together with a name ("Starling,
+    Monzo and Tide", "Slack and Gmail"): a word in a list of names is a name."""
+    for _ in range(2):  # a second pass follows a list along: "Attio, Close and Copper"
+        names = sorted([*tracked_spans, *((c.start, c.end) for c in kept)])
+        starts = [start for start, _ in names]
+        added = False
+        for candidate in doubtful:
+            if candidate in kept:
+                continue
+            index = bisect.bisect_left(starts, candidate.start)
+            before = names[index - 1] if index > 0 else None
+            after = names[index] if index < len(names) else None
+            if (
+                before is not None and _COORDINATION.fullmatch(text, before[1], candidate.start)
+            ) or (after is not None and _COORDINATION.fullmatch(text, candidate.end, after[0])):
+                kept.append(candidate)
+                added = True
+        if not added:
+            break
+    return sorted(kept, key=lambda c: c.start)
 
 
 def _maker(name: str, lowered: frozenset[str], tracked_keys: frozenset[str]) -> str | None:
