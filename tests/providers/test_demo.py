@@ -173,3 +173,26 @@ def test_default_probabilities_put_the_target_first_and_spread_competitors() -> 
 def test_probabilities_outside_unit_interval_are_rejected() -> None:
     with pytest.raises(ValueError, match="Alpha"):
         DemoProvider([("Alpha", 1.5)])
+
+
+async def test_demo_also_names_untracked_crms_the_discovery_finds() -> None:
+    from echo_ai.analysis.brands import BrandSet
+    from echo_ai.analysis.extraction import BrandMatcher
+    from echo_ai.providers.synthetic import DEMO_UNTRACKED
+
+    brands = [("HubSpot", 0.6), ("Attio", 0.5)]
+    provider = DemoProvider(brands, untracked=DEMO_UNTRACKED)
+    plain = DemoProvider(brands)
+    matcher = BrandMatcher(
+        BrandSet.model_validate({"target": {"name": "HubSpot"}, "competitors": [{"name": "Attio"}]})
+    )
+    found: Counter[str] = Counter()
+    for seed in range(60):
+        request = CompletionRequest(prompt=PROMPT, model="demo", seed=seed)
+        answer = matcher.extract((await provider.complete(request)).text)
+        without = matcher.extract((await plain.complete(request)).text)
+        # The tracked brands' draws are the same with or without the untracked names.
+        assert set(answer.brands_in_order) == set(without.brands_in_order)
+        found.update(answer.candidates or ())
+    # Attio is tracked here, so never an untracked name; nothing else reads as one.
+    assert set(found) == {"Insightly", "Keap"}

@@ -11,7 +11,8 @@ run, so all regular expressions are built in its constructor. The steps for one 
 3. keep the longest match where several overlap ("Microsoft Dynamics 365" over "Microsoft");
 4. set aside matches that are admissions of not knowing the brand (:mod:`.absence`);
 5. rank brands by first appearance and by list item (:mod:`.lists`);
-6. attribute provider citations, URLs in the text and retrieved sources to brand domains.
+6. attribute provider citations, URLs in the text and retrieved sources to brand domains;
+7. find the names the answer gives that are not tracked (:mod:`.discovery`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from echo_ai.analysis.citations import (
     url_spans,
     urls_on_domains,
 )
+from echo_ai.analysis.discovery import candidate_key, candidates
 from echo_ai.analysis.lists import list_items
 from echo_ai.analysis.matching import Term, TermIndex, in_date_context, reads_as_ordinary_word
 from echo_ai.analysis.normalise import Normalised, normalise
@@ -72,6 +74,9 @@ class Extraction:
     cited_domains: tuple[str, ...] = ()
     brand_citations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     brand_sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    candidates: tuple[str, ...] | None = None
+    """Untracked names the answer gives (:mod:`.discovery`); None in extractions stored
+    before they were looked for (a re-score finds them)."""
 
     def __post_init__(self) -> None:
         for name in ("list_ranks", "brand_citations", "brand_sources"):
@@ -103,6 +108,7 @@ class Extraction:
             "cited_domains": list(self.cited_domains),
             "brand_citations": {b: list(urls) for b, urls in self.brand_citations.items()},
             "brand_sources": {b: list(urls) for b, urls in self.brand_sources.items()},
+            **({} if self.candidates is None else {"candidates": list(self.candidates)}),
         }
 
     @classmethod
@@ -130,7 +136,14 @@ class Extraction:
                 str(b): tuple(str(u) for u in urls)
                 for b, urls in data.get("brand_sources", {}).items()
             },
+            candidates=candidates_of(data),
         )
+
+
+def candidates_of(data: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The stored untracked names of an extraction (None if they were not looked for)."""
+    found = data.get("candidates")
+    return tuple(str(name) for name in found) if isinstance(found, list) else None
 
 
 def _inside(spans: Sequence[tuple[int, int]], start: int, end: int) -> bool:
@@ -146,8 +159,12 @@ def _overlaps(spans: Sequence[tuple[int, int]], ends: Sequence[int], start: int,
 class BrandMatcher:
     """Brand extraction compiled once per :class:`BrandSet` and reused for every answer."""
 
-    def __init__(self, brands: BrandSet) -> None:
+    def __init__(self, brands: BrandSet, *, discover: bool = True) -> None:
         self._brands = brands.all
+        self._discover = discover
+        self._tracked_keys = frozenset(
+            candidate_key(term.text) for brand in self._brands for term in brand.terms
+        )
         self._names = [brand.name for brand in self._brands]
         self._index = TermIndex(self._brands)
         self._domains = [(brand.name, brand.domains) for brand in self._brands if brand.domains]
@@ -186,6 +203,23 @@ class BrandMatcher:
             ),
             brand_citations=self._on_brand_domains(cited),
             brand_sources=self._on_brand_domains(retrieved),
+            candidates=self._candidates(text, kept, links) if self._discover else None,
+        )
+
+    def _candidates(
+        self,
+        text: str,
+        kept: Sequence[tuple[int, int, Term]],
+        links: Sequence[tuple[int, int, str]],
+    ) -> tuple[str, ...]:
+        """Untracked names: tracked matches (admitted or not) and links are no candidates."""
+        return tuple(
+            candidates(
+                text,
+                tracked_spans=[(start, end) for start, end, _ in kept],
+                tracked_keys=self._tracked_keys,
+                excluded_spans=[(start, end) for start, end, _ in links],
+            )
         )
 
     def _resolve(

@@ -18,6 +18,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from echo_ai.analysis.discovery import tally
 from echo_ai.analysis.statistics import (
     average_interval,
     mean_pairwise_jaccard,
@@ -34,6 +35,8 @@ TOP_SOURCES = 20
 """Cited or retrieved domains and URLs kept per batch (the most frequent ones)."""
 TOP_QUERIES = 20
 """Web-search queries kept per batch (the most frequent ones)."""
+TOP_DISCOVERED = 50
+"""Untracked names kept per batch (those named in most answers)."""
 
 # Per-iteration cost is a derived figure; ten decimals (a ten-billionth of a dollar)
 # keeps token-level prices exact enough without 28-digit strings in the JSON.
@@ -71,6 +74,8 @@ class IterationFacts:
     fee_usd: Decimal | None = None
     """Of ``cost_usd``, the request and search fees (None: unknown, or stored before fees
     were kept)."""
+    candidates: tuple[str, ...] | None = None
+    """Untracked names the answer gives (None: not looked for, in older extractions)."""
 
 
 class _Frozen(BaseModel):
@@ -228,6 +233,47 @@ class SearchQueries(_Frozen):
     distinct: int = Field(ge=0)
 
 
+class DiscoveredName(_Frozen):
+    """An untracked name: in how many complete answers it appears, with its interval."""
+
+    name: str
+    """The commonest spelling."""
+    key: str
+    """Spelling-independent key (:func:`echo_ai.analysis.discovery.candidate_key`)."""
+    spellings: list[str]
+    mentions: Rate
+    """Answers naming it over the complete answers examined (``Discovered.answers``)."""
+
+
+class Discovered(_Frozen):
+    """Names the answers give that are not tracked: the ``TOP_DISCOVERED`` named in most
+    answers (each answer counts a name once), found as docs/metrics.md says."""
+
+    names: list[DiscoveredName]
+    answers: int = Field(ge=0)
+    """Complete answers whose untracked names were looked for: the denominator."""
+    distinct: int = Field(ge=0)
+    """Distinct names found (``names`` keeps the first ``TOP_DISCOVERED``)."""
+
+
+def discover(per_answer: Sequence[Sequence[str]]) -> Discovered:
+    """The untracked names of complete answers, counted (see :class:`Discovered`)."""
+    counted, distinct = tally(per_answer, limit=TOP_DISCOVERED)
+    return Discovered(
+        names=[
+            DiscoveredName(
+                name=item.name,
+                key=item.key,
+                spellings=list(item.spellings),
+                mentions=Rate.of(item.answers, len(per_answer)),
+            )
+            for item in counted
+        ],
+        answers=len(per_answer),
+        distinct=distinct,
+    )
+
+
 class BatchMetrics(_Frozen):
     """All metrics of one batch (or of a union of batches); see docs/metrics.md."""
 
@@ -260,6 +306,10 @@ class BatchMetrics(_Frozen):
     refused: int = Field(default=0, ge=0)
     empty: int = Field(default=0, ge=0)
     """Answers that came back but are not samples, by class: in no rate's denominator."""
+    discovered: Discovered | None = None
+    """Untracked names the complete answers give; None when no complete answer was
+    examined for them (metrics stored before, or every answer extracted before: a re-score
+    finds them)."""
 
     def not_samples(self) -> list[tuple[str, int]]:
         """``(class, count)`` of the answers that are not samples, those with any."""
@@ -436,6 +486,7 @@ def compute_metrics(
     positions: Counter[int] = Counter()
     sources = _SourceTally.empty()
     not_samples: Counter[str] = Counter()
+    found: list[tuple[str, ...]] = []
 
     for fact in facts:
         cost.add(fact)
@@ -447,6 +498,8 @@ def compute_metrics(
             not_samples[fact.answer_class] += 1
             continue
         succeeded += 1
+        if fact.candidates is not None:
+            found.append(fact.candidates)
         mentioned = _mentioned(fact.brands, tracked_set)
         for brand in mentioned:
             mention_counts[brand] += 1
@@ -493,6 +546,8 @@ def compute_metrics(
         target_positions=dict(sorted(positions.items())),
         sources=sources.sources(),
         search_queries=sources.search_queries(),
+        # None only when every complete answer was scored before names were looked for.
+        discovered=discover(found) if found or not succeeded else None,
     )
 
 

@@ -181,4 +181,5 @@ def facts_from(
         else (),
         search_queries=tuple(search_queries or ()) if success else (),
         fee_usd=fee,
+        candidates=parsed.candidates if parsed else None,
     )

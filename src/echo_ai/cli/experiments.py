@@ -1,4 +1,5 @@
-"""``echo-ai experiments ...``: list, show, export, re-score and resume."""
+"""``echo-ai experiments ...``: list, show, export, re-score, resume, and who else gets
+recommended (discovered names, added as competitors)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
     from echo_ai.runs.models import Experiment
 
 app = typer.Typer(
-    help="List, show, export, re-score and resume the experiments run from this command line."
+    help="List, show, export, re-score and resume the experiments run from this command line;"
+    " see who else their answers recommend and add them as competitors."
 )
 
 StatusName = Literal[
@@ -199,3 +201,104 @@ def resume(experiment_id: IdArgument, as_json: JsonOption = False) -> None:
         return experiment.id
 
     aio.run(flows.run_and_report(get_settings(), resume_it, as_json=as_json, export_path=None))
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+@app.command()
+@friendly_errors
+def discovered(
+    experiment_id: IdArgument,
+    run: Annotated[int | None, typer.Option(min=1, help="The run (default: the latest).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Who else gets recommended: brands and products the answers name that the experiment
+    does not track, named in at least two answers, with their mention rates and 95%
+    intervals (all providers pooled, and per provider). Add one with add-competitor."""
+    import json
+
+    from rich.table import Table
+
+    from echo_ai.cli import flows
+    from echo_ai.config import get_settings
+    from echo_ai.db import transaction
+    from echo_ai.experiments import discovered as discovery
+    from echo_ai.experiments.schemas import DiscoveredOut
+
+    async def load(runtime: Runtime) -> DiscoveredOut:
+        async with transaction(runtime.session_factory) as session:
+            experiment = await flows.find(session, experiment_id)
+            report = await discovery.discovered(session, experiment, run=run)
+            return DiscoveredOut.of(report, min_answers=discovery.MIN_ANSWERS)
+
+    found = flows.in_runtime(get_settings(), load)
+    if as_json:
+        print(json.dumps(found.model_dump(mode="json"), indent=2))
+        return
+    label = " (synthetic: demo provider)" if found.synthetic else ""
+    if not found.providers:
+        flows.console.print(f"run {found.run} has no finished batch yet")
+        return
+    if not found.examined:
+        flows.console.print(
+            f"run {found.run}: its answers were scored before names were looked for; "
+            "re-score the experiment (echo-ai experiments rescore) to find them"
+        )
+        return
+    table = Table(
+        title=f"also recommended, run {found.run}{label}: {found.answers} answers",
+        title_justify="left",
+    )
+    for column in ("name", "answers", "rate", "95% interval", *found.providers):
+        table.add_column(column)
+    for item in found.names:
+        rate = item.mention_rate
+        cells = [
+            "–" if cell is None else f"{_percent(cell.value)} ({cell.numerator}/{cell.denominator})"
+            for cell in item.per_provider.values()
+        ]
+        table.add_row(
+            item.name,
+            f"{rate.numerator}/{rate.denominator}",
+            _percent(rate.value),
+            f"{_percent(rate.ci_low)}–{_percent(rate.ci_high)}",
+            *cells,
+        )
+    flows.console.print(table)
+    if not found.names:
+        flows.console.print("no untracked name recurs in this run's answers")
+
+
+@app.command("add-competitor")
+@friendly_errors
+def add_competitor(
+    experiment_id: IdArgument,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The name to track.")],
+    alias: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--alias",
+            help="Another spelling to match (repeatable); default: the spellings found.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Track NAME (typically one ``discovered`` lists) as a competitor, then re-score the
+    stored answers with it: no new LLM calls."""
+    from echo_ai.cli import flows
+    from echo_ai.config import get_settings
+    from echo_ai.db import transaction
+    from echo_ai.experiments import discovered as discovery
+    from echo_ai.privacy.audit import Actor
+
+    async def go(runtime: Runtime) -> None:
+        async with transaction(runtime.session_factory) as session:
+            experiment = await flows.find(session, experiment_id)
+            await discovery.add_competitor(
+                session, experiment, name=name, aliases=alias or None, actor=Actor.cli()
+            )
+        await flows.show(runtime, experiment_id, as_json=as_json)
+
+    flows.in_runtime(get_settings(), go)

@@ -212,9 +212,40 @@ def report_renderable(report: ExperimentReport, changes: RunSignificance | None 
         if progress is not None:
             parts.append(escape(f"adaptive sampling, {progress.text}"))
     parts.extend(combination_renderables(report))
+    also = also_recommended(report)
+    if also:
+        parts.append(also)
     if changes is not None:
         parts.append(changes_text(changes))
     return Group(*parts)
+
+
+ALSO_SHOWN = 5
+
+
+def also_recommended(report: ExperimentReport) -> str:
+    """One line naming the untracked brands the latest run's answers recommend most (all
+    providers pooled), or nothing when none recurs."""
+    from echo_ai.experiments.discovered import MIN_ANSWERS
+
+    found = report.combined.discovered if report.combined is not None else None
+    if found is None:
+        return ""
+    names = [item for item in found.names if item.mentions.numerator >= MIN_ANSWERS]
+    if not names:
+        return ""
+    shown = ", ".join(
+        f"{escape(item.name)} {percent(item.mentions.value)} "
+        f"({interval(item.mentions.ci_low, item.mentions.ci_high)})"
+        for item in names[:ALSO_SHOWN]
+    )
+    more = f" and {len(names) - ALSO_SHOWN} more" if len(names) > ALSO_SHOWN else ""
+    reference = str(report.experiment.id)[:8]
+    return (
+        f"also recommended (not tracked; mention rate, 95% interval): {shown}{more}\n"
+        f"  `echo-ai experiments discovered {reference}` lists them; "
+        f"`echo-ai experiments add-competitor {reference} NAME` tracks one"
+    )
 
 
 def combination_renderables(report: ExperimentReport) -> list[Any]:

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from echo_ai.analysis.brands import BrandSet, Name
+from echo_ai.analysis.brands import MAX_ALIASES, BrandSet, Name, Term
 from echo_ai.analysis.extraction import Extraction
 from echo_ai.analysis.metrics import BatchMetrics, Combination, EqualWeight, Rate
 from echo_ai.analysis.sampling import MAX_HALF_WIDTH, MIN_ANSWERS
@@ -846,3 +846,75 @@ class RescoreIn(BaseModel):
 
     brands: BrandSet | None = None
     """New brand definitions; omitted: re-score with the current ones."""
+
+
+class DiscoveredNameOut(BaseModel):
+    """An untracked brand or product the answers name."""
+
+    name: str
+    """Its commonest spelling."""
+    key: str
+    """The spelling-independent key that merges spellings (case, accents, possessive,
+    "Inc")."""
+    spellings: list[str]
+    mention_rate: Rate
+    """Answers naming it over the complete answers examined, all providers of the run
+    pooled, with the 95% Wilson interval."""
+    per_provider: dict[str, Rate | None]
+    """``vendor:model`` to its rate in that provider's answers (``null``: named there too
+    rarely to be among that provider's 50 most frequent names)."""
+
+
+class DiscoveredOut(BaseModel):
+    """Who else gets recommended in one run: names not tracked by the experiment, found in
+    list items, headings, bold text, table rows and recurring capitalised names, named in
+    at least ``min_answers`` answers (see docs/metrics.md for the rules and their measured
+    precision)."""
+
+    experiment_id: uuid.UUID
+    run: int
+    synthetic: bool
+    """The demo provider's answers: synthetic, not a real assistant's."""
+    providers: list[str]
+    answers: int
+    """Complete answers examined: the denominator of every rate."""
+    examined: bool
+    """False when the run's answers were scored before names were looked for (re-score
+    the experiment to find them)."""
+    distinct: int
+    """Distinct untracked names found, once or more."""
+    min_answers: int
+    names: list[DiscoveredNameOut]
+
+    @classmethod
+    def of(cls, report: Any, *, min_answers: int) -> DiscoveredOut:
+        return cls(
+            experiment_id=report.experiment_id,
+            run=report.run,
+            synthetic=report.synthetic,
+            providers=report.providers,
+            answers=report.answers,
+            examined=report.examined,
+            distinct=report.distinct,
+            min_answers=min_answers,
+            names=[
+                DiscoveredNameOut(
+                    name=row.name,
+                    key=row.key,
+                    spellings=list(row.spellings),
+                    mention_rate=row.pooled,
+                    per_provider=row.per_provider,
+                )
+                for row in report.rows
+            ],
+        )
+
+
+class AddCompetitorIn(BaseModel):
+    """A name to track as a competitor; every stored answer is then scored again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    aliases: Annotated[list[Term], Field(max_length=MAX_ALIASES)] | None = None
+    """Other spellings to match; omitted: the spellings found in the answers."""

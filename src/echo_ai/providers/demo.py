@@ -56,6 +56,7 @@ class DemoProvider:
         seed: int = 0,
         latency_ms: float = 0.0,
         domains: Mapping[str, str] | None = None,
+        untracked: Sequence[tuple[str, float]] = (),
     ) -> None:
         for brand, probability in brands or ():
             if not 0.0 <= probability <= 1.0:
@@ -64,6 +65,8 @@ class DemoProvider:
         self._seed = seed
         self._latency_ms = latency_ms
         self._domains = dict(domains) if domains else None
+        tracked = {name.casefold() for name, _ in self._brands}
+        self._untracked = [(n, p) for n, p in untracked if n.casefold() not in tracked]
 
     async def complete(self, request: CompletionRequest) -> Completion:
         seed = _stable_seed(self._seed, request.seed, request.prompt)
@@ -77,6 +80,7 @@ class DemoProvider:
                 rng=rng,
                 grounding=request.grounding,
                 domains=self._domains,
+                untracked=self._untracked,
             )
         return Completion(
             text=answer.text,

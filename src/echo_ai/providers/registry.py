@@ -17,6 +17,7 @@ from echo_ai.providers.base import Provider, ProviderNotConfigured
 from echo_ai.providers.demo import MODEL_VERSION as DEMO_MODEL
 from echo_ai.providers.demo import DemoProvider
 from echo_ai.providers.redirects import RedirectResolver, process_cache
+from echo_ai.providers.synthetic import DEMO_UNTRACKED
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +218,7 @@ def build_provider(
         raise ValueError(f"unknown provider {spec.vendor!r}")
     require_settings(spec, api_key=api_key, base_url=base_url)
     if spec.vendor == "demo":
-        return DemoProvider(demo_brands, seed=demo_seed)
+        return DemoProvider(demo_brands, seed=demo_seed, untracked=DEMO_UNTRACKED)
     if spec.vendor == "openai_compatible":
         assert base_url is not None  # checked by require_settings
         return _adapter(spec.vendor)(

@@ -24,6 +24,14 @@ DEFAULT_BRANDS: list[tuple[str, float]] = [
 ]
 """Six CRM brands with mention probabilities: the fake server's default answer space."""
 
+DEMO_UNTRACKED: list[tuple[str, float]] = [
+    ("Attio", 0.45),
+    ("Insightly", 0.3),
+    ("Keap", 0.15),
+]
+"""CRMs the demo provider also names whatever the experiment tracks (those it tracks
+aside), so that "who else gets recommended" has something to find in a demo run."""
+
 _INTROS = (
     "Here are some strong options for “{topic}”:",
     "Good question. For “{topic}”, these are worth a look:",
@@ -103,9 +111,15 @@ def generate_answer(
     rng: random.Random,
     grounding: bool = False,
     domains: Mapping[str, str] | None = None,
+    untracked: Sequence[tuple[str, float]] = (),
 ) -> SyntheticAnswer:
-    """One answer to ``prompt`` in which each brand appears with its probability."""
+    """One answer to ``prompt`` in which each brand appears with its probability, and each
+    of ``untracked`` (names no experiment tracks) with its own; these are drawn after the
+    brands, so the brands' draws are the same with or without them."""
     mentioned = _order_mentions([(n, p) for n, p in brands if rng.random() < p], rng)
+    for name, probability in untracked:
+        if rng.random() < probability:
+            mentioned.insert(rng.randint(0, len(mentioned)), name)
     topic = _topic(prompt)
     segments: list[tuple[str, str | None]] = []  # (text, brand the text is about)
     if not mentioned:

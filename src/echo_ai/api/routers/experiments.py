@@ -25,11 +25,14 @@ from echo_ai.api.pagination import (
     row_index,
 )
 from echo_ai.billing.estimate import EstimateOut, estimate_with_history
+from echo_ai.experiments import discovered as discovery
 from echo_ai.experiments import export, history
 from echo_ai.experiments import service as experiments
 from echo_ai.experiments.schemas import (
+    AddCompetitorIn,
     BatchRunOut,
     ChangeTestsOut,
+    DiscoveredOut,
     ExperimentComparisonOut,
     ExperimentCreate,
     ExperimentDetail,
@@ -411,6 +414,53 @@ async def rescore_experiment(
     experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
     await experiments.rescore(
         session, experiment, actor=actor, brands=data.brands if data else None
+    )
+    return ExperimentDetail.of_report(await experiments.load_report(session, experiment_id))
+
+
+@router.get(
+    "/{experiment_id}/discovered",
+    response_model=DiscoveredOut,
+    responses=error_responses(404),
+)
+async def list_discovered(
+    experiment_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    run: Annotated[
+        int | None,
+        Query(ge=1, le=2**31 - 1, description="The run (default: the latest)."),
+    ] = None,
+) -> DiscoveredOut:
+    """Who else gets recommended: brands and products the answers of a run name that the
+    experiment does not track, with their mention rates and 95% intervals (pooled and per
+    provider), named in at least two answers; read from stored metrics."""
+    experiment = await experiments.get(
+        session, experiment_id, workspace_id=principal.workspace_id, runs=0
+    )
+    report = await discovery.discovered(session, experiment, run=run)
+    return DiscoveredOut.of(report, min_answers=discovery.MIN_ANSWERS)
+
+
+@router.post(
+    "/{experiment_id}/competitors",
+    response_model=ExperimentDetail,
+    responses=error_responses(*BODY_ERRORS, 409),
+)
+async def add_competitor(
+    experiment_id: uuid.UUID,
+    data: AddCompetitorIn,
+    principal: WritePrincipal,
+    session: SessionDep,
+    actor: PrincipalActor,
+) -> ExperimentDetail:
+    """Track a name (typically a discovered one) as a competitor, then re-score every
+    stored answer with it; no provider is called. Without ``aliases``, the spellings found
+    in the answers become its aliases. A name already tracked is a 409, and so is an
+    experiment still running or whose answers the retention policy redacted."""
+    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
+    await discovery.add_competitor(
+        session, experiment, name=data.name, aliases=data.aliases, actor=actor
     )
     return ExperimentDetail.of_report(await experiments.load_report(session, experiment_id))
 

@@ -1,6 +1,6 @@
 """The write actions of one experiment: cancel, re-run, resume, delete (after a
-confirmation that names what goes), re-score with edited brands, and its schedule (set,
-pause, resume, remove).
+confirmation that names what goes), re-score with edited brands, add a discovered name as
+a competitor (then a re-score), and its schedule (set, pause, resume, remove).
 
 Each is a POST with the CSRF token, refused to read-only roles (:data:`WriteViewer`),
 that calls the use case the API calls and answers ``303`` back to the experiment's page
@@ -20,12 +20,14 @@ from echo_ai.analysis.brands import BrandSet
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.db import utcnow
 from echo_ai.errors import Conflict
+from echo_ai.experiments import discovered as discovery
 from echo_ai.experiments import service as experiments
-from echo_ai.experiments.schemas import RescoreIn
+from echo_ai.experiments.schemas import AddCompetitorIn, RescoreIn
 from echo_ai.runs.models import Experiment
 from echo_ai.schedules import service as schedules
 from echo_ai.schedules.schemas import ScheduleIn
 from echo_ai.web.brand_fields import ADD_COMPETITOR, BrandsForm
+from echo_ai.web.errors import error_page
 from echo_ai.web.format import local_time
 from echo_ai.web.forms import FORM_ERROR, form_fields, validate
 from echo_ai.web.pages.experiment_form import (
@@ -240,6 +242,21 @@ async def rescore(
             status_code=409,
         )
     return see_other(request, _page_of(experiment_id))
+
+
+@router.post("/experiments/{experiment_id}/competitors")
+async def add_competitor(
+    request: Request, experiment_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
+) -> Response:
+    """Track a name of "Also recommended" as a competitor and score the stored answers
+    again (no provider is called); back to the experiment's page."""
+    form = await form_fields(request)
+    checked = validate(AddCompetitorIn, {"name": form.get("name", "").strip()})
+    if not isinstance(checked, AddCompetitorIn):
+        return error_page(request, 422, "Give the name of the brand to add as a competitor.")
+    experiment = await _experiment(session, viewer, experiment_id, runs=None)
+    await discovery.add_competitor(session, experiment, name=checked.name, actor=viewer.actor)
+    return see_other(request, _page_of(experiment_id) + "#discovered")
 
 
 # --- schedule ----------------------------------------------------------------------------

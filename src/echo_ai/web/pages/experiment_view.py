@@ -27,6 +27,7 @@ from echo_ai.analysis.metrics import BatchMetrics, Rate
 from echo_ai.analysis.significance import BASELINE_RUNS, FDR_LEVEL
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.pagination import InvalidCursor, decode_cursor, encode_cursor, row_index
+from echo_ai.experiments import discovered as discovery
 from echo_ai.experiments import export, history
 from echo_ai.experiments import service as experiments
 from echo_ai.experiments.history import RunChange, Shown, provider_label
@@ -398,6 +399,8 @@ async def experiment_page(
             key=lambda item: -(item[1].value or 0.0),
         ),
         synthetic=report.synthetic,
+        discovered=await discovery.discovered(session, experiment) if experiment.runs else None,
+        min_answers=discovery.MIN_ANSWERS,
         # The pooled figures are the real providers' whenever one ran (the demo is
         # combined apart): synthetic only when every provider is the demo.
         combined_synthetic=bool(report.batches) and all(b.synthetic for b, _ in report.batches),
