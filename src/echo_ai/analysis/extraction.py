@@ -11,7 +11,8 @@ run, so all regular expressions are built in its constructor. The steps for one 
 3. keep the longest match where several overlap ("Microsoft Dynamics 365" over "Microsoft");
 4. set aside matches that are admissions of not knowing the brand (:mod:`.absence`);
 5. rank brands by first appearance and by list item (:mod:`.lists`);
-6. attribute provider citations, URLs in the text and retrieved sources to brand domains.
+6. attribute provider citations, URLs in the text and retrieved sources to brand domains;
+7. score how the answer speaks of each mentioned brand (:mod:`.sentiment`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from echo_ai.analysis.citations import (
 from echo_ai.analysis.lists import list_items
 from echo_ai.analysis.matching import Term, TermIndex, in_date_context, reads_as_ordinary_word
 from echo_ai.analysis.normalise import Normalised, normalise
+from echo_ai.analysis.sentiment import METHOD as SENTIMENT_METHOD
+from echo_ai.analysis.sentiment import BrandSentiment, score_mentions
 from echo_ai.providers.base import Citation
 
 
@@ -72,9 +75,14 @@ class Extraction:
     cited_domains: tuple[str, ...] = ()
     brand_citations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     brand_sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    sentiment: Mapping[str, BrandSentiment] = field(default_factory=dict)
+    """How the answer speaks of each mentioned brand; empty in extractions stored before
+    sentiment was scored (a re-score fills it)."""
+    sentiment_method: str | None = None
+    """Which scorer produced ``sentiment`` (``lexicon-1``...); None when none ran."""
 
     def __post_init__(self) -> None:
-        for name in ("list_ranks", "brand_citations", "brand_sources"):
+        for name in ("list_ranks", "brand_citations", "brand_sources", "sentiment"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     def position(self, brand: str) -> int | None:
@@ -103,6 +111,8 @@ class Extraction:
             "cited_domains": list(self.cited_domains),
             "brand_citations": {b: list(urls) for b, urls in self.brand_citations.items()},
             "brand_sources": {b: list(urls) for b, urls in self.brand_sources.items()},
+            "sentiment": {b: s.to_dict() for b, s in self.sentiment.items()},
+            "sentiment_method": self.sentiment_method,
         }
 
     @classmethod
@@ -130,6 +140,11 @@ class Extraction:
                 str(b): tuple(str(u) for u in urls)
                 for b, urls in data.get("brand_sources", {}).items()
             },
+            sentiment={
+                str(b): BrandSentiment.from_dict(s)
+                for b, s in (data.get("sentiment") or {}).items()
+            },
+            sentiment_method=data.get("sentiment_method"),
         )
 
 
@@ -186,6 +201,8 @@ class BrandMatcher:
             ),
             brand_citations=self._on_brand_domains(cited),
             brand_sources=self._on_brand_domains(retrieved),
+            sentiment=score_mentions(text, mentions),
+            sentiment_method=SENTIMENT_METHOD,
         )
 
     def _resolve(

@@ -181,4 +181,9 @@ def facts_from(
         else (),
         search_queries=tuple(search_queries or ()) if success else (),
         fee_usd=fee,
+        sentiment=tuple(
+            (brand, found.label, found.score) for brand, found in parsed.sentiment.items()
+        )
+        if parsed and parsed.sentiment_method
+        else None,
     )
