@@ -38,7 +38,7 @@ _PROSE_INTROS = (
 _DESCRIPTIONS = (
     "an easy setup and a generous free tier",
     "strong automation and a large ecosystem of integrations",
-    "a clean pipeline view that sales teams adopt quickly",
+    "the usual contact, deal and pipeline features",
     "good value for small teams that want to grow into more features",
     "powerful reporting, though it takes time to configure",
     "solid basics, but a clunky interface and pricey upgrades",
