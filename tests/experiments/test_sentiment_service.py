@@ -4,6 +4,7 @@ stored before it was (no new call), on both backends."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.extraction import Extraction
 from echo_ai.db import transaction
 from echo_ai.execution.runtime import Runtime
+from echo_ai.experiments import history
 from echo_ai.experiments import service as experiment_service
 from echo_ai.privacy.audit import Actor
 from echo_ai.runs import service as run_service
@@ -95,3 +97,29 @@ async def test_a_run_scores_sentiment_and_a_rescore_fills_answers_stored_without
     assert [Extraction.from_dict(e).sentiment for e in rescored] == [
         Extraction.from_dict(e).sentiment for e in stored
     ]
+
+
+@pytest.mark.usefixtures("backend")
+async def test_answers_filter_by_how_they_speak_of_the_target(runtime: Runtime) -> None:
+    experiment_id = await _run(runtime, iterations=40)
+    stored = await _extractions(runtime, experiment_id)
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.get(session, experiment_id)
+        target = experiment.brands["target"]["name"]
+        batches = await history.round_batches(session, experiment_id, [1])
+        seen: dict[str, list[int]] = {}
+        for shown in (history.Shown.POSITIVE, history.Shown.NEUTRAL, history.Shown.NEGATIVE):
+            page = await history.answers_page(
+                session, batches, target=target, shown=shown, limit=100
+            )
+            seen[shown.value] = [item.index for item in page.items]
+            for item in page.items:
+                assert item.extraction is not None
+                assert item.extraction["sentiment"][target]["label"] == shown.value
+    expected = Counter(
+        e["sentiment"][target]["label"] for e in stored if target in e.get("sentiment", {})
+    )
+    assert {label: len(found) for label, found in seen.items() if found} == dict(expected)
+    assert sum(len(found) for found in seen.values()) == sum(
+        1 for e in stored if target in e["brands_in_order"]
+    )

@@ -18,6 +18,7 @@ from echo_ai.db import transaction
 from echo_ai.experiments import service as experiment_service
 from echo_ai.runs import service as run_service
 from echo_ai.runs.models import BatchRun, Iteration
+from echo_ai.web.pages.experiment_view import ANSWERS_PER_PAGE
 from tests.kit import app_runtime
 from tests.web.pages import page, text_of
 from tests.web.test_experiment_view import chart_json, finished_experiment, no_inline_code
@@ -144,3 +145,17 @@ async def test_answers_stored_before_sentiment_ask_for_a_rescore(
     assert "sentiment-line" not in answers and "data-sentiment" not in answers
     items = await _iterations(client, detail["id"], headers)
     assert all(item["sentiment"] == [] for item in items)
+
+
+async def test_the_answers_filter_by_sentiment_of_the_target(client: httpx.AsyncClient) -> None:
+    headers = await signed_in(client)
+    detail = await finished_experiment(client, headers, ["demo"], iterations=40)
+    hubspot = detail["combined"]["sentiment"]["HubSpot"]
+    base = f"/experiments/{detail['id']}/answers"
+    form = await page(client, base)
+    assert '<option value="negative">Speaking of HubSpot negatively</option>' in form
+    for label in ("positive", "neutral", "negative"):
+        html = await page(client, f"{base}?shown={label}")
+        shown = html.count('<article class="answer')
+        assert shown == min(hubspot[label]["numerator"], ANSWERS_PER_PAGE), label
+        assert html.count(f'data-brand="HubSpot" data-sentiment="{label}"') == shown
