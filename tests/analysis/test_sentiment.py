@@ -17,7 +17,7 @@ from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.extraction import BrandMatcher, Extraction
 from echo_ai.analysis.metrics import IterationFacts, ScoreMean, compute_metrics
 from echo_ai.analysis.scoring import facts_from
-from echo_ai.analysis.sentiment import LABELS, label_of
+from echo_ai.analysis.sentiment import DOMAIN_LEXICON, LABELS, label_of, polarity
 from echo_ai.analysis.statistics import mean_interval
 
 LABELLED = Path(__file__).parent / "data" / "sentiment_labelled.jsonl"
@@ -226,3 +226,25 @@ def test_mean_interval_is_students_t(values: list[float]) -> None:
 def test_mean_interval_needs_two_values() -> None:
     assert mean_interval(0.5, 0.25, 1) is None
     assert mean_interval(0.0, 0.0, 0) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Brand is a CRM platform founded in 1999.",
+        "Options include Brand, Brand and Brand.",
+        "Brand :) works",
+        "It is ok, I guess.",
+        "no",
+        "The team behind Brand -- based in Boston -- ships weekly updates.",
+        "Brand is not bad, but it is kind of slow and VERY expensive!!",
+        "Brand is great 😀 for teams",
+        "  Brand isn't the easiest tool, yet it is extremely reliable.  ",
+    ],
+)
+def test_the_fast_path_gives_what_vader_gives(text: str) -> None:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    vader = SentimentIntensityAnalyzer()
+    vader.lexicon.update(DOMAIN_LEXICON)
+    assert polarity(text) == pytest.approx(vader.polarity_scores(text)["compound"])

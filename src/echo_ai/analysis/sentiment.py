@@ -27,6 +27,7 @@ agreement with hand labels and the limits.
 from __future__ import annotations
 
 import re
+import string
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -223,9 +224,21 @@ def polarity(text: str) -> float:
     cleaned = _MARKUP.sub(" ", text)
     for pattern, replacement in _REWRITES:
         cleaned = pattern.sub(replacement, cleaned)
-    if not cleaned.strip():
-        return 0.0
-    return float(_Analyzer.get().polarity_scores(cleaned)["compound"])
+    analyzer = _Analyzer.get()
+    if cleaned.isascii() and not _has_lexicon_word(cleaned, analyzer.lexicon):
+        return 0.0  # what VADER gives such a text, without its slower full pass
+    return float(analyzer.polarity_scores(cleaned)["compound"])
+
+
+def _has_lexicon_word(text: str, lexicon: Mapping[str, float]) -> bool:
+    """Whether one of the text's tokens, cut as VADER cuts them (whitespace, then edge
+    punctuation stripped from a token that stays longer than two characters), is in the
+    lexicon: without one, every valence is 0 and so is VADER's score."""
+    for word in text.split():
+        stripped = word.strip(string.punctuation)
+        if (stripped if len(stripped) > 2 else word).lower() in lexicon:
+            return True
+    return False
 
 
 def _units(text: str) -> list[tuple[int, int]]:
