@@ -94,6 +94,11 @@ async def test_the_experiment_page_shows_sentiment_per_brand_and_per_answer(
     assert f"{hubspot['score']['value']:+.2f}" in row_text
     assert f"n = {hubspot['answers']}" in row_text
     assert 'class="badge synthetic"' in row
+    # The metrics table: the target's sentiment per provider (one provider here).
+    metrics_row = html.split('id="metrics"')[1].split("</section>")[0].split("Sentiment<")[1]
+    metrics_row = text_of(metrics_row.split("</tr>")[0])
+    assert f"{hubspot['score']['value']:+.2f}" in metrics_row
+    assert f"{hubspot['positive']['value'] * 100:.1f}% positive" in metrics_row
     data = json.loads(chart_json(html))["sentiment"]
     assert "HubSpot" in data["labels"]
     at = data["labels"].index("HubSpot")
