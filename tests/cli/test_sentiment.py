@@ -28,8 +28,14 @@ def test_show_prints_sentiment_per_brand_and_json_has_it() -> None:
 
     code, out, err = invoke("experiments", "show", experiment_id)
     assert code == 0, err
-    line = next(line for line in out.splitlines() if "sentiment: HubSpot" in line)
-    assert f"{hubspot['score']['value']:+.2f}" in line
-    assert f"n={hubspot['answers']}" in line
-    assert f"{hubspot['positive']['value'] * 100:.1f}% pos" in line
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if "sentiment: HubSpot" in line)
+    assert f"{hubspot['score']['value']:+.2f}" in lines[at]
+    assert f"n={hubspot['answers']}" in lines[at]
+    shares = "/".join(
+        f"{hubspot[k]['value'] * 100:.0f}%" for k in ("positive", "neutral", "negative")
+    )
+    assert "pos/neu/neg" in lines[at + 1] and shares in lines[at + 1]
+    # The table still fits 80 columns: no metric's name is wrapped onto two lines.
+    assert any("cost per answer" in line for line in lines)
     assert "SYNTHETIC" in out

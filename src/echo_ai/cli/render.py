@@ -69,15 +69,19 @@ def signed(value: float | None) -> str:
     return "–" if value is None else f"{value:+.2f}"
 
 
-def _sentiment_row(brand: str, found: SentimentSummary) -> tuple[str, str, str, str]:
-    """Mean score with its interval, and the shares positive / neutral / negative."""
+def _sentiment_rows(brand: str, found: SentimentSummary) -> list[tuple[str, str, str, str]]:
+    """The mean score with its interval, then the shares positive / neutral / negative
+    (kept narrow: the table must fit a terminal's 80 columns)."""
     score = found.score
-    shares = " / ".join(
-        f"{percent(rate.value)} {word}"
-        for word, rate in (("pos", found.positive), ("neu", found.neutral), ("neg", found.negative))
-    )
     spread = "–" if score.ci_low is None else f"{signed(score.ci_low)} – {signed(score.ci_high)}"
-    return f"sentiment: {brand}", signed(score.value), spread, f"n={found.answers}: {shares}"
+    shares = "/".join(
+        "–" if rate.value is None else f"{rate.value * 100:.0f}%"
+        for rate in (found.positive, found.neutral, found.negative)
+    )
+    return [
+        (f"sentiment: {brand}", signed(score.value), spread, f"n={found.answers}"),
+        ("  pos/neu/neg", "", shares, ""),
+    ]
 
 
 def metrics_table(title: str, metrics: BatchMetrics) -> Table:
@@ -116,7 +120,8 @@ def metrics_table(title: str, metrics: BatchMetrics) -> Table:
     if metrics.sentiment is not None:
         for brand, found in metrics.sentiment.items():
             if found.answers:
-                table.add_row(*_sentiment_row(brand, found))
+                for row in _sentiment_rows(brand, found):
+                    table.add_row(*row)
         table.add_section()
     cost = metrics.cost
     table.add_row("cost (total)", money(cost.total_usd), "", f"priced {cost.priced_iterations}")
