@@ -21,11 +21,15 @@ from echo_ai.analysis.sentiment import DOMAIN_LEXICON, LABELS, label_of, polarit
 from echo_ai.analysis.statistics import mean_interval
 
 LABELLED = Path(__file__).parent / "data" / "sentiment_labelled.jsonl"
+HELD_OUT = Path(__file__).parent / "data" / "sentiment_heldout.jsonl"
 
 ACCURACY_FLOOR = 0.78
 KAPPA_FLOOR = 0.68
-"""What the scorer reaches on the labelled set (0.81 and 0.71 when written), with a small
-margin: docs/metrics.md ("Sentiment") quotes the measured figures."""
+"""What the scorer reaches on the labelled set it was tuned on (0.81 and 0.71 when
+written), with a small margin: docs/metrics.md ("Sentiment") quotes the measured figures."""
+HELD_OUT_ACCURACY_FLOOR = 0.6
+HELD_OUT_KAPPA_FLOOR = 0.4
+"""On the held-out set: 0.64 and 0.45 when measured (50 mentions found of 51)."""
 
 
 def matcher(*names: str) -> BrandMatcher:
@@ -138,22 +142,44 @@ def _kappa(pairs: list[tuple[str, str]]) -> float:
     return (observed - expected) / (1 - expected)
 
 
-def test_agreement_with_hand_labels() -> None:
-    """At least 100 hand-labelled brand mentions in assistant-style answers; the scorer's
-    label must agree with the annotator's (accuracy and Cohen's kappa)."""
-    rows = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines()]
+def _agreement(path: Path) -> tuple[list[tuple[str, str]], int]:
+    """(hand label, scorer's label) of every labelled mention the extractor finds, and
+    how many it does not find (an extraction miss, not a sentiment disagreement)."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     pairs: list[tuple[str, str]] = []
+    missed = 0
     for row in rows:
         found = matcher(*row["brands"]).extract(row["answer"]).sentiment
         for brand, label in row["labels"].items():
             assert label in LABELS
-            pairs.append((label, found[brand].label if brand in found else "missed"))
-    assert len(pairs) >= 100
-    assert all(label != "missed" for _, label in pairs)
+            if brand in found:
+                pairs.append((label, found[brand].label))
+            else:
+                missed += 1
+    return pairs, missed
+
+
+def _accuracy(pairs: list[tuple[str, str]]) -> float:
+    return sum(a == b for a, b in pairs) / len(pairs)
+
+
+def test_agreement_with_hand_labels() -> None:
+    """144 hand-labelled brand mentions in assistant-style answers, the set the scorer's
+    vocabulary and thresholds were tuned on: accuracy and Cohen's kappa."""
+    pairs, missed = _agreement(LABELLED)
+    assert len(pairs) >= 100 and missed == 0
     assert {label for label, _ in pairs} == set(LABELS)
-    accuracy = sum(a == b for a, b in pairs) / len(pairs)
-    assert accuracy >= ACCURACY_FLOOR
+    assert _accuracy(pairs) >= ACCURACY_FLOOR
     assert _kappa(pairs) >= KAPPA_FLOOR
+
+
+def test_agreement_on_held_out_answers() -> None:
+    """51 mentions written and labelled after the scorer was frozen, in six other product
+    categories, and never tuned on: the figure to expect on new answers."""
+    pairs, missed = _agreement(HELD_OUT)
+    assert len(pairs) + missed == 51 and missed == 1  # "Delta" opening a sentence
+    assert _accuracy(pairs) >= HELD_OUT_ACCURACY_FLOOR
+    assert _kappa(pairs) >= HELD_OUT_KAPPA_FLOOR
 
 
 def scored(*entries: tuple[str, str, float], brands: tuple[str, ...] = ()) -> IterationFacts:
