@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
@@ -62,7 +63,11 @@ async def test_the_api_gives_sentiment_per_answer_and_per_brand(client: httpx.As
     assert score["n"] == hubspot["answers"]
     assert score["ci_low"] <= score["value"] <= score["ci_high"]
     # The same figures per provider (one provider here).
-    assert detail["providers"][0]["metrics"]["sentiment"]["HubSpot"] == hubspot
+    provider = detail["providers"][0]["metrics"]["sentiment"]["HubSpot"]
+    for label in ("positive", "neutral", "negative"):
+        assert provider[label] == hubspot[label]
+    assert provider["score"]["n"] == score["n"]
+    assert provider["score"]["total"] == pytest.approx(score["total"])
 
 
 async def test_the_openapi_schema_documents_sentiment(client: httpx.AsyncClient) -> None:
