@@ -132,12 +132,15 @@ async def test_csv_json_and_jsonl_exports_stream_every_row_in_order(
         assert row["latency_ms"] == str(100.0 + index)
         if answer is None:
             assert row["answer"] == row["target_mentioned"] == row["target_position"] == ""
+            assert row["target_sentiment"] == row["target_sentiment_score"] == ""
         elif answer.startswith("="):
             assert row["answer"] == "'" + answer  # the formula is neutralised
         else:
             assert row["answer"] == answer
             assert (row["target_mentioned"], row["target_position"]) == ("True", "1")
             assert row["brands_mentioned"] == "HubSpot; Salesforce"
+            # A bare list says nothing either way about the target.
+            assert (row["target_sentiment"], row["target_sentiment_score"]) == ("neutral", "0.0000")
 
     document = (await client.get(f"{url}/export.json", headers=user)).json()
     assert document["experiment_id"] == str(seeded.experiment_id)

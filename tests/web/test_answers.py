@@ -3,6 +3,7 @@ non-ASCII), filters, keyset paging, links, and the bounded scan of a filtered pa
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -32,12 +33,17 @@ def extraction(text: str) -> dict[str, Any]:
     return MATCHER.extract(text).to_dict()
 
 
+def unscored(html: str) -> str:
+    """The marks without their sentiment (tests/web/test_sentiment_pages.py checks it)."""
+    return re.sub(r' data-sentiment="[a-z]+"', "", html)
+
+
 # --- highlighting -----------------------------------------------------------------------
 
 
 def test_mentions_are_marked_from_the_offsets_and_everything_else_is_escaped() -> None:
     answer = '<script>alert("x")</script> Try HubSpot & Salesforce; avoid <b>Zoho</b>.'
-    html = str(highlight(answer, extraction(answer), "HubSpot"))
+    html = unscored(str(highlight(answer, extraction(answer), "HubSpot")))
 
     assert "<script>" not in html and "<b>" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
@@ -48,7 +54,7 @@ def test_mentions_are_marked_from_the_offsets_and_everything_else_is_escaped() -
 
 def test_offsets_count_characters_so_non_ascii_text_is_marked_right() -> None:
     answer = "Für Teams 🙂 in Zürich: HubSpot — oder Pipedrive (günstig)."
-    html = str(highlight(answer, extraction(answer), "HubSpot"))
+    html = unscored(str(highlight(answer, extraction(answer), "HubSpot")))
 
     assert 'Für Teams 🙂 in Zürich: <mark class="target" title="HubSpot">HubSpot</mark>' in html
     assert '— oder <mark title="Pipedrive">Pipedrive</mark> (günstig).' in html

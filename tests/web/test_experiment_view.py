@@ -119,7 +119,7 @@ async def test_a_completed_demo_experiment_shows_metrics_charts_and_answers_all_
     assert '"brands"' in data and '"positions"' in data and "HubSpot" in data
     assert "Mention rate per brand" in html and "Position distribution of HubSpot" in html
     # Answers with the target highlighted from the stored offsets.
-    assert '<mark class="target" title="HubSpot">' in html
+    assert re.search(r'<mark class="target" title="HubSpot" data-sentiment="[a-z]+">', html)
     assert "Export every answer" in text
     for fmt in ("csv", "json", "jsonl"):
         assert f"/experiments/{detail['id']}/export?format={fmt}" in html

@@ -13,6 +13,7 @@ run, so all regular expressions are built in its constructor. The steps for one 
 5. rank brands by first appearance and by list item (:mod:`.lists`);
 6. attribute provider citations, URLs in the text and retrieved sources to brand domains;
 7. find the names the answer gives that are not tracked (:mod:`.discovery`).
+8. score how the answer speaks of each mentioned brand (:mod:`.sentiment`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from echo_ai.analysis.discovery import candidate_key, candidates
 from echo_ai.analysis.lists import list_items
 from echo_ai.analysis.matching import Term, TermIndex, in_date_context, reads_as_ordinary_word
 from echo_ai.analysis.normalise import Normalised, normalise
+from echo_ai.analysis.sentiment import METHOD as SENTIMENT_METHOD
+from echo_ai.analysis.sentiment import BrandSentiment, score_mentions
 from echo_ai.providers.base import Citation
 
 
@@ -77,9 +80,14 @@ class Extraction:
     candidates: tuple[str, ...] | None = None
     """Untracked names the answer gives (:mod:`.discovery`); None in extractions stored
     before they were looked for (a re-score finds them)."""
+    sentiment: Mapping[str, BrandSentiment] = field(default_factory=dict)
+    """How the answer speaks of each mentioned brand; empty in extractions stored before
+    sentiment was scored (a re-score fills it)."""
+    sentiment_method: str | None = None
+    """Which scorer produced ``sentiment`` (``lexicon-1``...); None when none ran."""
 
     def __post_init__(self) -> None:
-        for name in ("list_ranks", "brand_citations", "brand_sources"):
+        for name in ("list_ranks", "brand_citations", "brand_sources", "sentiment"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     def position(self, brand: str) -> int | None:
@@ -109,6 +117,8 @@ class Extraction:
             "brand_citations": {b: list(urls) for b, urls in self.brand_citations.items()},
             "brand_sources": {b: list(urls) for b, urls in self.brand_sources.items()},
             **({} if self.candidates is None else {"candidates": list(self.candidates)}),
+            "sentiment": {b: s.to_dict() for b, s in self.sentiment.items()},
+            "sentiment_method": self.sentiment_method,
         }
 
     @classmethod
@@ -137,6 +147,11 @@ class Extraction:
                 for b, urls in data.get("brand_sources", {}).items()
             },
             candidates=candidates_of(data),
+            sentiment={
+                str(b): BrandSentiment.from_dict(s)
+                for b, s in (data.get("sentiment") or {}).items()
+            },
+            sentiment_method=data.get("sentiment_method"),
         )
 
 
@@ -204,6 +219,8 @@ class BrandMatcher:
             brand_citations=self._on_brand_domains(cited),
             brand_sources=self._on_brand_domains(retrieved),
             candidates=self._candidates(text, kept, links) if self._discover else None,
+            sentiment=score_mentions(text, mentions),
+            sentiment_method=SENTIMENT_METHOD,
         )
 
     def _candidates(

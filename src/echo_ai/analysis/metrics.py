@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from echo_ai.analysis.discovery import tally
 from echo_ai.analysis.statistics import (
     average_interval,
+    mean_interval,
     mean_pairwise_jaccard,
     percentile,
     share_interval,
@@ -76,6 +77,9 @@ class IterationFacts:
     were kept)."""
     candidates: tuple[str, ...] | None = None
     """Untracked names the answer gives (None: not looked for, in older extractions)."""
+    sentiment: tuple[tuple[str, str, float], ...] | None = None
+    """``(brand, label, score)`` for each brand the answer mentions; None when its
+    sentiment was not scored (an answer stored before sentiment was)."""
 
 
 class _Frozen(BaseModel):
@@ -274,6 +278,65 @@ def discover(per_answer: Sequence[Sequence[str]]) -> Discovered:
     )
 
 
+class ScoreMean(_Frozen):
+    """A mean score kept as total, sum of squares and count so it pools exactly, with a
+    95% Student's t interval (None below two scores); value None when n is 0."""
+
+    total: float
+    squares: float = Field(ge=0)
+    n: int = Field(ge=0)
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+    @classmethod
+    def of(cls, total: float, squares: float, n: int) -> ScoreMean:
+        interval = mean_interval(total, squares, n)
+        return cls(
+            total=total,
+            squares=squares,
+            n=n,
+            value=total / n if n else None,
+            ci_low=interval[0] if interval else None,
+            ci_high=interval[1] if interval else None,
+        )
+
+
+class SentimentSummary(_Frozen):
+    """How the answers that mention a brand speak of it (docs/metrics.md, "Sentiment"):
+    the share of them positive, neutral and negative, and the mean score in [-1, 1]."""
+
+    answers: int = Field(ge=0)
+    """Complete answers mentioning the brand whose sentiment was scored: the denominator."""
+    positive: Rate
+    neutral: Rate
+    negative: Rate
+    score: ScoreMean
+
+
+@dataclass(slots=True)
+class _SentimentTally:
+    labels: Counter[str]
+    total: float = 0.0
+    squares: float = 0.0
+    n: int = 0
+
+    def add(self, label: str, score: float) -> None:
+        self.labels[label] += 1
+        self.total += score
+        self.squares += score * score
+        self.n += 1
+
+    def summary(self) -> SentimentSummary:
+        return SentimentSummary(
+            answers=self.n,
+            positive=Rate.of(self.labels["positive"], self.n),
+            neutral=Rate.of(self.labels["neutral"], self.n),
+            negative=Rate.of(self.labels["negative"], self.n),
+            score=ScoreMean.of(self.total, self.squares, self.n),
+        )
+
+
 class BatchMetrics(_Frozen):
     """All metrics of one batch (or of a union of batches); see docs/metrics.md."""
 
@@ -310,6 +373,10 @@ class BatchMetrics(_Frozen):
     """Untracked names the complete answers give; None when no complete answer was
     examined for them (metrics stored before, or every answer extracted before: a re-score
     finds them)."""
+    sentiment: dict[str, SentimentSummary] | None = None
+    """Per tracked brand, how the complete answers mentioning it speak of it. None when no
+    answer's sentiment was scored (metrics of answers stored before it: a re-score fills
+    it)."""
 
     def not_samples(self) -> list[tuple[str, int]]:
         """``(class, count)`` of the answers that are not samples, those with any."""
@@ -487,6 +554,8 @@ def compute_metrics(
     sources = _SourceTally.empty()
     not_samples: Counter[str] = Counter()
     found: list[tuple[str, ...]] = []
+    sentiments = {brand: _SentimentTally(Counter()) for brand in tracked}
+    sentiment_scored = False
 
     for fact in facts:
         cost.add(fact)
@@ -503,6 +572,11 @@ def compute_metrics(
         mentioned = _mentioned(fact.brands, tracked_set)
         for brand in mentioned:
             mention_counts[brand] += 1
+        if fact.sentiment is not None:
+            sentiment_scored = True
+            for brand, label, score in fact.sentiment:
+                if brand in tracked_set and brand in mentioned:
+                    sentiments[brand].add(label, score)
         brand_sets.append(frozenset(mentioned))
         brands_per_answer.append(len(mentioned))
         cited += fact.target_cited
@@ -548,6 +622,9 @@ def compute_metrics(
         search_queries=sources.search_queries(),
         # None only when every complete answer was scored before names were looked for.
         discovered=discover(found) if found or not succeeded else None,
+        sentiment={brand: tally.summary() for brand, tally in sentiments.items()}
+        if sentiment_scored
+        else None,
     )
 
 

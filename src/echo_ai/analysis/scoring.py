@@ -182,4 +182,9 @@ def facts_from(
         search_queries=tuple(search_queries or ()) if success else (),
         fee_usd=fee,
         candidates=parsed.candidates if parsed else None,
+        sentiment=tuple(
+            (brand, found.label, found.score) for brand, found in parsed.sentiment.items()
+        )
+        if parsed and parsed.sentiment_method
+        else None,
     )

@@ -517,3 +517,26 @@ def change_p_value(x1: int, n1: int, x2: int, n2: int) -> float:
     if smallest_expected < 5.0:
         return fisher_exact_p_value(x1, n1, x2, n2)
     return two_proportion_p_value(x1, n1, x2, n2)
+
+
+# Student's t 97.5% quantiles for 1..30 degrees of freedom (beyond 30 the normal's 1.96
+# is within 2%): a two-sided 95% interval of a mean from a small sample.
+_T_975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+
+
+def mean_interval(
+    total: float, squares: float, n: int, *, bounds: tuple[float, float] = (-1.0, 1.0)
+) -> tuple[float, float] | None:
+    """95% interval of a mean from its sum, sum of squares and count (Student's t; None
+    below two observations), clipped to the values' ``bounds``."""
+    if n < 2:
+        return None
+    mean = total / n
+    variance = max(0.0, (squares - n * mean * mean) / (n - 1))
+    quantile = _T_975[n - 2] if n - 1 <= len(_T_975) else NormalDist().inv_cdf(0.975)
+    half = quantile * math.sqrt(variance / n)
+    return max(bounds[0], mean - half), min(bounds[1], mean + half)

@@ -163,7 +163,8 @@ def rescore(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Re-score stored answers with the (changed) brand definitions: no new LLM calls."""
+    """Re-score stored answers with the (changed) brand definitions (mentions, ranks,
+    citations, sentiment): no new LLM calls."""
     from echo_ai.cli import flows, options
     from echo_ai.config import get_settings
     from echo_ai.db import transaction

@@ -10,7 +10,14 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from echo_ai.analysis.metrics import Average, BatchMetrics, CostStats, Mean, Rate
+from echo_ai.analysis.metrics import (
+    Average,
+    BatchMetrics,
+    CostStats,
+    Mean,
+    Rate,
+    SentimentSummary,
+)
 from echo_ai.analysis.significance import ComparisonTests, RunSignificance
 from echo_ai.experiments.schemas import (
     SYNTHETIC_NOTICE,
@@ -59,6 +66,25 @@ def _mean_row(label: str, mean: Mean, digits: int = 2) -> tuple[str, str, str, s
     return label, value, "", f"n={mean.n}"
 
 
+def signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.2f}"
+
+
+def _sentiment_rows(brand: str, found: SentimentSummary) -> list[tuple[str, str, str, str]]:
+    """The mean score with its interval, then the shares positive / neutral / negative
+    (kept narrow: the table must fit a terminal's 80 columns)."""
+    score = found.score
+    spread = "–" if score.ci_low is None else f"{signed(score.ci_low)} – {signed(score.ci_high)}"
+    shares = "/".join(
+        "–" if rate.value is None else f"{rate.value * 100:.0f}%"
+        for rate in (found.positive, found.neutral, found.negative)
+    )
+    return [
+        (f"sentiment: {brand}", signed(score.value), spread, f"n={found.answers}"),
+        ("  pos/neu/neg", "", shares, ""),
+    ]
+
+
 def metrics_table(title: str, metrics: BatchMetrics) -> Table:
     table = Table(title=title, title_justify="left", expand=False)
     table.add_column("metric")
@@ -92,6 +118,12 @@ def metrics_table(title: str, metrics: BatchMetrics) -> Table:
     for brand, rate in metrics.mention_rates.items():
         table.add_row(*_rate_row(f"mentions: {brand}", rate))
     table.add_section()
+    if metrics.sentiment is not None:
+        for brand, found in metrics.sentiment.items():
+            if found.answers:
+                for row in _sentiment_rows(brand, found):
+                    table.add_row(*row)
+        table.add_section()
     cost = metrics.cost
     table.add_row("cost (total)", money(cost.total_usd), "", f"priced {cost.priced_iterations}")
     table.add_row("  fees (request, search)", money(cost.fees_usd), "", fee_share(cost))

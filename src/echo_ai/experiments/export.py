@@ -58,6 +58,8 @@ COLUMNS = [
     "stop_reason",
     "target_mentioned",
     "target_position",
+    "target_sentiment",
+    "target_sentiment_score",
     "brands_mentioned",
     "cited_domains",
     "latency_ms",
@@ -160,6 +162,7 @@ def _safe(value: object) -> object:
 def _csv_row(source: ExportSource, row: StoredIteration) -> list[object]:
     batch = source.batches[row.batch_run_id]
     extraction = Extraction.from_dict(row.extraction) if row.extraction else None
+    target_sentiment = extraction.sentiment.get(source.target) if extraction else None
     return [
         source.experiment_id,
         batch.provider,
@@ -171,6 +174,8 @@ def _csv_row(source: ExportSource, row: StoredIteration) -> list[object]:
         row.stop_reason or "",
         extraction.mentioned(source.target) if extraction else "",
         (extraction.position(source.target) or "") if extraction else "",
+        target_sentiment.label if target_sentiment else "",
+        f"{target_sentiment.score:.4f}" if target_sentiment else "",
         "; ".join(extraction.brands_in_order) if extraction else "",
         "; ".join(extraction.cited_domains) if extraction else "",
         "" if row.latency_ms is None else round(row.latency_ms, 1),

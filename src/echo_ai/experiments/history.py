@@ -107,6 +107,15 @@ class Shown(enum.StrEnum):
     NOT_COUNTED = "not-counted"
     """Answers that came back but are not samples: truncated, refused or empty."""
     FAILED = "failed"
+    POSITIVE = "positive"
+    """Complete answers that speak of the target positively (its sentiment label)."""
+    NEUTRAL = "neutral"
+    NEGATIVE = "negative"
+
+    @property
+    def sentiment(self) -> str | None:
+        """The sentiment label this filter selects (None: not a sentiment filter)."""
+        return self.value if self in (Shown.POSITIVE, Shown.NEUTRAL, Shown.NEGATIVE) else None
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,21 @@ def _mentions_target(dialect: str, target: str) -> ColumnElement[bool]:
     return exists().select_from(each).where(each.c.value == target)
 
 
+def _target_sentiment(dialect: str, target: str, label: str) -> ColumnElement[bool]:
+    """The answer's stored sentiment of the target has this label."""
+    if dialect == "postgresql":
+        found: ColumnElement[bool] = (
+            type_coerce(Iteration.extraction, JSONB)["sentiment"][target]["label"].astext == label
+        )
+        return found
+    each = func.json_each(Iteration.extraction, "$.sentiment").table_valued("key", "value")
+    return (
+        exists()
+        .select_from(each)
+        .where(each.c.key == target, func.json_extract(each.c.value, "$.label") == label)
+    )
+
+
 def _filter(dialect: str, shown: Shown, target: str) -> list[ColumnElement[bool]]:
     # The mention filters list the answers the rates count: complete ones only (a
     # truncated answer may name the target, yet it is in no denominator).
@@ -141,6 +165,8 @@ def _filter(dialect: str, shown: Shown, target: str) -> list[ColumnElement[bool]
         return [complete, _mentions_target(dialect, target)]
     if shown is Shown.NOT_MENTIONED:
         return [complete, ~_mentions_target(dialect, target)]
+    if shown.sentiment is not None:
+        return [complete, _target_sentiment(dialect, target, shown.sentiment)]
     if shown is Shown.NOT_COUNTED:
         return [Iteration.success.is_(True), answer_class.in_([c.value for c in NOT_SAMPLES])]
     return []

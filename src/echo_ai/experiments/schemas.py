@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import (
     BaseModel,
@@ -754,6 +754,19 @@ class MentionOut(BaseModel):
     """Offsets into ``answer``: ``answer[start:end]`` is the matched text (to highlight)."""
 
 
+class SentimentOut(BaseModel):
+    """How the answer speaks of one brand it mentions (docs/metrics.md, "Sentiment")."""
+
+    brand: str
+    label: Literal["positive", "neutral", "negative"]
+    score: float = Field(ge=-1, le=1)
+    """From -1 (critical) to 1 (favourable)."""
+    method: str | None
+    """The scorer: ``lexicon-1`` (the local lexicon scorer)."""
+    spans: list[tuple[int, int]]
+    """Offsets into ``answer`` of the text scored (the sentences or clauses about it)."""
+
+
 class IterationOut(BaseModel):
     """One answer as the iterations listing, the JSON and the JSON Lines exports show it."""
 
@@ -790,6 +803,9 @@ class IterationOut(BaseModel):
     brands_in_order: list[str]
     mentions: list[MentionOut]
     absences: list[dict[str, Any]]
+    sentiment: list[SentimentOut] = []
+    """Per brand mentioned, how the answer speaks of it; empty for an answer stored before
+    sentiment was scored (a re-score fills it) or with no mention."""
     created_at: datetime
     redacted_at: datetime | None = None
     """When the retention policy redacted the answer and reasoning text (both ``null``
@@ -798,6 +814,8 @@ class IterationOut(BaseModel):
     @classmethod
     def of(cls, iteration: Iteration | StoredIteration) -> IterationOut:
         extraction = Extraction.from_dict(iteration.extraction) if iteration.extraction else None
+        sentiment = extraction.sentiment if extraction else {}
+        method = extraction.sentiment_method if extraction else None
         return cls(
             batch_run_id=iteration.batch_run_id,
             index=iteration.index,
@@ -828,6 +846,16 @@ class IterationOut(BaseModel):
             absences=[
                 {"brand": a.brand, "sentence": a.sentence, "start": a.start, "end": a.end}
                 for a in (extraction.absences if extraction else ())
+            ],
+            sentiment=[
+                SentimentOut(
+                    brand=brand,
+                    label=found.label,
+                    score=found.score,
+                    method=method,
+                    spans=list(found.spans),
+                )
+                for brand, found in sentiment.items()
             ],
             created_at=iteration.created_at,
             redacted_at=iteration.redacted_at,

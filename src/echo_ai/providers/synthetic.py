@@ -46,13 +46,15 @@ _PROSE_INTROS = (
 _DESCRIPTIONS = (
     "an easy setup and a generous free tier",
     "strong automation and a large ecosystem of integrations",
-    "a clean pipeline view that sales teams adopt quickly",
+    "the usual contact, deal and pipeline features",
     "good value for small teams that want to grow into more features",
     "powerful reporting, though it takes time to configure",
-    "a natural fit for companies that already use its other tools",
+    "solid basics, but a clunky interface and pricey upgrades",
     "solid mobile apps and responsive support",
-    "flexible customisation for unusual sales processes",
+    "a low entry price, but limited reporting and slow support",
 )
+"""What an answer says of each brand: mostly favourable, some mixed or critical, so that
+the sentiment figures of a demo run vary."""
 _PROSE_LINKS = (
     "{name} offers {desc}.",
     "Many teams like {name} for {desc}.",

@@ -409,8 +409,9 @@ async def rescore_experiment(
     actor: PrincipalActor,
     data: RescoreIn | None = None,
 ) -> ExperimentDetail:
-    """Re-score the stored answers (with new brand definitions if given); no provider is
-    called. Each batch keeps its previous metrics in its history."""
+    """Re-score the stored answers (with new brand definitions if given): mentions, ranks,
+    citations and each brand's sentiment; no provider is called. Each batch keeps its
+    previous metrics in its history."""
     experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
     await experiments.rescore(
         session, experiment, actor=actor, brands=data.brands if data else None

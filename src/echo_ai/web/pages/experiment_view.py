@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
@@ -23,7 +23,7 @@ from markupsafe import Markup, escape
 
 from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.extraction import Extraction
-from echo_ai.analysis.metrics import BatchMetrics, Rate
+from echo_ai.analysis.metrics import BatchMetrics, Rate, SentimentSummary
 from echo_ai.analysis.significance import BASELINE_RUNS, FDR_LEVEL
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.pagination import InvalidCursor, decode_cursor, encode_cursor, row_index
@@ -73,17 +73,22 @@ class Column:
 def highlight(answer: str, extraction: dict[str, Any] | None, target: str) -> Markup:
     """The answer as HTML with each brand mention in ``<mark>`` (the target's
     ``mark.target``) from the stored offsets; every piece of the text is escaped.
-    Offsets that overlap an earlier mention or fall outside the text are skipped."""
-    mentions = Extraction.from_dict(extraction).mentions if extraction else ()
+    Offsets that overlap an earlier mention or fall outside the text are skipped. A brand
+    whose sentiment was scored says so in its mark's title and ``data-sentiment``."""
+    parsed = Extraction.from_dict(extraction) if extraction else None
+    mentions = parsed.mentions if parsed else ()
+    sentiment = parsed.sentiment if parsed else {}
     pieces: list[str] = []
     position = 0
     for mention in sorted(mentions, key=lambda m: (m.start, -m.end)):
         if mention.start < position or mention.end > len(answer) or mention.start >= mention.end:
             continue
         kind = ' class="target"' if mention.brand == target else ""
+        found = sentiment.get(mention.brand)
+        tone = f' data-sentiment="{found.label}"' if found is not None else ""
         pieces.append(str(escape(answer[position : mention.start])))
         pieces.append(
-            f'<mark{kind} title="{escape(mention.brand)}">'
+            f'<mark{kind} title="{escape(mention.brand)}"{tone}>'
             f"{escape(answer[mention.start : mention.end])}</mark>"
         )
         position = mention.end
@@ -162,6 +167,8 @@ class Answer:
     mentioned: bool
     citations: list[Link]
     sources: list[Link]
+    sentiment: list[BrandSentiment] = field(default_factory=list)
+    """How the answer speaks of each brand it names (empty: not scored)."""
 
     @property
     def not_counted(self) -> str | None:
@@ -179,7 +186,22 @@ def answer_of(iteration: Iteration, batch: BatchRun, target: str) -> Answer:
         mentioned=bool(extraction and target in extraction.get("brands_in_order", [])),
         citations=links(iteration.citations),
         sources=links(iteration.sources),
+        sentiment=sentiments_of(extraction),
     )
+
+
+@dataclass(frozen=True)
+class BrandSentiment:
+    brand: str
+    label: str
+    score: float
+
+
+def sentiments_of(extraction: dict[str, Any] | None) -> list[BrandSentiment]:
+    if not extraction:
+        return []
+    parsed = Extraction.from_dict(extraction)
+    return [BrandSentiment(b, s.label, s.score) for b, s in parsed.sentiment.items()]
 
 
 def rate_data(rate: Rate | None) -> dict[str, Any] | None:
@@ -218,6 +240,14 @@ def chart_data(
             "labels": [name for name, _ in brands],
             "rates": [rate_data(rate) for _, rate in brands],
         }
+        if combined.sentiment is not None:
+            rows = sentiment_rows(combined)
+            data["sentiment"] = {
+                "labels": [name for name, _ in rows],
+                "positive": [rate_data(s.positive) for _, s in rows],
+                "neutral": [rate_data(s.neutral) for _, s in rows],
+                "negative": [rate_data(s.negative) for _, s in rows],
+            }
         positions = combined.target_positions or {}
         data["positions"] = {
             "labels": [f"#{rank}" for rank in positions] + ["not named"],
@@ -230,6 +260,14 @@ def chart_data(
                 "retrieved": [d.retrieved for d in combined.sources.domains[:10]],
             }
     return data
+
+
+def sentiment_rows(combined: BatchMetrics | None) -> list[tuple[str, SentimentSummary]]:
+    """Brands whose sentiment is known, the most often named first."""
+    if combined is None or combined.sentiment is None:
+        return []
+    named = [(brand, s) for brand, s in combined.sentiment.items() if s.answers]
+    return sorted(named, key=lambda item: -item[1].answers)
 
 
 def rate_data_sov(metrics: BatchMetrics) -> dict[str, Any] | None:
@@ -394,6 +432,7 @@ async def experiment_page(
         comparable=await history.comparable_experiments(session, experiment),
         charts=chart_data(columns, combined, points),
         answers=answers,
+        sentiment_rows=sentiment_rows(combined),
         brand_rates=sorted(
             (combined.mention_rates.items() if combined else ()),
             key=lambda item: -(item[1].value or 0.0),

@@ -47,6 +47,25 @@
         height: Math.max(160, 40 * d.labels.length + 60)
       };
     },
+    // Of the answers naming each brand, the share positive, neutral and negative (stacked).
+    sentiment: function (d, colours) {
+      function share(rates) { return rates.map(function (r) { return r ? pct(r.value) : 0; }); }
+      function tip(rates) { return function (c) { return c.dataset.label + ": " + rateLabel(rates[c.dataIndex]); }; }
+      var sets = [["Positive", d.positive, colours.good], ["Neutral", d.neutral, colours.muted], ["Negative", d.negative, colours.bad]];
+      return {
+        type: "bar",
+        data: {
+          labels: d.labels,
+          datasets: sets.map(function (s) { return { label: s[0], data: share(s[1]), backgroundColor: s[2] }; })
+        },
+        options: {
+          indexAxis: "y",
+          scales: { x: { min: 0, max: 100, stacked: true, ticks: { callback: function (v) { return v + "%"; } } }, y: { stacked: true } },
+          plugins: { tooltip: { callbacks: { label: function (c) { return tip(sets[c.datasetIndex][1])(c); } } } }
+        },
+        height: Math.max(160, 40 * d.labels.length + 60)
+      };
+    },
     // Visibility and share of voice per provider, each with its interval.
     providers: function (d, colours) {
       return {
@@ -138,7 +157,9 @@
       ink: css("--ink", "#1c1f2a"),
       muted: css("--muted", "#555b6e"),
       warn: css("--warn", "#8a5300"),
-      warnSoft: "rgba(138, 83, 0, 0.25)"
+      warnSoft: "rgba(138, 83, 0, 0.25)",
+      good: css("--good", "#116b3a"),
+      bad: css("--bad", "#a4161a")
     };
     var still = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
     document.querySelectorAll(".chart[data-chart]").forEach(function (box) {
