@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, field_validator
 
 from echo_ai.alerts.models import (
     Alert,
@@ -48,24 +48,20 @@ class AlertRuleIn(BaseModel):
         max_length=50,
         description="`vendor:model` labels, or `all` for the providers pooled (empty: every one).",
     )
-    min_effect_points: float = Field(
-        default=0.0, ge=0, le=100, description="The smallest change that alerts, in points."
+    min_effect_points: Annotated[StrictFloat, Field(ge=0, le=100)] = Field(
+        default=0.0, description="The smallest change that alerts, in points."
     )
     compare_with: CompareWith = CompareWith.PREVIOUS
-    level: float = Field(
-        default=0.05,
-        ge=0.001,
-        le=0.5,
-        description="The false discovery rate the rule's tests are controlled at.",
+    level: Annotated[StrictFloat, Field(ge=0.001, le=0.5)] = Field(
+        default=0.05, description="The false discovery rate the rule's tests are controlled at."
     )
     email_to: list[Email] = Field(default_factory=list, max_length=10)
-    webhook_url: str | None = Field(
+    webhook_url: Annotated[str, SingleLine(max_length=500)] | None = Field(
         default=None,
-        max_length=500,
         description="An https (or http) URL on a public address; the requests are signed.",
     )
     webhook_format: WebhookFormat = WebhookFormat.SIGNED
-    enabled: bool = True
+    enabled: StrictBool = True
 
     @field_validator("metrics", "brands", "providers", "email_to")
     @classmethod

@@ -6,14 +6,25 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from echo_ai.alerts import service as alerts
 from echo_ai.alerts.schemas import AlertOut, AlertRuleCreated, AlertRuleIn, AlertRuleOut
-from echo_ai.api.auth import CurrentPrincipal, ManagerPrincipal, PrincipalActor
+from echo_ai.api.auth import CurrentPrincipal, Forbidden, Principal, PrincipalActor
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
 from echo_ai.credentials.vault import Vault
+
+
+def require_rule_manager(principal: CurrentPrincipal) -> Principal:
+    """Owners and admins, signed in or with an API key (whose role is its creator's
+    current one, narrowed to its scope)."""
+    if not (principal.can_write and principal.role.can_manage):
+        raise Forbidden("only workspace owners and admins manage alert rules")
+    return principal
+
+
+ManagerPrincipal = Annotated[Principal, Depends(require_rule_manager)]
 
 router = APIRouter(
     prefix="/v1/alerts", tags=["alerts"], responses=error_responses(*AUTH_ERRORS, 422)
