@@ -197,7 +197,7 @@ async def _save(
     vault = Vault(state.keys)
     try:
         if rule is None:
-            saved, secret = await alerts.create(
+            _saved, secret = await alerts.create(
                 session,
                 viewer.workspace_id,
                 checked,
