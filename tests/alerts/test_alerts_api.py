@@ -260,3 +260,27 @@ async def test_only_owners_and_admins_manage_rules_and_private_urls_are_refused(
     assert (
         await client.delete(f"/v1/alerts/rules/{rule_id}", headers=team.as_["owner"])
     ).status_code == 204
+
+
+async def test_a_workspace_wide_rule_fires_and_a_url_turned_private_is_not_called(
+    client: httpx.AsyncClient, app: FastAPI, receiver: Receiver
+) -> None:
+    experiment_id, user = await first_run(client)
+    body = {**rule_body(experiment_id, receiver, email_to=[]), "experiment_id": None}
+    assert (await client.post("/v1/alerts/rules", headers=user, json=body)).status_code == 201
+    # The operator stops allowing private addresses: the stored URL is checked again.
+    app_runtime(app).settings.alerts.allow_private_webhook_urls = False
+    await run_again(app, experiment_id, {"HubSpot": 0.95})
+
+    async def given_up() -> bool:
+        found = await alerts_of(client, user, experiment_id)
+        return bool(found) and found[0]["deliveries"][0]["status"] == "failed"
+
+    await wait_until(given_up, message="the delivery was not given up")
+    (alert,) = await alerts_of(client, user, experiment_id)
+    (webhook,) = alert["deliveries"]
+    assert webhook["attempts"] == 1 and webhook["last_status_code"] is None
+    assert (
+        "private" in webhook["last_error"] and "ALLOW_PRIVATE_WEBHOOK_URLS" in webhook["last_error"]
+    )
+    assert receiver.received == []
