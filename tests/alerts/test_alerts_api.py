@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from echo_ai.alerts import delivery, evaluation, signing
 from echo_ai.alerts.models import Alert, AlertEvaluation
 from echo_ai.credentials.vault import Vault
 from echo_ai.db import transaction
+from echo_ai.mail import listing
 from echo_ai.mail.models import OutboundMail
 from tests.alerts.receiver import Receiver
 from tests.experiments.test_significance_api import BODY, run_again
@@ -122,6 +124,10 @@ async def test_a_changed_run_fires_once_with_a_signed_webhook_and_an_email(
         )
         assert [m.to_address for m in mails] == ["alerts@example.com"]
         assert "HubSpot visibility" in mails[0].subject
+        text = " ".join(listing.text_of(mails[0], runtime.settings).split())
+        assert "run 2 against run 1" in text
+        assert re.search(r"visibility, all providers: \d+% → \d+% \(\+\d+\.\d points, q ", text)
+        assert "SYNTHETIC DATA" in text and f"/experiments/{experiment_id}/alerts" in text
 
         # Evaluated once: asking again (a re-delivered job, a tick) does nothing.
         again = await evaluation.evaluate_round(

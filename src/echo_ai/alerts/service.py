@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.alerts.models import Alert, AlertDelivery, AlertRule, DeliveryAttempt
@@ -99,7 +99,10 @@ async def _audited(
         rule,
         target_type="alert_rule",
         actor=actor,
-        details={"name": rule.name, "experiment_id": str(rule.experiment_id or "") or None},
+        details={
+            "name": rule.name,
+            "experiment_id": str(rule.experiment_id) if rule.experiment_id else None,
+        },
     )
     return rule
 
@@ -114,8 +117,10 @@ async def create(
     vault: Vault,
 ) -> tuple[AlertRule, str | None]:
     """A new rule and its webhook's secret (None without a webhook), shown this once."""
-    count = len(await list_rules(session, workspace_id))
-    if count >= MAX_RULES:
+    count = await session.scalar(
+        select(func.count()).select_from(AlertRule).where(AlertRule.workspace_id == workspace_id)
+    )
+    if (count or 0) >= MAX_RULES:
         raise Conflict(f"a workspace has at most {MAX_RULES} alert rules")
     rule = AlertRule(workspace_id=workspace_id)
     secret = await _apply(session, rule, data, settings=settings, vault=vault)
