@@ -8,14 +8,18 @@ import asyncio
 import json
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from echo_ai.alerts import jobs
+from echo_ai.alerts.models import AlertRule
 from echo_ai.alerts.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from echo_ai.cli import app
 from echo_ai.config import get_settings
+from echo_ai.credentials.vault import Vault
 from echo_ai.db import utcnow
 from echo_ai.execution.runtime import open_runtime
+from echo_ai.security.keys import KeyRing
 from tests.alerts.receiver import Receiver, webhook_receiver
 from tests.cli.test_significance import run_again
 
@@ -107,3 +111,35 @@ def test_bad_input_is_a_clear_error() -> None:
     assert code != 0 and "private" in err
     code, _, err = invoke("alerts", "delete", "00000000-0000-4000-8000-000000000001")
     assert code != 0 and "no such alert rule" in err
+
+
+OLD = "o" * 8 + "Zq3!xV9@pL2#mN7$wR5%tY8^uI1&oP4*"
+NEW = "n" * 8 + "Hb6#qW1!zX4$cV7%bN0^mK3&jL9*gF2@"
+
+
+def test_a_secret_key_rotation_carries_the_webhook_secrets(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ECHO_AI_SECRET_KEY", OLD)
+    get_settings.cache_clear()
+    code, out, err = invoke("alerts", "create", "Any", "--webhook", receiver.url, "--json")
+    assert code == 0, err
+    secret = json.loads(out)["webhook_secret"]
+
+    monkeypatch.setenv("ECHO_AI_SECRET_KEY", NEW)
+    monkeypatch.setenv("ECHO_AI_PREVIOUS_SECRET_KEYS", OLD)
+    get_settings.cache_clear()
+    code, out, err = invoke("provider-keys", "rotate")
+    assert code == 0, err
+    assert "re-encrypted 1 alert webhook secret(s) under the current secret key" in out
+
+    async def stored() -> str:
+        async with (
+            open_runtime(get_settings(), executor="local") as runtime,
+            runtime.session_factory() as session,
+        ):
+            token = await session.scalar(select(AlertRule.webhook_secret))
+        assert token is not None and secret not in token
+        return Vault(KeyRing(current=NEW)).decrypt(token)  # the old key is not needed
+
+    assert asyncio.run(stored()) == secret

@@ -20,7 +20,7 @@ from echo_ai.alerts.models import Alert, AlertDelivery, AlertRule, DeliveryAttem
 from echo_ai.alerts.schemas import AlertRuleIn
 from echo_ai.alerts.signing import new_secret
 from echo_ai.config import Settings
-from echo_ai.credentials.vault import Vault
+from echo_ai.credentials.vault import Unreadable, Vault
 from echo_ai.errors import Conflict, NotFound
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
@@ -227,3 +227,36 @@ async def _with_deliveries(
     for delivery in deliveries:
         by_alert.setdefault(delivery.alert_id, []).append((delivery, attempts.get(delivery.id, [])))
     return [(alert, by_alert.get(alert.id, [])) for alert in alerts]
+
+
+async def rotate_secrets(
+    session: AsyncSession, vault: Vault, *, batch_size: int = 500
+) -> tuple[int, list[uuid.UUID]]:
+    """Encrypt every webhook's signing secret again under the current secret key (with the
+    provider keys: ``echo-ai provider-keys rotate``); how many were, and the rules whose
+    secret no configured secret key decrypts (left as they are: give them a new webhook)."""
+    rotated = 0
+    unreadable: list[uuid.UUID] = []
+    last: uuid.UUID | None = None
+    while True:
+        query = (
+            select(AlertRule)
+            .where(AlertRule.webhook_secret.is_not(None))
+            .order_by(AlertRule.id)
+            .limit(batch_size)
+        )
+        if last is not None:
+            query = query.where(AlertRule.id > last)
+        rules = list(await session.scalars(query))
+        if not rules:
+            return rotated, unreadable
+        for rule in rules:
+            assert rule.webhook_secret is not None
+            try:
+                rule.webhook_secret = vault.rotate(rule.webhook_secret)
+            except Unreadable:
+                unreadable.append(rule.id)
+                continue
+            rotated += 1
+        await session.flush()
+        last = rules[-1].id
