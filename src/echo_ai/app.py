@@ -72,6 +72,7 @@ def routers() -> list[APIRouter]:
     from echo_ai.api.routers.account import router as account_router
     from echo_ai.api.routers.account_email import router as account_email_router
     from echo_ai.api.routers.account_security import router as account_security_router
+    from echo_ai.api.routers.alerts import router as alerts_router
     from echo_ai.api.routers.api_keys import router as api_keys_router
     from echo_ai.api.routers.audit import router as audit_router
     from echo_ai.api.routers.auth import router as auth_router
@@ -95,6 +96,7 @@ def routers() -> list[APIRouter]:
         experiments_router,
         planning_router,
         schedules_router,
+        alerts_router,
         audit_router,
         usage_router,
         billing_router,

@@ -243,6 +243,20 @@ class MailSettings(BaseModel):
         return bool(self.smtp_host)
 
 
+class AlertsSettings(BaseModel):
+    """Alerts on significant change (``ECHO_AI_ALERTS__*``): their webhooks' delivery."""
+
+    allow_private_webhook_urls: bool = False
+    """Let webhook URLs reach loopback, private and link-local addresses (tests, a
+    receiver on the same network); off: such a URL is refused (SSRF)."""
+    webhook_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
+    webhook_max_attempts: Annotated[int, Field(ge=1, le=20)] = 6
+    """Tries of one webhook delivery before it is given up."""
+    webhook_first_retry_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """The pause after the first failed try; it doubles after each (at most 6 h), or is
+    the receiver's ``Retry-After`` when that is longer."""
+
+
 DocumentLink = Annotated[
     str,
     Field(
@@ -335,6 +349,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     billing: BillingSettings = BillingSettings()
     mail: MailSettings = MailSettings()
+    alerts: AlertsSettings = AlertsSettings()
     privacy: PrivacySettings = PrivacySettings()
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "ECHO_AI_REDIS_URL")

@@ -1,6 +1,7 @@
 """Import every model so the metadata is complete (Alembic, test set-up)."""
 
 from echo_ai.accounts.models import DataExport
+from echo_ai.alerts.models import Alert, AlertDelivery, AlertEvaluation, AlertRule, DeliveryAttempt
 from echo_ai.api_keys.models import ApiKey
 from echo_ai.auth.models import Consent, RecoveryCode, RefreshToken, User, UserToken
 from echo_ai.billing.models import ExternalEvent
@@ -14,6 +15,10 @@ from echo_ai.runs.models import BatchRun, Experiment, ExperimentRound, Iteration
 from echo_ai.workspaces.models import Invitation, Membership, Workspace
 
 __all__ = [
+    "Alert",
+    "AlertDelivery",
+    "AlertEvaluation",
+    "AlertRule",
     "ApiKey",
     "AuditEvent",
     "Base",
@@ -21,6 +26,7 @@ __all__ = [
     "BrandProfile",
     "Consent",
     "DataExport",
+    "DeliveryAttempt",
     "Experiment",
     "ExperimentMonth",
     "ExperimentRound",

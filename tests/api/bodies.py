@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from echo_ai.accounts.schemas import AccountDeletion, WorkspacePrivacyIn
+from echo_ai.alerts.schemas import AlertRuleIn
 from echo_ai.api.routers.account_security import (
     CodeIn,
     ConsentAccept,
@@ -81,6 +82,20 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
         "budget_usd": "25.00",
     },
     RescoreIn: {"brands": BRANDS},
+    AlertRuleIn: {
+        "name": "HubSpot visibility",
+        "experiment_id": "00000000-0000-4000-8000-000000000001",
+        "metrics": ["visibility", "mention_rate"],
+        "brands": ["Salesforce"],
+        "providers": ["all", "demo:demo-1"],
+        "min_effect_points": 5.0,
+        "compare_with": "baseline",
+        "level": 0.05,
+        "email_to": ["alerts@example.com"],
+        "webhook_url": "https://93.184.216.34/hooks/echo",
+        "webhook_format": "slack",
+        "enabled": True,
+    },
     BrandProfileIn: {
         "brand": BRAND,
         "competitors": [COMPETITOR],

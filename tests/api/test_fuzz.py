@@ -262,11 +262,14 @@ async def _seed(app: FastAPI, client: httpx.AsyncClient) -> Target:
     await wait_finished(client, experiment_id, owner)
     profile = await client.post("/v1/brands", json={"brand": {"name": "HubSpot"}}, headers=owner)
     assert profile.status_code == 201, profile.text
+    rule = await client.post("/v1/alerts/rules", json={"name": "Any change"}, headers=owner)
+    assert rule.status_code == 201, rule.text
     pending = await invite(client, owner, "carol@example.com", "member")
     keys = (await client.get("/v1/api-keys", headers=owner)).json()
     ids = {
         "experiment_id": experiment_id,
         "profile_id": profile.json()["id"],
+        "rule_id": rule.json()["id"],
         "invitation_id": pending["id"],
         "key_id": keys[0]["id"],
         "user_id": team.ids["admin"],
@@ -327,8 +330,16 @@ async def test_every_operation_refuses_bad_values_and_stores_nothing(
         assert response.status_code == status, f"{name}: {response.text}"
 
 
-def _credentials(target: Target, turn: int) -> dict[str, str]:
+USER_ONLY = {"POST /v1/alerts/rules", "PUT /v1/alerts/rules/{rule_id}"}
+"""Operations that refuse an API key (owners' and admins' only: a key's role is at most a
+member's) before they read the body: fuzzed with the owner's token, so that their refusals
+are the bad values' doing."""
+
+
+def _credentials(target: Target, turn: int, operation: Operation | None = None) -> dict[str, str]:
     """The owner's token or the API key, by turns."""
+    if operation is not None and operation.name in USER_ONLY:
+        return target.user
     return target.key if turn % 2 else target.user
 
 
@@ -355,9 +366,9 @@ async def _fuzz_body(
         fuzzed.add(leaf.field)
         for value in _bad_values(leaf, index):
             document = _put(copy.deepcopy(base), leaf.path, value)
-            auth = _credentials(target, number + index)
+            auth = _credentials(target, number + index, operation)
             await target.send(operation.method, url, auth=auth, content=_json(document))
-    auth = _credentials(target, number)
+    auth = _credentials(target, number, operation)
     for whole in WHOLE_BODIES:
         if whole is None and not operation.body_required:
             continue  # no body: valid where the body is optional

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 
 from echo_ai.accounts import export as exports
+from echo_ai.alerts.jobs import after_batch
 from echo_ai.execution.background import BackgroundJobs
 from echo_ai.execution.runtime import Runtime
 from echo_ai.mail.delivery import MailLoop
@@ -36,6 +37,9 @@ class InProcessJobs:
             data_dir=settings.data_dir,
             link_hours=settings.privacy.export_link_hours,
         )
+
+    async def evaluate_alerts(self, batch_run_id: uuid.UUID) -> None:
+        await after_batch(self.runtime.session_factory, batch_run_id, self.runtime.settings)
 
     async def aclose(self) -> None:
         await self.mail_loop.stop()

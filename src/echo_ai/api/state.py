@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from echo_ai.accounts import export as exports
+from echo_ai.alerts.jobs import ALERT_TICK_TASKS
 from echo_ai.api.background import jobs_of
 from echo_ai.config import Settings
 from echo_ai.db import transaction, utcnow
@@ -108,7 +109,9 @@ class ServiceState:
         does both, and nothing is resumed at start-up (workers may be running them)."""
         if self.settings.executor != "local":
             return
-        scheduler = Scheduler.of(self.runtime, spawn=self.start_background)
+        scheduler = Scheduler.of(
+            self.runtime, spawn=self.start_background, tick_tasks=ALERT_TICK_TASKS
+        )
 
         async def run() -> None:
             try:
@@ -125,7 +128,7 @@ class ServiceState:
 
 
 def build_state(settings: Settings, runtime: Runtime, keys: KeyRing) -> ServiceState:
-    return ServiceState(
+    state = ServiceState(
         settings=settings,
         runtime=runtime,
         keys=keys,
@@ -137,3 +140,10 @@ def build_state(settings: Settings, runtime: Runtime, keys: KeyRing) -> ServiceS
             ttl=timedelta(minutes=settings.auth.access_token_minutes),
         ),
     )
+
+    async def evaluate_alerts(batch_run_id: uuid.UUID) -> None:
+        # In the background: a webhook's slow receiver must not hold up the batch's end.
+        state.start_background(state.jobs.evaluate_alerts(batch_run_id))
+
+    runtime.runner.on_finalized = evaluate_alerts
+    return state

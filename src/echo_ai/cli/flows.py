@@ -27,6 +27,7 @@ from rich.progress import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai import aio
+from echo_ai.alerts.jobs import after_batch
 from echo_ai.analysis.significance import BASELINE_RUNS
 from echo_ai.billing.estimate import Estimate, estimate_with_history
 from echo_ai.cli.errors import FAILURE, USAGE_ERROR, fail
@@ -160,6 +161,13 @@ async def run_and_report(
     confirmation)."""
     progress = BatchProgress()
     async with open_runtime(settings, on_progress=progress.advance, executor="local") as runtime:
+
+        async def evaluate_alerts(batch_run_id: uuid.UUID) -> None:
+            # The run's alert rules, once it is complete (its e-mails wait in the mail
+            # queue for `echo-ai serve`; its webhooks are sent now).
+            await after_batch(runtime.session_factory, batch_run_id, settings)
+
+        runtime.runner.on_finalized = evaluate_alerts
         if before is not None:
             await before(runtime)
         with progress.bar:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from echo_ai.billing.plans import PlanName
-from echo_ai.cli import account, costs, experiments, production, provider_keys, usage
+from echo_ai.cli import account, alerts, costs, experiments, production, provider_keys, usage
 from echo_ai.cli import outbox as outbox_cli
 from echo_ai.cli import planning as planning_cli
 from echo_ai.cli import retention as retention_cli
@@ -38,6 +38,7 @@ app = typer.Typer(
 app.add_typer(experiments.app, name="experiments")
 app.command("usage")(usage.usage)
 app.add_typer(provider_keys.app, name="provider-keys")
+app.add_typer(alerts.app, name="alerts")
 app.add_typer(costs.budget_app, name="budget")
 app.command("costs")(costs.costs)
 app.add_typer(outbox_cli.app, name="outbox")

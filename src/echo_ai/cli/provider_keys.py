@@ -156,9 +156,11 @@ def delete_key(vendor: VendorArgument, workspace: WorkspaceOption = None) -> Non
 @app.command("rotate")
 @friendly_errors
 def rotate() -> None:
-    """Encrypt every workspace's stored keys again under the current secret key
-    (ECHO_AI_SECRET_KEY), after which ECHO_AI_PREVIOUS_SECRET_KEYS may be emptied. Exits 1
-    if some key could not be decrypted with any configured secret key."""
+    """Encrypt every workspace's stored keys, and the alert webhooks' signing secrets, again
+    under the current secret key (ECHO_AI_SECRET_KEY), after which
+    ECHO_AI_PREVIOUS_SECRET_KEYS may be emptied. Exits 1 if some key or secret could not be
+    decrypted with any configured secret key."""
+    from echo_ai.alerts import service as alerts
     from echo_ai.cli import flows
     from echo_ai.config import get_settings
     from echo_ai.credentials.vault import Vault
@@ -170,17 +172,28 @@ def rotate() -> None:
     settings = get_settings()
     vault = Vault(load_key_ring(settings))
 
-    async def go(runtime: Runtime) -> Rotation:
+    async def go(runtime: Runtime) -> tuple[Rotation, tuple[int, list[uuid.UUID]]]:
         async with transaction(runtime.session_factory) as session:
-            return await provider_keys.rotate(session, vault=vault, actor=Actor.cli())
+            rotation = await provider_keys.rotate(session, vault=vault, actor=Actor.cli())
+            return rotation, await alerts.rotate_secrets(session, vault)
 
-    rotation = flows.in_runtime(settings, go)
+    rotation, (secrets_rotated, secrets_unreadable) = flows.in_runtime(settings, go)
     print(f"re-encrypted {rotation.rotated} provider key(s) under the current secret key")
+    if secrets_rotated or secrets_unreadable:
+        print(
+            f"re-encrypted {secrets_rotated} alert webhook secret(s) under the current secret key"
+        )
+    for rule_id in secrets_unreadable:
+        print(
+            f"error: alert rule {rule_id}: its webhook secret cannot be decrypted with any "
+            "configured secret key; remove its webhook and add it again for a new secret",
+            file=sys.stderr,
+        )
     for workspace_id, vendor in rotation.unreadable:
         print(
             f"error: workspace {workspace_id}: the {vendor} key cannot be decrypted with any "
             "configured secret key; the workspace must store it again",
             file=sys.stderr,
         )
-    if rotation.unreadable:
+    if rotation.unreadable or secrets_unreadable:
         raise typer.Exit(1)

@@ -1,5 +1,6 @@
 """Background jobs: the work a request leaves for after its commit (sending the mail it
-queued, preparing the data export it asked for), so that it never waits on SMTP or a ZIP.
+queued, preparing the data export it asked for), and the alert rules a finished run is
+evaluated on, so that it never waits on SMTP or a ZIP.
 
 :class:`BackgroundJobs` is the port; each process takes one implementation, chosen once
 by its executor: in production mode (``ECHO_AI_EXECUTOR=celery``) :class:`CeleryJobs`,
@@ -22,7 +23,7 @@ from typing import Protocol
 
 from celery import Celery
 
-from echo_ai.execution.celery_app import DELIVER_MAIL, PREPARE_EXPORT
+from echo_ai.execution.celery_app import DELIVER_MAIL, EVALUATE_ALERTS, PREPARE_EXPORT
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ class BackgroundJobs(Protocol):
 
     async def prepare_export(self, export_id: uuid.UUID) -> None:
         """Prepare this data export (called after the commit that asked for it)."""
+
+    async def evaluate_alerts(self, batch_run_id: uuid.UUID) -> None:
+        """Evaluate the alert rules on the batch's run if it is complete (called after the
+        batch was finalised; :mod:`echo_ai.alerts.evaluation`)."""
 
     async def aclose(self) -> None:
         """Stop what this process runs in the background (at shutdown)."""
@@ -56,6 +61,13 @@ class CeleryJobs:
             PREPARE_EXPORT,
             [str(export_id)],
             "the scheduler dispatches the export again once it has waited too long",
+        )
+
+    async def evaluate_alerts(self, batch_run_id: uuid.UUID) -> None:
+        await self._send(
+            EVALUATE_ALERTS,
+            [str(batch_run_id)],
+            "the scheduler's tick evaluates complete runs that nobody evaluated",
         )
 
     async def aclose(self) -> None:

@@ -34,10 +34,15 @@ BACKGROUND_QUEUE = "echo-ai-background"
 RUN_CHUNK = "echo_ai.run_chunk"
 DELIVER_MAIL = "echo_ai.deliver_mail"
 PREPARE_EXPORT = "echo_ai.prepare_export"
+EVALUATE_ALERTS = "echo_ai.evaluate_alerts"
 
-celery_app = Celery("echo_ai", include=["echo_ai.execution.tasks", "echo_ai.accounts.tasks"])
+celery_app = Celery(
+    "echo_ai",
+    include=["echo_ai.execution.tasks", "echo_ai.accounts.tasks", "echo_ai.alerts.tasks"],
+)
 """The tasks: chunks and mail in :mod:`echo_ai.execution.tasks`; exports in
-:mod:`echo_ai.accounts.tasks` (the layer that may import what they run)."""
+:mod:`echo_ai.accounts.tasks`, alert evaluation in :mod:`echo_ai.alerts.tasks` (the layers
+that may import what they run)."""
 
 
 def _keep_our_logging(**_: object) -> None:
@@ -59,6 +64,7 @@ def configure(settings: Settings, app: Celery = celery_app) -> Celery:
         "task_routes": {
             DELIVER_MAIL: {"queue": BACKGROUND_QUEUE},
             PREPARE_EXPORT: {"queue": BACKGROUND_QUEUE},
+            EVALUATE_ALERTS: {"queue": BACKGROUND_QUEUE},
         },
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,

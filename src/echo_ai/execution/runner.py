@@ -144,6 +144,11 @@ class Runner:
     budget_alert_share: float = 0.8
     """Share of a workspace's monthly budget at which its alert is raised
     (``settings.billing.budget_alert_share``)."""
+    on_finalized: Callable[[uuid.UUID], Awaitable[None]] | None = None
+    """Called with a batch's id once the transaction that finalised it has committed: the
+    alert rules' evaluation of its run (:class:`~echo_ai.execution.background.
+    BackgroundJobs`, set by the process). A failure is logged; the scheduler's tick
+    evaluates the complete runs that nobody did."""
     _writer: IterationWriter = field(init=False)
     _aborted: dict[uuid.UUID, Failure] = field(init=False, default_factory=dict)
     """Batches a fatal error stopped in this process: their other chunks call no more."""
@@ -265,6 +270,11 @@ class Runner:
                 # A failed batch is settled again by each chunk that ends, so the last one
                 # leaves counts and partial metrics that include every stored iteration.
                 await service.settle_failed(session, batch_run_id)
+        if finalized and self.on_finalized is not None:
+            try:
+                await self.on_finalized(batch_run_id)
+            except Exception:
+                log.exception("the alert evaluation of batch %s failed to start", batch_run_id)
         if todo and batch.caps is not None and batch.caps.workspace_nusd is not None:
             await self._alert_if_due(batch.caps.workspace_id)
         return ChunkEnd(finalized=finalized, next_chunk=None if finalized else next_chunk)

@@ -41,6 +41,7 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 
 from echo_ai.config import Settings, get_settings
 from echo_ai.db import transaction
+from echo_ai.execution.background import CeleryJobs
 from echo_ai.execution.broker import QueuedChunks
 from echo_ai.execution.celery_app import DELIVER_MAIL, RUN_CHUNK, celery_app
 from echo_ai.execution.celery_executor import send_chunks
@@ -80,6 +81,8 @@ class WorkerRuntime:
         )
         self.app: Celery = celery_app
         """The app that sends an adaptive batch's next chunk (this worker's)."""
+        # A finalised batch's run is evaluated for alerts by a background task.
+        self.runtime.runner.on_finalized = CeleryJobs(celery_app).evaluate_alerts
 
     def run(self, job: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(job)

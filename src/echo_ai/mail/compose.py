@@ -33,6 +33,7 @@ SUBJECTS: Mapping[str, str] = {
     "change_email": "Confirm your new e-mail address for Echo AI",
     "invitation": "{inviter} invites you to {workspace} on Echo AI",
     "notice": "Your Echo AI account changed: {change}",
+    "alert": "Echo AI alert: {rule}, {experiment} (run {round})",
 }
 """The kinds of mail (each has ``<kind>.txt`` and ``<kind>.html`` templates) and their
 subjects (``str.format`` with the context)."""

@@ -43,6 +43,12 @@ class Action(enum.StrEnum):
     BRAND_PROFILE_CREATED = "brand_profile.created"
     BRAND_PROFILE_REPLACED = "brand_profile.replaced"
     BRAND_PROFILE_DELETED = "brand_profile.deleted"
+    ALERT_RULE_CREATED = "alert_rule.created"
+    ALERT_RULE_REPLACED = "alert_rule.replaced"
+    ALERT_RULE_DELETED = "alert_rule.deleted"
+    ALERT_FIRED = "alert.fired"
+    """A rule found a significant change in a run (actor ``system``; ``details``: the rule,
+    the run, the changes' labels)."""
     WORKSPACE_CREATED = "workspace.created"
     WORKSPACE_RENAMED = "workspace.renamed"
     WORKSPACE_PLAN_CHANGED = "workspace.plan_changed"

@@ -373,8 +373,15 @@ class Scheduler:
     harmless (each task may run any number of times)."""
 
     @classmethod
-    def of(cls, runtime: Runtime, *, spawn: Spawn | None = None) -> Scheduler:
-        """The scheduler of a process's runtime (its database, executor and settings)."""
+    def of(
+        cls,
+        runtime: Runtime,
+        *,
+        spawn: Spawn | None = None,
+        tick_tasks: Sequence[DailyTask] = TICK_TASKS,
+    ) -> Scheduler:
+        """The scheduler of a process's runtime (its database, executor and settings);
+        ``tick_tasks``: the per-tick tasks (the layers above add theirs: the alerts')."""
         return cls(
             session_factory=runtime.session_factory,
             executor=runtime.executor,
@@ -384,6 +391,7 @@ class Scheduler:
             spawn=spawn,
             waiting=runtime.queued.waiting if runtime.queued is not None else None,
             background=runtime.background,
+            tick_tasks=tick_tasks,
         )
 
     async def _hand_over(self, batches: Sequence[BatchRun]) -> None:

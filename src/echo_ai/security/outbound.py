@@ -55,32 +55,33 @@ def is_public(address: IPAddress) -> bool:
     )
 
 
-def parse_base_url(url: str) -> tuple[str, str]:
+def parse_base_url(url: str, *, what: str = "base URL") -> tuple[str, str]:
     """``(url, host)`` of an ``http``/``https`` URL with a host and no credentials, the
     URL stripped of surrounding spaces; :class:`UnsafeURL` otherwise."""
     url = url.strip()
     if not url:
-        raise UnsafeURL("the base URL is empty")
+        raise UnsafeURL(f"the {what} is empty")
     if len(url) > MAX_URL_LENGTH:
-        raise UnsafeURL(f"the base URL is longer than {MAX_URL_LENGTH} characters")
+        raise UnsafeURL(f"the {what} is longer than {MAX_URL_LENGTH} characters")
     if any(not ch.isprintable() or ch.isspace() for ch in url):
-        raise UnsafeURL("the base URL has spaces or control characters")
+        raise UnsafeURL(f"the {what} has spaces or control characters")
     try:
         parts = urlsplit(url)
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:
-        raise UnsafeURL("the base URL is not a valid URL") from None
+        raise UnsafeURL(f"the {what} is not a valid URL") from None
     if parts.scheme not in ("http", "https"):
-        raise UnsafeURL("the base URL must start with https:// or http://")
+        raise UnsafeURL(f"the {what} must start with https:// or http://")
     if not host:
-        raise UnsafeURL("the base URL has no host")
+        raise UnsafeURL(f"the {what} has no host")
     if parts.username is not None or parts.password is not None:
-        raise UnsafeURL("the base URL must not carry a user name or password (use the API key)")
+        hint = " (use the API key)" if what == "base URL" else ""
+        raise UnsafeURL(f"the {what} must not carry a user name or password{hint}")
     return url, host
 
 
-async def resolve(host: str, port: int | None = None) -> list[IPAddress]:
+async def resolve(host: str, port: int | None = None, *, what: str = "base URL") -> list[IPAddress]:
     """Every address ``host`` resolves to (a literal address is itself)."""
     try:
         return [ipaddress.ip_address(host)]
@@ -90,7 +91,7 @@ async def resolve(host: str, port: int | None = None) -> list[IPAddress]:
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise UnsafeURL(f"the base URL's host {host!r} does not resolve") from None
+        raise UnsafeURL(f"the {what}'s host {host!r} does not resolve") from None
     found: list[IPAddress] = []
     for _family, _type, _proto, _name, sockaddr in infos:
         text = str(sockaddr[0]).partition("%")[0]  # an IPv6 zone (fe80::1%eth0)
@@ -100,21 +101,27 @@ async def resolve(host: str, port: int | None = None) -> list[IPAddress]:
     return found
 
 
-async def check_base_url(url: str, *, allow_private: bool) -> str:
+async def check_base_url(
+    url: str,
+    *,
+    allow_private: bool,
+    what: str = "base URL",
+    allowed_by: str = "ECHO_AI_BILLING__ALLOW_PRIVATE_BASE_URLS",
+) -> str:
     """``url`` (stripped) if the server may send requests there; :class:`UnsafeURL` (422,
     saying why) if not. With ``allow_private`` (the operator's choice) only the URL's form
     is checked."""
-    url, host = parse_base_url(url)
+    url, host = parse_base_url(url, what=what)
     if allow_private:
         return url
-    addresses = await resolve(host)
+    addresses = await resolve(host, what=what)
     if not addresses:
-        raise UnsafeURL(f"the base URL's host {host!r} does not resolve")
+        raise UnsafeURL(f"the {what}'s host {host!r} does not resolve")
     for address in addresses:
         if not is_public(address):
             raise UnsafeURL(
-                f"the base URL's host {host!r} is at {address}, an address of a private, "
+                f"the {what}'s host {host!r} is at {address}, an address of a private, "
                 "loopback, link-local or reserved network, which this server does not call "
-                "(an operator can allow it with ECHO_AI_BILLING__ALLOW_PRIVATE_BASE_URLS)"
+                f"(an operator can allow it with {allowed_by})"
             )
     return url

@@ -24,6 +24,7 @@ def page_routers() -> list[APIRouter]:
     :func:`echo_ai.app.routers`)."""
     from echo_ai.web.pages.account import router as account_router
     from echo_ai.web.pages.account_security import router as account_security_router
+    from echo_ai.web.pages.alerts import router as alerts_router
     from echo_ai.web.pages.auth import router as auth_router
     from echo_ai.web.pages.billing import router as billing_router
     from echo_ai.web.pages.brands import router as brands_router
@@ -46,6 +47,7 @@ def page_routers() -> list[APIRouter]:
         experiment_form_router,
         experiment_view_router,
         experiment_actions_router,
+        alerts_router,
         settings_router,
         usage_router,
         billing_router,
