@@ -4,16 +4,21 @@ provider mentioning the target at a set rate."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.sampling import ROUND, StoppingRule
 from echo_ai.analysis.statistics import wilson_half_width
 from echo_ai.db import transaction
 from echo_ai.execution.runtime import Runtime
+from echo_ai.experiments import service as experiment_service
+from echo_ai.privacy.audit import Actor
+from echo_ai.runs.adaptive import Progress
 from echo_ai.runs.models import BatchRun, BatchStatus, Iteration
 from tests.factories import stored_batches, stored_experiment
 
@@ -166,3 +171,40 @@ async def test_each_provider_stops_at_its_own_look(runtime: Runtime) -> None:
     for batch in batches:
         mentions = await _mentions_by_index(runtime, batch.id)
         assert _first_stop(mentions, StoppingRule(0.08, max_answers=1_000)) == len(mentions)
+
+
+async def test_what_users_read_follows_a_re_score_and_a_cancellation(runtime: Runtime) -> None:
+    experiment_id = await stored_experiment(
+        runtime.session_factory,
+        iterations=1_000,
+        precision=precision(0.05),
+        demo_probabilities={"HubSpot": 0.05, "Salesforce": 0.5},
+    )
+    await runtime.executor.run_experiment(experiment_id)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
+    progress = Progress.of(batch)
+    assert progress is not None and progress.stopped_early and progress.reached
+    assert progress.text.startswith("visibility ±5 points: reached after")
+
+    # Re-scored with Salesforce (named half the time) as the target: the stop was decided
+    # on the brands tracked then, and the figures said now are the re-scored ones.
+    async with transaction(runtime.session_factory) as session:
+        experiment = await experiment_service.get(session, experiment_id)
+        brands = BrandSet.model_validate(experiment.brands)
+        swapped = BrandSet.model_validate(
+            {
+                "target": brands.competitors[0].model_dump(),
+                "competitors": [brands.target.model_dump()],
+            }
+        )
+        await experiment_service.rescore(session, experiment, brands=swapped, actor=Actor.cli())
+    (rescored,) = await stored_batches(runtime.session_factory, experiment_id)
+    after = Progress.of(rescored)
+    assert after is not None and after.stopped_early and not after.reached
+    assert rescored.metrics is not None
+    assert after.answers == rescored.metrics["visibility"]["denominator"]
+    assert "on the brands tracked then; since re-scored" in after.text
+
+    cancelled = dataclasses.replace(after, status="cancelled", stored=120, stopped_early=False)
+    assert cancelled.text.startswith("visibility ±5 points: cancelled after 120 of at most")
+    assert dataclasses.replace(after, half_width=0.0303).text.count("±3.03 points") == 1

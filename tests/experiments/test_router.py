@@ -284,7 +284,7 @@ async def test_an_adaptive_experiment_reports_where_each_provider_stopped(
     ("precision", "iterations", "needle"),
     [
         ({"half_width": 0.3}, 100, "less than or equal to 0.25"),
-        ({"half_width": 0}, 100, "greater than 0"),
+        ({"half_width": 0.0005}, 100, "greater than or equal to 0.001"),
         ({"half_width": 0.05, "min_answers": 10}, 100, "greater than or equal to 30"),
         ({"half_width": 0.05, "min_answers": 200}, 100, "must be at least its min_answers"),
         ({"half_width": 0.05, "metric": "mention_rate"}, 100, "'visibility', 'top1'"),
@@ -395,3 +395,28 @@ async def test_two_personas_are_compared_side_by_side_with_tested_changes(
     assert itself.status_code == 400 and "two different experiments" in itself.text
     unknown = await client.get(f"/v1/experiments/{a}/versus/{uuid.uuid4()}", headers=user)
     assert unknown.status_code == 404
+
+
+async def test_a_comparison_with_an_experiment_without_answers_says_so(
+    client: httpx.AsyncClient, fake_llm: FakeLLMServer, settings: Settings
+) -> None:
+    settings.vendor_environment["OPENAI_API_KEY"] = "sk-test"
+    settings.vendor_environment["OPENAI_BASE_URL"] = fake_llm.base_url + "/v1"
+    fake_llm.config.quota_exhausted = True  # every call refused: no complete answer
+    user = await register_and_login(client, "ada@example.com")
+    done = (await client.post("/v1/experiments", headers=user, json=BODY)).json()["id"]
+    await wait_finished(client, done, user)
+    empty = (
+        await client.post(
+            "/v1/experiments", headers=user, json={**BODY, "providers": ["openai:gpt-4o-mini"]}
+        )
+    ).json()["id"]
+    detail = await wait_finished(client, empty, user)
+    assert detail["providers"][0]["succeeded"] == 0
+    refused = await client.get(f"/v1/experiments/{done}/versus/{empty}", headers=user)
+    assert refused.status_code == 400
+    assert "has no complete answer in its latest run (run 1, failed)" in refused.text
+    zero_width = await client.post(
+        "/v1/experiments", headers=user, json={**BODY, "persona": "\u200b \u200b"}
+    )
+    assert zero_width.json()["persona"] is None

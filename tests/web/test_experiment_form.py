@@ -600,6 +600,17 @@ async def test_the_planner_says_what_the_answers_buy_and_what_adaptive_sampling_
                 "precision_points": "five"},
     )  # fmt: skip
     assert "Enter the points" in unescape(unreadable.text)
+    for points_typed, iterations, minimum, said in (
+        ("0.05", "100", "30", "Enter the points, from 0.1 to 25"),
+        ("5", "100", "5000", "The minimum (5,000) must be at least 30 and at most the"),
+        ("0.1", "10000", "30", "ask for a wider precision (the iterations are at their most)"),
+    ):
+        planned = await client.get(
+            "/experiments/new/estimate",
+            params={"providers": "demo", "iterations": iterations, "sampling": "adaptive",
+                    "precision_points": points_typed, "min_answers": minimum},
+        )  # fmt: skip
+        assert said in unescape(planned.text), points_typed
 
 
 async def test_an_adaptive_experiment_from_the_form_stops_each_provider_at_its_precision(
@@ -613,7 +624,7 @@ async def test_an_adaptive_experiment_from_the_form_stops_each_provider_at_its_p
         token_from="/experiments/new",
     )
     assert bad.status_code == 422
-    assert "at most 25, e.g. 5" in field_error(bad.text, "precision_points")
+    assert "from 0.1 to 25, e.g. 5" in field_error(bad.text, "precision_points")
     assert field_error(bad.text, "min_answers") == "At least 30."
 
     response = await post_form(
@@ -663,8 +674,10 @@ async def test_experiments_asked_as_two_personas_are_compared_from_the_experimen
     )
     detail = unescape((await client.get(f"/experiments/{bank}", headers=HTML)).text)
     assert "Persona" not in detail.split("Target brand")[0]  # none: no persona row
-    assert f'href="/experiments/{bank}/versus/{agency}">Agency</a>' in detail
-    assert "persona: I run a design agency." in detail
+    assert f'<option value="{agency}">Agency · persona: I run a design agency.' in detail
+    chosen = await client.get(f"/experiments/{bank}/versus", params={"other": agency})
+    assert chosen.status_code == 303
+    assert chosen.headers["location"].endswith(f"/experiments/{bank}/versus/{agency}")
 
     page = unescape((await client.get(f"/experiments/{bank}/versus/{agency}", headers=HTML)).text)
     assert "Bank (A) vs Agency (B)" in page

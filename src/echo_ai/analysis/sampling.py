@@ -39,6 +39,8 @@ the coverage shown by simulation holds for these looks, and closer ones are not 
 MIN_ANSWERS = 30
 """The fewest answers adaptive sampling stops at (the interval of a handful of answers
 is too unsteady to stop on)."""
+MIN_HALF_WIDTH = 0.001
+"""The narrowest precision an experiment may ask for (±0.1 points)."""
 MAX_HALF_WIDTH = 0.25
 """The widest precision planned or asked for (±25 points: wider says little)."""
 MAX_PLANNED = 1_000_000

@@ -225,8 +225,9 @@ def report_renderable(report: ExperimentReport, changes: RunSignificance | None 
         )
     status = status_text(experiment.status, report.failed_providers)
     parts.append(
-        f"[bold]{experiment.name}[/bold]  id {experiment.id}  status {status}\n"
-        f"prompt: {experiment.prompt}"
+        f"[bold]{escape(experiment.name)}[/bold]  id {experiment.id}  status {status}\n"
+        f"prompt: {escape(experiment.prompt)}"
+        + (f"\npersona: {escape(experiment.persona)}" if experiment.persona else "")
     )
     for batch, metrics in report.batches:
         label = f"{batch.provider}:{batch.model}"

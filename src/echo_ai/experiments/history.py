@@ -800,6 +800,12 @@ async def experiment_pair(
         )
     first_run = await latest_run_row(session, first)
     second_run = await latest_run_row(session, second)
+    for experiment, row in ((first, first_run), (second, second_run)):
+        if row.combined is None or row.combined.succeeded == 0:
+            raise AppError(
+                f'experiment "{experiment.name}" has no complete answer in its latest run '
+                f"(run {row.round}, {row.status}): nothing to compare"
+            )
     return ExperimentPair(
         first,
         second,
@@ -810,24 +816,24 @@ async def experiment_pair(
     )
 
 
-COMPARABLE_SHOWN = 8
-"""Experiments offered to compare an experiment with (the newest that track its target)."""
-COMPARABLE_SCANNED = 200
+COMPARABLE_SCANNED = 500
+"""The newest finished experiments looked at for those an experiment can be compared with
+(any other is reached by its id: ``/experiments/{a}/versus/{b}``, the API, the CLI)."""
 
 
 async def comparable_experiments(session: AsyncSession, experiment: Experiment) -> list[Experiment]:
-    """The newest experiments of the workspace that have run and track the same target
-    brand (at most :data:`COMPARABLE_SHOWN`, among the newest :data:`COMPARABLE_SCANNED`):
-    what the experiment page offers to compare with."""
+    """The workspace's experiments whose latest run finished with answers (completed or
+    partial) and that track the same target brand, newest first, among the newest
+    :data:`COMPARABLE_SCANNED`: what the experiment page offers to compare with."""
     found = await session.scalars(
         select(Experiment)
         .where(
             Experiment.workspace_id == experiment.workspace_id,
             Experiment.id != experiment.id,
-            Experiment.runs > 0,
+            Experiment.status.in_((ExperimentStatus.COMPLETED, ExperimentStatus.PARTIAL)),
         )
         .order_by(Experiment.created_at.desc(), Experiment.id.desc())
         .limit(COMPARABLE_SCANNED)
     )
     target = target_of(experiment)
-    return [other for other in found if target_of(other) == target][:COMPARABLE_SHOWN]
+    return [other for other in found if target_of(other) == target]

@@ -78,6 +78,10 @@ def plan(
         raise InvalidPlan("ask for a precision (half_width) or a change (change_from, change_to)")
     if (change_from is None) != (change_to is None):
         raise InvalidPlan("a change needs both change_from and change_to")
+    if half_width is not None and min_answers > max_answers:
+        raise InvalidPlan(
+            f"min_answers ({min_answers:,}) must be at most max_answers ({max_answers:,})"
+        )
     if half_width is not None and not 0.0 < half_width <= sampling.MAX_HALF_WIDTH:
         raise InvalidPlan(
             f"half_width must lie in (0, {sampling.MAX_HALF_WIDTH}], got {half_width}"

@@ -24,7 +24,7 @@ from pydantic import (
 from echo_ai.analysis.brands import MAX_ALIASES, BrandSet, Name, Term
 from echo_ai.analysis.extraction import Extraction
 from echo_ai.analysis.metrics import BatchMetrics, Combination, EqualWeight, Rate
-from echo_ai.analysis.sampling import MAX_HALF_WIDTH, MIN_ANSWERS
+from echo_ai.analysis.sampling import MAX_HALF_WIDTH, MIN_ANSWERS, MIN_HALF_WIDTH
 from echo_ai.analysis.significance import (
     METHOD,
     ChangeTest,
@@ -72,8 +72,8 @@ class PrecisionIn(BaseModel):
     metric: PrecisionMetric = PrecisionMetric.VISIBILITY
     """The target brand's rate whose interval decides: ``visibility``, ``top1``, ``top3``
     or ``citation_rate``."""
-    half_width: Annotated[StrictFloat, Field(gt=0.0, le=MAX_HALF_WIDTH)]
-    """The precision, as a fraction: 0.05 for ±5 points."""
+    half_width: Annotated[StrictFloat, Field(ge=MIN_HALF_WIDTH, le=MAX_HALF_WIDTH)]
+    """The precision, as a fraction: 0.05 for ±5 points (from 0.001, ±0.1 points)."""
     min_answers: Annotated[StrictInt, Field(ge=MIN_ANSWERS, le=MAX_ITERATIONS)] = MIN_ANSWERS
     """Complete answers asked before the interval may stop the sampling."""
 
@@ -141,7 +141,11 @@ class ExperimentCreate(BaseModel):
     @field_validator("persona")
     @classmethod
     def _persona_or_none(cls, value: str | None) -> str | None:
-        return (value or "").strip() or None
+        """None for a persona with nothing visible in it (blank, or format characters
+        such as a zero-width space only)."""
+        value = (value or "").strip()
+        visible = any(char.isprintable() and not char.isspace() for char in value)
+        return value if visible else None
 
     @field_validator("providers")
     @classmethod

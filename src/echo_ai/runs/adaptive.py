@@ -185,26 +185,30 @@ async def look(
 
 @dataclass(frozen=True)
 class Progress:
-    """Where an adaptive batch stands, as users see it."""
+    """Where an adaptive batch stands, as users see it. Once the batch has metrics the
+    figures are its stored rate's (a re-score with other brands changes them; the stop
+    was decided on the brands tracked then); before, the tallies of its looks."""
 
     precision: Precision
     answers: int
-    """Complete answers tallied so far (the rate's denominator)."""
+    """Complete answers counted (the rate's denominator)."""
     half_width: float | None
     """The rate's 95% interval half-width over them (None before any)."""
     reached: bool
     """The target half-width is reached (with at least the minimum of answers)."""
     stopped_early: bool
     """The batch stopped before its maximum because the target was reached."""
-
-    asked: int = 0
+    asked: int
     """The calls planned now (the maximum until the batch stops early)."""
-    finished: bool = False
+    stored: int
+    """The calls made and stored."""
+    status: str
+    """The batch's status (``running``, ``completed``, ``cancelled``...)."""
 
     @property
     def text(self) -> str:
         """One sentence, e.g. ``visibility ±5 points: reached after 120 of at most
-        1,000 calls (±4.8 points over 118 complete answers)``."""
+        1,000 calls (±4.84 points over 118 complete answers)``."""
         target = self.precision.text
         now = (
             "no complete answer yet"
@@ -212,9 +216,17 @@ class Progress:
             else f"±{_points(self.half_width)} points over {self.answers:,} complete answers"
         )
         most = f"at most {self.precision.max_answers:,} calls"
+        if self.status in _STOPPED:
+            stopped = self.status.replace("_", " ")
+            return f"{target}: {stopped} after {self.stored:,} of {most} ({now})"
         if self.stopped_early:
+            if not self.reached:  # re-scored with other brands since the stop
+                return (
+                    f"{target}: reached after {self.asked:,} of {most} on the brands tracked "
+                    f"then; since re-scored: {now}"
+                )
             return f"{target}: reached after {self.asked:,} of {most} ({now})"
-        if not self.finished:
+        if self.status not in _ENDED:
             return f"{target}: sampling in rounds of 10, {most} ({now} so far)"
         if self.reached:
             return f"{target}: reached at the maximum of {self.asked:,} calls ({now})"
@@ -225,7 +237,12 @@ class Progress:
         if batch.precision is None:
             return None
         precision = Precision.of(batch.precision)
-        tally = Tally.of(batch.looks)
+        stored_rate = (batch.metrics or {}).get(precision.metric.value)
+        tally = (
+            Tally(int(stored_rate["numerator"]), int(stored_rate["denominator"]))
+            if isinstance(stored_rate, dict)
+            else Tally.of(batch.looks)
+        )
         half_width = tally.half_width()
         return cls(
             precision=precision,
@@ -236,9 +253,16 @@ class Progress:
             and half_width <= precision.half_width,
             stopped_early=batch.iterations_requested < precision.max_answers,
             asked=batch.iterations_requested,
-            finished=batch.finished_at is not None,
+            stored=batch.stored,
+            status=str(batch.status),
         )
 
 
+_STOPPED = frozenset({"cancelled", "failed", "budget_exhausted"})
+"""Statuses of a batch that stopped before its precision or its maximum decided."""
+_ENDED = frozenset({"completed", *_STOPPED})
+
+
 def _points(fraction: float) -> str:
-    return f"{fraction * 100:.1f}".removesuffix(".0")
+    """Points to two decimals at most: ``0.0303`` → ``3.03``, ``0.05`` → ``5``."""
+    return f"{fraction * 100:.2f}".rstrip("0").rstrip(".")

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.analysis import sampling
-from echo_ai.analysis.sampling import MAX_HALF_WIDTH, MIN_ANSWERS
+from echo_ai.analysis.sampling import MAX_HALF_WIDTH, MIN_ANSWERS, MIN_HALF_WIDTH
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.billing.estimate import Estimate, estimate_with_history
 from echo_ai.brands import service as brand_service
@@ -253,7 +253,9 @@ def precision_input(values: ExperimentFields) -> tuple[dict[str, Any], dict[str,
     return precision, errors
 
 
-PRECISION_MESSAGE = f"Enter the points, more than 0 and at most {MAX_HALF_WIDTH * 100:g}, e.g. 5."
+PRECISION_MESSAGE = (
+    f"Enter the points, from {MIN_HALF_WIDTH * 100:g} to {MAX_HALF_WIDTH * 100:g}, e.g. 5."
+)
 PRECISION_FIELDS = {
     "half_width": "precision_points",
     "metric": "precision_metric",
@@ -342,8 +344,14 @@ def sample_plan(values: ExperimentFields) -> tuple[SamplePlan | None, str | None
             detectable=sampling.detectable_change(iterations), answers=iterations
         ), None
     precision, errors = precision_input(values)
-    if errors:
-        return None, PRECISION_MESSAGE
+    half_width = precision.get("half_width")
+    if errors or half_width is None or not MIN_HALF_WIDTH <= half_width <= MAX_HALF_WIDTH:
+        return None, errors.get("min_answers", PRECISION_MESSAGE)
+    if not MIN_ANSWERS <= precision["min_answers"] <= iterations:
+        return None, (
+            f"The minimum ({precision['min_answers']:,}) must be at least {MIN_ANSWERS} and "
+            f"at most the iterations ({iterations:,})."
+        )
     try:
         planned = planning.plan(
             half_width=precision["half_width"],
@@ -520,6 +528,7 @@ async def estimate_fragment(
         plan=planned,
         plan_note=plan_note,
         adaptive=values.sampling == "adaptive",
+        max_iterations=MAX_ITERATIONS,
     )
 
 

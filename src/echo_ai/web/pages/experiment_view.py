@@ -44,7 +44,7 @@ from echo_ai.runs.models import (
     Iteration,
 )
 from echo_ai.web.format import local_time
-from echo_ai.web.rendering import render
+from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import CurrentViewer, Viewer
 
 router = APIRouter(include_in_schema=False)
@@ -590,6 +590,17 @@ async def compare_page(
         label_b=f"Run {pair.second.round} (B)",
         changes_title=f"Run {pair.second.round} vs run {pair.first.round}",
     )
+
+
+@router.get(PATH + "/versus")
+async def choose_experiment_to_compare(
+    request: Request,
+    experiment_id: uuid.UUID,
+    viewer: CurrentViewer,
+    other: Annotated[uuid.UUID, Query()],
+) -> Response:
+    """Where the experiment page's "Compare with" form leads: the comparison's page."""
+    return see_other(request, f"/experiments/{experiment_id}/versus/{other}")
 
 
 @router.get(PATH + "/versus/{other_id}")
