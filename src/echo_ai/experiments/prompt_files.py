@@ -25,7 +25,8 @@ class BadPrompts(AppError):
     code = "bad_prompts"
 
 
-def _decode(data: bytes | str) -> str:
+def decode(data: bytes | str) -> str:
+    """UTF-8 text of an uploaded file (a BOM is dropped), refused when too large or not UTF-8."""
     if isinstance(data, str):
         return data
     if len(data) > MAX_FILE_BYTES:
@@ -68,7 +69,7 @@ def _finish(items: list[tuple[int, TrackerPromptIn]]) -> list[TrackerPromptIn]:
 def from_csv(data: bytes | str) -> list[TrackerPromptIn]:
     """Prompts of a CSV file whose header names a ``prompt`` column (and optionally a
     ``topic`` one); blank rows are skipped."""
-    text = _decode(data)
+    text = decode(data)
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as error:
