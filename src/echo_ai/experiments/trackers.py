@@ -69,10 +69,27 @@ async def _admit_set(
     await experiment_service.check_providers(
         session, runtime, settings.provider_specs, workspace_id
     )
+    if settings.brand_profile_id is not None:
+        # A missing or broken profile is refused here, not after the first prompt is stored.
+        await profile_names(session, workspace_id, settings.brand_profile_id)
+    longest = max((item.prompt for item in prompts), key=len)
+    if settings.budget_amount is not None:
+        # Each experiment's own cap, checked on its own estimate (all are alike).
+        await admission.admit(
+            session,
+            workspace_id,
+            prompt=longest,
+            providers=settings.provider_specs,
+            iterations=settings.iterations,
+            grounding=settings.grounding,
+            settings=runtime.settings,
+            now=utcnow(),
+            experiment_budget_usd=settings.budget_amount,
+        )
     await admission.admit(
         session,
         workspace_id,
-        prompt=max((item.prompt for item in prompts), key=len),
+        prompt=longest,
         providers=settings.provider_specs,
         iterations=settings.iterations,
         grounding=settings.grounding,
@@ -95,7 +112,6 @@ async def _queue_prompts(
     actor: Actor,
     runtime: Runtime,
 ) -> list[Experiment]:
-    await _admit_set(session, settings, prompts, workspace_id=tracker.workspace_id, runtime=runtime)
     common = settings.model_dump(mode="json", exclude={"name", "prompts"}, exclude_none=True)
     created: list[Experiment] = []
     for item in prompts:
@@ -118,7 +134,9 @@ async def create(
     actor: Actor,
     runtime: Runtime,
 ) -> tuple[Tracker, list[Experiment]]:
-    """Store the tracker and queue one experiment per prompt (all or none)."""
+    """Store the tracker and queue one experiment per prompt (all or none: the set is
+    admitted before anything is stored)."""
+    await _admit_set(session, data, data.prompts, workspace_id=workspace_id, runtime=runtime)
     tracker = Tracker(workspace_id=workspace_id, name=data.name)
     session.add(tracker)
     await session.flush()
@@ -170,8 +188,10 @@ async def add_prompts(
     for number, item in enumerate(prompts, start=1):
         if " ".join(item.prompt.casefold().split()) in known:
             raise Conflict(f"prompt {number} is already in the tracker: {item.prompt[:80]!r}")
+    settings = _settings_of(existing[0])
+    await _admit_set(session, settings, prompts, workspace_id=tracker.workspace_id, runtime=runtime)
     created = await _queue_prompts(
-        session, tracker, _settings_of(existing[0]), prompts, actor=actor, runtime=runtime
+        session, tracker, settings, prompts, actor=actor, runtime=runtime
     )
     tracker.updated_at = utcnow()
     await audit.record_about(

@@ -1,0 +1,204 @@
+"""Trackers: the list, a tracker's figures (overall, per topic, per prompt) and the
+new-tracker form (prompts pasted one a line as ``topic: question``, or a CSV file)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.datastructures import UploadFile
+
+from echo_ai.api.deps import SessionDep, StateDep
+from echo_ai.brands import service as brand_service
+from echo_ai.errors import AppError
+from echo_ai.execution.providers import workspace_vendor_statuses
+from echo_ai.experiments import prompt_files, trackers
+from echo_ai.experiments.schemas import MAX_ITERATIONS
+from echo_ai.experiments.tracker_schemas import MAX_TRACKER_PROMPTS, TrackerCreate
+from echo_ai.web.forms import FORM_ERROR, form_fields, form_lists, validate
+from echo_ai.web.rendering import render, see_other
+from echo_ai.web.viewer import CurrentViewer, Viewer, WriteViewer
+
+router = APIRouter(include_in_schema=False)
+
+MAX_PROFILES = 200
+
+
+@dataclass
+class TrackerFields:
+    name: str = ""
+    brand_profile_id: str = ""
+    providers: list[str] = field(default_factory=lambda: ["demo"])
+    iterations: str = "20"
+    prompts: str = ""
+
+    @classmethod
+    def read(cls, form: dict[str, str], providers: list[str]) -> TrackerFields:
+        return cls(
+            name=form.get("name", ""),
+            brand_profile_id=form.get("brand_profile_id", ""),
+            providers=providers,
+            iterations=form.get("iterations", ""),
+            prompts=form.get("prompts", ""),
+        )
+
+
+async def _page(
+    request: Request,
+    viewer: Viewer,
+    session: SessionDep,
+    state: StateDep,
+    values: TrackerFields,
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    errors = dict(errors or {})
+    profiles = await brand_service.list_page(session, viewer.workspace_id, limit=MAX_PROFILES)
+    statuses = await workspace_vendor_statuses(session, state.settings, viewer.workspace_id)
+    return render(
+        request,
+        "trackers/new.html",
+        status_code=status_code,
+        viewer=viewer,
+        values=values,
+        errors=errors,
+        form_error=errors.pop(FORM_ERROR, None),
+        profiles=profiles,
+        vendors=statuses,
+        max_iterations=MAX_ITERATIONS,
+        max_prompts=MAX_TRACKER_PROMPTS,
+    )
+
+
+@router.get("/trackers")
+async def list_trackers(request: Request, viewer: CurrentViewer, session: SessionDep) -> Response:
+    found = await trackers.list_all(session, viewer.workspace_id)
+    return render(
+        request,
+        "trackers/list.html",
+        viewer=viewer,
+        trackers=found,
+        notice="Tracker deleted." if request.query_params.get("deleted") else None,
+    )
+
+
+@router.get("/trackers/new")
+async def new_tracker_page(
+    request: Request, viewer: WriteViewer, session: SessionDep, state: StateDep
+) -> Response:
+    values = TrackerFields(brand_profile_id=request.query_params.get("brand_profile_id", ""))
+    return await _page(request, viewer, session, state, values)
+
+
+async def _uploaded(request: Request) -> bytes | None:
+    form = await request.form()
+    upload = form.get("prompts_file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return None
+    return await upload.read(prompt_files.MAX_FILE_BYTES + 1)
+
+
+def _form_data(values: TrackerFields, prompts: list[dict[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": values.name.strip(),
+        "prompts": prompts,
+        "providers": values.providers,
+        "brand_profile_id": values.brand_profile_id or None,
+    }
+    try:
+        data["iterations"] = int(values.iterations)
+    except ValueError:
+        data["iterations"] = values.iterations
+    return data
+
+
+@router.post("/trackers/new")
+async def create_tracker(
+    request: Request, viewer: WriteViewer, session: SessionDep, state: StateDep
+) -> Response:
+    form = await form_fields(request)
+    lists = await form_lists(request, "providers")
+    values = TrackerFields.read(form, lists["providers"])
+    upload = await _uploaded(request)
+    try:
+        if upload is not None:
+            parsed = prompt_files.from_csv(upload)
+        else:
+            parsed = prompt_files.from_lines(values.prompts)
+    except AppError as error:
+        where = "prompts_file" if upload is not None else "prompts"
+        return await _page(
+            request, viewer, session, state, values, errors={where: error.message}, status_code=422
+        )
+    if upload is not None:
+        values.prompts = "\n".join(
+            f"{p.topic}: {p.prompt}" if p.topic else p.prompt for p in parsed
+        )
+    checked = validate(TrackerCreate, _form_data(values, [p.model_dump() for p in parsed]))
+    if isinstance(checked, dict):
+        errors = {key.split(".")[0]: message for key, message in reversed(checked.items())}
+        if "brands" in errors or "brand_profile_id" in errors or FORM_ERROR in errors:
+            errors.setdefault("brand_profile_id", "Choose a brand profile.")
+        return await _page(request, viewer, session, state, values, errors=errors, status_code=422)
+    try:
+        tracker, _ = await trackers.create(
+            session,
+            checked,
+            workspace_id=viewer.workspace_id,
+            actor=viewer.actor,
+            runtime=state.runtime,
+        )
+    except AppError as error:
+        return await _page(
+            request,
+            viewer,
+            session,
+            state,
+            values,
+            errors={FORM_ERROR: error.message},
+            status_code=error.status_code,
+        )
+    return see_other(request, f"/trackers/{tracker.id}")
+
+
+@router.get("/trackers/{tracker_id}")
+async def tracker_page(
+    request: Request, tracker_id: uuid.UUID, viewer: CurrentViewer, session: SessionDep
+) -> Response:
+    tracker = await trackers.get(session, viewer.workspace_id, tracker_id)
+    detail = await trackers.detail(session, tracker)
+    running = any(p.run is None or p.status in ("queued", "running") for p in detail.prompt_results)
+    groups = [("Overall", detail.overall)] + [
+        (f"Topic: {group.topic}" if group.topic else "No topic", group) for group in detail.by_topic
+    ]
+    return render(
+        request,
+        "trackers/detail.html",
+        viewer=viewer,
+        tracker=detail,
+        groups=groups,
+        running=running,
+    )
+
+
+@router.get("/trackers/{tracker_id}/delete")
+async def delete_tracker_page(
+    request: Request, tracker_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
+) -> Response:
+    tracker = await trackers.get(session, viewer.workspace_id, tracker_id)
+    experiments = await trackers.experiments_of(session, tracker)
+    return render(
+        request, "trackers/delete.html", viewer=viewer, tracker=tracker, prompts=len(experiments)
+    )
+
+
+@router.post("/trackers/{tracker_id}/delete")
+async def delete_tracker(
+    request: Request, tracker_id: uuid.UUID, viewer: WriteViewer, session: SessionDep
+) -> Response:
+    tracker = await trackers.get(session, viewer.workspace_id, tracker_id)
+    await trackers.delete(session, tracker, actor=viewer.actor)
+    return see_other(request, "/trackers?deleted=1")
