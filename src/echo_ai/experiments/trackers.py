@@ -402,8 +402,11 @@ async def detail(session: AsyncSession, tracker: Tracker) -> TrackerDetail:
         ]
     else:
         pooled_set = figures
-    synthetic = any(f.synthetic for f in pooled_set if f.metrics is not None)
     first = experiments[0] if experiments else None
+    if any(f.metrics is not None for f in pooled_set):
+        synthetic = any(f.synthetic for f in pooled_set if f.metrics is not None)
+    else:  # nothing finished yet: what the providers will give
+        synthetic = first is not None and _synthetic(first.providers)
     brands: list[str] = []
     target: str | None = None
     if first is not None:
