@@ -27,10 +27,13 @@ from echo_ai.brands import service as brand_service
 from echo_ai.db import utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.execution.runtime import Runtime
+from echo_ai.experiments import candidates as candidate_writer
 from echo_ai.experiments import service as experiment_service
 from echo_ai.experiments.schemas import ExperimentCreate, ExperimentSettings
 from echo_ai.experiments.tracker_schemas import (
     MAX_TRACKER_PROMPTS,
+    CandidatesIn,
+    CandidatesOut,
     PooledRateOut,
     TrackerCreate,
     TrackerDetail,
@@ -469,3 +472,17 @@ async def profile_names(
     except ValueError as error:
         raise AppError(str(error)) from None
     return list(brand_set.names), list(profile.target_keywords or [])
+
+
+async def candidates(
+    session: AsyncSession, workspace_id: uuid.UUID, data: CandidatesIn, *, runtime: Runtime
+) -> CandidatesOut:
+    """Candidate prompts from a brand profile (its brand, competitors and keywords) and the
+    category typed, written by ``data.provider``: nothing is stored or run."""
+    try:
+        spec = ProviderSpec.parse(data.provider)
+    except ValueError as error:
+        raise AppError(str(error)) from None
+    names, keywords = await profile_names(session, workspace_id, data.brand_profile_id)
+    subject = candidate_writer.Subject(brands=names, keywords=keywords, category=data.category)
+    return await candidate_writer.generate(runtime.settings, spec, subject, data.count)

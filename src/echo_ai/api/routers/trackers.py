@@ -13,6 +13,8 @@ from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
 from echo_ai.experiments import prompt_files, trackers
 from echo_ai.experiments.tracker_schemas import (
+    CandidatesIn,
+    CandidatesOut,
     TrackerCreate,
     TrackerCreated,
     TrackerDetail,
@@ -79,6 +81,19 @@ async def parse_prompts_csv(request: Request, principal: CurrentPrincipal) -> Pa
     put the prompts in ``POST /v1/trackers``."""
     del principal
     return ParsedPrompts(prompts=prompt_files.from_csv(await request.body()))
+
+
+@router.post(
+    "/candidates", response_model=CandidatesOut, responses=error_responses(*BODY_ERRORS, 502)
+)
+async def candidate_prompts(
+    data: CandidatesIn, principal: WritePrincipal, session: SessionDep, state: StateDep
+) -> CandidatesOut:
+    """Candidate prompts written by a provider (``demo``: offline templates, synthetic)
+    from a brand profile's brand, competitors and keywords and the ``category`` typed, for
+    the user to review: nothing is stored or run. A real provider's call is priced and its
+    cost returned (``cost_usd``); 502 when the provider fails."""
+    return await trackers.candidates(session, principal.workspace_id, data, runtime=state.runtime)
 
 
 @router.get("", response_model=list[TrackerOut])
