@@ -34,6 +34,12 @@ def test_a_tracker_is_created_from_pasted_prompts_and_its_figures_fill_in(page: 
     page.get_by_label("Name").fill("CRM questions")
     page.get_by_label("Brand profile").select_option(label="HubSpot")
     page.get_by_label("Answers per provider and prompt").fill("5")
+    # Candidates written by the demo provider, swapped in by htmx, one ticked.
+    page.get_by_label("Category (optional)").fill("CRM software")
+    page.get_by_role("button", name="Suggest prompts").click()
+    candidates = page.locator("#candidates")
+    expect(candidates).to_contain_text("synthetic")
+    page.get_by_label("Is HubSpot better than Salesforce?").check()
     page.get_by_label("Prompts, one a line").fill(
         "startups: Best CRM for a startup?\nstartups: Cheapest CRM?\nIs HubSpot worth it?"
     )
@@ -42,7 +48,7 @@ def test_a_tracker_is_created_from_pasted_prompts_and_its_figures_fill_in(page: 
 
     expect(page).to_have_url(re.compile(r"/trackers/[0-9a-f-]+$"))
     expect(page.get_by_role("heading", name="CRM questions")).to_be_visible()
-    expect(page.get_by_text("3 / 3").first).to_be_visible(timeout=COMPLETION_MS)
+    expect(page.get_by_text("4 / 4").first).to_be_visible(timeout=COMPLETION_MS)
     expect(page.locator("#cluster-note")).to_contain_text("treat each prompt as a cluster")
     expect(page.get_by_role("note")).to_contain_text("Synthetic data")
     expect(page.get_by_role("rowheader", name="Topic: startups")).to_be_visible()

@@ -136,3 +136,26 @@ async def test_bad_prompts_are_shown_beside_the_field_with_the_line(
     )
     assert bad_file.status_code == 422 and "line 1: the header must name" in text_of(bad_file.text)
     assert "No tracker yet" in await page(client, "/trackers")
+
+
+async def test_suggested_candidates_are_ticked_into_the_tracker(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await sign_up(client)
+    profile_id = await _profile(app, client)
+    suggested = await _create(client, profile_id, action="suggest", category="CRM software")
+    assert suggested.status_code == 200
+    text = text_of(suggested.text)
+    assert "Candidates from demo" in text and "synthetic" in text
+    assert "Is HubSpot better than Salesforce?" in text
+    assert "No tracker yet" in await page(client, "/trackers")  # nothing stored yet
+    created = await _create(
+        client,
+        profile_id,
+        candidates=["Is HubSpot better than Salesforce?", "Best CRM for a startup?"],
+    )
+    assert created.status_code == 303, created.text
+    html = await page(client, created.headers["location"])
+    assert html.count('href="/experiments/') == 4  # three typed, one new ticked, one already there
+    no_profile = await _create(client, "", action="suggest")
+    assert no_profile.status_code == 422 and "Choose a brand profile" in no_profile.text

@@ -16,7 +16,12 @@ from echo_ai.errors import AppError
 from echo_ai.execution.providers import workspace_vendor_statuses
 from echo_ai.experiments import prompt_files, trackers
 from echo_ai.experiments.schemas import MAX_ITERATIONS
-from echo_ai.experiments.tracker_schemas import MAX_TRACKER_PROMPTS, TrackerCreate
+from echo_ai.experiments.tracker_schemas import (
+    MAX_TRACKER_PROMPTS,
+    CandidatesIn,
+    CandidatesOut,
+    TrackerCreate,
+)
 from echo_ai.web.forms import FORM_ERROR, form_fields, form_lists, validate
 from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import CurrentViewer, Viewer, WriteViewer
@@ -33,16 +38,34 @@ class TrackerFields:
     providers: list[str] = field(default_factory=lambda: ["demo"])
     iterations: str = "20"
     prompts: str = ""
+    category: str = ""
+    candidate_provider: str = "demo"
+    ticked: list[str] = field(default_factory=list)
 
     @classmethod
-    def read(cls, form: dict[str, str], providers: list[str]) -> TrackerFields:
+    def read(cls, form: dict[str, str], lists: dict[str, list[str]]) -> TrackerFields:
         return cls(
             name=form.get("name", ""),
             brand_profile_id=form.get("brand_profile_id", ""),
-            providers=providers,
+            providers=lists["providers"],
             iterations=form.get("iterations", ""),
             prompts=form.get("prompts", ""),
+            category=form.get("category", ""),
+            candidate_provider=form.get("candidate_provider", "demo"),
+            ticked=lists["candidates"],
         )
+
+    def with_ticked(self) -> str:
+        """The prompts typed, then the ticked candidates not already among them."""
+        if not self.ticked:
+            return self.prompts
+        known = {
+            " ".join(part.casefold().split())
+            for line in self.prompts.splitlines()
+            for part in (line, line.partition(":")[2])
+        }
+        extra = [c for c in self.ticked if " ".join(c.casefold().split()) not in known]
+        return "\n".join([self.prompts.rstrip("\n"), *extra]).lstrip("\n")
 
 
 async def _page(
@@ -54,6 +77,7 @@ async def _page(
     *,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    candidates: CandidatesOut | None = None,
 ) -> Response:
     errors = dict(errors or {})
     profiles = await brand_service.list_page(session, viewer.workspace_id, limit=MAX_PROFILES)
@@ -70,6 +94,7 @@ async def _page(
         vendors=statuses,
         max_iterations=MAX_ITERATIONS,
         max_prompts=MAX_TRACKER_PROMPTS,
+        candidates=candidates,
     )
 
 
@@ -120,8 +145,10 @@ async def create_tracker(
     request: Request, viewer: WriteViewer, session: SessionDep, state: StateDep
 ) -> Response:
     form = await form_fields(request)
-    lists = await form_lists(request, "providers")
-    values = TrackerFields.read(form, lists["providers"])
+    values = TrackerFields.read(form, await form_lists(request, "providers", "candidates"))
+    if form.get("action") == "suggest":
+        return await _suggest(request, viewer, session, state, values)
+    values.prompts = values.with_ticked()
     upload = await _uploaded(request)
     try:
         if upload is not None:
@@ -162,6 +189,36 @@ async def create_tracker(
             status_code=error.status_code,
         )
     return see_other(request, f"/trackers/{tracker.id}")
+
+
+async def _suggest(
+    request: Request,
+    viewer: Viewer,
+    session: SessionDep,
+    state: StateDep,
+    values: TrackerFields,
+) -> Response:
+    """The form again with candidate prompts to tick (htmx swaps in only their list)."""
+    data = validate(
+        CandidatesIn,
+        {
+            "brand_profile_id": values.brand_profile_id or None,
+            "category": values.category.strip() or None,
+            "provider": values.candidate_provider or "demo",
+        },
+    )
+    if isinstance(data, dict):
+        errors = {"brand_profile_id": "Choose a brand profile to suggest prompts for."}
+        if "category" in data:
+            errors = {"category": data["category"]}
+        return await _page(request, viewer, session, state, values, errors=errors, status_code=422)
+    try:
+        found = await trackers.candidates(session, viewer.workspace_id, data, runtime=state.runtime)
+    except AppError as error:
+        return await _page(
+            request, viewer, session, state, values, errors={"candidates": error.message}
+        )
+    return await _page(request, viewer, session, state, values, candidates=found)
 
 
 @router.get("/trackers/{tracker_id}")
