@@ -84,3 +84,27 @@ def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
         "trackers", "create", "CRM", "--prompts", str(tmp_path / "nope.csv"), "--brand", "X"
     )
     assert code != 0 and "cannot read it" in err
+
+
+def test_suggest_prints_synthetic_candidates_one_a_line() -> None:
+    code, out, err = invoke(
+        "trackers",
+        "suggest",
+        "--brand",
+        "HubSpot",
+        "--competitor",
+        "Salesforce",
+        "--category",
+        "CRM software",
+        "--count",
+        "6",
+    )
+    assert code == 0, err
+    assert "SYNTHETIC" in err
+    lines = out.splitlines()
+    assert len(lines) == 6 and all(line.endswith("?") for line in lines)
+    code, out, _ = invoke("trackers", "suggest", "--brand", "HubSpot", "--json", "--count", "3")
+    document = json.loads(out)
+    assert document["synthetic"] is True and len(document["candidates"]) == 3
+    code, _, err = invoke("trackers", "suggest", "--brand", "HubSpot", "--provider", "nope")
+    assert code != 0 and "unknown provider" in err

@@ -4,6 +4,7 @@ per topic and overall (intervals over prompts as clusters)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -298,3 +299,46 @@ def delete(
 
     deleted = flows.in_runtime(get_settings(), go)
     print(f"deleted tracker {tracker} and {deleted} experiments")
+
+
+@app.command()
+@friendly_errors
+def suggest(
+    brand: Annotated[str, typer.Option(help="The brand the questions are about.")],
+    competitor: Annotated[list[str], typer.Option(help="A competitor's name (repeatable).")] = [],  # noqa: B006
+    keyword: Annotated[
+        list[str], typer.Option(help="A topic or keyword to cover (repeatable).")
+    ] = [],  # noqa: B006
+    category: Annotated[
+        str | None, typer.Option(help='What the brand sells, e.g. "CRM software".')
+    ] = None,
+    provider: Annotated[
+        str, typer.Option(help="Who writes them: demo (offline, synthetic) or vendor:MODEL.")
+    ] = "demo",
+    count: Annotated[int, typer.Option(min=1, max=50, help="How many candidates.")] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Print candidate prompts for a tracker, written by a provider from the brand, its
+    competitors, keywords and category: nothing is stored or run. Review them, keep the
+    good ones in a file, then `echo-ai trackers create NAME --prompts FILE`."""
+    from echo_ai import aio
+    from echo_ai.config import get_settings
+    from echo_ai.errors import AppError
+    from echo_ai.experiments import candidates
+    from echo_ai.providers.registry import ProviderSpec
+
+    try:
+        spec = ProviderSpec.parse(provider)
+    except ValueError as error:
+        raise AppError(str(error)) from None
+    subject = candidates.Subject(brands=[brand, *competitor], keywords=keyword, category=category)
+    found = aio.run(candidates.generate(get_settings(), spec, subject, count))
+    if as_json:
+        print(found.model_dump_json(indent=2))
+        return
+    if found.synthetic:
+        print("# SYNTHETIC: written offline from templates by the demo provider", file=sys.stderr)
+    elif found.cost_usd is not None:
+        print(f"# {found.provider}: cost ${found.cost_usd}", file=sys.stderr)
+    for line in found.candidates:
+        print(line)
