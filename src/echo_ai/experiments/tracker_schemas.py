@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from echo_ai.analysis.clusters import PooledRate
 from echo_ai.analysis.metrics import Rate
@@ -97,7 +97,7 @@ class CandidatesIn(BaseModel):
     """What the brand sells, in a few words ("CRM software"); the profile's keywords are
     used too."""
     provider: Annotated[str, SingleLine(min_length=1, max_length=200)] = "demo"
-    count: Annotated[int, Field(ge=1, le=MAX_CANDIDATES)] = 10
+    count: Annotated[StrictInt, Field(ge=1, le=MAX_CANDIDATES)] = 10
 
 
 class CandidatesOut(BaseModel):
