@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import event
 
 from echo_ai.config import PlanLimits, Settings
 from tests.kit import register_and_login, wait_finished, wait_until
@@ -187,3 +189,39 @@ async def test_figures_are_read_from_stored_metrics_while_prompts_run(
         return bool(detail["overall"]["prompts_with_results"] == len(ids))
 
     await wait_until(all_in, within=60, message=lambda: "the prompts did not finish")
+
+
+async def test_a_trackers_figures_take_the_same_queries_whatever_its_size(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    """Figures come from stored round metrics in one query, never from answers: a tracker
+    of 12 prompts reads as many rows' worth of statements as one of 2."""
+    ada = await register_and_login(client, "ada@example.com")
+    small = await client.post("/v1/trackers", headers=ada, json=_body(PROMPTS[:2], iterations=3))
+    many = [{"prompt": f"Which CRM for team {n}?", "topic": f"t{n % 3}"} for n in range(12)]
+    large = await client.post("/v1/trackers", headers=ada, json=_body(many, iterations=3))
+    ids = [*small.json()["experiment_ids"], *large.json()["experiment_ids"]]
+    for experiment_id in ids:
+        await wait_finished(client, experiment_id, ada)
+    engine = started_app.state.service.runtime.engine.sync_engine
+
+    async def count(tracker_id: str) -> int:
+        statements: list[str] = []
+
+        def record(*args: Any) -> None:
+            statements.append(args[2])
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            response = await client.get(f"/v1/trackers/{tracker_id}", headers=ada)
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert response.status_code == 200
+        assert response.json()["overall"]["prompts_with_results"] in (2, 12)
+        return len([s for s in statements if s.lstrip().upper().startswith("SELECT")])
+
+    counts = [
+        await count(small.json()["tracker"]["id"]),
+        await count(large.json()["tracker"]["id"]),
+    ]
+    assert counts[0] == counts[1] <= 6
