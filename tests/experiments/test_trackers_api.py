@@ -143,6 +143,23 @@ async def test_a_set_past_the_plan_is_refused_whole(
     assert (await client.get("/v1/experiments", headers=ada)).json()["items"] == []
 
 
+async def test_a_schedule_for_every_prompt_is_counted_against_the_plan(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    settings.billing.free = PlanLimits(scheduled_experiments=2)
+    ada = await register_and_login(client, "ada@example.com")
+    body = _body(PROMPTS[:3], schedule={"cron": "0 9 * * 1"})
+    refused = await client.post("/v1/trackers", headers=ada, json=body)
+    assert refused.status_code == 402, refused.text
+    details = refused.json()["error"]["details"]
+    assert (details["limit"], details["requested"]) == ("scheduled_experiments", 3)
+    assert (await client.get("/v1/experiments", headers=ada)).json()["items"] == []
+    accepted = await client.post(
+        "/v1/trackers", headers=ada, json=_body(PROMPTS[:2], schedule={"cron": "0 9 * * 1"})
+    )
+    assert accepted.status_code == 202, accepted.text
+
+
 async def test_prompts_from_a_csv_body(client: httpx.AsyncClient) -> None:
     ada = await register_and_login(client, "ada@example.com")
     csv_headers = {**ada, "Content-Type": "text/csv"}
