@@ -72,6 +72,24 @@ async def test_create_a_tracker_from_lines_and_read_its_figures(
     listed = text_of(await page(client, "/trackers"))
     assert "CRM questions" in listed and "startups" in listed
 
+    more = await post_form(
+        client,
+        f"{location}/prompts",
+        {"prompts": "pricing: Is HubSpot expensive?"},
+        token_from=location,
+    )
+    assert more.status_code == 303 and more.headers["location"] == f"{location}?added=1"
+    assert "1 prompt added" in text_of(await page(client, more.headers["location"]))
+    again = await post_form(
+        client, f"{location}/prompts", {"prompts": "Cheapest CRM?"}, token_from=location
+    )
+    assert again.status_code == 409 and "already in the tracker" in again.text
+    assert ">Cheapest CRM?</textarea>" in again.text  # what was typed is kept
+
+    async def four_done() -> bool:
+        return "no complete run" not in await page(client, location)
+
+    await wait_until(four_done, within=60, message="the added prompt did not finish")
     tracker_id = location.rsplit("/", 1)[1]
     assert "Delete the tracker" in await page(client, f"{location}/delete")
     deleted = await post_form(client, f"{location}/delete", token_from=f"{location}/delete")

@@ -22,6 +22,7 @@ from echo_ai.experiments.tracker_schemas import (
     CandidatesOut,
     TrackerCreate,
 )
+from echo_ai.runs.models import Tracker
 from echo_ai.web.forms import FORM_ERROR, form_fields, form_lists, validate
 from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import CurrentViewer, Viewer, WriteViewer
@@ -221,11 +222,16 @@ async def _suggest(
     return await _page(request, viewer, session, state, values, candidates=found)
 
 
-@router.get("/trackers/{tracker_id}")
-async def tracker_page(
-    request: Request, tracker_id: uuid.UUID, viewer: CurrentViewer, session: SessionDep
+async def _tracker_page(
+    request: Request,
+    viewer: Viewer,
+    session: SessionDep,
+    tracker: Tracker,
+    *,
+    more: str = "",
+    error: str | None = None,
+    status_code: int = 200,
 ) -> Response:
-    tracker = await trackers.get(session, viewer.workspace_id, tracker_id)
     detail = await trackers.detail(session, tracker)
     running = any(p.run is None or p.status in ("queued", "running") for p in detail.prompt_results)
     groups = [("Overall", detail.overall)] + [
@@ -234,11 +240,46 @@ async def tracker_page(
     return render(
         request,
         "trackers/detail.html",
+        status_code=status_code,
         viewer=viewer,
         tracker=detail,
         groups=groups,
         running=running,
+        more=more,
+        more_error=error,
+        added=request.query_params.get("added"),
     )
+
+
+@router.get("/trackers/{tracker_id}")
+async def tracker_page(
+    request: Request, tracker_id: uuid.UUID, viewer: CurrentViewer, session: SessionDep
+) -> Response:
+    tracker = await trackers.get(session, viewer.workspace_id, tracker_id)
+    return await _tracker_page(request, viewer, session, tracker)
+
+
+@router.post("/trackers/{tracker_id}/prompts")
+async def add_prompts(
+    request: Request,
+    tracker_id: uuid.UUID,
+    viewer: WriteViewer,
+    session: SessionDep,
+    state: StateDep,
+) -> Response:
+    tracker = await trackers.get(session, viewer.workspace_id, tracker_id)
+    text = (await form_fields(request)).get("prompts", "")
+    try:
+        prompts = prompt_files.from_lines(text)
+        created = await trackers.add_prompts(
+            session, tracker, prompts, actor=viewer.actor, runtime=state.runtime
+        )
+    except AppError as error:
+        status = 422 if isinstance(error, prompt_files.BadPrompts) else error.status_code
+        return await _tracker_page(
+            request, viewer, session, tracker, more=text, error=error.message, status_code=status
+        )
+    return see_other(request, f"/trackers/{tracker.id}?added={len(created)}")
 
 
 @router.get("/trackers/{tracker_id}/delete")
