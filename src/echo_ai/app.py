@@ -84,6 +84,7 @@ def routers() -> list[APIRouter]:
     from echo_ai.api.routers.privacy import router as privacy_router
     from echo_ai.api.routers.provider_keys import router as provider_keys_router
     from echo_ai.api.routers.schedules import router as schedules_router
+    from echo_ai.api.routers.trackers import router as trackers_router
     from echo_ai.api.routers.usage import router as usage_router
     from echo_ai.api.routers.workspaces import router as workspaces_router
 
@@ -94,6 +95,7 @@ def routers() -> list[APIRouter]:
         workspaces_router,
         brands_router,
         experiments_router,
+        trackers_router,
         planning_router,
         schedules_router,
         alerts_router,

@@ -37,6 +37,7 @@ from echo_ai.billing.spend_schemas import BudgetIn
 from echo_ai.brands.schemas import BrandProfileIn
 from echo_ai.credentials.schemas import ProviderKeyIn
 from echo_ai.experiments.schemas import ExperimentCreate, RescoreIn
+from echo_ai.experiments.tracker_schemas import CandidatesIn, TrackerCreate, TrackerPromptsAdd
 from echo_ai.schedules.schemas import ScheduleIn
 from echo_ai.workspaces.schemas import (
     InvitationAccept,
@@ -65,9 +66,11 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
     ExperimentCreate: {
         "name": "CRM watch",
         "prompt": "Which CRM\nfor a startup?",
+        "persona": "I run a 10-person agency.\nWe use Macs.",
         "brands": BRANDS,
         "providers": ["demo"],
-        "iterations": 10,
+        "iterations": 100,
+        "precision": {"metric": "visibility", "half_width": 0.05, "min_answers": 30},
         "temperature": 0.7,
         "grounding": True,
         "require_grounding": False,
@@ -80,6 +83,34 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
         "demo_probabilities": {"HubSpot": 0.5},
         "schedule": {"cron": "0 9 * * 1", "timezone": "Europe/Paris"},
         "budget_usd": "25.00",
+    },
+    TrackerCreate: {
+        "name": "CRM questions",
+        "prompts": [{"prompt": "Which CRM\nfor a startup?", "topic": "startups"}],
+        "persona": "I run a 10-person agency.\nWe use Macs.",
+        "brands": BRANDS,
+        "providers": ["demo"],
+        "iterations": 100,
+        "precision": {"metric": "visibility", "half_width": 0.05, "min_answers": 30},
+        "temperature": 0.7,
+        "grounding": True,
+        "require_grounding": False,
+        "user_location": {
+            "country": "FR",
+            "region": "Ile-de-France",
+            "city": "Paris",
+            "timezone": "Europe/Paris",
+        },
+        "demo_probabilities": {"HubSpot": 0.5},
+        "schedule": {"cron": "0 9 * * 1", "timezone": "Europe/Paris"},
+        "budget_usd": "25.00",
+    },
+    TrackerPromptsAdd: {"prompts": [{"prompt": "Best CRM?", "topic": "startups"}]},
+    CandidatesIn: {
+        "brand_profile_id": "0b4f6a52-9a57-4d0b-9a4e-6f1b2f1f8f10",
+        "category": "CRM software",
+        "provider": "demo",
+        "count": 10,
     },
     RescoreIn: {"brands": BRANDS},
     AlertRuleIn: {

@@ -260,6 +260,20 @@ async def _seed(app: FastAPI, client: httpx.AsyncClient) -> Target:
     assert created.status_code == 202, created.text
     experiment_id = created.json()["id"]
     await wait_finished(client, experiment_id, owner)
+    tracker = await client.post(
+        "/v1/trackers",
+        json={
+            "name": "CRM",
+            "prompts": [{"prompt": "best CRM?"}],
+            "brands": brands,
+            "providers": ["demo"],
+            "iterations": 2,
+        },
+        headers=owner,
+    )
+    assert tracker.status_code == 202, tracker.text
+    for tracked in tracker.json()["experiment_ids"]:
+        await wait_finished(client, tracked, owner)
     profile = await client.post("/v1/brands", json={"brand": {"name": "HubSpot"}}, headers=owner)
     assert profile.status_code == 201, profile.text
     rule = await client.post("/v1/alerts/rules", json={"name": "Any change"}, headers=owner)
@@ -268,6 +282,8 @@ async def _seed(app: FastAPI, client: httpx.AsyncClient) -> Target:
     keys = (await client.get("/v1/api-keys", headers=owner)).json()
     ids = {
         "experiment_id": experiment_id,
+        "other_id": experiment_id,
+        "tracker_id": tracker.json()["tracker"]["id"],
         "profile_id": profile.json()["id"],
         "rule_id": rule.json()["id"],
         "invitation_id": pending["id"],

@@ -20,6 +20,7 @@ from echo_ai.cli import account, alerts, costs, experiments, production, provide
 from echo_ai.cli import outbox as outbox_cli
 from echo_ai.cli import planning as planning_cli
 from echo_ai.cli import retention as retention_cli
+from echo_ai.cli import trackers as trackers_cli
 from echo_ai.cli.errors import friendly_errors
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(experiments.app, name="experiments")
+app.add_typer(trackers_cli.app, name="trackers")
 app.command("usage")(usage.usage)
 app.add_typer(provider_keys.app, name="provider-keys")
 app.add_typer(alerts.app, name="alerts")

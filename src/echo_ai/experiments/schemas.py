@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, Self
 
 from pydantic import (
     BaseModel,
@@ -85,11 +85,12 @@ class PrecisionIn(BaseModel):
         }
 
 
-class ExperimentCreate(BaseModel):
+class ExperimentSettings(BaseModel):
+    """How an experiment asks (everything but its name and prompt): shared by a tracker's
+    prompts (:class:`echo_ai.experiments.tracker_schemas.TrackerCreate`)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, SingleLine(max_length=MAX_NAME_LENGTH)] | None = None
-    prompt: Annotated[str, MultiLine(min_length=1, max_length=MAX_PROMPT_LENGTH)]
     persona: Annotated[str, MultiLine(max_length=MAX_PERSONA_LENGTH)] | None = None
     """Who asks, e.g. "I run a 10-person design agency in Lyon and we use Macs.": sent
     before the prompt as each vendor allows (a system or developer message); blank: none."""
@@ -130,14 +131,6 @@ class ExperimentCreate(BaseModel):
         """:attr:`budget_usd` as an amount."""
         return None if self.budget_usd is None else Decimal(self.budget_usd)
 
-    @field_validator("prompt")
-    @classmethod
-    def _prompt_not_blank(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("prompt must not be blank")
-        return value
-
     @field_validator("persona")
     @classmethod
     def _persona_or_none(cls, value: str | None) -> str | None:
@@ -156,7 +149,7 @@ class ExperimentCreate(BaseModel):
         return specs
 
     @model_validator(mode="after")
-    def _brands_given_once(self) -> ExperimentCreate:
+    def _brands_given_once(self) -> Self:
         if (self.brands is None) == (self.brand_profile_id is None):
             raise ValueError("give either brands or brand_profile_id")
         if self.precision is not None and self.iterations < self.precision.min_answers:
@@ -168,7 +161,7 @@ class ExperimentCreate(BaseModel):
             check_demo_probabilities(self.demo_probabilities, self.brands)
         return self
 
-    def with_brands(self, brands: BrandSet) -> ExperimentCreate:
+    def with_brands(self, brands: BrandSet) -> Self:
         """This input with the brands of a brand profile (validated again)."""
         check_demo_probabilities(self.demo_probabilities, brands)
         return self.model_copy(update={"brands": brands})
@@ -176,6 +169,19 @@ class ExperimentCreate(BaseModel):
     @property
     def provider_specs(self) -> list[ProviderSpec]:
         return [ProviderSpec.parse(value) for value in self.providers]
+
+
+class ExperimentCreate(ExperimentSettings):
+    name: Annotated[str, SingleLine(max_length=MAX_NAME_LENGTH)] | None = None
+    prompt: Annotated[str, MultiLine(min_length=1, max_length=MAX_PROMPT_LENGTH)]
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("prompt must not be blank")
+        return value
 
     @property
     def display_name(self) -> str:

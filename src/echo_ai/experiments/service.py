@@ -116,7 +116,7 @@ async def _scrubs(session: AsyncSession, workspace_id: uuid.UUID) -> bool:
     )
 
 
-async def _check_providers(
+async def check_providers(
     session: AsyncSession,
     runtime: Runtime,
     specs: Sequence[ProviderSpec],
@@ -152,7 +152,7 @@ async def queue(
     admitted with. A provider without its key, or a run the workspace's plan or budget
     does not allow (:func:`echo_ai.workspaces.admission.admit`; a schedule past the plan's
     ``scheduled_experiments``), is refused before anything is stored or sent."""
-    await _check_providers(session, runtime, data.provider_specs, workspace_id)
+    await check_providers(session, runtime, data.provider_specs, workspace_id)
     now = utcnow()
     estimated = await admission.admit(
         session,
@@ -703,7 +703,7 @@ async def resume(
     raises before the transaction commits, so nothing is reopened or sent.
     """
     specs = [ProviderSpec.parse(spec) for spec in experiment.providers]
-    await _check_providers(session, runtime, specs, experiment.workspace_id)
+    await check_providers(session, runtime, specs, experiment.workspace_id)
     now = now or utcnow()
     reopened = await run_service.reopen_unfinished(
         session,

@@ -57,6 +57,17 @@ class ExperimentStatus(enum.StrEnum):
     of it failed; resumable once the budget allows."""
 
 
+class Tracker(UUIDPrimaryKey, Timestamps, Base):
+    """A named set of prompts (one experiment each, all with the same brands, providers
+    and schedule), optionally grouped into topics: :mod:`echo_ai.experiments.trackers`."""
+
+    __tablename__ = "trackers"
+    __table_args__ = (Index("ix_trackers_workspace_created", "workspace_id", "created_at"),)
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+
+
 class Experiment(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "experiments"
     __table_args__ = (
@@ -65,6 +76,7 @@ class Experiment(UUIDPrimaryKey, Timestamps, Base):
         Index("ix_experiments_workspace_created_id", "workspace_id", "created_at", "id"),
         Index("ix_experiments_created_at", "created_at"),
         Index("ix_experiments_next_run_at", "next_run_at"),
+        Index("ix_experiments_tracker_id", "tracker_id"),
     )
 
     workspace_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), nullable=True)
@@ -117,6 +129,12 @@ class Experiment(UUIDPrimaryKey, Timestamps, Base):
     skip_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     """Why the scheduler last skipped a run (a quota, the budget...), shown until a run
     starts again."""
+    tracker_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("trackers.id", ondelete="CASCADE"), nullable=True
+    )
+    """The tracker this experiment is one prompt of (None: a stand-alone experiment)."""
+    topic: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    """The tracker's topic this prompt belongs to (None: no topic)."""
 
     batch_runs: Mapped[list[BatchRun]] = relationship(
         back_populates="experiment",

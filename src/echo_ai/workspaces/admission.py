@@ -39,6 +39,7 @@ async def admit(
     experiment_id: uuid.UUID | None = None,
     experiment_budget_usd: Decimal | None = None,
     counted_in_flight: int = 0,
+    experiments: int = 1,
 ) -> Estimate:
     """Refuse a run of ``iterations`` answers from each of ``providers`` the workspace may
     not start now: a vendor its plan leaves out (403 ``plan_forbids_provider``), a quota
@@ -47,11 +48,15 @@ async def admit(
     ``experiment_id``) cannot pay for (402 ``budget_exhausted``), or a model without a
     price while one of those budgets applies (402 ``price_unknown``). Otherwise the
     estimate. ``counted_in_flight``: iterations of this run already counted as queued
-    (a resume's reopened batches), not counted twice."""
+    (a resume's reopened batches), not counted twice. ``experiments``: that many
+    experiments of this size (a tracker's prompts, ``prompt`` their longest) admitted
+    together, so a set is refused whole before any of it is stored; the estimate is of one,
+    the budget checked against all of them."""
     await quotas.admit_run(
         session,
         workspace_id,
-        iterations=iterations * len(providers),
+        iterations=iterations * len(providers) * experiments,
+        experiments=experiments,
         settings=settings,
         now=now,
         providers=[str(spec) for spec in providers],
@@ -63,7 +68,7 @@ async def admit(
     await budgets.admit_spend(
         session,
         workspace_id,
-        estimated_usd=estimated.known_usd,
+        estimated_usd=estimated.known_usd * experiments,
         now=now,
         experiment_id=experiment_id,
         experiment_budget_usd=experiment_budget_usd,

@@ -128,24 +128,28 @@ async def admit_run(
     now: datetime,
     providers: Iterable[str] = (),
     counted_in_flight: int = 0,
+    experiments: int = 1,
 ) -> None:
     """Refuse, before anything is stored or sent, a run of ``iterations`` (iterations x
     providers) of ``providers`` (``vendor[:model]``) that the workspace's plan does not
     allow; otherwise return with the workspace's row locked until the caller's
     transaction ends (store the run in it). ``counted_in_flight``: iterations of this run
-    already queued (a resume's reopened batches), taken off what is in flight."""
+    already queued (a resume's reopened batches), taken off what is in flight.
+    ``experiments``: the run is that many experiments of equal size started together (a
+    tracker's prompts), ``iterations`` their total."""
     limits = await limits_of(session, workspace_id, settings)
     check_vendors(limits, providers)
     per_run = limits.max_iterations_per_experiment
-    if per_run is not None and iterations > per_run:
+    each = iterations // max(experiments, 1)
+    if per_run is not None and each > per_run:
         raise _refuse(
             limits,
             "max_iterations_per_experiment",
             per_run,
-            iterations,
-            iterations,
+            each,
+            each,
             f"the {limits.name} plan allows at most {per_run:,} iterations per experiment "
-            f"(iterations x providers); this one asks for {iterations:,}",
+            f"(iterations x providers); this one asks for {each:,}",
         )
     monthly = limits.iterations_per_month
     in_flight_limit = limits.max_iterations_in_flight
@@ -188,22 +192,24 @@ async def admit_schedule(
     *,
     settings: Settings,
     experiment_id: uuid.UUID | None = None,
+    count: int = 1,
 ) -> None:
     """Refuse a new schedule past the plan's ``scheduled_experiments``; ``experiment_id``
-    is the experiment being given one (replacing its own schedule adds none)."""
+    is the experiment being given one (replacing its own schedule adds none); ``count``:
+    how many experiments are given one at once (a tracker's prompts)."""
     limits = await limits_of(session, workspace_id, settings)
     limit = limits.scheduled_experiments
     if limit is None:
         return
     await _lock_workspace(session, workspace_id)
     usage = await metering_usage.scheduled_experiments(session, workspace_id, besides=experiment_id)
-    if usage + 1 > limit:
+    if usage + count > limit:
         raise _refuse(
             limits,
             "scheduled_experiments",
             limit,
             usage,
-            1,
+            count,
             f"the {limits.name} plan allows {limit:,} experiment(s) with a schedule and the "
             f"workspace has {usage:,}: remove a schedule first, or move to a bigger plan",
         )

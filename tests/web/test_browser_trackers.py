@@ -1,0 +1,59 @@
+"""Trackers in a real browser: a brand profile, then a tracker of prompts pasted with
+topics; its page fills in as the prompts finish (htmx) and shows pooled figures with the
+cluster note, synthetic labelled, each prompt linking to its experiment."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.kit import PASSWORD
+from tests.web.browser import checkpoint
+
+COMPLETION_MS = 120_000
+
+
+def test_a_tracker_is_created_from_pasted_prompts_and_its_figures_fill_in(page: Page) -> None:
+    page.goto("/signup")
+    page.get_by_label("Email").fill("tracker@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("I accept the terms").check()
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+    page.goto("/brands/new")
+    page.locator('[name="brand.name"]').fill("HubSpot")
+    page.locator('[name="competitors.0.name"]').fill("Salesforce")
+    page.get_by_role("button", name="Create brand profile").click()
+    expect(page).to_have_url(re.compile(r"/brands/[0-9a-f-]+\?saved=1$"))
+
+    page.get_by_role("link", name="Trackers").click()
+    expect(page.get_by_role("heading", name="No tracker yet")).to_be_visible()
+    page.get_by_role("link", name="New tracker").click()
+    page.get_by_label("Name").fill("CRM questions")
+    page.get_by_label("Brand profile").select_option(label="HubSpot")
+    page.get_by_label("Answers per provider and prompt").fill("5")
+    # Candidates written by the demo provider, swapped in by htmx, one ticked.
+    page.get_by_label("Category (optional)").fill("CRM software")
+    page.get_by_role("button", name="Suggest prompts").click()
+    candidates = page.locator("#candidates")
+    expect(candidates).to_contain_text("synthetic")
+    page.get_by_label("Is HubSpot better than Salesforce?").check()
+    page.get_by_label("Prompts, one a line").fill(
+        "startups: Best CRM for a startup?\nstartups: Cheapest CRM?\nIs HubSpot worth it?"
+    )
+    checkpoint(page)
+    page.get_by_role("button", name="Create tracker and run it").click()
+
+    expect(page).to_have_url(re.compile(r"/trackers/[0-9a-f-]+$"))
+    expect(page.get_by_role("heading", name="CRM questions")).to_be_visible()
+    expect(page.get_by_text("4 / 4").first).to_be_visible(timeout=COMPLETION_MS)
+    expect(page.locator("#cluster-note")).to_contain_text("treat each prompt as a cluster")
+    expect(page.get_by_role("note")).to_contain_text("Synthetic data")
+    expect(page.get_by_role("rowheader", name="Topic: startups")).to_be_visible()
+    checkpoint(page)
+
+    page.get_by_role("link", name="Cheapest CRM?").click()
+    expect(page).to_have_url(re.compile(r"/experiments/[0-9a-f-]+$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Cheapest CRM?")

@@ -1,0 +1,179 @@
+"""Tracker pages: the list, the new-tracker form (prompts pasted as ``topic: question``
+lines or a CSV file, errors naming the line), the tracker's pooled figures with the
+cluster note and synthetic labels, and deleting it."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from fastapi import FastAPI
+
+from echo_ai.brands import service as brand_service
+from echo_ai.brands.schemas import BrandProfileIn
+from echo_ai.db import transaction
+from echo_ai.privacy.audit import Actor
+from tests.kit import app_runtime, wait_until
+from tests.web.pages import csrf_token, origin, page, post_form, sign_up, text_of
+from tests.web.workspace_pages import personal_workspace
+
+PROMPTS = "startups: Best CRM for a startup?\nstartups: Cheapest CRM?\nIs HubSpot worth it?\n"
+
+
+async def _profile(app: FastAPI, client: httpx.AsyncClient) -> str:
+    workspace_id = await personal_workspace(app, "ada@example.com")
+    data = BrandProfileIn.model_validate(
+        {"brand": {"name": "HubSpot"}, "competitors": [{"name": "Salesforce"}]}
+    )
+    async with transaction(app_runtime(app).session_factory) as session:
+        profile = await brand_service.create(session, workspace_id, data, actor=Actor.cli())
+    return str(profile.id)
+
+
+async def _create(client: httpx.AsyncClient, profile_id: str, **extra: str) -> httpx.Response:
+    data: dict[str, str | list[str]] = {
+        "name": "CRM questions",
+        "brand_profile_id": profile_id,
+        "providers": ["demo"],
+        "iterations": "5",
+        "prompts": PROMPTS,
+        **extra,
+    }
+    return await post_form(client, "/trackers/new", data, token_from="/trackers/new")
+
+
+async def test_create_a_tracker_from_lines_and_read_its_figures(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await sign_up(client)
+    assert "No tracker yet" in await page(client, "/trackers")
+    profile_id = await _profile(app, client)
+    form = await page(client, "/trackers/new")
+    assert "topic: question" in form and profile_id in form
+
+    created = await _create(client, profile_id)
+    assert created.status_code == 303, created.text
+    location = created.headers["location"]
+    assert re.fullmatch(r"/trackers/[0-9a-f-]{36}", location)
+
+    async def all_done() -> bool:
+        return "no complete run" not in await page(client, location)
+
+    await wait_until(all_done, within=60, message="the prompts did not finish")
+    html = await page(client, location)
+    text = text_of(html)
+    assert "Synthetic data" in text and "synthetic" in html
+    assert "treat each prompt as a cluster" in text
+    assert "Topic: startups" in text and "No topic" in text and "Overall" in text
+    assert "3 / 3" in text
+    assert html.count('href="/experiments/') == 3
+    assert "Salesforce" in text
+
+    listed = text_of(await page(client, "/trackers"))
+    assert "CRM questions" in listed and "startups" in listed
+
+    more = await post_form(
+        client,
+        f"{location}/prompts",
+        {"prompts": "pricing: Is HubSpot expensive?"},
+        token_from=location,
+    )
+    assert more.status_code == 303 and more.headers["location"] == f"{location}?added=1"
+    assert "1 prompt added" in text_of(await page(client, more.headers["location"]))
+    again = await post_form(
+        client, f"{location}/prompts", {"prompts": "Cheapest CRM?"}, token_from=location
+    )
+    assert again.status_code == 409 and "already in the tracker" in again.text
+    assert ">Cheapest CRM?</textarea>" in again.text  # what was typed is kept
+
+    async def four_done() -> bool:
+        return "no complete run" not in await page(client, location)
+
+    await wait_until(four_done, within=60, message="the added prompt did not finish")
+    tracker_id = location.rsplit("/", 1)[1]
+    assert "Delete the tracker" in await page(client, f"{location}/delete")
+    deleted = await post_form(client, f"{location}/delete", token_from=f"{location}/delete")
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/trackers?deleted=1"
+    assert "No tracker yet" in await page(client, "/trackers")
+    await page(client, f"/trackers/{tracker_id}", status=404)
+
+
+async def test_a_csv_file_upload_creates_the_tracker(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await sign_up(client)
+    profile_id = await _profile(app, client)
+    token = csrf_token(await page(client, "/trackers/new"))
+    response = await client.post(
+        "/trackers/new",
+        data={
+            "csrf_token": token,
+            "name": "From CSV",
+            "brand_profile_id": profile_id,
+            "providers": "demo",
+            "iterations": "3",
+            "prompts": "",
+        },
+        files={
+            "prompts_file": (
+                "prompts.csv",
+                b"prompt,topic\nBest CRM?,crm\nTop ERP?,erp\n",
+                "text/csv",
+            )
+        },
+        headers=origin(client),
+    )
+    assert response.status_code == 303, response.text
+    html = await page(client, response.headers["location"])
+    assert "Topic: crm" in text_of(html) and "Topic: erp" in text_of(html)
+
+
+async def test_bad_prompts_are_shown_beside_the_field_with_the_line(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await sign_up(client)
+    profile_id = await _profile(app, client)
+    duplicate = await _create(client, profile_id, prompts="Best CRM?\n\nbest  CRM?\n")
+    assert duplicate.status_code == 422
+    assert "line 3: the same prompt as line 1" in duplicate.text
+    assert "best  CRM?" in duplicate.text  # what was typed is kept
+    no_profile = await _create(client, "")
+    assert no_profile.status_code == 422 and "Choose a brand profile." in no_profile.text
+    token = csrf_token(await page(client, "/trackers/new"))
+    bad_file = await client.post(
+        "/trackers/new",
+        data={
+            "csrf_token": token,
+            "name": "x",
+            "brand_profile_id": profile_id,
+            "providers": "demo",
+            "iterations": "3",
+        },
+        files={"prompts_file": ("p.csv", b"question\nBest CRM?\n", "text/csv")},
+        headers=origin(client),
+    )
+    assert bad_file.status_code == 422 and "line 1: the header must name" in text_of(bad_file.text)
+    assert "No tracker yet" in await page(client, "/trackers")
+
+
+async def test_suggested_candidates_are_ticked_into_the_tracker(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await sign_up(client)
+    profile_id = await _profile(app, client)
+    suggested = await _create(client, profile_id, action="suggest", category="CRM software")
+    assert suggested.status_code == 200
+    text = text_of(suggested.text)
+    assert "Candidates from demo" in text and "synthetic" in text
+    assert "Is HubSpot better than Salesforce?" in text
+    assert "No tracker yet" in await page(client, "/trackers")  # nothing stored yet
+    created = await _create(
+        client,
+        profile_id,
+        candidates=["Is HubSpot better than Salesforce?", "Best CRM for a startup?"],
+    )
+    assert created.status_code == 303, created.text
+    html = await page(client, created.headers["location"])
+    assert html.count('href="/experiments/') == 4  # three typed, one new ticked, one already there
+    no_profile = await _create(client, "", action="suggest")
+    assert no_profile.status_code == 422 and "Choose a brand profile" in no_profile.text
