@@ -36,7 +36,7 @@ from echo_ai.billing.schemas import CheckoutCreate
 from echo_ai.billing.spend_schemas import BudgetIn
 from echo_ai.brands.schemas import BrandProfileIn
 from echo_ai.credentials.schemas import ProviderKeyIn
-from echo_ai.experiments.schemas import ExperimentCreate, RescoreIn
+from echo_ai.experiments.schemas import AddCompetitorIn, ExperimentCreate, RescoreIn
 from echo_ai.experiments.tracker_schemas import CandidatesIn, TrackerCreate, TrackerPromptsAdd
 from echo_ai.schedules.schemas import ScheduleIn
 from echo_ai.workspaces.schemas import (
@@ -113,6 +113,7 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
         "count": 10,
     },
     RescoreIn: {"brands": BRANDS},
+    AddCompetitorIn: {"name": "Attio", "aliases": ["Attio CRM"]},
     AlertRuleIn: {
         "name": "HubSpot visibility",
         "experiment_id": "00000000-0000-4000-8000-000000000001",

@@ -954,5 +954,5 @@ class AddCompetitorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
-    aliases: Annotated[list[Term], Field(max_length=MAX_ALIASES)] | None = None
+    aliases: Annotated[list[Term] | None, Field(max_length=MAX_ALIASES)] = None
     """Other spellings to match; omitted: the spellings found in the answers."""
