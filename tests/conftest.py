@@ -22,6 +22,7 @@ from echo_ai.config import PlanLimits, Settings, get_settings
 from echo_ai.db import create_engine
 from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.models import Base
+from echo_ai.security import passwords
 from echo_ai.testing.fake_llm import FakeLLMServer
 from tests.live import LiveServer, http_client, serving
 from tests.servers import database_url, postgres_unreachable, scratch_database
@@ -30,6 +31,12 @@ from tests.servers import database_url, postgres_unreachable, scratch_database
 # would fail them), and the same examples on every run (a failure reproduces).
 hypothesis_settings.register_profile("echo-ai", deadline=None, derandomize=True)
 hypothesis_settings.load_profile("echo-ai")
+
+# Sign-ups and sign-ins in this process hash at a cheap Argon2id cost (a test-only knob
+# that only a pytest run may turn, see echo_ai.security.passwords): at the production cost
+# the thousands of them took a tenth of the API tests' time. tests/security/
+# test_passwords.py tests the production cost; `echo-ai` processes the tests start keep it.
+passwords.use_testing_cost()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
