@@ -158,14 +158,19 @@ def _fake_llm_session() -> Iterator[FakeLLMServer]:
 
 
 @pytest.fixture
-def fake_llm(_fake_llm_session: FakeLLMServer) -> FakeLLMServer:
+def fake_llm(_fake_llm_session: FakeLLMServer) -> Iterator[FakeLLMServer]:
     """The running fake LLM server with a default config, an empty script and no request log.
 
     Tests change ``fake_llm.config`` (rates, ``script``, brands...) freely; the next test
-    starts clean again.
+    starts clean again. When the test ends, the server goes back to its default config
+    and the requests still stalled (``hang_rate``) answer: an app stopping after that (a
+    test that took ``fake_llm`` after ``client`` or ``http``) would otherwise give its
+    batches' hanging calls the whole 10 s it lets them end in before cancelling them.
     """
     _fake_llm_session.reset()
-    return _fake_llm_session
+    yield _fake_llm_session
+    _fake_llm_session.reset()
+    _fake_llm_session.release_stalled()
 
 
 @pytest.fixture
