@@ -24,6 +24,7 @@ from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.models import Base
 from echo_ai.security import passwords
 from echo_ai.testing.fake_llm import FakeLLMServer
+from tests import route_cache
 from tests.live import LiveServer, http_client, serving
 from tests.servers import database_url, postgres_unreachable, scratch_database
 
@@ -37,6 +38,11 @@ hypothesis_settings.load_profile("echo-ai")
 # the thousands of them took a tenth of the API tests' time. tests/security/
 # test_passwords.py tests the production cost; `echo-ai` processes the tests start keep it.
 passwords.use_testing_cost()
+
+# FastAPI builds an app's route handlers on its first request, for that app alone; the
+# suite makes an app per test and built them for each: once per test process now
+# (see tests/route_cache.py).
+route_cache.install()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
