@@ -22,7 +22,9 @@ from echo_ai.config import PlanLimits, Settings, get_settings
 from echo_ai.db import create_engine
 from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.models import Base
+from echo_ai.security import passwords
 from echo_ai.testing.fake_llm import FakeLLMServer
+from tests import route_cache
 from tests.live import LiveServer, http_client, serving
 from tests.servers import database_url, postgres_unreachable, scratch_database
 
@@ -30,6 +32,17 @@ from tests.servers import database_url, postgres_unreachable, scratch_database
 # would fail them), and the same examples on every run (a failure reproduces).
 hypothesis_settings.register_profile("echo-ai", deadline=None, derandomize=True)
 hypothesis_settings.load_profile("echo-ai")
+
+# Sign-ups and sign-ins in this process hash at a cheap Argon2id cost (a test-only knob
+# that only a pytest run may turn, see echo_ai.security.passwords): at the production cost
+# the thousands of them took a tenth of the API tests' time. tests/security/
+# test_passwords.py tests the production cost; `echo-ai` processes the tests start keep it.
+passwords.use_testing_cost()
+
+# FastAPI builds an app's route handlers on its first request, for that app alone; the
+# suite makes an app per test and built them for each: once per test process now
+# (see tests/route_cache.py).
+route_cache.install()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -151,14 +164,19 @@ def _fake_llm_session() -> Iterator[FakeLLMServer]:
 
 
 @pytest.fixture
-def fake_llm(_fake_llm_session: FakeLLMServer) -> FakeLLMServer:
+def fake_llm(_fake_llm_session: FakeLLMServer) -> Iterator[FakeLLMServer]:
     """The running fake LLM server with a default config, an empty script and no request log.
 
     Tests change ``fake_llm.config`` (rates, ``script``, brands...) freely; the next test
-    starts clean again.
+    starts clean again. When the test ends, the server goes back to its default config
+    and the requests still stalled (``hang_rate``) answer: an app stopping after that (a
+    test that took ``fake_llm`` after ``client`` or ``http``) would otherwise give its
+    batches' hanging calls the whole 10 s it lets them end in before cancelling them.
     """
     _fake_llm_session.reset()
-    return _fake_llm_session
+    yield _fake_llm_session
+    _fake_llm_session.reset()
+    _fake_llm_session.release_stalled()
 
 
 @pytest.fixture

@@ -3,12 +3,26 @@
 These machines run PostgreSQL at 127.0.0.1:5432 and Redis at 127.0.0.1:6379 (override
 with ``ECHO_AI_TEST_POSTGRES_URL`` and ``ECHO_AI_TEST_REDIS_URL``). Tests that need one
 skip, with the reason shown, when it is not reachable.
+
+The numbered Redis databases that test modules own (:func:`flushed_redis`) are those of a
+``redis-server`` of the test process's own, started on a free port the first time one is
+asked for (when ``redis-server`` is installed and ``ECHO_AI_TEST_REDIS_URL`` is not
+set), and stopped when the process ends: two test runs at once on one machine (or the
+processes of one run) never flush or take each other's data. Without it they are the
+shared server's, one number per test process of a run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,21 +87,66 @@ def scratch_database(prefix: str, *, migrated: bool = True) -> Iterator[str]:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def redis_unreachable() -> str | None:
-    """Why the test Redis cannot be used, or None when it answers."""
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+def redis_unreachable(url: str = REDIS_URL) -> str | None:
+    """Why the test Redis (or the one at ``url``) cannot be used, or None when it answers."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
     try:
         client.ping()
     except redis.RedisError as error:
-        return f"Redis not reachable at {REDIS_URL}: {error}"
+        return f"Redis not reachable at {url}: {error}"
     finally:
         client.close()
     return None
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@functools.cache
+def numbered_redis() -> str:
+    """The Redis whose numbered databases this test process's modules own: a private
+    ``redis-server`` (see the module's docstring), else the shared test server."""
+    binary = shutil.which("redis-server")
+    if "ECHO_AI_TEST_REDIS_URL" in os.environ or binary is None:
+        return REDIS_URL
+    directory = tempfile.mkdtemp(prefix="echo-ai-test-redis-")
+    for _ in range(3):  # another process may take the free port first
+        port = _free_port()
+        process = subprocess.Popen(
+            [
+                *(binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory),
+                *("--save", "", "--appendonly", "no", "--databases", "16"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        url = f"redis://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while process.poll() is None and time.monotonic() < deadline:
+            if redis_unreachable(url) is None:
+                atexit.register(_stop, process, directory)
+                return url
+            time.sleep(0.02)  # polls the server's start-up, bounded by the deadline
+        _stop(process, directory)
+    shutil.rmtree(directory, ignore_errors=True)
+    return REDIS_URL
+
+
+def _stop(process: subprocess.Popen[bytes], directory: str) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 def redis_database_url(number: int) -> str:
-    """The URL of database ``number`` of the test Redis."""
-    return urlsplit(REDIS_URL)._replace(path=f"/{number}").geturl()
+    """The URL of database ``number`` of this process's numbered Redis."""
+    return urlsplit(numbered_redis())._replace(path=f"/{number}").geturl()
 
 
 def per_test_process(numbers: tuple[int, ...]) -> int:
@@ -101,7 +160,7 @@ def per_test_process(numbers: tuple[int, ...]) -> int:
 def flushed_redis(number: int) -> Iterator[str]:
     """Redis database ``number`` (its URL), emptied before and after; the test is skipped
     when Redis is not reachable. Each test module that uses one owns its number."""
-    reason = redis_unreachable()
+    reason = redis_unreachable(numbered_redis())
     if reason:
         pytest.skip(reason)
     url = redis_database_url(number)

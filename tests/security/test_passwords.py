@@ -1,15 +1,23 @@
 """Argon2id hashing and the password policy. Argon2 is slow on purpose, so only a
-handful of real hashes are made here, never inside a hypothesis loop."""
+handful of real hashes are made here, never inside a hypothesis loop.
+
+The rest of the suite hashes at the testing cost (tests/conftest.py); this module puts
+the production cost back for its tests, and shows that a process outside pytest can
+neither get nor ask for anything else."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import unicodedata
+from collections.abc import Iterator
 
 import pytest
 from argon2 import PasswordHasher
 from hypothesis import given
 from hypothesis import strategies as st
 
+from echo_ai.security import passwords
 from echo_ai.security.passwords import (
     DUMMY_HASH,
     MAX_PASSWORD_LENGTH,
@@ -22,6 +30,45 @@ from echo_ai.security.passwords import (
 )
 
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def production_cost() -> Iterator[None]:
+    passwords.use_testing_cost(False)
+    yield
+    passwords.use_testing_cost()
+
+
+def test_a_process_outside_pytest_hashes_at_the_production_cost_and_refuses_the_testing_one() -> (
+    None
+):
+    script = (
+        "from echo_ai.security import passwords\n"
+        "print(passwords.hash_password('correct horse battery staple')[:31])\n"
+        "passwords.use_testing_cost()\n"
+    )
+    env = {"PATH": "/usr/bin:/bin"}
+    ran = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert ran.stdout == "$argon2id$v=19$m=19456,t=2,p=1$\n", ran.stderr
+    assert ran.returncode != 0
+    assert "RuntimeError: the testing password-hash cost is only for the test suite" in ran.stderr
+
+
+def test_the_testing_cost_hashes_verifies_and_matches_its_dummy_hash() -> None:
+    passwords.use_testing_cost()
+    try:
+        stored = hash_password(PASSWORD)
+        assert stored.startswith("$argon2id$v=19$m=64,t=1,p=1$")
+        assert verify_password(stored, PASSWORD)
+        assert not verify_password(stored, PASSWORD + " ")
+        assert not needs_rehash(stored)
+        assert needs_rehash(DUMMY_HASH)  # a production hash would be made cheap on sign-in
+        assert not needs_rehash(passwords._TESTING_DUMMY_HASH)
+        assert verify_dummy(PASSWORD) is False
+    finally:
+        passwords.use_testing_cost(False)
 
 
 @pytest.fixture(scope="module")

@@ -139,6 +139,27 @@ async def test_async_context_and_stop_ends_stalled_requests() -> None:
         assert response.status_code == 200
 
 
+async def test_release_stalled_answers_the_stalled_requests_and_later_ones_stall_again(
+    fake: FakeLLMServer,
+) -> None:
+    fake.config = FakeLLMConfig(hang_rate=1.0, hang_seconds=60)
+    async with httpx.AsyncClient(timeout=30) as client:
+        stalled = asyncio.create_task(client.post(f"{fake.base_url}{CHAT}", json=BODY))
+        await asyncio.to_thread(_wait_for_first_request, fake)
+        fake.release_stalled()
+        response = await stalled
+        assert response.status_code == 200
+        assert response.json()["choices"][0]["message"]["content"]
+
+        later = asyncio.create_task(client.post(f"{fake.base_url}{CHAT}", json=BODY))
+        await asyncio.to_thread(
+            wait_until_sync, lambda: fake.request_count == 2, message="no second request"
+        )
+        assert not later.done()  # it stalls (a minute) until released in turn
+        fake.release_stalled()
+        assert (await later).status_code == 200
+
+
 def test_server_cannot_start_twice(fake: FakeLLMServer) -> None:
     with pytest.raises(RuntimeError, match="already running"):
         fake.start()

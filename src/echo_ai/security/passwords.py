@@ -7,10 +7,18 @@ upgrade stored hashes when these parameters change.
 
 Passwords are NFKC-normalised before hashing and verifying (NIST SP 800-63B), so the
 same password typed on keyboards that produce different Unicode forms still matches.
+
+Test-only knob: :func:`use_testing_cost` switches this process to a far cheaper Argon2id
+(m=64 KiB, t=1) so that the test suite's thousands of sign-ups and sign-ins do not each
+spend tens of milliseconds of CPU. Nothing in the service calls it and no setting or
+environment variable selects it; it is honoured only inside a pytest run (pytest sets
+``PYTEST_VERSION`` for the run) and refuses otherwise, so a production process always
+hashes at the OWASP cost above.
 """
 
 from __future__ import annotations
 
+import os
 import unicodedata
 
 from argon2 import PasswordHasher, Type
@@ -19,7 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
 
-_HASHER = PasswordHasher(
+_PRODUCTION_HASHER = PasswordHasher(
     time_cost=2,
     memory_cost=19 * 1024,  # KiB
     parallelism=1,
@@ -27,6 +35,10 @@ _HASHER = PasswordHasher(
     salt_len=16,
     type=Type.ID,
 )
+_TESTING_HASHER = PasswordHasher(
+    time_cost=1, memory_cost=64, parallelism=1, hash_len=32, salt_len=16, type=Type.ID
+)
+_HASHER = _PRODUCTION_HASHER
 
 DUMMY_HASH = (
     "$argon2id$v=19$m=19456,t=2,p=1$bC7Ka5+/y7naKdp55MasPQ"
@@ -39,6 +51,23 @@ takes as long as one with a wrong password and does not reveal which emails exis
 Precomputed rather than hashed at import so importing this module stays cheap; a test
 asserts it still matches the parameters above.
 """
+
+
+_TESTING_DUMMY_HASH = (
+    "$argon2id$v=19$m=64,t=1,p=1$u1owZz5TerEcWOMT8FjHIQ$LBl16Hk7WWmrpbxYFa+Fmaj6eTEf3S8gV8zrS+sZVNk"
+)
+""":data:`DUMMY_HASH` at the testing cost (:func:`use_testing_cost`)."""
+_dummy_hash = DUMMY_HASH
+
+
+def use_testing_cost(enabled: bool = True) -> None:
+    """Test-only: hash (and verify unknown users) at a cheap Argon2id cost in this process
+    (``enabled=False`` restores the production cost). Refused outside a pytest run."""
+    global _HASHER, _dummy_hash
+    if enabled and not os.environ.get("PYTEST_VERSION"):
+        raise RuntimeError("the testing password-hash cost is only for the test suite")
+    _HASHER = _TESTING_HASHER if enabled else _PRODUCTION_HASHER
+    _dummy_hash = _TESTING_DUMMY_HASH if enabled else DUMMY_HASH
 
 
 def _normalise(password: str) -> str:
@@ -87,5 +116,5 @@ def needs_rehash(password_hash: str) -> bool:
 
 def verify_dummy(password: str) -> bool:
     """Spend the time of one real verification, for unknown users. Always False."""
-    verify_password(DUMMY_HASH, password)
+    verify_password(_dummy_hash, password)
     return False

@@ -98,6 +98,9 @@ class ServerState:
     rng: random.Random = field(default_factory=random.Random)
     stopping: asyncio.Event | None = None
     """Set when the server shuts down, so stalled requests end at once instead of hanging."""
+    released: asyncio.Event | None = None
+    """Set (and replaced) by :meth:`FakeLLMServer.release_stalled`: the requests stalled
+    until then answer at once."""
 
     def reset(self, config: FakeLLMConfig | None = None) -> None:
         self.config = config if config is not None else FakeLLMConfig()
@@ -230,11 +233,15 @@ def _error_response(wire: WireModule, config: FakeLLMConfig, outcome: str) -> Re
 
 
 async def _stall(state: ServerState, seconds: float) -> None:
-    if state.stopping is None:
+    if state.stopping is None or state.released is None:
         await asyncio.sleep(seconds)
         return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(state.stopping.wait(), timeout=seconds)
+    ends = [asyncio.ensure_future(event.wait()) for event in (state.stopping, state.released)]
+    try:
+        await asyncio.wait(ends, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for end in ends:
+            end.cancel()
 
 
 class FakeLLMServer:
@@ -309,12 +316,28 @@ class FakeLLMServer:
             assert self._server is not None
             self._loop = asyncio.get_running_loop()
             self._state.stopping = asyncio.Event()
+            self._state.released = asyncio.Event()
             await self._server.serve(sockets=[sock])
 
         try:
             asyncio.run(serve())
         finally:
             sock.close()
+
+    def release_stalled(self) -> None:
+        """The requests stalled now (``hang_rate``) answer at once, as if their stall had
+        ended; later ones stall again. A test's teardown calls it, so that the app under
+        test need not wait out (or cancel) calls still hanging when it stops."""
+        state = self._state
+
+        def release() -> None:
+            if state.released is not None:
+                state.released.set()
+                state.released = asyncio.Event()
+
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # loop already finished
+                self._loop.call_soon_threadsafe(release)
 
     def stop(self) -> None:
         if self._thread is None or self._server is None:
@@ -329,6 +352,7 @@ class FakeLLMServer:
         self._server = None
         self._loop = None
         self._state.stopping = None
+        self._state.released = None
 
     def __enter__(self) -> FakeLLMServer:
         self.start()
