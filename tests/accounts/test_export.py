@@ -814,3 +814,29 @@ async def test_an_account_erased_right_after_asking_for_an_export_leaves_no_file
         assert deleted.status_code == 204, deleted.text
         await wait_until(lambda: not state.background, message="a preparation still runs")
         assert files_naming(settings.data_dir, email) == []
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_request_is_served_on_postgresqls_generic_plans(runtime: Runtime) -> None:
+    """PostgreSQL runs a prepared statement on a generic plan from its sixth run on one
+    connection: the insert's ON CONFLICT must still name the one-in-preparation index
+    (its predicate as SQL, which a bound parameter could not prove; it was a 500)."""
+    factory = runtime.session_factory
+    async with transaction(factory) as session:
+        users = [User(email=f"u{n}@example.com", password_hash="not used") for n in range(3)]
+        session.add_all(users)
+
+    async def prepared_by_nobody(_: uuid.UUID) -> None:
+        """The test asks for exports only: none is prepared."""
+
+    options: dict[str, Any] = {
+        "prepare_later": prepared_by_nobody,
+        "link_hours": 24,
+        "actor": Actor.cli(),
+    }
+    async with factory() as session, session.begin():
+        await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        for user in users:
+            await exports.request(session, await session.get_one(User, user.id), **options)
+        with pytest.raises(exports.ExportInProgress):  # the index's refusal, not an error
+            await exports.request(session, await session.get_one(User, users[0].id), **options)

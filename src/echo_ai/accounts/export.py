@@ -56,7 +56,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import ColumnElement, Select, Table, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.accounts.models import DataExport, ExportStatus
@@ -176,7 +176,11 @@ async def request(
         )
         .on_conflict_do_nothing(
             index_elements=[DataExport.user_id],
-            index_where=DataExport.status == ExportStatus.PREPARING,
+            # The index's predicate as SQL text, not a bound parameter: PostgreSQL must
+            # prove the predicate implies the index's, and with a parameter it cannot once
+            # the prepared statement runs on a generic plan (from its sixth run on one
+            # connection): "no unique or exclusion constraint matching" (a 500).
+            index_where=text(f"status = '{ExportStatus.PREPARING.value}'"),
         )
         .returning(DataExport.id)
     )
