@@ -78,11 +78,8 @@ class PrecisionIn(BaseModel):
     """Complete answers asked before the interval may stop the sampling."""
 
     def stored(self) -> dict[str, Any]:
-        return {
-            "metric": self.metric.value,
-            "half_width": self.half_width,
-            "min_answers": self.min_answers,
-        }
+        """What ``experiments.precision`` keeps."""
+        return self.model_dump(mode="json")
 
 
 class ExperimentSettings(BaseModel):

@@ -135,11 +135,11 @@ async def look(
     session: AsyncSession,
     batch_run_id: uuid.UUID,
     precision: Precision,
-    chunk_range: range,
     chunk: int,
+    chunk_range: Callable[[int], range],
     tally_chunk: Callable[[range], Awaitable[tuple[int, int] | None]],
 ) -> int | None:
-    """After chunk ``chunk`` (``chunk_range`` its indices) of an adaptive batch: tally
+    """After chunk ``chunk`` (``chunk_range(n)``: chunk n's indices) of an adaptive batch: tally
     every chunk up to it that has no tally yet (``tally_chunk(indices)`` gives the rate's
     ``(numerator, denominator)`` over those stored indices, or None when some are not
     stored), then stop the batch or go on: the next chunk to run, None when the batch
@@ -150,9 +150,7 @@ async def look(
     """
     row = (
         await session.execute(
-            select(BatchRun.looks, BatchRun.iterations_requested, BatchRun.chunk_size).where(
-                BatchRun.id == batch_run_id
-            )
+            select(BatchRun.looks, BatchRun.iterations_requested).where(BatchRun.id == batch_run_id)
         )
     ).one_or_none()
     if row is None:
@@ -161,24 +159,21 @@ async def look(
     for earlier in range(chunk + 1):
         if str(earlier) in looks:
             continue
-        indices = range(
-            earlier * row.chunk_size,
-            min((earlier + 1) * row.chunk_size, row.iterations_requested),
-        )
-        counts = await tally_chunk(indices)
+        counts = await tally_chunk(chunk_range(earlier))
         if counts is None:  # some answers of the chunk are missing: no look now
             return None
         looks[str(earlier)] = list(counts)
     upto = {key: value for key, value in looks.items() if int(key) <= chunk}
     tally = Tally.of(upto)
-    reached = chunk_range.stop < row.iterations_requested and precision.rule.reached(
+    end = chunk_range(chunk).stop
+    reached = end < row.iterations_requested and precision.rule.reached(
         tally.numerator, tally.denominator
     )
     values: dict[str, Any] = {"looks": looks}
     if reached:
-        values["iterations_requested"] = chunk_range.stop
+        values["iterations_requested"] = end
     await session.execute(update(BatchRun).where(BatchRun.id == batch_run_id).values(**values))
-    if reached or chunk_range.stop >= row.iterations_requested:
+    if reached or end >= row.iterations_requested:
         return None
     return chunk + 1
 

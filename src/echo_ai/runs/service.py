@@ -353,7 +353,7 @@ async def look(session: AsyncSession, batch: ClaimedBatch, chunk: int) -> int | 
         rate = precision.metric.of(await asyncio.to_thread(metrics_for, facts, batch.brands))
         return rate.numerator, rate.denominator
 
-    return await adaptive.look(session, batch.id, precision, batch.chunk_range(chunk), chunk, tally)
+    return await adaptive.look(session, batch.id, precision, chunk, batch.chunk_range, tally)
 
 
 async def _most_common_error(session: AsyncSession, batch_run_id: uuid.UUID) -> str | None:
