@@ -65,7 +65,11 @@ def _interval(rate: PooledRateOut) -> str:
     return text
 
 
-def _print_detail(detail: TrackerDetail) -> None:
+def _print_detail(detail: TrackerDetail, *, as_json: bool) -> None:
+    """A tracker's figures: one JSON document, or tables."""
+    if as_json:
+        print(detail.model_dump_json(indent=2))
+        return
     from rich.table import Table
 
     from echo_ai.cli import flows
@@ -183,10 +187,7 @@ def create(
             return await trackers.detail(session, tracker)
 
     detail = flows.in_runtime(get_settings(), go)
-    if as_json:
-        print(detail.model_dump_json(indent=2))
-        return
-    _print_detail(detail)
+    _print_detail(detail, as_json=as_json)
 
 
 @app.command("add-prompts")
@@ -212,10 +213,7 @@ def add_prompts(
             return await trackers.detail(session, found)
 
     detail = flows.in_runtime(get_settings(), go)
-    if as_json:
-        print(detail.model_dump_json(indent=2))
-        return
-    _print_detail(detail)
+    _print_detail(detail, as_json=as_json)
 
 
 @app.command("list")
@@ -269,10 +267,7 @@ def show(tracker: TrackerArgument, as_json: JsonOption = False) -> None:
             return await trackers.detail(session, found)
 
     detail = flows.in_runtime(get_settings(), go)
-    if as_json:
-        print(detail.model_dump_json(indent=2))
-        return
-    _print_detail(detail)
+    _print_detail(detail, as_json=as_json)
 
 
 @app.command()

@@ -11,6 +11,7 @@ prompts as clusters (:mod:`echo_ai.analysis.clusters`).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -75,31 +76,21 @@ async def _admit_set(
     if settings.brand_profile_id is not None:
         # A missing or broken profile is refused here, not after the first prompt is stored.
         await profile_names(session, workspace_id, settings.brand_profile_id)
-    longest = max((item.prompt for item in prompts), key=len)
-    if settings.budget_amount is not None:
-        # Each experiment's own cap, checked on its own estimate (all are alike).
-        await admission.admit(
-            session,
-            workspace_id,
-            prompt=longest,
-            providers=settings.provider_specs,
-            iterations=settings.iterations,
-            grounding=settings.grounding,
-            settings=runtime.settings,
-            now=utcnow(),
-            experiment_budget_usd=settings.budget_amount,
-        )
-    await admission.admit(
+    admit = functools.partial(
+        admission.admit,
         session,
         workspace_id,
-        prompt=longest,
+        prompt=max((item.prompt for item in prompts), key=len),
         providers=settings.provider_specs,
         iterations=settings.iterations,
         grounding=settings.grounding,
         settings=runtime.settings,
         now=utcnow(),
-        experiments=len(prompts),
     )
+    if settings.budget_amount is not None:
+        # Each experiment's own cap, checked on its own estimate (all are alike).
+        await admit(experiment_budget_usd=settings.budget_amount)
+    await admit(experiments=len(prompts))
     if settings.schedule is not None:
         await quotas.admit_schedule(
             session, workspace_id, settings=runtime.settings, count=len(prompts)
