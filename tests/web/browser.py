@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from weakref import WeakKeyDictionary
 
+import httpx
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -43,9 +44,10 @@ from playwright.sync_api import (
     Request,
     Response,
     WebError,
+    expect,
 )
 
-from tests.kit import wait_until_sync
+from tests.kit import PASSWORD, wait_until_sync
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = (
@@ -321,3 +323,37 @@ def mailed_link(outbox: Path, subject: str, path: str) -> str:
     link = re.search(rf"http://\S+{re.escape(path)}\?token=\S+", body.get_content())
     assert link is not None
     return link.group(0)
+
+
+# --- a user and their data, for the tests of one page -----------------------------------
+
+
+def create_account(page: Page, email: str) -> None:
+    """Sign up in the browser (the page ends signed in)."""
+    page.goto("/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("I accept the terms").check()
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def finished_demo_run(base_url: str, email: str, body: dict[str, Any]) -> str:
+    """An experiment of the user's (``body``, the API's), created through the served API
+    and waited for until completed: its id."""
+    with httpx.Client(base_url=base_url, timeout=30) as api:
+        login = api.post("/auth/login", json={"email": email, "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        created = api.post("/v1/experiments", headers=headers, json=body)
+        assert created.status_code == 202, created.text
+        experiment_id = str(created.json()["id"])
+        wait_until_sync(
+            lambda: (
+                api.get(f"/v1/experiments/{experiment_id}", headers=headers).json()["status"]
+                == "completed"
+            ),
+            within=60,
+            message="the demo run did not complete",
+        )
+    return experiment_id

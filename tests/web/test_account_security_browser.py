@@ -11,17 +11,12 @@ import pyotp
 from playwright.sync_api import Page, expect
 
 from tests.kit import PASSWORD
-from tests.web.browser import checkpoint, watch_of
+from tests.web.browser import checkpoint, create_account, watch_of
 
 
 def test_two_factor_set_up_and_sign_in(page: Page) -> None:
     watch = watch_of(page)
-    page.goto("/signup")
-    page.get_by_label("Email").fill("totp@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("I accept the terms").check()
-    page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    create_account(page, "totp@example.com")
 
     page.goto("/settings/members")
     page.get_by_role("navigation", name="Settings").get_by_role("link", name="Security").click()

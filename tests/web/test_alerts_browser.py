@@ -10,9 +10,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.kit import PASSWORD
 from tests.live import ServeProcess, serve_env
-from tests.web.browser import checkpoint, chromium_missing, watch_of
+from tests.web.browser import checkpoint, chromium_missing, create_account, watch_of
 
 COMPLETION_MS = 60_000
 
@@ -33,12 +32,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
 
 def test_an_owner_makes_edits_and_deletes_an_alert_rule(page: Page) -> None:
     watch = watch_of(page)
-    page.goto("/signup")
-    page.get_by_label("Email").fill("alerts-owner@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("I accept the terms").check()
-    page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    create_account(page, "alerts-owner@example.com")
 
     page.goto("/experiments/new")
     page.get_by_label("Prompt").fill("What is the best CRM for a 10-person startup?")

@@ -9,19 +9,13 @@ import re
 from playwright.sync_api import Page, expect
 
 from echo_ai.analysis.sampling import answers_for_half_width
-from tests.kit import PASSWORD
-from tests.web.browser import checkpoint
+from tests.web.browser import checkpoint, create_account
 
 COMPLETION_MS = 120_000
 
 
 def test_an_adaptive_experiment_is_planned_run_and_explained(page: Page) -> None:
-    page.goto("/signup")
-    page.get_by_label("Email").fill("adaptive@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("I accept the terms").check()
-    page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    create_account(page, "adaptive@example.com")
 
     page.goto("/experiments/new")
     page.get_by_label("Prompt").fill("Which CRM should a small agency use?")

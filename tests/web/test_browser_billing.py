@@ -12,9 +12,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from echo_ai.testing.fake_stripe import FakeStripeServer, event_body, signature_header
-from tests.kit import PASSWORD
 from tests.live import ServeProcess, serve_env
-from tests.web.browser import checkpoint, chromium_missing
+from tests.web.browser import checkpoint, chromium_missing, create_account
 
 WEBHOOK_SECRET = "whsec_browser_test"
 PRICE = "price_team_browser"
@@ -53,12 +52,7 @@ def served(
 def test_an_owner_upgrades_and_manages_billing(
     page: Page, served: ServeProcess, stripe_api: FakeStripeServer
 ) -> None:
-    page.goto("/signup")
-    page.get_by_label("Email").fill("payer@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("I accept the terms").check()
-    page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    create_account(page, "payer@example.com")
 
     page.goto("/settings/members")
     page.get_by_role("navigation", name="Settings").get_by_role("link", name="Billing").click()

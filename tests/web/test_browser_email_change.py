@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from tests.kit import PASSWORD
 from tests.live import ServeProcess, serve_env
-from tests.web.browser import checkpoint, chromium_missing, mailed_link, watch_of
+from tests.web.browser import checkpoint, chromium_missing, create_account, mailed_link, watch_of
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +42,7 @@ def _sign_in(page: Page, email: str) -> None:
 def test_an_address_is_changed_from_the_security_settings_and_the_mailed_link(
     page: Page, served: ServeProcess, data_dir: Path
 ) -> None:
-    page.goto("/signup")
-    page.get_by_label("Email").fill("ada@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("I accept the terms").check()
-    page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    create_account(page, "ada@example.com")
 
     page.goto("/settings/security")
     email_card = page.locator("section", has=page.get_by_role("heading", name="E-mail address"))

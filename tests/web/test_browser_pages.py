@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from tests.kit import PASSWORD
 from tests.live import ServeProcess
-from tests.web.browser import checkpoint, script_weight, watch_of
+from tests.web.browser import checkpoint, create_account, script_weight, watch_of
 from tests.web.conftest import NewPage
 
 
@@ -63,12 +63,7 @@ def test_pages_read_and_forms_work_without_javascript(
     new_page: NewPage, served: ServeProcess
 ) -> None:
     page = new_page(javascript=False)
-    page.goto("/signup")
-    page.get_by_label("Email").fill("nojs@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("I accept the terms").check()
-    page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    create_account(page, "nojs@example.com")
     # Without JavaScript the workspace switcher keeps its submit button.
     expect(page.get_by_role("button", name="Switch")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
@@ -91,12 +86,7 @@ def test_phone_sign_in_page_fits_and_scripts_stay_small(phone_page: Page) -> Non
 def test_times_follow_the_browsers_time_zone(page: Page) -> None:
     """app.js tells the server the browser's zone (a cookie): from the next page on, times
     are shown in it (the context runs in Europe/Paris)."""
-    page.goto("/signup")
-    page.get_by_label("Email").fill("paris@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("I accept the terms").check()
-    page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    create_account(page, "paris@example.com")
     page.goto("/settings/members")
     expect(page.locator(".site-footer")).to_contain_text("times in Europe/Paris")
     joined = page.locator("td[data-label=Joined] time").first

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import re
 
-import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from tests.kit import PASSWORD, wait_until_sync
 from tests.live import ServeProcess
-from tests.web.browser import PHONE, checkpoint
+from tests.web.browser import PHONE, checkpoint, create_account, finished_demo_run
 from tests.web.conftest import NewPage
 
 BODY = {
@@ -26,36 +24,10 @@ BODY = {
 }
 
 
-def _demo_run(served: ServeProcess, email: str) -> str:
-    """A finished demo experiment of the user's, through the served API: its id."""
-    with httpx.Client(base_url=served.url, timeout=30) as api:
-        login = api.post("/auth/login", json={"email": email, "password": PASSWORD})
-        assert login.status_code == 200, login.text
-        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-        created = api.post("/v1/experiments", headers=headers, json=BODY)
-        assert created.status_code == 202, created.text
-        url = f"/v1/experiments/{created.json()['id']}"
-        wait_until_sync(
-            lambda: api.get(url, headers=headers).json()["status"] == "completed",
-            within=60,
-            message="the demo run did not complete",
-        )
-        return str(created.json()["id"])
-
-
-def _sign_up(page: Page, email: str) -> None:
-    page.goto("/signup")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("I accept the terms").check()
-    page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-
-
 def test_sentiment_per_brand_and_per_answer(new_page: NewPage, served: ServeProcess) -> None:
     page = new_page()
-    _sign_up(page, "sentiment@example.com")
-    experiment_id = _demo_run(served, "sentiment@example.com")
+    create_account(page, "sentiment@example.com")
+    experiment_id = finished_demo_run(served.url, "sentiment@example.com", BODY)
 
     page.goto(f"/experiments/{experiment_id}")
     section = page.locator("#sentiment")

@@ -8,19 +8,13 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.kit import PASSWORD
-from tests.web.browser import checkpoint
+from tests.web.browser import checkpoint, create_account
 
 COMPLETION_MS = 120_000
 
 
 def test_a_tracker_is_created_from_pasted_prompts_and_its_figures_fill_in(page: Page) -> None:
-    page.goto("/signup")
-    page.get_by_label("Email").fill("tracker@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("I accept the terms").check()
-    page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    create_account(page, "tracker@example.com")
 
     page.goto("/brands/new")
     page.locator('[name="brand.name"]').fill("HubSpot")

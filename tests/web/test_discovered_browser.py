@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import re
 
-import httpx
 from playwright.sync_api import Page, expect
 
-from tests.kit import PASSWORD, wait_until_sync
 from tests.live import ServeProcess
-from tests.web.browser import checkpoint, watch_of
+from tests.web.browser import checkpoint, create_account, finished_demo_run, watch_of
 from tests.web.conftest import NewPage
 
 BODY = {
@@ -24,32 +22,11 @@ BODY = {
 }
 
 
-def _demo_run(served: ServeProcess, email: str) -> None:
-    """A finished demo experiment of the user's, through the served API."""
-    with httpx.Client(base_url=served.url, timeout=30) as api:
-        login = api.post("/auth/login", json={"email": email, "password": PASSWORD})
-        assert login.status_code == 200, login.text
-        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-        created = api.post("/v1/experiments", headers=headers, json=BODY)
-        assert created.status_code == 202, created.text
-        url = f"/v1/experiments/{created.json()['id']}"
-        wait_until_sync(
-            lambda: api.get(url, headers=headers).json()["status"] == "completed",
-            within=60,
-            message="the demo run did not complete",
-        )
-
-
 def test_add_a_discovered_name_as_competitor(new_page: NewPage, served: ServeProcess) -> None:
     page: Page = new_page()
     watch = watch_of(page)
-    page.goto("/signup")
-    page.get_by_label("Email").fill("discover@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("I accept the terms").check()
-    page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-    _demo_run(served, "discover@example.com")
+    create_account(page, "discover@example.com")
+    finished_demo_run(served.url, "discover@example.com", BODY)
 
     page.goto("/")
     page.get_by_role("link", name="Demo CRM").first.click()

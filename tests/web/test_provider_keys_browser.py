@@ -7,20 +7,14 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.kit import PASSWORD
-from tests.web.browser import checkpoint, watch_of
+from tests.web.browser import checkpoint, create_account, watch_of
 
 KEY = "sk-browser-Secret-Value-8086"
 
 
 def test_an_owner_stores_and_deletes_a_provider_key(page: Page) -> None:
     watch = watch_of(page)
-    page.goto("/signup")
-    page.get_by_label("Email").fill("keys-owner@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("I accept the terms").check()
-    page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    create_account(page, "keys-owner@example.com")
 
     page.goto("/settings/members")
     page.get_by_role("navigation", name="Settings").get_by_role(

@@ -11,17 +11,12 @@ import zipfile
 from playwright.sync_api import Page, expect
 
 from tests.kit import PASSWORD
-from tests.web.browser import checkpoint, watch_of
+from tests.web.browser import checkpoint, create_account, watch_of
 
 
 def test_export_then_delete_the_account(page: Page) -> None:
     watch = watch_of(page)
-    page.goto("/signup")
-    page.get_by_label("Email").fill("leaving@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("I accept the terms").check()
-    page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    create_account(page, "leaving@example.com")
 
     page.goto("/settings")
     page.get_by_role("navigation", name="Settings").get_by_role("link", name="Your data").click()
