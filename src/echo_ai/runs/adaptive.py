@@ -27,12 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.analysis.metrics import BatchMetrics, Rate
 from echo_ai.analysis.sampling import StoppingRule
+from echo_ai.analysis.significance import Metric
 from echo_ai.analysis.statistics import wilson_half_width
 from echo_ai.runs.models import BatchRun
 
 
 class PrecisionMetric(enum.StrEnum):
-    """The target's rates a precision can be asked for."""
+    """The target's rates a precision can be asked for (a subset of the change tests'
+    :class:`~echo_ai.analysis.significance.Metric`: a brand's mention rate is not one)."""
 
     VISIBILITY = "visibility"
     TOP1 = "top1"
@@ -41,19 +43,12 @@ class PrecisionMetric(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return _LABELS[self]
+        """As the change tests name the same rate (``top-1 rate``...)."""
+        return Metric(self.value).label
 
     def of(self, metrics: BatchMetrics) -> Rate:
         rate: Rate = getattr(metrics, self.value)
         return rate
-
-
-_LABELS = {
-    PrecisionMetric.VISIBILITY: "visibility",
-    PrecisionMetric.TOP1: "top-1 rate",
-    PrecisionMetric.TOP3: "top-3 rate",
-    PrecisionMetric.CITATION_RATE: "citation rate",
-}
 
 
 @dataclass(frozen=True)
