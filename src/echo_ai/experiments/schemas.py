@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, Protocol, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -51,6 +52,21 @@ MAX_NAME_LENGTH = 200
 MAX_PLACE_LENGTH = 100
 
 Place = Annotated[str, SingleLine(max_length=MAX_PLACE_LENGTH)]
+
+
+def _prompt_not_blank(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("prompt must not be blank")
+    return value
+
+
+Prompt = Annotated[
+    str,
+    MultiLine(min_length=1, max_length=MAX_PROMPT_LENGTH),
+    AfterValidator(_prompt_not_blank),
+]
+"""A question to ask: bounded, no control characters, not blank (kept stripped)."""
 
 
 class UserLocationIn(BaseModel):
@@ -170,15 +186,7 @@ class ExperimentSettings(BaseModel):
 
 class ExperimentCreate(ExperimentSettings):
     name: Annotated[str, SingleLine(max_length=MAX_NAME_LENGTH)] | None = None
-    prompt: Annotated[str, MultiLine(min_length=1, max_length=MAX_PROMPT_LENGTH)]
-
-    @field_validator("prompt")
-    @classmethod
-    def _prompt_not_blank(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("prompt must not be blank")
-        return value
+    prompt: Prompt
 
     @property
     def display_name(self) -> str:

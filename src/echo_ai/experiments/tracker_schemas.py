@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, m
 
 from echo_ai.analysis.clusters import PooledRate
 from echo_ai.analysis.metrics import Rate
-from echo_ai.experiments.schemas import MAX_NAME_LENGTH, MAX_PROMPT_LENGTH, ExperimentSettings
+from echo_ai.experiments.schemas import MAX_NAME_LENGTH, ExperimentSettings, Prompt
 from echo_ai.runs.models import ExperimentStatus
-from echo_ai.text import MultiLine, SingleLine
+from echo_ai.text import SingleLine
 
 MAX_TRACKER_PROMPTS = 200
 """Prompts one tracker holds at most (each is an experiment run on every provider)."""
@@ -30,17 +30,9 @@ CLUSTER_NOTE = (
 class TrackerPromptIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt: Annotated[str, MultiLine(min_length=1, max_length=MAX_PROMPT_LENGTH)]
+    prompt: Prompt
     topic: Annotated[str, SingleLine(max_length=MAX_TOPIC_LENGTH)] | None = None
     """A group of prompts with figures of its own (blank: none)."""
-
-    @field_validator("prompt")
-    @classmethod
-    def _prompt_not_blank(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("prompt must not be blank")
-        return value
 
     @field_validator("topic")
     @classmethod
