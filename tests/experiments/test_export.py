@@ -4,6 +4,7 @@ from the generator the CLI shares."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import uuid
@@ -52,13 +53,15 @@ def _answer(provider: str, index: int) -> str | None:
     return f"{provider} answer {index}: 1. HubSpot 2. Salesforce"
 
 
-async def _seed(runtime: Runtime, workspace_id: uuid.UUID | None = None) -> Seeded:
+async def _seed(
+    runtime: Runtime, workspace_id: uuid.UUID | None = None, **overrides: Any
+) -> Seeded:
     """An experiment with two finished batches of stored iterations (no provider called)."""
     matcher = BrandMatcher(brand_set())
     async with transaction(runtime.session_factory) as session:
         created = await experiment_service.create(
             session,
-            experiment_input(providers=PROVIDERS, iterations=PER_BATCH),
+            experiment_input(providers=PROVIDERS, iterations=PER_BATCH, **overrides),
             chunk_size=25,
             workspace_id=workspace_id,
         )
@@ -125,6 +128,7 @@ async def test_csv_json_and_jsonl_exports_stream_every_row_in_order(
     assert len(rows) == 2 * PER_BATCH
     for row, (_, provider, model, index, answer, code, cost) in zip(rows, seeded.rows, strict=True):
         assert row["experiment_id"] == str(seeded.experiment_id)
+        assert (row["run"], row["persona"], row["place"]) == ("1", "", "")
         assert (row["provider"], row["model"], row["iteration"]) == (provider, model, str(index))
         assert row["success"] == str(answer is not None)
         assert row["cost_usd"] == "unknown" if cost is None else Decimal(row["cost_usd"]) == cost
@@ -144,6 +148,10 @@ async def test_csv_json_and_jsonl_exports_stream_every_row_in_order(
 
     document = (await client.get(f"{url}/export.json", headers=user)).json()
     assert document["experiment_id"] == str(seeded.experiment_id)
+    assert document["experiment"]["persona"] is None
+    assert [(b["id"], b["run"], b["provider"]) for b in document["batch_runs"]] == list(
+        dict.fromkeys((str(batch_id), 1, provider) for batch_id, provider, *_ in seeded.rows)
+    )
     assert [(item["batch_run_id"], item["index"]) for item in document["items"]] == expected_keys
     assert [item["answer"] for item in document["items"]] == [row[4] for row in seeded.rows]
     assert [
@@ -230,12 +238,15 @@ async def test_write_returns_the_rows_it_wrote(runtime: Runtime) -> None:
     assert written == 2 * PER_BATCH
     document: dict[str, Any] = json.loads(out.getvalue())
     assert len(document["items"]) == 2 * PER_BATCH
-    empty = export.ExportSource(
-        experiment_id=seeded.experiment_id, target="HubSpot", batch_ids=(), batches={}, stored=0
-    )
+    empty = dataclasses.replace(source, batch_ids=(), batches={}, stored=0)
     out = io.StringIO()
     assert await export.write(runtime.session_factory, empty, out, export.Format.JSON) == 0
-    assert json.loads(out.getvalue()) == {"experiment_id": str(seeded.experiment_id), "items": []}
+    assert json.loads(out.getvalue()) == {
+        "experiment_id": str(seeded.experiment_id),
+        "experiment": document["experiment"],
+        "batch_runs": [],
+        "items": [],
+    }
 
 
 def test_amounts_are_written_in_plain_notation() -> None:
@@ -277,3 +288,36 @@ async def test_a_redacted_answer_is_marked_in_every_export_format(
         assert first["answer"] is None
         assert datetime.fromisoformat(first["redacted_at"]) == when
         assert {item["redacted_at"] for item in rest} == {None}
+
+
+async def test_exports_say_how_the_experiment_asked(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    """The persona and the place are columns of the CSV (two experiments' files can be
+    concatenated and told apart); the JSON's header has them with the prompt."""
+    runtime = app_runtime(started_app)
+    user = await register_and_login(client, "ada@example.com")
+    persona = "=I run a 10-person design agency"
+    seeded = await _seed(
+        runtime,
+        await _workspace_of(runtime, "ada@example.com"),
+        persona=persona,
+        user_location={"country": "FR", "city": "Paris"},
+    )
+    url = f"/v1/experiments/{seeded.experiment_id}"
+
+    response = await client.get(f"{url}/export.csv", headers=user)
+    reader = csv.reader(io.StringIO(response.text))
+    assert next(reader) == export.COLUMNS
+    rows = [dict(zip(export.COLUMNS, row, strict=True)) for row in reader]
+    assert {(row["persona"], row["place"]) for row in rows} == {("'" + persona, "Paris, FR")}
+
+    document = (await client.get(f"{url}/export.json", headers=user)).json()
+    assert document["experiment"] == {
+        "name": document["experiment"]["name"],
+        "prompt": "What is the best CRM for a 10-person startup?",
+        "persona": persona,
+        "user_location": {"country": "FR", "city": "Paris", "region": None, "timezone": None},
+        "target": "HubSpot",
+    }
+    assert len(document["items"]) == 2 * PER_BATCH

@@ -9,6 +9,7 @@ a slow client reads. The columns of each format are documented in ``docs/exports
 from __future__ import annotations
 
 import csv
+import dataclasses
 import enum
 import io
 import json
@@ -16,12 +17,13 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.analysis.extraction import Extraction
 from echo_ai.experiments import service as experiment_service
+from echo_ai.experiments.history import place_text, target_of
 from echo_ai.experiments.schemas import IterationOut, StoredIteration
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
@@ -49,9 +51,12 @@ _MEDIA_TYPES = {
 
 COLUMNS = [
     "experiment_id",
+    "run",
     "provider",
     "model",
     "synthetic",
+    "persona",
+    "place",
     "iteration",
     "success",
     "answer_class",
@@ -81,9 +86,27 @@ _COLUMNS = [getattr(Iteration, field.name) for field in fields(StoredIteration)]
 
 @dataclass(frozen=True)
 class BatchInfo:
+    run: int
     provider: str
     model: str
     synthetic: bool
+
+
+@dataclass(frozen=True)
+class AskedAs:
+    """How the experiment asked (the same for all its answers): the export's header in
+    JSON, and the ``persona`` and ``place`` columns in CSV."""
+
+    name: str
+    prompt: str
+    persona: str | None
+    user_location: dict[str, Any] | None
+    target: str
+
+    @property
+    def place(self) -> str:
+        """The place in words (``Paris, FR``), empty when none was given."""
+        return place_text(self.user_location) if self.user_location else ""
 
 
 @dataclass(frozen=True)
@@ -92,22 +115,51 @@ class ExportSource:
     rows themselves are read while it runs)."""
 
     experiment_id: uuid.UUID
-    target: str
+    asked: AskedAs
     batch_ids: tuple[uuid.UUID, ...]
     """In :func:`~echo_ai.experiments.service.batch_order`."""
     batches: dict[uuid.UUID, BatchInfo]
     stored: int
     """Iterations stored when the export started, by the batch runs' counters."""
 
+    @property
+    def target(self) -> str:
+        return self.asked.target
+
+    def json_header(self) -> str:
+        """The JSON document's fields before ``items``: the experiment, how it asked, and
+        each batch run's run, provider and model (the items name their batch run)."""
+        head = {
+            "experiment_id": str(self.experiment_id),
+            "experiment": {
+                "name": self.asked.name,
+                "prompt": self.asked.prompt,
+                "persona": self.asked.persona,
+                "user_location": self.asked.user_location,
+                "target": self.asked.target,
+            },
+            "batch_runs": [
+                {"id": str(batch_id), **dataclasses.asdict(self.batches[batch_id])}
+                for batch_id in self.batch_ids
+            ],
+        }
+        return json.dumps(head)[:-1]
+
     @classmethod
     def of(cls, experiment: Experiment) -> ExportSource:
         """From an experiment loaded with all its batch runs."""
         return cls(
             experiment_id=experiment.id,
-            target=str(experiment.brands["target"]["name"]),
+            asked=AskedAs(
+                name=experiment.name,
+                prompt=experiment.prompt,
+                persona=experiment.persona,
+                user_location=experiment.user_location,
+                target=target_of(experiment),
+            ),
             batch_ids=tuple(experiment_service.batch_order(experiment)),
             batches={
-                batch.id: BatchInfo(batch.provider, batch.model, batch.synthetic)
+                batch.id: BatchInfo(batch.round, batch.provider, batch.model, batch.synthetic)
                 for batch in experiment.batch_runs
             },
             stored=sum(
@@ -165,9 +217,12 @@ def _csv_row(source: ExportSource, row: StoredIteration) -> list[object]:
     target_sentiment = extraction.sentiment.get(source.target) if extraction else None
     return [
         source.experiment_id,
+        batch.run,
         batch.provider,
         batch.model,
         batch.synthetic,
+        source.asked.persona or "",
+        source.asked.place,
         row.index,
         row.success,
         row.answer_class or "",
@@ -219,7 +274,7 @@ async def chunks(
     if fmt is Format.CSV:
         yield _csv_text([COLUMNS]), 0
     elif fmt is Format.JSON:
-        yield f'{{"experiment_id":{json.dumps(str(source.experiment_id))},"items":[', 0
+        yield source.json_header() + ',"items":[', 0
     after: tuple[uuid.UUID, int] | None = None
     separator = ""
     while True:
