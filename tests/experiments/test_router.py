@@ -15,8 +15,11 @@ from fastapi import FastAPI
 from sqlalchemy import event
 
 from echo_ai.config import Settings
+from echo_ai.db import transaction
+from echo_ai.experiments import history
+from echo_ai.experiments import service as experiment_service
 from echo_ai.testing.fake_llm import FakeLLMServer
-from tests.kit import api_key, register_and_login, wait_finished
+from tests.kit import api_key, app_runtime, register_and_login, wait_finished
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -346,7 +349,7 @@ async def test_a_persona_is_sent_before_the_prompt_as_each_vendor_allows(
 
 
 async def test_two_personas_are_compared_side_by_side_with_tested_changes(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, started_app: FastAPI
 ) -> None:
     user = await register_and_login(client, "ada@example.com")
     agency = {
@@ -388,6 +391,11 @@ async def test_two_personas_are_compared_side_by_side_with_tested_changes(
     other_target = {**BODY, "brands": {"target": {"name": "Salesforce"}}}
     c = (await client.post("/v1/experiments", headers=user, json=other_target)).json()["id"]
     await wait_finished(client, c, user)
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        offered = await history.comparable_experiments(
+            session, await experiment_service.get(session, uuid.UUID(a))
+        )
+    assert [(str(e.id), e.persona) for e in offered] == [(b, bank["persona"])]  # not c
     refused = await client.get(f"/v1/experiments/{a}/versus/{c}", headers=user)
     assert refused.status_code == 400
     assert "different target brands (HubSpot, Salesforce)" in refused.text

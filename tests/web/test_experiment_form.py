@@ -658,23 +658,28 @@ async def test_experiments_asked_as_two_personas_are_compared_from_the_experimen
 ) -> None:
     await sign_up(client)
     ids = []
-    for name, persona, city in (("Agency", "I run a design agency.", ""), ("Bank", "", "Paris")):
+    for name, persona, city, target in (
+        ("Agency", "I run a design agency.", "", "Notion"),
+        ("Craft's", "", "", "Craft"),
+        ("Bank", "", "Paris", "Notion"),
+    ):
         response = await post_form(
             client,
             "/experiments/new",
-            form(name=name, persona=persona, city=city),
+            form(name=name, persona=persona, city=city, **{"brand.name": target}),
             token_from="/experiments/new",
         )
         assert response.status_code == 303, response.text
         ids.append(response.headers["location"].rsplit("/", 1)[1])
         await wait_finished(client, ids[-1], {})
-    agency, bank = ids
+    agency, other_target, bank = ids
     assert (await client.get(f"/v1/experiments/{agency}")).json()["persona"] == (
         "I run a design agency."
     )
     detail = unescape((await client.get(f"/experiments/{bank}", headers=HTML)).text)
     assert "Persona" not in detail.split("Target brand")[0]  # none: no persona row
     assert f'<option value="{agency}">Agency · persona: I run a design agency.' in detail
+    assert other_target not in detail  # another target brand: not comparable, not offered
     chosen = await client.get(f"/experiments/{bank}/versus", params={"other": agency})
     assert chosen.status_code == 303
     assert chosen.headers["location"].endswith(f"/experiments/{bank}/versus/{agency}")

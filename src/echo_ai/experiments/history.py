@@ -816,24 +816,44 @@ async def experiment_pair(
     )
 
 
-COMPARABLE_SCANNED = 500
-"""The newest finished experiments looked at for those an experiment can be compared with
-(any other is reached by its id: ``/experiments/{a}/versus/{b}``, the API, the CLI)."""
+COMPARABLE_LISTED = 500
+"""At most this many experiments are offered to compare with, the newest (any other is
+reached by its id: ``/experiments/{a}/versus/{b}``, the API, the CLI)."""
 
 
-async def comparable_experiments(session: AsyncSession, experiment: Experiment) -> list[Experiment]:
-    """The workspace's experiments whose latest run finished with answers (completed or
-    partial) and that track the same target brand, newest first, among the newest
-    :data:`COMPARABLE_SCANNED`: what the experiment page offers to compare with."""
-    found = await session.scalars(
-        select(Experiment)
+@dataclass(frozen=True)
+class ComparableExperiment:
+    """An experiment offered to compare with: what the list shows of it."""
+
+    id: uuid.UUID
+    name: str
+    persona: str | None
+    user_location: dict[str, Any] | None
+    created_at: datetime
+
+
+async def comparable_experiments(
+    session: AsyncSession, experiment: Experiment
+) -> list[ComparableExperiment]:
+    """The workspace's other experiments whose latest run finished with answers (completed
+    or partial) and that track the same target brand, newest first, at most
+    :data:`COMPARABLE_LISTED`: what the experiment page offers to compare with. One query
+    of the listed columns, the target matched in SQL (no brand sets read)."""
+    found = await session.execute(
+        select(
+            Experiment.id,
+            Experiment.name,
+            Experiment.persona,
+            Experiment.user_location,
+            Experiment.created_at,
+        )
         .where(
             Experiment.workspace_id == experiment.workspace_id,
             Experiment.id != experiment.id,
             Experiment.status.in_((ExperimentStatus.COMPLETED, ExperimentStatus.PARTIAL)),
+            Experiment.brands["target"]["name"].as_string() == target_of(experiment),
         )
         .order_by(Experiment.created_at.desc(), Experiment.id.desc())
-        .limit(COMPARABLE_SCANNED)
+        .limit(COMPARABLE_LISTED)
     )
-    target = target_of(experiment)
-    return [other for other in found if target_of(other) == target]
+    return [ComparableExperiment(**row._mapping) for row in found]
