@@ -14,10 +14,12 @@ from echo_ai.analysis.significance import (
     Figure,
     Metric,
     RunFigures,
+    adjust_together,
     benjamini_hochberg,
     compare_figures,
     compare_run_figures,
     figures_of,
+    joint_statement,
     pool_figures,
     pool_runs,
     q_text,
@@ -277,3 +279,55 @@ def test_nothing_to_compare_is_one_empty_family() -> None:
     tests = compare_run_figures(empty, empty)
     assert isinstance(tests, ComparisonTests) and tests.tested == 0
     assert tests.statement == "0 tests, false discovery rate controlled at 5% (Benjamini–Hochberg)"
+
+
+def _run(rates: dict[Figure, Rate], synthetic: frozenset[str] = frozenset()) -> RunFigures:
+    return RunFigures(rates, synthetic, (frozenset({"openai:gpt-4o", "demo:demo"}),))
+
+
+def test_comparisons_adjusted_together_control_the_rate_across_all_their_tests() -> None:
+    """B, C and D each against A: the q-values are Benjamini–Hochberg's over every real
+    test of the three comparisons at once (checked against statsmodels), the synthetic
+    tests adjusted apart; one comparison alone keeps its own q-values."""
+    real = [Figure("openai:gpt-4o", Metric.VISIBILITY), Figure("openai:gpt-4o", Metric.TOP1)]
+    demo = Figure("demo:demo", Metric.VISIBILITY)
+    synthetic = frozenset({"demo:demo"})
+    a = _run(
+        {real[0]: Rate.of(40, 100), real[1]: Rate.of(20, 100), demo: Rate.of(50, 100)}, synthetic
+    )
+    others = [
+        _run({real[0]: Rate.of(n, 100), real[1]: Rate.of(m, 100), demo: Rate.of(d, 100)}, synthetic)
+        for n, m, d in ((55, 22, 52), (42, 35, 70), (40, 20, 49))
+    ]
+    separately = [compare_run_figures(a, other) for other in others]
+    joint = adjust_together(separately)
+
+    for kind in (False, True):
+        p_values = [
+            test.p_value
+            for comparison in separately
+            for test in comparison.tests
+            if test.synthetic == kind and test.p_value is not None
+        ]
+        expected = multipletests(p_values, method="fdr_bh")[1]
+        q_values = [
+            test.q_value
+            for comparison in joint
+            for test in comparison.tests
+            if test.synthetic == kind and test.q_value is not None
+        ]
+        assert q_values == pytest.approx(list(expected), abs=1e-12)
+        assert len(q_values) == (3 if kind else 6)
+    for before, after in zip(separately, joint, strict=True):
+        for test, adjusted in zip(before.tests, after.tests, strict=True):
+            assert (test.figure, test.p_value) == (adjusted.figure, adjusted.p_value)
+            assert adjusted.significant == (
+                adjusted.q_value is not None and adjusted.q_value <= FDR_LEVEL
+            )
+            assert (
+                adjusted.q_value is None or adjusted.q_value >= test.q_value - 1e-12
+            )  # never laxer
+    assert "6 tests across 3 comparisons" in joint_statement(joint)
+    assert "synthetic (demo) figures: 3 tests" in joint_statement(joint)
+    assert adjust_together(separately[:1]) == separately[:1]
+    assert adjust_together([]) == []

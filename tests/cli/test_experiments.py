@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -252,4 +253,35 @@ def test_compare_two_personas_in_words_and_json() -> None:
     assert document["changes"]["significant"] >= 1
 
     code, _, err = invoke("experiments", "compare", agency, agency)
-    assert code != 0 and "two different experiments" in err
+    assert code != 0 and "is given twice" in err
+
+
+def test_several_places_side_by_side_in_words_and_json() -> None:
+    ids = []
+    for city, rate in (("Paris", "0.1"), ("Berlin", "0.1"), ("Rome", "0.9")):
+        code, out, err = invoke(
+            "run", "--prompt", "Best CRM?", "--brand", "HubSpot", "--country", "FR",
+            "--city", city, "--iterations", "60", "--demo-probability", f"HubSpot={rate}",
+            "--json",
+        )  # fmt: skip
+        assert code == 0, err
+        ids.append(str(json.loads(out)["id"]))
+
+    code, out, err = invoke("experiments", "side-by-side", *(i[:8] for i in ids))
+    assert code == 0, err
+    assert "B: " in out and "place: Paris, FR → Berlin, FR" in out
+    assert "C: " in out and "place: Paris, FR → Rome, FR" in out
+    assert "across 2 comparisons" in out
+    header = next(line for line in out.splitlines() if "Figure" in line)
+    assert header.count("(synthetic)") == 3  # each column's answers are the demo's
+    visibility = next(line for line in out.splitlines() if line.startswith("│ visibility"))
+    assert re.search(r"\+\d+\.\d\*", visibility)  # C's jump is marked significant
+
+    code, out, err = invoke("experiments", "side-by-side", *ids, "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert [e["id"] for e in document["experiments"]] == ids
+    assert document["differences"][2] == ["place: Paris, FR → Rome, FR"]
+
+    code, _, err = invoke("experiments", "side-by-side", ids[0])
+    assert code != 0 and "from 2 to 8 experiments" in err

@@ -400,9 +400,77 @@ async def test_two_personas_are_compared_side_by_side_with_tested_changes(
     assert refused.status_code == 400
     assert "different target brands (HubSpot, Salesforce)" in refused.text
     itself = await client.get(f"/v1/experiments/{a}/versus/{a}", headers=user)
-    assert itself.status_code == 400 and "two different experiments" in itself.text
+    assert itself.status_code == 400 and "is given twice" in itself.text
     unknown = await client.get(f"/v1/experiments/{a}/versus/{uuid.uuid4()}", headers=user)
     assert unknown.status_code == 404
+
+
+async def test_several_personas_side_by_side_with_every_test_adjusted_together(
+    client: httpx.AsyncClient,
+) -> None:
+    user = await register_and_login(client, "ada@example.com")
+    ids = []
+    for persona, rate in (("I run a design agency.", 0.1), (None, 0.1), ("I work at a bank.", 0.9)):
+        body = {**BODY, "name": f"As {persona}", "persona": persona, "iterations": 60}
+        body["demo_probabilities"] = {"HubSpot": rate}
+        ids.append((await client.post("/v1/experiments", headers=user, json=body)).json()["id"])
+        await wait_finished(client, ids[-1], user)
+
+    response = await client.get(
+        "/v1/experiments/side-by-side", headers=user, params=[("id", i) for i in ids]
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [e["id"] for e in body["experiments"]] == ids
+    assert body["differences"] == [
+        [],
+        ["persona: I run a design agency. → none"],
+        ["persona: I run a design agency. → I work at a bank."],
+    ]
+    assert body["synthetic"] is True and "across 2 comparisons" in body["statement"]
+    rows = {(r["provider"], r["metric"], r["brand"]): r for r in body["rows"]}
+    pooled = rows[(None, "visibility", None)]
+    a, b, c = pooled["cells"]
+    assert a["versus_a"] is None and a["rate"]["denominator"] == 60
+    assert b["versus_a"]["before"] == a["rate"] and b["versus_a"]["after"] == b["rate"]
+    assert c["versus_a"]["significant"] is True  # 10% against 90% of 60 answers each
+    assert c["versus_a"]["change_points"] > 0
+    assert body["significant"] == sum(
+        cell["versus_a"]["significant"] for r in body["rows"] for cell in r["cells"][1:]
+    )
+    # Each q-value is adjusted for the tests of both comparisons: never below the pair's.
+    pair = (await client.get(f"/v1/experiments/{ids[0]}/versus/{ids[2]}", headers=user)).json()
+    pair_q = {
+        (t["provider"], t["metric"], t["brand"]): t["q_value"] for t in pair["changes"]["tests"]
+    }
+    for key, row in rows.items():
+        joint_q = row["cells"][2]["versus_a"]["q_value"]
+        if joint_q is not None:
+            assert joint_q >= pair_q[key] - 1e-12
+
+    one = await client.get("/v1/experiments/side-by-side", headers=user, params={"id": ids[0]})
+    assert one.status_code == 422
+    twice = await client.get(
+        "/v1/experiments/side-by-side", headers=user, params=[("id", ids[0]), ("id", ids[0])]
+    )
+    assert twice.status_code == 400 and "is given twice" in twice.text
+    many = [("id", str(uuid.uuid4())) for _ in range(9)]
+    assert (
+        await client.get("/v1/experiments/side-by-side", headers=user, params=many)
+    ).status_code == 422
+    unknown = await client.get(
+        "/v1/experiments/side-by-side",
+        headers=user,
+        params=[("id", ids[0]), ("id", str(uuid.uuid4()))],
+    )
+    assert unknown.status_code == 404
+    other = {**BODY, "brands": {"target": {"name": "Salesforce"}}}
+    d = (await client.post("/v1/experiments", headers=user, json=other)).json()["id"]
+    await wait_finished(client, d, user)
+    refused = await client.get(
+        "/v1/experiments/side-by-side", headers=user, params=[("id", ids[0]), ("id", d)]
+    )
+    assert refused.status_code == 400 and "different target brands" in refused.text
 
 
 async def test_a_comparison_with_an_experiment_without_answers_says_so(

@@ -684,6 +684,21 @@ async def test_experiments_asked_as_two_personas_are_compared_from_the_experimen
     assert chosen.status_code == 303
     assert chosen.headers["location"].endswith(f"/experiments/{bank}/versus/{agency}")
 
+    several = await client.get(
+        "/experiments/side-by-side", params=[("id", bank), ("id", agency)], headers=HTML
+    )
+    assert several.status_code == 200
+    assert "2 experiments side by side" in unescape(several.text)
+    assert "differs from A in: persona: none → I run a design agency." in unescape(several.text)
+    for params, message in (
+        ([("id", bank), ("id", other_target)], "different target brands"),
+        ([("id", bank)], "from 2 to 8 experiments"),
+        ([("id", "nonsense")], "id"),
+    ):
+        refused = await client.get("/experiments/side-by-side", params=params, headers=HTML)
+        assert refused.status_code in (400, 422), params
+        assert "<!doctype html>" in refused.text and message in unescape(refused.text)
+
     page = unescape((await client.get(f"/experiments/{bank}/versus/{agency}", headers=HTML)).text)
     assert "Bank (A) vs Agency (B)" in page
     assert "persona: none → I run a design agency." in page

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from echo_ai.analysis.metrics import BatchMetrics, Rate
 from echo_ai.analysis.statistics import change_p_value
@@ -369,6 +369,65 @@ def compare_run_figures(
                 )
             )
     return ComparisonTests(families or [compare_figures({}, {}, level=level)], why)
+
+
+def adjust_together(comparisons: Sequence[ComparisonTests]) -> list[ComparisonTests]:
+    """Several comparisons made at once (experiments B, C, ... each against A) with their
+    p-values adjusted together, the real figures of all as one family and the synthetic
+    ones as another: the false discovery rate is controlled across every test shown, not
+    comparison by comparison (which would let the false discoveries grow with the number
+    of experiments). Each test keeps its p-value; its q-value and verdict are the joint
+    adjustment's."""
+    if not comparisons:
+        return []
+    level = comparisons[0].level
+    q_values: dict[int, float] = {}
+    for kind in (False, True):
+        tested = [
+            test
+            for comparison in comparisons
+            for family in comparison.families
+            if family.synthetic == kind
+            for test in family.tests
+            if test.p_value is not None
+        ]
+        adjusted = benjamini_hochberg([test.p_value for test in tested if test.p_value is not None])
+        q_values.update(zip(map(id, tested), adjusted, strict=True))
+
+    def joint(test: ChangeTest) -> ChangeTest:
+        q = q_values.get(id(test))
+        return test if q is None else replace(test, q_value=q, significant=q <= level)
+
+    return [
+        replace(
+            comparison,
+            families=[
+                replace(family, tests=[joint(test) for test in family.tests])
+                for family in comparison.families
+            ],
+        )
+        for comparison in comparisons
+    ]
+
+
+def joint_statement(comparisons: Sequence[ComparisonTests]) -> str:
+    """What :func:`adjust_together` controlled, in a sentence per family (real, then
+    synthetic), as :attr:`ChangeTests.statement` says it of one comparison."""
+    level = comparisons[0].level if comparisons else FDR_LEVEL
+    families = [family for comparison in comparisons for family in comparison.families]
+    count = f"{len(comparisons)} comparison{'' if len(comparisons) == 1 else 's'}"
+    parts = []
+    for kind in (False, True):
+        mine = [family for family in families if family.synthetic == kind]
+        if not mine and (kind or families):
+            continue
+        tested = sum(family.tested for family in mine)
+        prefix = "synthetic (demo) figures: " if kind else ""
+        parts.append(
+            f"{prefix}{tested} test{'' if tested == 1 else 's'} across {count}, false "
+            f"discovery rate controlled together at {level * 100:g}% ({METHOD})"
+        )
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)

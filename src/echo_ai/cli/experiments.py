@@ -136,6 +136,31 @@ def compare(
     flows.in_runtime(get_settings(), go)
 
 
+@app.command("side-by-side")
+@friendly_errors
+def side_by_side(
+    experiments: Annotated[
+        list[str],
+        typer.Argument(
+            help="The experiments (ids or unique prefixes), A first: from 2 to 8.",
+            show_default=False,
+        ),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Show several experiments' latest runs side by side, e.g. one question asked as
+    several personas or from several places: how each asked differently from A, every
+    figure with its difference from A's, and which differences are significant (every
+    test of the table adjusted together, false discovery rate controlled at 5%)."""
+    from echo_ai.cli import flows
+    from echo_ai.config import get_settings
+
+    async def go(runtime: Runtime) -> None:
+        await flows.side_by_side(runtime, experiments, as_json=as_json)
+
+    flows.in_runtime(get_settings(), go)
+
+
 @app.command("export")
 @friendly_errors
 def export_command(

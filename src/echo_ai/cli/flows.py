@@ -31,7 +31,13 @@ from echo_ai.alerts.jobs import after_batch
 from echo_ai.analysis.significance import BASELINE_RUNS
 from echo_ai.billing.estimate import Estimate, estimate_with_history
 from echo_ai.cli.errors import FAILURE, USAGE_ERROR, fail
-from echo_ai.cli.render import change_lines, money, print_report, report_document
+from echo_ai.cli.render import (
+    change_lines,
+    money,
+    print_report,
+    report_document,
+    side_by_side_renderables,
+)
 from echo_ai.config import Settings
 from echo_ai.db import transaction
 from echo_ai.execution.providers import ensure_ready
@@ -241,6 +247,19 @@ async def compare(runtime: Runtime, reference_a: str, reference_b: str, *, as_js
         console.print(f"  {line}", markup=False)
     for line in change_lines("changes from A to B", pair.comparison.tests):
         console.print(line)
+
+
+async def side_by_side(runtime: Runtime, references: list[str], *, as_json: bool) -> None:
+    """Print several experiments' latest runs side by side (:func:`history.side_by_side`)."""
+    history.check_side_by_side(len(references))
+    async with transaction(runtime.session_factory) as session:
+        found = [await find(session, reference, runs=0) for reference in references]
+        table = await history.side_by_side(session, found)
+    if as_json:
+        print(table.out().model_dump_json(indent=2))
+        return
+    for renderable in side_by_side_renderables(table):
+        console.print(renderable)
 
 
 def export_format(path: Path) -> export.Format:

@@ -63,6 +63,20 @@ def run(
             '10-person agency in Lyon."'
         ),
     ] = None,
+    country: Annotated[
+        str | None,
+        typer.Option(
+            help="Ask from this country (two-letter code, e.g. FR), through each vendor's "
+            "location field for web search; with --region, --city, --timezone."
+        ),
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option(help="Ask from this region (see --country).")
+    ] = None,
+    city: Annotated[str | None, typer.Option(help="Ask from this city (see --country).")] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="The asker's IANA time zone, e.g. Europe/Paris.")
+    ] = None,
     brand: Annotated[
         str | None,
         typer.Option(help='The brand to track, e.g. "HubSpot" or "HubSpot=HubSpot CRM".'),
@@ -167,6 +181,7 @@ def run(
         grounding=grounding,
         require_grounding=require_grounding,
         demo_probabilities=demo_probability,
+        place={"country": country, "region": region, "city": city, "timezone": timezone},
     )
     if export_path is not None:
         options.check_writable(export_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +64,19 @@ def experiment_input(
     precision: float | None,
     precision_metric: str | None,
     min_answers: int | None,
+    place: Mapping[str, str | None] | None = None,
 ) -> ExperimentCreate:
-    """Flags override what the file says; the result is validated as a whole."""
+    """Flags override what the file says; the result is validated as a whole. ``place``:
+    the ``user_location`` parts given as flags (country, region, city, timezone), each
+    replacing the file's."""
     data: dict[str, Any] = read_config(config) if config else {}
     if prompt is not None:
         data["prompt"] = prompt
     if persona is not None:
         data["persona"] = persona
+    given = {key: value for key, value in (place or {}).items() if value is not None}
+    if given:
+        data["user_location"] = {**(data.get("user_location") or {}), **given}
     brands = dict(data.get("brands") or {})
     if brand is not None:
         brands["target"] = {**parse_brand(brand), "domains": domains}

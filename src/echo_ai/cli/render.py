@@ -19,6 +19,7 @@ from echo_ai.analysis.metrics import (
     SentimentSummary,
 )
 from echo_ai.analysis.significance import ComparisonTests, RunSignificance
+from echo_ai.experiments.history import SideBySide
 from echo_ai.experiments.schemas import (
     SYNTHETIC_NOTICE,
     ExperimentDetail,
@@ -187,6 +188,40 @@ def change_lines(title: str, tests: ComparisonTests | None) -> list[str]:
     if tests.pooled_note:
         lines.append(f"  all providers pooled: {escape(tests.pooled_note)}")
     return lines
+
+
+def side_by_side_renderables(table: SideBySide) -> list[Any]:
+    """Several experiments side by side: how each asked, a table of every figure with
+    each one's interval and (for B, C, ...) its difference from A, significant ones
+    marked, and what the joint adjustment controlled."""
+    letters = [chr(ord("A") + n) for n in range(len(table.experiments))]
+    found: list[Any] = []
+    for letter, experiment, run, differs in zip(
+        letters, table.experiments, table.runs, table.differences, strict=True
+    ):
+        asked = "; ".join(differs) if differs else ("the reference" if letter == "A" else "as A")
+        found.append(
+            f"{letter}: {escape(experiment.name)} (run {run.round}, {run.status}): {escape(asked)}"
+        )
+    grid = Table(title="Side by side (vs A)", title_justify="left", expand=False)
+    grid.add_column("Figure")
+    for letter, run in zip(letters, table.runs, strict=True):
+        grid.add_column(f"{letter} (synthetic)" if run.synthetic else letter, justify="right")
+    for row in table.rows:
+        cells = []
+        for cell in row.cells:
+            text = "–" if cell.rate is None else percent(cell.rate.value)
+            change = cell.change
+            if change is not None:
+                text += f" {change.points * 100:+.1f}{'*' if change.significant else ''}"
+            cells.append(text)
+        grid.add_row(escape(row.figure.label), *cells)
+    found.append(grid)
+    found.append(
+        f"(percentage, then the change from A in points; * significant: "
+        f"{escape(table.statement)})" + (f"\n{SYNTHETIC_NOTICE}" if table.synthetic else "")
+    )
+    return found
 
 
 def changes_text(run: RunSignificance) -> str:

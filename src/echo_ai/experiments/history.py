@@ -27,24 +27,31 @@ from echo_ai.analysis.metrics import BatchMetrics, Rate
 from echo_ai.analysis.significance import (
     BASELINE_RUNS,
     FDR_LEVEL,
+    METHOD,
     ChangeTest,
     ComparisonTests,
     Figure,
     Metric,
     RunFigures,
     RunSignificance,
+    adjust_together,
     compare_figures,
     compare_run_figures,
     figures_of,
+    joint_statement,
     pool_runs,
     q_text,
 )
 from echo_ai.db import keyset_after
 from echo_ai.errors import AppError, NotFound
 from echo_ai.experiments.schemas import (
+    ChangeTestOut,
     ChangeTestsOut,
     ComparedExperimentOut,
     ExperimentComparisonOut,
+    SideBySideCellOut,
+    SideBySideOut,
+    SideBySideRowOut,
 )
 from echo_ai.experiments.service import RECENT_RUNS
 from echo_ai.providers.base import NOT_SAMPLES, AnswerClass
@@ -784,35 +791,215 @@ async def latest_run_row(session: AsyncSession, experiment: Experiment) -> RunRo
     return row
 
 
-async def experiment_pair(
-    session: AsyncSession, first: Experiment, second: Experiment
-) -> ExperimentPair:
-    """Experiment ``first`` (A) against ``second`` (B), their latest runs: every figure
-    tested together, the false discovery rate controlled. Refused for one experiment twice
-    and for two that track different target brands."""
-    if first.id == second.id:
-        raise AppError("choose two different experiments to compare")
-    target = target_of(first)
-    if target_of(second) != target:
+async def _latest_runs(session: AsyncSession, experiments: Sequence[Experiment]) -> list[RunRow]:
+    """The latest runs of experiments to compare, in their order. Refused for an experiment
+    given twice, for experiments tracking different target brands, and for one whose
+    latest run has no complete answer."""
+    seen: set[uuid.UUID] = set()
+    for experiment in experiments:
+        if experiment.id in seen:
+            raise AppError(
+                f'choose different experiments to compare: "{experiment.name}" is given twice'
+            )
+        seen.add(experiment.id)
+    targets = list(dict.fromkeys(target_of(experiment) for experiment in experiments))
+    if len(targets) > 1:
         raise AppError(
-            f"the experiments track different target brands ({target}, "
-            f"{target_of(second)}): their figures are not comparable"
+            f"the experiments track different target brands ({', '.join(targets)}): "
+            "their figures are not comparable"
         )
-    first_run = await latest_run_row(session, first)
-    second_run = await latest_run_row(session, second)
-    for experiment, row in ((first, first_run), (second, second_run)):
+    runs = [await latest_run_row(session, experiment) for experiment in experiments]
+    for experiment, row in zip(experiments, runs, strict=True):
         if row.combined is None or row.combined.succeeded == 0:
             raise AppError(
                 f'experiment "{experiment.name}" has no complete answer in its latest run '
                 f"(run {row.round}, {row.status}): nothing to compare"
             )
+    return runs
+
+
+async def experiment_pair(
+    session: AsyncSession, first: Experiment, second: Experiment
+) -> ExperimentPair:
+    """Experiment ``first`` (A) against ``second`` (B), their latest runs: every figure
+    tested together, the false discovery rate controlled. Refused as :func:`_latest_runs`
+    says."""
+    first_run, second_run = await _latest_runs(session, [first, second])
     return ExperimentPair(
         first,
         second,
         first_run,
         second_run,
-        compare_runs(first_run, second_run, target=target),
+        compare_runs(first_run, second_run, target=target_of(first)),
         setting_differences(first, second),
+    )
+
+
+SIDE_BY_SIDE_MAX = 8
+"""Experiments shown side by side at most (a table wider than that is not read)."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One experiment's figure, and (for B, C, ...) its difference from A's."""
+
+    rate: Rate | None
+    synthetic: bool
+    test: ChangeTest | None = None
+
+    @property
+    def change(self) -> Change | None:
+        return Change.of(self.test)
+
+    @property
+    def note(self) -> str | None:
+        """Why the difference is not tested, when it is not."""
+        return self.test.reason if self.test is not None else None
+
+
+@dataclass(frozen=True)
+class SideBySideRow:
+    figure: Figure
+    cells: list[Cell]
+    """One per experiment, A first."""
+
+    @property
+    def name(self) -> str:
+        """The row's heading on a page: the brand of a mention rate, else the provider."""
+        return self.figure.brand or self.figure.provider or "All providers"
+
+
+@dataclass(frozen=True)
+class SideBySide:
+    """The latest runs of several experiments tracking one target brand (e.g. the same
+    question asked as several personas, or from several places), each figure of B, C, ...
+    tested against A's, every test of every comparison adjusted together."""
+
+    experiments: list[Experiment]
+    runs: list[RunRow]
+    versus_first: list[ComparisonTests]
+    """B against A, C against A, ...: their q-values adjusted together."""
+    differences: list[list[str]]
+    """For each experiment, how it asked differently from A (empty for A)."""
+    rows: list[SideBySideRow]
+    """Every figure of any of the experiments, in :attr:`Figure.order`."""
+
+    @property
+    def target(self) -> str:
+        return target_of(self.experiments[0])
+
+    @property
+    def synthetic(self) -> bool:
+        return any(run.synthetic for run in self.runs)
+
+    @property
+    def statement(self) -> str:
+        return joint_statement(self.versus_first)
+
+    @property
+    def significant(self) -> list[tuple[Experiment, ChangeTest]]:
+        """Every significant difference from A, with the experiment that has it."""
+        return [
+            (experiment, test)
+            for experiment, tests in zip(self.experiments[1:], self.versus_first, strict=True)
+            for test in tests.significant
+        ]
+
+    def visibility_rows(self) -> list[SideBySideRow]:
+        """The target's visibility per provider, then all providers pooled."""
+        found = [row for row in self.rows if row.figure.metric is Metric.VISIBILITY]
+        return [row for row in found if row.figure.provider] + [
+            row for row in found if not row.figure.provider
+        ]
+
+    def brand_rows(self) -> list[SideBySideRow]:
+        """Every brand's mention rate, all providers pooled (the target's: its visibility)."""
+        target = self.target
+        return [
+            SideBySideRow(Figure(None, row.figure.metric, row.figure.brand or target), row.cells)
+            for row in self.rows
+            if row.figure.provider is None
+            and row.figure.metric in (Metric.VISIBILITY, Metric.MENTION_RATE)
+        ]
+
+    def out(self) -> SideBySideOut:
+        """The API's (and ``--json``'s) form."""
+        tests = self.versus_first
+        return SideBySideOut(
+            experiments=[
+                ComparedExperimentOut.of(experiment, run.round, complete=run.complete)
+                for experiment, run in zip(self.experiments, self.runs, strict=True)
+            ],
+            differences=self.differences,
+            synthetic=self.synthetic,
+            method=METHOD,
+            fdr_level=tests[0].level,
+            statement=self.statement,
+            tests_run=sum(t.tested for t in tests),
+            significant=len(self.significant),
+            rows=[
+                SideBySideRowOut(
+                    metric=row.figure.metric,
+                    provider=row.figure.provider,
+                    brand=row.figure.brand,
+                    label=row.figure.label,
+                    cells=[
+                        SideBySideCellOut(
+                            rate=cell.rate,
+                            synthetic=cell.synthetic,
+                            versus_a=None if cell.test is None else ChangeTestOut.of(cell.test),
+                        )
+                        for cell in row.cells
+                    ],
+                )
+                for row in self.rows
+            ],
+        )
+
+
+def check_side_by_side(count: int) -> None:
+    """Refuse a number of experiments that cannot be shown side by side (before any is
+    read)."""
+    if not 2 <= count <= SIDE_BY_SIDE_MAX:
+        raise AppError(
+            f"choose from 2 to {SIDE_BY_SIDE_MAX} experiments to show side by side ({count} given)"
+        )
+
+
+async def side_by_side(session: AsyncSession, experiments: Sequence[Experiment]) -> SideBySide:
+    """Experiments B, C, ... each against A (the first), their latest runs: every figure
+    tested (:func:`compare_run_figures`), all the tests adjusted together
+    (:func:`adjust_together`). From 2 to :data:`SIDE_BY_SIDE_MAX` experiments, refused
+    as :func:`_latest_runs` says."""
+    check_side_by_side(len(experiments))
+    runs = await _latest_runs(session, experiments)
+    target = target_of(experiments[0])
+    figures = [comparable_figures(run, target=target) for run in runs]
+    versus_first = adjust_together(
+        [compare_run_figures(figures[0], other) for other in figures[1:]]
+    )
+    tests = [None, *versus_first]
+    order = sorted({figure for found in figures for figure in found.rates}, key=lambda f: f.order)
+    rows = [
+        SideBySideRow(
+            figure,
+            [
+                Cell(
+                    found.rates.get(figure),
+                    found.is_synthetic(figure),
+                    None if mine is None else mine.get(figure),
+                )
+                for found, mine in zip(figures, tests, strict=True)
+            ],
+        )
+        for figure in order
+    ]
+    return SideBySide(
+        list(experiments),
+        runs,
+        versus_first,
+        [[], *(setting_differences(experiments[0], other) for other in experiments[1:])],
+        rows,
     )
 
 

@@ -665,6 +665,48 @@ class ExperimentComparisonOut(BaseModel):
     """Changes from A to B (``before`` is A; ``against`` is A's run)."""
 
 
+class SideBySideCellOut(BaseModel):
+    """One experiment's figure in a side-by-side table."""
+
+    rate: Rate | None
+    """``null``: the experiment has no such figure (e.g. it did not ask that provider)."""
+    synthetic: bool
+    versus_a: ChangeTestOut | None
+    """The difference from experiment A's figure and its test (``before`` is A's);
+    ``null`` in A's own column."""
+
+
+class SideBySideRowOut(BaseModel):
+    metric: Metric
+    provider: str | None
+    """``vendor:model``; ``null``: all providers pooled."""
+    brand: str | None
+    """The brand of a mention rate (the target's is ``visibility``)."""
+    label: str
+    cells: list[SideBySideCellOut]
+    """One per experiment, in the order of ``experiments``."""
+
+
+class SideBySideOut(BaseModel):
+    """Several experiments' latest runs side by side (e.g. the same question asked as
+    several personas or from several places): each figure of B, C, ... tested against A's,
+    every test adjusted together (the false discovery rate controlled across all)."""
+
+    experiments: list[ComparedExperimentOut]
+    """A (the reference) first."""
+    differences: list[list[str]]
+    """For each experiment, how it asked differently from A (``persona: none → ...``);
+    empty for A."""
+    synthetic: bool
+    method: str
+    fdr_level: float
+    statement: str
+    tests_run: int
+    significant: int
+    rows: list[SideBySideRowOut]
+    """Every figure (all providers pooled first, then each provider)."""
+
+
 class CombinationOut(BaseModel):
     """One combination of the latest run's providers: the real ones or the synthetic
     (demo) ones, never both."""

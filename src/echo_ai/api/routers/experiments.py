@@ -42,6 +42,7 @@ from echo_ai.experiments.schemas import (
     RescoreIn,
     RunChangesOut,
     RunComparisonOut,
+    SideBySideOut,
 )
 from echo_ai.runs.models import ExperimentStatus
 
@@ -152,6 +153,35 @@ async def list_experiments(
         ),
         lambda e: (e.created_at.isoformat(), str(e.id)),
     )
+
+
+@router.get("/side-by-side", response_model=SideBySideOut, responses=error_responses(400, 404))
+async def side_by_side(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    experiment_ids: Annotated[
+        list[uuid.UUID],
+        Query(
+            alias="id",
+            min_length=2,
+            max_length=history.SIDE_BY_SIDE_MAX,
+            description=(
+                f"The experiments, A (the reference) first: from 2 to "
+                f"{history.SIDE_BY_SIDE_MAX}, repeated (`?id=A&id=B&id=C`)."
+            ),
+        ),
+    ],
+) -> SideBySideOut:
+    """Several experiments tracking the same target brand side by side, their latest runs:
+    typically one question asked as several personas or from several places. Each rate
+    of B, C, ... (per provider and pooled) is tested against A's and every test is
+    adjusted together (Benjamini–Hochberg, 5%): the false discovery rate is controlled
+    across the whole table. ``differences`` says how each asked differently from A."""
+    found = [
+        await experiments.get(session, experiment_id, workspace_id=principal.workspace_id, runs=0)
+        for experiment_id in experiment_ids
+    ]
+    return (await history.side_by_side(session, found)).out()
 
 
 @router.get("/{experiment_id}", response_model=ExperimentDetail)

@@ -430,6 +430,7 @@ async def experiment_page(
         trend=points,
         trend_synthetic=any(p.run.synthetic for p in points),
         comparable=await history.comparable_experiments(session, experiment),
+        side_by_side_max=history.SIDE_BY_SIDE_MAX,
         charts=chart_data(columns, combined, points),
         answers=answers,
         sentiment_rows=sentiment_rows(combined),
@@ -630,4 +631,29 @@ async def compare_experiments_page(
         label_a=f"A: {first.name}",
         label_b=f"B: {second.name}",
         changes_title=f"{second.name} (B) vs {first.name} (A)",
+    )
+
+
+@router.get("/experiments/side-by-side")
+async def side_by_side_page(
+    request: Request,
+    viewer: CurrentViewer,
+    session: SessionDep,
+    experiment_ids: Annotated[list[uuid.UUID], Query(alias="id")],
+) -> Response:
+    """Several experiments side by side (e.g. one question asked as several personas or
+    from several places): their latest runs per provider and per brand, each figure's
+    difference from A's and whether it is significant (all tests adjusted together)."""
+    history.check_side_by_side(len(experiment_ids))
+    found = [
+        await experiments.get(session, experiment_id, workspace_id=viewer.workspace_id, runs=0)
+        for experiment_id in experiment_ids
+    ]
+    table = await history.side_by_side(session, found)
+    return render(
+        request,
+        "experiments/side_by_side.html",
+        **_context(viewer, found[0]),
+        table=table,
+        letters=[chr(ord("A") + n) for n in range(len(found))],
     )
