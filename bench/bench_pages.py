@@ -11,7 +11,9 @@ browser fetches them, with the session cookie:
 - the live progress fragment (``HX-Request``);
 - the answers: page 1, and a filtered page ("names the target", "does not name it",
   "failed") whose cursor points near the end of the batch (index 99,900 of 100,000);
-- the runs history and the comparison of two runs;
+- the runs history;
+- the two experiments compared (``/versus/``) and side by side (both read stored metrics
+  only: timed once, 1,000 against 100,000);
 - the export download: time to the first byte of the body.
 
 Each figure is p50/p95 over ``--requests`` requests and the ratio of the 100,000-iteration
@@ -121,7 +123,6 @@ def pages(seeded: Seeded) -> dict[str, tuple[str, dict[str, str]]]:
         "deep: does not name it": (f"{base}/answers?shown=not-mentioned&cursor={deep}", {}),
         "deep: failed calls": (f"{base}/answers?shown=failed&cursor={deep}", {}),
         "runs history": (f"{base}/runs", {}),
-        "compare two runs": (f"{base}/compare?a=1&b=1", {}),
     }
 
 
@@ -155,6 +156,19 @@ def run(requests: int, database_url: str, tmp: Path) -> int:
                     f"{ms(big.p50):>9} / {ms(big.p95):>9}  {big.p95 / one.p95:>8.2f}x",
                     flush=True,
                 )
+            for name, url in (
+                (
+                    "versus (1,000 vs 100,000)",
+                    f"/experiments/{small.experiment_id}/versus/{medium.experiment_id}",
+                ),
+                (
+                    "side by side (both)",
+                    f"/experiments/side-by-side?id={small.experiment_id}&id={medium.experiment_id}",
+                ),
+            ):
+                both = timed(browser, url, requests, {})
+                missed += both.p95 >= P95_TARGET_S
+                print(f"  {name:<28} {ms(both.p50):>9} / {ms(both.p95):>9}", flush=True)
             name = "export csv, first byte"
             one = first_byte(browser, f"/experiments/{small.experiment_id}/export?format=csv", 10)
             big = first_byte(browser, f"/experiments/{medium.experiment_id}/export?format=csv", 10)
