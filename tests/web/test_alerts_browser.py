@@ -70,8 +70,11 @@ def test_an_owner_makes_edits_and_deletes_an_alert_rule(page: Page) -> None:
     expect(row).to_contain_text("webhook (slack)")
     checkpoint(page)
 
-    page.goto(page.url)  # a GET of the page (a reload would send the form again)
+    # Post/Redirect/Get: a reload neither sends the form again nor shows the secret.
+    expect(page).to_have_url(re.compile(r"/experiments/[0-9a-f-]+/alerts$"))
+    page.reload()
     expect(page.get_by_role("textbox", name="Signing secret")).to_have_count(0)  # shown once
+    expect(page.locator(".rules-table tbody tr")).to_have_count(1)  # made once
     row.get_by_role("link", name="Edit").click()
     expect(page.get_by_label("Name", exact=True)).to_have_value("Visibility watch")
     page.get_by_label("Name", exact=True).fill("Visibility moved")
