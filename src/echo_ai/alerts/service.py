@@ -25,7 +25,7 @@ from echo_ai.errors import Conflict, NotFound
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
 from echo_ai.runs.models import Experiment
-from echo_ai.security.outbound import check_base_url
+from echo_ai.security.outbound import VettedURL, check_base_url, vet_url
 
 MAX_RULES = 100
 """Rules per workspace."""
@@ -37,6 +37,17 @@ async def checked_url(url: str, settings: Settings) -> str:
     """``url`` if webhooks may be sent there (:class:`~echo_ai.security.outbound.UnsafeURL`,
     a 422 saying why, if not)."""
     return await check_base_url(
+        url,
+        allow_private=settings.alerts.allow_private_webhook_urls,
+        what="webhook URL",
+        allowed_by=ALLOW_PRIVATE,
+    )
+
+
+async def vetted_url(url: str, settings: Settings) -> VettedURL:
+    """``url`` checked as :func:`checked_url` does, with the address to send to (each
+    delivery: :mod:`echo_ai.alerts.delivery`)."""
+    return await vet_url(
         url,
         allow_private=settings.alerts.allow_private_webhook_urls,
         what="webhook URL",
