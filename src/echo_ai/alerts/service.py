@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -191,6 +192,66 @@ async def delete(
     await session.delete(rule)
     await session.flush()
     await _audited(session, Action.ALERT_RULE_DELETED, rule, actor=actor)
+
+
+@dataclass(frozen=True)
+class RuleInWorkspace:
+    """A rule of the workspace, with the name of the experiment it watches (None: every
+    experiment)."""
+
+    rule: AlertRule
+    experiment_name: str | None
+
+
+async def rules_of_workspace(
+    session: AsyncSession, workspace_id: uuid.UUID
+) -> list[RuleInWorkspace]:
+    """Every rule of the workspace (workspace-wide and each experiment's), workspace-wide
+    ones first, then by experiment, newest first (one query)."""
+    rows = await session.execute(
+        select(AlertRule, Experiment.name)
+        .outerjoin(Experiment, Experiment.id == AlertRule.experiment_id)
+        .where(AlertRule.workspace_id == workspace_id)
+        .order_by(
+            AlertRule.experiment_id.is_not(None),
+            Experiment.name,
+            AlertRule.created_at.desc(),
+            AlertRule.id.desc(),
+        )
+    )
+    return [RuleInWorkspace(rule, name) for rule, name in rows]
+
+
+@dataclass(frozen=True)
+class RecentDelivery:
+    """A delivery of an alert of the workspace, with what it was about."""
+
+    delivery: AlertDelivery
+    rule_name: str
+    experiment_id: uuid.UUID
+    experiment_name: str
+    round: int
+    synthetic: bool
+
+
+async def recent_deliveries(
+    session: AsyncSession, workspace_id: uuid.UUID, *, limit: int = 50
+) -> list[RecentDelivery]:
+    """The workspace's newest alert deliveries (every channel), newest first (one query)."""
+    rows = await session.execute(
+        select(AlertDelivery, AlertRule.name, Experiment.id, Experiment.name, Alert.round)
+        .add_columns(Alert.synthetic)
+        .join(Alert, Alert.id == AlertDelivery.alert_id)
+        .join(AlertRule, AlertRule.id == Alert.rule_id)
+        .join(Experiment, Experiment.id == Alert.experiment_id)
+        .where(Alert.workspace_id == workspace_id)
+        .order_by(AlertDelivery.created_at.desc(), AlertDelivery.id.desc())
+        .limit(limit)
+    )
+    return [
+        RecentDelivery(delivery, rule_name, experiment_id, experiment_name, round_, synthetic)
+        for delivery, rule_name, experiment_id, experiment_name, round_, synthetic in rows
+    ]
 
 
 AlertWithDeliveries = tuple[Alert, list[tuple[AlertDelivery, list[DeliveryAttempt]]]]

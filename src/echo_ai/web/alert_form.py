@@ -71,16 +71,19 @@ class RuleFields:
 
     @classmethod
     async def from_request(cls, request: Request, *, workspace_wide: bool | None) -> RuleFields:
-        """The submitted form; ``workspace_wide`` fixed by the page (None: the form's
-        checkbox says). Brands come ticked (``brands``, the experiment's) or typed
-        (``brand_names``, separated by commas: the workspace's page)."""
+        """The submitted form. ``workspace_wide``: None on an experiment's page (its
+        checkbox says; the experiment's brands are ticked, one ``brands`` value each);
+        True on the workspace's page (the brands are typed in one field, separated by
+        commas)."""
         form = await form_fields(request)
         lists = await form_lists(request, "metrics", "brands")
-        typed = [name.strip() for name in form.get("brand_names", "").split(",")]
+        brands = lists["brands"]
+        if workspace_wide:
+            brands = [name.strip() for typed in brands for name in typed.split(",")]
         return cls(
             name=form.get("name", ""),
             metrics=lists["metrics"],
-            brands=[*lists["brands"], *(name for name in typed if name)],
+            brands=[name for name in brands if name],
             providers=form.get("providers", ""),
             min_effect_points=form.get("min_effect_points", ""),
             compare_with=form.get("compare_with", "previous"),
