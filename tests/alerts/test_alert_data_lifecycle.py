@@ -1,7 +1,8 @@
-"""Retention of the alerts' data: finished deliveries with their logs after
+"""Retention and erasure of the alerts' data: finished deliveries with their logs after
 ``privacy.alert_delivery_retention_days`` (pending ones stay), alerts and evaluation
-records after ``privacy.alert_retention_days``; in the daily pass of the scheduler and of
-``echo-ai retention run``, dry runs counting the same; a deleted workspace takes them."""
+records after ``privacy.alert_retention_days``, in the daily pass of the scheduler and of
+``echo-ai retention run``, dry runs counting the same; a deleted workspace takes them; an
+erased account's address leaves the rules and its e-mail deliveries go."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from echo_ai.accounts import retention
+from echo_ai.alerts.erasure import forget_address
 from echo_ai.alerts.jobs import ALERT_DAILY_TASKS
 from echo_ai.alerts.models import (
     Alert,
@@ -202,3 +204,20 @@ async def test_a_deleted_workspace_takes_its_alerts_with_it(runtime: Runtime) ->
     assert set((await _counts(runtime)).values()) == {0}
     alert_tables = [t for t in Base.metadata.sorted_tables if t.name.startswith("alert")]
     assert len(alert_tables) == 5  # every table of the alerts is counted above
+
+
+async def test_an_erased_address_leaves_the_rules_and_its_deliveries_go(
+    runtime: Runtime,
+) -> None:
+    await _seeded(runtime)
+    async with transaction(runtime.session_factory) as session:
+        rule = await session.scalar(select(AlertRule))
+        assert rule is not None
+        rule.email_to = ["Team@Example.com", "cto@example.com"]
+    async with transaction(runtime.session_factory) as session:
+        await forget_address(session, "team@example.com")
+    async with transaction(runtime.session_factory) as session:
+        assert list(await session.scalars(select(AlertRule.email_to))) == [["cto@example.com"]]
+        targets = list(await session.scalars(select(AlertDelivery.target)))
+    assert targets == ["https://hooks.example.com/echo"] * 2  # the webhooks' stay
+    assert (await _counts(runtime))["alerts"] == 2
