@@ -5,6 +5,7 @@ TLS's server name."""
 
 from __future__ import annotations
 
+import socket
 import uuid
 
 import httpx
@@ -139,3 +140,27 @@ async def test_a_name_rebound_to_a_private_address_after_the_check_is_not_reache
         )
     assert again.failed == [delivery_id] and len(requests) == 1
     assert "127.0.0.1" in ((await _delivery(runtime, delivery_id)).last_error or "")
+
+
+async def test_a_name_that_stops_resolving_is_tried_again_later(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime.settings.alerts.allow_private_webhook_urls = False
+    ScriptedResolver(monkeypatch, NAME, ["93.184.216.34"])
+    delivery_id = await _fired(runtime, f"https://{NAME}/hooks/echo")
+
+    def gone(*args: object, **kwargs: object) -> object:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", gone)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(_never)) as client:
+        sent = await delivery.deliver_due(
+            runtime.session_factory, runtime.settings, VAULT, client=client
+        )
+    assert sent.retrying == [delivery_id]  # a DNS failure is not a refusal
+    found = await _delivery(runtime, delivery_id)
+    assert found.status == DeliveryStatus.PENDING and "does not resolve" in (found.last_error or "")
+
+
+def _never(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"nothing may be sent: {request.url}")
