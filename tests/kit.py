@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -276,3 +278,24 @@ async def wait_finished(
         finished, within=within, message=lambda: f"the experiment did not finish: {detail}"
     )
     return detail
+
+
+class ScriptedResolver:
+    """The standard library's resolver for one name answering each lookup from a script
+    (a DNS rebinding: public to the check, private a moment later); other names as
+    usual. Counts the lookups of the name."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str, answers: list[str]) -> None:
+        self.name = name
+        self.answers = answers
+        self.lookups = 0
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host: object, port: object, *args: object, **kwargs: object) -> object:
+            if host != name:
+                return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+            answer = self.answers[min(self.lookups, len(self.answers) - 1)]
+            self.lookups += 1
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answer, port or 0))]
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)

@@ -285,6 +285,13 @@ class PrivacySettings(BaseModel):
     session_retention_days: Annotated[int, Field(ge=1, le=3_650)] = 30
     """Refresh tokens (sessions, with their IP address and browser) and e-mailed tokens:
     deleted this many days after they expired, were revoked or were used."""
+    alert_retention_days: Annotated[int, Field(ge=1, le=36_500)] = 365
+    """Alerts fired (with their deliveries and delivery logs), and the record of which runs
+    were evaluated: deleted this many days after they fired (were evaluated)."""
+    alert_delivery_retention_days: Annotated[int, Field(ge=1, le=3_650)] = 90
+    """Finished alert deliveries (sent, given up, mailed) with their logs (the target
+    address or URL, status codes, error texts): deleted this many days after they finished;
+    the alert stays."""
     retention_batch_rows: Annotated[int, Field(ge=100, le=100_000)] = 5_000
     """Rows changed per transaction by the retention task: each holds its locks briefly."""
     export_link_hours: Annotated[int, Field(ge=1, le=720)] = 24

@@ -113,6 +113,17 @@ async def test_erasure_takes_what_it_must_and_leaves_no_trace_of_the_address(
     admin_in_team = team.headers(admin)
     team_key = await api_key(client, admin_in_team, ["read"])
     personal_key = await api_key(client, admin, ["read", "write"])
+    # A rule of the team (which stays) mails the admin and someone else.
+    rule = await client.post(
+        "/v1/alerts/rules",
+        headers=team.as_["owner"],
+        json={
+            "name": "Team watch",
+            "metrics": ["visibility"],
+            "email_to": [email.upper(), "cto@example.com"],
+        },
+    )
+    assert rule.status_code == 201, rule.text
     created = await client.post("/v1/experiments", headers=admin, json={**BODY, "iterations": 4})
     experiment_id = created.json()["id"]
     await wait_finished(client, experiment_id, admin)
@@ -129,6 +140,7 @@ async def test_erasure_takes_what_it_must_and_leaves_no_trace_of_the_address(
         )
     before = await search_database(started_app, email)
     assert ("users", "email") in before and ("invitations", "email") in before
+    assert ("alert_rules", "email_to") in before
     assert ("audit_events", "details") in before
 
     preview = (await client.get("/v1/account/deletion", headers=admin)).json()
@@ -150,6 +162,8 @@ async def test_erasure_takes_what_it_must_and_leaves_no_trace_of_the_address(
     # The team stays; the personal workspace and its experiment are gone.
     members = await client.get("/v1/members", headers=team.as_["owner"])
     assert [m["role"] for m in members.json()] == ["owner"]
+    (kept,) = (await client.get("/v1/alerts/rules", headers=team.as_["owner"])).json()
+    assert kept["email_to"] == ["cto@example.com"]  # the address left the team's rule
     async with transaction(app_runtime(started_app).session_factory) as session:
         assert await session.get(Workspace, personal) is None
         assert await session.get(Experiment, uuid.UUID(experiment_id)) is None

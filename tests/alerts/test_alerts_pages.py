@@ -62,11 +62,14 @@ async def test_rules_are_made_on_the_page_and_alerts_show_with_their_log(
     assert 'id="e-email_to"' in bad.text and 'value="nope"' in bad.text
 
     made = await post_form(client, path, _form(receiver), token_from=path)
-    assert made.status_code == 200, made.text
-    secret = re.search(r'id="webhook-secret" type="text" readonly value="(whsec_[^"]+)"', made.text)
-    assert secret, "the secret is shown once"
-    again = await page(client, path)
-    assert "whsec_" not in again
+    assert made.status_code == 303, made.text  # Post/Redirect/Get
+    assert made.headers["location"] == path and "whsec_" not in made.text
+    shown = await page(client, path)
+    secret = re.search(r'id="webhook-secret" type="text" readonly value="(whsec_[^"]+)"', shown)
+    assert secret, "the secret is shown on the page the form redirects to"
+    again = await page(client, path)  # a reload
+    assert "whsec_" not in again, "the secret is shown once"
+    assert again.count("/edit") == 1, "one rule, made once"
     assert "HubSpot visibility" in again and "cto@example.com" in again
 
     rule_id = re.search(rf"{path}/([0-9a-f-]+)/edit", again)

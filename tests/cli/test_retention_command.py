@@ -57,6 +57,7 @@ async def test_retention_run_counts_dry_then_applies_once(cli_env: Path) -> None
     assert code == 0, err
     dry = json.loads(out)
     assert (dry["answers_redacted"], dry["dry_run"], dry["transactions"]) == (5, True, 1)
+    assert (dry["alerts_deleted"], dry["alert_deliveries_deleted"]) == (0, 0)  # in the pass
     assert redacted_total() == before  # a dry run counts nothing in the metrics
 
     code, out, err = await asyncio.to_thread(invoke, "retention", "run")

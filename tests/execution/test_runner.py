@@ -184,6 +184,32 @@ async def test_fatal_provider_error_stops_the_batch_with_its_reason(
     assert experiment.status == ExperimentStatus.FAILED
 
 
+async def test_a_batch_a_fatal_error_stops_announces_its_end_once(
+    runtime: Runtime, scripted: _ScriptedVendor
+) -> None:
+    """The batch that ends a run by failing calls ``on_finalized`` like one that completes
+    it (the alert rules' evaluation), once although each of its chunks settles it."""
+    scripted.error = AuthenticationFailed("invalid x-api-key", status_code=401)
+    scripted.gate = asyncio.Event()
+    ended: list[uuid.UUID] = []
+
+    async def on_end(batch_run_id: uuid.UUID) -> None:
+        ended.append(batch_run_id)
+        assert scripted.gate is not None
+        scripted.gate.set()  # the demo batch has completed: now the vendor refuses the key
+
+    runtime.runner.on_finalized = on_end
+    experiment_id = await stored_experiment(
+        runtime.session_factory, iterations=50, providers=["demo", "openai:gpt-4o-mini"]
+    )
+    await runtime.executor.run_experiment(experiment_id)
+
+    batches = {b.provider: b for b in await stored_batches(runtime.session_factory, experiment_id)}
+    assert batches["demo"].status == BatchStatus.COMPLETED
+    assert batches["openai"].status == BatchStatus.FAILED
+    assert ended == [batches["demo"].id, batches["openai"].id]
+
+
 async def test_transient_errors_are_stored_as_failed_iterations(
     runtime: Runtime, scripted: _ScriptedVendor
 ) -> None:
@@ -331,6 +357,12 @@ async def test_a_crashing_chunk_stops_the_batch_and_its_other_chunks(
 ) -> None:
     vendor = _Broken()
     runtime.providers.register(vendor)
+    ended: list[uuid.UUID] = []
+
+    async def on_end(batch_run_id: uuid.UUID) -> None:
+        ended.append(batch_run_id)
+
+    runtime.runner.on_finalized = on_end
     experiment_id = await stored_experiment(
         runtime.session_factory, iterations=60, providers=["openai:gpt-4o-mini"]
     )
@@ -341,6 +373,7 @@ async def test_a_crashing_chunk_stops_the_batch_and_its_other_chunks(
     assert vendor.calls == calls_when_done  # nothing keeps running behind our back
     (batch,) = await stored_batches(runtime.session_factory, experiment_id)
     assert batch.status == BatchStatus.FAILED
+    assert ended == [batch.id]  # its end announced (the run's alerts), once
     # Users get our code and sentence; the exception goes to the log, with the batch.
     assert batch.error_code == "internal_error"
     assert batch.error == SENTENCES[FailureCode.INTERNAL_ERROR]

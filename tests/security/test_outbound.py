@@ -4,13 +4,15 @@ operator allows private ones."""
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 
 from echo_ai.providers.base import CompletionRequest, ProviderError
 from echo_ai.providers.openai_compatible import OpenAICompatibleProvider
-from echo_ai.security.outbound import UnsafeURL, check_base_url
+from echo_ai.security.outbound import Unresolvable, UnsafeURL, check_base_url, vet_url
 from echo_ai.testing.fake_llm import FakeLLMServer
+from tests.kit import ScriptedResolver
 
 REFUSED_ADDRESSES = [
     "127.0.0.1",
@@ -114,3 +116,37 @@ async def test_an_openai_compatible_client_does_not_follow_a_redirect_elsewhere(
         server.close()
         await server.wait_closed()
     assert fake_llm.request_count == 0
+
+
+async def test_a_vetted_url_is_sent_to_the_address_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dns = ScriptedResolver(monkeypatch, "hooks.rebind.example", ["93.184.216.34", "127.0.0.1"])
+    vetted = await vet_url(
+        "https://hooks.rebind.example:8443/echo?x=1", allow_private=False, what="webhook URL"
+    )
+    url, host, extensions = vetted.request_parts()
+    assert str(url) == "https://93.184.216.34:8443/echo?x=1"
+    assert host == {"Host": "hooks.rebind.example:8443"}
+    assert extensions == {"sni_hostname": "hooks.rebind.example"}  # TLS name and check
+    assert dns.lookups == 1
+    # A second vetting looks again and refuses the private answer.
+    with pytest.raises(UnsafeURL, match=r"is at 127\.0\.0\.1"):
+        await vet_url("https://hooks.rebind.example/", allow_private=False, what="webhook URL")
+
+    plain = await vet_url("http://[2606:4700::1]/h", allow_private=False)
+    url, host, extensions = plain.request_parts()
+    assert str(url) == "http://[2606:4700::1]/h" and host == {"Host": "[2606:4700::1]"}
+    assert extensions == {}
+
+
+async def test_a_name_that_does_not_resolve_is_unresolvable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def nothing(*args: object, **kwargs: object) -> object:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", nothing)
+    for allow_private in (False, True):
+        with pytest.raises(Unresolvable):
+            await vet_url("https://gone.example/", allow_private=allow_private)

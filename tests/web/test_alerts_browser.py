@@ -70,8 +70,11 @@ def test_an_owner_makes_edits_and_deletes_an_alert_rule(page: Page) -> None:
     expect(row).to_contain_text("webhook (slack)")
     checkpoint(page)
 
-    page.goto(page.url)  # a GET of the page (a reload would send the form again)
+    # Post/Redirect/Get: a reload neither sends the form again nor shows the secret.
+    expect(page).to_have_url(re.compile(r"/experiments/[0-9a-f-]+/alerts$"))
+    page.reload()
     expect(page.get_by_role("textbox", name="Signing secret")).to_have_count(0)  # shown once
+    expect(page.locator(".rules-table tbody tr")).to_have_count(1)  # made once
     row.get_by_role("link", name="Edit").click()
     expect(page.get_by_label("Name", exact=True)).to_have_value("Visibility watch")
     page.get_by_label("Name", exact=True).fill("Visibility moved")
@@ -85,4 +88,41 @@ def test_an_owner_makes_edits_and_deletes_an_alert_rule(page: Page) -> None:
     row.get_by_role("button", name="Delete the rule Visibility moved").click()
     expect(page.get_by_text("No rule watches this experiment yet.")).to_be_visible()
     expect(page.get_by_text("No alert fired yet.")).to_be_visible()
+    checkpoint(page)
+
+
+def test_an_owner_manages_workspace_wide_rules_in_settings(page: Page) -> None:
+    create_account(page, "alerts-settings@example.com")
+    page.goto("/settings")
+    page.get_by_role("navigation", name="Settings").get_by_role("link", name="Alerts").click()
+    expect(page).to_have_url(re.compile(r"/settings/alerts$"))
+    expect(page.get_by_text("No alert rule yet.")).to_be_visible()
+    expect(page.get_by_text("No alert has been delivered yet.")).to_be_visible()
+    checkpoint(page)
+
+    page.get_by_label("Name", exact=True).fill("Any experiment")
+    page.get_by_label("Brands whose mention rate is watched").fill("HubSpot, Pipedrive")
+    page.get_by_label("Webhook URL").fill("http://127.0.0.1:9/hooks/echo")
+    page.get_by_role("button", name="Create the rule").click()
+    expect(page).to_have_url(re.compile(r"/settings/alerts$"))
+    expect(page.get_by_role("textbox", name="Signing secret")).to_have_value(re.compile(r"^whsec_"))
+    row = page.locator(".rules-table tbody tr", has_text="Any experiment")
+    expect(row).to_contain_text("every experiment")
+    expect(row).to_contain_text("brands HubSpot, Pipedrive")
+    checkpoint(page)
+
+    page.reload()  # Post/Redirect/Get: nothing sent again, the secret not shown again
+    expect(page.get_by_role("textbox", name="Signing secret")).to_have_count(0)
+    expect(page.locator(".rules-table tbody tr")).to_have_count(1)
+
+    row.get_by_role("link", name="Edit").click()
+    page.get_by_label("Name", exact=True).fill("Any experiment, moved")
+    page.get_by_role("button", name="Save the rule").click()
+    expect(page).to_have_url(re.compile(r"/settings/alerts$"))
+    row = page.locator(".rules-table tbody tr", has_text="Any experiment, moved")
+    expect(row).to_be_visible()
+    checkpoint(page)
+
+    row.get_by_role("button", name="Delete the rule Any experiment, moved").click()
+    expect(page.get_by_text("No alert rule yet.")).to_be_visible()
     checkpoint(page)

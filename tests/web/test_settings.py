@@ -231,20 +231,23 @@ async def test_a_key_is_shown_once_and_can_be_revoked(
         {"name": "Looker", "scopes": "read", "expires_in_days": "30"},
         token_from="/settings/keys",
     )
-    assert response.status_code == 200
-    found = re.search(
-        r'id="new-key" type="text" readonly value="(echo_live_[0-9A-Za-z]+)"', response.text
-    )
-    assert (
-        found
-        and 'data-copy="new-key"' in response.text
-        and "will not be shown again" in response.text
-    )
+    # Post/Redirect/Get: the key is not in the answer nor in the URL, only on the page
+    # the redirect leads to, once.
+    assert response.status_code == 303
+    assert response.headers["location"] == "/settings/keys?done=created"
+    assert "echo_live_" not in response.text + response.headers["location"]
+    shown = await page(client, response.headers["location"])
+    found = re.search(r'id="new-key" type="text" readonly value="(echo_live_[0-9A-Za-z]+)"', shown)
+    assert found and 'data-copy="new-key"' in shown and "will not be shown again" in shown
+    assert "The key was created." in shown
     token = found.group(1)
     assert (await client.get("/v1/experiments", headers=bearer(token))).status_code == 200
 
+    reloaded = await page(client, "/settings/keys?done=created")
+    assert token not in reloaded and "will not be shown again" not in reloaded
     html = await page(client, "/settings/keys")
     assert token not in html and "will not be shown again" not in html
+    assert html.count("/revoke") == 1  # one key, made once
     row = text_of(html[html.index("<tbody>") : html.index("</tbody>")])
     assert "Looker" in row and f"echo_live_…{token[-4:]}" in row and "read" in row
     assert "ada@example.com" in row and "never" not in row  # used once, expires in 30 days

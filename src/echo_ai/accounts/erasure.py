@@ -9,7 +9,8 @@ does it in the caller's transaction:
   the user created there revoked;
 - sign-ins (refresh tokens), e-mailed tokens, recovery codes, consents, exports (their
   files too, also one being written), invitations and queued mails to the address are
-  deleted: the current
+  deleted, and the address leaves the alert rules that mail it (their e-mail deliveries
+  deleted: ``forget``): the current
   address and every other the account had or asked for (:func:`account_addresses`: former
   ones, pending changes), unless another account has that address now;
 - other users' exports that name the user: a ready one whose ZIP holds one of the
@@ -37,6 +38,7 @@ import hashlib
 import hmac
 import re
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -60,6 +62,9 @@ from echo_ai.privacy.models import AuditEvent
 from echo_ai.runs.models import Experiment
 from echo_ai.security.keys import KeyRing
 from echo_ai.workspaces.models import Invitation, Membership, Role, Workspace
+
+AddressForgetter = Callable[[AsyncSession, str], Awaitable[None]]
+"""Removes what a layer above keeps of an e-mail address (lower case)."""
 
 UNUSABLE_PASSWORD = "!erased"
 """Not a hash any password verifies against."""
@@ -170,10 +175,13 @@ async def erase(
     data_dir: Path,
     actor: Actor,
     now: datetime | None = None,
+    forget: Sequence[AddressForgetter] = (),
 ) -> Erased:
     """Erase ``user`` (see the module's docstring); :class:`DeletionBlocked` (409) when
     a workspace with other members would be left without an owner. ``actor`` is who asks
-    (the user, or ``cli``); the deletion's own audit event names the user's pseudonym."""
+    (the user, or ``cli``); the deletion's own audit event names the user's pseudonym.
+    ``forget``: what the layers above keep of an address, called with each of the
+    account's (the alerts': :func:`echo_ai.alerts.erasure.forget_address`)."""
     now = now or utcnow()
     if session.get_bind().dialect.name == "postgresql":
         # One erasure at a time: each locks other users' exports (to restart or withdraw
@@ -218,6 +226,8 @@ async def erase(
     await session.execute(delete(Invitation).where(func.lower(Invitation.email).in_(addresses)))
     for address in addresses:
         await mail_erasure.forget_address(session, address, data_dir=data_dir)
+        for forget_in_layer in forget:
+            await forget_in_layer(session, address)
     await session.flush()
 
     pseudonym = pseudonym_id(pseudonym_key, user_id)
@@ -323,6 +333,7 @@ async def erase_confirmed(
     data_dir: Path,
     actor: Actor,
     now: datetime | None = None,
+    forget: Sequence[AddressForgetter] = (),
 ) -> Erased:
     """A user's own deletion: their password (and a 2FA code when 2FA is on) first,
     refused as the other confirmations are (:func:`echo_ai.accounts.security.confirm_identity`)."""
@@ -343,6 +354,7 @@ async def erase_confirmed(
         data_dir=data_dir,
         actor=actor,
         now=now,
+        forget=forget,
     )
 
 

@@ -39,6 +39,11 @@ Data classes and their retention:
   ``<data_dir>/exports`` (:func:`echo_ai.accounts.export.exports_directory`) and the row
   marked ``expired``.
 
+- **Data of the layers above** (the alerts': fired alerts, their deliveries and delivery
+  logs), given to a pass as :class:`ExpiringRows` (:data:`echo_ai.alerts.retention.
+  ALERT_ROWS`: this layer may not import theirs): deleted oldest first like audit events,
+  counted in the report under their own names.
+
 The report counts the write transactions that changed rows; a dry run counts those it
 would commit, so that both agree on the same data.
 
@@ -50,7 +55,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -63,7 +68,7 @@ from echo_ai.accounts.models import DataExport
 from echo_ai.auth.models import RefreshToken, User, UserToken
 from echo_ai.billing.plans import PlanName, local_plan, plan_in_force
 from echo_ai.config import Settings
-from echo_ai.db import rows_changed, transaction
+from echo_ai.db import UUIDPrimaryKey, rows_changed, transaction
 from echo_ai.mail import sender
 from echo_ai.mail.models import MailStatus, OutboundMail
 from echo_ai.observability import metrics
@@ -94,6 +99,8 @@ class RetentionReport:
     """E-mailed tokens (confirmation, password reset, address change)."""
     accounts_purged: int = 0
     exports_expired: int = 0
+    more: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Rows of the :class:`ExpiringRows` the pass was given, by their names."""
     transactions: int = 0
     """Write transactions committed that changed rows (dry: that would be, the same
     count a real pass over the same data makes)."""
@@ -111,6 +118,7 @@ class RetentionReport:
             "user_tokens_deleted": self.user_tokens_deleted,
             "accounts_purged": self.accounts_purged,
             "exports_expired": self.exports_expired,
+            **self.more,
         }
 
     def as_dict(self) -> dict[str, object]:
@@ -146,6 +154,18 @@ def plan_retention_limit(settings: Settings, plan: PlanName, *, local: bool = Fa
     return answer_retention_days(settings, plan=plan, own_days=None, local=local)
 
 
+@dataclass(frozen=True)
+class ExpiringRows:
+    """Rows of a domain above this one that a pass deletes (see the module):
+    ``due(now, settings)`` selects the ids of ``model``'s rows past their retention,
+    oldest first; their dependent rows go with them (``ON DELETE CASCADE``)."""
+
+    name: str
+    """Their key in the report (``alerts_deleted``)."""
+    model: type[UUIDPrimaryKey]
+    due: Callable[[datetime, Settings], Select[uuid.UUID]]
+
+
 async def apply(
     session_factory: async_sessionmaker[AsyncSession],
     *,
@@ -153,8 +173,10 @@ async def apply(
     settings: Settings,
     dry_run: bool = False,
     data_dir: Path | None = None,
+    expiring: Sequence[ExpiringRows] = (),
 ) -> RetentionReport:
-    """One retention pass over every data class (see the module's documentation)."""
+    """One retention pass over every data class (see the module's documentation), those
+    of ``expiring`` included."""
     report = RetentionReport(dry_run=dry_run, started_at=now)
     rows = settings.privacy.retention_batch_rows
     pass_ = _Pass(session_factory, report, rows, dry_run)
@@ -178,15 +200,24 @@ async def apply(
         pass_, cutoff=now - timedelta(days=settings.privacy.deleted_account_days), data_dir=data_dir
     )
     await _expire_exports(pass_, now=now, data_dir=data_dir)
+    for rows_of in expiring:
+        report.more[rows_of.name] = report.more.get(rows_of.name, 0) + await _delete_oldest(
+            pass_, ids_query=rows_of.due(now, settings), model=rows_of.model
+        )
     return report
 
 
 async def daily_task(
-    session_factory: async_sessionmaker[AsyncSession], now: datetime, settings: Settings
+    session_factory: async_sessionmaker[AsyncSession],
+    now: datetime,
+    settings: Settings,
+    *,
+    expiring: Sequence[ExpiringRows] = (),
 ) -> None:
-    """The scheduler's daily retention pass: logged per data class and counted in the
+    """The scheduler's daily retention pass (with the rows of the layers above it is
+    given: ``expiring``): logged per data class and counted in the
     ``retention_rows_total{data_class}`` metric."""
-    report = await apply(session_factory, now=now, settings=settings)
+    report = await apply(session_factory, now=now, settings=settings, expiring=expiring)
     record(report)
     log.info(
         "retention: %s (%d transaction(s))",
@@ -367,7 +398,7 @@ async def _delete_oldest(
     pass_: _Pass,
     *,
     ids_query: Select[uuid.UUID],
-    model: type[AuditEvent] | type[OutboundMail] | type[RefreshToken] | type[UserToken],
+    model: type[UUIDPrimaryKey],
 ) -> int:
     """Delete the rows ``ids_query`` selects, ``pass_.rows`` per transaction."""
     done = 0

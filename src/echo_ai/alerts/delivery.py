@@ -11,12 +11,16 @@ DeliveryAttempt`: attempt, status code, error, time, when the next try is due).
 - A network error, a timeout, 408, 429 or 5xx: tried again after ``webhook_first_retry_seconds``
   doubling with each try (at most 6 hours), or after the receiver's ``Retry-After`` when that
   is longer; given up after ``alerts.webhook_max_attempts`` tries.
+- A host that does not resolve (now): tried again the same way.
 - Anything else (a 4xx, a redirect, which is not followed, a URL that now resolves to a
   private address): given up at once.
 
 The URL is checked against private networks again before each try (what a name resolves
-to can change). Times come from the caller's ``now``: the scheduler's tick, or a test's
-clock.
+to can change), and the request is sent to the address that was checked, the name kept
+in the ``Host`` header and TLS's server name (:func:`echo_ai.security.outbound.vet_url`):
+a name that resolves to a public address for the check and to a private one a moment
+later (DNS rebinding) still reaches only the public one. Times come from the caller's
+``now``: the scheduler's tick, or a test's clock.
 """
 
 from __future__ import annotations
@@ -44,14 +48,14 @@ from echo_ai.alerts.models import (
     DeliveryStatus,
     WebhookFormat,
 )
-from echo_ai.alerts.service import checked_url
+from echo_ai.alerts.service import vetted_url
 from echo_ai.config import Settings
 from echo_ai.credentials.vault import Unreadable, Vault
 from echo_ai.db import rows_changed, transaction, utcnow
 from echo_ai.experiments.schemas import SYNTHETIC_NOTICE
 from echo_ai.mail.compose import base_url
 from echo_ai.runs.models import Experiment
-from echo_ai.security.outbound import UnsafeURL
+from echo_ai.security.outbound import Unresolvable, UnsafeURL
 
 log = logging.getLogger(__name__)
 
@@ -239,16 +243,21 @@ async def _post(
     client: httpx.AsyncClient, item: _Claimed, now: datetime, settings: Settings
 ) -> _Outcome:
     try:
-        url = await checked_url(item.url, settings)
+        vetted = await vetted_url(item.url, settings)
+    except Unresolvable as unresolved:
+        return _Outcome(None, str(unresolved), retry=True)
     except UnsafeURL as refused:
         return _Outcome(None, str(refused), retry=False)
+    # To the address just checked, never to a second lookup of the name (DNS rebinding).
+    url, named, extensions = vetted.request_parts()
     timestamp = int(now.timestamp())
     headers = signing.headers(item.secret, timestamp, item.body, str(item.delivery_id))
     try:
         response = await client.post(
             url,
             content=item.body,
-            headers=headers,
+            headers={**headers, **named},
+            extensions=extensions,
             timeout=settings.alerts.webhook_timeout_seconds,
             follow_redirects=False,
         )
@@ -337,7 +346,12 @@ async def deliver_due(
     now = now or utcnow()
     delivered = Delivered()
     own = client is None
-    http = client or httpx.AsyncClient()
+    # No connection is kept for another delivery: one to an address is not reused for
+    # another name there (each request's TLS name is verified on its own connection), and
+    # no proxy from the environment resolves the name again.
+    http = client or httpx.AsyncClient(
+        limits=httpx.Limits(max_keepalive_connections=0), trust_env=False
+    )
     try:
         while True:
             async with transaction(session_factory) as session:

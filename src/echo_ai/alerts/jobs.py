@@ -11,10 +11,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from echo_ai.accounts import retention
 from echo_ai.alerts import delivery, evaluation
+from echo_ai.alerts.retention import ALERT_ROWS
 from echo_ai.config import Settings
 from echo_ai.credentials.vault import Vault
-from echo_ai.schedules.scheduler import TICK_TASKS, DailyTask
+from echo_ai.schedules.scheduler import DAILY_TASKS, RETENTION_TASK, TICK_TASKS, DailyTask
 from echo_ai.security.keys import load_key_ring
 
 log = logging.getLogger(__name__)
@@ -59,3 +61,18 @@ async def on_tick(
 ALERT_TICK_TASKS = (*TICK_TASKS, DailyTask("alerts", on_tick))
 """The scheduler's per-tick tasks with the alerts' (catch-up evaluation, webhook retries):
 what ``echo-ai serve`` and ``echo-ai beat`` run."""
+
+
+async def retention_with_alerts(
+    session_factory: async_sessionmaker[AsyncSession], now: datetime, settings: Settings
+) -> None:
+    """The daily retention pass, the alerts' rows included (:mod:`echo_ai.alerts.retention`)."""
+    await retention.daily_task(session_factory, now, settings, expiring=ALERT_ROWS)
+
+
+ALERT_DAILY_TASKS = tuple(
+    DailyTask(task.name, retention_with_alerts) if task.name == RETENTION_TASK else task
+    for task in DAILY_TASKS
+)
+"""The scheduler's daily tasks, the retention pass with the alerts' rows: what ``echo-ai
+serve`` and ``echo-ai beat`` run."""

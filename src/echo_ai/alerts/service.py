@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +26,7 @@ from echo_ai.errors import Conflict, NotFound
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
 from echo_ai.runs.models import Experiment
-from echo_ai.security.outbound import check_base_url
+from echo_ai.security.outbound import VettedURL, check_base_url, vet_url
 
 MAX_RULES = 100
 """Rules per workspace."""
@@ -37,6 +38,17 @@ async def checked_url(url: str, settings: Settings) -> str:
     """``url`` if webhooks may be sent there (:class:`~echo_ai.security.outbound.UnsafeURL`,
     a 422 saying why, if not)."""
     return await check_base_url(
+        url,
+        allow_private=settings.alerts.allow_private_webhook_urls,
+        what="webhook URL",
+        allowed_by=ALLOW_PRIVATE,
+    )
+
+
+async def vetted_url(url: str, settings: Settings) -> VettedURL:
+    """``url`` checked as :func:`checked_url` does, with the address to send to (each
+    delivery: :mod:`echo_ai.alerts.delivery`)."""
+    return await vet_url(
         url,
         allow_private=settings.alerts.allow_private_webhook_urls,
         what="webhook URL",
@@ -180,6 +192,66 @@ async def delete(
     await session.delete(rule)
     await session.flush()
     await _audited(session, Action.ALERT_RULE_DELETED, rule, actor=actor)
+
+
+@dataclass(frozen=True)
+class RuleInWorkspace:
+    """A rule of the workspace, with the name of the experiment it watches (None: every
+    experiment)."""
+
+    rule: AlertRule
+    experiment_name: str | None
+
+
+async def rules_of_workspace(
+    session: AsyncSession, workspace_id: uuid.UUID
+) -> list[RuleInWorkspace]:
+    """Every rule of the workspace (workspace-wide and each experiment's), workspace-wide
+    ones first, then by experiment, newest first (one query)."""
+    rows = await session.execute(
+        select(AlertRule, Experiment.name)
+        .outerjoin(Experiment, Experiment.id == AlertRule.experiment_id)
+        .where(AlertRule.workspace_id == workspace_id)
+        .order_by(
+            AlertRule.experiment_id.is_not(None),
+            Experiment.name,
+            AlertRule.created_at.desc(),
+            AlertRule.id.desc(),
+        )
+    )
+    return [RuleInWorkspace(rule, name) for rule, name in rows]
+
+
+@dataclass(frozen=True)
+class RecentDelivery:
+    """A delivery of an alert of the workspace, with what it was about."""
+
+    delivery: AlertDelivery
+    rule_name: str
+    experiment_id: uuid.UUID
+    experiment_name: str
+    round: int
+    synthetic: bool
+
+
+async def recent_deliveries(
+    session: AsyncSession, workspace_id: uuid.UUID, *, limit: int = 50
+) -> list[RecentDelivery]:
+    """The workspace's newest alert deliveries (every channel), newest first (one query)."""
+    rows = await session.execute(
+        select(AlertDelivery, AlertRule.name, Experiment.id, Experiment.name, Alert.round)
+        .add_columns(Alert.synthetic)
+        .join(Alert, Alert.id == AlertDelivery.alert_id)
+        .join(AlertRule, AlertRule.id == Alert.rule_id)
+        .join(Experiment, Experiment.id == Alert.experiment_id)
+        .where(Alert.workspace_id == workspace_id)
+        .order_by(AlertDelivery.created_at.desc(), AlertDelivery.id.desc())
+        .limit(limit)
+    )
+    return [
+        RecentDelivery(delivery, rule_name, experiment_id, experiment_name, round_, synthetic)
+        for delivery, rule_name, experiment_id, experiment_name, round_, synthetic in rows
+    ]
 
 
 AlertWithDeliveries = tuple[Alert, list[tuple[AlertDelivery, list[DeliveryAttempt]]]]

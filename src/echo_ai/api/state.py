@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from echo_ai.accounts import export as exports
-from echo_ai.alerts.jobs import ALERT_TICK_TASKS
+from echo_ai.alerts.jobs import ALERT_DAILY_TASKS, ALERT_TICK_TASKS
 from echo_ai.api.background import jobs_of
 from echo_ai.config import Settings
 from echo_ai.db import transaction, utcnow
@@ -110,7 +110,10 @@ class ServiceState:
         if self.settings.executor != "local":
             return
         scheduler = Scheduler.of(
-            self.runtime, spawn=self.start_background, tick_tasks=ALERT_TICK_TASKS
+            self.runtime,
+            spawn=self.start_background,
+            tick_tasks=ALERT_TICK_TASKS,
+            daily_tasks=ALERT_DAILY_TASKS,
         )
 
         async def run() -> None:

@@ -104,6 +104,7 @@ def erase_account(
     refuses it: make another member owner first (there is no --force: it would delete the
     other members' work)."""
     from echo_ai.accounts import erasure, users
+    from echo_ai.alerts import erasure as alert_erasure
     from echo_ai.cli import flows
     from echo_ai.config import get_settings
     from echo_ai.db import transaction
@@ -133,6 +134,7 @@ def erase_account(
                 pseudonym_key=keys.audit_pseudonym_key,
                 data_dir=settings.data_dir,
                 actor=Actor.cli(),
+                forget=(alert_erasure.forget_address,),
             )
 
     erased = flows.in_runtime(settings, go)

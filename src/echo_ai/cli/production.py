@@ -132,7 +132,7 @@ def beat() -> None:
     import signal
 
     from echo_ai import aio
-    from echo_ai.alerts.jobs import ALERT_TICK_TASKS
+    from echo_ai.alerts.jobs import ALERT_DAILY_TASKS, ALERT_TICK_TASKS
     from echo_ai.config import get_settings
     from echo_ai.execution.runtime import open_runtime
     from echo_ai.schedules.scheduler import Scheduler
@@ -153,7 +153,10 @@ def beat() -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
         async with open_runtime(settings) as runtime:
             print("echo-ai beat: dispatching schedules", file=sys.stderr)
-            await Scheduler.of(runtime, tick_tasks=ALERT_TICK_TASKS).run_forever(
+            scheduler = Scheduler.of(
+                runtime, tick_tasks=ALERT_TICK_TASKS, daily_tasks=ALERT_DAILY_TASKS
+            )
+            await scheduler.run_forever(
                 settings.worker.beat_interval_seconds, on_tick=BEAT_HEARTBEAT_FILE.touch
             )
 

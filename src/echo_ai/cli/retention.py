@@ -34,10 +34,11 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Redact raw answers and reasoning past their workspace's retention, clear old error
-    texts, delete old audit events, mails, outbox files, sessions and e-mailed tokens, purge
-    deleted accounts and expired data exports, in bounded batches (the scheduler does this
-    once a day)."""
+    texts, delete old audit events, mails, outbox files, sessions and e-mailed tokens, old
+    alerts and alert deliveries, purge deleted accounts and expired data exports, in
+    bounded batches (the scheduler does this once a day)."""
     from echo_ai.accounts import retention
+    from echo_ai.alerts.retention import ALERT_ROWS
     from echo_ai.cli import flows
     from echo_ai.config import get_settings
     from echo_ai.db import utcnow
@@ -46,7 +47,11 @@ def run(
 
     async def go(runtime: Runtime) -> RetentionReport:
         report = await retention.apply(
-            runtime.session_factory, now=utcnow(), settings=settings, dry_run=dry_run
+            runtime.session_factory,
+            now=utcnow(),
+            settings=settings,
+            dry_run=dry_run,
+            expiring=ALERT_ROWS,
         )
         retention.record(report)
         return report

@@ -110,8 +110,7 @@ class LocalExecutor:
             log.error("batch %s failed (%s)", batch.id, failure.code, exc_info=crashes[0])
 
             async def fail() -> None:
-                async with transaction(self.runner.session_factory) as session:
-                    await service.fail(session, batch.id, failure)
+                await self.runner.fail_batch(batch.id, failure)
 
             await retry_transient(fail, what=f"failing batch {batch.id}", clock=self.runner.clock)
 

@@ -145,10 +145,12 @@ class Runner:
     """Share of a workspace's monthly budget at which its alert is raised
     (``settings.billing.budget_alert_share``)."""
     on_finalized: Callable[[uuid.UUID], Awaitable[None]] | None = None
-    """Called with a batch's id once the transaction that finalised it has committed: the
-    alert rules' evaluation of its run (:class:`~echo_ai.execution.background.
-    BackgroundJobs`, set by the process). A failure is logged; the scheduler's tick
-    evaluates the complete runs that nobody did."""
+    """Called with a batch's id once the transaction that ended it has committed: that
+    finalised it (completed, or failed with no answer), or stopped it (a fatal provider
+    error, a crashed chunk, a lost worker, a budget), whichever ended it, once per batch:
+    the alert rules' evaluation of its run, which the batch may have completed
+    (:class:`~echo_ai.execution.background.BackgroundJobs`, set by the process). A failure
+    is logged; the scheduler's tick evaluates the complete runs that nobody did."""
     _writer: IterationWriter = field(init=False)
     _aborted: dict[uuid.UUID, Failure] = field(init=False, default_factory=dict)
     """Batches a fatal error stopped in this process: their other chunks call no more."""
@@ -246,6 +248,7 @@ class Runner:
                 self._cancelled.add(batch_run_id)
             return ChunkEnd(finalized=False)
         reason: Failure | None = None
+        ended = False  # whether this chunk stopped the batch (a fatal error, a budget)
         if todo:
             try:
                 reason = await self._run_iterations(batch, todo, stored)
@@ -256,11 +259,11 @@ class Runner:
                 raise
             if reason is not None:
                 async with transaction(self.session_factory) as session:
-                    await service.fail(session, batch_run_id, reason)
+                    ended = await service.fail(session, batch_run_id, reason)
             elif batch_run_id in self._exhausted:
                 stopped = budget_failure(self._exhausted[batch_run_id])
                 async with transaction(self.session_factory) as session:
-                    await service.exhaust(session, batch_run_id, stopped)
+                    ended = await service.exhaust(session, batch_run_id, stopped)
         next_chunk: int | None = None
         async with transaction(self.session_factory) as session:
             if batch.precision is not None and reason is None and not self.halted(batch_run_id):
@@ -270,14 +273,28 @@ class Runner:
                 # A failed batch is settled again by each chunk that ends, so the last one
                 # leaves counts and partial metrics that include every stored iteration.
                 await service.settle_failed(session, batch_run_id)
-        if finalized and self.on_finalized is not None:
-            try:
-                await self.on_finalized(batch_run_id)
-            except Exception:
-                log.exception("the alert evaluation of batch %s failed to start", batch_run_id)
+        if finalized or ended:
+            await self._announce_end(batch_run_id)
         if todo and batch.caps is not None and batch.caps.workspace_nusd is not None:
             await self._alert_if_due(batch.caps.workspace_id)
         return ChunkEnd(finalized=finalized, next_chunk=None if finalized else next_chunk)
+
+    async def fail_batch(self, batch_run_id: uuid.UUID, failure: Failure) -> None:
+        """Mark a batch failed from outside its chunks (a crashed chunk, a lost worker),
+        announcing its end (:attr:`on_finalized`) if this ended it."""
+        async with transaction(self.session_factory) as session:
+            ended = await service.fail(session, batch_run_id, failure)
+        if ended:
+            await self._announce_end(batch_run_id)
+
+    async def _announce_end(self, batch_run_id: uuid.UUID) -> None:
+        """Call :attr:`on_finalized` for a batch that just ended (after its commit)."""
+        if self.on_finalized is None:
+            return
+        try:
+            await self.on_finalized(batch_run_id)
+        except Exception:
+            log.exception("the alert evaluation of batch %s failed to start", batch_run_id)
 
     async def _alert_if_due(self, workspace_id: uuid.UUID) -> None:
         """Raise the workspace's budget alert once its month cost has reached the alert

@@ -40,7 +40,6 @@ from celery import Celery, Task
 from celery.signals import worker_process_shutdown, worker_shutdown
 
 from echo_ai.config import Settings, get_settings
-from echo_ai.db import transaction
 from echo_ai.execution.background import CeleryJobs
 from echo_ai.execution.broker import QueuedChunks
 from echo_ai.execution.celery_app import DELIVER_MAIL, RUN_CHUNK, celery_app
@@ -50,7 +49,6 @@ from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.failures import Failure, FailureCode
 from echo_ai.mail.delivery import deliver_due
 from echo_ai.observability import bound_context
-from echo_ai.runs import service
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +133,7 @@ def backoff_seconds(retries: int) -> float:
 
 
 async def _fail_batch(runtime: Runtime, batch_run_id: uuid.UUID, failure: Failure) -> None:
-    async with transaction(runtime.session_factory) as session:
-        await service.fail(session, batch_run_id, failure)
+    await runtime.runner.fail_batch(batch_run_id, failure)
 
 
 async def _run_chunk(

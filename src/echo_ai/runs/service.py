@@ -579,20 +579,22 @@ async def finalize_if_complete(session: AsyncSession, batch_run_id: uuid.UUID) -
     return True
 
 
-async def fail(session: AsyncSession, batch_run_id: uuid.UUID, failure: Failure) -> None:
+async def fail(session: AsyncSession, batch_run_id: uuid.UUID, failure: Failure) -> bool:
     """Mark a batch failed (unless it has finished) with why, as users see it (a code and
-    a sentence of :mod:`echo_ai.failures`; the caller has logged the cause).
+    a sentence of :mod:`echo_ai.failures`; the caller has logged the cause); whether this
+    call ended it (False: it had finished already).
 
     Chunks still running finish the calls they have in flight; each chunk settles the
     batch again when it ends (:func:`settle_failed`), so counts and metrics end complete.
     """
-    await _stop(session, batch_run_id, BatchStatus.FAILED, failure)
+    return await _stop(session, batch_run_id, BatchStatus.FAILED, failure)
 
 
 async def _stop(
     session: AsyncSession, batch_run_id: uuid.UUID, status: BatchStatus, failure: Failure
-) -> None:
-    """End an active batch with ``status`` and why, then settle what it stored."""
+) -> bool:
+    """End an active batch with ``status`` and why, then settle what it stored; whether
+    this call ended it."""
     await _lock_experiment_of(session, batch_run_id)
     now = utcnow()
     stopped = await rows_changed(
@@ -609,17 +611,18 @@ async def _stop(
     )
     if stopped == 1:
         await settle_failed(session, batch_run_id)
+    return stopped == 1
 
 
-async def exhaust(session: AsyncSession, batch_run_id: uuid.UUID, failure: Failure) -> None:
+async def exhaust(session: AsyncSession, batch_run_id: uuid.UUID, failure: Failure) -> bool:
     """Mark a batch stopped by a budget (unless it has finished): ``budget_exhausted``,
     with ``failure`` (code ``budget_exhausted``, the refusal's figures in its message).
 
     Settled like a failed batch: calls in flight finish and are stored, and each chunk
     settles the batch again as it ends (:func:`settle_failed`). A resume reopens it
-    (:func:`reopen_unfinished`) once the budget allows.
+    (:func:`reopen_unfinished`) once the budget allows. Whether this call ended it.
     """
-    await _stop(session, batch_run_id, BatchStatus.BUDGET_EXHAUSTED, failure)
+    return await _stop(session, batch_run_id, BatchStatus.BUDGET_EXHAUSTED, failure)
 
 
 _STOPPED = (BatchStatus.FAILED, BatchStatus.CANCELLED, BatchStatus.BUDGET_EXHAUSTED)

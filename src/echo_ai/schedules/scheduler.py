@@ -319,10 +319,12 @@ class DailyTask:
     run: Callable[[async_sessionmaker[AsyncSession], datetime, Settings], Awaitable[None]]
 
 
+RETENTION_TASK = "retention"
+
 DAILY_TASKS: tuple[DailyTask, ...] = (
     DailyTask("subscription grace periods", downgrade_lapsed_subscriptions),
     DailyTask("usage reconciliation", reconcile_usage),
-    DailyTask("retention", retention.daily_task),
+    DailyTask(RETENTION_TASK, retention.daily_task),
 )
 """What :meth:`Scheduler.tick` runs on the first tick of each UTC day, in this order."""
 
@@ -379,9 +381,11 @@ class Scheduler:
         *,
         spawn: Spawn | None = None,
         tick_tasks: Sequence[DailyTask] = TICK_TASKS,
+        daily_tasks: Sequence[DailyTask] = DAILY_TASKS,
     ) -> Scheduler:
         """The scheduler of a process's runtime (its database, executor and settings);
-        ``tick_tasks``: the per-tick tasks (the layers above add theirs: the alerts')."""
+        ``tick_tasks`` and ``daily_tasks``: the per-tick and daily tasks (the layers above
+        add theirs: the alerts')."""
         return cls(
             session_factory=runtime.session_factory,
             executor=runtime.executor,
@@ -392,6 +396,7 @@ class Scheduler:
             waiting=runtime.queued.waiting if runtime.queued is not None else None,
             background=runtime.background,
             tick_tasks=tick_tasks,
+            daily_tasks=daily_tasks,
         )
 
     async def _hand_over(self, batches: Sequence[BatchRun]) -> None:

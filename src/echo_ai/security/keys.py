@@ -56,6 +56,12 @@ class KeyRing:
         return derive(self.current, "csrf")
 
     @property
+    def reveal_key(self) -> bytes:
+        """The Fernet key (url-safe base64) of the one-time reveals of new secrets in the
+        dashboard (:mod:`echo_ai.web.reveal`): short-lived, so only the current secret."""
+        return base64.urlsafe_b64encode(derive(self.current, "one-time-reveal"))
+
+    @property
     def audit_pseudonym_key(self) -> bytes:
         """The HMAC key of the pseudonyms that replace an erased user's personal data in
         the audit log (:mod:`echo_ai.accounts.erasure`): one user, one pseudonym, in every

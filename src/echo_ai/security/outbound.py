@@ -8,6 +8,13 @@ cloud metadata service at 169.254.169.254), private (RFC 1918, ``fc00::/7``), sh
 (``100.64.0.0/10``), unspecified, multicast or reserved address, nor one of those wrapped
 in IPv6 (``::ffff:127.0.0.1``, 6to4, Teredo). The check runs when the URL is stored and
 again before each chunk of a run uses it, since what a name resolves to can change.
+
+A check followed by a request that resolves the name again leaves a window (DNS
+rebinding: a name that answers a public address to the check, a private one to the
+request). Requests we make ourselves (the alerts' webhooks) close it with
+:func:`vet_url`: the name is resolved once, that address checked, and the request is sent
+to that very address (:meth:`VettedURL.request_parts`), with the name kept in the ``Host``
+header and in TLS's server name (SNI), which the certificate is verified against.
 """
 
 from __future__ import annotations
@@ -15,9 +22,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from echo_ai.errors import AppError
+
+if TYPE_CHECKING:
+    import httpx
 
 MAX_URL_LENGTH = 500
 """The ``provider_credentials.base_url`` column."""
@@ -28,6 +40,10 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 class UnsafeURL(AppError):
     status_code = 422
     code = "unsafe_base_url"
+
+
+class Unresolvable(UnsafeURL):
+    """The URL's host does not resolve (now: a name may resolve again later)."""
 
 
 def _embedded_v4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -91,7 +107,7 @@ async def resolve(host: str, port: int | None = None, *, what: str = "base URL")
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise UnsafeURL(f"the {what}'s host {host!r} does not resolve") from None
+        raise Unresolvable(f"the {what}'s host {host!r} does not resolve") from None
     found: list[IPAddress] = []
     for _family, _type, _proto, _name, sockaddr in infos:
         text = str(sockaddr[0]).partition("%")[0]  # an IPv6 zone (fe80::1%eth0)
@@ -114,9 +130,13 @@ async def check_base_url(
     url, host = parse_base_url(url, what=what)
     if allow_private:
         return url
-    addresses = await resolve(host, what=what)
+    _check_addresses(host, await resolve(host, what=what), what=what, allowed_by=allowed_by)
+    return url
+
+
+def _check_addresses(host: str, addresses: list[IPAddress], *, what: str, allowed_by: str) -> None:
     if not addresses:
-        raise UnsafeURL(f"the {what}'s host {host!r} does not resolve")
+        raise Unresolvable(f"the {what}'s host {host!r} does not resolve")
     for address in addresses:
         if not is_public(address):
             raise UnsafeURL(
@@ -124,4 +144,47 @@ async def check_base_url(
                 "loopback, link-local or reserved network, which this server does not call "
                 f"(an operator can allow it with {allowed_by})"
             )
-    return url
+
+
+@dataclass(frozen=True)
+class VettedURL:
+    """A URL whose host was resolved once, every address checked: requests go to
+    :attr:`address`, never to a second resolution of the name."""
+
+    url: str
+    address: IPAddress
+
+    def request_parts(self) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+        """The URL to send to (the host replaced by :attr:`address`), the ``Host``
+        header and the request extensions (``sni_hostname``: the name TLS presents and
+        verifies the certificate against) that keep the name as the server sees it."""
+        import httpx  # here, where a request is made: the CLI starts without it
+
+        named = httpx.URL(self.url)
+        pinned = named.copy_with(host=str(self.address))
+        host = named.netloc.decode("ascii")  # the IDNA name, with its port if one is given
+        extensions: dict[str, Any] = {}
+        if named.scheme == "https":
+            extensions["sni_hostname"] = named.raw_host.decode("ascii")
+        return pinned, {"Host": host}, extensions
+
+
+async def vet_url(
+    url: str,
+    *,
+    allow_private: bool,
+    what: str = "base URL",
+    allowed_by: str = "ECHO_AI_BILLING__ALLOW_PRIVATE_BASE_URLS",
+) -> VettedURL:
+    """``url`` checked like :func:`check_base_url`, with the address to connect to: the
+    first its host resolved to in the one resolution that was checked (also with
+    ``allow_private``: the request goes where the name pointed when it was looked up).
+    :class:`UnsafeURL` if it may not be called, :class:`Unresolvable` if the host does
+    not resolve now."""
+    url, host = parse_base_url(url, what=what)
+    addresses = await resolve(host, what=what)
+    if not allow_private:
+        _check_addresses(host, addresses, what=what, allowed_by=allowed_by)
+    elif not addresses:
+        raise Unresolvable(f"the {what}'s host {host!r} does not resolve")
+    return VettedURL(url, addresses[0])

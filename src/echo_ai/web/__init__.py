@@ -24,6 +24,7 @@ def page_routers() -> list[APIRouter]:
     :func:`echo_ai.app.routers`)."""
     from echo_ai.web.pages.account import router as account_router
     from echo_ai.web.pages.account_security import router as account_security_router
+    from echo_ai.web.pages.alert_settings import router as alert_settings_router
     from echo_ai.web.pages.alerts import router as alerts_router
     from echo_ai.web.pages.auth import router as auth_router
     from echo_ai.web.pages.billing import router as billing_router
@@ -49,6 +50,7 @@ def page_routers() -> list[APIRouter]:
         experiment_view_router,
         experiment_actions_router,
         alerts_router,
+        alert_settings_router,
         trackers_router,
         settings_router,
         usage_router,

@@ -16,6 +16,7 @@ from echo_ai.accounts.schemas import (
     ExportOut,
     ExportRequested,
 )
+from echo_ai.alerts import erasure as alert_erasure
 from echo_ai.api import limits
 from echo_ai.api.auth import AccountActor, AccountUser
 from echo_ai.api.deps import SessionDep, StateDep
@@ -150,6 +151,7 @@ async def delete_account(
             keys=state.keys,
             data_dir=state.settings.data_dir,
             actor=actor,
+            forget=(alert_erasure.forget_address,),
         )
     except AppError as refused:
         return refusal_kept(refused)

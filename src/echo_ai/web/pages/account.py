@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse
 from echo_ai.accounts import erasure
 from echo_ai.accounts import export as exports
 from echo_ai.accounts.schemas import ExportOut
+from echo_ai.alerts import erasure as alert_erasure
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.limits import count_confirmation, request_export
 from echo_ai.api.session import clear_session_cookies
@@ -137,6 +138,7 @@ async def delete_account(
             keys=state.keys,
             data_dir=state.settings.data_dir,
             actor=viewer.actor,
+            forget=(alert_erasure.forget_address,),
         )
     except AppError as refused:
         if refused.status_code not in (401, 403, 409, 429):

@@ -2,9 +2,10 @@
 and invitations, API keys, and the audit log.
 
 Every write calls the use case the JSON API calls, with the same role rules (managers:
-owners and admins) and rate limits. Secrets (a new API key, an invitation link) are
-shown once, in the answer to the form that made them: they are never stored, so no
-later page can show them again.
+owners and admins) and rate limits. A new API key is shown once, on the page its form
+redirects to (:mod:`echo_ai.web.reveal`): a reload makes no second key and shows it no
+more; only its digest is stored. An invitation link is shown in the answer to the form
+that made it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from echo_ai.security.csrf import normalize_origin
 from echo_ai.security.rate_limit import RateLimited, RateLimiterDep, enforce_rate_limit
 from echo_ai.web.forms import form_fields, form_lists, retry_message, validate
 from echo_ai.web.rendering import render, see_other
+from echo_ai.web.reveal import forget_revealed, reveal_once, take_revealed
 from echo_ai.web.viewer import CurrentViewer, ManagerViewer, Viewer, choose_workspace
 from echo_ai.workspaces import quotas
 from echo_ai.workspaces import service as workspaces
@@ -49,6 +51,9 @@ KEY_EXPIRY_CHOICES = (
     ("365", "In a year"),
 )
 ROLES = [role.value for role in Role]
+KEYS_PATH = "/settings/keys"
+KEY_KIND = "api-key"
+"""What the flash cookie of a new API key reveals (:mod:`echo_ai.web.reveal`)."""
 
 
 # --- workspace ------------------------------------------------------------------------
@@ -382,10 +387,17 @@ async def _keys_page(
     )
 
 
+KEY_NOTICES = {"revoked": "The key was revoked.", "created": "The key was created."}
+
+
 @router.get("/settings/keys")
-async def keys_settings(request: Request, viewer: ManagerViewer, session: SessionDep) -> Response:
-    notice = "The key was revoked." if request.query_params.get("done") == "revoked" else None
-    return await _keys_page(request, viewer, session, notice=notice)
+async def keys_settings(
+    request: Request, viewer: ManagerViewer, session: SessionDep, state: StateDep
+) -> Response:
+    notice = KEY_NOTICES.get(request.query_params.get("done", ""))
+    new_key = take_revealed(request, keys=state.keys, user_id=viewer.user.id, kind=KEY_KIND)
+    response = await _keys_page(request, viewer, session, notice=notice, new_key=new_key)
+    return forget_revealed(request, response, path=KEYS_PATH, settings=state.settings)
 
 
 @router.post("/settings/keys")
@@ -420,7 +432,7 @@ async def create_key(
         return await _keys_page(
             request, viewer, session, status_code=429, typed=typed, error=retry_message(refused)
         )
-    key, token = await api_keys.create(
+    _key, token = await api_keys.create(
         session,
         viewer.workspace_id,
         checked,
@@ -428,8 +440,15 @@ async def create_key(
         pepper=state.keys.peppers()[0],
         actor=viewer.actor,
     )
-    return await _keys_page(
-        request, viewer, session, notice=f"The key “{key.name}” was created.", new_key=token
+    # Post/Redirect/Get: a reload of the page shows the key no more and makes no other.
+    return reveal_once(
+        see_other(request, f"{KEYS_PATH}?done=created"),
+        keys=state.keys,
+        settings=state.settings,
+        user_id=viewer.user.id,
+        path=KEYS_PATH,
+        kind=KEY_KIND,
+        secret=token,
     )
 
 
