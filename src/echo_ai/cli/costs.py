@@ -1,5 +1,5 @@
 """``echo-ai budget ...`` (a workspace's monthly budget, an experiment's own cap) and
-``echo-ai costs`` (what the LLM calls cost, per month, provider or experiment).
+``echo-ai costs`` (what the LLM calls cost, per month, provider, experiment or purpose).
 
 They act on the command line's local workspace unless ``--workspace`` names another
 (an operator's command: the command line is trusted with every workspace of its
