@@ -1,5 +1,5 @@
 """Provider calls made outside an experiment's answers ("auxiliary calls"): candidate
-prompts for a tracker, and any other call a feature makes for the workspace.
+prompts for a tracker, and the sentiment judge of an experiment's answers.
 
 One path, the runner's rules for an answer applied to one call:
 
@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.billing.budgets import BudgetExhausted, admit_spend
 from echo_ai.db import transaction
-from echo_ai.execution.providers import ProviderPool
+from echo_ai.execution.runtime import Runtime
 from echo_ai.metering import ledger
 from echo_ai.metering.ledger import Refusal, Reservation, StoredLine
 from echo_ai.metering.models import ANSWERS
@@ -43,6 +43,7 @@ from echo_ai.providers.assumed import assumed_cost
 from echo_ai.providers.base import Completion, CompletionRequest
 from echo_ai.providers.pricing import answer_cost
 from echo_ai.providers.registry import ProviderSpec
+from echo_ai.providers.retry import call_with_retries
 from echo_ai.providers.synthetic import approximate_tokens
 from echo_ai.text import usd
 
@@ -51,11 +52,13 @@ class Purpose(enum.StrEnum):
     """What an auxiliary call is for: its spend lines' ``purpose``."""
 
     CANDIDATE_PROMPTS = "candidate_prompts"
+    SENTIMENT_JUDGE = "sentiment_judge"
 
 
 PURPOSE_LABELS: dict[str, str] = {
     ANSWERS: "Answers",
     Purpose.CANDIDATE_PROMPTS: "Candidate prompts",
+    Purpose.SENTIMENT_JUDGE: "Sentiment judge",
 }
 """How each purpose is named in cost reports."""
 
@@ -139,25 +142,27 @@ async def _admit(
 
 
 async def complete(
-    session_factory: async_sessionmaker[AsyncSession],
-    providers: ProviderPool,
-    call: AuxiliaryCall,
-    request: CompletionRequest,
-    *,
-    now: datetime,
+    runtime: Runtime, call: AuxiliaryCall, request: CompletionRequest, *, now: datetime
 ) -> Answered:
-    """Send ``request`` for ``call`` by the rules above. Budget refusals are
+    """Send ``request`` for ``call`` by the rules above, retried as the runner retries an
+    answer (429, 5xx, timeouts: its policy and clock). Budget refusals are
     :class:`BudgetExhausted` / :class:`~echo_ai.billing.budgets.PriceUnknown`; a missing key
     is :class:`~echo_ai.providers.base.ProviderNotConfigured`; a failed call is the
     adapter's :class:`~echo_ai.providers.base.ProviderError` (nothing recorded: vendors do
     not bill failed requests), its reservation released in every case."""
+    session_factory = runtime.session_factory
     assumed = assumed_call_cost(call.spec, request)
     async with transaction(session_factory) as session:
         reservation = await _admit(session, call, assumed, now=now)
     try:
         async with transaction(session_factory) as session:
-            provider = await providers.client_for(session, call.workspace_id, call.spec)
-        completion = await provider.complete(request)
+            provider = await runtime.providers.client_for(session, call.workspace_id, call.spec)
+        completion, _ = await call_with_retries(
+            provider,
+            request,
+            policy=runtime.runner.retry_policy,
+            sleep=runtime.runner.clock.sleep,
+        )
     except BaseException:
         if reservation is not None:
             await asyncio.shield(_settle(session_factory, reservation, None, month=month_of(now)))

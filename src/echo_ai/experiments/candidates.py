@@ -138,9 +138,7 @@ async def generate(
     )
     call = auxiliary.AuxiliaryCall(workspace_id, spec, auxiliary.Purpose.CANDIDATE_PROMPTS)
     try:
-        answered = await auxiliary.complete(
-            runtime.session_factory, runtime.providers, call, request, now=now
-        )
+        answered = await auxiliary.complete(runtime, call, request, now=now)
     except ProviderNotConfigured as error:
         raise AppError(error.message) from None
     except ProviderError as error:
