@@ -131,21 +131,18 @@ async def test_each_vendor_is_asked_with_its_structured_output_and_its_cost_coun
     assert lines["sentiment_judge"]["iterations"] == 0
 
 
-def _schema_sent(vendor: str, sent: dict[str, Any]) -> dict[str, Any]:
+def _schema_sent(vendor: str, sent: dict[str, Any]) -> Any:
     """The verdict's schema as the vendor's structured output carries it."""
     if vendor in ("openai", "perplexity"):
         assert sent["response_format"]["type"] == "json_schema"
-        found: dict[str, Any] = sent["response_format"]["json_schema"]["schema"]
-        return found
+        return sent["response_format"]["json_schema"]["schema"]
     if vendor == "anthropic":
         assert sent["tool_choice"] == {"type": "tool", "name": "brand_sentiment"}
         [tool] = sent["tools"]
-        found = tool["input_schema"]
-        return found
+        return tool["input_schema"]
     config = sent["generationConfig"]
     assert config["responseMimeType"] == "application/json"
-    found = config["responseJsonSchema"]
-    return found
+    return config["responseJsonSchema"]
 
 
 def _chat_body(content: str) -> dict[str, Any]:
