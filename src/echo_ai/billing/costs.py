@@ -9,8 +9,9 @@ such. The offline demo provider's iterations are synthetic (made-up answers, no 
 each line says whether its iterations were.
 
 Calls made outside an experiment's answers (:mod:`echo_ai.billing.auxiliary`: candidate
-prompts) add cost and no iterations. By purpose they are lines of their own ("Candidate
-prompts" beside "Answers"); by experiment, calls made for no experiment are the line
+prompts, the sentiment judge) add cost and no iterations. By purpose they are lines of
+their own ("Candidate prompts", "Sentiment judge" beside "Answers"); by experiment, a
+judge's cost is its experiment's and calls made for no experiment are the line
 :data:`NO_EXPERIMENT_LABEL`; by month or provider they count with the answers.
 """
 

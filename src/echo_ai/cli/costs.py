@@ -195,7 +195,7 @@ def costs(
         typer.Option(
             "--by",
             help="One line per month, provider (vendor:model), experiment or purpose "
-            "(answers, candidate prompts).",
+            "(answers, candidate prompts, sentiment judge).",
         ),
     ] = "month",
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
@@ -203,8 +203,8 @@ def costs(
     workspace: WorkspaceOption = None,
 ) -> None:
     """What the LLM calls cost (iterations stored and USD), per month, provider,
-    experiment or purpose (answers, or calls made outside them such as candidate prompts),
-    over at most 36 months."""
+    experiment or purpose (answers, or calls made outside them: candidate prompts and the
+    sentiment judge), over at most 36 months."""
     import json
     import sys
 

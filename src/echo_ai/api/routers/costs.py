@@ -44,7 +44,7 @@ GroupQuery = Annotated[
     GroupBy,
     Query(
         description="One line per month, provider, experiment or purpose (answers, "
-        "candidate prompts: calls made outside experiments' answers)."
+        "candidate prompts, sentiment judge: calls made outside experiments' answers)."
     ),
 ]
 
