@@ -7,6 +7,7 @@ import math
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -17,7 +18,7 @@ from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.extraction import BrandMatcher, Extraction
 from echo_ai.analysis.metrics import IterationFacts, ScoreMean, compute_metrics
 from echo_ai.analysis.scoring import facts_from
-from echo_ai.analysis.sentiment import DOMAIN_LEXICON, LABELS, label_of, polarity
+from echo_ai.analysis.sentiment import DOMAIN_LEXICON, LABELS, METHOD, label_of, polarity
 from echo_ai.analysis.statistics import mean_interval
 
 LABELLED = Path(__file__).parent / "data" / "sentiment_labelled.jsonl"
@@ -182,14 +183,16 @@ def test_agreement_on_held_out_answers() -> None:
     assert _kappa(pairs) >= HELD_OUT_KAPPA_FLOOR
 
 
-def scored(*entries: tuple[str, str, float], brands: tuple[str, ...] = ()) -> IterationFacts:
+def scored(*entries: tuple[Any, ...], brands: tuple[str, ...] = ()) -> IterationFacts:
+    """Facts of an answer with sentiment ``(brand, label, score[, scorer])`` (the lexicon
+    scorer unless named)."""
     return IterationFacts(
         success=True,
-        brands=brands or tuple(brand for brand, _, _ in entries),
+        brands=brands or tuple(entry[0] for entry in entries),
         target_cited=False,
         cost_usd=Decimal(0),
         latency_ms=None,
-        sentiment=entries,
+        sentiment=tuple(entry if len(entry) == 4 else (*entry, METHOD) for entry in entries),
     )
 
 
@@ -203,7 +206,8 @@ def test_metrics_per_brand() -> None:
                        latency_ms=None),
         scored(("acme", "negative", -0.5), brands=("acme",)).__class__(
             success=True, brands=("acme",), target_cited=False, cost_usd=None,
-            latency_ms=None, answer_class="truncated", sentiment=(("acme", "negative", -0.5),),
+            latency_ms=None, answer_class="truncated",
+            sentiment=(("acme", "negative", -0.5, METHOD),),
         ),
     ]  # fmt: skip
     metrics = compute_metrics(facts, target="acme", brands=["globex", "initech"])
@@ -220,6 +224,19 @@ def test_metrics_per_brand() -> None:
     assert globex.score.ci_low is None  # one score: no interval
     assert metrics.sentiment["initech"].answers == 0
     assert metrics.sentiment["initech"].positive.value is None
+    assert acme.scorers == {METHOD: 3} and metrics.sentiment["initech"].scorers == {}
+
+
+def test_metrics_count_the_answers_each_scorer_scored() -> None:
+    judge = "judge:openai:gpt-4o-mini"
+    facts = [
+        scored(("acme", "positive", 0.8, judge), ("globex", "neutral", 0.0, judge)),
+        scored(("acme", "negative", -0.2)),  # the judge failed here: the lexicon's
+    ]
+    metrics = compute_metrics(facts, target="acme", brands=["globex"])
+    assert metrics.sentiment is not None
+    assert metrics.sentiment["acme"].scorers == {judge: 1, METHOD: 1}
+    assert metrics.sentiment["globex"].scorers == {judge: 1}
 
 
 def test_pooled_metrics_are_the_union_of_the_facts() -> None:

@@ -154,7 +154,7 @@ BAD_MONTHS: list[tuple[str, int, str]] = [
     ("from=2026-05&to=2026-04", 422, "is after to"),
     ("from=2020-01&to=2023-01", 422, "at most 36 months"),
     ("from=2026-01-01", 422, "at most 7 characters"),
-    ("group_by=vendor", 422, "'month', 'provider' or 'experiment'"),
+    ("group_by=vendor", 422, "'month', 'provider', 'experiment' or 'purpose'"),
 ]
 
 

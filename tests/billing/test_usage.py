@@ -17,7 +17,9 @@ from echo_ai.db import transaction, utcnow
 from echo_ai.execution.runtime import Runtime
 from echo_ai.execution.writer import METER, Meter, insert_iterations
 from echo_ai.experiments import service as experiment_service
-from echo_ai.metering.models import ExperimentMonth, SpendLine, UsageMonth
+from echo_ai.metering import ledger
+from echo_ai.metering.ledger import StoredLine
+from echo_ai.metering.models import NO_EXPERIMENT, ExperimentMonth, SpendLine, UsageMonth
 from echo_ai.metering.units import month_of, to_nano
 from echo_ai.runs.models import BatchRun, Experiment, Iteration
 from echo_ai.workspaces import quotas
@@ -159,6 +161,45 @@ async def test_reconcile_repairs_a_counter_that_drifted_and_is_idempotent(
     async with transaction(runtime.session_factory) as session:
         again = await usage.reconcile(session, month=month)
     assert again.repaired == [] and await _month(runtime, workspace_id) == (*right, 0)
+
+
+async def test_reconcile_keeps_auxiliary_calls_whose_line_is_their_only_record(
+    runtime: Runtime,
+) -> None:
+    workspace_id = await _workspace(runtime)
+    experiment_id = await _experiment(runtime, workspace_id)
+    (batch,) = await stored_batches(runtime.session_factory, experiment_id)
+    month = month_of(utcnow())
+    async with transaction(runtime.session_factory) as session:
+        await insert_iterations(session, _priced_rows(batch, workspace_id, range(2)))
+        await ledger.record_stored(
+            session,
+            [
+                StoredLine(workspace_id, experiment_id, "openai:gpt-4o-mini", 0, 700, "judge"),
+                StoredLine(workspace_id, None, "openai:gpt-4o-mini", 0, 40, "candidate_prompts"),
+            ],
+            month=month,
+        )
+    answers = to_nano(Decimal("0.003"))
+    assert await _month(runtime, workspace_id) == (2, answers + 740, 0)
+    async with transaction(runtime.session_factory) as session:
+        await session.execute(update(UsageMonth).values(cost_nusd=1))
+        await session.execute(update(ExperimentMonth).values(cost_nusd=1))
+        found = await usage.reconcile(session, month=month)
+    assert found.repaired == [workspace_id]
+    assert await _month(runtime, workspace_id) == (2, answers + 740, 0)
+    async with transaction(runtime.session_factory) as session:
+        own = await session.get(ExperimentMonth, (experiment_id, month))
+        lines = {
+            (line.experiment_id, line.purpose): (line.iterations, line.cost_nusd)
+            for line in await session.scalars(select(SpendLine).where(SpendLine.month == month))
+        }
+    assert own is not None and (own.iterations, own.cost_nusd) == (2, answers + 700)
+    assert lines == {
+        (experiment_id, "answers"): (2, answers),
+        (experiment_id, "judge"): (0, 700),
+        (NO_EXPERIMENT, "candidate_prompts"): (0, 40),
+    }
 
 
 async def test_reconcile_reads_only_the_months_batches_and_keeps_deleted_experiments_use(

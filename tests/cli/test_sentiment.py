@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
+from echo_ai.testing.fake_llm import FakeLLMServer
 from tests.cli.test_experiments import _run_demo, invoke
 
 pytestmark = pytest.mark.usefixtures("cli_env")
@@ -39,3 +41,48 @@ def test_show_prints_sentiment_per_brand_and_json_has_it() -> None:
     # The table still fits 80 columns: no metric's name is wrapped onto two lines.
     assert any("cost per answer" in line for line in lines)
     assert "SYNTHETIC" in out
+
+
+def test_judge_with_the_demo_judge_names_the_scorer_in_show_and_json() -> None:
+    experiment_id = str(_run_demo(8)["id"])
+    code, out, err = invoke("experiments", "judge", experiment_id[:8], "--provider", "demo")
+    assert code == 0, err
+    assert "(synthetic)" in err and "at most $0.00" in err
+    assert "sentiment judged by demo:demo-synthetic-1 (SYNTHETIC" in out
+    code, out, err = invoke("experiments", "show", experiment_id, "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    judged = document["sentiment_judge"]
+    assert judged["scorer"] == "judge:demo:demo-synthetic-1" and judged["synthetic"] is True
+    hubspot = document["combined"]["sentiment"]["HubSpot"]
+    assert hubspot["scorers"] == {"judge:demo:demo-synthetic-1": hubspot["answers"]}
+    code, out, err = invoke("experiments", "show", experiment_id)
+    assert code == 0, err
+    assert "  by judge:demo:demo-synthetic-1" in out
+    assert "sentiment judged by demo:demo-synthetic-1" in out
+
+
+def test_judge_json_and_a_costly_judging_needs_yes(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{fake_llm.base_url}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("ECHO_AI_BILLING__CONFIRM_ABOVE_USD", "0.0001")
+    experiment_id = str(_run_demo(4)["id"])
+    code, out, err = invoke(
+        "experiments", "judge", experiment_id, "--provider", "openai:gpt-4o-mini"
+    )
+    assert code == 2 and "pass --yes" in err
+    assert fake_llm.request_count == 0
+    code, out, err = invoke(
+        "experiments", "judge", experiment_id, "--provider", "openai:gpt-4o-mini", "--yes",
+        "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    judged = json.loads(out)
+    assert judged["judged"] == judged["answers"] == fake_llm.request_count
+    assert Decimal(judged["cost_usd"]) > 0
+    code, out, err = invoke("costs", "--by", "purpose", "--json")
+    assert code == 0, err
+    [line] = [x for x in json.loads(out)["lines"] if x["key"] == "sentiment_judge"]
+    assert Decimal(line["cost_usd"]) == Decimal(judged["cost_usd"])

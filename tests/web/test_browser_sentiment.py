@@ -62,3 +62,25 @@ def test_sentiment_per_brand_and_per_answer(new_page: NewPage, served: ServeProc
     phone.goto(f"/experiments/{experiment_id}")
     expect(phone.locator("#sentiment tr[data-brand=HubSpot]")).to_be_visible()
     checkpoint(phone)
+
+
+def test_judge_the_sentiment_from_the_experiment_page(
+    new_page: NewPage, served: ServeProcess
+) -> None:
+    page = new_page()
+    create_account(page, "judge@example.com")
+    experiment_id = finished_demo_run(served.url, "judge@example.com", {**BODY, "iterations": 6})
+
+    page.goto(f"/experiments/{experiment_id}")
+    scorer = page.locator("#sentiment-scorer")
+    expect(scorer).to_contain_text("Scored by the local lexicon scorer.")
+    scorer.get_by_role("link", name="Judge with a model").click()
+    expect(page.locator("#judge-estimate")).to_contain_text("demo:demo-synthetic-1")
+    checkpoint(page)
+    page.get_by_role("button", name=re.compile(r"^Judge \d+ answers$")).click()
+
+    expect(page).to_have_url(re.compile(rf"/experiments/{experiment_id}#sentiment$"))
+    expect(scorer).to_contain_text("Judged by demo:demo-synthetic-1")
+    expect(scorer.locator(".badge.synthetic")).to_have_text("synthetic")
+    expect(page.locator("tr[data-brand=HubSpot]")).to_contain_text("judge:demo:demo-synthetic-1")
+    checkpoint(page)

@@ -162,8 +162,40 @@ async def test_report_table_range_grouping_and_csv(client: httpx.AsyncClient) ->
     bad = await page(client, "/costs?from=2026-05&to=2026-01", status=422)
     assert "is after to" in text_of(bad)
     bad = await page(client, "/costs?by=vendor", status=422)
-    assert "Choose month, provider or experiment." in bad
+    assert "Choose month, provider, experiment or purpose." in bad
     assert (await client.get("/costs.csv?from=1999", headers=HTML)).status_code == 422
+
+
+async def test_calls_outside_experiments_are_a_purpose_and_no_experiments_line(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    headers = await signed_in(client)
+    workspace_id = uuid.UUID((await client.get("/v1/workspaces", headers=headers)).json()[0]["id"])
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        await ledger.record_stored(
+            session,
+            [
+                ledger.StoredLine(
+                    workspace_id,
+                    None,
+                    "openai:gpt-4o-mini",
+                    0,
+                    to_nano(Decimal("0.0012")),
+                    "candidate_prompts",
+                )
+            ],
+            month=month_of(datetime.now(UTC)),
+        )
+    text = text_of(await page(client, "/costs?by=purpose"))
+    assert "Candidate prompts 0 $0.0012" in text
+    html = await page(client, "/costs?by=experiment")
+    assert "(no experiment: candidate prompts)" in html
+    assert "/experiments/00000000-0000-0000-0000-000000000000" not in html
+    download = await client.get("/costs.csv?by=purpose", headers=HTML)
+    rows = list(csv.DictReader(io.StringIO(download.text)))
+    assert [(r["purpose"], r["iterations"], r["cost_usd"]) for r in rows] == [
+        ("Candidate prompts", "0", "0.0012")
+    ]
 
 
 async def test_experiment_cap_on_its_page(client: httpx.AsyncClient, started_app: FastAPI) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Self
 
@@ -77,9 +77,10 @@ class IterationFacts:
     were kept)."""
     candidates: tuple[str, ...] | None = None
     """Untracked names the answer gives (None: not looked for, in older extractions)."""
-    sentiment: tuple[tuple[str, str, float], ...] | None = None
-    """``(brand, label, score)`` for each brand the answer mentions; None when its
-    sentiment was not scored (an answer stored before sentiment was)."""
+    sentiment: tuple[tuple[str, str, float, str], ...] | None = None
+    """``(brand, label, score, scorer)`` for each brand the answer mentions (the scorer:
+    ``lexicon-1``, or a judge ``judge:vendor:model``); None when its sentiment was not
+    scored (an answer stored before sentiment was)."""
 
 
 class _Frozen(BaseModel):
@@ -312,6 +313,10 @@ class SentimentSummary(_Frozen):
     neutral: Rate
     negative: Rate
     score: ScoreMean
+    scorers: dict[str, int] = {}
+    """Of ``answers``, how many each scorer scored: ``lexicon-1`` (the local lexicon
+    scorer) or a judge (``judge:vendor:model``). Empty in metrics stored before it was
+    kept."""
 
 
 @dataclass(slots=True)
@@ -320,12 +325,14 @@ class _SentimentTally:
     total: float = 0.0
     squares: float = 0.0
     n: int = 0
+    scorers: Counter[str] = field(default_factory=Counter)
 
-    def add(self, label: str, score: float) -> None:
+    def add(self, label: str, score: float, scorer: str) -> None:
         self.labels[label] += 1
         self.total += score
         self.squares += score * score
         self.n += 1
+        self.scorers[scorer] += 1
 
     def summary(self) -> SentimentSummary:
         return SentimentSummary(
@@ -334,6 +341,7 @@ class _SentimentTally:
             neutral=Rate.of(self.labels["neutral"], self.n),
             negative=Rate.of(self.labels["negative"], self.n),
             score=ScoreMean.of(self.total, self.squares, self.n),
+            scorers=dict(sorted(self.scorers.items())),
         )
 
 
@@ -574,9 +582,9 @@ def compute_metrics(
             mention_counts[brand] += 1
         if fact.sentiment is not None:
             sentiment_scored = True
-            for brand, label, score in fact.sentiment:
+            for brand, label, score, scorer in fact.sentiment:
                 if brand in tracked_set and brand in mentioned:
-                    sentiments[brand].add(label, score)
+                    sentiments[brand].add(label, score, scorer)
         brand_sets.append(frozenset(mentioned))
         brands_per_answer.append(len(mentioned))
         cited += fact.target_cited

@@ -183,7 +183,8 @@ def facts_from(
         fee_usd=fee,
         candidates=parsed.candidates if parsed else None,
         sentiment=tuple(
-            (brand, found.label, found.score) for brand, found in parsed.sentiment.items()
+            (brand, found.label, found.score, found.scorer or parsed.sentiment_method)
+            for brand, found in parsed.sentiment.items()
         )
         if parsed and parsed.sentiment_method
         else None,

@@ -176,18 +176,30 @@ class BrandSentiment:
     label: Label
     spans: tuple[tuple[int, int], ...]
     """Where the text scored sits in the answer (the contexts, as offsets)."""
+    scorer: str | None = None
+    """Who scored it when not the answer's ``sentiment_method`` (the lexicon): a judge,
+    ``judge:vendor:model`` (:mod:`echo_ai.analysis.sentiment_judge`)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"score": self.score, "label": self.label, "spans": [list(s) for s in self.spans]}
+        found: dict[str, Any] = {
+            "score": self.score,
+            "label": self.label,
+            "spans": [list(s) for s in self.spans],
+        }
+        if self.scorer is not None:
+            found["scorer"] = self.scorer
+        return found
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BrandSentiment:
         score = float(data["score"])
         label = str(data.get("label", label_of(score)))
+        scorer = data.get("scorer")
         return cls(
             score=score,
             label=label if label in LABELS else label_of(score),
             spans=tuple((int(s), int(e)) for s, e in data.get("spans", ())),
+            scorer=scorer if isinstance(scorer, str) else None,
         )
 
 

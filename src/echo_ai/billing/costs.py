@@ -1,11 +1,18 @@
-"""Cost reports: what a workspace's LLM calls cost, per month, provider or experiment.
+"""Cost reports: what a workspace's LLM calls cost, per month, provider, experiment or
+purpose.
 
 Read from the report lines the writer keeps as iterations are stored
-(:class:`~echo_ai.metering.models.SpendLine`: workspace × month × experiment × provider),
-never from the iterations themselves, so a report over three years costs a few hundred
+(:class:`~echo_ai.metering.models.SpendLine`: workspace × month × experiment × provider ×
+purpose), never from the iterations themselves, so a report over three years costs a few hundred
 rows at most. Lines of deleted experiments stay (the money was spent) and are labelled as
 such. The offline demo provider's iterations are synthetic (made-up answers, no cost):
 each line says whether its iterations were.
+
+Calls made outside an experiment's answers (:mod:`echo_ai.billing.auxiliary`: candidate
+prompts, the sentiment judge) add cost and no iterations. By purpose they are lines of
+their own ("Candidate prompts", "Sentiment judge" beside "Answers"); by experiment, a
+judge's cost is its experiment's and calls made for no experiment are the line
+:data:`NO_EXPERIMENT_LABEL`; by month or provider they count with the answers.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from typing import Literal
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from echo_ai.billing.auxiliary import PURPOSE_LABELS
 from echo_ai.errors import AppError
-from echo_ai.metering.models import SpendLine
+from echo_ai.metering.models import NO_EXPERIMENT, SpendLine
 from echo_ai.metering.units import month_of, to_usd, usd_text
 from echo_ai.runs.models import Experiment
 
@@ -34,7 +42,8 @@ MAX_MONTHS = 36
 """The longest month range one report covers."""
 SYNTHETIC_VENDORS = frozenset({"demo"})
 DELETED_LABEL = "(deleted experiment)"
-GROUPS: tuple[GroupBy, ...] = ("month", "provider", "experiment")
+NO_EXPERIMENT_LABEL = "(no experiment: candidate prompts)"
+GROUPS: tuple[GroupBy, ...] = ("month", "provider", "experiment", "purpose")
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 
@@ -141,11 +150,12 @@ async def cost_report(
 ) -> CostReport:
     """The workspace's iterations and cost from ``from_month`` to ``to_month`` (checked
     ``YYYY-MM`` months, see :func:`month_range`), one line per month (oldest first),
-    provider or experiment (costliest first)."""
+    provider, experiment or purpose (costliest first)."""
     key = {
         "month": SpendLine.month,
         "provider": SpendLine.provider,
         "experiment": SpendLine.experiment_id,
+        "purpose": SpendLine.purpose,
     }[group_by]
     synthetic = case((SpendLine.provider.like("demo:%"), SpendLine.iterations), else_=0)
     cost = func.sum(SpendLine.cost_nusd)
@@ -176,9 +186,17 @@ async def cost_report(
         names = {row.id: row.name for row in found}
     lines = []
     for row in rows:
-        deleted = group_by == "experiment" and row.key not in names
+        deleted = group_by == "experiment" and row.key not in names and row.key != NO_EXPERIMENT
         if group_by == "experiment":
-            label = DELETED_LABEL if deleted else names[row.key]
+            label = (
+                NO_EXPERIMENT_LABEL
+                if row.key == NO_EXPERIMENT
+                else DELETED_LABEL
+                if deleted
+                else names[row.key]
+            )
+        elif group_by == "purpose":
+            label = PURPOSE_LABELS.get(str(row.key), str(row.key))
         else:
             label = str(row.key)
         lines.append(
@@ -215,6 +233,7 @@ CSV_COLUMNS = {
     "month": ("month",),
     "provider": ("provider",),
     "experiment": ("experiment_id", "experiment", "deleted"),
+    "purpose": ("purpose",),
 }
 
 

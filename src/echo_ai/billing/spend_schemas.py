@@ -62,7 +62,7 @@ BudgetAmount = Annotated[
 (stored as the checked amount, e.g. ``"12.50"``)."""
 
 
-GroupBy = Literal["month", "provider", "experiment"]
+GroupBy = Literal["month", "provider", "experiment", "purpose"]
 
 
 class BudgetIn(BaseModel):
@@ -134,7 +134,7 @@ class CostLineOut(BaseModel):
 
 
 class CostReportOut(BaseModel):
-    """Iterations stored and their cost, per month, provider or experiment."""
+    """Iterations stored and their cost, per month, provider, experiment or purpose."""
 
     from_month: str = Field(description="The first month, `YYYY-MM`.")
     to_month: str = Field(description="The last month, `YYYY-MM` (included).")

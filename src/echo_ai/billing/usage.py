@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from echo_ai.db import dialect_insert, transaction, utcnow
 from echo_ai.metering import ledger
-from echo_ai.metering.models import ExperimentMonth, SpendLine, UsageMonth
+from echo_ai.metering.models import ANSWERS, ExperimentMonth, SpendLine, UsageMonth
 from echo_ai.metering.units import month_of, to_nano, to_usd
 from echo_ai.runs.models import ACTIVE_STATUSES, BatchRun, Experiment, ExperimentStatus, Iteration
 
@@ -282,20 +282,28 @@ async def _write_lines(
 ) -> None:
     """Spend lines and experiment months as the iterations have them. Lines of experiments
     that no longer exist stay as they are (their iterations are gone with them, but what
-    they used this month was used: deleting an experiment gives no quota back)."""
+    they used this month was used: deleting an experiment gives no quota back). Lines of
+    auxiliary calls (any purpose but answers) have no rows to be recomputed from: they
+    stay, and their cost counts in their experiment's month."""
     existing = set(
         await session.scalars(select(Experiment.id).where(Experiment.workspace_id == workspace_id))
     )
     stored_lines = (
         await session.execute(
-            select(SpendLine.experiment_id, SpendLine.provider).where(
-                SpendLine.workspace_id == workspace_id, SpendLine.month == month
-            )
+            select(
+                SpendLine.experiment_id, SpendLine.provider, SpendLine.purpose, SpendLine.cost_nusd
+            ).where(SpendLine.workspace_id == workspace_id, SpendLine.month == month)
         )
     ).all()
+    auxiliary: Counter[uuid.UUID] = Counter()
+    for row in stored_lines:
+        if row.purpose != ANSWERS and row.experiment_id in existing:
+            auxiliary[row.experiment_id] += int(row.cost_nusd)
     insert = dialect_insert(session)
     keys = set(lines) | {
-        (row.experiment_id, row.provider) for row in stored_lines if row.experiment_id in existing
+        (row.experiment_id, row.provider)
+        for row in stored_lines
+        if row.experiment_id in existing and row.purpose == ANSWERS
     }
     for experiment_id, provider in sorted(keys, key=str):
         line = insert(SpendLine).values(
@@ -303,12 +311,13 @@ async def _write_lines(
             month=month,
             experiment_id=experiment_id,
             provider=provider,
+            purpose=ANSWERS,
             iterations=lines[experiment_id, provider],
             cost_nusd=costs[experiment_id, provider],
         )
         await session.execute(
             line.on_conflict_do_update(
-                index_elements=["workspace_id", "month", "experiment_id", "provider"],
+                index_elements=["workspace_id", "month", "experiment_id", "provider", "purpose"],
                 set_={"iterations": line.excluded.iterations, "cost_nusd": line.excluded.cost_nusd},
             )
         )
@@ -327,8 +336,9 @@ async def _write_lines(
         if existing
         else set()
     )
-    for experiment_id in sorted(own | set(per_experiment), key=str):
+    for experiment_id in sorted(own | set(per_experiment) | set(auxiliary), key=str):
         count, cost = per_experiment.get(experiment_id, (0, 0))
+        cost += auxiliary[experiment_id]
         row = insert(ExperimentMonth).values(
             experiment_id=experiment_id,
             month=month,

@@ -1,5 +1,5 @@
 """``echo-ai budget ...`` (a workspace's monthly budget, an experiment's own cap) and
-``echo-ai costs`` (what the LLM calls cost, per month, provider or experiment).
+``echo-ai costs`` (what the LLM calls cost, per month, provider, experiment or purpose).
 
 They act on the command line's local workspace unless ``--workspace`` names another
 (an operator's command: the command line is trusted with every workspace of its
@@ -33,7 +33,7 @@ WorkspaceOption = Annotated[
     typer.Option("--workspace", help="A workspace's id (default: the local workspace)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-GroupName = Literal["month", "provider", "experiment"]
+GroupName = Literal["month", "provider", "experiment", "purpose"]
 """``billing.spend_schemas.GroupBy``, spelled here so that building the command line does
 not import pydantic."""
 
@@ -192,14 +192,19 @@ def costs(
     ] = None,
     by: Annotated[
         GroupName,
-        typer.Option("--by", help="One line per month, provider (vendor:model) or experiment."),
+        typer.Option(
+            "--by",
+            help="One line per month, provider (vendor:model), experiment or purpose "
+            "(answers, candidate prompts, sentiment judge).",
+        ),
     ] = "month",
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """What the LLM calls cost (iterations stored and USD), per month, provider or
-    experiment, over at most 36 months."""
+    """What the LLM calls cost (iterations stored and USD), per month, provider,
+    experiment or purpose (answers, or calls made outside them: candidate prompts and the
+    sentiment judge), over at most 36 months."""
     import json
     import sys
 

@@ -209,6 +209,74 @@ def rescore(
 
 @app.command()
 @friendly_errors
+def judge(
+    experiment_id: IdArgument,
+    provider: Annotated[
+        str,
+        typer.Option(
+            help="The judge: vendor:MODEL (e.g. openai:gpt-4o-mini), or demo (offline, "
+            "synthetic: repeats the lexicon's verdicts)."
+        ),
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm the cost.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Judge the sentiment of a finished experiment's stored answers with a model
+    (structured output, one call per answer naming a tracked brand; no new answers). The
+    judged brands show the judge as their scorer; an answer whose verdict is invalid or
+    whose call failed keeps the lexicon's. The cost counts in the month's spend ("sentiment
+    judge"); the estimate is printed first, and above ECHO_AI_BILLING__CONFIRM_ABOVE_USD
+    confirmed. `experiments rescore` goes back to the lexicon."""
+    from decimal import Decimal
+
+    from echo_ai.cli import flows
+    from echo_ai.cli.errors import USAGE_ERROR, fail
+    from echo_ai.cli.render import judge_lines, money
+    from echo_ai.config import get_settings
+    from echo_ai.db import transaction, utcnow
+    from echo_ai.experiments import sentiment_judge
+    from echo_ai.experiments.judge_schemas import SentimentJudgeOut
+    from echo_ai.privacy.audit import Actor
+
+    spec = sentiment_judge.parse_provider(provider)
+
+    async def go(runtime: Runtime) -> SentimentJudgeOut:
+        async with transaction(runtime.session_factory) as session:
+            experiment = await flows.find(session, experiment_id)
+            estimated = await sentiment_judge.estimate(session, experiment, spec)
+        cost = None if estimated.cost_usd is None else Decimal(estimated.cost_usd)
+        synthetic = " (synthetic)" if estimated.synthetic else ""
+        print(
+            f"judging {estimated.answers:,} answers with {estimated.provider}{synthetic}: "
+            f"at most {money(cost)}",
+            file=sys.stderr,
+        )
+        threshold = Decimal(str(runtime.settings.billing.confirm_above_usd))
+        if not yes and cost is not None and cost > threshold:
+            if not sys.stdin.isatty():
+                raise fail(
+                    f"judging is estimated at up to {money(cost)}, above the {money(threshold)} "
+                    "that needs a confirmation, and there is no terminal to ask on: pass --yes",
+                    USAGE_ERROR,
+                )
+            if not typer.confirm(f"Judge for up to {money(cost)}?", default=False, err=True):
+                raise fail("not judged: nothing was sent", USAGE_ERROR)
+        async with transaction(runtime.session_factory) as session:
+            experiment = await flows.find(session, experiment_id)
+            return await sentiment_judge.judge(
+                session, runtime, experiment, spec, actor=Actor.cli(), now=utcnow()
+            )
+
+    out = flows.in_runtime(get_settings(), go)
+    if as_json:
+        print(out.model_dump_json(indent=2))
+        return
+    for line in judge_lines(out):
+        print(line)
+
+
+@app.command()
+@friendly_errors
 def resume(experiment_id: IdArgument, as_json: JsonOption = False) -> None:
     """Run the iterations an interrupted or failed experiment is missing (never repeats one).
 

@@ -20,6 +20,7 @@ from echo_ai.analysis.metrics import (
 )
 from echo_ai.analysis.significance import ComparisonTests, RunSignificance
 from echo_ai.experiments.history import SideBySide
+from echo_ai.experiments.judge_schemas import SentimentJudgeOut
 from echo_ai.experiments.schemas import (
     SYNTHETIC_NOTICE,
     ExperimentDetail,
@@ -80,10 +81,29 @@ def _sentiment_rows(brand: str, found: SentimentSummary) -> list[tuple[str, str,
         "–" if rate.value is None else f"{rate.value * 100:.0f}%"
         for rate in (found.positive, found.neutral, found.negative)
     )
-    return [
+    rows = [
         (f"sentiment: {brand}", signed(score.value), spread, f"n={found.answers}"),
         ("  pos/neu/neg", "", shares, ""),
     ]
+    for scorer, answers in found.scorers.items():
+        rows.append((f"  by {scorer}", "", "", f"n={answers}"))
+    return rows
+
+
+def judge_lines(judged: SentimentJudgeOut) -> list[str]:
+    """What a sentiment judging did, in a few lines (``experiments judge``, ``show``)."""
+    synthetic = " (SYNTHETIC: the demo judge repeats the lexicon)" if judged.synthetic else ""
+    failed = judged.failed
+    lines = [
+        f"sentiment judged by {judged.provider}{synthetic} on {judged.judged_at:%Y-%m-%d %H:%M} "
+        f"UTC: {judged.judged} of {judged.answers} answers",
+        f"  kept the lexicon's: {failed.invalid_output} invalid verdicts, "
+        f"{failed.provider_error} failed calls, {failed.not_sent} not sent",
+        f"  cost {money(None if judged.cost_usd is None else Decimal(judged.cost_usd))}",
+    ]
+    if judged.stopped:
+        lines.append(f"  stopped: {judged.stopped}")
+    return lines
 
 
 def metrics_table(title: str, metrics: BatchMetrics) -> Table:
@@ -264,6 +284,9 @@ def report_renderable(report: ExperimentReport, changes: RunSignificance | None 
         f"prompt: {escape(experiment.prompt)}"
         + (f"\npersona: {escape(experiment.persona)}" if experiment.persona else "")
     )
+    if experiment.sentiment_judge is not None:
+        judged = SentimentJudgeOut.model_validate(experiment.sentiment_judge)
+        parts.append(escape("\n".join(judge_lines(judged))))
     for batch, metrics in report.batches:
         label = f"{batch.provider}:{batch.model}"
         if batch.synthetic:

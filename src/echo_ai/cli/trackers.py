@@ -314,20 +314,31 @@ def suggest(
     as_json: JsonOption = False,
 ) -> None:
     """Print candidate prompts for a tracker, written by a provider from the brand, its
-    competitors, keywords and category: nothing is stored or run. Review them, keep the
+    competitors, keywords and category: nothing is stored or run. A real provider's call
+    counts in the local workspace's spend (a "candidate prompts" line of `echo-ai costs`)
+    and its budget. Review them, keep the
     good ones in a file, then `echo-ai trackers create NAME --prompts FILE`."""
-    from echo_ai import aio
+    from echo_ai.cli import flows
     from echo_ai.config import get_settings
+    from echo_ai.db import utcnow
     from echo_ai.errors import AppError
     from echo_ai.experiments import candidates
+    from echo_ai.experiments.tracker_schemas import CandidatesOut
     from echo_ai.providers.registry import ProviderSpec
+    from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID
 
     try:
         spec = ProviderSpec.parse(provider)
     except ValueError as error:
         raise AppError(str(error)) from None
     subject = candidates.Subject(brands=[brand, *competitor], keywords=keyword, category=category)
-    found = aio.run(candidates.generate(get_settings(), spec, subject, count))
+
+    async def go(runtime: Runtime) -> CandidatesOut:
+        return await candidates.generate(
+            runtime, LOCAL_WORKSPACE_ID, spec, subject, count, now=utcnow()
+        )
+
+    found = flows.in_runtime(get_settings(), go)
     if as_json:
         print(found.model_dump_json(indent=2))
         return

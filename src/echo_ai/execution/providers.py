@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -137,7 +137,48 @@ class ProviderPool:
             self._clients[batch.provider] = provider
         return provider
 
+    async def client_for(
+        self, session: AsyncSession, workspace_id: uuid.UUID | None, spec: ProviderSpec
+    ) -> Provider:
+        """The client for a call outside a batch (:mod:`echo_ai.billing.auxiliary`), by the
+        rule batches follow: the workspace's stored key for the vendor when it has one, the
+        server's otherwise. :class:`ProviderNotConfigured` when neither has what it needs."""
+        stored = (
+            None
+            if workspace_id is None
+            else await store.for_batch(session, workspace_id, spec.vendor, self.vault)
+        )
+
+        def build(api_key: str | None, base_url: str | None) -> Provider:
+            return build_provider(
+                spec,
+                api_key=api_key,
+                base_url=base_url,
+                timeout_seconds=self._settings.runner.timeout_seconds,
+                redirects=redirect_resolver(self._settings),
+            )
+
+        if stored is not None:
+            return await self._stored_client(spec.vendor, stored, build)
+        if spec.vendor in self._clients and spec.vendor != "demo":
+            return self._clients[spec.vendor]
+        provider = build(*credentials(self._settings, spec.vendor))
+        if spec.vendor != "demo":
+            self._clients[spec.vendor] = provider
+        return provider
+
     async def _workspace_client(self, batch: ClaimedBatch, stored: StoredKey) -> Provider:
+        def build(api_key: str | None, base_url: str | None) -> Provider:
+            return self._build(batch, api_key=api_key, base_url=base_url)
+
+        return await self._stored_client(batch.provider, stored, build)
+
+    async def _stored_client(
+        self,
+        vendor: str,
+        stored: StoredKey,
+        build: Callable[[str | None, str | None], Provider],
+    ) -> Provider:
         if isinstance(stored, UnreadableKey):
             raise CredentialUnusable(
                 f"The workspace's stored {stored.vendor} key cannot be decrypted with this "
@@ -157,11 +198,11 @@ class ProviderPool:
                 ) from None
             base_url: str | None = stored.base_url
         else:
-            base_url = credentials(self._settings, batch.provider)[1]
+            base_url = credentials(self._settings, vendor)[1]
         cache_key = (stored.vendor, stored.workspace_id, stored.fingerprint)
         found = self._workspace_clients.get(cache_key)
         if found is None:
-            found = self._build(batch, api_key=stored.api_key, base_url=base_url)
+            found = build(stored.api_key, base_url)
             self._workspace_clients[cache_key] = found
         return found
 

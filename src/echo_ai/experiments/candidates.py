@@ -4,25 +4,27 @@ types. Only candidates come back: nothing is stored or run until the user ticks 
 creates (or adds to) a tracker with them.
 
 The offline demo provider writes them from templates (labelled synthetic), so the feature
-works with no key. A real provider's call is priced from the price table and its cost
-returned with the candidates; it is not entered in the workspace's spend ledger (which
-counts experiment answers), see docs/trackers.md.
+works with no key. A real provider's call is an auxiliary call
+(:mod:`echo_ai.billing.auxiliary`): admitted against the workspace's budget, sent with the
+workspace's stored key when it has one, and its priced cost counted in the month's spend
+as a "Candidate prompts" line (docs/trackers.md, docs/billing.md).
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from echo_ai.config import Settings
+from echo_ai.billing import auxiliary
 from echo_ai.errors import AppError
-from echo_ai.execution.providers import ensure_configured
+from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments.schemas import MAX_PROMPT_LENGTH
 from echo_ai.experiments.tracker_schemas import CandidatesOut
 from echo_ai.providers.base import CompletionRequest, ProviderError, ProviderNotConfigured
-from echo_ai.providers.pricing import answer_cost
-from echo_ai.providers.registry import ProviderSpec, build_provider, credentials
+from echo_ai.providers.registry import ProviderSpec
 
 _NUMBERING = re.compile(r"^\s*(?:[-*•]+|\d+[.)]|Q\d*[:.])\s*")
 _MARKUP = re.compile(r"\*\*|__|`")
@@ -110,9 +112,15 @@ def synthetic_candidates(subject: Subject, count: int) -> list[str]:
 
 
 async def generate(
-    settings: Settings, spec: ProviderSpec, subject: Subject, count: int
+    runtime: Runtime,
+    workspace_id: uuid.UUID,
+    spec: ProviderSpec,
+    subject: Subject,
+    count: int,
+    *,
+    now: datetime,
 ) -> CandidatesOut:
-    """Ask ``spec`` (with the server's key) for ``count`` candidate questions."""
+    """Ask ``spec`` for ``count`` candidate questions, paid by ``workspace_id``."""
     if spec.vendor == "demo":
         return CandidatesOut(
             candidates=synthetic_candidates(subject, count),
@@ -122,31 +130,20 @@ async def generate(
             input_tokens=0,
             output_tokens=0,
         )
+    request = CompletionRequest(
+        prompt=instruction(subject, count),
+        model=spec.model,
+        temperature=0.7,
+        max_output_tokens=2_000,
+    )
+    call = auxiliary.AuxiliaryCall(workspace_id, spec, auxiliary.Purpose.CANDIDATE_PROMPTS)
     try:
-        ensure_configured(settings, [spec])
+        answered = await auxiliary.complete(runtime, call, request, now=now)
     except ProviderNotConfigured as error:
         raise AppError(error.message) from None
-    api_key, base_url = credentials(settings, spec.vendor)
-    provider = build_provider(
-        spec,
-        api_key=api_key,
-        base_url=base_url,
-        timeout_seconds=settings.runner.timeout_seconds,
-    )
-    try:
-        completion = await provider.complete(
-            CompletionRequest(
-                prompt=instruction(subject, count),
-                model=spec.model,
-                temperature=0.7,
-                max_output_tokens=2_000,
-            )
-        )
     except ProviderError as error:
         raise CandidatesUnavailable(f"{spec} could not write candidates: {error}") from None
-    finally:
-        await provider.aclose()
-    cost = answer_cost(spec.vendor, spec.model, completion).total_usd
+    completion = answered.completion
     candidates = parse(completion.text, count)
     if not candidates:
         raise CandidatesUnavailable(f"{spec} answered with no usable question: try again")
@@ -154,7 +151,7 @@ async def generate(
         candidates=candidates,
         provider=str(spec),
         synthetic=False,
-        cost_usd=None if cost is None else str(cost),
+        cost_usd=None if answered.cost_usd is None else str(answered.cost_usd),
         input_tokens=completion.input_tokens or 0,
         output_tokens=completion.output_tokens or 0,
     )

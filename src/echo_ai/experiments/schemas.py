@@ -36,6 +36,7 @@ from echo_ai.analysis.significance import (
 )
 from echo_ai.analysis.statistics import temperature_warning
 from echo_ai.billing.spend_schemas import BudgetAmount
+from echo_ai.experiments.judge_schemas import SentimentJudgeOut
 from echo_ai.providers.capabilities import capabilities_for
 from echo_ai.providers.registry import MAX_SPEC_LENGTH, ProviderSpec
 from echo_ai.runs import service as run_service
@@ -445,6 +446,9 @@ class ExperimentOut(BaseModel):
     schedule: ScheduleOut | None
     providers: list[BatchRunOut]
     """The batch runs of the latest run, one per provider."""
+    sentiment_judge: SentimentJudgeOut | None = None
+    """The last judging of its answers' sentiment by a model (``null``: the lexicon
+    scorer's only; ``POST /v1/experiments/{id}/sentiment-judge``)."""
 
     @classmethod
     def of(cls, experiment: Experiment, batches: list[BatchRunOut]) -> ExperimentOut:
@@ -473,6 +477,9 @@ class ExperimentOut(BaseModel):
             runs=experiment.runs,
             schedule=ScheduleOut.of(experiment),
             providers=batches,
+            sentiment_judge=None
+            if experiment.sentiment_judge is None
+            else SentimentJudgeOut.model_validate(experiment.sentiment_judge),
         )
 
 
@@ -819,7 +826,8 @@ class SentimentOut(BaseModel):
     score: float = Field(ge=-1, le=1)
     """From -1 (critical) to 1 (favourable)."""
     method: str | None
-    """The scorer: ``lexicon-1`` (the local lexicon scorer)."""
+    """The scorer: ``lexicon-1`` (the local lexicon scorer) or a judge,
+    ``judge:vendor:model`` (docs/metrics.md, "Sentiment")."""
     spans: list[tuple[int, int]]
     """Offsets into ``answer`` of the text scored (the sentences or clauses about it)."""
 
@@ -909,7 +917,7 @@ class IterationOut(BaseModel):
                     brand=brand,
                     label=found.label,
                     score=found.score,
-                    method=method,
+                    method=found.scorer or method,
                     spans=list(found.spans),
                 )
                 for brand, found in sentiment.items()

@@ -524,11 +524,12 @@ async def rescore(
     """
     if any(batch.status not in FINISHED_STATUSES for batch in experiment.batch_runs):
         raise Conflict("the experiment is still running: re-score it once it has finished")
-    await _refuse_redacted(session, [batch.id for batch in experiment.batch_runs])
+    await refuse_redacted(session, [batch.id for batch in experiment.batch_runs])
     if brands is not None:
         experiment.brands = brands.model_dump(mode="json")
     current = BrandSet.model_validate(experiment.brands)
     experiment.brands_revision += 1
+    experiment.sentiment_judge = None  # every answer is the lexicon's again
     extractor = matcher(current)
     for batch in experiment.batch_runs:
         await _rescore_answers(session, batch.id, extractor)
@@ -565,7 +566,7 @@ class AnswersRedacted(Conflict):
         self.details = details
 
 
-async def _refuse_redacted(session: AsyncSession, batch_ids: Sequence[uuid.UUID]) -> None:
+async def refuse_redacted(session: AsyncSession, batch_ids: Sequence[uuid.UUID]) -> None:
     """Raise :class:`AnswersRedacted` if any answer of the batches was redacted."""
     if not batch_ids:
         return

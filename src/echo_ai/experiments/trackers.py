@@ -476,4 +476,6 @@ async def candidates(
         raise AppError(str(error)) from None
     names, keywords = await profile_names(session, workspace_id, data.brand_profile_id)
     subject = candidate_writer.Subject(brands=names, keywords=keywords, category=data.category)
-    return await candidate_writer.generate(runtime.settings, spec, subject, data.count)
+    return await candidate_writer.generate(
+        runtime, workspace_id, spec, subject, data.count, now=utcnow()
+    )

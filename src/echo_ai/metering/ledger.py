@@ -19,20 +19,31 @@ from sqlalchemy import and_, case, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.db import dialect_insert, utcnow
-from echo_ai.metering.models import ExperimentMonth, SpendLine, UsageMonth, WorkspaceBudget
+from echo_ai.metering.models import (
+    ANSWERS,
+    NO_EXPERIMENT,
+    ExperimentMonth,
+    SpendLine,
+    UsageMonth,
+    WorkspaceBudget,
+)
 from echo_ai.metering.units import to_nano
 
 
 @dataclass(frozen=True)
 class StoredLine:
-    """Iterations of one experiment's provider stored in one flush, and what they cost."""
+    """Iterations of one experiment's provider stored in one flush, and what they cost; or
+    (``purpose`` other than ``answers``) calls made outside an experiment's answers, which
+    add cost but no iterations (:mod:`echo_ai.billing.auxiliary`)."""
 
     workspace_id: uuid.UUID
-    experiment_id: uuid.UUID
+    experiment_id: uuid.UUID | None
+    """None: a call made for no experiment (it counts for the workspace only)."""
     provider: str
     """``vendor:model``."""
     iterations: int
     cost_nusd: int
+    purpose: str = ANSWERS
 
 
 @dataclass(frozen=True)
@@ -40,7 +51,8 @@ class Reservation:
     """What one call reserved, released when its row is stored (whatever it cost)."""
 
     workspace_id: uuid.UUID
-    experiment_id: uuid.UUID
+    experiment_id: uuid.UUID | None
+    """None: a call made for no experiment reserves on the workspace's row only."""
     month: str
     nusd: int
 
@@ -50,7 +62,8 @@ class Caps:
     """The caps a batch's calls reserve against (nano-USD; None: no cap)."""
 
     workspace_id: uuid.UUID
-    experiment_id: uuid.UUID
+    experiment_id: uuid.UUID | None
+    """None: the caps of a call made for no experiment (the workspace's budget only)."""
     workspace_nusd: int | None
     experiment_nusd: int | None
 
@@ -77,6 +90,8 @@ async def _ensure_rows(session: AsyncSession, reservation: Reservation) -> None:
         .values(workspace_id=reservation.workspace_id, month=reservation.month, updated_at=utcnow())
         .on_conflict_do_nothing(index_elements=["workspace_id", "month"])
     )
+    if reservation.experiment_id is None:
+        return
     await session.execute(
         insert(ExperimentMonth)
         .values(experiment_id=reservation.experiment_id, month=reservation.month)
@@ -87,7 +102,7 @@ async def _ensure_rows(session: AsyncSession, reservation: Reservation) -> None:
 async def caps_of(
     session: AsyncSession,
     workspace_id: uuid.UUID,
-    experiment_id: uuid.UUID,
+    experiment_id: uuid.UUID | None,
     experiment_cap_usd: Any,
 ) -> Caps:
     """The caps in force for a batch of the experiment: the workspace's budget (if it set
@@ -120,15 +135,19 @@ async def reserve(
             and_(UsageMonth.workspace_id == caps.workspace_id, UsageMonth.month == month),
             caps.workspace_nusd,
         ),
-        (
-            "experiment",
-            ExperimentMonth,
-            and_(
-                ExperimentMonth.experiment_id == caps.experiment_id, ExperimentMonth.month == month
-            ),
-            caps.experiment_nusd,
-        ),
     ]
+    if caps.experiment_id is not None:
+        checks.append(
+            (
+                "experiment",
+                ExperimentMonth,
+                and_(
+                    ExperimentMonth.experiment_id == caps.experiment_id,
+                    ExperimentMonth.month == month,
+                ),
+                caps.experiment_nusd,
+            )
+        )
     done: list[tuple[Any, Any]] = []
     for scope, table, key, cap in checks:
         condition = key
@@ -165,7 +184,7 @@ def _released(table: Any, nusd: int) -> Any:
 
 async def release(session: AsyncSession, reservations: Iterable[Reservation]) -> None:
     """Take back reservations (their calls are stored, or were never sent)."""
-    totals: dict[tuple[uuid.UUID, uuid.UUID, str], int] = {}
+    totals: dict[tuple[uuid.UUID, uuid.UUID | None, str], int] = {}
     for item in reservations:
         if item.nusd:
             key = (item.workspace_id, item.experiment_id, item.month)
@@ -177,6 +196,8 @@ async def release(session: AsyncSession, reservations: Iterable[Reservation]) ->
             .values(reserved_nusd=_released(UsageMonth, nusd))
             .execution_options(synchronize_session=False)
         )
+        if experiment_id is None:
+            continue
         await session.execute(
             update(ExperimentMonth)
             .where(ExperimentMonth.experiment_id == experiment_id, ExperimentMonth.month == month)
@@ -188,11 +209,12 @@ async def release(session: AsyncSession, reservations: Iterable[Reservation]) ->
 async def record_stored(session: AsyncSession, lines: Iterable[StoredLine], *, month: str) -> None:
     """Add stored iterations and their cost to the month's counters (workspace, experiment
     and report line). The writer calls it in the transaction that inserts the rows, with
-    only the rows actually inserted: a chunk delivered twice is counted once."""
+    only the rows actually inserted: a chunk delivered twice is counted once. Auxiliary
+    calls' lines (:mod:`echo_ai.billing.auxiliary`) add their cost the same way."""
     insert = dialect_insert(session)
     now = utcnow()
     for line in sorted(lines, key=lambda item: (str(item.workspace_id), str(item.experiment_id))):
-        if not line.iterations:
+        if not (line.iterations or line.cost_nusd):
             continue
         usage = insert(UsageMonth).values(
             workspace_id=line.workspace_id,
@@ -212,39 +234,46 @@ async def record_stored(session: AsyncSession, lines: Iterable[StoredLine], *, m
                 },
             )
         )
-        own = insert(ExperimentMonth).values(
-            experiment_id=line.experiment_id,
-            month=month,
-            iterations=line.iterations,
-            cost_nusd=line.cost_nusd,
-            reserved_nusd=0,
-        )
-        await session.execute(
-            own.on_conflict_do_update(
-                index_elements=["experiment_id", "month"],
-                set_={
-                    "iterations": ExperimentMonth.iterations + own.excluded.iterations,
-                    "cost_nusd": ExperimentMonth.cost_nusd + own.excluded.cost_nusd,
-                },
-            )
-        )
+        if line.experiment_id is not None:
+            await _add_to_experiment(session, line, month=month)
         spend = insert(SpendLine).values(
             workspace_id=line.workspace_id,
             month=month,
-            experiment_id=line.experiment_id,
+            experiment_id=line.experiment_id or NO_EXPERIMENT,
             provider=line.provider,
+            purpose=line.purpose,
             iterations=line.iterations,
             cost_nusd=line.cost_nusd,
         )
         await session.execute(
             spend.on_conflict_do_update(
-                index_elements=["workspace_id", "month", "experiment_id", "provider"],
+                index_elements=["workspace_id", "month", "experiment_id", "provider", "purpose"],
                 set_={
                     "iterations": SpendLine.iterations + spend.excluded.iterations,
                     "cost_nusd": SpendLine.cost_nusd + spend.excluded.cost_nusd,
                 },
             )
         )
+
+
+async def _add_to_experiment(session: AsyncSession, line: StoredLine, *, month: str) -> None:
+    insert = dialect_insert(session)
+    own = insert(ExperimentMonth).values(
+        experiment_id=line.experiment_id,
+        month=month,
+        iterations=line.iterations,
+        cost_nusd=line.cost_nusd,
+        reserved_nusd=0,
+    )
+    await session.execute(
+        own.on_conflict_do_update(
+            index_elements=["experiment_id", "month"],
+            set_={
+                "iterations": ExperimentMonth.iterations + own.excluded.iterations,
+                "cost_nusd": ExperimentMonth.cost_nusd + own.excluded.cost_nusd,
+            },
+        )
+    )
 
 
 @dataclass(frozen=True)

@@ -60,9 +60,21 @@ class ExperimentMonth(Base):
     reserved_nusd: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+ANSWERS = "answers"
+"""The purpose of an experiment's answers' spend lines."""
+NO_EXPERIMENT = uuid.UUID(int=0)
+"""The ``experiment_id`` of spend lines of calls made for no experiment (candidate
+prompts): part of the line's key, so it cannot be NULL."""
+
+
 class SpendLine(Base):
-    """Iterations and cost of one experiment's provider (``vendor:model``) in a month: the
-    lines of cost reports (kept when the experiment is deleted)."""
+    """Iterations and cost of one experiment's provider (``vendor:model``) in a month, for
+    one ``purpose``: the lines of cost reports (kept when the experiment is deleted).
+
+    ``answers`` lines are the experiment's answers (reconciliation recomputes them from the
+    iterations). Other purposes are auxiliary calls (:mod:`echo_ai.billing.auxiliary`):
+    their line is their only record, their ``iterations`` stay 0 (they are no answers and
+    use no plan quota), and one made for no experiment has :data:`NO_EXPERIMENT`."""
 
     __tablename__ = "spend_lines"
     __table_args__ = (Index("ix_spend_lines_workspace_month", "workspace_id", "month"),)
@@ -71,5 +83,8 @@ class SpendLine(Base):
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
     experiment_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
     provider: Mapped[str] = mapped_column(String(250), primary_key=True)
+    purpose: Mapped[str] = mapped_column(
+        String(40), primary_key=True, default=ANSWERS, server_default=ANSWERS
+    )
     iterations: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_nusd: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -30,6 +30,7 @@ class Action(enum.StrEnum):
     EXPERIMENT_DELETED = "experiment.deleted"
     EXPERIMENT_CANCELLED = "experiment.cancelled"
     EXPERIMENT_RESCORED = "experiment.rescored"
+    EXPERIMENT_SENTIMENT_JUDGED = "experiment.sentiment_judged"
     TRACKER_CREATED = "tracker.created"
     TRACKER_PROMPTS_ADDED = "tracker.prompts_added"
     TRACKER_DELETED = "tracker.deleted"

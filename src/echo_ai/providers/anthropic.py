@@ -35,6 +35,7 @@ import anthropic
 from anthropic.types import (
     Message,
     MessageParam,
+    ToolUnionParam,
     UserLocationParam,
     WebSearchTool20250305Param,
 )
@@ -92,7 +93,12 @@ class AnthropicProvider:
                 turn.append(await self._create(request, turn))
         version = self._client.default_headers.get("anthropic-version")
         parameters = sent_parameters(request, version if isinstance(version, str) else None)
-        completion = parse_turn(turn, latency_ms=elapsed[0], parameters=parameters)
+        completion = parse_turn(
+            turn,
+            latency_ms=elapsed[0],
+            parameters=parameters,
+            structured_tool=request.structured.name if request.structured else None,
+        )
         require_search(
             request, completion, f"{request.model} answered without running a web search"
         )
@@ -113,8 +119,9 @@ class AnthropicProvider:
                 max_tokens=request.max_output_tokens,
                 messages=messages,
                 system=request.system_prompt if request.system_prompt else anthropic.omit,
-                tools=[web_search_tool(request.user_location)]
-                if request.grounding
+                tools=_tools(request) or anthropic.omit,
+                tool_choice={"type": "tool", "name": request.structured.name}
+                if request.structured is not None
                 else anthropic.omit,
             )
         except anthropic.APIStatusError as exc:
@@ -127,6 +134,24 @@ class AnthropicProvider:
             raise MalformedResponse(exc.message, status_code=exc.status_code) from exc
         except json.JSONDecodeError as exc:
             raise MalformedResponse("Anthropic sent a body that is not JSON") from exc
+
+
+def _tools(request: CompletionRequest) -> list[ToolUnionParam]:
+    """The web-search tool when grounding is asked for; the tool whose ``input_schema`` is
+    the structured output asked for (its use forced by ``tool_choice``): Claude answers by
+    calling it, and its input is the answer."""
+    tools: list[ToolUnionParam] = []
+    if request.grounding:
+        tools.append(web_search_tool(request.user_location))
+    if request.structured is not None:
+        tools.append(
+            {
+                "name": request.structured.name,
+                "description": request.structured.description,
+                "input_schema": dict(request.structured.schema),
+            }
+        )
+    return tools
 
 
 def sent_parameters(request: CompletionRequest, api_version: str | None) -> dict[str, Any]:
@@ -143,6 +168,8 @@ def sent_parameters(request: CompletionRequest, api_version: str | None) -> dict
     }
     if request.grounding:
         parameters["tools"] = [dict(web_search_tool(request.user_location))]
+    if request.structured is not None:
+        parameters["tool_choice"] = {"type": "tool", "name": request.structured.name}
     return parameters
 
 
@@ -259,12 +286,16 @@ def parse_turn(
     *,
     latency_ms: float,
     parameters: Mapping[str, Any] | None = None,
+    structured_tool: str | None = None,
 ) -> Completion:
     """A :class:`Completion` from one assistant turn: one response, or several when paused.
 
     However the content is cut into blocks, the text is glued back in order; tokens and
     web searches add up over the responses; thinking blocks are reasoning, never text.
+    ``structured_tool``: the tool a structured output was asked through; the input of its
+    ``tool_use`` block, as JSON text, is then the answer's text (any other text dropped).
     """
+    structured: list[str] = []
     reading = _Reading()
     input_tokens: list[int | None] = []
     output_tokens: list[int | None] = []
@@ -280,6 +311,9 @@ def parse_turn(
                 reading.add_search_call(block)
             elif kind == "web_search_tool_result":
                 reading.add_search_results(block)
+            elif kind == "tool_use" and structured_tool is not None:
+                if getattr(block, "name", None) == structured_tool:
+                    structured.append(json.dumps(getattr(block, "input", None)))
             elif kind == "thinking":
                 reading.after_tool = True  # the text after a thought is a new paragraph
                 thought = getattr(block, "thinking", None)
@@ -297,7 +331,10 @@ def parse_turn(
     cited = {citation.url for citation in reading.citations}
     model = messages[-1].model
     stop_reason = messages[-1].stop_reason
-    text = "".join(reading.text)
+    if structured_tool is not None:
+        text = structured[-1] if structured else ""  # no call of the tool: no answer
+    else:
+        text = "".join(reading.text)
     return Completion(
         text=text,
         model_version=model if isinstance(model, str) else None,

@@ -30,6 +30,20 @@ class UserLocation:
 
 
 @dataclass(frozen=True, slots=True)
+class StructuredOutput:
+    """Ask for an answer that is one JSON object following ``schema`` (a JSON Schema of
+    an object, every property required, no others), through the vendor's own structured
+    output: OpenAI's and Perplexity's ``response_format`` ``json_schema``, Anthropic's
+    forced tool use (the tool's ``input_schema``), Gemini's ``responseJsonSchema``. The
+    :attr:`Completion.text` is then that JSON text; the caller still validates it."""
+
+    name: str
+    """Letters, digits, ``_`` and ``-`` (a tool's or a format's name)."""
+    description: str
+    schema: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class CompletionRequest:
     prompt: str
     model: str
@@ -44,6 +58,8 @@ class CompletionRequest:
     system_prompt: str | None = None
     seed: int | None = None
     """Only the offline demo provider uses it, to make each iteration reproducible."""
+    structured: StructuredOutput | None = None
+    """Ask for a JSON answer of this shape (not for experiments' answers: a judge's)."""
 
 
 @dataclass(frozen=True, slots=True)

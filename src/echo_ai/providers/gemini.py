@@ -114,12 +114,17 @@ class GeminiProvider:
             max_output_tokens=request.max_output_tokens,
             system_instruction=request.system_prompt or None,
             tools=[types.Tool(google_search=types.GoogleSearch())] if request.grounding else None,
+            response_mime_type="application/json" if request.structured else None,
+            response_json_schema=dict(request.structured.schema) if request.structured else None,
         )
         sent: dict[str, Any] = {"max_output_tokens": request.max_output_tokens}
         if temperature is not None:
             sent["temperature"] = temperature
         if request.grounding:
             sent["tools"] = ["google_search"]
+        if request.structured is not None:
+            sent["response_mime_type"] = "application/json"
+            sent["response_json_schema"] = request.structured.name
         with stopwatch() as elapsed:
             response = await self._generate(request.model, request.prompt, config)
         completion = parse_response(response, latency_ms=elapsed[0], model=request.model, sent=sent)

@@ -29,6 +29,7 @@ from echo_ai.providers.base import (
     MalformedResponse,
     ProviderError,
     ServerError,
+    StructuredOutput,
     UserLocation,
     classify,
     require_search,
@@ -173,6 +174,20 @@ def sent_parameters(
     }
 
 
+def json_schema_format(structured: StructuredOutput) -> dict[str, Any]:
+    """Chat Completions' ``response_format`` for a strict JSON Schema (OpenAI, Perplexity
+    and the OpenAI-compatible servers that follow it)."""
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": structured.name,
+            "description": structured.description,
+            "schema": dict(structured.schema),
+            "strict": True,
+        },
+    }
+
+
 async def chat_complete(
     client: AsyncOpenAI,
     request: CompletionRequest,
@@ -197,6 +212,8 @@ async def chat_complete(
         args["max_tokens"] = request.max_output_tokens
     else:
         args["max_completion_tokens"] = request.max_output_tokens
+    if request.structured is not None:
+        args["response_format"] = json_schema_format(request.structured)
     if search_model:
         options: dict[str, Any] = {}
         location = _approximate_location(request.user_location)

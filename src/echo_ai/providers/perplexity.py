@@ -43,6 +43,7 @@ from echo_ai.providers.openai import (
     PARSE_ERRORS,
     call_sdk,
     chat_messages,
+    json_schema_format,
 )
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -153,6 +154,8 @@ class PerplexityProvider:
         )
         if temperature is not None:
             sent["temperature"] = temperature
+        if request.structured is not None:
+            sent["response_format"] = json_schema_format(request.structured)
         raw, latency_ms = await call_sdk(
             lambda: self._client.chat.completions.create(
                 model=request.model, messages=chat_messages(request), **sent

@@ -99,6 +99,11 @@ class Experiment(UUIDPrimaryKey, Timestamps, Base):
     """Adaptive sampling's target (:class:`echo_ai.runs.adaptive.Precision`, without its
     maximum, which is ``iterations``): each provider is asked in rounds until a rate's
     interval is narrow enough. None: exactly ``iterations`` answers."""
+    sentiment_judge: Mapped[dict[str, Any] | None] = mapped_column(_NULLABLE_JSON, nullable=True)
+    """The last sentiment judging of its answers
+    (:class:`echo_ai.experiments.judge_schemas.SentimentJudgeOut` as JSON): who judged,
+    how many answers, failures, cost. None: the lexicon scorer's sentiment only (never
+    judged, or re-scored since)."""
     temperature: Mapped[float] = mapped_column(Float, default=1.0)
     grounding: Mapped[bool] = mapped_column(Boolean, default=False)
     require_grounding: Mapped[bool] = mapped_column(Boolean, default=False)

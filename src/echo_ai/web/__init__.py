@@ -38,6 +38,7 @@ def page_routers() -> list[APIRouter]:
     from echo_ai.web.pages.privacy_settings import router as privacy_settings_router
     from echo_ai.web.pages.provider_keys import router as provider_keys_router
     from echo_ai.web.pages.recovery import router as recovery_router
+    from echo_ai.web.pages.sentiment_judge import router as sentiment_judge_router
     from echo_ai.web.pages.settings import router as settings_router
     from echo_ai.web.pages.trackers import router as trackers_router
     from echo_ai.web.pages.usage import router as usage_router
@@ -49,6 +50,7 @@ def page_routers() -> list[APIRouter]:
         experiment_form_router,
         experiment_view_router,
         experiment_actions_router,
+        sentiment_judge_router,
         alerts_router,
         alert_settings_router,
         trackers_router,

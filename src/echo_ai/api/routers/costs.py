@@ -40,7 +40,13 @@ ToQuery = Annotated[
     Month | None,
     Query(alias="to", description="The last month, `YYYY-MM` (default: this one)."),
 ]
-GroupQuery = Annotated[GroupBy, Query(description="One line per month, provider or experiment.")]
+GroupQuery = Annotated[
+    GroupBy,
+    Query(
+        description="One line per month, provider, experiment or purpose (answers, "
+        "candidate prompts, sentiment judge: calls made outside experiments' answers)."
+    ),
+]
 
 
 @router.get("/v1/budget", response_model=BudgetStatusOut)

@@ -25,9 +25,16 @@ from echo_ai.api.pagination import (
     row_index,
 )
 from echo_ai.billing.estimate import EstimateOut, estimate_with_history
+from echo_ai.db import utcnow
 from echo_ai.experiments import discovered as discovery
-from echo_ai.experiments import export, history
+from echo_ai.experiments import export, history, sentiment_judge
 from echo_ai.experiments import service as experiments
+from echo_ai.experiments.judge_schemas import (
+    JudgeEstimateOut,
+    JudgeProvider,
+    SentimentJudgeIn,
+    SentimentJudgeOut,
+)
 from echo_ai.experiments.schemas import (
     AddCompetitorIn,
     BatchRunOut,
@@ -447,6 +454,57 @@ async def rescore_experiment(
         session, experiment, actor=actor, brands=data.brands if data else None
     )
     return ExperimentDetail.of_report(await experiments.load_report(session, experiment_id))
+
+
+@router.get(
+    "/{experiment_id}/sentiment-judge/estimate",
+    response_model=JudgeEstimateOut,
+    responses=error_responses(400, 404),
+)
+async def sentiment_judge_estimate(
+    experiment_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    provider: Annotated[JudgeProvider, Query(description="The judge, ``vendor:model``.")],
+) -> JudgeEstimateOut:
+    """What judging the experiment's sentiment with ``provider`` would ask (one call per
+    complete answer naming a tracked brand) and cost at most, before it starts."""
+    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
+    return await sentiment_judge.estimate(
+        session, experiment, sentiment_judge.parse_provider(provider)
+    )
+
+
+@router.post(
+    "/{experiment_id}/sentiment-judge",
+    response_model=SentimentJudgeOut,
+    responses=error_responses(*BODY_ERRORS, 402, 409),
+)
+async def judge_sentiment(
+    experiment_id: uuid.UUID,
+    data: SentimentJudgeIn,
+    principal: WritePrincipal,
+    session: SessionDep,
+    state: StateDep,
+    actor: PrincipalActor,
+) -> SentimentJudgeOut:
+    """Judge the sentiment of the finished experiment's stored answers with a model
+    (structured output; no new answers): each answer's brands get the judge's label and
+    score (``scorer`` ``judge:vendor:model``), or keep the lexicon's where the judge's
+    output was invalid or the call failed (counted in ``failed``). The calls are checked
+    against the budgets first (402 ``budget_exhausted`` / ``price_unknown``), use the
+    workspace's stored key when it has one, and count in the month's spend ("Sentiment
+    judge" in cost reports). 409 while it runs, or with nothing to judge. A re-score goes
+    back to the lexicon."""
+    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
+    return await sentiment_judge.judge(
+        session,
+        state.runtime,
+        experiment,
+        sentiment_judge.parse_provider(data.provider),
+        actor=actor,
+        now=utcnow(),
+    )
 
 
 @router.get(

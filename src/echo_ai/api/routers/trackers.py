@@ -84,15 +84,20 @@ async def parse_prompts_csv(request: Request, principal: CurrentPrincipal) -> Pa
 
 
 @router.post(
-    "/candidates", response_model=CandidatesOut, responses=error_responses(*BODY_ERRORS, 502)
+    "/candidates",
+    response_model=CandidatesOut,
+    responses=error_responses(*BODY_ERRORS, 402, 502),
 )
 async def candidate_prompts(
     data: CandidatesIn, principal: WritePrincipal, session: SessionDep, state: StateDep
 ) -> CandidatesOut:
     """Candidate prompts written by a provider (``demo``: offline templates, synthetic)
     from a brand profile's brand, competitors and keywords and the ``category`` typed, for
-    the user to review: nothing is stored or run. A real provider's call is priced and its
-    cost returned (``cost_usd``); 502 when the provider fails."""
+    the user to review: nothing is stored or run. A real provider's call uses the
+    workspace's stored key when it has one, is checked against the workspace's budget
+    first (402 ``budget_exhausted`` / ``price_unknown``, nothing sent), and its cost is
+    returned (``cost_usd``) and counted in the month's spend ("Candidate prompts" in cost
+    reports); 502 when the provider fails."""
     return await trackers.candidates(session, principal.workspace_id, data, runtime=state.runtime)
 
 

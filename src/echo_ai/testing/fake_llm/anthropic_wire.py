@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import json
 import uuid
 from typing import Any, Final
 
@@ -59,6 +60,21 @@ def grounding_from(body: dict[str, Any]) -> bool:
     return any(str(tool.get("type", "")).startswith("web_search_") for tool in request_tools(body))
 
 
+def _forced_tool(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The tool a ``tool_choice`` of type ``tool`` forces, if the request declares it."""
+    choice = body.get("tool_choice")
+    if not isinstance(choice, dict) or choice.get("type") != "tool":
+        return None
+    return next((t for t in request_tools(body) if t.get("name") == choice.get("name")), None)
+
+
+def schema_from(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``input_schema`` of the tool the request forces Claude to call, if any."""
+    tool = _forced_tool(body)
+    found = tool.get("input_schema") if tool else None
+    return found if isinstance(found, dict) else None
+
+
 def success_body(
     body: dict[str, Any],
     path_params: dict[str, str],
@@ -67,9 +83,21 @@ def success_body(
     model: str,
     searched: bool,
 ) -> dict[str, Any]:
+    """A text answer; to a request forcing a tool, a ``tool_use`` block whose input is
+    the answer's text read as JSON (the structured output)."""
     content: list[dict[str, Any]] = []
     queries: list[str] = []
-    if searched:
+    forced = _forced_tool(body)
+    if forced is not None:
+        content.append(
+            {
+                "type": "tool_use",
+                "id": f"toolu_{uuid.uuid4().hex[:24]}",
+                "name": forced["name"],
+                "input": json.loads(answer.text),
+            }
+        )
+    elif searched:
         queries = search_queries(answer, prompt_from(body))
         content.extend(_search_blocks(queries, retrieved_pages(answer)))
         content.extend(_text_blocks(answer.text, answer.citations))
@@ -81,7 +109,7 @@ def success_body(
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": "end_turn",
+        "stop_reason": "tool_use" if forced is not None else "end_turn",
         "stop_sequence": None,
         "usage": {
             "input_tokens": answer.input_tokens,

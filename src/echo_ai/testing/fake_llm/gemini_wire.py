@@ -70,6 +70,16 @@ def grounding_from(body: dict[str, Any]) -> bool:
     return any(any(key in tool for key in _SEARCH_TOOL_KEYS) for tool in request_tools(body))
 
 
+def schema_from(body: dict[str, Any]) -> dict[str, Any] | None:
+    """``generationConfig.responseJsonSchema`` (or ``responseSchema``), if the request
+    asks for JSON."""
+    config = body.get("generationConfig")
+    if not isinstance(config, dict):
+        return None
+    found = config.get("responseJsonSchema") or config.get("responseSchema")
+    return found if isinstance(found, dict) else None
+
+
 def success_body(
     body: dict[str, Any],
     path_params: dict[str, str],

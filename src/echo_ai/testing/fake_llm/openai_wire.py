@@ -48,6 +48,21 @@ def grounding_from(body: dict[str, Any]) -> bool:
     return "web_search_options" in body
 
 
+def schema_from(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON Schema of a ``response_format`` ``json_schema`` (Chat Completions) or a
+    ``text.format`` ``json_schema`` (Responses), if the request asks for one."""
+    chat = body.get("response_format")
+    if isinstance(chat, dict) and chat.get("type") == "json_schema":
+        found = (chat.get("json_schema") or {}).get("schema")
+        return found if isinstance(found, dict) else None
+    text = body.get("text")
+    shape = text.get("format") if isinstance(text, dict) else None
+    if isinstance(shape, dict) and shape.get("type") == "json_schema":
+        found = shape.get("schema")
+        return found if isinstance(found, dict) else None
+    return None
+
+
 def success_body(
     body: dict[str, Any],
     path_params: dict[str, str],

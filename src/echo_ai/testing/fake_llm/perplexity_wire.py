@@ -56,6 +56,15 @@ def grounding_from(body: dict[str, Any]) -> bool:
     return not body.get("disable_search", False)
 
 
+def schema_from(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON Schema of a ``response_format`` ``json_schema``, if the request has one."""
+    shape = body.get("response_format")
+    if isinstance(shape, dict) and shape.get("type") == "json_schema":
+        found = (shape.get("json_schema") or {}).get("schema")
+        return found if isinstance(found, dict) else None
+    return None
+
+
 def success_body(
     body: dict[str, Any],
     path_params: dict[str, str],

@@ -34,6 +34,7 @@ from echo_ai.testing.fake_llm import (
     perplexity_wire,
 )
 from echo_ai.testing.fake_llm.config import OUTCOMES, FakeLLMConfig
+from echo_ai.testing.fake_llm.wire_common import example_of
 
 
 class WireModule(Protocol):
@@ -46,6 +47,8 @@ class WireModule(Protocol):
     def prompt_from(self, body: dict[str, Any]) -> str: ...
 
     def grounding_from(self, body: dict[str, Any]) -> bool: ...
+
+    def schema_from(self, body: dict[str, Any]) -> dict[str, Any] | None: ...
 
     def success_body(
         self,
@@ -169,6 +172,11 @@ async def _handle(wire: WireModule, state: ServerState, request: Request) -> Res
         grounding=searched,
         domains=config.domains,
     )
+    schema = wire.schema_from(body)
+    if schema is not None:  # structured output: a JSON instance of the schema, as text
+        answer = dataclasses.replace(
+            answer, text=json.dumps(example_of(schema)), citations=(), sources=()
+        )
     answer = _garbled(answer, config.garble)
     model = wire.model_from(body, path_params) + config.garble
     payload = wire.success_body(body, path_params, answer, model=model, searched=searched)

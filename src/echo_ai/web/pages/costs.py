@@ -1,6 +1,7 @@
 """The costs page: the workspace's monthly budget (set or cleared by owners and admins),
 where this month stands against it (a warning at the alert level and at the cap), and the
-cost report of a month range by month, provider or experiment, with its CSV download;
+cost report of a month range by month, provider, experiment or purpose, with its CSV
+download;
 and an experiment's own monthly cap (writers), set from the experiment's page.
 
 Every member reads the page. Writes are POSTs with the CSRF token calling the use cases
@@ -22,6 +23,7 @@ from echo_ai.billing.costs import GROUPS, InvalidMonths
 from echo_ai.billing.spend_schemas import GroupBy
 from echo_ai.db import utcnow
 from echo_ai.experiments import service as experiments
+from echo_ai.metering.models import NO_EXPERIMENT
 from echo_ai.metering.units import month_of, usd_text
 from echo_ai.web.forms import form_fields
 from echo_ai.web.rendering import render, see_other
@@ -34,7 +36,12 @@ NOTICES = {
     "cleared": "The monthly budget was removed: spend is no longer capped.",
 }
 MAX_SHOWN = 20
-GROUP_LABELS = {"month": "Month", "provider": "Provider", "experiment": "Experiment"}
+GROUP_LABELS = {
+    "month": "Month",
+    "provider": "Provider",
+    "experiment": "Experiment",
+    "purpose": "Purpose",
+}
 
 
 def _sentence(message: str) -> str:
@@ -66,7 +73,7 @@ async def _page(
     from_text, to_text, by = _query(request)
     group: GroupBy = by if by in GROUPS else "month"
     if by not in GROUPS:
-        errors["by"] = "Choose month, provider or experiment."
+        errors["by"] = "Choose month, provider, experiment or purpose."
     try:
         first, last = costs.month_range(from_text or None, to_text or None, now=now)
     except InvalidMonths as refused:
@@ -88,6 +95,7 @@ async def _page(
         "to_month": to_text or last,
         "by": group,
         "groups": GROUP_LABELS,
+        "no_experiment": str(NO_EXPERIMENT),
         "csv_url": f"/costs.csv?from={first}&to={last}&by={group}",
         "amount": amount if amount is not None else (status.out().monthly_usd or ""),
         "errors": errors,

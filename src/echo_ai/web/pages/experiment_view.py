@@ -195,13 +195,17 @@ class BrandSentiment:
     brand: str
     label: str
     score: float
+    scorer: str | None
 
 
 def sentiments_of(extraction: dict[str, Any] | None) -> list[BrandSentiment]:
     if not extraction:
         return []
     parsed = Extraction.from_dict(extraction)
-    return [BrandSentiment(b, s.label, s.score) for b, s in parsed.sentiment.items()]
+    return [
+        BrandSentiment(b, s.label, s.score, s.scorer or parsed.sentiment_method)
+        for b, s in parsed.sentiment.items()
+    ]
 
 
 def rate_data(rate: Rate | None) -> dict[str, Any] | None:
