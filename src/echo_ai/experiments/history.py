@@ -352,7 +352,7 @@ def latest_change(changes: Sequence[RunChange]) -> RunChange | None:
 
 
 async def recent_runs(
-    session: AsyncSession, experiments: Sequence[Experiment], *, runs: int = RECENT_RUNS
+    session: AsyncSession, experiment_ids: Sequence[uuid.UUID], *, runs: int = RECENT_RUNS
 ) -> dict[uuid.UUID, list[RunFigure]]:
     """The stored visibility of the last ``runs`` runs of each experiment, oldest first
     (runs without a figure yet are left out), labelled synthetic when no real provider ran.
@@ -362,9 +362,9 @@ async def recent_runs(
     ``visibility`` member of the stored metrics selected, and the runs with a real
     provider's batch.
     """
-    if not experiments:
+    if not experiment_ids:
         return {}
-    ids = [experiment.id for experiment in experiments]
+    ids = list(experiment_ids)
     rows = await session.execute(
         select(
             ExperimentRound.experiment_id,
