@@ -6,6 +6,7 @@ download, and deleting it."""
 from __future__ import annotations
 
 import csv
+import html as html_module
 import io
 import json
 import re
@@ -246,9 +247,9 @@ async def test_the_tracker_page_charts_its_figures_and_downloads_them(
 
     await wait_until(all_done, within=60, message="the prompts did not finish")
     html = await page(client, location)
-    found = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', html)
+    found = re.search(r"<div id=\"chart-data\" hidden data-charts='(.*?)'></div>", html)
     assert found is not None
-    charts = json.loads(found.group(1))
+    charts = json.loads(html_module.unescape(found.group(1)))
     assert charts["groups"]["labels"] == ["Overall", "Topic: startups", "No topic"]
     overall = charts["groups"]["rates"][0]
     assert overall["n"] == 15 and overall["low"] <= overall["value"] <= overall["high"]

@@ -153,7 +153,8 @@
     var source = document.getElementById("chart-data");
     if (!source || typeof window.Chart === "undefined") return;
     var data;
-    try { data = JSON.parse(source.textContent); } catch (e) { return; }
+    // A JSON script block, or (content htmx swaps in, which drops scripts) an attribute.
+    try { data = JSON.parse(source.dataset.charts || source.textContent); } catch (e) { return; }
     var colours = {
       accent: css("--accent", "#4338ca"),
       soft: "rgba(67, 56, 202, 0.25)",
