@@ -115,10 +115,10 @@ async def earlier_runs(database_url: str, tracker_id: str, runs: int) -> None:
                 runs,
             )
             await connection.execute(
-                "INSERT INTO experiment_rounds (id, experiment_id, round, combined, "
+                "INSERT INTO experiment_rounds (id, experiment_id, round, combined, visibility, "
                 "combined_providers, combinations, complete, failed_providers, created_at, "
                 "updated_at) "
-                "SELECT gen_random_uuid(), r.experiment_id, back.n, r.combined, "
+                "SELECT gen_random_uuid(), r.experiment_id, back.n, r.combined, r.visibility, "
                 "r.combined_providers, r.combinations, r.complete, r.failed_providers, "
                 "r.created_at - ($2 - back.n) * interval '1 day', r.updated_at "
                 "FROM experiment_rounds r JOIN experiments e ON e.id = r.experiment_id "

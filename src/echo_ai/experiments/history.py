@@ -358,9 +358,9 @@ async def recent_runs(
     (runs without a figure yet are left out), labelled synthetic when no real provider ran.
 
     Two queries whatever the number of experiments: a range of the ``(experiment_id,
-    round)`` unique index of ``experiment_rounds`` per experiment with only the
-    ``visibility`` member of the stored metrics selected, and the runs with a real
-    provider's batch.
+    round)`` unique index of ``experiment_rounds`` per experiment with only the stored
+    ``visibility`` column selected (never the whole metrics document), and the runs with a
+    real provider's batch.
     """
     if not experiment_ids:
         return {}
@@ -371,13 +371,13 @@ async def recent_runs(
             ExperimentRound.round,
             ExperimentRound.complete,
             ExperimentRound.created_at,
-            ExperimentRound.combined["visibility"],
+            ExperimentRound.visibility,
         )
         .join(Experiment, Experiment.id == ExperimentRound.experiment_id)
         .where(
             ExperimentRound.experiment_id.in_(ids),
             ExperimentRound.round > Experiment.runs - runs,
-            ExperimentRound.combined.is_not(None),
+            ExperimentRound.visibility.is_not(None),
         )
         .order_by(ExperimentRound.experiment_id, ExperimentRound.round)
     )
