@@ -1,19 +1,22 @@
-"""A tracker's figures over time (its prompts' recent runs pooled) and its export (CSV and
-JSON over HTTP): one row per figure, with counts, intervals and the synthetic label."""
+"""A tracker's figures over time (its prompts' recent runs pooled, in the API and on its
+page) and its export (CSV and JSON over HTTP): one row per figure, with counts, intervals
+and the synthetic label."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from echo_ai.config import Settings
 from echo_ai.db import transaction
@@ -21,6 +24,7 @@ from echo_ai.experiments.tracker_export import COLUMNS
 from echo_ai.runs.models import Experiment
 from tests.experiments.test_trackers_api import BRANDS, PROMPTS
 from tests.kit import app_runtime, register_and_login, wait_finished, wait_until
+from tests.web.pages import page, post_form, sign_up, text_of
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -168,3 +172,55 @@ async def test_overall_visibility_over_time_pools_each_prompts_runs_back(
     over_time = [r for r in table if r["level"] == "over_time"]
     assert [(r["runs_back"], r["prompts"]) for r in over_time] == [("1", "3"), ("0", "4")]
     assert int(over_time[0]["numerator"]) == earlier["numerator"]
+
+
+async def test_the_tracker_page_shows_visibility_over_time_once_prompts_ran_twice(
+    client: httpx.AsyncClient, started_app: FastAPI
+) -> None:
+    """The page's table and chart data over time, from the same figures as the API."""
+    await sign_up(client)
+    created = await post_form(
+        client,
+        "/trackers/new",
+        {
+            "name": "Weekly CRM questions",
+            "brand.name": "HubSpot",
+            "competitors.0.name": "Salesforce",
+            "providers": ["demo"],
+            "iterations": "4",
+            "prompts": "Best CRM for a startup?\nCheapest CRM?",
+        },
+        token_from="/trackers/new",
+    )
+    assert created.status_code == 303, created.text
+    location = created.headers["location"]
+    tracker_id = uuid.UUID(location.rsplit("/", 1)[1])
+
+    async def finished(runs: int) -> bool:
+        async with transaction(app_runtime(started_app).session_factory) as session:
+            rows = (
+                await session.execute(
+                    select(Experiment.runs, Experiment.status).where(
+                        Experiment.tracker_id == tracker_id
+                    )
+                )
+            ).all()
+        return len(rows) == 2 and all(r == runs and s == "completed" for r, s in rows)
+
+    await wait_until(lambda: finished(1), within=60, message="the prompts did not finish")
+    assert "Overall visibility over time" not in await page(client, location)
+    async with transaction(app_runtime(started_app).session_factory) as session:
+        await session.execute(
+            update(Experiment)
+            .where(Experiment.tracker_id == tracker_id)
+            .values(schedule_cron="0 9 * * 1", next_run_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    await wait_until(lambda: finished(2), within=60, message="the scheduled runs did not happen")
+
+    html = await page(client, location)
+    assert "Overall visibility over time" in text_of(html) and "(latest)" in text_of(html)
+    found = re.search(r"<div id=\"chart-data\" hidden data-charts='(.*?)'></div>", html)
+    assert found is not None
+    trend = json.loads(unescape(found.group(1)))["trend"]
+    assert len(trend["labels"]) == len(trend["points"]) == 2
+    assert all(p["n"] == 2 * 4 and p["low"] <= p["value"] <= p["high"] for p in trend["points"])
