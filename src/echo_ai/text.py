@@ -153,3 +153,15 @@ def usd(value: float | Decimal) -> str:
 SMALLEST_USD = 0.0001
 """The smallest amount :func:`usd` writes in digits; below it (and above zero) the reader
 sees ``<$0.0001``, not a misleading ``$0``."""
+
+
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell a spreadsheet will not run as a formula (CSV injection): text starting
+    with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with ``'``;
+    anything else is returned as it is."""
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return value

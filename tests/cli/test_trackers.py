@@ -1,7 +1,8 @@
-"""`echo-ai trackers ...`: create from a CSV file, show, add prompts, list, delete."""
+"""`echo-ai trackers ...`: create from a CSV file, show, export, add prompts, list, delete."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from echo_ai.cli import app
+from echo_ai.experiments.tracker_export import COLUMNS
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 
@@ -49,6 +51,24 @@ def test_a_tracker_from_a_csv_file_runs_and_shows_pooled_figures(tmp_path: Path)
 
     code, out, _ = invoke("trackers", "show", "CRM")
     assert code == 0 and "SYNTHETIC" in out and "clusters" in out and "startups" in out
+
+    exported = tmp_path / "crm.csv"
+    code, _, err = invoke("trackers", "export", "CRM", str(exported))
+    assert code == 0 and "synthetic" in err and str(exported) in err
+    with exported.open(encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == COLUMNS
+    overall = rows[0]
+    assert (overall["level"], overall["metric"]) == ("overall", "visibility")
+    assert int(overall["numerator"]) == detail["overall"]["visibility"]["numerator"]
+    assert int(overall["denominator"]) == 15 and overall["synthetic"] == "True"
+    assert sum(r["level"] == "prompt" for r in rows) == 3 * 4  # four rates per prompt
+    as_json = tmp_path / "crm.json"
+    assert invoke("trackers", "export", detail["id"][:8], str(as_json))[0] == 0
+    document = json.loads(as_json.read_text(encoding="utf-8"))
+    assert document["synthetic"] is True and len(document["items"]) == len(rows)
+    code, _, err = invoke("trackers", "export", "nope", str(tmp_path / "x.csv"))
+    assert code != 0 and "no tracker named 'nope'" in err
 
     more = tmp_path / "more.txt"
     more.write_text("pricing: Is HubSpot expensive?\n\nWhat CRM integrates with Gmail?\n")

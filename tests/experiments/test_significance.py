@@ -155,7 +155,7 @@ async def test_a_baseline_window_and_runs_without_figures(runtime: Runtime) -> N
         await session.execute(
             update(ExperimentRound)
             .where(ExperimentRound.experiment_id == experiment_id, ExperimentRound.round == 2)
-            .values(combined=None)
+            .values(combined=None, visibility=None)
         )
         stored = await run_service.stored_round(session, experiment_id, 1)
         assert stored is not None and stored.combined is not None
@@ -294,7 +294,7 @@ async def test_demo_figures_are_a_family_apart_and_labelled_synthetic(runtime: R
 async def _trend(runtime: Runtime, experiment_id: uuid.UUID) -> list[history.RunChange]:
     async with transaction(runtime.session_factory) as session:
         experiment = await experiment_service.get(session, experiment_id, runs=0)
-        recent = await history.recent_runs(session, [experiment])
+        recent = await history.recent_runs(session, [experiment.id])
     return history.run_changes(recent[experiment_id])
 
 

@@ -80,7 +80,9 @@ async def test_a_run_stored_without_figures_is_not_tested_on_the_pages(
     await run_again(started_app, experiment_id, {"HubSpot": 0.3})
     async with transaction(app_runtime(started_app).session_factory) as session:
         await session.execute(
-            update(ExperimentRound).where(ExperimentRound.round == 1).values(combined=None)
+            update(ExperimentRound)
+            .where(ExperimentRound.round == 1)
+            .values(combined=None, visibility=None)
         )
 
     runs = await page(client, f"/experiments/{experiment_id}/runs")

@@ -1,9 +1,14 @@
 """Tracker pages: the list, the new-tracker form (prompts pasted as ``topic: question``
-lines or a CSV file, errors naming the line), the tracker's pooled figures with the
-cluster note and synthetic labels, and deleting it."""
+lines or a CSV file, errors naming the line; brands from a profile or typed in place), the
+tracker's pooled figures with the cluster note, synthetic labels, chart data and CSV
+download, and deleting it."""
 
 from __future__ import annotations
 
+import csv
+import html as html_module
+import io
+import json
 import re
 
 import httpx
@@ -12,6 +17,7 @@ from fastapi import FastAPI
 from echo_ai.brands import service as brand_service
 from echo_ai.brands.schemas import BrandProfileIn
 from echo_ai.db import transaction
+from echo_ai.experiments.tracker_export import COLUMNS
 from echo_ai.privacy.audit import Actor
 from tests.kit import app_runtime, wait_until
 from tests.web.pages import csrf_token, origin, page, post_form, sign_up, text_of
@@ -138,7 +144,8 @@ async def test_bad_prompts_are_shown_beside_the_field_with_the_line(
     assert "line 3: the same prompt as line 1" in duplicate.text
     assert "best  CRM?" in duplicate.text  # what was typed is kept
     no_profile = await _create(client, "")
-    assert no_profile.status_code == 422 and "Choose a brand profile." in no_profile.text
+    assert no_profile.status_code == 422
+    assert "Choose a brand profile, or type your brand&#39;s name here." in no_profile.text
     token = csrf_token(await page(client, "/trackers/new"))
     bad_file = await client.post(
         "/trackers/new",
@@ -177,3 +184,81 @@ async def test_suggested_candidates_are_ticked_into_the_tracker(
     assert html.count('href="/experiments/') == 4  # three typed, one new ticked, one already there
     no_profile = await _create(client, "", action="suggest")
     assert no_profile.status_code == 422 and "Choose a brand profile" in no_profile.text
+
+
+async def _typed(client: httpx.AsyncClient, **fields: str) -> httpx.Response:
+    data: dict[str, str | list[str]] = {
+        "name": "Typed brands",
+        "brand_profile_id": "",
+        "providers": ["demo"],
+        "iterations": "4",
+        "prompts": PROMPTS,
+        **fields,
+    }
+    return await post_form(client, "/trackers/new", data, token_from="/trackers/new")
+
+
+async def test_brands_typed_in_the_form_create_the_tracker_without_a_profile(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_up(client)
+    form = await page(client, "/trackers/new")
+    assert 'name="brand.name"' in form and 'name="competitors.2.name"' in form
+    empty = {f"competitors.{n}.name": "" for n in range(3)}  # as a browser sends them
+    more = await _typed(client, action="add_competitor", **{"brand.name": "HubSpot", **empty})
+    assert more.status_code == 200 and 'name="competitors.3.name"' in more.text
+    assert 'value="HubSpot"' in more.text  # what was typed is kept
+    assert "No tracker yet" in await page(client, "/trackers")
+
+    bad = await _typed(client, **{"brand.name": "HubSpot", "competitors.0.name": "hubspot"})
+    assert bad.status_code == 422 and 'id="e-f-competitors-0-name"' in bad.text
+
+    created = await _typed(
+        client,
+        **{
+            "brand.name": "HubSpot",
+            "brand.domains": "hubspot.com",
+            "competitors.0.name": "Salesforce",
+            "competitors.1.name": "",
+            "competitors.2.name": "Pipedrive",
+        },
+    )
+    assert created.status_code == 303, created.text
+    location = created.headers["location"]
+
+    async def all_done() -> bool:
+        return "no complete run" not in await page(client, location)
+
+    await wait_until(all_done, within=60, message="the prompts did not finish")
+    text = text_of(await page(client, location))
+    assert "Target HubSpot" in text and "Salesforce" in text and "Pipedrive" in text
+
+
+async def test_the_tracker_page_charts_its_figures_and_downloads_them(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await sign_up(client)
+    profile_id = await _profile(app, client)
+    created = await _create(client, profile_id)
+    location = created.headers["location"]
+
+    async def all_done() -> bool:
+        return "no complete run" not in await page(client, location)
+
+    await wait_until(all_done, within=60, message="the prompts did not finish")
+    html = await page(client, location)
+    found = re.search(r"<div id=\"chart-data\" hidden data-charts='(.*?)'></div>", html)
+    assert found is not None
+    charts = json.loads(html_module.unescape(found.group(1)))
+    assert charts["groups"]["labels"] == ["Overall", "Topic: startups", "No topic"]
+    overall = charts["groups"]["rates"][0]
+    assert overall["n"] == 15 and overall["low"] <= overall["value"] <= overall["high"]
+    assert "trend" not in charts  # one run so far: no figure over time
+    assert 'data-chart="groups"' in html and "charts." in html
+    assert f'href="{location}/export.csv"' in html
+
+    download = await client.get(f"{location}/export.csv")
+    assert download.status_code == 200 and "attachment" in download.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(download.text)))
+    assert rows[0] == COLUMNS and len(rows) > 10
+    assert (await client.get(f"{location}/export.json")).json()["synthetic"] is True

@@ -27,6 +27,7 @@ note instead. Only the standard library and numpy are used.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -131,8 +132,12 @@ def t_cdf(t: float, df: float) -> float:
     return 1.0 - tail if t >= 0 else tail
 
 
+@functools.lru_cache(maxsize=4_096)
 def t_quantile(probability: float, df: float) -> float:
-    """Inverse of :func:`t_cdf` by bisection (accurate to ~1e-10)."""
+    """Inverse of :func:`t_cdf` by bisection (accurate to ~1e-10). Kept per (probability,
+    df): each bisection step evaluates a continued fraction, which takes milliseconds a
+    call, and a tracker's page pools dozens of groups of the same number of prompts at
+    the same confidence."""
     if not 0.0 < probability < 1.0:
         raise ValueError(f"probability must lie strictly between 0 and 1, got {probability}")
     if probability < 0.5:

@@ -35,6 +35,7 @@ from echo_ai.errors import AppError
 from echo_ai.metering.models import NO_EXPERIMENT, SpendLine
 from echo_ai.metering.units import month_of, to_usd, usd_text
 from echo_ai.runs.models import Experiment
+from echo_ai.text import spreadsheet_safe
 
 from .spend_schemas import CostLineOut, CostReportOut, GroupBy
 
@@ -254,16 +255,11 @@ def csv_rows(report: CostReport) -> Iterator[str]:
     yield take()
     for line in report.lines:
         if report.group_by == "experiment":
-            group = [line.key, _safe(line.label), "yes" if line.deleted else "no"]
+            group = [line.key, spreadsheet_safe(line.label), "yes" if line.deleted else "no"]
         else:
-            group = [_safe(line.label)]
+            group = [spreadsheet_safe(line.label)]
         writer.writerow([*group, line.iterations, usd_text(line.cost_usd), line.synthetic])
         yield take()
-
-
-def _safe(text: str) -> str:
-    """A cell a spreadsheet will not run as a formula (an experiment's name is user text)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def csv_filename(report: CostReport) -> str:

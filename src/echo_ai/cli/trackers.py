@@ -107,6 +107,17 @@ def _print_detail(detail: TrackerDetail, *, as_json: bool) -> None:
             str(row.experiment_id)[:8], row.topic or "", str(row.status), shown, row.prompt
         )
     flows.console.print(prompts)
+    if len(detail.over_time) > 1:
+        over_time = Table(title="overall visibility over time (95% intervals over prompts)")
+        for column in ("runs started", "prompts", "visibility"):
+            over_time.add_column(column)
+        for point in detail.over_time:
+            over_time.add_row(
+                point.started_at.strftime("%Y-%m-%d %H:%M UTC"),
+                str(point.prompts),
+                _interval(point.visibility) + (" synthetic" if point.synthetic else ""),
+            )
+        flows.console.print(over_time)
 
 
 @app.command()
@@ -268,6 +279,35 @@ def show(tracker: TrackerArgument, as_json: JsonOption = False) -> None:
 
     detail = flows.in_runtime(get_settings(), go)
     _print_detail(detail, as_json=as_json)
+
+
+@app.command("export")
+@friendly_errors
+def export_command(
+    tracker: TrackerArgument, path: Annotated[Path, typer.Argument(metavar="FILE")]
+) -> None:
+    """Write a tracker's figures to a file: JSON if it ends in .json, CSV otherwise; one
+    row per figure overall, per topic, per prompt and over time, with counts and 95%
+    intervals (columns: docs/exports.md, "Tracker exports")."""
+    from echo_ai.cli import flows
+    from echo_ai.config import get_settings
+    from echo_ai.db import transaction
+    from echo_ai.experiments import tracker_export, trackers
+    from echo_ai.workspaces.local import LOCAL_WORKSPACE_ID
+
+    async def go(runtime: Runtime) -> TrackerDetail:
+        async with transaction(runtime.session_factory) as session:
+            found = await trackers.resolve(session, LOCAL_WORKSPACE_ID, tracker)
+            return await trackers.detail(session, found)
+
+    detail = flows.in_runtime(get_settings(), go)
+    is_json = path.suffix.lower() == ".json"
+    fmt = tracker_export.Format.JSON if is_json else tracker_export.Format.CSV
+    with path.open("w", newline="", encoding="utf-8") as out:
+        for text in tracker_export.chunks(detail, fmt):
+            out.write(text)
+    synthetic = " (synthetic: demo provider)" if detail.synthetic else ""
+    print(f"wrote the figures of tracker {detail.name}{synthetic} to {path}", file=sys.stderr)
 
 
 @app.command()

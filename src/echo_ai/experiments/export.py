@@ -28,6 +28,7 @@ from echo_ai.experiments.schemas import IterationOut, StoredIteration
 from echo_ai.privacy import audit
 from echo_ai.privacy.audit import Action, Actor
 from echo_ai.runs.models import Experiment, Iteration
+from echo_ai.text import spreadsheet_safe
 
 BATCH_SIZE = 1_000
 """Iterations read per query (and sent per chunk)."""
@@ -201,16 +202,6 @@ async def record_read(
     )
 
 
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _safe(value: object) -> object:
-    """Neutralise text a spreadsheet would run as a formula (CSV injection)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
 def _csv_row(source: ExportSource, row: StoredIteration) -> list[object]:
     batch = source.batches[row.batch_run_id]
     extraction = Extraction.from_dict(row.extraction) if row.extraction else None
@@ -254,7 +245,7 @@ def _decimal(value: Decimal | None) -> str:
 
 def _csv_text(rows: Iterable[Sequence[object]]) -> str:
     out = io.StringIO()
-    csv.writer(out).writerows([_safe(value) for value in row] for row in rows)
+    csv.writer(out).writerows([spreadsheet_safe(value) for value in row] for row in rows)
     return out.getvalue()
 
 

@@ -359,32 +359,32 @@ def latest_change(changes: Sequence[RunChange]) -> RunChange | None:
 
 
 async def recent_runs(
-    session: AsyncSession, experiments: Sequence[Experiment], *, runs: int = RECENT_RUNS
+    session: AsyncSession, experiment_ids: Sequence[uuid.UUID], *, runs: int = RECENT_RUNS
 ) -> dict[uuid.UUID, list[RunFigure]]:
     """The stored visibility of the last ``runs`` runs of each experiment, oldest first
     (runs without a figure yet are left out), labelled synthetic when no real provider ran.
 
     Two queries whatever the number of experiments: a range of the ``(experiment_id,
-    round)`` unique index of ``experiment_rounds`` per experiment with only the
-    ``visibility`` member of the stored metrics selected, and the runs with a real
-    provider's batch.
+    round)`` unique index of ``experiment_rounds`` per experiment with only the stored
+    ``visibility`` column selected (never the whole metrics document), and the runs with a
+    real provider's batch.
     """
-    if not experiments:
+    if not experiment_ids:
         return {}
-    ids = [experiment.id for experiment in experiments]
+    ids = list(experiment_ids)
     rows = await session.execute(
         select(
             ExperimentRound.experiment_id,
             ExperimentRound.round,
             ExperimentRound.complete,
             ExperimentRound.created_at,
-            ExperimentRound.combined["visibility"],
+            ExperimentRound.visibility,
         )
         .join(Experiment, Experiment.id == ExperimentRound.experiment_id)
         .where(
             ExperimentRound.experiment_id.in_(ids),
             ExperimentRound.round > Experiment.runs - runs,
-            ExperimentRound.combined.is_not(None),
+            ExperimentRound.visibility.is_not(None),
         )
         .order_by(ExperimentRound.experiment_id, ExperimentRound.round)
     )

@@ -75,7 +75,7 @@ async def overview_page(
     experiments = await experiment_service.list_recent(
         session, limit=limit, workspace_id=workspace_id, before=before
     )
-    recent = await history.recent_runs(session, experiments)
+    recent = await history.recent_runs(session, [e.id for e in experiments])
     return [
         OverviewRow(experiment=experiment, runs=history.run_changes(recent.get(experiment.id, [])))
         for experiment in experiments

@@ -159,6 +159,21 @@ class TrackerPromptOut(BaseModel):
     citation_rate: Rate | None
 
 
+class TrackerPointOut(BaseModel):
+    """The tracker's overall visibility at one point of its history: each prompt's
+    ``runs_back``-th latest complete run, pooled over prompts."""
+
+    runs_back: int
+    """0: each prompt's latest complete run (the figures of ``overall``); 1: the run
+    before; and so on."""
+    started_at: datetime
+    """When the latest of the runs pooled started."""
+    prompts: int
+    """Prompts with a complete run this far back."""
+    synthetic: bool
+    visibility: PooledRateOut
+
+
 class TrackerOut(BaseModel):
     id: uuid.UUID
     name: str
@@ -176,6 +191,9 @@ class TrackerDetail(TrackerOut):
     overall: TrackerFiguresOut
     by_topic: list[TrackerFiguresOut]
     prompt_results: list[TrackerPromptOut]
+    over_time: list[TrackerPointOut]
+    """Overall visibility over the prompts' recent complete runs, oldest first (at most
+    ``RECENT_RUNS``; one point until the prompts have run again, as a schedule does)."""
 
 
 class TrackerCreated(BaseModel):

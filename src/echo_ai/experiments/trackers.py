@@ -18,18 +18,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.clusters import pooled_rate
-from echo_ai.analysis.metrics import BatchMetrics, Rate
+from echo_ai.analysis.metrics import Rate
 from echo_ai.brands import service as brand_service
 from echo_ai.db import utcnow
 from echo_ai.errors import AppError, Conflict, NotFound
 from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments import candidates as candidate_writer
+from echo_ai.experiments import history
 from echo_ai.experiments import service as experiment_service
+from echo_ai.experiments.history import RunFigure
 from echo_ai.experiments.schemas import ExperimentCreate, ExperimentSettings
 from echo_ai.experiments.tracker_schemas import (
     MAX_TRACKER_PROMPTS,
@@ -40,6 +42,7 @@ from echo_ai.experiments.tracker_schemas import (
     TrackerDetail,
     TrackerFiguresOut,
     TrackerOut,
+    TrackerPointOut,
     TrackerPromptIn,
     TrackerPromptOut,
 )
@@ -51,6 +54,7 @@ from echo_ai.runs.models import (
     BatchRun,
     Experiment,
     ExperimentRound,
+    ExperimentStatus,
     Tracker,
 )
 from echo_ai.schedules.schemas import ScheduleIn
@@ -300,68 +304,130 @@ async def delete(session: AsyncSession, tracker: Tracker, *, actor: Actor) -> in
 
 
 @dataclass(frozen=True)
-class _PromptFigures:
-    experiment: Experiment
-    run: int | None
-    metrics: BatchMetrics | None
+class _Prompt:
+    """What the figures show of a prompt's experiment (its columns, not the row)."""
+
+    id: uuid.UUID
+    prompt: str
+    topic: str | None
+    status: ExperimentStatus
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A prompt's latest complete run: the members of its stored combined metrics the
+    tracker shows, read as such from the database (never the whole document)."""
+
+    run: int
+    rates: dict[str, Rate]
+    """Each of :data:`RATES`."""
+    mention_rates: dict[str, Rate]
     synthetic: bool
 
 
+@dataclass(frozen=True)
+class _PromptFigures:
+    prompt: _Prompt
+    stored: _Stored | None
+    """None: no complete run yet (or a synthetic one left out of a real pool)."""
+
+
+async def _prompts(
+    session: AsyncSession, tracker: Tracker
+) -> tuple[list[_Prompt], dict[str, Any] | None, list[str]]:
+    """The tracker's prompts in order, with the brands and providers of the first (all are
+    asked alike): one query, reading those two JSON columns of the first row only."""
+    first = (
+        select(Experiment.id)
+        .where(Experiment.tracker_id == tracker.id)
+        .order_by(Experiment.created_at, Experiment.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    is_first = Experiment.id == first
+    rows = await session.execute(
+        select(
+            Experiment.id,
+            Experiment.prompt,
+            Experiment.topic,
+            Experiment.status,
+            case((is_first, Experiment.brands)),
+            case((is_first, Experiment.providers)),
+        )
+        .where(Experiment.tracker_id == tracker.id)
+        .order_by(Experiment.created_at, Experiment.id)
+    )
+    prompts: list[_Prompt] = []
+    brands: dict[str, Any] | None = None
+    providers: list[str] = []
+    for experiment_id, prompt, topic, status, first_brands, first_providers in rows:
+        prompts.append(_Prompt(experiment_id, prompt, topic, status))
+        if first_brands is not None:
+            brands, providers = first_brands, list(first_providers or [])
+    return prompts, brands, providers
+
+
 async def _latest_complete(
-    session: AsyncSession, experiments: Sequence[Experiment]
-) -> dict[uuid.UUID, tuple[int, dict[str, Any] | None, list[str]]]:
-    """Each experiment's latest complete round: (round, stored combined metrics, providers),
-    in one query over the rounds table (no answer is read)."""
-    if not experiments:
+    session: AsyncSession, prompts: Sequence[_Prompt]
+) -> dict[uuid.UUID, _Stored]:
+    """Each prompt's latest complete round, in one query over the rounds table selecting
+    only the stored members shown (no answer, no whole metrics document is read)."""
+    if not prompts:
         return {}
     latest = (
         select(ExperimentRound.experiment_id, func.max(ExperimentRound.round).label("latest"))
         .where(
-            ExperimentRound.experiment_id.in_([e.id for e in experiments]),
+            ExperimentRound.experiment_id.in_([p.id for p in prompts]),
             ExperimentRound.complete.is_(True),
             ExperimentRound.combined.is_not(None),
         )
         .group_by(ExperimentRound.experiment_id)
         .subquery()
     )
+    members = [ExperimentRound.combined[name] for name in (*RATES, "mention_rates")]
     rows = await session.execute(
         select(
             ExperimentRound.experiment_id,
             ExperimentRound.round,
-            ExperimentRound.combined,
             ExperimentRound.combined_providers,
+            *members,
         ).join(
             latest,
             (ExperimentRound.experiment_id == latest.c.experiment_id)
             & (ExperimentRound.round == latest.c.latest),
         )
     )
-    return {row[0]: (row[1], row[2], list(row[3] or [])) for row in rows}
+    found: dict[uuid.UUID, _Stored] = {}
+    for experiment_id, run, providers, *values in rows:
+        *rates, mentions = values
+        found[experiment_id] = _Stored(
+            run=run,
+            rates={
+                name: Rate.model_validate(rate) for name, rate in zip(RATES, rates, strict=True)
+            },
+            mention_rates={brand: Rate.model_validate(r) for brand, r in (mentions or {}).items()},
+            synthetic=_synthetic(providers or []),
+        )
+    return found
 
 
 def _synthetic(providers: Sequence[str]) -> bool:
     return any(ProviderSpec.parse(p).vendor == "demo" for p in providers)
 
 
-def _rate(metrics: BatchMetrics, name: str) -> Rate:
-    value = getattr(metrics, name)
-    assert isinstance(value, Rate)
-    return value
+def _pooled(rates: Sequence[Rate]) -> PooledRateOut:
+    return PooledRateOut.of(
+        pooled_rate([r.numerator for r in rates], [r.denominator for r in rates])
+    )
 
 
 def _pool(
     figures: Sequence[_PromptFigures], topic: str | None, brands: Sequence[str]
 ) -> TrackerFiguresOut:
-    with_results = [f.metrics for f in figures if f.metrics is not None]
-
-    def pooled(rates: Sequence[Rate]) -> PooledRateOut:
-        return PooledRateOut.of(
-            pooled_rate([r.numerator for r in rates], [r.denominator for r in rates])
-        )
-
-    rates = {name: pooled([_rate(m, name) for m in with_results]) for name in RATES}
+    with_results = [f.stored for f in figures if f.stored is not None]
+    rates = {name: _pooled([s.rates[name] for s in with_results]) for name in RATES}
     mentions = {
-        brand: pooled([m.mention_rates.get(brand, Rate.of(0, 0)) for m in with_results])
+        brand: _pooled([s.mention_rates.get(brand, Rate.of(0, 0)) for s in with_results])
         for brand in brands
     }
     return TrackerFiguresOut(
@@ -373,43 +439,73 @@ def _pool(
     )
 
 
+async def _over_time(
+    session: AsyncSession, prompts: Sequence[_Prompt], *, real_only: bool
+) -> list[TrackerPointOut]:
+    """Overall visibility going back run by run: each prompt's latest complete run pooled
+    (the ``overall`` figure), then each prompt's run before, and so on. Prompts are lined
+    up by how many complete runs back, not by run number, so that prompts added later
+    (whose first run is another's fifth) sit beside the runs made at the same time as
+    theirs; prompts with fewer runs drop out of the older points."""
+    recent = await history.recent_runs(session, [p.id for p in prompts])
+    back: dict[int, list[RunFigure]] = defaultdict(list)
+    for figures in recent.values():
+        complete = [f for f in figures if f.complete and f.rate is not None and f.rate.denominator]
+        if real_only:
+            complete = [f for f in complete if not f.synthetic]
+        for steps, figure in enumerate(reversed(complete)):
+            back[steps].append(figure)
+    points: list[TrackerPointOut] = []
+    for steps in sorted(back, reverse=True):
+        figures = back[steps]
+        started = [f.started for f in figures if f.started is not None]
+        if not started:
+            continue
+        points.append(
+            TrackerPointOut(
+                runs_back=steps,
+                started_at=max(started),
+                prompts=len(figures),
+                synthetic=any(f.synthetic for f in figures),
+                visibility=_pooled([f.rate for f in figures if f.rate is not None]),
+            )
+        )
+    return points
+
+
 async def detail(session: AsyncSession, tracker: Tracker) -> TrackerDetail:
     """The tracker's figures: per prompt (its latest complete run, as stored), per topic
-    and overall (pooled over prompts, intervals over prompts as clusters). When real and
-    synthetic prompts' runs are both present, only the real ones are pooled."""
-    experiments = await experiments_of(session, tracker)
-    latest = await _latest_complete(session, experiments)
-    figures: list[_PromptFigures] = []
-    for experiment in experiments:
-        found = latest.get(experiment.id)
-        if found is None:
-            figures.append(_PromptFigures(experiment, None, None, False))
-            continue
-        run, stored, providers = found
-        metrics = BatchMetrics.model_validate(stored) if stored else None
-        figures.append(_PromptFigures(experiment, run, metrics, _synthetic(providers)))
-    real = [f for f in figures if f.metrics is not None and not f.synthetic]
-    if real:
-        pooled_set = [
-            f if not f.synthetic else _PromptFigures(f.experiment, None, None, True)
+    and overall (pooled over prompts, intervals over prompts as clusters), and overall
+    visibility over the prompts' recent runs. When real and synthetic prompts' runs are
+    both present, only the real ones are pooled.
+
+    A constant number of queries whatever the number of prompts, each selecting only the
+    columns and stored members shown."""
+    prompts, stored_brands, providers = await _prompts(session, tracker)
+    latest = await _latest_complete(session, prompts)
+    figures = [_PromptFigures(p, latest.get(p.id)) for p in prompts]
+    real = any(f.stored is not None and not f.stored.synthetic for f in figures)
+    pooled_set = (
+        [
+            f if f.stored is None or not f.stored.synthetic else _PromptFigures(f.prompt, None)
             for f in figures
         ]
-    else:
-        pooled_set = figures
-    first = experiments[0] if experiments else None
-    if any(f.metrics is not None for f in pooled_set):
-        synthetic = any(f.synthetic for f in pooled_set if f.metrics is not None)
-    else:  # nothing finished yet: what the providers will give
-        synthetic = first is not None and _synthetic(first.providers)
+        if real
+        else figures
+    )
     brands: list[str] = []
     target: str | None = None
-    if first is not None:
-        brand_set = BrandSet.model_validate(first.brands)
+    if stored_brands is not None:
+        brand_set = BrandSet.model_validate(stored_brands)
         target = brand_set.target.name
         brands = list(brand_set.names)
+    if any(f.stored is not None for f in pooled_set):
+        synthetic = any(f.stored.synthetic for f in pooled_set if f.stored is not None)
+    else:  # nothing finished yet: what the providers will give
+        synthetic = _synthetic(providers)
     by_topic: dict[str | None, list[_PromptFigures]] = defaultdict(list)
     for f in pooled_set:
-        by_topic[f.experiment.topic].append(f)
+        by_topic[f.prompt.topic].append(f)
     topics = sorted((t for t in by_topic if t is not None), key=str.casefold)
     groups = [_pool(by_topic[t], t, brands) for t in topics]
     if None in by_topic and topics:
@@ -418,28 +514,26 @@ async def detail(session: AsyncSession, tracker: Tracker) -> TrackerDetail:
         id=tracker.id,
         name=tracker.name,
         created_at=tracker.created_at,
-        prompts=len(experiments),
+        prompts=len(prompts),
         topics=topics,
         target=target,
-        providers=list(first.providers) if first is not None else [],
+        providers=providers,
         synthetic=synthetic,
         overall=_pool(pooled_set, None, brands),
         by_topic=groups,
         prompt_results=[
             TrackerPromptOut(
-                experiment_id=f.experiment.id,
-                prompt=f.experiment.prompt,
-                topic=f.experiment.topic,
-                status=f.experiment.status,
-                run=f.run,
-                synthetic=f.synthetic,
-                visibility=None if f.metrics is None else f.metrics.visibility,
-                top1=None if f.metrics is None else f.metrics.top1,
-                top3=None if f.metrics is None else f.metrics.top3,
-                citation_rate=None if f.metrics is None else f.metrics.citation_rate,
+                experiment_id=f.prompt.id,
+                prompt=f.prompt.prompt,
+                topic=f.prompt.topic,
+                status=f.prompt.status,
+                run=None if f.stored is None else f.stored.run,
+                synthetic=f.stored is not None and f.stored.synthetic,
+                **{name: None if f.stored is None else f.stored.rates[name] for name in RATES},
             )
             for f in figures
         ],
+        over_time=await _over_time(session, prompts, real_only=real),
     )
 
 

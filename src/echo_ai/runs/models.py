@@ -296,6 +296,9 @@ class ExperimentRound(UUIDPrimaryKey, Timestamps, Base):
     level (the real providers when any ran, else the demo), None (SQL NULL) until one has
     finished. The same figures as ``combinations[0]["pooled"]``, kept apart so the
     history reads one rate with SQL without loading every combination."""
+    visibility: Mapped[dict[str, Any] | None] = mapped_column(_NULLABLE_JSON, nullable=True)
+    """``combined``'s visibility (a :class:`~echo_ai.analysis.metrics.Rate`), kept apart
+    so that reading many runs' visibility never decompresses their whole ``combined``."""
     combined_providers: Mapped[list[str]] = mapped_column(JSONType, default=list)
     """The providers (``vendor:model``) whose batches ``combined`` includes."""
     combinations: Mapped[list[dict[str, Any]] | None] = mapped_column(_NULLABLE_JSON, nullable=True)

@@ -442,6 +442,7 @@ async def store_round_metrics(
     stored.combined = (
         first.pooled.model_dump(mode="json") if first and first.pooled is not None else None
     )
+    stored.visibility = stored.combined["visibility"] if stored.combined else None
     stored.combined_providers = first.providers if first else []
     stored.combinations = [combination.model_dump(mode="json") for combination in combinations]
     stored.failed_providers = failed_providers(batches)

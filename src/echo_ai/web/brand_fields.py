@@ -67,6 +67,10 @@ def _rule_choice(rule: object) -> str:
     return "1" if rule is True else "0" if rule is False else ""
 
 
+PROFILE_OR_BRAND = "Choose a brand profile, or type your brand's name here."
+"""The error of a form that takes a brand profile or typed brands and got neither."""
+
+
 @dataclass
 class BrandFields:
     """One brand's inputs as typed (or as stored, for an edit)."""
@@ -277,3 +281,15 @@ class BrandsForm:
 
     def has_errors(self, errors: Mapping[str, str]) -> bool:
         return any(self.is_input(key) for key in errors)
+
+
+def brands_input(profile_id: str, brands: BrandsForm) -> tuple[dict[str, Any], dict[str, str]]:
+    """The brands of a form that takes a stored brand profile or brands typed in place (the
+    new-experiment and new-tracker forms): ``{"brand_profile_id": ...}`` when a profile is
+    chosen (typed brands are then ignored), else ``{"brands": ...}``; and the error beside
+    the brand's name when neither is given."""
+    if profile_id:
+        return {"brand_profile_id": profile_id}, {}
+    if brands.blank:
+        return {}, {"brand.name": PROFILE_OR_BRAND}
+    return {"brands": brands.brand_set_input()}, {}

@@ -6,12 +6,13 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from echo_ai.api.auth import CurrentPrincipal, PrincipalActor, WritePrincipal
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.api.errors import AUTH_ERRORS, BODY_ERRORS, error_responses
-from echo_ai.experiments import prompt_files, trackers
+from echo_ai.experiments import prompt_files, tracker_export, trackers
 from echo_ai.experiments.tracker_schemas import (
     CandidatesIn,
     CandidatesOut,
@@ -115,6 +116,38 @@ async def get_tracker(
     (pooled over prompts, 95% intervals over prompts as clusters)."""
     tracker = await trackers.get(session, principal.workspace_id, tracker_id)
     return await trackers.detail(session, tracker)
+
+
+@router.get(
+    "/{tracker_id}/export.{fmt}",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/csv": {}, "application/json": {}},
+            "description": "One row (JSON: one item) per figure: overall, per topic, per "
+            "prompt and over time, with counts, 95% interval and the synthetic label. "
+            'Columns: docs/exports.md, "Tracker exports".',
+        }
+    },
+)
+async def export_tracker(
+    tracker_id: uuid.UUID,
+    fmt: tracker_export.Format,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+) -> StreamingResponse:
+    """The tracker's figures as CSV or JSON, streamed: per prompt (latest complete run,
+    Wilson intervals), per topic and overall (pooled, intervals over prompts as clusters)
+    and overall visibility over time; no answers."""
+    tracker = await trackers.get(session, principal.workspace_id, tracker_id)
+    detail = await trackers.detail(session, tracker)
+    return StreamingResponse(
+        tracker_export.chunks(detail, fmt),
+        media_type=fmt.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{tracker_export.filename(detail, fmt)}"'
+        },
+    )
 
 
 @router.post(

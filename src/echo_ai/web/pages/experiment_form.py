@@ -46,6 +46,7 @@ from echo_ai.web.brand_fields import (
     EMPTY_COMPETITORS,
     NEW_FORM_COMPETITORS,
     BrandsForm,
+    brands_input,
 )
 from echo_ai.web.format import local_time
 from echo_ai.web.forms import FORM_ERROR, form_fields, form_lists, validate
@@ -218,12 +219,9 @@ def experiment_input(values: ExperimentFields) -> tuple[dict[str, Any], dict[str
         errors["temperature"] = "Enter a number from 0 to 2, e.g. 1.0."
     if not values.providers:
         errors["providers"] = "Choose at least one provider."
-    if values.brand_profile_id:
-        data["brand_profile_id"] = values.brand_profile_id
-    elif values.brands.blank:
-        errors["brand.name"] = "Choose a brand profile, or type your brand's name here."
-    else:
-        data["brands"] = values.brands.brand_set_input()
+    brands, brand_errors = brands_input(values.brand_profile_id, values.brands)
+    data.update(brands)
+    errors.update(brand_errors)
     location = {
         "country": values.country.strip().upper() or None,
         "region": values.region.strip() or None,

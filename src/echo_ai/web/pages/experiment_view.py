@@ -36,6 +36,7 @@ from echo_ai.experiments.schemas import (
     combinations_out,
     experiment_warnings,
 )
+from echo_ai.experiments.tracker_schemas import PooledRateOut
 from echo_ai.runs.models import (
     FINISHED_EXPERIMENT_STATUSES,
     BatchRun,
@@ -208,7 +209,8 @@ def sentiments_of(extraction: dict[str, Any] | None) -> list[BrandSentiment]:
     ]
 
 
-def rate_data(rate: Rate | None) -> dict[str, Any] | None:
+def rate_data(rate: Rate | PooledRateOut | None) -> dict[str, Any] | None:
+    """A rate as charts.js draws it (an answer-level rate, or one pooled over prompts)."""
     if rate is None or rate.value is None:
         return None
     return {"value": rate.value, "low": rate.ci_low, "high": rate.ci_high, "n": rate.denominator}
@@ -409,7 +411,7 @@ async def experiment_page(
         session, experiment_id, workspace_id=viewer.workspace_id, runs=1
     )
     report = await experiments.report(session, experiment)
-    recent = await history.recent_runs(session, [experiment])
+    recent = await history.recent_runs(session, [experiment.id])
     points = history.run_changes(recent.get(experiment.id, []))
     stored = await history.experiment_round(session, experiment, experiment.runs)
     columns = [Column(label(b), m, b.synthetic, b) for b, m in report.batches]

@@ -1,5 +1,7 @@
-"""Trackers: the list, a tracker's figures (overall, per topic, per prompt) and the
-new-tracker form (prompts pasted one a line as ``topic: question``, or a CSV file)."""
+"""Trackers: the list, a tracker's figures (overall, per topic, per prompt, over time, with
+their chart and CSV download) and the new-tracker form (prompts pasted one a line as
+``topic: question``, or a CSV file; the brands from a brand profile or typed in place with
+the brand editor of every page, :mod:`echo_ai.web.brand_fields`)."""
 
 from __future__ import annotations
 
@@ -8,22 +10,33 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.datastructures import UploadFile
 
 from echo_ai.api.deps import SessionDep, StateDep
 from echo_ai.brands import service as brand_service
 from echo_ai.errors import AppError
 from echo_ai.execution.providers import workspace_vendor_statuses
-from echo_ai.experiments import prompt_files, trackers
+from echo_ai.experiments import prompt_files, tracker_export, trackers
 from echo_ai.experiments.schemas import MAX_ITERATIONS
 from echo_ai.experiments.tracker_schemas import (
     MAX_TRACKER_PROMPTS,
     CandidatesIn,
     CandidatesOut,
     TrackerCreate,
+    TrackerDetail,
+    TrackerFiguresOut,
 )
 from echo_ai.runs.models import Tracker
+from echo_ai.web.brand_fields import (
+    ADD_COMPETITOR,
+    NEW_FORM_COMPETITORS,
+    BrandsForm,
+    brands_input,
+)
+from echo_ai.web.format import local_time
 from echo_ai.web.forms import FORM_ERROR, form_fields, form_lists, validate
+from echo_ai.web.pages.experiment_view import rate_data
 from echo_ai.web.rendering import render, see_other
 from echo_ai.web.viewer import CurrentViewer, Viewer, WriteViewer
 
@@ -36,6 +49,8 @@ MAX_PROFILES = 200
 class TrackerFields:
     name: str = ""
     brand_profile_id: str = ""
+    brands: BrandsForm = field(default_factory=BrandsForm)
+    """The brands typed in place (ignored when a brand profile is chosen)."""
     providers: list[str] = field(default_factory=lambda: ["demo"])
     iterations: str = "20"
     prompts: str = ""
@@ -48,6 +63,7 @@ class TrackerFields:
         return cls(
             name=form.get("name", ""),
             brand_profile_id=form.get("brand_profile_id", ""),
+            brands=BrandsForm.read(form),
             providers=lists["providers"],
             iterations=form.get("iterations", ""),
             prompts=form.get("prompts", ""),
@@ -79,9 +95,12 @@ async def _page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
     candidates: CandidatesOut | None = None,
+    brands_open: bool = False,
 ) -> Response:
     errors = dict(errors or {})
     profiles = await brand_service.list_page(session, viewer.workspace_id, limit=MAX_PROFILES)
+    brands_open = brands_open or not values.brands.blank or values.brands.has_errors(errors)
+    values.brands.padded(1)
     statuses = await workspace_vendor_statuses(session, state.settings, viewer.workspace_id)
     return render(
         request,
@@ -96,6 +115,7 @@ async def _page(
         max_iterations=MAX_ITERATIONS,
         max_prompts=MAX_TRACKER_PROMPTS,
         candidates=candidates,
+        brands_open=brands_open,
     )
 
 
@@ -116,6 +136,7 @@ async def new_tracker_page(
     request: Request, viewer: WriteViewer, session: SessionDep, state: StateDep
 ) -> Response:
     values = TrackerFields(brand_profile_id=request.query_params.get("brand_profile_id", ""))
+    values.brands.padded(NEW_FORM_COMPETITORS)
     return await _page(request, viewer, session, state, values)
 
 
@@ -127,18 +148,37 @@ async def _uploaded(request: Request) -> bytes | None:
     return await upload.read(prompt_files.MAX_FILE_BYTES + 1)
 
 
-def _form_data(values: TrackerFields, prompts: list[dict[str, Any]]) -> dict[str, Any]:
+def _form_data(
+    values: TrackerFields, prompts: list[dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The input of :class:`TrackerCreate` from the form, and what could not even be read
+    as one (no brand profile and no brand typed)."""
+    brands, errors = brands_input(values.brand_profile_id, values.brands)
     data: dict[str, Any] = {
         "name": values.name.strip(),
         "prompts": prompts,
         "providers": values.providers,
-        "brand_profile_id": values.brand_profile_id or None,
+        **brands,
     }
     try:
         data["iterations"] = int(values.iterations)
     except ValueError:
         data["iterations"] = values.iterations
-    return data
+    return data, errors
+
+
+def _errors(
+    values: TrackerFields, schema_errors: dict[str, str], errors: dict[str, str]
+) -> dict[str, str]:
+    """The form's own reading errors, then the schema's by input (the brands' beside the
+    brand editor's inputs)."""
+    shown = dict(errors)
+    if errors:  # "neither brands nor a profile" is said beside the brand's name already
+        schema_errors = {k: v for k, v in schema_errors.items() if k != FORM_ERROR}
+    for key, message in values.brands.errors(schema_errors, within="brands").items():
+        where = key if values.brands.is_input(key) else key.split(".")[0]
+        shown.setdefault(where, message)
+    return shown
 
 
 @router.post("/trackers/new")
@@ -149,6 +189,9 @@ async def create_tracker(
     values = TrackerFields.read(form, await form_lists(request, "providers", "candidates"))
     if form.get("action") == "suggest":
         return await _suggest(request, viewer, session, state, values)
+    if form.get("action") == ADD_COMPETITOR:
+        values.brands.with_empty_competitors()
+        return await _page(request, viewer, session, state, values, brands_open=True)
     values.prompts = values.with_ticked()
     upload = await _uploaded(request)
     try:
@@ -165,11 +208,10 @@ async def create_tracker(
         values.prompts = "\n".join(
             f"{p.topic}: {p.prompt}" if p.topic else p.prompt for p in parsed
         )
-    checked = validate(TrackerCreate, _form_data(values, [p.model_dump() for p in parsed]))
-    if isinstance(checked, dict):
-        errors = {key.split(".")[0]: message for key, message in reversed(checked.items())}
-        if "brands" in errors or "brand_profile_id" in errors or FORM_ERROR in errors:
-            errors.setdefault("brand_profile_id", "Choose a brand profile.")
+    data, read_errors = _form_data(values, [p.model_dump() for p in parsed])
+    checked = validate(TrackerCreate, data)
+    if isinstance(checked, dict) or read_errors:
+        errors = _errors(values, checked if isinstance(checked, dict) else {}, read_errors)
         return await _page(request, viewer, session, state, values, errors=errors, status_code=422)
     try:
         tracker, _ = await trackers.create(
@@ -222,6 +264,35 @@ async def _suggest(
     return await _page(request, viewer, session, state, values, candidates=found)
 
 
+def _groups(detail: TrackerDetail) -> list[tuple[str, TrackerFiguresOut]]:
+    return [("Overall", detail.overall)] + [
+        (f"Topic: {group.topic}" if group.topic else "No topic", group) for group in detail.by_topic
+    ]
+
+
+def chart_data(detail: TrackerDetail, viewer: Viewer) -> dict[str, Any]:
+    """What charts.js draws: visibility overall and per topic with their intervals over
+    prompts, and overall visibility over time once the prompts have run more than once
+    (the tables beside the charts show the same numbers)."""
+    groups = _groups(detail)
+    data: dict[str, Any] = {
+        "groups": {
+            "label": "Visibility",
+            "labels": [label for label, _ in groups],
+            "rates": [rate_data(group.visibility) for _, group in groups],
+        }
+    }
+    if len(detail.over_time) > 1:
+        data["trend"] = {
+            "labels": [local_time(point.started_at, viewer.tz) for point in detail.over_time],
+            "points": [
+                {**(rate_data(point.visibility) or {}), "significant": False}
+                for point in detail.over_time
+            ],
+        }
+    return data
+
+
 async def _tracker_page(
     request: Request,
     viewer: Viewer,
@@ -234,16 +305,14 @@ async def _tracker_page(
 ) -> Response:
     detail = await trackers.detail(session, tracker)
     running = any(p.run is None or p.status in ("queued", "running") for p in detail.prompt_results)
-    groups = [("Overall", detail.overall)] + [
-        (f"Topic: {group.topic}" if group.topic else "No topic", group) for group in detail.by_topic
-    ]
     return render(
         request,
         "trackers/detail.html",
         status_code=status_code,
         viewer=viewer,
         tracker=detail,
-        groups=groups,
+        groups=_groups(detail),
+        charts=chart_data(detail, viewer),
         running=running,
         more=more,
         more_error=error,
@@ -257,6 +326,25 @@ async def tracker_page(
 ) -> Response:
     tracker = await trackers.get(session, viewer.workspace_id, tracker_id)
     return await _tracker_page(request, viewer, session, tracker)
+
+
+@router.get("/trackers/{tracker_id}/export.{fmt}")
+async def export_tracker(
+    tracker_id: uuid.UUID,
+    fmt: tracker_export.Format,
+    viewer: CurrentViewer,
+    session: SessionDep,
+) -> Response:
+    """The page's figures as the API's export (CSV or JSON), a download."""
+    tracker = await trackers.get(session, viewer.workspace_id, tracker_id)
+    detail = await trackers.detail(session, tracker)
+    return StreamingResponse(
+        tracker_export.chunks(detail, fmt),
+        media_type=fmt.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{tracker_export.filename(detail, fmt)}"'
+        },
+    )
 
 
 @router.post("/trackers/{tracker_id}/prompts")

@@ -1,4 +1,4 @@
-// Echo AI charts: draws the experiment page's charts with the vendored Chart.js from the
+// Echo AI charts: draws the experiment and tracker pages' charts with the vendored Chart.js from the
 // JSON block #chart-data (data, not code: the CSP runs no inline script). Every chart has
 // its table beside it, which stays the accessible version: the canvas is hidden from
 // assistive technology. Without JavaScript the tables are all there is.
@@ -28,7 +28,8 @@
   var percentAxis = { min: 0, max: 100, ticks: { callback: function (v) { return v + "%"; } } };
 
   var builders = {
-    // Mention rate of every brand: floating bars [low, high] with the rate as a dot.
+    // Mention rate of every brand: floating bars [low, high] with the rate as a dot
+    // (d.label names another rate drawn the same way).
     brands: function (d, colours) {
       return {
         type: "bar",
@@ -36,7 +37,7 @@
           labels: d.labels,
           datasets: [
             { type: "bar", label: "95% interval", data: intervalBars(d.rates), backgroundColor: colours.soft, borderColor: colours.accent, borderWidth: 1, borderSkipped: false },
-            { type: "line", label: "Mention rate", data: values(d.rates), showLine: false, pointRadius: 5, pointBackgroundColor: colours.ink, borderColor: colours.ink }
+            { type: "line", label: d.label || "Mention rate", data: values(d.rates), showLine: false, pointRadius: 5, pointBackgroundColor: colours.ink, borderColor: colours.ink }
           ]
         },
         options: {
@@ -90,6 +91,8 @@
         height: Math.max(180, 70 * d.labels.length + 80)
       };
     },
+    // A tracker's visibility overall and per topic, intervals over prompts: as brands.
+    groups: function (d, colours) { return builders.brands(d, colours); },
     // How often the target is named first, second... or not at all.
     positions: function (d, colours) {
       return {
@@ -150,7 +153,8 @@
     var source = document.getElementById("chart-data");
     if (!source || typeof window.Chart === "undefined") return;
     var data;
-    try { data = JSON.parse(source.textContent); } catch (e) { return; }
+    // A JSON script block, or (content htmx swaps in, which drops scripts) an attribute.
+    try { data = JSON.parse(source.dataset.charts || source.textContent); } catch (e) { return; }
     var colours = {
       accent: css("--accent", "#4338ca"),
       soft: "rgba(67, 56, 202, 0.25)",
@@ -187,4 +191,7 @@
   } else {
     draw();
   }
+  // A page refreshed by htmx (a tracker's figures while its prompts run) brings new
+  // chart boxes and data: draw those.
+  document.addEventListener("htmx:afterSettle", draw);
 })();
