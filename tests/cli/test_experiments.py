@@ -265,8 +265,12 @@ def test_several_places_side_by_side_in_words_and_json() -> None:
             "--json",
         )  # fmt: skip
         assert code == 0, err
-        ids.append(str(json.loads(out)["id"]))
+        document = json.loads(out)
+        assert document["user_location"]["city"] == city  # read back as given
+        ids.append(str(document["id"]))
 
+    code, out, err = invoke("experiments", "show", ids[2][:8])
+    assert code == 0 and "place: Rome, FR" in out
     code, out, err = invoke("experiments", "side-by-side", *(i[:8] for i in ids))
     assert code == 0, err
     assert "B: " in out and "place: Paris, FR → Berlin, FR" in out

@@ -24,6 +24,9 @@ PROFILE: dict[str, Any] = {
 }
 
 
+PROFILE_BRANDS = {"target": {"name": "HubSpot"}}
+
+
 async def _profile(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
     created = await client.post("/v1/brands", headers=headers, json=PROFILE)
     assert created.status_code == 201, created.text
@@ -50,6 +53,19 @@ async def test_the_demo_provider_writes_synthetic_candidates_and_stores_nothing(
     assert any("HubSpot" in c and "Salesforce" in c for c in candidates)
     assert (await client.get("/v1/trackers", headers=ada)).json() == []
     assert (await client.get("/v1/experiments", headers=ada)).json()["items"] == []
+
+    typed = await client.post(
+        "/v1/trackers/candidates",
+        headers=ada,
+        json={"brands": {"target": {"name": "Attio"}, "competitors": [{"name": "Folk"}]}},
+    )
+    assert typed.status_code == 200, typed.text
+    assert any("Attio" in c and "Folk" in c for c in typed.json()["candidates"])
+    for both_or_neither in ({}, {"brand_profile_id": profile_id, "brands": PROFILE_BRANDS}):
+        refused = await client.post("/v1/trackers/candidates", headers=ada, json=both_or_neither)
+        assert (
+            refused.status_code == 422 and "give either brands or brand_profile_id" in refused.text
+        )
 
 
 async def test_a_real_provider_is_asked_through_its_adapter_and_priced(

@@ -19,7 +19,7 @@ from echo_ai.analysis.metrics import (
     SentimentSummary,
 )
 from echo_ai.analysis.significance import ComparisonTests, RunSignificance
-from echo_ai.experiments.history import SideBySide
+from echo_ai.experiments.history import SideBySide, place_text
 from echo_ai.experiments.judge_schemas import SentimentJudgeOut
 from echo_ai.experiments.schemas import (
     SYNTHETIC_NOTICE,
@@ -283,6 +283,11 @@ def report_renderable(report: ExperimentReport, changes: RunSignificance | None 
         f"[bold]{escape(experiment.name)}[/bold]  id {experiment.id}  status {status}\n"
         f"prompt: {escape(experiment.prompt)}"
         + (f"\npersona: {escape(experiment.persona)}" if experiment.persona else "")
+        + (
+            f"\nplace: {escape(place_text(experiment.user_location))}"
+            if experiment.user_location
+            else ""
+        )
     )
     if experiment.sentiment_judge is not None:
         judged = SentimentJudgeOut.model_validate(experiment.sentiment_judge)

@@ -419,6 +419,9 @@ class ExperimentOut(BaseModel):
     prompt: str
     persona: str | None
     """Who asks (sent before the prompt as a system or developer message); ``null``: none."""
+    user_location: dict[str, Any] | None
+    """Where it asks from (``country``, ``region``, ``city``, ``timezone``, as given), sent
+    in each vendor's location field for web search; ``null``: nowhere given."""
     status: ExperimentStatus
     """Of the latest run: ``queued``, ``running``, ``completed``, ``partial`` (finished, but
     the batches of ``failed_providers`` failed), ``failed`` or ``cancelled``."""
@@ -458,6 +461,7 @@ class ExperimentOut(BaseModel):
             name=experiment.name,
             prompt=experiment.prompt,
             persona=experiment.persona,
+            user_location=experiment.user_location,
             status=experiment.status,
             failed_providers=run_service.failed_providers(batches),
             synthetic=synthetic,

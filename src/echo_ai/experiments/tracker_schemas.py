@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
+from echo_ai.analysis.brands import BrandSet
 from echo_ai.analysis.clusters import PooledRate
 from echo_ai.analysis.metrics import Rate
 from echo_ai.experiments.schemas import MAX_NAME_LENGTH, ExperimentSettings, Prompt
@@ -84,12 +85,21 @@ class CandidatesIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    brand_profile_id: uuid.UUID
+    brand_profile_id: uuid.UUID | None = None
+    """A stored brand profile: its brands and its keywords. Or give ``brands``."""
+    brands: BrandSet | None = None
+    """The brands typed in place (the target, then competitors), as an experiment takes them."""
     category: Annotated[str, SingleLine(max_length=200)] | None = None
     """What the brand sells, in a few words ("CRM software"); the profile's keywords are
     used too."""
     provider: Annotated[str, SingleLine(min_length=1, max_length=200)] = "demo"
     count: Annotated[StrictInt, Field(ge=1, le=MAX_CANDIDATES)] = 10
+
+    @model_validator(mode="after")
+    def _brands_given_once(self) -> Self:
+        if (self.brands is None) == (self.brand_profile_id is None):
+            raise ValueError("give either brands or brand_profile_id")
+        return self
 
 
 class CandidatesOut(BaseModel):

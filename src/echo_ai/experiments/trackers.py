@@ -562,13 +562,18 @@ async def profile_names(
 async def candidates(
     session: AsyncSession, workspace_id: uuid.UUID, data: CandidatesIn, *, runtime: Runtime
 ) -> CandidatesOut:
-    """Candidate prompts from a brand profile (its brand, competitors and keywords) and the
-    category typed, written by ``data.provider``: nothing is stored or run."""
+    """Candidate prompts from a brand profile (its brand, competitors and keywords) or brands
+    typed in place, and the category typed, written by ``data.provider``: nothing is
+    stored or run."""
     try:
         spec = ProviderSpec.parse(data.provider)
     except ValueError as error:
         raise AppError(str(error)) from None
-    names, keywords = await profile_names(session, workspace_id, data.brand_profile_id)
+    if data.brand_profile_id is not None:
+        names, keywords = await profile_names(session, workspace_id, data.brand_profile_id)
+    else:
+        assert data.brands is not None  # one of the two, as CandidatesIn checks
+        names, keywords = list(data.brands.names), []
     subject = candidate_writer.Subject(brands=names, keywords=keywords, category=data.category)
     return await candidate_writer.generate(
         runtime, workspace_id, spec, subject, data.count, now=utcnow()

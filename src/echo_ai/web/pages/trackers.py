@@ -109,7 +109,7 @@ async def _page(
         viewer=viewer,
         values=values,
         errors=errors,
-        form_error=errors.pop(FORM_ERROR, None),
+        error=errors.pop(FORM_ERROR, None),
         profiles=profiles,
         vendors=statuses,
         max_iterations=MAX_ITERATIONS,
@@ -241,20 +241,24 @@ async def _suggest(
     state: StateDep,
     values: TrackerFields,
 ) -> Response:
-    """The form again with candidate prompts to tick (htmx swaps in only their list)."""
+    """The form again with candidate prompts to tick, or why there are none (htmx swaps in
+    only their list, so the reason is said inside it, and with a 200 htmx swaps)."""
+    brands, missing = brands_input(values.brand_profile_id, values.brands)
     data = validate(
         CandidatesIn,
         {
-            "brand_profile_id": values.brand_profile_id or None,
+            **brands,
             "category": values.category.strip() or None,
             "provider": values.candidate_provider or "demo",
         },
     )
-    if isinstance(data, dict):
-        errors = {"brand_profile_id": "Choose a brand profile to suggest prompts for."}
-        if "category" in data:
-            errors = {"category": data["category"]}
-        return await _page(request, viewer, session, state, values, errors=errors, status_code=422)
+    if missing or isinstance(data, dict):
+        why = "Choose a brand profile, or type your brand's name above, to suggest prompts for."
+        if isinstance(data, dict) and "category" in data:
+            why = f"Category: {data['category']}"
+        elif isinstance(data, dict) and not missing:
+            why = next(iter(_errors(values, data, {}).values()))
+        return await _page(request, viewer, session, state, values, errors={"candidates": why})
     try:
         found = await trackers.candidates(session, viewer.workspace_id, data, runtime=state.runtime)
     except AppError as error:
