@@ -218,15 +218,22 @@ def judge(
             "synthetic: repeats the lexicon's verdicts)."
         ),
     ],
+    run: Annotated[
+        int | None, typer.Option(min=1, help="The run to judge (default: the latest).")
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm the cost.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Judge the sentiment of a finished experiment's stored answers with a model
-    (structured output, one call per answer naming a tracked brand; no new answers). The
-    judged brands show the judge as their scorer; an answer whose verdict is invalid or
-    whose call failed keeps the lexicon's. The cost counts in the month's spend ("sentiment
-    judge"); the estimate is printed first, and above ECHO_AI_BILLING__CONFIRM_ABOVE_USD
-    confirmed. `experiments rescore` goes back to the lexicon."""
+    """Judge the sentiment of a finished run's stored answers with a model (structured
+    output, one call per complete answer naming a tracked brand; no new answers), here,
+    with its progress on stderr. A judging covers one run (the latest unless --run), all
+    its complete answers, and refuses a run of more than 10,000. The judged brands show
+    the judge as their scorer; an answer whose verdict is invalid or whose call failed
+    keeps the lexicon's. The cost counts in the month's spend ("sentiment judge"); the
+    estimate is printed first, and above ECHO_AI_BILLING__CONFIRM_ABOVE_USD confirmed.
+    Verdicts are stored as they come: interrupted (Ctrl-C), what was judged is kept and
+    the next `echo-ai serve` goes on with the rest. `experiments rescore` goes back to the
+    lexicon."""
     from decimal import Decimal
 
     from echo_ai.cli import flows
@@ -240,15 +247,21 @@ def judge(
 
     spec = sentiment_judge.parse_provider(provider)
 
+    def progress(now: SentimentJudgeOut) -> None:
+        print(
+            f"  {now.read:,} of {now.answers:,} answers done, {now.judged:,} judged",
+            file=sys.stderr,
+        )
+
     async def go(runtime: Runtime) -> SentimentJudgeOut:
         async with transaction(runtime.session_factory) as session:
             experiment = await flows.find(session, experiment_id)
-            estimated = await sentiment_judge.estimate(session, experiment, spec)
+            estimated = await sentiment_judge.estimate(session, experiment, spec, run=run)
         cost = None if estimated.cost_usd is None else Decimal(estimated.cost_usd)
         synthetic = " (synthetic)" if estimated.synthetic else ""
         print(
-            f"judging {estimated.answers:,} answers with {estimated.provider}{synthetic}: "
-            f"at most {money(cost)}",
+            f"judging run {estimated.run}: {estimated.answers:,} complete answers with "
+            f"{estimated.provider}{synthetic}: about {money(cost)} at most",
             file=sys.stderr,
         )
         threshold = Decimal(str(runtime.settings.billing.confirm_above_usd))
@@ -263,9 +276,21 @@ def judge(
                 raise fail("not judged: nothing was sent", USAGE_ERROR)
         async with transaction(runtime.session_factory) as session:
             experiment = await flows.find(session, experiment_id)
-            return await sentiment_judge.judge(
-                session, runtime, experiment, spec, actor=Actor.cli(), now=utcnow()
+            judging = await sentiment_judge.start(
+                session,
+                runtime,
+                experiment,
+                spec,
+                actor=Actor.cli(),
+                now=utcnow(),
+                run=run,
+                judge_later=None,
             )
+            judging_id = judging.id
+        await sentiment_judge.run(runtime.session_factory, runtime, judging_id, on_chunk=progress)
+        async with transaction(runtime.session_factory) as session:
+            experiment = await flows.find(session, experiment_id)
+            return sentiment_judge.out_of(await sentiment_judge.latest(session, experiment.id))
 
     out = flows.in_runtime(get_settings(), go)
     if as_json:
