@@ -47,8 +47,10 @@ def test_judge_with_the_demo_judge_names_the_scorer_in_show_and_json() -> None:
     experiment_id = str(_run_demo(8)["id"])
     code, out, err = invoke("experiments", "judge", experiment_id[:8], "--provider", "demo")
     assert code == 0, err
-    assert "(synthetic)" in err and "at most $0.00" in err
-    assert "sentiment judged by demo:demo-synthetic-1 (SYNTHETIC" in out
+    assert "(synthetic)" in err and "judging run 1: 8 complete answers" in err
+    assert "8 of 8 answers done" in err  # the progress, chunk by chunk
+    assert "sentiment judging by demo:demo-synthetic-1 (SYNTHETIC" in out
+    assert "of run 1: completed" in out
     code, out, err = invoke("experiments", "show", experiment_id, "--json")
     assert code == 0, err
     document = json.loads(out)
@@ -59,7 +61,7 @@ def test_judge_with_the_demo_judge_names_the_scorer_in_show_and_json() -> None:
     code, out, err = invoke("experiments", "show", experiment_id)
     assert code == 0, err
     assert "  by judge:demo:demo-synthetic-1" in out
-    assert "sentiment judged by demo:demo-synthetic-1" in out
+    assert "sentiment judging by demo:demo-synthetic-1" in out
 
 
 def test_judge_json_and_a_costly_judging_needs_yes(
@@ -80,7 +82,8 @@ def test_judge_json_and_a_costly_judging_needs_yes(
     )  # fmt: skip
     assert code == 0, err
     judged = json.loads(out)
-    assert judged["judged"] == judged["answers"] == fake_llm.request_count
+    assert judged["status"] == "completed" and judged["read"] == judged["answers"] == 4
+    assert judged["judged"] == fake_llm.request_count > 0
     assert Decimal(judged["cost_usd"]) > 0
     code, out, err = invoke("costs", "--by", "purpose", "--json")
     assert code == 0, err
