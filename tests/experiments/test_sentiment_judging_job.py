@@ -14,6 +14,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import event, insert, select, update
 
+from echo_ai.app import create_app
+from echo_ai.config import Settings
 from echo_ai.db import transaction, utcnow
 from echo_ai.execution.runtime import Runtime
 from echo_ai.experiments import sentiment_judge
@@ -23,7 +25,7 @@ from echo_ai.providers.registry import ProviderSpec
 from echo_ai.runs.models import Iteration, JudgingStatus, SentimentJudging
 from tests.experiments.test_router import BODY
 from tests.experiments.test_sentiment_judge import ALWAYS
-from tests.kit import app_runtime, register_and_login, wait_finished, wait_judged
+from tests.kit import app_runtime, register_and_login, wait_finished, wait_judged, wait_until
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -228,3 +230,37 @@ def _values(parameters: Any) -> list[Any]:
     if isinstance(parameters, dict):
         return list(parameters.values())
     return list(parameters)
+
+
+async def test_an_embedded_service_takes_up_at_start_up_the_judging_its_predecessor_left(
+    client: httpx.AsyncClient,
+    started_app: FastAPI,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sentiment_judge, "CHUNK", 10)
+    runtime = app_runtime(started_app)
+    ada = await register_and_login(client, "ada@example.com")
+    experiment_id = await _finished(client, ada, iterations=25)
+    judging_id = await _queued(runtime, experiment_id)
+    await sentiment_judge.run(runtime.session_factory, runtime, judging_id, for_seconds=0)
+    async with transaction(runtime.session_factory) as session:  # held by a process now gone
+        await session.execute(
+            update(SentimentJudging)
+            .where(SentimentJudging.id == judging_id)
+            .values(started_at=utcnow())
+        )
+
+    restarted = create_app(settings)
+    async with restarted.router.lifespan_context(restarted):
+        again = app_runtime(restarted)
+
+        async def ended() -> bool:
+            async with transaction(again.session_factory) as session:
+                found = await session.get_one(SentimentJudging, judging_id)
+                return found.status not in (JudgingStatus.QUEUED, JudgingStatus.RUNNING)
+
+        await wait_until(ended, message="the restarted service did not finish the judging")
+    done = await _row(runtime, judging_id)
+    assert (done.status, done.read, done.judged) == (JudgingStatus.COMPLETED, 25, 25)
+    assert done.dispatched_at is not None

@@ -365,16 +365,14 @@ async def start(
     workspace_id = experiment.workspace_id
     if workspace_id is None:
         raise JudgeRefused("the experiment belongs to no workspace: its calls cannot be paid for")
+    sample = await _read_chunk(session, batch_ids, None, COST_SAMPLE)
+    if not sample.answers and sample.complete >= count:
+        raise JudgeRefused("no complete answer names a tracked brand: there is nothing to judge")
     if spec.vendor != "demo":
         try:
             await ensure_ready(session, runtime.settings, [spec], workspace_id=workspace_id)
         except ProviderNotConfigured as error:
             raise AppError(error.message) from None
-        sample = await _read_chunk(session, batch_ids, None, COST_SAMPLE)
-        if not sample.answers and sample.complete >= count:
-            raise JudgeRefused(
-                "no complete answer names a tracked brand: there is nothing to judge"
-            )
         assumed, _ = _cost_estimate(spec, sample, count)
         await admit_spend(
             session,
@@ -719,7 +717,7 @@ async def _end(
     experiment's summary."""
     experiment = await experiment_service.get(session, judging.experiment_id)
     _, batches = _run_batches(experiment, judging.round)
-    if judging.judged:
+    if judging.read:  # answers were stored again (judged, or the lexicon's where not)
         brands = BrandSet.model_validate(experiment.brands)
         for batch in batches:
             if batch.metrics is not None:
