@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from echo_ai.providers.registry import MAX_SPEC_LENGTH
 from echo_ai.text import SingleLine
@@ -30,9 +30,8 @@ class SentimentJudgeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     provider: JudgeProvider
-    run: int | None = Field(
+    run: Annotated[StrictInt, Field(ge=1)] | None = Field(
         default=None,
-        ge=1,
         description="The run (round) to judge; default: the latest. A judging covers one "
         "run's complete answers, all of them, up to ``limit`` (refused above it).",
     )
