@@ -22,7 +22,7 @@ from echo_ai.experiments import sentiment_judge
 from echo_ai.experiments import service as experiment_service
 from echo_ai.privacy.audit import Actor
 from echo_ai.providers.registry import ProviderSpec
-from echo_ai.runs.models import Iteration, JudgingStatus, SentimentJudging
+from echo_ai.runs.models import BatchRun, Iteration, JudgingStatus, SentimentJudging
 from tests.experiments.test_router import BODY
 from tests.experiments.test_sentiment_judge import ALWAYS
 from tests.kit import app_runtime, register_and_login, wait_finished, wait_judged, wait_until
@@ -215,6 +215,11 @@ async def test_the_estimate_reads_a_bounded_number_of_rows_at_any_size(
         }
         await session.execute(
             insert(Iteration), [{**row, "id": uuid.uuid4(), "index": 6 + i} for i in range(5_000)]
+        )
+        await session.execute(  # as the writer moves it with the rows it stores
+            update(BatchRun)
+            .where(BatchRun.id == first.batch_run_id)
+            .values(succeeded=BatchRun.succeeded + 5_000, stored=BatchRun.stored + 5_000)
         )
     large, many = await estimated()
     assert large == 5_006

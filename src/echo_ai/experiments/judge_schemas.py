@@ -39,7 +39,7 @@ class SentimentJudgeIn(BaseModel):
 
 class JudgeEstimateOut(BaseModel):
     """What judging a run would ask and cost, before it starts (cheap at any size: the
-    answers are counted in the database and the cost worked out from the first
+    answers are counted from the batches' counters and the cost worked out from the first
     ``cost_from`` of them)."""
 
     provider: str

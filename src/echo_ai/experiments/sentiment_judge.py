@@ -169,26 +169,9 @@ def _run_batches(experiment: Experiment, run: int | None) -> tuple[int | None, l
     return chosen, batches
 
 
-def _complete() -> ColumnElement[bool]:
-    return and_(
-        Iteration.success.is_(True),
-        Iteration.answer_class == "complete",
-        Iteration.extraction.is_not(None),
-    )
-
-
-async def _count(session: AsyncSession, batch_ids: Sequence[uuid.UUID]) -> int:
-    """The complete answers of the batches: counted in the database, none read."""
-    if not batch_ids:
-        return 0
-    return int(
-        await session.scalar(
-            select(func.count())
-            .select_from(Iteration)
-            .where(Iteration.batch_run_id.in_(batch_ids), _complete())
-        )
-        or 0
-    )
+def _count(batches: Sequence[BatchRun]) -> int:
+    """The complete answers of the (finished) batches, from their counters: nothing read."""
+    return sum(batch.succeeded for batch in batches)
 
 
 _COLUMNS = (
@@ -259,11 +242,11 @@ async def estimate(
     session: AsyncSession, experiment: Experiment, spec: ProviderSpec, *, run: int | None = None
 ) -> JudgeEstimateOut:
     """How many answers judging a run with ``spec`` covers and about what it costs at most:
-    a count in the database and the first :data:`COST_SAMPLE` iterations read, at any
+    the batches' counters and the first :data:`COST_SAMPLE` iterations read, at any
     size."""
     chosen, batches = _run_batches(experiment, run)
     batch_ids = [batch.id for batch in batches]
-    count = await _count(session, batch_ids)
+    count = _count(batches)
     sample = await _read_chunk(session, batch_ids, None, COST_SAMPLE) if batch_ids else None
     cost, cost_from = _cost_estimate(spec, sample, count) if sample is not None else (Decimal(0), 0)
     return JudgeEstimateOut(
@@ -354,7 +337,7 @@ async def start(
     chosen, batches = _run_batches(experiment, run)
     batch_ids = [batch.id for batch in batches]
     await experiment_service.refuse_redacted(session, batch_ids)
-    count = await _count(session, batch_ids)
+    count = _count(batches)
     if chosen is None or count == 0:
         raise JudgeRefused("the run has no complete answer: there is nothing to judge")
     if count > MAX_JUDGED_ANSWERS:

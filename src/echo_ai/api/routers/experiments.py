@@ -473,7 +473,7 @@ async def sentiment_judge_estimate(
     """What judging a run's sentiment with ``provider`` would ask (one call per complete
     answer naming a tracked brand) and about what it costs at most, before it starts. A
     judging covers one run, all its complete answers, up to ``limit``. Cheap at any size:
-    the answers are counted in the database and the cost worked out from the run's first
+    the answers are counted from the batches' counters and the cost worked out from the run's first
     ``cost_from``."""
     experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
     return await sentiment_judge.estimate(
