@@ -110,13 +110,13 @@ async def test_an_interrupted_judging_goes_on_where_it_was(
     experiment_id = await _finished(client, ada, iterations=25)
     judging_id = await _queued(runtime, experiment_id)
     await sentiment_judge.run(runtime.session_factory, runtime, judging_id, for_seconds=0)
-    # Its process dies holding it: a claim nobody renews.
+    # Its process dies holding it: a claim made 5 minutes ago that nobody renews.
     claimed = utcnow() - timedelta(minutes=5)
     async with transaction(runtime.session_factory) as session:
         await session.execute(
             update(SentimentJudging)
             .where(SentimentJudging.id == judging_id)
-            .values(started_at=claimed)
+            .values(started_at=claimed, dispatched_at=None)
         )
     # Claimed recently by another: left alone.
     assert not await sentiment_judge.run(

@@ -495,9 +495,8 @@ async def run(
         async with session_factory() as session, session.begin():
             judging = await session.get(SentimentJudging, judging_id)
             if judging is not None and judging.status in ACTIVE_JUDGING_STATUSES:
-                await _end(
-                    session, judging, JudgingStatus.FAILED, f"{type(error).__name__}: {error}"
-                )
+                reason = f"{type(error).__name__}: {error}"[:2000]
+                await _end(session, judging, JudgingStatus.FAILED, reason)
         log.exception("the sentiment judging %s failed", judging_id)
         return False
 
@@ -556,14 +555,15 @@ async def _go_on(
     while True:
         async with session_factory() as session:
             judging = await session.get_one(SentimentJudging, context.judging_id)
-            if judging.stop_requested_at is not None:
-                return await _finish(session_factory, context, claimed, "asked to stop")
+            stop = judging.stop_requested_at is not None
             after = (
                 None
                 if judging.after_batch_id is None or judging.after_index is None
                 else (judging.after_batch_id, judging.after_index)
             )
-            chunk = await _read_chunk(session, context.batch_ids, after, CHUNK)
+            chunk = None if stop else await _read_chunk(session, context.batch_ids, after, CHUNK)
+        if chunk is None:
+            return await _finish(session_factory, context, claimed, "asked to stop")
         if chunk.last is None:
             return await _finish(session_factory, context, claimed, None)
         tally = await _ask_all(runtime, context, chunk.answers)
@@ -600,11 +600,13 @@ async def _go_on(
             return await _finish(session_factory, context, claimed, tally.stopped)
         if for_seconds is not None and time.monotonic() - began >= for_seconds:
             async with session_factory() as session, session.begin():
-                await rows_changed(  # given back: the next delivery claims it at once
+                # Given back: the next delivery claims it at once, and the sweep counts
+                # it as moved now (it waits ``after`` from here).
+                await rows_changed(
                     session,
                     update(SentimentJudging)
                     .where(_mine(context.judging_id, claimed))
-                    .values(started_at=None),
+                    .values(started_at=None, dispatched_at=utcnow()),
                 )
             return True
 
