@@ -280,6 +280,28 @@ async def wait_finished(
     return detail
 
 
+async def wait_judged(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    experiment_id: str,
+    within: float = 60.0,
+) -> dict[str, Any]:
+    """The experiment's last sentiment judging once it has ended (no longer queued or
+    running)."""
+    url = f"/v1/experiments/{experiment_id}/sentiment-judge"
+    judging: dict[str, Any] = {}
+
+    async def ended() -> bool:
+        nonlocal judging
+        response = await client.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        judging = response.json()
+        return judging["status"] not in ("queued", "running")
+
+    await wait_until(ended, within=within, message=lambda: f"the judging did not end: {judging}")
+    return judging
+
+
 class ScriptedResolver:
     """The standard library's resolver for one name answering each lookup from a script
     (a DNS rebinding: public to the check, private a moment later); other names as

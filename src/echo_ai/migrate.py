@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-HEAD = "4f2b9d7e1c63"
+HEAD = "5b2e9c7a41d3"
 """The newest revision in ``migrations/versions``: a new migration must update it
 (``tests/test_migrations.py`` compares it with Alembic's head)."""
 VERSION_TABLE = "alembic_version"

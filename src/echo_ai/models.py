@@ -11,7 +11,14 @@ from echo_ai.db import Base
 from echo_ai.mail.models import OutboundMail
 from echo_ai.metering.models import ExperimentMonth, SpendLine, UsageMonth, WorkspaceBudget
 from echo_ai.privacy.models import AuditEvent
-from echo_ai.runs.models import BatchRun, Experiment, ExperimentRound, Iteration, Tracker
+from echo_ai.runs.models import (
+    BatchRun,
+    Experiment,
+    ExperimentRound,
+    Iteration,
+    SentimentJudging,
+    Tracker,
+)
 from echo_ai.workspaces.models import Invitation, Membership, Workspace
 
 __all__ = [
@@ -38,6 +45,7 @@ __all__ = [
     "ProviderCredential",
     "RecoveryCode",
     "RefreshToken",
+    "SentimentJudging",
     "SpendLine",
     "Tracker",
     "UsageMonth",

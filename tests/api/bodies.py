@@ -36,6 +36,7 @@ from echo_ai.billing.schemas import CheckoutCreate
 from echo_ai.billing.spend_schemas import BudgetIn
 from echo_ai.brands.schemas import BrandProfileIn
 from echo_ai.credentials.schemas import ProviderKeyIn
+from echo_ai.experiments.judge_schemas import SentimentJudgeIn
 from echo_ai.experiments.schemas import AddCompetitorIn, ExperimentCreate, RescoreIn
 from echo_ai.experiments.tracker_schemas import CandidatesIn, TrackerCreate, TrackerPromptsAdd
 from echo_ai.schedules.schemas import ScheduleIn
@@ -114,6 +115,7 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
     },
     RescoreIn: {"brands": BRANDS},
     AddCompetitorIn: {"name": "Attio", "aliases": ["Attio CRM"]},
+    SentimentJudgeIn: {"provider": "demo", "run": 1},
     AlertRuleIn: {
         "name": "HubSpot visibility",
         "experiment_id": "00000000-0000-4000-8000-000000000001",

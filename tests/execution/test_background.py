@@ -28,12 +28,15 @@ async def test_a_broker_that_cannot_be_reached_is_logged_not_raised(
         with caplog.at_level(logging.WARNING, logger="echo_ai.execution.background"):
             await jobs.deliver_mail()
             await jobs.prepare_export(export_id)
+            await jobs.judge_sentiment(export_id)
     finally:
         app.close()
     assert time.monotonic() - started < 20  # given up, not retried for long
     messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(messages) == 2, messages
+    assert len(messages) == 3, messages
     assert "echo_ai.deliver_mail" in messages[0]
     assert "the scheduler's next tick sends the mail" in messages[0]
     assert f"echo_ai.prepare_export['{export_id}']" in messages[1]
     assert "Connection refused" in messages[1]
+    assert f"echo_ai.judge_sentiment['{export_id}']" in messages[2]
+    assert "dispatches the judging again" in messages[2]

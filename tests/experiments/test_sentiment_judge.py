@@ -16,7 +16,7 @@ from echo_ai.analysis.sentiment import METHOD as LEXICON
 from echo_ai.config import Settings
 from echo_ai.testing.fake_llm import FakeLLMServer
 from tests.experiments.test_router import BODY
-from tests.kit import register_and_login, wait_finished
+from tests.kit import register_and_login, wait_finished, wait_judged
 from tests.providers.bodies import body
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -62,6 +62,16 @@ async def _judge(
     )
 
 
+async def _judged(
+    client: httpx.AsyncClient, headers: dict[str, str], experiment_id: str, provider: str
+) -> dict[str, Any]:
+    """Start a judging (202, queued) and wait for its end: the judging as it ended."""
+    started = await _judge(client, headers, experiment_id, provider)
+    assert started.status_code == 202, started.text
+    assert started.json()["status"] == "queued"
+    return await wait_judged(client, headers, experiment_id)
+
+
 async def _scorers(
     client: httpx.AsyncClient, headers: dict[str, str], experiment_id: str
 ) -> list[str]:
@@ -82,13 +92,16 @@ async def test_the_demo_judge_runs_offline_labelled_synthetic(client: httpx.Asyn
     assert estimate.status_code == 200, estimate.text
     assert estimate.json() == {
         "provider": "demo:demo-synthetic-1",
+        "run": 1,
         "answers": 6,
+        "limit": 10_000,
+        "over_limit": False,
         "cost_usd": "0.00",
+        "cost_from": 6,
         "synthetic": True,
     }
-    judged = await _judge(client, ada, experiment_id, "demo")
-    assert judged.status_code == 200, judged.text
-    out = judged.json()
+    out = await _judged(client, ada, experiment_id, "demo")
+    assert out["status"] == "completed" and (out["run"], out["read"]) == (1, 6)
     assert out["synthetic"] is True and out["scorer"] == "judge:demo:demo-synthetic-1"
     assert (out["answers"], out["judged"]) == (6, 6)
     assert out["failed"] == {"invalid_output": 0, "provider_error": 0, "not_sent": 0}
@@ -113,9 +126,7 @@ async def test_each_vendor_is_asked_with_its_structured_output_and_its_cost_coun
     ada = await register_and_login(client, "ada@example.com")
     experiment_id = await _finished(client, ada, iterations=3)
     spec = _vendor_at(settings, fake_llm, vendor)
-    judged = await _judge(client, ada, experiment_id, spec)
-    assert judged.status_code == 200, judged.text
-    out = judged.json()
+    out = await _judged(client, ada, experiment_id, spec)
     assert (out["answers"], out["judged"], out["synthetic"]) == (3, 3, False)
     assert Decimal(out["cost_usd"]) > 0
     assert len(fake_llm.requests) == 3
@@ -162,9 +173,7 @@ async def test_invalid_verdicts_and_failed_calls_keep_the_lexicons_result(
         _chat_body('{"brands": [{"brand": "HubSpot", "label": "great", "score": 0.5}]}'),
         _chat_body('{"brands": [{"brand": "HubSpot", "label": "positive", "score": 3}]}'),
     ]
-    judged = await _judge(client, ada, experiment_id, spec)
-    assert judged.status_code == 200, judged.text
-    out = judged.json()
+    out = await _judged(client, ada, experiment_id, spec)
     assert out["judged"] == 2 and out["failed"]["invalid_output"] == 3
     scorers = await _scorers(client, ada, experiment_id)
     assert LEXICON in scorers and f"judge:{spec}" in scorers
@@ -172,10 +181,9 @@ async def test_invalid_verdicts_and_failed_calls_keep_the_lexicons_result(
     # Judged again: one call out of credit (not retried), one rate-limited then answered.
     fake_llm.config.retry_after_seconds = 0
     fake_llm.config.script = ["quota", "429"]
-    again = await _judge(client, ada, experiment_id, spec)
-    assert again.status_code == 200, again.text
-    assert again.json()["judged"] == 4
-    assert again.json()["failed"] == {"invalid_output": 0, "provider_error": 1, "not_sent": 0}
+    again = await _judged(client, ada, experiment_id, spec)
+    assert again["judged"] == 4
+    assert again["failed"] == {"invalid_output": 0, "provider_error": 1, "not_sent": 0}
     assert fake_llm.request_count == 5 + 6  # 5 calls, then 5 and one retry
     detail = (await client.get(f"/v1/experiments/{experiment_id}", headers=ada)).json()
     assert detail["sentiment_judge"]["failed"]["provider_error"] == 1

@@ -79,6 +79,12 @@ def test_judge_the_sentiment_from_the_experiment_page(
     checkpoint(page)
     page.get_by_role("button", name=re.compile(r"^Judge \d+ answers$")).click()
 
+    # Started in the background: its progress on the page, polled until it has ended.
+    expect(page).to_have_url(re.compile(rf"/experiments/{experiment_id}/sentiment-judge"))
+    expect(page.locator("#judging-status")).to_contain_text("completed")
+    expect(page.locator("#judging")).to_contain_text("6 of 6 complete answers done")
+    checkpoint(page)
+    page.get_by_role("link", name="See the sentiment").click()
     expect(page).to_have_url(re.compile(rf"/experiments/{experiment_id}#sentiment$"))
     expect(scorer).to_contain_text("Judged by demo:demo-synthetic-1")
     expect(scorer.locator(".badge.synthetic")).to_have_text("synthetic")

@@ -5,7 +5,7 @@
   the commit (:class:`~echo_ai.execution.background.CeleryJobs`) and runs no mail loop and
   no export here.
 - Embedded default: this process (:class:`InProcessJobs`): its mail loop sends the queued
-  mail, an export is prepared in a background task.
+  mail, an export is prepared, a sentiment judging run, in a background task.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from echo_ai.accounts import export as exports
 from echo_ai.alerts.jobs import after_batch
 from echo_ai.execution.background import BackgroundJobs
 from echo_ai.execution.runtime import Runtime
+from echo_ai.experiments import sentiment_judge
 from echo_ai.mail.delivery import MailLoop
 
 
@@ -40,6 +41,9 @@ class InProcessJobs:
 
     async def evaluate_alerts(self, batch_run_id: uuid.UUID) -> None:
         await after_batch(self.runtime.session_factory, batch_run_id, self.runtime.settings)
+
+    async def judge_sentiment(self, judging_id: uuid.UUID) -> None:
+        await sentiment_judge.run(self.runtime.session_factory, self.runtime, judging_id)
 
     async def aclose(self) -> None:
         await self.mail_loop.stop()

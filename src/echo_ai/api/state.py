@@ -18,6 +18,7 @@ from echo_ai.db import transaction, utcnow
 from echo_ai.execution.background import BackgroundJobs
 from echo_ai.execution.executor import LocalExecutor
 from echo_ai.execution.runtime import Runtime
+from echo_ai.experiments import sentiment_judge
 from echo_ai.mail.compose import on_enqueue
 from echo_ai.schedules.scheduler import Scheduler
 from echo_ai.security.keys import KeyRing
@@ -102,6 +103,19 @@ class ServiceState:
             log.warning("preparing %d interrupted export(s) again: %s", len(again), again)
         return again
 
+    async def resume_judgings(self) -> list[uuid.UUID]:
+        """At the start of a process with the in-process executor: run again, here, the
+        sentiment judgings a previous process left queued or running (they go on after
+        their last chunk stored), failing those asked for more than a day ago
+        (:func:`echo_ai.experiments.sentiment_judge.stalled`); their ids."""
+
+        async def later(judging_id: uuid.UUID) -> None:
+            self.start_background(self.jobs.judge_sentiment(judging_id))
+
+        return await sentiment_judge.redispatch(
+            self.runtime.session_factory, later, now=utcnow(), after=timedelta(0)
+        )
+
     def start_scheduler(self) -> None:
         """With the in-process executor, this process also runs the scheduler (recurring
         experiments, stalled batches), after resuming the batches that a previous process
@@ -125,6 +139,10 @@ class ServiceState:
                 await self.resume_exports()
             except Exception:
                 log.exception("could not resume the interrupted data exports at start-up")
+            try:
+                await self.resume_judgings()
+            except Exception:
+                log.exception("could not resume the interrupted sentiment judgings at start-up")
             await scheduler.run_forever(self.settings.worker.beat_interval_seconds)
 
         self.scheduler_task = asyncio.create_task(run())

@@ -212,21 +212,36 @@ def rescore(
 def judge(
     experiment_id: IdArgument,
     provider: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="The judge: vendor:MODEL (e.g. openai:gpt-4o-mini), or demo (offline, "
-            "synthetic: repeats the lexicon's verdicts)."
+            "synthetic: repeats the lexicon's verdicts). Needed unless --resume."
         ),
-    ],
+    ] = None,
+    run: Annotated[
+        int | None, typer.Option(min=1, help="The run to judge (default: the latest).")
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Go on with the experiment's judging that was interrupted (queued or "
+            "running, no process running it), after its last stored answers.",
+        ),
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm the cost.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Judge the sentiment of a finished experiment's stored answers with a model
-    (structured output, one call per answer naming a tracked brand; no new answers). The
-    judged brands show the judge as their scorer; an answer whose verdict is invalid or
-    whose call failed keeps the lexicon's. The cost counts in the month's spend ("sentiment
-    judge"); the estimate is printed first, and above ECHO_AI_BILLING__CONFIRM_ABOVE_USD
-    confirmed. `experiments rescore` goes back to the lexicon."""
+    """Judge the sentiment of a finished run's stored answers with a model (structured
+    output, one call per complete answer naming a tracked brand; no new answers), here,
+    with its progress on stderr. A judging covers one run (the latest unless --run), all
+    its complete answers, and refuses a run of more than 10,000. The judged brands show
+    the judge as their scorer; an answer whose verdict is invalid or whose call failed
+    keeps the lexicon's. The cost counts in the month's spend ("sentiment judge"); the
+    estimate is printed first, and above ECHO_AI_BILLING__CONFIRM_ABOVE_USD confirmed.
+    Verdicts are stored as they come: interrupted (Ctrl-C), what was judged is kept, and
+    --resume (or the next `echo-ai serve`) goes on with the rest. `experiments rescore`
+    goes back to the lexicon."""
     from decimal import Decimal
 
     from echo_ai.cli import flows
@@ -238,17 +253,49 @@ def judge(
     from echo_ai.experiments.judge_schemas import SentimentJudgeOut
     from echo_ai.privacy.audit import Actor
 
-    spec = sentiment_judge.parse_provider(provider)
+    if provider is None and not resume:
+        raise fail("name the judge with --provider (or --resume an interrupted one)", USAGE_ERROR)
+
+    def progress(now: SentimentJudgeOut) -> None:
+        print(
+            f"  {now.read:,} of {now.answers:,} answers done, {now.judged:,} judged",
+            file=sys.stderr,
+        )
 
     async def go(runtime: Runtime) -> SentimentJudgeOut:
+        judging_id = await (resumed(runtime) if resume else started(runtime))
+        await sentiment_judge.run(runtime.session_factory, runtime, judging_id, on_chunk=progress)
         async with transaction(runtime.session_factory) as session:
             experiment = await flows.find(session, experiment_id)
-            estimated = await sentiment_judge.estimate(session, experiment, spec)
+            return sentiment_judge.out_of(await sentiment_judge.latest(session, experiment.id))
+
+    async def resumed(runtime: Runtime) -> uuid.UUID:
+        async with transaction(runtime.session_factory) as session:
+            experiment = await flows.find(session, experiment_id)
+            judging = await sentiment_judge.active(session, experiment.id)
+            if judging is None:
+                raise fail(
+                    "no judging of this experiment is queued or running: nothing to resume",
+                    USAGE_ERROR,
+                )
+            print(
+                f"resuming the judging of run {judging.round} by {judging.provider}: "
+                f"{judging.read:,} of {judging.answers:,} answers done",
+                file=sys.stderr,
+            )
+            return judging.id
+
+    async def started(runtime: Runtime) -> uuid.UUID:
+        assert provider is not None
+        spec = sentiment_judge.parse_provider(provider)
+        async with transaction(runtime.session_factory) as session:
+            experiment = await flows.find(session, experiment_id)
+            estimated = await sentiment_judge.estimate(session, experiment, spec, run=run)
         cost = None if estimated.cost_usd is None else Decimal(estimated.cost_usd)
         synthetic = " (synthetic)" if estimated.synthetic else ""
         print(
-            f"judging {estimated.answers:,} answers with {estimated.provider}{synthetic}: "
-            f"at most {money(cost)}",
+            f"judging run {estimated.run}: {estimated.answers:,} complete answers with "
+            f"{estimated.provider}{synthetic}: about {money(cost)} at most",
             file=sys.stderr,
         )
         threshold = Decimal(str(runtime.settings.billing.confirm_above_usd))
@@ -263,9 +310,17 @@ def judge(
                 raise fail("not judged: nothing was sent", USAGE_ERROR)
         async with transaction(runtime.session_factory) as session:
             experiment = await flows.find(session, experiment_id)
-            return await sentiment_judge.judge(
-                session, runtime, experiment, spec, actor=Actor.cli(), now=utcnow()
+            judging = await sentiment_judge.start(
+                session,
+                runtime,
+                experiment,
+                spec,
+                actor=Actor.cli(),
+                now=utcnow(),
+                run=run,
+                judge_later=None,
             )
+            return judging.id
 
     out = flows.in_runtime(get_settings(), go)
     if as_json:

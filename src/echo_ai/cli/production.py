@@ -17,7 +17,13 @@ import typer
 from echo_ai.cli.errors import friendly_errors
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
     from echo_ai.config import Settings
+    from echo_ai.execution.runtime import Runtime
+    from echo_ai.schedules.scheduler import DailyTask
 
 BEAT_HEARTBEAT_FILE = Path("/tmp/echo-ai-beat.heartbeat")  # noqa: S108 - a health probe's file
 """Touched after every tick of ``echo-ai beat``; its age tells a health check it is alive."""
@@ -124,7 +130,8 @@ def worker(
 
 @friendly_errors
 def beat() -> None:
-    """Dispatch due recurring experiments and re-dispatch stalled batches and data exports,
+    """Dispatch due recurring experiments and re-dispatch stalled batches, data exports and
+    sentiment judgings,
     send the queued mail that is due (retries) and run the daily maintenance, every
     `ECHO_AI_WORKER__BEAT_INTERVAL_SECONDS` (60 s). Run one; a second one is harmless."""
     import asyncio
@@ -154,7 +161,9 @@ def beat() -> None:
         async with open_runtime(settings) as runtime:
             print("echo-ai beat: dispatching schedules", file=sys.stderr)
             scheduler = Scheduler.of(
-                runtime, tick_tasks=ALERT_TICK_TASKS, daily_tasks=ALERT_DAILY_TASKS
+                runtime,
+                tick_tasks=(*ALERT_TICK_TASKS, judging_sweep(runtime)),
+                daily_tasks=ALERT_DAILY_TASKS,
             )
             await scheduler.run_forever(
                 settings.worker.beat_interval_seconds, on_tick=BEAT_HEARTBEAT_FILE.touch
@@ -163,6 +172,31 @@ def beat() -> None:
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         aio.run(go())
     print("echo-ai beat: stopped", file=sys.stderr)
+
+
+def judging_sweep(runtime: Runtime) -> DailyTask:
+    """Beat's per-tick sweep of the sentiment judgings nobody has moved for
+    ``worker.visibility_timeout_seconds``: sent to the workers again
+    (:func:`echo_ai.experiments.sentiment_judge.stalled`)."""
+    from datetime import timedelta
+
+    from echo_ai.experiments import sentiment_judge
+    from echo_ai.schedules.scheduler import DailyTask
+
+    background = runtime.background
+    assert background is not None, "beat runs in production mode (Celery)"
+
+    async def sweep(
+        session_factory: async_sessionmaker[AsyncSession], now: datetime, settings: Settings
+    ) -> None:
+        await sentiment_judge.redispatch(
+            session_factory,
+            background.judge_sentiment,
+            now=now,
+            after=timedelta(seconds=settings.worker.visibility_timeout_seconds),
+        )
+
+    return DailyTask("sentiment judgings", sweep)
 
 
 def _start_observability(settings: Settings) -> None:

@@ -94,15 +94,17 @@ def judge_lines(judged: SentimentJudgeOut) -> list[str]:
     """What a sentiment judging did, in a few lines (``experiments judge``, ``show``)."""
     synthetic = " (SYNTHETIC: the demo judge repeats the lexicon)" if judged.synthetic else ""
     failed = judged.failed
+    scope = "every run" if judged.run is None else f"run {judged.run}"
+    when = "" if judged.judged_at is None else f" on {judged.judged_at:%Y-%m-%d %H:%M} UTC"
     lines = [
-        f"sentiment judged by {judged.provider}{synthetic} on {judged.judged_at:%Y-%m-%d %H:%M} "
-        f"UTC: {judged.judged} of {judged.answers} answers",
+        f"sentiment judging by {judged.provider}{synthetic} of {scope}: {judged.status}{when}: "
+        f"{judged.judged} judged, {judged.read} of {judged.answers} complete answers done",
         f"  kept the lexicon's: {failed.invalid_output} invalid verdicts, "
         f"{failed.provider_error} failed calls, {failed.not_sent} not sent",
         f"  cost {money(None if judged.cost_usd is None else Decimal(judged.cost_usd))}",
     ]
     if judged.stopped:
-        lines.append(f"  stopped: {judged.stopped}")
+        lines.append(f"  {judged.status}: {judged.stopped}")
     return lines
 
 

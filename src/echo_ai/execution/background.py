@@ -1,6 +1,7 @@
 """Background jobs: the work a request leaves for after its commit (sending the mail it
-queued, preparing the data export it asked for), and the alert rules a finished run is
-evaluated on, so that it never waits on SMTP or a ZIP.
+queued, preparing the data export it asked for, judging a run's sentiment with a model),
+and the alert rules a finished run is evaluated on, so that it never waits on SMTP, a ZIP
+or thousands of vendor calls.
 
 :class:`BackgroundJobs` is the port; each process takes one implementation, chosen once
 by its executor: in production mode (``ECHO_AI_EXECUTOR=celery``) :class:`CeleryJobs`,
@@ -23,7 +24,12 @@ from typing import Protocol
 
 from celery import Celery
 
-from echo_ai.execution.celery_app import DELIVER_MAIL, EVALUATE_ALERTS, PREPARE_EXPORT
+from echo_ai.execution.celery_app import (
+    DELIVER_MAIL,
+    EVALUATE_ALERTS,
+    JUDGE_SENTIMENT,
+    PREPARE_EXPORT,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,10 @@ class BackgroundJobs(Protocol):
     async def evaluate_alerts(self, batch_run_id: uuid.UUID) -> None:
         """Evaluate the alert rules on the batch's run if it is complete (called after the
         batch was finalised; :mod:`echo_ai.alerts.evaluation`)."""
+
+    async def judge_sentiment(self, judging_id: uuid.UUID) -> None:
+        """Run this sentiment judging (called after the commit that asked for it;
+        :mod:`echo_ai.experiments.sentiment_judge`)."""
 
     async def aclose(self) -> None:
         """Stop what this process runs in the background (at shutdown)."""
@@ -68,6 +78,13 @@ class CeleryJobs:
             EVALUATE_ALERTS,
             [str(batch_run_id)],
             "the scheduler's tick evaluates complete runs that nobody evaluated",
+        )
+
+    async def judge_sentiment(self, judging_id: uuid.UUID) -> None:
+        await self._send(
+            JUDGE_SENTIMENT,
+            [str(judging_id)],
+            "the scheduler dispatches the judging again once it has waited too long",
         )
 
     async def aclose(self) -> None:

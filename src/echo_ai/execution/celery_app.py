@@ -35,13 +35,20 @@ RUN_CHUNK = "echo_ai.run_chunk"
 DELIVER_MAIL = "echo_ai.deliver_mail"
 PREPARE_EXPORT = "echo_ai.prepare_export"
 EVALUATE_ALERTS = "echo_ai.evaluate_alerts"
+JUDGE_SENTIMENT = "echo_ai.judge_sentiment"
 
 celery_app = Celery(
     "echo_ai",
-    include=["echo_ai.execution.tasks", "echo_ai.accounts.tasks", "echo_ai.alerts.tasks"],
+    include=[
+        "echo_ai.execution.tasks",
+        "echo_ai.accounts.tasks",
+        "echo_ai.alerts.tasks",
+        "echo_ai.experiments.tasks",
+    ],
 )
 """The tasks: chunks and mail in :mod:`echo_ai.execution.tasks`; exports in
-:mod:`echo_ai.accounts.tasks`, alert evaluation in :mod:`echo_ai.alerts.tasks` (the layers
+:mod:`echo_ai.accounts.tasks`, alert evaluation in :mod:`echo_ai.alerts.tasks`, sentiment
+judgings in :mod:`echo_ai.experiments.tasks` (the layers
 that may import what they run)."""
 
 
@@ -65,6 +72,7 @@ def configure(settings: Settings, app: Celery = celery_app) -> Celery:
             DELIVER_MAIL: {"queue": BACKGROUND_QUEUE},
             PREPARE_EXPORT: {"queue": BACKGROUND_QUEUE},
             EVALUATE_ALERTS: {"queue": BACKGROUND_QUEUE},
+            JUDGE_SENTIMENT: {"queue": BACKGROUND_QUEUE},
         },
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,

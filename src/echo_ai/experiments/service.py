@@ -40,7 +40,15 @@ from echo_ai.privacy.audit import Action, Actor
 from echo_ai.providers.base import Citation, ProviderNotConfigured
 from echo_ai.providers.registry import ProviderSpec
 from echo_ai.runs import service as run_service
-from echo_ai.runs.models import FINISHED_STATUSES, BatchRun, Experiment, ExperimentStatus, Iteration
+from echo_ai.runs.models import (
+    ACTIVE_JUDGING_STATUSES,
+    FINISHED_STATUSES,
+    BatchRun,
+    Experiment,
+    ExperimentStatus,
+    Iteration,
+    SentimentJudging,
+)
 from echo_ai.schedules import service as schedule_service
 from echo_ai.security.scrub import scrub
 from echo_ai.workspaces import admission, quotas
@@ -524,6 +532,14 @@ async def rescore(
     """
     if any(batch.status not in FINISHED_STATUSES for batch in experiment.batch_runs):
         raise Conflict("the experiment is still running: re-score it once it has finished")
+    judging = await session.scalar(
+        select(SentimentJudging.id).where(
+            SentimentJudging.experiment_id == experiment.id,
+            SentimentJudging.status.in_(ACTIVE_JUDGING_STATUSES),
+        )
+    )
+    if judging is not None:
+        raise Conflict("its sentiment is being judged: re-score it once the judging has ended")
     await refuse_redacted(session, [batch.id for batch in experiment.batch_runs])
     if brands is not None:
         experiment.brands = brands.model_dump(mode="json")

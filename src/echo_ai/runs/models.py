@@ -24,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -352,3 +353,67 @@ class Iteration(UUIDPrimaryKey, Base):
     redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     """The raw answer and reasoning were removed by the retention task (the extracted facts,
     citations and metrics stay)."""
+
+
+class JudgingStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    """Asked to stop, or a budget refused a call: what was judged is kept."""
+    FAILED = "failed"
+
+
+ACTIVE_JUDGING_STATUSES = (JudgingStatus.QUEUED, JudgingStatus.RUNNING)
+
+
+class SentimentJudging(UUIDPrimaryKey, Base):
+    """One judging of a run's answers by a model, done in the background
+    (:mod:`echo_ai.experiments.judging`): its status, how far it got (the keyset position of
+    the last answer stored) and what it counted and cost so far."""
+
+    __tablename__ = "sentiment_judgings"
+    __table_args__ = (
+        Index("ix_sentiment_judgings_experiment_created", "experiment_id", "created_at"),
+        # One judging queued or running per experiment, also for two asked at once.
+        Index(
+            "uq_sentiment_judgings_experiment_active",
+            "experiment_id",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'running')"),
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+    )
+
+    experiment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE")
+    )
+    provider: Mapped[str] = mapped_column(String(300))
+    round: Mapped[int] = mapped_column(Integer)
+    """The run judged (its answers only: docs/metrics.md, "model judge")."""
+    status: Mapped[JudgingStatus] = mapped_column(
+        str_enum(JudgingStatus), default=JudgingStatus.QUEUED
+    )
+    answers: Mapped[int] = mapped_column(Integer)
+    """The run's complete answers when it was asked for (those naming a tracked brand are
+    asked about: at most this many calls)."""
+    read: Mapped[int] = mapped_column(Integer, default=0)
+    """Answers read so far (in keyset order; those naming no tracked brand are skipped)."""
+    judged: Mapped[int] = mapped_column(Integer, default=0)
+    invalid_output: Mapped[int] = mapped_column(Integer, default=0)
+    provider_error: Mapped[int] = mapped_column(Integer, default=0)
+    not_sent: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    """What the calls so far cost; None: the model has no price."""
+    after_batch_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), nullable=True)
+    after_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The (batch run, index) of the last answer stored: where a resumed judging goes on."""
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why it stopped or failed."""
+    stop_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """When a job last claimed it (compare-and-set); renewed with each chunk stored."""
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """When the scheduler last dispatched it again (:func:`echo_ai.experiments.judging.stalled`)."""
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -466,18 +466,25 @@ async def sentiment_judge_estimate(
     principal: CurrentPrincipal,
     session: SessionDep,
     provider: Annotated[JudgeProvider, Query(description="The judge, ``vendor:model``.")],
+    run: Annotated[
+        int | None, Query(ge=1, description="The run to judge (default: the latest).")
+    ] = None,
 ) -> JudgeEstimateOut:
-    """What judging the experiment's sentiment with ``provider`` would ask (one call per
-    complete answer naming a tracked brand) and cost at most, before it starts."""
+    """What judging a run's sentiment with ``provider`` would ask (one call per complete
+    answer naming a tracked brand) and about what it costs at most, before it starts. A
+    judging covers one run, all its complete answers, up to ``limit``. Cheap at any size:
+    the answers are counted from the batches' counters and the cost worked out from the run's first
+    ``cost_from``."""
     experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
     return await sentiment_judge.estimate(
-        session, experiment, sentiment_judge.parse_provider(provider)
+        session, experiment, sentiment_judge.parse_provider(provider), run=run
     )
 
 
 @router.post(
     "/{experiment_id}/sentiment-judge",
     response_model=SentimentJudgeOut,
+    status_code=202,
     responses=error_responses(*BODY_ERRORS, 402, 409),
 )
 async def judge_sentiment(
@@ -488,23 +495,61 @@ async def judge_sentiment(
     state: StateDep,
     actor: PrincipalActor,
 ) -> SentimentJudgeOut:
-    """Judge the sentiment of the finished experiment's stored answers with a model
-    (structured output; no new answers): each answer's brands get the judge's label and
-    score (``scorer`` ``judge:vendor:model``), or keep the lexicon's where the judge's
-    output was invalid or the call failed (counted in ``failed``). The calls are checked
-    against the budgets first (402 ``budget_exhausted`` / ``price_unknown``), use the
-    workspace's stored key when it has one, and count in the month's spend ("Sentiment
-    judge" in cost reports). 409 while it runs, or with nothing to judge. A re-score goes
-    back to the lexicon."""
+    """Judge the sentiment of a finished run's stored answers with a model, in the
+    background (structured output; no new answers): 202 with the judging ``queued``; poll
+    ``GET /v1/experiments/{id}/sentiment-judge`` for its progress. Each answer's brands
+    get the judge's label and score (``scorer`` ``judge:vendor:model``), or keep the
+    lexicon's where the judge's output was invalid or the call failed (counted in
+    ``failed``). A judging covers one run (``run``, default the latest), all its complete
+    answers; a run with more than the estimate's ``limit`` is refused (409). The estimate
+    is checked against the budgets first (402 ``budget_exhausted`` / ``price_unknown``)
+    and each call again; they use the workspace's stored key when it has one, and count in
+    the month's spend ("Sentiment judge" in cost reports). 409 while the experiment runs,
+    while another judging of it is queued or running, or with nothing to judge. A
+    re-score goes back to the lexicon."""
     experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
-    return await sentiment_judge.judge(
+    judging = await sentiment_judge.start(
         session,
         state.runtime,
         experiment,
         sentiment_judge.parse_provider(data.provider),
         actor=actor,
         now=utcnow(),
+        run=data.run,
+        judge_later=state.jobs.judge_sentiment,
     )
+    return sentiment_judge.out_of(judging)
+
+
+@router.get(
+    "/{experiment_id}/sentiment-judge",
+    response_model=SentimentJudgeOut,
+    responses=error_responses(404),
+)
+async def get_sentiment_judging(
+    experiment_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> SentimentJudgeOut:
+    """The experiment's last sentiment judging: its status (``queued``, ``running``,
+    ``completed``, ``stopped``, ``failed``), progress (``read`` of ``answers``), counts and
+    cost so far. 404 when it was never judged."""
+    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
+    return sentiment_judge.out_of(await sentiment_judge.latest(session, experiment.id))
+
+
+@router.post(
+    "/{experiment_id}/sentiment-judge/stop",
+    response_model=SentimentJudgeOut,
+    responses=error_responses(404, 409),
+)
+async def stop_sentiment_judging(
+    experiment_id: uuid.UUID, principal: WritePrincipal, session: SessionDep
+) -> SentimentJudgeOut:
+    """Stop the experiment's judging: one still queued at once, a running one after the
+    answers in flight (``stop_requested`` until then); what was judged is kept and counts
+    in the run's figures. 409 when none is queued or running."""
+    experiment = await experiments.get(session, experiment_id, workspace_id=principal.workspace_id)
+    judging = await sentiment_judge.request_stop(session, experiment, now=utcnow())
+    return sentiment_judge.out_of(judging)
 
 
 @router.get(
