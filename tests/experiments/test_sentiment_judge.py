@@ -140,6 +140,10 @@ async def test_each_vendor_is_asked_with_its_structured_output_and_its_cost_coun
     assert Decimal(lines["sentiment_judge"]["cost_usd"]) == Decimal(out["cost_usd"])
     assert lines["sentiment_judge"]["label"] == "Sentiment judge"
     assert lines["sentiment_judge"]["iterations"] == 0
+    # The demo run's line holds real spend now: partly synthetic, no longer "yes".
+    by_experiment = (await client.get("/v1/costs?group_by=experiment", headers=ada)).json()
+    (line,) = [line for line in by_experiment["lines"] if line["key"] == experiment_id]
+    assert line["synthetic"] == "partly"
 
 
 def _schema_sent(vendor: str, sent: dict[str, Any]) -> Any:

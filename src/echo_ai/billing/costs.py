@@ -96,11 +96,14 @@ class CostLine:
     iterations: int
     cost_usd: Decimal
     synthetic_iterations: int
+    real_lines: int
+    """Spend lines of real providers in the group: their answers, or calls outside
+    experiments (a real model judging a demo run's answers makes its line partly real)."""
     deleted: bool = False
 
     @property
     def synthetic(self) -> Synthetic:
-        if self.iterations and self.synthetic_iterations >= self.iterations:
+        if self.synthetic_iterations and not self.real_lines:
             return "yes"
         return "partly" if self.synthetic_iterations else "no"
 
@@ -158,7 +161,9 @@ async def cost_report(
         "experiment": SpendLine.experiment_id,
         "purpose": SpendLine.purpose,
     }[group_by]
-    synthetic = case((SpendLine.provider.like("demo:%"), SpendLine.iterations), else_=0)
+    demo = SpendLine.provider.like("demo:%")
+    synthetic = case((demo, SpendLine.iterations), else_=0)
+    real = case((demo, 0), else_=1)
     cost = func.sum(SpendLine.cost_nusd)
     query = (
         select(
@@ -166,6 +171,7 @@ async def cost_report(
             func.sum(SpendLine.iterations).label("iterations"),
             cost.label("cost"),
             func.sum(synthetic).label("synthetic"),
+            func.sum(real).label("real_lines"),
         )
         .where(
             SpendLine.workspace_id == workspace_id,
@@ -207,6 +213,7 @@ async def cost_report(
                 iterations=int(row.iterations or 0),
                 cost_usd=to_usd(int(row.cost or 0)),
                 synthetic_iterations=int(row.synthetic or 0),
+                real_lines=int(row.real_lines or 0),
                 deleted=deleted,
             )
         )
