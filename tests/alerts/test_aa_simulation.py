@@ -15,6 +15,7 @@ import pytest
 from echo_ai.alerts.rules import RuleSpec, judge
 from echo_ai.analysis.metrics import Rate
 from echo_ai.analysis.significance import Figure, Metric, RunFigures
+from tests.kit import untraced
 
 TARGET = "HubSpot"
 BRANDS = {TARGET: 0.45, "Salesforce": 0.6, "Pipedrive": 0.3, "Zoho": 0.15}
@@ -111,17 +112,20 @@ EVERY_METRIC = frozenset(Metric)
     ],
     ids=["every-figure-5%", "every-figure-10%", "visibility-5%", "pooled-visibility-5%"],
 )
+@untraced
 def test_false_alarm_rate_stays_at_or_below_the_level(spec: RuleSpec) -> None:
     rate = false_alarm_rate(spec)
     assert rate <= spec.level + margin(spec.level), f"{rate:.3f} fired at level {spec.level}"
 
 
+@untraced
 def test_a_minimum_effect_only_removes_alerts() -> None:
     without = false_alarm_rate(RuleSpec(metrics=EVERY_METRIC), pairs=400)
     with_minimum = false_alarm_rate(RuleSpec(metrics=EVERY_METRIC, min_effect=0.10), pairs=400)
     assert with_minimum <= without
 
 
+@untraced
 def test_a_real_change_fires() -> None:
     """The same evaluation is not blind: visibility from 45% to 75% fires nearly always."""
     global BRANDS

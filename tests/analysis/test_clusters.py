@@ -17,6 +17,7 @@ from echo_ai.analysis.clusters import (
     t_cdf,
     t_quantile,
 )
+from tests.kit import untraced
 
 MEAN_RATE = 0.3
 ANSWERS_PER_PROMPT = 20
@@ -46,6 +47,7 @@ def test_the_t_quantile_matches_scipy(df: int, probability: float) -> None:
 
 
 @pytest.mark.parametrize(("prompts", "concentration"), [(20, 4.0), (50, 4.0), (20, 10.0)])
+@untraced
 def test_the_naive_interval_under_covers_and_the_cluster_interval_does_not(
     prompts: int, concentration: float
 ) -> None:
@@ -62,6 +64,7 @@ def test_the_naive_interval_under_covers_and_the_cluster_interval_does_not(
     assert shown / runs >= 0.93
 
 
+@untraced
 def test_with_few_prompts_the_t_interval_keeps_coverage_the_bootstrap_loses() -> None:
     """Why the product shows the t interval: at 5 prompts the percentile bootstrap covers
     about 84% of the time, the t interval about 93% (docs/metrics.md)."""

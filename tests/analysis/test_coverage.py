@@ -11,6 +11,7 @@ import pytest
 from numpy.typing import NDArray
 
 from echo_ai.analysis.statistics import average_interval, share_score_interval, wilson_interval
+from tests.kit import untraced
 
 SHARES = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.95, 0.99)
 """True shares of voice simulated, from a rare target to one that dominates."""
@@ -101,6 +102,7 @@ def share_coverage(scenario: str) -> dict[tuple[float, float, int], float]:
 
 
 @pytest.mark.parametrize("scenario", ["independent", "fewer with the target"])
+@untraced
 def test_share_of_voice_interval_keeps_its_coverage_at_both_ends(scenario: str) -> None:
     table = share_coverage(scenario)
     worst = min(table, key=table.__getitem__)
@@ -162,6 +164,7 @@ def average_coverage(rates: tuple[float, ...], sizes: tuple[int, ...], seed: int
         ((0.9, 0.98, 1.0), (60, 60, 60)),
     ],
 )
+@untraced
 def test_equal_weight_average_keeps_its_coverage(
     rates: tuple[float, ...], sizes: tuple[int, ...]
 ) -> None:

@@ -22,6 +22,7 @@ from echo_ai.analysis.statistics import (
     wilson_half_widths,
     wilson_interval,
 )
+from tests.kit import untraced
 
 RATES = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9)
 """The range of true rates the issue asks about (0.02 to 0.9)."""
@@ -97,6 +98,7 @@ def test_the_rule_stops_once_narrow_enough_and_at_the_maximum() -> None:
     assert rule.reached(250, 500)  # the maximum, narrow enough or not
 
 
+@untraced
 def test_the_simulation_agrees_with_asking_one_answer_at_a_time() -> None:
     """:func:`simulate` (vectorised, the rule tabulated) against a plain loop that asks the
     rule after each round of answers drawn one by one: same cost and coverage within

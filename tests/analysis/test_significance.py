@@ -25,6 +25,7 @@ from echo_ai.analysis.significance import (
     q_text,
 )
 from echo_ai.analysis.statistics import change_p_value, fisher_exact_p_value
+from tests.kit import untraced
 
 # Benjamini & Hochberg (1995), section 4.2: fifteen p-values of a clinical trial; at level
 # 0.05 the procedure rejects the four smallest (Bonferroni would reject three).
@@ -85,6 +86,7 @@ def _any_discovery_rate(rng: np.random.Generator, *, comparisons: int, n: int) -
     return hits / comparisons
 
 
+@untraced
 def test_under_no_change_a_false_discovery_is_as_rare_as_the_level() -> None:
     """With nothing changed every discovery is false, so the false discovery rate is the
     chance of any discovery: it stays at most 5% (with the simulation's error)."""
@@ -96,6 +98,7 @@ def test_under_no_change_a_false_discovery_is_as_rare_as_the_level() -> None:
     assert rate < 0.3
 
 
+@untraced
 def test_real_changes_are_found_among_many_unchanged_figures() -> None:
     rng = np.random.default_rng(7)
     found = 0
