@@ -24,7 +24,7 @@ from echo_ai.execution.runtime import Runtime, open_runtime
 from echo_ai.models import Base
 from echo_ai.security import passwords
 from echo_ai.testing.fake_llm import FakeLLMServer
-from tests import route_cache
+from tests import route_cache, schema_cases
 from tests.live import LiveServer, http_client, serving
 from tests.servers import database_url, postgres_unreachable, scratch_database
 
@@ -51,6 +51,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     short ones are still to come, which keep the other workers busy meanwhile, instead of
     one long test started near the end running alone while the other cores wait."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    """A schemathesis test gets its coverage-phase cases now, in the process that runs
+    it, rather than in every process at collection (see tests/schema_cases.py)."""
+    schema_cases.attach(item)
+    return (yield)
 
 
 @pytest.hookimpl(tryfirst=True)

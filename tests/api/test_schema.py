@@ -39,6 +39,7 @@ from schemathesis.specs.openapi.checks import (
 
 from echo_ai.app import create_app
 from echo_ai.config import AuthSettings, Settings
+from tests import schema_cases
 from tests.kit import PASSWORD, wait_until_sync
 from tests.live import serving
 
@@ -153,6 +154,7 @@ def _load_schema() -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_dict(create_app(Settings(data_dir=unused)).openapi())
 
 
+schema_cases.install()  # before parametrize() builds the tests: see tests/schema_cases.py
 schema = _load_schema()
 
 
