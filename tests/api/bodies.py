@@ -108,7 +108,7 @@ BODIES: dict[type[BaseModel], dict[str, Any]] = {
     },
     TrackerPromptsAdd: {"prompts": [{"prompt": "Best CRM?", "topic": "startups"}]},
     CandidatesIn: {
-        "brand_profile_id": "0b4f6a52-9a57-4d0b-9a4e-6f1b2f1f8f10",
+        "brands": BRANDS,
         "category": "CRM software",
         "provider": "demo",
         "count": 10,
