@@ -27,7 +27,6 @@ skipped without it.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +44,8 @@ from bench_read_path import (
     api_client,
     api_environment,
     api_process,
+    migrate,
+    ms,
     postgres_arguments,
     seed,
 )
@@ -53,10 +54,6 @@ P95_TARGET_S = 0.100
 RATIO_TARGET = 2.0
 JUDGE = "openai:gpt-4o-mini"
 JSON = {"Accept": "application/json"}
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1e3:,.1f} ms"
 
 
 def timed_post(client: httpx.Client, url: str, body: dict[str, str], requests: int) -> Timings:
@@ -91,11 +88,7 @@ def judged_within(client: httpx.Client, experiment_id: str) -> float:
 
 def run(requests: int, database_url: str, tmp: Path) -> int:
     env = api_environment(database_url, tmp)
-    migrated = subprocess.run(
-        [sys.executable, "-m", "echo_ai.cli", "migrate"], env=env, capture_output=True, text=True
-    )
-    if migrated.returncode != 0:
-        raise RuntimeError(f"`echo-ai migrate` failed:\n{migrated.stderr[-3000:]}")
+    migrate(env)
     missed = 0
     with api_process(env, tmp / "api.log") as (base_url, pid):
         key, browser = accounts(base_url)

@@ -28,11 +28,10 @@ without it.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -47,6 +46,8 @@ from bench_read_path import (
     api_client,
     api_environment,
     api_process,
+    migrate,
+    ms,
     postgres_arguments,
     seed,
 )
@@ -72,19 +73,6 @@ def accounts(base_url: str) -> tuple[str, httpx.Client]:
     if signed_in.status_code != 303:
         raise RuntimeError(f"sign-in through /login failed: {signed_in.status_code}")
     return created.json()["key"], browser
-
-
-class _closing:
-    """Closes an already-open client at the end of a ``with`` block."""
-
-    def __init__(self, client: httpx.Client) -> None:
-        self.client = client
-
-    def __enter__(self) -> httpx.Client:
-        return self.client
-
-    def __exit__(self, *_: object) -> None:
-        self.client.close()
 
 
 def timed(client: httpx.Client, url: str, requests: int, headers: dict[str, str]) -> Timings:
@@ -126,21 +114,13 @@ def pages(seeded: Seeded) -> dict[str, tuple[str, dict[str, str]]]:
     }
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1e3:,.1f} ms"
-
-
 def run(requests: int, database_url: str, tmp: Path) -> int:
     env = api_environment(database_url, tmp)
-    migrated = subprocess.run(
-        [sys.executable, "-m", "echo_ai.cli", "migrate"], env=env, capture_output=True, text=True
-    )
-    if migrated.returncode != 0:
-        raise RuntimeError(f"`echo-ai migrate` failed:\n{migrated.stderr[-3000:]}")
+    migrate(env)
     missed = 0
     with api_process(env, tmp / "api.log") as (base_url, pid):
         key, browser = accounts(base_url)
-        with api_client(base_url, key) as client, _closing(browser):
+        with api_client(base_url, key) as client, closing(browser):
             print(f"seeding (demo provider, `echo-ai api` pid {pid}) ...", flush=True)
             seeded = seed(client, database_url, [SMALL, MEDIUM])
             small, medium = seeded[SMALL], seeded[MEDIUM]

@@ -567,13 +567,18 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1e3:,.1f} ms"
 
 
-def run(args: argparse.Namespace, database_url: str, tmp: Path) -> Verdicts:
-    env = api_environment(database_url, tmp)
+def migrate(env: dict[str, str]) -> None:
+    """``echo-ai migrate`` with ``env`` (the scratch database of a benchmark's service)."""
     migrated = subprocess.run(
         [sys.executable, "-m", "echo_ai.cli", "migrate"], env=env, capture_output=True, text=True
     )
     if migrated.returncode != 0:
         raise RuntimeError(f"`echo-ai migrate` failed:\n{migrated.stderr[-3000:]}")
+
+
+def run(args: argparse.Namespace, database_url: str, tmp: Path) -> Verdicts:
+    env = api_environment(database_url, tmp)
+    migrate(env)
     sizes = [SMALL, MEDIUM] + ([LARGE] if args.large else [])
     verdicts = Verdicts()
     with api_process(env, tmp / "api-1.log") as (base_url, pid):

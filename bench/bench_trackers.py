@@ -27,11 +27,10 @@ without it.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +38,16 @@ import asyncpg
 import httpx
 
 from bench_celery import scratch_database
-from bench_pages import _closing, accounts, ms, timed
-from bench_read_path import Timings, api_client, api_environment, api_process, postgres_arguments
+from bench_pages import accounts, timed
+from bench_read_path import (
+    Timings,
+    api_client,
+    api_environment,
+    api_process,
+    migrate,
+    ms,
+    postgres_arguments,
+)
 from echo_ai import aio
 
 SMALL = 10
@@ -148,14 +155,10 @@ def whole_body(client: httpx.Client, url: str, requests: int) -> Timings:
 
 def run(requests: int, iterations: int, runs: int, database_url: str, tmp: Path) -> None:
     env = {**api_environment(database_url, tmp), **LIMITS}
-    migrated = subprocess.run(
-        [sys.executable, "-m", "echo_ai.cli", "migrate"], env=env, capture_output=True, text=True
-    )
-    if migrated.returncode != 0:
-        raise RuntimeError(f"`echo-ai migrate` failed:\n{migrated.stderr[-3000:]}")
+    migrate(env)
     with api_process(env, tmp / "api.log") as (base_url, pid):
         key, browser = accounts(base_url)
-        with api_client(base_url, key) as client, _closing(browser):
+        with api_client(base_url, key) as client, closing(browser):
             print(f"seeding (demo provider, `echo-ai api` pid {pid}) ...", flush=True)
             small = create_tracker(client, database_url, SMALL, iterations, runs)
             large = create_tracker(client, database_url, LARGE, iterations, runs)
